@@ -1,0 +1,42 @@
+# mogway: `make run` starts a local cluster, `make test` runs every check CI runs.
+GO       ?= go
+BIN      := bin/mogway
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+PKGS     := ./...
+TESTFLAGS ?= -race -timeout 30m
+
+.PHONY: all build run test test-deps unit fmt fmt-check vet bench bench-quick clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mogway
+
+## run: build and start a local cluster (tracker on SQLite, 2 storage nodes, gateway, demo domain).
+run: build
+	./$(BIN) dev --data var/dev
+
+## test: gofmt check, go vet, then every test with the race detector. It installs and starts
+## what the tests need (a private MariaDB on loopback) through scripts/test-deps.sh.
+test: fmt-check vet
+	./scripts/test-deps.sh $(GO) test $(TESTFLAGS) $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+bench: build
+	./bench/run.sh
+
+bench-quick: build
+	./bench/run.sh --quick
+
+clean:
+	rm -rf bin

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mogway/mogway/gateway"
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/storaged"
+	"github.com/mogway/mogway/tracker"
+)
+
+// File is the whole YAML configuration file: one section per role. A process validates only the
+// sections of the roles it runs, so one file can serve every host of a cluster.
+type File struct {
+	Storaged storaged.Config `yaml:"storaged"`
+	Tracker  tracker.Config  `yaml:"tracker"`
+	Gateway  gateway.Config  `yaml:"gateway"`
+}
+
+// configFile is a decoded file plus what is needed to point at its lines later.
+type configFile struct {
+	File
+	path string
+	doc  yaml.Node
+}
+
+// loadConfig decodes path strictly. An empty path gives an empty File (every default).
+func loadConfig(path string) (*configFile, error) {
+	cf := &configFile{path: path}
+	if path == "" {
+		return cf, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &conf.Error{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}
+	}
+	if err := conf.Decode(path, data, &cf.File); err != nil {
+		return nil, err
+	}
+	_ = yaml.Unmarshal(data, &cf.doc) // already parsed once by Decode
+	return cf, nil
+}
+
+// validate checks one section (after flags were applied) and locates errors in the file.
+func (cf *configFile) validate(section string, v conf.Validator) error {
+	err := conf.Within(section, v.Validate())
+	if err == nil {
+		return nil
+	}
+	name := cf.path
+	if name == "" {
+		name = "(flags)"
+	}
+	return conf.Locate(name, &cf.doc, err)
+}

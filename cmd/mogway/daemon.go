@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+)
+
+// newFlagSet returns a flag set whose --help prints synopsis, a description and the flags.
+func newFlagSet(e *env, name, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mogway "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: mogway %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(about))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping a bad flag to errUsage (already printed) and --help to flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// isSet reports whether the flag called name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// daemonFlags are the flags every daemon role takes.
+type daemonFlags struct {
+	config    string
+	test      bool
+	logFormat string
+	logLevel  string
+}
+
+func (d *daemonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.config, "c", "", "YAML config `file` (a section per role; flags win over the file)")
+	fs.BoolVar(&d.test, "t", false, "check the configuration and exit 0 if it is valid, 1 if not (like nginx -t)")
+	fs.StringVar(&d.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&d.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// logger builds the process logger writing to w.
+func (d *daemonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: write debug, info, warn or error", d.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch d.logFormat {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: write text or json", d.logFormat)
+}
+
+// notify tells systemd about a state change (READY=1, RELOADING=1, STOPPING=1). Outside systemd
+// (no NOTIFY_SOCKET) it does nothing.
+func notify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("sd_notify failed", "state", state, "err", err)
+	}
+}
+
+// listeners holds sockets passed by systemd socket activation, by FileDescriptorName. A daemon
+// takes them once at start-up; with no activation the map is empty and addresses are bound normally.
+type listeners map[string][]net.Listener
+
+func activated() (listeners, error) {
+	if os.Getenv("LISTEN_FDS") == "" {
+		return listeners{}, nil
+	}
+	m, err := activation.ListenersWithNames()
+	if err != nil {
+		return nil, fmt.Errorf("systemd socket activation: %w", err)
+	}
+	return m, nil
+}
+
+// listen returns the activated socket named name (or the only unnamed one), else binds addr.
+func (l listeners) listen(name, addr string) (net.Listener, error) {
+	if ls := l[name]; len(ls) > 0 {
+		ln := ls[0]
+		l[name] = ls[1:]
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// hangups delivers SIGHUP to reload until ctx ends. It is started by a daemon that supports
+// graceful reload; the returned stop function waits for the loop to finish.
+func hangups(ctx context.Context, log *slog.Logger, reload func() error) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				notify(log, daemon.SdNotifyReloading)
+				if err := reload(); err != nil {
+					log.Error("reload failed; still serving the previous configuration", "err", err)
+				} else {
+					log.Info("configuration reloaded")
+				}
+				notify(log, daemon.SdNotifyReady)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		<-done
+	}
+}

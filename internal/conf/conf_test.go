@@ -1,0 +1,127 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"512", 512, true},
+		{"64KiB", 64 << 10, true},
+		{"64MiB", 64 << 20, true},
+		{"1GiB", 1 << 30, true},
+		{"2tib", 2 << 40, true},
+		{"10kB", 10000, true},
+		{"1.5GiB", 3 << 29, true},
+		{"64M", 64 << 20, true},
+		{"12 MiB", 12 << 20, true},
+		{"", 0, false},
+		{"-1", 0, false},
+		{"MiB", 0, false},
+		{"12 parsecs", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30s", 30 * time.Second, true},
+		{"250ms", 250 * time.Millisecond, true},
+		{"12h", 12 * time.Hour, true},
+		{"30d", 30 * 24 * time.Hour, true},
+		{"1d12h", 36 * time.Hour, true},
+		{"", 0, false},
+		{"3 days", 0, false},
+		{"xd", 0, false},
+		{"-5s", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+type testRoute struct {
+	Prefix string   `yaml:"prefix"`
+	TTL    Duration `yaml:"ttl"`
+}
+
+type testSection struct {
+	Listen string      `yaml:"listen"`
+	Max    Size        `yaml:"max_body"`
+	Routes []testRoute `yaml:"routes"`
+}
+
+func (s *testSection) Validate() error {
+	for i, r := range s.Routes {
+		if !strings.HasPrefix(r.Prefix, "/") {
+			return Field("routes["+itoa(i)+"].prefix", `write e.g. prefix: /images/`, "must start with /")
+		}
+	}
+	return nil
+}
+
+type testFile struct {
+	Section testSection `yaml:"section"`
+}
+
+func (f *testFile) Validate() error { return Within("section", f.Section.Validate()) }
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+func TestDecodeErrorsNameFileLineField(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown field", "section:\n  listen: :1\n  lisen: :2\n", []string{"cfg.yaml:3:", "section.lisen", "unknown field", `did you mean "listen"`}},
+		{"bad size", "section:\n  max_body: 12 parsecs\n", []string{"cfg.yaml:2:", "invalid size"}},
+		{"bad duration", "section:\n  routes:\n    - prefix: /a/\n      ttl: soon\n", []string{"cfg.yaml:4:", "invalid duration"}},
+		{"validate", "section:\n  routes:\n    - prefix: /a/\n    - prefix: b\n", []string{"cfg.yaml:4:", "section.routes[1].prefix", "must start with /", "write e.g. prefix: /images/"}},
+		{"syntax", "section:\n  listen: [\n", []string{"cfg.yaml:"}},
+		{"wrong type", "section:\n  routes: 5\n", []string{"cfg.yaml:2:"}},
+	}
+	for _, tt := range tests {
+		var f testFile
+		err := Decode("cfg.yaml", []byte(tt.yaml), &f)
+		if err == nil {
+			t.Errorf("%s: Decode succeeded, want error", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: Decode error %q does not contain %q", tt.name, err, w)
+			}
+		}
+	}
+}
+
+func TestDecodeGood(t *testing.T) {
+	var f testFile
+	err := Decode("cfg.yaml", []byte("section:\n  listen: 127.0.0.1:1\n  max_body: 1GiB\n  routes:\n    - {prefix: /a/, ttl: 2d}\n"), &f)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if f.Section.Max != GiB || f.Section.Routes[0].TTL.D() != 48*time.Hour {
+		t.Errorf("Decode = %+v", f)
+	}
+}
