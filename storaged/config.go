@@ -1,7 +1,139 @@
 package storaged
 
+import (
+	"errors"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	DefaultListen          = ":7500"
+	DefaultMgmtListen      = ":7501"
+	DefaultDocroot         = "/var/mogdata"
+	DefaultMaxBody         = 64 * conf.GiB
+	DefaultUsageInterval   = 10 * time.Second
+	DefaultReadTimeout     = 60 * time.Second
+	DefaultWriteTimeout    = time.Hour
+	DefaultIdleTimeout     = 60 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxConns        = 10000
+)
+
+// MgmtOff is the mgmt_listen value that disables the side channel.
+const MgmtOff = "off"
+
 // Config is the `storaged:` section of the mogway YAML file. The zero value means every default.
-type Config struct{}
+//
+//	storaged:
+//	  listen: ":7500"
+//	  mgmt_listen: ":7501"
+//	  docroot: /var/mogdata
+//	  max_body: 64GiB
+//	  usage_interval: 10s
+type Config struct {
+	// Listen is the HTTP address (PUT/GET/HEAD/DELETE). Default ":7500".
+	Listen string `yaml:"listen"`
+	// MgmtListen is the side-channel address (size, MD5, SHA-1, watch). Default ":7501"; "off" disables it.
+	MgmtListen string `yaml:"mgmt_listen"`
+	// Docroot holds one dev<N> directory per device. Default "/var/mogdata".
+	Docroot string `yaml:"docroot"`
+	// MaxBody is the largest PUT body accepted; larger ones get 413. Default 64GiB.
+	MaxBody conf.Size `yaml:"max_body"`
+	// UsageInterval is how often each dev<N>/usage file is rewritten. Default 10s.
+	UsageInterval conf.Duration `yaml:"usage_interval"`
+	// ReadTimeout bounds reading request headers and any silence while a request body streams in.
+	// Default 60s.
+	ReadTimeout conf.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one whole response, body included. Default 1h.
+	WriteTimeout conf.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive HTTP connections idle this long. Default 60s.
+	IdleTimeout conf.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the graceful stop; connections still busy afterwards are closed. Default 30s.
+	ShutdownTimeout conf.Duration `yaml:"shutdown_timeout"`
+	// MaxConns is the most HTTP requests served at once; more get 503. Default 10000.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// withDefaults returns c with every zero field replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MgmtListen == "" {
+		c.MgmtListen = DefaultMgmtListen
+	}
+	if c.Docroot == "" {
+		c.Docroot = DefaultDocroot
+	}
+	c.MaxBody = c.MaxBody.Or(DefaultMaxBody)
+	c.UsageInterval = conf.Duration(c.UsageInterval.Or(DefaultUsageInterval))
+	c.ReadTimeout = conf.Duration(c.ReadTimeout.Or(DefaultReadTimeout))
+	c.WriteTimeout = conf.Duration(c.WriteTimeout.Or(DefaultWriteTimeout))
+	c.IdleTimeout = conf.Duration(c.IdleTimeout.Or(DefaultIdleTimeout))
+	c.ShutdownTimeout = conf.Duration(c.ShutdownTimeout.Or(DefaultShutdownTimeout))
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	return c
+}
+
+// MgmtEnabled reports whether the side channel should be bound.
+func (c *Config) MgmtEnabled() bool { return c.MgmtListen != MgmtOff }
+
+// ListenAddr returns the HTTP address to bind, with the default applied.
+func (c *Config) ListenAddr() string { return c.withDefaults().Listen }
+
+// MgmtAddr returns the side-channel address to bind, with the default applied; "" when disabled.
+func (c *Config) MgmtAddr() string {
+	if !c.MgmtEnabled() {
+		return ""
+	}
+	return c.withDefaults().MgmtListen
+}
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	d := c.withDefaults()
+	var errs []error
+	if err := checkAddr(d.Listen); err != nil {
+		errs = append(errs, conf.Field("listen", `write host:port, e.g. ":7500" or "10.0.0.1:7500"`, "%v", err))
+	}
+	if d.MgmtListen != MgmtOff {
+		if err := checkAddr(d.MgmtListen); err != nil {
+			errs = append(errs, conf.Field("mgmt_listen", `write host:port, e.g. ":7501", or "off"`, "%v", err))
+		} else if d.MgmtListen == d.Listen {
+			errs = append(errs, conf.Field("mgmt_listen", "use another port than listen, or \"off\"",
+				"is the same address as listen (%s)", d.Listen))
+		}
+	}
+	if !filepath.IsAbs(d.Docroot) {
+		errs = append(errs, conf.Field("docroot", "write an absolute path such as /var/mogdata",
+			"%q is not an absolute path", d.Docroot))
+	}
+	if d.MaxBody < 0 {
+		errs = append(errs, conf.Field("max_body", "write a size such as 64GiB", "must not be negative"))
+	}
+	if d.UsageInterval.D() < time.Second {
+		errs = append(errs, conf.Field("usage_interval", "write 1s or more (mogstored uses 10s)",
+			"%s is too short", d.UsageInterval))
+	}
+	if d.MaxConns < 0 {
+		errs = append(errs, conf.Field("max_conns", "write a positive number or leave it out", "%d is negative", d.MaxConns))
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return err
+	}
+	if port == "" {
+		return errors.New("missing port")
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package storaged
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// HealthPath answers 200 when every device is writable and 503 otherwise, one line per device.
+const HealthPath = "/healthz"
+
+// handle routes one request. Methods other than GET, HEAD, PUT and DELETE (MKCOL included) get
+// 400, as from Perlbal: the tracker reads that as "this node creates directories on PUT".
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	switch {
+	case ctx.IsGet():
+		s.stats.gets.Add(1)
+		s.serveGet(ctx)
+	case ctx.IsHead():
+		s.stats.heads.Add(1)
+		s.serveGet(ctx)
+	case ctx.IsPut():
+		s.stats.puts.Add(1)
+		s.servePut(ctx)
+	case ctx.IsDelete():
+		s.stats.deletes.Add(1)
+		s.serveDelete(ctx)
+	default:
+		s.reply(ctx, fasthttp.StatusBadRequest, "")
+	}
+	// fasthttp does not drain an unread streamed body; the connection cannot carry another request.
+	if !ctx.Request.Header.IsHTTP11() && !hasKeepAlive(&ctx.Request.Header) {
+		ctx.SetConnectionClose()
+	}
+	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && !ctx.IsPut() {
+		ctx.SetConnectionClose()
+	}
+}
+
+func hasKeepAlive(h *fasthttp.RequestHeader) bool {
+	return strings.EqualFold(strings.TrimSpace(string(h.Peek("Connection"))), "keep-alive")
+}
+
+// reply sends a short HTML reply like Perlbal's: "<h1>CODE - Reason</h1>" and an optional message.
+func (s *Server) reply(ctx *fasthttp.RequestCtx, code int, msg string) {
+	switch {
+	case code == fasthttp.StatusNotFound:
+		s.stats.notFound.Add(1)
+	case code >= 500:
+		s.stats.srvErrs.Add(1)
+	case code >= 400:
+		s.stats.badRequests.Add(1)
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("text/html")
+	body := fmt.Sprintf("<h1>%d - %s</h1>\n", code, fasthttp.StatusMessage(code))
+	if msg != "" {
+		body += msg + "\n"
+	}
+	ctx.SetBodyString(body)
+}
+
+// pathStatus maps a path error to its status.
+func pathStatus(err error) int {
+	switch {
+	case errors.Is(err, errForbidden):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, errNoDevice):
+		return fasthttp.StatusNotFound
+	}
+	return fasthttp.StatusBadRequest
+}
+
+// fileStatus maps an error from the docroot to a status: missing → 404, a path escaping the docroot
+// through a symlink (os.Root refuses it) or a permission problem → 403, anything else → 500.
+func fileStatus(err error) int {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, fs.ErrPermission):
+		return fasthttp.StatusForbidden
+	case strings.Contains(err.Error(), "escapes from parent"):
+		return fasthttp.StatusForbidden
+	}
+	return fasthttp.StatusInternalServerError
+}
+
+// serveGet answers GET and HEAD.
+func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
+	rel, err := readPath(string(ctx.Request.Header.RequestURI()))
+	if err != nil {
+		s.reply(ctx, pathStatus(err), "")
+		return
+	}
+	if "/"+rel == HealthPath {
+		body, ok := s.health()
+		code := fasthttp.StatusOK
+		if !ok {
+			code = fasthttp.StatusServiceUnavailable
+			s.stats.srvErrs.Add(1)
+		}
+		ctx.SetStatusCode(code)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString(body)
+		return
+	}
+	if rel == "" {
+		s.reply(ctx, fasthttp.StatusOK, "Directory listing disabled")
+		return
+	}
+	if dev, _, _ := strings.Cut(rel, "/"); !isDevName(dev) {
+		s.reply(ctx, fasthttp.StatusNotFound, "")
+		return
+	}
+	f, err := s.root.Open(rel)
+	if err != nil {
+		s.reply(ctx, fileStatus(err), "")
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		s.reply(ctx, fasthttp.StatusInternalServerError, "")
+		return
+	}
+	if fi.IsDir() {
+		f.Close()
+		s.reply(ctx, fasthttp.StatusOK, "Directory listing disabled")
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		s.reply(ctx, fasthttp.StatusForbidden, "")
+		return
+	}
+	size := fi.Size()
+	mtime := fi.ModTime().UTC().Truncate(time.Second)
+	etag := makeETag(fi)
+	h := &ctx.Response.Header
+	h.Set("Last-Modified", mtime.Format(http.TimeFormat))
+	h.Set("ETag", etag)
+	h.Set("Accept-Ranges", "bytes")
+	h.SetContentType(contentType(rel))
+
+	if notModified(&ctx.Request.Header, etag, mtime) {
+		f.Close()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		h.Del("Content-Type")
+		return
+	}
+	kind := rangeNone
+	var first, end int64
+	if rh := ctx.Request.Header.Peek("Range"); len(rh) > 0 && ifRangeHolds(&ctx.Request.Header, etag, mtime) {
+		first, end, kind = parseRange(string(rh), size)
+	}
+	switch kind {
+	case rangeUnsatisfiable:
+		f.Close()
+		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		h.SetContentLength(0)
+		s.stats.badRequests.Add(1)
+		return
+	case rangeOK:
+		n := end - first + 1
+		if _, err := f.Seek(first, io.SeekStart); err != nil {
+			f.Close()
+			s.reply(ctx, fasthttp.StatusInternalServerError, "")
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end, size))
+		if !ctx.IsHead() {
+			s.stats.bytesOut.Add(n)
+		}
+		ctx.SetBodyStream(&sectionFile{f: f, lr: io.LimitedReader{R: f, N: n}}, int(n))
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	if !ctx.IsHead() {
+		s.stats.bytesOut.Add(size)
+	}
+	// fasthttp sends an *os.File body with sendfile(2) and closes it when done; for HEAD it writes
+	// the Content-Length and skips the body.
+	ctx.SetBodyStream(f, int(size))
+}
+
+// sectionFile is a byte range of an open file as a response body. WriteTo keeps the sendfile path:
+// net.TCPConn.ReadFrom recognises an *io.LimitedReader over an *os.File.
+type sectionFile struct {
+	f  *os.File
+	lr io.LimitedReader
+}
+
+func (r *sectionFile) Read(p []byte) (int, error) { return r.lr.Read(p) }
+func (r *sectionFile) Close() error               { return r.f.Close() }
+
+func (r *sectionFile) WriteTo(w io.Writer) (int64, error) {
+	// bufio.Writer hands ReadFrom to the connection only when its buffer is empty.
+	if fl, ok := w.(interface{ Flush() error }); ok {
+		if err := fl.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(&r.lr)
+	}
+	return io.Copy(w, &r.lr)
+}
+
+func makeETag(fi os.FileInfo) string {
+	return `"` + strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16) + `"`
+}
+
+func contentType(rel string) string {
+	ext := path.Ext(rel)
+	if ext == "" || ext == ".fid" {
+		return "text/plain"
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// notModified applies If-None-Match, then (only without it) If-Modified-Since.
+func notModified(h *fasthttp.RequestHeader, etag string, mtime time.Time) bool {
+	if inm := h.Peek("If-None-Match"); len(inm) > 0 {
+		return etagMatches(string(inm), etag)
+	}
+	if ims := h.Peek("If-Modified-Since"); len(ims) > 0 {
+		t, err := http.ParseTime(string(ims))
+		return err == nil && !mtime.After(t)
+	}
+	return false
+}
+
+// ifRangeHolds reports whether a Range may be honoured given If-Range (absent: yes).
+func ifRangeHolds(h *fasthttp.RequestHeader, etag string, mtime time.Time) bool {
+	ir := strings.TrimSpace(string(h.Peek("If-Range")))
+	if ir == "" {
+		return true
+	}
+	if strings.HasPrefix(ir, `"`) {
+		return ir == etag
+	}
+	t, err := http.ParseTime(ir)
+	return err == nil && t.Equal(mtime)
+}
+
+// etagMatches is the weak comparison of If-None-Match: "*" or any listed tag, W/ prefixes ignored.
+func etagMatches(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// serveDelete answers DELETE: 204, 404 when missing, 400 for a directory or another failure.
+func (s *Server) serveDelete(ctx *fasthttp.RequestCtx) {
+	rel, err := writePath(string(ctx.Request.Header.RequestURI()))
+	if err != nil {
+		s.reply(ctx, pathStatus(err), "")
+		return
+	}
+	fi, err := s.root.Lstat(rel)
+	if err != nil {
+		code := fileStatus(err)
+		if code == fasthttp.StatusInternalServerError {
+			code = fasthttp.StatusBadRequest
+		}
+		s.reply(ctx, code, "")
+		return
+	}
+	if fi.IsDir() {
+		s.reply(ctx, fasthttp.StatusBadRequest, "is a directory")
+		return
+	}
+	if err := s.root.Remove(rel); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.reply(ctx, fasthttp.StatusNotFound, "")
+			return
+		}
+		s.log.Warn("delete failed", "path", rel, "err", err)
+		s.reply(ctx, fasthttp.StatusBadRequest, "")
+		return
+	}
+	s.syncDir(path.Dir(rel))
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// syncDir fsyncs a directory of the docroot so a rename or removal in it is durable.
+func (s *Server) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,224 @@
+package storaged
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Path errors. Each maps to one HTTP status (see pathStatus).
+var (
+	errBadPath   = errors.New("storaged: invalid path")               // 400
+	errForbidden = errors.New("storaged: path leaves the docroot")    // 403
+	errNoDevice  = errors.New("storaged: path is not under a dev<N>") // 404
+)
+
+// isDevName reports whether s is "dev" followed by one or more digits, as mogstored's ^dev\d+$.
+func isDevName(s string) bool {
+	if len(s) < 4 || !strings.HasPrefix(s, "dev") {
+		return false
+	}
+	for i := 3; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// stripAbsolute removes "http://host:port" from an absolute-form request URI.
+func stripAbsolute(raw string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(raw) >= len(p) && strings.EqualFold(raw[:len(p)], p) {
+			rest := raw[len(p):]
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				return rest[i:]
+			}
+			return "/"
+		}
+	}
+	return raw
+}
+
+// readPath turns a raw GET/HEAD/DELETE request URI into a path relative to the docroot, such as
+// "dev1/0/000/000/0000000001.fid", or "" for the docroot itself. The query string is dropped and
+// the path percent-decoded. Empty and "." segments are dropped, so "//dev1/usage" works as it does
+// with mogstored. A ".." segment gives errForbidden; NUL, backslashes and bad escapes errBadPath.
+func readPath(raw string) (string, error) {
+	raw = stripAbsolute(raw)
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if !strings.HasPrefix(raw, "/") {
+		return "", errForbidden
+	}
+	p, err := unescape(raw)
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(p, "\x00\\") {
+		return "", errBadPath
+	}
+	segs := make([]string, 0, 8)
+	for _, s := range strings.Split(p, "/") {
+		switch s {
+		case "", ".":
+			continue
+		case "..":
+			return "", errForbidden
+		}
+		segs = append(segs, s)
+	}
+	if len(segs) == 0 {
+		return "", nil
+	}
+	return strings.Join(segs, "/"), nil
+}
+
+// unescape percent-decodes s strictly: "%" must be followed by two hex digits. "+" stays "+".
+func unescape(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			b = append(b, c)
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", errBadPath
+		}
+		h, l := unhex(s[i+1]), unhex(s[i+2])
+		if h < 0 || l < 0 {
+			return "", errBadPath
+		}
+		b = append(b, byte(h<<4|l))
+		i += 2
+	}
+	return string(b), nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// writePath checks a raw PUT or DELETE request URI the way Perlbal does, on the undecoded bytes:
+// one or more "/" segments of [A-Za-z0-9_.-], no "..", no "." segment, no query string. It returns
+// the path relative to the docroot, whose first segment is a dev<N> and which names a file below it.
+func writePath(raw string) (string, error) {
+	raw = stripAbsolute(raw)
+	if len(raw) < 2 || raw[0] != '/' || strings.Contains(raw, "..") {
+		return "", errBadPath
+	}
+	rel := raw[1:]
+	start := 0
+	nseg := 0
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			if !fileNameByte(rel[i]) {
+				return "", errBadPath
+			}
+			continue
+		}
+		seg := rel[start:i]
+		if seg == "" || seg == "." {
+			return "", errBadPath
+		}
+		if nseg == 0 && !isDevName(seg) {
+			return "", errNoDevice
+		}
+		nseg++
+		start = i + 1
+	}
+	if nseg < 2 {
+		return "", errBadPath
+	}
+	return rel, nil
+}
+
+func fileNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+// rangeKind is the outcome of parsing a Range header against a file size.
+type rangeKind int
+
+const (
+	rangeNone          rangeKind = iota // no usable Range: send the whole file with 200
+	rangeOK                             // send bytes [start, end] with 206
+	rangeUnsatisfiable                  // 416 with Content-Range: bytes */size
+)
+
+// parseRange interprets a Range header value for a file of size bytes. Only a single byte range is
+// honoured; multiple ranges and malformed values are ignored (the whole file is sent), as Perlbal
+// does. "bytes=-N" is an RFC 9110 suffix range (the last N bytes), not Perlbal's first N+1 bytes.
+// A range that starts at or beyond the end, has start > end, or is "-0", and any range on an empty
+// file, is unsatisfiable.
+func parseRange(h string, size int64) (start, end int64, kind rangeKind) {
+	h = strings.TrimSpace(h)
+	const prefix = "bytes="
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return 0, 0, rangeNone
+	}
+	spec := strings.TrimSpace(h[len(prefix):])
+	if strings.Contains(spec, ",") {
+		return 0, 0, rangeNone
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, rangeNone
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if a == "" {
+		n, ok := parseDigits(b)
+		if !ok {
+			return 0, 0, rangeNone
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, rangeUnsatisfiable
+		}
+		n = min(n, size)
+		return size - n, size - 1, rangeOK
+	}
+	first, ok := parseDigits(a)
+	if !ok {
+		return 0, 0, rangeNone
+	}
+	last := int64(-1)
+	if b != "" {
+		if last, ok = parseDigits(b); !ok {
+			return 0, 0, rangeNone
+		}
+	}
+	if first >= size || (last >= 0 && first > last) {
+		return 0, 0, rangeUnsatisfiable
+	}
+	if last < 0 || last >= size {
+		last = size - 1
+	}
+	return first, last, rangeOK
+}
+
+// parseDigits parses a non-empty run of ASCII digits; overflow is an error.
+func parseDigits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}

@@ -1,0 +1,282 @@
+// Package storaged is a mogstored-compatible MogileFS storage node: an HTTP server for
+// PUT/GET/HEAD/DELETE of files under <docroot>/dev<N>/, a usage file per device rewritten every
+// usage_interval, and the line-oriented side channel (size, MD5, SHA-1, watch) on the management
+// port. Its configuration is the `storaged:` section of the mogway file (see Config).
+//
+// Many Servers may run in one process (the test cluster does); they share no state.
+package storaged
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Server is one storage node. Create it with New, run it with Serve; Close stops it abruptly.
+// Its methods are safe to call from concurrently running goroutines.
+type Server struct {
+	cfg  Config // with defaults applied
+	log  *slog.Logger
+	root *os.Root // the docroot; every file operation goes through it, so symlinks cannot escape
+	http *fasthttp.Server
+
+	stats counters
+
+	bufs sync.Pool // *[]byte copy buffers of copyBufSize for PUT bodies and digests
+
+	mu        sync.Mutex             // guards the fields below
+	httpConns map[net.Conn]struct{}  // open HTTP connections, for Close
+	mgmtConns map[net.Conn]struct{}  // open side-channel connections
+	listeners []net.Listener         // listeners handed to Serve
+	closed    bool                   // Close was called
+	stopLoops context.CancelFunc     // stops the goroutines of Serve
+	fsckLocks map[string]*sync.Mutex // per-device lock serialising fsck digests
+
+	wg sync.WaitGroup // goroutines started by Serve
+}
+
+const copyBufSize = 256 << 10
+
+// New checks cfg and the docroot and returns a Server ready to Serve. Every dev<N> directory found
+// in the docroot must be writable; the docroot may hold no device yet.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	fi, err := os.Stat(cfg.Docroot)
+	if err != nil {
+		return nil, fmt.Errorf("storaged: docroot: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("storaged: docroot %s is not a directory", cfg.Docroot)
+	}
+	root, err := os.OpenRoot(cfg.Docroot)
+	if err != nil {
+		return nil, fmt.Errorf("storaged: docroot: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		root:      root,
+		httpConns: map[net.Conn]struct{}{},
+		mgmtConns: map[net.Conn]struct{}{},
+		fsckLocks: map[string]*sync.Mutex{},
+	}
+	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	devs, err := s.devices()
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	for _, d := range devs {
+		if err := s.probeWritable(d); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("storaged: device %s is not writable: %w", d, err)
+		}
+	}
+	if len(devs) == 0 {
+		log.Warn("docroot holds no dev<N> directory yet", "docroot", cfg.Docroot)
+	}
+	s.http = &fasthttp.Server{
+		Handler:                      s.handle,
+		Name:                         "mogway",
+		Concurrency:                  cfg.MaxConns,
+		ReadTimeout:                  cfg.ReadTimeout.D(),
+		WriteTimeout:                 cfg.WriteTimeout.D(),
+		IdleTimeout:                  cfg.IdleTimeout.D(),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+		ContinueHandler:              s.allowContinue,
+		ConnState:                    s.trackHTTPConn,
+		Logger:                       fasthttpLogger{log},
+	}
+	return s, nil
+}
+
+// Serve serves HTTP on httpLn and the side channel on mgmtLn (nil: no side channel) and rewrites
+// the usage files, until ctx is done; it then stops gracefully (in-flight requests finish, for at
+// most shutdown_timeout) and returns nil. It returns early with an error if httpLn fails. Serve
+// owns both listeners and closes them. Call it once.
+func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		httpLn.Close()
+		if mgmtLn != nil {
+			mgmtLn.Close()
+		}
+		return errors.New("storaged: server is closed")
+	}
+	s.listeners = append(s.listeners, httpLn)
+	if mgmtLn != nil {
+		s.listeners = append(s.listeners, mgmtLn)
+	}
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	s.stopLoops = stopLoops
+	s.mu.Unlock()
+	defer stopLoops()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.usageLoop(loopCtx)
+	}()
+	if mgmtLn != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveMgmt(loopCtx, mgmtLn)
+		}()
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Serve(httpLn) }()
+	s.log.Info("storage node serving", "http", httpLn.Addr().String(), "mgmt", addrOf(mgmtLn), "docroot", s.cfg.Docroot)
+
+	var err error
+	select {
+	case err = <-httpDone:
+		if s.isClosed() {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("storaged: http: %w", err)
+		}
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
+		if serr := s.http.ShutdownWithContext(sctx); serr != nil {
+			s.log.Warn("graceful stop timed out; closing busy connections", "err", serr)
+			s.closeHTTPConns()
+		}
+		cancel()
+		<-httpDone
+	}
+	stopLoops()
+	if mgmtLn != nil {
+		mgmtLn.Close()
+	}
+	s.wg.Wait()
+	s.log.Info("storage node stopped", "http", httpLn.Addr().String())
+	return err
+}
+
+// Close stops the server abruptly, as a crash would: it closes the listeners and every open
+// connection. Serve then returns nil. Close is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	lns := s.listeners
+	if s.stopLoops != nil {
+		s.stopLoops()
+	}
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	s.closeHTTPConns()
+	s.closeMgmtConns()
+	s.wg.Wait()
+	return s.root.Close()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// trackHTTPConn keeps the set of open HTTP connections so Close can cut them.
+func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case fasthttp.StateNew:
+		if s.closed {
+			c.Close()
+			return
+		}
+		s.httpConns[c] = struct{}{}
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		delete(s.httpConns, c)
+	}
+}
+
+func (s *Server) closeHTTPConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.httpConns {
+		c.Close()
+	}
+}
+
+func (s *Server) closeMgmtConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.mgmtConns {
+		c.Close()
+	}
+}
+
+// allowContinue answers "Expect: 100-continue": bodies over max_body are refused before they are sent.
+func (s *Server) allowContinue(h *fasthttp.RequestHeader) bool {
+	return int64(h.ContentLength()) <= int64(s.cfg.MaxBody)
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
+
+// fasthttpLogger sends fasthttp's own messages (mostly broken client connections) to debug.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "http")
+}
+
+// Stats is a snapshot of a Server's counters since New.
+type Stats struct {
+	Gets, Heads, Puts, Deletes int64 // requests by method
+	Created                    int64 // PUTs that stored a file
+	Aborted                    int64 // PUTs that stored nothing (short body, disconnect, bad MD5, error)
+	NotFound                   int64 // 404 replies
+	BadRequests                int64 // 4xx replies other than 404
+	ServerErrors               int64 // 5xx replies
+	BytesIn, BytesOut          int64 // body bytes stored by PUT and scheduled for GET replies
+	MgmtCommands               int64 // side-channel lines answered
+}
+
+type counters struct {
+	gets, heads, puts, deletes      atomic.Int64
+	created, aborted                atomic.Int64
+	notFound, badRequests, srvErrs  atomic.Int64
+	bytesIn, bytesOut, mgmtCommands atomic.Int64
+}
+
+// Stats returns a snapshot of the counters. It is safe to call at any time.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Gets: c.gets.Load(), Heads: c.heads.Load(), Puts: c.puts.Load(), Deletes: c.deletes.Load(),
+		Created: c.created.Load(), Aborted: c.aborted.Load(),
+		NotFound: c.notFound.Load(), BadRequests: c.badRequests.Load(), ServerErrors: c.srvErrs.Load(),
+		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(), MgmtCommands: c.mgmtCommands.Load(),
+	}
+}
