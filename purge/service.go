@@ -1,0 +1,193 @@
+package purge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Service authorises purge requests, applies them to a Target and forwards them to peers. Its
+// methods may be called concurrently. Run must be running for peers that missed a purge to get it
+// later.
+type Service struct {
+	cfg    Config
+	target Target
+	log    *slog.Logger
+	acl    *acl
+	name   string
+	now    func() time.Time
+	client *http.Client
+
+	peers   []*peer
+	byName  map[string]*peer
+	journal *journal      // nil without peers
+	kick    chan struct{} // wakes Run when a purge is journaled; capacity 1
+
+	stats counters
+}
+
+// Option changes a Service built by New.
+type Option func(*Service)
+
+// WithClock sets the clock used to check signature expiry (and to sign requests to peers and date
+// journal entries); default time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithHTTPClient sets the client used to reach peers (for TLS settings or a custom dialer); default
+// a client with its own transport. Per-peer timeouts come from the config, not the client.
+func WithHTTPClient(c *http.Client) Option { return func(s *Service) { s.client = c } }
+
+// New validates cfg and returns a Service purging target. With peers configured it creates
+// journal_dir if needed and loads the journal left by a previous run. log may be nil.
+func New(cfg Config, target Target, log *slog.Logger, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, errors.New("purge: nil Target")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a, err := cfg.rules()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:    cfg,
+		target: target,
+		log:    log,
+		acl:    a,
+		name:   cfg.Name,
+		now:    time.Now,
+		kick:   make(chan struct{}, 1),
+		byName: map[string]*peer{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.name == "" {
+		if s.name, err = os.Hostname(); err != nil || s.name == "" {
+			s.name = "local"
+		}
+	}
+	if s.client == nil {
+		s.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	for _, p := range cfg.Peers {
+		u, _ := peerURL(p) // checked by Validate
+		pr := &peer{name: p, base: u.String() + cfg.peerPath()}
+		s.peers = append(s.peers, pr)
+		s.byName[p] = pr
+	}
+	if len(s.peers) > 0 {
+		known := func(p string) bool { return s.byName[p] != nil }
+		if s.journal, err = openJournal(cfg.JournalDir, known, log); err != nil {
+			return nil, err
+		}
+		if n := s.journal.len(); n > 0 {
+			log.Info("purge journal: purges pending for peers", "entries", n)
+		}
+		s.stats.pending.Store(int64(s.journal.len()))
+	}
+	return s, nil
+}
+
+// Path returns the route prefix the gateway mounts the service on ("/purge" by default).
+func (s *Service) Path() string { return s.cfg.path() }
+
+// allowedMethods is the Allow header of 405 replies.
+const allowedMethods = "GET, PURGE, DELETE"
+
+// Handle authorises and applies one purge request and returns the reply: 200 with a Result when
+// something was purged, not_found_status when nothing matched, 403 when refused (nothing is purged),
+// 400 for a malformed path, 405 for another method, 500 when a peer could neither be reached nor
+// journaled. ctx bounds the forwarding to peers.
+func (s *Service) Handle(ctx context.Context, r Request) Response {
+	s.stats.requests.Add(1)
+	switch r.Method {
+	case "GET", "PURGE", "DELETE":
+	default:
+		s.stats.refused.Add(1)
+		resp := errorResponse(http.StatusMethodNotAllowed, "method not allowed; use GET, PURGE or DELETE")
+		resp.Allow = allowedMethods
+		return resp
+	}
+	if ok, why := s.authorize(&r); !ok {
+		s.stats.denied.Add(1)
+		s.log.Info("purge refused", "remote", r.RemoteIP, "path", r.Path, "reason", why)
+		return errorResponse(http.StatusForbidden, "forbidden")
+	}
+	sel, err := ParsePath(r.Path)
+	if err != nil {
+		s.stats.refused.Add(1)
+		return errorResponse(http.StatusBadRequest, err.Error())
+	}
+	soft := s.cfg.Soft || r.Soft
+	key := sel.String()
+	n, b := sel.apply(s.target, soft)
+	s.stats.purged.Add(int64(n))
+	s.stats.bytes.Add(b)
+	res := Result{Key: key, Soft: soft, Purged: n, Bytes: b,
+		Nodes: []NodeResult{{Node: s.name, Status: NodeOK, Purged: n, Bytes: b}}}
+	status := http.StatusOK
+	if !r.FromPeer && len(s.peers) > 0 {
+		for _, nr := range s.fanOut(ctx, key, soft) {
+			res.Nodes = append(res.Nodes, nr)
+			res.Purged += nr.Purged
+			res.Bytes += nr.Bytes
+			if nr.Status == NodeFailed {
+				status = http.StatusInternalServerError
+			}
+		}
+	}
+	if status == http.StatusOK && res.Purged == 0 && !r.FromPeer {
+		s.stats.notFound.Add(1)
+		status = s.cfg.notFoundStatus()
+	}
+	s.log.Info("purge", "remote", r.RemoteIP, "key", key, "soft", soft, "from_peer", r.FromPeer,
+		"purged", res.Purged, "bytes", res.Bytes, "status", status)
+	body, _ := json.Marshal(res) // Result always marshals
+	return Response{Status: status, ContentType: "application/json", Body: append(body, '\n')}
+}
+
+func errorResponse(status int, msg string) Response {
+	body, _ := json.Marshal(errorBody{Error: msg})
+	return Response{Status: status, ContentType: "application/json", Body: append(body, '\n')}
+}
+
+// Stats is a snapshot of a Service's counters.
+type Stats struct {
+	Requests      int64 `json:"requests"`       // requests handled
+	Denied        int64 `json:"denied"`         // refused by authorisation (403)
+	Refused       int64 `json:"refused"`        // malformed path or method (400, 405)
+	NotFound      int64 `json:"not_found"`      // accepted, nothing matched anywhere
+	Purged        int64 `json:"purged"`         // entries purged locally
+	Bytes         int64 `json:"bytes"`          // bytes purged locally
+	PeerOK        int64 `json:"peer_ok"`        // deliveries accepted by a peer (direct or from the journal)
+	PeerFail      int64 `json:"peer_fail"`      // delivery attempts that failed
+	Journaled     int64 `json:"journaled"`      // purges written to the journal
+	Pending       int64 `json:"pending"`        // purges in the journal now
+	JournalErrors int64 `json:"journal_errors"` // failed journal writes
+}
+
+type counters struct {
+	requests, denied, refused, notFound, purged, bytes atomic.Int64
+	peerOK, peerFail, journaled, pending, journalErrs  atomic.Int64
+}
+
+// Stats returns a snapshot of the counters. It is safe to call at any time.
+func (s *Service) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Requests: c.requests.Load(), Denied: c.denied.Load(), Refused: c.refused.Load(),
+		NotFound: c.notFound.Load(), Purged: c.purged.Load(), Bytes: c.bytes.Load(),
+		PeerOK: c.peerOK.Load(), PeerFail: c.peerFail.Load(), Journaled: c.journaled.Load(),
+		Pending: c.pending.Load(), JournalErrors: c.journalErrs.Load(),
+	}
+}
