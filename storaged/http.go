@@ -23,6 +23,12 @@ const HealthPath = "/healthz"
 // handle routes one request. Methods other than GET, HEAD, PUT and DELETE (MKCOL included) get
 // 400, as from Perlbal: the tracker reads that as "this node creates directories on PUT".
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if !s.enter() {
+		s.reply(ctx, fasthttp.StatusServiceUnavailable, "shutting down")
+		ctx.SetConnectionClose()
+		return
+	}
+	defer s.requests.Done()
 	switch {
 	case ctx.IsGet():
 		s.stats.gets.Add(1)

@@ -39,7 +39,9 @@ type Server struct {
 	stopLoops context.CancelFunc     // stops the goroutines of Serve
 	fsckLocks map[string]*sync.Mutex // per-device lock serialising fsck digests
 
-	wg sync.WaitGroup // goroutines started by Serve
+	wg       sync.WaitGroup // goroutines started by Serve
+	requests sync.WaitGroup // HTTP handlers running; Add only under mu while !closed
+	release  sync.Once      // closes root once nothing uses it
 }
 
 const copyBufSize = 256 << 10
@@ -109,8 +111,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 // Serve serves HTTP on httpLn and the side channel on mgmtLn (nil: no side channel) and rewrites
 // the usage files, until ctx is done; it then stops gracefully (in-flight requests finish, for at
-// most shutdown_timeout) and returns nil. It returns early with an error if httpLn fails. Serve
-// owns both listeners and closes them. Call it once.
+// most shutdown_timeout), releases the docroot and returns nil. It returns early with an error if
+// httpLn fails. Serve owns both listeners and closes them. Call it once; Close afterwards is a no-op.
 func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -167,6 +169,12 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 		mgmtLn.Close()
 	}
 	s.wg.Wait()
+	// From here on the server is closed: late handlers get 503, running ones are waited for.
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.requests.Wait()
+	s.release.Do(func() { s.root.Close() })
 	s.log.Info("storage node stopped", "http", httpLn.Addr().String())
 	return err
 }
@@ -191,7 +199,21 @@ func (s *Server) Close() error {
 	s.closeHTTPConns()
 	s.closeMgmtConns()
 	s.wg.Wait()
-	return s.root.Close()
+	s.requests.Wait() // handlers whose connections were cut clean up their temp files
+	var err error
+	s.release.Do(func() { err = s.root.Close() })
+	return err
+}
+
+// enter registers a running handler; it returns false once Close was called.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.requests.Add(1)
+	return true
 }
 
 func (s *Server) isClosed() bool {

@@ -1,0 +1,180 @@
+package storaged
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testNode is a running Server on loopback with a docroot holding dev1 and dev2.
+type testNode struct {
+	srv     *Server
+	addr    string // HTTP host:port
+	mgmt    string // side channel host:port
+	docroot string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+var hostCounter atomic.Int32
+
+// loopbackHost returns a 127.0.0.x address so nodes of parallel tests look like distinct hosts.
+func loopbackHost() string {
+	n := hostCounter.Add(1)%200 + 2
+	return "127.0.0." + itoa(int(n))
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+func startNode(t *testing.T, mutate func(*Config)) *testNode {
+	t.Helper()
+	docroot := t.TempDir()
+	for _, d := range []string{"dev1", "dev2"} {
+		if err := os.Mkdir(filepath.Join(docroot, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{Docroot: docroot}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	host := loopbackHost()
+	hl, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &testNode{srv: srv, addr: hl.Addr().String(), mgmt: ml.Addr().String(), docroot: docroot,
+		cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- srv.Serve(ctx, hl, ml) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-n.done:
+			if err != nil {
+				t.Errorf("Serve = %v, want nil", err)
+			}
+		case <-time.After(time.Minute):
+			t.Errorf("Serve did not return after cancel")
+		}
+		srv.Close()
+	})
+	return n
+}
+
+func (n *testNode) url(p string) string { return "http://" + n.addr + p }
+
+// put stores body at p with net/http and returns the status.
+func (n *testNode) put(t *testing.T, p string, body []byte, hdr map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, n.url(p), strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", p, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// get fetches p and returns the response with its body read.
+func (n *testNode) get(t *testing.T, method, p string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, n.url(p), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, p, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, p, err)
+	}
+	return resp, string(b)
+}
+
+// raw sends a literal request on a new connection and reads one response.
+func (n *testNode) raw(t *testing.T, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response to %q: %v", firstLine(req), err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\r\n")
+	return l
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// tempFiles lists leftover *.tmp files anywhere under dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		// usage.*.tmp belongs to the usage writer, which may be mid-rewrite.
+		if err == nil && strings.HasSuffix(p, ".tmp") && !strings.HasPrefix(filepath.Base(p), "usage.") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
