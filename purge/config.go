@@ -130,7 +130,7 @@ func (c *Config) Validate() error {
 		add("peer_path", `write an absolute URL path such as "/purge"`, "%q is not an absolute path", c.PeerPath)
 	}
 	if _, err := c.rules(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...) // rules joins its errors
 	}
 	switch c.Satisfy {
 	case "", "any", "all":

@@ -1,0 +1,303 @@
+package purge
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+// node is a gateway stand-in: a Service behind its net/http handler on one loopback address.
+type node struct {
+	svc  *Service
+	rec  *recorder
+	addr string
+}
+
+// startNode serves a new Service over cfg and rec on addr ("127.0.0.3:0" or a reserved address).
+func startNode(t *testing.T, addr string, cfg Config, rec *recorder) *node {
+	t.Helper()
+	svc, err := New(cfg, rec, nil)
+	if err != nil {
+		t.Fatalf("New(%s): %v", cfg.Name, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("Listen(%s): %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(svc.Path()+"/", svc.HTTPHandler())
+	srv := &http.Server{Handler: mux}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return &node{svc: svc, rec: rec, addr: ln.Addr().String()}
+}
+
+// runService runs s.Run until the test ends.
+func runService(t *testing.T, s *Service) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v, want nil after cancel", err)
+		}
+	})
+}
+
+// reserveAddr returns an address on ip where nothing listens (a node that is down).
+func reserveAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("Listen(%s): %v", ip, err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// purgeHTTP sends a purge to a node the way a client does.
+func purgeHTTP(t *testing.T, addr, method, key, rawQuery string, header map[string]string) (int, Result) {
+	t.Helper()
+	u := url.URL{Scheme: "http", Host: addr, Path: DefaultPath + key, RawQuery: rawQuery}
+	req, err := http.NewRequest(method, u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u.String(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if resp.StatusCode == 200 || resp.StatusCode == 404 {
+		if err := json.Unmarshal(body, &res); err != nil {
+			t.Fatalf("%s %s: body %q: %v", method, u.String(), body, err)
+		}
+	}
+	return resp.StatusCode, res
+}
+
+func peerConfig(name string, journal string, peers ...string) Config {
+	return Config{
+		Name:        name,
+		Token:       testToken,
+		Deny:        []string{"all"}, // the token is the only way in
+		Peers:       peers,
+		JournalDir:  journal,
+		PeerTimeout: conf.Duration(5 * time.Second),
+		RetryMin:    conf.Duration(5 * time.Millisecond),
+		RetryMax:    conf.Duration(20 * time.Millisecond),
+	}
+}
+
+var bearer = map[string]string{"Authorization": "Bearer " + testToken}
+
+func TestClusterPurge(t *testing.T) {
+	t.Parallel()
+	paths := []string{"/img/a.jpg", "/img/b.jpg", "/dir/a b?c%.jpg"}
+	cAddr := reserveAddr(t, "127.0.0.4")
+	bAddr := reserveAddr(t, "127.0.0.3")
+	aRec := newRecorder(paths...)
+	a := startNode(t, "127.0.0.2:0", peerConfig("gw-a", t.TempDir(), bAddr, cAddr), aRec)
+	// b lists a as its peer: a purge forwarded by a must not come back to it.
+	b := startNode(t, bAddr, peerConfig("gw-b", t.TempDir(), a.addr), newRecorder(paths...))
+	runService(t, a.svc)
+
+	status, res := purgeHTTP(t, a.addr, "PURGE", "/img/a.jpg", "", bearer)
+	if status != 200 {
+		t.Fatalf("PURGE /img/a.jpg status = %d, want 200", status)
+	}
+	if len(res.Nodes) != 3 || res.Nodes[2].Error == "" {
+		t.Fatalf("PURGE /img/a.jpg nodes = %+v, want 3 with an error for the down peer", res.Nodes)
+	}
+	res.Nodes[2].Error = ""
+	want := Result{Key: "/img/a.jpg", Purged: 2, Bytes: 200, Nodes: []NodeResult{
+		{Node: "gw-a", Status: NodeOK, Purged: 1, Bytes: 100},
+		{Node: bAddr, Status: NodeOK, Purged: 1, Bytes: 100},
+		{Node: cAddr, Status: NodeQueued},
+	}}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("PURGE /img/a.jpg reply = %+v, want %+v", res, want)
+	}
+	if got, want := aRec.Calls(), []call{{"uri", "/img/a.jpg", false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-a target calls = %+v, want %+v (a forwarded purge must not fan out again)", got, want)
+	}
+	if b.rec.Has("/img/a.jpg") || !b.rec.Has("/img/b.jpg") {
+		t.Errorf("gw-b entries after purge: /img/a.jpg kept = %v, /img/b.jpg kept = %v; want false, true",
+			b.rec.Has("/img/a.jpg"), b.rec.Has("/img/b.jpg"))
+	}
+
+	// Unusual characters survive forwarding; a soft prefix purge is forwarded as one.
+	if status, _ := purgeHTTP(t, a.addr, "GET", "/dir/a b?c%.jpg", "", bearer); status != 200 {
+		t.Errorf("GET /dir/a b?c%%.jpg status = %d, want 200", status)
+	}
+	if status, _ := purgeHTTP(t, a.addr, "PURGE", "/img/*", "soft=1", bearer); status != 200 {
+		t.Errorf("PURGE /img/* soft status = %d, want 200", status)
+	}
+	wantB := []call{{"uri", "/img/a.jpg", false}, {"uri", "/dir/a b?c%.jpg", false}, {"prefix", "/img/", true}}
+	if got := b.rec.Calls(); !reflect.DeepEqual(got, wantB) {
+		t.Errorf("gw-b target calls = %+v, want %+v", got, wantB)
+	}
+	if st := a.svc.Stats(); st.Pending != 3 || st.Journaled != 3 {
+		t.Errorf("gw-a Stats() = %+v, want 3 purges pending and journaled for the down peer", st)
+	}
+
+	// The down peer comes back and gets every purge it missed, in order.
+	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder(paths...))
+	waitFor(t, "gw-c to receive the journaled purges", func() bool { return len(c.rec.Calls()) >= len(wantB) })
+	if got := c.rec.Calls(); !reflect.DeepEqual(got, wantB) {
+		t.Errorf("gw-c target calls = %+v, want %+v", got, wantB)
+	}
+	waitFor(t, "gw-a journal to drain", func() bool { return a.svc.Stats().Pending == 0 })
+	if n := fileLines(t, filepath.Join(a.svc.cfg.JournalDir, JournalFile)); n != 0 {
+		t.Errorf("gw-a journal has %d lines after delivery, want 0", n)
+	}
+
+	// Nothing matched anywhere: 404, and every node was asked.
+	status, res = purgeHTTP(t, a.addr, "PURGE", "/nope", "", bearer)
+	if status != 404 || res.Purged != 0 || len(res.Nodes) != 3 {
+		t.Errorf("PURGE /nope = %d %+v, want 404 with 3 nodes", status, res)
+	}
+	for _, n := range res.Nodes {
+		if n.Status != NodeOK {
+			t.Errorf("PURGE /nope node %+v, want status ok", n)
+		}
+	}
+	// Refused: nothing purged anywhere.
+	if status, _ := purgeHTTP(t, a.addr, "PURGE", "/*", "", nil); status != 403 {
+		t.Errorf("PURGE /* without token status = %d, want 403", status)
+	}
+	if !aRec.Has("/img/b.jpg") || !b.rec.Has("/img/b.jpg") || !c.rec.Has("/img/b.jpg") {
+		t.Errorf("a refused purge removed entries")
+	}
+}
+
+func TestJournalSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	cAddr := reserveAddr(t, "127.0.0.5")
+	cfg := peerConfig("gw-a", t.TempDir(), cAddr)
+	a1, err := New(cfg, newRecorder("/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := a1.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Soft: true, Authorization: "Bearer " + testToken})
+	if res := decodeResult(t, resp); resp.Status != 200 || len(res.Nodes) != 2 || res.Nodes[1].Status != NodeQueued {
+		t.Fatalf("Handle(/x) = %d %+v, want 200 with the peer queued", resp.Status, res)
+	}
+
+	// The sending node restarts before the peer comes back.
+	a2, err := New(cfg, newRecorder(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := a2.Stats(); st.Pending != 1 {
+		t.Fatalf("restarted Stats().Pending = %d, want 1", st.Pending)
+	}
+	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder("/x"))
+	runService(t, a2)
+	waitFor(t, "gw-c to receive the journaled purge", func() bool { return len(c.rec.Calls()) > 0 })
+	if got, want := c.rec.Calls(), []call{{"uri", "/x", true}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-c target calls = %+v, want %+v", got, want)
+	}
+	waitFor(t, "the journal to drain", func() bool { return a2.Stats().Pending == 0 })
+	a3, err := New(cfg, newRecorder(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := a3.Stats(); st.Pending != 0 {
+		t.Errorf("Stats().Pending after delivery and restart = %d, want 0", st.Pending)
+	}
+}
+
+func TestPeerRefusalIsQueued(t *testing.T) {
+	t.Parallel()
+	other := peerConfig("gw-b", t.TempDir())
+	other.Token = strings.Repeat("z", 20)
+	b := startNode(t, "127.0.0.6:0", other, newRecorder("/x"))
+	cfg := peerConfig("gw-a", t.TempDir(), b.addr)
+	a, err := New(cfg, newRecorder("/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+	res := decodeResult(t, resp)
+	if resp.Status != 200 || len(res.Nodes) != 2 || res.Nodes[1].Status != NodeQueued || !strings.Contains(res.Nodes[1].Error, "403") {
+		t.Fatalf("Handle(/x) = %d %+v, want 200 with the refusing peer queued with a 403 error", resp.Status, res)
+	}
+	if calls := b.rec.Calls(); len(calls) != 0 {
+		t.Errorf("refusing peer purged %+v, want nothing", calls)
+	}
+	// The same purge again while the peer is pending is journaled once.
+	a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+	if st := a.Stats(); st.Pending != 1 {
+		t.Errorf("Stats().Pending = %d after a repeated purge, want 1", st.Pending)
+	}
+}
+
+func TestJournalWriteFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := peerConfig("gw-a", dir, reserveAddr(t, "127.0.0.7"))
+	a, err := New(cfg, newRecorder("/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the journal file should be makes every append fail, even for root.
+	path := filepath.Join(dir, JournalFile)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+	res := decodeResult(t, resp)
+	if resp.Status != 500 || len(res.Nodes) != 2 || res.Nodes[1].Status != NodeFailed {
+		t.Errorf("Handle with an unwritable journal = %d %+v, want 500 with the peer failed", resp.Status, res)
+	}
+	if st := a.Stats(); st.JournalErrors != 1 || st.Purged != 1 {
+		t.Errorf("Stats() = %+v, want 1 journal error and the local purge done", st)
+	}
+}

@@ -1,0 +1,157 @@
+package purge
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+func openTestJournal(t *testing.T, dir string, peers ...string) *journal {
+	t.Helper()
+	known := func(p string) bool {
+		for _, k := range peers {
+			if k == p {
+				return true
+			}
+		}
+		return false
+	}
+	j, err := openJournal(dir, known, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("openJournal(%s): %v", dir, err)
+	}
+	return j
+}
+
+func keys(es []entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Key)
+	}
+	return out
+}
+
+func fileLines(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("ReadFile: %v", err)
+	}
+	return bytes.Count(data, []byte("\n"))
+}
+
+func TestJournalReload(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "purge")
+	j := openTestJournal(t, dir, "a:1", "b:1")
+	at := time.Unix(1_800_000_000, 0)
+	for _, e := range []struct{ peer, key string }{{"a:1", "/x"}, {"b:1", "/y"}, {"a:1", "/z*"}, {"a:1", "/x"}} {
+		if _, err := j.add(e.peer, e.key, false, at); err != nil {
+			t.Fatalf("add(%s, %s): %v", e.peer, e.key, err)
+		}
+	}
+	if added, _ := j.add("a:1", "/x", true, at); !added {
+		t.Errorf("add of a soft purge next to a hard one was deduplicated, want it added")
+	}
+	if n := j.len(); n != 4 {
+		t.Fatalf("len() = %d after a duplicate add, want 4", n)
+	}
+	first := j.forPeer("a:1")[0]
+	if err := j.delivered(first.ID); err != nil {
+		t.Fatalf("delivered: %v", err)
+	}
+
+	j2 := openTestJournal(t, dir, "a:1", "b:1")
+	if got, want := keys(j2.forPeer("a:1")), []string{"/z*", "/x"}; !slices.Equal(got, want) {
+		t.Errorf("reloaded forPeer(a:1) = %q, want %q", got, want)
+	}
+	if got := j2.forPeer("a:1"); !got[1].Soft || !got[0].At.Equal(at) {
+		t.Errorf("reloaded entries = %+v, want the soft flag and time kept", got)
+	}
+	if got, want := keys(j2.forPeer("b:1")), []string{"/y"}; !slices.Equal(got, want) {
+		t.Errorf("reloaded forPeer(b:1) = %q, want %q", got, want)
+	}
+	j2.add("b:1", "/new", false, at)
+	if es := j2.forPeer("b:1"); es[1].ID <= 4 {
+		t.Errorf("new entry after reload has ID %d, want IDs never reused (> 4)", es[1].ID)
+	}
+
+	// A peer removed from the configuration loses its entries.
+	j3 := openTestJournal(t, dir, "a:1")
+	if n := j3.len(); n != 2 {
+		t.Errorf("len() after dropping peer b:1 = %d, want 2", n)
+	}
+}
+
+func TestJournalTornTail(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, dir, "a:1")
+	j.add("a:1", "/one", false, time.Now())
+	j.add("a:1", "/two", false, time.Now())
+	path := filepath.Join(dir, JournalFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"add":{"id":3,"peer":"a:1","ke`) // a crash mid-append
+	f.Close()
+
+	j2 := openTestJournal(t, dir, "a:1")
+	if got, want := keys(j2.forPeer("a:1")), []string{"/one", "/two"}; !slices.Equal(got, want) {
+		t.Errorf("forPeer after torn tail = %q, want %q", got, want)
+	}
+	j2.add("a:1", "/three", false, time.Now())
+	j3 := openTestJournal(t, dir, "a:1")
+	if got, want := keys(j3.forPeer("a:1")), []string{"/one", "/two", "/three"}; !slices.Equal(got, want) {
+		t.Errorf("forPeer after append past a torn tail = %q, want %q", got, want)
+	}
+}
+
+func TestJournalCompaction(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, JournalFile)
+	j := openTestJournal(t, dir, "a:1")
+	j.add("a:1", "/keep", false, time.Now())
+	for i := range 3 * compactAfter {
+		key := "/k" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+		if _, err := j.add("a:1", key, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		es := j.forPeer("a:1")
+		if err := j.delivered(es[len(es)-1].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fileLines(t, path); n > 2*compactAfter+2 {
+		t.Errorf("journal has %d lines with 1 entry pending, want it compacted to at most %d", n, 2*compactAfter+2)
+	}
+	if err := j.delivered(j.forPeer("a:1")[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileLines(t, path); n != 0 {
+		t.Errorf("journal has %d lines with nothing pending, want 0", n)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("journal dir holds %d files, want only %s (no temp files left)", len(entries), JournalFile)
+	}
+}
+
+func FuzzParseJournal(f *testing.F) {
+	f.Add([]byte(`{"add":{"id":1,"peer":"a:1","key":"/x","at":"2026-01-01T00:00:00Z"}}` + "\n" + `{"done":1}` + "\n"))
+	f.Add([]byte(`{"add":{"id":2,"peer":"a:1","key":"/y"}}` + "\n" + `{"add":{"id":2,"peer":"b:1","key":"/z"}}`))
+	f.Add([]byte("{}\n{\"done\":0}\nnot json\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pending, maxID, _ := parseJournal(data)
+		seen := map[uint64]bool{}
+		for _, e := range pending {
+			if e.ID == 0 || e.ID > maxID || seen[e.ID] || e.Peer == "" || e.Key == "" {
+				t.Fatalf("parseJournal(%q) pending %+v (maxID %d)", data, pending, maxID)
+			}
+			seen[e.ID] = true
+		}
+	})
+}
