@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// Delete deferral delays (spec 5.6), each scaled by the row's failcount.
+const (
+	deleteNotWritable = 60 * time.Second   // × (10 + failcount): node not observed writeable
+	deleteReadonly    = 3600 * time.Second // × (1 + failcount): readonly/down device or non-alive host
+	deleteFailed      = 1800 * time.Second // × (1 + failcount): the DELETE got another answer
+)
+
+// deletePass claims due rows of the delete queue and removes their copies from the storage nodes.
+func (w *Workers) deletePass(ctx context.Context) (bool, error) {
+	jobs, err := w.st.Claim(ctx, store.QueueDelete, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	if err != nil {
+		return false, fmt.Errorf("claim deletes: %w", err)
+	}
+	if len(jobs) == 0 {
+		return false, nil
+	}
+	w.stats.claimedDeletes.Add(uint64(len(jobs)))
+	v, err := w.loadView(ctx)
+	if err != nil {
+		return false, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.DeleteWorkers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			if err := w.deleteFid(gctx, v, j); err != nil && gctx.Err() == nil {
+				w.log.Warn("delete", "fid", j.Fid, "err", err)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	return len(jobs) == w.cfg.BatchSize, ctx.Err()
+}
+
+// deleteFid removes every copy of a deleted fid and then forgets it; copies that cannot be deleted now
+// keep the row, rescheduled by the rules of spec 5.6.
+func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
+	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	if errors.Is(err, store.ErrLocked) {
+		w.stats.lockBusy.Add(1)
+		j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
+		return w.st.Retry(ctx, store.QueueDelete, j)
+	}
+	if err != nil {
+		return err // the lease brings the row back
+	}
+	defer unlock()
+
+	if _, err := w.st.FileByFid(ctx, j.Fid); err == nil {
+		// The fid is a live file (a stale-upload row that was committed after all): its copies are
+		// not ours to delete.
+		w.log.Warn("delete: fid is a live file; dropping the delete row", "fid", j.Fid)
+		return w.st.Done(ctx, store.QueueDelete, j.Fid)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	devs, err := w.st.FileOn(ctx, j.Fid)
+	if err != nil {
+		return err
+	}
+	var wait time.Duration // shortest deferral asked for by a remaining copy; 0 = none
+	deferTo := func(d time.Duration) {
+		if wait == 0 || d < wait {
+			wait = d
+		}
+	}
+	fc := time.Duration(j.FailCount)
+	for _, dev := range devs {
+		d, _, ok := v.host(dev)
+		switch {
+		case !ok:
+			// Unknown device: nothing to send a DELETE to. ForgetFid drops the row.
+			continue
+		case d.Status == "dead":
+			if err := w.st.RemoveFileOn(ctx, j.Fid, dev); err != nil {
+				return err
+			}
+			continue
+		case !v.obs[dev].Writable:
+			deferTo(deleteNotWritable * (10 + fc))
+			continue
+		case !v.canDelete(dev):
+			deferTo(deleteReadonly * (1 + fc))
+			continue
+		}
+		u, _ := v.url(dev, j.Fid, false)
+		if err := w.remove(ctx, u); err != nil {
+			w.log.Info("delete: copy not removed", "fid", j.Fid, "devid", dev, "err", err)
+			deferTo(deleteFailed * (1 + fc))
+			continue
+		}
+		if err := w.st.RemoveFileOn(ctx, j.Fid, dev); err != nil {
+			return err
+		}
+		w.stats.deletedCopies.Add(1)
+	}
+	if wait > 0 {
+		w.stats.deleteRetries.Add(1)
+		j.FailCount++
+		j.NextTry = w.unix() + int64(wait/time.Second)
+		return w.st.Retry(ctx, store.QueueDelete, j)
+	}
+	if err := w.st.ForgetFid(ctx, j.Fid); err != nil {
+		return err
+	}
+	w.stats.deleteDone.Add(1)
+	return w.st.Done(ctx, store.QueueDelete, j.Fid)
+}

@@ -1,0 +1,135 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// tempfileBatch is the number of stale uploads reaped per pass, as in the Perl delete worker.
+const tempfileBatch = 50
+
+// reaperPass re-replicates the copies of dead devices (spec 5.7): once a device has been seen dead for
+// ReapDelay, its file_on rows are dropped in batches and each fid is queued for replication.
+func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
+	v, err := w.loadView(ctx)
+	if err != nil {
+		return false, err
+	}
+	now := w.now()
+	var due []int
+	w.mu.Lock()
+	for id := range w.dead {
+		if d, ok := v.devs[id]; !ok || d.Status != "dead" {
+			delete(w.dead, id) // revived or deleted: forget it
+		}
+	}
+	for id, d := range v.devs {
+		if d.Status != "dead" {
+			continue
+		}
+		first, ok := w.dead[id]
+		if !ok {
+			w.dead[id] = now
+			continue
+		}
+		if now.Sub(first) >= w.cfg.ReapDelay.D() {
+			due = append(due, id)
+		}
+	}
+	w.mu.Unlock()
+	if len(due) == 0 {
+		return false, nil
+	}
+	sort.Ints(due)
+	unlock, err := w.st.Lock(ctx, "mgfs:reaper", 0)
+	if errors.Is(err, store.ErrLocked) {
+		return false, nil // another tracker is reaping
+	}
+	if err != nil {
+		return false, fmt.Errorf("reaper lock: %w", err)
+	}
+	defer unlock()
+	more := false
+	reaped := 0
+	for _, dev := range due {
+		fids, err := w.st.FidsOnDevice(ctx, dev, 0, w.cfg.ReaperBatch)
+		if err != nil {
+			return false, fmt.Errorf("fids on dev%d: %w", dev, err)
+		}
+		for _, fid := range fids {
+			// Queue first: if the tracker dies between the two steps the copy is merely counted twice.
+			j := store.Job{Fid: fid, NextTry: w.unix() + 1, FromDevID: 0}
+			if err := w.st.Enqueue(ctx, store.QueueReplicate, j); err != nil {
+				return false, fmt.Errorf("reap fid %d: %w", fid, err)
+			}
+			if err := w.st.RemoveFileOn(ctx, fid, dev); err != nil {
+				return false, fmt.Errorf("reap fid %d from dev%d: %w", fid, dev, err)
+			}
+			w.stats.reaped.Add(1)
+			reaped++
+		}
+		if len(fids) == w.cfg.ReaperBatch {
+			more = true
+		}
+		if len(fids) > 0 {
+			w.log.Info("reaper: copies of dead device queued for replication", "devid", dev, "fids", len(fids))
+		}
+	}
+	if reaped > 0 {
+		w.Kick(JobReplicate)
+	}
+	return more, nil
+}
+
+// tempfilePass reaps uploads opened more than TempfileMaxAge ago and never closed (spec 5.6): their
+// offered devices get file_on rows and the fid goes on the delete queue, so the delete worker removes
+// whatever was written (a 404 is fine).
+func (w *Workers) tempfilePass(ctx context.Context) (bool, error) {
+	unlock, err := w.st.Lock(ctx, "mgfs:tempfiles", 0)
+	if errors.Is(err, store.ErrLocked) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("tempfiles lock: %w", err)
+	}
+	defer unlock()
+	cutoff := w.now().Add(-w.cfg.TempfileMaxAge.D()).Unix()
+	stale, err := w.st.StaleTempfiles(ctx, cutoff, tempfileBatch)
+	if err != nil {
+		return false, fmt.Errorf("stale tempfiles: %w", err)
+	}
+	queued := 0
+	for _, t := range stale {
+		if _, err := w.st.FileByFid(ctx, t.Fid); err == nil {
+			// Committed after all: only the row is left over.
+			if err := w.st.DeleteTempfile(ctx, t.Fid); err != nil {
+				return false, err
+			}
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+		for _, dev := range t.DevIDs {
+			if err := w.st.AddFileOn(ctx, t.Fid, dev); err != nil {
+				return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
+			}
+		}
+		if err := w.st.Enqueue(ctx, store.QueueDelete, store.Job{Fid: t.Fid}); err != nil {
+			return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
+		}
+		if err := w.st.DeleteTempfile(ctx, t.Fid); err != nil {
+			return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
+		}
+		w.stats.tempfilesReaped.Add(1)
+		queued++
+	}
+	if queued > 0 {
+		w.log.Info("stale uploads queued for deletion", "count", queued)
+		w.Kick(JobDelete)
+	}
+	return len(stale) == tempfileBatch, nil
+}

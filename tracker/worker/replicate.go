@@ -1,0 +1,344 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// replBackoff is the retry delay after the n-th failure (spec 5.5); the last entry repeats.
+var replBackoff = [...]time.Duration{
+	15 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour,
+}
+
+// lockBusyRetry is when a fid whose lock another tracker holds is looked at again.
+const lockBusyRetry = 2 * time.Second
+
+func fidLock(fid int64) string { return "mgfs:fid:" + strconv.FormatInt(fid, 10) + ":replicate" }
+
+// classInfo is what replication needs of a file's class.
+type classInfo struct {
+	minDevCount int
+	hashType    int
+	policy      policy
+}
+
+func (w *Workers) loadClasses(ctx context.Context) (map[[2]int]classInfo, error) {
+	cs, err := w.st.Classes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load classes: %w", err)
+	}
+	m := make(map[[2]int]classInfo, len(cs))
+	for _, c := range cs {
+		p, err := parsePolicy(c.ReplPolicy)
+		if err != nil {
+			w.log.Warn("class replication policy ignored; using MultipleHosts()", "domain", c.DomainID, "class", c.Name, "err", err)
+		}
+		m[[2]int{c.DomainID, c.ID}] = classInfo{minDevCount: c.MinDevCount, hashType: c.HashType, policy: p}
+	}
+	return m, nil
+}
+
+func (w *Workers) classOf(classes map[[2]int]classInfo, f store.File) classInfo {
+	if c, ok := classes[[2]int{f.DomainID, f.ClassID}]; ok {
+		if c.minDevCount < 1 {
+			c.minDevCount = 1
+		}
+		return c
+	}
+	return classInfo{minDevCount: w.cfg.DefaultMinDevCount}
+}
+
+// replicatePass claims due replication rows and works on them with ReplicateWorkers goroutines.
+func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
+	jobs, err := w.st.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	if err != nil {
+		return false, fmt.Errorf("claim replication: %w", err)
+	}
+	if len(jobs) == 0 {
+		return false, nil
+	}
+	w.stats.claimedReplicates.Add(uint64(len(jobs)))
+	v, err := w.loadView(ctx)
+	if err != nil {
+		return false, err
+	}
+	classes, err := w.loadClasses(ctx)
+	if err != nil {
+		return false, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.ReplicateWorkers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			if err := w.replicateFid(gctx, v, classes, j); err != nil && gctx.Err() == nil {
+				w.log.Warn("replicate", "fid", j.Fid, "err", err)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	return len(jobs) == w.cfg.BatchSize, ctx.Err()
+}
+
+// retryReplicate reschedules j with the failure backoff.
+func (w *Workers) retryReplicate(ctx context.Context, j store.Job, why error) error {
+	d := replBackoff[min(j.FailCount, len(replBackoff)-1)]
+	j.FailCount++
+	j.NextTry = w.unix() + int64(w.jitter(d)/time.Second)
+	w.stats.replicateRetries.Add(1)
+	if err := w.st.Retry(ctx, store.QueueReplicate, j); err != nil {
+		return fmt.Errorf("%v; reschedule: %w", why, err)
+	}
+	return why
+}
+
+// replicateFid brings one fid to its policy (spec 5.5) and settles its queue row.
+func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]classInfo, j store.Job) error {
+	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	if errors.Is(err, store.ErrLocked) {
+		// Another tracker works on this fid; look again soon without counting a failure.
+		w.stats.lockBusy.Add(1)
+		j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
+		return w.st.Retry(ctx, store.QueueReplicate, j)
+	}
+	if err != nil {
+		return w.retryReplicate(ctx, j, fmt.Errorf("lock: %w", err))
+	}
+	defer unlock()
+
+	f, err := w.st.FileByFid(ctx, j.Fid)
+	if errors.Is(err, store.ErrNotFound) {
+		return w.st.Done(ctx, store.QueueReplicate, j.Fid) // deleted meanwhile
+	}
+	if err != nil {
+		return w.retryReplicate(ctx, j, err)
+	}
+	cls := w.classOf(classes, f)
+	all, err := w.st.FileOn(ctx, f.Fid)
+	if err != nil {
+		return w.retryReplicate(ctx, j, err)
+	}
+	var on []int // known, not dead: what the policy counts
+	known := 0
+	for _, d := range all {
+		dev, ok := v.devs[d]
+		if !ok {
+			continue
+		}
+		known++
+		if dev.Status != "dead" {
+			on = append(on, d)
+		}
+	}
+	if known == 0 {
+		// no_source: nothing left to copy from. Park the row for an operator (spec 5.5, 8.3 #44).
+		w.stats.replicateParked.Add(1)
+		j.NextTry = store.NeverRetry
+		j.FailCount++
+		if err := w.st.Retry(ctx, store.QueueReplicate, j); err != nil {
+			return err
+		}
+		return fmt.Errorf("fid %d has no copies left (no_source); parked", f.Fid)
+	}
+
+	var stored *store.Checksum
+	if c, err := w.st.Checksum(ctx, f.Fid); err == nil {
+		stored = &c
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return w.retryReplicate(ctx, j, err)
+	}
+	hashType := cls.hashType
+	if stored != nil {
+		hashType = stored.Type
+	}
+
+	failedDst := make(map[int]bool)
+	badSrc := make(map[int]bool)
+	for range len(v.devs) + 4 {
+		d := cls.policy.decide(v, on, cls.minDevCount, failedDst, w.randFloat)
+		switch d.verdict {
+		case satisfied:
+			w.stats.replicateDone.Add(1)
+			return w.st.Done(ctx, store.QueueReplicate, f.Fid)
+		case tempFail:
+			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: no destination can take a copy now", f.Fid))
+		case tooHappy:
+			dev, err := w.removeSurplus(ctx, v, f, on)
+			if err != nil {
+				return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: remove surplus copy: %w", f.Fid, err))
+			}
+			on = without(on, dev)
+			continue
+		}
+		dst := 0
+		if len(d.ideal) > 0 {
+			dst = d.ideal[0]
+		} else {
+			dst = d.desperate[0]
+		}
+		src, ok := w.pickSource(v, on, badSrc, j.FromDevID)
+		if !ok {
+			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: no readable source (source_down)", f.Fid))
+		}
+		sum, err := w.copyReplica(ctx, v, f, src, dst, hashType, stored)
+		if err != nil {
+			w.stats.copyErrors.Add(1)
+			var ce *copyError
+			if errors.As(err, &ce) && ce.source {
+				badSrc[src] = true
+			} else {
+				failedDst[dst] = true
+			}
+			w.log.Info("replicate: copy failed", "fid", f.Fid, "from", src, "to", dst, "err", err)
+			continue
+		}
+		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
+			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: record copy on dev%d: %w", f.Fid, dst, err))
+		}
+		w.stats.replicated.Add(1)
+		w.stats.replicatedBytes.Add(uint64(f.Length))
+		on = append(on, dst)
+		if stored == nil && cls.hashType != 0 && sum != nil {
+			c := store.Checksum{Fid: f.Fid, Type: cls.hashType, Sum: sum}
+			if err := w.st.SetChecksum(ctx, c); err != nil {
+				w.log.Warn("replicate: store checksum", "fid", f.Fid, "err", err)
+			} else {
+				stored = &c
+			}
+		}
+	}
+	return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: gave up after too many attempts", f.Fid))
+}
+
+func without(s []int, x int) []int {
+	out := s[:0:0]
+	for _, v := range s {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// pickSource returns a readable copy not yet found bad, preferring the job's fromdevid.
+func (w *Workers) pickSource(v *view, on []int, bad map[int]bool, prefer int) (int, bool) {
+	var ok []int
+	for _, d := range on {
+		if !bad[d] && v.readable(d) {
+			if d == prefer {
+				return d, true
+			}
+			ok = append(ok, d)
+		}
+	}
+	if len(ok) == 0 {
+		return 0, false
+	}
+	return ok[w.randN(len(ok))], true
+}
+
+// copyReplica copies f from src to dst and checks the result: the destination must hold exactly the
+// file's length, and when a digest is known or needed, the right digest. It returns the digest of the
+// streamed bytes when hashType is set. Errors are *copyError, so the caller knows whom to blame.
+func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, dst, hashType int, stored *store.Checksum) ([]byte, error) {
+	srcURL, ok1 := v.url(src, f.Fid, false)
+	dstURL, ok2 := v.url(dst, f.Fid, false)
+	if !ok1 || !ok2 {
+		return nil, &copyError{!ok1, errors.New("device has no host")}
+	}
+	var contentMD5 []byte
+	if stored != nil && stored.Type == 1 {
+		contentMD5 = stored.Sum
+	}
+	sum, err := w.copyFile(ctx, srcURL, dstURL, f.Length, hashType, contentMD5)
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil && sum != nil && !bytes.Equal(sum, stored.Sum) {
+		// The source served bytes that do not match the stored checksum: do not keep what was written.
+		if err := w.remove(ctx, dstURL); err != nil {
+			w.log.Warn("replicate: remove bad copy", "url", dstURL, "err", err)
+		}
+		return nil, &copyError{true, fmt.Errorf("source digest %x does not match stored %s %x", sum, hashName(stored.Type), stored.Sum)}
+	}
+	size, err := w.head(ctx, dstURL)
+	if err != nil {
+		return nil, &copyError{false, fmt.Errorf("verify: %w", err)}
+	}
+	if size != f.Length {
+		return nil, &copyError{false, fmt.Errorf("verify: HEAD %s: size %d, want %d", dstURL, size, f.Length)}
+	}
+	// A node that verifies Content-MD5 has already checked the bytes it kept.
+	trusted := contentMD5 != nil && v.obs[dst].RejectBadMD5
+	if sum != nil && !trusted {
+		n, got, err := w.fetchDigest(ctx, dstURL, hashType)
+		if err != nil {
+			return nil, &copyError{false, fmt.Errorf("verify digest: %w", err)}
+		}
+		if n != f.Length || !bytes.Equal(got, sum) {
+			return nil, &copyError{false, fmt.Errorf("verify digest: destination holds other bytes")}
+		}
+	}
+	return sum, nil
+}
+
+// removeSurplus deletes one copy of an over-replicated fid (spec 5.5 "too happy"). It prefers a copy on
+// a host that holds another one, then a drain device, and only deletes after another copy is confirmed
+// to have the right size.
+func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on []int) (int, error) {
+	perHost := make(map[int]int)
+	for _, d := range on {
+		perHost[v.devs[d].HostID]++
+	}
+	victim, best := 0, -1
+	for _, d := range on {
+		if !v.readable(d) || !v.canDelete(d) {
+			continue
+		}
+		score := 0
+		if perHost[v.devs[d].HostID] > 1 {
+			score += 2
+		}
+		if v.devs[d].Status == "drain" {
+			score++
+		}
+		if score > best || score == best && w.randN(2) == 0 {
+			victim, best = d, score
+		}
+	}
+	if best < 0 {
+		return 0, errors.New("no copy can be deleted now")
+	}
+	confirmed := false
+	for _, d := range on {
+		if d == victim || !v.readable(d) {
+			continue
+		}
+		u, _ := v.url(d, f.Fid, true)
+		if n, err := w.head(ctx, u); err == nil && n == f.Length {
+			confirmed = true
+			break
+		}
+	}
+	if !confirmed {
+		return 0, errors.New("no other copy confirmed")
+	}
+	u, _ := v.url(victim, f.Fid, false)
+	if err := w.remove(ctx, u); err != nil {
+		return 0, err
+	}
+	if err := w.st.RemoveFileOn(ctx, f.Fid, victim); err != nil {
+		return 0, err
+	}
+	w.stats.surplusRemoved.Add(1)
+	return victim, nil
+}

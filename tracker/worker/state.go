@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// devState is the monitor's memory of one device.
+type devState struct {
+	obs        Observation
+	lastProbe  time.Time // last test write
+	lastUsage  time.Time // last usage row written
+	probedMD5  bool      // the bad Content-MD5 probe has run
+	rejectsMD5 bool      // its result
+}
+
+// view is one consistent picture of the cluster for a pass: the store's hosts and devices plus this
+// tracker's observations.
+type view struct {
+	hosts   map[int]store.Host
+	devs    map[int]store.Device
+	obs     map[int]Observation
+	minFree int64 // MiB
+}
+
+func (w *Workers) loadView(ctx context.Context) (*view, error) {
+	hosts, err := w.st.Hosts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load hosts: %w", err)
+	}
+	devs, err := w.st.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load devices: %w", err)
+	}
+	v := &view{
+		hosts:   make(map[int]store.Host, len(hosts)),
+		devs:    make(map[int]store.Device, len(devs)),
+		obs:     make(map[int]Observation, len(devs)),
+		minFree: int64(w.cfg.MinFreeSpace) >> 20,
+	}
+	for _, h := range hosts {
+		v.hosts[h.ID] = h
+	}
+	for _, d := range devs {
+		v.devs[d.ID] = d
+	}
+	w.mu.Lock()
+	for id, s := range w.state {
+		if !s.obs.At.IsZero() {
+			v.obs[id] = s.obs
+		}
+	}
+	w.mu.Unlock()
+	return v, nil
+}
+
+func (v *view) host(devID int) (store.Device, store.Host, bool) {
+	d, ok := v.devs[devID]
+	if !ok {
+		return d, store.Host{}, false
+	}
+	h, ok := v.hosts[d.HostID]
+	return d, h, ok
+}
+
+// readable reports "readable now" (spec 5.3): the host is alive or readonly, the device alive, readonly
+// or drain, and the monitor reached it.
+func (v *view) readable(devID int) bool {
+	d, h, ok := v.host(devID)
+	if !ok {
+		return false
+	}
+	if h.Status != "alive" && h.Status != "readonly" {
+		return false
+	}
+	if d.Status != "alive" && d.Status != "readonly" && d.Status != "drain" {
+		return false
+	}
+	return v.obs[devID].Reachable
+}
+
+// writable reports "can take new files or replicas" (spec 5.3).
+func (v *view) writable(devID int) bool {
+	d, h, ok := v.host(devID)
+	if !ok || d.Status != "alive" || h.Status != "alive" || !v.obs[devID].Writable {
+		return false
+	}
+	free, known := v.freeMB(devID)
+	return !known || free >= v.minFree
+}
+
+// canDelete reports "can delete from" (spec 5.3).
+func (v *view) canDelete(devID int) bool {
+	d, h, ok := v.host(devID)
+	return ok && h.Status == "alive" && (d.Status == "alive" || d.Status == "drain")
+}
+
+// freeMB returns the device's free space in MiB from the freshest usage known, and whether any is.
+func (v *view) freeMB(devID int) (int64, bool) {
+	if o := v.obs[devID]; o.MBTotal > 0 {
+		return o.MBTotal - o.MBUsed, true
+	}
+	if d := v.devs[devID]; d.MBTotal > 0 {
+		return d.MBTotal - d.MBUsed, true
+	}
+	return 0, false
+}
+
+// percentFree returns 1 - used/total, or 0 when usage is unknown.
+func (v *view) percentFree(devID int) float64 {
+	total, used := v.obs[devID].MBTotal, v.obs[devID].MBUsed
+	if total <= 0 {
+		total, used = v.devs[devID].MBTotal, v.devs[devID].MBUsed
+	}
+	if total <= 0 {
+		return 0
+	}
+	return 1 - float64(used)/float64(total)
+}
+
+// url returns the URL of fid on devID: the write port, or the GET port when get is set and the host has
+// one.
+func (v *view) url(devID int, fid int64, get bool) (string, bool) {
+	_, h, ok := v.host(devID)
+	if !ok {
+		return "", false
+	}
+	return hostURL(h, get) + FidPath(devID, fid), true
+}
+
+func hostURL(h store.Host, get bool) string {
+	port := h.HTTPPort
+	if get && h.HTTPGetPort > 0 {
+		port = h.HTTPGetPort
+	}
+	return "http://" + net.JoinHostPort(h.IP, strconv.Itoa(port))
+}
+
+// FidPath returns the storage path of fid on device devID (spec 4.1):
+// /dev<devid>/<b>/<mmm>/<ttt>/<fid padded to 10 digits>.fid.
+func FidPath(devID int, fid int64) string {
+	s := strconv.FormatInt(fid, 10)
+	for len(s) < 10 {
+		s = "0" + s
+	}
+	return "/dev" + strconv.Itoa(devID) + "/" + s[0:1] + "/" + s[1:4] + "/" + s[4:7] + "/" + s + ".fid"
+}
