@@ -131,6 +131,9 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.stopLoops = stopLoops
 	s.mu.Unlock()
 	defer stopLoops()
+	// The first usage files exist before the first request is read: a monitor probing a fresh node
+	// finds them.
+	s.writeUsageAll()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

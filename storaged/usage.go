@@ -90,7 +90,7 @@ func (s *Server) health() (string, bool) {
 	return b.String(), ok
 }
 
-// usageLoop writes every device's usage file now and then every usage_interval until ctx is done.
+// usageLoop rewrites every device's usage file every usage_interval until ctx is done.
 func (s *Server) usageLoop(ctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -100,11 +100,11 @@ func (s *Server) usageLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.UsageInterval.D())
 	defer t.Stop()
 	for {
-		s.writeUsageAll()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.writeUsageAll()
 		}
 	}
 }
