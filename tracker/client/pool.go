@@ -1,0 +1,397 @@
+// Package client is a connection pool over several MogileFS trackers, with typed helpers for the
+// tracker commands and for whole uploads and fetches. The gateway and the command-line tools use it.
+//
+// Failover rules (Pool.Do):
+//   - An ERR reply is an answer: it is returned as a *mogproto.Error, the connection stays in use and
+//     no other tracker is asked.
+//   - A failure to connect, or to send the request, moves on to the next tracker. Every tracker is
+//     tried at most once per call; trackers that failed recently are tried last.
+//   - A failure after the request was sent (timeout, connection closed, garbled reply) moves on only
+//     for commands that just read (mogproto.Idempotent). For create_close, delete, rename and the
+//     admin mutations the command may have run, so the error is returned instead.
+//
+// Every method of Pool is safe for concurrent use.
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// ErrUnavailable is wrapped by errors of calls that got no reply from any tracker, or lost the reply
+// of a command that is not retried. The cause (a dial error, a timeout) is wrapped too, so
+// errors.Is(err, os.ErrDeadlineExceeded) tells a timeout apart.
+var ErrUnavailable = errors.New("client: no tracker answered")
+
+// ErrClosed is returned by calls on a closed Pool.
+var ErrClosed = errors.New("client: pool closed")
+
+// maxLine bounds one reply line; a list_keys reply of 1000 long keys stays far below it.
+const maxLine = 64 << 20
+
+// Pool sends tracker commands over persistent connections, failing over between trackers. Create
+// it with NewPool and release its connections with Close.
+type Pool struct {
+	cfg      Config
+	log      *slog.Logger
+	trackers []*tracker
+	next     atomic.Uint64 // rotates the first tracker tried
+	closed   atomic.Bool
+	http     *http.Client // storage nodes, for Upload and Fetch
+	now      func() time.Time
+}
+
+// tracker is one tracker address with its idle connections and health.
+type tracker struct {
+	addr     string
+	requests atomic.Int64
+	failures atomic.Int64
+	inflight atomic.Int64
+
+	mu        sync.Mutex // guards idle, fails and downUntil
+	idle      []*conn
+	fails     int       // consecutive failures
+	downUntil time.Time // skipped (tried last) until then
+}
+
+// conn is one connection to a tracker, used by one call at a time.
+type conn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	wbuf []byte
+	long []byte // assembles reply lines longer than br's buffer
+}
+
+// NewPool validates cfg and returns a Pool. It does not connect: connections are made on demand.
+// log receives tracker up/down transitions; nil discards them.
+func NewPool(cfg Config, log *slog.Logger) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	p := &Pool{cfg: cfg, log: log, now: time.Now}
+	for _, a := range cfg.Trackers {
+		p.trackers = append(p.trackers, &tracker{addr: a})
+	}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: time.Minute,
+	}
+	p.http = &http.Client{Transport: tr}
+	return p, nil
+}
+
+// Close closes idle connections and makes later calls fail with ErrClosed. Calls in progress finish
+// and close their connections.
+func (p *Pool) Close() error {
+	p.closed.Store(true)
+	for _, t := range p.trackers {
+		t.mu.Lock()
+		idle := t.idle
+		t.idle = nil
+		t.mu.Unlock()
+		for _, c := range idle {
+			c.nc.Close()
+		}
+	}
+	p.http.CloseIdleConnections()
+	return nil
+}
+
+// Do sends one command and returns the arguments of its OK reply. An ERR reply is returned as a
+// *mogproto.Error. Other errors wrap ErrUnavailable, or the context's error when ctx ended first.
+// The package documentation gives the failover rules.
+func (p *Pool) Do(ctx context.Context, cmd string, args mogproto.Args) (mogproto.Args, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !validCmd(cmd) {
+		return nil, fmt.Errorf("client: invalid command %q", cmd)
+	}
+	retry := mogproto.Idempotent(cmd)
+	var lastErr error
+	for _, t := range p.order() {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("client: %s: %w", cmd, err)
+		}
+		reply, sent, err := p.try(ctx, t, cmd, args)
+		if err == nil {
+			return reply, nil
+		}
+		var perr *mogproto.Error
+		if errors.As(err, &perr) {
+			return nil, perr
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("client: %s: %w", cmd, ctxErr)
+		}
+		if sent && !retry {
+			return nil, fmt.Errorf("%w: %s: reply lost, the command may have run: %w", ErrUnavailable, cmd, err)
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, cmd, lastErr)
+}
+
+func validCmd(cmd string) bool {
+	if cmd == "" {
+		return false
+	}
+	for i := 0; i < len(cmd); i++ {
+		c := cmd[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// order returns every tracker once: those in good health first, rotating the starting point so load
+// spreads, then those that failed recently, soonest retry first.
+func (p *Pool) order() []*tracker {
+	n := len(p.trackers)
+	start := int(p.next.Add(1)-1) % n
+	now := p.now()
+	out := make([]*tracker, 0, n)
+	var down []*tracker
+	for i := range n {
+		t := p.trackers[(start+i)%n]
+		t.mu.Lock()
+		isDown := now.Before(t.downUntil)
+		t.mu.Unlock()
+		if isDown {
+			down = append(down, t)
+		} else {
+			out = append(out, t)
+		}
+	}
+	slices.SortStableFunc(down, func(a, b *tracker) int {
+		a.mu.Lock()
+		da := a.downUntil
+		a.mu.Unlock()
+		b.mu.Lock()
+		db := b.downUntil
+		b.mu.Unlock()
+		return da.Compare(db)
+	})
+	return append(out, down...)
+}
+
+// aLongTimeAgo is a deadline in the past, used to abort I/O when the caller's context ends.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// try runs one attempt on t. sent reports whether the whole request was written, after which the
+// command may have run even when err is not nil.
+func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Args) (reply mogproto.Args, sent bool, err error) {
+	t.requests.Add(1)
+	t.inflight.Add(1)
+	defer t.inflight.Add(-1)
+
+	c, err := p.getConn(ctx, t)
+	if err != nil {
+		p.fail(ctx, t, err)
+		return nil, false, err
+	}
+	deadline := time.Now().Add(p.cfg.Timeout.D())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+
+	c.wbuf = mogproto.AppendRequest(c.wbuf[:0], cmd, args)
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		stop()
+		c.nc.Close()
+		err = fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
+		p.fail(ctx, t, err)
+		return nil, false, err
+	}
+	line, err := c.readLine()
+	if err == nil {
+		reply, err = mogproto.ParseReply(line)
+	}
+	var perr *mogproto.Error
+	if err != nil && !errors.As(err, &perr) {
+		stop()
+		c.nc.Close()
+		err = fmt.Errorf("client: %s: reply to %s: %w", t.addr, cmd, err)
+		p.fail(ctx, t, err)
+		return nil, true, err
+	}
+	// The reply is complete: keep the connection unless the context fired and poisoned its deadline.
+	if stop() {
+		c.nc.SetDeadline(time.Time{})
+		p.putIdle(t, c)
+	} else {
+		c.nc.Close()
+	}
+	p.up(t)
+	return reply, true, err
+}
+
+// readLine reads one reply line, however long, up to maxLine bytes.
+func (c *conn) readLine() ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err == nil {
+		return line, nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	c.long = append(c.long[:0], line...)
+	for {
+		line, err = c.br.ReadSlice('\n')
+		c.long = append(c.long, line...)
+		if len(c.long) > maxLine {
+			return nil, fmt.Errorf("reply line longer than %d bytes", maxLine)
+		}
+		switch {
+		case err == nil:
+			return c.long, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// getConn returns an idle connection that is still open, or dials a new one.
+func (p *Pool) getConn(ctx context.Context, t *tracker) (*conn, error) {
+	for {
+		t.mu.Lock()
+		var c *conn
+		if n := len(t.idle); n > 0 {
+			c = t.idle[n-1]
+			t.idle = t.idle[:n-1]
+		}
+		t.mu.Unlock()
+		if c == nil {
+			break
+		}
+		// A tracker that restarted, or an idle timeout on its side, leaves closed connections
+		// behind; sending on one would fail only at read time, too late to fail over safely.
+		if c.br.Buffered() == 0 && connAlive(c.nc) {
+			return c, nil
+		}
+		c.nc.Close()
+	}
+	d := net.Dialer{Timeout: p.cfg.DialTimeout.D()}
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}, nil
+}
+
+func (p *Pool) putIdle(t *tracker, c *conn) {
+	t.mu.Lock()
+	if !p.closed.Load() && len(t.idle) < p.cfg.MaxIdlePerTracker {
+		t.idle = append(t.idle, c)
+		c = nil
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.nc.Close()
+	}
+}
+
+// fail records a failed attempt on t and pushes its next try back. A failure caused by the caller's
+// context ending says nothing about the tracker and is not counted.
+func (p *Pool) fail(ctx context.Context, t *tracker, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	t.failures.Add(1)
+	t.mu.Lock()
+	t.fails++
+	backoff := p.cfg.RetryAfter.D() << min(t.fails-1, 3)
+	t.downUntil = p.now().Add(backoff)
+	first := t.fails == 1
+	t.mu.Unlock()
+	if first {
+		p.log.Warn("tracker failed; trying others first", "tracker", t.addr, "retry_after", backoff, "err", err)
+	}
+}
+
+// up records a reply from t.
+func (p *Pool) up(t *tracker) {
+	t.mu.Lock()
+	was := t.fails
+	t.fails = 0
+	t.downUntil = time.Time{}
+	t.mu.Unlock()
+	if was > 0 {
+		p.log.Info("tracker answers again", "tracker", t.addr)
+	}
+}
+
+// PoolStats is a snapshot of a Pool, one entry per configured tracker, in configuration order.
+type PoolStats struct {
+	Trackers []TrackerStats `json:"trackers"`
+}
+
+// TrackerStats is the state of one tracker in a Pool.
+type TrackerStats struct {
+	Addr string `json:"addr"`
+	// Up is false while the tracker is skipped after a failure.
+	Up bool `json:"up"`
+	// DownUntil is when a tracker that is not Up is tried first again.
+	DownUntil time.Time `json:"down_until,omitzero"`
+	// ConsecutiveFailures counts failures since the last reply.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// Requests and Failures count attempts and failed attempts since the Pool was created.
+	Requests int64 `json:"requests"`
+	Failures int64 `json:"failures"`
+	// InFlight is the number of attempts in progress; Idle the number of pooled connections.
+	InFlight int64 `json:"in_flight"`
+	Idle     int   `json:"idle"`
+}
+
+// Stats returns a snapshot of every tracker's health and counters.
+func (p *Pool) Stats() PoolStats {
+	now := p.now()
+	s := PoolStats{Trackers: make([]TrackerStats, 0, len(p.trackers))}
+	for _, t := range p.trackers {
+		t.mu.Lock()
+		ts := TrackerStats{
+			Addr:                t.addr,
+			Up:                  !now.Before(t.downUntil),
+			ConsecutiveFailures: t.fails,
+			Idle:                len(t.idle),
+		}
+		if !ts.Up {
+			ts.DownUntil = t.downUntil
+		}
+		t.mu.Unlock()
+		ts.Requests = t.requests.Load()
+		ts.Failures = t.failures.Load()
+		ts.InFlight = t.inflight.Load()
+		s.Trackers = append(s.Trackers, ts)
+	}
+	return s
+}
