@@ -1,7 +1,153 @@
 package tracker
 
+import (
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+// Defaults of the `tracker:` section.
+const (
+	DefaultListen             = ":7001"
+	DefaultDB                 = "sqlite:/var/lib/mogway/tracker.db"
+	DefaultQueryWorkers       = 20
+	DefaultMaxLine            = 64 * conf.KiB
+	DefaultTempfileMaxAge     = time.Hour
+	DefaultNodeTimeout        = 2 * time.Second
+	DefaultMinFreeSpace       = 100 * conf.MiB
+	DefaultMinDevCount        = 2
+	DefaultStartupWait        = 30 * time.Second
+	DefaultRefreshInterval    = 4 * time.Second
+	DefaultSideChannelPort    = 7501
+	maxQueryWorkers           = 500
+	minMaxLine                = 1 * conf.KiB
+	maxMaxLine                = 64 * conf.MiB
+	maxSideChannelPort        = 65535
+	defaultWriteTimeout       = 120 * time.Second
+	defaultChecksumTimeout    = 30 * time.Second
+	recentQueries             = 50
+	mkcolCacheTTL             = time.Hour
+	createOpenMaxDestinations = 3
+)
+
 // Config is the `tracker:` section of the mogway YAML file. The zero value means every default.
-type Config struct{}
+//
+//	tracker:
+//	  listen: ":7001"
+//	  db: "sqlite:/var/lib/mogway/tracker.db"   # or "mysql://user:pass@tcp(host:3306)/mogilefs"
+//	  query_workers: 20
+//	  max_line: 64KiB
+//	  tempfile_max_age: 1h
+//	  node_timeout: 2s
+//	  min_free_space: 100MiB
+//	  default_mindevcount: 2
+//	  allow_shutdown: false
+//	  workers: {}            # background workers: monitor, replicate, delete, reaper, fsck
+type Config struct {
+	// Listen is the TCP address of the client port. Default ":7001".
+	Listen string `yaml:"listen"`
+	// DB is the metadata store: "sqlite:PATH" or "mysql://user:pass@tcp(host:port)/db".
+	// Default "sqlite:/var/lib/mogway/tracker.db".
+	DB string `yaml:"db"`
+	// QueryWorkers is how many queries run at once; further queries wait in a queue
+	// (`!stats` pending_queries). Default 20, at most 500.
+	QueryWorkers int `yaml:"query_workers"`
+	// MaxLine is the longest request line accepted; a longer line is answered with
+	// `ERR bad_params Request+line+too+long` and skipped. Default 64KiB.
+	MaxLine conf.Size `yaml:"max_line"`
+	// TempfileMaxAge is how long an upload may stay open (create_open without create_close) before
+	// the tempfile reaper discards it. Default 1h.
+	TempfileMaxAge conf.Duration `yaml:"tempfile_max_age"`
+	// NodeTimeout bounds each HTTP request to a storage node made while answering a query (the
+	// create_close size check, get_paths verification, MKCOL). Default 2s.
+	NodeTimeout conf.Duration `yaml:"node_timeout"`
+	// ChecksumTimeout bounds the digest of an uploaded file for create_close checksumverify=1.
+	// Default 30s.
+	ChecksumTimeout conf.Duration `yaml:"checksum_timeout"`
+	// MinFreeSpace is the free space a device needs to get new files. Default 100MiB.
+	MinFreeSpace conf.Size `yaml:"min_free_space"`
+	// DefaultMinDevCount is the mindevcount of a domain's implicit "default" class. Default 2.
+	DefaultMinDevCount int `yaml:"default_mindevcount"`
+	// SideChannelPort is the storage nodes' management port, used for MD5/SHA-1 digests
+	// (mogstored_stream_port). Default 7501.
+	SideChannelPort int `yaml:"side_channel_port"`
+	// StartupWait is the longest time queries are held at start-up waiting for the first monitor
+	// round; after it they are answered anyway. Default 30s.
+	StartupWait conf.Duration `yaml:"startup_wait"`
+	// RefreshInterval is how often domains, classes, hosts, devices and server settings are reloaded
+	// from the database, so changes made through other trackers show up. Default 4s.
+	RefreshInterval conf.Duration `yaml:"refresh_interval"`
+	// AllowShutdown enables the `!shutdown` admin command. Default false (it is answered with an
+	// ERROR line).
+	AllowShutdown bool `yaml:"allow_shutdown"`
+	// Hostname is recorded as fsck_host when fsck_start runs on this tracker. Default: the
+	// machine's host name.
+	Hostname string `yaml:"hostname"`
+	// Workers configures the background workers (monitor, replicate, delete, reaper, fsck).
+	Workers workerConfig `yaml:"workers"`
+}
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, conf.Field("listen", `write host:port or ":port", e.g. ":7001"`, "invalid address %q", c.Listen))
+		}
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "mysql://") {
+		errs = append(errs, conf.Field("db", `write "sqlite:/path/to/tracker.db" or "mysql://user:pass@tcp(host:3306)/mogilefs"`, "unknown database %q", c.DB))
+	}
+	if c.DB == "sqlite:" {
+		errs = append(errs, conf.Field("db", `write "sqlite:/path/to/tracker.db"`, "sqlite needs a file path"))
+	}
+	if c.QueryWorkers < 0 || c.QueryWorkers > maxQueryWorkers {
+		errs = append(errs, conf.Field("query_workers", "write a number from 1 to 500 (0 means 20)", "%d is out of range", c.QueryWorkers))
+	}
+	if c.MaxLine != 0 && (c.MaxLine < minMaxLine || c.MaxLine > maxMaxLine) {
+		errs = append(errs, conf.Field("max_line", "write a size from 1KiB to 64MiB", "%s is out of range", c.MaxLine))
+	}
+	if c.DefaultMinDevCount < 0 || c.DefaultMinDevCount > 255 {
+		errs = append(errs, conf.Field("default_mindevcount", "write a number from 1 to 255 (0 means 2)", "%d is out of range", c.DefaultMinDevCount))
+	}
+	if c.SideChannelPort < 0 || c.SideChannelPort > maxSideChannelPort {
+		errs = append(errs, conf.Field("side_channel_port", "write a TCP port (0 means 7501)", "%d is out of range", c.SideChannelPort))
+	}
+	if c.TempfileMaxAge != 0 && c.TempfileMaxAge.D() < time.Minute {
+		errs = append(errs, conf.Field("tempfile_max_age", "write at least 1m (default 1h)", "%s is too short for an upload to finish", c.TempfileMaxAge))
+	}
+	if err := c.Workers.Validate(); err != nil {
+		errs = append(errs, conf.Within("workers", err))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DB == "" {
+		c.DB = DefaultDB
+	}
+	if c.QueryWorkers == 0 {
+		c.QueryWorkers = DefaultQueryWorkers
+	}
+	c.MaxLine = c.MaxLine.Or(DefaultMaxLine)
+	c.TempfileMaxAge = conf.Duration(c.TempfileMaxAge.Or(DefaultTempfileMaxAge))
+	c.NodeTimeout = conf.Duration(c.NodeTimeout.Or(DefaultNodeTimeout))
+	c.ChecksumTimeout = conf.Duration(c.ChecksumTimeout.Or(defaultChecksumTimeout))
+	c.MinFreeSpace = c.MinFreeSpace.Or(DefaultMinFreeSpace)
+	if c.DefaultMinDevCount == 0 {
+		c.DefaultMinDevCount = DefaultMinDevCount
+	}
+	if c.SideChannelPort == 0 {
+		c.SideChannelPort = DefaultSideChannelPort
+	}
+	c.StartupWait = conf.Duration(c.StartupWait.Or(DefaultStartupWait))
+	c.RefreshInterval = conf.Duration(c.RefreshInterval.Or(DefaultRefreshInterval))
+	return c
+}

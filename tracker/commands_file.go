@@ -1,0 +1,733 @@
+package tracker
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// errKeyTooLong answers a key longer than the schema's 255 bytes. The Perl tracker on a strict MySQL
+// answers `ERR db` or `ERR failure`; mogway says what is wrong.
+func errKeyTooLong() error {
+	return perrMsg(mogproto.ErrBadParams, "Key longer than "+strconv.Itoa(store.MaxKeyLen)+" bytes")
+}
+
+// createOpen allocates a fid and offers destinations for a new file (spec 3.1 create_open).
+func (q *query) createOpen() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key := q.args.Get("key")
+	if key == "0" {
+		key = "" // the Perl tracker stores `$args->{key} || ""`
+	}
+	if len(key) > store.MaxKeyLen {
+		return nil, errKeyTooLong()
+	}
+	multi := truthy(q.args.Get("multi_dest"))
+	size := perlInt(q.args.Get("size"))
+	expFid := perlInt(q.args.Get("fid"))
+	classID := 0
+	if name := q.args.Get("class"); name != "" {
+		c, ok := q.s.state.current().class(d.ID, name)
+		if !ok {
+			return nil, perr(mogproto.ErrUnregClass)
+		}
+		classID = c.ID
+	}
+	max := 1
+	if multi {
+		max = createOpenMaxDestinations
+	}
+	minFreeMB := int64(q.s.cfg.MinFreeSpace) / (1 << 20)
+	dests := chooseDestinations(q.s.state.devices(), size, max, minFreeMB, q.s.rand)
+	if len(dests) == 0 {
+		return nil, perr(mogproto.ErrNoDevices)
+	}
+	if expFid < 0 || (expFid > 0 && expFid <= q.s.fidFloor()) {
+		return nil, perr(mogproto.ErrFidInUse)
+	}
+	devids := make([]int, len(dests))
+	for i, dd := range dests {
+		devids[i] = dd.dev.ID
+	}
+	fid, err := q.s.st.CreateTempfile(q.ctx, store.Tempfile{
+		Fid:        expFid,
+		DomainID:   d.ID,
+		ClassID:    classID,
+		Key:        key,
+		DevIDs:     devids,
+		CreateTime: time.Now().Unix(),
+	})
+	if errors.Is(err, store.ErrFidInUse) {
+		return nil, perr(mogproto.ErrFidInUse)
+	}
+	if err != nil {
+		return nil, q.dbErr("create_open", err)
+	}
+	res := mogproto.Args{{Name: "fid", Value: i64toa(fid)}}
+	if multi {
+		res.Add("dev_count", itoa(len(dests)))
+		for i, dd := range dests {
+			n := itoa(i + 1)
+			res.Add("devid_"+n, itoa(dd.dev.ID))
+			res.Add("path_"+n, writeURL(dd.host, dd.dev.ID, fid, q.cl))
+		}
+	} else {
+		res.Add("devid", itoa(dests[0].dev.ID))
+		res.Add("path", writeURL(dests[0].host, dests[0].dev.ID, fid, q.cl))
+	}
+	return res, nil
+}
+
+// checksumArg matches create_close's checksum argument, "<ALG>:<hex>".
+var checksumArg = regexp.MustCompile(`^([\w-]+):([0-9a-fA-F]{32,128})$`)
+
+// hash types as stored in class.hashtype and checksum.hashtype.
+const (
+	hashNone = 0
+	hashMD5  = 1
+	hashSHA1 = 2
+)
+
+func hashName(t int) string {
+	switch t {
+	case hashMD5:
+		return "MD5"
+	case hashSHA1:
+		return "SHA-1"
+	}
+	return "NONE"
+}
+
+func hashType(name string) (t, size int) {
+	switch name {
+	case "MD5":
+		return hashMD5, 16
+	case "SHA-1":
+		return hashSHA1, 20
+	}
+	return 0, 0
+}
+
+// parseChecksum parses "MD5:<32 hex>" or "SHA-1:<40 hex>".
+func parseChecksum(fid int64, v string) (*store.Checksum, bool) {
+	m := checksumArg.FindStringSubmatch(v)
+	if m == nil {
+		return nil, false
+	}
+	t, size := hashType(m[1])
+	if t == 0 || len(m[2]) != 2*size {
+		return nil, false
+	}
+	sum, err := hex.DecodeString(m[2])
+	if err != nil {
+		return nil, false
+	}
+	return &store.Checksum{Fid: fid, Type: t, Sum: sum}, true
+}
+
+func checksumString(c store.Checksum) string {
+	return hashName(c.Type) + ":" + hex.EncodeToString(c.Sum)
+}
+
+// closing guards against two create_close calls for one fid racing in this tracker: the store has
+// no "take the tempfile row" operation, so the second reader could otherwise see the row too.
+func (s *Server) beginClose(fid int64) bool {
+	_, busy := s.closing.LoadOrStore(fid, struct{}{})
+	return !busy
+}
+
+func (s *Server) endClose(fid int64) { s.closing.Delete(fid) }
+
+// createClose commits an upload (spec 3.1 create_close).
+func (q *query) createClose() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key := q.args.Get("key")
+	fid := perlInt(q.args.Get("fid"))
+	if fid == 0 {
+		return nil, perr(mogproto.ErrNoFid)
+	}
+	devid := perlInt(q.args.Get("devid"))
+	if devid == 0 {
+		return nil, perr(mogproto.ErrNoDevid)
+	}
+	path := q.args.Get("path")
+	if path == "" || path == "0" {
+		return nil, perr(mogproto.ErrNoPath)
+	}
+	var sum *store.Checksum
+	if cs := q.args.Get("checksum"); truthy(cs) {
+		var ok bool
+		if sum, ok = parseChecksum(fid, cs); !ok {
+			return nil, perr(mogproto.ErrInvalidChecksumFormat)
+		}
+	}
+	dev, ok := q.s.state.device(int(devid))
+	if !ok || fid < 0 || path != writeURL(dev.host, dev.dev.ID, fid, q.cl) {
+		return nil, perr(mogproto.ErrBogusArgs)
+	}
+	if len(key) > store.MaxKeyLen {
+		return nil, errKeyTooLong()
+	}
+
+	if !q.s.beginClose(fid) {
+		return nil, perr(mogproto.ErrNoTempFile)
+	}
+	defer q.s.endClose(fid)
+	tf, err := q.s.st.Tempfile(q.ctx, fid)
+	if isNotFound(err) {
+		return nil, perr(mogproto.ErrNoTempFile)
+	}
+	if err != nil {
+		return nil, q.dbErr("create_close", err)
+	}
+	if err := q.s.st.DeleteTempfile(q.ctx, fid); err != nil {
+		return nil, q.dbErr("create_close", err)
+	}
+
+	// From here on a failure discards the upload: the copy is recorded and the fid queued for
+	// deletion, so the delete worker removes the bytes (MogileFS::Worker::Query $failed).
+	discard := func() error {
+		if err := q.s.st.AddFileOn(q.ctx, fid, int(devid)); err != nil {
+			return err
+		}
+		if err := q.s.st.Enqueue(q.ctx, store.QueueDelete, store.Job{Fid: fid}); err != nil {
+			return err
+		}
+		q.s.kick(jobDelete)
+		return nil
+	}
+	fail := func(e error) (mogproto.Args, error) {
+		if err := discard(); err != nil {
+			return nil, q.dbErr("create_close discard", err)
+		}
+		return nil, e
+	}
+
+	if !containsDevid(tf.DevIDs, int(devid)) {
+		return fail(perrMsg(mogproto.ErrInvalidDestdev, fmt.Sprintf("File uploaded to invalid dest %d. Valid devices were: %s", devid, joinInts(tf.DevIDs))))
+	}
+	if key == "" {
+		return fail(nil) // a close without a key aborts the upload
+	}
+
+	want := perlInt(q.args.Get("size"))
+	if want == 0 {
+		want = -1
+	}
+	size, err := q.s.node.size(q.ctx, path)
+	if err != nil {
+		kind := "cantreach"
+		if errors.Is(err, errMissing) {
+			kind = "missing"
+		}
+		return fail(perrMsg(mogproto.ErrSizeVerifyError, fmt.Sprintf("Expected: %d; actual: 0 (%s); path: %s; error: %v", want, kind, path, err)))
+	}
+	if want > -1 && want != size {
+		return fail(perrMsg(mogproto.ErrSizeMismatch, fmt.Sprintf("Expected: %d; actual: %d; path: %s", want, size, path)))
+	}
+	if sum != nil && truthy(q.args.Get("checksumverify")) {
+		alg := hashName(sum.Type)
+		got, err := q.s.node.digest(q.ctx, path, alg)
+		if err != nil || string(got) != string(sum.Sum) {
+			msg := fmt.Sprintf("Expected: %s; actual: %s:%s; path: %s", checksumString(*sum), alg, hex.EncodeToString(got), path)
+			if err != nil {
+				msg += "; error: " + err.Error()
+			}
+			return fail(perrMsg(mogproto.ErrChecksumMismatch, msg))
+		}
+	}
+
+	old, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	switch {
+	case err == nil && old.Fid == fid:
+		return nil, perr(mogproto.ErrFidExists)
+	case err != nil && !isNotFound(err):
+		return nil, q.dbErr("create_close", err)
+	}
+	n := q.s.state.current()
+	class, _ := n.classByID(d.ID, tf.ClassID)
+	c := store.Commit{
+		File: store.File{
+			Fid:      fid,
+			DomainID: d.ID,
+			ClassID:  tf.ClassID,
+			Key:      key,
+			Length:   size,
+		},
+		DevIDs:    []int{int(devid)},
+		Replicate: replicaTarget(class) > 1,
+	}
+	if sum != nil && class.HashType == sum.Type {
+		c.Checksum = sum
+	}
+	replaced, err := q.s.st.CommitFile(q.ctx, c)
+	if err != nil {
+		return nil, q.dbErr("create_close commit", err)
+	}
+	if c.Replicate {
+		q.s.kick(jobReplicate)
+	}
+	if replaced != 0 {
+		q.s.kick(jobDelete)
+	}
+	return nil, nil
+}
+
+// replicaTarget is the number of copies a class wants: MultipleHosts(N)'s N when given, else the
+// class mindevcount.
+func replicaTarget(c store.Class) int {
+	if m := replPolicy.FindStringSubmatch(c.ReplPolicy); m != nil && m[2] != "" {
+		if n, err := strconv.Atoi(m[2]); err == nil && n > 0 {
+			return n
+		}
+	}
+	return c.MinDevCount
+}
+
+func containsDevid(ids []int, id int) bool {
+	for _, v := range ids {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
+
+func joinInts(ids []int) string {
+	var b strings.Builder
+	for i, v := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(v))
+	}
+	return b.String()
+}
+
+// getPaths lists where a key can be read (spec 3.1 get_paths).
+func (q *query) getPaths() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key, err := q.key("key")
+	if err != nil {
+		return nil, err
+	}
+	pathcount := int(perlInt(q.args.Get("pathcount")))
+	if pathcount < 2 {
+		pathcount = 2
+	}
+	noverify := truthy(q.args.Get("noverify"))
+	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	if isNotFound(err) {
+		return nil, perr(mogproto.ErrUnknownKey)
+	}
+	if err != nil {
+		return nil, q.dbErr("get_paths", err)
+	}
+	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	if err != nil {
+		return nil, q.dbErr("get_paths", err)
+	}
+	var devs []devInfo
+	for _, id := range devids {
+		if di, ok := q.s.state.device(id); ok {
+			devs = append(devs, di)
+		}
+	}
+	weights := make([]float64, len(devs))
+	for i, di := range devs {
+		weights[i] = readWeight(di)
+	}
+	var paths, drain []string
+	backup := ""
+	for _, i := range weightedOrder(weights, q.s.rand) {
+		di := devs[i]
+		u := readURL(di.host, di.dev.ID, f.Fid, q.cl)
+		if !di.readable() {
+			backup = u
+			continue
+		}
+		if len(paths) == 0 && !noverify {
+			// Only the first accepted path is verified, as in the Perl tracker.
+			if n, err := q.s.node.size(q.ctx, u); err != nil || n != f.Length {
+				continue
+			}
+		}
+		if di.dev.Status == "drain" {
+			drain = append(drain, u)
+			continue
+		}
+		paths = append(paths, u)
+		if len(paths) == pathcount {
+			break
+		}
+	}
+	for _, u := range drain {
+		if len(paths) == pathcount {
+			break
+		}
+		paths = append(paths, u)
+	}
+	if len(paths) == 0 && backup != "" {
+		paths = append(paths, backup)
+	}
+	res := make(mogproto.Args, 0, len(paths)+1)
+	res.Add("paths", itoa(len(paths)))
+	for i, u := range paths {
+		res.Add("path"+itoa(i+1), u)
+	}
+	return res, nil
+}
+
+// delete removes a key; its copies are deleted later by the delete worker.
+func (q *query) delete() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key, err := q.key("key")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.s.st.DeleteFile(q.ctx, d.ID, key); err != nil {
+		if isNotFound(err) {
+			return nil, perr(mogproto.ErrUnknownKey)
+		}
+		return nil, q.dbErr("delete", err)
+	}
+	q.s.kick(jobDelete)
+	return nil, nil
+}
+
+// rename moves a file to a new key in its domain.
+func (q *query) rename() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	from, to := q.args.Get("from_key"), q.args.Get("to_key")
+	if from == "" || to == "" {
+		return nil, perr(mogproto.ErrNoKey)
+	}
+	if len(to) > store.MaxKeyLen {
+		return nil, errKeyTooLong()
+	}
+	if from == to {
+		if _, err := q.s.st.FileByKey(q.ctx, d.ID, from); err != nil {
+			if isNotFound(err) {
+				return nil, perr(mogproto.ErrUnknownKey)
+			}
+			return nil, q.dbErr("rename", err)
+		}
+		return nil, nil
+	}
+	switch err := q.s.st.RenameFile(q.ctx, d.ID, from, to); {
+	case err == nil:
+		return nil, nil
+	case isNotFound(err):
+		return nil, perr(mogproto.ErrUnknownKey)
+	case isExists(err):
+		return nil, perr(mogproto.ErrKeyExists)
+	default:
+		return nil, q.dbErr("rename", err)
+	}
+}
+
+// updateFileClass changes a file's class (the `updateclass` command).
+func (q *query) updateFileClass() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key, err := q.key("key")
+	if err != nil {
+		return nil, err
+	}
+	name := q.args.Get("class")
+	if !truthy(name) {
+		return nil, perr(mogproto.ErrNoClass)
+	}
+	c, ok := q.s.state.current().class(d.ID, name)
+	if !ok {
+		return nil, perr(mogproto.ErrClassNotFound)
+	}
+	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	if isNotFound(err) {
+		return nil, perr(mogproto.ErrInvalidKey)
+	}
+	if err != nil {
+		return nil, q.dbErr("updateclass", err)
+	}
+	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	if err != nil {
+		return nil, q.dbErr("updateclass", err)
+	}
+	if len(devids) == 0 {
+		return nil, perr(mogproto.ErrNoDevices)
+	}
+	if f.ClassID != c.ID {
+		if err := q.s.st.SetFileClass(q.ctx, f.Fid, c.ID); err != nil {
+			return nil, q.dbErr("updateclass", err)
+		}
+		q.s.kick(jobReplicate)
+	}
+	return nil, nil
+}
+
+// fileInfo describes a key's file.
+func (q *query) fileInfo() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	key, err := q.key("key")
+	if err != nil {
+		return nil, err
+	}
+	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	if isNotFound(err) {
+		return nil, perr(mogproto.ErrUnknownKey)
+	}
+	if err != nil {
+		return nil, q.dbErr("file_info", err)
+	}
+	n := q.s.state.current()
+	class, _ := n.classByID(f.DomainID, f.ClassID)
+	res := mogproto.Args{
+		{Name: "fid", Value: i64toa(f.Fid)},
+		{Name: "domain", Value: d.Name},
+		{Name: "class", Value: class.Name},
+		{Name: "key", Value: key},
+		{Name: "length", Value: i64toa(f.Length)},
+		{Name: "devcount", Value: itoa(f.DevCount)},
+	}
+	if class.HashType != hashNone {
+		cs, err := q.s.st.Checksum(q.ctx, f.Fid)
+		switch {
+		case err == nil:
+			res.Add("checksum", checksumString(cs))
+		case isNotFound(err):
+			res.Add("checksum", "MISSING")
+		default:
+			return nil, q.dbErr("file_info", err)
+		}
+	}
+	if truthy(q.args.Get("devices")) {
+		devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+		if err != nil {
+			return nil, q.dbErr("file_info", err)
+		}
+		res.Add("devids", joinInts(devids))
+	}
+	return res, nil
+}
+
+// fileDebug dumps everything known about a fid: its file row, tempfile row, queue rows, copies and
+// checksum (spec 3.1 file_debug).
+func (q *query) fileDebug() (mogproto.Args, error) {
+	var fid int64
+	var f store.File
+	haveFile := false
+	if v := q.args.Get("fid"); truthy(v) {
+		fid = perlInt(v)
+		var err error
+		f, err = q.s.st.FileByFid(q.ctx, fid)
+		switch {
+		case err == nil:
+			haveFile = true
+		case !isNotFound(err):
+			return nil, q.dbErr("file_debug", err)
+		}
+	} else {
+		d, err := q.domain()
+		if err != nil {
+			return nil, err
+		}
+		key, err := q.key("key")
+		if err != nil {
+			return nil, err
+		}
+		f, err = q.s.st.FileByKey(q.ctx, d.ID, key)
+		if isNotFound(err) {
+			return nil, perr(mogproto.ErrUnknownKey)
+		}
+		if err != nil {
+			return nil, q.dbErr("file_debug", err)
+		}
+		fid, haveFile = f.Fid, true
+	}
+	n := q.s.state.current()
+	var res mogproto.Args
+	if haveFile {
+		res = append(res,
+			mogproto.Arg{Name: "fid_fid", Value: i64toa(f.Fid)},
+			mogproto.Arg{Name: "fid_dmid", Value: itoa(f.DomainID)},
+			mogproto.Arg{Name: "fid_dkey", Value: f.Key},
+			mogproto.Arg{Name: "fid_length", Value: i64toa(f.Length)},
+			mogproto.Arg{Name: "fid_classid", Value: itoa(f.ClassID)},
+			mogproto.Arg{Name: "fid_devcount", Value: itoa(f.DevCount)},
+			mogproto.Arg{Name: "fid_domain", Value: n.domainByID[f.DomainID].Name},
+			mogproto.Arg{Name: "fid_class", Value: n.className(f.DomainID, f.ClassID)},
+		)
+	}
+	if fid > 0 {
+		tf, err := q.s.st.Tempfile(q.ctx, fid)
+		switch {
+		case err == nil:
+			res.Add("tempfile_fid", i64toa(tf.Fid))
+			res.Add("tempfile_createtime", i64toa(tf.CreateTime))
+			res.Add("tempfile_classid", itoa(tf.ClassID))
+			res.Add("tempfile_dmid", itoa(tf.DomainID))
+			res.Add("tempfile_dkey", tf.Key)
+			res.Add("tempfile_devids", joinInts(tf.DevIDs))
+		case !isNotFound(err):
+			return nil, q.dbErr("file_debug", err)
+		}
+		queues := []struct {
+			q      store.Queue
+			prefix string
+		}{
+			{store.QueueReplicate, "replqueue_"},
+			{store.QueueDelete, "delqueue_"},
+			{store.QueueRebalance, "rebqueue_"},
+			{store.QueueFsck, "fsckqueue_"},
+		}
+		for _, qq := range queues {
+			j, err := q.s.st.QueueJobs(q.ctx, qq.q, fid)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, q.dbErr("file_debug", err)
+			}
+			p := qq.prefix
+			res.Add(p+"fid", i64toa(j.Fid))
+			res.Add(p+"nexttry", i64toa(j.NextTry))
+			res.Add(p+"failcount", itoa(j.FailCount))
+			switch qq.q {
+			case store.QueueReplicate:
+				res.Add(p+"fromdevid", optInt(j.FromDevID))
+				res.Add(p+"flags", itoa(j.Flags))
+			case store.QueueRebalance, store.QueueFsck:
+				res.Add(p+"devid", optInt(j.FromDevID))
+				typ := "1"
+				if qq.q == store.QueueRebalance {
+					typ = "2"
+				}
+				res.Add(p+"type", typ)
+				res.Add(p+"flags", itoa(j.Flags))
+				res.Add(p+"arg", j.Arg)
+			}
+		}
+		devids, err := q.s.st.FileOn(q.ctx, fid)
+		if err != nil {
+			return nil, q.dbErr("file_debug", err)
+		}
+		for _, id := range devids {
+			if di, ok := q.s.state.device(id); ok {
+				res.Add("devpath_"+itoa(id), readURL(di.host, id, fid, q.cl))
+			}
+		}
+		if len(devids) > 0 {
+			res.Add("devids", joinInts(devids))
+		}
+		cs, err := q.s.st.Checksum(q.ctx, fid)
+		switch {
+		case err == nil:
+			res.Add("checksum", checksumString(cs))
+		case isNotFound(err):
+			res.Add("checksum", "NONE")
+		default:
+			return nil, q.dbErr("file_debug", err)
+		}
+	} else {
+		res.Add("checksum", "NONE")
+	}
+	return res, nil
+}
+
+// optInt formats a nullable integer column: 0 is NULL, sent as "".
+func optInt(v int) string {
+	if v == 0 {
+		return ""
+	}
+	return itoa(v)
+}
+
+// listKeys lists a domain's keys by prefix (spec 3.1 list_keys).
+func (q *query) listKeys() (mogproto.Args, error) {
+	d, err := q.domain()
+	if err != nil {
+		return nil, err
+	}
+	prefix, after := q.args.Get("prefix"), q.args.Get("after")
+	if prefix != "" && truthy(after) && !strings.HasPrefix(after, prefix) {
+		return nil, perr(mogproto.ErrAfterMismatch)
+	}
+	limit := perlInt(q.args.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	keys, err := q.s.st.ListKeys(q.ctx, d.ID, prefix, after, int(limit))
+	if err != nil {
+		return nil, q.dbErr("list_keys", err)
+	}
+	if len(keys) == 0 {
+		return nil, perr(mogproto.ErrNoneMatch)
+	}
+	res := make(mogproto.Args, 0, len(keys)+2)
+	res.Add("key_count", itoa(len(keys)))
+	next := ""
+	for i, k := range keys {
+		res.Add("key_"+itoa(i+1), k)
+		if k > next {
+			next = k
+		}
+	}
+	res.Add("next_after", next)
+	return res, nil
+}
+
+// listFids lists files by fid (spec 3.1 list_fids): `to` is a count, not a bound.
+func (q *query) listFids() (mogproto.Args, error) {
+	from := perlInt(q.args.Get("from"))
+	count := perlInt(q.args.Get("to"))
+	if count == 0 {
+		count = 100
+	}
+	if count > 500 || count < 0 {
+		count = 500
+	}
+	files, err := q.s.st.ListFids(q.ctx, from, int(count))
+	if err != nil {
+		return nil, q.dbErr("list_fids", err)
+	}
+	n := q.s.state.current()
+	res := make(mogproto.Args, 0, 6*len(files)+1)
+	for i, f := range files {
+		p := "fid_" + itoa(i+1) + "_"
+		res.Add(p+"fid", i64toa(f.Fid))
+		res.Add(p+"domain", n.domainByID[f.DomainID].Name)
+		res.Add(p+"class", n.className(f.DomainID, f.ClassID))
+		res.Add(p+"key", f.Key)
+		res.Add(p+"length", i64toa(f.Length))
+		res.Add(p+"devcount", itoa(f.DevCount))
+	}
+	res.Add("fid_count", itoa(len(files)))
+	return res, nil
+}

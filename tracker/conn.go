@@ -1,0 +1,261 @@
+package tracker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// conn is one client connection. Its goroutine reads a line, answers it and only then reads the
+// next, so replies leave strictly in request order (spec 2.5) however many lines a client pipelines.
+type conn struct {
+	s  *Server
+	nc net.Conn
+	ip net.IP
+	br *bufio.Reader
+
+	wmu sync.Mutex // serialises writes: replies and !watch lines
+	buf []byte     // reply buffer, owned by the connection goroutine
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 4096)}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = a.IP
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isStopped() {
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.stats.conns.Add(1)
+	return c
+}
+
+func (s *Server) dropConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	delete(s.watchers, c)
+	delete(s.pending, c)
+	s.mu.Unlock()
+	s.stats.conns.Add(-1)
+	c.nc.Close()
+}
+
+// errLineTooLong reports a request line longer than max_line; the rest of it was discarded.
+var errLineTooLong = errors.New("tracker: request line too long")
+
+// readLine returns the next line without its LF (a CR before it is kept for the parser to drop).
+// A line longer than max bytes is consumed up to its LF and reported as errLineTooLong. The
+// returned slice is valid until the next call.
+func (c *conn) readLine(max int) ([]byte, error) {
+	var line []byte
+	tooLong := false
+	for {
+		frag, err := c.br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(frag) > max+2 { // +2: the CRLF is not part of the limit
+				tooLong, line = true, nil
+			} else if err == nil && line == nil {
+				line = frag // common case: the whole line is in the buffer
+			} else {
+				line = append(line, frag...)
+			}
+		}
+		switch {
+		case err == nil:
+			if tooLong {
+				return nil, errLineTooLong
+			}
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return nil, err // EOF mid-line: the client vanished; the partial line is dropped
+		}
+	}
+}
+
+// serveConn runs the connection until the client leaves, the server stops or ctx ends.
+func (s *Server) serveConn(ctx context.Context, c *conn) {
+	defer s.dropConn(c)
+	for {
+		if ctx.Err() != nil || s.isStopped() {
+			return
+		}
+		line, err := c.readLine(int(s.cfg.MaxLine))
+		if errors.Is(err, errLineTooLong) {
+			s.stats.tooLong.Add(1)
+			e := &mogproto.Error{Code: mogproto.ErrBadParams, Message: "Request line too long (limit " + strconv.FormatInt(int64(s.cfg.MaxLine), 10) + " bytes)"}
+			if !c.reply(mogproto.AppendErr(c.buf[:0], e, "")) {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			continue // empty lines get no reply (spec 2.1)
+		}
+		if line[0] == '!' {
+			if !c.reply(s.admin(c, string(line))) {
+				return
+			}
+			continue
+		}
+		out, ok := s.query(ctx, c, line)
+		if !ok || !c.reply(out) {
+			return
+		}
+	}
+}
+
+// reply writes one reply; false means the connection is unusable.
+func (c *conn) reply(b []byte) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
+	_, err := c.nc.Write(b)
+	c.buf = b[:0]
+	return err == nil
+}
+
+// writeAsync writes an unsolicited line (!watch) between replies.
+func (c *conn) writeAsync(s string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
+	if _, err := io.WriteString(c.nc, s); err != nil {
+		c.nc.Close()
+	}
+}
+
+// query runs one query line: it waits for the start-up gate and a free query slot, then dispatches.
+// ok is false when the connection should be closed without a reply (server stopping).
+func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, ok bool) {
+	start := time.Now()
+	lineStr := string(line)
+	s.mu.Lock()
+	s.pending[c] = lineStr
+	s.mu.Unlock()
+	s.stats.pending.Add(1)
+	waited, acquired := false, false
+	if !s.gateOpen() {
+		select {
+		case <-s.gate:
+		case <-s.stopped:
+		case <-ctx.Done():
+		}
+	}
+	if s.gateOpen() && !s.isStopped() {
+		select {
+		case s.slots <- struct{}{}:
+			acquired = true
+		default:
+			waited = true
+			select {
+			case s.slots <- struct{}{}:
+				acquired = true
+			case <-s.stopped:
+			}
+		}
+	}
+	s.stats.pending.Add(-1)
+	s.mu.Lock()
+	delete(s.pending, c)
+	s.mu.Unlock()
+	if waited {
+		s.stats.outOfWorkers.Add(1)
+	}
+	if !acquired {
+		return nil, false
+	}
+	s.stats.processing.Add(1)
+	defer func() {
+		<-s.slots
+		s.stats.processing.Add(-1)
+	}()
+
+	// A query runs to completion even when a graceful stop begins; only Close abandons it.
+	out = s.dispatch(s.stopCtx, c, line, c.buf[:0])
+	s.stats.queries.Add(1)
+	s.recordRecent(recentQuery{ip: ipString(c.ip), line: lineStr, dur: time.Since(start), at: start})
+	return out, true
+}
+
+func (s *Server) gateOpen() bool {
+	select {
+	case <-s.gate:
+		return true
+	default:
+		return false
+	}
+}
+
+func ipString(ip net.IP) string {
+	if ip == nil {
+		return "-"
+	}
+	return ip.String()
+}
+
+// dispatch decodes a query line, runs its command and appends the reply line to dst. It never
+// panics: a panic in a command is logged and answered `ERR failure`.
+func (s *Server) dispatch(ctx context.Context, c *conn, line []byte, dst []byte) (out []byte) {
+	req, err := mogproto.ParseRequest(line)
+	if err != nil {
+		s.stats.errors.Add(1)
+		return mogproto.AppendErr(dst, mogproto.NewError(mogproto.ErrUnknownCommand), "")
+	}
+	callid, hasCallid := req.Args.Lookup("callid")
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("query panicked", "cmd", req.Cmd, "panic", r, "stack", string(debug.Stack()))
+			s.broadcast(fmt.Sprintf("Error running command '%s': %v", req.Cmd, r))
+			s.stats.errors.Add(1)
+			out = mogproto.AppendErr(dst, mogproto.NewError(mogproto.ErrFailure), callid)
+		}
+	}()
+	h, ok := commands[req.Cmd]
+	if !ok {
+		s.stats.errors.Add(1)
+		return mogproto.AppendErr(dst, mogproto.NewError(mogproto.ErrUnknownCommand), callid)
+	}
+	q := &query{
+		s:    s,
+		ctx:  ctx,
+		args: req.Args,
+		cl:   client{altZone: req.Args.Get("zone") == "alt"},
+	}
+	if c != nil {
+		q.cl.ip = c.ip
+	}
+	res, err := h(q)
+	if err != nil {
+		var pe *mogproto.Error
+		if !errors.As(err, &pe) {
+			s.log.Error("query failed", "cmd", req.Cmd, "err", err)
+			s.broadcast(fmt.Sprintf("Error running command '%s': %v", req.Cmd, err))
+			pe = mogproto.NewError(mogproto.ErrFailure)
+		}
+		s.stats.errors.Add(1)
+		return mogproto.AppendErr(dst, pe, callid)
+	}
+	if hasCallid {
+		res.Set("callid", callid)
+	}
+	return mogproto.AppendOK(dst, res)
+}
