@@ -301,3 +301,70 @@ func TestJournalWriteFailure(t *testing.T) {
 		t.Errorf("Stats() = %+v, want 1 journal error and the local purge done", st)
 	}
 }
+
+func TestBackoffAndFlush(t *testing.T) {
+	t.Parallel()
+	cAddr := reserveAddr(t, "127.0.0.9")
+	cfg := peerConfig("gw-a", t.TempDir(), cAddr)
+	cfg.RetryMin, cfg.RetryMax = conf.Duration(time.Hour), conf.Duration(time.Hour)
+	a, err := New(cfg, newRecorder("/x", "/y"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	purge := func(key string) NodeResult {
+		t.Helper()
+		resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: key, Authorization: "Bearer " + testToken})
+		res := decodeResult(t, resp)
+		if resp.Status != 200 || len(res.Nodes) != 2 {
+			t.Fatalf("Handle(%s) = %d %+v, want 200 with 2 nodes", key, resp.Status, res)
+		}
+		return res.Nodes[1]
+	}
+	if nr := purge("/x"); nr.Status != NodeQueued || strings.Contains(nr.Error, "not tried") {
+		t.Errorf("first purge peer result = %+v, want queued after a failed attempt", nr)
+	}
+	if nr := purge("/y"); nr.Status != NodeQueued || !strings.Contains(nr.Error, "not tried") {
+		t.Errorf("purge during backoff peer result = %+v, want queued without an attempt", nr)
+	}
+	if st := a.Stats(); st.PeerFail != 1 || st.Pending != 2 {
+		t.Errorf("Stats() = %+v, want 1 failed attempt and 2 pending", st)
+	}
+	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder())
+	pending, err := a.Flush(context.Background())
+	if err != nil || pending != 0 {
+		t.Fatalf("Flush() = %d, %v; want 0, nil", pending, err)
+	}
+	want := []call{{"uri", "/x", false}, {"uri", "/y", false}}
+	if got := c.rec.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-c target calls = %+v, want %+v", got, want)
+	}
+}
+
+func TestConcurrentHandle(t *testing.T) {
+	t.Parallel()
+	b := startNode(t, "127.0.0.10:0", peerConfig("gw-b", t.TempDir()), newRecorder())
+	a, err := New(peerConfig("gw-a", t.TempDir(), b.addr), newRecorder(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 25
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				key := "/w" + string(rune('a'+w)) + "/" + string(rune('a'+i))
+				a.Handle(context.Background(), Request{Method: "PURGE", Path: key, Authorization: "Bearer " + testToken})
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	if got := len(b.rec.Calls()); got != workers*each {
+		t.Errorf("peer got %d purges, want %d", got, workers*each)
+	}
+	if st := a.Stats(); st.Requests != workers*each || st.PeerOK != workers*each || st.Pending != 0 {
+		t.Errorf("Stats() = %+v, want %d requests all delivered", st, workers*each)
+	}
+}

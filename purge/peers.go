@@ -111,7 +111,10 @@ func (s *Service) send(ctx context.Context, p *peer, key string, soft bool) (Nod
 
 // fanOut forwards a purge applied locally to every peer, at most peer_concurrency at a time. A peer
 // that does not accept it (or is still backing off after earlier failures) gets it journaled.
+// Deliveries are bounded by peer_timeout but not cancelled with ctx: once a purge is applied here, a
+// client that hangs up must not leave the peers half-purged.
 func (s *Service) fanOut(ctx context.Context, key string, soft bool) []NodeResult {
+	ctx = context.WithoutCancel(ctx)
 	out := make([]NodeResult, len(s.peers))
 	gate := make(chan struct{}, s.cfg.peerConcurrency())
 	var wg sync.WaitGroup

@@ -107,7 +107,7 @@ const allowedMethods = "GET, PURGE, DELETE"
 // Handle authorises and applies one purge request and returns the reply: 200 with a Result when
 // something was purged, not_found_status when nothing matched, 403 when refused (nothing is purged),
 // 400 for a malformed path, 405 for another method, 500 when a peer could neither be reached nor
-// journaled. ctx bounds the forwarding to peers.
+// journaled. Forwarding to peers is bounded by peer_timeout; ctx cancellation does not cut it short.
 func (s *Service) Handle(ctx context.Context, r Request) Response {
 	s.stats.requests.Add(1)
 	switch r.Method {
