@@ -1,0 +1,105 @@
+package cache
+
+import "time"
+
+// The memory tier: bodies of at most memMax bytes in an LRU whose byte total, together with the
+// buffers of fills in progress, never exceeds memLimit. All functions here run with c.mu held.
+
+// reserveLocked takes n bytes of the memory budget, evicting least recently used bodies to make
+// room. It returns false, taking nothing, when even an empty tier would not have room (the rest of
+// the budget is held by fills in progress).
+func (c *Cache) reserveLocked(n int64) bool {
+	if n > c.memMax {
+		return false
+	}
+	for c.memBytes+n > c.memLimit {
+		_, e, ok := c.mem.GetOldest()
+		if !ok {
+			return false
+		}
+		c.memDropLocked(e)
+		c.st.mem.evictions.Add(1)
+	}
+	c.memBytes += n
+	c.st.mem.bytes.Store(c.memBytes)
+	return true
+}
+
+// releaseLocked returns n reserved bytes to the budget.
+func (c *Cache) releaseLocked(n int64) {
+	c.memBytes -= n
+	c.st.mem.bytes.Store(c.memBytes)
+}
+
+// memAddLocked puts body in the memory tier as e's copy. Its bytes must already be reserved; the
+// reservation becomes the entry's.
+func (c *Cache) memAddLocked(e *entry, body []byte, now time.Time) {
+	if e.mem != nil {
+		c.memDropLocked(e)
+	}
+	e.mem, e.memUse = body, now
+	c.mem.Add(e.key, e)
+	c.st.mem.entries.Add(1)
+	if c.entries[e.key] != e {
+		c.indexLocked(e)
+	}
+}
+
+// memDropLocked removes e's memory copy, and e itself when it has no disk copy.
+func (c *Cache) memDropLocked(e *entry) {
+	if e.mem == nil {
+		return
+	}
+	c.mem.Remove(e.key)
+	c.memBytes -= int64(cap(e.mem))
+	c.st.mem.bytes.Store(c.memBytes)
+	c.st.mem.entries.Add(-1)
+	e.mem = nil
+	if e.file == nil {
+		c.unindexLocked(e)
+	}
+}
+
+// indexLocked makes e the entry of its key, dropping the one it replaces.
+func (c *Cache) indexLocked(e *entry) {
+	if old := c.entries[e.key]; old != nil && old != e {
+		c.memDropLocked(old)
+		if old.file != nil {
+			c.diskForgetLocked(old)
+		}
+		c.unindexLocked(old)
+	}
+	c.entries[e.key] = e
+	g := c.groups[e.group]
+	if g == nil {
+		g = map[string]struct{}{}
+		c.groups[e.group] = g
+	}
+	g[e.key] = struct{}{}
+}
+
+// unindexLocked removes e from the index (not from the tiers).
+func (c *Cache) unindexLocked(e *entry) {
+	if c.entries[e.key] != e {
+		return
+	}
+	delete(c.entries, e.key)
+	if g := c.groups[e.group]; g != nil {
+		delete(g, e.key)
+		if len(g) == 0 {
+			delete(c.groups, e.group)
+		}
+	}
+}
+
+// sweepMemLocked drops memory copies unused since before cutoff.
+func (c *Cache) sweepMemLocked(cutoff time.Time) {
+	for {
+		_, e, ok := c.mem.GetOldest()
+		if !ok || !e.memUse.Before(cutoff) {
+			return
+		}
+		c.memDropLocked(e)
+		c.st.mem.evictions.Add(1)
+	}
+}
