@@ -293,8 +293,9 @@ func (s *Server) serveDelete(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, code, "")
 		return
 	}
-	if fi.IsDir() {
-		s.reply(ctx, fasthttp.StatusBadRequest, "is a directory")
+	if !fi.Mode().IsRegular() {
+		// A directory, or a symlink: removing links is not the node's business.
+		s.reply(ctx, fasthttp.StatusBadRequest, "not a regular file")
 		return
 	}
 	if err := s.root.Remove(rel); err != nil {

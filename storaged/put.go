@@ -66,11 +66,17 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 	dir := path.Dir(rel)
 	if err := s.makeDirs(dir); err != nil {
 		code := fileStatus(err)
-		if code == fasthttp.StatusNotFound {
+		if code == fasthttp.StatusNotFound || errors.Is(err, fs.ErrExist) {
 			code = fasthttp.StatusForbidden // a file where a directory should be
 		}
 		s.log.Warn("put: cannot create directory", "dir", dir, "err", err)
 		s.abortPut(ctx, code, "")
+		return
+	}
+	// Replace regular files only: a directory or a symlink (perhaps leading out of the docroot)
+	// at the path stays as it is.
+	if fi, err := s.root.Lstat(rel); err == nil && !fi.Mode().IsRegular() {
+		s.abortPut(ctx, fasthttp.StatusForbidden, "not a regular file")
 		return
 	}
 
@@ -93,6 +99,9 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 		// The client went away or stalled: it will not read a reply, but try anyway.
 		s.log.Debug("put: body not received", "path", rel, "err", err)
 		s.abortPut(ctx, fasthttp.StatusBadRequest, "incomplete request body")
+		return
+	case fileStatus(err) == fasthttp.StatusForbidden:
+		s.abortPut(ctx, fasthttp.StatusForbidden, "")
 		return
 	default:
 		s.log.Error("put: cannot store file", "path", rel, "err", err)

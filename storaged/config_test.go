@@ -1,0 +1,66 @@
+package storaged
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+const conf1s = conf.Duration(time.Second)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg    Config
+		fields []string // fields named by the errors, in order
+	}{
+		{Config{}, nil},
+		{Config{MgmtListen: "off", Listen: "127.0.0.1:80"}, nil},
+		{Config{Listen: "nonsense"}, []string{"listen"}},
+		{Config{MgmtListen: ":7500"}, []string{"mgmt_listen"}},
+		{Config{MgmtListen: "x"}, []string{"mgmt_listen"}},
+		{Config{Docroot: "relative/dir"}, []string{"docroot"}},
+		{Config{MaxBody: -1}, []string{"max_body"}},
+		{Config{UsageInterval: conf.Duration(time.Millisecond)}, []string{"usage_interval"}},
+		{Config{MaxConns: -3}, []string{"max_conns"}},
+		{Config{Listen: ":x:", Docroot: "x"}, []string{"listen", "docroot"}},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		var got []string
+		if err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var fe *conf.FieldError
+				if !errors.As(e, &fe) {
+					t.Fatalf("Validate(%+v): %v is not a *conf.FieldError", tt.cfg, e)
+				}
+				got = append(got, fe.Field)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+			t.Errorf("Validate(%+v) fields = %v, want %v (err %v)", tt.cfg, got, tt.fields, err)
+		}
+	}
+}
+
+func TestConfigAddrs(t *testing.T) {
+	var c Config
+	if c.ListenAddr() != ":7500" || c.MgmtAddr() != ":7501" || !c.MgmtEnabled() {
+		t.Errorf("zero Config: ListenAddr %q MgmtAddr %q", c.ListenAddr(), c.MgmtAddr())
+	}
+	c.MgmtListen = "off"
+	if c.MgmtEnabled() || c.MgmtAddr() != "" {
+		t.Errorf("mgmt_listen off: MgmtEnabled %v MgmtAddr %q", c.MgmtEnabled(), c.MgmtAddr())
+	}
+}
+
+func TestNewChecksDocroot(t *testing.T) {
+	if _, err := New(Config{Docroot: "/nonexistent/mogdata"}, nil); err == nil {
+		t.Errorf("New with a missing docroot succeeded")
+	}
+	if _, err := New(Config{Docroot: "relative"}, nil); err == nil {
+		t.Errorf("New with a relative docroot succeeded")
+	}
+}

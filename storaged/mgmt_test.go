@@ -1,0 +1,102 @@
+package storaged
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mgmtSession sends lines in one write and reads want-many reply lines.
+func mgmtSession(t *testing.T, addr string, send string, replies int) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, send); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(send, "\n") {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	br := bufio.NewReader(c)
+	var out []string
+	for range replies {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: reading reply %d: %v", send, len(out)+1, err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Spec 8.6 #83–#86.
+func TestSideChannel(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	const uri = "/dev1/0/000/000/0000000099.fid"
+	n.put(t, uri, []byte("hello"), nil)
+	tests := []struct {
+		send string
+		want []string
+	}{
+		{"size " + uri + "\n", []string{uri + " 5\r\n"}},
+		{"size " + uri + "\r\n", []string{uri + " 5\r\n"}},
+		{"size /dev1/missing.fid\n", []string{"/dev1/missing.fid -1\r\n"}},
+		{"size /dev1/../x\n", []string{"ERROR: uri invalid (contains ..)\r\n"}},
+		{"size /dev1/0\n", []string{"/dev1/0 -1\r\n"}},
+		{"size /etc/passwd\n", []string{"/etc/passwd -1\r\n"}},
+		{"MD5 " + uri + "\n", []string{uri + " MD5=5d41402abc4b2a76b9719d911017c592\r\n"}},
+		{"MD5 " + uri + " fsck\n", []string{uri + " MD5=5d41402abc4b2a76b9719d911017c592\r\n"}},
+		{"MD5 /dev1/missing.fid\n", []string{"/dev1/missing.fid MD5=-1\r\n"}},
+		{"MD5 /dev1/../../etc/passwd\n", []string{"ERROR: uri invalid (contains ..)\r\n"}},
+		{"SHA-1 " + uri + "\n", []string{uri + " SHA-1=aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d\r\n"}},
+		{"bogus\nsize " + uri + "\n", []string{"ERROR: unknown command: bogus\r\n", uri + " 5\r\n"}},
+		{"\nsize " + uri + "\n", []string{"\r\n", uri + " 5\r\n"}},
+		{"watch\n", []string{"ERR iostat unavailable\r\n"}},
+		{"size\nMD5\n", []string{"ERROR: size needs a uri\r\n", "ERROR: MD5 needs a uri\r\n"}},
+		{"size " + uri, []string{uri + " 5\r\n"}}, // last line without LF, then EOF
+	}
+	for _, tt := range tests {
+		got := mgmtSession(t, n.mgmt, tt.send, len(tt.want))
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("side channel %q = %q, want %q", tt.send, got, tt.want)
+		}
+	}
+	// Many pipelined commands on one connection are answered in order.
+	var send strings.Builder
+	var want []string
+	for i := range 200 {
+		if i%2 == 0 {
+			send.WriteString("size " + uri + "\n")
+			want = append(want, uri+" 5\r\n")
+		} else {
+			send.WriteString("MD5 " + uri + "\n")
+			want = append(want, uri+" MD5=5d41402abc4b2a76b9719d911017c592\r\n")
+		}
+	}
+	got := mgmtSession(t, n.mgmt, send.String(), len(want))
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pipelined reply %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if n.srv.Stats().MgmtCommands == 0 {
+		t.Errorf("Stats().MgmtCommands = 0, want > 0")
+	}
+}
+
+func TestSideChannelLongLine(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	got := mgmtSession(t, n.mgmt, "size /dev1/"+strings.Repeat("a", 2*maxMgmtLine)+"\n", 1)
+	if got[0] != "ERROR: line too long\r\n" {
+		t.Errorf("long line = %q, want %q", got[0], "ERROR: line too long\r\n")
+	}
+}

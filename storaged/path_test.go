@@ -1,0 +1,247 @@
+package storaged
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestHostilePaths: requests that try to leave the docroot or smuggle bytes are refused and
+// touch nothing, inside or outside the docroot.
+func TestHostilePaths(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev1 := filepath.Join(n.docroot, "dev1")
+	os.WriteFile(filepath.Join(dev1, "real.fid"), []byte("ok"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dev1, "out")); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(secret, filepath.Join(dev1, "outfile"))
+	snapshot := func(dir string) []string {
+		var names []string
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !strings.HasPrefix(filepath.Base(p), "usage") {
+				names = append(names, p)
+			}
+			return nil
+		})
+		return names
+	}
+	beforeIn, beforeOut := snapshot(n.docroot), snapshot(outside)
+
+	const body = "\r\nContent-Length: 1\r\n\r\nx"
+	tests := []struct {
+		req  string
+		want []int // any of these
+	}{
+		{"GET /dev1/../../etc/passwd HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/%2e%2e/%2e%2e/etc/passwd HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/%2E%2E/real.fid HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /../etc/passwd HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/real.fid/.. HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/a%00b HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET /dev1/real.fid%00.txt HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET /dev1/..%5c..%5cetc%5cpasswd HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET /dev1/a\\..\\..\\x HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET /dev1/bad%zz HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET /dev1/bad% HTTP/1.0\r\n\r\n", []int{400}},
+		{"GET etc/passwd HTTP/1.0\r\n\r\n", []int{400, 403}},
+		{"GET /etc/passwd HTTP/1.0\r\n\r\n", []int{404}},
+		{"GET /dev1/%2fetc/passwd HTTP/1.0\r\n\r\n", []int{404}},
+		{"GET /dev1/out/secret HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/outfile HTTP/1.0\r\n\r\n", []int{403}},
+		{"GET /dev1/real.fid/x HTTP/1.0\r\n\r\n", []int{404}},
+		{"PUT /dev1/../x" + " HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/%2e%2e/x HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/a%20b HTTP/1.0" + body, []int{400}}, // spec 8.6 #74
+		{"PUT /dev1/a?x=1 HTTP/1.0" + body, []int{400}},
+		{"PUT //dev1/x HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/./x HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/x/ HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1\\..\\x HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/x%00 HTTP/1.0" + body, []int{400}},
+		{"PUT /dev1/out/x.fid HTTP/1.0" + body, []int{403}},
+		{"PUT /dev1/outfile HTTP/1.0" + body, []int{403}},
+		{"PUT /dev1/real.fid/x HTTP/1.0" + body, []int{403}},
+		{"PUT /etc/x HTTP/1.0" + body, []int{404}},
+		{"DELETE /dev1/outfile HTTP/1.0\r\n\r\n", []int{400}},
+		{"DELETE /dev1/out/secret HTTP/1.0\r\n\r\n", []int{403}},
+		{"DELETE /dev1/%2e%2e/real.fid HTTP/1.0\r\n\r\n", []int{400}},
+		{"DELETE /dev1/../dev1/real.fid HTTP/1.0\r\n\r\n", []int{400}},
+	}
+	for _, tt := range tests {
+		resp, _ := n.raw(t, tt.req)
+		if !slices.Contains(tt.want, resp.StatusCode) {
+			t.Errorf("%s = %d, want one of %v", firstLine(tt.req), resp.StatusCode, tt.want)
+		}
+	}
+	if got := snapshot(n.docroot); !slices.Equal(got, beforeIn) {
+		t.Errorf("docroot changed:\n got %v\nwant %v", got, beforeIn)
+	}
+	if got := snapshot(outside); !slices.Equal(got, beforeOut) {
+		t.Errorf("outside directory changed:\n got %v\nwant %v", got, beforeOut)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "secret" {
+		t.Errorf("secret = %q, want %q", b, "secret")
+	}
+}
+
+func TestReadPath(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		err       error
+	}{
+		{"/dev1/0/000/000/0000000001.fid", "dev1/0/000/000/0000000001.fid", nil},
+		{"//dev1/usage", "dev1/usage", nil},
+		{"/dev1/./usage?x=1", "dev1/usage", nil},
+		{"/", "", nil},
+		{"http://10.0.0.1:7500/dev1/usage", "dev1/usage", nil},
+		{"/dev1/a%20b", "dev1/a b", nil},
+		{"/dev1/a+b", "dev1/a+b", nil},
+		{"/dev1/..", "", errForbidden},
+		{"dev1/x", "", errForbidden},
+		{"/dev1/%2E%2e/x", "", errForbidden},
+		{"/dev1/%00", "", errBadPath},
+		{"/dev1/%5c", "", errBadPath},
+		{"/dev1/%g0", "", errBadPath},
+	}
+	for _, tt := range tests {
+		got, err := readPath(tt.raw)
+		if got != tt.want || err != tt.err {
+			t.Errorf("readPath(%q) = %q, %v; want %q, %v", tt.raw, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestWritePath(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		err       error
+	}{
+		{"/dev1/0/000/000/0000000099.fid", "dev1/0/000/000/0000000099.fid", nil},
+		{"/dev12/test-write/test-write-7", "dev12/test-write/test-write-7", nil},
+		{"/dev1/x_y-z.A", "dev1/x_y-z.A", nil},
+		{"/dev1", "", errBadPath},
+		{"/dev1/", "", errBadPath},
+		{"/devx/a", "", errNoDevice},
+		{"/usage/a", "", errNoDevice},
+		{"/dev1/a%20b", "", errBadPath},
+		{"/dev1/a?x=1", "", errBadPath},
+		{"/dev1/../x", "", errBadPath},
+		{"/dev1/a..b", "", errBadPath},
+		{"/dev1//x", "", errBadPath},
+		{"/dev1/./x", "", errBadPath},
+		{"dev1/x", "", errBadPath},
+		{"", "", errBadPath},
+	}
+	for _, tt := range tests {
+		got, err := writePath(tt.raw)
+		if got != tt.want || err != tt.err {
+			t.Errorf("writePath(%q) = %q, %v; want %q, %v", tt.raw, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	tests := []struct {
+		h          string
+		size       int64
+		start, end int64
+		kind       rangeKind
+	}{
+		{"bytes=0-0", 5, 0, 0, rangeOK},
+		{"bytes=1-3", 5, 1, 3, rangeOK},
+		{"bytes=4-", 5, 4, 4, rangeOK},
+		{"bytes=0-99", 5, 0, 4, rangeOK},
+		{"bytes=-1", 5, 4, 4, rangeOK},
+		{"bytes=-5", 5, 0, 4, rangeOK},
+		{"bytes=-6", 5, 0, 4, rangeOK},
+		{"BYTES = 1-2", 5, 0, 0, rangeNone},
+		{"Bytes=1-2", 5, 1, 2, rangeOK},
+		{"bytes= 1 - 2 ", 5, 1, 2, rangeOK},
+		{"bytes=5-", 5, 0, 0, rangeUnsatisfiable},
+		{"bytes=3-2", 5, 0, 0, rangeUnsatisfiable},
+		{"bytes=-0", 5, 0, 0, rangeUnsatisfiable},
+		{"bytes=0-", 0, 0, 0, rangeUnsatisfiable},
+		{"bytes=-3", 0, 0, 0, rangeUnsatisfiable},
+		{"bytes=0-1,2-3", 5, 0, 0, rangeNone},
+		{"bytes=", 5, 0, 0, rangeNone},
+		{"bytes=-", 5, 0, 0, rangeNone},
+		{"bytes=a-1", 5, 0, 0, rangeNone},
+		{"bytes=1-b", 5, 0, 0, rangeNone},
+		{"bytes=+1-2", 5, 0, 0, rangeNone},
+		{"bytes=99999999999999999999-", 5, 0, 0, rangeNone},
+		{"pages=1-2", 5, 0, 0, rangeNone},
+		{"", 5, 0, 0, rangeNone},
+	}
+	for _, tt := range tests {
+		s, e, k := parseRange(tt.h, tt.size)
+		if s != tt.start || e != tt.end || k != tt.kind {
+			t.Errorf("parseRange(%q, %d) = %d, %d, %d; want %d, %d, %d", tt.h, tt.size, s, e, k, tt.start, tt.end, tt.kind)
+		}
+	}
+}
+
+func FuzzReadPath(f *testing.F) {
+	for _, s := range []string{"/dev1/x", "//dev1/usage", "/dev1/%2e%2e/x", "/a/../b", "/%", "http://h/dev1/x?q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		rel, err := readPath(raw)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(rel, "/") || strings.ContainsAny(rel, "\x00\\") || !fs.ValidPath(orDot(rel)) {
+			t.Fatalf("readPath(%q) = %q: not a clean relative path", raw, rel)
+		}
+	})
+}
+
+func FuzzWritePath(f *testing.F) {
+	for _, s := range []string{"/dev1/0/000/000/0000000001.fid", "/dev1/../x", "/dev1/a%20b", "/dev1//x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		rel, err := writePath(raw)
+		if err != nil {
+			return
+		}
+		dev, _, ok := strings.Cut(rel, "/")
+		if !ok || !isDevName(dev) || !fs.ValidPath(rel) || strings.Contains(rel, "..") {
+			t.Fatalf("writePath(%q) = %q: not a clean path below a dev<N>", raw, rel)
+		}
+	})
+}
+
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-0", "bytes=-5", "bytes=3-", "bytes=1-2,3-4", "bytes=x"} {
+		f.Add(s, int64(5))
+	}
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 {
+			return
+		}
+		start, end, kind := parseRange(h, size)
+		if kind == rangeOK && (start < 0 || end < start || end >= size) {
+			t.Fatalf("parseRange(%q, %d) = %d-%d: outside the file", h, size, start, end)
+		}
+	})
+}
+
+func orDot(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
