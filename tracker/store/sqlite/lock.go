@@ -1,0 +1,125 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/md5"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// staleLockAge is when a lock row is broken whatever its holder (MogileFS::Store::SQLite: 1 h).
+const staleLockAge = time.Hour
+
+// Poll interval bounds while waiting for a lock held elsewhere.
+const (
+	lockPollMin = 5 * time.Millisecond
+	lockPollMax = 200 * time.Millisecond
+)
+
+// locker implements named locks with the `lock` table, as MogileFS::Store::SQLite does: a row per
+// held lock, keyed by the first four bytes of the name's MD5 masked to 31 bits, naming the holder's
+// host and pid. A row whose holder process is gone (same host, dead pid) or that is older than
+// staleLockAge is broken.
+type locker struct {
+	db       *sql.DB
+	hostname string
+	pid      int
+	log      *slog.Logger
+}
+
+// LockID returns the lock table key of a lock name: the first 4 bytes of its MD5, big-endian,
+// masked to 31 bits.
+func LockID(name string) int64 {
+	sum := md5.Sum([]byte(name))
+	return int64(binary.BigEndian.Uint32(sum[:4]) & 0x7fffffff)
+}
+
+func (l *locker) lock(ctx context.Context, name string, timeout time.Duration) (func(), error) {
+	id := LockID(name)
+	deadline := time.Now().Add(timeout)
+	poll := lockPollMin
+	for {
+		acquired, err := l.try(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: lock %q: %w", name, err)
+		}
+		if acquired != 0 {
+			return func() { l.unlock(id, acquired) }, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("sqlite: lock %q: %w", name, store.ErrLocked)
+		}
+		t := time.NewTimer(min(poll, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("sqlite: lock %q: %w", name, ctx.Err())
+		case <-t.C:
+		}
+		poll = min(poll*2, lockPollMax)
+	}
+}
+
+// try inserts the lock row, breaking a stale one first. It returns the row's acquiredat (which
+// identifies this holding for unlock) or 0 when the lock is held elsewhere.
+func (l *locker) try(ctx context.Context, id int64) (int64, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	now := time.Now().Unix()
+	var host string
+	var pid, at int64
+	err = tx.QueryRowContext(ctx, "SELECT hostname, pid, acquiredat FROM lock WHERE lockid = ?", id).Scan(&host, &pid, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return 0, err
+	case now-at > int64(staleLockAge/time.Second) || (host == l.hostname && !processAlive(int(pid))):
+		if _, err := tx.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ?", id); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, nil
+	}
+	// acquiredat is unix seconds; keep it unique per holding so that an unlock after the row was
+	// broken as stale and taken again cannot remove the new holder's row.
+	if at >= now {
+		now = at + 1
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO lock (lockid, hostname, pid, acquiredat) VALUES (?, ?, ?, ?)",
+		id, l.hostname, l.pid, now); err != nil {
+		return 0, err
+	}
+	return now, tx.Commit()
+}
+
+func (l *locker) unlock(id, acquired int64) {
+	// A background context: unlock must happen even when the caller's context is done.
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultBusyTimeout)
+	defer cancel()
+	_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
+		id, l.hostname, l.pid, acquired)
+	if err != nil {
+		// The row stays until it is broken as stale (holder gone or older than staleLockAge).
+		l.log.Warn("sqlite: releasing lock failed", "lockid", id, "err", err)
+	}
+}
+
+// processAlive reports whether a process with this pid exists on this machine.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
