@@ -39,11 +39,13 @@ type acl struct {
 	rules   []rule
 }
 
-// loopbackOnly is the rule set when no rules are configured.
-var loopbackOnly = acl{ordered: true, rules: []rule{
-	{allow: true, prefix: netip.MustParsePrefix("127.0.0.0/8")},
-	{allow: true, prefix: netip.MustParsePrefix("::1/128")},
-}}
+// loopbackOnly returns the rule set used when no rules are configured.
+func loopbackOnly() *acl {
+	return &acl{ordered: true, rules: []rule{
+		{allow: true, prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{127}), 8)},
+		{allow: true, prefix: netip.PrefixFrom(netip.IPv6Loopback(), 128)},
+	}}
+}
 
 // allowed reports whether ip may purge. Unmatched addresses are refused.
 func (a *acl) allowed(ip netip.Addr) bool {
@@ -103,7 +105,7 @@ func (c *Config) rules() (*acl, error) {
 		return a, errors.Join(errs...)
 	}
 	if len(c.Allow) == 0 && len(c.Deny) == 0 {
-		return &loopbackOnly, errors.Join(errs...)
+		return loopbackOnly(), errors.Join(errs...)
 	}
 	a := &acl{}
 	for _, list := range []struct {

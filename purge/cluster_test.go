@@ -368,3 +368,25 @@ func TestConcurrentHandle(t *testing.T) {
 		t.Errorf("Stats() = %+v, want %d requests all delivered", st, workers*each)
 	}
 }
+
+func TestClusterPurgeSigned(t *testing.T) {
+	t.Parallel()
+	signed := func(name string, peers ...string) Config {
+		c := peerConfig(name, t.TempDir(), peers...)
+		c.Token, c.HMACSecret = "", testSecret
+		return c
+	}
+	b := startNode(t, "127.0.0.11:0", signed("gw-b"), newRecorder("/img/a b.jpg", "/img/c.jpg", "/css/x"))
+	a := startNode(t, "127.0.0.12:0", signed("gw-a", b.addr), newRecorder())
+	for _, key := range []string{"/img/a b.jpg", "/img/*", "/*"} {
+		sig := Sign(testSecret, "PURGE", key, time.Now().Add(time.Minute))
+		status, res := purgeHTTP(t, a.addr, "PURGE", key, "", map[string]string{HeaderSignature: sig})
+		if status != 200 || len(res.Nodes) != 2 || res.Nodes[1].Status != NodeOK {
+			t.Errorf("PURGE %s = %d %+v, want 200 with the signed peer ok", key, status, res)
+		}
+	}
+	want := []call{{"uri", "/img/a b.jpg", false}, {"prefix", "/img/", false}, {"all", "", false}}
+	if got := b.rec.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-b target calls = %+v, want %+v", got, want)
+	}
+}

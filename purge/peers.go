@@ -178,6 +178,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	defer s.client.CloseIdleConnections()
 	for {
 		s.deliverDue(ctx)
 		if wait, ok := s.nextDue(time.Now()); ok {
