@@ -52,8 +52,10 @@ type Server struct {
 	hostname string
 	started  time.Time
 
-	// noWorkers disables the background workers (tests that drive observations themselves).
-	noWorkers bool
+	// noWorkers disables the background workers (tests that drive observations themselves);
+	// testBackground, when set, replaces them.
+	noWorkers      bool
+	testBackground background
 	workers   background
 
 	gate     chan struct{} // closed once queries may run (first monitor round or StartupWait)
@@ -173,11 +175,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	if err := s.state.reload(ctx); err != nil {
 		ln.Close()
+		if ctx.Err() != nil || s.isStopped() {
+			return nil
+		}
 		return fmt.Errorf("tracker: %w", err)
 	}
 	maxFid, err := s.st.MaxFid(ctx)
 	if err != nil {
 		ln.Close()
+		if ctx.Err() != nil || s.isStopped() {
+			return nil
+		}
 		return fmt.Errorf("tracker: read max fid: %w", err)
 	}
 	s.mu.Lock()
@@ -185,7 +193,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 
 	var bg background = idleWorkers{done: closedChan()}
-	if !s.noWorkers {
+	switch {
+	case s.testBackground != nil:
+		bg = s.testBackground
+	case !s.noWorkers:
 		bg, err = newBackground(s.cfg, s.st, s.state, s.log)
 		if err != nil {
 			ln.Close()
