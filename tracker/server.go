@@ -56,7 +56,7 @@ type Server struct {
 	// testBackground, when set, replaces them.
 	noWorkers      bool
 	testBackground background
-	workers   background
+	workers        background
 
 	gate     chan struct{} // closed once queries may run (first monitor round or StartupWait)
 	gateOnce sync.Once
