@@ -1,0 +1,345 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/storaged"
+	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/store/sqlite"
+)
+
+// harness is a store plus real storage nodes on 127.0.0.2, .3, ...: what the workers need, without a
+// tracker server.
+type harness struct {
+	t     testing.TB
+	st    store.Store
+	nodes []*testNode
+	dmid  int
+}
+
+type testNode struct {
+	ip      string
+	port    int
+	docroot string
+	hostID  int
+	devIDs  []int
+
+	mu     sync.Mutex // guards srv and done
+	srv    *storaged.Server
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// testConfig has short intervals so the tests run in well under a second per step.
+func testConfig() Config {
+	ms := func(n int) conf.Duration { return conf.Duration(time.Duration(n) * time.Millisecond) }
+	return Config{
+		MonitorInterval:     ms(50),
+		WriteProbeInterval:  ms(100),
+		UsageUpdateInterval: ms(100),
+		PollInterval:        ms(20),
+		ReaperInterval:      ms(20),
+		ReapDelay:           ms(50),
+		TempfileInterval:    ms(20),
+		TempfileMaxAge:      conf.Duration(time.Second),
+		MinFreeSpace:        1,
+	}
+}
+
+func newHarness(t testing.TB, nodes, devsPerNode int) *harness {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tracker.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, st: st}
+	d, err := st.CreateDomain(ctx, "d")
+	if err != nil {
+		t.Fatalf("CreateDomain: %v", err)
+	}
+	h.dmid = d.ID
+	for _, c := range []store.Class{
+		{DomainID: d.ID, Name: "c1", MinDevCount: 1},
+		{DomainID: d.ID, Name: "c2", MinDevCount: 2},
+		{DomainID: d.ID, Name: "c2md5", MinDevCount: 2, HashType: 1},
+	} {
+		if _, err := st.CreateClass(ctx, c); err != nil {
+			t.Fatalf("CreateClass(%s): %v", c.Name, err)
+		}
+	}
+	for i := range nodes {
+		n := &testNode{ip: "127.0.0." + strconv.Itoa(2+i), docroot: t.TempDir()}
+		for k := range devsPerNode {
+			id := i*devsPerNode + k + 1
+			n.devIDs = append(n.devIDs, id)
+			if err := os.Mkdir(filepath.Join(n.docroot, "dev"+strconv.Itoa(id)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.nodes = append(h.nodes, n)
+		h.startNode(i)
+		host, err := st.CreateHost(ctx, store.Host{Name: "h" + strconv.Itoa(i+1), Status: "alive", IP: n.ip, HTTPPort: n.port})
+		if err != nil {
+			t.Fatalf("CreateHost: %v", err)
+		}
+		n.hostID = host.ID
+		for _, id := range n.devIDs {
+			if err := st.CreateDevice(ctx, store.Device{ID: id, HostID: host.ID, Status: "alive", Weight: 100}); err != nil {
+				t.Fatalf("CreateDevice(%d): %v", id, err)
+			}
+		}
+	}
+	return h
+}
+
+// classID returns the id of a class of domain d.
+func (h *harness) classID(name string) int {
+	h.t.Helper()
+	cs, err := h.st.Classes(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.DomainID == h.dmid && c.Name == name {
+			return c.ID
+		}
+	}
+	h.t.Fatalf("no class %q", name)
+	return 0
+}
+
+// startNode starts node i, on the same address as before when it ran already.
+func (h *harness) startNode(i int) {
+	h.t.Helper()
+	n := h.nodes[i]
+	srv, err := storaged.New(storaged.Config{Docroot: n.docroot, UsageInterval: conf.Duration(time.Second)}, nil)
+	if err != nil {
+		h.t.Fatalf("storaged.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(n.ip, strconv.Itoa(n.port)))
+	if err != nil {
+		h.t.Fatalf("listen: %v", err)
+	}
+	n.port = ln.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, nil) }()
+	n.mu.Lock()
+	n.srv, n.done, n.cancel = srv, done, cancel
+	n.mu.Unlock()
+	h.t.Cleanup(func() { h.stopNode(i, false) })
+}
+
+// stopNode stops node i: crash closes it abruptly, otherwise it stops gracefully.
+func (h *harness) stopNode(i int, crash bool) {
+	n := h.nodes[i]
+	n.mu.Lock()
+	srv, done, cancel := n.srv, n.done, n.cancel
+	n.srv = nil
+	n.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	if crash {
+		srv.Close()
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		h.t.Errorf("storage node %d did not stop", i)
+	}
+}
+
+func (h *harness) node(i int) *storaged.Server {
+	n := h.nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv
+}
+
+// run starts Workers with cfg and obs and stops them at cleanup.
+func (h *harness) run(cfg Config, obs Observer) *Workers {
+	h.t.Helper()
+	w, err := New(cfg, h.st, obs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		h.t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				h.t.Errorf("Run = %v, want nil", err)
+			}
+		case <-time.After(time.Minute):
+			h.t.Errorf("Run did not return after cancel")
+		}
+	})
+	select {
+	case <-w.MonitorDone():
+	case <-time.After(30 * time.Second):
+		h.t.Fatalf("first monitor round did not finish")
+	}
+	return w
+}
+
+// devURL is the URL of fid on devID.
+func (h *harness) devURL(devID int, fid int64) string {
+	for _, n := range h.nodes {
+		for _, id := range n.devIDs {
+			if id == devID {
+				return fmt.Sprintf("http://%s:%d%s", n.ip, n.port, FidPath(devID, fid))
+			}
+		}
+	}
+	h.t.Fatalf("no device %d", devID)
+	return ""
+}
+
+// filePath is where fid on devID lives on disk.
+func (h *harness) filePath(devID int, fid int64) string {
+	for _, n := range h.nodes {
+		for _, id := range n.devIDs {
+			if id == devID {
+				return filepath.Join(n.docroot, filepath.FromSlash(FidPath(devID, fid)))
+			}
+		}
+	}
+	h.t.Fatalf("no device %d", devID)
+	return ""
+}
+
+// upload stores data as key in class through devID the way a client would: a tempfile, a PUT to the
+// storage node, then CommitFile, which queues replication.
+func (h *harness) upload(key, class string, data []byte, devID int) store.File {
+	h.t.Helper()
+	ctx := context.Background()
+	cid := h.classID(class)
+	fid, err := h.st.CreateTempfile(ctx, store.Tempfile{DomainID: h.dmid, ClassID: cid, Key: key, DevIDs: []int{devID}})
+	if err != nil {
+		h.t.Fatalf("CreateTempfile: %v", err)
+	}
+	h.put(h.devURL(devID, fid), data)
+	f := store.File{Fid: fid, DomainID: h.dmid, ClassID: cid, Key: key, Length: int64(len(data))}
+	if _, err := h.st.CommitFile(ctx, store.Commit{File: f, DevIDs: []int{devID}, Replicate: true}); err != nil {
+		h.t.Fatalf("CommitFile: %v", err)
+	}
+	return f
+}
+
+func (h *harness) put(url string, data []byte) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(data))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("PUT %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		h.t.Fatalf("PUT %s = %d, want 2xx", url, resp.StatusCode)
+	}
+}
+
+// fileOn returns the devices holding fid, sorted.
+func (h *harness) fileOn(fid int64) []int {
+	h.t.Helper()
+	devs, err := h.st.FileOn(context.Background(), fid)
+	if err != nil {
+		h.t.Fatalf("FileOn(%d): %v", fid, err)
+	}
+	return sorted(devs)
+}
+
+func (h *harness) hostOf(devID int) int {
+	for i, n := range h.nodes {
+		for _, id := range n.devIDs {
+			if id == devID {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func (h *harness) setDevice(devID int, status string) {
+	h.t.Helper()
+	ctx := context.Background()
+	devs, err := h.st.Devices(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, d := range devs {
+		if d.ID == devID {
+			d.Status = status
+			if err := h.st.UpdateDevice(ctx, d); err != nil {
+				h.t.Fatalf("UpdateDevice: %v", err)
+			}
+			return
+		}
+	}
+	h.t.Fatalf("no device %d", devID)
+}
+
+// waitFor polls cond until it holds, failing the test after a generous deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// readFile returns the bytes of fid on devID, or nil when there is no such file.
+func (h *harness) readFile(devID int, fid int64) []byte {
+	b, err := os.ReadFile(h.filePath(devID, fid))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// observations records every Observe call.
+type observations struct {
+	mu   sync.Mutex
+	last map[int]Observation
+	n    int
+}
+
+func (o *observations) Observe(devID int, ob Observation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.last == nil {
+		o.last = map[int]Observation{}
+	}
+	o.last[devID] = ob
+	o.n++
+}
+
+func (o *observations) get(devID int) (Observation, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ob, ok := o.last[devID]
+	return ob, ok
+}

@@ -1,0 +1,453 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+func TestMonitorObservesNodes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	var obs observations
+	w := h.run(testConfig(), &obs)
+	for _, dev := range []int{1, 2} {
+		o, ok := obs.get(dev)
+		if !ok || !o.Reachable || !o.Writable || o.MBTotal <= 0 || o.At.IsZero() {
+			t.Fatalf("Observe(dev%d) = %+v (seen %v), want reachable and writable with usage", dev, o, ok)
+		}
+	}
+	ctx := context.Background()
+	waitFor(t, "usage written to the store", func() bool {
+		devs, err := h.st.Devices(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range devs {
+			if d.MBTotal <= 0 || d.MBAsOf == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	h.stopNode(1, true)
+	waitFor(t, "dev2 observed unreachable", func() bool {
+		o, _ := obs.get(2)
+		return !o.Reachable && !o.Writable && o.Err != ""
+	})
+	if o, _ := obs.get(1); !o.Writable {
+		t.Fatalf("Observe(dev1) = %+v after node 2 died, want writable", o)
+	}
+	if o, ok := w.Observed(2); !ok || o.Reachable {
+		t.Fatalf("Observed(2) = %+v, %v; want unreachable", o, ok)
+	}
+
+	h.startNode(1)
+	if err := w.MonitorRound(ctx); err != nil {
+		t.Fatalf("MonitorRound: %v", err)
+	}
+	if o, _ := obs.get(2); !o.Writable {
+		t.Fatalf("Observe(dev2) = %+v after restart and a forced round, want writable", o)
+	}
+	if w.Stats().MonitorRounds < 2 {
+		t.Fatalf("Stats().MonitorRounds = %d, want >= 2", w.Stats().MonitorRounds)
+	}
+	jobs := w.Jobs()
+	if jobs[JobMonitor].Count != 1 || jobs[JobReplicate].Desired != DefaultReplicateWorkers {
+		t.Fatalf("Jobs() = %+v, want one running monitor and %d desired replicators", jobs, DefaultReplicateWorkers)
+	}
+}
+
+func TestMonitorReadonlyDeviceNotWritable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1, 2)
+	h.setDevice(2, "readonly")
+	var obs observations
+	h.run(testConfig(), &obs)
+	if o, _ := obs.get(2); !o.Reachable || o.Writable {
+		t.Fatalf("Observe(readonly dev2) = %+v, want reachable, not writable", o)
+	}
+	if o, _ := obs.get(1); !o.Writable {
+		t.Fatalf("Observe(dev1) = %+v, want writable", o)
+	}
+}
+
+func TestReplicateToDistinctHost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3, 1)
+	w := h.run(testConfig(), nil)
+	data := bytes.Repeat([]byte("mogway replication "), 5000)
+	f := h.upload("k", "c2", data, 1)
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	on := h.fileOn(f.Fid)
+	if on[0] != 1 || h.hostOf(on[0]) == h.hostOf(on[1]) {
+		t.Fatalf("FileOn(%d) = %v, want dev1 and a device on another host", f.Fid, on)
+	}
+	if got := h.readFile(on[1], f.Fid); !bytes.Equal(got, data) {
+		t.Fatalf("replica on dev%d holds %d bytes, want the %d uploaded bytes", on[1], len(got), len(data))
+	}
+	ctx := context.Background()
+	waitFor(t, "replication row done", func() bool {
+		n, err := h.st.QueueLen(ctx, store.QueueReplicate)
+		return err == nil && n == 0
+	})
+	got, err := h.st.FileByFid(ctx, f.Fid)
+	if err != nil || got.DevCount != 2 {
+		t.Fatalf("FileByFid(%d) = %+v, %v; want devcount 2", f.Fid, got, err)
+	}
+	if s := w.Stats(); s.Replicated != 1 || s.ReplicateDone != 1 {
+		t.Fatalf("Stats() = %+v, want one copy and one fid done", s)
+	}
+}
+
+func TestReplicateStoresChecksum(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	w := h.run(testConfig(), nil)
+	data := []byte("checksummed content")
+	f := h.upload("sum", "c2md5", data, 2)
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	c, err := h.st.Checksum(context.Background(), f.Fid)
+	want := md5.Sum(data)
+	if err != nil || c.Type != 1 || !bytes.Equal(c.Sum, want[:]) {
+		t.Fatalf("Checksum(%d) = %+v, %v; want MD5 %x", f.Fid, c, err, want)
+	}
+	if got := h.readFile(1, f.Fid); !bytes.Equal(got, data) {
+		t.Fatalf("replica = %q, want %q", got, data)
+	}
+}
+
+func TestReplicateBadSourceChecksum(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	data := []byte("the right bytes")
+	f := h.upload("bad", "c2md5", data, 1)
+	wrong := md5.Sum([]byte("other bytes"))
+	ctx := context.Background()
+	if err := h.st.SetChecksum(ctx, store.Checksum{Fid: f.Fid, Type: 1, Sum: wrong[:]}); err != nil {
+		t.Fatal(err)
+	}
+	w := h.run(testConfig(), nil)
+	w.Kick(JobReplicate)
+	waitFor(t, "replication retried", func() bool {
+		j, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid)
+		return err == nil && j.FailCount > 0
+	})
+	if on := h.fileOn(f.Fid); !reflect.DeepEqual(on, []int{1}) {
+		t.Fatalf("FileOn(%d) = %v, want [1]: a copy whose digest mismatches must not be recorded", f.Fid, on)
+	}
+	if got := h.readFile(2, f.Fid); got != nil {
+		t.Fatalf("dev2 holds %q, want no copy", got)
+	}
+}
+
+func TestReplicateDeletedFidIsDone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	ctx := context.Background()
+	if err := h.st.Enqueue(ctx, store.QueueReplicate, store.Job{Fid: 4242}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(testConfig(), nil)
+	waitFor(t, "row of a missing fid dropped", func() bool {
+		_, err := h.st.QueueJobs(ctx, store.QueueReplicate, 4242)
+		return errors.Is(err, store.ErrNotFound)
+	})
+}
+
+func TestReplicateNoSourceParks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	f := h.upload("lost", "c2", []byte("lost bytes"), 1)
+	ctx := context.Background()
+	if err := h.st.RemoveFileOn(ctx, f.Fid, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.run(testConfig(), nil)
+	waitFor(t, "row parked", func() bool {
+		j, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid)
+		return err == nil && j.NextTry == store.NeverRetry
+	})
+}
+
+func TestReplicateRemovesSurplusCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3, 1)
+	data := []byte("three copies, two wanted")
+	f := h.upload("happy", "c2", data, 1)
+	ctx := context.Background()
+	for _, dev := range []int{2, 3} {
+		h.put(h.devURL(dev, f.Fid), data)
+		if err := h.st.AddFileOn(ctx, f.Fid, dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := h.run(testConfig(), nil)
+	w.Kick(JobReplicate)
+	waitFor(t, "surplus copy removed", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	left := 0
+	for _, dev := range []int{1, 2, 3} {
+		if h.readFile(dev, f.Fid) != nil {
+			left++
+		}
+	}
+	if left != 2 {
+		t.Fatalf("%d copies on disk, want 2", left)
+	}
+}
+
+func TestDeadNodeThenReaper(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3, 1)
+	w := h.run(testConfig(), nil)
+	data := []byte("survives a dead device")
+	f := h.upload("k", "c2", data, 1)
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	on := h.fileOn(f.Fid)
+	victim := on[1]
+	h.stopNode(h.hostOf(victim), true)
+	h.setDevice(victim, "dead")
+	waitFor(t, "copy re-created away from the dead device", func() bool {
+		on := h.fileOn(f.Fid)
+		return len(on) == 2 && on[0] != victim && on[1] != victim
+	})
+	on = h.fileOn(f.Fid)
+	if h.hostOf(on[0]) == h.hostOf(on[1]) {
+		t.Fatalf("FileOn(%d) = %v after reaping, want two hosts", f.Fid, on)
+	}
+	for _, dev := range on {
+		if got := h.readFile(dev, f.Fid); !bytes.Equal(got, data) {
+			t.Fatalf("dev%d holds %q, want %q", dev, got, data)
+		}
+	}
+	if w.Stats().Reaped != 1 {
+		t.Fatalf("Stats().Reaped = %d, want 1", w.Stats().Reaped)
+	}
+}
+
+func TestDeleteRemovesEveryCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	w := h.run(testConfig(), nil)
+	f := h.upload("gone", "c2", []byte("delete me"), 1)
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	ctx := context.Background()
+	if _, err := h.st.DeleteFile(ctx, h.dmid, "gone"); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	w.Kick(JobDelete)
+	waitFor(t, "copies deleted", func() bool { return len(h.fileOn(f.Fid)) == 0 })
+	for _, dev := range []int{1, 2} {
+		if _, err := os.Stat(h.filePath(dev, f.Fid)); !os.IsNotExist(err) {
+			t.Fatalf("copy on dev%d: Stat = %v, want not exist", dev, err)
+		}
+	}
+	waitFor(t, "delete row done", func() bool {
+		n, err := h.st.QueueLen(ctx, store.QueueDelete)
+		return err == nil && n == 0
+	})
+}
+
+func TestDeleteDefersUnreachableAndReadonly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	data := []byte("cannot delete yet")
+	f := h.upload("later", "c2", data, 1)
+	h.put(h.devURL(2, f.Fid), data)
+	ctx := context.Background()
+	if err := h.st.AddFileOn(ctx, f.Fid, 2); err != nil {
+		t.Fatal(err)
+	}
+	h.setDevice(1, "readonly")
+	h.stopNode(1, true)
+	var obs observations
+	w := h.run(testConfig(), &obs)
+	if _, err := h.st.DeleteFile(ctx, h.dmid, "later"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Unix()
+	w.Kick(JobDelete)
+	waitFor(t, "delete deferred", func() bool {
+		j, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
+		return err == nil && j.FailCount == 1
+	})
+	j, _ := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
+	if j.NextTry < start+500 {
+		t.Fatalf("delete row nexttry = %d, want >= %d (deferred by the spec's rules)", j.NextTry, start+500)
+	}
+	if on := h.fileOn(f.Fid); !reflect.DeepEqual(on, []int{1, 2}) {
+		t.Fatalf("FileOn(%d) = %v, want both copies kept: neither device can be deleted from now", f.Fid, on)
+	}
+	if h.readFile(1, f.Fid) == nil {
+		t.Fatalf("readonly dev1 lost its copy")
+	}
+}
+
+func TestStaleTempfileReaped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	ctx := context.Background()
+	cid := h.classID("c1")
+	old := time.Now().Add(-2 * time.Hour).Unix()
+	fid, err := h.st.CreateTempfile(ctx, store.Tempfile{DomainID: h.dmid, ClassID: cid, Key: "abandoned", DevIDs: []int{1, 2}, CreateTime: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.put(h.devURL(1, fid), []byte("half an upload"))
+	fresh, err := h.st.CreateTempfile(ctx, store.Tempfile{DomainID: h.dmid, ClassID: cid, Key: "running", DevIDs: []int{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := h.run(testConfig(), nil)
+	waitFor(t, "stale upload reaped", func() bool {
+		_, err := h.st.Tempfile(ctx, fid)
+		return errors.Is(err, store.ErrNotFound) && h.readFile(1, fid) == nil && len(h.fileOn(fid)) == 0
+	})
+	if _, err := h.st.Tempfile(ctx, fresh); err != nil {
+		t.Fatalf("Tempfile(%d) of a running upload = %v, want it kept", fresh, err)
+	}
+	if w.Stats().TempfilesReaped != 1 {
+		t.Fatalf("Stats().TempfilesReaped = %d, want 1", w.Stats().TempfilesReaped)
+	}
+}
+
+func TestFsckRepairsTruncatedCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	w := h.run(testConfig(), nil)
+	data := bytes.Repeat([]byte("0123456789"), 100)
+	f := h.upload("fsck", "c2", data, 1)
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	// Truncate the copy on dev2 behind the tracker's back.
+	if err := os.WriteFile(h.filePath(2, f.Fid), data[:10], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	maxFid, _ := h.st.MaxFid(ctx)
+	for k, v := range map[string]string{
+		"fsck_host": "test", "fsck_highest_fid_checked": "0", "fsck_fid_at_end": strconv.FormatInt(maxFid, 10),
+	} {
+		if err := h.st.SetSetting(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Kick(JobFsck)
+	waitFor(t, "fsck finished", func() bool {
+		s, err := h.st.Settings(ctx)
+		return err == nil && s["fsck_host"] == ""
+	})
+	evs, err := h.st.FsckEvents(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, e := range evs {
+		codes = append(codes, fmt.Sprintf("%s/%d", e.EvCode, e.DevID))
+	}
+	if !reflect.DeepEqual(codes, []string{"BLEN/2", "REPL/0"}) {
+		t.Fatalf("fsck events = %v, want [BLEN/2 REPL/0]", codes)
+	}
+	waitFor(t, "copy restored", func() bool {
+		return len(h.fileOn(f.Fid)) == 2 && bytes.Equal(h.readFile(2, f.Fid), data)
+	})
+	s, _ := h.st.Settings(ctx)
+	if s["fsck_highest_fid_checked"] != strconv.FormatInt(f.Fid, 10) || s["fsck_stop_time"] == "" {
+		t.Fatalf("fsck settings = %v, want highest checked %d and a stop time", s, f.Fid)
+	}
+}
+
+func TestFsckMissingFileGone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	data := []byte("vanishes")
+	f := h.upload("vanish", "c1", data, 1)
+	if err := os.Remove(h.filePath(1, f.Fid)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := h.st.SetSetting(ctx, "fsck_host", "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.run(testConfig(), nil)
+	waitFor(t, "fsck finished", func() bool {
+		s, err := h.st.Settings(ctx)
+		return err == nil && s["fsck_host"] == ""
+	})
+	evs, _ := h.st.FsckEvents(ctx, 0, 100)
+	var codes []string
+	for _, e := range evs {
+		codes = append(codes, e.EvCode)
+	}
+	if !reflect.DeepEqual(codes, []string{"MISS", "SRCH", "GONE"}) {
+		t.Fatalf("fsck events = %v, want [MISS SRCH GONE]", codes)
+	}
+}
+
+// Two Workers on one store (two trackers) must copy each fid exactly once.
+func TestTwoTrackersCopyOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	const files = 20
+	var fids []int64
+	for i := range files {
+		f := h.upload("k"+strconv.Itoa(i), "c2", []byte("payload "+strconv.Itoa(i)), 1)
+		fids = append(fids, f.Fid)
+	}
+	putsBefore := h.node(1).Stats().Puts
+	cfg := testConfig()
+	cfg.ReplicateWorkers = 4
+	w1 := h.run(cfg, nil)
+	w2 := h.run(cfg, nil)
+	w1.Kick(JobReplicate)
+	w2.Kick(JobReplicate)
+	waitFor(t, "every fid replicated", func() bool {
+		for _, fid := range fids {
+			if len(h.fileOn(fid)) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	copies := w1.Stats().Replicated + w2.Stats().Replicated
+	if copies != files {
+		t.Fatalf("copies made = %d (%d + %d), want %d", copies, w1.Stats().Replicated, w2.Stats().Replicated, files)
+	}
+	for i, fid := range fids {
+		if got := h.readFile(2, fid); string(got) != "payload "+strconv.Itoa(i) {
+			t.Fatalf("replica of fid %d = %q", fid, got)
+		}
+	}
+	// Node 2 also sees the monitors' test writes, so its PUT count only bounds the copies from below.
+	if puts := h.node(1).Stats().Puts - putsBefore; puts < files {
+		t.Fatalf("node 2 saw %d PUTs, want at least %d", puts, files)
+	}
+}
+
+// A tracker that dies after claiming rows loses nothing: the rows come due again when its lease ends.
+func TestLeaseExpiryAfterTrackerDeath(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	f := h.upload("orphan", "c2", []byte("claimed by a dead tracker"), 1)
+	ctx := context.Background()
+	jobs, err := h.st.Claim(ctx, store.QueueReplicate, time.Now().Unix(), time.Second, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Claim = %v, %v; want the one row", jobs, err)
+	}
+	h.run(testConfig(), nil)
+	waitFor(t, "row picked up after the lease", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+}
