@@ -59,6 +59,9 @@ type Config struct {
 	RetryMin conf.Duration `yaml:"retry_min"`
 	// RetryMax caps the retry delay; default 1m.
 	RetryMax conf.Duration `yaml:"retry_max"`
+	// JournalLimit is how many purges may wait in the journal for one peer; beyond it they are
+	// replaced by one purge of everything for that peer. Default 10000.
+	JournalLimit int `yaml:"journal_limit"`
 	// JournalDir holds the journal of purges not yet delivered to peers (one file); required when
 	// Peers is set, default none.
 	JournalDir string `yaml:"journal_dir"`
@@ -72,6 +75,7 @@ const (
 	DefaultPeerConcurrency = 8
 	DefaultRetryMin        = time.Second
 	DefaultRetryMax        = time.Minute
+	DefaultJournalLimit    = 10000
 	minSecretLen           = 16
 )
 
@@ -108,6 +112,13 @@ func (c *Config) notFoundStatus() int {
 		return DefaultNotFoundStatus
 	}
 	return c.NotFoundStatus
+}
+
+func (c *Config) journalLimit() int {
+	if c.JournalLimit <= 0 {
+		return DefaultJournalLimit
+	}
+	return c.JournalLimit
 }
 
 func (c *Config) peerConcurrency() int {
@@ -156,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PeerConcurrency < 0 {
 		add("peer_concurrency", "write a positive number or leave it out for 8", "negative value %d", c.PeerConcurrency)
+	}
+	if c.JournalLimit < 0 {
+		add("journal_limit", "write a positive number or leave it out for 10000", "negative value %d", c.JournalLimit)
 	}
 	if c.RetryMin != 0 && c.RetryMax != 0 && c.RetryMin > c.RetryMax {
 		add("retry_min", "make retry_min at most retry_max", "%s is longer than retry_max %s", c.RetryMin, c.RetryMax)

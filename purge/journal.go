@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,8 +40,9 @@ const compactAfter = 256
 // journal is the durable list of purges owed to peers: one file of JSON lines, appended and fsynced
 // per change, rewritten (temp file, fsync, rename, fsync of the directory) to compact it.
 type journal struct {
-	path string
-	log  *slog.Logger
+	path  string
+	limit int // pending purges per peer before they collapse into one "/*"; 0 means no limit
+	log   *slog.Logger
 
 	mu      sync.Mutex // guards the fields below and every write to the file
 	nextID  uint64
@@ -50,11 +52,11 @@ type journal struct {
 
 // openJournal loads dir/JournalFile (creating dir if needed), drops entries for peers that known
 // rejects, and rewrites the file compacted, which also removes a line torn by a crash.
-func openJournal(dir string, known func(peer string) bool, log *slog.Logger) (*journal, error) {
+func openJournal(dir string, limit int, known func(peer string) bool, log *slog.Logger) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("purge: journal: %w", err)
 	}
-	j := &journal{path: filepath.Join(dir, JournalFile), log: log, nextID: 1}
+	j := &journal{path: filepath.Join(dir, JournalFile), limit: limit, log: log, nextID: 1}
 	data, err := os.ReadFile(j.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("purge: journal: %w", err)
@@ -97,7 +99,7 @@ func parseJournal(data []byte) (pending []entry, maxID uint64, bad int) {
 			continue
 		}
 		if r.Add != nil {
-			if r.Add.ID == 0 || r.Add.Peer == "" || r.Add.Key == "" {
+			if _, err := ParsePath(r.Add.Key); err != nil || r.Add.ID == 0 || r.Add.Peer == "" {
 				bad++
 				continue
 			}
@@ -123,23 +125,73 @@ func parseJournal(data []byte) (pending []entry, maxID uint64, bad int) {
 	return pending, maxID, bad
 }
 
-// add records a purge owed to peer. A purge identical to one already pending for that peer is not
-// added again (added is false).
+// add records a purge owed to peer. A purge already covered by one pending for that peer is not
+// added (added is false): the pending one, delivered later, does its work. Pending purges the new
+// one covers are dropped for the same reason. When limit purges are already pending for peer, the
+// new one is recorded as a purge of everything ("/*"), which covers and replaces them all, so the
+// journal stays small however long a peer is down.
 func (j *journal) add(peer, key string, soft bool, at time.Time) (added bool, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	n, anyHard := 0, !soft
 	for _, e := range j.pending {
-		if e.Peer == peer && e.Key == key && e.Soft == soft {
+		if e.Peer != peer {
+			continue
+		}
+		if covers(e.Key, e.Soft, key, soft) {
 			return false, nil
 		}
+		n++
+		anyHard = anyHard || !e.Soft
+	}
+	if j.limit > 0 && n >= j.limit {
+		j.log.Warn("purge journal: too many purges pending for a peer; replacing them with a purge of everything",
+			"peer", peer, "pending", n)
+		key, soft = "/*", !anyHard
 	}
 	e := entry{ID: j.nextID, Peer: peer, Key: key, Soft: soft, At: at.UTC()}
 	if err := j.appendLocked(record{Add: &e}); err != nil {
 		return false, err
 	}
 	j.nextID++
-	j.pending = append(j.pending, e)
+	kept := j.pending[:0]
+	for _, old := range j.pending {
+		if old.Peer == peer && covers(key, soft, old.Key, old.Soft) {
+			if err := j.appendLocked(record{Done: old.ID}); err == nil {
+				j.done++
+				continue
+			}
+			// Keeping it only means it is delivered once more than needed.
+		}
+		kept = append(kept, old)
+	}
+	j.pending = append(kept, e)
+	if j.done > compactAfter && j.done > 2*len(j.pending) {
+		if err := j.rewriteLocked(); err != nil {
+			j.log.Warn("purge journal: compaction failed", "err", err)
+		}
+	}
 	return true, nil
+}
+
+// covers reports whether purge a, applied after purge b was requested, does all that b does: a
+// selects every entry b selects, and a is hard or b is soft.
+func covers(aKey string, aSoft bool, bKey string, bSoft bool) bool {
+	if aSoft && !bSoft {
+		return false
+	}
+	a, errA := ParsePath(aKey)
+	b, errB := ParsePath(bKey)
+	if errA != nil || errB != nil {
+		return aKey == bKey
+	}
+	switch a.Kind {
+	case KindAll:
+		return true
+	case KindPrefix:
+		return b.Kind != KindAll && strings.HasPrefix(b.Arg, a.Arg)
+	}
+	return b.Kind == KindURI && b.Arg == a.Arg
 }
 
 // delivered records that the entry with id was accepted by its peer.

@@ -5,12 +5,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 )
 
 func openTestJournal(t *testing.T, dir string, peers ...string) *journal {
+	t.Helper()
+	return openLimitedJournal(t, dir, 0, peers...)
+}
+
+func openLimitedJournal(t *testing.T, dir string, limit int, peers ...string) *journal {
 	t.Helper()
 	known := func(p string) bool {
 		for _, k := range peers {
@@ -20,7 +26,7 @@ func openTestJournal(t *testing.T, dir string, peers ...string) *journal {
 		}
 		return false
 	}
-	j, err := openJournal(dir, known, slog.New(slog.DiscardHandler))
+	j, err := openJournal(dir, limit, known, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("openJournal(%s): %v", dir, err)
 	}
@@ -53,11 +59,14 @@ func TestJournalReload(t *testing.T) {
 			t.Fatalf("add(%s, %s): %v", e.peer, e.key, err)
 		}
 	}
-	if added, _ := j.add("a:1", "/x", true, at); !added {
-		t.Errorf("add of a soft purge next to a hard one was deduplicated, want it added")
+	if added, _ := j.add("a:1", "/s", true, at); !added {
+		t.Errorf("add(a:1, /s, soft) was not added, want added")
+	}
+	if added, _ := j.add("a:1", "/x", true, at); added {
+		t.Errorf("add of a soft purge covered by a pending hard one was added, want it skipped")
 	}
 	if n := j.len(); n != 4 {
-		t.Fatalf("len() = %d after a duplicate add, want 4", n)
+		t.Fatalf("len() after covered adds = %d, want 4", n)
 	}
 	first := j.forPeer("a:1")[0]
 	if err := j.delivered(first.ID); err != nil {
@@ -65,7 +74,7 @@ func TestJournalReload(t *testing.T) {
 	}
 
 	j2 := openTestJournal(t, dir, "a:1", "b:1")
-	if got, want := keys(j2.forPeer("a:1")), []string{"/z*", "/x"}; !slices.Equal(got, want) {
+	if got, want := keys(j2.forPeer("a:1")), []string{"/z*", "/s"}; !slices.Equal(got, want) {
 		t.Errorf("reloaded forPeer(a:1) = %q, want %q", got, want)
 	}
 	if got := j2.forPeer("a:1"); !got[1].Soft || !got[0].At.Equal(at) {
@@ -154,4 +163,108 @@ func FuzzParseJournal(f *testing.F) {
 			seen[e.ID] = true
 		}
 	})
+}
+
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		a     string
+		aSoft bool
+		b     string
+		bSoft bool
+		want  bool
+	}{
+		{"/x", false, "/x", false, true},
+		{"/x", false, "/x", true, true},
+		{"/x", true, "/x", false, false},
+		{"/x", true, "/x", true, true},
+		{"/x", false, "/y", false, false},
+		{"/x", false, "/x*", false, false},
+		{"/img/*", false, "/img/a.jpg", false, true},
+		{"/img/*", false, "/img/sub/*", false, true},
+		{"/img/*", false, "/im*", false, false},
+		{"/img/*", false, "/*", false, false},
+		{"/img/*", true, "/img/a.jpg", false, false},
+		{"/*", false, "/anything", false, true},
+		{"/*", false, "/*", true, true},
+		{"/*", true, "/*", false, false},
+		{"/*", true, "/a", true, true},
+	}
+	for _, tt := range tests {
+		if got := covers(tt.a, tt.aSoft, tt.b, tt.bSoft); got != tt.want {
+			t.Errorf("covers(%q soft=%v, %q soft=%v) = %v, want %v", tt.a, tt.aSoft, tt.b, tt.bSoft, got, tt.want)
+		}
+	}
+}
+
+type pend struct {
+	Key  string
+	Soft bool
+}
+
+func pendingOf(j *journal, peer string) []pend {
+	var out []pend
+	for _, e := range j.forPeer(peer) {
+		out = append(out, pend{e.Key, e.Soft})
+	}
+	return out
+}
+
+func TestJournalSupersede(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, dir, "a:1", "b:1")
+	now := time.Now()
+	steps := []struct {
+		peer, key string
+		soft      bool
+		added     bool
+		want      []pend // pending for a:1 afterwards
+	}{
+		{"a:1", "/img/a", false, true, []pend{{"/img/a", false}}},
+		{"a:1", "/img/b", true, true, []pend{{"/img/a", false}, {"/img/b", true}}},
+		{"b:1", "/img/*", false, true, []pend{{"/img/a", false}, {"/img/b", true}}},
+		{"a:1", "/css/x", false, true, []pend{{"/img/a", false}, {"/img/b", true}, {"/css/x", false}}},
+		{"a:1", "/img/*", false, true, []pend{{"/css/x", false}, {"/img/*", false}}},
+		{"a:1", "/img/c", true, false, []pend{{"/css/x", false}, {"/img/*", false}}},
+		{"a:1", "/*", true, true, []pend{{"/css/x", false}, {"/img/*", false}, {"/*", true}}},
+		{"a:1", "/css/y", true, false, []pend{{"/css/x", false}, {"/img/*", false}, {"/*", true}}},
+		{"a:1", "/*", false, true, []pend{{"/*", false}}},
+	}
+	for i, st := range steps {
+		added, err := j.add(st.peer, st.key, st.soft, now)
+		if err != nil || added != st.added {
+			t.Fatalf("step %d: add(%s, %s, soft=%v) = %v, %v; want %v", i, st.peer, st.key, st.soft, added, err, st.added)
+		}
+		if got := pendingOf(j, "a:1"); !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("step %d: pending for a:1 = %+v, want %+v", i, got, st.want)
+		}
+	}
+	j2 := openTestJournal(t, dir, "a:1", "b:1")
+	if got, want := pendingOf(j2, "a:1"), []pend{{"/*", false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("reloaded pending for a:1 = %+v, want %+v", got, want)
+	}
+	if got, want := pendingOf(j2, "b:1"), []pend{{"/img/*", false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("reloaded pending for b:1 = %+v, want %+v", got, want)
+	}
+}
+
+func TestJournalLimit(t *testing.T) {
+	j := openLimitedJournal(t, t.TempDir(), 3, "a:1", "b:1")
+	now := time.Now()
+	for _, k := range []string{"/a", "/b", "/c"} {
+		j.add("a:1", k, true, now)
+	}
+	j.add("b:1", "/a", true, now)
+	j.add("b:1", "/b", true, now)
+	j.add("b:1", "/hard", false, now)
+	j.add("a:1", "/d", true, now)
+	if got, want := pendingOf(j, "a:1"), []pend{{"/*", true}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending for a:1 over the limit = %+v, want %+v", got, want)
+	}
+	if got := pendingOf(j, "b:1"); len(got) != 3 {
+		t.Fatalf("pending for b:1 at the limit = %+v, want 3 entries", got)
+	}
+	j.add("b:1", "/e", true, now)
+	if got, want := pendingOf(j, "b:1"), []pend{{"/*", false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending for b:1 over the limit = %+v, want %+v (a hard purge among them)", got, want)
+	}
 }

@@ -87,7 +87,7 @@ func New(cfg Config, target Target, log *slog.Logger, opts ...Option) (*Service,
 	}
 	if len(s.peers) > 0 {
 		known := func(p string) bool { return s.byName[p] != nil }
-		if s.journal, err = openJournal(cfg.JournalDir, known, log); err != nil {
+		if s.journal, err = openJournal(cfg.JournalDir, cfg.journalLimit(), known, log); err != nil {
 			return nil, err
 		}
 		if n := s.journal.len(); n > 0 {
