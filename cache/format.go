@@ -217,6 +217,10 @@ func readEntryFile(path string) (*entry, os.FileInfo, error) {
 	if want := h.hdrLen + h.bodyLen; info.Size() != want {
 		return nil, nil, fmt.Errorf("cache: file is %d bytes, header says %d: partial write", info.Size(), want)
 	}
+	if h.meta.Size < 0 {
+		// A fill of unknown length: the header was written before the length was known.
+		h.meta.Size = h.bodyLen
+	}
 	e := &entry{key: h.key, group: h.group, meta: h.meta, bodyLen: h.bodyLen, soft: h.soft,
 		file: &diskFile{path: path, info: info, hdrLen: h.hdrLen, size: info.Size()}}
 	return e, info, nil

@@ -1,0 +1,186 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+)
+
+// fillKeys stores n keys "/dir<i%10>/f<i>?q" in groups "/dir<i%10>/f<i>", every third one on disk
+// only (above memory_max_object).
+func fillKeys(t *testing.T, c *Cache, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		size := 100
+		if i%3 == 0 {
+			size = 2000
+		}
+		group := fmt.Sprintf("/dir%d/f%d", i%10, i)
+		var cn counter
+		r, _, err := c.Get(context.Background(), Request{Key: group + "?q", Group: group}, cn.fillWith(body(size, byte(i)), size, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+func purgeConfig(t *testing.T) Config {
+	return Config{Disk: DiskConfig{Path: t.TempDir()}, MemoryMaxObject: 1024}
+}
+
+func entriesOf(c *Cache) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	cfg := purgeConfig(t)
+	c := newCache(t, cfg, newClock())
+	fillKeys(t, c, 30)
+	// A second key of the same group.
+	var cn counter
+	r, _, _ := c.Get(context.Background(), Request{Key: "/dir3/f3?other", Group: "/dir3/f3"}, cn.fillWith(body(10, 1), 10, false))
+	io.Copy(io.Discard, r)
+	r.Close()
+
+	n, b := c.Purge("/dir3/f3", false)
+	if n != 2 || b != 2000+10 {
+		t.Errorf("Purge(/dir3/f3) = %d, %d; want 2 entries, 2010 bytes", n, b)
+	}
+	if _, st, _ := get(t, c, "/dir3/f3?q", cn.fillWith(body(10, 1), 10, false)); st != Miss {
+		t.Errorf("Get after purge = %v, want MISS", st)
+	}
+	if n, _ := c.Purge("/nothing", false); n != 0 {
+		t.Errorf("Purge(/nothing) = %d entries, want 0", n)
+	}
+}
+
+func TestPurgePrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		disk bool
+		n    int
+	}{
+		{"memory", false, 10_000},
+		{"disk", true, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := Config{}
+			if tc.disk {
+				cfg = purgeConfig(t)
+			}
+			c := newCache(t, cfg, newClock())
+			n := tc.n
+			fillKeys(t, c, n)
+			countFiles := func() int {
+				if !tc.disk {
+					return 0
+				}
+				return len(cacheFiles(t, cfg.Disk.Path))
+			}
+			if got, want := countFiles(), map[bool]int{true: n}[tc.disk]; got != want {
+				t.Fatalf("%d files on disk, want %d", got, want)
+			}
+			purged, _ := c.PurgePrefix("/dir7/", false)
+			if purged != n/10 {
+				t.Errorf("PurgePrefix(/dir7/) = %d entries, want %d", purged, n/10)
+			}
+			if got, want := countFiles(), map[bool]int{true: n - n/10}[tc.disk]; got != want {
+				t.Errorf("%d files left on disk, want %d", got, want)
+			}
+			if got, want := entriesOf(c), n-n/10; got != want {
+				t.Errorf("%d entries left, want %d", got, want)
+			}
+			var cn counter
+			if _, st, _ := get(t, c, "/dir7/f7?q", cn.fillWith(body(5, 0), 5, false)); st != Miss {
+				t.Errorf("Get(/dir7/f7?q) after PurgePrefix = %v, want MISS", st)
+			}
+			if _, st, _ := get(t, c, "/dir6/f6?q", cn.fillWith(body(5, 0), 5, false)); st != Hit {
+				t.Errorf("Get(/dir6/f6?q) after PurgePrefix(/dir7/) = %v, want HIT", st)
+			}
+
+			all, _ := c.PurgeAll(false)
+			if all != n-n/10+1 {
+				t.Errorf("PurgeAll = %d entries, want %d", all, n-n/10+1)
+			}
+			if got := countFiles(); got != 0 {
+				t.Errorf("%d files left after PurgeAll", got)
+			}
+			if s := c.Stats(); s.Memory.Bytes != 0 || s.Memory.Entries != 0 || s.Disk.Bytes != 0 || s.Disk.Entries != 0 {
+				t.Errorf("Stats() after PurgeAll = %+v; want empty tiers", s)
+			}
+		})
+	}
+}
+
+func TestSoftPurge(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	cfg := purgeConfig(t)
+	c := newCache(t, cfg, clk)
+	var v versionFill
+	v.version.Store(1)
+	get(t, c, "/k", v.fill)
+	big := &counter{}
+	bigBody := body(5000, 1)
+	get(t, c, "/big", big.fillWith(bigBody, 1000, false))
+
+	if n, _ := c.PurgePrefix("/", true); n != 2 {
+		t.Fatalf("soft PurgePrefix = %d entries, want 2", n)
+	}
+	v.version.Store(2)
+	if got, st, err := get(t, c, "/k", v.fill); err != nil || st != Updating || string(got) != "v1" {
+		t.Fatalf("Get after soft purge = %q, %v, %v; want v1, UPDATING", got, st, err)
+	}
+	waitFor(t, "the refresh after a soft purge", func() bool {
+		got, st, _ := get(t, c, "/k", nil)
+		return st == Hit && string(got) == "v2"
+	})
+
+	// The mark survives a restart.
+	c.Close()
+	c2 := newCache(t, cfg, clk)
+	if _, st, err := get(t, c2, "/big", big.fillWith(bigBody, 1000, false)); err != nil || st != Updating {
+		t.Fatalf("Get(/big) after restart = %v, %v; want UPDATING", st, err)
+	}
+}
+
+func TestPurgeDuringFill(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, purgeConfig(t), newClock())
+	release := make(chan struct{})
+	data := body(4000, 1)
+	fill := func(ctx context.Context, prev *Meta, w *Writer) error {
+		if err := w.Start(Meta{Status: 200, Size: int64(len(data))}); err != nil {
+			return err
+		}
+		w.Write(data[:100])
+		<-release
+		_, err := w.Write(data[100:])
+		return err
+	}
+	r, _, err := c.Get(context.Background(), Request{Key: "/k"}, fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Purge("/k", false)
+	close(release)
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || len(got) != len(data) {
+		t.Fatalf("reader of a purged fill = %d bytes, %v; want all %d", len(got), err, len(data))
+	}
+	var cn counter
+	if _, st, _ := get(t, c, "/k", cn.fillWith(data, 1000, false)); st != Miss {
+		t.Errorf("Get after a purge during the fill = %v, want MISS (nothing stored)", st)
+	}
+}
