@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mogway/mogway/tracker/client"
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// fileFlags are the flags of the per-key tools, named as in MogileFS-Utils.
+type fileFlags struct {
+	clientFlags
+	domain string
+	key    string
+}
+
+func (f *fileFlags) register(fs *flag.FlagSet) {
+	f.clientFlags.register(fs, client.DefaultTimeout)
+	fs.StringVar(&f.domain, "domain", "", "domain of the key (required)")
+	fs.StringVar(&f.key, "key", "", "the key (required)")
+}
+
+var uploadHelp = cliHelp{
+	name:     "upload",
+	synopsis: "--domain=D --key=K [--file=PATH|-] [--class=C]",
+	about: `Store a file under a key, like mogupload: create_open, an HTTP PUT to a storage node (the next
+one offered when it fails), then create_close with the size. --file=- or no --file reads stdin.
+A progress bar is drawn on stderr for large files when stderr is a terminal.`,
+	examples: []string{
+		"mogway upload --trackers=10.0.0.1:7001 --domain=photos --key=a/b.jpg --file=b.jpg",
+		"tar c dir | mogway upload --domain=backup --key=dir.tar --class=twocopies",
+	},
+}
+
+func cmdUpload(ctx context.Context, e *env, args []string) error {
+	var f fileFlags
+	fs := newCLIFlags(uploadHelp)
+	f.register(fs)
+	file := fs.String("file", "-", "file to upload; - for stdin")
+	class := fs.String("class", "", "class of the new file; default: the domain's default class")
+	pos, err := parseCLI(e, fs, uploadHelp, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(e, fs, uploadHelp, pos); err != nil {
+		return err
+	}
+	if err := required(e, fs, uploadHelp, "domain", "key"); err != nil {
+		return err
+	}
+	src, size, cleanup, err := openUpload(e, *file)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	p, err := f.pool()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ur := &uploadReader{f: src, pb: newProgress(e.stderr, size, "upload")}
+	if ur.pb != nil {
+		defer ur.pb.done()
+	}
+	if _, err := p.Upload(ctx, f.domain, f.key, *class, ur, size); err != nil {
+		return trackerError("upload "+f.key, err)
+	}
+	return nil
+}
+
+// uploadReader reads the file to upload, feeding the progress bar. It stays an io.Seeker so that the
+// pool can replay the body to the next storage node; a rewind restarts the bar.
+type uploadReader struct {
+	f  *os.File
+	pb *progress
+}
+
+func (u *uploadReader) Read(b []byte) (int, error) {
+	n, err := u.f.Read(b)
+	if u.pb != nil {
+		u.pb.Write(b[:n])
+	}
+	return n, err
+}
+
+func (u *uploadReader) Seek(off int64, whence int) (int64, error) {
+	if u.pb != nil {
+		u.pb.n = 0
+	}
+	return u.f.Seek(off, whence)
+}
+
+// openUpload opens the file to upload and returns its size. stdin is spooled to a temporary file
+// first: the storage node needs the length up front and a failed PUT must be replayable.
+func openUpload(e *env, path string) (*os.File, int64, func(), error) {
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			f.Close()
+			if err == nil {
+				err = fmt.Errorf("%s is not a regular file", path)
+			}
+			return nil, 0, nil, err
+		}
+		return f, st.Size(), func() { f.Close() }, nil
+	}
+	tmp, err := os.CreateTemp("", "mogway-upload-*")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	size, err := io.Copy(tmp, e.stdin)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("reading stdin: %w", err)
+	}
+	return tmp, size, cleanup, nil
+}
+
+var fetchHelp = cliHelp{
+	name:     "fetch",
+	synopsis: "--domain=D --key=K [--file=PATH|-]",
+	about: `Fetch a key's bytes, like mogfetch. Each copy is tried in turn until one answers; a copy that
+breaks off midway is an error, never a short file. --file is written to a temporary file in the same
+directory, synced and renamed into place only when complete. --file=- or no --file writes stdout.`,
+	examples: []string{
+		"mogway fetch --domain=photos --key=a/b.jpg --file=b.jpg",
+		"mogway fetch --domain=backup --key=dir.tar | tar x",
+	},
+}
+
+func cmdFetch(ctx context.Context, e *env, args []string) error {
+	var f fileFlags
+	fs := newCLIFlags(fetchHelp)
+	f.register(fs)
+	file := fs.String("file", "-", "where to write; - for stdout")
+	pos, err := parseCLI(e, fs, fetchHelp, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(e, fs, fetchHelp, pos); err != nil {
+		return err
+	}
+	if err := required(e, fs, fetchHelp, "domain", "key"); err != nil {
+		return err
+	}
+	p, err := f.pool()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var pb *progress
+	if isTerminal(e.stderr) {
+		if fi, err := p.FileInfo(ctx, f.domain, f.key); err == nil {
+			pb = newProgress(e.stderr, fi.Length, "fetch")
+		}
+	}
+	if *file == "-" {
+		var w io.Writer = e.stdout
+		if pb != nil {
+			w = io.MultiWriter(w, pb)
+			defer pb.done()
+		}
+		if _, err := p.Fetch(ctx, f.domain, f.key, w); err != nil {
+			return trackerError("fetch "+f.key, err)
+		}
+		return nil
+	}
+	return writeAtomic(*file, func(w io.Writer) error {
+		if pb != nil {
+			w = io.MultiWriter(w, pb)
+			defer pb.done()
+		}
+		if _, err := p.Fetch(ctx, f.domain, f.key, w); err != nil {
+			return trackerError("fetch "+f.key, err)
+		}
+		return nil
+	})
+}
+
+// writeAtomic writes path through a temporary file in its directory: write, fsync, close, rename,
+// fsync the directory. On any failure the temporary file is removed and path is untouched.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+var infoHelp = cliHelp{
+	name:     "info",
+	synopsis: "--domain=D --key=K",
+	about:    `Show a key's fid, class, length, device count and the URLs of its copies, like mogfileinfo.`,
+	examples: []string{"mogway info --domain=photos --key=a/b.jpg"},
+}
+
+func cmdInfo(ctx context.Context, e *env, args []string) error {
+	var f fileFlags
+	fs := newCLIFlags(infoHelp)
+	f.register(fs)
+	pos, err := parseCLI(e, fs, infoHelp, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(e, fs, infoHelp, pos); err != nil {
+		return err
+	}
+	if err := required(e, fs, infoHelp, "domain", "key"); err != nil {
+		return err
+	}
+	p, err := f.pool()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	fi, err := p.FileInfo(ctx, f.domain, f.key)
+	if err != nil {
+		return trackerError("info "+f.key, err)
+	}
+	paths, err := p.GetPaths(ctx, f.domain, f.key, client.GetPathsOptions{NoVerify: true, PathCount: 99})
+	if err != nil && !mogproto.IsCode(err, mogproto.ErrUnknownKey) {
+		return trackerError("info "+f.key, err)
+	}
+	printFileInfo(e.stdout, fi, paths)
+	return nil
+}
+
+// printFileInfo prints in mogfileinfo's layout: the key, the sorted fields right-aligned, then one
+// line per path.
+func printFileInfo(w io.Writer, fi *client.FileInfo, paths []string) {
+	fmt.Fprintf(w, "- file: %s\n", fi.Key)
+	fields := [][2]string{
+		{"class", fi.Class},
+		{"devcount", fmt.Sprint(fi.DevCount)},
+		{"domain", fi.Domain},
+		{"fid", fmt.Sprint(fi.Fid)},
+		{"key", fi.Key},
+		{"length", fmt.Sprint(fi.Length)},
+	}
+	if fi.Checksum != "" {
+		fields = append(fields, [2]string{"checksum", fi.Checksum})
+	}
+	if len(fi.DevIDs) > 0 {
+		ids := make([]string, len(fi.DevIDs))
+		for i, id := range fi.DevIDs {
+			ids[i] = fmt.Sprint(id)
+		}
+		fields = append(fields, [2]string{"devids", strings.Join(ids, ",")})
+	}
+	sort.Slice(fields, func(i, j int) bool { return fields[i][0] < fields[j][0] })
+	for _, kv := range fields {
+		fmt.Fprintf(w, "%10s %20s\n", kv[0]+":", kv[1])
+	}
+	if len(paths) == 0 {
+		fmt.Fprintf(w, " - (no usable copy right now)\n")
+	}
+	for _, u := range paths {
+		fmt.Fprintf(w, " - %s\n", u)
+	}
+}
+
+var lsHelp = cliHelp{
+	name:     "ls",
+	synopsis: "--domain=D [--key_prefix=P] [--after=K] [--limit=N]",
+	about: `List keys of a domain in ascending order, one per line, like moglistkeys. It pages through
+list_keys 1000 keys at a time until the list ends or --limit keys were printed.`,
+	examples: []string{
+		"mogway ls --domain=photos --key_prefix=albums/2024/",
+		"mogway ls --domain=photos --limit=10",
+	},
+}
+
+func cmdLs(ctx context.Context, e *env, args []string) error {
+	var f clientFlags
+	fs := newCLIFlags(lsHelp)
+	f.register(fs, client.DefaultTimeout)
+	domain := fs.String("domain", "", "domain to list (required)")
+	prefix := fs.String("key_prefix", "", "list only keys starting with this prefix")
+	fs.StringVar(prefix, "prefix", "", "same as --key_prefix")
+	after := fs.String("after", "", "start after this key")
+	limit := fs.Int("limit", 0, "print at most this many keys; 0 for all")
+	pos, err := parseCLI(e, fs, lsHelp, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(e, fs, lsHelp, pos); err != nil {
+		return err
+	}
+	if err := required(e, fs, lsHelp, "domain"); err != nil {
+		return err
+	}
+	if *limit < 0 {
+		return usageError(e, fs, lsHelp, "--limit must be 0 or more")
+	}
+	p, err := f.pool()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return listKeys(ctx, p, e.stdout, *domain, *prefix, *after, *limit)
+}
+
+// listKeys prints keys page by page. The loop ends when a page is short or empty, when the tracker
+// does not move forward, or at limit.
+func listKeys(ctx context.Context, p *client.Pool, w io.Writer, domain, prefix, after string, limit int) error {
+	const page = 1000
+	printed := 0
+	for {
+		n := page
+		if limit > 0 {
+			n = min(page, limit-printed)
+		}
+		keys, next, err := p.ListKeys(ctx, domain, prefix, after, n)
+		if err != nil {
+			return trackerError("ls", err)
+		}
+		for _, k := range keys {
+			fmt.Fprintln(w, k)
+		}
+		printed += len(keys)
+		if len(keys) < n || (limit > 0 && printed >= limit) || next == "" || next <= after && after != "" {
+			return nil
+		}
+		after = next
+	}
+}
+
+var rmHelp = cliHelp{
+	name:     "rm",
+	synopsis: "--domain=D --key=K [-f]",
+	about: `Delete a key, like mogdelete. The key disappears at once; the tracker removes its copies in
+the background. A missing key is an error unless -f is given.`,
+	examples: []string{"mogway rm --domain=photos --key=a/b.jpg"},
+}
+
+func cmdRm(ctx context.Context, e *env, args []string) error {
+	var f fileFlags
+	fs := newCLIFlags(rmHelp)
+	f.register(fs)
+	force := fs.Bool("f", false, "succeed when the key does not exist")
+	pos, err := parseCLI(e, fs, rmHelp, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(e, fs, rmHelp, pos); err != nil {
+		return err
+	}
+	if err := required(e, fs, rmHelp, "domain", "key"); err != nil {
+		return err
+	}
+	p, err := f.pool()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	err = p.Delete(ctx, f.domain, f.key)
+	if *force && mogproto.IsCode(err, mogproto.ErrUnknownKey) {
+		return nil
+	}
+	if err != nil {
+		return trackerError("rm "+f.key, err)
+	}
+	return nil
+}
+
+// progress draws "label  12.0 MiB / 100.0 MiB  12%" on a terminal, at most ten times a second.
+type progress struct {
+	w     io.Writer
+	label string
+	total int64
+	n     int64
+	last  time.Time
+}
+
+// progressMin is the size from which a progress bar is worth drawing.
+const progressMin = 4 << 20
+
+// newProgress returns a progress bar on w, or nil when w is not a terminal or size is small.
+func newProgress(w io.Writer, size int64, label string) *progress {
+	if size < progressMin || !isTerminal(w) {
+		return nil
+	}
+	return &progress{w: w, label: label, total: size}
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.n += int64(len(b))
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || p.n == p.total {
+		p.last = now
+		fmt.Fprintf(p.w, "\r%s", progressLine(p.label, p.n, p.total))
+	}
+	return len(b), nil
+}
+
+func (p *progress) done() { fmt.Fprintf(p.w, "\r%s\n", progressLine(p.label, p.n, p.total)) }
+
+func progressLine(label string, n, total int64) string {
+	pct := 100.0
+	if total > 0 {
+		pct = float64(n) * 100 / float64(total)
+	}
+	const width = 30
+	fill := int(pct / 100 * width)
+	fill = max(0, min(width, fill))
+	return fmt.Sprintf("%s [%s%s] %s / %s %3.0f%%", label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+		humanBytes(n), humanBytes(total), pct)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
+}
+
+// isTerminal reports whether w is a character device (a terminal), without golang.org/x/term.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
