@@ -390,3 +390,22 @@ func TestClusterPurgeSigned(t *testing.T) {
 		t.Errorf("gw-b target calls = %+v, want %+v", got, want)
 	}
 }
+
+func TestPeerPathMismatchIsQueued(t *testing.T) {
+	t.Parallel()
+	cfgB := peerConfig("gw-b", t.TempDir())
+	cfgB.Path = "/_purge"
+	b := startNode(t, "127.0.0.13:0", cfgB, newRecorder("/x"))
+	a, err := New(peerConfig("gw-a", t.TempDir(), b.addr), newRecorder(), nil) // sends to /purge on b
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+	res := decodeResult(t, resp)
+	if len(res.Nodes) != 2 || res.Nodes[1].Status != NodeQueued || !strings.Contains(res.Nodes[1].Error, "404") {
+		t.Errorf("Handle(/x) nodes = %+v, want the peer queued with its 404", res.Nodes)
+	}
+	if !b.rec.Has("/x") {
+		t.Errorf("peer purged /x through a wrong route")
+	}
+}

@@ -77,7 +77,12 @@ func New(cfg Config, target Target, log *slog.Logger, opts ...Option) (*Service,
 		}
 	}
 	if s.client == nil {
-		s.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		s.client = &http.Client{
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			// A redirect would turn the PURGE into a GET and invalidate its signature; a peer that
+			// redirects is misconfigured (peer_path), which the journal and the log then show.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	for _, p := range cfg.Peers {
 		u, _ := peerURL(p) // checked by Validate
