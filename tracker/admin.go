@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // Version is what `!version` prints.
@@ -112,6 +114,23 @@ func (s *Server) adminStats() []string {
 	if bg := s.background(); bg != nil {
 		for name, j := range bg.Jobs() {
 			counters["work_sent_to_"+name] = int64(j.Runs)
+		}
+		if ws, ok := bg.(interface{ Stats() worker.Stats }); ok {
+			w := ws.Stats()
+			for k, v := range map[string]uint64{
+				"monitor_rounds":    w.MonitorRounds,
+				"replicated":        w.Replicated,
+				"replicate_retries": w.ReplicateRetries,
+				"replicate_parked":  w.ReplicateParked,
+				"deleted_copies":    w.DeletedCopies,
+				"delete_retries":    w.DeleteRetries,
+				"reaped":            w.Reaped,
+				"tempfiles_reaped":  w.TempfilesReaped,
+				"fsck_checked":      w.FsckChecked,
+				"worker_panics":     w.Panics,
+			} {
+				counters[k] = int64(v)
+			}
 		}
 	}
 	names := make([]string, 0, len(counters))

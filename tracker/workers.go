@@ -3,36 +3,25 @@ package tracker
 import (
 	"context"
 	"log/slog"
-	"time"
 
-	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
-// workerConfig is the `workers:` sub-section.
-type workerConfig struct{}
+// The background workers live in package worker; these names keep the seam in this one file.
+type (
+	workerConfig = worker.Config
+	observation  = worker.Observation
+	jobInfo      = worker.JobInfo
+)
 
-// Validate checks the sub-section.
-func (workerConfig) Validate() error { return nil }
+const (
+	jobReplicate = worker.JobReplicate
+	jobDelete    = worker.JobDelete
+	jobFsck      = worker.JobFsck
+)
 
-// observation is the monitor's finding about one device.
-type observation struct {
-	Reachable, Writable bool
-	MBTotal, MBUsed     int64
-	At                  time.Time
-	Err                 string
-	RejectBadMD5        bool
-}
-
-// jobInfo describes one background worker for !jobs.
-type jobInfo struct {
-	Desired, Count int
-	Runs           uint64
-	LastRun        time.Time
-	LastErr        string
-}
-
-// background is what the server needs of its background workers.
+// background is what the server needs of its background workers (*worker.Workers).
 type background interface {
 	Run(ctx context.Context) error
 	Kick(name string)
@@ -41,21 +30,33 @@ type background interface {
 	Jobs() map[string]jobInfo
 }
 
-const (
-	jobReplicate = "replicate"
-	jobDelete    = "delete"
-	jobFsck      = "fsck"
-)
+var _ background = (*worker.Workers)(nil)
 
-// newBackground builds the background workers for cfg.
+// newBackground builds the background workers. Settings the tracker section and its workers
+// sub-section share (tempfile_max_age, node_timeout, min_free_space, default_mindevcount) are taken
+// from the tracker section unless the sub-section sets them. cfg has its defaults applied.
 func newBackground(cfg Config, st store.Store, obs *state, log *slog.Logger) (background, error) {
-	_ = conf.Duration(0)
-	return idleWorkers{done: closedChan()}, nil
+	wc := cfg.Workers
+	if wc.TempfileMaxAge == 0 {
+		wc.TempfileMaxAge = cfg.TempfileMaxAge
+	}
+	if wc.NodeTimeout == 0 {
+		wc.NodeTimeout = cfg.NodeTimeout
+	}
+	if wc.MinFreeSpace == 0 {
+		wc.MinFreeSpace = cfg.MinFreeSpace
+	}
+	if wc.DefaultMinDevCount == 0 {
+		wc.DefaultMinDevCount = cfg.DefaultMinDevCount
+	}
+	return worker.New(wc, st, obs, log.With("component", "worker"))
 }
 
+// idleWorkers stands in for the background workers when they are disabled: no monitor rounds, so
+// queries are released at once.
 type idleWorkers struct{ done chan struct{} }
 
-func (w idleWorkers) Run(ctx context.Context) error        { <-ctx.Done(); return nil }
+func (idleWorkers) Run(ctx context.Context) error          { <-ctx.Done(); return nil }
 func (idleWorkers) Kick(string)                            {}
 func (w idleWorkers) MonitorDone() <-chan struct{}         { return w.done }
 func (idleWorkers) MonitorRound(ctx context.Context) error { return nil }
