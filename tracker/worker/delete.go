@@ -36,6 +36,10 @@ func (w *Workers) deletePass(ctx context.Context) (bool, error) {
 	g.SetLimit(w.cfg.DeleteWorkers)
 	for _, j := range jobs {
 		g.Go(func() error {
+			if gctx.Err() != nil {
+				w.release(ctx, store.QueueDelete, j)
+				return nil
+			}
 			if err := w.deleteFid(gctx, v, j); err != nil && gctx.Err() == nil {
 				w.log.Warn("delete", "fid", j.Fid, "err", err)
 			}

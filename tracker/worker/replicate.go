@@ -79,6 +79,10 @@ func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
 	g.SetLimit(w.cfg.ReplicateWorkers)
 	for _, j := range jobs {
 		g.Go(func() error {
+			if gctx.Err() != nil {
+				w.release(ctx, store.QueueReplicate, j)
+				return nil
+			}
 			if err := w.replicateFid(gctx, v, classes, j); err != nil && gctx.Err() == nil {
 				w.log.Warn("replicate", "fid", j.Fid, "err", err)
 			}

@@ -333,3 +333,14 @@ func (w *Workers) jitter(d time.Duration) time.Duration {
 }
 
 func (w *Workers) unix() int64 { return w.now().Unix() }
+
+// release gives back a claimed row that was not worked on because the workers are stopping, so
+// another tracker (or this one after a restart) picks it up at once instead of after the lease.
+func (w *Workers) release(ctx context.Context, q store.Queue, j store.Job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.NodeTimeout.D())
+	defer cancel()
+	j.NextTry = w.unix() // Claim returned the leased time
+	if err := w.st.Retry(ctx, q, j); err != nil {
+		w.log.Warn("could not release a claimed row; it comes back after the lease", "queue", int(q), "fid", j.Fid, "err", err)
+	}
+}

@@ -451,3 +451,65 @@ func TestLeaseExpiryAfterTrackerDeath(t *testing.T) {
 	h.run(testConfig(), nil)
 	waitFor(t, "row picked up after the lease", func() bool { return len(h.fileOn(f.Fid)) == 2 })
 }
+
+func TestFsckDropsCopyWithBadChecksum(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	w := h.run(testConfig(), nil)
+	data := []byte("checksummed and then corrupted")
+	f := h.upload("bsum", "c2md5", data, 1)
+	w.Kick(JobReplicate)
+	ctx := context.Background()
+	waitFor(t, "two copies and a stored checksum", func() bool {
+		_, err := h.st.Checksum(ctx, f.Fid)
+		return len(h.fileOn(f.Fid)) == 2 && err == nil
+	})
+	bad := bytes.ToUpper(data) // same length, other bytes
+	if err := os.WriteFile(h.filePath(2, f.Fid), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.SetSetting(ctx, "fsck_host", "test"); err != nil {
+		t.Fatal(err)
+	}
+	w.Kick(JobFsck)
+	waitFor(t, "fsck finished", func() bool {
+		s, err := h.st.Settings(ctx)
+		return err == nil && s["fsck_host"] == ""
+	})
+	evs, _ := h.st.FsckEvents(ctx, 0, 100)
+	var codes []string
+	for _, e := range evs {
+		codes = append(codes, fmt.Sprintf("%s/%d", e.EvCode, e.DevID))
+	}
+	if !reflect.DeepEqual(codes, []string{"BSUM/2", "REPL/0"}) {
+		t.Fatalf("fsck events = %v, want [BSUM/2 REPL/0]", codes)
+	}
+	waitFor(t, "good copy restored on dev2", func() bool {
+		return len(h.fileOn(f.Fid)) == 2 && bytes.Equal(h.readFile(2, f.Fid), data)
+	})
+}
+
+// Stopping the workers gives back claimed rows they did not start, instead of leaving them leased.
+func TestStopReleasesClaims(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 1)
+	ctx := context.Background()
+	w, err := New(testConfig(), h.st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := store.Job{Fid: 77, NextTry: time.Now().Unix() + 1000}
+	w.release(ctx, store.QueueReplicate, j) // no row: Retry reports not found, which is logged
+	if err := h.st.Enqueue(ctx, store.QueueReplicate, store.Job{Fid: 77}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := h.st.Claim(ctx, store.QueueReplicate, time.Now().Unix(), time.Hour, 1)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Claim = %v, %v", jobs, err)
+	}
+	w.release(ctx, store.QueueReplicate, jobs[0])
+	got, err := h.st.QueueJobs(ctx, store.QueueReplicate, 77)
+	if err != nil || got.NextTry > time.Now().Unix() {
+		t.Fatalf("QueueJobs(77) = %+v, %v after release; want due now", got, err)
+	}
+}
