@@ -2,9 +2,88 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/mogway/mogway/storaged"
 )
 
 func cmdStoraged(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	fs := newFlagSet(e, "storaged", "[-c FILE] [-t] [flags]", `
+Run a mogstored-compatible storage node: HTTP PUT/GET/HEAD/DELETE of <docroot>/dev<N>/... on
+--listen (default :7500), the size/MD5 side channel on --mgmt-listen (default :7501), and a usage
+file per device. Reads the storaged: section of the config file; flags win over the file.
+Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
+	var d daemonFlags
+	d.register(fs)
+	listen := fs.String("listen", "", "HTTP `address` (default \":7500\")")
+	mgmt := fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
+	docroot := fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "mogway storaged: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	log, err := d.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	cf, err := loadConfig(d.config)
+	if err != nil {
+		if d.test {
+			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
+		}
+		return err
+	}
+	cfg := cf.Storaged
+	if isSet(fs, "listen") {
+		cfg.Listen = *listen
+	}
+	if isSet(fs, "mgmt-listen") {
+		cfg.MgmtListen = *mgmt
+	}
+	if isSet(fs, "docroot") {
+		cfg.Docroot = *docroot
+	}
+	if err := cf.validate("storaged", &cfg); err != nil {
+		if d.test {
+			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
+		}
+		return err
+	}
+	if d.test {
+		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		return nil
+	}
+
+	srv, err := storaged.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	socks, err := activated()
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	httpLn, err := socks.listen("http", cfg.ListenAddr())
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	var mgmtLn net.Listener
+	if cfg.MgmtEnabled() {
+		if mgmtLn, err = socks.listen("mgmt", cfg.MgmtAddr()); err != nil {
+			httpLn.Close()
+			srv.Close()
+			return err
+		}
+	}
+	notify(log, daemon.SdNotifyReady)
+	err = srv.Serve(ctx, httpLn, mgmtLn)
+	notify(log, daemon.SdNotifyStopping)
+	return err
 }
