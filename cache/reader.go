@@ -19,6 +19,7 @@ type Reader struct {
 	size int64 // body bytes of the answer; -1 while a fill of unknown size runs
 	off  int64 // next byte to read, relative to the body (to the object for slices)
 	end  int64 // end of the readable range; -1 means size
+	beg  int64 // start of the readable range, for Size
 
 	mem  []byte
 	file *os.File
@@ -37,7 +38,7 @@ func (r *Reader) Size() int64 {
 		return r.sl.end - r.sl.start
 	}
 	if r.end >= 0 {
-		return r.end
+		return r.end - r.beg
 	}
 	if r.fl != nil {
 		r.fl.mu.Lock()

@@ -53,6 +53,7 @@ func (c *Cache) GetRange(ctx context.Context, req Request, off, n int64, fill Ra
 		c.mu.Unlock()
 		if r := c.open(req.Key, h); r != nil {
 			r.off = min(off, r.size)
+			r.beg = r.off
 			r.end = min(off+min(n, r.size), r.size)
 			return r, Hit, nil
 		}

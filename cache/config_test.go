@@ -1,0 +1,116 @@
+package cache
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		fields []string // fields named by the errors, in any order; nil means valid
+	}{
+		{"zero", Config{}, nil},
+		{"full", Config{Memory: conf.GiB, MemoryMaxObject: 4 * conf.MiB, SliceSize: conf.MiB,
+			Disk:  DiskConfig{Path: "/var/cache/mogway", MaxSize: 100 * conf.GiB, Inactive: conf.Duration(time.Hour), Levels: "2:2", MinUses: 2},
+			Valid: map[string]conf.Duration{"200": conf.Duration(time.Hour), "any": conf.Duration(time.Minute)}}, nil},
+		{"max-object", Config{Memory: conf.MiB, MemoryMaxObject: 2 * conf.MiB}, []string{"memory_max_object"}},
+		{"default-memory", Config{MemoryMaxObject: conf.GiB}, []string{"memory_max_object"}},
+		{"disk-no-path", Config{Disk: DiskConfig{MaxSize: conf.GiB}}, []string{"disk.path"}},
+		{"levels", Config{Disk: DiskConfig{Path: "/x", Levels: "1:3"}}, []string{"disk.levels"}},
+		{"levels-many", Config{Disk: DiskConfig{Path: "/x", Levels: "1:1:1:1"}}, []string{"disk.levels"}},
+		{"min-uses", Config{Disk: DiskConfig{Path: "/x", MinUses: -1}}, []string{"disk.min_uses"}},
+		{"slice", Config{SliceSize: 100}, []string{"slice_size"}},
+		{"valid", Config{Valid: map[string]conf.Duration{"2xx": 1, "99": 1, "200": 1}}, []string{"valid.2xx", "valid.99"}},
+	} {
+		err := tc.cfg.Validate()
+		var got []string
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range flatten(j.Unwrap()) {
+				var fe *conf.FieldError
+				if !errors.As(e, &fe) {
+					t.Errorf("%s: error %v is not a *conf.FieldError", tc.name, e)
+					continue
+				}
+				if fe.Fix == "" && !strings.Contains(fe.Problem, ";") {
+					t.Errorf("%s: error %v gives no fix", tc.name, fe)
+				}
+				got = append(got, fe.Field)
+			}
+		} else if err != nil {
+			t.Errorf("%s: Validate() = %v, not a joined error", tc.name, err)
+		}
+		if !sameSet(got, tc.fields) {
+			t.Errorf("%s: Validate() names fields %v, want %v (err: %v)", tc.name, got, tc.fields, err)
+		}
+	}
+}
+
+func flatten(errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, flatten(j.Unwrap())...)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]int{}
+	for _, s := range a {
+		m[s]++
+	}
+	for _, s := range b {
+		m[s]--
+	}
+	for _, n := range m {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestConfigDecode(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	err := conf.Decode("test.yaml", []byte(`
+memory: 64MiB
+memory_max_object: 512KiB
+disk:
+  path: /tmp/x
+  max_size: 2GiB
+  inactive: 1d
+  levels: "1:2"
+  min_uses: 2
+slice_size: 1MiB
+valid:
+  "200": 30m
+  any: 1m
+stale_if_error: 1h
+stale_while_revalidate: 30s
+lock_timeout: 5s
+`), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Memory != 64*conf.MiB || cfg.Disk.Inactive.D() != 24*time.Hour || cfg.Valid["200"].D() != 30*time.Minute || cfg.LockTimeout.D() != 5*time.Second {
+		t.Errorf("decoded %+v", cfg)
+	}
+	err = conf.Decode("test.yaml", []byte("memory_max_object: 1GiB\n"), &cfg)
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:1: memory_max_object") {
+		t.Errorf("Decode of a bad value = %v, want an error at test.yaml:1", err)
+	}
+}
