@@ -353,6 +353,9 @@ func listKeys(ctx context.Context, p *client.Pool, w io.Writer, domain, prefix, 
 		if err != nil {
 			return trackerError("ls", err)
 		}
+		if len(keys) > n {
+			keys = keys[:n]
+		}
 		for _, k := range keys {
 			fmt.Fprintln(w, k)
 		}
