@@ -522,4 +522,3 @@ func TestAdmEndToEnd(t *testing.T) {
 		t.Errorf("check with a dead tracker = %d\n%s", code, out)
 	}
 }
-
