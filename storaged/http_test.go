@@ -141,6 +141,10 @@ func TestPutMaxBody(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("PUT of 11 bytes with max_body 10 = %d, want 413", resp.StatusCode)
 	}
+	resp, _ = n.raw(t, "PUT /dev1/x.fid HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n")
+	if resp.StatusCode != http.StatusExpectationFailed {
+		t.Errorf("PUT of 11 bytes with Expect: 100-continue and max_body 10 = %d, want 417", resp.StatusCode)
+	}
 	resp, _ = n.raw(t, "PUT /dev1/y.fid HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n")
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("chunked PUT of 11 bytes with max_body 10 = %d, want 413", resp.StatusCode)
