@@ -543,3 +543,22 @@ func TestGetAfterClose(t *testing.T) {
 		t.Errorf("Get after Close = %v, want %v", err, ErrClosed)
 	}
 }
+
+func TestMemoryBoundManyEmptyEntries(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	c := newCache(t, Config{Memory: limit, MemoryMaxObject: 1024}, newClock())
+	empty := func(ctx context.Context, prev *Meta, w *Writer) error { return w.Start(Meta{Status: 200}) }
+	for i := 0; i < 2000; i++ {
+		if _, _, err := get(t, c, fmt.Sprint("/empty/", i), empty); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := c.Stats().Memory
+	if s.Bytes > limit || s.Entries >= 2000 || s.Entries == 0 || s.Evictions == 0 {
+		t.Errorf("Stats().Memory = %+v; want empty entries charged and evicted within %d bytes", s, limit)
+	}
+	if n := int64(entriesOf(c)); n != s.Entries {
+		t.Errorf("index holds %d entries, memory tier %d", n, s.Entries)
+	}
+}

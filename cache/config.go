@@ -17,6 +17,7 @@ const (
 	DefaultInactive        = 10 * time.Minute
 	DefaultLevels          = "1:2"
 	DefaultMinUses         = 1
+	DefaultMaxEntries      = 1_000_000
 )
 
 // Config is the `cache:` block of the gateway section. The zero value is a memory-only cache of
@@ -62,6 +63,9 @@ type DiskConfig struct {
 	// MinUses is the number of requests for a key after which its answer is written to disk;
 	// default 1.
 	MinUses int `yaml:"min_uses"`
+	// MaxEntries bounds the number of files, since the index of every file stays in memory (a few
+	// hundred bytes each); default 1000000.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // Validate checks the block; errors are *conf.FieldError values naming the field and the fix.
@@ -72,7 +76,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, conf.Field("memory_max_object", "make it at most memory ("+mem.String()+")",
 			"%s is larger than the memory tier", maxObj))
 	}
-	if c.Disk.Path != "" || c.Disk.MaxSize != 0 || c.Disk.Inactive != 0 || c.Disk.Levels != "" || c.Disk.MinUses != 0 {
+	if c.Disk.Path != "" || c.Disk.MaxSize != 0 || c.Disk.Inactive != 0 || c.Disk.Levels != "" || c.Disk.MinUses != 0 || c.Disk.MaxEntries != 0 {
 		errs = append(errs, conf.Within("disk", c.Disk.validate()))
 	}
 	if c.SliceSize != 0 && c.SliceSize < 4*conf.KiB {
@@ -100,6 +104,9 @@ func (d *DiskConfig) validate() error {
 	}
 	if d.MinUses < 0 {
 		errs = append(errs, conf.Field("min_uses", "use 1 or more", "%d is negative", d.MinUses))
+	}
+	if d.MaxEntries < 0 {
+		errs = append(errs, conf.Field("max_entries", "use 1 or more, or leave it out for 1000000", "%d is negative", d.MaxEntries))
 	}
 	return errors.Join(errs...)
 }

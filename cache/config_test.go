@@ -26,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"levels", Config{Disk: DiskConfig{Path: "/x", Levels: "1:3"}}, []string{"disk.levels"}},
 		{"levels-many", Config{Disk: DiskConfig{Path: "/x", Levels: "1:1:1:1"}}, []string{"disk.levels"}},
 		{"min-uses", Config{Disk: DiskConfig{Path: "/x", MinUses: -1}}, []string{"disk.min_uses"}},
+		{"max-entries", Config{Disk: DiskConfig{Path: "/x", MaxEntries: -1}}, []string{"disk.max_entries"}},
 		{"slice", Config{SliceSize: 100}, []string{"slice_size"}},
 		{"valid", Config{Valid: map[string]conf.Duration{"2xx": 1, "99": 1, "200": 1}}, []string{"valid.2xx", "valid.99"}},
 	} {

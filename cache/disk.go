@@ -24,6 +24,7 @@ type disk struct {
 	maxSize  int64
 	inactive time.Duration
 	minUses  int
+	maxFiles int
 }
 
 // diskFile is the disk copy of an entry.
@@ -59,6 +60,10 @@ func openDisk(cfg DiskConfig) (*disk, error) {
 		maxSize:  int64(cfg.MaxSize.Or(DefaultDiskMaxSize)),
 		inactive: cfg.Inactive.Or(DefaultInactive),
 		minUses:  cfg.MinUses,
+	}
+	d.maxFiles = cfg.MaxEntries
+	if d.maxFiles == 0 {
+		d.maxFiles = DefaultMaxEntries
 	}
 	if d.minUses == 0 {
 		d.minUses = DefaultMinUses
@@ -109,9 +114,9 @@ func (c *Cache) diskForgetLocked(e *entry) string {
 }
 
 // evictDiskLocked drops the least recently used disk copies until the tier fits max_size and
-// returns the files to remove.
+// max_entries, and returns the files to remove.
 func (c *Cache) evictDiskLocked(paths []string) []string {
-	for c.diskSize > c.disk.maxSize {
+	for c.diskSize > c.disk.maxSize || c.diskLRU.Len() > c.disk.maxFiles {
 		el := c.diskLRU.Back()
 		if el == nil {
 			break

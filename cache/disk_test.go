@@ -260,3 +260,16 @@ func TestFileRemovedUnderneath(t *testing.T) {
 		t.Errorf("Get after the file vanished = %d bytes, %v, %v; want a MISS with the body", len(got), st, err)
 	}
 }
+
+func TestDiskMaxEntries(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Disk: DiskConfig{Path: t.TempDir(), MaxEntries: 5}, MemoryMaxObject: 10}
+	c := newCache(t, cfg, newClock())
+	for i := 0; i < 12; i++ {
+		var cn counter
+		get(t, c, fmt.Sprint("k", i), cn.fillWith(body(100, byte(i)), 100, false))
+	}
+	if files := cacheFiles(t, cfg.Disk.Path); len(files) != 5 || c.Stats().Disk.Entries != 5 {
+		t.Errorf("%d files, Stats().Disk.Entries = %d; want 5 (max_entries)", len(files), c.Stats().Disk.Entries)
+	}
+}

@@ -192,7 +192,10 @@ func (c *Cache) commit(fl *flight) {
 	storeMem := current && fl.store && buf != nil && int64(len(buf)) == written
 	if current && fl.store && (final != "" || storeMem) {
 		e := &entry{key: fl.key, group: fl.group, meta: meta, bodyLen: written}
-		old := c.entries[fl.key]
+		oldPath := ""
+		if old := c.entries[fl.key]; old != nil && old.file != nil {
+			oldPath = old.file.path
+		}
 		c.indexLocked(e)
 		if final != "" {
 			if err := os.Rename(fl.tmp, final); err != nil {
@@ -204,11 +207,12 @@ func (c *Cache) commit(fl *flight) {
 				paths = c.evictDiskLocked(paths)
 			}
 		}
-		if e.file == nil && old != nil && old.file != nil {
+		if e.file == nil && oldPath != "" {
 			// The new answer is not on disk; the old file must not come back at the next start.
-			os.Remove(old.file.path)
+			os.Remove(oldPath)
 		}
 		if storeMem {
+			// The buffer's reservation becomes the entry's (or is released if it does not fit).
 			c.memAddLocked(e, buf, now)
 			reserved = 0
 		}
@@ -321,6 +325,9 @@ func (w *Writer) Start(meta Meta) error {
 		}
 		off := fl.spec.slice * c.sliceSize
 		expect = min(max(meta.Size-off, 0), c.sliceSize)
+		if expect == 0 {
+			store = false // a slice past the end: nothing worth an entry
+		}
 	}
 
 	var buf []byte

@@ -53,8 +53,9 @@ type entry struct {
 	bodyLen    int64 // bytes of the stored body (of the slice, for slices)
 	soft       bool  // soft-purged: served as Updating until refreshed
 
-	mem    []byte    // memory copy; nil when not in memory
-	memUse time.Time // last use of the memory copy
+	mem     []byte    // memory copy; nil when not in memory
+	memCost int64     // bytes of the memory budget the copy holds
+	memUse  time.Time // last use of the memory copy
 
 	file    *diskFile     // disk copy; nil when not on disk
 	elem    *list.Element // in c.diskLRU when file != nil
@@ -302,6 +303,11 @@ type hit struct {
 
 // hitLocked records a use of e and copies what open needs.
 func (c *Cache) hitLocked(e *entry, now time.Time) hit {
+	if e.elem != nil {
+		// A hot memory copy keeps its disk copy from ageing out too.
+		c.diskLRU.MoveToFront(e.elem)
+		e.diskUse = now
+	}
 	if e.mem != nil {
 		c.mem.Get(e.key)
 		e.memUse = now
@@ -309,8 +315,6 @@ func (c *Cache) hitLocked(e *entry, now time.Time) hit {
 		return hit{meta: e.meta, bodyLen: e.bodyLen, mem: e.mem}
 	}
 	c.st.mem.misses.Add(1)
-	c.diskLRU.MoveToFront(e.elem)
-	e.diskUse = now
 	c.st.disk.hits.Add(1)
 	return hit{meta: e.meta, bodyLen: e.bodyLen, file: *e.file}
 }
@@ -393,7 +397,10 @@ func (c *Cache) promote(key string, h hit, f *os.File) *Reader {
 		c.mu.Unlock()
 		return nil
 	}
-	c.memAddLocked(e, body, now)
+	if !c.memAddLocked(e, body, now) {
+		c.mu.Unlock()
+		return nil
+	}
 	c.mu.Unlock()
 	f.Close()
 	r := c.newReader()

@@ -9,7 +9,7 @@ import "time"
 // room. It returns false, taking nothing, when even an empty tier would not have room (the rest of
 // the budget is held by fills in progress).
 func (c *Cache) reserveLocked(n int64) bool {
-	if n > c.memMax {
+	if n > c.memLimit {
 		return false
 	}
 	for c.memBytes+n > c.memLimit {
@@ -31,18 +31,37 @@ func (c *Cache) releaseLocked(n int64) {
 	c.st.mem.bytes.Store(c.memBytes)
 }
 
-// memAddLocked puts body in the memory tier as e's copy. Its bytes must already be reserved; the
-// reservation becomes the entry's.
-func (c *Cache) memAddLocked(e *entry, body []byte, now time.Time) {
+// entryOverhead approximates what an entry costs in memory besides its body and strings; it is
+// charged to the memory tier so that many tiny (or empty) bodies cannot grow the index unbounded.
+const entryOverhead = 256
+
+func (e *entry) overhead() int64 {
+	n := entryOverhead + len(e.key) + len(e.group) + len(e.meta.ETag) + len(e.meta.LastModified)
+	for _, f := range e.meta.Header {
+		n += 32 + len(f.Name) + len(f.Value)
+	}
+	return int64(n)
+}
+
+// memAddLocked puts body in the memory tier as e's copy. The bytes of body (its capacity) must
+// already be reserved; that reservation becomes the entry's, plus its overhead. It returns false,
+// releasing the reservation, when the overhead does not fit.
+func (c *Cache) memAddLocked(e *entry, body []byte, now time.Time) bool {
 	if e.mem != nil {
 		c.memDropLocked(e)
 	}
-	e.mem, e.memUse = body, now
+	extra := e.overhead()
+	if !c.reserveLocked(extra) {
+		c.releaseLocked(int64(cap(body)))
+		return false
+	}
+	e.mem, e.memUse, e.memCost = body, now, int64(cap(body))+extra
 	c.mem.Add(e.key, e)
 	c.st.mem.entries.Add(1)
 	if c.entries[e.key] != e {
 		c.indexLocked(e)
 	}
+	return true
 }
 
 // memDropLocked removes e's memory copy, and e itself when it has no disk copy.
@@ -51,10 +70,10 @@ func (c *Cache) memDropLocked(e *entry) {
 		return
 	}
 	c.mem.Remove(e.key)
-	c.memBytes -= int64(cap(e.mem))
+	c.memBytes -= e.memCost
 	c.st.mem.bytes.Store(c.memBytes)
 	c.st.mem.entries.Add(-1)
-	e.mem = nil
+	e.mem, e.memCost = nil, 0
 	if e.file == nil {
 		c.unindexLocked(e)
 	}
