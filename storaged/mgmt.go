@@ -37,11 +37,17 @@ func (s *Server) serveMgmt(ctx context.Context, ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
 			}
-			return
+			// Out of file descriptors, say: keep the side channel alive and retry shortly.
+			s.log.Warn("side channel: accept failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		s.mu.Lock()
 		if s.closed || ctx.Err() != nil {
