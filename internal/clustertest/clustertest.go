@@ -75,6 +75,8 @@ type Cluster struct {
 	log    *slog.Logger
 	stores []store.Store // one per tracker (shared when Options.Store is set)
 
+	client *client.Pool // over every tracker; set by New
+
 	mu       sync.Mutex // guards nodes and trackers
 	nodes    []*node
 	trackers []*trk
@@ -167,7 +169,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 	})
 
-	p := c.Client(t)
+	c.client = c.pool(t, c.TrackerAddrs()...)
+	p := c.client
 	for _, n := range c.nodes {
 		if _, err := p.CreateHost(ctx, client.HostSpec{Name: n.name, IP: n.ip, Port: n.port, Status: "alive"}); err != nil {
 			t.Fatalf("clustertest: create_host %s: %v", n.name, err)
@@ -298,7 +301,7 @@ func (c *Cluster) startTracker(i int) error {
 		TempfileMaxAge:  conf.Duration(time.Hour),
 		Hostname:        "tracker" + strconv.Itoa(i+1),
 	}
-	// cfg.Workers = c.opts.Workers
+	cfg.Workers = c.opts.Workers
 	if c.opts.TrackerConfig != nil {
 		c.opts.TrackerConfig(&cfg)
 	}
@@ -425,11 +428,9 @@ func (c *Cluster) StartNode(t testing.TB, i int) {
 // Store returns the metadata store of tracker 0 (every tracker uses the same database).
 func (c *Cluster) Store() store.Store { return c.stores[0] }
 
-// Client returns a tracker client pool over every tracker, closed at t.Cleanup.
-func (c *Cluster) Client(t testing.TB) *client.Pool {
-	t.Helper()
-	return c.pool(t, c.TrackerAddrs()...)
-}
+// Client returns the cluster's tracker client pool, over every tracker (it fails over from stopped
+// ones). It is closed at the cluster's cleanup and safe for concurrent use.
+func (c *Cluster) Client() *client.Pool { return c.client }
 
 func (c *Cluster) pool(t testing.TB, addrs ...string) *client.Pool {
 	t.Helper()
@@ -447,7 +448,7 @@ func (c *Cluster) Upload(t testing.TB, domain, key, class string, data []byte) i
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	fid, err := c.Client(t).Upload(ctx, domain, key, class, bytes.NewReader(data), int64(len(data)))
+	fid, err := c.client.Upload(ctx, domain, key, class, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatalf("clustertest: Upload(%q, %q): %v", domain, key, err)
 	}
@@ -459,7 +460,7 @@ func (c *Cluster) GetPaths(t testing.TB, domain, key string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	paths, err := c.Client(t).GetPaths(ctx, domain, key, client.GetPathsOptions{NoVerify: true})
+	paths, err := c.client.GetPaths(ctx, domain, key, client.GetPathsOptions{NoVerify: true})
 	if err != nil {
 		t.Fatalf("clustertest: GetPaths(%q, %q): %v", domain, key, err)
 	}
@@ -472,7 +473,7 @@ func (c *Cluster) Fetch(t testing.TB, domain, key string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	var b bytes.Buffer
-	if _, err := c.Client(t).Fetch(ctx, domain, key, &b); err != nil {
+	if _, err := c.client.Fetch(ctx, domain, key, &b); err != nil {
 		t.Fatalf("clustertest: Fetch(%q, %q): %v", domain, key, err)
 	}
 	return b.Bytes()
@@ -487,7 +488,7 @@ func (c *Cluster) SetState(t testing.TB, devID int, state string) {
 	if n < 0 {
 		t.Fatalf("clustertest: no device %d", devID)
 	}
-	if err := c.Client(t).SetState(ctx, c.nodes[n].name, int64(devID), state); err != nil {
+	if err := c.client.SetState(ctx, c.nodes[n].name, int64(devID), state); err != nil {
 		t.Fatalf("clustertest: set_state dev%d %s: %v", devID, state, err)
 	}
 }

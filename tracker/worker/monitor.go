@@ -31,6 +31,13 @@ func (w *Workers) monitorPass(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	w.mu.Lock()
+	for id := range w.state {
+		if _, ok := v.devs[id]; !ok {
+			delete(w.state, id) // the device was deleted
+		}
+	}
+	w.mu.Unlock()
 	byHost := make(map[int][]store.Device)
 	for _, d := range v.devs {
 		h, ok := v.hosts[d.HostID]

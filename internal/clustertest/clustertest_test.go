@@ -1,0 +1,141 @@
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mogway/mogway/tracker/store"
+)
+
+// hostsOf returns the distinct host:port of the URLs.
+func hostsOf(t *testing.T, paths []string) map[string]bool {
+	t.Helper()
+	hosts := map[string]bool{}
+	for _, p := range paths {
+		u, err := url.Parse(p)
+		if err != nil {
+			t.Fatalf("path %q: %v", p, err)
+		}
+		hosts[u.Host] = true
+	}
+	return hosts
+}
+
+// devOf returns the devid in a path URL (http://ip:port/dev<N>/...).
+func devOf(t *testing.T, path string) int {
+	t.Helper()
+	u, err := url.Parse(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/dev"), "/")
+	n, err := strconv.Atoi(seg)
+	if err != nil {
+		t.Fatalf("path %q has no /dev<N>", path)
+	}
+	return n
+}
+
+func TestUploadReplicatesToDistinctHosts(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 3, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := bytes.Repeat([]byte("clustertest "), 1000)
+	fid := c.Upload(t, "d", "k", "c2", data)
+	Eventually(t, "two paths on distinct hosts", func() bool {
+		return len(hostsOf(t, c.GetPaths(t, "d", "k"))) == 2
+	})
+	if got := c.Fetch(t, "d", "k"); !bytes.Equal(got, data) {
+		t.Fatalf("Fetch = %d bytes, want the %d uploaded", len(got), len(data))
+	}
+	for _, p := range c.GetPaths(t, "d", "k") {
+		if got := c.ReadCopy(devOf(t, p), fid); !bytes.Equal(got, data) {
+			t.Fatalf("copy behind %s holds %d bytes, want %d", p, len(got), len(data))
+		}
+	}
+	Eventually(t, "replication queue empty", func() bool {
+		n, err := c.Store().QueueLen(context.Background(), store.QueueReplicate)
+		return err == nil && n == 0
+	})
+}
+
+func TestDeadNodeReaperRestoresCopies(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 3, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := []byte("survives a dead node")
+	fid := c.Upload(t, "d", "k", "c2", data)
+	Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k")) == 2 })
+	victim := devOf(t, c.GetPaths(t, "d", "k")[0])
+	node := c.NodeOf(victim)
+	c.StopNode(t, node)
+	c.WaitObserved(t, 0, "unreachable", victim)
+	Eventually(t, "get_paths without the dead node", func() bool {
+		for _, p := range c.GetPaths(t, "d", "k") {
+			if devOf(t, p) == victim {
+				return false
+			}
+		}
+		return true
+	})
+	c.SetState(t, victim, "dead")
+	Eventually(t, "copy count restored on live hosts", func() bool {
+		paths := c.GetPaths(t, "d", "k")
+		if len(paths) != 2 || len(hostsOf(t, paths)) != 2 {
+			return false
+		}
+		for _, p := range paths {
+			if devOf(t, p) == victim {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range c.GetPaths(t, "d", "k") {
+		if got := c.ReadCopy(devOf(t, p), fid); !bytes.Equal(got, data) {
+			t.Fatalf("copy behind %s = %q, want %q", p, got, data)
+		}
+	}
+}
+
+func TestNodeRestart(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c1": 1}}})
+	addr, _ := c.Node(1)
+	c.StopNode(t, 1)
+	c.WaitObserved(t, 0, "unreachable", c.DevIDs(1)...)
+	c.StartNode(t, 1)
+	if again, _ := c.Node(1); again != addr {
+		t.Fatalf("Node(1) after restart = %s, want %s", again, addr)
+	}
+	c.WaitWritable(t, 0, c.DevIDs(1)...)
+}
+
+func TestTwoTrackersOneStore(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 2, Trackers: 2, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	if len(c.TrackerAddrs()) != 2 {
+		t.Fatalf("TrackerAddrs() = %v, want two", c.TrackerAddrs())
+	}
+	const files = 10
+	for i := range files {
+		c.Upload(t, "d", "k"+strconv.Itoa(i), "c2", []byte("payload "+strconv.Itoa(i)))
+	}
+	Eventually(t, "every key on two hosts", func() bool {
+		for i := range files {
+			if len(hostsOf(t, c.GetPaths(t, "d", "k"+strconv.Itoa(i)))) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	c.StopTracker(t, 0)
+	if c.Tracker(0) != nil || c.Tracker(1) == nil {
+		t.Fatalf("Tracker(0), Tracker(1) = %v, %v; want nil and a running tracker", c.Tracker(0), c.Tracker(1))
+	}
+	if got := c.Fetch(t, "d", "k3"); string(got) != "payload 3" {
+		t.Fatalf("Fetch(k3) through the surviving tracker = %q, want %q", got, "payload 3")
+	}
+}
