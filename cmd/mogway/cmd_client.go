@@ -153,10 +153,14 @@ func required(e *env, fs *flag.FlagSet, h cliHelp, flags ...string) error {
 func trackerError(what string, err error) error {
 	var perr *mogproto.Error
 	if errors.As(err, &perr) {
+		if perr.Message == "" || perr.Message == perr.Code {
+			return fmt.Errorf("%s: %s", what, perr.Code)
+		}
 		return fmt.Errorf("%s: %s (%s)", what, perr.Message, perr.Code)
 	}
 	if errors.Is(err, client.ErrUnavailable) {
-		return fmt.Errorf("%s: %w (check --trackers or $%s)", what, err, trackersEnv)
+		msg := strings.TrimPrefix(err.Error(), "client: ")
+		return fmt.Errorf("%s: %s; check --trackers or $%s", what, msg, trackersEnv)
 	}
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: interrupted", what)

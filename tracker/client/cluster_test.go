@@ -8,9 +8,21 @@ import (
 	"testing"
 
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
+
+// pool returns a pool over the cluster's trackers, closed at the end of the test.
+func pool(t *testing.T, c *clustertest.Cluster) *client.Pool {
+	t.Helper()
+	p, err := client.NewPool(client.Config{Trackers: c.TrackerAddrs(), Timeout: conf.Duration(clustertest.Timeout)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), clustertest.Timeout)
@@ -20,7 +32,7 @@ func ctxT(t *testing.T) context.Context {
 
 func TestClusterFileHelpers(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c1": 1, "c2": 2}}})
-	p := c.Client(t)
+	p := pool(t, c)
 	ctx := ctxT(t)
 
 	key := "a b+c/été&x=y"
@@ -71,7 +83,7 @@ func TestClusterFileHelpers(t *testing.T) {
 
 func TestClusterAdminHelpers(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Nodes: 2})
-	p := c.Client(t)
+	p := pool(t, c)
 	ctx := ctxT(t)
 
 	hosts, err := p.GetHosts(ctx)

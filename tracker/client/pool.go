@@ -303,7 +303,7 @@ func (p *Pool) getConn(ctx context.Context, t *tracker) (*conn, error) {
 	d := net.Dialer{Timeout: p.cfg.DialTimeout.D()}
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, err
 	}
 	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}, nil
 }
