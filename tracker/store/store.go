@@ -202,6 +202,9 @@ type Store interface {
 	Retry(ctx context.Context, q Queue, j Job) error // sets NextTry, FailCount, FromDevID from j
 	QueueLen(ctx context.Context, q Queue) (int64, error)
 	QueueJobs(ctx context.Context, q Queue, fid int64) (Job, error) // ErrNotFound
+	// ReplicateNow makes every deferred replication row (nexttry > now, parked and leased rows
+	// included) due at now and returns how many it changed: the replicate_now command.
+	ReplicateNow(ctx context.Context, now int64) (int64, error)
 
 	// Fsck log.
 	AddFsckEvent(ctx context.Context, e FsckEvent) error

@@ -109,6 +109,42 @@ func testQueues(t *testing.T, open Open) {
 	}
 }
 
+func testReplicateNow(t *testing.T, open Open) {
+	ctx := ctxFor(t)
+	s := newStore(t, open)
+	for _, j := range []store.Job{
+		{Fid: 1, NextTry: 0},
+		{Fid: 2, NextTry: 500},
+		{Fid: 3, NextTry: 2000, FailCount: 3},
+		{Fid: 4, NextTry: store.NeverRetry},
+	} {
+		must(t, "Enqueue", s.Enqueue(ctx, store.QueueReplicate, j))
+	}
+	must(t, "Enqueue(delete)", s.Enqueue(ctx, store.QueueDelete, store.Job{Fid: 9, NextTry: 5000}))
+	n, err := s.ReplicateNow(ctx, 1000)
+	must(t, "ReplicateNow", err)
+	if n != 2 {
+		t.Fatalf("ReplicateNow(1000) = %d, want 2 (fids 3 and 4)", n)
+	}
+	for fid, want := range map[int64]int64{1: 0, 2: 500, 3: 1000, 4: 1000} {
+		j, err := s.QueueJobs(ctx, store.QueueReplicate, fid)
+		must(t, "QueueJobs", err)
+		if j.NextTry != want {
+			t.Errorf("nexttry of fid %d after ReplicateNow(1000) = %d, want %d", fid, j.NextTry, want)
+		}
+	}
+	j, err := s.QueueJobs(ctx, store.QueueDelete, 9)
+	must(t, "QueueJobs(delete)", err)
+	if j.NextTry != 5000 {
+		t.Errorf("ReplicateNow changed the delete queue: nexttry %d, want 5000", j.NextTry)
+	}
+	n, err = s.ReplicateNow(ctx, 1000)
+	must(t, "ReplicateNow", err)
+	if n != 0 {
+		t.Fatalf("ReplicateNow(1000) again = %d, want 0", n)
+	}
+}
+
 func testClaimLease(t *testing.T, open Open) {
 	ctx := ctxFor(t)
 	s := newStore(t, open)

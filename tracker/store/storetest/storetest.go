@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checksums", testChecksums},
 		{"Queues", testQueues},
 		{"ClaimLease", testClaimLease},
+		{"ReplicateNow", testReplicateNow},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentFids", testConcurrentFids},
 		{"Locks", testLocks},

@@ -332,3 +332,16 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 	}
 	return nil
 }
+
+// ReplicateNow makes every deferred replication row due at now (MogileFS replicate_now).
+func (s *Store) ReplicateNow(ctx context.Context, now int64) (int64, error) {
+	res, err := s.w.ExecContext(ctx, "UPDATE file_to_replicate SET nexttry = ? WHERE nexttry > ?", now, now)
+	if err != nil {
+		return 0, s.errf("replicate now", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.errf("replicate now", err)
+	}
+	return n, nil
+}
