@@ -59,6 +59,9 @@ func readPath(raw string) (string, error) {
 	if strings.ContainsAny(p, "\x00\\") {
 		return "", errBadPath
 	}
+	if cleanAbs(p) {
+		return p[1:], nil // the usual case, without allocating
+	}
 	segs := make([]string, 0, 8)
 	for _, s := range strings.Split(p, "/") {
 		switch s {
@@ -73,6 +76,23 @@ func readPath(raw string) (string, error) {
 		return "", nil
 	}
 	return strings.Join(segs, "/"), nil
+}
+
+// cleanAbs reports whether p ("/..." ) has no empty, "." or ".." segment after the leading slash,
+// so that p[1:] is already the relative path readPath would build. "/" is not clean (it is the root).
+func cleanAbs(p string) bool {
+	start := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		switch p[start:i] {
+		case "", ".", "..":
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
 
 // unescape percent-decodes s strictly: "%" must be followed by two hex digits. "+" stays "+".

@@ -112,12 +112,22 @@ func TestReadPath(t *testing.T) {
 		{"/dev1/%00", "", errBadPath},
 		{"/dev1/%5c", "", errBadPath},
 		{"/dev1/%g0", "", errBadPath},
+		{"/dev1/", "dev1", nil},
+		{"/dev1/.", "dev1", nil},
+		{"/dev1/x/..", "", errForbidden},
+		{"/.", "", nil},
 	}
 	for _, tt := range tests {
 		got, err := readPath(tt.raw)
 		if got != tt.want || err != tt.err {
 			t.Errorf("readPath(%q) = %q, %v; want %q, %v", tt.raw, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+func TestReadPathAllocs(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { readPath("/dev1/0/000/000/0000000001.fid") }); n != 0 {
+		t.Errorf("readPath of a clean path: %v allocations, want 0", n)
 	}
 }
 
