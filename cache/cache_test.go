@@ -562,3 +562,39 @@ func TestMemoryBoundManyEmptyEntries(t *testing.T) {
 		t.Errorf("index holds %d entries, memory tier %d", n, s.Entries)
 	}
 }
+
+func TestReaderLeavingDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, diskConfig(t), newClock())
+	data := body(20<<20, 6) // well above abandonBytes
+	release := make(chan struct{})
+	fill := func(ctx context.Context, prev *Meta, w *Writer) error {
+		if err := w.Start(Meta{Status: 200, Size: int64(len(data))}); err != nil {
+			return err
+		}
+		<-release
+		for off := 0; off < len(data); off += 1 << 20 {
+			if _, err := w.Write(data[off : off+1<<20]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	leaver, _, err := c.Get(context.Background(), Request{Key: "k"}, fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stayer, _, err := c.Get(context.Background(), Request{Key: "k"}, fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stayer.Close()
+	close(release)
+	leaver.Read(make([]byte, 10))
+	leaver.Close()
+	got, err := io.ReadAll(stayer)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("remaining reader got %d bytes, %v; want all %d", len(got), err, len(data))
+	}
+	waitFor(t, "the fill to be stored", func() bool { return c.Stats().Fills == 1 })
+}
