@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,11 +28,53 @@ const (
 // held lock, keyed by the first four bytes of the name's MD5 masked to 31 bits, naming the holder's
 // host and pid. A row whose holder process is gone (same host, dead pid) or that is older than
 // staleLockAge is broken.
+//
+// Waiters poll the table, since the holder may be another process. Waiters in this Store are also
+// woken as soon as a holder in this Store unlocks, through the released channels.
 type locker struct {
 	db       *sql.DB
 	hostname string
 	pid      int
 	log      *slog.Logger
+
+	mu       sync.Mutex              // guards released
+	released map[int64]chan struct{} // closed when this Store unlocks the lock id; created by waiters
+}
+
+// releasedCh returns the channel closed at the next unlock of id in this Store.
+func (l *locker) releasedCh(id int64) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released == nil {
+		l.released = map[int64]chan struct{}{}
+	}
+	ch, ok := l.released[id]
+	if !ok {
+		ch = make(chan struct{})
+		l.released[id] = ch
+	}
+	return ch
+}
+
+// forget drops the released channel of id when a waiter stops waiting, so ids waited on once do
+// not pile up. Other waiters on the same channel make a new one on their next round and meanwhile
+// still poll.
+func (l *locker) forget(id int64, ch <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.released[id]; ok && (<-chan struct{})(cur) == ch {
+		delete(l.released, id)
+	}
+}
+
+// wake closes the released channel of id, if any waiter made one.
+func (l *locker) wake(id int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ch, ok := l.released[id]; ok {
+		close(ch)
+		delete(l.released, id)
+	}
 }
 
 // LockID returns the lock table key of a lock name: the first 4 bytes of its MD5, big-endian,
@@ -46,23 +89,32 @@ func (l *locker) lock(ctx context.Context, name string, timeout time.Duration) (
 	deadline := time.Now().Add(timeout)
 	poll := lockPollMin
 	for {
+		// Taken before trying, so an unlock between the try and the wait is not missed.
+		released := l.releasedCh(id)
 		acquired, err := l.try(ctx, id)
 		if err != nil {
+			l.forget(id, released)
 			return nil, fmt.Errorf("sqlite: lock %q: %w", name, err)
 		}
 		if acquired != 0 {
-			return func() { l.unlock(id, acquired) }, nil
+			l.forget(id, released)
+			var once sync.Once
+			return func() { once.Do(func() { l.unlock(id, acquired) }) }, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
+			l.forget(id, released)
 			return nil, fmt.Errorf("sqlite: lock %q: %w", name, store.ErrLocked)
 		}
 		t := time.NewTimer(min(poll, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			l.forget(id, released)
 			return nil, fmt.Errorf("sqlite: lock %q: %w", name, ctx.Err())
 		case <-t.C:
+		case <-released:
+			t.Stop()
 		}
 		poll = min(poll*2, lockPollMax)
 	}
@@ -113,6 +165,7 @@ func (l *locker) unlock(id, acquired int64) {
 		// The row stays until it is broken as stale (holder gone or older than staleLockAge).
 		l.log.Warn("sqlite: releasing lock failed", "lockid", id, "err", err)
 	}
+	l.wake(id)
 }
 
 // processAlive reports whether a process with this pid exists on this machine.
