@@ -2,9 +2,94 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/mogway/mogway/gateway"
 )
 
 func cmdGateway(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	fs := newFlagSet(e, "gateway", "[-c FILE] [-t] [flags]", `
+Run the HTTP gateway that replaces nginx with the MogileFS module: routes map URI prefixes to a
+tracker domain (GET/HEAD through get_paths with failover across copies; PUT and DELETE when
+enabled) or to an upstream group of HTTP servers (nginx proxy_pass with max_fails/fail_timeout).
+Reads the gateway: section of the config file; flags win over the file. SIGHUP re-reads the file
+and swaps the routes without dropping connections, and reopens the access log.
+Under systemd, a socket named "http" is used instead of binding --listen.`)
+	var d daemonFlags
+	d.register(fs)
+	listen := fs.String("listen", "", "HTTP `address` (default \":8080\")")
+	trackers := fs.String("trackers", "", "comma-separated tracker `addresses` (host:port)")
+	load := func() (gateway.Config, error) {
+		cf, err := loadConfig(d.config)
+		if err != nil {
+			return gateway.Config{}, err
+		}
+		cfg := cf.Gateway
+		if isSet(fs, "listen") {
+			cfg.Listen = *listen
+		}
+		if isSet(fs, "trackers") {
+			cfg.Trackers = nil
+			for t := range strings.SplitSeq(*trackers, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					cfg.Trackers = append(cfg.Trackers, t)
+				}
+			}
+		}
+		if err := cf.validate("gateway", &cfg); err != nil {
+			return gateway.Config{}, err
+		}
+		return cfg, nil
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "mogway gateway: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	log, err := d.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		if d.test {
+			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
+		}
+		return err
+	}
+	if d.test {
+		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		return nil
+	}
+
+	srv, err := gateway.New(cfg, gateway.Deps{}, log)
+	if err != nil {
+		return err
+	}
+	socks, err := activated()
+	if err != nil {
+		return err
+	}
+	ln, err := socks.listen("http", cfg.ListenAddr())
+	if err != nil {
+		return err
+	}
+	stop := hangups(ctx, log, func() error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		return srv.Reload(cfg)
+	})
+	defer stop()
+	log.Info("gateway listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
+	notify(log, daemon.SdNotifyReady)
+	err = srv.Serve(ctx, ln)
+	notify(log, daemon.SdNotifyStopping)
+	return err
 }

@@ -1,0 +1,574 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// target is one place an entity can be read from: a storage node path from get_paths, or a server of
+// an upstream group with the request's URI.
+type target struct {
+	node   *node
+	health Health
+	uri    string // path and query sent to the node
+}
+
+// fetchRequest is what a fetch needs from the client request. It is a copy, so the body stream that
+// outlives the handler never touches the RequestCtx.
+type fetchRequest struct {
+	route   *route
+	head    bool
+	name    string // the entity's name (key or path) for Content-Type and downloads
+	targets []target
+	// onFail is called when a target fails (connect error, timeout, bad answer, broken body); tracker
+	// routes drop the cached paths there.
+	onFail func(target)
+	rec    *accessRecord
+}
+
+// Failure kinds, as nginx proxy_next_upstream names them.
+type failKind int
+
+const (
+	failError failKind = iota
+	failTimeout
+	failInvalid
+	failStatus
+)
+
+func classify(err error) failKind {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.As(err, &ne) && ne.Timeout():
+		return failTimeout
+	}
+	return failError
+}
+
+// fetch reads the entity from the first target that answers well and streams it to the client.
+//
+// A target is abandoned, before any byte reaches the client, when it refuses, times out, sends a
+// status the route fails over on, or sends headers that cannot be served (no Content-Length where
+// one is needed, a Content-Range that does not match the length). Once headers are sent, a body that
+// breaks is continued from the next target with a Range request (see bodyReader); if no target can
+// continue it, the client connection is cut, so a client never sees a short body under a 2xx.
+//
+// fetch is the seam where a cache wraps the upstream read: it takes a copied request and writes a
+// complete answer to ctx.
+func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
+	rangeHdr := string(ctx.Request.Header.Peek("Range"))
+	if ir := ctx.Request.Header.Peek("If-Range"); len(ir) > 0 && rangeHdr != "" {
+		// If-Range is checked against the first answer below; the storage node never sees
+		// validators it did not make (tracker routes invent ETags).
+		rangeHdr = ""
+	}
+	inm := string(ctx.Request.Header.Peek("If-None-Match"))
+	ims := string(ctx.Request.Header.Peek("If-Modified-Since"))
+	ifRange := string(ctx.Request.Header.Peek("If-Range"))
+	wantRange := string(ctx.Request.Header.Peek("Range"))
+
+	last := failError
+	lastStatus := 0
+	for i, t := range fr.targets {
+		resp := fasthttp.AcquireResponse()
+		start := time.Now()
+		err := s.roundTrip(t, fr.head, rangeHdr, inm, ims, resp)
+		fr.rec.addUpstream(t.node.addr, time.Since(start))
+		t.node.requests.Add(1)
+		more := i+1 < len(fr.targets)
+		if err != nil {
+			fasthttp.ReleaseResponse(resp)
+			kind := classify(err)
+			if !errors.Is(err, fasthttp.ErrNoFreeConns) {
+				t.node.fail(s.now(), t.health)
+			}
+			s.failTarget(fr, t, err)
+			last = kind
+			if (kind == failTimeout && fr.route.next.timeout) || (kind == failError && fr.route.next.error) {
+				continue
+			}
+			break
+		}
+		status := resp.StatusCode()
+		if fr.route.next.status[status] {
+			if status >= 500 {
+				t.node.fail(s.now(), t.health)
+				s.failTarget(fr, t, fmt.Errorf("status %d", status))
+			}
+			if more || !fr.route.upstream {
+				last, lastStatus = failStatus, status
+				abandon(resp)
+				continue
+			}
+			// nginx passes the last server's answer through when no server is left.
+		}
+		ent, ok := entityOf(resp, fr.head)
+		if !ok {
+			t.node.fail(s.now(), t.health)
+			s.failTarget(fr, t, errors.New("invalid response headers"))
+			abandon(resp)
+			last = failInvalid
+			if fr.route.next.invalidHeader {
+				continue
+			}
+			break
+		}
+		if status < 500 {
+			t.node.succeed()
+		}
+		if i > 0 {
+			s.stats.failovers.Add(1)
+		}
+		s.commit(ctx, fr, t, resp, ent, fr.targets[i+1:], ifRange, wantRange)
+		return
+	}
+	s.stats.upstreamFailed.Add(1)
+	switch {
+	case last == failTimeout:
+		plainError(ctx, fasthttp.StatusGatewayTimeout, "upstream timed out")
+	case last == failStatus && fr.route.upstream:
+		plainError(ctx, fasthttp.StatusBadGateway, "upstream answered "+strconv.Itoa(lastStatus))
+	default:
+		plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
+	}
+}
+
+func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
+	if fr.onFail != nil {
+		fr.onFail(t)
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("upstream failed", "addr", t.node.addr, "uri", t.uri, "err", err)
+	}
+}
+
+// roundTrip sends one GET or HEAD to t and reads the response headers into resp; the body stays on the
+// connection (resp.BodyStream) for the caller to stream or close.
+func (s *Server) roundTrip(t target, head bool, rangeHdr, inm, ims string, resp *fasthttp.Response) error {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI(t.uri)
+	req.Header.SetHost(t.node.addr)
+	if head {
+		req.Header.SetMethod(fasthttp.MethodHead)
+	} else {
+		req.Header.SetMethod(fasthttp.MethodGet)
+	}
+	if rangeHdr != "" {
+		req.Header.Set("Range", rangeHdr)
+	}
+	if inm != "" {
+		req.Header.Set("If-None-Match", inm)
+	}
+	if ims != "" {
+		req.Header.Set("If-Modified-Since", ims)
+	}
+	cfg := s.cfgNow()
+	return t.node.hc.DoDeadline(req, resp, time.Now().Add(cfg.Timeouts.StorageFirstByte.D()))
+}
+
+// entity describes the bytes of an answer: which part of which whole.
+type entity struct {
+	length   int64 // Content-Length, -1 when unknown (chunked or close-delimited)
+	first    int64 // offset of the first byte within the whole
+	total    int64 // size of the whole, -1 when unknown
+	etag     string
+	modified string
+}
+
+// entityOf checks an answer's framing: a 200 or 206 with a body must say how long it is, and a 206's
+// Content-Range must agree with its Content-Length.
+func entityOf(resp *fasthttp.Response, head bool) (entity, bool) {
+	e := entity{length: int64(resp.Header.ContentLength()), total: -1,
+		etag: string(resp.Header.Peek("ETag")), modified: string(resp.Header.Peek("Last-Modified"))}
+	if e.length < 0 {
+		e.length = -1
+	}
+	switch resp.StatusCode() {
+	case fasthttp.StatusOK:
+		if e.length >= 0 {
+			e.total = e.length
+		}
+	case fasthttp.StatusPartialContent:
+		first, last, total, ok := parseContentRange(string(resp.Header.Peek("Content-Range")))
+		if !ok || (e.length >= 0 && !head && last-first+1 != e.length) {
+			return e, false
+		}
+		e.first, e.total = first, total
+		if e.length < 0 {
+			e.length = last - first + 1
+		}
+	}
+	return e, true
+}
+
+// parseContentRange reads "bytes A-B/T" or "bytes A-B/*" (total -1).
+func parseContentRange(s string) (first, last, total int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, 0, false
+	}
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var err1, err2, err3 error
+	first, err1 = strconv.ParseInt(a, 10, 64)
+	last, err2 = strconv.ParseInt(b, 10, 64)
+	total = -1
+	if tot != "*" {
+		total, err3 = strconv.ParseInt(tot, 10, 64)
+	}
+	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || (total >= 0 && last >= total) {
+		return 0, 0, 0, false
+	}
+	return first, last, total, true
+}
+
+// hopHeaders are not copied from a storage answer to the client (RFC 9110 section 7.6.1, plus what
+// the gateway sets itself).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
+	"Te": true, "Trailer": true, "Upgrade": true, "Proxy-Authenticate": true, "Content-Length": true,
+	"Server": true, "Date": true, "Content-Type": true,
+}
+
+// commit sends resp's status and headers to the client and hands its body to a bodyReader. It owns
+// resp from here on.
+func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, resp *fasthttp.Response,
+	ent entity, rest []target, ifRange, wantRange string) {
+	status := resp.StatusCode()
+	rt := fr.route
+	out := &ctx.Response
+	resp.Header.VisitAll(func(k, v []byte) {
+		if !hopHeaders[string(k)] {
+			out.Header.AddBytesKV(k, v)
+		}
+	})
+	if !rt.upstream {
+		// Copies of one fid on different nodes carry different node ETags (mtime-based); the fid
+		// names the bytes, so clients get one validator whichever copy answers.
+		if tag := fidETag(t.uri); tag != "" {
+			ent.etag = tag
+			out.Header.Set("ETag", tag)
+		}
+	}
+	ok := status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent || status == fasthttp.StatusNotModified
+	if ok {
+		s.decorate(ctx, fr, resp)
+	} else if ct := resp.Header.ContentType(); len(ct) > 0 {
+		out.Header.SetContentTypeBytes(ct)
+	}
+	out.SetStatusCode(status)
+
+	// Conditional requests (RFC 9110 section 13.2.2): If-None-Match wins over If-Modified-Since.
+	if status == fasthttp.StatusOK && notModified(&ctx.Request.Header, ent.etag, ent.modified) {
+		out.SetStatusCode(fasthttp.StatusNotModified)
+		out.Header.Del("Content-Type")
+		out.Header.Del("Content-Disposition")
+		abandon(resp)
+		out.SkipBody = true
+		return
+	}
+	// A Range whose If-Range still matches is asked again now that the validators are known.
+	if status == fasthttp.StatusOK && wantRange != "" && ifRange != "" && !fr.head &&
+		ifRangeMatches(ifRange, ent.etag, ent.modified) && ent.total >= 0 {
+		abandon(resp)
+		out.Reset()
+		s.refetchRange(ctx, fr, t, rest, wantRange)
+		return
+	}
+
+	if fr.head || status == fasthttp.StatusNotModified || status == fasthttp.StatusNoContent || status < 200 {
+		if ent.length >= 0 {
+			out.Header.SetContentLength(int(ent.length))
+		}
+		out.SkipBody = true
+		abandon(resp)
+		return
+	}
+	br := &bodyReader{
+		s:      s,
+		fr:     fr,
+		cur:    t,
+		resp:   resp,
+		r:      resp.BodyStream(),
+		pos:    ent.first,
+		end:    ent.first + ent.length - 1,
+		ent:    ent,
+		rest:   rest,
+		resume: ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
+		strict: rt.upstream,
+	}
+	if br.r == nil {
+		br.r = bytes.NewReader(resp.Body())
+	}
+	fr.rec.streamed = true
+	ctx.SetBodyStream(br, int(ent.length))
+}
+
+// refetchRange repeats a request with its Range once If-Range matched the current validators.
+func (s *Server) refetchRange(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, rest []target, rng string) {
+	targets := append([]target{t}, rest...)
+	cp := *fr
+	cp.targets = targets
+	ctx.Request.Header.Del("If-Range")
+	s.fetch(ctx, &cp)
+}
+
+// decorate sets the headers a route adds to a successful answer.
+func (s *Server) decorate(ctx *fasthttp.RequestCtx, fr *fetchRequest, resp *fasthttp.Response) {
+	rt := fr.route
+	out := &ctx.Response.Header
+	if rt.ContentType == "upstream" {
+		if ct := resp.Header.ContentType(); len(ct) > 0 {
+			out.SetContentTypeBytes(ct)
+		}
+	} else {
+		out.SetContentType(mimeType(fr.name))
+	}
+	switch {
+	case rt.CacheControl != "":
+		out.Set("Cache-Control", rt.CacheControl)
+	case rt.expires > 0:
+		out.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(rt.expires/time.Second), 10))
+		out.Set("Expires", s.now().Add(rt.expires).UTC().Format(httpTime))
+	}
+	if cd := disposition(rt.Download, ctx.QueryArgs(), fr.name); cd != "" {
+		out.Set("Content-Disposition", cd)
+	}
+}
+
+// httpTime is the IMF-fixdate format of HTTP dates.
+const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// fidETag makes a validator for a MogileFS copy from its fid path ("/dev1/0/000/000/0000000017.fid"
+// gives "\"fid-17\""): every copy of a fid holds the same bytes, and a new upload gets a new fid.
+func fidETag(uri string) string {
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	name := uri[strings.LastIndexByte(uri, '/')+1:]
+	digits, found := strings.CutSuffix(name, ".fid")
+	if !found || digits == "" {
+		return ""
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return ""
+	}
+	return `"fid-` + strconv.FormatUint(n, 10) + `"`
+}
+
+// notModified evaluates If-None-Match and If-Modified-Since against a 200 answer's validators.
+func notModified(h *fasthttp.RequestHeader, etag, modified string) bool {
+	if inm := string(h.Peek("If-None-Match")); inm != "" {
+		return etagListMatches(inm, etag)
+	}
+	ims := string(h.Peek("If-Modified-Since"))
+	if ims == "" || modified == "" {
+		return false
+	}
+	t1, err1 := time.Parse(httpTime, ims)
+	t2, err2 := time.Parse(httpTime, modified)
+	return err1 == nil && err2 == nil && !t2.After(t1)
+}
+
+// etagListMatches is the weak comparison of RFC 9110 section 8.8.3.2 against a list or "*".
+func etagListMatches(list, etag string) bool {
+	if strings.TrimSpace(list) == "*" {
+		return etag != ""
+	}
+	if etag == "" {
+		return false
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for t := range strings.SplitSeq(list, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// ifRangeMatches is the strong comparison of If-Range (RFC 9110 section 13.1.5).
+func ifRangeMatches(v, etag, modified string) bool {
+	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
+		return etag != "" && !strings.HasPrefix(etag, "W/") && v == etag
+	}
+	return modified != "" && v == modified
+}
+
+// errBodyBroken ends a body that no target could continue; fasthttp then closes the client
+// connection short of Content-Length, so the client sees a failed transfer, never a short success.
+var errBodyBroken = errors.New("gateway: body broken and no copy could continue it")
+
+// bodyReader streams an upstream body to the client. When the current upstream breaks, it continues
+// from the next target with "Range: bytes=<pos>-<end>", accepting only a 206 for exactly that range of
+// the same whole: the same total size, and on upstream routes (whose servers are not known to hold one
+// immutable fid) the same ETag and Last-Modified when both answers carry them. fasthttp reads it from one
+// goroutine and closes it through CloseWithError.
+type bodyReader struct {
+	s        *Server
+	fr       *fetchRequest
+	cur      target
+	resp     *fasthttp.Response
+	r        io.Reader
+	pos, end int64 // next byte and last byte wanted, offsets within the whole
+	ent      entity
+	rest     []target
+	resume   bool
+	strict   bool
+	sent     int64
+
+	closeOnce sync.Once
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	for {
+		if b.ent.length >= 0 && b.pos > b.end {
+			return 0, io.EOF
+		}
+		if b.r == nil {
+			if err := b.continueFromNext(); err != nil {
+				return 0, err
+			}
+		}
+		if b.ent.length >= 0 && int64(len(p)) > b.end-b.pos+1 {
+			p = p[:b.end-b.pos+1]
+		}
+		n, err := b.r.Read(p)
+		b.pos += int64(n)
+		b.sent += int64(n)
+		if err == nil || (err == io.EOF && (b.ent.length < 0 || b.pos > b.end)) {
+			if n == 0 && err == io.EOF {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if !b.resume {
+			b.s.stats.aborted.Add(1)
+			return n, err
+		}
+		b.cur.node.fail(b.s.now(), b.cur.health)
+		b.s.failTarget(b.fr, b.cur, err)
+		b.release()
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// continueFromNext finds a target that serves the rest of the body.
+func (b *bodyReader) continueFromNext() error {
+	for len(b.rest) > 0 {
+		t := b.rest[0]
+		b.rest = b.rest[1:]
+		resp := fasthttp.AcquireResponse()
+		start := time.Now()
+		err := b.s.roundTrip(t, false, "bytes="+strconv.FormatInt(b.pos, 10)+"-"+strconv.FormatInt(b.end, 10), "", "", resp)
+		b.fr.rec.addUpstream(t.node.addr, time.Since(start))
+		t.node.requests.Add(1)
+		if err != nil {
+			fasthttp.ReleaseResponse(resp)
+			t.node.fail(b.s.now(), t.health)
+			b.s.failTarget(b.fr, t, err)
+			continue
+		}
+		if !b.sameWhole(resp) {
+			if resp.StatusCode() >= 500 {
+				t.node.fail(b.s.now(), t.health)
+			}
+			abandon(resp)
+			b.s.failTarget(b.fr, t, fmt.Errorf("cannot continue the body at byte %d", b.pos))
+			continue
+		}
+		b.s.stats.resumed.Add(1)
+		b.cur, b.resp, b.r = t, resp, resp.BodyStream()
+		if b.r == nil {
+			b.r = bytes.NewReader(resp.Body())
+		}
+		return nil
+	}
+	b.s.stats.aborted.Add(1)
+	return errBodyBroken
+}
+
+// sameWhole reports whether resp is exactly bytes pos-end of the entity being sent.
+func (b *bodyReader) sameWhole(resp *fasthttp.Response) bool {
+	if resp.StatusCode() != fasthttp.StatusPartialContent {
+		return false
+	}
+	first, last, total, ok := parseContentRange(string(resp.Header.Peek("Content-Range")))
+	if !ok || first != b.pos || last != b.end || total != b.ent.total {
+		return false
+	}
+	if cl := resp.Header.ContentLength(); cl >= 0 && int64(cl) != last-first+1 {
+		return false
+	}
+	if b.strict {
+		// Upstream routes: servers of a group are not known to hold one immutable fid, so their
+		// validators must agree. Tracker routes read the same fid on every node.
+		if etag := string(resp.Header.Peek("ETag")); etag != "" && b.ent.etag != "" && etag != b.ent.etag {
+			return false
+		}
+		if lm := string(resp.Header.Peek("Last-Modified")); lm != "" && b.ent.modified != "" && lm != b.ent.modified {
+			return false
+		}
+	}
+	return true
+}
+
+// release gives the current upstream response back. A body that was not read to its end closes the
+// connection instead of returning it to the pool.
+func (b *bodyReader) release() {
+	if b.resp != nil {
+		if b.ent.length >= 0 && b.pos > b.end {
+			fasthttp.ReleaseResponse(b.resp)
+		} else {
+			abandon(b.resp)
+		}
+		b.resp = nil
+	}
+	b.r = nil
+}
+
+// abandon releases a response whose body may not have been read to its end. fasthttp returns the
+// connection of a closed body stream to its pool unless the response says "Connection: close", and a
+// pooled connection with unread body bytes would garble the next response read on it.
+func abandon(resp *fasthttp.Response) {
+	resp.SetConnectionClose()
+	fasthttp.ReleaseResponse(resp)
+}
+
+// CloseWithError is called by fasthttp once the body is sent or the client went away.
+func (b *bodyReader) CloseWithError(err error) error {
+	b.closeOnce.Do(func() {
+		b.release()
+		b.fr.rec.bytes = b.sent
+		if err != nil && b.s.log.Enabled(context.Background(), slog.LevelDebug) {
+			b.s.log.Debug("response body cut", "uri", b.fr.rec.uri, "sent", b.sent, "err", err)
+		}
+		b.s.logAccess(b.fr.rec)
+	})
+	return nil
+}

@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+func TestTrackerRouteGetHeadRange(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(100000)
+	ft.set("d", "a/b c.jpg", node.put(t, 17, data))
+	ft.set("d", "empty", node.put(t, 18, nil))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+
+	code, hdr, body, err := get(t, "GET", g.base+"/d/a/b%20c.jpg")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and %d exact bytes", code, len(body), err, len(data))
+	}
+	if ct := hdr.Get("Content-Type"); ct != "image/jpeg" {
+		t.Errorf("Content-Type = %q, want image/jpeg", ct)
+	}
+	if et := hdr.Get("ETag"); et != `"fid-17"` {
+		t.Errorf("ETag = %q, want %q", et, `"fid-17"`)
+	}
+
+	code, hdr, body, err = get(t, "HEAD", g.base+"/d/a/b%20c.jpg")
+	if err != nil || code != 200 || len(body) != 0 || hdr.Get("Content-Length") != "100000" {
+		t.Errorf("HEAD = %d, CL %q, %d bytes, %v; want 200, CL 100000, no body", code, hdr.Get("Content-Length"), len(body), err)
+	}
+
+	code, hdr, body, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "Range", "bytes=10-19")
+	if err != nil || code != 206 || !bytes.Equal(body, data[10:20]) || hdr.Get("Content-Range") != "bytes 10-19/100000" {
+		t.Errorf("Range GET = %d, %q, %q, %v; want 206 bytes 10-19/100000", code, hdr.Get("Content-Range"), body, err)
+	}
+	code, _, _, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "Range", "bytes=200000-")
+	if err != nil || code != 416 {
+		t.Errorf("Range past end = %d, %v; want 416", code, err)
+	}
+
+	code, hdr, body, err = get(t, "GET", g.base+"/d/empty")
+	if err != nil || code != 200 || len(body) != 0 || hdr.Get("Content-Length") != "0" {
+		t.Errorf("GET empty = %d, CL %q, %d bytes, %v; want 200 CL 0", code, hdr.Get("Content-Length"), len(body), err)
+	}
+
+	code, _, _, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "If-None-Match", `"fid-17"`)
+	if err != nil || code != 304 {
+		t.Errorf("If-None-Match = %d, %v; want 304", code, err)
+	}
+	code, hdr, _, err = get(t, "GET", g.base+"/d/a/b%20c.jpg")
+	lm := hdr.Get("Last-Modified")
+	if lm != "" {
+		code, _, _, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "If-Modified-Since", lm)
+		if err != nil || code != 304 {
+			t.Errorf("If-Modified-Since = %d, %v; want 304", code, err)
+		}
+	}
+	code, _, body, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "Range", "bytes=0-3", "If-Range", `"fid-17"`)
+	if err != nil || code != 206 || !bytes.Equal(body, data[:4]) {
+		t.Errorf("If-Range matching = %d, %d bytes, %v; want 206 and 4 bytes", code, len(body), err)
+	}
+	code, _, body, err = get(t, "GET", g.base+"/d/a/b%20c.jpg", "Range", "bytes=0-3", "If-Range", `"other"`)
+	if err != nil || code != 200 || len(body) != len(data) {
+		t.Errorf("If-Range stale = %d, %d bytes, %v; want 200 and the whole body", code, len(body), err)
+	}
+}
+
+func TestBodySizes(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	sizes := []int{0, 1, 4095, 4096, 65536, 65537, 1 << 20, 5<<20 + 3}
+	for i, n := range sizes {
+		ft.set("d", fmt.Sprintf("f%d", n), node.put(t, int64(100+i), pattern(n)))
+	}
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	for _, n := range sizes {
+		code, _, body, err := get(t, "GET", fmt.Sprintf("%s/d/f%d", g.base, n))
+		if err != nil || code != 200 || !bytes.Equal(body, pattern(n)) {
+			t.Errorf("GET f%d = %d, %d bytes, %v; want 200 and %d exact bytes", n, code, len(body), err, n)
+		}
+	}
+}
+
+func TestTrackerStatusMapping(t *testing.T) {
+	t.Parallel()
+	ft := newFakeTracker()
+	ft.err["d/unreg"] = &mogproto.Error{Code: "unreg_domain", Message: "Domain name invalid/not found"}
+	ft.err["d/nodev"] = &mogproto.Error{Code: "no_devices", Message: "x"}
+	ft.err["d/other"] = &mogproto.Error{Code: "size_mismatch", Message: "x"}
+	ft.err["d/down"] = errors.New("client: no tracker available: connection refused")
+	ft.err["d/slow"] = fmt.Errorf("client: get_paths: %w", timeoutErr{})
+	ft.set("d", "zero")
+	g := startGateway(t, trackerConfig(Route{Prefix: "/d/", Domain: "d", Methods: []string{"GET", "DELETE"},
+		Allow: []string{"127.0.0.0/8"}}), Deps{Tracker: ft})
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/d/missing", 404},
+		{"GET", "/d/unreg", 404},
+		{"GET", "/d/nodev", 503},
+		{"GET", "/d/other", 500},
+		{"GET", "/d/down", 503},
+		{"GET", "/d/slow", 504},
+		{"GET", "/d/zero", 503},
+		{"GET", "/d/", 400},
+		{"POST", "/d/k", 405},
+		{"PUT", "/d/k", 405},
+		{"DELETE", "/d/missing", 204},
+		{"GET", "/nowhere", 404},
+	}
+	for _, tt := range tests {
+		code, hdr, _, err := get(t, tt.method, g.base+tt.path)
+		if err != nil || code != tt.want {
+			t.Errorf("%s %s = %d, %v; want %d", tt.method, tt.path, code, err, tt.want)
+		}
+		if tt.want == 405 && hdr.Get("Allow") != "GET, DELETE, HEAD" {
+			t.Errorf("%s %s: Allow = %q, want %q", tt.method, tt.path, hdr.Get("Allow"), "GET, DELETE, HEAD")
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+var _ net.Error = timeoutErr{}
+
+func TestHostileURIsNeverReachTracker(t *testing.T) {
+	t.Parallel()
+	ft := newFakeTracker()
+	g := startGateway(t, trackerConfig(
+		Route{Prefix: "/d/", Domain: "d"},
+		Route{Prefix: "/", Domain: "root"},
+	), Deps{Tracker: ft})
+	addr := strings.TrimPrefix(g.base, "http://")
+	lines := []string{
+		"GET /d/../etc/passwd HTTP/1.1",
+		"GET /d/%2e%2e/etc/passwd HTTP/1.1",
+		"GET /d/a/../../x HTTP/1.1",
+		"GET /../d/x HTTP/1.1",
+		"GET /d/a%zz HTTP/1.1",
+		"GET /d/a%2 HTTP/1.1",
+		"GET /d/a%00b HTTP/1.1",
+		"GET /d/a%0d%0ab HTTP/1.1",
+		"GET /d/ HTTP/1.1",
+		"GET d/x HTTP/1.1",
+	}
+	for _, l := range lines {
+		if code := rawGet(t, addr, l, ""); code != 400 {
+			t.Errorf("%q = %d, want 400", l, code)
+		}
+	}
+	huge := "X-Big: " + strings.Repeat("a", 64<<10) + "\r\n"
+	if code := rawGet(t, addr, "GET /d/x HTTP/1.1", huge); code != 400 && code != 431 {
+		t.Errorf("64 KiB header = %d, want 400 or 431", code)
+	}
+	if n := ft.calls.Load(); n != 0 {
+		t.Errorf("tracker saw %d calls for hostile URIs, want 0", n)
+	}
+}
+
+func TestFailoverBeforeFirstByte(t *testing.T) {
+	t.Parallel()
+	data := pattern(300000)
+	good := startStorage(t, "127.0.0.3")
+	url := good.put(t, 21, data)
+	hang := startFault(t, "127.0.0.4", faultHang, nil)
+	f500 := startFault(t, "127.0.0.5", fault500, nil)
+	wrong := startFault(t, "127.0.0.6", faultWrongLen, data)
+	missing := startStorage(t, "127.0.0.7")
+	ft := newFakeTracker()
+	ft.set("d", "refused", "http://"+deadAddr(t, "127.0.0.2")+fidPath(21), url)
+	ft.set("d", "hang", "http://"+hang.addr+fidPath(21), url)
+	ft.set("d", "500", "http://"+f500.addr+fidPath(21), url)
+	ft.set("d", "missing", "http://"+missing.addr+fidPath(21), url)
+	ft.set("d", "allbad", "http://"+f500.addr+fidPath(21), "http://"+deadAddr(t, "127.0.0.2")+fidPath(21))
+	ft.set("d", "allhang", "http://"+hang.addr+fidPath(22))
+	ft.set("d", "wrong", "http://"+wrong.addr+fidPath(21), url)
+	cfg := trackerConfig()
+	cfg.Timeouts.StorageFirstByte = conf.Duration(300 * time.Millisecond)
+	cfg.Storage.MaxFails = -1 // every request tries the faulty node first
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	for _, key := range []string{"refused", "hang", "500", "missing"} {
+		code, _, body, err := get(t, "GET", g.base+"/d/"+key)
+		if err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Errorf("GET %s = %d, %d bytes, %v; want 200 and the exact bytes from the second copy", key, code, len(body), err)
+		}
+	}
+	if code, _, _, err := get(t, "GET", g.base+"/d/allbad"); err != nil || code != 502 {
+		t.Errorf("GET allbad = %d, %v; want 502", code, err)
+	}
+	if code, _, _, err := get(t, "GET", g.base+"/d/allhang"); err != nil || code != 504 {
+		t.Errorf("GET allhang = %d, %v; want 504", code, err)
+	}
+	// A first copy announcing one byte too many is cut mid-body; the second copy finishes it.
+	code, _, body, err := get(t, "GET", g.base+"/d/wrong")
+	if err == nil && (code != 200 || !bytes.Equal(body, data)) {
+		t.Errorf("GET wrong = %d, %d bytes; want exact bytes or a broken transfer", code, len(body))
+	}
+}
+
+func TestResumeAfterMidBodyDeath(t *testing.T) {
+	t.Parallel()
+	data := pattern(2 << 20)
+	good := startStorage(t, "127.0.0.3")
+	url := good.put(t, 31, data)
+	dying := startFault(t, "127.0.0.4", faultMidBody, data)
+	ft := newFakeTracker()
+	ft.set("d", "resume", "http://"+dying.addr+fidPath(31), url)
+	ft.set("d", "alone", "http://"+dying.addr+fidPath(31))
+	ft.set("d", "range", "http://"+dying.addr+fidPath(31), url)
+	cfg := trackerConfig()
+	cfg.Storage.MaxFails = -1
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+
+	code, _, body, err := get(t, "GET", g.base+"/d/resume")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET resume = %d, %d bytes, %v; want 200 and %d exact bytes", code, len(body), err, len(data))
+	}
+	if st := g.srv.Stats(); st.Resumed != 1 {
+		t.Errorf("Stats().Resumed = %d, want 1", st.Resumed)
+	}
+	// With no other copy the client must see a broken transfer, never a short 200.
+	code, _, body, err = get(t, "GET", g.base+"/d/alone")
+	if err == nil {
+		t.Errorf("GET alone = %d with %d of %d bytes and no error; want a broken transfer", code, len(body), len(data))
+	}
+	waitFor(t, "an aborted body in the stats", func() bool { return g.srv.Stats().Aborted >= 1 })
+}
+
+func TestPathCache(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(1000)
+	url := node.put(t, 41, data)
+	ft.set("d", "k", url)
+	now := time.Unix(1_700_000_000, 0)
+	var clock = func() time.Time { return now }
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft, Now: func() time.Time { return clock() }})
+	for i := 0; i < 3; i++ {
+		if code, _, body, err := get(t, "GET", g.base+"/d/k"); err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET k = %d, %v", code, err)
+		}
+	}
+	if n := ft.calls.Load(); n != 1 {
+		t.Errorf("tracker calls after 3 GETs within the TTL = %d, want 1", n)
+	}
+	// Unknown keys are remembered for the negative TTL.
+	for i := 0; i < 3; i++ {
+		get(t, "GET", g.base+"/d/nope")
+	}
+	if n := ft.calls.Load(); n != 2 {
+		t.Errorf("tracker calls after 3 GETs of an unknown key = %d, want 2", n)
+	}
+	// A failing path drops the cached answer: the node's copy vanishes, the next GET asks again.
+	ft.set("d", "k", "http://"+deadAddr(t, "127.0.0.9")+fidPath(41))
+	st := g.srv.state.Load()
+	st.paths.forget("d", "k")
+	get(t, "GET", g.base+"/d/k") // caches the dead path, fails, drops it
+	before := ft.calls.Load()
+	ft.set("d", "k", url)
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Errorf("GET after a failed path = %d, %v; want 200 (fresh tracker answer)", code, err)
+	}
+	if n := ft.calls.Load(); n != before+1 {
+		t.Errorf("tracker calls = %d, want %d: a failed path must drop the cached answer", n, before+1)
+	}
+}
+
+func TestPathCacheCollapsesConcurrentLookups(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "hot", node.put(t, 51, []byte("hot")))
+	gate := make(chan struct{})
+	ft.gate = gate
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	const n = 16
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			code, _, body, err := get(t, "GET", g.base+"/d/hot")
+			if err == nil && (code != 200 || string(body) != "hot") {
+				err = fmt.Errorf("GET hot = %d %q", code, body)
+			}
+			errs <- err
+		}()
+	}
+	st := g.srv.state.Load()
+	waitFor(t, "every lookup to wait on the tracker", func() bool { return st.paths.waiting.Load() == n })
+	close(gate)
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if c := ft.calls.Load(); c != 1 {
+		t.Errorf("tracker calls for %d concurrent misses = %d, want 1", n, c)
+	}
+}

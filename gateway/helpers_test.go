@@ -1,0 +1,392 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/storaged"
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// storageNode is a real storaged on a loopback address.
+type storageNode struct {
+	addr    string
+	docroot string
+	srv     *storaged.Server
+}
+
+// startStorage starts a storage node with device dev1 on ip (e.g. "127.0.0.2").
+func startStorage(t *testing.T, ip string) *storageNode {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "dev1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := storaged.New(storaged.Config{Docroot: root, Listen: ip + ":0", MgmtListen: "off",
+		UsageInterval: conf.Duration(time.Hour)}, nil)
+	if err != nil {
+		t.Fatalf("storaged.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("listen %s: %v", ip, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &storageNode{addr: ln.Addr().String(), docroot: root, srv: srv}
+}
+
+// fidPath is the device path of a fid on dev1.
+func fidPath(fid int64) string {
+	s := fmt.Sprintf("%010d", fid)
+	return fmt.Sprintf("/dev1/%s/%s/%s/%s.fid", s[0:1], s[1:4], s[4:7], s)
+}
+
+// put stores data as fid on the node's disk and returns its URL.
+func (n *storageNode) put(t *testing.T, fid int64, data []byte) string {
+	t.Helper()
+	p := filepath.Join(n.docroot, filepath.FromSlash(fidPath(fid)))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + n.addr + fidPath(fid)
+}
+
+// fakeTracker is an in-memory Tracker: keys map to path lists; calls are counted.
+type fakeTracker struct {
+	mu      sync.Mutex
+	paths   map[string][]string // domain/key -> paths
+	err     map[string]error    // domain/key -> error to return from GetPaths
+	all     error               // returned by every call when set
+	opens   []Dest              // destinations offered by CreateOpen
+	closes  []Close
+	deletes []string
+	nextFid int64
+	calls   atomic.Int64
+	gate    chan struct{} // when set, GetPaths waits for it
+}
+
+func newFakeTracker() *fakeTracker {
+	return &fakeTracker{paths: map[string][]string{}, err: map[string]error{}, nextFid: 100}
+}
+
+func (f *fakeTracker) set(domain, key string, paths ...string) {
+	f.mu.Lock()
+	f.paths[domain+"/"+key] = paths
+	f.mu.Unlock()
+}
+
+func (f *fakeTracker) GetPaths(ctx context.Context, domain, key string, noverify bool) ([]string, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all != nil {
+		return nil, f.all
+	}
+	if err := f.err[domain+"/"+key]; err != nil {
+		return nil, err
+	}
+	p, ok := f.paths[domain+"/"+key]
+	if !ok {
+		return nil, &mogproto.Error{Code: "unknown_key", Message: "unknown_key"}
+	}
+	return append([]string(nil), p...), nil
+}
+
+func (f *fakeTracker) CreateOpen(ctx context.Context, domain, key, class string) (Open, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all != nil {
+		return Open{}, f.all
+	}
+	f.nextFid++
+	return Open{Fid: f.nextFid, Dests: append([]Dest(nil), f.opens...)}, nil
+}
+
+func (f *fakeTracker) CreateClose(ctx context.Context, c Close) error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all != nil {
+		return f.all
+	}
+	f.closes = append(f.closes, c)
+	f.paths[c.Domain+"/"+c.Key] = []string{c.Path}
+	return nil
+}
+
+func (f *fakeTracker) Delete(ctx context.Context, domain, key string) error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all != nil {
+		return f.all
+	}
+	f.deletes = append(f.deletes, domain+"/"+key)
+	if _, ok := f.paths[domain+"/"+key]; !ok {
+		return &mogproto.Error{Code: "unknown_key", Message: "unknown_key"}
+	}
+	delete(f.paths, domain+"/"+key)
+	return nil
+}
+
+// syncBuffer is a concurrency-safe bytes.Buffer for access logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gw is a running gateway under test.
+type gw struct {
+	srv  *Server
+	base string
+	log  *syncBuffer
+}
+
+// startGateway runs a gateway with cfg on 127.0.0.1 and stops it at cleanup.
+func startGateway(t *testing.T, cfg Config, deps Deps) *gw {
+	t.Helper()
+	alog := &syncBuffer{}
+	if deps.AccessLog == nil {
+		deps.AccessLog = alog
+	}
+	srv, err := New(cfg, deps, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}
+}
+
+// trackerConfig is a gateway config with one tracker route on /d/ for domain d.
+func trackerConfig(routes ...Route) Config {
+	if len(routes) == 0 {
+		routes = []Route{{Prefix: "/d/", Domain: "d"}}
+	}
+	return Config{Trackers: []string{"127.0.0.1:1"}, Routes: routes}
+}
+
+// client is an HTTP client with no connection reuse surprises and no automatic decompression.
+func testClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
+		Timeout: 2 * time.Minute}
+}
+
+// get fetches url with optional header pairs and returns status, headers and body (or the body error).
+func get(t *testing.T, method, url string, hdr ...string) (int, http.Header, []byte, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := testClient().Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body, err
+}
+
+// rawGet sends a request line as written (no client normalisation) and returns the status.
+func rawGet(t *testing.T, addr, requestLine string, extra string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "%s\r\nHost: x\r\n%sConnection: close\r\n\r\n", requestLine, extra)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: reading status: %v", requestLine, err)
+	}
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		t.Fatalf("%s: bad status line %q", requestLine, line)
+	}
+	code, _ := strconv.Atoi(f[1])
+	return code
+}
+
+// faultServer is a raw TCP server on ip that misbehaves in one chosen way.
+type faultServer struct {
+	addr     string
+	accepted atomic.Int64
+}
+
+type fault int
+
+const (
+	faultHang     fault = iota // accept, read the request, never answer
+	fault500                   // answer 500
+	faultMidBody               // send headers for len(body) bytes, then half of them, then close
+	faultWrongLen              // answer 200 with a different Content-Length
+)
+
+func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultServer{addr: ln.Addr().String()}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fs.accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveFault(c, f, body, stop)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return fs
+}
+
+func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	switch f {
+	case faultHang:
+		<-stop
+	case fault500:
+		io.WriteString(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom")
+	case faultMidBody:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
+		c.Write(body[:len(body)/2])
+	case faultWrongLen:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body)+1)
+		c.Write(body)
+	}
+}
+
+// deadAddr returns an address on ip where nothing listens.
+func deadAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// pattern returns n deterministic bytes.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	var x uint32 = 2463534242
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// route is a compiled Route: everything a request needs, decided once per configuration.
+type route struct {
+	Route
+	upstream bool
+	allowed  string // value of the Allow header on 405
+	allow    []netip.Prefix
+	group    *group // upstream routes only
+	next     nextUpstream
+	expires  time.Duration
+}
+
+// nextUpstream is a route's proxy_next_upstream conditions.
+type nextUpstream struct {
+	error, timeout, invalidHeader bool
+	status                        map[int]bool
+}
+
+func parseNextUpstream(words []string) nextUpstream {
+	n := nextUpstream{status: map[int]bool{}}
+	for _, w := range words {
+		switch w {
+		case "error":
+			n.error = true
+		case "timeout":
+			n.timeout = true
+		case "invalid_header":
+			n.invalidHeader = true
+		case "http_500":
+			n.status[500] = true
+		case "http_502":
+			n.status[502] = true
+		case "http_503":
+			n.status[503] = true
+		case "http_504":
+			n.status[504] = true
+		case "http_403":
+			n.status[403] = true
+		case "http_404":
+			n.status[404] = true
+		case "http_429":
+			n.status[429] = true
+		}
+	}
+	return n
+}
+
+// trackerNext is the failover policy of tracker routes: every copy is the same fid, so any
+// failure of one copy is a reason to read another.
+var trackerNext = nextUpstream{error: true, timeout: true, invalidHeader: true,
+	status: map[int]bool{404: true, 500: true, 502: true, 503: true, 504: true}}
+
+func (r *route) allows(method string) bool { return slices.Contains(r.Methods, method) }
+
+// allowedFrom reports whether a write (PUT, DELETE) from addr is allowed by the route's networks.
+// With no networks configured only the token decides.
+func (r *route) allowedFrom(addr netip.Addr) bool {
+	if len(r.allow) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range r.allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// table is an immutable routing table; a reload builds a new one and swaps it in.
+type table struct {
+	// routes sorted by prefix length, longest first, so the first match is the longest.
+	routes []*route
+}
+
+func newTable(routes []Route, nodes *nodes) *table {
+	t := &table{}
+	for _, rc := range routes {
+		r := &route{Route: rc, upstream: rc.isUpstream(), expires: rc.Expires.D()}
+		r.allowed = strings.Join(r.Methods, ", ")
+		for _, s := range rc.Allow {
+			if p, err := parseNet(s); err == nil {
+				r.allow = append(r.allow, p)
+			}
+		}
+		if r.upstream {
+			r.next = parseNextUpstream(rc.NextUpstream)
+			r.group = newGroup(rc.Servers, nodes)
+		} else {
+			r.next = trackerNext
+		}
+		t.routes = append(t.routes, r)
+	}
+	slices.SortStableFunc(t.routes, func(a, b *route) int { return len(b.Prefix) - len(a.Prefix) })
+	return t
+}
+
+// match returns the route with the longest prefix of path, or nil. Prefixes match as plain strings,
+// as nginx prefix locations do: /dl matches /dlx/a.
+func (t *table) match(path string) *route {
+	for _, r := range t.routes {
+		if strings.HasPrefix(path, r.Prefix) {
+			return r
+		}
+	}
+	return nil
+}

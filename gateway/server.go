@@ -1,0 +1,592 @@
+// Package gateway is the HTTP front of a MogileFS cluster: it replaces nginx with the
+// nginx_mogilefs_module (tracker routes) and nginx proxy_pass to upstream groups (upstream routes,
+// such as a FastDFS layout) with one fasthttp server.
+//
+// A tracker route asks the tracker pool for a key's paths (cached briefly, concurrent lookups
+// collapsed), then reads the first copy that answers, failing over before the first byte and
+// continuing a broken body from another copy with a Range request. An upstream route does the same
+// across a group of servers with nginx's max_fails/fail_timeout and proxy_next_upstream rules.
+// Tracker routes may also accept PUT (create_open, stream, create_close) and DELETE.
+//
+// The gateway's configuration section:
+//
+//	gateway:
+//	  listen: ":80"
+//	  trackers: ["10.0.0.1:7001", "10.0.0.2:7001"]
+//	  routes:
+//	    - prefix: /download/
+//	      domain: photos
+//	    - prefix: /group1/M00/
+//	      servers: [{addr: "10.0.0.5:8888"}, {addr: "10.0.0.6:8888"}]
+//
+// docs/gateway.md documents every key.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Deps are the gateway's dependencies besides its configuration.
+type Deps struct {
+	// Tracker answers tracker routes. Nil: the gateway builds a tracker pool from Config.Trackers and
+	// rebuilds it when a reload changes them; a Tracker passed here is kept across reloads and never
+	// closed by the gateway.
+	Tracker Tracker
+	// AccessLog, when set, receives the access log instead of Config.AccessLog.
+	AccessLog io.Writer
+	// Now is the clock of passive health checks, the path cache and the access log. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is a gateway. Its methods are safe for concurrent use. Create it with New, run it with
+// Serve, and change its routes with Reload.
+type Server struct {
+	log   *slog.Logger
+	deps  Deps
+	now   func() time.Time
+	nodes *nodes
+	stats counters
+
+	state atomic.Pointer[state]
+	alog  atomic.Pointer[accessLog]
+
+	reloadMu sync.Mutex // serialises Reload
+	started  time.Time
+}
+
+// state is one configuration in force. Requests hold a reference while they use its tracker, so a
+// reload can close a tracker pool it replaced once the last request using it is done.
+type state struct {
+	cfg         Config // with defaults
+	table       *table
+	tracker     Tracker
+	ownTracker  io.Closer // a pool the gateway built, closed when the state retires
+	paths       *pathCache
+	statusAllow []netip.Prefix
+	budget      time.Duration // bound of one tracker command across every tracker
+
+	refs      atomic.Int64
+	retired   atomic.Bool
+	closeOnce sync.Once
+}
+
+func (st *state) release() {
+	if st.refs.Add(-1) == 0 && st.retired.Load() {
+		st.close()
+	}
+}
+
+func (st *state) retire() {
+	st.retired.Store(true)
+	if st.refs.Load() == 0 {
+		st.close()
+	}
+}
+
+func (st *state) close() {
+	st.closeOnce.Do(func() {
+		if st.ownTracker != nil {
+			st.ownTracker.Close() //nolint:errcheck // only idle connections are closed
+		}
+	})
+}
+
+// New validates cfg and builds a gateway. It binds nothing: Serve takes a listener.
+func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, deps: deps, now: deps.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	d := cfg.withDefaults()
+	s.nodes = newNodes(nodeOptions{connect: d.Timeouts.StorageConnect.D(), idle: d.Timeouts.StorageIdle.D(),
+		maxConns: d.Limits.MaxConnsPerNode, serverHdr: d.ServerName})
+	st, err := s.build(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	al, err := openAccessLog(d.AccessLog, deps.AccessLog, s.now)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("gateway: access_log: %w", err)
+	}
+	s.alog.Store(al)
+	s.state.Store(st)
+	s.started = s.now()
+	return s, nil
+}
+
+// build compiles a configuration (with defaults). prev, when given, lends its tracker pool and path
+// cache if the trackers did not change.
+func (s *Server) build(cfg Config, prev *state) (*state, error) {
+	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes)}
+	for _, a := range cfg.StatusAllow {
+		if p, err := parseNet(a); err == nil {
+			st.statusAllow = append(st.statusAllow, p)
+		}
+	}
+	n := max(len(cfg.Trackers), 1)
+	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
+	sameTrackers := prev != nil && slicesEqual(prev.cfg.Trackers, cfg.Trackers) &&
+		prev.cfg.Timeouts.TrackerConnect == cfg.Timeouts.TrackerConnect &&
+		prev.cfg.Timeouts.TrackerRead == cfg.Timeouts.TrackerRead
+	switch {
+	case s.deps.Tracker != nil:
+		st.tracker = s.deps.Tracker
+	case sameTrackers:
+		st.tracker, st.ownTracker = prev.tracker, prev.ownTracker
+	case len(cfg.Trackers) > 0:
+		pt, err := newPoolTracker(cfg, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: tracker pool: %w", err)
+		}
+		st.tracker, st.ownTracker = pt, pt
+	}
+	if prev != nil && sameTrackers && prev.cfg.PathCache == cfg.PathCache {
+		st.paths = prev.paths
+	} else {
+		st.paths = newPathCache(cfg.PathCache, s.now)
+	}
+	return st, nil
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// acquire returns the state in force with a reference held; release it when done.
+func (s *Server) acquire() *state {
+	for {
+		st := s.state.Load()
+		st.refs.Add(1)
+		if !st.retired.Load() {
+			return st
+		}
+		st.release()
+	}
+}
+
+// cfgNow is the configuration in force, for settings read outside a request's state.
+func (s *Server) cfgNow() *Config { return &s.state.Load().cfg }
+
+// Reload validates cfg and swaps the routing table in atomically: requests in flight finish with the
+// configuration they started with, and new requests see the new one. On error the old configuration
+// keeps serving. It also reopens a file access log (for logrotate). Settings of the listener itself
+// (listen, timeouts, limits, server_name) take effect at the next start; Reload logs when they differ.
+func (s *Server) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.state.Load()
+	d := cfg.withDefaults()
+	st, err := s.build(d, old)
+	if err != nil {
+		return err
+	}
+	oldLog := s.alog.Load()
+	if s.deps.AccessLog == nil && d.AccessLog != old.cfg.AccessLog {
+		al, err := openAccessLog(d.AccessLog, nil, s.now)
+		if err != nil {
+			if st.ownTracker != old.ownTracker {
+				st.close()
+			}
+			return fmt.Errorf("gateway: access_log: %w", err)
+		}
+		s.alog.Store(al)
+		oldLog.close() //nolint:errcheck // lines already written stay; a failing disk is logged by flush
+	} else if err := oldLog.reopen(); err != nil {
+		s.log.Error("cannot reopen the access log", "path", d.AccessLog, "err", err)
+	}
+	if d.Listen != old.cfg.Listen || d.Timeouts != old.cfg.Timeouts || d.Limits != old.cfg.Limits ||
+		d.ServerName != old.cfg.ServerName {
+		s.log.Warn("listen, timeouts, limits and server_name changes take effect at the next restart")
+	}
+	s.state.Store(st)
+	if old.ownTracker != st.ownTracker {
+		old.retire()
+	}
+	s.stats.reloads.Add(1)
+	return nil
+}
+
+// Serve answers HTTP on ln until ctx ends, then stops gracefully: it stops accepting, lets requests in
+// flight finish within the shutdown timeout, flushes the access log and closes the tracker pool it
+// built. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	cfg := s.state.Load().cfg
+	srv := &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.badRequest,
+		Name:                          cfg.ServerName,
+		Concurrency:                   cfg.Limits.MaxConnections,
+		ReadBufferSize:                int(cfg.Limits.MaxHeaderSize),
+		ReadTimeout:                   cfg.Timeouts.ClientRead.D(),
+		IdleTimeout:                   cfg.Timeouts.KeepAlive.D(),
+		MaxRequestBodySize:            64 << 10, // larger bodies stream (StreamRequestBody)
+		StreamRequestBody:             true,
+		DisableKeepalive:              cfg.Limits.DisableKeepAlive,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        fasthttpLogger{s.log},
+	}
+	flushDone := make(chan struct{})
+	flushStop := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-flushStop:
+				return
+			case <-t.C:
+				if err := s.alog.Load().flush(); err != nil {
+					s.log.Error("access log write failed", "err", err)
+				}
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- srv.Serve(&idleListener{Listener: ln, read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown.D())
+		if serr := srv.ShutdownWithContext(sctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+			err = serr
+		}
+		cancel()
+		if serr := <-errc; err == nil {
+			err = serr
+		}
+	}
+	close(flushStop)
+	<-flushDone
+	if cerr := s.alog.Load().close(); cerr != nil {
+		s.log.Error("access log close failed", "err", cerr)
+	}
+	s.state.Load().retire()
+	s.nodes.closeIdle()
+	return err
+}
+
+// fasthttpLogger sends fasthttp's own messages to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// idleListener wraps accepted connections so that reads and writes wait at most an idle time for
+// progress (see idleConn): a response body of any size may take as long as it needs while the client
+// keeps reading, and an upload as long as the client keeps sending.
+type idleListener struct {
+	net.Listener
+	read, write time.Duration
+}
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &serverConn{Conn: c, read: l.read, write: l.write}, nil
+}
+
+// serverConn extends the deadlines fasthttp sets by an idle time on each write, and on each read
+// while an upload body streams (streaming set by the handler). Request heads and keep-alive waits keep
+// fasthttp's own ReadTimeout and IdleTimeout. fasthttp uses a connection from one goroutine at a time.
+type serverConn struct {
+	net.Conn
+	read, write time.Duration
+	rd, wd      time.Time
+	streaming   bool
+}
+
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *serverConn) SetReadDeadline(t time.Time) error {
+	c.rd = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	c.wd = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	if c.streaming && c.read > 0 {
+		if err := c.Conn.SetReadDeadline(laterOf(c.rd, c.read)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *serverConn) Write(p []byte) (int, error) {
+	if c.write > 0 {
+		if err := c.Conn.SetWriteDeadline(laterOf(c.wd, c.write)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// badRequest answers requests fasthttp could not parse.
+func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		plainError(ctx, fasthttp.StatusRequestTimeout, "request timeout")
+		return
+	}
+	s.stats.badRequests.Add(1)
+	plainError(ctx, fasthttp.StatusBadRequest, "bad request")
+}
+
+// plainError sets a short text/plain error answer.
+func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg + "\n")
+}
+
+// handle is the request path: status endpoints, URI checks, routing, then the route's method.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	st := s.acquire()
+	defer st.release()
+	s.stats.requests.Add(1)
+	rec := &accessRecord{
+		remote:    remoteIP(ctx).String(),
+		method:    string(ctx.Method()),
+		uri:       string(ctx.Request.Header.RequestURI()),
+		proto:     string(ctx.Request.Header.Protocol()),
+		referer:   string(ctx.Request.Header.Referer()),
+		userAgent: string(ctx.Request.Header.UserAgent()),
+		cache:     "-",
+	}
+	defer func() {
+		rec.status = ctx.Response.StatusCode()
+		s.stats.countStatus(rec.status)
+		if !rec.streamed {
+			if !ctx.Request.Header.IsHead() {
+				rec.bytes = int64(len(ctx.Response.Body()))
+			}
+			s.logAccess(rec)
+		}
+	}()
+
+	raw := ctx.Request.Header.RequestURI()
+	rp, err := parseRequestPath(raw)
+	if err != nil {
+		s.stats.badRequests.Add(1)
+		plainError(ctx, fasthttp.StatusBadRequest, "bad request URI")
+		return
+	}
+	if s.builtin(ctx, st, rp.clean) {
+		return
+	}
+	rt := st.table.match(rp.clean)
+	if rt == nil {
+		plainError(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	}
+	if st.table.match(rp.written) != rt {
+		// A ".." carried the path out of the route it was written under.
+		s.stats.badRequests.Add(1)
+		plainError(ctx, fasthttp.StatusBadRequest, "bad request URI")
+		return
+	}
+	method := rec.method
+	if !rt.allows(method) {
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+		ctx.Response.Header.Set("Allow", rt.allowed)
+		return
+	}
+	if rt.upstream {
+		s.serveUpstream(ctx, rt, rp, rec)
+		return
+	}
+	key, err := deriveKey(rt.Key, rt.Prefix, rp.clean)
+	if err != nil {
+		s.stats.badRequests.Add(1)
+		plainError(ctx, fasthttp.StatusBadRequest, "empty key")
+		return
+	}
+	if st.tracker == nil {
+		plainError(ctx, fasthttp.StatusServiceUnavailable, "no tracker configured")
+		return
+	}
+	switch method {
+	case fasthttp.MethodGet, fasthttp.MethodHead:
+		s.serveTracker(ctx, st, rt, key, rec)
+	case fasthttp.MethodPut:
+		if s.authorized(ctx, rt) {
+			s.upload(ctx, st, rt, key)
+		}
+	case fasthttp.MethodDelete:
+		if s.authorized(ctx, rt) {
+			s.remove(ctx, st, rt, key)
+		}
+	}
+}
+
+func (s *Server) logAccess(rec *accessRecord) { s.alog.Load().write(rec) }
+
+// remoteIP is the client's address.
+func remoteIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+// authorized checks a write against the route's networks and token, answering 403 or 401 itself.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx, rt *route) bool {
+	if !rt.allowedFrom(remoteIP(ctx)) {
+		plainError(ctx, fasthttp.StatusForbidden, "forbidden")
+		return false
+	}
+	if rt.Token == "" {
+		return true
+	}
+	auth := string(ctx.Request.Header.Peek("Authorization"))
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(rt.Token)) != 1 {
+		plainError(ctx, fasthttp.StatusUnauthorized, "unauthorized")
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="mogway"`)
+		return false
+	}
+	return true
+}
+
+// serveTracker answers GET and HEAD on a tracker route.
+func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
+	tctx, cancel := context.WithTimeout(context.Background(), st.budget)
+	defer cancel()
+	e, hit, err := st.paths.lookup(tctx, st.tracker, rt.Domain, key, rt.NoVerify)
+	if hit {
+		s.stats.pathHits.Add(1)
+	} else {
+		s.stats.pathMisses.Add(1)
+	}
+	if err != nil {
+		status := trackerStatus(err)
+		if trackerCode(err) == "" {
+			s.stats.trackerErrors.Add(1)
+			s.log.Warn("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
+		}
+		plainError(ctx, status, strings.ToLower(fasthttp.StatusMessage(status)))
+		return
+	}
+	if len(e.paths) == 0 {
+		plainError(ctx, fasthttp.StatusServiceUnavailable, "no copy available")
+		return
+	}
+	now := s.now()
+	h := st.cfg.Storage
+	good := make([]target, 0, len(e.paths))
+	var down []target
+	for _, p := range e.paths {
+		u, err := url.Parse(p)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			s.log.Warn("tracker returned a bad path", "path", p)
+			continue
+		}
+		t := target{node: s.nodes.get(u.Host), health: h, uri: u.RequestURI()}
+		if t.node.available(now, h) {
+			good = append(good, t)
+		} else {
+			down = append(down, t)
+		}
+	}
+	targets := append(good, down...)
+	if len(targets) == 0 {
+		st.paths.drop(rt.Domain, key, rt.NoVerify, e)
+		plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
+		return
+	}
+	domain, noverify, paths := rt.Domain, rt.NoVerify, st.paths
+	s.fetch(ctx, &fetchRequest{
+		route:   rt,
+		head:    ctx.IsHead(),
+		name:    key,
+		targets: targets,
+		onFail:  func(target) { paths.drop(domain, key, noverify, e) },
+		rec:     rec,
+	})
+}
+
+// serveUpstream answers GET and HEAD on an upstream route.
+func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
+	var uri string
+	switch {
+	case rt.StripPrefix:
+		uri = "/" + escapePath(strings.TrimLeft(strings.TrimPrefix(rp.clean, rt.Prefix), "/"))
+		if len(rp.query) > 0 {
+			uri += "?" + string(rp.query)
+		}
+	case rp.written == rp.clean:
+		// The URI as the client wrote it, like `proxy_pass http://group;`.
+		uri = string(ctx.Request.Header.RequestURI())
+		if !strings.HasPrefix(uri, "/") {
+			uri = string(ctx.URI().RequestURI())
+		}
+	default:
+		uri = escapePath(rp.clean)
+		if len(rp.query) > 0 {
+			uri += "?" + string(rp.query)
+		}
+	}
+	members := rt.group.order(s.now())
+	targets := make([]target, len(members))
+	for i, m := range members {
+		targets[i] = target{node: m.node, health: m.health, uri: uri}
+	}
+	s.fetch(ctx, &fetchRequest{route: rt, head: ctx.IsHead(), name: rp.clean, targets: targets, rec: rec})
+}
+
+// escapePath percent-encodes a decoded path for a request line, keeping slashes.
+func escapePath(p string) string {
+	return (&url.URL{Path: p}).EscapedPath()
+}

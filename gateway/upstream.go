@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// node is one storage node or upstream server: its connection pool and its passive health. Nodes
+// outlive reloads, so a reload keeps both warm connections and what the gateway learnt about health.
+type node struct {
+	addr string
+	hc   *fasthttp.HostClient
+
+	mu        sync.Mutex // guards fails, window and downUntil
+	fails     int        // failures counted in the current window
+	window    time.Time  // start of the current failure window
+	downUntil time.Time  // the node is avoided until then
+
+	requests atomic.Int64
+	failures atomic.Int64
+}
+
+// available reports whether n may be tried first under h at now.
+func (n *node) available(now time.Time, h Health) bool {
+	if h.MaxFails < 0 {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !now.Before(n.downUntil)
+}
+
+// fail records one failed attempt, as nginx counts max_fails within fail_timeout.
+func (n *node) fail(now time.Time, h Health) {
+	n.failures.Add(1)
+	if h.MaxFails < 0 {
+		return
+	}
+	ft := h.FailTimeout.D()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.window.IsZero() || now.Sub(n.window) >= ft {
+		n.window, n.fails = now, 0
+	}
+	n.fails++
+	if n.fails >= h.MaxFails {
+		n.downUntil = now.Add(ft)
+		n.fails, n.window = 0, time.Time{}
+	}
+}
+
+// succeed clears the failure count after a good answer.
+func (n *node) succeed() {
+	n.mu.Lock()
+	n.fails, n.window = 0, time.Time{}
+	n.mu.Unlock()
+}
+
+// NodeStats is the state of one storage node or upstream server.
+type NodeStats struct {
+	Addr      string    `json:"addr"`
+	Up        bool      `json:"up"`
+	DownUntil time.Time `json:"down_until,omitzero"`
+	Requests  int64     `json:"requests"`
+	Failures  int64     `json:"failures"`
+	Conns     int       `json:"conns"`
+}
+
+func (n *node) stats(now time.Time) NodeStats {
+	n.mu.Lock()
+	down := n.downUntil
+	n.mu.Unlock()
+	st := NodeStats{Addr: n.addr, Up: !now.Before(down), Requests: n.requests.Load(),
+		Failures: n.failures.Load(), Conns: n.hc.ConnsCount()}
+	if !st.Up {
+		st.DownUntil = down
+	}
+	return st
+}
+
+// nodeOptions are the connection settings of every node.
+type nodeOptions struct {
+	connect   time.Duration
+	idle      time.Duration
+	maxConns  int
+	serverHdr string
+}
+
+// nodes is the registry of every node the gateway has talked to, by address. It is safe for
+// concurrent use.
+type nodes struct {
+	mu   sync.Mutex // guards m and opts
+	m    map[string]*node
+	opts nodeOptions
+}
+
+func newNodes(opts nodeOptions) *nodes { return &nodes{m: map[string]*node{}, opts: opts} }
+
+// get returns the node for addr, creating it on first use.
+func (ns *nodes) get(addr string) *node {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if n := ns.m[addr]; n != nil {
+		return n
+	}
+	o := ns.opts
+	n := &node{addr: addr}
+	n.hc = &fasthttp.HostClient{
+		Addr:                addr,
+		Name:                o.serverHdr,
+		Dial:                idleDialer(o.connect, o.idle),
+		MaxConns:            o.maxConns,
+		MaxIdleConnDuration: 10 * time.Second,
+		MaxConnWaitTimeout:  o.connect,
+		StreamResponseBody:  true,
+		// Bodies up to this size are read whole before the answer is used (so a copy that dies
+		// within them is failed over before the first byte); larger ones stream.
+		MaxResponseBodySize:           64 << 10,
+		DisablePathNormalizing:        true,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultUserAgentHeader:      false,
+		RetryIfErr:                    retryStale,
+	}
+	ns.m[addr] = n
+	return n
+}
+
+func (ns *nodes) all() []*node {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	out := make([]*node, 0, len(ns.m))
+	for _, n := range ns.m {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *node) int {
+		if a.addr < b.addr {
+			return -1
+		}
+		if a.addr > b.addr {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (ns *nodes) closeIdle() {
+	for _, n := range ns.all() {
+		n.hc.CloseIdleConnections()
+	}
+}
+
+// retryStale retries a request once when a kept-alive connection turned out to be closed by the node
+// before it answered; every other error is left to the gateway's own failover to the next node.
+func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
+}
+
+// idleDialer connects within connect and wraps the connection so that every read and write may wait
+// at most idle for progress (see idleConn).
+func idleDialer(connect, idle time.Duration) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		c, err := net.DialTimeout("tcp", addr, connect)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+// dialError marks a failure to connect: the request never reached the node.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// idleConn turns fasthttp's per-request deadlines into "first byte, then idle". fasthttp sets one
+// read deadline before it reads a response and keeps it while a streamed body is read, which would cut
+// any body that takes longer than the header timeout. Here the deadline fasthttp set bounds the wait
+// for the first byte of the response; once a byte came, every later wait (the rest of the headers and
+// the body) is bounded by idle instead. Writes wait at most idle for progress, or fasthttp's deadline
+// when that is later. With no deadline from fasthttp (uploads), idle bounds every wait. fasthttp uses a
+// connection from one goroutine at a time.
+type idleConn struct {
+	net.Conn
+	idle    time.Duration
+	rd, wd  time.Time // deadlines fasthttp asked for
+	gotByte bool      // a byte was read since fasthttp last set the read deadline
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd, c.gotByte = t, t, false
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.rd, c.gotByte = t, false
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	c.wd = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func laterOf(d time.Time, idle time.Duration) time.Time {
+	t := time.Now().Add(idle)
+	if d.After(t) {
+		return d
+	}
+	return t
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.idle > 0 && (c.gotByte || c.rd.IsZero()) {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.gotByte = true
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.idle > 0 {
+		if err := c.Conn.SetWriteDeadline(laterOf(c.wd, c.idle)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// member is one server of an upstream group.
+type member struct {
+	node   *node
+	weight int
+	health Health
+}
+
+// group is an upstream route's servers with nginx's smooth weighted round-robin.
+type group struct {
+	members []member
+
+	mu      sync.Mutex // guards current
+	current []int      // smooth round-robin current weights
+}
+
+func newGroup(servers []UpstreamServer, ns *nodes) *group {
+	g := &group{current: make([]int, len(servers))}
+	for _, s := range servers {
+		g.members = append(g.members, member{node: ns.get(s.Addr), weight: s.Weight,
+			health: Health{MaxFails: s.MaxFails, FailTimeout: s.FailTimeout}})
+	}
+	return g
+}
+
+// order returns the members to try for one request: the round-robin pick among available members
+// first, then the other available members in configuration order, then the unavailable ones (so a
+// request still has a chance when every server is marked down, as nginx does for a lone server).
+func (g *group) order(now time.Time) []member {
+	avail := make([]bool, len(g.members))
+	best, total := -1, 0
+	g.mu.Lock()
+	for i, m := range g.members {
+		if !m.node.available(now, m.health) || m.weight == 0 {
+			continue
+		}
+		avail[i] = true
+		g.current[i] += m.weight
+		total += m.weight
+		if best < 0 || g.current[i] > g.current[best] {
+			best = i
+		}
+	}
+	if best >= 0 {
+		g.current[best] -= total
+	}
+	g.mu.Unlock()
+	out := make([]member, 0, len(g.members))
+	if best >= 0 {
+		out = append(out, g.members[best])
+	}
+	for i, m := range g.members {
+		if avail[i] && i != best {
+			out = append(out, m)
+		}
+	}
+	for i, m := range g.members {
+		if !avail[i] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
