@@ -146,7 +146,8 @@ var (
 type Option func(*options)
 
 type options struct {
-	clock func() time.Time
+	clock  func() time.Time
+	noSync bool // tests only: skip fsync when storing thousands of files
 }
 
 // WithClock makes the Cache read the time from clock instead of time.Now (for tests).

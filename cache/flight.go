@@ -169,7 +169,7 @@ func (c *Cache) commit(fl *flight) {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(written))
 		_, err := file.WriteAt(b[:], offBodyLen)
-		if err == nil {
+		if err == nil && !c.noSync {
 			err = file.Sync()
 		}
 		if err == nil {
@@ -227,7 +227,7 @@ func (c *Cache) commit(fl *flight) {
 	if fl.tmp != "" {
 		os.Remove(fl.tmp)
 		fl.tmp = ""
-	} else if final != "" {
+	} else if final != "" && !c.noSync {
 		syncDir(filepath.Dir(final))
 	}
 	fl.mu.Lock()

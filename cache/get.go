@@ -26,6 +26,7 @@ type Cache struct {
 	swr          time.Duration
 	lockTimeout  time.Duration
 	disk         *disk // nil without a disk tier
+	noSync       bool
 
 	ctx    context.Context // cancelled by Close; parent of every fill
 	cancel context.CancelFunc
@@ -86,6 +87,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Cache, error) {
 		staleIfError: cfg.StaleIfError.D(),
 		swr:          cfg.StaleWhileRevalidate.D(),
 		lockTimeout:  cfg.LockTimeout.D(),
+		noSync:       o.noSync,
 		entries:      map[string]*entry{},
 		groups:       map[string]map[string]struct{}{},
 		flights:      map[string]*flight{},

@@ -70,7 +70,7 @@ func TestPurgePrefix(t *testing.T) {
 		n    int
 	}{
 		{"memory", false, 10_000},
-		{"disk", true, 500},
+		{"disk", true, 10_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -78,7 +78,11 @@ func TestPurgePrefix(t *testing.T) {
 			if tc.disk {
 				cfg = purgeConfig(t)
 			}
-			c := newCache(t, cfg, newClock())
+			c, err := New(cfg, nil, WithClock(newClock().Now), func(o *options) { o.noSync = true })
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
 			n := tc.n
 			fillKeys(t, c, n)
 			countFiles := func() int {
