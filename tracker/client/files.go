@@ -22,7 +22,8 @@ type GetPathsOptions struct {
 // means the key exists but no copy is currently usable (OK paths=0). A missing key is a
 // *mogproto.Error with code unknown_key.
 func (p *Pool) GetPaths(ctx context.Context, domain, key string, opt GetPathsOptions) ([]string, error) {
-	args := mogproto.Args{{Name: "domain", Value: domain}, {Name: "key", Value: key}}
+	args := make(mogproto.Args, 0, 4)
+	args = append(args, mogproto.Arg{Name: "domain", Value: domain}, mogproto.Arg{Name: "key", Value: key})
 	if opt.NoVerify {
 		args.Add("noverify", "1")
 	}
@@ -219,4 +220,35 @@ func (p *Pool) ListKeys(ctx context.Context, domain, prefix, after string, limit
 func (p *Pool) Noop(ctx context.Context) error {
 	_, err := p.Do(ctx, mogproto.CmdNoop, nil)
 	return err
+}
+
+// FidInfo is one row of list_fids.
+type FidInfo struct {
+	Fid      int64  `json:"fid"`
+	Domain   string `json:"domain"`
+	Class    string `json:"class"`
+	Key      string `json:"key"`
+	Length   int64  `json:"length"`
+	DevCount int    `json:"devcount"`
+}
+
+// ListFids returns up to limit files with fids above from, in ascending fid order (list_fids; the
+// tracker caps limit at 500 and uses 100 for 0).
+func (p *Pool) ListFids(ctx context.Context, from int64, limit int) ([]FidInfo, error) {
+	r, err := p.Do(ctx, mogproto.CmdListFids, mogproto.Args{
+		{Name: "from", Value: strconv.FormatInt(from, 10)}, {Name: "to", Value: strconv.Itoa(limit)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := count(r, "fid_count")
+	out := make([]FidInfo, 0, n)
+	for i := 1; i <= n; i++ {
+		f := func(s string) string { v, _ := r.Indexed("fid_", i, "_"+s); return v }
+		out = append(out, FidInfo{
+			Fid: atoi64(f("fid")), Domain: f("domain"), Class: f("class"), Key: f("key"),
+			Length: atoi64(f("length")), DevCount: int(atoi64(f("devcount"))),
+		})
+	}
+	return out, nil
 }

@@ -1,9 +1,12 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -367,5 +370,58 @@ func TestFetchNoPaths(t *testing.T) {
 	p2, _ := scripted(t, map[string]string{"get_paths": "ERR unknown_key unknown_key"})
 	if _, err := p2.Fetch(t.Context(), "d", "k", io.Discard); !mogproto.IsCode(err, mogproto.ErrUnknownKey) {
 		t.Errorf("Fetch = %v, want ERR unknown_key", err)
+	}
+}
+
+func TestListFidsHelper(t *testing.T) {
+	p, ft := scripted(t, map[string]string{"list_fids": "OK fid_count=2&fid_1_fid=3&fid_1_domain=d&fid_1_class=default&fid_1_key=a&fid_1_length=5&fid_1_devcount=2&fid_2_fid=4&fid_2_domain=d&fid_2_class=c1&fid_2_key=b&fid_2_length=0&fid_2_devcount=1"})
+	fids, err := p.ListFids(t.Context(), 2, 2)
+	want := []FidInfo{{3, "d", "default", "a", 5, 2}, {4, "d", "c1", "b", 0, 1}}
+	if err != nil || !reflect.DeepEqual(fids, want) {
+		t.Errorf("ListFids = %+v, %v, want %+v", fids, err, want)
+	}
+	if got, want := ft.seen()[0], "list_fids from=2&to=2"; got != want {
+		t.Errorf("request = %q, want %q", got, want)
+	}
+}
+
+func BenchmarkPoolGetPaths(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	reply := []byte("OK paths=2&path1=http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid&path2=http://10.0.0.2:7500/dev3/0/000/000/0000000017.fid\r\n")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := br.ReadSlice('\n'); err != nil {
+						return
+					}
+					if _, err := c.Write(reply); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	p, err := NewPool(Config{Trackers: []string{ln.Addr().String()}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.GetPaths(ctx, "photos", "albums/2024/beach.jpg", GetPathsOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

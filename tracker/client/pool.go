@@ -215,7 +215,10 @@ func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Ar
 		deadline = d
 	}
 	c.nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+	}
 
 	c.wbuf = mogproto.AppendRequest(c.wbuf[:0], cmd, args)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
