@@ -203,8 +203,9 @@ func (r *Reader) readFlight(p []byte, off int64) (int, error) {
 	return n, fmt.Errorf("cache: reading fill of %q: %w", fl.key, err)
 }
 
-// Close releases the Reader. Closing the last reader of a large fill in progress may cancel it (see
-// abandonBytes in the package documentation).
+// Close releases the Reader. When the last reader of a fill in progress leaves and more than 8MiB of
+// the body remain to be fetched (or its length is unknown), the fill is cancelled with ErrAbandoned;
+// otherwise it completes and is stored.
 func (r *Reader) Close() error {
 	c := r.c
 	if c == nil {
