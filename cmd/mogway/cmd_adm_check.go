@@ -40,7 +40,7 @@ func runCheck(ctx context.Context, a *admin, _ []string) error {
 	var hosts []client.Host
 	var devs []client.Device
 	fmt.Fprintln(w, "Checking trackers...")
-	for _, addr := range a.cf.trackerList(os.Getenv) {
+	for _, addr := range a.cf.trackerList(os.Getenv, readMogConf(mogConfPaths()...)) {
 		fmt.Fprintf(w, "  %s ... ", addr)
 		p, err := client.NewPool(client.Config{Trackers: []string{addr}, Timeout: a.cf.timeout}, nil)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,11 +47,15 @@ func (c *clientFlags) register(fs *flag.FlagSet, defTimeout time.Duration) {
 	fs.Var(&c.timeout, "timeout", "how long to wait for one tracker reply")
 }
 
-// trackerList resolves --trackers, then $MOGWAY_TRACKERS, then the local default.
-func (c *clientFlags) trackerList(getenv func(string) string) []string {
+// trackerList resolves --trackers, then $MOGWAY_TRACKERS, then the "trackers" line of the
+// MogileFS-Utils configuration files (mogconf), then the local default.
+func (c *clientFlags) trackerList(getenv func(string) string, mogconf map[string]string) []string {
 	s := c.trackers
 	if s == "" {
 		s = getenv(trackersEnv)
+	}
+	if s == "" {
+		s = mogconf["trackers"]
 	}
 	if t := client.ParseTrackers(s); len(t) > 0 {
 		return t
@@ -61,7 +66,7 @@ func (c *clientFlags) trackerList(getenv func(string) string) []string {
 // pool builds a tracker pool from the flags.
 func (c *clientFlags) pool() (*client.Pool, error) {
 	return client.NewPool(client.Config{
-		Trackers:   c.trackerList(os.Getenv),
+		Trackers:   c.trackerList(os.Getenv, readMogConf(mogConfPaths()...)),
 		Timeout:    c.timeout,
 		RetryAfter: conf.Duration(time.Minute), // a one-shot tool tries each tracker once anyway
 	}, nil)
@@ -199,4 +204,53 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 func isDuration(v flag.Value) bool {
 	_, ok := v.(*conf.Duration)
 	return ok
+}
+
+// mogConfPaths returns the configuration files MogileFS-Utils read, in the order they are applied:
+// /etc/mogilefs/mogilefs.conf, then ~/.mogilefs.conf, which wins.
+func mogConfPaths() []string {
+	paths := []string{"/etc/mogilefs/mogilefs.conf"}
+	if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".mogilefs.conf"))
+	}
+	return paths
+}
+
+// readMogConf reads "key = value" lines as MogileFS-Utils do: '#' starts a comment, keys are word
+// characters, later files override earlier ones. Files that cannot be read are skipped.
+func readMogConf(paths ...string) map[string]string {
+	out := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if i := strings.IndexByte(line, '#'); i >= 0 {
+				line = line[:i]
+			}
+			k, v, ok := strings.Cut(line, "=")
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if !ok || k == "" || v == "" || strings.IndexFunc(k, func(r rune) bool {
+				return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+			}) >= 0 {
+				continue
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// confDefaults fills flags that were not given from the MogileFS-Utils configuration files, as
+// mogupload and friends take "domain = photos" there.
+func confDefaults(fs *flag.FlagSet, names ...string) {
+	mogconf := readMogConf(mogConfPaths()...)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, n := range names {
+		if v := mogconf[n]; v != "" && !given[n] {
+			fs.Set(n, v)
+		}
+	}
 }

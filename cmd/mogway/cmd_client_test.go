@@ -173,17 +173,48 @@ func TestHelpAndUsageExitCodes(t *testing.T) {
 func TestTrackerList(t *testing.T) {
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
+	mogconf := map[string]string{}
 	var c clientFlags
-	if got, want := c.trackerList(getenv), []string{"127.0.0.1:7001"}; !reflect.DeepEqual(got, want) {
+	if got, want := c.trackerList(getenv, mogconf), []string{"127.0.0.1:7001"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("trackerList() = %q, want %q", got, want)
 	}
+	mogconf["trackers"] = "10.0.0.1:7001, 10.0.0.2"
+	if got, want := c.trackerList(getenv, mogconf), []string{"10.0.0.1:7001", "10.0.0.2:7001"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("trackerList(mogilefs.conf) = %q, want %q", got, want)
+	}
 	env[trackersEnv] = "t1, t2:7002"
-	if got, want := c.trackerList(getenv), []string{"t1:7001", "t2:7002"}; !reflect.DeepEqual(got, want) {
+	if got, want := c.trackerList(getenv, mogconf), []string{"t1:7001", "t2:7002"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("trackerList($%s) = %q, want %q", trackersEnv, got, want)
 	}
 	c.trackers = "a"
-	if got, want := c.trackerList(getenv), []string{"a:7001"}; !reflect.DeepEqual(got, want) {
+	if got, want := c.trackerList(getenv, mogconf), []string{"a:7001"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("trackerList(--trackers) = %q, want %q", got, want)
+	}
+}
+
+func TestReadMogConf(t *testing.T) {
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc.conf")
+	home := filepath.Join(dir, "home.conf")
+	os.WriteFile(etc, []byte("trackers = 10.0.0.1:7001\ndomain = etc\nlib = /x # comment\n"), 0o644)
+	os.WriteFile(home, []byte("# mine\n  domain=photos  \nbad key = x\nempty =\n"), 0o644)
+	got := readMogConf(etc, home, filepath.Join(dir, "missing"))
+	want := map[string]string{"trackers": "10.0.0.1:7001", "domain": "photos", "lib": "/x"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readMogConf = %q, want %q", got, want)
+	}
+}
+
+func TestDomainFromMogConf(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	lt := startLineTracker(t, map[string]handler{"delete": fixed("")})
+	os.WriteFile(filepath.Join(home, ".mogilefs.conf"), []byte("trackers = "+lt.addr+"\ndomain = fromconf\n"), 0o644)
+	if code, _, errs := runCLI(t, "", "rm", "--key=k"); code != 0 {
+		t.Fatalf("rm with trackers and domain from ~/.mogilefs.conf = %d, %q", code, errs)
+	}
+	if got := lt.seen(); len(got) != 1 || got[0].Args.Get("domain") != "fromconf" {
+		t.Errorf("tracker saw %q, want domain fromconf", got)
 	}
 }
 

@@ -53,6 +53,10 @@ func cmdUpload(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(e, fs, uploadHelp, pos); err != nil {
 		return err
 	}
+	confDefaults(fs, "domain", "class")
+	if *file == "-" && isTerminal(e.stdin) {
+		return usageError(e, fs, uploadHelp, "give --file, or pipe the data to stdin")
+	}
 	if err := required(e, fs, uploadHelp, "domain", "key"); err != nil {
 		return err
 	}
@@ -156,6 +160,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(e, fs, fetchHelp, pos); err != nil {
 		return err
 	}
+	confDefaults(fs, "domain")
 	if err := required(e, fs, fetchHelp, "domain", "key"); err != nil {
 		return err
 	}
@@ -244,6 +249,7 @@ func cmdInfo(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(e, fs, infoHelp, pos); err != nil {
 		return err
 	}
+	confDefaults(fs, "domain")
 	if err := required(e, fs, infoHelp, "domain", "key"); err != nil {
 		return err
 	}
@@ -325,6 +331,7 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(e, fs, lsHelp, pos); err != nil {
 		return err
 	}
+	confDefaults(fs, "domain")
 	if err := required(e, fs, lsHelp, "domain"); err != nil {
 		return err
 	}
@@ -387,6 +394,7 @@ func cmdRm(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(e, fs, rmHelp, pos); err != nil {
 		return err
 	}
+	confDefaults(fs, "domain")
 	if err := required(e, fs, rmHelp, "domain", "key"); err != nil {
 		return err
 	}
@@ -461,8 +469,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
-// isTerminal reports whether w is a character device (a terminal), without golang.org/x/term.
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w (a stream of env) is a character device, a terminal; it needs no
+// golang.org/x/term.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
