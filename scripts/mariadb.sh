@@ -5,7 +5,7 @@
 # mariadb_start
 #   If MOGWAY_TEST_MYSQL_DSN is already set, it is used as is and nothing is started.
 #   Otherwise it installs Debian's mariadb-server when no mariadbd/mysqld binary exists (apt-get, with
-#   sudo only when not root), creates a data directory under a fresh `mktemp -d`, and starts mariadbd
+#   sudo only when not root; the package's own service is kept from starting), creates a data directory under a fresh `mktemp -d`, and starts mariadbd
 #   there, listening on 127.0.0.1 on a free port and on a socket in the same directory. A user
 #   `mogway`@`127.0.0.1` with a random password and all privileges is created at start-up (--init-file),
 #   so the tests connect over TCP with a password like any tracker would. Then it exports
@@ -52,8 +52,21 @@ _mogway_mariadb_install() {
   fi
   _mogway_mariadb_log "installing mariadb-server with apt-get (this takes a minute)"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+  # The package would start (and leave running) the system's own MariaDB service. A temporary
+  # policy-rc.d that denies service starts keeps the install to files only; only the private
+  # server below runs.
+  local policy=/usr/sbin/policy-rc.d made_policy="" rc=0
+  if [ ! -e "$policy" ]; then
+    if printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"; then
+      made_policy=1
+    fi
+  fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    mariadb-server mariadb-client >/dev/null || return 1
+    mariadb-server mariadb-client >/dev/null || rc=$?
+  if [ -n "$made_policy" ]; then
+    $sudo rm -f "$policy"
+  fi
+  return "$rc"
 }
 
 # _mogway_mariadb_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
