@@ -230,7 +230,10 @@ func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Ar
 	}
 	line, err := c.readLine()
 	if err == nil {
-		reply, err = mogproto.ParseReply(line)
+		reply, err = mogproto.ParseReply(line) // copies what it keeps
+	}
+	if cap(c.long) > 1<<20 {
+		c.long = nil // do not pin a huge buffer to an idle connection
 	}
 	var perr *mogproto.Error
 	if err != nil && !errors.As(err, &perr) {
