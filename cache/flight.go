@@ -357,13 +357,12 @@ func (w *Writer) Start(meta Meta) error {
 			if _, err = f.Write(hdr); err != nil {
 				f.Close()
 				os.Remove(f.Name())
+			} else {
+				file, fl.tmp, hdrLen = f, f.Name(), int64(len(hdr))
 			}
-			hdrLen = int64(len(hdr))
 		}
 		if err != nil {
 			c.log.Warn("cache: cannot write to the disk tier", "key", fl.key, "err", err)
-		} else {
-			file, fl.tmp = f, f.Name()
 		}
 	}
 	if buf == nil && file == nil {
@@ -419,8 +418,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 		grown := false
 		if end <= c.memMax {
 			newCap := min(max(2*int64(cap(buf)), end), c.memMax)
+			// Both buffers exist during the copy, so both are charged until the old one is let go.
 			c.mu.Lock()
-			grown = c.reserveLocked(newCap - reserved)
+			grown = c.reserveLocked(newCap)
 			c.mu.Unlock()
 			if grown {
 				nb := make([]byte, len(buf), newCap)
@@ -428,6 +428,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 				fl.mu.Lock()
 				fl.buf, fl.reserved = nb, newCap
 				fl.mu.Unlock()
+				c.mu.Lock()
+				c.releaseLocked(reserved)
+				c.mu.Unlock()
 				buf, reserved = nb, newCap
 			}
 		}
