@@ -262,3 +262,30 @@ func cleanRel(rel string) bool {
 	}
 	return true
 }
+
+// TestSymlinkedDevice: a dev<N> that is a symlink made by the administrator (to a disk mounted
+// elsewhere) is a device like any other; symlinks inside it still cannot leave it.
+func TestSymlinkedDevice(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	disk := t.TempDir()
+	if err := os.Symlink(disk, filepath.Join(n.docroot, "dev3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.put(t, "/dev3/0/000/000/0000000003.fid", []byte("on dev3"), nil); got != 200 {
+		t.Fatalf("PUT on a symlinked device = %d, want 200", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(disk, "0/000/000/0000000003.fid")); err != nil || string(b) != "on dev3" {
+		t.Errorf("file on the disk = %q, %v; want %q", b, err, "on dev3")
+	}
+	if resp, body := n.get(t, "GET", "/dev3/0/000/000/0000000003.fid", nil); resp.StatusCode != 200 || body != "on dev3" {
+		t.Errorf("GET = %d %q, want 200 %q", resp.StatusCode, body, "on dev3")
+	}
+	os.Symlink(filepath.Join(n.docroot, "dev1"), filepath.Join(disk, "todev1"))
+	if resp, _ := n.get(t, "GET", "/dev3/todev1/usage", nil); resp.StatusCode != 403 {
+		t.Errorf("GET through a symlink from dev3 to dev1 = %d, want 403", resp.StatusCode)
+	}
+	if resp, body := n.get(t, "GET", HealthPath, nil); resp.StatusCode != 200 || !strings.Contains(body, "dev3: ok") {
+		t.Errorf("GET %s = %d %q, want 200 listing dev3", HealthPath, resp.StatusCode, body)
+	}
+}

@@ -24,7 +24,7 @@ import (
 type Server struct {
 	cfg  Config // with defaults applied
 	log  *slog.Logger
-	root *os.Root // the docroot; every file operation goes through it, so symlinks cannot escape
+	root docroot // every file operation goes through it, so no request leaves its device
 	http *fasthttp.Server
 
 	stats counters
@@ -41,7 +41,6 @@ type Server struct {
 
 	wg       sync.WaitGroup // goroutines started by Serve
 	requests sync.WaitGroup // HTTP handlers running; Add only under mu while !closed
-	release  sync.Once      // closes root once nothing uses it
 }
 
 const copyBufSize = 256 << 10
@@ -63,14 +62,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("storaged: docroot %s is not a directory", cfg.Docroot)
 	}
-	root, err := os.OpenRoot(cfg.Docroot)
-	if err != nil {
-		return nil, fmt.Errorf("storaged: docroot: %w", err)
-	}
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		root:      root,
+		root:      docroot{dir: cfg.Docroot},
 		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
@@ -78,12 +73,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	devs, err := s.devices()
 	if err != nil {
-		root.Close()
 		return nil, err
 	}
 	for _, d := range devs {
 		if err := s.probeWritable(d); err != nil {
-			root.Close()
 			return nil, fmt.Errorf("storaged: device %s is not writable: %w", d, err)
 		}
 	}
@@ -111,7 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 // Serve serves HTTP on httpLn and the side channel on mgmtLn (nil: no side channel) and rewrites
 // the usage files, until ctx is done; it then stops gracefully (in-flight requests finish, for at
-// most shutdown_timeout), releases the docroot and returns nil. It returns early with an error if
+// most shutdown_timeout) and returns nil. It returns early with an error if
 // httpLn fails. Serve owns both listeners and closes them. Call it once; Close afterwards is a no-op.
 func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.mu.Lock()
@@ -177,7 +170,6 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.requests.Wait()
-	s.release.Do(func() { s.root.Close() })
 	s.log.Info("storage node stopped", "http", httpLn.Addr().String())
 	return err
 }
@@ -203,9 +195,7 @@ func (s *Server) Close() error {
 	s.closeMgmtConns()
 	s.wg.Wait()
 	s.requests.Wait() // handlers whose connections were cut clean up their temp files
-	var err error
-	s.release.Do(func() { err = s.root.Close() })
-	return err
+	return nil
 }
 
 // enter registers a running handler; it returns false once Close was called.

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +17,7 @@ import (
 
 // devices lists the dev<N> directories of the docroot, sorted.
 func (s *Server) devices() ([]string, error) {
-	ents, err := fs.ReadDir(s.root.FS(), ".")
+	ents, err := os.ReadDir(s.cfg.Docroot)
 	if err != nil {
 		return nil, fmt.Errorf("storaged: list docroot: %w", err)
 	}
@@ -27,7 +26,7 @@ func (s *Server) devices() ([]string, error) {
 		if !isDevName(e.Name()) {
 			continue
 		}
-		fi, err := s.root.Stat(e.Name()) // follows a symlinked device inside the docroot
+		fi, err := os.Stat(filepath.Join(s.cfg.Docroot, e.Name())) // a device may be a symlink
 		if err != nil || !fi.IsDir() {
 			continue
 		}

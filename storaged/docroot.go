@@ -1,0 +1,99 @@
+package storaged
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// docroot resolves paths relative to the docroot, such as "dev1/0/000/000/0000000001.fid".
+//
+// Each operation opens the device directory (dev1) as an os.Root and works inside it, so nothing
+// in a request can reach outside its device: not "..", not a symlink leading elsewhere. The device
+// directory itself may be a mount point or a symlink the administrator made (to /mnt/sdb, say).
+// The device is looked up on every call rather than kept open, so a disk mounted on dev<N> after
+// start-up is used at once and a cached handle never writes beneath a mount point.
+type docroot struct {
+	dir string // absolute path of the docroot
+}
+
+// device opens the device of rel and returns the path inside it ("." for the device itself).
+func (d docroot) device(rel string) (*os.Root, string, error) {
+	dev, inner, _ := strings.Cut(rel, "/")
+	if !isDevName(dev) {
+		return nil, "", &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
+	}
+	if inner == "" {
+		inner = "."
+	}
+	r, err := os.OpenRoot(filepath.Join(d.dir, dev))
+	if err != nil {
+		return nil, "", err
+	}
+	return r, inner, nil
+}
+
+func (d docroot) Open(rel string) (*os.File, error) {
+	return d.OpenFile(rel, os.O_RDONLY, 0)
+}
+
+func (d docroot) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, error) {
+	r, in, err := d.device(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.OpenFile(in, flag, perm)
+}
+
+func (d docroot) Stat(rel string) (os.FileInfo, error) {
+	r, in, err := d.device(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Stat(in)
+}
+
+func (d docroot) Lstat(rel string) (os.FileInfo, error) {
+	r, in, err := d.device(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Lstat(in)
+}
+
+func (d docroot) Remove(rel string) error {
+	r, in, err := d.device(rel)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Remove(in)
+}
+
+func (d docroot) Mkdir(rel string, perm os.FileMode) error {
+	r, in, err := d.device(rel)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Mkdir(in, perm)
+}
+
+// Rename renames within one device; from and to must name the same dev<N>.
+func (d docroot) Rename(from, to string) error {
+	r, in, err := d.device(from)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	dev, _, _ := strings.Cut(from, "/")
+	toDev, toIn, _ := strings.Cut(to, "/")
+	if toDev != dev || toIn == "" {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrInvalid}
+	}
+	return r.Rename(in, toIn)
+}
