@@ -98,6 +98,11 @@ func TestStreamedLargePut(t *testing.T) {
 	if err != nil || m != size || resp.ContentLength != size {
 		t.Fatalf("GET = %d bytes (Content-Length %d), %v; want %d", m, resp.ContentLength, err, size)
 	}
+	var afterGet runtime.MemStats
+	runtime.ReadMemStats(&afterGet)
+	if grew := afterGet.TotalAlloc - after.TotalAlloc; grew > 32<<20 {
+		t.Errorf("reading %d bytes back allocated %d bytes; want < 32 MiB (the body must stream)", size, grew)
+	}
 	if h := hex.EncodeToString(got.Sum(nil)); h != want {
 		t.Errorf("GET body MD5 = %s, want %s", h, want)
 	}
