@@ -24,8 +24,7 @@ const (
 // maxBackoffFactor caps how far RetryAfter grows for a tracker that keeps failing.
 const maxBackoffFactor = 8
 
-// Config configures a Pool. It is embedded in the sections of the roles that talk to trackers (the
-// gateway's `trackers:` block); the zero value means every default:
+// Config configures a Pool. The zero value means every default; written as YAML:
 //
 //	trackers: ["10.0.0.1:7001", "10.0.0.2"]
 //	dial_timeout: 1s

@@ -268,7 +268,7 @@ func TestAllTrackersDown(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Noop = %v, want ErrUnavailable", err)
 	}
-	// Both are down now, but still tried rather than failing without a attempt.
+	// Both are down now, but still tried rather than failing without an attempt.
 	err = p.Noop(t.Context())
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("second Noop = %v, want ErrUnavailable", err)
