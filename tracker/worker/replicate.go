@@ -205,12 +205,7 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 			w.log.Info("replicate: copy failed", "fid", f.Fid, "from", src, "to", dst, "err", err)
 			continue
 		}
-		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
-			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: record copy on dev%d: %w", f.Fid, dst, err))
-		}
-		w.stats.replicated.Add(1)
-		w.stats.replicatedBytes.Add(uint64(f.Length))
-		on = append(on, dst)
+		// The checksum goes in before the copy is recorded, so a reader who sees the copy sees it too.
 		if stored == nil && cls.hashType != 0 && sum != nil {
 			c := store.Checksum{Fid: f.Fid, Type: cls.hashType, Sum: sum}
 			if err := w.st.SetChecksum(ctx, c); err != nil {
@@ -219,6 +214,12 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 				stored = &c
 			}
 		}
+		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
+			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: record copy on dev%d: %w", f.Fid, dst, err))
+		}
+		w.stats.replicated.Add(1)
+		w.stats.replicatedBytes.Add(uint64(f.Length))
+		on = append(on, dst)
 	}
 	return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: gave up after too many attempts", f.Fid))
 }
