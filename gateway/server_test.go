@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+func TestReloadUnderLoad(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(200000)
+	url := node.put(t, 81, data)
+	ft.set("d", "k", url)
+	ft.set("e", "k", url)
+	cfgA := trackerConfig(Route{Prefix: "/d/", Domain: "d"})
+	cfgB := trackerConfig(Route{Prefix: "/d/", Domain: "d", Expires: conf.Duration(time.Hour)},
+		Route{Prefix: "/e/", Domain: "e"})
+	g := startGateway(t, cfgA, Deps{Tracker: ft})
+
+	const workers, perWorker = 8, 20
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := testClient()
+			for i := 0; i < perWorker; i++ {
+				resp, err := c.Get(g.base + "/d/k")
+				if err == nil {
+					var body []byte
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && (resp.StatusCode != 200 || !bytes.Equal(body, data)) {
+						err = fmt.Errorf("GET /d/k = %d with %d bytes", resp.StatusCode, len(body))
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 30; i++ {
+		cfg := cfgA
+		if i%2 == 0 {
+			cfg = cfgB
+		}
+		if err := g.srv.Reload(cfg); err != nil {
+			t.Fatalf("Reload: %v", err)
+		}
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", n, workers*perWorker, firstErr.Load())
+	}
+	// The last reload (i = 29) installed cfgA: /e/ is gone.
+	if code, _, _, _ := get(t, "GET", g.base+"/e/k"); code != 404 {
+		t.Errorf("GET /e/k after reloading without /e/ = %d, want 404", code)
+	}
+	if err := g.srv.Reload(cfgB); err != nil {
+		t.Fatal(err)
+	}
+	code, hdr, body, err := get(t, "GET", g.base+"/e/k")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Errorf("GET /e/k after reload = %d, %v; want 200", code, err)
+	}
+	if cc := hdr.Get("Cache-Control"); cc != "" {
+		t.Errorf("/e/ Cache-Control = %q, want none", cc)
+	}
+	if _, hdr, _, _ := get(t, "GET", g.base+"/d/k"); hdr.Get("Cache-Control") != "max-age=3600" || hdr.Get("Expires") == "" {
+		t.Errorf("/d/ Cache-Control = %q, Expires %q; want max-age=3600 and a date", hdr.Get("Cache-Control"), hdr.Get("Expires"))
+	}
+	// A bad configuration is refused and the running one keeps serving.
+	bad := trackerConfig(Route{Prefix: "no-slash", Domain: "d"})
+	if err := g.srv.Reload(bad); err == nil {
+		t.Fatal("Reload(bad) succeeded, want an error")
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/e/k"); code != 200 {
+		t.Errorf("GET /e/k after a refused reload = %d, want 200", code)
+	}
+}
+
+func TestHealthAndStatus(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "k", node.put(t, 91, []byte("x")))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	if code, _, body, err := get(t, "GET", g.base+"/healthz"); err != nil || code != 200 || string(body) != "ok\n" {
+		t.Errorf("GET /healthz = %d %q, %v; want 200 ok", code, body, err)
+	}
+	get(t, "GET", g.base+"/d/k")
+	code, hdr, body, err := get(t, "GET", g.base+"/status")
+	if err != nil || code != 200 || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /status = %d %q, %v", code, hdr.Get("Content-Type"), err)
+	}
+	var st Stats
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, body)
+	}
+	if st.Requests < 2 || st.Status2xx < 1 || len(st.Nodes) != 1 || st.Nodes[0].Addr != node.addr || !st.Nodes[0].Up {
+		t.Errorf("status = %+v; want the requests counted and node %s up", st, node.addr)
+	}
+
+	// From a non-loopback-allowed address the status is forbidden.
+	cfg := trackerConfig()
+	cfg.StatusAllow = []string{"10.0.0.0/8"}
+	g2 := startGateway(t, cfg, Deps{Tracker: ft})
+	if code, _, _, _ := get(t, "GET", g2.base+"/status"); code != 403 {
+		t.Errorf("GET /status from outside status_allow = %d, want 403", code)
+	}
+}
+
+// TestStreamLargeBodyBoundedMemory streams 256 MiB through the gateway and checks that the heap
+// stays far below the body size.
+func TestStreamLargeBodyBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("256 MiB transfer")
+	}
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	const size = 256 << 20
+	chunk := pattern(1 << 20)
+	big := make([]byte, 0, size)
+	for len(big) < size {
+		big = append(big, chunk...)
+	}
+	ft.set("d", "big", node.put(t, 99, big))
+	big = nil
+	runtime.GC()
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	resp, err := testClient().Get(g.base + "/d/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	buf := make([]byte, 1<<20)
+	off := 0
+	for {
+		k, err := resp.Body.Read(buf)
+		for i := 0; i < k; i++ {
+			if buf[i] != chunk[(off+i)%len(chunk)] {
+				t.Fatalf("byte %d = %#x, want %#x", off+i, buf[i], chunk[(off+i)%len(chunk)])
+			}
+		}
+		off += k
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading the body after %d bytes: %v", n, err)
+		}
+	}
+	resp.Body.Close()
+	close(stop)
+	<-sampled
+	if resp.StatusCode != 200 || n != size {
+		t.Fatalf("GET big = %d with %d bytes, want 200 with %d", resp.StatusCode, n, size)
+	}
+	if grow := int64(peak.Load()) - int64(base.HeapInuse); grow > 64<<20 {
+		t.Errorf("heap grew by %d MiB while streaming 256 MiB, want under 64 MiB", grow>>20)
+	}
+}
+
+func TestGracefulStopFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(1 << 20)
+	ft.set("d", "k", node.put(t, 92, data))
+	srv, err := New(trackerConfig(), Deps{Tracker: ft, AccessLog: io.Discard}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/d/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 10)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(append(first, rest...), data) {
+		t.Errorf("body read across a graceful stop = %d bytes, %v; want all %d", 10+len(rest), err, len(data))
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil after a graceful stop", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Errorf("the listener still accepts after Serve returned")
+	} else if !strings.Contains(err.Error(), "refused") {
+		t.Logf("dial after stop: %v", err)
+	}
+}

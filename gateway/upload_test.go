@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func put(t *testing.T, url string, body io.Reader, size int64, hdr ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("PUT", url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = size
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func writeRoute() Route {
+	return Route{Prefix: "/u/", Domain: "d", Class: "c1", Methods: []string{"GET", "PUT", "DELETE"},
+		Allow: []string{"127.0.0.0/8"}}
+}
+
+func TestUploadAndDelete(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	ft := newFakeTracker()
+	ft.opens = []Dest{
+		{DevID: 9, Path: "http://" + deadAddr(t, "127.0.0.2") + fidPath(101)},
+		{DevID: 1, Path: "http://" + node.addr + fidPath(101)},
+	}
+	g := startGateway(t, trackerConfig(writeRoute()), Deps{Tracker: ft})
+	data := pattern(3<<20 + 7)
+	code, body := put(t, g.base+"/u/photos/a.jpg", bytes.NewReader(data), int64(len(data)))
+	if code != 201 || len(body) != 0 {
+		t.Fatalf("PUT = %d %q, want 201 and an empty body", code, body)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(node.docroot, filepath.FromSlash(fidPath(101))))
+	if err != nil || !bytes.Equal(onDisk, data) {
+		t.Fatalf("stored copy = %d bytes, %v; want the %d bytes sent", len(onDisk), err, len(data))
+	}
+	ft.mu.Lock()
+	closes := append([]Close(nil), ft.closes...)
+	ft.mu.Unlock()
+	want := Close{Domain: "d", Key: "photos/a.jpg", Class: "c1", Fid: 101, DevID: 1,
+		Path: "http://" + node.addr + fidPath(101), Size: int64(len(data))}
+	if len(closes) != 1 || closes[0] != want {
+		t.Fatalf("create_close = %+v, want [%+v]", closes, want)
+	}
+	code, _, got, err := get(t, "GET", g.base+"/u/photos/a.jpg")
+	if err != nil || code != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("GET after PUT = %d, %d bytes, %v", code, len(got), err)
+	}
+
+	if code, _, _, err := get(t, "DELETE", g.base+"/u/photos/a.jpg"); err != nil || code != 204 {
+		t.Errorf("DELETE = %d, %v; want 204", code, err)
+	}
+	if code, _, _, err := get(t, "GET", g.base+"/u/photos/a.jpg"); err != nil || code != 404 {
+		t.Errorf("GET after DELETE = %d, %v; want 404 (the cached paths must go)", code, err)
+	}
+	if code, _, _, err := get(t, "DELETE", g.base+"/u/photos/a.jpg"); err != nil || code != 204 {
+		t.Errorf("DELETE of a missing key = %d, %v; want 204", code, err)
+	}
+
+	// Empty body.
+	ft.mu.Lock()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(102)}}
+	ft.mu.Unlock()
+	if code, body := put(t, g.base+"/u/empty", bytes.NewReader(nil), 0); code != 201 {
+		t.Errorf("PUT empty = %d %q, want 201", code, body)
+	}
+}
+
+func TestUploadRefusals(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	closing := startFault(t, "127.0.0.4", fault500, nil)
+	ft := newFakeTracker()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(201)}}
+	cfg := trackerConfig(
+		writeRoute(),
+		Route{Prefix: "/far/", Domain: "d", Methods: []string{"PUT"}, Allow: []string{"10.0.0.0/8"}},
+		Route{Prefix: "/tok/", Domain: "d", Methods: []string{"PUT", "DELETE"}, Token: "s3cret"},
+	)
+	cfg.Limits.MaxUploadSize = 1024
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	small := []byte("hello")
+	if code, _ := put(t, g.base+"/far/k", bytes.NewReader(small), 5); code != 403 {
+		t.Errorf("PUT from outside allow = %d, want 403", code)
+	}
+	if code, _ := put(t, g.base+"/tok/k", bytes.NewReader(small), 5); code != 401 {
+		t.Errorf("PUT without token = %d, want 401", code)
+	}
+	if code, _ := put(t, g.base+"/tok/k", bytes.NewReader(small), 5, "Authorization", "Bearer nope"); code != 401 {
+		t.Errorf("PUT with a wrong token = %d, want 401", code)
+	}
+	if code, _ := put(t, g.base+"/tok/k", bytes.NewReader(small), 5, "Authorization", "Bearer s3cret"); code != 201 {
+		t.Errorf("PUT with the token = %d, want 201", code)
+	}
+	if code, _ := put(t, g.base+"/u/big", bytes.NewReader(make([]byte, 2048)), 2048); code != 413 {
+		t.Errorf("PUT over max_upload_size = %d, want 413", code)
+	}
+	if code, _ := put(t, g.base+"/u/chunked", io.NopCloser(bytes.NewReader(small)), -1); code != 411 {
+		t.Errorf("PUT without Content-Length = %d, want 411", code)
+	}
+	// The destination answers 500 after the body was sent: nothing is committed.
+	ft.mu.Lock()
+	ft.opens = []Dest{{DevID: 2, Path: "http://" + closing.addr + fidPath(202)},
+		{DevID: 1, Path: "http://" + node.addr + fidPath(202)}}
+	nCloses := len(ft.closes)
+	ft.mu.Unlock()
+	if code, _ := put(t, g.base+"/u/k", bytes.NewReader(small), 5); code != 502 {
+		t.Errorf("PUT to a failing destination = %d, want 502", code)
+	}
+	ft.mu.Lock()
+	if len(ft.closes) != nCloses {
+		t.Errorf("create_close called after a failed PUT: %+v", ft.closes[nCloses:])
+	}
+	ft.mu.Unlock()
+}

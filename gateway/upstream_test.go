@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+// testClock is an injectable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func nodeRequests(g *gw, addr string) int64 {
+	for _, n := range g.srv.Stats().Nodes {
+		if n.Addr == addr {
+			return n.Requests
+		}
+	}
+	return 0
+}
+
+func TestUpstreamMaxFailsFailTimeout(t *testing.T) {
+	t.Parallel()
+	bad := startFault(t, "127.0.0.2", fault500, nil)
+	good := startStorage(t, "127.0.0.3")
+	data := pattern(5000)
+	good.put(t, 71, data)
+	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
+		Servers: []UpstreamServer{
+			{Addr: bad.addr, MaxFails: 2, FailTimeout: conf.Duration(10 * time.Second)},
+			{Addr: good.addr},
+		}}}}
+	g := startGateway(t, cfg, Deps{Now: clock.Now})
+	fetch := func() {
+		t.Helper()
+		code, _, body, err := get(t, "GET", g.base+fidPath(71))
+		if err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
+		}
+	}
+	// Round robin alternates first picks, so four requests try the bad server twice: two failures
+	// within fail_timeout reach max_fails 2.
+	for i := 0; i < 4; i++ {
+		fetch()
+	}
+	if n := bad.accepted.Load(); n != 2 {
+		t.Fatalf("bad server tried %d times in 4 requests, want 2", n)
+	}
+	for i := 0; i < 6; i++ {
+		fetch()
+	}
+	if n := bad.accepted.Load(); n != 2 {
+		t.Errorf("bad server tried %d times while marked down, want still 2", n)
+	}
+	clock.advance(10 * time.Second)
+	fetch()
+	fetch()
+	if n := bad.accepted.Load(); n != 3 {
+		t.Errorf("bad server tried %d times after fail_timeout, want 3 (tried once again)", n)
+	}
+}
+
+func TestUpstreamNextUpstreamRules(t *testing.T) {
+	t.Parallel()
+	bad := startFault(t, "127.0.0.2", fault500, nil)
+	empty := startStorage(t, "127.0.0.4")
+	good := startStorage(t, "127.0.0.3")
+	data := []byte("fastdfs bytes")
+	good.put(t, 72, data)
+	dead := deadAddr(t, "127.0.0.5")
+	one := func(addr string) UpstreamServer { return UpstreamServer{Addr: addr, MaxFails: -1} }
+	cfg := Config{Routes: []Route{
+		// Default next_upstream [error, timeout]: a 500 is passed through, a refused connect fails over.
+		{Prefix: "/a/", StripPrefix: true, Servers: []UpstreamServer{one(bad.addr), one(good.addr)}},
+		{Prefix: "/b/", StripPrefix: true, Servers: []UpstreamServer{one(dead), one(good.addr)}},
+		{Prefix: "/c/", StripPrefix: true, NextUpstream: []string{"off"}, Servers: []UpstreamServer{one(dead), one(good.addr)}},
+		{Prefix: "/d/", StripPrefix: true, Servers: []UpstreamServer{one(empty.addr), one(good.addr)}},
+		{Prefix: "/e/", StripPrefix: true, NextUpstream: []string{"http_404"}, Servers: []UpstreamServer{one(empty.addr), one(good.addr)}},
+		{Prefix: "/f/", StripPrefix: true, NextUpstream: []string{"http_500"}, Servers: []UpstreamServer{one(bad.addr)}},
+		{Prefix: "/dev1/", Servers: []UpstreamServer{one(good.addr)}},
+	}}
+	g := startGateway(t, cfg, Deps{})
+	tests := []struct {
+		path string
+		want int
+		body []byte
+	}{
+		{"/a" + fidPath(72), 500, nil},
+		{"/b" + fidPath(72), 200, data},
+		{"/c" + fidPath(72), 502, nil},
+		{"/d" + fidPath(72), 404, nil},
+		{"/e" + fidPath(72), 200, data},
+		{"/f" + fidPath(72), 500, nil}, // the last server's answer is passed through
+		{fidPath(72), 200, data},       // no strip_prefix: the URI as sent
+		{fidPath(72) + "?x=1", 200, data},
+	}
+	for _, tt := range tests {
+		code, _, body, err := get(t, "GET", g.base+tt.path)
+		if err != nil || code != tt.want || (tt.body != nil && !bytes.Equal(body, tt.body)) {
+			t.Errorf("GET %s = %d %q, %v; want %d %q", tt.path, code, body, err, tt.want, tt.body)
+		}
+	}
+}
+
+func TestUpstreamWeights(t *testing.T) {
+	t.Parallel()
+	a := startStorage(t, "127.0.0.2")
+	b := startStorage(t, "127.0.0.3")
+	a.put(t, 73, []byte("x"))
+	b.put(t, 73, []byte("x"))
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
+		{Addr: a.addr, Weight: 2}, {Addr: b.addr, Weight: 1}}}}}
+	g := startGateway(t, cfg, Deps{})
+	for i := 0; i < 9; i++ {
+		if code, _, _, err := get(t, "GET", g.base+fidPath(73)); err != nil || code != 200 {
+			t.Fatalf("GET = %d, %v", code, err)
+		}
+	}
+	if na, nb := nodeRequests(g, a.addr), nodeRequests(g, b.addr); na != 6 || nb != 3 {
+		t.Errorf("requests with weights 2:1 = %d:%d, want 6:3", na, nb)
+	}
+}
