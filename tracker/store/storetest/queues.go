@@ -283,6 +283,62 @@ func testConcurrentFids(t *testing.T, open Open) {
 	}
 }
 
+// testConcurrentCommits commits many fids of one key from two Stores at once: every commit
+// succeeds, one fid ends up as the key's file, and every other fid is queued for deletion.
+func testConcurrentCommits(t *testing.T, open Open) {
+	ctx := ctxFor(t)
+	a := newStore(t, open)
+	b := newStore(t, open)
+	d := domain(t, ctx, a, "d")
+	const writers = 8
+	fids := make([]int64, writers)
+	for i := range fids {
+		fid, err := a.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "hot"})
+		must(t, "CreateTempfile", err)
+		fids[i] = fid
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	replaced := make([]int64, writers)
+	for i, fid := range fids {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replaced[i], errs[i] = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: "hot", Length: int64(i)}, DevIDs: []int{1}})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("CommitFile(fid %d) racing on one key: %v", fids[i], err)
+		}
+	}
+	f, err := a.FileByKey(ctx, d.ID, "hot")
+	must(t, "FileByKey", err)
+	queued := 0
+	for i, fid := range fids {
+		_, err := a.QueueJobs(ctx, store.QueueDelete, fid)
+		switch {
+		case fid == f.Fid && err == nil:
+			t.Errorf("the winning fid %d is queued for deletion", fid)
+		case fid != f.Fid && err != nil:
+			t.Errorf("losing fid %d is not queued for deletion: %v", fid, err)
+		case fid != f.Fid:
+			queued++
+		}
+		if replaced[i] == fid {
+			t.Errorf("CommitFile(fid %d) says it replaced itself", fid)
+		}
+	}
+	if queued != writers-1 {
+		t.Fatalf("%d fids queued for deletion, want %d", queued, writers-1)
+	}
+}
+
 func testLocks(t *testing.T, open Open) {
 	ctx := ctxFor(t)
 	a := newStore(t, open)

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplicateNow", testReplicateNow},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentFids", testConcurrentFids},
+		{"ConcurrentCommits", testConcurrentCommits},
 		{"Locks", testLocks},
 		{"FsckLog", testFsckLog},
 		{"Settings", testSettings},

@@ -198,7 +198,10 @@ func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 		return 0, err
 	}
 	var replaced int64
-	err := s.tx(ctx, "commit file", func(tx *sql.Tx) error {
+	// A duplicate key on insert means another commit of the same key landed between our read of
+	// the key's row and our insert (MySQL reads a snapshot). Running again reads that row and
+	// replaces it: the last commit wins and the other fid is queued for deletion, as in MogileFS.
+	err := s.allocate(ctx, "commit file", func(tx *sql.Tx) error {
 		replaced = 0
 		var old int64
 		switch err := tx.QueryRowContext(ctx, "SELECT fid FROM file WHERE dmid = ? AND dkey = ?", f.DomainID, f.Key).Scan(&old); {
@@ -219,10 +222,18 @@ func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 		_, err := tx.ExecContext(ctx, "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, ?, ?, ?, 0)",
 			f.Fid, f.DomainID, f.Key, f.Length, f.ClassID)
 		if err != nil {
-			if s.d.IsDup(err) {
-				return s.exists("fid %d", f.Fid)
+			if !s.d.IsDup(err) {
+				return err
 			}
-			return err
+			var one int
+			switch err := tx.QueryRowContext(ctx, "SELECT 1 FROM file WHERE fid = ?", f.Fid).Scan(&one); {
+			case err == nil:
+				return s.exists("fid %d", f.Fid)
+			case errors.Is(err, sql.ErrNoRows):
+				return errRaced
+			default:
+				return err
+			}
 		}
 		for _, dev := range c.DevIDs {
 			if _, err := tx.ExecContext(ctx, s.d.InsertIgnore()+" INTO file_on (fid, devid) VALUES (?, ?)", f.Fid, dev); err != nil {

@@ -9,12 +9,12 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
-// maxIDAttempts bounds the "MAX(id)+1 then insert" loop when other trackers insert concurrently.
-const maxIDAttempts = 10
+// maxRaceAttempts bounds how often a transaction that raced with another tracker is run again.
+const maxRaceAttempts = 10
 
-// errIDTaken signals that an allocated id was taken by a concurrent insert and the allocation
-// must be tried again.
-var errIDTaken = errors.New("id taken concurrently")
+// errRaced signals that a concurrent writer got there first (it took the id allocated, or
+// committed the key being written) and the transaction must run again.
+var errRaced = errors.New("raced with a concurrent writer")
 
 // nextID returns MAX(col)+1 of table inside tx (1 for an empty table), with an optional filter.
 func nextID(ctx context.Context, tx *sql.Tx, table, col, where string, args ...any) (int64, error) {
@@ -27,11 +27,11 @@ func nextID(ctx context.Context, tx *sql.Tx, table, col, where string, args ...a
 	return id, err
 }
 
-// allocate runs an id-allocating insert, retrying when a concurrent tracker took the same id.
+// allocate runs a transaction again, a bounded number of times, while it returns errRaced.
 func (s *Store) allocate(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	for i := 0; ; i++ {
 		err := s.tx(ctx, what, fn)
-		if errors.Is(err, errIDTaken) && i < maxIDAttempts {
+		if errors.Is(err, errRaced) && i < maxRaceAttempts {
 			continue
 		}
 		return err
@@ -78,7 +78,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (store.Domain, er
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO domain (dmid, namespace) VALUES (?, ?)", id, name); err != nil {
 			if s.d.IsDup(err) {
-				return errIDTaken
+				return errRaced
 			}
 			return err
 		}
@@ -165,7 +165,7 @@ func (s *Store) CreateClass(ctx context.Context, c store.Class) (store.Class, er
 			if explicit {
 				return s.exists("class %d in domain %d", c.ID, c.DomainID)
 			}
-			return errIDTaken
+			return errRaced
 		}
 		return err
 	})
@@ -266,7 +266,7 @@ func (s *Store) CreateHost(ctx context.Context, h store.Host) (store.Host, error
 		case err == nil || explicit:
 			return s.exists("host %q (%s)", h.Name, h.IP)
 		case errors.Is(err, sql.ErrNoRows):
-			return errIDTaken
+			return errRaced
 		}
 		return err
 	})
