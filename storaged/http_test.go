@@ -114,7 +114,9 @@ func TestPutErrors(t *testing.T) {
 	}{
 		{"PUT /dev99/x.fid HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 404},                                         // spec 8.6 #73
 		{"PUT /dev1/x.fid HTTP/1.0\r\n\r\n", 411},                                                                // no length
-		{"PUT /dev1/x.fid HTTP/1.1\r\nHost: a\r\nContent-Range: bytes 0-0/*\r\nContent-Length: 1\r\n\r\nx", 501}, // partial PUT
+		{"PUT /dev1/x.fid HTTP/1.1\r\nHost: a\r\nContent-Range: bytes 0-1/*\r\nContent-Length: 1\r\n\r\nx", 400}, // length mismatch
+		{"PUT /dev1/x.fid HTTP/1.1\r\nHost: a\r\nContent-Range: bytes 0-0/0\r\nContent-Length: 1\r\n\r\nx", 400},
+		{"PUT /dev1/x.fid HTTP/1.1\r\nHost: a\r\nContent-Range: 0-0\r\nContent-Length: 1\r\n\r\nx", 400},
 		{"PUT /dev1 HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 400},
 		{"POST /dev1/x.fid HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 400},
 		{"MKCOL /dev1/0/ HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 400}, // spec 8.6 #76
@@ -458,4 +460,69 @@ func TestCloseAbrupt(t *testing.T) {
 	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
 		t.Errorf("temp files left: %v", tmp)
 	}
+}
+
+// TestPartialPut: the Perl client's large-file mode creates an empty file, then PUTs ranges of it.
+func TestPartialPut(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	const p = "/dev1/0/000/000/0000000042.fid"
+	if got := n.put(t, p, nil, nil); got != 200 {
+		t.Fatalf("empty PUT = %d, want 200", got)
+	}
+	for _, r := range []struct{ cr, body string }{
+		{"bytes 6-10/*", "world"},
+		{"bytes 0-5/11", "hello "},
+		{"bytes 0-0/*", "H"},
+	} {
+		if got := n.put(t, p, []byte(r.body), map[string]string{"Content-Range": r.cr}); got != 200 {
+			t.Fatalf("PUT Content-Range %q = %d, want 200", r.cr, got)
+		}
+	}
+	if _, body := n.get(t, http.MethodGet, p, nil); body != "Hello world" {
+		t.Errorf("after range PUTs GET = %q, want %q", body, "Hello world")
+	}
+	if got := n.put(t, p, []byte("x"), map[string]string{"Content-Range": "bytes 0-0/*", "Content-MD5": b64md5([]byte("x"))}); got != 400 {
+		t.Errorf("range PUT with Content-MD5 = %d, want 400", got)
+	}
+	if _, body := n.get(t, http.MethodGet, p, nil); body != "Hello world" {
+		t.Errorf("after rejected range PUT GET = %q, want %q", body, "Hello world")
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	tests := []struct {
+		v           string
+		first, last int64
+		ok          bool
+	}{
+		{"bytes 0-0/*", 0, 0, true},
+		{"bytes 5-9/10", 5, 9, true},
+		{"Bytes 5-9/*", 5, 9, true},
+		{"bytes 5-9/9", 0, 0, false},
+		{"bytes 9-5/*", 0, 0, false},
+		{"bytes 5-/*", 0, 0, false},
+		{"bytes -5/*", 0, 0, false},
+		{"bytes 0-1", 0, 0, false},
+		{"bytes=0-1/*", 0, 0, false},
+		{"", 0, 0, false},
+	}
+	for _, tt := range tests {
+		f, l, ok := parseContentRange(tt.v)
+		if f != tt.first || l != tt.last || ok != tt.ok {
+			t.Errorf("parseContentRange(%q) = %d, %d, %v; want %d, %d, %v", tt.v, f, l, ok, tt.first, tt.last, tt.ok)
+		}
+	}
+}
+
+func FuzzParseContentRange(f *testing.F) {
+	for _, s := range []string{"bytes 0-0/*", "bytes 5-9/10", "bytes 9-5/*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		first, last, ok := parseContentRange(v)
+		if ok && (first < 0 || last < first) {
+			t.Fatalf("parseContentRange(%q) = %d-%d", v, first, last)
+		}
+	})
 }

@@ -37,10 +37,6 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 		s.abortPut(ctx, pathStatus(err), "Invalid filename")
 		return
 	}
-	if len(h.Peek("Content-Range")) > 0 {
-		s.abortPut(ctx, fasthttp.StatusNotImplemented, "Content-Range (partial PUT) is not supported")
-		return
-	}
 	cl := h.ContentLength()
 	if cl == -2 || (cl == 0 && !sentContentLength(h)) {
 		// Perlbal stores an empty file here; a missing length is far more likely a broken client.
@@ -77,6 +73,15 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 	// at the path stays as it is.
 	if fi, err := s.root.Lstat(rel); err == nil && !fi.Mode().IsRegular() {
 		s.abortPut(ctx, fasthttp.StatusForbidden, "not a regular file")
+		return
+	}
+
+	if cr := h.Peek("Content-Range"); len(cr) > 0 {
+		if wantMD5 != nil {
+			s.abortPut(ctx, fasthttp.StatusBadRequest, "Content-MD5 is not supported with Content-Range")
+			return
+		}
+		s.putRange(ctx, rel, string(cr), int64(cl))
 		return
 	}
 
@@ -254,4 +259,91 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.failed = true
 	}
 	return n, err
+}
+
+// parseContentRange parses a PUT's "bytes A-B/*" or "bytes A-B/N" (N > B).
+func parseContentRange(v string) (first, last int64, ok bool) {
+	v = strings.TrimSpace(v)
+	const prefix = "bytes "
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return 0, 0, false
+	}
+	rng, total, ok := strings.Cut(v[len(prefix):], "/")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(rng), "-")
+	if !ok {
+		return 0, 0, false
+	}
+	if first, ok = parseDigits(a); !ok {
+		return 0, 0, false
+	}
+	if last, ok = parseDigits(b); !ok || last < first {
+		return 0, 0, false
+	}
+	if total = strings.TrimSpace(total); total != "*" {
+		n, ok := parseDigits(total)
+		if !ok || n <= last {
+			return 0, 0, false
+		}
+	}
+	return first, last, true
+}
+
+// putRange writes a partial PUT ("Content-Range: bytes A-B/*", as cmogstored accepts and the Perl
+// client's large-file mode sends) at offset A of the file, creating it if needed and never
+// truncating it. Unlike a whole-file PUT this writes in place: if the body breaks off, the bytes
+// already received stay written (the reply is then 400 and the client resends the range).
+func (s *Server) putRange(ctx *fasthttp.RequestCtx, rel, cr string, length int64) {
+	first, last, ok := parseContentRange(cr)
+	if !ok {
+		s.abortPut(ctx, fasthttp.StatusBadRequest, "Invalid Content-Range")
+		return
+	}
+	if length != last-first+1 {
+		s.abortPut(ctx, fasthttp.StatusBadRequest, "Content-Length does not match Content-Range")
+		return
+	}
+	if last >= int64(s.cfg.MaxBody) {
+		s.abortPut(ctx, fasthttp.StatusRequestEntityTooLarge, "")
+		return
+	}
+	f, err := s.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		code := fileStatus(err)
+		if code == fasthttp.StatusNotFound {
+			code = fasthttp.StatusInternalServerError
+		}
+		s.abortPut(ctx, code, "")
+		return
+	}
+	body := &bodyReader{r: ctx.RequestBodyStream(), conn: ctx.Conn(), timeout: s.cfg.ReadTimeout.D()}
+	bp := s.bufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.NewOffsetWriter(f, first), io.LimitReader(body, length), *bp)
+	s.bufs.Put(bp)
+	if err == nil && n < length {
+		err = errShortBody
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err == nil:
+	case body.failed, errors.Is(err, errShortBody):
+		s.abortPut(ctx, fasthttp.StatusBadRequest, "incomplete request body")
+		return
+	default:
+		s.log.Error("put: cannot write range", "path", rel, "err", err)
+		s.abortPut(ctx, fasthttp.StatusInternalServerError, "")
+		return
+	}
+	s.stats.created.Add(1)
+	s.stats.bytesIn.Add(n)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("")
 }
