@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -226,6 +227,15 @@ func fsckLeaves() []admLeaf {
 			noFlags(func(ctx context.Context, a *admin, _ []string) error {
 				return printFsckLog(ctx, a.p, a.e.stdout)
 			})),
+		leaf("fsck", "taillog", "[--interval=5s]", "Print the last 20 fsck log rows, then new ones as they come, until interrupted.", nil,
+			[]string{"mogway adm fsck taillog"},
+			func(fs *flag.FlagSet) func(context.Context, *admin, []string) error {
+				interval := conf.Duration(5 * time.Second)
+				fs.Var(&interval, "interval", "how often to ask for new rows")
+				return func(ctx context.Context, a *admin, _ []string) error {
+					return tailFsckLog(ctx, a.p, a.e.stdout, interval.Or(5*time.Second))
+				}
+			}),
 	}
 }
 
@@ -299,30 +309,64 @@ func shortDuration(s float64) string {
 	return strconv.Itoa(int(s/60)) + "m"
 }
 
+const fsckLogFormat = "%-20s %5s %13s %10s\n"
+
 // printFsckLog prints every fsck log row, 100 per request, until a page comes back empty.
 func printFsckLog(ctx context.Context, p *client.Pool, w io.Writer) error {
-	const format = "%-20s %5s %13s %10s\n"
-	fmt.Fprintf(w, format, "unixtime", "event", "fid", "devid")
-	var after int64
+	fmt.Fprintf(w, fsckLogFormat, "unixtime", "event", "fid", "devid")
+	_, err := printFsckRows(ctx, p, w, 0)
+	return err
+}
+
+// printFsckRows prints the rows after the log id after and returns the last log id printed.
+func printFsckRows(ctx context.Context, p *client.Pool, w io.Writer, after int64) (int64, error) {
 	for {
 		rows, err := p.FsckLog(ctx, after)
 		if err != nil {
-			return trackerError("fsck printlog", err)
+			return after, trackerError("fsck log", err)
 		}
 		if len(rows) == 0 {
-			return nil
+			return after, nil
 		}
 		for _, r := range rows {
 			dev := "-"
 			if r.DevID != 0 {
 				dev = strconv.FormatInt(r.DevID, 10)
 			}
-			fmt.Fprintf(w, format, strconv.FormatInt(r.UTime, 10), r.EvCode, strconv.FormatInt(r.Fid, 10), dev)
+			fmt.Fprintf(w, fsckLogFormat, strconv.FormatInt(r.UTime, 10), r.EvCode, strconv.FormatInt(r.Fid, 10), dev)
 		}
-		if last := rows[len(rows)-1].LogID; last > after {
-			after = last
-		} else {
+		last := rows[len(rows)-1].LogID
+		if last <= after {
+			return after, nil
+		}
+		after = last
+	}
+}
+
+// tailFsckLog prints the last 20 rows, then polls for new ones every interval until ctx ends, which
+// is how it stops (Ctrl-C); that is a success.
+func tailFsckLog(ctx context.Context, p *client.Pool, w io.Writer, interval time.Duration) error {
+	st, err := p.FsckStatus(ctx)
+	if err != nil {
+		return trackerError("fsck taillog", err)
+	}
+	maxID, _ := st.Int("max_logid")
+	after := max(0, maxID-20)
+	fmt.Fprintf(w, fsckLogFormat, "unixtime", "event", "fid", "devid")
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		after, err = printFsckRows(ctx, p, w, after)
+		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
 	}
 }

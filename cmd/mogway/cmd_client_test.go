@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
@@ -551,5 +552,63 @@ func TestAdmEndToEnd(t *testing.T) {
 	code, out, _ = runCLI(t, "", "adm", "--trackers="+lt.addr+",127.0.0.9:1", "check")
 	if code != 1 || !strings.Contains(out, "127.0.0.9:1 ... REQUEST FAILURE") {
 		t.Errorf("check with a dead tracker = %d\n%s", code, out)
+	}
+}
+
+// cancelOnWrite cancels a context once the output contains want.
+type cancelOnWrite struct {
+	mu     sync.Mutex // guards buf
+	buf    bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(b)
+	if strings.Contains(c.buf.String(), c.want) {
+		c.cancel()
+	}
+	return len(b), nil
+}
+
+func TestFsckTailLog(t *testing.T) {
+	var mu sync.Mutex // guards calls
+	calls := 0
+	lt := startLineTracker(t, map[string]handler{
+		"fsck_status": fixed("running=1&max_logid=30"),
+		"fsck_getlog": func(a mogproto.Args) (mogproto.Args, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			switch a.Get("after_logid") {
+			case "10":
+				return mogproto.ParseArgs([]byte("row_count=1&row_1_logid=30&row_1_utime=100&row_1_fid=7&row_1_evcode=NOPA"))
+			case "30":
+				if calls < 4 {
+					return mogproto.ParseArgs([]byte("row_count=0"))
+				}
+				return mogproto.ParseArgs([]byte("row_count=1&row_1_logid=31&row_1_utime=101&row_1_fid=8&row_1_evcode=MISS&row_1_devid=2"))
+			}
+			return nil, mogproto.NewError(mogproto.ErrBadParams)
+		},
+	})
+	p, err := client.NewPool(client.Config{Trackers: []string{lt.addr}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w := &cancelOnWrite{want: "MISS", cancel: cancel}
+	if err := tailFsckLog(ctx, p, w, time.Millisecond); err != nil {
+		t.Fatalf("tailFsckLog = %v", err)
+	}
+	want := "unixtime             event           fid      devid\n" +
+		"100                   NOPA             7          -\n" +
+		"101                   MISS             8          2\n"
+	if got := w.buf.String(); got != want {
+		t.Errorf("taillog output =\n%q\nwant\n%q", got, want)
 	}
 }
