@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/conf"
+)
+
+// clusterGateway starts a gateway in front of c with the real tracker pool (Deps.Tracker nil).
+func clusterGateway(t *testing.T, trackers []string, routes ...Route) *gw {
+	t.Helper()
+	if len(routes) == 0 {
+		routes = []Route{{Prefix: "/d/", Domain: "d", Class: "c2", Methods: []string{"GET", "PUT", "DELETE"},
+			Allow: []string{"127.0.0.0/8"}}}
+	}
+	cfg := Config{Trackers: trackers, Routes: routes}
+	cfg.Timeouts.TrackerConnect = conf.Duration(500 * time.Millisecond)
+	cfg.Timeouts.TrackerRead = conf.Duration(2 * time.Second)
+	return startGateway(t, cfg, Deps{})
+}
+
+func TestClusterUploadGetDeleteThroughGateway(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, clustertest.Options{Nodes: 2, Trackers: 2,
+		Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	// A dead tracker first in the list: the pool fails over to the live ones.
+	trackers := append([]string{deadAddr(t, "127.0.0.1")}, c.TrackerAddrs()...)
+	g := clusterGateway(t, trackers, Route{Prefix: "/d/", Domain: "d", Class: "c2",
+		Methods: []string{"GET", "PUT", "DELETE"}, Allow: []string{"127.0.0.0/8"}},
+		Route{Prefix: "/nodomain/", Domain: "nope"})
+	data := pattern(700000)
+	if code, body := put(t, g.base+"/d/photos/a+b.jpg", bytes.NewReader(data), int64(len(data))); code != 201 {
+		t.Fatalf("PUT = %d %q, want 201", code, body)
+	}
+	// The key reached the tracker fully escaped: '+' stays '+'.
+	if got := c.Fetch(t, "d", "photos/a+b.jpg"); !bytes.Equal(got, data) {
+		t.Fatalf("tracker-side fetch = %d bytes, want the %d uploaded", len(got), len(data))
+	}
+	code, hdr, body, err := get(t, "GET", g.base+"/d/photos/a+b.jpg")
+	if err != nil || code != 200 || !bytes.Equal(body, data) || hdr.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("GET = %d %q, %d bytes, %v; want 200 image/jpeg and the bytes", code, hdr.Get("Content-Type"), len(body), err)
+	}
+	// Overwrite: the path cache must not serve the old fid.
+	data2 := []byte("second version")
+	if code, _ := put(t, g.base+"/d/photos/a+b.jpg", bytes.NewReader(data2), int64(len(data2))); code != 201 {
+		t.Fatalf("second PUT = %d", code)
+	}
+	if code, _, body, err := get(t, "GET", g.base+"/d/photos/a+b.jpg"); err != nil || code != 200 || !bytes.Equal(body, data2) {
+		t.Fatalf("GET after overwrite = %d %q, %v; want 200 %q", code, body, err, data2)
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/d/missing"); code != 404 {
+		t.Errorf("GET unknown key = %d, want 404", code)
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/nodomain/x"); code != 404 {
+		t.Errorf("GET in an unknown domain = %d, want 404", code)
+	}
+	if code, _, _, _ := get(t, "DELETE", g.base+"/d/photos/a+b.jpg"); code != 204 {
+		t.Errorf("DELETE = %d, want 204", code)
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/d/photos/a+b.jpg"); code != 404 {
+		t.Errorf("GET after DELETE = %d, want 404", code)
+	}
+	if code, _, _, _ := get(t, "DELETE", g.base+"/d/photos/a+b.jpg"); code != 204 {
+		t.Errorf("second DELETE = %d, want 204 (unknown key)", code)
+	}
+	// One tracker down: requests still succeed through the other.
+	c.StopTracker(t, 0)
+	if code, _ := put(t, g.base+"/d/after", bytes.NewReader(data2), int64(len(data2))); code != 201 {
+		t.Errorf("PUT with one tracker stopped = %d, want 201", code)
+	}
+	if code, _, body, _ := get(t, "GET", g.base+"/d/after"); code != 200 || !bytes.Equal(body, data2) {
+		t.Errorf("GET with one tracker stopped = %d %q", code, body)
+	}
+}
+
+func TestClusterNodeDownFailsOverAndDropsCachedPaths(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, clustertest.Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := pattern(300000)
+	c.Upload(t, "d", "k", "c2", data)
+	clustertest.Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k")) == 2 })
+	g := clusterGateway(t, c.TrackerAddrs())
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %v", code, err)
+	}
+	// Stop the node of the first path the gateway cached; the next GET fails over to the other copy.
+	st := g.srv.state.Load()
+	e, hit, err := st.paths.lookup(t.Context(), st.tracker, "d", "k", false)
+	if err != nil || !hit || len(e.paths) != 2 {
+		t.Fatalf("cached paths = %v, hit %v, %v; want 2 cached paths", e, hit, err)
+	}
+	u, _ := url.Parse(e.paths[0])
+	for i := 0; i < 2; i++ {
+		if addr, _ := c.Node(i); addr == u.Host {
+			c.StopNode(t, i)
+		}
+	}
+	code, _, body, err := get(t, "GET", g.base+"/d/k")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET with the first copy's node down = %d, %d bytes, %v; want 200 and the bytes", code, len(body), err)
+	}
+	if st.paths.fresh(cacheKey("d", "k", false)) == e {
+		t.Errorf("the cached answer with the dead path is still cached")
+	}
+}
+
+func TestClusterTrackerFailures(t *testing.T) {
+	t.Parallel()
+	// Every tracker refuses: 503 without trying storage.
+	g := clusterGateway(t, []string{deadAddr(t, "127.0.0.1"), deadAddr(t, "127.0.0.1")})
+	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 503 {
+		t.Errorf("GET with every tracker down = %d, want 503", code)
+	}
+	// A tracker that accepts and never answers: 504 after the read timeout.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	cfg := Config{Trackers: []string{ln.Addr().String()}, Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
+	cfg.Timeouts.TrackerRead = conf.Duration(300 * time.Millisecond)
+	g2 := startGateway(t, cfg, Deps{})
+	if code, _, _, _ := get(t, "GET", g2.base+"/d/k"); code != 504 {
+		t.Errorf("GET with a silent tracker = %d, want 504", code)
+	}
+}
