@@ -445,7 +445,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	if file != nil {
 		if _, err := file.WriteAt(p, fl.hdrLen+written); err != nil {
-			return 0, fmt.Errorf("cache: writing %q: %w", fl.key, err)
+			if buf == nil || fl.tmp == "" {
+				return 0, fmt.Errorf("cache: writing %q: %w", fl.key, err)
+			}
+			// The memory buffer holds the whole body: give up the disk copy (disk full?), not the fill.
+			c.log.Warn("cache: cannot write to the disk tier", "key", fl.key, "err", err)
+			fl.mu.Lock()
+			fl.file = nil
+			fl.mu.Unlock()
+			file.Close()
+			os.Remove(fl.tmp)
+			fl.tmp = ""
 		}
 	}
 	fl.mu.Lock()
