@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // hostsOf returns the distinct host:port of the URLs.
@@ -138,4 +141,27 @@ func TestTwoTrackersOneStore(t *testing.T) {
 	if got := c.Fetch(t, "d", "k3"); string(got) != "payload 3" {
 		t.Fatalf("Fetch(k3) through the surviving tracker = %q, want %q", got, "payload 3")
 	}
+}
+
+func TestFsckThroughProtocol(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := bytes.Repeat([]byte("fsck me "), 100)
+	fid := c.Upload(t, "d", "k", "c2", data)
+	Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k")) == 2 })
+	dev := devOf(t, c.GetPaths(t, "d", "k")[1])
+	_, docroot := c.Node(c.NodeOf(dev))
+	if err := os.WriteFile(filepath.Join(docroot, filepath.FromSlash(worker.FidPath(dev, fid))), data[:7], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := c.Client()
+	if err := p.FsckStart(ctx); err != nil {
+		t.Fatalf("FsckStart: %v", err)
+	}
+	Eventually(t, "fsck done", func() bool {
+		st, err := p.FsckStatus(ctx)
+		return err == nil && st.Get("running") == "0" && st.Get("num_BLEN") == "1"
+	})
+	Eventually(t, "truncated copy repaired", func() bool { return bytes.Equal(c.ReadCopy(dev, fid), data) })
 }

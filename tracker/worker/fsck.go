@@ -116,6 +116,9 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 			break
 		}
 	}
+	if err := w.fsckSumEvents(ctx); err != nil {
+		return more, err
+	}
 	if err := w.st.SetSetting(ctx, "fsck_highest_fid_checked", strconv.FormatInt(highest, 10)); err != nil {
 		return more, err
 	}
@@ -381,4 +384,41 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 		return good, event(EvNoChecksum, 0)
 	}
 	return good, nil
+}
+
+// fsckSumEvents adds the fsck_log rows written since fsck_logid_processed to the per-code totals
+// fsck_sum_evcount_<CODE> that fsck_status reports, as the Perl job master does. The caller holds
+// the mgfs:fsck lock.
+func (w *Workers) fsckSumEvents(ctx context.Context) error {
+	settings, err := w.st.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	after, _ := strconv.ParseInt(settings["fsck_logid_processed"], 10, 64)
+	counts := make(map[string]int64)
+	last := after
+	for {
+		evs, err := w.st.FsckEvents(ctx, last, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			counts[e.EvCode]++
+			last = e.LogID
+		}
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	if last == after {
+		return nil
+	}
+	for code, n := range counts {
+		key := "fsck_sum_evcount_" + code
+		old, _ := strconv.ParseInt(settings[key], 10, 64)
+		if err := w.st.SetSetting(ctx, key, strconv.FormatInt(old+n, 10)); err != nil {
+			return err
+		}
+	}
+	return w.st.SetSetting(ctx, "fsck_logid_processed", strconv.FormatInt(last, 10))
 }

@@ -369,6 +369,10 @@ func TestFsckRepairsTruncatedCopy(t *testing.T) {
 	if s["fsck_highest_fid_checked"] != strconv.FormatInt(f.Fid, 10) || s["fsck_stop_time"] == "" {
 		t.Fatalf("fsck settings = %v, want highest checked %d and a stop time", s, f.Fid)
 	}
+	if s["fsck_sum_evcount_BLEN"] != "1" || s["fsck_sum_evcount_REPL"] != "1" || s["fsck_logid_processed"] != strconv.FormatInt(evs[1].LogID, 10) {
+		t.Fatalf("fsck totals = BLEN %q REPL %q processed %q, want 1, 1, %d",
+			s["fsck_sum_evcount_BLEN"], s["fsck_sum_evcount_REPL"], s["fsck_logid_processed"], evs[1].LogID)
+	}
 }
 
 func TestFsckMissingFileGone(t *testing.T) {
