@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
@@ -411,71 +410,4 @@ func cmdRm(ctx context.Context, e *env, args []string) error {
 		return trackerError("rm "+f.key, err)
 	}
 	return nil
-}
-
-// progress draws "label  12.0 MiB / 100.0 MiB  12%" on a terminal, at most ten times a second.
-type progress struct {
-	w     io.Writer
-	label string
-	total int64
-	n     int64
-	last  time.Time
-}
-
-// progressMin is the size from which a progress bar is worth drawing.
-const progressMin = 4 << 20
-
-// newProgress returns a progress bar on w, or nil when w is not a terminal or size is small.
-func newProgress(w io.Writer, size int64, label string) *progress {
-	if size < progressMin || !isTerminal(w) {
-		return nil
-	}
-	return &progress{w: w, label: label, total: size}
-}
-
-func (p *progress) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || p.n == p.total {
-		p.last = now
-		fmt.Fprintf(p.w, "\r%s", progressLine(p.label, p.n, p.total))
-	}
-	return len(b), nil
-}
-
-func (p *progress) done() { fmt.Fprintf(p.w, "\r%s\n", progressLine(p.label, p.n, p.total)) }
-
-func progressLine(label string, n, total int64) string {
-	pct := 100.0
-	if total > 0 {
-		pct = float64(n) * 100 / float64(total)
-	}
-	const width = 30
-	fill := int(pct / 100 * width)
-	fill = max(0, min(width, fill))
-	return fmt.Sprintf("%s [%s%s] %s / %s %3.0f%%", label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
-		humanBytes(n), humanBytes(total), pct)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
-}
-
-// isTerminal reports whether w (a stream of env) is a character device, a terminal; it needs no
-// golang.org/x/term.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
