@@ -273,3 +273,24 @@ func TestDiskMaxEntries(t *testing.T) {
 		t.Errorf("%d files, Stats().Disk.Entries = %d; want 5 (max_entries)", len(files), c.Stats().Disk.Entries)
 	}
 }
+
+func TestDiskObjectLargerThanMaxSize(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Disk: DiskConfig{Path: t.TempDir(), MaxSize: 1 << 20}, MemoryMaxObject: 1024}
+	c := newCache(t, cfg, newClock())
+	data := body(3<<20, 8)
+	for _, unknown := range []bool{false, true} {
+		var cn counter
+		got, st, err := get(t, c, fmt.Sprint("big", unknown), cn.fillWith(data, 1<<16, unknown))
+		if err != nil || st != Miss || !bytes.Equal(got, data) {
+			t.Errorf("Get(unknown size %v) = %d bytes, %v, %v; want all %d bytes, MISS", unknown, len(got), st, err, len(data))
+		}
+	}
+	waitFor(t, "fills to finish", func() bool { return idle(c) })
+	if files := cacheFiles(t, cfg.Disk.Path); len(files) != 0 {
+		t.Errorf("files on disk = %v, want none (each body is over max_size)", files)
+	}
+	if s := c.Stats().Disk; s.Bytes != 0 || s.Entries != 0 {
+		t.Errorf("Stats().Disk = %+v, want empty", s)
+	}
+}

@@ -200,7 +200,10 @@ func (c *Cache) commit(fl *flight) {
 		if final != "" {
 			if err := os.Rename(fl.tmp, final); err != nil {
 				c.log.Warn("cache: cannot store on disk", "key", fl.key, "err", err)
-			} else if info, err := os.Stat(final); err == nil {
+			} else if info, err := os.Stat(final); err != nil {
+				c.log.Warn("cache: cannot store on disk", "key", fl.key, "err", err)
+				fl.tmp = final // removed below
+			} else {
 				fl.tmp = ""
 				c.diskAddLocked(e, &diskFile{path: final, info: info, hdrLen: fl.hdrLen, size: fl.hdrLen + written}, now)
 				c.uses.Remove(fl.key)
@@ -350,7 +353,7 @@ func (w *Writer) Start(meta Meta) error {
 
 	var file *os.File
 	var hdrLen int64
-	if store && fl.diskOK {
+	if store && fl.diskOK && expect < c.disk.maxSize { // a larger body would evict everything, itself included
 		f, err := os.CreateTemp(c.disk.root, "tmp-*")
 		if err == nil {
 			hdr := encodeHeader(&fileHeader{key: fl.key, group: fl.group, meta: meta, bodyLen: max(expect, 0)})
