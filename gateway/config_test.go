@@ -1,0 +1,116 @@
+package gateway
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mogway/mogway/internal/conf"
+)
+
+type gatewayFile struct {
+	Gateway Config `yaml:"gateway"`
+}
+
+func (f *gatewayFile) Validate() error { return conf.Within("gateway", f.Gateway.Validate()) }
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error; none = valid
+	}{
+		{"empty", "gateway: {}\n", nil},
+		{"tracker route", "gateway:\n  trackers: [10.0.0.1]\n  routes:\n    - prefix: /d/\n      domain: d\n", nil},
+		{"no trackers", "gateway:\n  routes:\n    - prefix: /d/\n", []string{"cfg.yaml:", "gateway.trackers", "needs at least one tracker"}},
+		{"bad prefix", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: d/\n", []string{"cfg.yaml:4:", "gateway.routes[0].prefix", "must start with /"}},
+		{"unnormalised prefix", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a//b/\n", []string{"routes[0].prefix", `write "/a/b/"`}},
+		{"duplicate prefix", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n    - prefix: /a/\n", []string{"cfg.yaml:5:", "routes[1].prefix", "also the prefix of routes[0]"}},
+		{"put without auth", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      methods: [GET, PUT]\n", []string{"routes[0].methods", "need allow or token"}},
+		{"bad method", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      methods: [POST]\n", []string{"routes[0].methods[0]", `"POST" is not allowed`}},
+		{"bad key mode", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      key: path\n", []string{"routes[0].key", `write "module" or "uri"`}},
+		{"bad allow", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      methods: [PUT]\n      allow: [10.0.0.0/99]\n", []string{"routes[0].allow[0]", "not a network"}},
+		{"upstream with domain", "gateway:\n  routes:\n    - prefix: /g/\n      domain: d\n      servers: [{addr: \"127.0.0.1:80\"}]\n", []string{"routes[0].domain", "only to tracker routes"}},
+		{"upstream bad addr", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: nohost}]\n", []string{"routes[0].servers[0].addr", "host:port"}},
+		{"next_upstream word", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      next_upstream: [eror]\n", []string{"routes[0].next_upstream[0]", `"eror" is unknown`}},
+		{"next_upstream off mixed", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      next_upstream: [off, error]\n", []string{"off cannot be combined"}},
+		{"upstream PUT", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      methods: [PUT]\n", []string{"routes[0].methods[0]"}},
+		{"bad listen", "gateway:\n  listen: 8080\n", []string{"gateway.listen", "host:port"}},
+		{"bad status path", "gateway:\n  status_path: status\n", []string{"gateway.status_path"}},
+		{"unknown key", "gateway:\n  lisen: :80\n", []string{"cfg.yaml:2:", "unknown field", `did you mean "listen"`}},
+		{"bad duration", "gateway:\n  timeouts:\n    storage_idle: soon\n", []string{"cfg.yaml:3:", "invalid duration"}},
+		{"bad content type", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      content_type: guess\n", []string{"routes[0].content_type"}},
+	}
+	for _, tt := range tests {
+		var f gatewayFile
+		err := conf.Decode("cfg.yaml", []byte(tt.yaml), &f)
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("%s: Decode = %v, want no error", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: Decode succeeded, want an error containing %q", tt.name, tt.want)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not contain %q", tt.name, err, w)
+			}
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{Trackers: []string{"10.0.0.1", "10.0.0.2:7002"}, Routes: []Route{
+		{Prefix: "/d/"},
+		{Prefix: "/g/", Servers: []UpstreamServer{{Addr: "h:1"}}},
+	}}.withDefaults()
+	if c.Listen != ":8080" || c.Trackers[0] != "10.0.0.1:7001" || c.Trackers[1] != "10.0.0.2:7002" {
+		t.Errorf("listen %q, trackers %q; want :8080 and default port 7001", c.Listen, c.Trackers)
+	}
+	if c.Timeouts.StorageFirstByte.D() != 10*time.Second || c.PathCache.TTL.D() != 5*time.Second || c.AccessLog != "stdout" {
+		t.Errorf("defaults = %+v", c)
+	}
+	d, g := c.Routes[0], c.Routes[1]
+	if d.Domain != "default" || d.Key != "module" || d.ContentType != "extension" || strings.Join(d.Methods, ",") != "GET,HEAD" {
+		t.Errorf("tracker route defaults = %+v", d)
+	}
+	s := g.Servers[0]
+	if g.ContentType != "upstream" || strings.Join(g.NextUpstream, ",") != "error,timeout" || s.Weight != 1 ||
+		s.MaxFails != 1 || s.FailTimeout.D() != 10*time.Second {
+		t.Errorf("upstream route defaults = %+v", g)
+	}
+}
+
+// TestExampleConfig keeps the gateway section of config.example.yaml valid.
+func TestExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Skipf("no example file: %v", err)
+	}
+	// Only the gateway section is checked here (strictly); other sections belong to other packages.
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	n, ok := doc["gateway"]
+	if !ok {
+		t.Fatal("config.example.yaml has no gateway section")
+	}
+	section, err := yaml.Marshal(map[string]*yaml.Node{"gateway": &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f gatewayFile
+	if err := conf.Decode("config.example.yaml", section, &f); err != nil {
+		t.Fatalf("config.example.yaml gateway section: %v", err)
+	}
+	if len(f.Gateway.Routes) != 3 {
+		t.Errorf("example routes = %d, want 3", len(f.Gateway.Routes))
+	}
+}
