@@ -40,7 +40,7 @@ func itoa(n int) string {
 	return itoa(n/10) + string(rune('0'+n%10))
 }
 
-func startNode(t *testing.T, mutate func(*Config)) *testNode {
+func startNode(t testing.TB, mutate func(*Config)) *testNode {
 	t.Helper()
 	docroot := t.TempDir()
 	for _, d := range []string{"dev1", "dev2"} {
@@ -87,7 +87,7 @@ func startNode(t *testing.T, mutate func(*Config)) *testNode {
 func (n *testNode) url(p string) string { return "http://" + n.addr + p }
 
 // put stores body at p with net/http and returns the status.
-func (n *testNode) put(t *testing.T, p string, body []byte, hdr map[string]string) int {
+func (n *testNode) put(t testing.TB, p string, body []byte, hdr map[string]string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPut, n.url(p), strings.NewReader(string(body)))
 	if err != nil {
@@ -106,7 +106,7 @@ func (n *testNode) put(t *testing.T, p string, body []byte, hdr map[string]strin
 }
 
 // get fetches p and returns the response with its body read.
-func (n *testNode) get(t *testing.T, method, p string, hdr map[string]string) (*http.Response, string) {
+func (n *testNode) get(t testing.TB, method, p string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, n.url(p), nil)
 	if err != nil {
@@ -128,7 +128,7 @@ func (n *testNode) get(t *testing.T, method, p string, hdr map[string]string) (*
 }
 
 // raw sends a literal request on a new connection and reads one response.
-func (n *testNode) raw(t *testing.T, req string) (*http.Response, string) {
+func (n *testNode) raw(t testing.TB, req string) (*http.Response, string) {
 	t.Helper()
 	c, err := net.Dial("tcp", n.addr)
 	if err != nil {
@@ -154,7 +154,7 @@ func firstLine(s string) string {
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -166,7 +166,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // tempFiles lists leftover *.tmp files anywhere under dir.
-func tempFiles(t *testing.T, dir string) []string {
+func tempFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

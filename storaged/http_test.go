@@ -526,3 +526,50 @@ func FuzzParseContentRange(f *testing.F) {
 		}
 	})
 }
+
+// TestGracefulStop: cancelling Serve's context lets a PUT in progress finish and be acknowledged,
+// refuses new connections, and Serve returns nil.
+func TestGracefulStop(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	const size = 1 << 20
+	io.WriteString(c, "PUT /dev1/graceful.fid HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n")
+	c.Write(make([]byte, size/2))
+	waitFor(t, "the PUT's temp file", func() bool { return len(tempFiles(t, n.docroot)) > 0 })
+	n.cancel()
+	waitFor(t, "the listener to close", func() bool {
+		c2, err := net.Dial("tcp", n.addr)
+		if err == nil {
+			c2.Close()
+		}
+		return err != nil
+	})
+	if _, err := c.Write(make([]byte, size/2)); err != nil {
+		t.Fatalf("writing the rest of the body: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the PUT response: %v", err)
+	}
+	if resp.StatusCode != 200 {
+		t.Errorf("PUT during graceful stop = %d, want 200", resp.StatusCode)
+	}
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil", err)
+		}
+		n.done <- nil
+	case <-time.After(time.Minute):
+		t.Fatal("Serve did not return")
+	}
+	if fi, err := os.Stat(filepath.Join(n.docroot, "dev1/graceful.fid")); err != nil || fi.Size() != size {
+		t.Errorf("stored file: %v, %v; want %d bytes", fi, err, size)
+	}
+}
