@@ -339,6 +339,46 @@ func testConcurrentCommits(t *testing.T, open Open) {
 	}
 }
 
+// testConcurrentFileOn adds and removes copies of one fid from two Stores at once; devcount must
+// end up equal to the copies left.
+func testConcurrentFileOn(t *testing.T, open Open) {
+	ctx := ctxFor(t)
+	a := newStore(t, open)
+	b := newStore(t, open)
+	d := domain(t, ctx, a, "d")
+	fid := upload(t, ctx, a, d.ID, "k", 1, 100)
+	const devs = 12
+	var wg sync.WaitGroup
+	errs := make([]error, devs)
+	for i := 0; i < devs; i++ {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.AddFileOn(ctx, fid, i+1)
+			if errs[i] == nil && i%3 == 0 {
+				errs[i] = s.RemoveFileOn(ctx, fid, i+1)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("AddFileOn/RemoveFileOn(dev %d): %v", i+1, err)
+		}
+	}
+	on, err := a.FileOn(ctx, fid)
+	must(t, "FileOn", err)
+	f, err := a.FileByFid(ctx, fid)
+	must(t, "FileByFid", err)
+	if want := 1 + devs - devs/3; len(on) != want || f.DevCount != want {
+		t.Fatalf("after concurrent changes: FileOn has %d rows, devcount %d, want both %d", len(on), f.DevCount, want)
+	}
+}
+
 func testLocks(t *testing.T, open Open) {
 	ctx := ctxFor(t)
 	a := newStore(t, open)

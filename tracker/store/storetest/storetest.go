@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentFids", testConcurrentFids},
 		{"ConcurrentCommits", testConcurrentCommits},
+		{"ConcurrentFileOn", testConcurrentFileOn},
 		{"Locks", testLocks},
 		{"FsckLog", testFsckLog},
 		{"Settings", testSettings},

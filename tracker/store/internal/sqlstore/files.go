@@ -271,6 +271,15 @@ func enqueueDelete(ctx context.Context, ex execer, fid int64) error {
 	return err
 }
 
+// lockFileRow write-locks the file row of fid (when there is one) for the rest of tx, so that
+// concurrent changes to the fid's copies queue up instead of deadlocking over the file_on rows
+// each one counts. It is the portable spelling of SELECT ... FOR UPDATE; in SQLite the
+// transaction already holds the database's write lock.
+func lockFileRow(ctx context.Context, tx *sql.Tx, fid int64) error {
+	_, err := tx.ExecContext(ctx, "UPDATE file SET devcount = devcount WHERE fid = ?", fid)
+	return err
+}
+
 // refreshDevCount sets file.devcount to the number of file_on rows of fid.
 func refreshDevCount(ctx context.Context, ex execer, fid int64) error {
 	_, err := ex.ExecContext(ctx, "UPDATE file SET devcount = (SELECT COUNT(*) FROM file_on WHERE fid = ?) WHERE fid = ?", fid, fid)
@@ -456,6 +465,9 @@ func (s *Store) FileOn(ctx context.Context, fid int64) ([]int, error) {
 // AddFileOn records a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
 	return s.tx(ctx, "add file_on", func(tx *sql.Tx) error {
+		if err := lockFileRow(ctx, tx, fid); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.d.InsertIgnore()+" INTO file_on (fid, devid) VALUES (?, ?)", fid, devID); err != nil {
 			return err
 		}
@@ -466,6 +478,9 @@ func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
 // RemoveFileOn forgets a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) RemoveFileOn(ctx context.Context, fid int64, devID int) error {
 	return s.tx(ctx, "remove file_on", func(tx *sql.Tx) error {
+		if err := lockFileRow(ctx, tx, fid); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM file_on WHERE fid = ? AND devid = ?", fid, devID); err != nil {
 			return err
 		}

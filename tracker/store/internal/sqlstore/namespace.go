@@ -32,6 +32,9 @@ func (s *Store) allocate(ctx context.Context, what string, fn func(tx *sql.Tx) e
 	for i := 0; ; i++ {
 		err := s.tx(ctx, what, fn)
 		if errors.Is(err, errRaced) && i < maxRaceAttempts {
+			if err := pause(ctx, min(i+1, maxTxAttempts)); err != nil {
+				return s.errf(what, err)
+			}
 			continue
 		}
 		return err

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -104,7 +105,11 @@ func (s *Store) Lock(ctx context.Context, name string, timeout time.Duration) (f
 }
 
 // maxTxAttempts bounds how often a transaction is re-run after a deadlock or busy error.
-const maxTxAttempts = 5
+const maxTxAttempts = 10
+
+// retryBackoff is the longest pause before re-running a transaction; the pause grows with the
+// attempt and is randomised so that the transactions that deadlocked do not meet again.
+const retryBackoff = 50 * time.Millisecond
 
 // tx runs fn in a write transaction, committing when fn returns nil and re-running it when the
 // database reports a deadlock or lock timeout.
@@ -116,12 +121,28 @@ func (s *Store) tx(ctx context.Context, what string, fn func(tx *sql.Tx) error) 
 		}
 		if attempt < maxTxAttempts && s.d.IsRetryable(err) && ctx.Err() == nil {
 			s.log.Debug("store: retrying transaction", "op", what, "attempt", attempt, "err", err)
+			if err := pause(ctx, attempt); err != nil {
+				return s.errf(what, err)
+			}
 			continue
 		}
 		if isSentinel(err) {
 			return err
 		}
 		return s.errf(what, err)
+	}
+}
+
+// pause waits a random time up to attempt × retryBackoff/maxTxAttempts, or until ctx ends.
+func pause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(retryBackoff)*int64(attempt)/maxTxAttempts) + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
