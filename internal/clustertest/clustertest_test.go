@@ -165,3 +165,39 @@ func TestFsckThroughProtocol(t *testing.T) {
 	})
 	Eventually(t, "truncated copy repaired", func() bool { return bytes.Equal(c.ReadCopy(dev, fid), data) })
 }
+
+// Two trackers on MariaDB: replication and a reaper run cooperate through GET_LOCK and leases.
+func TestTwoTrackersOnMySQL(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 3, Trackers: 2, DSN: MySQLDSN(t), Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	const files = 6
+	for i := range files {
+		c.Upload(t, "d", "k"+strconv.Itoa(i), "c2", []byte("on mysql "+strconv.Itoa(i)))
+	}
+	Eventually(t, "every key on two hosts", func() bool {
+		for i := range files {
+			if len(hostsOf(t, c.GetPaths(t, "d", "k"+strconv.Itoa(i)))) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	c.StopNode(t, 0)
+	for _, dev := range c.DevIDs(0) {
+		c.SetState(t, dev, "dead")
+	}
+	Eventually(t, "copies restored on the two live nodes", func() bool {
+		for i := range files {
+			paths := c.GetPaths(t, "d", "k"+strconv.Itoa(i))
+			if len(hostsOf(t, paths)) != 2 {
+				return false
+			}
+			for _, p := range paths {
+				if c.NodeOf(devOf(t, p)) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
