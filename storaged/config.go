@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
@@ -105,7 +106,7 @@ func (c *Config) Validate() error {
 	if d.MgmtListen != MgmtOff {
 		if err := checkAddr(d.MgmtListen); err != nil {
 			errs = append(errs, conf.Field("mgmt_listen", `write host:port, e.g. ":7501", or "off"`, "%v", err))
-		} else if d.MgmtListen == d.Listen {
+		} else if d.MgmtListen == d.Listen && !strings.HasSuffix(d.Listen, ":0") {
 			errs = append(errs, conf.Field("mgmt_listen", "use another port than listen, or \"off\"",
 				"is the same address as listen (%s)", d.Listen))
 		}

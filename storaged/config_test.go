@@ -21,6 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Listen: "nonsense"}, []string{"listen"}},
 		{Config{MgmtListen: ":7500"}, []string{"mgmt_listen"}},
 		{Config{MgmtListen: "x"}, []string{"mgmt_listen"}},
+		{Config{Listen: "127.0.0.2:0", MgmtListen: "127.0.0.2:0"}, nil}, // kernel-chosen ports differ
 		{Config{Docroot: "relative/dir"}, []string{"docroot"}},
 		{Config{MaxBody: -1}, []string{"max_body"}},
 		{Config{UsageInterval: conf.Duration(time.Millisecond)}, []string{"usage_interval"}},
