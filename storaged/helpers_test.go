@@ -56,6 +56,7 @@ func startNode(t testing.TB, mutate func(*Config)) *testNode {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	srv.watchInterval = 20 * time.Millisecond
 	host := loopbackHost()
 	hl, err := net.Listen("tcp", host+":0")
 	if err != nil {

@@ -71,13 +71,14 @@ func (s *Server) serveMgmt(ctx context.Context, ln net.Listener) {
 					s.log.Error("side channel: handler crashed", "panic", r)
 				}
 			}()
-			s.mgmtConn(c)
+			s.mgmtConn(ctx, c)
 		}()
 	}
 }
 
 // mgmtConn answers the commands of one connection, in order, one reply line per command line.
-func (s *Server) mgmtConn(c net.Conn) {
+// After "watch" the connection only streams utilisation until ctx is done.
+func (s *Server) mgmtConn(ctx context.Context, c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetKeepAlive(true)
 	}
@@ -94,7 +95,13 @@ func (s *Server) mgmtConn(c net.Conn) {
 			return
 		}
 		s.stats.mgmtCommands.Add(1)
-		s.mgmtCommand(w, strings.TrimRight(string(line), "\r\n"))
+		cmd := strings.TrimRight(string(line), "\r\n")
+		if strings.TrimSpace(cmd) == "watch" {
+			w.Flush()
+			s.watch(ctx, w, s.watchInterval)
+			return
+		}
+		s.mgmtCommand(w, cmd)
 		if r.Buffered() == 0 || err != nil {
 			if w.Flush() != nil || err != nil {
 				return
@@ -134,8 +141,6 @@ func (s *Server) mgmtCommand(w *bufio.Writer, line string) {
 		}
 		fsck := len(fields) > 2 && fields[2] == "fsck"
 		w.WriteString(s.digest(cmd, uri, fsck))
-	case "watch":
-		w.WriteString("ERR iostat unavailable\r\n")
 	default:
 		fmt.Fprintf(w, "ERROR: unknown command: %s\r\n", cmd)
 	}

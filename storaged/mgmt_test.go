@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,6 @@ func TestSideChannel(t *testing.T) {
 		{"SHA-1 " + uri + "\n", []string{uri + " SHA-1=aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d\r\n"}},
 		{"bogus\nsize " + uri + "\n", []string{"ERROR: unknown command: bogus\r\n", uri + " 5\r\n"}},
 		{"\nsize " + uri + "\n", []string{"\r\n", uri + " 5\r\n"}},
-		{"watch\n", []string{"ERR iostat unavailable\r\n"}},
 		{"size\nMD5\n", []string{"ERROR: size needs a uri\r\n", "ERROR: MD5 needs a uri\r\n"}},
 		{"size " + uri, []string{uri + " 5\r\n"}}, // last line without LF, then EOF
 	}
@@ -98,5 +98,43 @@ func TestSideChannelLongLine(t *testing.T) {
 	got := mgmtSession(t, n.mgmt, "size /dev1/"+strings.Repeat("a", 2*maxMgmtLine)+"\n", 1)
 	if got[0] != "ERROR: line too long\r\n" {
 		t.Errorf("long line = %q, want %q", got[0], "ERROR: line too long\r\n")
+	}
+}
+
+// Spec 8.6 #86: blocks of "<devid>\t<util>\n" ending in ".\n".
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	if _, err := readDiskstats(); err != nil {
+		got := mgmtSession(t, n.mgmt, "watch\n", 1)
+		if got[0] != "ERR iostat unavailable\r\n" {
+			t.Errorf("watch without /proc/diskstats = %q, want ERR iostat unavailable", got[0])
+		}
+		return
+	}
+	got := mgmtSession(t, n.mgmt, "watch\n", 6) // two blocks of dev1, dev2, "."
+	line := regexp.MustCompile(`^[12]\t(\d{1,3}\.\d\d|-)\n$`)
+	for i, l := range got {
+		switch i % 3 {
+		case 2:
+			if l != ".\n" {
+				t.Errorf("watch line %d = %q, want %q", i, l, ".\n")
+			}
+		default:
+			if !line.MatchString(l) || l[0] != "12"[i%3] {
+				t.Errorf("watch line %d = %q, want dev%d and a utilisation", i, l, i%3+1)
+			}
+		}
+	}
+}
+
+func TestFormatUtil(t *testing.T) {
+	for _, tt := range []struct {
+		busy, elapsed int64
+		want          string
+	}{{0, 1000, "0.00"}, {500, 1000, "50.00"}, {1234, 10000, "12.34"}, {1500, 1000, "100.00"}, {-5, 1000, "0.00"}} {
+		if got := formatUtil(tt.busy, tt.elapsed); got != tt.want {
+			t.Errorf("formatUtil(%d, %d) = %q, want %q", tt.busy, tt.elapsed, got, tt.want)
+		}
 	}
 }

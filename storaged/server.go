@@ -15,6 +15,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -30,6 +31,8 @@ type Server struct {
 	stats counters
 
 	bufs sync.Pool // *[]byte copy buffers of copyBufSize for PUT bodies and digests
+
+	watchInterval time.Duration // period of the side channel's watch stream; tests shorten it
 
 	mu        sync.Mutex             // guards the fields below
 	httpConns map[net.Conn]struct{}  // open HTTP connections, for Close
@@ -69,6 +72,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
+
+		watchInterval: watchInterval,
 	}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	devs, err := s.devices()
