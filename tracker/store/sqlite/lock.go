@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"database/sql"
@@ -8,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,19 +30,39 @@ const (
 
 // locker implements named locks with the `lock` table, as MogileFS::Store::SQLite does: a row per
 // held lock, keyed by the first four bytes of the name's MD5 masked to 31 bits, naming the holder's
-// host and pid. A row whose holder process is gone (same host, dead pid) or that is older than
-// staleLockAge is broken.
+// host and pid. A row is broken as stale when it is older than staleLockAge, or when it names this
+// host and its process is gone.
+//
+// The hostname column holds "<hostname> <incarnation>", where the incarnation is the holder's
+// start time from /proc/<pid>/stat. A tracker restarted in a container usually gets the pid it had
+// before, so a pid check alone would take the rows its previous run left behind for live ones; the
+// incarnation tells them apart.
 //
 // Waiters poll the table, since the holder may be another process. Waiters in this Store are also
 // woken as soon as a holder in this Store unlocks, through the released channels.
 type locker struct {
-	db       *sql.DB
-	hostname string
-	pid      int
-	log      *slog.Logger
+	db     *sql.DB
+	host   string // os.Hostname()
+	holder string // what this Store writes into the hostname column
+	pid    int
+	log    *slog.Logger
 
-	mu       sync.Mutex              // guards released
+	mu       sync.Mutex              // guards released and held
 	released map[int64]chan struct{} // closed when this Store unlocks the lock id; created by waiters
+	held     map[int64]int64         // lock ids this Store holds, with their acquiredat
+}
+
+func newLocker(db *sql.DB, log *slog.Logger) *locker {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	pid := os.Getpid()
+	holder := host
+	if inc := incarnation(pid); inc != "" {
+		holder += " " + inc
+	}
+	return &locker{db: db, host: host, holder: holder, pid: pid, log: log}
 }
 
 // releasedCh returns the channel closed at the next unlock of id in this Store.
@@ -136,7 +160,7 @@ func (l *locker) try(ctx context.Context, id int64) (int64, error) {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return 0, err
-	case now-at > int64(staleLockAge/time.Second) || (host == l.hostname && !processAlive(int(pid))):
+	case l.stale(host, pid, at, now):
 		if _, err := tx.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ?", id); err != nil {
 			return 0, err
 		}
@@ -149,23 +173,75 @@ func (l *locker) try(ctx context.Context, id int64) (int64, error) {
 		now = at + 1
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO lock (lockid, hostname, pid, acquiredat) VALUES (?, ?, ?, ?)",
-		id, l.hostname, l.pid, now); err != nil {
+		id, l.holder, l.pid, now); err != nil {
 		return 0, err
 	}
-	return now, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	if l.held == nil {
+		l.held = map[int64]int64{}
+	}
+	l.held[id] = now
+	l.mu.Unlock()
+	return now, nil
+}
+
+// stale reports whether a lock row may be broken: it is older than staleLockAge, or it names this
+// host and a process that is gone or is a later process with a recycled pid.
+func (l *locker) stale(holder string, pid, acquiredAt, now int64) bool {
+	if now-acquiredAt > int64(staleLockAge/time.Second) {
+		return true
+	}
+	host, inc, _ := strings.Cut(holder, " ")
+	if host != l.host {
+		return false // another machine: only age tells
+	}
+	if !processAlive(int(pid)) {
+		return true
+	}
+	if inc == "" {
+		return false
+	}
+	cur := incarnation(int(pid))
+	return cur != "" && cur != inc
 }
 
 func (l *locker) unlock(id, acquired int64) {
 	// A background context: unlock must happen even when the caller's context is done.
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultBusyTimeout)
 	defer cancel()
+	l.mu.Lock()
+	if l.held[id] == acquired {
+		delete(l.held, id)
+	}
+	l.mu.Unlock()
 	_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
-		id, l.hostname, l.pid, acquired)
+		id, l.holder, l.pid, acquired)
 	if err != nil {
 		// The row stays until it is broken as stale (holder gone or older than staleLockAge).
 		l.log.Warn("sqlite: releasing lock failed", "lockid", id, "err", err)
 	}
 	l.wake(id)
+}
+
+// releaseAll deletes the rows of every lock this Store still holds; Close calls it so that a
+// tracker stopped with a lock held does not leave it to the staleness rules.
+func (l *locker) releaseAll() error {
+	l.mu.Lock()
+	held := l.held
+	l.held = nil
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultBusyTimeout)
+	defer cancel()
+	var errs []error
+	for id, at := range held {
+		_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
+			id, l.holder, l.pid, at)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // processAlive reports whether a process with this pid exists on this machine.
@@ -175,4 +251,23 @@ func processAlive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// incarnation identifies one run of process pid: its start time in clock ticks since boot, field
+// 22 of /proc/<pid>/stat. It is "" where /proc is not available.
+func incarnation(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may itself contain spaces and ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
+	if len(f) < 20 {
+		return ""
+	}
+	return "t" + f[19]
 }

@@ -68,6 +68,8 @@ func TestStaleLocks(t *testing.T) {
 		wantLocked bool
 	}{
 		{"live holder", host, os.Getpid(), now, true},
+		{"live holder, same run", s.locks.holder, os.Getpid(), now, true},
+		{"earlier run with the same pid", host + " t1", os.Getpid(), now, false},
 		{"other host, recent", "elsewhere.example", deadPid, now, true},
 		{"dead process here", host, deadPid, now, false},
 		{"older than an hour", "elsewhere.example", 1, now - 3601, false},
@@ -183,5 +185,45 @@ func TestExistingSchema(t *testing.T) {
 	fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: 3, Key: "y"})
 	if err != nil || fid <= 900 {
 		t.Fatalf("CreateTempfile() = %d, %v, want a fid above 900", fid, err)
+	}
+}
+
+// TestCloseReleasesLocks checks that closing a Store frees the locks it still holds, so a tracker
+// restarted in the same process does not wait for them to go stale.
+func TestCloseReleasesLocks(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "tracker.db")
+	a, err := Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	b, err := Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
+	if err != nil {
+		t.Fatalf("Lock after the holder's store was closed: %v", err)
+	}
+	unlock()
+}
+
+func TestIncarnation(t *testing.T) {
+	self := incarnation(os.Getpid())
+	if self == "" {
+		t.Skip("no /proc/<pid>/stat on this system")
+	}
+	if again := incarnation(os.Getpid()); again != self {
+		t.Fatalf("incarnation(self) = %q then %q", self, again)
+	}
+	if got := incarnation(1 << 30); got != "" {
+		t.Fatalf("incarnation(no such pid) = %q, want empty", got)
 	}
 }

@@ -57,6 +57,7 @@ func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 // Store is a store.Store on one SQLite file. It is safe for concurrent use; Close releases it.
 type Store struct {
 	*sqlstore.Store
+	locks *locker
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,7 +102,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	l := &locker{db: w, hostname: hostname(), pid: os.Getpid(), log: o.logger}
+	l := newLocker(w, o.logger)
 	s, err := sqlstore.New(ctx, sqlstore.Options{
 		Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger,
 	})
@@ -110,7 +111,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	return &Store{s}, nil
+	return &Store{Store: s, locks: l}, nil
+}
+
+// Close releases the locks this Store still holds and closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.locks.releaseAll(), s.Store.Close())
 }
 
 // openDB opens a pool on path with WAL, the busy timeout and, for writers, immediate transactions.
@@ -130,14 +136,6 @@ func openDB(path string, busy time.Duration, readOnly bool) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return db, nil
-}
-
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil {
-		return "localhost"
-	}
-	return h
 }
 
 // dialect is SQLite's side of sqlstore.
