@@ -56,7 +56,11 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 		return err
 	}
 	if d.test {
-		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		if d.config == "" {
+			fmt.Fprintln(e.stdout, "configuration (defaults and flags, no file) is ok")
+		} else {
+			fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		}
 		return nil
 	}
 
