@@ -207,3 +207,30 @@ func TestFidCounterBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.
+func TestCloseReleasesLocks(t *testing.T) {
+	ctx := context.Background()
+	server, admin := testServer(t)
+	dsn := freshDatabase(t, server, admin)
+	a, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	b, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
+	if err != nil {
+		t.Fatalf("Lock after the holder's store was closed: %v", err)
+	}
+	unlock()
+}

@@ -57,6 +57,7 @@ func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 // releases it.
 type Store struct {
 	*sqlstore.Store
+	locks *locker
 }
 
 var _ store.Store = (*Store)(nil)
@@ -109,7 +110,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{s}, nil
+	return &Store{Store: s, locks: l}, nil
+}
+
+// Close releases the locks this Store still holds and closes its connections.
+func (s *Store) Close() error {
+	s.locks.releaseAll()
+	return s.Store.Close()
 }
 
 // setup creates missing tables and checks the schema version of an existing database.
@@ -182,6 +189,23 @@ func (dialect) IsRetryable(err error) bool {
 type locker struct {
 	db  *sql.DB
 	log *slog.Logger
+
+	mu   sync.Mutex           // guards held
+	held map[*sql.Conn]func() // connections holding a lock, with their unlock functions
+}
+
+// releaseAll unlocks every lock still held; Close calls it before closing the pool, which would
+// otherwise leave those sessions (and their locks) open until each unlock is called.
+func (l *locker) releaseAll() {
+	l.mu.Lock()
+	var unlocks []func()
+	for _, u := range l.held {
+		unlocks = append(unlocks, u)
+	}
+	l.mu.Unlock()
+	for _, u := range unlocks {
+		u()
+	}
 }
 
 func (l *locker) lock(ctx context.Context, name string, timeout time.Duration) (func(), error) {
@@ -200,8 +224,11 @@ func (l *locker) lock(ctx context.Context, name string, timeout time.Duration) (
 		return nil, fmt.Errorf("mysql: lock %q: %w", name, store.ErrLocked)
 	}
 	var once sync.Once
-	return func() {
+	unlock := func() {
 		once.Do(func() {
+			l.mu.Lock()
+			delete(l.held, conn)
+			l.mu.Unlock()
 			// A background context: the lock must be released even when the caller's context is done.
 			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -215,7 +242,14 @@ func (l *locker) lock(ctx context.Context, name string, timeout time.Duration) (
 			}
 			conn.Close()
 		})
-	}, nil
+	}
+	l.mu.Lock()
+	if l.held == nil {
+		l.held = map[*sql.Conn]func(){}
+	}
+	l.held[conn] = unlock
+	l.mu.Unlock()
+	return unlock, nil
 }
 
 // discard closes conn's session instead of returning it to the pool.
