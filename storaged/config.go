@@ -55,7 +55,8 @@ type Config struct {
 	IdleTimeout conf.Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful stop; connections still busy afterwards are closed. Default 30s.
 	ShutdownTimeout conf.Duration `yaml:"shutdown_timeout"`
-	// MaxConns is the most HTTP requests served at once; more get 503. Default 10000.
+	// MaxConns is the most HTTP connections served at once; more are answered 503 and closed.
+	// Default 10000.
 	MaxConns int `yaml:"max_conns"`
 }
 

@@ -46,16 +46,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, fasthttp.StatusBadRequest, "")
 	}
 	// fasthttp does not drain an unread streamed body; the connection cannot carry another request.
-	if !ctx.Request.Header.IsHTTP11() && !hasKeepAlive(&ctx.Request.Header) {
-		ctx.SetConnectionClose()
-	}
+	// (PUT handles its own body. HTTP/1.0 keep-alive is fasthttp's business.)
 	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && !ctx.IsPut() {
 		ctx.SetConnectionClose()
 	}
-}
-
-func hasKeepAlive(h *fasthttp.RequestHeader) bool {
-	return strings.EqualFold(strings.TrimSpace(string(h.Peek("Connection"))), "keep-alive")
 }
 
 // reply sends a short HTML reply like Perlbal's: "<h1>CODE - Reason</h1>" and an optional message.

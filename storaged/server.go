@@ -275,7 +275,7 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 type Stats struct {
 	Gets, Heads, Puts, Deletes int64 // requests by method
 	Created                    int64 // PUTs that stored a file
-	Aborted                    int64 // PUTs that stored nothing (short body, disconnect, bad MD5, error)
+	Aborted                    int64 // PUTs refused or failed (bad path, short body, disconnect, bad MD5, I/O error)
 	NotFound                   int64 // 404 replies
 	BadRequests                int64 // 4xx replies other than 404
 	ServerErrors               int64 // 5xx replies
