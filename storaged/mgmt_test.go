@@ -18,7 +18,7 @@ func mgmtSession(t *testing.T, addr string, send string, replies int) []string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	if _, err := io.WriteString(c, send); err != nil {
 		t.Fatal(err)
 	}

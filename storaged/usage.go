@@ -153,7 +153,11 @@ func measure(dir string, now time.Time) (usage, error) {
 		Time: now.Unix(), Disk: dir, Device: "unknown"}
 	if mnt, dev, ok := mountOf(dir); ok {
 		u.Device = dev
-		if mnt == dir {
+		real := dir
+		if p, err := filepath.EvalSymlinks(dir); err == nil {
+			real = p // dev<N> may be a symlink to the disk's mount point
+		}
+		if mnt == real {
 			u.Disk = mnt
 		}
 	}

@@ -80,6 +80,22 @@ func TestUsageFile(t *testing.T) {
 	})
 }
 
+// TestUsageNewDevice: a device added while the node runs gets its usage file without a restart.
+func TestUsageNewDevice(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(c *Config) { c.UsageInterval = conf1s })
+	if err := os.Mkdir(filepath.Join(n.docroot, "dev7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dev7/usage", func() bool {
+		resp, _ := n.get(t, http.MethodGet, "/dev7/usage", nil)
+		return resp.StatusCode == 200
+	})
+	if got := n.put(t, "/dev7/x.fid", []byte("x"), nil); got != 200 {
+		t.Errorf("PUT on the new device = %d, want 200", got)
+	}
+}
+
 func TestUsageFormat(t *testing.T) {
 	u := usage{Available: 912345678, Device: "/dev/sdb1", Disk: "/var/mogdata/dev1", Time: 1700000000,
 		Total: 976762584, Use: "7%", Used: 64416906}
