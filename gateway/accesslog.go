@@ -25,6 +25,7 @@ type accessRecord struct {
 	times     []time.Duration
 	cache     string
 	streamed  bool // a body stream logs the record when it closes
+	bodyRead  bool // the request body was read to its end
 }
 
 func (r *accessRecord) addUpstream(addr string, d time.Duration) {

@@ -404,6 +404,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		cache:     "-",
 	}
 	defer func() {
+		if ctx.Request.IsBodyStream() && !rec.bodyRead {
+			// fasthttp would read the unread rest of a streamed body as the next request on this
+			// connection (a request smuggling hole): close it instead.
+			ctx.SetConnectionClose()
+		}
 		rec.status = ctx.Response.StatusCode()
 		s.stats.countStatus(rec.status)
 		if !rec.streamed {
@@ -460,7 +465,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.serveTracker(ctx, st, rt, key, rec)
 	case fasthttp.MethodPut:
 		if s.authorized(ctx, rt) {
-			s.upload(ctx, st, rt, key)
+			s.upload(ctx, st, rt, key, rec)
 		}
 	case fasthttp.MethodDelete:
 		if s.authorized(ctx, rt) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -239,5 +240,36 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		t.Errorf("the listener still accepts after Serve returned")
 	} else if !strings.Contains(err.Error(), "refused") {
 		t.Logf("dial after stop: %v", err)
+	}
+}
+
+// TestUnreadBodyClosesConnection: a streamed request body the gateway does not read (here, a POST
+// answered 405) must not be parsed as the next request on the connection.
+func TestUnreadBodyClosesConnection(t *testing.T) {
+	t.Parallel()
+	ft := newFakeTracker()
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	body := strings.Repeat("GET /d/smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 4000)
+	fmt.Fprintf(c, "POST /d/k HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("first response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || !resp.Close {
+		t.Errorf("POST = %d, close %v; want 405 and Connection: close", resp.StatusCode, resp.Close)
+	}
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		t.Errorf("a second response (%d) came from the unread body", resp.StatusCode)
+	}
+	if n := ft.calls.Load(); n != 0 {
+		t.Errorf("tracker calls = %d, want 0", n)
 	}
 }

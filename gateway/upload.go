@@ -29,7 +29,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // takes it, create_close with the size, then 201 with an empty body. The body is never held whole: it
 // flows from the client connection to the storage node. A destination that fails before any byte of
 // the body was read is replaced by the next one create_open offered; after that the upload fails.
-func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key string) {
+func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
 	size := ctx.Request.Header.ContentLength()
 	if size < 0 {
 		plainError(ctx, fasthttp.StatusLengthRequired, "send Content-Length; chunked uploads are not accepted")
@@ -75,6 +75,7 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 			break
 		}
 	}
+	rec.bodyRead = cr.n == int64(size)
 	if used == nil {
 		if isTimeout(lastErr) {
 			plainError(ctx, fasthttp.StatusGatewayTimeout, "storage timed out")
