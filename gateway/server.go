@@ -246,6 +246,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.badRequest,
+		ContinueHandler:               s.allowContinue,
 		Name:                          cfg.ServerName,
 		Concurrency:                   cfg.Limits.MaxConnections,
 		ReadBufferSize:                int(cfg.Limits.MaxHeaderSize),
@@ -379,6 +380,31 @@ func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 	}
 	s.stats.badRequests.Add(1)
 	plainError(ctx, fasthttp.StatusBadRequest, "bad request")
+}
+
+// allowContinue decides "Expect: 100-continue" from the request head alone, so a client does not send
+// a body that would be refused: too large, a method the route does not allow, or a wrong token
+// (network checks need the connection and run in the handler). A refusal is answered 417.
+func (s *Server) allowContinue(h *fasthttp.RequestHeader) bool {
+	st := s.state.Load()
+	if int64(h.ContentLength()) > int64(st.cfg.Limits.MaxUploadSize) {
+		return false
+	}
+	rp, err := parseRequestPath(h.RequestURI())
+	if err != nil {
+		return false
+	}
+	rt := st.table.match(rp.clean)
+	if rt == nil || !rt.allows(string(h.Method())) {
+		return false
+	}
+	if rt.Token != "" {
+		tok, ok := strings.CutPrefix(string(h.Peek("Authorization")), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(rt.Token)) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // plainError sets a short text/plain error answer.

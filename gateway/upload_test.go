@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -129,4 +130,33 @@ func TestUploadRefusals(t *testing.T) {
 		t.Errorf("create_close called after a failed PUT: %+v", ft.closes[nCloses:])
 	}
 	ft.mu.Unlock()
+}
+
+func TestUploadExpectContinue(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	ft := newFakeTracker()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(301)}}
+	cfg := trackerConfig(writeRoute(), Route{Prefix: "/tok/", Domain: "d", Methods: []string{"PUT"}, Token: "s3cret"})
+	cfg.Limits.MaxUploadSize = 1024
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	addr := strings.TrimPrefix(g.base, "http://")
+	expect := func(line, hdr string) int {
+		return rawGet(t, addr, line, "Content-Length: 5\r\nExpect: 100-continue\r\n"+hdr)
+	}
+	if code := expect("PUT /u/k HTTP/1.1", ""); code != 100 {
+		t.Errorf("PUT with Expect = %d, want 100 Continue", code)
+	}
+	if code := rawGet(t, addr, "PUT /u/k HTTP/1.1", "Content-Length: 5000\r\nExpect: 100-continue\r\n"); code != 417 {
+		t.Errorf("PUT over max_upload_size with Expect = %d, want 417", code)
+	}
+	if code := expect("PUT /tok/k HTTP/1.1", ""); code != 417 {
+		t.Errorf("PUT without token with Expect = %d, want 417", code)
+	}
+	if code := expect("PUT /tok/k HTTP/1.1", "Authorization: Bearer s3cret\r\n"); code != 100 {
+		t.Errorf("PUT with token and Expect = %d, want 100", code)
+	}
+	if n := ft.calls.Load(); n != 0 {
+		t.Errorf("tracker calls = %d, want 0 (no body was sent)", n)
+	}
 }
