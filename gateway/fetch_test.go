@@ -312,3 +312,30 @@ func TestPathCacheCollapsesConcurrentLookups(t *testing.T) {
 		t.Errorf("tracker calls for %d concurrent misses = %d, want 1", n, c)
 	}
 }
+
+func TestFailedStorageNodeTriedLast(t *testing.T) {
+	t.Parallel()
+	good := startStorage(t, "127.0.0.3")
+	data := []byte("healthy copy")
+	url := good.put(t, 23, data)
+	dead := deadAddr(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "k", "http://"+dead+fidPath(23), url)
+	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	cfg := trackerConfig()
+	cfg.PathCache.Size = -1
+	g := startGateway(t, cfg, Deps{Tracker: ft, Now: clock.Now})
+	for i := 0; i < 3; i++ {
+		if code, _, body, err := get(t, "GET", g.base+"/d/k"); err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET = %d %q, %v", code, body, err)
+		}
+	}
+	if n := nodeRequests(g, dead); n != 1 {
+		t.Errorf("dead node tried %d times in 3 GETs, want 1 (then avoided for fail_timeout)", n)
+	}
+	clock.advance(10 * time.Second)
+	get(t, "GET", g.base+"/d/k")
+	if n := nodeRequests(g, dead); n != 2 {
+		t.Errorf("dead node tried %d times after fail_timeout, want 2", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -271,5 +272,45 @@ func TestUnreadBodyClosesConnection(t *testing.T) {
 	}
 	if n := ft.calls.Load(); n != 0 {
 		t.Errorf("tracker calls = %d, want 0", n)
+	}
+}
+
+func TestAccessLogReopenOnReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := dir + "/access.log"
+	cfg := trackerConfig()
+	cfg.AccessLog = path
+	srv, err := New(cfg, Deps{Tracker: newFakeTracker()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	get(t, "GET", base+"/healthz?first")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(cfg); err != nil { // what SIGHUP does
+		t.Fatal(err)
+	}
+	get(t, "GET", base+"/healthz?second")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), "?first") || strings.Contains(string(old), "?second") {
+		t.Errorf("rotated log = %q, want only the first request", old)
+	}
+	if !strings.Contains(string(cur), "?second") || strings.Contains(string(cur), "?first") {
+		t.Errorf("reopened log = %q, want only the second request", cur)
 	}
 }
