@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mogway/mogway/tracker/client"
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+const (
+	serverCPUs  = "0"
+	loadCPUs    = "1"
+	trackerAddr = "127.0.0.1:17001"
+	nodeA       = "127.0.0.2:17500"
+	nodeB       = "127.0.0.3:17500"
+	domain      = "bench"
+)
+
+// gateway ports: one process per configuration so each scenario hits a warm, dedicated instance.
+const (
+	gwCache       = 18081 // memory cache on, path cache on
+	gwNoCache     = 18082 // response cache off, path cache on
+	gwNoPathCache = 18083 // response cache off, path cache off
+)
+
+var ngx = nginxPorts{Static: 18091, Proxy: 18092, Cache: 18093}
+
+// object is a file stored in the cluster for the benchmark.
+type object struct {
+	key  string
+	size int64
+	path string // the URI of its copy on node A's dev1, also present on node B under the same URI
+}
+
+type cluster struct {
+	o        options
+	work     string
+	tracker  *proc
+	nodes    [2]*proc
+	gateways map[int]*proc
+	nginx    *proc
+	pool     *client.Pool
+	objects  map[string]object
+}
+
+func (c *cluster) stop() {
+	for _, g := range c.gateways {
+		g.stop()
+	}
+	c.nginx.stop()
+	for _, n := range c.nodes {
+		n.stop()
+	}
+	c.tracker.stop()
+	if c.pool != nil {
+		c.pool.Close()
+	}
+}
+
+func (c *cluster) describe() string {
+	var b strings.Builder
+	b.WriteString("Set-up: `mogway tracker` on SQLite, two `mogway storaged` nodes (127.0.0.2, 127.0.0.3), objects in a\n")
+	b.WriteString("class with mindevcount=2. The reference is Debian's nginx (one worker): (a) static files from the node's\n")
+	b.WriteString("docroot, (b) `proxy_pass` to an upstream of both nodes with `proxy_next_upstream`, (c) the same with\n")
+	b.WriteString("`proxy_cache`. The nginx MogileFS module is not packaged by Debian, so miss-path rows compare mogway's\n")
+	b.WriteString("tracker lookup + fetch against nginx's plain proxy (no lookup): that reference is a ceiling, not a peer.\n")
+	return b.String()
+}
+
+func (c *cluster) startNode(i int) error {
+	addrs := [2]string{nodeA, nodeB}
+	host, _, _ := strings.Cut(addrs[i], ":")
+	docroot := filepath.Join(c.work, fmt.Sprintf("node%d", i+1))
+	p, err := start(c.work, fmt.Sprintf("storaged%d", i+1), serverCPUs, nil, c.o.bin, "storaged",
+		"--listen", addrs[i], "--mgmt-listen", host+":17501", "--docroot", docroot, "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	c.nodes[i] = p
+	return waitPort(addrs[i], 10*time.Second)
+}
+
+func startCluster(ctx context.Context, o options, work string, logger *slog.Logger) (*cluster, error) {
+	c := &cluster{o: o, work: work, gateways: map[int]*proc{}, objects: map[string]object{}}
+	for i := range 2 {
+		if err := os.MkdirAll(filepath.Join(work, fmt.Sprintf("node%d", i+1), fmt.Sprintf("dev%d", i+1)), 0o755); err != nil {
+			return nil, err
+		}
+		// Node 2 also holds a dev1 directory so that both nodes answer the same URIs for the
+		// upstream-group (FastDFS-style) scenarios, as nginx's upstream needs.
+		if err := os.MkdirAll(filepath.Join(work, "node2", "dev1"), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	c.tracker, err = start(work, "tracker", serverCPUs, nil, o.bin, "tracker", "--listen", trackerAddr,
+		"--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPort(trackerAddr, 20*time.Second); err != nil {
+		c.stop()
+		return nil, err
+	}
+	for i := range 2 {
+		if err := c.startNode(i); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	c.pool, err = client.NewPool(client.Config{Trackers: []string{trackerAddr}}, logger)
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	if err := c.register(ctx); err != nil {
+		c.stop()
+		return nil, err
+	}
+	sizes := map[string]int64{"4k": 4 << 10, "1m": 1 << 20, "big": o.bigSize}
+	for key, size := range sizes {
+		obj, err := c.upload(ctx, key, size)
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.objects[key] = obj
+	}
+	for port, yaml := range map[int]string{
+		gwCache:       gatewayYAML(gwCache, true, true),
+		gwNoCache:     gatewayYAML(gwNoCache, false, true),
+		gwNoPathCache: gatewayYAML(gwNoPathCache, false, false),
+	} {
+		cfg := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", port))
+		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+			c.stop()
+			return nil, err
+		}
+		p, err := start(work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, o.bin, "gateway", "-c", cfg, "--log-level", "warn")
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.gateways[port] = p
+		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	conf, err := writeNginxConf(work, filepath.Join(work, "node1"), []string{nodeA, nodeB}, ngx)
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	c.nginx, err = start(work, "nginx", serverCPUs, nil, "nginx", "-c", conf, "-p", work)
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	for _, p := range []int{ngx.Static, ngx.Proxy, ngx.Cache} {
+		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", p), 10*time.Second); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func gatewayYAML(port int, cache, pathCache bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gateway:\n  listen: 127.0.0.1:%d\n  trackers: [%s]\n  access_log: \"off\"\n", port, trackerAddr)
+	if !pathCache {
+		b.WriteString("  path_cache: {size: -1}\n")
+	}
+	if cache {
+		b.WriteString("")
+	}
+	fmt.Fprintf(&b, "  routes:\n    - prefix: /%s/\n      domain: %s\n", domain, domain)
+	fmt.Fprintf(&b, "    - prefix: /dev1/\n      servers: [{addr: %q}, {addr: %q}]\n      next_upstream: [error, timeout, http_502, http_503, http_504]\n", nodeA, nodeB)
+	return b.String()
+}
+
+func (c *cluster) do(ctx context.Context, cmd string, kv ...string) error {
+	var a mogproto.Args
+	for i := 0; i+1 < len(kv); i += 2 {
+		a.Add(kv[i], kv[i+1])
+	}
+	_, err := c.pool.Do(ctx, cmd, a)
+	return err
+}
+
+func (c *cluster) register(ctx context.Context) error {
+	steps := [][]string{
+		{"create_host", "host", "node1", "ip", "127.0.0.2", "port", "17500", "status", "alive"},
+		{"create_host", "host", "node2", "ip", "127.0.0.3", "port", "17500", "status", "alive"},
+		{"create_device", "hostname", "node1", "devid", "1", "state", "alive"},
+		{"create_device", "hostname", "node2", "devid", "2", "state", "alive"},
+		{"create_domain", "domain", domain},
+		{"create_class", "domain", domain, "class", "two", "mindevcount", "2"},
+	}
+	for _, s := range steps {
+		if err := c.do(ctx, s[0], s[1:]...); err != nil {
+			return fmt.Errorf("%s: %w", s[0], err)
+		}
+	}
+	return nil
+}
+
+// upload stores size random bytes under key, waits for the second replica, and mirrors node 1's copy
+// onto node 2 under the same URI for the upstream-group scenarios.
+func (c *cluster) upload(ctx context.Context, key string, size int64) (object, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		_, err = c.pool.Upload(ctx, domain, key, "two", io.LimitReader(rand.Reader, size), size)
+		if err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // devices become writable after the first monitor rounds
+	}
+	if err != nil {
+		return object{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	for time.Now().Before(deadline) {
+		paths, err := c.pool.GetPaths(ctx, domain, key, client.GetPathsOptions{})
+		if err == nil && len(paths) >= 2 {
+			for _, p := range paths {
+				u, err := url.Parse(p)
+				if err != nil || !strings.HasPrefix(u.Path, "/dev1/") {
+					continue
+				}
+				src := filepath.Join(c.work, "node1", filepath.FromSlash(u.Path))
+				dst := filepath.Join(c.work, "node2", filepath.FromSlash(u.Path))
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					return object{}, err
+				}
+				_ = os.Remove(dst)
+				if err := os.Link(src, dst); err != nil {
+					return object{}, err
+				}
+				return object{key: key, size: size, path: u.Path}, nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return object{}, fmt.Errorf("%s: no second replica on dev1/dev2 within 60s", key)
+}

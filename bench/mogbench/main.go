@@ -1,0 +1,101 @@
+// Command mogbench runs mogway and the nginx stacks it replaces side by side on this machine and prints
+// a markdown table of ratios measured in the same run. It is started by `make bench` (bench/run.sh).
+//
+// Servers are pinned to CPU 0 and the load generator to CPU 1, so both sides get the same core. Each
+// scenario alternates mogway and the reference for several rounds and reports medians.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type options struct {
+	quick    bool
+	bin      string
+	work     string
+	out      string
+	rounds   int
+	duration time.Duration
+	conns    int
+	bigSize  int64
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: one short round per scenario, small download (under a minute)")
+	flag.StringVar(&o.bin, "bin", "bin/mogway", "mogway binary")
+	flag.StringVar(&o.work, "work", "bench/work", "scratch directory (wiped at start)")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for the results file (<date>.md)")
+	flag.Parse()
+	o.rounds, o.duration, o.conns, o.bigSize = 3, 5*time.Second, 32, 1<<30
+	if o.quick {
+		o.rounds, o.duration, o.bigSize = 1, 2*time.Second, 32<<20
+	}
+	if err := run(o); err != nil {
+		log.Fatalf("mogbench: %v", err)
+	}
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	work, err := filepath.Abs(o.work)
+	if err != nil {
+		return err
+	}
+	_ = os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := startCluster(ctx, o, work, logger)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+
+	started := time.Now()
+	var rows []row
+	for _, s := range scenarios(c, o) {
+		fmt.Fprintf(os.Stderr, "== %s\n", s.name)
+		r, err := s.run()
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		rows = append(rows, r)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# mogway vs nginx — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	mode := "full"
+	if o.quick {
+		mode = "quick (smoke run; numbers are indicative only)"
+	}
+	fmt.Fprintf(&b, "Mode: %s. %d round(s) of %v per side per scenario, alternating mogway and reference; medians. "+
+		"Servers pinned to CPU 0, load generator (wrk, %d connections, 1 thread) on CPU 1. Ratio = mogway / reference "+
+		"(above 1× mogway is faster). Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
+	writeTable(&b, rows)
+	b.WriteString("\n" + c.describe())
+	fmt.Print(b.String())
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	name := time.Now().UTC().Format("2006-01-02")
+	if o.quick {
+		name += "-quick"
+	}
+	path := filepath.Join(o.out, name+".md")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "results written to %s\n", path)
+	return nil
+}

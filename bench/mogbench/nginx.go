@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// nginxPorts are the reference server blocks: each one is a stack that mogway replaces.
+type nginxPorts struct {
+	Static int // (a) static files from a storage node's docroot: the ceiling
+	Proxy  int // (b) proxy_pass to the storage nodes with proxy_next_upstream, uncached
+	Cache  int // (c) the same with proxy_cache
+}
+
+// writeNginxConf writes an nginx.conf for one worker process (pinned by the caller) and returns its path.
+func writeNginxConf(dir, docroot string, upstreams []string, p nginxPorts) (string, error) {
+	var ups strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&ups, "    server %s max_fails=1 fail_timeout=10s;\n", u)
+	}
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path %[1]s/ngx-body;
+  proxy_temp_path %[1]s/ngx-proxy;
+  fastcgi_temp_path %[1]s/ngx-fcgi;
+  uwsgi_temp_path %[1]s/ngx-uwsgi;
+  scgi_temp_path %[1]s/ngx-scgi;
+  proxy_cache_path %[1]s/ngx-cache levels=1:2 keys_zone=bench:16m max_size=4g inactive=1h use_temp_path=off;
+  upstream storage {
+%[2]s    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:%[3]d;
+    root %[4]s;
+  }
+  server {
+    listen 127.0.0.1:%[5]d;
+    location / {
+      proxy_pass http://storage;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 10s;
+      proxy_buffering on;
+    }
+  }
+  server {
+    listen 127.0.0.1:%[6]d;
+    location / {
+      proxy_pass http://storage;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+      proxy_cache bench;
+      proxy_cache_valid 200 12h;
+      proxy_cache_lock on;
+      add_header X-Cache-Status $upstream_cache_status;
+    }
+  }
+}
+`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache)
+	path := filepath.Join(dir, "nginx.conf")
+	return path, os.WriteFile(path, []byte(conf), 0o644)
+}

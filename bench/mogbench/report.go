@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// row is one line of the results table: a scenario measured on both sides.
+type row struct {
+	Scenario  string
+	Unit      string // "req/s" or "MB/s"
+	Mogway    float64
+	Reference float64 // 0 = no reference in this scenario
+	RefName   string
+	P50, P99  [2]time.Duration // mogway, reference
+	RSS       [2]int64         // peak RSS in bytes, mogway, reference
+	Errors    [2]int64
+	Note      string
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianDur(xs []time.Duration) time.Duration {
+	f := make([]float64, len(xs))
+	for i, x := range xs {
+		f[i] = float64(x)
+	}
+	return time.Duration(median(f))
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v == 0:
+		return "–"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.1f", v)
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	default:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func fmtMiB(b int64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// writeTable prints the markdown results table.
+func writeTable(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "| scenario | mogway | reference | ratio | p50 mogway / ref | p99 mogway / ref | errors mogway / ref | peak RSS mogway / ref |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|---|")
+	for _, r := range rows {
+		ratio := "–"
+		if r.Reference > 0 && r.Mogway > 0 {
+			ratio = fmt.Sprintf("%.2f×", r.Mogway/r.Reference)
+		}
+		ref := "–"
+		if r.Reference > 0 {
+			ref = fmtNum(r.Reference) + " " + r.Unit + " (" + r.RefName + ")"
+		} else if r.RefName != "" {
+			ref = r.RefName
+		}
+		name := r.Scenario
+		if r.Note != "" {
+			name += " — " + r.Note
+		}
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s / %s | %s / %s | %d / %d | %s / %s |\n",
+			strings.ReplaceAll(name, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
+			fmtDur(r.P50[0]), fmtDur(r.P50[1]), fmtDur(r.P99[0]), fmtDur(r.P99[1]),
+			r.Errors[0], r.Errors[1], fmtMiB(r.RSS[0]), fmtMiB(r.RSS[1]))
+	}
+}

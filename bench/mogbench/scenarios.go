@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type scenario struct {
+	name string
+	run  func() (row, error)
+}
+
+func gw(port int, path string) string  { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path) }
+func ngxURL(port int, p string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, p) }
+
+func scenarios(c *cluster, o options) []scenario {
+	k4, m1, big := c.objects["4k"], c.objects["1m"], c.objects["big"]
+	return []scenario{
+		{"storage node GET 4 KiB", func() (row, error) {
+			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, ngxURL(ngx.Static, k4.path), "nginx static",
+				c.nodes[0], c.nginx)
+		}},
+		{"cache hit 4 KiB", func() (row, error) {
+			return c.ab("cache hit 4 KiB", gw(gwCache, "/bench/4k"), ngxURL(ngx.Cache, k4.path), "nginx proxy_cache",
+				c.gateways[gwCache], c.nginx)
+		}},
+		{"cache hit 1 MiB", func() (row, error) {
+			return c.ab("cache hit 1 MiB", gw(gwCache, "/bench/1m"), ngxURL(ngx.Cache, m1.path), "nginx proxy_cache",
+				c.gateways[gwCache], c.nginx)
+		}},
+		{"miss 4 KiB, path cache on", func() (row, error) {
+			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", gw(gwNoCache, "/bench/4k"),
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx)
+		}},
+		{"miss 4 KiB, path cache off", func() (row, error) {
+			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", gw(gwNoPathCache, "/bench/4k"),
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx)
+		}},
+		{"upstream group 4 KiB", func() (row, error) {
+			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", gw(gwNoCache, k4.path),
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx)
+		}},
+		{"big download", func() (row, error) { return c.download(big) }},
+		{"tracker get_paths", func() (row, error) { return c.getPaths() }},
+		{"failover", func() (row, error) { return c.failover(k4) }},
+	}
+}
+
+// warm fetches url once so caches and connections are primed.
+func warm(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// ab runs wrk against mogway and the reference, alternating, and reports medians.
+func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *proc) (row, error) {
+	for _, u := range []string{mogURL, refURL, mogURL, refURL} {
+		if err := warm(u); err != nil {
+			return row{}, err
+		}
+	}
+	var rps [2][]float64
+	var p50, p99 [2][]time.Duration
+	var errs [2]int64
+	for range c.o.rounds {
+		for side, u := range []string{mogURL, refURL} {
+			r, err := runWrk(loadCPUs, u, c.o.conns, c.o.duration)
+			if err != nil {
+				return row{}, err
+			}
+			rps[side] = append(rps[side], r.RPS)
+			p50[side] = append(p50[side], r.P50)
+			p99[side] = append(p99[side], r.P99)
+			errs[side] += r.Errors
+		}
+	}
+	return row{
+		Scenario: name, Unit: "req/s", RefName: refName,
+		Mogway: median(rps[0]), Reference: median(rps[1]),
+		P50:    [2]time.Duration{medianDur(p50[0]), medianDur(p50[1])},
+		P99:    [2]time.Duration{medianDur(p99[0]), medianDur(p99[1])},
+		Errors: errs,
+		RSS:    [2]int64{mogProc.peakRSS(), nginxRSS(refProc)},
+	}, nil
+}
+
+// nginxRSS is the peak RSS of nginx's worker (the child of the master process).
+func nginxRSS(p *proc) int64 {
+	if p == nil {
+		return 0
+	}
+	if p.name != "nginx" {
+		return p.peakRSS()
+	}
+	pid := p.cmd.Process.Pid
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return p.peakRSS()
+	}
+	var total int64
+	for _, f := range strings.Fields(string(data)) {
+		if child, err := strconv.Atoi(f); err == nil {
+			total += vmHWM(child)
+		}
+	}
+	return total
+}
+
+// fetchAll downloads url once and returns the bytes per second.
+func fetchAll(url string, want int64) (float64, error) {
+	t0 := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 || n != want {
+		return 0, fmt.Errorf("GET %s: %s, %d bytes, want %d", url, resp.Status, n, want)
+	}
+	return float64(n) / time.Since(t0).Seconds(), nil
+}
+
+func (c *cluster) download(big object) (row, error) {
+	urls := []string{gw(gwNoCache, "/bench/big"), ngxURL(ngx.Proxy, big.path)}
+	var bps [2][]float64
+	for range c.o.rounds {
+		for side, u := range urls {
+			v, err := fetchAll(u, big.size)
+			if err != nil {
+				return row{}, err
+			}
+			bps[side] = append(bps[side], v/(1<<20))
+		}
+	}
+	return row{
+		Scenario: fmt.Sprintf("streamed download %d MiB (one client)", big.size>>20), Unit: "MB/s",
+		RefName: "nginx proxy_pass", Mogway: median(bps[0]), Reference: median(bps[1]),
+		RSS: [2]int64{c.gateways[gwNoCache].peakRSS(), nginxRSS(c.nginx)},
+	}, nil
+}
+
+// getPaths measures the tracker alone: 16 persistent connections sending get_paths for d.
+func (c *cluster) getPaths() (row, error) {
+	var done atomic.Int64
+	var failed atomic.Int64
+	stop := time.Now().Add(c.o.duration)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", trackerAddr)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			req := []byte("get_paths domain=" + domain + "&key=4k&noverify=1\r\n")
+			for time.Now().Before(stop) {
+				if _, err := conn.Write(req); err != nil {
+					failed.Add(1)
+					return
+				}
+				line, err := br.ReadString('\n')
+				if err != nil || !strings.HasPrefix(line, "OK ") {
+					failed.Add(1)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return row{
+		Scenario: "tracker get_paths (16 connections)", Unit: "req/s", RefName: "no reference (mogilefsd is not packaged)",
+		Mogway: float64(done.Load()) / c.o.duration.Seconds(), Errors: [2]int64{failed.Load(), 0},
+		RSS: [2]int64{c.tracker.peakRSS(), 0},
+	}, nil
+}
+
+// failover kills storage node 2 a third of the way into a load run against each side, then restarts it.
+func (c *cluster) failover(k4 object) (row, error) {
+	urls := []string{gw(gwNoCache, k4.path), ngxURL(ngx.Proxy, k4.path)}
+	var res [2]wrkResult
+	d := c.o.duration * 2
+	for side, u := range urls {
+		if err := warm(u); err != nil {
+			return row{}, err
+		}
+		type out struct {
+			r   wrkResult
+			err error
+		}
+		ch := make(chan out, 1)
+		go func() {
+			r, err := runWrk(loadCPUs, u, c.o.conns, d)
+			ch <- out{r, err}
+		}()
+		time.Sleep(d / 3)
+		c.nodes[1].kill()
+		o := <-ch
+		if o.err != nil {
+			return row{}, o.err
+		}
+		res[side] = o.r
+		if err := c.startNode(1); err != nil {
+			return row{}, err
+		}
+	}
+	return row{
+		Scenario: "failover: storage node killed mid-run (upstream group, 4 KiB)", Unit: "req/s",
+		RefName: "nginx proxy_next_upstream", Mogway: res[0].RPS, Reference: res[1].RPS,
+		P50:    [2]time.Duration{res[0].P50, res[1].P50},
+		P99:    [2]time.Duration{res[0].P99, res[1].P99},
+		Errors: [2]int64{res[0].Errors, res[1].Errors},
+	}, nil
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench` / `make bench-quick`: installs the reference (Debian's nginx) and the load generator (wrk)
+# when missing, then runs mogway and nginx side by side (bench/mogbench) and writes bench/results/<date>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${need[*]} from Debian..." >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need[@]}" >/dev/null
+  # Debian starts the packaged nginx on :80; the benchmark runs its own instance.
+  $sudo systemctl stop nginx >/dev/null 2>&1 || $sudo service nginx stop >/dev/null 2>&1 || true
+fi
+[ -x bin/mogway ] || make build
+exec go run ./bench/mogbench "$@"
