@@ -3,10 +3,10 @@ package tracker
 import (
 	"errors"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/tracker/store/dsn"
 )
 
 // Defaults of the `tracker:` section.
@@ -98,11 +98,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, conf.Field("listen", `write host:port or ":port", e.g. ":7001"`, "invalid address %q", c.Listen))
 		}
 	}
-	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "mysql://") {
-		errs = append(errs, conf.Field("db", `write "sqlite:/path/to/tracker.db" or "mysql://user:pass@tcp(host:3306)/mogilefs"`, "unknown database %q", c.DB))
-	}
-	if c.DB == "sqlite:" {
-		errs = append(errs, conf.Field("db", `write "sqlite:/path/to/tracker.db"`, "sqlite needs a file path"))
+	if c.DB != "" {
+		if _, err := dsn.Parse(c.DB); err != nil {
+			errs = append(errs, conf.Field("db", "", "%v", err))
+		}
 	}
 	if c.QueryWorkers < 0 || c.QueryWorkers > maxQueryWorkers {
 		errs = append(errs, conf.Field("query_workers", "write a number from 1 to 500 (0 means 20)", "%d is out of range", c.QueryWorkers))
@@ -123,6 +122,22 @@ func (c *Config) Validate() error {
 		errs = append(errs, conf.Within("workers", err))
 	}
 	return errors.Join(errs...)
+}
+
+// ListenAddr is Listen, or its default ":7001".
+func (c *Config) ListenAddr() string {
+	if c.Listen == "" {
+		return DefaultListen
+	}
+	return c.Listen
+}
+
+// DBAddr is DB, or its default "sqlite:/var/lib/mogway/tracker.db".
+func (c *Config) DBAddr() string {
+	if c.DB == "" {
+		return DefaultDB
+	}
+	return c.DB
 }
 
 // withDefaults returns c with every zero field set to its default.

@@ -262,6 +262,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bgCancel()
 	bgWG.Wait()
 	s.node.close()
+	s.log.Info("tracker stopped", "addr", ln.Addr().String())
 	return acceptErr
 }
 

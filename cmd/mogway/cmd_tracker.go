@@ -3,8 +3,119 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/mogway/mogway/tracker"
+	"github.com/mogway/mogway/tracker/store/dsn"
 )
 
 func cmdTracker(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	fs := newFlagSet(e, "tracker", "[-c FILE] [-t] [flags]", `
+Run a MogileFS-protocol tracker: the client port (--listen, default :7001) answering every tracker
+command that MogileFS clients, mogadm, the MogileFS-Utils tools and the nginx module send, plus the
+background workers (device monitor, replication, deletion, dead-device reaper, stale-upload reaper,
+fsck). Metadata lives in SQLite or in MySQL/MariaDB with the MogileFS schema (--db). Reads the
+tracker: section of the config file; flags win over the file. Under systemd, a socket named
+"tracker" is used instead of binding.`)
+	var d daemonFlags
+	d.register(fs)
+	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
+	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "mogway tracker: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	log, err := d.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	cf, err := loadConfig(d.config)
+	if err != nil {
+		if d.test {
+			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
+		}
+		return err
+	}
+	cfg := cf.Tracker
+	if isSet(fs, "listen") {
+		cfg.Listen = *listen
+	}
+	if isSet(fs, "db") {
+		cfg.DB = *db
+	}
+	if err := cf.validate("tracker", &cfg); err != nil {
+		if d.test {
+			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
+		}
+		return err
+	}
+	if d.test {
+		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		return nil
+	}
+
+	if err := checkSQLiteDir(cfg.DBAddr()); err != nil {
+		return err
+	}
+	spec, _ := dsn.Parse(cfg.DBAddr()) // validated above
+	st, err := dsn.Open(ctx, cfg.DBAddr(), log.With("component", "store"))
+	if err != nil {
+		return fmt.Errorf("open %s: %w", spec, err)
+	}
+	defer st.Close()
+	srv, err := tracker.New(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	socks, err := activated()
+	if err != nil {
+		return err
+	}
+	ln, err := socks.listen("tracker", cfg.ListenAddr())
+	if err != nil {
+		return err
+	}
+	log.Info("tracker starting", "listen", ln.Addr().String(), "db", spec.String())
+	notify(log, daemon.SdNotifyReady)
+	err = srv.Serve(ctx, ln)
+	notify(log, daemon.SdNotifyStopping)
+	return err
+}
+
+// checkSQLiteDir makes sure the directory of a SQLite database can be written before anything
+// binds, with an error that says what to do: the default /var/lib/mogway needs root or a user that
+// owns it.
+func checkSQLiteDir(db string) error {
+	spec, err := dsn.Parse(db)
+	if err != nil || spec.Driver != dsn.SQLite {
+		return err
+	}
+	dir := filepath.Dir(spec.Path)
+	hint := "run as a user that may write there (the systemd unit's StateDirectory=mogway does this), or pass --db sqlite:/some/writable/tracker.db"
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cannot create the SQLite database directory %s: %w; %s", dir, unwrapPath(err), hint)
+	}
+	f, err := os.CreateTemp(dir, ".mogway-write-test-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in the SQLite database directory %s: %w; %s", dir, unwrapPath(err), hint)
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
