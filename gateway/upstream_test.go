@@ -138,3 +138,25 @@ func TestUpstreamWeights(t *testing.T) {
 		t.Errorf("requests with weights 2:1 = %d:%d, want 6:3", na, nb)
 	}
 }
+
+func TestUpstreamResumeAfterMidBodyDeath(t *testing.T) {
+	t.Parallel()
+	data := pattern(1 << 20)
+	good := startStorage(t, "127.0.0.3")
+	good.put(t, 74, data)
+	dying := startFault(t, "127.0.0.4", faultMidBody, data)
+	one := func(addr string) UpstreamServer { return UpstreamServer{Addr: addr, MaxFails: -1} }
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{one(dying.addr), one(good.addr)}}}}
+	g := startGateway(t, cfg, Deps{})
+	// Round robin starts with the dying server on the first request.
+	code, _, body, err := get(t, "GET", g.base+fidPath(74))
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and %d exact bytes", code, len(body), err, len(data))
+	}
+	if st := g.srv.Stats(); st.Resumed != 1 {
+		t.Errorf("Stats().Resumed = %d, want 1", st.Resumed)
+	}
+	if code, _, body, err := get(t, "GET", g.base+fidPath(74), "Range", "bytes=0-1,5-6"); err != nil || code/100 != 2 || len(body) == 0 {
+		t.Errorf("multi-range GET = %d, %d bytes, %v; want a 2xx", code, len(body), err)
+	}
+}
