@@ -92,7 +92,21 @@ func get(t testing.TB, c *Cache, key string, fill FillFunc) ([]byte, Status, err
 	}
 	defer r.Close()
 	b, err := io.ReadAll(r)
+	settle(t, r)
 	return b, st, err
+}
+
+// settle waits until the fill r reads from (if any) is stored or dropped: readers see the end of
+// the body before the entry is committed.
+func settle(t testing.TB, r *Reader) {
+	t.Helper()
+	if fl := r.fl; fl != nil {
+		fl.mu.Lock()
+		for !fl.done {
+			fl.cond.Wait() // finishLocked broadcasts
+		}
+		fl.mu.Unlock()
+	}
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.

@@ -48,6 +48,7 @@ type flight struct {
 	file        *os.File
 	hdrLen      int64 // offset of the body in file
 	written     int64
+	eof         bool // the body is complete (done follows once it is stored)
 	done        bool
 	err         error
 	notModified bool
@@ -107,6 +108,13 @@ func (c *Cache) finish(fl *flight, err error) {
 	if err != nil && notModified {
 		// The entry was already refreshed; the error came after and concerns nobody.
 		err = nil
+	}
+	if err == nil && !notModified {
+		// Readers have every byte: let them finish now rather than after the fsync and rename.
+		fl.mu.Lock()
+		fl.eof = true
+		fl.cond.Broadcast()
+		fl.mu.Unlock()
 	}
 	switch {
 	case err != nil:

@@ -25,6 +25,7 @@ func fillKeys(t *testing.T, c *Cache, n int) {
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			t.Fatal(err)
 		}
+		settle(t, r)
 		r.Close()
 	}
 }
@@ -48,6 +49,7 @@ func TestPurge(t *testing.T) {
 	var cn counter
 	r, _, _ := c.Get(context.Background(), Request{Key: "/dir3/f3?other", Group: "/dir3/f3"}, cn.fillWith(body(10, 1), 10, false))
 	io.Copy(io.Discard, r)
+	settle(t, r)
 	r.Close()
 
 	n, b := c.Purge("/dir3/f3", false)
@@ -84,6 +86,9 @@ func TestPurgePrefix(t *testing.T) {
 			}
 			t.Cleanup(func() { c.Close() })
 			n := tc.n
+			if testing.Short() {
+				n = 1000
+			}
 			fillKeys(t, c, n)
 			countFiles := func() int {
 				if !tc.disk {

@@ -43,7 +43,7 @@ func (r *Reader) Size() int64 {
 	if r.fl != nil {
 		r.fl.mu.Lock()
 		defer r.fl.mu.Unlock()
-		if r.fl.done && r.fl.err == nil {
+		if (r.fl.done || r.fl.eof) && r.fl.err == nil {
 			return r.fl.written
 		}
 		return r.fl.expect
@@ -176,7 +176,7 @@ func (r *Reader) readFlight(p []byte, off int64) (int, error) {
 		if off < fl.written {
 			break
 		}
-		if fl.done {
+		if fl.done || fl.eof {
 			fl.mu.Unlock()
 			return 0, io.EOF
 		}

@@ -94,7 +94,11 @@ func TestConcurrentMix(t *testing.T) {
 		return nil
 	}
 
-	const workers, ops = 6, 200
+	const workers = 6
+	ops := 150
+	if testing.Short() {
+		ops = 40
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*ops)
 	for w := 0; w < workers; w++ {
@@ -146,7 +150,7 @@ func TestConcurrentMix(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := checked.Load(); n < workers*ops/2 {
+	if n := checked.Load(); n < int64(workers*ops/2) {
 		t.Errorf("only %d reads completed; the mix should mostly succeed", n)
 	}
 	waitFor(t, "fills to finish", func() bool { return idle(c) })
