@@ -617,3 +617,31 @@ func TestReaderLeavingDoesNotStopOthers(t *testing.T) {
 	}
 	waitFor(t, "the fill to be stored", func() bool { return c.Stats().Fills == 1 })
 }
+
+func TestCloseCancelsFills(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := func(ctx context.Context, prev *Meta, w *Writer) error {
+		if err := w.Start(Meta{Status: 200, Size: 100}); err != nil {
+			return err
+		}
+		w.Write(make([]byte, 10))
+		<-ctx.Done()
+		_, err := w.Write(make([]byte, 10))
+		return err
+	}
+	r, _, err := c.Get(context.Background(), Request{Key: "k"}, fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
+		t.Errorf("reading a fill cancelled by Close = %v, want %v", err, context.Canceled)
+	}
+}

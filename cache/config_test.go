@@ -115,3 +115,46 @@ lock_timeout: 5s
 		t.Errorf("Decode of a bad value = %v, want an error at test.yaml:1", err)
 	}
 }
+
+func TestParseLevels(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{
+		{"", []int{1, 2}}, {"1", []int{1}}, {"2:2", []int{2, 2}}, {"1:2:2", []int{1, 2, 2}},
+		{"0", nil}, {"3", nil}, {"1:2:2:1", nil}, {"a", nil}, {"1:", nil}, {":", nil}, {"-1", nil},
+	} {
+		got, err := parseLevels(tc.in)
+		if (err == nil) != (tc.want != nil) || len(got) != len(tc.want) {
+			t.Errorf("parseLevels(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("parseLevels(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		}
+	}
+}
+
+func FuzzParseLevels(f *testing.F) {
+	for _, s := range []string{"", "1:2", "2", "1:1:1", "9", "1::2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		levels, err := parseLevels(s)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, n := range levels {
+			if n < 1 || n > 2 {
+				t.Fatalf("parseLevels(%q) = %v: level out of range", s, levels)
+			}
+			total += n
+		}
+		if len(levels) == 0 || len(levels) > 3 || total > 6 {
+			t.Fatalf("parseLevels(%q) = %v", s, levels)
+		}
+	})
+}
