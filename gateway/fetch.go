@@ -105,6 +105,9 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 		if fr.route.next.status[status] {
 			if status >= 500 {
 				t.node.fail(s.now(), t.health)
+			}
+			if status >= 500 || !fr.route.upstream {
+				// On tracker routes a 404 is a copy the tracker should no longer name.
 				s.failTarget(fr, t, fmt.Errorf("status %d", status))
 			}
 			if more || !fr.route.upstream {
