@@ -31,6 +31,7 @@ import (
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
+	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/mysql"
 	"github.com/mogway/mogway/tracker/store/sqlite"
@@ -153,8 +154,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	t.Cleanup(func() {
+		// Abruptly: a graceful stop would wait for the trackers' idle keep-alive connections.
 		for i := range c.nodes {
-			c.stopNode(t, i, false)
+			c.stopNode(t, i, true)
 		}
 	})
 
@@ -192,7 +194,12 @@ func New(t testing.TB, opts Options) *Cluster {
 			}
 		}
 	}
-	for i := range c.trackers {
+	// clear_cache makes each tracker reload the namespace at once, so a class just created through
+	// one tracker is known to all of them before the test uploads through any.
+	for i, addr := range c.TrackerAddrs() {
+		if _, err := c.pool(t, addr).Do(ctx, mogproto.CmdClearCache, nil); err != nil {
+			t.Fatalf("clustertest: clear_cache on tracker %d: %v", i, err)
+		}
 		c.WaitWritable(t, i, c.AllDevIDs()...)
 	}
 	return c
@@ -434,7 +441,12 @@ func (c *Cluster) Client() *client.Pool { return c.client }
 
 func (c *Cluster) pool(t testing.TB, addrs ...string) *client.Pool {
 	t.Helper()
-	p, err := client.NewPool(client.Config{Trackers: addrs, Timeout: conf.Duration(Timeout)}, c.log)
+	// Generous timeouts: under the race detector on a busy machine a loopback dial can take seconds.
+	p, err := client.NewPool(client.Config{
+		Trackers:    addrs,
+		DialTimeout: conf.Duration(Timeout),
+		Timeout:     conf.Duration(Timeout),
+	}, c.log)
 	if err != nil {
 		t.Fatalf("clustertest: client pool: %v", err)
 	}
