@@ -8,6 +8,10 @@
 // and every reader attached to it gets the error from Read, so a caller can abort its connection
 // rather than send a short body.
 //
+// Entries belong to a group (the URI path of the key); Purge, PurgePrefix and PurgeAll work on
+// groups from the in-memory index, and a soft purge marks entries stale instead of removing them.
+// *Cache satisfies the Target interface of package purge.
+//
 // The package knows nothing of HTTP: metadata (status, header fields, validators) is opaque to it
 // apart from the freshness it computes from Config.Valid and an injected clock.
 //
@@ -22,6 +26,7 @@
 //	    inactive: 10m
 //	    levels: "1:2"
 //	    min_uses: 1
+//	    max_entries: 1000000
 //	  slice_size: 1MiB
 //	  valid: {"200": 10m, "404": 1m}
 //	  stale_if_error: 1h
@@ -106,7 +111,8 @@ type Request struct {
 }
 
 // FillFunc fetches the object for a Get that missed. It runs in a goroutine the Cache owns, with a
-// context cancelled by Close (or when every reader left a large fill, see Reader.Close).
+// context cancelled by Close (or when every reader left a large fill, see Reader.Close); it must
+// return soon after that context is done, since Close waits for it.
 //
 // prev is nil for a plain miss. When an expired entry exists, prev holds its metadata and the fill
 // may send a conditional request; on "not modified" it calls w.NotModified and returns nil. Otherwise
