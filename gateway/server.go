@@ -545,7 +545,8 @@ func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, ke
 		status := trackerStatus(err)
 		if trackerCode(err) == "" {
 			s.stats.trackerErrors.Add(1)
-			s.log.Warn("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
+			// The pool logs each tracker it marks down; one line per request would flood the log.
+			s.log.Debug("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
 		}
 		plainError(ctx, status, strings.ToLower(fasthttp.StatusMessage(status)))
 		return
