@@ -54,7 +54,7 @@ func (c *Cache) GetRange(ctx context.Context, req Request, off, n int64, fill Ra
 		if r := c.open(req.Key, h); r != nil {
 			r.off = min(off, r.size)
 			r.beg = r.off
-			r.end = min(off+min(n, r.size), r.size)
+			r.end = r.off + min(n, r.size-r.off)
 			return r, Hit, nil
 		}
 	} else {
@@ -72,7 +72,7 @@ func (c *Cache) GetRange(ctx context.Context, req Request, off, n int64, fill Ra
 		return nil, 0, fmt.Errorf("%w: slice without object size", ErrSliceMismatch)
 	}
 	start := min(off, meta.Size)
-	end := min(start+min(n, meta.Size), meta.Size)
+	end := start + min(n, meta.Size-start)
 	first.off = off - idx*c.sliceSize
 	r := c.newReader()
 	r.meta, r.size, r.off = meta, meta.Size, start

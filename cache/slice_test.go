@@ -177,3 +177,24 @@ func TestGetRangeNeedsSliceSize(t *testing.T) {
 		t.Error("GetRange without slice_size succeeded")
 	}
 }
+
+func TestRangeExtremes(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, Config{SliceSize: 4096}, newClock())
+	data := body(10_000, 3)
+	var cn counter
+	get(t, c, "/whole", cn.fillWith(data, 1000, false))
+	o := &rangeOrigin{data: data}
+	for _, key := range []string{"/whole", "/sliced"} {
+		for _, tc := range []struct{ off, n int64 }{
+			{0, 1<<63 - 1}, {1<<63 - 2, 1<<63 - 1}, {9_999, 1}, {10_000, 1}, {5, 0},
+		} {
+			got, _, meta := readRange(t, c, key, tc.off, tc.n, o)
+			start := min(tc.off, 10_000)
+			want := data[start : start+min(tc.n, 10_000-start)]
+			if !bytes.Equal(got, want) || meta.Size != 10_000 {
+				t.Errorf("GetRange(%q, %d, %d) = %d bytes (size %d), want %d bytes", key, tc.off, tc.n, len(got), meta.Size, len(want))
+			}
+		}
+	}
+}
