@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// freeAddr returns an address on ip with a port that was free a moment ago.
+func freeAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestDevServesSampleImage(t *testing.T) {
+	gw := freeAddr(t, "127.0.0.1")
+	args := []string{"--data", t.TempDir(), "--listen", gw,
+		"--tracker-listen", freeAddr(t, "127.0.0.1"),
+		"--node1", freeAddr(t, "127.0.0.41"), "--node2", freeAddr(t, "127.0.0.42")}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &syncWriter{w: &stderr}}, append([]string{"dev"}, args...))
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("mogway dev exited %d", code)
+		}
+	}()
+	want, err := samplePNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + gw + "/demo/sample.png"
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == 200 {
+				if !bytes.Equal(body, want) {
+					t.Fatalf("GET %s: %d bytes differ from the sample image (%d bytes)", url, len(body), len(want))
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
+					t.Errorf("Content-Type = %q, want image/png", ct)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s never succeeded: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncWriter serialises writes from the cluster's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
