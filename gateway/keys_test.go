@@ -183,3 +183,25 @@ func TestAccessLineAllocs(t *testing.T) {
 		t.Errorf("appendAccessLine allocates %v times per line, want 0", n)
 	}
 }
+
+func BenchmarkParseRequestPath(b *testing.B) {
+	raw := []byte("/download/photos/2024/06/a%20b/IMG_0001.jpg?download=1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseRequestPath(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAccessLine(b *testing.B) {
+	rec := &accessRecord{remote: "10.1.2.3", method: "GET", uri: "/download/photos/a.jpg", proto: "HTTP/1.1",
+		status: 200, bytes: 51234, userAgent: "Mozilla/5.0 (X11; Linux x86_64)", upstreams: []string{"10.0.0.11:7500"},
+		times: []time.Duration{3 * time.Millisecond}}
+	buf := make([]byte, 0, 512)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendAccessLine(buf[:0], rec, now)
+	}
+}
