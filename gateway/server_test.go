@@ -314,3 +314,42 @@ func TestAccessLogReopenOnReload(t *testing.T) {
 		t.Errorf("reopened log = %q, want only the second request", cur)
 	}
 }
+
+func TestReloadReplacesTrackerPool(t *testing.T) {
+	t.Parallel()
+	a, b := deadAddr(t, "127.0.0.1"), deadAddr(t, "127.0.0.1")
+	cfg := Config{Trackers: []string{a}, Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
+	g := startGateway(t, cfg, Deps{})
+	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 503 {
+		t.Errorf("GET with a dead tracker = %d, want 503", code)
+	}
+	trackersOf := func() string {
+		j, _ := json.Marshal(g.srv.Stats().Tracker)
+		return string(j)
+	}
+	if s := trackersOf(); !strings.Contains(s, a) {
+		t.Fatalf("tracker stats = %s, want %s", s, a)
+	}
+	old := g.srv.state.Load()
+	cfg.Trackers = []string{b}
+	if err := g.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s := trackersOf(); !strings.Contains(s, b) || strings.Contains(s, a) {
+		t.Errorf("tracker stats after reload = %s, want only %s", s, b)
+	}
+	if !old.retired.Load() {
+		t.Errorf("the replaced configuration was not retired")
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 503 {
+		t.Errorf("GET after reload = %d, want 503", code)
+	}
+	// Same trackers: the pool and its path cache are kept.
+	cur := g.srv.state.Load()
+	if err := g.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if now := g.srv.state.Load(); now.tracker != cur.tracker || now.paths != cur.paths {
+		t.Errorf("a reload with the same trackers replaced the pool or the path cache")
+	}
+}
