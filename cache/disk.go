@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -197,6 +198,9 @@ func (c *Cache) janitor() {
 	}
 }
 
+// loadWorkers read cache file headers in parallel at start: a cold disk serves several reads at once.
+const loadWorkers = 8
+
 // load rebuilds the index from the files under the root. Temp files of interrupted fills and files
 // that are partial, corrupt or misplaced are removed.
 func (c *Cache) load() error {
@@ -206,8 +210,36 @@ func (c *Cache) load() error {
 		e     *entry
 		mtime time.Time
 	}
-	var all []found
-	var bad int
+	var (
+		mu  sync.Mutex // guards all and bad
+		all []found
+		bad int
+		wg  sync.WaitGroup
+	)
+	paths := make(chan string, 64)
+	for i := 0; i < loadWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range paths {
+				e, info, err := readEntryFile(p)
+				if err == nil && d.pathFor(e.key) != p {
+					err = fmt.Errorf("file is not at the path of its key %q", e.key)
+				}
+				if err != nil {
+					c.log.Warn("cache: removing unusable cache file", "path", p, "err", err)
+					os.Remove(p)
+				}
+				mu.Lock()
+				if err != nil {
+					bad++
+				} else {
+					all = append(all, found{e, info.ModTime()})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	err := filepath.WalkDir(d.root, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -219,19 +251,11 @@ func (c *Cache) load() error {
 			os.Remove(p)
 			return nil
 		}
-		e, info, err := readEntryFile(p)
-		if err == nil && d.pathFor(e.key) != p {
-			err = fmt.Errorf("file is not at the path of its key %q", e.key)
-		}
-		if err != nil {
-			c.log.Warn("cache: removing unusable cache file", "path", p, "err", err)
-			os.Remove(p)
-			bad++
-			return nil
-		}
-		all = append(all, found{e, info.ModTime()})
+		paths <- p
 		return nil
 	})
+	close(paths)
+	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("cache: loading %s: %w", d.root, err)
 	}
@@ -243,9 +267,9 @@ func (c *Cache) load() error {
 		c.indexLocked(f.e)
 		c.diskAddLocked(f.e, file, now)
 	}
-	paths := c.evictDiskLocked(nil)
+	evicted := c.evictDiskLocked(nil)
 	c.mu.Unlock()
-	removeAll(paths)
+	removeAll(evicted)
 	c.log.Info("cache: disk index loaded", "path", d.root, "entries", len(all), "bytes", c.st.disk.bytes.Load(), "removed", bad)
 	return nil
 }
