@@ -118,6 +118,7 @@ type Request struct {
 // may send a conditional request; on "not modified" it calls w.NotModified and returns nil. Otherwise
 // it calls w.Start once, then w.Write with the body. Returning nil with all declared bytes written
 // stores the entry; returning an error (or too few bytes) stores nothing and fails every reader.
+// For Config.StaleIfError to apply to upstream 5xx answers, return an error instead of starting one.
 type FillFunc func(ctx context.Context, prev *Meta, w *Writer) error
 
 // RangeFillFunc fetches bytes [off, off+n) of an object for GetRange. It calls w.Start with the
