@@ -181,12 +181,14 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
-// acquire returns the state in force with a reference held; release it when done.
+// acquire returns the state in force with a reference held; release it when done. A state retired
+// by a reload is skipped for its successor; the last state, retired when Serve returns, is still
+// handed out (its closed pool answers 503) to a request that slipped past the shutdown.
 func (s *Server) acquire() *state {
 	for {
 		st := s.state.Load()
 		st.refs.Add(1)
-		if !st.retired.Load() {
+		if !st.retired.Load() || s.state.Load() == st {
 			return st
 		}
 		st.release()
