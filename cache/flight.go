@@ -267,7 +267,7 @@ func (fl *flight) attach() {
 func (fl *flight) detach() {
 	fl.mu.Lock()
 	fl.readers--
-	if fl.readers == 0 && fl.isStarted && !fl.done && !fl.notModified &&
+	if fl.readers == 0 && fl.isStarted && !fl.eof && !fl.done && !fl.notModified &&
 		(fl.expect < 0 || fl.expect-fl.written > abandonBytes) {
 		fl.cancel(ErrAbandoned)
 	}
