@@ -56,6 +56,7 @@ var commands = map[string]handler{
 
 	mogproto.CmdNoop:           (*query).noop,
 	mogproto.CmdTest:           (*query).test,
+	mogproto.CmdSleep:          (*query).sleep,
 	mogproto.CmdClearCache:     (*query).clearCache,
 	mogproto.CmdDoMonitorRound: (*query).doMonitorRound,
 

@@ -24,6 +24,26 @@ func (q *query) test() (mogproto.Args, error) {
 	return nil, nil
 }
 
+// maxSleep caps the sleep command, as the Perl query worker's 30 s watchdog does.
+const maxSleep = 30 * time.Second
+
+// sleep answers OK after `duration` seconds (default 10, at most 30): a test aid of the Perl client.
+func (q *query) sleep() (mogproto.Args, error) {
+	d := time.Duration(perlInt(q.args.Get("duration"))) * time.Second
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	d = min(d, maxSleep)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, nil
+	case <-q.ctx.Done():
+		return nil, q.ctx.Err()
+	}
+}
+
 // monitorRoundTimeout bounds how long clear_cache and do_monitor_round wait for a monitor round.
 const monitorRoundTimeout = 30 * time.Second
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ type testTracker struct {
 	s    *Server
 	st   store.Store
 	addr string
+	// stop ends Serve gracefully and returns its error; later calls return nil.
+	stop func() error
 }
 
 // startTracker starts a tracker with the background workers off: tests feed the device
@@ -56,14 +59,21 @@ func startTrackerWith(t testing.TB, cfg Config, hook func(*Server)) *testTracker
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(sctx, ln) }()
+	var once sync.Once
+	stop := func() (err error) {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 		st.Close()
 	})
-	return &testTracker{s: s, st: st, addr: ln.Addr().String()}
+	return &testTracker{s: s, st: st, addr: ln.Addr().String(), stop: stop}
 }
 
 func testLogger(t testing.TB) *slog.Logger {

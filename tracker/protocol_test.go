@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -330,5 +331,47 @@ func TestCloseIsAbrupt(t *testing.T) {
 	lc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := lc.br.ReadString('\n'); err == nil {
 		t.Fatal("connection still open after Close")
+	}
+}
+
+// TestGracefulStop: a stop lets a running query finish and write its reply; idle connections are
+// closed; Serve returns nil.
+func TestGracefulStop(t *testing.T) {
+	tt := startTracker(t, Config{})
+	busy := tt.dial(t)
+	idle := tt.dial(t)
+	idle.ok("noop")
+	busy.write("sleep duration=1\r\n")
+	waitFor(t, "the sleep to run", func() bool { return tt.s.Stats().Processing == 1 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- tt.stop() }()
+	if got := busy.readLine(); got != "OK " {
+		t.Errorf("running query during a graceful stop = %q, want %q", got, "OK ")
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+	idle.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := idle.br.ReadString('\n'); err == nil {
+		t.Error("idle connection still open after a graceful stop")
+	}
+}
+
+// TestShutdownCommand: !shutdown, when allowed, stops the tracker gracefully.
+func TestShutdownCommand(t *testing.T) {
+	tt := startTracker(t, Config{AllowShutdown: true})
+	lc := tt.dial(t)
+	if got := lc.admin("!shutdown"); len(got) != 1 || got[0] != "Shutting down." {
+		t.Fatalf("!shutdown = %q", got)
+	}
+	waitFor(t, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", tt.addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if err := tt.stop(); err != nil {
+		t.Errorf("Serve after !shutdown = %v, want nil", err)
 	}
 }
