@@ -339,3 +339,31 @@ func TestFailedStorageNodeTriedLast(t *testing.T) {
 		t.Errorf("dead node tried %d times after fail_timeout, want 2", n)
 	}
 }
+
+// TestStorageConnectionsReused: bodies read to their end, HEADs and small error answers give their
+// storage connection back; only abandoned bodies close it.
+func TestStorageConnectionsReused(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "big", node.put(t, 24, pattern(200000)))
+	ft.set("d", "small", node.put(t, 25, pattern(100)))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	for i := 0; i < 20; i++ {
+		for _, req := range [][]string{{"GET", "/d/big"}, {"GET", "/d/small"}, {"HEAD", "/d/big"}, {"GET", "/d/big", "Range", "bytes=5-9"}} {
+			code, _, _, err := get(t, req[0], g.base+req[1], req[2:]...)
+			if err != nil || code/100 != 2 {
+				t.Fatalf("%s %s = %d, %v", req[0], req[1], code, err)
+			}
+		}
+	}
+	var st NodeStats
+	for _, n := range g.srv.Stats().Nodes {
+		if n.Addr == node.addr {
+			st = n
+		}
+	}
+	if st.Requests != 80 || st.Dials > 2 {
+		t.Errorf("node stats = %+v; want 80 requests over at most 2 connections", st)
+	}
+}

@@ -24,6 +24,7 @@ type node struct {
 	downUntil time.Time  // the node is avoided until then
 
 	requests atomic.Int64
+	dials    atomic.Int64
 	failures atomic.Int64
 }
 
@@ -71,6 +72,8 @@ type NodeStats struct {
 	Requests  int64     `json:"requests"`
 	Failures  int64     `json:"failures"`
 	Conns     int       `json:"conns"`
+	// Dials counts connections opened; far fewer than Requests when keep-alive works.
+	Dials int64 `json:"dials"`
 }
 
 func (n *node) stats(now time.Time) NodeStats {
@@ -78,7 +81,7 @@ func (n *node) stats(now time.Time) NodeStats {
 	down := n.downUntil
 	n.mu.Unlock()
 	st := NodeStats{Addr: n.addr, Up: !now.Before(down), Requests: n.requests.Load(),
-		Failures: n.failures.Load(), Conns: n.hc.ConnsCount()}
+		Failures: n.failures.Load(), Conns: n.hc.ConnsCount(), Dials: n.dials.Load()}
 	if !st.Up {
 		st.DownUntil = down
 	}
@@ -115,7 +118,7 @@ func (ns *nodes) get(addr string) *node {
 	n.hc = &fasthttp.HostClient{
 		Addr:                addr,
 		Name:                o.serverHdr,
-		Dial:                idleDialer(o.connect, o.idle),
+		Dial:                idleDialer(o.connect, o.idle, &n.dials),
 		MaxConns:            o.maxConns,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxConnWaitTimeout:  o.connect,
@@ -165,8 +168,9 @@ func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, ret
 
 // idleDialer connects within connect and wraps the connection so that every read and write may wait
 // at most idle for progress (see idleConn).
-func idleDialer(connect, idle time.Duration) fasthttp.DialFunc {
+func idleDialer(connect, idle time.Duration, dials *atomic.Int64) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
+		dials.Add(1)
 		c, err := net.DialTimeout("tcp", addr, connect)
 		if err != nil {
 			return nil, &dialError{err}
