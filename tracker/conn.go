@@ -75,6 +75,13 @@ func (c *conn) readLine(max int) ([]byte, error) {
 		}
 		switch {
 		case err == nil:
+			if !tooLong {
+				content := len(line) - 1
+				if content > 0 && line[content-1] == '\r' {
+					content--
+				}
+				tooLong = content > max
+			}
 			if tooLong {
 				return nil, errLineTooLong
 			}

@@ -197,6 +197,27 @@ func TestLongLine(t *testing.T) {
 	}
 }
 
+// TestLineLengths: lines around the read buffer's size and up to max_line arrive whole.
+func TestLineLengths(t *testing.T) {
+	tt := startTracker(t, Config{MaxLine: 16384})
+	lc := tt.dial(t)
+	const prefix = "noop callid="
+	for _, n := range []int{1, 4080, 4083, 4084, 4085, 4096, 8191, 8192, 8193, 16384 - len(prefix)} {
+		id := strings.Repeat("a", n)
+		if got := lc.do(prefix + id); got != "OK callid="+id {
+			t.Errorf("noop with a %d-byte line = %.40q..., want the callid echoed", len(prefix)+n, got)
+		}
+	}
+	id := strings.Repeat("a", 16385-len(prefix))
+	for _, eol := range []string{"\r\n", "\n"} {
+		lc.write(prefix + id + eol)
+		if got := lc.readLine(); !strings.HasPrefix(got, "ERR bad_params ") {
+			t.Errorf("noop with a 16385-byte line ending %q = %.40q, want ERR bad_params", eol, got)
+		}
+	}
+	lc.ok("noop")
+}
+
 // TestAdminCommands covers spec 8.1 #17 and the other ! commands.
 func TestAdminCommands(t *testing.T) {
 	tt := startTracker(t, Config{})
