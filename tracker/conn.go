@@ -53,6 +53,9 @@ func (s *Server) dropConn(c *conn) {
 	c.nc.Close()
 }
 
+// maxKeptReplyBuffer is the largest reply buffer a connection keeps for reuse.
+const maxKeptReplyBuffer = 64 << 10
+
 // errLineTooLong reports a request line longer than max_line; the rest of it was discarded.
 var errLineTooLong = errors.New("tracker: request line too long")
 
@@ -137,6 +140,9 @@ func (c *conn) reply(b []byte) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
 	_, err := c.nc.Write(b)
 	c.buf = b[:0]
+	if cap(c.buf) > maxKeptReplyBuffer {
+		c.buf = nil // a huge reply (list_keys, list_fids) must not pin its buffer to an idle connection
+	}
 	return err == nil
 }
 
