@@ -1,11 +1,14 @@
 package tracker
 
 import (
+	"context"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/conf"
 )
 
 // exchange is one request line and the reply expected for it: exact, or a regexp when want starts
@@ -395,4 +398,50 @@ func TestShutdownCommand(t *testing.T) {
 	if err := tt.stop(); err != nil {
 		t.Errorf("Serve after !shutdown = %v, want nil", err)
 	}
+}
+
+// TestWatch: a !watch connection receives failed queries as ":: " lines.
+func TestWatch(t *testing.T) {
+	tt := startTracker(t, Config{})
+	w := tt.dial(t)
+	if got := w.admin("!watch"); len(got) != 1 || got[0] != "Added you to watcher list." {
+		t.Fatalf("!watch = %q", got)
+	}
+	tt.dial(t).do("test crash=1")
+	if got := w.readLine(); got != ":: Error running command 'test': crashed on purpose" {
+		t.Errorf("watched line = %q", got)
+	}
+}
+
+// TestSharedDatabase: two trackers on one database see each other's admin changes after a
+// refresh, as trackers sharing a MySQL database do.
+func TestSharedDatabase(t *testing.T) {
+	a := startTracker(t, Config{RefreshInterval: conf.Duration(20 * time.Millisecond)})
+	b, err := New(Config{RefreshInterval: conf.Duration(20 * time.Millisecond)}, a.st, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.noWorkers = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	bt := &testTracker{s: b, st: a.st, addr: ln.Addr().String()}
+	lb := bt.dial(t)
+	if got := lb.do("list_keys domain=shared"); got != "ERR unreg_domain Domain+name+invalid/not+found" {
+		t.Fatalf("list_keys before = %q", got)
+	}
+	a.dial(t).ok("create_domain domain=shared")
+	waitFor(t, "tracker b to see the domain", func() bool {
+		return lb.do("list_keys domain=shared") == "ERR none_match No+keys+match+that+pattern+and+after-value+%28if+any%29."
+	})
 }
