@@ -59,6 +59,7 @@ var commands = map[string]handler{
 	mogproto.CmdSleep:          (*query).sleep,
 	mogproto.CmdClearCache:     (*query).clearCache,
 	mogproto.CmdDoMonitorRound: (*query).doMonitorRound,
+	mogproto.CmdReplicateNow:   (*query).replicateNow,
 
 	mogproto.CmdFsckStart:    (*query).fsckStart,
 	mogproto.CmdFsckStop:     (*query).fsckStop,

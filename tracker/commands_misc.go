@@ -85,7 +85,15 @@ func (q *query) waitMonitor() error {
 	return nil
 }
 
-// replicateNow is not offered: the store has no "make every deferred replication due" operation.
+// replicateNow makes every deferred replication due now and says how many rows it changed.
+func (q *query) replicateNow() (mogproto.Args, error) {
+	n, err := q.s.st.ReplicateNow(q.ctx, time.Now().Unix())
+	if err != nil {
+		return nil, q.dbErr("replicate_now", err)
+	}
+	q.s.kick(jobReplicate)
+	return mogproto.Args{{Name: "count", Value: i64toa(n)}}, nil
+}
 
 func (q *query) serverSetting() (mogproto.Args, error) {
 	key := q.args.Get("key")

@@ -149,6 +149,16 @@ func TestLifecycle(t *testing.T) {
 	if _, err := c.tt.st.QueueJobs(context.Background(), store.QueueReplicate, mustInt(t, fid)); err != nil {
 		t.Errorf("replication queue row for fid %s: %v", fid, err)
 	}
+	// replicate_now makes a deferred row due again.
+	if err := c.tt.st.Retry(context.Background(), store.QueueReplicate, store.Job{Fid: mustInt(t, fid), NextTry: time.Now().Unix() + 3600, FailCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lc.do("replicate_now"); got != "OK count=1" {
+		t.Errorf("replicate_now = %q, want OK count=1", got)
+	}
+	if j, err := c.tt.st.QueueJobs(context.Background(), store.QueueReplicate, mustInt(t, fid)); err != nil || j.NextTry > time.Now().Unix() {
+		t.Errorf("replication row after replicate_now = %+v, %v; want it due", j, err)
+	}
 
 	// #26: size mismatch.
 	fid2, dev2, path2 := c.open(t, "domain=d&key=k2&class=c1")

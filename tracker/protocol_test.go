@@ -149,6 +149,7 @@ func TestSpecExchanges(t *testing.T) {
 		{"fsck_reset policy_only=1&startpos=5", "OK "},
 		{"rebalance_status", "ERR no_rebal_state No+available+rebalance+status"},
 		{"clear_cache all=1", "OK all=1"},
+		{"replicate_now", "OK count=0"},
 	})
 }
 
