@@ -7,6 +7,7 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store/dsn"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // Defaults of the `tracker:` section.
@@ -62,7 +63,7 @@ type Config struct {
 	// the tempfile reaper discards it. Default 1h.
 	TempfileMaxAge conf.Duration `yaml:"tempfile_max_age"`
 	// NodeTimeout bounds each HTTP request to a storage node made while answering a query (the
-	// create_close size check, get_paths verification, MKCOL). Default 2s.
+	// create_close size check, get_paths verification). Default 2s.
 	NodeTimeout conf.Duration `yaml:"node_timeout"`
 	// ChecksumTimeout bounds the digest of an uploaded file for create_close checksumverify=1.
 	// Default 30s.
@@ -86,8 +87,9 @@ type Config struct {
 	// Hostname is recorded as fsck_host when fsck_start runs on this tracker. Default: the
 	// machine's host name.
 	Hostname string `yaml:"hostname"`
-	// Workers configures the background workers (monitor, replicate, delete, reaper, fsck).
-	Workers workerConfig `yaml:"workers"`
+	// Workers configures the background workers (monitor, replicate, delete, reaper, fsck); see
+	// package worker for its keys and defaults.
+	Workers worker.Config `yaml:"workers"`
 }
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // Observed device states, as get_devices reports them (spec 5.2).
@@ -17,8 +18,8 @@ const (
 	observedUnreachable = "unreachable"
 )
 
-// Observation is what the monitor learned about one device in its latest probe.
-type Observation = observation
+// Observation is what the monitor learned about one device in its latest probe (Server.Observe).
+type Observation = worker.Observation
 
 // state is the tracker's cached view of the namespace and the cluster: domains, classes, hosts,
 // devices and server settings loaded from the store (every RefreshInterval, and at once after an

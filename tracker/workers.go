@@ -10,9 +10,8 @@ import (
 
 // The background workers live in package worker; these names keep the seam in this one file.
 type (
-	workerConfig = worker.Config
-	observation  = worker.Observation
-	jobInfo      = worker.JobInfo
+	observation = worker.Observation
+	jobInfo     = worker.JobInfo
 )
 
 const (
