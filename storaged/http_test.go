@@ -3,6 +3,7 @@ package storaged
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
@@ -571,5 +572,35 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(n.docroot, "dev1/graceful.fid")); err != nil || fi.Size() != size {
 		t.Errorf("stored file: %v, %v; want %d bytes", fi, err, size)
+	}
+}
+
+// TestServeCancelledAtOnce: Serve returns even when its context ends before fasthttp's Serve has
+// registered the listener (fasthttp's Shutdown then has nothing to close).
+func TestServeCancelledAtOnce(t *testing.T) {
+	t.Parallel()
+	docroot := t.TempDir()
+	os.Mkdir(filepath.Join(docroot, "dev1"), 0o755)
+	for i := range 20 {
+		srv, err := New(Config{Docroot: docroot}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.3:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, ln, nil) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("round %d: Serve = %v, want nil", i, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("round %d: Serve with a cancelled context did not return", i)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -137,4 +139,31 @@ func TestFormatUtil(t *testing.T) {
 			t.Errorf("formatUtil(%d, %d) = %q, want %q", tt.busy, tt.elapsed, got, tt.want)
 		}
 	}
+}
+
+// FuzzMgmtCommand: every line gets exactly one reply line ending in CRLF.
+func FuzzMgmtCommand(f *testing.F) {
+	for _, s := range []string{"size /dev1/x", "MD5 /dev1/x fsck", "SHA-1 /dev1/../x", "bogus", "", "size"} {
+		f.Add(s)
+	}
+	docroot := f.TempDir()
+	os.Mkdir(filepath.Join(docroot, "dev1"), 0o755)
+	os.WriteFile(filepath.Join(docroot, "dev1", "x"), []byte("hello"), 0o644)
+	srv, err := New(Config{Docroot: docroot}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.ContainsAny(line, "\r\n") || strings.TrimSpace(line) == "watch" {
+			return // one line at a time; watch is a stream
+		}
+		var b strings.Builder
+		w := bufio.NewWriter(&b)
+		srv.mgmtCommand(w, line)
+		w.Flush()
+		out := b.String()
+		if !strings.HasSuffix(out, "\r\n") || strings.Count(out, "\n") != 1 {
+			t.Fatalf("mgmtCommand(%q) = %q, want one CRLF-terminated line", line, out)
+		}
+	})
 }

@@ -163,6 +163,9 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 			s.closeHTTPConns()
 		}
 		cancel()
+		// fasthttp's Shutdown does nothing if its Serve has not registered the listener yet (the
+		// goroutine above may not have run): closing the listener ends that Serve either way.
+		httpLn.Close()
 		<-httpDone
 	}
 	stopLoops()
