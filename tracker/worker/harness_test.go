@@ -142,7 +142,9 @@ func (h *harness) startNode(i int) {
 	n.mu.Lock()
 	n.srv, n.done, n.cancel = srv, done, cancel
 	n.mu.Unlock()
-	h.t.Cleanup(func() { h.stopNode(i, false) })
+	// Abruptly: a graceful stop right after Serve started can hang in storaged (fasthttp Shutdown
+	// before Serve registered the listener).
+	h.t.Cleanup(func() { h.stopNode(i, true) })
 }
 
 // stopNode stops node i: crash closes it abruptly, otherwise it stops gracefully.
