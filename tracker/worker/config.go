@@ -28,6 +28,7 @@ const (
 	DefaultTempfileMaxAge      = time.Hour
 	DefaultTempfileInterval    = 60 * time.Second
 	DefaultFsckBatch           = 100
+	DefaultSideChannelPort     = 7501
 )
 
 // Config is the `workers:` sub-section of the `tracker:` section. The zero value means every default.
@@ -84,6 +85,10 @@ type Config struct {
 	TempfileInterval conf.Duration `yaml:"tempfile_interval"`
 	// FsckBatch is the number of fids fsck checks before it records its progress. Default 100.
 	FsckBatch int `yaml:"fsck_batch"`
+	// SideChannelPort is the storage nodes' management port, asked for MD5/SHA-1 digests during
+	// replication checks and fsck (mogstored_stream_port); when it does not answer the file is read
+	// over HTTP instead. Default 7501; -1 always reads over HTTP.
+	SideChannelPort int `yaml:"side_channel_port"`
 }
 
 // withDefaults returns c with every zero field replaced by its default.
@@ -107,6 +112,7 @@ func (c Config) withDefaults() Config {
 	c.TempfileMaxAge = conf.Duration(c.TempfileMaxAge.Or(DefaultTempfileMaxAge))
 	c.TempfileInterval = conf.Duration(c.TempfileInterval.Or(DefaultTempfileInterval))
 	c.FsckBatch = orInt(c.FsckBatch, DefaultFsckBatch)
+	c.SideChannelPort = orInt(c.SideChannelPort, DefaultSideChannelPort)
 	return c
 }
 
@@ -150,6 +156,10 @@ func (c *Config) Validate() error {
 	if d.DefaultMinDevCount < 1 || d.DefaultMinDevCount > 255 {
 		errs = append(errs, conf.Field("default_mindevcount", "write a number from 1 to 255 (default 2)",
 			"%d is out of range", d.DefaultMinDevCount))
+	}
+	if d.SideChannelPort < -1 || d.SideChannelPort > 65535 {
+		errs = append(errs, conf.Field("side_channel_port", "write a TCP port (default 7501), or -1 to read files over HTTP",
+			"%d is out of range", d.SideChannelPort))
 	}
 	if d.MinFreeSpace < 0 {
 		errs = append(errs, conf.Field("min_free_space", "write a size such as 100MiB", "must not be negative"))

@@ -283,7 +283,10 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 		n, err := w.head(ctx, u)
 		var sum []byte
 		if err == nil && n == f.Length && alg != 0 {
-			n, sum, err = w.fetchDigest(ctx, u, alg)
+			var m int64
+			if m, sum, err = w.digest(ctx, v, d, f.Fid, alg, "fsck"); m >= 0 {
+				n = m
+			}
 		}
 		switch {
 		case errors.Is(err, errMissing):
@@ -320,7 +323,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			}
 			var sum []byte
 			if alg != 0 {
-				if _, sum, err = w.fetchDigest(ctx, u, alg); err != nil {
+				if _, sum, err = w.digest(ctx, v, id, f.Fid, alg, "fsck"); err != nil {
 					continue
 				}
 			}

@@ -28,6 +28,10 @@ type harness struct {
 	st    store.Store
 	nodes []*testNode
 	dmid  int
+	// mgmt enables every node's side channel on one port number (each node has its own IP);
+	// mgmtPort is that port once the first node has bound it.
+	mgmt     bool
+	mgmtPort int
 }
 
 type testNode struct {
@@ -56,10 +60,16 @@ func testConfig() Config {
 		TempfileInterval:    ms(20),
 		TempfileMaxAge:      conf.Duration(time.Second),
 		MinFreeSpace:        1,
+		SideChannelPort:     -1,
 	}
 }
 
 func newHarness(t testing.TB, nodes, devsPerNode int) *harness {
+	t.Helper()
+	return newHarnessMgmt(t, nodes, devsPerNode, false)
+}
+
+func newHarnessMgmt(t testing.TB, nodes, devsPerNode int, mgmt bool) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tracker.db"))
@@ -67,7 +77,7 @@ func newHarness(t testing.TB, nodes, devsPerNode int) *harness {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st}
+	h := &harness{t: t, st: st, mgmt: mgmt}
 	d, err := st.CreateDomain(ctx, "d")
 	if err != nil {
 		t.Fatalf("CreateDomain: %v", err)
@@ -127,7 +137,11 @@ func (h *harness) classID(name string) int {
 func (h *harness) startNode(i int) {
 	h.t.Helper()
 	n := h.nodes[i]
-	srv, err := storaged.New(storaged.Config{Docroot: n.docroot, UsageInterval: conf.Duration(time.Second)}, nil)
+	cfg := storaged.Config{Docroot: n.docroot, UsageInterval: conf.Duration(time.Second)}
+	if !h.mgmt {
+		cfg.MgmtListen = storaged.MgmtOff
+	}
+	srv, err := storaged.New(cfg, nil)
 	if err != nil {
 		h.t.Fatalf("storaged.New: %v", err)
 	}
@@ -136,9 +150,17 @@ func (h *harness) startNode(i int) {
 		h.t.Fatalf("listen: %v", err)
 	}
 	n.port = ln.Addr().(*net.TCPAddr).Port
+	var mgmt net.Listener
+	if h.mgmt {
+		if mgmt, err = net.Listen("tcp", net.JoinHostPort(n.ip, strconv.Itoa(h.mgmtPort))); err != nil {
+			ln.Close()
+			h.t.Skipf("side channel port %d is taken on %s: %v", h.mgmtPort, n.ip, err)
+		}
+		h.mgmtPort = mgmt.Addr().(*net.TCPAddr).Port
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
+	go func() { done <- srv.Serve(ctx, ln, mgmt) }()
 	n.mu.Lock()
 	n.srv, n.done, n.cancel = srv, done, cancel
 	n.mu.Unlock()

@@ -285,11 +285,11 @@ func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, d
 	// A node that verifies Content-MD5 has already checked the bytes it kept.
 	trusted := contentMD5 != nil && v.obs[dst].RejectBadMD5
 	if sum != nil && !trusted {
-		n, got, err := w.fetchDigest(ctx, dstURL, hashType)
+		n, got, err := w.digest(ctx, v, dst, f.Fid, hashType, "")
 		if err != nil {
 			return nil, &copyError{false, fmt.Errorf("verify digest: %w", err)}
 		}
-		if n != f.Length || !bytes.Equal(got, sum) {
+		if n >= 0 && n != f.Length || !bytes.Equal(got, sum) {
 			return nil, &copyError{false, fmt.Errorf("verify digest: destination holds other bytes")}
 		}
 	}
