@@ -40,7 +40,13 @@ func (w *Workers) deletePass(ctx context.Context) (bool, error) {
 				w.release(ctx, store.QueueDelete, j)
 				return nil
 			}
-			if err := w.deleteFid(gctx, v, j); err != nil && gctx.Err() == nil {
+			err := w.deleteFid(gctx, v, j)
+			switch {
+			case err == nil:
+			case gctx.Err() != nil:
+				// Stopping: the row may still be leased; give it back rather than wait out the lease.
+				w.release(ctx, store.QueueDelete, j)
+			default:
 				w.log.Warn("delete", "fid", j.Fid, "err", err)
 			}
 			return nil

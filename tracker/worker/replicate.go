@@ -83,7 +83,13 @@ func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
 				w.release(ctx, store.QueueReplicate, j)
 				return nil
 			}
-			if err := w.replicateFid(gctx, v, classes, j); err != nil && gctx.Err() == nil {
+			err := w.replicateFid(gctx, v, classes, j)
+			switch {
+			case err == nil:
+			case gctx.Err() != nil:
+				// Stopping: the row may still be leased; give it back rather than wait out the lease.
+				w.release(ctx, store.QueueReplicate, j)
+			default:
 				w.log.Warn("replicate", "fid", j.Fid, "err", err)
 			}
 			return nil

@@ -23,6 +23,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -340,7 +341,7 @@ func (w *Workers) release(ctx context.Context, q store.Queue, j store.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.NodeTimeout.D())
 	defer cancel()
 	j.NextTry = w.unix() // Claim returned the leased time
-	if err := w.st.Retry(ctx, q, j); err != nil {
+	if err := w.st.Retry(ctx, q, j); err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.log.Warn("could not release a claimed row; it comes back after the lease", "queue", int(q), "fid", j.Fid, "err", err)
 	}
 }
