@@ -7,13 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -606,4 +609,56 @@ func FuzzParseDigestLine(f *testing.F) {
 			t.Fatalf("parseDigestLine(%q, %d) = %x, a digest of the wrong size", line, alg, sum)
 		}
 	})
+}
+
+// A host whose node accepts connections but never answers times out once per round: its other
+// devices are marked unreachable without being probed.
+func TestMonitorHungHostSkipsItsDevices(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1, 1)
+	ln, err := net.Listen("tcp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	conns := make(chan net.Conn, 64)
+	held.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c // never answered
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		held.Wait()
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	ctx := context.Background()
+	host, err := h.st.CreateHost(ctx, store.Host{Name: "hung", Status: "alive", IP: "127.0.0.9", HTTPPort: ln.Addr().(*net.TCPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int{21, 22} {
+		if err := h.st.CreateDevice(ctx, store.Device{ID: id, HostID: host.ID, Status: "alive", Weight: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig()
+	cfg.NodeTimeout = conf.Duration(200 * time.Millisecond)
+	var obs observations
+	h.run(cfg, &obs)
+	o21, _ := obs.get(21)
+	o22, _ := obs.get(22)
+	if o21.Reachable || o22.Reachable || !strings.HasPrefix(o22.Err, "host unreachable") {
+		t.Fatalf("Observe(21) = %+v, Observe(22) = %+v; want both unreachable, 22 skipped as host unreachable", o21, o22)
+	}
+	if o, _ := obs.get(1); !o.Writable {
+		t.Fatalf("Observe(dev1) = %+v, want writable: a hung host must not hold up the others", o)
+	}
 }
