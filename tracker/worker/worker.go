@@ -210,12 +210,15 @@ func (w *Workers) Run(ctx context.Context) error {
 // loop runs pass every interval, at once when kicked, and again straight away while it reports more
 // work. A panic in a pass is logged and the loop carries on.
 func (w *Workers) loop(ctx context.Context, name string, every time.Duration, pass func(context.Context) (bool, error)) {
+	// A loop runs Desired passes' worth of goroutines (the replicate and delete fan-out), so that is
+	// what !jobs shows as running while the loop is up.
 	w.mu.Lock()
-	w.jobs[name].Count++
+	n := w.jobs[name].Desired
+	w.jobs[name].Count += n
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
-		w.jobs[name].Count--
+		w.jobs[name].Count -= n
 		w.mu.Unlock()
 	}()
 	t := time.NewTimer(0)

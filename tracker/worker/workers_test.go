@@ -68,7 +68,7 @@ func TestMonitorObservesNodes(t *testing.T) {
 		t.Fatalf("Stats().MonitorRounds = %d, want >= 2", w.Stats().MonitorRounds)
 	}
 	jobs := w.Jobs()
-	if jobs[JobMonitor].Count != 1 || jobs[JobReplicate].Desired != DefaultReplicateWorkers {
+	if jobs[JobMonitor].Count != 1 || jobs[JobReplicate].Desired != DefaultReplicateWorkers || jobs[JobReplicate].Count != DefaultReplicateWorkers {
 		t.Fatalf("Jobs() = %+v, want one running monitor and %d desired replicators", jobs, DefaultReplicateWorkers)
 	}
 }
