@@ -201,3 +201,28 @@ func TestTwoTrackersOnMySQL(t *testing.T) {
 		return true
 	})
 }
+
+// Spec 8.3 #44 (b): when every device holding a file is dead, reaping leaves no copy; get_paths
+// answers paths=0 and the replication row is parked until an operator acts.
+func TestAllCopiesDeadParksReplication(t *testing.T) {
+	t.Parallel()
+	c := New(t, Options{Nodes: 3, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	fid := c.Upload(t, "d", "k", "c2", []byte("lost for good"))
+	ctx := context.Background()
+	var on []int
+	Eventually(t, "two copies", func() bool {
+		var err error
+		on, err = c.Store().FileOn(ctx, fid)
+		return err == nil && len(on) == 2
+	})
+	for _, dev := range on {
+		c.SetState(t, dev, "dead")
+	}
+	Eventually(t, "replication parked", func() bool {
+		j, err := c.Store().QueueJobs(ctx, store.QueueReplicate, fid)
+		return err == nil && j.NextTry == store.NeverRetry
+	})
+	if paths := c.GetPaths(t, "d", "k"); len(paths) != 0 {
+		t.Fatalf("GetPaths = %v, want none", paths)
+	}
+}
