@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -45,7 +47,15 @@ type e2eNode struct {
 	devid   int
 	ip      string
 	http    string // host:port of the HTTP listener
+	mgmt    string // host:port of the side channel
 	docroot string
+}
+
+// restart starts a stopped node again on the same addresses and docroot, as after a reboot.
+func (n *e2eNode) restart(t *testing.T) {
+	t.Helper()
+	n.d = startDaemon(t, "storaged", "--listen", n.http, "--mgmt-listen", n.mgmt, "--docroot", n.docroot)
+	n.d.waitLog(t, storagedServingRE)
 }
 
 // startE2ENodes starts two storage nodes on ips, each with a device dev<i+1>. Their side channels
@@ -65,7 +75,7 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 		n0 := nodes[0]
 		n0.d = startDaemon(t, "storaged", "--listen", n0.ip+":0", "--mgmt-listen", n0.ip+":0", "--docroot", n0.docroot)
 		m := n0.d.waitLog(t, storagedServingRE)
-		n0.http = m[1]
+		n0.http, n0.mgmt = m[1], m[2]
 		_, mgmtPort, err := net.SplitHostPort(m[2])
 		if err != nil {
 			t.Fatalf("storaged logged mgmt=%q: %v", m[2], err)
@@ -74,7 +84,7 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 		n1.d = startDaemon(t, "storaged", "--listen", n1.ip+":0", "--mgmt-listen", net.JoinHostPort(n1.ip, mgmtPort), "--docroot", n1.docroot)
 		m, exited := n1.d.waitLogOrExit(t, storagedServingRE)
 		if !exited {
-			n1.http = m[1]
+			n1.http, n1.mgmt = m[1], m[2]
 			return nodes, mgmtPort
 		}
 		if attempt == 3 || !strings.Contains(n1.d.stderr.String(), "address already in use") {
@@ -90,7 +100,8 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 // at the nodes' management port and shortens the worker intervals, and returns its address.
 func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
 	t.Helper()
-	cfg := writeConfig(t, `tracker:
+	cfg := filepath.Join(t.TempDir(), "mogway.yaml")
+	err := os.WriteFile(cfg, []byte(`tracker:
   listen: "127.0.0.1:7001"      # --listen below wins
   side_channel_port: `+mgmtPort+`
   workers:
@@ -98,9 +109,16 @@ func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
     write_probe_interval: 200ms
     usage_update_interval: 200ms
     poll_interval: 50ms
-`)
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
-	return d, d.waitLog(t, trackerStartingRE)[1]
+	addr := d.waitLog(t, trackerStartingRE)[1]
+	if addr == "127.0.0.1:7001" {
+		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)
+	}
+	return d, addr
 }
 
 // copyURLs returns the copy URLs `mogway info` printed.
@@ -254,6 +272,27 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 		t.Errorf("with %s down: %v\nwant exit 1 and %q", down.name, r, down.name+" ... REQUEST FAILURE")
 	}
 
+	// An upload while the node is down fails over to the live node. When the node comes back,
+	// replication gives the file its second copy; replicate_now (what an operator would send)
+	// brings forward retries that were deferred while no second host was writeable.
+	storm := bytes.Repeat([]byte("storm over the bay "), 40000)
+	stormSrc := filepath.Join(t.TempDir(), "storm.jpg")
+	if err := os.WriteFile(stormSrc, storm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const stormKey = "albums/2024/storm.jpg"
+	if r := mog(t, "", "upload", tr, "--domain=photos", "--class=originals", "--key="+stormKey, "--file="+stormSrc); r.code != 0 {
+		t.Fatalf("with %s down: %v\nwant exit 0", down.name, r)
+	}
+	down.restart(t)
+	pollMog(t, "the file uploaded during the outage to get its second copy", func(r cliResult) bool {
+		if r.code == 0 && slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts) && infoField(r.stdout, "devcount") == "2" {
+			return true
+		}
+		trackerCommand(t, trackerAddr, "replicate_now")
+		return false
+	}, "info", tr, "--domain=photos", "--key="+stormKey)
+
 	// Delete: the key is gone at once, and the copy on the live node is deleted in the background.
 	var upCopy string
 	for _, s := range copyURLs(info.stdout) {
@@ -279,14 +318,45 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 	if r := mog(t, "", "info", tr, "--domain=photos", "--key="+key); r.code != 1 || !strings.Contains(r.stderr, "unknown_key") {
 		t.Errorf("after rm: %v\nwant exit 1 and unknown_key", r)
 	}
-	if r := mustMog(t, "ls", tr, "--domain=photos"); r.stdout != "notes/hello.txt\n" {
-		t.Errorf("ls after rm = %q, want %q", r.stdout, "notes/hello.txt\n")
+	if r := mustMog(t, "ls", tr, "--domain=photos"); r.stdout != stormKey+"\nnotes/hello.txt\n" {
+		t.Errorf("ls after rm = %q, want %q", r.stdout, stormKey+"\nnotes/hello.txt\n")
 	}
 	waitGone(t, upCopy)
 
+	// A tracker restarted on the same database knows every file.
 	if code := tracker.stop(t); code != 0 {
 		t.Errorf("tracker stopped with exit %d, want 0; log:\n%s", code, tracker.stderr.String())
 	}
+	tracker, trackerAddr = startE2ETracker(t, db, mgmtPort)
+	tr = "--trackers=" + trackerAddr
+	if r := mustMog(t, "ls", tr, "--domain=photos"); r.stdout != stormKey+"\nnotes/hello.txt\n" {
+		t.Errorf("ls after a tracker restart = %q, want %q", r.stdout, stormKey+"\nnotes/hello.txt\n")
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key="+stormKey); r.stdout != string(storm) {
+		t.Errorf("fetch after a tracker restart: %d bytes differ from the %d bytes uploaded", len(r.stdout), len(storm))
+	}
+	if code := tracker.stop(t); code != 0 {
+		t.Errorf("tracker stopped with exit %d, want 0; log:\n%s", code, tracker.stderr.String())
+	}
+}
+
+// trackerCommand sends one raw request line to a tracker and returns the reply line.
+func trackerCommand(t *testing.T, addr, line string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		t.Fatalf("dial tracker %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.WriteString(c, line+"\r\n"); err != nil {
+		t.Fatalf("%s to %s: %v", line, addr, err)
+	}
+	reply, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s to %s: %v", line, addr, err)
+	}
+	return reply
 }
 
 // waitGone polls until path no longer exists.
