@@ -63,6 +63,9 @@ func (w *Workers) monitorPass(ctx context.Context) (bool, error) {
 				} else {
 					var timeout bool
 					o, timeout = w.probeDevice(gctx, h, d)
+					if gctx.Err() != nil {
+						return nil // stopping: what failed was us, not the node
+					}
 					if timeout {
 						hostDown = "host unreachable: " + o.Err
 					}
