@@ -157,19 +157,31 @@ func infoField(info, name string) string {
 	return ""
 }
 
-func runClusterScenario(t *testing.T, db string, ips [2]string) {
-	nodes, mgmtPort := startE2ENodes(t, ips)
-	tracker, trackerAddr := startE2ETracker(t, db, mgmtPort)
-	tr := "--trackers=" + trackerAddr
+// e2eCluster is a tracker and two storage nodes started through run, with the nodes, their
+// devices, the domain "photos" and its two-copy class "originals" registered through `mogway adm`.
+type e2eCluster struct {
+	nodes       [2]*e2eNode
+	mgmtPort    string
+	db          string
+	tracker     *proc
+	trackerAddr string
+}
+
+// startE2ECluster starts and registers a cluster on db, with storage nodes on ips, and returns once
+// `mogway adm check` passes with both devices writeable.
+func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
+	t.Helper()
+	c := &e2eCluster{db: db}
+	c.nodes, c.mgmtPort = startE2ENodes(t, ips)
+	c.tracker, c.trackerAddr = startE2ETracker(t, db, c.mgmtPort)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("tracker log:\n%s", tracker.stderr.String())
+			t.Logf("tracker log:\n%s", c.tracker.stderr.String())
 		}
 	})
-	dir := t.TempDir()
+	tr := "--trackers=" + c.trackerAddr
 
-	// Register the nodes, their devices, a domain and a two-copy class.
-	for _, n := range nodes {
+	for _, n := range c.nodes {
 		host, port, _ := net.SplitHostPort(n.http)
 		if r := mustMog(t, "adm", tr, "host", "add", n.name, "--ip="+host, "--port="+port, "--status=alive"); r.stdout != "" {
 			t.Errorf("%v\nwant no output (like mogadm)", r)
@@ -183,7 +195,7 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 		t.Errorf("%v\nwant a line for photos/originals with mindevcount 2", classes)
 	}
 	hosts := mustMog(t, "adm", tr, "host", "list")
-	for _, n := range nodes {
+	for _, n := range c.nodes {
 		if !strings.Contains(hosts.stdout, n.name) || !strings.Contains(hosts.stdout, n.http) {
 			t.Errorf("%v\nwant host %s at %s", hosts, n.name, n.http)
 		}
@@ -193,9 +205,17 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 	check := pollMog(t, "adm check to pass with both devices writeable", func(r cliResult) bool {
 		return r.code == 0 && len(writeable.FindAllString(r.stdout, -1)) == 2
 	}, "adm", tr, "check")
-	if !strings.Contains(check.stdout, trackerAddr+" ... OK") {
-		t.Errorf("%v\nwant the tracker %s OK", check, trackerAddr)
+	if !strings.Contains(check.stdout, c.trackerAddr+" ... OK") {
+		t.Errorf("%v\nwant the tracker %s OK", check, c.trackerAddr)
 	}
+	return c
+}
+
+func runClusterScenario(t *testing.T, db string, ips [2]string) {
+	c := startE2ECluster(t, db, ips)
+	nodes, mgmtPort, tracker, trackerAddr := c.nodes, c.mgmtPort, c.tracker, c.trackerAddr
+	tr := "--trackers=" + trackerAddr
+	dir := t.TempDir()
 
 	// Upload a file of a few MiB and a small one from stdin.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -328,6 +348,7 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 		t.Errorf("tracker stopped with exit %d, want 0; log:\n%s", code, tracker.stderr.String())
 	}
 	tracker, trackerAddr = startE2ETracker(t, db, mgmtPort)
+	c.tracker = tracker
 	tr = "--trackers=" + trackerAddr
 	if r := mustMog(t, "ls", tr, "--domain=photos"); r.stdout != stormKey+"\nnotes/hello.txt\n" {
 		t.Errorf("ls after a tracker restart = %q, want %q", r.stdout, stormKey+"\nnotes/hello.txt\n")

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestE2EFileEdgeCases runs the client tools against a real tracker and storage nodes with the
+// inputs people get wrong or find surprising: empty files, keys with odd bytes, overwrites, paging,
+// missing files and missing trackers.
+func TestE2EFileEdgeCases(t *testing.T) {
+	t.Parallel()
+	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.55", "127.0.0.56"})
+	tr := "--trackers=" + c.trackerAddr
+	dir := t.TempDir()
+
+	t.Run("empty file", func(t *testing.T) {
+		empty := filepath.Join(dir, "empty")
+		if err := os.WriteFile(empty, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustMog(t, "upload", tr, "--domain=photos", "--key=empty", "--file="+empty)
+		if r := mustMog(t, "info", tr, "--domain=photos", "--key=empty"); infoField(r.stdout, "length") != "0" {
+			t.Errorf("%v\nwant length 0", r)
+		}
+		dst := filepath.Join(dir, "empty.fetched")
+		mustMog(t, "fetch", tr, "--domain=photos", "--key=empty", "--file="+dst)
+		if st, err := os.Stat(dst); err != nil || st.Size() != 0 {
+			t.Errorf("fetch of an empty file: stat %v, %v; want an empty file", st, err)
+		}
+		if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=empty"); r.stdout != "" {
+			t.Errorf("fetch of an empty file to stdout = %q, want nothing", r.stdout)
+		}
+	})
+
+	t.Run("odd keys", func(t *testing.T) {
+		keys := []string{"odd/a b", "odd/a&b=c", "odd/100%", "odd/+plus+", "odd/été ü", "odd/x?y#z", "odd/%2F", "odd/back\\slash"}
+		for _, k := range keys {
+			if r := mog(t, "body of "+k, "upload", tr, "--domain=photos", "--key="+k); r.code != 0 {
+				t.Errorf("%v\nwant exit 0", r)
+			}
+		}
+		for _, k := range keys {
+			if r := mog(t, "", "fetch", tr, "--domain=photos", "--key="+k); r.code != 0 || r.stdout != "body of "+k {
+				t.Errorf("fetch %q = exit %d, %q, stderr %q; want %q", k, r.code, r.stdout, r.stderr, "body of "+k)
+			}
+			if r := mog(t, "", "info", tr, "--domain=photos", "--key="+k); r.code != 0 || infoField(r.stdout, "key") != k {
+				t.Errorf("info %q = exit %d, key %q; want %q\n%v", k, r.code, infoField(r.stdout, "key"), k, r)
+			}
+		}
+		// Keys compare byte for byte, so the list is in byte order.
+		want := "odd/%2F\nodd/+plus+\nodd/100%\nodd/a b\nodd/a&b=c\nodd/back\\slash\nodd/x?y#z\nodd/été ü\n"
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=odd/"); r.stdout != want {
+			t.Errorf("ls --key_prefix=odd/ = %q, want %q", r.stdout, want)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=odd/", "--limit=2"); r.stdout != "odd/%2F\nodd/+plus+\n" {
+			t.Errorf("ls --limit=2 = %q, want the first two keys", r.stdout)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=odd/", "--after=odd/back\\slash"); r.stdout != "odd/x?y#z\nodd/été ü\n" {
+			t.Errorf("ls --after = %q, want the last two keys", r.stdout)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=odd/%"); r.stdout != "odd/%2F\n" {
+			t.Errorf("ls --key_prefix=odd/%% = %q, want only the key starting with %%", r.stdout)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=nothing/"); r.stdout != "" {
+			t.Errorf("ls of a prefix with no keys = %q, want nothing", r.stdout)
+		}
+	})
+
+	t.Run("overwrite", func(t *testing.T) {
+		mustMog(t, "upload", tr, "--domain=photos", "--key=over", "--file="+writeFile(t, dir, "v1", "first version"))
+		first := infoField(mustMog(t, "info", tr, "--domain=photos", "--key=over").stdout, "fid")
+		mustMog(t, "upload", tr, "--domain=photos", "--key=over", "--file="+writeFile(t, dir, "v2", "second"))
+		r := mustMog(t, "info", tr, "--domain=photos", "--key=over")
+		if infoField(r.stdout, "fid") == first || infoField(r.stdout, "length") != "6" {
+			t.Errorf("%v\nwant a new fid (not %s) and length 6", r, first)
+		}
+		if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=over"); r.stdout != "second" {
+			t.Errorf("fetch after overwrite = %q, want %q", r.stdout, "second")
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		closed := func() string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}()
+		missing := filepath.Join(dir, "no-such-file")
+		tests := []struct {
+			args     []string
+			inStderr []string
+		}{
+			{[]string{"upload", tr, "--domain=photos", "--key=k", "--file=" + missing}, []string{missing, "no such file"}},
+			{[]string{"upload", tr, "--domain=photos", "--key=k", "--file=" + dir}, []string{dir, "not a regular file"}},
+			{[]string{"upload", tr, "--domain=photos", "--key=k", "--class=nope", "--file=" + writeFile(t, dir, "k", "k")}, []string{"unreg_class"}},
+			{[]string{"upload", tr, "--domain=nope", "--key=k", "--file=" + writeFile(t, dir, "k", "k")}, []string{"unreg_domain"}},
+			{[]string{"fetch", tr, "--domain=photos", "--key=empty", "--file=" + filepath.Join(dir, "no-dir", "x")}, []string{filepath.Join(dir, "no-dir")}},
+			{[]string{"fetch", tr, "--domain=nope", "--key=k"}, []string{"unreg_domain"}},
+			{[]string{"fetch", tr, "--domain=photos", "--key=never-stored"}, []string{"unknown_key"}},
+			{[]string{"rm", tr, "--domain=photos", "--key=never-stored"}, []string{"unknown_key"}},
+			{[]string{"ls", tr, "--domain=nope"}, []string{"unreg_domain"}},
+			{[]string{"info", "--trackers=" + closed, "--domain=photos", "--key=k"}, []string{closed, "--trackers"}},
+			{[]string{"adm", "--trackers=" + closed, "domain", "list"}, []string{closed}},
+		}
+		for _, tt := range tests {
+			r := mog(t, "", tt.args...)
+			if r.code != 1 || r.stdout != "" {
+				t.Errorf("%v\nwant exit 1 and nothing on stdout", r)
+				continue
+			}
+			for _, s := range tt.inStderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("%v\nwant %q on stderr", r, s)
+				}
+			}
+		}
+		if r := mog(t, "", "rm", tr, "--domain=photos", "--key=never-stored", "-f"); r.code != 0 {
+			t.Errorf("%v\nwant exit 0 with -f", r)
+		}
+	})
+}
+
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
