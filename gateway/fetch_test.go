@@ -221,7 +221,6 @@ func TestResumeAfterMidBodyDeath(t *testing.T) {
 	ft := newFakeTracker()
 	ft.set("d", "resume", "http://"+dying.addr+fidPath(31), url)
 	ft.set("d", "alone", "http://"+dying.addr+fidPath(31))
-	ft.set("d", "range", "http://"+dying.addr+fidPath(31), url)
 	cfg := trackerConfig()
 	cfg.Storage.MaxFails = -1
 	g := startGateway(t, cfg, Deps{Tracker: ft})
