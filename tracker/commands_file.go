@@ -139,15 +139,6 @@ func checksumString(c store.Checksum) string {
 	return hashName(c.Type) + ":" + hex.EncodeToString(c.Sum)
 }
 
-// closing guards against two create_close calls for one fid racing in this tracker: the store has
-// no "take the tempfile row" operation, so the second reader could otherwise see the row too.
-func (s *Server) beginClose(fid int64) bool {
-	_, busy := s.closing.LoadOrStore(fid, struct{}{})
-	return !busy
-}
-
-func (s *Server) endClose(fid int64) { s.closing.Delete(fid) }
-
 // createClose commits an upload (spec 3.1 create_close).
 func (q *query) createClose() (mogproto.Args, error) {
 	d, err := q.domain()
@@ -182,10 +173,12 @@ func (q *query) createClose() (mogproto.Args, error) {
 		return nil, errKeyTooLong()
 	}
 
-	if !q.s.beginClose(fid) {
-		return nil, perr(mogproto.ErrNoTempFile)
-	}
-	defer q.s.endClose(fid)
+	// The upload ends exactly once, in the store: CommitFile and DiscardUpload each take the
+	// tempfile row in their own transaction, and whichever comes second, on this tracker or any
+	// other sharing the database, finds it gone (ErrNotFound) and answers no_temp_file. The row read
+	// here only supplies the offered devices and the class; it is never updated, so it cannot be
+	// stale. A close that fails verification therefore never discards an upload that another close
+	// committed meanwhile, and two closes never both commit.
 	tf, err := q.s.st.Tempfile(q.ctx, fid)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrNoTempFile)
@@ -193,26 +186,23 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if err != nil {
 		return nil, q.dbErr("create_close", err)
 	}
-	if err := q.s.st.DeleteTempfile(q.ctx, fid); err != nil {
-		return nil, q.dbErr("create_close", err)
+	ended := func(op string, err error) error {
+		switch {
+		case isNotFound(err):
+			return perr(mogproto.ErrNoTempFile)
+		case isExists(err):
+			return perr(mogproto.ErrFidExists)
+		}
+		return q.dbErr(op, err)
 	}
 
-	// From here on a failure discards the upload: the copy is recorded and the fid queued for
-	// deletion, so the delete worker removes the bytes (MogileFS::Worker::Query $failed).
-	discard := func() error {
-		if err := q.s.st.AddFileOn(q.ctx, fid, int(devid)); err != nil {
-			return err
-		}
-		if err := q.s.st.Enqueue(q.ctx, store.QueueDelete, store.Job{Fid: fid}); err != nil {
-			return err
+	// A failure discards the upload: the copy is recorded and the fid queued for deletion, so the
+	// delete worker removes the bytes (MogileFS::Worker::Query $failed).
+	fail := func(e error) (mogproto.Args, error) {
+		if err := q.s.st.DiscardUpload(q.ctx, fid, int(devid)); err != nil {
+			return nil, ended("create_close discard", err)
 		}
 		q.s.kick(jobDelete)
-		return nil
-	}
-	fail := func(e error) (mogproto.Args, error) {
-		if err := discard(); err != nil {
-			return nil, q.dbErr("create_close discard", err)
-		}
 		return nil, e
 	}
 
@@ -250,13 +240,6 @@ func (q *query) createClose() (mogproto.Args, error) {
 		}
 	}
 
-	old, err := q.s.st.FileByKey(q.ctx, d.ID, key)
-	switch {
-	case err == nil && old.Fid == fid:
-		return nil, perr(mogproto.ErrFidExists)
-	case err != nil && !isNotFound(err):
-		return nil, q.dbErr("create_close", err)
-	}
 	n := q.s.state.current()
 	class, _ := n.classByID(d.ID, tf.ClassID)
 	c := store.Commit{
@@ -275,7 +258,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	}
 	replaced, err := q.s.st.CommitFile(q.ctx, c)
 	if err != nil {
-		return nil, q.dbErr("create_close commit", err)
+		return nil, ended("create_close commit", err)
 	}
 	if c.Replicate {
 		q.s.kick(jobReplicate)

@@ -196,17 +196,17 @@ func (q *query) setServerSetting() (mogproto.Args, error) {
 	if problem != "" {
 		return nil, perrMsg(mogproto.ErrInvalidFormat, problem)
 	}
-	if err := q.s.st.SetSetting(q.ctx, key, clean); err != nil {
-		return nil, q.dbErr("set_server_setting", err)
-	}
+	set := map[string]string{key: clean}
 	if strings.HasPrefix(key, "slave_") {
+		// A slave change bumps slave_version, in the same transaction as the change itself.
 		settings, err := q.s.st.Settings(q.ctx)
 		if err != nil {
 			return nil, q.dbErr("set_server_setting", err)
 		}
-		if err := q.s.st.SetSetting(q.ctx, "slave_version", i64toa(perlInt(settings["slave_version"])+1)); err != nil {
-			return nil, q.dbErr("set_server_setting", err)
-		}
+		set["slave_version"] = i64toa(perlInt(settings["slave_version"]) + 1)
+	}
+	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+		return nil, q.dbErr("set_server_setting", err)
 	}
 	if err := q.refresh(); err != nil {
 		return nil, err
@@ -215,7 +215,8 @@ func (q *query) setServerSetting() (mogproto.Args, error) {
 }
 
 // fsck control. The fsck worker does the checking; these commands record its settings in
-// server_settings exactly as the Perl tracker does, so `mogadm fsck` works unchanged.
+// server_settings exactly as the Perl tracker does, so `mogadm fsck` works unchanged. Each command
+// writes its settings in one transaction, so another tracker never sees half a start or reset.
 
 func (q *query) fsckStart() (mogproto.Args, error) {
 	ss, err := q.s.st.Settings(q.ctx)
@@ -228,36 +229,30 @@ func (q *query) fsckStart() (mogproto.Args, error) {
 	if ss["rebal_host"] != "" {
 		return nil, perrMsg(mogproto.ErrRebalRunning, "rebalance running; cannot run fsck at same time")
 	}
+	set := map[string]string{}
 	checked, final := perlInt(ss["fsck_highest_fid_checked"]), perlInt(ss["fsck_fid_at_end"])
 	if (checked != 0 && final != 0 && checked >= final) || (final == 0 && checked == 0) {
-		if err := q.doFsckReset(); err != nil {
-			return nil, err
-		}
-		if ss, err = q.s.st.Settings(q.ctx); err != nil {
+		// The last run finished (or none ran): start over. The reset keeps
+		// fsck_highest_fid_checked, so the start values below still read it from ss.
+		if set, err = q.fsckResetSettings(ss); err != nil {
 			return nil, q.dbErr("fsck_start", err)
 		}
 	}
-	set := []struct{ k, v string }{
-		{"fsck_start_time", i64toa(time.Now().Unix())},
-		{"fsck_stop_time", ""},
-		{"fsck_fids_checked", "0"},
-		{"fsck_start_fid", i64toa(perlInt(ss["fsck_highest_fid_checked"]))},
-		{"fsck_host", q.s.hostname},
-	}
-	for _, kv := range set {
-		if err := q.s.st.SetSetting(q.ctx, kv.k, kv.v); err != nil {
-			return nil, q.dbErr("fsck_start", err)
-		}
+	set["fsck_start_time"] = i64toa(time.Now().Unix())
+	set["fsck_stop_time"] = ""
+	set["fsck_fids_checked"] = "0"
+	set["fsck_start_fid"] = i64toa(perlInt(ss["fsck_highest_fid_checked"]))
+	set["fsck_host"] = q.s.hostname
+	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+		return nil, q.dbErr("fsck_start", err)
 	}
 	q.s.kick(jobFsck)
 	return nil, nil
 }
 
 func (q *query) fsckStop() (mogproto.Args, error) {
-	if err := q.s.st.SetSetting(q.ctx, "fsck_host", ""); err != nil {
-		return nil, q.dbErr("fsck_stop", err)
-	}
-	if err := q.s.st.SetSetting(q.ctx, "fsck_stop_time", i64toa(time.Now().Unix())); err != nil {
+	set := map[string]string{"fsck_host": "", "fsck_stop_time": i64toa(time.Now().Unix())}
+	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("fsck_stop", err)
 	}
 	return nil, nil
@@ -272,72 +267,48 @@ func (q *query) fsckReset() (mogproto.Args, error) {
 	if v := q.args.Get("startpos"); truthy(v) {
 		start = i64toa(perlInt(v))
 	}
-	if err := q.s.st.SetSetting(q.ctx, "fsck_opt_policy_only", policy); err != nil {
+	ss, err := q.s.st.Settings(q.ctx)
+	if err != nil {
 		return nil, q.dbErr("fsck_reset", err)
 	}
-	if err := q.s.st.SetSetting(q.ctx, "fsck_highest_fid_checked", start); err != nil {
+	set, err := q.fsckResetSettings(ss)
+	if err != nil {
 		return nil, q.dbErr("fsck_reset", err)
 	}
-	if err := q.doFsckReset(); err != nil {
-		return nil, err
+	set["fsck_opt_policy_only"] = policy
+	set["fsck_highest_fid_checked"] = start
+	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+		return nil, q.dbErr("fsck_reset", err)
 	}
 	return nil, nil
 }
 
-// doFsckReset clears the run's times, counters and event sums and records where it ends.
-func (q *query) doFsckReset() error {
+// fsckResetSettings returns the settings that reset an fsck run, given the current ones ss: its
+// times, counters and event sums cleared, and where the run ends (the highest fid and fsck_log
+// logid now).
+func (q *query) fsckResetSettings(ss map[string]string) (map[string]string, error) {
 	maxFid, err := q.s.st.MaxFid(q.ctx)
 	if err != nil {
-		return q.dbErr("fsck_reset", err)
+		return nil, err
 	}
-	maxLog, err := q.maxFsckLogID()
+	maxLog, err := q.s.st.MaxFsckLogID(q.ctx)
 	if err != nil {
-		return q.dbErr("fsck_reset", err)
+		return nil, err
 	}
-	ss, err := q.s.st.Settings(q.ctx)
-	if err != nil {
-		return q.dbErr("fsck_reset", err)
-	}
-	set := []struct{ k, v string }{
-		{"fsck_start_time", ""},
-		{"fsck_stop_time", ""},
-		{"fsck_fids_checked", "0"},
-		{"fsck_fid_at_end", i64toa(maxFid)},
-		{"fsck_start_maxlogid", i64toa(maxLog)},
-		{"fsck_logid_processed", i64toa(maxLog)},
+	set := map[string]string{
+		"fsck_start_time":      "",
+		"fsck_stop_time":       "",
+		"fsck_fids_checked":    "0",
+		"fsck_fid_at_end":      i64toa(maxFid),
+		"fsck_start_maxlogid":  i64toa(maxLog),
+		"fsck_logid_processed": i64toa(maxLog),
 	}
 	for k := range ss {
 		if strings.HasPrefix(k, "fsck_sum_evcount_") {
-			set = append(set, struct{ k, v string }{k, ""})
+			set[k] = ""
 		}
 	}
-	for _, kv := range set {
-		if err := q.s.st.SetSetting(q.ctx, kv.k, kv.v); err != nil {
-			return q.dbErr("fsck_reset", err)
-		}
-	}
-	return nil
-}
-
-// maxFsckLogID pages through fsck_log to find its highest logid.
-func (q *query) maxFsckLogID() (int64, error) {
-	const page = 1000
-	var max int64
-	for range 1 << 20 { // bounded: a log of a billion rows is not a log anyone reads
-		evs, err := q.s.st.FsckEvents(q.ctx, max, page)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range evs {
-			if e.LogID > max {
-				max = e.LogID
-			}
-		}
-		if len(evs) < page {
-			break
-		}
-	}
-	return max, nil
+	return set, nil
 }
 
 func (q *query) fsckClearLog() (mogproto.Args, error) {
@@ -374,7 +345,7 @@ func (q *query) fsckStatus() (mogproto.Args, error) {
 	if err != nil {
 		return nil, q.dbErr("fsck_status", err)
 	}
-	maxLog, err := q.maxFsckLogID()
+	maxLog, err := q.s.st.MaxFsckLogID(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("fsck_status", err)
 	}

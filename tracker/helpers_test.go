@@ -24,6 +24,7 @@ import (
 type testTracker struct {
 	s    *Server
 	st   store.Store
+	db   string // the SQLite file
 	addr string
 	// stop ends Serve gracefully and returns its error; later calls return nil.
 	stop func() error
@@ -39,8 +40,15 @@ func startTracker(t testing.TB, cfg Config) *testTracker {
 // startTrackerWith is startTracker with a hook that adjusts the server before Serve.
 func startTrackerWith(t testing.TB, cfg Config, hook func(*Server)) *testTracker {
 	t.Helper()
+	return startTrackerOn(t, filepath.Join(t.TempDir(), "tracker.db"), cfg, hook)
+}
+
+// startTrackerOn starts a tracker on its own Store of the SQLite file db, which may be shared with
+// other trackers of the test, as trackers on several machines share one database.
+func startTrackerOn(t testing.TB, db string, cfg Config, hook func(*Server)) *testTracker {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tracker.db"))
+	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -73,7 +81,7 @@ func startTrackerWith(t testing.TB, cfg Config, hook func(*Server)) *testTracker
 		}
 		st.Close()
 	})
-	return &testTracker{s: s, st: st, addr: ln.Addr().String(), stop: stop}
+	return &testTracker{s: s, st: st, db: db, addr: ln.Addr().String(), stop: stop}
 }
 
 func testLogger(t testing.TB) *slog.Logger {

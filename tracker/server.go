@@ -78,8 +78,6 @@ type Server struct {
 	watchers map[*conn]struct{}
 	minFid   int64 // MAX(file.fid) when Serve started: explicit fids at or below it are refused
 
-	closing sync.Map // fid -> struct{}: create_close calls in progress
-
 	stats counters
 }
 

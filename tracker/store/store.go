@@ -105,8 +105,9 @@ type Checksum struct {
 	Sum  []byte
 }
 
-// Commit describes create_close's atomic change: the tempfile becomes the file for (DomainID, Key),
-// replacing any previous fid of that key (which is queued for deletion), with copies on DevIDs.
+// Commit describes create_close's atomic change: the tempfile row is taken and becomes the file for
+// (DomainID, Key), replacing any previous fid of that key (which is queued for deletion), with copies
+// on DevIDs.
 type Commit struct {
 	File     File  // DevCount is ignored: it is len(DevIDs)
 	DevIDs   []int // devices that hold a verified copy
@@ -172,11 +173,24 @@ type Store interface {
 	CreateTempfile(ctx context.Context, t Tempfile) (int64, error) // ErrFidInUse for a taken explicit fid
 	Tempfile(ctx context.Context, fid int64) (Tempfile, error)     // ErrNotFound
 	DeleteTempfile(ctx context.Context, fid int64) error
+	// DiscardUpload aborts an open upload in one transaction: it takes (removes) the tempfile row,
+	// records a copy of the fid on each of devIDs and queues the fid for deletion, so the delete
+	// worker removes whatever was written (create_close's failure paths, the stale upload reaper).
+	// It is ErrNotFound when the tempfile row is gone: the upload was committed, discarded or
+	// reaped already, and nothing is changed. It never queues a committed file: when the fid is a
+	// file row it only removes the tempfile row and returns ErrExists.
+	DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error
 	StaleTempfiles(ctx context.Context, olderThan int64, limit int) ([]Tempfile, error)
 	MaxFid(ctx context.Context) (int64, error)
 
 	// Files.
-	CommitFile(ctx context.Context, c Commit) (replaced int64, err error) // replaced = old fid queued for delete, or 0
+
+	// CommitFile makes an open upload the file of its key (see Commit) and returns the fid it
+	// replaced (queued for deletion), or 0. It takes the tempfile row of c.File.Fid in the same
+	// transaction and is ErrNotFound, changing nothing, when that row is gone (closed, discarded or
+	// reaped already): of any number of CommitFile and DiscardUpload calls for one fid, on any
+	// number of trackers, exactly one succeeds. ErrExists when the fid is a file already.
+	CommitFile(ctx context.Context, c Commit) (replaced int64, err error)
 	FileByKey(ctx context.Context, domainID int, key string) (File, error)
 	FileByFid(ctx context.Context, fid int64) (File, error)
 	DeleteFile(ctx context.Context, domainID int, key string) (File, error) // removes the row, queues the fid for deletion
@@ -210,10 +224,15 @@ type Store interface {
 	AddFsckEvent(ctx context.Context, e FsckEvent) error
 	FsckEvents(ctx context.Context, afterLogID int64, limit int) ([]FsckEvent, error)
 	ClearFsckLog(ctx context.Context) error
+	// MaxFsckLogID returns the highest logid in fsck_log, or 0 when the log is empty.
+	MaxFsckLogID(ctx context.Context) (int64, error)
 
 	// Server settings.
 	Settings(ctx context.Context) (map[string]string, error)
 	SetSetting(ctx context.Context, key, value string) error // value "" deletes
+	// SetSettings stores several settings in one transaction (a value "" deletes its key): other
+	// trackers see all of the changes or none. An empty map changes nothing.
+	SetSettings(ctx context.Context, kv map[string]string) error
 
 	// Locks shared by every tracker on the database (MySQL GET_LOCK names, §6.4 of the spec). The lock
 	// is held until unlock is called; ErrLocked after timeout.

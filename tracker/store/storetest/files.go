@@ -187,14 +187,29 @@ func testCommitFile(t *testing.T, open Open) {
 	_, err = s.FileByFid(ctx, fid+1000)
 	wantErr(t, "FileByFid(missing)", err, store.ErrNotFound)
 
-	// Committing the same fid again is refused and changes nothing.
-	_, err = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: "a/b.jpg"}, DevIDs: []int{3}})
-	wantErr(t, "CommitFile(same fid again)", err, store.ErrExists)
+	// Committing the same fid again finds no tempfile row, is refused and changes nothing.
+	for _, key := range []string{"a/b.jpg", "elsewhere"} {
+		_, err = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: key}, DevIDs: []int{3}})
+		wantErr(t, "CommitFile(same fid again as "+key+")", err, store.ErrNotFound)
+	}
 	on, err = s.FileOn(ctx, fid)
 	must(t, "FileOn", err)
 	if !reflect.DeepEqual(on, []int{1, 2}) {
 		t.Fatalf("FileOn(%d) after a refused commit = %v, want [1 2]", fid, on)
 	}
+	_, err = s.FileByKey(ctx, d.ID, "elsewhere")
+	wantErr(t, "FileByKey(elsewhere) after a refused commit", err, store.ErrNotFound)
+	f, err = s.FileByFid(ctx, fid)
+	must(t, "FileByFid", err)
+	if f != want {
+		t.Fatalf("FileByFid(%d) after a refused commit = %+v, want %+v", fid, f, want)
+	}
+
+	// A fid that never had a tempfile row cannot be committed.
+	_, err = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid + 1000, DomainID: d.ID, Key: "never-opened"}, DevIDs: []int{1}})
+	wantErr(t, "CommitFile(fid never opened)", err, store.ErrNotFound)
+	_, err = s.FileByKey(ctx, d.ID, "never-opened")
+	wantErr(t, "FileByKey(never-opened)", err, store.ErrNotFound)
 
 	// Without Replicate and Checksum nothing is queued or stored.
 	fid2, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "plain"})

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -235,6 +237,82 @@ func testSettings(t *testing.T, open Open) {
 	if _, ok := m["fsck_host"]; ok {
 		t.Fatalf("Settings() after deleting fsck_host = %v", m)
 	}
+
+	must(t, "SetSetting", s.SetSetting(ctx, "fsck_sum_evcount_MISS", "4"))
+	must(t, "SetSettings", s.SetSettings(ctx, map[string]string{
+		"fsck_start_time":       "1000",
+		"fsck_host":             "tracker-b",
+		"fsck_sum_evcount_MISS": "",
+		"skip_mkcol":            "1",
+		"fsck_never_set":        "",
+	}))
+	m, err = s.Settings(ctx)
+	must(t, "Settings", err)
+	want := map[string]string{"schema_version": "17", "fsck_start_time": "1000", "fsck_host": "tracker-b", "skip_mkcol": "1"}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("Settings() after SetSettings = %v, want %v", m, want)
+	}
+	must(t, "SetSettings(empty)", s.SetSettings(ctx, nil))
+	m, err = s.Settings(ctx)
+	must(t, "Settings", err)
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("Settings() after SetSettings(nil) = %v, want %v", m, want)
+	}
+}
+
+// testConcurrentSettings writes a pair of settings with SetSettings from two Stores while a third
+// reads them: every read sees both keys from the same write.
+func testConcurrentSettings(t *testing.T, open Open) {
+	ctx := ctxFor(t)
+	a := newStore(t, open)
+	b := newStore(t, open)
+	r := newStore(t, open)
+	const writes = 20
+	var wg sync.WaitGroup
+	for w, s := range []store.Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < writes; i++ {
+				v := fmt.Sprint(w, "-", i)
+				kv := map[string]string{"fsck_start_time": v, "fsck_host": v}
+				if i%5 == 4 {
+					kv = map[string]string{"fsck_start_time": "", "fsck_host": ""}
+				}
+				if err := s.SetSettings(ctx, kv); err != nil {
+					t.Errorf("SetSettings(%v): %v", kv, err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	// Read until the writers are done (at most maxReads times or up to the first failure), then
+	// wait for them, so that none reports after the test has ended.
+	const maxReads = 100000
+	defer func() { <-done }()
+	for reads := 0; reads < maxReads; reads++ {
+		m, err := r.Settings(ctx)
+		if err != nil {
+			t.Errorf("Settings: %v", err)
+			return
+		}
+		st, okS := m["fsck_start_time"]
+		host, okH := m["fsck_host"]
+		if st != host || okS != okH {
+			t.Errorf("Settings() read %d mixes two writes: fsck_start_time=%q (%v), fsck_host=%q (%v)", reads, st, okS, host, okH)
+			return
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
 }
 
 func testFsckLog(t *testing.T, open Open) {
@@ -268,10 +346,20 @@ func testFsckLog(t *testing.T, open Open) {
 	if len(after) != 1 || after[0] != got[1] {
 		t.Fatalf("FsckEvents(%d, 1) = %+v, want [%+v]", got[0].LogID, after, got[1])
 	}
+	max, err := s.MaxFsckLogID(ctx)
+	must(t, "MaxFsckLogID", err)
+	if max != got[2].LogID {
+		t.Fatalf("MaxFsckLogID() = %d, want %d", max, got[2].LogID)
+	}
 	must(t, "ClearFsckLog", s.ClearFsckLog(ctx))
 	got, err = s.FsckEvents(ctx, 0, 10)
 	must(t, "FsckEvents", err)
 	if len(got) != 0 {
 		t.Fatalf("FsckEvents after ClearFsckLog = %+v", got)
+	}
+	max, err = s.MaxFsckLogID(ctx)
+	must(t, "MaxFsckLogID", err)
+	if max != 0 {
+		t.Fatalf("MaxFsckLogID() of an empty log = %d, want 0", max)
 	}
 }

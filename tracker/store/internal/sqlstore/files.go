@@ -155,6 +155,40 @@ func (s *Store) DeleteTempfile(ctx context.Context, fid int64) error {
 	return nil
 }
 
+// DiscardUpload takes the tempfile row of fid, records copies on devIDs and queues the fid for
+// deletion, in one transaction. A fid that is a committed file keeps its copies: only the leftover
+// tempfile row goes, and the caller hears ErrExists.
+func (s *Store) DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error {
+	committed := false
+	err := s.tx(ctx, "discard upload", func(tx *sql.Tx) error {
+		committed = false
+		if err := s.takeTempfile(ctx, tx, fid); err != nil {
+			return err
+		}
+		var one int
+		switch err := tx.QueryRowContext(ctx, "SELECT 1 FROM file WHERE fid = ?", fid).Scan(&one); {
+		case err == nil:
+			committed = true
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		for _, dev := range devIDs {
+			if _, err := tx.ExecContext(ctx, s.d.InsertIgnore()+" INTO file_on (fid, devid) VALUES (?, ?)", fid, dev); err != nil {
+				return err
+			}
+		}
+		return enqueueDelete(ctx, tx, fid)
+	})
+	if err != nil {
+		return err
+	}
+	if committed {
+		return s.exists("fid %d is a committed file; only its tempfile row was removed", fid)
+	}
+	return nil
+}
+
 // StaleTempfiles returns up to limit uploads created before olderThan, lowest fid first.
 func (s *Store) StaleTempfiles(ctx context.Context, olderThan int64, limit int) ([]store.Tempfile, error) {
 	if limit <= 0 {
@@ -188,10 +222,19 @@ func (s *Store) MaxFid(ctx context.Context) (int64, error) {
 	return max, nil
 }
 
-// CommitFile makes a tempfile the file of its key in one transaction: the key's previous file row
-// (if any) is removed and its fid queued for deletion, the new row and its file_on rows are
-// written with devcount counted from file_on, the tempfile row is dropped, the checksum stored and,
-// when asked, the fid queued for replication.
+// takeTempfile deletes the tempfile row of fid inside tx and reports ErrNotFound when there was
+// none. It is the first statement of every transaction that ends an upload: the delete
+// write-locks the row, so a second transaction for the same fid waits until the first commits and
+// then finds the row gone. That makes "closed once" hold across trackers without a named lock.
+func (s *Store) takeTempfile(ctx context.Context, tx *sql.Tx, fid int64) error {
+	return execOne(ctx, tx, func() error { return s.notFound("tempfile %d", fid) },
+		"DELETE FROM tempfile WHERE fid = ?", fid)
+}
+
+// CommitFile makes a tempfile the file of its key in one transaction: the tempfile row is taken
+// (ErrNotFound when it is gone), the key's previous file row (if any) is removed and its fid queued
+// for deletion, the new row and its file_on rows are written with devcount counted from file_on,
+// the checksum stored and, when asked, the fid queued for replication.
 func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 	f := c.File
 	if err := s.checkKey(f.Key); err != nil {
@@ -203,6 +246,9 @@ func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 	// replaces it: the last commit wins and the other fid is queued for deletion, as in MogileFS.
 	err := s.allocate(ctx, "commit file", func(tx *sql.Tx) error {
 		replaced = 0
+		if err := s.takeTempfile(ctx, tx, f.Fid); err != nil {
+			return err
+		}
 		var old int64
 		switch err := tx.QueryRowContext(ctx, "SELECT fid FROM file WHERE dmid = ? AND dkey = ?", f.DomainID, f.Key).Scan(&old); {
 		case errors.Is(err, sql.ErrNoRows):
@@ -241,9 +287,6 @@ func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 			}
 		}
 		if err := refreshDevCount(ctx, tx, f.Fid); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM tempfile WHERE fid = ?", f.Fid); err != nil {
 			return err
 		}
 		if c.Checksum != nil {

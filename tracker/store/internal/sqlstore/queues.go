@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -297,6 +299,15 @@ func (s *Store) ClearFsckLog(ctx context.Context) error {
 	return nil
 }
 
+// MaxFsckLogID returns the highest fsck_log logid, 0 for an empty log.
+func (s *Store) MaxFsckLogID(ctx context.Context) (int64, error) {
+	var max int64
+	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(logid), 0) FROM fsck_log").Scan(&max); err != nil {
+		return 0, s.errf("max fsck logid", err)
+	}
+	return max, nil
+}
+
 // Settings returns every server setting.
 func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT field, value FROM server_settings")
@@ -321,16 +332,37 @@ func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
 
 // SetSetting stores a server setting; an empty value deletes it.
 func (s *Store) SetSetting(ctx context.Context, key, value string) error {
-	var err error
-	if value == "" {
-		_, err = s.w.ExecContext(ctx, "DELETE FROM server_settings WHERE field = ?", key)
-	} else {
-		_, err = s.w.ExecContext(ctx, "REPLACE INTO server_settings (field, value) VALUES (?, ?)", key, value)
-	}
-	if err != nil {
+	if err := setSetting(ctx, s.w, key, value); err != nil {
 		return s.errf("set setting "+key, err)
 	}
 	return nil
+}
+
+// SetSettings stores several server settings in one transaction, in key order so that two
+// trackers writing overlapping sets lock the rows in the same order.
+func (s *Store) SetSettings(ctx context.Context, kv map[string]string) error {
+	if len(kv) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(kv))
+	return s.tx(ctx, "set settings", func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if err := setSetting(ctx, tx, k, kv[k]); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+func setSetting(ctx context.Context, ex execer, key, value string) error {
+	var err error
+	if value == "" {
+		_, err = ex.ExecContext(ctx, "DELETE FROM server_settings WHERE field = ?", key)
+	} else {
+		_, err = ex.ExecContext(ctx, "REPLACE INTO server_settings (field, value) VALUES (?, ?)", key, value)
+	}
+	return err
 }
 
 // ReplicateNow makes every deferred replication row due at now (MogileFS replicate_now).
