@@ -1,11 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/mogway/mogway/internal/clustertest"
 )
 
 // TestE2EFileEdgeCases runs the client tools against a real tracker and storage nodes with the
@@ -136,4 +143,105 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestE2EConcurrentSQLite(t *testing.T) {
+	t.Parallel()
+	runConcurrentScenario(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.58", "127.0.0.59"})
+}
+
+func TestE2EConcurrentMariaDB(t *testing.T) {
+	t.Parallel()
+	db := "mysql://" + clustertest.MySQLDSN(t) // skips when MOGWAY_TEST_MYSQL_DSN is unset
+	runConcurrentScenario(t, db, [2]string{"127.0.0.60", "127.0.0.62"})
+}
+
+// runConcurrentScenario uploads distinct keys at once, and one key many times at once, then checks
+// that every key has its bytes on both hosts and that the replaced uploads' bytes are deleted, so
+// exactly two copies per key remain on disk.
+func runConcurrentScenario(t *testing.T, db string, ips [2]string) {
+	c := startE2ECluster(t, db, ips)
+	tr := "--trackers=" + c.trackerAddr
+	const distinct, versions = 12, 6
+	want := map[string]string{}
+	for i := range distinct {
+		want[fmt.Sprintf("many/%02d", i)] = strings.Repeat(fmt.Sprintf("file %d ", i), 1000+i)
+	}
+	var wg sync.WaitGroup
+	results := make(chan cliResult, distinct+versions)
+	for k, body := range want {
+		wg.Go(func() { results <- mog(t, body, "upload", tr, "--domain=photos", "--class=originals", "--key="+k) })
+	}
+	same := map[string]bool{}
+	for i := range versions {
+		body := strings.Repeat(fmt.Sprintf("version %d ", i), 500+i)
+		same[body] = true
+		wg.Go(func() { results <- mog(t, body, "upload", tr, "--domain=photos", "--class=originals", "--key=same") })
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.code != 0 {
+			t.Errorf("%v\nwant exit 0", r)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	got := mustMog(t, "fetch", tr, "--domain=photos", "--key=same").stdout
+	if !same[got] {
+		t.Fatalf("fetch of a key uploaded %d times at once = %d bytes that match no upload", versions, len(got))
+	}
+	want["same"] = got
+	wantHosts := []string{c.nodes[0].http, c.nodes[1].http}
+	slices.Sort(wantHosts)
+	for k, body := range want {
+		info := pollMog(t, k+" to have two copies", func(r cliResult) bool {
+			return r.code == 0 && slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts) && infoField(r.stdout, "devcount") == "2"
+		}, "info", tr, "--domain=photos", "--key="+k)
+		if l := infoField(info.stdout, "length"); l != fmt.Sprint(len(body)) {
+			t.Errorf("info %s: length %s, want %d", k, l, len(body))
+		}
+		if r := mustMog(t, "fetch", tr, "--domain=photos", "--key="+k); r.stdout != body {
+			t.Errorf("fetch %s: %d bytes differ from the %d uploaded", k, len(r.stdout), len(body))
+		}
+	}
+
+	// The replaced uploads of "same" are deleted from the disks: two copies per key remain.
+	wantFiles := 2 * len(want)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		n := 0
+		for _, node := range c.nodes {
+			n += len(fidFiles(t, node.docroot))
+		}
+		if n == wantFiles {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d .fid files on the nodes after %v, want %d (two per key): %q %q", n, waitTimeout, wantFiles,
+				fidFiles(t, c.nodes[0].docroot), fidFiles(t, c.nodes[1].docroot))
+		}
+		time.Sleep(pollInterval * 5) // polling interval, not synchronisation
+	}
+}
+
+// fidFiles lists the stored files under a docroot, leaving out the monitor's test writes.
+func fidFiles(t *testing.T, docroot string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(docroot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".fid") && !strings.Contains(p, "/test-write/") {
+			files = append(files, strings.TrimPrefix(p, docroot))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
