@@ -1,0 +1,87 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestE2EAdminStates drives device and host states and the refusals of `mogway adm` against a real
+// tracker and storage nodes.
+func TestE2EAdminStates(t *testing.T) {
+	t.Parallel()
+	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.67", "127.0.0.68"})
+	tr := "--trackers=" + c.trackerAddr
+	mustMog(t, "adm", tr, "class", "add", "photos", "single", "--mindevcount=1")
+	if r := mog(t, "two copies", "upload", tr, "--domain=photos", "--class=originals", "--key=both"); r.code != 0 {
+		t.Fatalf("%v\nwant exit 0", r)
+	}
+
+	// A readonly device keeps serving but gets no new files.
+	mustMog(t, "adm", tr, "device", "mark", "store1", "1", "readonly")
+	if r := mustMog(t, "adm", tr, "device", "list"); !strings.Contains(r.stdout, "dev1: readonly") {
+		t.Errorf("%v\nwant dev1 readonly", r)
+	}
+	for i := range 6 {
+		key := "single/" + string(rune('a'+i))
+		if r := mog(t, key, "upload", tr, "--domain=photos", "--class=single", "--key="+key); r.code != 0 {
+			t.Fatalf("%v\nwant exit 0", r)
+		}
+		if r := mustMog(t, "info", tr, "--domain=photos", "--key="+key); infoField(r.stdout, "devids") != "2" {
+			t.Errorf("%v\nwant the copy on dev2 only: dev1 is readonly", r)
+		}
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=both"); r.stdout != "two copies" {
+		t.Errorf("fetch with dev1 readonly = %q", r.stdout)
+	}
+	mustMog(t, "adm", tr, "device", "mark", "store1", "1", "alive")
+
+	// A host marked down is skipped by fetch; its copies come back when it is alive again.
+	mustMog(t, "adm", tr, "host", "mark", "store2", "down")
+	if r := mustMog(t, "adm", tr, "host", "list"); !strings.Contains(r.stdout, "store2 [2]: down") {
+		t.Errorf("%v\nwant store2 down", r)
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=both"); r.stdout != "two copies" {
+		t.Errorf("fetch with store2 down = %q", r.stdout)
+	}
+	mustMog(t, "adm", tr, "host", "mark", "store2", "alive")
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=single/a"); r.stdout != "single/a" {
+		t.Errorf("fetch from store2 after it is alive again = %q", r.stdout)
+	}
+
+	// Refusals: exit 1 with the tracker's reason.
+	mustMog(t, "adm", tr, "domain", "add", "classy")
+	mustMog(t, "adm", tr, "class", "add", "classy", "c", "--mindevcount=1")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"host", "delete", "store1"}, "host_not_empty"},
+		{[]string{"domain", "delete", "photos"}, "domain_has_files"},
+		{[]string{"class", "delete", "photos", "originals"}, "class_has_files"},
+		{[]string{"domain", "delete", "classy"}, "domain_has_classes"},
+		{[]string{"class", "delete", "photos", "default"}, "nodel_default_class"},
+		{[]string{"domain", "add", "photos"}, "domain_exists"},
+		{[]string{"device", "add", "store1", "2"}, "existing_devid"},
+		{[]string{"class", "add", "nope", "c", "--mindevcount=2"}, "domain_not_found"},
+		{[]string{"device", "mark", "store2", "1", "down"}, "host_mismatch"},
+		{[]string{"settings", "set", "no_such_setting", "1"}, "not_writable"},
+	} {
+		r := mog(t, "", append([]string{"adm", tr}, tt.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v\nwant exit 1 and %q", r, tt.want)
+		}
+	}
+
+	// dead is final: the device cannot come back.
+	mustMog(t, "adm", tr, "device", "mark", "store2", "2", "dead")
+	if r := mog(t, "", "adm", tr, "device", "mark", "store2", "2", "alive"); r.code != 1 || !strings.Contains(r.stderr, "state_too_high") {
+		t.Errorf("%v\nwant exit 1 and state_too_high", r)
+	}
+	if r := mustMog(t, "adm", tr, "device", "list"); strings.Contains(r.stdout, "dev2:") {
+		t.Errorf("%v\nwant the dead dev2 left out without --all", r)
+	}
+	if r := mustMog(t, "adm", tr, "device", "list", "--all"); !strings.Contains(r.stdout, "dev2: dead") {
+		t.Errorf("%v\nwant dev2 dead with --all", r)
+	}
+}
