@@ -172,6 +172,8 @@ type Store interface {
 	// Uploads and fids.
 	CreateTempfile(ctx context.Context, t Tempfile) (int64, error) // ErrFidInUse for a taken explicit fid
 	Tempfile(ctx context.Context, fid int64) (Tempfile, error)     // ErrNotFound
+	// DeleteTempfile removes a tempfile row; a missing row is not an error. It does not end an
+	// upload safely against a concurrent close: CommitFile and DiscardUpload do.
 	DeleteTempfile(ctx context.Context, fid int64) error
 	// DiscardUpload aborts an open upload in one transaction: it takes (removes) the tempfile row,
 	// records a copy of the fid on each of devIDs and queues the fid for deletion, so the delete
