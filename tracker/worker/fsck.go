@@ -119,19 +119,20 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 	if err := w.fsckSumEvents(ctx); err != nil {
 		return more, err
 	}
-	if err := w.st.SetSetting(ctx, "fsck_highest_fid_checked", strconv.FormatInt(highest, 10)); err != nil {
+	progress := map[string]string{
+		"fsck_highest_fid_checked": strconv.FormatInt(highest, 10),
+		"fsck_fids_checked":        strconv.FormatInt(checked, 10),
+	}
+	finished = finished && ctx.Err() == nil
+	if finished {
+		progress["fsck_host"] = ""
+		progress["fsck_stop_time"] = strconv.FormatInt(w.unix(), 10)
+	}
+	// One transaction, so fsck_status on any tracker never sees a finished run without its totals.
+	if err := w.st.SetSettings(ctx, progress); err != nil {
 		return more, err
 	}
-	if err := w.st.SetSetting(ctx, "fsck_fids_checked", strconv.FormatInt(checked, 10)); err != nil {
-		return more, err
-	}
-	if finished && ctx.Err() == nil {
-		if err := w.st.SetSetting(ctx, "fsck_host", ""); err != nil {
-			return more, err
-		}
-		if err := w.st.SetSetting(ctx, "fsck_stop_time", strconv.FormatInt(w.unix(), 10)); err != nil {
-			return more, err
-		}
+	if finished {
 		w.log.Info("fsck finished", "highest_fid", highest, "checked", checked)
 		return more, nil
 	}
@@ -416,12 +417,13 @@ func (w *Workers) fsckSumEvents(ctx context.Context) error {
 	if last == after {
 		return nil
 	}
+	kv := map[string]string{"fsck_logid_processed": strconv.FormatInt(last, 10)}
 	for code, n := range counts {
 		key := "fsck_sum_evcount_" + code
 		old, _ := strconv.ParseInt(settings[key], 10, 64)
-		if err := w.st.SetSetting(ctx, key, strconv.FormatInt(old+n, 10)); err != nil {
-			return err
-		}
+		kv[key] = strconv.FormatInt(old+n, 10)
 	}
-	return w.st.SetSetting(ctx, "fsck_logid_processed", strconv.FormatInt(last, 10))
+	// The totals and the point they count up to move together, or a crash in between would count
+	// events twice.
+	return w.st.SetSettings(ctx, kv)
 }

@@ -104,28 +104,19 @@ func (w *Workers) tempfilePass(ctx context.Context) (bool, error) {
 	}
 	queued := 0
 	for _, t := range stale {
-		if _, err := w.st.FileByFid(ctx, t.Fid); err == nil {
-			// Committed after all: only the row is left over.
-			if err := w.st.DeleteTempfile(ctx, t.Fid); err != nil {
-				return false, err
-			}
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return false, err
-		}
-		for _, dev := range t.DevIDs {
-			if err := w.st.AddFileOn(ctx, t.Fid, dev); err != nil {
-				return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
-			}
-		}
-		if err := w.st.Enqueue(ctx, store.QueueDelete, store.Job{Fid: t.Fid}); err != nil {
+		// DiscardUpload takes the tempfile row in the same transaction as it records the offered
+		// devices and queues the fid for deletion, so a create_close racing with the reaper on
+		// any tracker either commits the file or finds the upload gone, never both.
+		err := w.st.DiscardUpload(ctx, t.Fid, t.DevIDs...)
+		switch {
+		case err == nil:
+			w.stats.tempfilesReaped.Add(1)
+			queued++
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists):
+			// Closed or discarded meanwhile, or committed after all (only its row was left over).
+		default:
 			return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
 		}
-		if err := w.st.DeleteTempfile(ctx, t.Fid); err != nil {
-			return false, fmt.Errorf("stale upload fid %d: %w", t.Fid, err)
-		}
-		w.stats.tempfilesReaped.Add(1)
-		queued++
 	}
 	if queued > 0 {
 		w.log.Info("stale uploads queued for deletion", "count", queued)
