@@ -133,6 +133,34 @@ func TestE2EFileEdgeCases(t *testing.T) {
 			t.Errorf("%v\nwant exit 0 with -f", r)
 		}
 	})
+
+	t.Run("every node down", func(t *testing.T) {
+		mustMog(t, "upload", tr, "--domain=photos", "--key=stranded", "--file="+writeFile(t, dir, "stranded", "stranded bytes"))
+		for _, n := range c.nodes {
+			if code := n.d.stop(t); code != 0 {
+				t.Fatalf("storaged %s stopped with exit %d", n.name, code)
+			}
+		}
+		out := t.TempDir()
+		dst := filepath.Join(out, "stranded")
+		r := mog(t, "", "fetch", tr, "--domain=photos", "--key=stranded", "--file="+dst)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "mogway fetch: fetch stranded: ") {
+			t.Errorf("%v\nwant exit 1 and the reason on stderr", r)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("a failed fetch left %d files in %s, want none", len(entries), out)
+		}
+		if r := mog(t, "", "fetch", tr, "--domain=photos", "--key=stranded"); r.code != 1 || r.stdout != "" {
+			t.Errorf("%v\nwant exit 1 and nothing on stdout", r)
+		}
+		r = mog(t, "", "upload", tr, "--domain=photos", "--key=nowhere", "--file="+writeFile(t, dir, "nowhere", "x"))
+		if r.code != 1 || !strings.Contains(r.stderr, "mogway upload: upload nowhere: ") {
+			t.Errorf("%v\nwant exit 1 and the reason on stderr", r)
+		}
+		if r := mog(t, "", "fetch", tr, "--domain=photos", "--key=nowhere"); r.code != 1 || !strings.Contains(r.stderr, "unknown_key") {
+			t.Errorf("%v\nwant the failed upload to leave no key", r)
+		}
+	})
 }
 
 // writeFile writes content to dir/name and returns the path.
