@@ -424,13 +424,16 @@ func TestTwoTrackersCopyOnce(t *testing.T) {
 	w2 := h.run(cfg, nil)
 	w1.Kick(JobReplicate)
 	w2.Kick(JobReplicate)
-	waitFor(t, "every fid replicated", func() bool {
+	// An empty queue means every row was settled with Done, which each worker does after counting
+	// its copy, so the counters are final.
+	waitFor(t, "every fid replicated and its row done", func() bool {
 		for _, fid := range fids {
 			if len(h.fileOn(fid)) != 2 {
 				return false
 			}
 		}
-		return true
+		n, err := h.st.QueueLen(context.Background(), store.QueueReplicate)
+		return err == nil && n == 0
 	})
 	copies := w1.Stats().Replicated + w2.Stats().Replicated
 	if copies != files {
