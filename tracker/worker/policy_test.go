@@ -213,3 +213,20 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDevList(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []int
+	}{
+		{"3,4,7", []int{3, 4, 7}},
+		{" 3 , 4 ", []int{3, 4}},
+		{"", nil},
+		{"x,0,-2,5", []int{5}},
+	}
+	for _, tt := range tests {
+		if got := parseDevList(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseDevList(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

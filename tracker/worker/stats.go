@@ -24,6 +24,7 @@ type Stats struct {
 	LockBusy          uint64 `json:"lock_busy"`          // fids skipped because another tracker held their lock
 	ClaimedReplicates uint64 `json:"claimed_replicates"` // replication rows claimed
 	ClaimedDeletes    uint64 `json:"claimed_deletes"`    // delete rows claimed
+	Rebalanced        uint64 `json:"rebalanced"`         // copies moved by rebalance
 }
 
 type counters struct {
@@ -32,7 +33,7 @@ type counters struct {
 	replicateRetries, replicateParked, copyErrors            atomic.Uint64
 	surplusRemoved, deletedCopies, deleteDone, deleteRetries atomic.Uint64
 	reaped, tempfilesReaped, fsckChecked, fsckEvents, panics atomic.Uint64
-	lockBusy, claimedReplicates, claimedDeletes              atomic.Uint64
+	lockBusy, claimedReplicates, claimedDeletes, rebalanced  atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is safe to call at any time.
@@ -59,5 +60,6 @@ func (w *Workers) Stats() Stats {
 		LockBusy:          c.lockBusy.Load(),
 		ClaimedReplicates: c.claimedReplicates.Load(),
 		ClaimedDeletes:    c.claimedDeletes.Load(),
+		Rebalanced:        c.rebalanced.Load(),
 	}
 }

@@ -76,9 +76,10 @@ const (
 	JobReaper    = "reaper"
 	JobTempfiles = "tempfiles"
 	JobFsck      = "fsck"
+	JobRebalance = "rebalance"
 )
 
-var jobNames = []string{JobMonitor, JobReplicate, JobDelete, JobReaper, JobTempfiles, JobFsck}
+var jobNames = []string{JobMonitor, JobReplicate, JobDelete, JobReaper, JobTempfiles, JobFsck, JobRebalance}
 
 // JobInfo describes one worker for the tracker's `!jobs` command.
 type JobInfo struct {
@@ -202,6 +203,7 @@ func (w *Workers) Run(ctx context.Context) error {
 		start(JobReaper, w.cfg.ReaperInterval.D(), w.reaperPass)
 		start(JobTempfiles, w.cfg.TempfileInterval.D(), w.tempfilePass)
 		start(JobFsck, w.cfg.PollInterval.D(), w.fsckPass)
+		start(JobRebalance, w.cfg.PollInterval.D(), w.rebalancePass)
 	}
 	wg.Wait()
 	return nil
@@ -271,8 +273,8 @@ func (w *Workers) safePass(ctx context.Context, name string, pass func(context.C
 	return pass(ctx)
 }
 
-// Kick wakes the named worker (JobMonitor, JobReplicate, JobDelete, JobReaper, JobTempfiles, JobFsck)
-// now instead of at its next interval. Unknown names are ignored. It never blocks.
+// Kick wakes the named worker (JobMonitor, JobReplicate, JobDelete, JobReaper, JobTempfiles, JobFsck,
+// JobRebalance) now instead of at its next interval. Unknown names are ignored. It never blocks.
 func (w *Workers) Kick(name string) {
 	ch, ok := w.kicks[name]
 	if !ok {

@@ -665,3 +665,35 @@ func TestMonitorHungHostSkipsItsDevices(t *testing.T) {
 		t.Fatalf("Observe(dev1) = %+v, want writable: a hung host must not hold up the others", o)
 	}
 }
+
+// A rebalance row moves the copy off its source device onto one of the listed destinations.
+func TestRebalanceMovesCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2, 2) // dev1, dev2 on node 0; dev3, dev4 on node 1
+	data := []byte("moving house")
+	f := h.upload("mv", "c1", data, 1)
+	ctx := context.Background()
+	w := h.run(testConfig(), nil)
+	if err := h.st.Enqueue(ctx, store.QueueRebalance, store.Job{Fid: f.Fid, FromDevID: 1, Arg: "3,4"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Kick(JobRebalance)
+	waitFor(t, "copy moved", func() bool {
+		on := h.fileOn(f.Fid)
+		return len(on) == 1 && (on[0] == 3 || on[0] == 4)
+	})
+	dst := h.fileOn(f.Fid)[0]
+	if got := h.readFile(dst, f.Fid); !bytes.Equal(got, data) {
+		t.Fatalf("moved copy on dev%d = %q, want %q", dst, got, data)
+	}
+	if h.readFile(1, f.Fid) != nil {
+		t.Fatalf("source copy on dev1 still on disk")
+	}
+	waitFor(t, "rebalance row done", func() bool {
+		n, err := h.st.QueueLen(ctx, store.QueueRebalance)
+		return err == nil && n == 0
+	})
+	if w.Stats().Rebalanced != 1 {
+		t.Fatalf("Stats().Rebalanced = %d, want 1", w.Stats().Rebalanced)
+	}
+}
