@@ -294,8 +294,9 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 	fs := &faultServer{addr: ln.Addr().String()}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var mu sync.Mutex // guards conns and closed
 	var conns []net.Conn
+	closed := false
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -306,6 +307,12 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 			}
 			fs.accepted.Add(1)
 			mu.Lock()
+			if closed {
+				// Accepted while the cleanup ran: nobody would close it later.
+				mu.Unlock()
+				c.Close()
+				continue
+			}
 			conns = append(conns, c)
 			mu.Unlock()
 			wg.Add(1)
@@ -319,6 +326,7 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 		close(stop)
 		ln.Close()
 		mu.Lock()
+		closed = true
 		for _, c := range conns {
 			c.Close()
 		}

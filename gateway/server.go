@@ -289,11 +289,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-errc:
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown.D())
-		if serr := srv.ShutdownWithContext(sctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		if serr := srv.ShutdownWithContext(sctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) &&
+			!errors.Is(serr, net.ErrClosed) {
 			err = serr
 		}
 		cancel()
-		if serr := <-errc; err == nil {
+		// ShutdownWithContext does nothing when fasthttp's Serve has not registered the listener
+		// yet (a stop right after the start); Serve would then run forever. Closing the listener
+		// ends it in every case.
+		ln.Close() //nolint:errcheck // already closed by the shutdown in the usual case
+		if serr := <-errc; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
 			err = serr
 		}
 	}

@@ -353,3 +353,30 @@ func TestReloadReplacesTrackerPool(t *testing.T) {
 		t.Errorf("a reload with the same trackers replaced the pool or the path cache")
 	}
 }
+
+// TestStopRightAfterStart: a stop before fasthttp registered the listener must still end Serve.
+func TestStopRightAfterStart(t *testing.T) {
+	t.Parallel()
+	for i := 0; i < 20; i++ {
+		srv, err := New(trackerConfig(), Deps{Tracker: newFakeTracker(), AccessLog: io.Discard}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, ln) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve after an immediate stop = %v, want nil", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Serve did not return after its context was cancelled")
+		}
+	}
+}
