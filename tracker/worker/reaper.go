@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/mogway/mogway/tracker/store"
 )
@@ -53,10 +54,17 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("reaper lock: %w", err)
 	}
 	defer unlock()
+	batch := w.cfg.ReaperBatch
+	// The server setting queue_rate_for_reaper, as in MogileFS, overrides reaper_batch.
+	if settings, err := w.st.Settings(ctx); err == nil {
+		if n, err := strconv.Atoi(settings["queue_rate_for_reaper"]); err == nil && n > 0 {
+			batch = n
+		}
+	}
 	more := false
 	reaped := 0
 	for _, dev := range due {
-		fids, err := w.st.FidsOnDevice(ctx, dev, 0, w.cfg.ReaperBatch)
+		fids, err := w.st.FidsOnDevice(ctx, dev, 0, batch)
 		if err != nil {
 			return false, fmt.Errorf("fids on dev%d: %w", dev, err)
 		}
@@ -72,7 +80,7 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 			w.stats.reaped.Add(1)
 			reaped++
 		}
-		if len(fids) == w.cfg.ReaperBatch {
+		if len(fids) == batch {
 			more = true
 		}
 		if len(fids) > 0 {

@@ -697,3 +697,39 @@ func TestRebalanceMovesCopy(t *testing.T) {
 		t.Fatalf("Stats().Rebalanced = %d, want 1", w.Stats().Rebalanced)
 	}
 }
+
+// The reaper works through a dead device in batches of queue_rate_for_reaper.
+func TestReaperBatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3, 1)
+	w := h.run(testConfig(), nil)
+	var fids []int64
+	for i := range 3 {
+		fids = append(fids, h.upload("b"+strconv.Itoa(i), "c2", []byte("batch "+strconv.Itoa(i)), 1).Fid)
+	}
+	w.Kick(JobReplicate)
+	waitFor(t, "two copies each", func() bool {
+		for _, fid := range fids {
+			if len(h.fileOn(fid)) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := h.st.SetSetting(context.Background(), "queue_rate_for_reaper", "1"); err != nil {
+		t.Fatal(err)
+	}
+	h.setDevice(1, "dead")
+	waitFor(t, "every file off dev1 with two copies again", func() bool {
+		for _, fid := range fids {
+			on := h.fileOn(fid)
+			if len(on) != 2 || on[0] == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := w.Stats().Reaped; got != 3 {
+		t.Fatalf("Stats().Reaped = %d, want 3", got)
+	}
+}
