@@ -90,6 +90,57 @@ func TestE2EFileEdgeCases(t *testing.T) {
 		}
 	})
 
+	t.Run("fetch replaces a file only when it succeeds", func(t *testing.T) {
+		dst := writeFile(t, t.TempDir(), "existing", "old contents")
+		mustMog(t, "upload", tr, "--domain=photos", "--key=replacement", "--file="+writeFile(t, dir, "replacement", "new contents"))
+		if r := mog(t, "", "fetch", tr, "--domain=photos", "--key=never-stored", "--file="+dst); r.code != 1 {
+			t.Errorf("%v\nwant exit 1", r)
+		}
+		if b, err := os.ReadFile(dst); err != nil || string(b) != "old contents" {
+			t.Errorf("after a failed fetch the file holds %q (%v), want it untouched", b, err)
+		}
+		mustMog(t, "fetch", tr, "--domain=photos", "--key=replacement", "--file="+dst)
+		if b, err := os.ReadFile(dst); err != nil || string(b) != "new contents" {
+			t.Errorf("after fetch the file holds %q (%v), want %q", b, err, "new contents")
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 1 {
+			t.Errorf("fetch left %d files next to %s, want only it", len(entries), dst)
+		}
+	})
+
+	t.Run("ls pages past 1000 keys", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("uploads 1003 keys")
+		}
+		mustMog(t, "adm", tr, "domain", "add", "paged")
+		mustMog(t, "adm", tr, "class", "add", "paged", "one", "--mindevcount=1")
+		const n = 1003
+		var want strings.Builder
+		sem := make(chan struct{}, 4)
+		var wg sync.WaitGroup
+		for i := range n {
+			k := fmt.Sprintf("k%04d", i)
+			fmt.Fprintln(&want, k)
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if r := mog(t, "x", "upload", tr, "--domain=paged", "--class=one", "--key="+k); r.code != 0 {
+					t.Errorf("%v\nwant exit 0", r)
+				}
+			})
+		}
+		wg.Wait()
+		if r := mustMog(t, "ls", tr, "--domain=paged"); r.stdout != want.String() {
+			t.Errorf("ls of %d keys printed %d lines, want every key in order", n, strings.Count(r.stdout, "\n"))
+		}
+		if r := mustMog(t, "ls", tr, "--domain=paged", "--after=k0998", "--limit=3"); r.stdout != "k0999\nk1000\nk1001\n" {
+			t.Errorf("ls --after=k0998 --limit=3 = %q", r.stdout)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=paged", "--limit=1001"); strings.Count(r.stdout, "\n") != 1001 {
+			t.Errorf("ls --limit=1001 printed %d keys", strings.Count(r.stdout, "\n"))
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		closed := func() string {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -273,3 +324,4 @@ func fidFiles(t *testing.T, docroot string) []string {
 	}
 	return files
 }
+
