@@ -324,4 +324,3 @@ func fidFiles(t *testing.T, docroot string) []string {
 	}
 	return files
 }
-
