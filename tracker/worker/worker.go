@@ -101,7 +101,7 @@ type Workers struct {
 	http *http.Client // probes, HEAD and DELETE: NodeTimeout on connect and reply headers
 	copy *http.Client // replication and fsck transfers: CopyTimeout on reply headers
 
-	// now and randFloat are the clock and randomness; tests replace them before Run.
+	// The clock and randomness, as fields so that a test can pin them before Run.
 	now       func() time.Time
 	randFloat func() float64
 	randN     func(n int) int
