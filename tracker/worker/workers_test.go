@@ -733,3 +733,32 @@ func TestReaperBatches(t *testing.T) {
 		t.Fatalf("Stats().Reaped = %d, want 3", got)
 	}
 }
+
+func TestReplicateBackoff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1, 1)
+	w, err := New(testConfig(), h.st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	w.now = func() time.Time { return now }
+	w.randFloat = func() float64 { return 0.5 } // jitter factor exactly 1
+	ctx := context.Background()
+	tests := []struct {
+		failCount int
+		delay     int64
+	}{
+		{0, 15}, {1, 60}, {2, 300}, {3, 1800}, {4, 3600}, {8, 86400}, {20, 86400},
+	}
+	for _, tt := range tests {
+		if err := h.st.Enqueue(ctx, store.QueueReplicate, store.Job{Fid: 9}); err != nil {
+			t.Fatal(err)
+		}
+		w.retryReplicate(ctx, store.Job{Fid: 9, FailCount: tt.failCount}, errors.New("test"))
+		j, err := h.st.QueueJobs(ctx, store.QueueReplicate, 9)
+		if err != nil || j.NextTry != now.Unix()+tt.delay || j.FailCount != tt.failCount+1 {
+			t.Errorf("after failure %d: row = %+v, %v; want nexttry now+%d, failcount %d", tt.failCount, j, err, tt.delay, tt.failCount+1)
+		}
+	}
+}
