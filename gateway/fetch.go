@@ -65,26 +65,55 @@ func classify(err error) failKind {
 // breaks is continued from the next target with a Range request (see bodyReader); if no target can
 // continue it, the client connection is cut, so a client never sees a short body under a 2xx.
 //
-// fetch is the seam where a cache wraps the upstream read: it takes a copied request and writes a
-// complete answer to ctx.
+// fetch is open followed by commit. A cache wraps the upstream read at that joint: its fill calls
+// open (without the client's Range and validators), stores the answer's status and headers, and copies
+// newBody into the cache; the client is then answered from the cache reader.
 func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
-	rangeHdr := string(ctx.Request.Header.Peek("Range"))
-	if ir := ctx.Request.Header.Peek("If-Range"); len(ir) > 0 && rangeHdr != "" {
-		// If-Range is checked against the first answer below; the storage node never sees
-		// validators it did not make (tracker routes invent ETags).
-		rangeHdr = ""
+	h := &ctx.Request.Header
+	ph := passHeaders{
+		rangeHdr: string(h.Peek("Range")),
+		inm:      string(h.Peek("If-None-Match")),
+		ims:      string(h.Peek("If-Modified-Since")),
 	}
-	inm := string(ctx.Request.Header.Peek("If-None-Match"))
-	ims := string(ctx.Request.Header.Peek("If-Modified-Since"))
-	ifRange := string(ctx.Request.Header.Peek("If-Range"))
-	wantRange := string(ctx.Request.Header.Peek("Range"))
+	ifRange := string(h.Peek("If-Range"))
+	if ifRange != "" {
+		// If-Range is checked against the first answer in commit; the storage node never sees
+		// validators it did not make (tracker routes invent ETags).
+		ph.rangeHdr = ""
+	}
+	a, status, msg := s.open(fr, ph)
+	if a == nil {
+		plainError(ctx, status, msg)
+		return
+	}
+	s.commit(ctx, fr, a, ifRange, string(h.Peek("Range")))
+}
 
+// passHeaders are the client request headers sent upstream.
+type passHeaders struct {
+	rangeHdr, inm, ims string
+}
+
+// answer is a usable upstream answer: its headers are read, its body is still on the connection.
+type answer struct {
+	t    target
+	resp *fasthttp.Response // owned by the answer until newBody or release
+	ent  entity
+	rest []target // targets not tried yet, for continuing a broken body
+}
+
+// release drops an answer whose body is not wanted.
+func (a *answer) release() { abandon(a.resp) }
+
+// open tries fr's targets in order and returns the first usable answer. With none, it returns the
+// status and message to answer instead (502 or 504).
+func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	last := failError
 	lastStatus := 0
 	for i, t := range fr.targets {
 		resp := fasthttp.AcquireResponse()
 		start := time.Now()
-		err := s.roundTrip(t, fr.head, rangeHdr, inm, ims, resp)
+		err := s.roundTrip(t, fr.head, ph, resp)
 		fr.rec.addUpstream(t.node.addr, time.Since(start))
 		t.node.requests.Add(1)
 		more := i+1 < len(fr.targets)
@@ -134,18 +163,23 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 		if i > 0 {
 			s.stats.failovers.Add(1)
 		}
-		s.commit(ctx, fr, t, resp, ent, fr.targets[i+1:], ifRange, wantRange)
-		return
+		if !fr.route.upstream {
+			// Copies of one fid on different nodes carry different node ETags (mtime-based); the
+			// fid names the bytes, so clients get one validator whichever copy answers.
+			if tag := fidETag(t.uri); tag != "" {
+				ent.etag = tag
+			}
+		}
+		return &answer{t: t, resp: resp, ent: ent, rest: fr.targets[i+1:]}, 0, ""
 	}
 	s.stats.upstreamFailed.Add(1)
 	switch {
 	case last == failTimeout:
-		plainError(ctx, fasthttp.StatusGatewayTimeout, "upstream timed out")
+		return nil, fasthttp.StatusGatewayTimeout, "upstream timed out"
 	case last == failStatus && fr.route.upstream:
-		plainError(ctx, fasthttp.StatusBadGateway, "upstream answered "+strconv.Itoa(lastStatus))
-	default:
-		plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
+		return nil, fasthttp.StatusBadGateway, "upstream answered " + strconv.Itoa(lastStatus)
 	}
+	return nil, fasthttp.StatusBadGateway, "no copy could be read"
 }
 
 func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
@@ -159,7 +193,7 @@ func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
 
 // roundTrip sends one GET or HEAD to t and reads the response headers into resp; the body stays on the
 // connection (resp.BodyStream) for the caller to stream or close.
-func (s *Server) roundTrip(t target, head bool, rangeHdr, inm, ims string, resp *fasthttp.Response) error {
+func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response) error {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.SetRequestURI(t.uri)
@@ -169,14 +203,14 @@ func (s *Server) roundTrip(t target, head bool, rangeHdr, inm, ims string, resp 
 	} else {
 		req.Header.SetMethod(fasthttp.MethodGet)
 	}
-	if rangeHdr != "" {
-		req.Header.Set("Range", rangeHdr)
+	if ph.rangeHdr != "" {
+		req.Header.Set("Range", ph.rangeHdr)
 	}
-	if inm != "" {
-		req.Header.Set("If-None-Match", inm)
+	if ph.inm != "" {
+		req.Header.Set("If-None-Match", ph.inm)
 	}
-	if ims != "" {
-		req.Header.Set("If-Modified-Since", ims)
+	if ph.ims != "" {
+		req.Header.Set("If-Modified-Since", ph.ims)
 	}
 	cfg := s.cfgNow()
 	return t.node.hc.DoDeadline(req, resp, time.Now().Add(cfg.Timeouts.StorageFirstByte.D()))
@@ -252,25 +286,18 @@ var hopHeaders = map[string]bool{
 	"Server": true, "Date": true, "Content-Type": true,
 }
 
-// commit sends resp's status and headers to the client and hands its body to a bodyReader. It owns
-// resp from here on.
-func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, resp *fasthttp.Response,
-	ent entity, rest []target, ifRange, wantRange string) {
+// commit sends an answer's status and headers to the client and streams its body. It owns a.
+func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, ifRange, wantRange string) {
+	resp, ent := a.resp, a.ent
 	status := resp.StatusCode()
-	rt := fr.route
 	out := &ctx.Response
 	resp.Header.VisitAll(func(k, v []byte) {
 		if !hopHeaders[string(k)] {
 			out.Header.AddBytesKV(k, v)
 		}
 	})
-	if !rt.upstream {
-		// Copies of one fid on different nodes carry different node ETags (mtime-based); the fid
-		// names the bytes, so clients get one validator whichever copy answers.
-		if tag := fidETag(t.uri); tag != "" {
-			ent.etag = tag
-			out.Header.Set("ETag", tag)
-		}
+	if ent.etag != "" {
+		out.Header.Set("ETag", ent.etag)
 	}
 	ok := status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent || status == fasthttp.StatusNotModified
 	if ok {
@@ -285,16 +312,16 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, re
 		out.SetStatusCode(fasthttp.StatusNotModified)
 		out.Header.Del("Content-Type")
 		out.Header.Del("Content-Disposition")
-		abandon(resp)
+		a.release()
 		out.SkipBody = true
 		return
 	}
 	// A Range whose If-Range still matches is asked again now that the validators are known.
 	if status == fasthttp.StatusOK && wantRange != "" && ifRange != "" && !fr.head &&
 		ifRangeMatches(ifRange, ent.etag, ent.modified) && ent.total >= 0 {
-		abandon(resp)
+		a.release()
 		out.Reset()
-		s.refetchRange(ctx, fr, t, rest, wantRange)
+		s.refetchRange(ctx, fr, a.t, a.rest)
 		return
 	}
 
@@ -303,31 +330,49 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, re
 			out.Header.SetContentLength(int(ent.length))
 		}
 		out.SkipBody = true
-		abandon(resp)
+		a.release()
 		return
 	}
-	br := &bodyReader{
-		s:      s,
-		fr:     fr,
-		cur:    t,
-		resp:   resp,
-		r:      resp.BodyStream(),
-		pos:    ent.first,
-		end:    ent.first + ent.length - 1,
-		ent:    ent,
-		rest:   rest,
-		resume: ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
-		strict: rt.upstream,
-	}
-	if br.r == nil {
-		br.r = bytes.NewReader(resp.Body())
-	}
-	fr.rec.streamed = true
+	rec := fr.rec
+	rec.streamed = true
+	br := s.newBody(fr, a, func(sent int64, err error) {
+		rec.bytes = sent
+		if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("response body cut", "uri", rec.uri, "sent", sent, "err", err)
+		}
+		s.logAccess(rec)
+	})
 	ctx.SetBodyStream(br, int(ent.length))
 }
 
+// newBody returns the body of a as a reader that continues from a's remaining targets when the
+// current one breaks (see bodyReader). It takes over a.resp. onClose, when set, runs once when the
+// reader is closed, with the bytes read and the error that ended the transfer (nil when complete).
+func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, err error)) *bodyReader {
+	status := a.resp.StatusCode()
+	br := &bodyReader{
+		s:       s,
+		fr:      fr,
+		cur:     a.t,
+		resp:    a.resp,
+		r:       a.resp.BodyStream(),
+		pos:     a.ent.first,
+		end:     a.ent.first + a.ent.length - 1,
+		ent:     a.ent,
+		rest:    a.rest,
+		resume:  a.ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
+		strict:  fr.route.upstream,
+		onClose: onClose,
+	}
+	if br.r == nil {
+		br.r = bytes.NewReader(a.resp.Body())
+	}
+	a.resp = nil
+	return br
+}
+
 // refetchRange repeats a request with its Range once If-Range matched the current validators.
-func (s *Server) refetchRange(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, rest []target, rng string) {
+func (s *Server) refetchRange(ctx *fasthttp.RequestCtx, fr *fetchRequest, t target, rest []target) {
 	targets := append([]target{t}, rest...)
 	cp := *fr
 	cp.targets = targets
@@ -439,6 +484,7 @@ type bodyReader struct {
 	resume   bool
 	strict   bool
 	sent     int64
+	onClose  func(sent int64, err error)
 
 	closeOnce sync.Once
 }
@@ -488,7 +534,7 @@ func (b *bodyReader) continueFromNext() error {
 		b.rest = b.rest[1:]
 		resp := fasthttp.AcquireResponse()
 		start := time.Now()
-		err := b.s.roundTrip(t, false, "bytes="+strconv.FormatInt(b.pos, 10)+"-"+strconv.FormatInt(b.end, 10), "", "", resp)
+		err := b.s.roundTrip(t, false, passHeaders{rangeHdr: "bytes=" + strconv.FormatInt(b.pos, 10) + "-" + strconv.FormatInt(b.end, 10)}, resp)
 		b.fr.rec.addUpstream(t.node.addr, time.Since(start))
 		t.node.requests.Add(1)
 		if err != nil {
@@ -563,15 +609,14 @@ func abandon(resp *fasthttp.Response) {
 	fasthttp.ReleaseResponse(resp)
 }
 
-// CloseWithError is called by fasthttp once the body is sent or the client went away.
+// CloseWithError is called by fasthttp once the body is sent or the client went away; other readers
+// (a cache fill) call it when done. (No Close method: fasthttp would call both, losing err.)
 func (b *bodyReader) CloseWithError(err error) error {
 	b.closeOnce.Do(func() {
 		b.release()
-		b.fr.rec.bytes = b.sent
-		if err != nil && b.s.log.Enabled(context.Background(), slog.LevelDebug) {
-			b.s.log.Debug("response body cut", "uri", b.fr.rec.uri, "sent", b.sent, "err", err)
+		if b.onClose != nil {
+			b.onClose(b.sent, err)
 		}
-		b.s.logAccess(b.fr.rec)
 	})
 	return nil
 }
