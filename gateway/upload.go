@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -64,7 +65,7 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 	var lastErr error
 	for i := range open.Dests {
 		d := &open.Dests[i]
-		err := s.put(d.Path, cr, size)
+		err := s.put(d.Path, cr, size, rec)
 		if err == nil {
 			used = d
 			break
@@ -103,7 +104,7 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 var errShortUpload = errors.New("gateway: request body shorter than Content-Length")
 
 // put streams size bytes of body to a storage URL.
-func (s *Server) put(path string, body *countingReader, size int) error {
+func (s *Server) put(path string, body *countingReader, size int, rec *accessRecord) error {
 	u, err := url.Parse(path)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("bad destination %q", path)
@@ -120,7 +121,9 @@ func (s *Server) put(path string, body *countingReader, size int) error {
 	req.SetBodyStream(io.LimitReader(body, int64(size)), size)
 	n.requests.Add(1)
 	// No overall deadline: the idle timeouts of both connections bound every wait.
+	began := time.Now()
 	err = n.hc.Do(req, resp)
+	rec.addUpstream(n.addr, time.Since(began))
 	if err == nil && body.n-start != int64(size) {
 		err = errShortUpload
 	}
