@@ -40,8 +40,22 @@ type Config struct {
 	StatusAllow []string `yaml:"status_allow"`
 	// ServerName is sent in the Server header. Default "mogway".
 	ServerName string `yaml:"server_name"`
+	// RealIP takes the client address from a header set by trusted proxies (nginx realip).
+	RealIP RealIP `yaml:"real_ip"`
 	// Routes map URI prefixes to a tracker domain or an upstream group; the longest prefix wins.
 	Routes []Route `yaml:"routes"`
+}
+
+// RealIP configures where the client address comes from behind load balancers, as nginx's realip
+// module with real_ip_recursive on. The address found is used for allow, status_allow and the access
+// log.
+type RealIP struct {
+	// Header carries the client address: "X-Forwarded-For" (default) or a one-address header such
+	// as "X-Real-IP".
+	Header string `yaml:"header"`
+	// TrustedProxies are the networks (CIDR) whose Header is believed. Default none: the header is
+	// ignored and the connection's address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Timeouts bound the gateway's waits. Every zero field takes its default.
@@ -250,6 +264,9 @@ func (c Config) withDefaults() Config {
 	if c.ServerName == "" {
 		c.ServerName = "mogway"
 	}
+	if c.RealIP.Header == "" {
+		c.RealIP.Header = "X-Forwarded-For"
+	}
 	c.Trackers = slices.Clone(c.Trackers)
 	for i, tr := range c.Trackers {
 		if _, _, err := net.SplitHostPort(tr); err != nil {
@@ -379,6 +396,14 @@ func (c *Config) Validate() error {
 		if _, err := parseNet(s); err != nil {
 			add(fmt.Sprintf("status_allow[%d]", i), "write a CIDR such as 127.0.0.0/8 or an address", "%v", err)
 		}
+	}
+	for i, s := range c.RealIP.TrustedProxies {
+		if _, err := parseNet(s); err != nil {
+			add(fmt.Sprintf("real_ip.trusted_proxies[%d]", i), "write a CIDR such as 10.0.0.0/8 or an address", "%v", err)
+		}
+	}
+	if strings.ContainsAny(c.RealIP.Header, " :\r\n") {
+		add("real_ip.header", "write a header name such as X-Forwarded-For", "%q is not a header name", c.RealIP.Header)
 	}
 	seen := map[string]int{}
 	tracked := false

@@ -77,7 +77,8 @@ type state struct {
 	ownTracker  io.Closer // a pool the gateway built, closed when the state retires
 	paths       *pathCache
 	statusAllow []netip.Prefix
-	budget      time.Duration // bound of one tracker command across every tracker
+	trusted     []netip.Prefix // real_ip.trusted_proxies
+	budget      time.Duration  // bound of one tracker command across every tracker
 
 	refs      atomic.Int64
 	retired   atomic.Bool
@@ -142,6 +143,11 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	for _, a := range cfg.StatusAllow {
 		if p, err := parseNet(a); err == nil {
 			st.statusAllow = append(st.statusAllow, p)
+		}
+	}
+	for _, a := range cfg.RealIP.TrustedProxies {
+		if p, err := parseNet(a); err == nil {
+			st.trusted = append(st.trusted, p)
 		}
 	}
 	n := max(len(cfg.Trackers), 1)
@@ -427,8 +433,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	st := s.acquire()
 	defer st.release()
 	s.stats.requests.Add(1)
+	client := st.clientIP(ctx)
 	rec := &accessRecord{
-		remote:    remoteIP(ctx).String(),
+		remote:    client.String(),
 		method:    string(ctx.Method()),
 		uri:       string(ctx.Request.Header.RequestURI()),
 		proto:     string(ctx.Request.Header.Protocol()),
@@ -459,7 +466,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		plainError(ctx, fasthttp.StatusBadRequest, "bad request URI")
 		return
 	}
-	if s.builtin(ctx, st, rp.clean) {
+	if s.builtin(ctx, st, rp.clean, client) {
 		return
 	}
 	rt := st.table.match(rp.clean)
@@ -497,11 +504,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case fasthttp.MethodGet, fasthttp.MethodHead:
 		s.serveTracker(ctx, st, rt, key, rec)
 	case fasthttp.MethodPut:
-		if s.authorized(ctx, rt) {
+		if s.authorized(ctx, rt, client) {
 			s.upload(ctx, st, rt, key, rec)
 		}
 	case fasthttp.MethodDelete:
-		if s.authorized(ctx, rt) {
+		if s.authorized(ctx, rt, client) {
 			s.remove(ctx, st, rt, key)
 		}
 	}
@@ -509,7 +516,48 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) logAccess(rec *accessRecord) { s.alog.Load().write(rec) }
 
-// remoteIP is the client's address.
+// clientIP is the client's address: the connection's peer, or, when the peer is a trusted proxy, the
+// address its real_ip header names (see realIP).
+func (st *state) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	peer := remoteIP(ctx)
+	if len(st.trusted) == 0 {
+		return peer
+	}
+	return realIP(peer, string(ctx.Request.Header.Peek(st.cfg.RealIP.Header)), st.trusted)
+}
+
+// realIP is nginx's realip with real_ip_recursive on: when peer is trusted, the header's addresses
+// are walked from the right, skipping trusted ones, and the first untrusted one is the client. A
+// header naming only trusted addresses gives its leftmost; a malformed entry stops the walk at the
+// last good address.
+func realIP(peer netip.Addr, header string, trusted []netip.Prefix) netip.Addr {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(peer) || header == "" {
+		return peer
+	}
+	client := peer
+	parts := strings.Split(header, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap()
+		if !isTrusted(client) {
+			return client
+		}
+	}
+	return client
+}
+
+// remoteIP is the connection's peer address.
 func remoteIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		if a, ok := netip.AddrFromSlice(ta.IP); ok {
@@ -519,9 +567,10 @@ func remoteIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	return netip.Addr{}
 }
 
-// authorized checks a write against the route's networks and token, answering 403 or 401 itself.
-func (s *Server) authorized(ctx *fasthttp.RequestCtx, rt *route) bool {
-	if !rt.allowedFrom(remoteIP(ctx)) {
+// authorized checks a write from client against the route's networks and token, answering 403 or
+// 401 itself.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx, rt *route, client netip.Addr) bool {
+	if !rt.allowedFrom(client) {
 		plainError(ctx, fasthttp.StatusForbidden, "forbidden")
 		return false
 	}

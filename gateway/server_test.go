@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -378,5 +379,52 @@ func TestStopRightAfterStart(t *testing.T) {
 		case <-time.After(time.Minute):
 			t.Fatal("Serve did not return after its context was cancelled")
 		}
+	}
+}
+
+func TestRealIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
+	peer := netip.MustParseAddr("127.0.0.1")
+	tests := []struct {
+		peer, header, want string
+	}{
+		{"127.0.0.1", "", "127.0.0.1"},
+		{"127.0.0.1", "203.0.113.7", "203.0.113.7"},
+		{"127.0.0.1", "198.51.100.1, 203.0.113.7", "203.0.113.7"},
+		{"127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.1.1", "203.0.113.7"},
+		{"127.0.0.1", "10.2.2.2, 10.1.1.1", "10.2.2.2"},
+		{"127.0.0.1", "garbage, 203.0.113.7", "203.0.113.7"},
+		{"127.0.0.1", "203.0.113.7, garbage", "127.0.0.1"},
+		{"127.0.0.1", "2001:db8::1", "2001:db8::1"},
+		{"192.0.2.9", "203.0.113.7", "192.0.2.9"}, // untrusted peer: header ignored
+	}
+	for _, tt := range tests {
+		peer = netip.MustParseAddr(tt.peer)
+		if got := realIP(peer, tt.header, trusted); got.String() != tt.want {
+			t.Errorf("realIP(%s, %q) = %s, want %s", tt.peer, tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestRealIPThroughGateway(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	ft := newFakeTracker()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(401)}}
+	cfg := trackerConfig(Route{Prefix: "/u/", Domain: "d", Methods: []string{"GET", "PUT"}, Allow: []string{"10.0.0.0/8"}})
+	cfg.RealIP.TrustedProxies = []string{"127.0.0.0/8"}
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	if code, _ := put(t, g.base+"/u/k", bytes.NewReader([]byte("x")), 1); code != 403 {
+		t.Errorf("PUT from the proxy itself = %d, want 403", code)
+	}
+	if code, _ := put(t, g.base+"/u/k", bytes.NewReader([]byte("x")), 1, "X-Forwarded-For", "10.9.8.7"); code != 201 {
+		t.Errorf("PUT for an allowed client behind a trusted proxy = %d, want 201", code)
+	}
+	if code, _, _, _ := get(t, "GET", g.base+"/status", "X-Forwarded-For", "192.0.2.1"); code != 403 {
+		t.Errorf("GET /status for a remote client behind the proxy = %d, want 403", code)
+	}
+	waitFor(t, "access log lines", func() bool { return strings.Count(g.log.String(), "\n") >= 3 })
+	if !strings.Contains(g.log.String(), "10.9.8.7 - - [") {
+		t.Errorf("access log = %q, want the forwarded client address", g.log.String())
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,7 @@ func (s *Server) Stats() Stats {
 }
 
 // builtin answers the health and status paths; it reports whether it did.
-func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string) bool {
+func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, client netip.Addr) bool {
 	switch path {
 	case st.cfg.HealthPath:
 		if !ctx.IsGet() && !ctx.IsHead() {
@@ -112,10 +113,9 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string) bool 
 		if !ctx.IsGet() && !ctx.IsHead() {
 			return false
 		}
-		ip := remoteIP(ctx)
 		allowed := false
 		for _, p := range st.statusAllow {
-			if p.Contains(ip) {
+			if p.Contains(client) {
 				allowed = true
 				break
 			}
