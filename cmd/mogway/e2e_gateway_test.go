@@ -51,6 +51,8 @@ func TestE2EGateway(t *testing.T) {
 	tr := "--trackers=" + c.trackerAddr
 	cfg := writeConfig(t, `gateway:
   access_log: "off"
+  path_cache:
+    ttl: 1h   # so that the test can tell when a cached answer is used
   routes:
     - prefix: /photos/
       domain: photos
@@ -70,11 +72,16 @@ func TestE2EGateway(t *testing.T) {
 		t.Errorf("GET /healthz = %d %q, want 200", code, body)
 	}
 
-	// Stored with the CLI, served by the gateway, whole and by range.
+	// Stored with the CLI in a one-copy class, served by the gateway, whole and by range.
+	mustMog(t, "adm", tr, "class", "add", "photos", "single", "--mindevcount=1")
 	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10)
 	src := writeFile(t, t.TempDir(), "big.bin", string(body))
 	const key = "albums/big.bin"
-	mustMog(t, "upload", tr, "--domain=photos", "--class=originals", "--key="+key, "--file="+src)
+	mustMog(t, "upload", tr, "--domain=photos", "--class=single", "--key="+key, "--file="+src)
+	single := copyURLs(mustMog(t, "info", tr, "--domain=photos", "--key="+key).stdout)
+	if len(single) != 1 {
+		t.Fatalf("info lists %q, want the one copy of a one-copy class", single)
+	}
 	if code, got := httpDo(t, "GET", base+"/photos/"+key, nil, nil); code != 200 || !bytes.Equal(got, body) {
 		t.Fatalf("GET /photos/%s = %d with %d bytes, want 200 with the %d bytes uploaded", key, code, len(got), len(body))
 	}
@@ -91,13 +98,17 @@ func TestE2EGateway(t *testing.T) {
 		t.Errorf("fetch of the key PUT through the gateway = %q, want %q", r.stdout, put)
 	}
 
-	// Both copies exist; stop the node with the first one and GET again.
+	// The file moves to the two-copy class and gets a second copy. Then the node with the first
+	// copy stops: the gateway's cached answer lists only that copy, but the tracker knows two.
+	if reply := trackerCommand(t, c.trackerAddr, "updateclass domain=photos&key="+url.QueryEscape(key)+"&class=originals"); !strings.HasPrefix(reply, "OK") {
+		t.Fatalf("updateclass = %q, want OK", reply)
+	}
 	wantHosts := []string{c.nodes[0].http, c.nodes[1].http}
 	slices.Sort(wantHosts)
-	info := pollMog(t, key+" to have two copies", func(r cliResult) bool {
+	pollMog(t, key+" to have two copies", func(r cliResult) bool {
 		return r.code == 0 && slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts)
 	}, "info", tr, "--domain=photos", "--key="+key)
-	first, _ := url.Parse(copyURLs(info.stdout)[0])
+	first, _ := url.Parse(single[0])
 	for _, n := range c.nodes {
 		if n.http == first.Host {
 			if code := n.d.stop(t); code != 0 {
@@ -105,8 +116,6 @@ func TestE2EGateway(t *testing.T) {
 			}
 		}
 	}
-	// The GET above ran right after the upload, so the gateway may have cached a get_paths answer
-	// that lists only the copy on the stopped node, although the tracker now knows two.
 	staleCacheBug := false
 	code, got := httpDo(t, "GET", base+"/photos/"+key, nil, nil)
 	if code == 502 {
@@ -118,7 +127,8 @@ func TestE2EGateway(t *testing.T) {
 		t.Fatalf("GET with %s down = %d with %d bytes, want 200 with the %d bytes uploaded", first.Host, code, len(got), len(body))
 	}
 
-	// Deleted with the CLI: 404 once the gateway's path cache (ttl 5s) has let go.
+	// Deleted with the CLI: the copy that answered is deleted, so the cached answer fails and the
+	// tracker's unknown_key gives 404.
 	mustMog(t, "rm", tr, "--domain=photos", "--key="+key)
 	deadline := time.Now().Add(waitTimeout)
 	for {
