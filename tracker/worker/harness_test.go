@@ -32,6 +32,7 @@ type harness struct {
 	// mgmtPort is that port once the first node has bound it.
 	mgmt     bool
 	mgmtPort int
+	open     func() (store.Store, error) // another handle on the database
 }
 
 type testNode struct {
@@ -71,13 +72,23 @@ func newHarness(t testing.TB, nodes, devsPerNode int) *harness {
 
 func newHarnessMgmt(t testing.TB, nodes, devsPerNode int, mgmt bool) *harness {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "tracker.db")
+	return newHarnessOn(t, nodes, devsPerNode, mgmt, func() (store.Store, error) {
+		return sqlite.Open(context.Background(), path)
+	})
+}
+
+// newHarnessOn builds the harness on the stores open returns; each call of open is one more
+// connection to the same database, as another tracker would have.
+func newHarnessOn(t testing.TB, nodes, devsPerNode int, mgmt bool, open func() (store.Store, error)) *harness {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tracker.db"))
+	st, err := open()
 	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
+		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st, mgmt: mgmt}
+	h := &harness{t: t, st: st, mgmt: mgmt, open: open}
 	d, err := st.CreateDomain(ctx, "d")
 	if err != nil {
 		t.Fatalf("CreateDomain: %v", err)
@@ -200,7 +211,25 @@ func (h *harness) node(i int) *storaged.Server {
 // run starts Workers with cfg and obs and stops them at cleanup.
 func (h *harness) run(cfg Config, obs Observer) *Workers {
 	h.t.Helper()
-	w, err := New(cfg, h.st, obs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return h.runOn(h.st, cfg, obs)
+}
+
+// runOwn starts Workers on a store handle of their own, as a second tracker would have.
+func (h *harness) runOwn(cfg Config, obs Observer) *Workers {
+	h.t.Helper()
+	st, err := h.open()
+	if err != nil {
+		h.t.Fatalf("open store: %v", err)
+	}
+	// Cleanups run last-in first-out: this one, registered before runOn's, closes the store after
+	// the workers have stopped.
+	h.t.Cleanup(func() { st.Close() })
+	return h.runOn(st, cfg, obs)
+}
+
+func (h *harness) runOn(st store.Store, cfg Config, obs Observer) *Workers {
+	h.t.Helper()
+	w, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
 	}

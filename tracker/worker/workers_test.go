@@ -420,8 +420,8 @@ func TestTwoTrackersCopyOnce(t *testing.T) {
 	putsBefore := h.node(1).Stats().Puts
 	cfg := testConfig()
 	cfg.ReplicateWorkers = 4
-	w1 := h.run(cfg, nil)
-	w2 := h.run(cfg, nil)
+	w1 := h.runOwn(cfg, nil)
+	w2 := h.runOwn(cfg, nil)
 	w1.Kick(JobReplicate)
 	w2.Kick(JobReplicate)
 	// An empty queue means every row was settled with Done, which each worker does after counting
