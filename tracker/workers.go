@@ -35,7 +35,16 @@ var _ background = (*worker.Workers)(nil)
 // sub-section share (tempfile_max_age, node_timeout, min_free_space, default_mindevcount) are taken
 // from the tracker section unless the sub-section sets them. cfg has its defaults applied.
 func newBackground(cfg Config, st store.Store, obs *state, log *slog.Logger) (background, error) {
+	return worker.New(workerConfig(cfg), st, obs, log.With("component", "worker"))
+}
+
+// workerConfig is the workers: section with the keys it shares with the tracker section filled in
+// from there when the workers section leaves them unset.
+func workerConfig(cfg Config) worker.Config {
 	wc := cfg.Workers
+	if wc.SideChannelPort == 0 {
+		wc.SideChannelPort = cfg.SideChannelPort
+	}
 	if wc.TempfileMaxAge == 0 {
 		wc.TempfileMaxAge = cfg.TempfileMaxAge
 	}
@@ -48,7 +57,7 @@ func newBackground(cfg Config, st store.Store, obs *state, log *slog.Logger) (ba
 	if wc.DefaultMinDevCount == 0 {
 		wc.DefaultMinDevCount = cfg.DefaultMinDevCount
 	}
-	return worker.New(wc, st, obs, log.With("component", "worker"))
+	return wc
 }
 
 // idleWorkers stands in for the background workers when they are disabled: no monitor rounds, so
