@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -66,5 +68,35 @@ func TestE2EStartupFailures(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nope")); !os.IsNotExist(err) {
 		t.Errorf("storaged created the missing docroot (stat: %v)", err)
+	}
+}
+
+// TestE2EJSONLogs checks --log-format json: every line the daemons write is one JSON object.
+func TestE2EJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	tr := startDaemon(t, "tracker", "--log-format", "json", "--listen", "127.0.0.57:0", "--db", "sqlite:"+filepath.Join(dir, "t.db"))
+	tr.waitLog(t, regexp.MustCompile(`"msg":"tracker listening"`))
+	st := startDaemon(t, "storaged", "--log-format", "json", "--listen", "127.0.0.57:0", "--mgmt-listen", "off", "--docroot", dir)
+	st.waitLog(t, regexp.MustCompile(`"msg":"storage node serving"`))
+	for _, d := range []*proc{tr, st} {
+		if code := d.stop(t); code != 0 {
+			t.Errorf("mogway %s stopped with exit %d", d.name, code)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil || m["level"] == nil || m["msg"] == nil {
+				t.Errorf("mogway %s logged %q: not a JSON object with level and msg (%v)", d.name, line, err)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"tracker", "-t", "--log-format", "xml", "--db", "sqlite:" + filepath.Join(dir, "t.db")},
+		{"storaged", "-t", "--log-level", "loud", "--docroot", dir},
+		{"gateway", "-t", "--log-format", "xml", "--trackers", "127.0.0.1:7001"},
+	} {
+		r := mog(t, "", args...)
+		if r.code == 0 || !strings.Contains(r.stderr, args[3]) {
+			t.Errorf("%v\nwant a non-zero exit naming %q", r, args[3])
+		}
 	}
 }
