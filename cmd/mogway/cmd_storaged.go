@@ -86,6 +86,16 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 			return err
 		}
 	}
+	waitPprof, err := d.startPprof(ctx, log)
+	if err != nil {
+		httpLn.Close()
+		if mgmtLn != nil {
+			mgmtLn.Close()
+		}
+		srv.Close()
+		return err
+	}
+	defer waitPprof()
 	notify(log, daemon.SdNotifyReady)
 	err = srv.Serve(ctx, httpLn, mgmtLn)
 	notify(log, daemon.SdNotifyStopping)

@@ -83,6 +83,12 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 		return err
 	}
 	log.Info("tracker starting", "listen", ln.Addr().String(), "db", spec.String())
+	waitPprof, err := d.startPprof(ctx, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitPprof()
 	notify(log, daemon.SdNotifyReady)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)

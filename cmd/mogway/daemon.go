@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -57,6 +60,7 @@ type daemonFlags struct {
 	test      bool
 	logFormat string
 	logLevel  string
+	pprof     string
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -64,6 +68,39 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.test, "t", false, "check the configuration and exit 0 if it is valid, 1 if not (like nginx -t)")
 	fs.StringVar(&d.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&d.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&d.pprof, "pprof", "", "serve Go profiles (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off by default")
+}
+
+// startPprof serves net/http/pprof on --pprof until ctx ends. It returns a function that waits for
+// that server to stop. With no --pprof it does nothing.
+func (d *daemonFlags) startPprof(ctx context.Context, log *slog.Logger) (wait func(), err error) {
+	if d.pprof == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", d.pprof)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof server stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("serving profiles", "addr", ln.Addr().String())
+	return func() { <-done }, nil
 }
 
 // logger builds the process logger writing to w.
