@@ -161,6 +161,7 @@ func TestE2EFileEdgeCases(t *testing.T) {
 			{[]string{"upload", tr, "--domain=photos", "--key=k", "--class=nope", "--file=" + writeFile(t, dir, "k", "k")}, []string{"unreg_class"}},
 			{[]string{"upload", tr, "--domain=nope", "--key=k", "--file=" + writeFile(t, dir, "k", "k")}, []string{"unreg_domain"}},
 			{[]string{"fetch", tr, "--domain=photos", "--key=empty", "--file=" + filepath.Join(dir, "no-dir", "x")}, []string{filepath.Join(dir, "no-dir")}},
+			{[]string{"upload", tr, "--domain=photos", "--key=" + strings.Repeat("k", 256), "--file=" + writeFile(t, dir, "k", "k")}, []string{"longer than 255 bytes"}},
 			{[]string{"fetch", tr, "--domain=nope", "--key=k"}, []string{"unreg_domain"}},
 			{[]string{"fetch", tr, "--domain=photos", "--key=never-stored"}, []string{"unknown_key"}},
 			{[]string{"rm", tr, "--domain=photos", "--key=never-stored"}, []string{"unknown_key"}},
