@@ -81,7 +81,7 @@ func (c *cluster) startNode(i int) error {
 	host, _, _ := strings.Cut(addrs[i], ":")
 	docroot := filepath.Join(c.work, fmt.Sprintf("node%d", i+1))
 	p, err := start(c.work, fmt.Sprintf("storaged%d", i+1), serverCPUs, nil, c.o.bin, "storaged",
-		"--listen", addrs[i], "--mgmt-listen", host+":17501", "--docroot", docroot, "--log-level", "warn")
+		"--listen", addrs[i], "--mgmt-listen", host+":17501", "--docroot", docroot, "--log-level", "warn", "--pprof", pprofAddr(17500+i*1000))
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,8 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 			c.stop()
 			return nil, err
 		}
-		p, err := start(work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, o.bin, "gateway", "-c", cfg, "--log-level", "warn")
+		p, err := start(work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, o.bin, "gateway", "-c", cfg, "--log-level", "warn",
+			"--pprof", pprofAddr(port))
 		if err != nil {
 			c.stop()
 			return nil, err

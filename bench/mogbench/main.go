@@ -84,6 +84,7 @@ func run(o options) error {
 		"(above 1× mogway is faster). Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
 	writeTable(&b, rows)
 	b.WriteString("\n" + c.describe())
+	writeProfiles(&b, rows)
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

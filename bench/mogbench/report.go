@@ -19,6 +19,7 @@ type row struct {
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
 	Note      string
+	Profile   string // `go tool pprof -top` of mogway when it was slower than the reference
 }
 
 func median(xs []float64) float64 {
@@ -93,5 +94,21 @@ func writeTable(w io.Writer, rows []row) {
 			strings.ReplaceAll(name, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
 			fmtDur(r.P50[0]), fmtDur(r.P50[1]), fmtDur(r.P99[0]), fmtDur(r.P99[1]),
 			r.Errors[0], r.Errors[1], fmtMiB(r.RSS[0]), fmtMiB(r.RSS[1]))
+	}
+}
+
+// writeProfiles prints the CPU profiles taken where mogway was slower than the reference.
+func writeProfiles(w io.Writer, rows []row) {
+	first := true
+	for _, r := range rows {
+		if r.Profile == "" {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\n## Where mogway is slower: CPU profiles")
+			fmt.Fprintln(w, "\nTaken with `--pprof` during a separate load run of the same scenario (`go tool pprof -top`).")
+			first = false
+		}
+		fmt.Fprintf(w, "\n### %s (%.2f× of %s)\n\n```\n%s\n```\n", r.Scenario, r.Mogway/r.Reference, r.RefName, r.Profile)
 	}
 }

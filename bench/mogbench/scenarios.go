@@ -27,27 +27,27 @@ func scenarios(c *cluster, o options) []scenario {
 	return []scenario{
 		{"storage node GET 4 KiB", func() (row, error) {
 			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, ngxURL(ngx.Static, k4.path), "nginx static",
-				c.nodes[0], c.nginx)
+				c.nodes[0], c.nginx, pprofAddr(17500))
 		}},
 		{"cache hit 4 KiB", func() (row, error) {
 			return c.ab("cache hit 4 KiB", gw(gwCache, "/bench/4k"), ngxURL(ngx.Cache, k4.path), "nginx proxy_cache",
-				c.gateways[gwCache], c.nginx)
+				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
 		{"cache hit 1 MiB", func() (row, error) {
 			return c.ab("cache hit 1 MiB", gw(gwCache, "/bench/1m"), ngxURL(ngx.Cache, m1.path), "nginx proxy_cache",
-				c.gateways[gwCache], c.nginx)
+				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
 		{"miss 4 KiB, path cache on", func() (row, error) {
 			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", gw(gwNoCache, "/bench/4k"),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx)
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
 		{"miss 4 KiB, path cache off", func() (row, error) {
 			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", gw(gwNoPathCache, "/bench/4k"),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx)
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx, pprofAddr(gwNoPathCache))
 		}},
 		{"upstream group 4 KiB", func() (row, error) {
 			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", gw(gwNoCache, k4.path),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx)
+				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
 		{"big download", func() (row, error) { return c.download(big) }},
 		{"tracker get_paths", func() (row, error) { return c.getPaths() }},
@@ -72,7 +72,7 @@ func warm(url string) error {
 }
 
 // ab runs wrk against mogway and the reference, alternating, and reports medians.
-func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *proc) (row, error) {
+func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *proc, pprof string) (row, error) {
 	for _, u := range []string{mogURL, refURL, mogURL, refURL} {
 		if err := warm(u); err != nil {
 			return row{}, err
@@ -93,14 +93,22 @@ func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *pro
 			errs[side] += r.Errors
 		}
 	}
-	return row{
+	r := row{
 		Scenario: name, Unit: "req/s", RefName: refName,
 		Mogway: median(rps[0]), Reference: median(rps[1]),
 		P50:    [2]time.Duration{medianDur(p50[0]), medianDur(p50[1])},
 		P99:    [2]time.Duration{medianDur(p99[0]), medianDur(p99[1])},
 		Errors: errs,
 		RSS:    [2]int64{mogProc.peakRSS(), nginxRSS(refProc)},
-	}, nil
+	}
+	if r.Mogway < r.Reference && pprof != "" {
+		prof, err := c.profile(name, pprof, mogURL)
+		if err != nil {
+			return row{}, err
+		}
+		r.Profile = prof
+	}
+	return r, nil
 }
 
 // nginxRSS is the peak RSS of nginx's worker (the child of the master process).

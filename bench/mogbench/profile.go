@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// pprofAddr is the --pprof address of the mogway daemon listening on port.
+func pprofAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port+1000) }
+
+// profile captures a CPU profile of the mogway process serving url while wrk loads it, and returns
+// the top of `go tool pprof -top` as text. It is taken for rows where mogway is slower than the
+// reference, so the results show where the time goes.
+func (c *cluster) profile(name, pprof, url string) (string, error) {
+	secs := int(c.o.duration.Seconds())
+	if secs < 2 {
+		secs = 2
+	}
+	type result struct {
+		path string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		client := &http.Client{Timeout: time.Duration(secs+20) * time.Second}
+		resp, err := client.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, secs))
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			ch <- result{err: fmt.Errorf("pprof: %s", resp.Status)}
+			return
+		}
+		path := filepath.Join(c.work, "cpu-"+slug(name)+".pb.gz")
+		f, err := os.Create(path)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		f.Close()
+		ch <- result{path: path, err: err}
+	}()
+	if _, err := runWrk(loadCPUs, url, c.o.conns, time.Duration(secs+1)*time.Second); err != nil {
+		return "", err
+	}
+	r := <-ch
+	if r.err != nil {
+		return "", r.err
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", c.o.bin, r.path).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %v\n%s", err, out)
+	}
+	// Keep the summary and the table, drop pprof's preamble lines about files.
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Type:") ||
+			strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n")), nil
+}
+
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
