@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/purge"
 )
 
 // Config is the `gateway:` section of the mogway YAML file. The zero value means every default, but a
@@ -42,6 +44,12 @@ type Config struct {
 	ServerName string `yaml:"server_name"`
 	// RealIP takes the client address from a header set by trusted proxies (nginx realip).
 	RealIP RealIP `yaml:"real_ip"`
+	// Cache, when present, caches GET and HEAD answers of every route that does not say cache: off;
+	// see docs/cache.md. Default none (no cache). Not reloadable: a change takes effect at restart.
+	Cache *cache.Config `yaml:"cache"`
+	// Purge, when present, serves cache purges under Purge.Path (default /purge) and forwards them
+	// to peer gateways; see docs/purge.md. Default none. Not reloadable.
+	Purge *purge.Config `yaml:"purge"`
 	// Routes map URI prefixes to a tracker domain or an upstream group; the longest prefix wins.
 	Routes []Route `yaml:"routes"`
 }
@@ -159,6 +167,9 @@ type Route struct {
 	ContentType string `yaml:"content_type"`
 	// Download names the query parameters that ask for a browser download.
 	Download Download `yaml:"download"`
+	// Cache is the route's caching: "off", "on", or a block of settings (see RouteCache). Default:
+	// cached when the gateway has a cache.
+	Cache RouteCache `yaml:"cache"`
 }
 
 // UpstreamServer is one member of an upstream route's group.
@@ -420,6 +431,31 @@ func (c *Config) Validate() error {
 			errs = append(errs, conf.Within(field, err))
 		}
 	}
+	if c.Cache != nil {
+		if err := c.Cache.Validate(); err != nil {
+			errs = append(errs, conf.Within("cache", err))
+		}
+	} else {
+		for i, r := range c.Routes {
+			if r.Cache.enabled(false) {
+				add(fmt.Sprintf("routes[%d].cache", i), "add a cache: block to the gateway section, or remove the route's cache setting",
+					"the route asks for caching but the gateway has no cache")
+			}
+		}
+	}
+	if c.Purge != nil {
+		if err := c.Purge.Validate(); err != nil {
+			errs = append(errs, conf.Within("purge", err))
+		}
+		if p := strings.TrimSuffix(c.Purge.Path, "/"); p != "" {
+			for i, r := range c.Routes {
+				if strings.HasPrefix(r.Prefix, p+"/") || r.Prefix == p {
+					add(fmt.Sprintf("routes[%d].prefix", i), "move the route or set purge.path elsewhere",
+						"%q is under the purge path %q", r.Prefix, p)
+				}
+			}
+		}
+	}
 	if tracked && len(c.Trackers) == 0 {
 		add("trackers", "list the trackers, e.g. trackers: [10.0.0.1:7001]", "a tracker route needs at least one tracker")
 	}
@@ -506,6 +542,9 @@ func (r *Route) Validate() error {
 	}
 	if strings.ContainsAny(r.CacheControl, "\r\n") {
 		add("cache_control", "write one header value", "contains a line break")
+	}
+	if err := r.Cache.Validate(); err != nil {
+		errs = append(errs, conf.Within("cache", err))
 	}
 	return errors.Join(errs...)
 }

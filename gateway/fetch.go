@@ -301,7 +301,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	}
 	ok := status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent || status == fasthttp.StatusNotModified
 	if ok {
-		s.decorate(ctx, fr, resp)
+		s.decorate(ctx, fr.route, fr.name, resp.Header.ContentType())
 	} else if ct := resp.Header.ContentType(); len(ct) > 0 {
 		out.Header.SetContentTypeBytes(ct)
 	}
@@ -381,15 +381,15 @@ func (s *Server) refetchRange(ctx *fasthttp.RequestCtx, fr *fetchRequest, t targ
 }
 
 // decorate sets the headers a route adds to a successful answer.
-func (s *Server) decorate(ctx *fasthttp.RequestCtx, fr *fetchRequest, resp *fasthttp.Response) {
-	rt := fr.route
+// upstreamCT is the Content-Type the upstream answer carried.
+func (s *Server) decorate(ctx *fasthttp.RequestCtx, rt *route, name string, upstreamCT []byte) {
 	out := &ctx.Response.Header
 	if rt.ContentType == "upstream" {
-		if ct := resp.Header.ContentType(); len(ct) > 0 {
-			out.SetContentTypeBytes(ct)
+		if len(upstreamCT) > 0 {
+			out.SetContentTypeBytes(upstreamCT)
 		}
 	} else {
-		out.SetContentType(mimeType(fr.name))
+		out.SetContentType(mimeType(name))
 	}
 	switch {
 	case rt.CacheControl != "":
@@ -398,7 +398,7 @@ func (s *Server) decorate(ctx *fasthttp.RequestCtx, fr *fetchRequest, resp *fast
 		out.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(rt.expires/time.Second), 10))
 		out.Set("Expires", s.now().Add(rt.expires).UTC().Format(httpTime))
 	}
-	if cd := disposition(rt.Download, ctx.QueryArgs(), fr.name); cd != "" {
+	if cd := disposition(rt.Download, ctx.QueryArgs(), name); cd != "" {
 		out.Set("Content-Disposition", cd)
 	}
 }

@@ -83,7 +83,7 @@ func TestRouteMatchLongestPrefix(t *testing.T) {
 	tbl := newTable([]Route{
 		{Prefix: "/"}, {Prefix: "/img/"}, {Prefix: "/img/thumbs/"},
 		{Prefix: "/group1/M00/", Servers: []UpstreamServer{{Addr: "127.0.0.1:1"}}},
-	}, newNodes(nodeOptions{}))
+	}, newNodes(nodeOptions{}), false)
 	tests := []struct{ path, want string }{
 		{"/img/a.jpg", "/img/"},
 		{"/img/thumbs/a.jpg", "/img/thumbs/"},
@@ -97,7 +97,7 @@ func TestRouteMatchLongestPrefix(t *testing.T) {
 			t.Errorf("match(%q) = %v, want prefix %q", tt.path, r, tt.want)
 		}
 	}
-	if r := newTable([]Route{{Prefix: "/a/"}}, newNodes(nodeOptions{})).match("/b"); r != nil {
+	if r := newTable([]Route{{Prefix: "/a/"}}, newNodes(nodeOptions{}), false).match("/b"); r != nil {
 		t.Errorf("match(/b) = %q, want no route", r.Prefix)
 	}
 }

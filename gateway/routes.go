@@ -16,6 +16,7 @@ type route struct {
 	group    *group // upstream routes only
 	next     nextUpstream
 	expires  time.Duration
+	cache    *cacheRoute // nil: not cached
 }
 
 // nextUpstream is a route's proxy_next_upstream conditions.
@@ -81,10 +82,11 @@ type table struct {
 	routes []*route
 }
 
-func newTable(routes []Route, nodes *nodes) *table {
+func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 	t := &table{}
 	for _, rc := range routes {
-		r := &route{Route: rc, upstream: rc.isUpstream(), expires: rc.Expires.D()}
+		r := &route{Route: rc, upstream: rc.isUpstream(), expires: rc.Expires.D(),
+			cache: compileRouteCache(rc.Cache, cacheOn)}
 		r.allowed = strings.Join(r.Methods, ", ")
 		for _, s := range rc.Allow {
 			if p, err := parseNet(s); err == nil {

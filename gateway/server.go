@@ -34,10 +34,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"reflect"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/purge"
 )
 
 // Deps are the gateway's dependencies besides its configuration.
@@ -66,6 +70,10 @@ type Server struct {
 
 	reloadMu sync.Mutex // serialises Reload
 	started  time.Time
+
+	cache     *cache.Cache   // nil without Config.Cache
+	purger    *purge.Service // nil without Config.Purge
+	closeOnce sync.Once
 }
 
 // state is one configuration in force. Requests hold a reference while they use its tracker, so a
@@ -121,13 +129,18 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	d := cfg.withDefaults()
 	s.nodes = newNodes(nodeOptions{connect: d.Timeouts.StorageConnect.D(), idle: d.Timeouts.StorageIdle.D(),
 		maxConns: d.Limits.MaxConnsPerNode, serverHdr: d.ServerName})
+	if err := s.openCache(d, deps); err != nil {
+		return nil, err
+	}
 	st, err := s.build(d, nil)
 	if err != nil {
+		s.Close() //nolint:errcheck // the build error is the one to report
 		return nil, err
 	}
 	al, err := openAccessLog(d.AccessLog, deps.AccessLog, s.now)
 	if err != nil {
 		st.close()
+		s.Close() //nolint:errcheck // the access log error is the one to report
 		return nil, fmt.Errorf("gateway: access_log: %w", err)
 	}
 	s.alog.Store(al)
@@ -139,7 +152,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 // build compiles a configuration (with defaults). prev, when given, lends its tracker pool and path
 // cache if the trackers did not change.
 func (s *Server) build(cfg Config, prev *state) (*state, error) {
-	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes)}
+	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes, s.cache != nil)}
 	for _, a := range cfg.StatusAllow {
 		if p, err := parseNet(a); err == nil {
 			st.statusAllow = append(st.statusAllow, p)
@@ -238,6 +251,10 @@ func (s *Server) Reload(cfg Config) error {
 		d.ServerName != old.cfg.ServerName {
 		s.log.Warn("listen, timeouts, limits and server_name changes take effect at the next restart")
 	}
+	if !reflect.DeepEqual(d.Cache, old.cfg.Cache) || !reflect.DeepEqual(d.Purge, old.cfg.Purge) {
+		s.log.Warn("cache and purge changes take effect at the next restart; routes' cache settings apply now")
+		// The table was compiled for the cache the gateway runs with, not the one in the new file.
+	}
 	s.state.Store(st)
 	if old.ownTracker != st.ownTracker {
 		old.retire()
@@ -286,6 +303,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	}()
+	purgeDone := make(chan struct{})
+	purgeCtx, purgeStop := context.WithCancel(context.Background())
+	go func() {
+		defer close(purgeDone)
+		if s.purger != nil {
+			// Delivers journaled purges to peers that missed them; returns when purgeCtx ends.
+			if err := s.purger.Run(purgeCtx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("purge delivery stopped", "err", err)
+			}
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		errc <- srv.Serve(&idleListener{Listener: ln, read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
@@ -308,6 +336,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			err = serr
 		}
 	}
+	purgeStop()
+	<-purgeDone
 	close(flushStop)
 	<-flushDone
 	if cerr := s.alog.Load().close(); cerr != nil {
@@ -315,6 +345,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.state.Load().retire()
 	s.nodes.closeIdle()
+	if cerr := s.Close(); cerr != nil {
+		s.log.Error("cache close failed", "err", cerr)
+	}
 	return err
 }
 
@@ -469,6 +502,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if s.builtin(ctx, st, rp.clean, client) {
 		return
 	}
+	if s.purger != nil {
+		if rest, ok := underPath(rp.clean, s.purger.Path()); ok {
+			s.servePurge(ctx, rest, client)
+			return
+		}
+	}
 	rt := st.table.match(rp.clean)
 	if rt == nil {
 		plainError(ctx, fasthttp.StatusNotFound, "not found")
@@ -487,6 +526,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if rt.upstream {
+		if rt.cache != nil {
+			uri := upstreamURI(ctx, rt, rp)
+			s.serveCached(ctx, rt, rp, rec, func(head bool, rec *accessRecord) (*fetchRequest, int, string) {
+				return s.upstreamRequest(rt, rp, uri, head, rec), 0, ""
+			})
+			return
+		}
 		s.serveUpstream(ctx, rt, rp, rec)
 		return
 	}
@@ -502,14 +548,26 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	switch method {
 	case fasthttp.MethodGet, fasthttp.MethodHead:
+		if rt.cache != nil {
+			s.serveCached(ctx, rt, rp, rec, func(head bool, rec *accessRecord) (*fetchRequest, int, string) {
+				// The fill may run after this request's state was replaced by a reload: it takes
+				// the tracker in force when it runs.
+				cur := s.acquire()
+				defer cur.release()
+				return s.trackerRequest(cur, rt, key, head, rec)
+			})
+			return
+		}
 		s.serveTracker(ctx, st, rt, key, rec)
 	case fasthttp.MethodPut:
 		if s.authorized(ctx, rt, client) {
 			s.upload(ctx, st, rt, key, rec)
+			s.purgeAfterWrite(ctx, rp.clean)
 		}
 	case fasthttp.MethodDelete:
 		if s.authorized(ctx, rt, client) {
 			s.remove(ctx, st, rt, key)
+			s.purgeAfterWrite(ctx, rp.clean)
 		}
 	}
 }
@@ -589,6 +647,17 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, rt *route, client netip.Ad
 
 // serveTracker answers GET and HEAD on a tracker route.
 func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
+	fr, status, msg := s.trackerRequest(st, rt, key, ctx.IsHead(), rec)
+	if fr == nil {
+		plainError(ctx, status, msg)
+		return
+	}
+	s.fetch(ctx, fr)
+}
+
+// trackerRequest asks the tracker (or the path cache) for key's copies and returns the fetch over
+// them, or the status and message to answer instead.
+func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
 	tctx, cancel := context.WithTimeout(context.Background(), st.budget)
 	defer cancel()
 	e, hit, err := st.paths.lookup(tctx, st.tracker, rt.Domain, key, rt.NoVerify)
@@ -604,12 +673,10 @@ func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, ke
 			// The pool logs each tracker it marks down; one line per request would flood the log.
 			s.log.Debug("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
 		}
-		plainError(ctx, status, strings.ToLower(fasthttp.StatusMessage(status)))
-		return
+		return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
 	}
 	if len(e.paths) == 0 {
-		plainError(ctx, fasthttp.StatusServiceUnavailable, "no copy available")
-		return
+		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
 	now := s.now()
 	h := st.cfg.Storage
@@ -631,22 +698,26 @@ func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, ke
 	targets := append(good, down...)
 	if len(targets) == 0 {
 		st.paths.drop(rt.Domain, key, rt.NoVerify, e)
-		plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
-		return
+		return nil, fasthttp.StatusBadGateway, "no copy could be read"
 	}
 	domain, noverify, paths := rt.Domain, rt.NoVerify, st.paths
-	s.fetch(ctx, &fetchRequest{
+	return &fetchRequest{
 		route:   rt,
-		head:    ctx.IsHead(),
+		head:    head,
 		name:    key,
 		targets: targets,
 		onFail:  func(target) { paths.drop(domain, key, noverify, e) },
 		rec:     rec,
-	})
+	}, 0, ""
 }
 
 // serveUpstream answers GET and HEAD on an upstream route.
 func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
+	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp), ctx.IsHead(), rec))
+}
+
+// upstreamURI is the URI an upstream route sends for a request.
+func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
 	var uri string
 	switch {
 	case rt.StripPrefix:
@@ -666,12 +737,17 @@ func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPa
 			uri += "?" + string(rp.query)
 		}
 	}
+	return uri
+}
+
+// upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
+func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
 	members := rt.group.order(s.now())
 	targets := make([]target, len(members))
 	for i, m := range members {
 		targets[i] = target{node: m.node, health: m.health, uri: uri}
 	}
-	s.fetch(ctx, &fetchRequest{route: rt, head: ctx.IsHead(), name: rp.clean, targets: targets, rec: rec})
+	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: targets, rec: rec}
 }
 
 // escapePath percent-encodes a decoded path for a request line, keeping slashes.

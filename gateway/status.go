@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/purge"
 )
 
 // counters are the gateway's atomic counters.
@@ -61,6 +64,10 @@ type Stats struct {
 	Nodes []NodeStats `json:"nodes"`
 	// Tracker is the tracker pool's own state, when the pool offers one (a Stats() method).
 	Tracker any `json:"tracker,omitempty"`
+	// Cache is the response cache's counters; nil without a cache.
+	Cache *cache.Stats `json:"cache,omitempty"`
+	// Purge is the purge service's counters; nil without purge.
+	Purge *purge.Stats `json:"purge,omitempty"`
 }
 
 // Stats returns a snapshot of the counters and node health.
@@ -95,6 +102,14 @@ func (s *Server) Stats() Stats {
 	}
 	if sp, ok := st.tracker.(interface{ Stats() any }); ok {
 		out.Tracker = sp.Stats()
+	}
+	if s.cache != nil {
+		cs := s.cache.Stats()
+		out.Cache = &cs
+	}
+	if s.purger != nil {
+		ps := s.purger.Stats()
+		out.Purge = &ps
 	}
 	return out
 }

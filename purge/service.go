@@ -133,7 +133,36 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 		s.stats.refused.Add(1)
 		return errorResponse(http.StatusBadRequest, err.Error())
 	}
-	soft := s.cfg.Soft || r.Soft
+	res, status := s.apply(ctx, sel, s.cfg.Soft || r.Soft, r.FromPeer)
+	if status == http.StatusOK && res.Purged == 0 && !r.FromPeer {
+		s.stats.notFound.Add(1)
+		status = s.cfg.notFoundStatus()
+	}
+	s.log.Info("purge", "remote", r.RemoteIP, "key", res.Key, "soft", res.Soft, "from_peer", r.FromPeer,
+		"purged", res.Purged, "bytes", res.Bytes, "status", status)
+	body, _ := json.Marshal(res) // Result always marshals
+	return Response{Status: status, ContentType: "application/json", Body: append(body, '\n')}
+}
+
+// Apply purges path (as ParsePath reads it) here and on every peer, without authorisation: it is
+// for the caller's own invalidations, such as a gateway purging what a PUT or DELETE through it
+// replaced. Peers that cannot be reached get the purge from the journal, as with Handle. It returns
+// an error for a malformed path, or when a peer could neither be reached nor journaled.
+func (s *Service) Apply(ctx context.Context, path string, soft bool) (Result, error) {
+	sel, err := ParsePath(path)
+	if err != nil {
+		return Result{}, err
+	}
+	res, status := s.apply(ctx, sel, s.cfg.Soft || soft, false)
+	if status != http.StatusOK {
+		return res, errors.New("purge: a peer could neither be reached nor journaled")
+	}
+	return res, nil
+}
+
+// apply purges sel locally and, unless local, on the peers; status is 200, or 500 when a peer could
+// neither be reached nor journaled.
+func (s *Service) apply(ctx context.Context, sel Selector, soft, local bool) (Result, int) {
 	key := sel.String()
 	n, b := sel.apply(s.target, soft)
 	s.stats.purged.Add(int64(n))
@@ -141,7 +170,7 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 	res := Result{Key: key, Soft: soft, Purged: n, Bytes: b,
 		Nodes: []NodeResult{{Node: s.name, Status: NodeOK, Purged: n, Bytes: b}}}
 	status := http.StatusOK
-	if !r.FromPeer && len(s.peers) > 0 {
+	if !local && len(s.peers) > 0 {
 		for _, nr := range s.fanOut(ctx, key, soft) {
 			res.Nodes = append(res.Nodes, nr)
 			res.Purged += nr.Purged
@@ -151,14 +180,7 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 			}
 		}
 	}
-	if status == http.StatusOK && res.Purged == 0 && !r.FromPeer {
-		s.stats.notFound.Add(1)
-		status = s.cfg.notFoundStatus()
-	}
-	s.log.Info("purge", "remote", r.RemoteIP, "key", key, "soft", soft, "from_peer", r.FromPeer,
-		"purged", res.Purged, "bytes", res.Bytes, "status", status)
-	body, _ := json.Marshal(res) // Result always marshals
-	return Response{Status: status, ContentType: "application/json", Body: append(body, '\n')}
+	return res, status
 }
 
 func errorResponse(status int, msg string) Response {

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/purge"
+)
+
+// nopTarget stands in for the cache on a gateway with purge but no cache: purges then only travel to
+// the peers.
+type nopTarget struct{}
+
+func (nopTarget) Purge(string, bool) (int, int64)       { return 0, 0 }
+func (nopTarget) PurgePrefix(string, bool) (int, int64) { return 0, 0 }
+func (nopTarget) PurgeAll(bool) (int, int64)            { return 0, 0 }
+
+var _ purge.Target = (*cache.Cache)(nil)
+
+// openCache creates the cache and the purge service of a configuration with defaults. It runs before
+// any listener binds, so a disk tier's index is rebuilt before the first request.
+func (s *Server) openCache(cfg Config, deps Deps) error {
+	if cfg.Cache != nil {
+		var opts []cache.Option
+		if deps.Now != nil {
+			opts = append(opts, cache.WithClock(deps.Now))
+		}
+		c, err := cache.New(*cfg.Cache, s.log.With("component", "cache"), opts...)
+		if err != nil {
+			return err
+		}
+		s.cache = c
+	}
+	if cfg.Purge != nil {
+		var target purge.Target = nopTarget{}
+		if s.cache != nil {
+			target = s.cache
+		}
+		var opts []purge.Option
+		if deps.Now != nil {
+			opts = append(opts, purge.WithClock(deps.Now))
+		}
+		svc, err := purge.New(*cfg.Purge, target, s.log.With("component", "purge"), opts...)
+		if err != nil {
+			if s.cache != nil {
+				s.cache.Close() //nolint:errcheck // the purge error is the one to report
+			}
+			return err
+		}
+		s.purger = svc
+	}
+	return nil
+}
+
+// Close releases what New opened besides listeners: the cache (its disk tier stays for the next
+// start). Serve calls it when it returns; call it yourself only for a Server that is never served.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.cache != nil {
+			err = s.cache.Close()
+		}
+	})
+	return err
+}
+
+// underPath reports whether path is prefix or below it, and returns the rest ("/a.jpg", or "").
+func underPath(path, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return "", false
+	}
+	return rest, true
+}
+
+// servePurge answers a request under the purge path with the purge service. The client address is
+// the one real_ip computes, as for allow and the access log.
+func (s *Server) servePurge(ctx *fasthttp.RequestCtx, rest string, client netip.Addr) {
+	if ctx.Request.IsBodyStream() {
+		// A purge has no body worth reading; do not let it be parsed as the next request.
+		ctx.SetConnectionClose()
+	}
+	h := &ctx.Request.Header
+	q := ctx.QueryArgs()
+	req := purge.NewRequest(string(ctx.Method()), rest, client,
+		func(name string) string { return string(h.Peek(name)) },
+		func(name string) string { return string(q.Peek(name)) })
+	pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp := s.purger.Handle(pctx, req)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(resp.Status)
+	ctx.SetContentType(resp.ContentType)
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	if resp.Allow != "" {
+		ctx.Response.Header.Set("Allow", resp.Allow)
+	}
+	ctx.SetBody(resp.Body)
+}
+
+// purgeAfterWrite drops the cached copies of a URI path after a PUT or DELETE through the gateway
+// changed what it names, here and, through the purge service, on the peer gateways.
+func (s *Server) purgeAfterWrite(ctx *fasthttp.RequestCtx, path string) {
+	if code := ctx.Response.StatusCode(); code < 200 || code > 299 {
+		return
+	}
+	if s.purger != nil && !strings.HasSuffix(path, "*") {
+		pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := s.purger.Apply(pctx, path, false); err != nil {
+			s.log.Warn("purge after write failed", "path", path, "err", err)
+		}
+		return
+	}
+	if s.cache != nil {
+		s.cache.Purge(path, false)
+	}
+}
