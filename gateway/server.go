@@ -32,9 +32,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
-	"reflect"
 	"sync/atomic"
 	"time"
 
