@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,9 @@ func TestE2EAdminStates(t *testing.T) {
 	if r := mog(t, "two copies", "upload", tr, "--domain=photos", "--class=originals", "--key=both"); r.code != 0 {
 		t.Fatalf("%v\nwant exit 0", r)
 	}
+	pollMog(t, "both copies", func(r cliResult) bool {
+		return r.code == 0 && infoField(r.stdout, "devids") == "1,2" && infoField(r.stdout, "devcount") == "2"
+	}, "info", tr, "--domain=photos", "--key=both")
 
 	// A readonly device keeps serving but gets no new files.
 	mustMog(t, "adm", tr, "device", "mark", "store1", "1", "readonly")
@@ -73,8 +78,25 @@ func TestE2EAdminStates(t *testing.T) {
 		}
 	}
 
-	// dead is final: the device cannot come back.
+	// A second device on store2; then dev2 dies and the reaper re-replicates its copies there. The
+	// node writes dev3's usage file at its next usage_interval, so the device takes up to 10s to
+	// become writeable.
+	if err := os.Mkdir(filepath.Join(c.nodes[1].docroot, "dev3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustMog(t, "adm", tr, "device", "add", "store2", "3")
+	pollMog(t, "dev3 to be writeable", func(r cliResult) bool {
+		return regexp.MustCompile(`(?m)^  \[ *\d+\] dev3 .* writeable `).MatchString(r.stdout)
+	}, "adm", tr, "check")
 	mustMog(t, "adm", tr, "device", "mark", "store2", "2", "dead")
+	pollMog(t, "the copy on the dead dev2 to be replaced by one on dev3", func(r cliResult) bool {
+		return r.code == 0 && infoField(r.stdout, "devids") == "1,3" && infoField(r.stdout, "devcount") == "2"
+	}, "info", tr, "--domain=photos", "--key=both")
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=both"); r.stdout != "two copies" {
+		t.Errorf("fetch after dev2 died = %q", r.stdout)
+	}
+
+	// dead is final: the device cannot come back.
 	if r := mog(t, "", "adm", tr, "device", "mark", "store2", "2", "alive"); r.code != 1 || !strings.Contains(r.stderr, "state_too_high") {
 		t.Errorf("%v\nwant exit 1 and state_too_high", r)
 	}

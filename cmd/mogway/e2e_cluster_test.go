@@ -109,6 +109,8 @@ func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
     write_probe_interval: 200ms
     usage_update_interval: 200ms
     poll_interval: 50ms
+    reaper_interval: 100ms
+    reap_delay: 500ms
 `), 0o644)
 	if err != nil {
 		t.Fatal(err)
