@@ -337,7 +337,8 @@ func (s *Server) fillFunc(rt *route, resolve resolver) cache.FillFunc {
 			if !rt.upstream {
 				// A tracker route's validator is the fid: the same fid is the same bytes.
 				if tag := fidETag(fr.targets[0].uri); tag != "" && tag == prev.ETag {
-					return w.NotModified(cache.Meta{StoredAt: s.now(), ExpiresAt: s.expiry(cr, fasthttp.StatusOK, nil)})
+					now := s.now()
+					return w.NotModified(cache.Meta{StoredAt: now, ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, nil)})
 				}
 			} else {
 				ph.inm, ph.ims = prev.ETag, prev.LastModified
@@ -349,9 +350,10 @@ func (s *Server) fillFunc(rt *route, resolve resolver) cache.FillFunc {
 		}
 		code := a.resp.StatusCode()
 		if code == fasthttp.StatusNotModified && prev != nil {
-			exp := s.expiry(cr, fasthttp.StatusOK, &a.resp.Header)
+			now := s.now()
+			exp := s.expiry(now, cr, fasthttp.StatusOK, &a.resp.Header)
 			a.release()
-			return w.NotModified(cache.Meta{StoredAt: s.now(), ExpiresAt: exp})
+			return w.NotModified(cache.Meta{StoredAt: now, ExpiresAt: exp})
 		}
 		if code >= 500 || code == fasthttp.StatusPartialContent || code == fasthttp.StatusNotModified {
 			a.release()
@@ -411,8 +413,9 @@ func (s *Server) rangeFill(rt *route, resolve resolver) cache.RangeFillFunc {
 			if !ok {
 				return &fillError{fasthttp.StatusBadGateway, "upstream answered 416 without a size"}
 			}
-			return w.Start(cache.Meta{Status: fasthttp.StatusOK, Size: total, StoredAt: s.now(),
-				ExpiresAt: s.expiry(cr, fasthttp.StatusOK, nil)})
+			now := s.now()
+			return w.Start(cache.Meta{Status: fasthttp.StatusOK, Size: total, StoredAt: now,
+				ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, nil)})
 		default:
 			a.release()
 			if code >= 500 || code < 400 {
@@ -446,7 +449,7 @@ func (s *Server) fillPlain(w *cache.Writer, cr *cacheRoute, status int, msg stri
 	body := []byte(msg + "\n")
 	now := s.now()
 	err := w.Start(cache.Meta{Status: status, Size: int64(len(body)), StoredAt: now,
-		ExpiresAt: s.expiry(cr, status, nil),
+		ExpiresAt: s.expiry(now, cr, status, nil),
 		Header:    []cache.HeaderField{{Name: "Content-Type", Value: "text/plain; charset=utf-8"}}})
 	if err != nil {
 		return err
@@ -475,14 +478,13 @@ func (s *Server) metaOf(cr *cacheRoute, a *answer) cache.Meta {
 	}
 	now := s.now()
 	return cache.Meta{Status: resp.StatusCode(), Header: hdr, Size: a.ent.length, StoredAt: now,
-		ExpiresAt: s.expiry(cr, resp.StatusCode(), &resp.Header), ETag: a.ent.etag, LastModified: a.ent.modified}
+		ExpiresAt: s.expiry(now, cr, resp.StatusCode(), &resp.Header), ETag: a.ent.etag, LastModified: a.ent.modified}
 }
 
 // expiry is when an answer stops being fresh: upstream's Cache-Control (unless the route ignores it),
 // then the route's valid, then (zero time) the cache's valid. A time equal to now means "do not
 // store".
-func (s *Server) expiry(cr *cacheRoute, status int, h *fasthttp.ResponseHeader) time.Time {
-	now := s.now()
+func (s *Server) expiry(now time.Time, cr *cacheRoute, status int, h *fasthttp.ResponseHeader) time.Time {
 	if !cr.ignoreUpCC && h != nil {
 		store, maxAge := upstreamCacheControl(string(h.Peek("Cache-Control")), len(h.Peek("Set-Cookie")) > 0)
 		if !store {

@@ -447,12 +447,14 @@ func (c *Config) Validate() error {
 		if err := c.Purge.Validate(); err != nil {
 			errs = append(errs, conf.Within("purge", err))
 		}
-		if p := strings.TrimSuffix(c.Purge.Path, "/"); p != "" {
-			for i, r := range c.Routes {
-				if strings.HasPrefix(r.Prefix, p+"/") || r.Prefix == p {
-					add(fmt.Sprintf("routes[%d].prefix", i), "move the route or set purge.path elsewhere",
-						"%q is under the purge path %q", r.Prefix, p)
-				}
+		p := strings.TrimSuffix(c.Purge.Path, "/")
+		if p == "" {
+			p = purge.DefaultPath
+		}
+		for i, r := range c.Routes {
+			if strings.HasPrefix(r.Prefix, p+"/") || r.Prefix == p {
+				add(fmt.Sprintf("routes[%d].prefix", i), "move the route or set purge.path elsewhere",
+					"%q is under the purge path %q", r.Prefix, p)
 			}
 		}
 	}
