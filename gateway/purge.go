@@ -22,6 +22,39 @@ func (nopTarget) PurgeAll(bool) (int, int64)            { return 0, 0 }
 
 var _ purge.Target = (*cache.Cache)(nil)
 
+// purgeTarget is what the purge service acts on: the cache (or nopTarget), and the tracker path
+// cache, so that a purge also makes the next fill ask the tracker again. Without it a peer purged
+// after an overwrite elsewhere could refill from the old copy it still had in its path cache.
+type purgeTarget struct {
+	s     *Server
+	cache purge.Target
+}
+
+func (p purgeTarget) Purge(group string, soft bool) (int, int64) {
+	st := p.s.acquire()
+	defer st.release()
+	if rt := st.table.match(group); rt != nil && !rt.upstream {
+		if key, err := deriveKey(rt.Key, rt.Prefix, group); err == nil {
+			st.paths.forget(rt.Domain, key)
+		}
+	}
+	return p.cache.Purge(group, soft)
+}
+
+func (p purgeTarget) PurgePrefix(prefix string, soft bool) (int, int64) {
+	st := p.s.acquire()
+	defer st.release()
+	st.paths.purge()
+	return p.cache.PurgePrefix(prefix, soft)
+}
+
+func (p purgeTarget) PurgeAll(soft bool) (int, int64) {
+	st := p.s.acquire()
+	defer st.release()
+	st.paths.purge()
+	return p.cache.PurgeAll(soft)
+}
+
 // openCache creates the cache and the purge service of a configuration with defaults. It runs before
 // any listener binds, so a disk tier's index is rebuilt before the first request.
 func (s *Server) openCache(cfg Config, deps Deps) error {
@@ -45,7 +78,7 @@ func (s *Server) openCache(cfg Config, deps Deps) error {
 		if deps.Now != nil {
 			opts = append(opts, purge.WithClock(deps.Now))
 		}
-		svc, err := purge.New(*cfg.Purge, target, s.log.With("component", "purge"), opts...)
+		svc, err := purge.New(*cfg.Purge, purgeTarget{s: s, cache: target}, s.log.With("component", "purge"), opts...)
 		if err != nil {
 			if s.cache != nil {
 				s.cache.Close() //nolint:errcheck // the purge error is the one to report

@@ -189,6 +189,13 @@ func (c *pathCache) forget(domain, key string) {
 	c.drop(domain, key, true, nil)
 }
 
+// purge drops every cached answer (a purge of a prefix or of everything).
+func (c *pathCache) purge() {
+	if c.lru != nil {
+		c.lru.Purge()
+	}
+}
+
 func (c *pathCache) len() int {
 	if c.lru == nil {
 		return 0
