@@ -16,7 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/gateway"
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/purge"
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
@@ -154,6 +157,7 @@ func (d *devCluster) run(ctx context.Context, e *env) error {
 	}
 	gwLn, err := net.Listen("tcp", d.gatewayAddr)
 	if err != nil {
+		gw.Close() //nolint:errcheck // the listen error is the one to report
 		return fmt.Errorf("gateway: %w", err)
 	}
 	serve("gateway", func(ctx context.Context) error { return gw.Serve(ctx, gwLn) })
@@ -228,6 +232,14 @@ func (d *devCluster) gatewayConfig() gateway.Config {
 	return gateway.Config{
 		Listen:   d.gatewayAddr,
 		Trackers: []string{d.trackerAddr},
+		// The demo route is cached in memory and on disk under the data directory; /purge takes
+		// purges from loopback (the purge default).
+		Cache: &cache.Config{
+			Memory: 64 * conf.MiB,
+			Disk:   cache.DiskConfig{Path: filepath.Join(d.data, "gateway-cache"), MaxSize: conf.GiB},
+			Valid:  map[string]conf.Duration{"200": conf.Duration(time.Hour), "404": conf.Duration(10 * time.Second)},
+		},
+		Purge: &purge.Config{},
 		Routes: []gateway.Route{{
 			Prefix:  "/demo/",
 			Domain:  "demo",
@@ -248,7 +260,8 @@ func (d *devCluster) banner(e *env) {
 		"",
 		"Try:",
 		"  open " + gw + "/demo/sample.png",
-		"  curl -I " + gw + "/demo/sample.png",
+		"  curl -I " + gw + "/demo/sample.png               # X-Cache-Status: MISS, then HIT",
+		"  curl -X PURGE " + gw + "/purge/demo/sample.png   # drop the cached copy",
 		"  curl -o sample.png '" + gw + "/demo/sample.png?download=1'",
 		"  bin/mogway upload --trackers=" + d.trackerAddr + " --domain=demo --class=photos --key=hello.txt --file=README.md",
 		"  curl " + gw + "/demo/hello.txt",

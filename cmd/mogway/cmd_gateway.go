@@ -15,8 +15,10 @@ func cmdGateway(ctx context.Context, e *env, args []string) error {
 Run the HTTP gateway that replaces nginx with the MogileFS module: routes map URI prefixes to a
 tracker domain (GET/HEAD through get_paths with failover across copies; PUT and DELETE when
 enabled) or to an upstream group of HTTP servers (nginx proxy_pass with max_fails/fail_timeout).
+With a cache: block it caches answers (memory and disk) and serves purges under /purge.
 Reads the gateway: section of the config file; flags win over the file. SIGHUP re-reads the file
-and swaps the routes without dropping connections, and reopens the access log.
+and swaps the routes (with their cache settings) without dropping connections, and reopens the
+access log; cache and purge settings take effect at the next start.
 Under systemd, a socket named "http" is used instead of binding --listen.`)
 	var d daemonFlags
 	d.register(fs)
@@ -67,16 +69,20 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		return nil
 	}
 
+	// New opens the cache (rebuilding a disk tier's index) and the purge journal before anything
+	// listens; Serve closes them when it returns.
 	srv, err := gateway.New(cfg, gateway.Deps{}, log)
 	if err != nil {
 		return err
 	}
 	socks, err := activated()
 	if err != nil {
+		srv.Close() //nolint:errcheck // the activation error is the one to report
 		return err
 	}
 	ln, err := socks.listen("http", cfg.ListenAddr())
 	if err != nil {
+		srv.Close() //nolint:errcheck // the listen error is the one to report
 		return err
 	}
 	stop := hangups(ctx, log, func() error {
@@ -87,7 +93,8 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		return srv.Reload(cfg)
 	})
 	defer stop()
-	log.Info("gateway listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
+	log.Info("gateway listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes),
+		"cache", cfg.Cache != nil, "purge", cfg.Purge != nil)
 	notify(log, daemon.SdNotifyReady)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
