@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +54,33 @@ func TestE2EAdminStates(t *testing.T) {
 	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=single/a"); r.stdout != "single/a" {
 		t.Errorf("fetch from store2 after it is alive again = %q", r.stdout)
 	}
+
+	// store1 moves to another port: after `host modify` the copies are read there.
+	n1 := c.nodes[0]
+	if code := n1.d.stop(t); code != 0 {
+		t.Fatalf("storaged %s stopped with exit %d", n1.name, code)
+	}
+	n1.http = freeAddr(t, n1.ip)
+	n1.restart(t)
+	_, newPort, _ := net.SplitHostPort(n1.http)
+	mustMog(t, "adm", tr, "host", "modify", "store1", "--port="+newPort)
+	if r := mustMog(t, "adm", tr, "host", "list"); !strings.Contains(r.stdout, n1.http) {
+		t.Errorf("%v\nwant store1 at %s", r, n1.http)
+	}
+	// The monitor found dev1 unreachable while store1 was down; it is listed again once probed.
+	pollMog(t, "info to list the dev1 copy at store1's new port", func(r cliResult) bool {
+		return r.code == 0 && strings.Contains(r.stdout, " - http://"+n1.http+"/dev1/")
+	}, "info", tr, "--domain=photos", "--key=both")
+	if code := c.nodes[1].d.stop(t); code != 0 {
+		t.Fatalf("storaged store2 stopped with exit %d", code)
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=both"); r.stdout != "two copies" {
+		t.Errorf("fetch from store1 on its new port = %q", r.stdout)
+	}
+	c.nodes[1].restart(t)
+	pollMog(t, "both devices writeable again", func(r cliResult) bool {
+		return r.code == 0 && strings.Count(r.stdout, " writeable ") == 2
+	}, "adm", tr, "check")
 
 	// Refusals: exit 1 with the tracker's reason.
 	mustMog(t, "adm", tr, "domain", "add", "classy")
