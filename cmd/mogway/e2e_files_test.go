@@ -325,3 +325,32 @@ func fidFiles(t *testing.T, docroot string) []string {
 	}
 	return files
 }
+
+// TestE2EUploadFromStdinLeavesNoSpool checks that stdin, spooled to a temporary file so that a
+// failed PUT can be replayed, leaves nothing in $TMPDIR whether the upload works or fails.
+func TestE2EUploadFromStdinLeavesNoSpool(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.71", "127.0.0.72"})
+	tr := "--trackers=" + c.trackerAddr
+	body := strings.Repeat("spooled ", 100000)
+	if r := mog(t, body, "upload", tr, "--domain=photos", "--key=spooled"); r.code != 0 {
+		t.Fatalf("%v\nwant exit 0", r)
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=spooled"); r.stdout != body {
+		t.Errorf("fetch of the stdin upload: %d bytes, want the %d sent", len(r.stdout), len(body))
+	}
+	if r := mog(t, body, "upload", tr, "--domain=nope", "--key=spooled"); r.code != 1 {
+		t.Errorf("%v\nwant exit 1", r)
+	}
+	if r := mog(t, body, "upload", "--trackers="+freeAddr(t, "127.0.0.1"), "--domain=photos", "--key=spooled"); r.code != 1 {
+		t.Errorf("%v\nwant exit 1", r)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("uploads from stdin left %q in $TMPDIR", names)
+	}
+}
