@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/md5"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,4 +76,61 @@ func TestE2EFsckRepairs(t *testing.T) {
 			t.Errorf("fetch %s after fsck: %d bytes, want the %d uploaded", k, len(r.stdout), len(body))
 		}
 	}
+
+	// A class with a hash type: after a copy is altered in place, keeping its length, fsck finds it
+	// (BSUM) and it is replaced.
+	mustMog(t, "adm", tr, "class", "add", "photos", "hashed", "--mindevcount=2", "--hashtype=MD5")
+	body := bytes.Repeat([]byte("same length, other bytes "), 4000)
+	if r := mog(t, string(body), "upload", tr, "--domain=photos", "--class=hashed", "--key=flipped"); r.code != 0 {
+		t.Fatalf("%v\nwant exit 0", r)
+	}
+	info := pollMog(t, "flipped to have two copies", func(r cliResult) bool {
+		return r.code == 0 && slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts) && infoField(r.stdout, "devcount") == "2"
+	}, "info", tr, "--domain=photos", "--key=flipped")
+	var onDisk string
+	for _, s := range copyURLs(info.stdout) {
+		if u, _ := url.Parse(s); u.Host == c.nodes[1].http {
+			onDisk = filepath.Join(c.nodes[1].docroot, filepath.FromSlash(u.Path))
+		}
+	}
+	runFsck := func() string {
+		t.Helper()
+		mustMog(t, "adm", tr, "fsck", "clearlog")
+		mustMog(t, "adm", tr, "fsck", "reset")
+		mustMog(t, "adm", tr, "fsck", "start")
+		pollMog(t, "fsck to finish", func(r cliResult) bool {
+			return r.code == 0 && strings.Contains(r.stdout, "Running: No") && strings.Contains(r.stdout, "(100.00%)")
+		}, "adm", tr, "fsck", "status")
+		return mustMog(t, "adm", tr, "fsck", "printlog").stdout
+	}
+	// The upload sent no checksum; replication computes one for the hashed class, as MogileFS does.
+	sum := fmt.Sprintf("MD5:%x", md5.Sum(body))
+	pollMog(t, "flipped to have checksum "+sum, func(r cliResult) bool {
+		return r.code == 0 && infoField(r.stdout, "checksum") == sum
+	}, "info", tr, "--domain=photos", "--key=flipped")
+	if log := runFsck(); strings.Contains(log, "SUM") {
+		t.Errorf("fsck printlog:\n%s\nwant no checksum event while both copies are intact", log)
+	}
+	f, err := os.OpenFile(onDisk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("OTHER"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if log := runFsck(); !strings.Contains(log, "BSUM") {
+		t.Errorf("fsck printlog:\n%s\nwant a BSUM event for the altered copy", log)
+	}
+	pollMog(t, "flipped to have two intact copies again", func(r cliResult) bool {
+		if r.code != 0 || !slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts) || infoField(r.stdout, "devcount") != "2" {
+			return false
+		}
+		for _, s := range copyURLs(r.stdout) {
+			if code, got := httpDo(t, "GET", s, nil, nil); code != 200 || !bytes.Equal(got, body) {
+				return false
+			}
+		}
+		return true
+	}, "info", tr, "--domain=photos", "--key=flipped")
 }
