@@ -271,7 +271,8 @@ func (s *Server) cacheFailed(ctx *fasthttp.RequestCtx, rec *accessRecord, err er
 	case errors.Is(err, cache.ErrLockTimeout), errors.Is(err, context.DeadlineExceeded):
 		plainError(ctx, fasthttp.StatusGatewayTimeout, "upstream timed out")
 	default:
-		s.log.Warn("cache lookup failed", "uri", rec.uri, "err", err)
+		// A fill that failed at once (a body that broke with no copy to continue it).
+		s.log.Debug("cache fill failed", "uri", rec.uri, "err", err)
 		plainError(ctx, fasthttp.StatusBadGateway, "bad gateway")
 	}
 	rec.cache = cache.Miss.String()

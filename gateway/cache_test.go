@@ -724,3 +724,114 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
+
+func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	clk := newFakeClock()
+	data := pattern(20000)
+	cachedObject(t, n, ft, "u.bin", 120, data)
+	g := startGateway(t, cacheRouteConfig(cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}),
+		Deps{Tracker: ft, Now: clk.now})
+	fetchCached(t, "GET", g.base+"/d/u.bin", data, "MISS")
+	waitFills(t, g, 1)
+
+	// Expired, and a new copy exists: the old one is served at once while one refresh runs.
+	newData := pattern(20001)
+	cachedObject(t, n, ft, "u.bin", 121, newData)
+	clk.advance(11 * time.Minute)
+	h := fetchCached(t, "GET", g.base+"/d/u.bin", data, "UPDATING")
+	if cs := h.Get("Cache-Status"); !strings.Contains(cs, "detail=updating") {
+		t.Errorf("Cache-Status = %q, want detail=updating", cs)
+	}
+	waitFills(t, g, 2)
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "HIT")
+
+	// A soft purge: the next request gets the old copy while it is refreshed.
+	if code, body := doPurge(t, testClient(), g.base+"/purge/d/u.bin?soft=1"); code != 200 || !strings.Contains(body, `"soft":true`) {
+		t.Fatalf("soft PURGE = %d %s, want 200 soft", code, body)
+	}
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "UPDATING")
+	// The copy did not change (same fid): the refresh revalidates it without reading storage.
+	waitFor(t, "the refresh", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "HIT")
+}
+
+func TestCacheBypassAndNegativeAnswers(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(3000)
+	cachedObject(t, n, ft, "b.bin", 130, data)
+	cfg := cacheRouteConfig(cache.Config{})
+	cfg.Routes[0].Cache = RouteCache{Bypass: []string{"arg:nocache", "header:X-Refresh"}}
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(131)}}
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	fetchCached(t, "GET", g.base+"/d/b.bin", data, "MISS")
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", g.base+"/d/b.bin", data, "HIT")
+	fetchCached(t, "GET", g.base+"/d/b.bin?nocache=1", data, "MISS") // another key: ?nocache=1 is in it
+	waitFills(t, g, 2)
+	fetchCached(t, "GET", g.base+"/d/b.bin", data, "BYPASS", "X-Refresh", "1")
+	fetchCached(t, "GET", g.base+"/d/b.bin", data, "HIT", "X-Refresh", "0")
+
+	// Unknown keys are cached as 404 (cache.valid 404: 1m) until a PUT through the gateway.
+	for _, want := range []string{"MISS", "HIT"} {
+		code, h, _, _ := get(t, "GET", g.base+"/d/new.bin")
+		if code != 404 || h.Get("X-Cache-Status") != want {
+			t.Fatalf("GET unknown key = %d %q, want 404 %s", code, h.Get("X-Cache-Status"), want)
+		}
+		waitFor(t, "404 fill", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	}
+	body := []byte("now it exists")
+	if code, _ := put(t, g.base+"/d/new.bin", bytes.NewReader(body), int64(len(body))); code != 201 {
+		t.Fatalf("PUT = %d, want 201", code)
+	}
+	fetchCached(t, "GET", g.base+"/d/new.bin", body, "MISS")
+}
+
+func TestCacheBrokenFillCutsTheClient(t *testing.T) {
+	t.Parallel()
+	data := pattern(200000)
+	fs := startFault(t, "127.0.0.2", faultMidBody, data)
+	cfg := Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: fs.addr}}}}}
+	g := startGateway(t, cfg, Deps{})
+	for range 2 {
+		resp, err := testClient().Get(g.base + "/up/x")
+		if err != nil {
+			continue // cut before the headers: also not a short success
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == 200 {
+			t.Fatalf("GET of a body that broke = %d with %d bytes and no error, want a cut connection", resp.StatusCode, len(got))
+		}
+	}
+	waitFor(t, "failed fills counted", func() bool { return g.srv.cache.Stats().FillErrors >= 1 })
+	if st := g.srv.cache.Stats(); st.Memory.Entries != 0 || st.Fills != 0 {
+		t.Fatalf("cache after broken fills: %d entries, %d fills stored; want none", st.Memory.Entries, st.Fills)
+	}
+}
+
+func TestCacheReloadTurnsRouteCacheOff(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(1000)
+	cachedObject(t, n, ft, "r.bin", 140, data)
+	cfg := cacheRouteConfig(cache.Config{})
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	fetchCached(t, "GET", g.base+"/d/r.bin", data, "MISS")
+	cfg.Routes[0].Cache = RouteCache{Enabled: "off"}
+	if err := g.srv.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	fetchCached(t, "GET", g.base+"/d/r.bin", data, "")
+	cfg.Routes[0].Cache = RouteCache{}
+	if err := g.srv.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", g.base+"/d/r.bin", data, "HIT")
+}
