@@ -62,6 +62,24 @@ func TestE2EFsckRepairs(t *testing.T) {
 		}
 	}
 
+	// The gateway asks get_paths with verification (noverify: false), so the tracker checks the
+	// size of the copy it lists first.
+	cfg := writeConfig(t, `gateway:
+  access_log: "off"
+  path_cache: {size: -1}
+  routes:
+    - {prefix: /photos/, domain: photos}
+`)
+	gw := startDaemon(t, "gateway", "-c", cfg, "--listen", "127.0.0.1:0", "--trackers", c.trackerAddr)
+	base := "http://" + gw.waitLog(t, gatewayListeningRE)[1]
+	for i := range 8 {
+		for k, body := range bodies {
+			if code, got := httpDo(t, "GET", base+"/photos/"+k, nil, nil); code != 200 || !bytes.Equal(got, body) {
+				t.Errorf("gateway GET %d of %s with a damaged copy = %d with %d bytes, want 200 with the %d bytes uploaded", i, k, code, len(got), len(body))
+			}
+		}
+	}
+
 	mustMog(t, "adm", tr, "fsck", "reset")
 	mustMog(t, "adm", tr, "fsck", "start")
 	pollMog(t, "fsck to finish", func(r cliResult) bool {
