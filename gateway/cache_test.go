@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/purge"
 )
@@ -834,4 +835,128 @@ func TestCacheReloadTurnsRouteCacheOff(t *testing.T) {
 	}
 	waitFills(t, g, 1)
 	fetchCached(t, "GET", g.base+"/d/r.bin", data, "HIT")
+}
+
+// TestClusterCacheStaleWhileNodesDown runs the cache against a real tracker and storage nodes: a
+// tracker-side upload is cached, served stale while both nodes are down, refreshed once they are
+// back, and a PUT through the gateway replaces the cached copy.
+func TestClusterCacheStaleWhileNodesDown(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, clustertest.Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := pattern(150000)
+	c.Upload(t, "d", "k.bin", "c2", data)
+	clustertest.Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k.bin")) == 2 })
+	clk := newFakeClock()
+	cfg := Config{Trackers: c.TrackerAddrs(), Routes: []Route{{Prefix: "/d/", Domain: "d", Class: "c2",
+		Methods: []string{"GET", "PUT", "DELETE"}, Allow: []string{"127.0.0.0/8"}}},
+		Cache: &cache.Config{StaleIfError: conf.Duration(time.Hour)}, Purge: &purge.Config{}}
+	cfg.Timeouts.TrackerConnect = conf.Duration(500 * time.Millisecond)
+	cfg.Timeouts.TrackerRead = conf.Duration(2 * time.Second)
+	cfg.Timeouts.StorageConnect = conf.Duration(500 * time.Millisecond)
+	g := startGateway(t, cfg, Deps{Now: clk.now})
+	// Storage nodes also serve the tracker's monitor; count the gateway's own requests to them.
+	gets := func() (n int64) {
+		for _, ns := range g.srv.Stats().Nodes {
+			n += ns.Requests
+		}
+		return n
+	}
+
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "MISS")
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "HIT")
+	if got := gets(); got != 1 {
+		t.Fatalf("gateway requests to storage = %d, want 1", got)
+	}
+
+	c.StopNode(t, 0)
+	c.StopNode(t, 1)
+	clk.advance(11 * time.Minute) // past the entry's 10m and the path cache's 5s
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "STALE")
+
+	c.StartNode(t, 0)
+	c.StartNode(t, 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clk.advance(11 * time.Second) // past the nodes' fail_timeout and the path cache
+		code, h, body, err := get(t, "GET", g.base+"/d/k.bin")
+		if err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET with the nodes back = %d, %d bytes, %v; want 200 and the bytes", code, len(body), err)
+		}
+		if st := h.Get("X-Cache-Status"); st == "REVALIDATED" || st == "EXPIRED" {
+			break
+		} else if st != "STALE" {
+			t.Fatalf("GET with the nodes back: X-Cache-Status = %q, want STALE until refreshed", st)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry was not refreshed after the nodes came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "refresh done", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "HIT")
+
+	newer := pattern(1234)
+	if code, body := put(t, g.base+"/d/k.bin", bytes.NewReader(newer), int64(len(newer))); code != 201 {
+		t.Fatalf("PUT = %d %q, want 201", code, body)
+	}
+	fetchCached(t, "GET", g.base+"/d/k.bin", newer, "MISS")
+}
+
+func TestCacheUpstreamRevalidationAndChunkedBodies(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	modified := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	full, notMod := 0, 0
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/up/chunked" {
+			for i := 0; i < len(data); i += 10000 {
+				w.Write(data[i:min(i+10000, len(data))])
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		mu.Lock()
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			notMod++
+		} else {
+			full++
+		}
+		mu.Unlock()
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "x.bin", modified, bytes.NewReader(data))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	clk := newFakeClock()
+	cfg := Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: ln.Addr().String()}}}}}
+	g := startGateway(t, cfg, Deps{Now: clk.now})
+
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "MISS")
+	waitFills(t, g, 1)
+	clk.advance(11 * time.Minute)
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "REVALIDATED")
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "HIT")
+	mu.Lock()
+	if full != 1 || notMod != 1 {
+		t.Errorf("upstream full answers, 304s = %d, %d; want 1, 1", full, notMod)
+	}
+	mu.Unlock()
+
+	// A body of unknown length is streamed chunked, stored, then served with its length and ranges.
+	fetchCached(t, "GET", g.base+"/up/chunked", data, "MISS")
+	waitFills(t, g, 2)
+	h := fetchCached(t, "GET", g.base+"/up/chunked", data, "HIT")
+	if h.Get("Content-Length") != strconv.Itoa(len(data)) {
+		t.Errorf("cached chunked body: Content-Length = %q, want %d", h.Get("Content-Length"), len(data))
+	}
+	code, h, body, _ := get(t, "GET", g.base+"/up/chunked", "Range", "bytes=5-9")
+	if code != 206 || !bytes.Equal(body, data[5:10]) || h.Get("Content-Range") != "bytes 5-9/70000" {
+		t.Errorf("Range on a cached chunked body = %d %q %d bytes, want 206 bytes 5-9/70000", code, h.Get("Content-Range"), len(body))
+	}
 }
