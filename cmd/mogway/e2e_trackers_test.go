@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,5 +57,45 @@ func runTwoTrackersScenario(t *testing.T, db string, ips [2]string) {
 	}
 	if r := mog(t, "", "ls", both, "--domain=docs"); r.code != 1 || !strings.Contains(r.stderr, "--trackers") {
 		t.Errorf("%v\nwant exit 1 and a hint about --trackers with every tracker down", r)
+	}
+}
+
+// TestE2EReplicationSurvivesTrackerRestart uploads while one node is down, so the second copy is
+// still owed, restarts the tracker and then the node: the new tracker finds the queued work in the
+// database and makes the copy.
+func TestE2EReplicationSurvivesTrackerRestart(t *testing.T) {
+	t.Parallel()
+	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.75", "127.0.0.76"})
+	tr := "--trackers=" + c.trackerAddr
+	off := c.nodes[1]
+	if code := off.d.stop(t); code != 0 {
+		t.Fatalf("storaged %s stopped with exit %d", off.name, code)
+	}
+	if r := mog(t, "owed a copy", "upload", tr, "--domain=photos", "--class=originals", "--key=owed"); r.code != 0 {
+		t.Fatalf("%v\nwant exit 0 with one node down", r)
+	}
+	if r := mustMog(t, "info", tr, "--domain=photos", "--key=owed"); infoField(r.stdout, "devcount") != "1" {
+		t.Fatalf("%v\nwant one copy while %s is down", r, off.name)
+	}
+	if code := c.tracker.stop(t); code != 0 {
+		t.Fatalf("tracker stopped with exit %d", code)
+	}
+	off.restart(t)
+	c.tracker, c.trackerAddr = startE2ETracker(t, c.db, c.mgmtPort)
+	tr = "--trackers=" + c.trackerAddr
+	wantHosts := []string{c.nodes[0].http, c.nodes[1].http}
+	slices.Sort(wantHosts)
+	pollMog(t, "the owed copy to be made by the restarted tracker", func(r cliResult) bool {
+		if r.code == 0 && slices.Equal(urlHosts(t, copyURLs(r.stdout)), wantHosts) && infoField(r.stdout, "devcount") == "2" {
+			return true
+		}
+		trackerCommand(t, c.trackerAddr, "replicate_now") // retries after a failed copy are deferred
+		return false
+	}, "info", tr, "--domain=photos", "--key=owed")
+	if code := c.nodes[0].d.stop(t); code != 0 {
+		t.Fatalf("storaged %s stopped with exit %d", c.nodes[0].name, code)
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=owed"); r.stdout != "owed a copy" {
+		t.Errorf("fetch from the new copy alone = %q, want %q", r.stdout, "owed a copy")
 	}
 }
