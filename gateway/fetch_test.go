@@ -190,7 +190,7 @@ func TestFailoverBeforeFirstByte(t *testing.T) {
 	ft.set("d", "allhang", "http://"+hang.addr+fidPath(22))
 	ft.set("d", "wrong", "http://"+wrong.addr+fidPath(21), url)
 	cfg := trackerConfig()
-	cfg.Timeouts.StorageFirstByte = conf.Duration(300 * time.Millisecond)
+	cfg.Timeouts.StorageFirstByte = conf.Duration(time.Second)
 	cfg.Storage.MaxFails = -1 // every request tries the faulty node first
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 	for _, key := range []string{"refused", "hang", "500", "missing"} {
