@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,8 +86,8 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 		rng, hasRange = parseRange(string(v))
 	}
 	ifRange := string(h.Peek("If-Range"))
-	if hasRange && !rng.suffix && ifRange == "" && s.cache.SliceSize() > 0 {
-		s.serveSlices(ctx, rt, rp, rec, req, rng, resolve)
+	if hasRange && !rng.suffix && ifRange == "" && s.cache.SliceSize() > 0 &&
+		s.serveSlices(ctx, rt, rp, rec, req, rng, resolve) {
 		return
 	}
 	gctx, cancel := context.WithTimeout(context.Background(), s.lockWait())
@@ -119,9 +120,10 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 }
 
 // serveSlices answers a Range request from slices of the object (cache slice_size), so that the first
-// range of a huge object fetches only the slices it covers.
+// range of a huge object fetches only the slices it covers. It returns false, having answered
+// nothing, when the key holds a whole entry that is not a 200 (a cached 404): the caller serves that.
 func (s *Server) serveSlices(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord,
-	req cache.Request, rng byteRange, resolve resolver) {
+	req cache.Request, rng byteRange, resolve resolver) bool {
 	n := int64(math.MaxInt64) - rng.first
 	if rng.last >= 0 {
 		n = rng.last - rng.first + 1
@@ -140,23 +142,29 @@ func (s *Server) serveSlices(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 	if err != nil {
 		scancel()
 		s.cacheFailed(ctx, rec, err)
-		return
+		return true
 	}
 	meta := r.Meta()
+	if meta.Status != fasthttp.StatusOK {
+		r.Close()
+		scancel()
+		return false
+	}
 	s.cachedHead(ctx, rt, rp.clean, rec, status, meta)
 	if rng.first >= meta.Size {
 		r.Close()
 		scancel()
 		unsatisfiable(ctx, meta.Size)
-		return
+		return true
 	}
 	if s.answeredWithoutBody(ctx, r, meta, scancel) {
-		return
+		return true
 	}
 	size := r.Size()
 	ctx.Response.SetStatusCode(fasthttp.StatusPartialContent)
 	ctx.Response.Header.Set("Content-Range", contentRange(rng.first, size, meta.Size))
 	s.streamCached(ctx, rec, r, r, size, scancel)
+	return true
 }
 
 func contentRange(off, n, size int64) string {
@@ -409,9 +417,9 @@ func (s *Server) rangeFill(rt *route, resolve resolver) cache.RangeFillFunc {
 			}
 			body.CloseWithError(err) //nolint:errcheck // always nil
 		case code == fasthttp.StatusRequestedRangeNotSatisfiable:
-			_, _, total, ok := parseContentRange(rangeToFull(string(a.resp.Header.Peek("Content-Range"))))
+			total, err := strconv.ParseInt(strings.TrimPrefix(string(a.resp.Header.Peek("Content-Range")), "bytes */"), 10, 64)
 			a.release()
-			if !ok {
+			if err != nil || total < 0 {
 				return &fillError{fasthttp.StatusBadGateway, "upstream answered 416 without a size"}
 			}
 			now := s.now()
@@ -426,22 +434,6 @@ func (s *Server) rangeFill(rt *route, resolve resolver) cache.RangeFillFunc {
 		}
 		return err
 	}
-}
-
-// rangeToFull turns "bytes */T" into "bytes 0-0/T" so parseContentRange reads T.
-func rangeToFull(v string) string {
-	if rest, ok := cutStar(v); ok {
-		return "bytes 0-0/" + rest
-	}
-	return v
-}
-
-func cutStar(v string) (string, bool) {
-	const p = "bytes */"
-	if len(v) > len(p) && v[:len(p)] == p {
-		return v[len(p):], true
-	}
-	return "", false
 }
 
 // fillPlain stores a short text answer (the tracker's "unknown key" as 404), when the route or

@@ -305,6 +305,18 @@ func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 	if got := n.srv.Stats().Gets; got > 4 {
 		t.Errorf("storage GETs = %d, want one per slice touched (at most 4)", got)
 	}
+	// A cached 404 answers Range requests with 404, not 416.
+	for _, tc := range []struct{ rng, want string }{{"", "MISS"}, {"bytes=0-9", "HIT"}} {
+		var hdr []string
+		if tc.rng != "" {
+			hdr = []string{"Range", tc.rng}
+		}
+		code, h, _, _ := get(t, "GET", g.base+"/d/none.bin", hdr...)
+		if code != 404 || h.Get("X-Cache-Status") != tc.want {
+			t.Errorf("GET unknown key, Range %q = %d %q, want 404 %s", tc.rng, code, h.Get("X-Cache-Status"), tc.want)
+		}
+		waitFor(t, "404 stored", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	}
 }
 
 func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {

@@ -8,11 +8,21 @@
 // across a group of servers with nginx's max_fails/fail_timeout and proxy_next_upstream rules.
 // Tracker routes may also accept PUT (create_open, stream, create_close) and DELETE.
 //
+// With a cache (package cache), GET and HEAD on routes are answered from it (cache.go): one fill per
+// key runs the same failover fetch and feeds every client at once. With purge (package purge), requests
+// under the purge path go to the purge service, and PUT and DELETE through a route purge what they
+// replaced.
+//
 // The gateway's configuration section:
 //
 //	gateway:
 //	  listen: ":80"
 //	  trackers: ["10.0.0.1:7001", "10.0.0.2:7001"]
+//	  cache:
+//	    memory: 256MiB
+//	    disk: {path: /var/cache/mogway, max_size: 10GiB}
+//	  purge:
+//	    allow: [127.0.0.1/32]
 //	  routes:
 //	    - prefix: /download/
 //	      domain: photos
