@@ -164,7 +164,18 @@ func TestCacheMissHitPurgeMiss(t *testing.T) {
 	if code, body := doPurge(t, testClient(), g.base+"/purge/d/nothing.jpg"); code != 404 {
 		t.Errorf("PURGE of an uncached path = %d %s, want 404", code, body)
 	}
-	waitFor(t, "access log cache field", func() bool { return strings.Contains(g.log.String(), "HIT") })
+	waitFor(t, "access log cache field", func() bool {
+		for _, line := range strings.Split(g.log.String(), "\n") {
+			if strings.Contains(line, `"GET /d/a.jpg HTTP/1.1" 200 200000`) && strings.HasSuffix(line, " HIT") {
+				return true
+			}
+		}
+		return false
+	})
+	code, _, status, err := get(t, "GET", g.base+"/status")
+	if err != nil || code != 200 || !strings.Contains(string(status), `"cache": {`) || !strings.Contains(string(status), `"purge": {`) {
+		t.Errorf("GET /status = %d %s, %v; want cache and purge counters", code, status, err)
+	}
 	st := g.srv.Stats()
 	if st.Cache == nil || st.Cache.Memory.Hits < 1 || st.Purge == nil || st.Purge.Purged != 2 {
 		t.Errorf("Stats cache %+v purge %+v; want memory hits and 2 purged", st.Cache, st.Purge)
