@@ -269,6 +269,19 @@ func runConcurrentScenario(t *testing.T, db string, ips [2]string) {
 		t.FailNow()
 	}
 
+	// A key deleted and stored again, over and over: the deletions of the old fids never touch
+	// the new one.
+	for i := range 10 {
+		body := strings.Repeat(fmt.Sprintf("cycle %d ", i), 300)
+		if r := mog(t, body, "upload", tr, "--domain=photos", "--class=originals", "--key=cycle"); r.code != 0 {
+			t.Fatalf("%v\nwant exit 0", r)
+		}
+		want["cycle"] = body
+		if i < 9 {
+			mustMog(t, "rm", tr, "--domain=photos", "--key=cycle")
+		}
+	}
+
 	got := mustMog(t, "fetch", tr, "--domain=photos", "--key=same").stdout
 	if !same[got] {
 		t.Fatalf("fetch of a key uploaded %d times at once = %d bytes that match no upload", versions, len(got))
