@@ -15,7 +15,7 @@ const waitTimeout = 60 * time.Second
 // pollInterval is the pause between two looks at a condition that is polled with a deadline.
 const pollInterval = 20 * time.Millisecond
 
-// daemon is a daemon subcommand running in-process through run, as `mogway ROLE ...` would run.
+// proc is a daemon subcommand running in-process through run, as `mogway ROLE ...` would run.
 type proc struct {
 	name   string
 	args   []string
