@@ -332,6 +332,7 @@ func TestFetchFailsOverBeforeFirstByte(t *testing.T) {
 	good.files["/dev2/x.fid"] = []byte("content")
 	missing := newStorageNode(t, nil)
 	p, _ := scripted(t, map[string]string{
+		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=2&devids=1,2",
 		"get_paths": "OK paths=2&path1=" + missing.URL + "/dev1/x.fid&path2=" + good.URL + "/dev2/x.fid",
 	})
 	var buf bytes.Buffer
@@ -350,6 +351,7 @@ func TestFetchTruncatedBodyIsAnError(t *testing.T) {
 	good := newStorageNode(t, nil)
 	good.files["/x.fid"] = []byte("1234567890")
 	p, _ := scripted(t, map[string]string{
+		"file_info": "OK fid=1&domain=d&class=default&key=k&length=10&devcount=2&devids=1,2",
 		"get_paths": "OK paths=2&path1=" + truncating.URL + "/x.fid&path2=" + good.URL + "/x.fid",
 	})
 	var buf bytes.Buffer
@@ -362,12 +364,38 @@ func TestFetchTruncatedBodyIsAnError(t *testing.T) {
 	}
 }
 
+// A copy damaged on disk answers with its own shorter Content-Length; Fetch skips it for a copy of
+// the length create_close recorded instead of writing the short body and succeeding.
+func TestFetchSkipsCopyOfWrongLength(t *testing.T) {
+	short := newStorageNode(t, nil)
+	short.files["/dev1/x.fid"] = []byte("cont")
+	good := newStorageNode(t, nil)
+	good.files["/dev2/x.fid"] = []byte("content")
+	p, _ := scripted(t, map[string]string{
+		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=2&devids=1,2",
+		"get_paths": "OK paths=2&path1=" + short.URL + "/dev1/x.fid&path2=" + good.URL + "/dev2/x.fid",
+	})
+	var buf bytes.Buffer
+	n, err := p.Fetch(t.Context(), "d", "k", &buf)
+	if err != nil || n != 7 || buf.String() != "content" {
+		t.Errorf("Fetch = %d, %v, %q, want the 7-byte copy", n, err, buf.String())
+	}
+	only, _ := scripted(t, map[string]string{
+		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=1&devids=1",
+		"get_paths": "OK paths=1&path1=" + short.URL + "/dev1/x.fid",
+	})
+	buf.Reset()
+	if n, err := only.Fetch(t.Context(), "d", "k", &buf); err == nil || buf.Len() != 0 {
+		t.Errorf("Fetch with only a short copy = %d, %v, wrote %d bytes; want an error and nothing written", n, err, buf.Len())
+	}
+}
+
 func TestFetchNoPaths(t *testing.T) {
-	p, _ := scripted(t, map[string]string{"get_paths": "OK paths=0"})
+	p, _ := scripted(t, map[string]string{"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=0", "get_paths": "OK paths=0"})
 	if _, err := p.Fetch(t.Context(), "d", "k", io.Discard); !errors.Is(err, ErrNoPaths) {
 		t.Errorf("Fetch = %v, want ErrNoPaths", err)
 	}
-	p2, _ := scripted(t, map[string]string{"get_paths": "ERR unknown_key unknown_key"})
+	p2, _ := scripted(t, map[string]string{"file_info": "ERR unknown_key unknown_key", "get_paths": "ERR unknown_key unknown_key"})
 	if _, err := p2.Fetch(t.Context(), "d", "k", io.Discard); !mogproto.IsCode(err, mogproto.ErrUnknownKey) {
 		t.Errorf("Fetch = %v, want ERR unknown_key", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 )
 
 // ErrNoPaths is returned by Fetch when the key exists but the tracker knows no usable copy
@@ -98,7 +97,13 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // been written to w; a copy that breaks off after the first byte is an error, never a short success.
 // A response shorter than its Content-Length is an error too.
 func (p *Pool) Fetch(ctx context.Context, domain, key string, w io.Writer) (int64, error) {
-	paths, err := p.GetPaths(ctx, domain, key, GetPathsOptions{NoVerify: true})
+	// The length recorded by create_close is the only trustworthy size: a copy damaged on disk
+	// answers with its own, shorter Content-Length, which alone would look like a complete body.
+	info, err := p.FileInfo(ctx, domain, key)
+	if err != nil {
+		return 0, err
+	}
+	paths, err := p.GetPaths(ctx, domain, key, GetPathsOptions{})
 	if err != nil {
 		return 0, err
 	}
@@ -107,7 +112,7 @@ func (p *Pool) Fetch(ctx context.Context, domain, key string, w io.Writer) (int6
 	}
 	var errs []error
 	for _, path := range paths {
-		n, err := p.get(ctx, path, w)
+		n, err := p.get(ctx, path, info.Length, w)
 		if err == nil {
 			return n, nil
 		}
@@ -119,7 +124,13 @@ func (p *Pool) Fetch(ctx context.Context, domain, key string, w io.Writer) (int6
 	return 0, fmt.Errorf("client: fetch %q: every copy failed: %w", key, errors.Join(errs...))
 }
 
-func (p *Pool) get(ctx context.Context, url string, w io.Writer) (int64, error) {
+// errWrongLength marks a copy whose size differs from the file's recorded length; it is skipped
+// before any byte is written.
+var errWrongLength = errors.New("copy length differs from the file's length")
+
+// get copies the body at url to w. want is the file's length: a copy announcing another length is
+// refused before anything is written, and a body that ends early or runs long is an error.
+func (p *Pool) get(ctx context.Context, url string, want int64, w io.Writer) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -132,12 +143,15 @@ func (p *Pool) get(ctx context.Context, url string, w io.Writer) (int64, error) 
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	n, err := io.Copy(w, resp.Body)
+	if resp.ContentLength >= 0 && resp.ContentLength != want {
+		return 0, fmt.Errorf("GET %s: %d bytes, want %d: %w", url, resp.ContentLength, want, errWrongLength)
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, want+1))
 	if err != nil {
 		return n, fmt.Errorf("GET %s: after %d bytes: %w", url, n, err)
 	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return n, fmt.Errorf("GET %s: got %d of %s bytes: %w", url, n, strconv.FormatInt(resp.ContentLength, 10), io.ErrUnexpectedEOF)
+	if n != want {
+		return n, fmt.Errorf("GET %s: got %d of %d bytes: %w", url, n, want, io.ErrUnexpectedEOF)
 	}
 	return n, nil
 }
