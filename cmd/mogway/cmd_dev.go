@@ -55,7 +55,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	node1 := fs.String("node1", "127.0.0.2:7500", "first storage node HTTP `address` (side channel on port 7501 of its host)")
 	node2 := fs.String("node2", "127.0.0.3:7500", "second storage node HTTP `address`")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	d.nodeAddrs = [2]string{*node1, *node2}

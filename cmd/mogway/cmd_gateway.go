@@ -46,7 +46,7 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		}
 		return cfg, nil
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -59,13 +59,11 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 	}
 	cfg, err := load()
 	if err != nil {
-		if d.test {
-			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
-		}
+		d.testFailed(e)
 		return err
 	}
 	if d.test {
-		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		d.testOK(e)
 		return nil
 	}
 

@@ -21,7 +21,7 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 	listen := fs.String("listen", "", "HTTP `address` (default \":7500\")")
 	mgmt := fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
 	docroot := fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -34,9 +34,7 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 	}
 	cf, err := loadConfig(d.config)
 	if err != nil {
-		if d.test {
-			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
-		}
+		d.testFailed(e)
 		return err
 	}
 	cfg := cf.Storaged
@@ -50,17 +48,11 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 		cfg.Docroot = *docroot
 	}
 	if err := cf.validate("storaged", &cfg); err != nil {
-		if d.test {
-			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
-		}
+		d.testFailed(e)
 		return err
 	}
 	if d.test {
-		if d.config == "" {
-			fmt.Fprintln(e.stdout, "configuration (defaults and flags, no file) is ok")
-		} else {
-			fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
-		}
+		d.testOK(e)
 		return nil
 	}
 

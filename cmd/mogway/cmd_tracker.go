@@ -25,7 +25,7 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
 	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -38,9 +38,7 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	}
 	cf, err := loadConfig(d.config)
 	if err != nil {
-		if d.test {
-			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
-		}
+		d.testFailed(e)
 		return err
 	}
 	cfg := cf.Tracker
@@ -51,13 +49,11 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 		cfg.DB = *db
 	}
 	if err := cf.validate("tracker", &cfg); err != nil {
-		if d.test {
-			fmt.Fprintf(e.stderr, "configuration file %s test failed:\n", d.config)
-		}
+		d.testFailed(e)
 		return err
 	}
 	if d.test {
-		fmt.Fprintf(e.stdout, "configuration file %s is ok\n", d.config)
+		d.testOK(e)
 		return nil
 	}
 

@@ -32,8 +32,18 @@ func newFlagSet(e *env, name, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, mapping a bad flag to errUsage (already printed) and --help to flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// parseFlags parses args, mapping a bad flag to errUsage (already printed on stderr) and --help to
+// flag.ErrHelp. Asked-for help goes to stdout, so `mogway tracker --help | less` works.
+func parseFlags(e *env, fs *flag.FlagSet, args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(e.stdout)
+			break
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -102,6 +112,24 @@ func (d *daemonFlags) startPprof(ctx context.Context, log *slog.Logger) (wait fu
 	log.Info("serving profiles", "addr", ln.Addr().String())
 	return func() { <-done }, nil
 }
+
+// subject names what -t checked, for its verdict lines.
+func (d *daemonFlags) subject() string {
+	if d.config == "" {
+		return "configuration (defaults and flags, no file)"
+	}
+	return "configuration file " + d.config
+}
+
+// testFailed prints -t's failure line; the caller then returns the error, which main prints.
+func (d *daemonFlags) testFailed(e *env) {
+	if d.test {
+		fmt.Fprintf(e.stderr, "%s test failed:\n", d.subject())
+	}
+}
+
+// testOK prints -t's success line.
+func (d *daemonFlags) testOK(e *env) { fmt.Fprintf(e.stdout, "%s is ok\n", d.subject()) }
 
 // logger builds the process logger writing to w.
 func (d *daemonFlags) logger(w io.Writer) (*slog.Logger, error) {

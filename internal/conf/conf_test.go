@@ -94,11 +94,13 @@ func TestDecodeErrorsNameFileLineField(t *testing.T) {
 		want []string
 	}{
 		{"unknown field", "section:\n  listen: :1\n  lisen: :2\n", []string{"cfg.yaml:3:", "section.lisen", "unknown field", `did you mean "listen"`}},
-		{"bad size", "section:\n  max_body: 12 parsecs\n", []string{"cfg.yaml:2:", "invalid size"}},
-		{"bad duration", "section:\n  routes:\n    - prefix: /a/\n      ttl: soon\n", []string{"cfg.yaml:4:", "invalid duration"}},
+		{"bad size", "section:\n  max_body: 12 parsecs\n", []string{"cfg.yaml:2: section.max_body:", "invalid size"}},
+		{"bad duration", "section:\n  routes:\n    - prefix: /a/\n      ttl: soon\n", []string{"cfg.yaml:4: section.routes[0].ttl:", "invalid duration"}},
 		{"validate", "section:\n  routes:\n    - prefix: /a/\n    - prefix: b\n", []string{"cfg.yaml:4:", "section.routes[1].prefix", "must start with /", "write e.g. prefix: /images/"}},
 		{"syntax", "section:\n  listen: [\n", []string{"cfg.yaml:"}},
-		{"wrong type", "section:\n  routes: 5\n", []string{"cfg.yaml:2:"}},
+		{"wrong type", "section:\n  routes: 5\n", []string{"cfg.yaml:2: section.routes:"}},
+		{"wrong section type", "section: 7\n", []string{"cfg.yaml:1: section:"}},
+		{"flow sequence", "section:\n  listen: [1]\n", []string{"cfg.yaml:2: section.listen:"}},
 	}
 	for _, tt := range tests {
 		var f testFile

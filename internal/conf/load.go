@@ -118,15 +118,23 @@ func Decode(name string, data []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && err.Error() != "EOF" {
+		located := func(m string) error {
+			line := yamlErrLine(m)
+			field := ""
+			if len(doc.Content) > 0 {
+				field = pathAtLine(doc.Content[0], line, "")
+			}
+			return &Error{File: name, Line: line, Field: field, Msg: cleanYAMLErr(m)}
+		}
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			errs := make([]error, 0, len(te.Errors))
 			for _, m := range te.Errors {
-				errs = append(errs, &Error{File: name, Line: yamlErrLine(m), Msg: cleanYAMLErr(m)})
+				errs = append(errs, located(m))
 			}
 			return errors.Join(errs...)
 		}
-		return &Error{File: name, Line: yamlErrLine(err.Error()), Msg: cleanYAMLErr(err.Error())}
+		return located(err.Error())
 	}
 	if val, ok := v.(Validator); ok {
 		if err := val.Validate(); err != nil {
@@ -192,6 +200,42 @@ func lineOf(n *yaml.Node, path string) int {
 		}
 	}
 	return line
+}
+
+// pathAtLine is the reverse of lineOf: the dotted path of the deepest key written on line, or "".
+func pathAtLine(n *yaml.Node, line int, path string) string {
+	if line <= 0 {
+		return ""
+	}
+	best := ""
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if k.Line == line {
+				best = p
+			}
+			if deeper := pathAtLine(n.Content[i+1], line, p); deeper != "" {
+				best = deeper
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			// An item of a flow sequence ("key: [a, b]") shares its key's line: name the key.
+			if c.Kind == yaml.ScalarNode && c.Line == line && n.Style&yaml.FlowStyle == 0 {
+				best = p
+			}
+			if deeper := pathAtLine(c, line, p); deeper != "" {
+				best = deeper
+			}
+		}
+	}
+	return best
 }
 
 func splitPath(p string) []string {
