@@ -34,7 +34,11 @@ type fetchRequest struct {
 	// onFail is called when a target fails (connect error, timeout, bad answer, broken body); tracker
 	// routes drop the cached paths there.
 	onFail func(target)
-	rec    *accessRecord
+	// refresh, when set, is asked once for new targets after every target failed: tracker routes
+	// whose paths came from the path cache ask the tracker again (the cached copies may be gone).
+	// A non-zero status is the answer to give instead (e.g. 404 after the key was deleted).
+	refresh func() (targets []target, status int, msg string)
+	rec     *accessRecord
 }
 
 // Failure kinds, as nginx proxy_next_upstream names them.
@@ -106,8 +110,30 @@ type answer struct {
 func (a *answer) release() { abandon(a.resp) }
 
 // open tries fr's targets in order and returns the first usable answer. With none, it returns the
-// status and message to answer instead (502 or 504).
+// status and message to answer instead (502 or 504, or what fr.refresh says).
 func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
+	a, status, msg := s.openTargets(fr, ph)
+	if a != nil || fr.refresh == nil || status == fasthttp.StatusGatewayTimeout {
+		return a, status, msg
+	}
+	// Every copy named by a cached get_paths answer failed before the first byte: the tracker may
+	// know other copies (a node died, the file was replaced or deleted), so ask it once more rather
+	// than answer 502 until the cached answer expires.
+	refresh := fr.refresh
+	fr.refresh = nil
+	targets, rstatus, rmsg := refresh()
+	if rstatus != 0 {
+		return nil, rstatus, rmsg
+	}
+	if len(targets) == 0 {
+		return nil, status, msg
+	}
+	fr.targets = targets
+	return s.openTargets(fr, ph)
+}
+
+// openTargets is one pass of open over fr.targets.
+func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	last := failError
 	lastStatus := 0
 	for i, t := range fr.targets {

@@ -688,11 +688,50 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 	if len(e.paths) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
+	targets := s.pathTargets(st, e.paths)
+	if len(targets) == 0 {
+		st.paths.drop(rt.Domain, key, rt.NoVerify, e)
+		return nil, fasthttp.StatusBadGateway, "no copy could be read"
+	}
+	domain, noverify, paths := rt.Domain, rt.NoVerify, st.paths
+	var cur atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
+	cur.Store(e)
+	fr := &fetchRequest{
+		route:   rt,
+		head:    head,
+		name:    key,
+		targets: targets,
+		onFail:  func(target) { paths.drop(domain, key, noverify, cur.Load()) },
+		rec:     rec,
+	}
+	if hit {
+		fr.refresh = func() ([]target, int, string) {
+			paths.drop(domain, key, noverify, cur.Load())
+			tctx, cancel := context.WithTimeout(context.Background(), st.budget)
+			defer cancel()
+			e, _, err := paths.lookup(tctx, st.tracker, domain, key, noverify)
+			if err != nil {
+				status := trackerStatus(err)
+				return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
+			}
+			if len(e.paths) == 0 {
+				return nil, fasthttp.StatusServiceUnavailable, "no copy available"
+			}
+			cur.Store(e)
+			return s.pathTargets(st, e.paths), 0, ""
+		}
+	}
+	return fr, 0, ""
+}
+
+// pathTargets turns a get_paths answer into fetch targets: nodes in good health first, in the
+// tracker's order, then the ones passive health marks down.
+func (s *Server) pathTargets(st *state, paths []string) []target {
 	now := s.now()
 	h := st.cfg.Storage
-	good := make([]target, 0, len(e.paths))
+	good := make([]target, 0, len(paths))
 	var down []target
-	for _, p := range e.paths {
+	for _, p := range paths {
 		u, err := url.Parse(p)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
 			s.log.Warn("tracker returned a bad path", "path", p)
@@ -705,20 +744,7 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 			down = append(down, t)
 		}
 	}
-	targets := append(good, down...)
-	if len(targets) == 0 {
-		st.paths.drop(rt.Domain, key, rt.NoVerify, e)
-		return nil, fasthttp.StatusBadGateway, "no copy could be read"
-	}
-	domain, noverify, paths := rt.Domain, rt.NoVerify, st.paths
-	return &fetchRequest{
-		route:   rt,
-		head:    head,
-		name:    key,
-		targets: targets,
-		onFail:  func(target) { paths.drop(domain, key, noverify, e) },
-		rec:     rec,
-	}, 0, ""
+	return append(good, down...)
 }
 
 // serveUpstream answers GET and HEAD on an upstream route.
