@@ -183,7 +183,7 @@ func gatewayYAML(port int, cache, pathCache bool) string {
 		b.WriteString("  path_cache: {size: -1}\n")
 	}
 	if cache {
-		b.WriteString("")
+		b.WriteString("  cache:\n    memory: 1GiB\n    memory_max_object: 2MiB\n")
 	}
 	fmt.Fprintf(&b, "  routes:\n    - prefix: /%s/\n      domain: %s\n", domain, domain)
 	fmt.Fprintf(&b, "    - prefix: /dev1/\n      servers: [{addr: %q}, {addr: %q}]\n      next_upstream: [error, timeout, http_502, http_503, http_504]\n", nodeA, nodeB)

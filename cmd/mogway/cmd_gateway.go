@@ -83,6 +83,13 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		srv.Close() //nolint:errcheck // the listen error is the one to report
 		return err
 	}
+	waitPprof, err := d.startPprof(ctx, log)
+	if err != nil {
+		ln.Close()
+		srv.Close() //nolint:errcheck // the pprof error is the one to report
+		return err
+	}
+	defer waitPprof()
 	stop := hangups(ctx, log, func() error {
 		cfg, err := load()
 		if err != nil {
