@@ -273,18 +273,24 @@ func (s *Server) Reload(cfg Config) error {
 	return nil
 }
 
+// writeBufferSize is the per-connection response buffer, held only while a response is written.
+const writeBufferSize = 64 << 10
+
 // Serve answers HTTP on ln until ctx ends, then stops gracefully: it stops accepting, lets requests in
 // flight finish within the shutdown timeout, flushes the access log and closes the tracker pool it
 // built. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := s.state.Load().cfg
 	srv := &fasthttp.Server{
-		Handler:                       s.handle,
-		ErrorHandler:                  s.badRequest,
-		ContinueHandler:               s.allowContinue,
-		Name:                          cfg.ServerName,
-		Concurrency:                   cfg.Limits.MaxConnections,
-		ReadBufferSize:                int(cfg.Limits.MaxHeaderSize),
+		Handler:         s.handle,
+		ErrorHandler:    s.badRequest,
+		ContinueHandler: s.allowContinue,
+		Name:            cfg.ServerName,
+		Concurrency:     cfg.Limits.MaxConnections,
+		ReadBufferSize:  int(cfg.Limits.MaxHeaderSize),
+		// Bodies are copied to the client through this buffer: fasthttp's 4 KiB default costs a
+		// write system call per 4 KiB (a 1 MiB cache hit measured 7× slower than nginx in bench/).
+		WriteBufferSize:               writeBufferSize,
 		ReadTimeout:                   cfg.Timeouts.ClientRead.D(),
 		IdleTimeout:                   cfg.Timeouts.KeepAlive.D(),
 		MaxRequestBodySize:            64 << 10, // larger bodies stream (StreamRequestBody)
