@@ -12,20 +12,54 @@ import (
 // Each operation opens the device directory (dev1) as an os.Root and works inside it, so nothing
 // in a request can reach outside its device: not "..", not a symlink leading elsewhere. The device
 // directory itself may be a mount point or a symlink the administrator made (to /mnt/sdb, say).
-// The device is looked up on every call rather than kept open, so a disk mounted on dev<N> after
-// start-up is used at once and a cached handle never writes beneath a mount point.
+// Writes look the device up on every call rather than keeping it open, so a disk mounted on
+// dev<N> after start-up is used at once and a cached handle never writes beneath a mount point.
+// Reads (OpenRead, StatRead) go through reads, which keeps the device open and checks it against
+// the device path at least once a second (see rootCache).
 type docroot struct {
-	dir string // absolute path of the docroot
+	dir   string     // absolute path of the docroot
+	reads *rootCache // device roots for reads
 }
 
-// device opens the device of rel and returns the path inside it ("." for the device itself).
-func (d docroot) device(rel string) (*os.Root, string, error) {
-	dev, inner, _ := strings.Cut(rel, "/")
+func newDocroot(dir string) docroot {
+	return docroot{dir: dir, reads: newRootCache(dir)}
+}
+
+// splitDev splits rel into its device and the path inside it ("." for the device itself).
+func splitDev(rel string) (dev, inner string, err error) {
+	dev, inner, _ = strings.Cut(rel, "/")
 	if !isDevName(dev) {
-		return nil, "", &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
+		return "", "", &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
 	}
 	if inner == "" {
 		inner = "."
+	}
+	return dev, inner, nil
+}
+
+// OpenRead opens rel for reading through the cached root of its device.
+func (d docroot) OpenRead(rel string) (*os.File, error) {
+	dev, inner, err := splitDev(rel)
+	if err != nil {
+		return nil, err
+	}
+	return withRoot(d.reads, dev, inner, (*os.Root).Open)
+}
+
+// StatRead stats rel (following symlinks inside the device) through the cached root of its device.
+func (d docroot) StatRead(rel string) (os.FileInfo, error) {
+	dev, inner, err := splitDev(rel)
+	if err != nil {
+		return nil, err
+	}
+	return withRoot(d.reads, dev, inner, (*os.Root).Stat)
+}
+
+// device opens the device of rel afresh and returns the path inside it ("." for the device itself).
+func (d docroot) device(rel string) (*os.Root, string, error) {
+	dev, inner, err := splitDev(rel)
+	if err != nil {
+		return nil, "", err
 	}
 	r, err := os.OpenRoot(filepath.Join(d.dir, dev))
 	if err != nil {

@@ -124,7 +124,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, fasthttp.StatusNotFound, "")
 		return
 	}
-	f, err := s.root.Open(rel)
+	f, err := s.root.OpenRead(rel)
 	if err != nil {
 		s.reply(ctx, fileStatus(err), "")
 		return
@@ -189,12 +189,44 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	if !ctx.IsHead() {
-		s.stats.bytesOut.Add(size)
+	if ctx.IsHead() {
+		// fasthttp keeps a Content-Length set on a HEAD reply with no body.
+		f.Close()
+		h.SetContentLength(int(size))
+		return
 	}
-	// fasthttp sends an *os.File body with sendfile(2) and closes it when done; for HEAD it writes
-	// the Content-Length and skips the body.
+	if size <= smallFileSize {
+		err := s.readSmall(ctx, f, size)
+		f.Close()
+		if err != nil {
+			s.log.Warn("read failed", "path", rel, "err", err)
+			s.reply(ctx, fasthttp.StatusInternalServerError, "")
+			return
+		}
+		s.stats.bytesOut.Add(size)
+		return
+	}
+	s.stats.bytesOut.Add(size)
+	// fasthttp sends an *os.File body with sendfile(2) and closes it when done.
 	ctx.SetBodyStream(f, int(size))
+}
+
+// smallFileSize is the largest file GET reads into the response rather than streaming it with
+// sendfile(2). A small body goes out in the same write(2) as the headers, where the sendfile path
+// costs a write for the headers, a sendfile for the body and one more to see the end of the file.
+const smallFileSize = 16 << 10
+
+// readSmall reads the size bytes of f into the response body. A file that turns out shorter than
+// its fstat size (truncated meanwhile) is an error, never a short 200.
+func (s *Server) readSmall(ctx *fasthttp.RequestCtx, f *os.File, size int64) error {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := (*bp)[:size]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return err
+	}
+	ctx.Response.SetBody(buf)
+	return nil
 }
 
 // sectionFile is a byte range of an open file as a response body. WriteTo keeps the sendfile path:

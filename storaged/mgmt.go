@@ -175,7 +175,7 @@ func (s *Server) sizeOf(uri string) int64 {
 	if !ok {
 		return -1
 	}
-	fi, err := s.root.Stat(rel)
+	fi, err := s.root.StatRead(rel)
 	if err != nil || !fi.Mode().IsRegular() {
 		return -1
 	}
@@ -194,7 +194,7 @@ func (s *Server) digest(alg, uri string, fsck bool) string {
 		mu.Lock()
 		defer mu.Unlock()
 	}
-	f, err := s.root.Open(rel)
+	f, err := s.root.OpenRead(rel)
 	if err != nil {
 		return uri + " " + alg + "=-1\r\n"
 	}

@@ -68,7 +68,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		root:      docroot{dir: cfg.Docroot},
+		root:      newDocroot(cfg.Docroot),
 		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
@@ -178,6 +178,7 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.requests.Wait()
+	s.root.reads.Close()
 	s.log.Info("storage node stopped", "http", httpLn.Addr().String())
 	return err
 }
@@ -203,6 +204,7 @@ func (s *Server) Close() error {
 	s.closeMgmtConns()
 	s.wg.Wait()
 	s.requests.Wait() // handlers whose connections were cut clean up their temp files
+	s.root.reads.Close()
 	return nil
 }
 

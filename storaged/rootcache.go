@@ -1,0 +1,196 @@
+package storaged
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// rootRecheck is how long a cached device root is trusted before the device path is looked up
+// again. A disk mounted on dev<N>, or a dev<N> renamed away and recreated, is read from at most
+// this long after the change (at once when a read through the old root finds nothing).
+const rootRecheck = time.Second
+
+// rootCache keeps one open *os.Root per device for reads (GET, HEAD, size, MD5), so a read costs
+// the walk below the device and not a fresh open, fstat and close of the device directory.
+//
+// An entry remembers the identity (st_dev, st_ino) of the directory it opened. Once an entry is
+// older than recheck, the next read stats the device path (following a symlink, as opening it
+// does) and reopens the device when the path now names another directory: a disk mounted over
+// it, a directory renamed away and recreated, a symlink pointed elsewhere. A read that finds
+// nothing (ENOENT, ENOTDIR, ESTALE) rechecks at once and retries through the new root if there
+// is one, so a file stored under a fresh directory is never answered 404 from the old one.
+//
+// The replaced root is closed at once. os.Root counts the operations in progress and closes its
+// descriptor after the last one ends; an operation that starts on a closed root fails with
+// fs.ErrClosed and is retried through the current entry.
+//
+// Writes do not use the cache: they open the device afresh for every operation (docroot), so a
+// file is never written beneath a disk mounted a moment ago.
+//
+// A rootCache is safe for concurrent use. Close releases every root.
+type rootCache struct {
+	dir     string           // absolute path of the docroot
+	recheck time.Duration    // age after which an entry is checked against the device path
+	now     func() time.Time // clock; tests replace it
+
+	mu     sync.Mutex          // guards devs and closed
+	devs   map[string]*devRoot // open roots by device name ("dev1")
+	closed bool                // Close was called: nothing new is cached
+}
+
+// devRoot is one cached device directory.
+type devRoot struct {
+	root     *os.Root
+	dev, ino uint64       // identity of the directory root was opened on
+	checked  atomic.Int64 // when (now().UnixNano()) the device path last named this directory
+}
+
+func newRootCache(dir string) *rootCache {
+	return &rootCache{dir: dir, recheck: rootRecheck, now: time.Now, devs: map[string]*devRoot{}}
+}
+
+// withRoot runs op on the cached root of device dev with inner, the path inside the device. When
+// op fails in a way a replaced device explains, the device path is checked and op runs again
+// through the new root, at most three times in all.
+func withRoot[T any](c *rootCache, dev, inner string, op func(r *os.Root, name string) (T, error)) (T, error) {
+	var zero T
+	e, err := c.get(dev)
+	if err != nil {
+		return zero, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := op(e.root, inner)
+		if err == nil || attempt == 2 || !maybeReplaced(err) {
+			return v, err
+		}
+		ne, cerr := c.check(dev, e)
+		if cerr != nil {
+			return zero, cerr
+		}
+		if ne == e && !errors.Is(err, fs.ErrClosed) {
+			return v, err // the device is the one we read from: the answer stands
+		}
+		e = ne
+	}
+}
+
+// maybeReplaced reports whether err may come from reading a device directory that was replaced.
+func maybeReplaced(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) ||
+		errors.Is(err, syscall.ESTALE) || errors.Is(err, fs.ErrClosed)
+}
+
+// get returns the entry of device dev, opening it when absent and checking it when it is older
+// than recheck. Of several requests finding it old at once, one checks; the others use it as is.
+func (c *rootCache) get(dev string) (*devRoot, error) {
+	c.mu.Lock()
+	e := c.devs[dev]
+	c.mu.Unlock()
+	if e == nil {
+		return c.check(dev, nil)
+	}
+	now := c.now().UnixNano()
+	last := e.checked.Load()
+	if now-last < int64(c.recheck) || !e.checked.CompareAndSwap(last, now) {
+		return e, nil
+	}
+	return c.check(dev, e)
+}
+
+// check makes sure the entry of dev names the directory at the device path and returns the
+// current entry: seen itself when the path still names it, else a newly opened root. seen is the
+// entry the caller used (nil: none). A missing device returns an error wrapping fs.ErrNotExist.
+func (c *rootCache) check(dev string, seen *devRoot) (*devRoot, error) {
+	c.mu.Lock()
+	cur := c.devs[dev]
+	c.mu.Unlock()
+	if cur != nil && cur != seen {
+		return cur, nil // replaced by another request meanwhile
+	}
+	path := filepath.Join(c.dir, dev)
+	now := c.now().UnixNano()
+	if cur != nil {
+		fi, err := os.Stat(path)
+		if err == nil {
+			if d, i, ok := identity(fi); ok && d == cur.dev && i == cur.ino {
+				cur.checked.Store(now)
+				return cur, nil
+			}
+		}
+	}
+	fresh, err := openDevRoot(path)
+	if fresh != nil {
+		fresh.checked.Store(now)
+	}
+	c.mu.Lock()
+	if latest := c.devs[dev]; latest != cur && latest != nil {
+		// Another request installed a newer root while this one opened its own: use theirs.
+		c.mu.Unlock()
+		if fresh != nil {
+			fresh.root.Close()
+		}
+		return latest, nil
+	}
+	if fresh != nil && !c.closed {
+		c.devs[dev] = fresh
+	} else {
+		delete(c.devs, dev)
+	}
+	c.mu.Unlock()
+	if cur != nil {
+		cur.root.Close() // operations in progress on it finish first (os.Root counts them)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// After Close the fresh root is not cached; the finalizer os.Root sets closes it once the
+	// caller's operation is done with it.
+	return fresh, nil
+}
+
+// openDevRoot opens the device directory at path and records its identity.
+func openDevRoot(path string) (*devRoot, error) {
+	r, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := r.Stat(".")
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	d, i, ok := identity(fi)
+	if !ok {
+		r.Close()
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: errors.ErrUnsupported}
+	}
+	return &devRoot{root: r, dev: d, ino: i}, nil
+}
+
+func identity(fi fs.FileInfo) (dev, ino uint64, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
+}
+
+// Close closes every cached root; reads in progress finish first. Later reads still work, each
+// through a root of its own. Close is idempotent.
+func (c *rootCache) Close() error {
+	c.mu.Lock()
+	devs := c.devs
+	c.devs = map[string]*devRoot{}
+	c.closed = true
+	c.mu.Unlock()
+	for _, e := range devs {
+		e.root.Close()
+	}
+	return nil
+}
