@@ -91,7 +91,7 @@ func TestClusterNodeDownFailsOverAndDropsCachedPaths(t *testing.T) {
 	}
 	// Stop the node of the first path the gateway cached; the next GET fails over to the other copy.
 	st := g.srv.state.Load()
-	e, hit, err := st.paths.lookup(t.Context(), st.tracker, "d", "k", false)
+	e, hit, err := st.paths.lookup(st.tracker, st.budget, pathKey{"d", "k", false})
 	if err != nil || !hit || len(e.paths) != 2 {
 		t.Fatalf("cached paths = %v, hit %v, %v; want 2 cached paths", e, hit, err)
 	}
@@ -105,7 +105,7 @@ func TestClusterNodeDownFailsOverAndDropsCachedPaths(t *testing.T) {
 	if err != nil || code != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("GET with the first copy's node down = %d, %d bytes, %v; want 200 and the bytes", code, len(body), err)
 	}
-	if st.paths.fresh(cacheKey("d", "k", false)) == e {
+	if st.paths.fresh(pathKey{"d", "k", false}) == e {
 		t.Errorf("the cached answer with the dead path is still cached")
 	}
 }

@@ -22,6 +22,7 @@ type target struct {
 	node   *node
 	health Health
 	uri    string // path and query sent to the node
+	etag   string // tracker routes: the fid's validator (fidETag), "" when the path names no fid
 }
 
 // fetchRequest is what a fetch needs from the client request. It is a copy, so the body stream that
@@ -192,8 +193,8 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 		if !fr.route.upstream {
 			// Copies of one fid on different nodes carry different node ETags (mtime-based); the
 			// fid names the bytes, so clients get one validator whichever copy answers.
-			if tag := fidETag(t.uri); tag != "" {
-				ent.etag = tag
+			if t.etag != "" {
+				ent.etag = t.etag
 			}
 		}
 		return &answer{t: t, resp: resp, ent: ent, rest: fr.targets[i+1:]}, 0, ""
@@ -357,6 +358,22 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 		}
 		out.SkipBody = true
 		a.release()
+		return
+	}
+	if cl := resp.Header.ContentLength(); cl >= 0 && cl <= maxBufferedBody && int64(cl) == ent.length {
+		// fasthttp read a body this small whole before the round trip returned (the node's
+		// MaxResponseBodySize), so a copy that broke within it was already failed over. Copying it
+		// into the answer costs less than streaming it, and the node's connection goes back to its
+		// pool now. The length is checked again: never a short body under a 2xx.
+		out.ResetBody()
+		err := resp.BodyWriteTo(out.BodyWriter())
+		if err != nil || len(out.Body()) != cl {
+			abandon(resp)
+			s.stats.aborted.Add(1)
+			plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
+			return
+		}
+		fasthttp.ReleaseResponse(resp)
 		return
 	}
 	rec := fr.rec

@@ -674,9 +674,8 @@ func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, ke
 // trackerRequest asks the tracker (or the path cache) for key's copies and returns the fetch over
 // them, or the status and message to answer instead.
 func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
-	tctx, cancel := context.WithTimeout(context.Background(), st.budget)
-	defer cancel()
-	e, hit, err := st.paths.lookup(tctx, st.tracker, rt.Domain, key, rt.NoVerify)
+	pk := pathKey{rt.Domain, key, rt.NoVerify}
+	e, hit, err := st.paths.lookup(st.tracker, st.budget, pk)
 	if hit {
 		s.stats.pathHits.Add(1)
 	} else {
@@ -694,56 +693,63 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 	if len(e.paths) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
-	targets := s.pathTargets(st, e.paths)
+	targets := s.pathTargets(st, e)
 	if len(targets) == 0 {
-		st.paths.drop(rt.Domain, key, rt.NoVerify, e)
+		st.paths.drop(pk, e)
 		return nil, fasthttp.StatusBadGateway, "no copy could be read"
 	}
-	domain, noverify, paths := rt.Domain, rt.NoVerify, st.paths
-	var cur atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
-	cur.Store(e)
-	fr := &fetchRequest{
-		route:   rt,
-		head:    head,
-		name:    key,
-		targets: targets,
-		onFail:  func(target) { paths.drop(domain, key, noverify, cur.Load()) },
-		rec:     rec,
-	}
+	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets, rec: rec},
+		s: s, st: st, paths: st.paths, key: pk}
+	tf.cur.Store(e)
+	tf.onFail = tf.fail
 	if hit {
-		fr.refresh = func() ([]target, int, string) {
-			paths.drop(domain, key, noverify, cur.Load())
-			tctx, cancel := context.WithTimeout(context.Background(), st.budget)
-			defer cancel()
-			e, _, err := paths.lookup(tctx, st.tracker, domain, key, noverify)
-			if err != nil {
-				status := trackerStatus(err)
-				return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
-			}
-			if len(e.paths) == 0 {
-				return nil, fasthttp.StatusServiceUnavailable, "no copy available"
-			}
-			cur.Store(e)
-			return s.pathTargets(st, e.paths), 0, ""
-		}
+		tf.refresh = tf.again
 	}
-	return fr, 0, ""
+	return &tf.fetchRequest, 0, ""
+}
+
+// trackerFetch is the fetch of a tracker route's key, with the path cache answer its targets came
+// from. One allocation holds the request and its callbacks.
+type trackerFetch struct {
+	fetchRequest
+	s     *Server
+	st    *state
+	paths *pathCache
+	key   pathKey
+	cur   atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
+}
+
+// fail drops the cached answer whose copy failed.
+func (tf *trackerFetch) fail(target) { tf.paths.drop(tf.key, tf.cur.Load()) }
+
+// again asks the tracker for the key's paths after every cached copy failed.
+func (tf *trackerFetch) again() ([]target, int, string) {
+	tf.paths.drop(tf.key, tf.cur.Load())
+	e, _, err := tf.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	if err != nil {
+		status := trackerStatus(err)
+		return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
+	}
+	if len(e.paths) == 0 {
+		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
+	}
+	tf.cur.Store(e)
+	return tf.s.pathTargets(tf.st, e), 0, ""
 }
 
 // pathTargets turns a get_paths answer into fetch targets: nodes in good health first, in the
 // tracker's order, then the ones passive health marks down.
-func (s *Server) pathTargets(st *state, paths []string) []target {
+func (s *Server) pathTargets(st *state, e *pathEntry) []target {
 	now := s.now()
 	h := st.cfg.Storage
-	good := make([]target, 0, len(paths))
+	good := make([]target, 0, len(e.parsed))
 	var down []target
-	for _, p := range paths {
-		u, err := url.Parse(p)
-		if err != nil || u.Scheme != "http" || u.Host == "" {
-			s.log.Warn("tracker returned a bad path", "path", p)
+	for _, p := range e.parsed {
+		if p.host == "" {
+			s.log.Warn("tracker returned a bad path", "path", p.raw)
 			continue
 		}
-		t := target{node: s.nodes.get(u.Host), health: h, uri: u.RequestURI()}
+		t := target{node: s.nodes.get(p.host), health: h, uri: p.uri, etag: p.etag}
 		if t.node.available(now, h) {
 			good = append(good, t)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -83,17 +84,54 @@ func trackerStatus(err error) int {
 	return 500
 }
 
-// pathEntry is one cached get_paths answer.
+// pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.
 type pathEntry struct {
 	paths   []string
-	err     error // the unknown_key answer when cached negatively
+	parsed  []pathTarget // paths, parsed once for every request the answer serves
+	err     error        // the unknown_key answer when cached negatively
 	expires time.Time
+}
+
+// pathTarget is one path of a get_paths answer, parsed.
+type pathTarget struct {
+	raw  string
+	host string // "" when the tracker sent a path the gateway cannot fetch
+	uri  string // path and query sent to the node
+	etag string // validator derived from the fid (fidETag), "" when the path names none
+}
+
+func newPathEntry(paths []string, err error, expires time.Time) *pathEntry {
+	e := &pathEntry{paths: paths, err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
+	for i, p := range paths {
+		pt := pathTarget{raw: p}
+		if u, err := url.Parse(p); err == nil && u.Scheme == "http" && u.Host != "" {
+			pt.host, pt.uri = u.Host, u.RequestURI()
+			pt.etag = fidETag(pt.uri)
+		}
+		e.parsed[i] = pt
+	}
+	return e
+}
+
+// pathKey names a cached answer. A struct rather than a joined string, so a hit allocates nothing.
+type pathKey struct {
+	domain, key string
+	noverify    bool
+}
+
+// flightKey is the singleflight key of a pathKey (misses only).
+func (k pathKey) flightKey() string {
+	v := "0"
+	if k.noverify {
+		v = "1"
+	}
+	return v + k.domain + "\x00" + k.key
 }
 
 // pathCache keeps get_paths answers briefly in a bounded LRU and lets concurrent misses for one key
 // share a single tracker call. It is safe for concurrent use.
 type pathCache struct {
-	lru    *lru.Cache[string, *pathEntry] // nil when disabled
+	lru    *lru.Cache[pathKey, *pathEntry] // nil when disabled
 	ttl    time.Duration
 	negTTL time.Duration
 	now    func() time.Time
@@ -105,46 +143,40 @@ type pathCache struct {
 func newPathCache(cfg PathCache, now func() time.Time) *pathCache {
 	c := &pathCache{ttl: cfg.TTL.D(), negTTL: cfg.NegativeTTL.D(), now: now}
 	if cfg.Size > 0 {
-		c.lru, _ = lru.New[string, *pathEntry](cfg.Size) // only fails for size <= 0
+		c.lru, _ = lru.New[pathKey, *pathEntry](cfg.Size) // only fails for size <= 0
 	}
 	return c
 }
 
-func cacheKey(domain, key string, noverify bool) string {
-	v := "0"
-	if noverify {
-		v = "1"
-	}
-	return v + domain + "\x00" + key
-}
-
-// lookup returns the paths of (domain, key), from the cache when fresh. hit reports a cache hit.
-// The entry is returned so that a failing path can drop exactly that answer (drop).
-func (c *pathCache) lookup(ctx context.Context, t Tracker, domain, key string, noverify bool) (e *pathEntry, hit bool, err error) {
-	ck := cacheKey(domain, key, noverify)
-	if e := c.fresh(ck); e != nil {
+// lookup returns the paths of k, from the cache when fresh. hit reports a cache hit. The entry is
+// returned so that a failing path can drop exactly that answer (drop). A tracker call, made on a miss
+// only, is bounded by budget.
+func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathEntry, hit bool, err error) {
+	if e := c.fresh(k); e != nil {
 		return e, true, e.err
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
-	v, err, _ := c.flight.Do(ck, func() (any, error) {
+	v, err, _ := c.flight.Do(k.flightKey(), func() (any, error) {
 		// Another caller may have filled the entry between our miss and this call.
-		if e := c.fresh(ck); e != nil {
+		if e := c.fresh(k); e != nil {
 			return e, nil
 		}
-		paths, err := t.GetPaths(ctx, domain, key, noverify)
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
 		now := c.now()
 		switch {
 		case err == nil:
-			e := &pathEntry{paths: paths, expires: now.Add(c.ttl)}
+			e := newPathEntry(paths, nil, now.Add(c.ttl))
 			if c.lru != nil && len(paths) > 0 {
-				c.lru.Add(ck, e)
+				c.lru.Add(k, e)
 			}
 			return e, nil
 		case trackerCode(err) == "unknown_key":
-			e := &pathEntry{err: err, expires: now.Add(c.negTTL)}
+			e := newPathEntry(nil, err, now.Add(c.negTTL))
 			if c.lru != nil && c.negTTL > 0 {
-				c.lru.Add(ck, e)
+				c.lru.Add(k, e)
 			}
 			return e, nil
 		}
@@ -157,36 +189,35 @@ func (c *pathCache) lookup(ctx context.Context, t Tracker, domain, key string, n
 	return e, false, e.err
 }
 
-func (c *pathCache) fresh(ck string) *pathEntry {
+func (c *pathCache) fresh(k pathKey) *pathEntry {
 	if c.lru == nil {
 		return nil
 	}
-	e, ok := c.lru.Get(ck)
+	e, ok := c.lru.Get(k)
 	if !ok {
 		return nil
 	}
 	if !c.now().Before(e.expires) {
-		c.lru.Remove(ck)
+		c.lru.Remove(k)
 		return nil
 	}
 	return e
 }
 
-// drop forgets the cached answer e for (domain, key) if it is still the cached one.
-func (c *pathCache) drop(domain, key string, noverify bool, e *pathEntry) {
+// drop forgets the cached answer e for k if it is still the cached one (any answer when e is nil).
+func (c *pathCache) drop(k pathKey, e *pathEntry) {
 	if c.lru == nil {
 		return
 	}
-	ck := cacheKey(domain, key, noverify)
-	if cur, ok := c.lru.Peek(ck); ok && (e == nil || cur == e) {
-		c.lru.Remove(ck)
+	if cur, ok := c.lru.Peek(k); ok && (e == nil || cur == e) {
+		c.lru.Remove(k)
 	}
 }
 
 // forget drops both cached variants of a key after it changed (upload, delete).
 func (c *pathCache) forget(domain, key string) {
-	c.drop(domain, key, false, nil)
-	c.drop(domain, key, true, nil)
+	c.drop(pathKey{domain, key, false}, nil)
+	c.drop(pathKey{domain, key, true}, nil)
 }
 
 // purge drops every cached answer (a purge of a prefix or of everything).

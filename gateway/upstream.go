@@ -125,7 +125,7 @@ func (ns *nodes) get(addr string) *node {
 		StreamResponseBody:  true,
 		// Bodies up to this size are read whole before the answer is used (so a copy that dies
 		// within them is failed over before the first byte); larger ones stream.
-		MaxResponseBodySize:           64 << 10,
+		MaxResponseBodySize:           maxBufferedBody,
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultUserAgentHeader:      false,
@@ -159,6 +159,10 @@ func (ns *nodes) closeIdle() {
 		n.hc.CloseIdleConnections()
 	}
 }
+
+// maxBufferedBody is the largest storage answer read whole (with its Content-Length) before the
+// answer is used; larger or chunked ones stream.
+const maxBufferedBody = 64 << 10
 
 // retryStale retries a request once when a kept-alive connection turned out to be closed by the node
 // before it answered; every other error is left to the gateway's own failover to the next node.
