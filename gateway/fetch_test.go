@@ -366,3 +366,62 @@ func TestStorageConnectionsReused(t *testing.T) {
 		t.Errorf("node stats = %+v; want 80 requests over at most 2 connections", st)
 	}
 }
+
+func TestSmallBodyFailsOverBeforeFirstByte(t *testing.T) {
+	t.Parallel()
+	// Bodies up to maxBufferedBody are read whole before the answer is used and copied into the
+	// response: a copy that dies within one is failed over, and with no copy left the answer is a
+	// 502, never a short 200.
+	data := pattern(10000)
+	good := startStorage(t, "127.0.0.3")
+	url := good.put(t, 41, data)
+	dying := startFault(t, "127.0.0.4", faultMidBody, data)
+	wrong := startFault(t, "127.0.0.5", faultWrongLen, data)
+	ft := newFakeTracker()
+	ft.set("d", "dying", "http://"+dying.addr+fidPath(41), url)
+	ft.set("d", "wrong", "http://"+wrong.addr+fidPath(41), url)
+	ft.set("d", "alone", "http://"+dying.addr+fidPath(41))
+	cfg := trackerConfig()
+	cfg.Timeouts.StorageFirstByte = conf.Duration(5 * time.Second)
+	cfg.Storage.MaxFails = -1
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	for _, key := range []string{"dying", "wrong"} {
+		code, _, body, err := get(t, "GET", g.base+"/d/"+key)
+		if err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Errorf("GET %s = %d, %d bytes, %v; want 200 and the exact bytes from the second copy", key, code, len(body), err)
+		}
+	}
+	if code, _, body, err := get(t, "GET", g.base+"/d/alone"); err != nil || code != 502 {
+		t.Errorf("GET alone = %d, %d bytes, %v; want 502", code, len(body), err)
+	}
+	if st := g.srv.Stats(); st.Resumed != 0 {
+		t.Errorf("Stats().Resumed = %d, want 0 (small bodies fail over before the first byte)", st.Resumed)
+	}
+}
+
+func TestPathCacheHitAllocs(t *testing.T) {
+	c, ft := hotPathCache()
+	k := pathKey{"photos", "a/b.jpg", false}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, hit, err := c.lookup(ft, time.Second, k); !hit || err != nil {
+			t.Fatalf("lookup(%v) = hit %v, err %v; want a hit", k, hit, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("lookup on a hit: %v allocations, want 0", allocs)
+	}
+}
+
+func TestPathEntryParsesOnce(t *testing.T) {
+	e := newPathEntry([]string{"http://127.0.0.2:7500/dev1/0/000/000/0000000017.fid", "ftp://x/y", "http://127.0.0.3:7500/dev2/a?b=c"}, nil, time.Time{})
+	want := []pathTarget{
+		{raw: "http://127.0.0.2:7500/dev1/0/000/000/0000000017.fid", host: "127.0.0.2:7500", uri: "/dev1/0/000/000/0000000017.fid", etag: `"fid-17"`},
+		{raw: "ftp://x/y"},
+		{raw: "http://127.0.0.3:7500/dev2/a?b=c", host: "127.0.0.3:7500", uri: "/dev2/a?b=c"},
+	}
+	for i, w := range want {
+		if e.parsed[i] != w {
+			t.Errorf("newPathEntry: parsed[%d] = %+v, want %+v", i, e.parsed[i], w)
+		}
+	}
+}
