@@ -42,6 +42,12 @@ func itoa(n int) string {
 
 func startNode(t testing.TB, mutate func(*Config)) *testNode {
 	t.Helper()
+	return startNodeWith(t, mutate, nil)
+}
+
+// startNodeWith is startNode with prep run on the Server before it serves (to swap in a clock).
+func startNodeWith(t testing.TB, mutate func(*Config), prep func(*Server)) *testNode {
+	t.Helper()
 	docroot := t.TempDir()
 	for _, d := range []string{"dev1", "dev2"} {
 		if err := os.Mkdir(filepath.Join(docroot, d), 0o755); err != nil {
@@ -57,6 +63,9 @@ func startNode(t testing.TB, mutate func(*Config)) *testNode {
 		t.Fatalf("New: %v", err)
 	}
 	srv.watchInterval = 20 * time.Millisecond
+	if prep != nil {
+		prep(srv)
+	}
 	host := loopbackHost()
 	hl, err := net.Listen("tcp", host+":0")
 	if err != nil {

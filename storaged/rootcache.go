@@ -69,7 +69,7 @@ func withRoot[T any](c *rootCache, dev, inner string, op func(r *os.Root, name s
 		if err == nil || attempt == 2 || !maybeReplaced(err) {
 			return v, err
 		}
-		ne, cerr := c.check(dev, e)
+		ne, cerr := c.check(dev, e, errors.Is(err, fs.ErrClosed))
 		if cerr != nil {
 			return zero, cerr
 		}
@@ -93,20 +93,21 @@ func (c *rootCache) get(dev string) (*devRoot, error) {
 	e := c.devs[dev]
 	c.mu.Unlock()
 	if e == nil {
-		return c.check(dev, nil)
+		return c.check(dev, nil, false)
 	}
 	now := c.now().UnixNano()
 	last := e.checked.Load()
 	if now-last < int64(c.recheck) || !e.checked.CompareAndSwap(last, now) {
 		return e, nil
 	}
-	return c.check(dev, e)
+	return c.check(dev, e, false)
 }
 
 // check makes sure the entry of dev names the directory at the device path and returns the
 // current entry: seen itself when the path still names it, else a newly opened root. seen is the
-// entry the caller used (nil: none). A missing device returns an error wrapping fs.ErrNotExist.
-func (c *rootCache) check(dev string, seen *devRoot) (*devRoot, error) {
+// entry the caller used (nil: none); reopen replaces it even when the path still names it (its
+// root was closed). A missing device returns an error wrapping fs.ErrNotExist.
+func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, error) {
 	c.mu.Lock()
 	cur := c.devs[dev]
 	c.mu.Unlock()
@@ -115,7 +116,7 @@ func (c *rootCache) check(dev string, seen *devRoot) (*devRoot, error) {
 	}
 	path := filepath.Join(c.dir, dev)
 	now := c.now().UnixNano()
-	if cur != nil {
+	if cur != nil && !reopen {
 		fi, err := os.Stat(path)
 		if err == nil {
 			if d, i, ok := identity(fi); ok && d == cur.dev && i == cur.ino {

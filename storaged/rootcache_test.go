@@ -1,0 +1,279 @@
+package storaged
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// startClockNode starts a node whose device roots age by clk only.
+func startClockNode(t *testing.T) (*testNode, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{}
+	clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	n := startNodeWith(t, nil, func(s *Server) { s.root.reads.now = clk.now })
+	return n, clk
+}
+
+// writeFile writes body at rel below dir, creating directories.
+func writeFile(t *testing.T, dir, rel string, body []byte) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantGet(t *testing.T, n *testNode, p string, code int, body string) {
+	t.Helper()
+	resp, got := n.get(t, http.MethodGet, p, nil)
+	if resp.StatusCode != code || (code == http.StatusOK && got != body) {
+		t.Fatalf("GET %s = %d %q, want %d %q", p, resp.StatusCode, got, code, body)
+	}
+}
+
+func TestRootCacheReplacedDevice(t *testing.T) {
+	t.Parallel()
+	n, clk := startClockNode(t)
+	const fid = "/dev1/0/000/000/0000000001.fid"
+	writeFile(t, n.docroot, fid, []byte("old"))
+	wantGet(t, n, fid, http.StatusOK, "old")
+
+	// dev1 renamed away and recreated, as when a disk is swapped: both hold the file.
+	mustRename(t, filepath.Join(n.docroot, "dev1"), filepath.Join(n.docroot, "retired1"))
+	writeFile(t, n.docroot, fid, []byte("new"))
+	wantGet(t, n, fid, http.StatusOK, "old") // the cached root is trusted for a second
+	clk.advance(rootRecheck)
+	wantGet(t, n, fid, http.StatusOK, "new")
+
+	// Swapped again: a file only the new directory holds is found at once, without waiting.
+	mustRename(t, filepath.Join(n.docroot, "dev1"), filepath.Join(n.docroot, "retired2"))
+	writeFile(t, n.docroot, fid, []byte("newer"))
+	const only = "/dev1/0/000/000/0000000002.fid"
+	writeFile(t, n.docroot, only, []byte("only in the new one"))
+	wantGet(t, n, only, http.StatusOK, "only in the new one")
+	wantGet(t, n, fid, http.StatusOK, "newer")
+	if got := n.srv.sizeOf(only); got != int64(len("only in the new one")) {
+		t.Errorf("sizeOf(%q) = %d, want %d", only, got, len("only in the new one"))
+	}
+}
+
+func TestRootCacheDirectoryMountedOver(t *testing.T) {
+	t.Parallel()
+	// A mount over dev1 looks, to the node, like dev1 naming another directory; a symlinked
+	// device repointed by the administrator is the same event.
+	n, clk := startClockNode(t)
+	disks := t.TempDir()
+	const fid = "/dev1/0/000/000/0000000003.fid"
+	writeFile(t, filepath.Join(disks, "sdb"), fid, []byte("sdb"))
+	writeFile(t, filepath.Join(disks, "sdc"), fid, []byte("sdc"))
+	dev1 := filepath.Join(n.docroot, "dev1")
+	mustRename(t, dev1, filepath.Join(n.docroot, "orig1")) // it holds the usage file
+	if err := os.Symlink(filepath.Join(disks, "sdb", "dev1"), dev1); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, n, fid, http.StatusOK, "sdb")
+	tmp := filepath.Join(n.docroot, "dev1.new")
+	if err := os.Symlink(filepath.Join(disks, "sdc", "dev1"), tmp); err != nil {
+		t.Fatal(err)
+	}
+	mustRename(t, tmp, dev1)
+	clk.advance(rootRecheck)
+	wantGet(t, n, fid, http.StatusOK, "sdc")
+}
+
+func TestRootCacheNewAndRemovedDevice(t *testing.T) {
+	t.Parallel()
+	n, clk := startClockNode(t)
+	const fid = "/dev3/0/000/000/0000000004.fid"
+	wantGet(t, n, fid, http.StatusNotFound, "")
+	writeFile(t, n.docroot, fid, []byte("on dev3"))
+	wantGet(t, n, fid, http.StatusOK, "on dev3")
+
+	// dev3 removed (renamed out of the docroot's device names): gone once rechecked.
+	mustRename(t, filepath.Join(n.docroot, "dev3"), filepath.Join(n.docroot, "gone3"))
+	clk.advance(rootRecheck)
+	wantGet(t, n, fid, http.StatusNotFound, "")
+	if got := n.srv.sizeOf(fid); got != -1 {
+		t.Errorf("sizeOf(%q) = %d, want -1", fid, got)
+	}
+	// And back.
+	mustRename(t, filepath.Join(n.docroot, "gone3"), filepath.Join(n.docroot, "dev3"))
+	wantGet(t, n, fid, http.StatusOK, "on dev3")
+}
+
+func TestRootCacheNeverLeavesDevice(t *testing.T) {
+	t.Parallel()
+	n, clk := startClockNode(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, n.docroot, "/dev2/0/000/000/0000000005.fid", []byte("dev2's file"))
+	writeFile(t, n.docroot, "/dev1/0/000/000/0000000006.fid", []byte("dev1's file"))
+	wantGet(t, n, "/dev1/0/000/000/0000000006.fid", http.StatusOK, "dev1's file") // dev1 cached
+
+	// Links planted in the cached device and in a device that replaces it.
+	links := func(dev string) {
+		for name, target := range map[string]string{
+			"abs.fid":   secret,
+			"up.fid":    "../../../../dev2/0/000/000/0000000005.fid",
+			"docroot":   "..",
+			"1/000/000": "../../../dev2/0/000",
+		} {
+			p := filepath.Join(n.docroot, dev, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	probe := func() {
+		t.Helper()
+		for _, p := range []string{
+			"/dev1/abs.fid",
+			"/dev1/0/000/000/up.fid",
+			"/dev1/docroot/dev2/0/000/000/0000000005.fid",
+			"/dev1/1/000/000/000/0000000005.fid",
+		} {
+			resp, body := n.get(t, http.MethodGet, p, nil)
+			if resp.StatusCode == http.StatusOK || bytes.Contains([]byte(body), []byte("secret")) || bytes.Contains([]byte(body), []byte("dev2's")) {
+				t.Errorf("GET %s = %d %q, want 403 or 404", p, resp.StatusCode, body)
+			}
+			if got := n.srv.sizeOf(p); got != -1 {
+				t.Errorf("sizeOf(%q) = %d, want -1", p, got)
+			}
+		}
+	}
+	writeFile(t, n.docroot, "/dev1/0/000/000/up.fid.keep", nil)
+	links("dev1")
+	probe()
+
+	mustRename(t, filepath.Join(n.docroot, "dev1"), filepath.Join(n.docroot, "old1"))
+	if err := os.Mkdir(filepath.Join(n.docroot, "dev1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, n.docroot, "/dev1/0/000/000/up.fid.keep", nil)
+	links("dev1")
+	clk.advance(rootRecheck)
+	probe()
+}
+
+// TestRootCacheConcurrentSwap swaps dev1 between two directories while GETs run: every answer
+// is one directory's file, whole, or a 404 while no dev1 exists; never an error or a mix.
+func TestRootCacheConcurrentSwap(t *testing.T) {
+	t.Parallel()
+	// Every read rechecks the device path, so swaps race with reopens and closes of roots.
+	n := startNodeWith(t, nil, func(s *Server) { s.root.reads.recheck = 0 })
+	const fid = "/dev1/0/000/000/0000000007.fid"
+	bodyA := bytes.Repeat([]byte{'a'}, 5000)  // read into the reply
+	bodyB := bytes.Repeat([]byte{'b'}, 70000) // sent with sendfile
+	sideA, sideB := filepath.Join(n.docroot, "side-a"), filepath.Join(n.docroot, "side-b")
+	dev1 := filepath.Join(n.docroot, "dev1")
+	mustRename(t, dev1, filepath.Join(n.docroot, "orig1")) // it holds the usage file
+	writeFile(t, sideA, "/dev1"+fid[len("/dev1"):], bodyA)
+	writeFile(t, sideB, "/dev1"+fid[len("/dev1"):], bodyB)
+	mustRename(t, filepath.Join(sideA, "dev1"), dev1)
+
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	var seenA, seenB, seen404 atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for i := 0; i < 20000 && !done.Load(); i++ {
+				resp, err := client.Get(n.url(fid))
+				if err != nil {
+					t.Errorf("GET %s: %v", fid, err)
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil:
+					t.Errorf("GET %s: reading body: %v", fid, err)
+					return
+				case resp.StatusCode == http.StatusNotFound:
+					seen404.Add(1)
+				case resp.StatusCode == http.StatusOK && bytes.Equal(b, bodyA):
+					seenA.Add(1)
+				case resp.StatusCode == http.StatusOK && bytes.Equal(b, bodyB):
+					seenB.Add(1)
+				default:
+					t.Errorf("GET %s = %d, %d bytes, want 200 with one side's %d or %d bytes, or 404",
+						fid, resp.StatusCode, len(b), len(bodyA), len(bodyB))
+					return
+				}
+			}
+		}()
+	}
+	// Swap dev1 between the two sides, waiting for a few answers between swaps.
+	cur, other := sideA, sideB
+	for range 100 {
+		before := seenA.Load() + seenB.Load() + seen404.Load()
+		mustRename(t, dev1, filepath.Join(cur, "dev1"))
+		mustRename(t, filepath.Join(other, "dev1"), dev1)
+		cur, other = other, cur
+		waitFor(t, "answers after a swap", func() bool {
+			return seenA.Load()+seenB.Load()+seen404.Load() >= before+4 || t.Failed()
+		})
+		if t.Failed() {
+			break
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	t.Logf("answers: %d from side A, %d from side B, %d 404", seenA.Load(), seenB.Load(), seen404.Load())
+	want := bodyA
+	if cur == sideB {
+		want = bodyB
+	}
+	wantGet(t, n, fid, http.StatusOK, string(want))
+}
+
+// TestRootCacheClosedRoot: a read that picks a root just as it is replaced and closed is retried
+// through the new root.
+func TestRootCacheClosedRoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "/dev1/f", []byte("one"))
+	c := newRootCache(dir)
+	defer c.Close()
+	e, err := c.get("dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed while still cached, and dev1 unchanged: the retry must reopen it all the same.
+	e.root.Close()
+	got, err := withRoot(c, "dev1", "f", (*os.Root).ReadFile)
+	if err != nil || string(got) != "one" {
+		t.Fatalf("ReadFile(dev1/f) = %q, %v, want %q", got, err, "one")
+	}
+}
