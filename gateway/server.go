@@ -396,38 +396,47 @@ func (l *idleListener) Accept() (net.Conn, error) {
 type serverConn struct {
 	net.Conn
 	read, write time.Duration
-	rd, wd      time.Time
+	rd, wd      time.Time // deadlines fasthttp asked for
+	ra, wa      time.Time // deadlines set on the connection now
 	streaming   bool
 }
 
 func (c *serverConn) SetDeadline(t time.Time) error {
-	c.rd, c.wd = t, t
+	c.rd, c.wd, c.ra, c.wa = t, t, t, t
 	return c.Conn.SetDeadline(t)
 }
 
 func (c *serverConn) SetReadDeadline(t time.Time) error {
-	c.rd = t
+	c.rd, c.ra = t, t
 	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *serverConn) SetWriteDeadline(t time.Time) error {
-	c.wd = t
+	c.wd, c.wa = t, t
 	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {
 	if c.streaming && c.read > 0 {
-		if err := c.Conn.SetReadDeadline(laterOf(c.rd, c.read)); err != nil {
-			return 0, err
+		if d, ok := extend(c.ra, c.rd, time.Now(), c.read); !ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.ra = d
 		}
 	}
 	return c.Conn.Read(p)
 }
 
+// Write bounds each write by the idle time. Responses on a kept-alive connection mostly reuse the
+// deadline of the one before (see idleSlack), so a small answer costs no timer update.
 func (c *serverConn) Write(p []byte) (int, error) {
 	if c.write > 0 {
-		if err := c.Conn.SetWriteDeadline(laterOf(c.wd, c.write)); err != nil {
-			return 0, err
+		if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return 0, err
+			}
+			c.wa = d
 		}
 	}
 	return c.Conn.Write(p)

@@ -200,36 +200,52 @@ type idleConn struct {
 	net.Conn
 	idle    time.Duration
 	rd, wd  time.Time // deadlines fasthttp asked for
+	ra, wa  time.Time // deadlines set on the connection now
 	gotByte bool      // a byte was read since fasthttp last set the read deadline
 }
 
 func (c *idleConn) SetDeadline(t time.Time) error {
-	c.rd, c.wd, c.gotByte = t, t, false
+	c.rd, c.wd, c.ra, c.wa, c.gotByte = t, t, t, t, false
 	return c.Conn.SetDeadline(t)
 }
 
 func (c *idleConn) SetReadDeadline(t time.Time) error {
-	c.rd, c.gotByte = t, false
+	c.rd, c.ra, c.gotByte = t, t, false
 	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *idleConn) SetWriteDeadline(t time.Time) error {
-	c.wd = t
+	c.wd, c.wa = t, t
 	return c.Conn.SetWriteDeadline(t)
 }
 
-func laterOf(d time.Time, idle time.Duration) time.Time {
-	t := time.Now().Add(idle)
-	if d.After(t) {
-		return d
+// idleSlack is how much of an idle time a deadline may have used up and still be kept. Moving a
+// deadline costs a timer update; a busy connection would pay one per read and write. A kept deadline
+// still bounds the wait by the idle time and allows at least idle - idle/idleSlack.
+const idleSlack = 8
+
+// extend returns the deadline that bounds the next wait by idle after now, or after floor when that
+// is later, and whether the deadline armed already does the job: it lies between that deadline less
+// the slack and the deadline itself.
+func extend(armed, floor, now time.Time, idle time.Duration) (time.Time, bool) {
+	want := now.Add(idle)
+	lo := want.Add(-idle / idleSlack)
+	if floor.After(want) {
+		want = floor
 	}
-	return t
+	if floor.After(lo) {
+		lo = floor
+	}
+	return want, !armed.Before(lo) && !armed.After(want)
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.idle > 0 && (c.gotByte || c.rd.IsZero()) {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
-			return 0, err
+		if d, ok := extend(c.ra, time.Time{}, time.Now(), c.idle); !ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.ra = d
 		}
 	}
 	n, err := c.Conn.Read(p)
@@ -241,8 +257,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.idle > 0 {
-		if err := c.Conn.SetWriteDeadline(laterOf(c.wd, c.idle)); err != nil {
-			return 0, err
+		if d, ok := extend(c.wa, c.wd, time.Now(), c.idle); !ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return 0, err
+			}
+			c.wa = d
 		}
 	}
 	return c.Conn.Write(p)

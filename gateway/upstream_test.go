@@ -160,3 +160,32 @@ func TestUpstreamResumeAfterMidBodyDeath(t *testing.T) {
 		t.Errorf("multi-range GET = %d, %d bytes, %v; want a 2xx", code, len(body), err)
 	}
 }
+
+func TestExtend(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	idle := 80 * time.Second
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	tests := []struct {
+		name         string
+		armed, floor time.Time
+		want         time.Time
+		keep         bool
+	}{
+		{"no deadline yet", time.Time{}, time.Time{}, at(idle), false},
+		{"fresh deadline kept", at(idle - time.Second), time.Time{}, at(idle), true},
+		{"deadline at the slack edge kept", at(70 * time.Second), time.Time{}, at(idle), true},
+		{"deadline older than the slack moved", at(69 * time.Second), time.Time{}, at(idle), false},
+		{"deadline beyond idle moved back", at(idle + time.Second), time.Time{}, at(idle), false},
+		{"later floor wins", at(idle), at(5 * time.Minute), at(5 * time.Minute), false},
+		{"later floor already armed", at(5 * time.Minute), at(5 * time.Minute), at(5 * time.Minute), true},
+		{"floor within the slack", at(75 * time.Second), at(75 * time.Second), at(idle), true},
+		{"armed before a floor within the slack", at(71 * time.Second), at(75 * time.Second), at(idle), false},
+	}
+	for _, tc := range tests {
+		got, keep := extend(tc.armed, tc.floor, now, idle)
+		if !got.Equal(tc.want) || keep != tc.keep {
+			t.Errorf("%s: extend(%v, %v) = %v, %v; want %v, %v", tc.name, tc.armed.Sub(now), tc.floor.Sub(now),
+				got.Sub(now), keep, tc.want.Sub(now), tc.keep)
+		}
+	}
+}
