@@ -391,7 +391,15 @@ func TestFileToolsEndToEnd(t *testing.T) {
 			}
 			return mogproto.Args{{Name: "paths", Value: "1"}, {Name: "path1", Value: path}}, nil
 		},
-		"file_info": fixed("fid=7&domain=d&class=default&key=a+b%2Bc&length=11&devcount=1&devids=1"),
+		// Like a real tracker, file_info reports the length the last create_close recorded.
+		"file_info": func(a mogproto.Args) (mogproto.Args, error) {
+			size := closed().Get("size")
+			if size == "" {
+				size = "11"
+			}
+			return mogproto.Args{{Name: "fid", Value: "7"}, {Name: "domain", Value: "d"}, {Name: "class", Value: "default"},
+				{Name: "key", Value: "a b+c"}, {Name: "length", Value: size}, {Name: "devcount", Value: "1"}, {Name: "devids", Value: "1"}}, nil
+		},
 		"list_keys": func(a mogproto.Args) (mogproto.Args, error) {
 			if a.Get("after") != "" {
 				return nil, mogproto.NewError(mogproto.ErrNoneMatch)
