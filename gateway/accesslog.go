@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -12,7 +13,7 @@ import (
 // accessRecord is one request as the access log shows it. The handler fills it; whoever finishes the
 // response (the handler, or a body stream once the last byte is written) logs it.
 type accessRecord struct {
-	remote    string
+	remote    netip.Addr // formatted only when the line is written
 	user      string
 	method    string
 	uri       string
@@ -23,12 +24,17 @@ type accessRecord struct {
 	bytes     int64
 	upstreams []string
 	times     []time.Duration
+	upBuf     [2]string // backs upstreams and times for the usual one or two attempts
+	timeBuf   [2]time.Duration
 	cache     string
 	streamed  bool // a body stream logs the record when it closes
 	bodyRead  bool // the request body was read to its end
 }
 
 func (r *accessRecord) addUpstream(addr string, d time.Duration) {
+	if r.upstreams == nil {
+		r.upstreams, r.times = r.upBuf[:0], r.timeBuf[:0]
+	}
 	r.upstreams = append(r.upstreams, addr)
 	r.times = append(r.times, d)
 }
@@ -41,7 +47,11 @@ func (r *accessRecord) addUpstream(addr string, d time.Duration) {
 // Several upstream attempts are joined with "," (no space, unlike nginx's ", ", so every field stays
 // one space-separated token); a missing value is "-".
 func appendAccessLine(b []byte, r *accessRecord, now time.Time) []byte {
-	b = append(b, orDash(r.remote)...)
+	if r.remote.IsValid() {
+		b = r.remote.AppendTo(b)
+	} else {
+		b = append(b, '-')
+	}
 	b = append(b, " - "...)
 	b = append(b, orDash(r.user)...)
 	b = append(b, " ["...)

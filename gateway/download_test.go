@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -60,10 +61,10 @@ func TestAccessLine(t *testing.T) {
 		rec  accessRecord
 		want string
 	}{
-		{accessRecord{remote: "127.0.0.1", method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200, bytes: 5,
+		{accessRecord{remote: netip.MustParseAddr("127.0.0.1"), method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200, bytes: 5,
 			userAgent: "curl/8.5", upstreams: []string{"127.0.0.2:7500"}, times: []time.Duration{3 * time.Millisecond}, cache: "-"},
 			`127.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/k HTTP/1.1" 200 5 "-" "curl/8.5" 127.0.0.2:7500 0.003 -` + "\n"},
-		{accessRecord{remote: "10.0.0.1", method: "GET", uri: "/d/a\"b", proto: "HTTP/1.0", status: 502,
+		{accessRecord{remote: netip.MustParseAddr("10.0.0.1"), method: "GET", uri: "/d/a\"b", proto: "HTTP/1.0", status: 502,
 			referer: "http://x/", upstreams: []string{"10.0.0.2:7500", "10.0.0.3:7500"},
 			times: []time.Duration{time.Second, 1500 * time.Millisecond}, cache: "MISS"},
 			`10.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/a\x22b HTTP/1.0" 502 0 "http://x/" "-" 10.0.0.2:7500,10.0.0.3:7500 1.000,1.500 MISS` + "\n"},

@@ -98,6 +98,14 @@ func normalize(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return "", errNotPath
 	}
+	if isNormal(p) {
+		return p, nil
+	}
+	return resolveDots(p)
+}
+
+// resolveDots is normalize without the shortcut for paths that are already normal.
+func resolveDots(p string) (string, error) {
 	segs := make([]string, 0, 8)
 	trailing := false
 	for s := range strings.SplitSeq(p[1:], "/") {
@@ -122,6 +130,23 @@ func normalize(p string) (string, error) {
 		out += "/"
 	}
 	return out, nil
+}
+
+// isNormal reports whether normalize would return the absolute path p unchanged: no empty segment
+// but a trailing one, and no "." or ".." segment.
+func isNormal(p string) bool {
+	for i := 1; i < len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		if j < 0 {
+			j = len(p) - i
+		}
+		seg := p[i : i+j]
+		if (seg == "" && i+j < len(p)) || seg == "." || seg == ".." {
+			return false
+		}
+		i += j + 1
+	}
+	return true
 }
 
 // mergeSlashes collapses runs of slashes only; it is the path as written, used to check that ".."

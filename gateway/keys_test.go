@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -175,7 +176,7 @@ func FuzzParseContentRange(f *testing.F) {
 }
 
 func TestAccessLineAllocs(t *testing.T) {
-	rec := &accessRecord{remote: "127.0.0.1", method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200,
+	rec := &accessRecord{remote: netip.MustParseAddr("127.0.0.1"), method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200,
 		bytes: 5, upstreams: []string{"127.0.0.2:7500"}, times: []time.Duration{time.Millisecond}}
 	buf := make([]byte, 0, 512)
 	now := time.Now()
@@ -195,7 +196,7 @@ func BenchmarkParseRequestPath(b *testing.B) {
 }
 
 func BenchmarkAccessLine(b *testing.B) {
-	rec := &accessRecord{remote: "10.1.2.3", method: "GET", uri: "/download/photos/a.jpg", proto: "HTTP/1.1",
+	rec := &accessRecord{remote: netip.MustParseAddr("10.1.2.3"), method: "GET", uri: "/download/photos/a.jpg", proto: "HTTP/1.1",
 		status: 200, bytes: 51234, userAgent: "Mozilla/5.0 (X11; Linux x86_64)", upstreams: []string{"10.0.0.11:7500"},
 		times: []time.Duration{3 * time.Millisecond}}
 	buf := make([]byte, 0, 512)
@@ -203,5 +204,28 @@ func BenchmarkAccessLine(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = appendAccessLine(buf[:0], rec, now)
+	}
+}
+
+func FuzzIsNormal(f *testing.F) {
+	for _, s := range []string{"/", "/a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b", "/a/../", "/.a/..b/", "/a/b/."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		p = "/" + p
+		got, err := resolveDots(p)
+		if want := err == nil && got == p; isNormal(p) != want {
+			t.Fatalf("isNormal(%q) = %v, but resolveDots gives %q, %v", p, !want, got, err)
+		}
+	})
+}
+
+func TestRouteAllocs(t *testing.T) {
+	cfg := benchConfig(Route{Prefix: "/download/", Domain: "photos"})
+	tab := newTable(cfg.withDefaults().Routes, newNodes(nodeOptions{}), false)
+	raw := []byte("/download/2026/11/a%20b.jpg?size=large")
+	// One allocation: the decoded path, which the key and the access log share.
+	if allocs := testing.AllocsPerRun(100, func() { routeKey(t, tab, raw) }); allocs > 1 {
+		t.Errorf("routing %q: %v allocations, want at most 1", raw, allocs)
 	}
 }

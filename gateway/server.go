@@ -493,10 +493,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.stats.requests.Add(1)
 	client := st.clientIP(ctx)
 	rec := &accessRecord{
-		remote:    client.String(),
-		method:    string(ctx.Method()),
+		remote:    client,
+		method:    methodString(ctx.Method()),
 		uri:       string(ctx.Request.Header.RequestURI()),
-		proto:     string(ctx.Request.Header.Protocol()),
+		proto:     protoString(ctx.Request.Header.Protocol()),
 		referer:   string(ctx.Request.Header.Referer()),
 		userAgent: string(ctx.Request.Header.UserAgent()),
 		cache:     "-",
@@ -598,6 +598,32 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) logAccess(rec *accessRecord) { s.alog.Load().write(rec) }
+
+// methodString is string(m) without an allocation for the usual methods.
+func methodString(m []byte) string {
+	switch string(m) {
+	case fasthttp.MethodGet:
+		return fasthttp.MethodGet
+	case fasthttp.MethodHead:
+		return fasthttp.MethodHead
+	case fasthttp.MethodPut:
+		return fasthttp.MethodPut
+	case fasthttp.MethodDelete:
+		return fasthttp.MethodDelete
+	}
+	return string(m)
+}
+
+// protoString is string(p) without an allocation for HTTP/1.1 and HTTP/1.0.
+func protoString(p []byte) string {
+	switch string(p) {
+	case "HTTP/1.1":
+		return "HTTP/1.1"
+	case "HTTP/1.0":
+		return "HTTP/1.0"
+	}
+	return string(p)
+}
 
 // clientIP is the client's address: the connection's peer, or, when the peer is a trusted proxy, the
 // address its real_ip header names (see realIP).
