@@ -43,7 +43,7 @@ func (d docroot) OpenRead(rel string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withRoot(d.reads, dev, inner, (*os.Root).Open)
+	return d.reads.open(dev, inner)
 }
 
 // StatRead stats rel (following symlinks inside the device) through the cached root of its device.
@@ -52,7 +52,7 @@ func (d docroot) StatRead(rel string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withRoot(d.reads, dev, inner, (*os.Root).Stat)
+	return d.reads.stat(dev, inner)
 }
 
 // device opens the device of rel afresh and returns the path inside it ("." for the device itself).

@@ -84,14 +84,15 @@ func pathStatus(err error) int {
 }
 
 // fileStatus maps an error from the docroot to a status: missing → 404, a path escaping the docroot
-// through a symlink (os.Root refuses it) or a permission problem → 403, anything else → 500.
+// through a symlink (os.Root refuses it; openat2 answers EXDEV) or a permission problem → 403,
+// anything else → 500.
 func fileStatus(err error) int {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return fasthttp.StatusNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return fasthttp.StatusForbidden
-	case strings.Contains(err.Error(), "escapes from parent"):
+	case errors.Is(err, syscall.EXDEV), strings.Contains(err.Error(), "escapes from parent"):
 		return fasthttp.StatusForbidden
 	}
 	return fasthttp.StatusInternalServerError

@@ -30,6 +30,11 @@ const rootRecheck = time.Second
 // descriptor after the last one ends; an operation that starts on a closed root fails with
 // fs.ErrClosed and is retried through the current entry.
 //
+// Where the kernel has openat2(2), an entry also holds an O_PATH descriptor of the same directory
+// and OpenRead walks the path in one openat2 call with RESOLVE_BENEATH, which confines the walk to
+// the device as os.Root does (no "..", no absolute or escaping symlinks; EXDEV otherwise). os.Root
+// walks one openat per path component.
+//
 // Writes do not use the cache: they open the device afresh for every operation (docroot), so a
 // file is never written beneath a disk mounted a moment ago.
 //
@@ -38,6 +43,7 @@ type rootCache struct {
 	dir     string           // absolute path of the docroot
 	recheck time.Duration    // age after which an entry is checked against the device path
 	now     func() time.Time // clock; tests replace it
+	beneath bool             // openat2 with RESOLVE_BENEATH works: entries hold a dir descriptor
 
 	mu     sync.Mutex          // guards devs and closed
 	devs   map[string]*devRoot // open roots by device name ("dev1")
@@ -47,25 +53,64 @@ type rootCache struct {
 // devRoot is one cached device directory.
 type devRoot struct {
 	root     *os.Root
-	dev, ino uint64       // identity of the directory root was opened on
-	checked  atomic.Int64 // when (now().UnixNano()) the device path last named this directory
+	dir      *os.File        // O_PATH descriptor of the same directory, when the cache uses openat2
+	dirConn  syscall.RawConn // of dir: Control keeps the descriptor open while openat2 uses it
+	dev, ino uint64          // identity of the directory root was opened on
+	checked  atomic.Int64    // when (now().UnixNano()) the device path last named this directory
 }
 
 func newRootCache(dir string) *rootCache {
-	return &rootCache{dir: dir, recheck: rootRecheck, now: time.Now, devs: map[string]*devRoot{}}
+	return &rootCache{dir: dir, recheck: rootRecheck, now: time.Now, devs: map[string]*devRoot{},
+		beneath: haveOpenBeneath(dir)}
 }
 
-// withRoot runs op on the cached root of device dev with inner, the path inside the device. When
-// op fails in a way a replaced device explains, the device path is checked and op runs again
-// through the new root, at most three times in all.
-func withRoot[T any](c *rootCache, dev, inner string, op func(r *os.Root, name string) (T, error)) (T, error) {
+// open opens inner, a path inside device dev, read-only.
+func (c *rootCache) open(dev, inner string) (*os.File, error) {
+	if c.beneath {
+		return withRoot(c, dev, inner, (*devRoot).openBeneath)
+	}
+	return withRoot(c, dev, inner, func(e *devRoot, name string) (*os.File, error) { return e.root.Open(name) })
+}
+
+// stat stats inner, a path inside device dev, following symlinks that stay inside the device.
+func (c *rootCache) stat(dev, inner string) (fs.FileInfo, error) {
+	return withRoot(c, dev, inner, func(e *devRoot, name string) (fs.FileInfo, error) { return e.root.Stat(name) })
+}
+
+// openBeneath opens name read-only below e.dir with one openat2 call.
+func (e *devRoot) openBeneath(name string) (*os.File, error) {
+	fd, err := -1, error(nil)
+	cerr := e.dirConn.Control(func(dirfd uintptr) {
+		fd, err = openBeneath(int(dirfd), name, syscall.O_RDONLY|syscall.O_NOCTTY)
+	})
+	if cerr != nil {
+		return nil, &fs.PathError{Op: "openat2", Path: name, Err: fs.ErrClosed} // e was replaced
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat2", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// close closes the root and the descriptor of e; operations in progress on them finish first.
+func (e *devRoot) close() {
+	e.root.Close()
+	if e.dir != nil {
+		e.dir.Close()
+	}
+}
+
+// withRoot runs op on the cached entry of device dev with inner, the path inside the device.
+// When op fails in a way a replaced device explains, the device path is checked and op runs again
+// through the new entry, at most three times in all.
+func withRoot[T any](c *rootCache, dev, inner string, op func(e *devRoot, name string) (T, error)) (T, error) {
 	var zero T
 	e, err := c.get(dev)
 	if err != nil {
 		return zero, err
 	}
 	for attempt := 0; ; attempt++ {
-		v, err := op(e.root, inner)
+		v, err := op(e, inner)
 		if err == nil || attempt == 2 || !maybeReplaced(err) {
 			return v, err
 		}
@@ -125,7 +170,7 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 			}
 		}
 	}
-	fresh, err := openDevRoot(path)
+	fresh, err := openDevRoot(path, c.beneath)
 	if fresh != nil {
 		fresh.checked.Store(now)
 	}
@@ -134,7 +179,7 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 		// Another request installed a newer root while this one opened its own: use theirs.
 		c.mu.Unlock()
 		if fresh != nil {
-			fresh.root.Close()
+			fresh.close()
 		}
 		return latest, nil
 	}
@@ -145,7 +190,7 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 	}
 	c.mu.Unlock()
 	if cur != nil {
-		cur.root.Close() // operations in progress on it finish first (os.Root counts them)
+		cur.close() // operations in progress on it finish first (os.Root and os.File count them)
 	}
 	if err != nil {
 		return nil, err
@@ -155,23 +200,49 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 	return fresh, nil
 }
 
-// openDevRoot opens the device directory at path and records its identity.
-func openDevRoot(path string) (*devRoot, error) {
+// openDevRoot opens the device directory at path and records its identity; withDir adds an
+// O_PATH descriptor of the same directory.
+func openDevRoot(path string, withDir bool) (*devRoot, error) {
 	r, err := os.OpenRoot(path)
 	if err != nil {
 		return nil, err
 	}
+	e := &devRoot{root: r}
 	fi, err := r.Stat(".")
 	if err != nil {
-		r.Close()
+		e.close()
 		return nil, err
 	}
 	d, i, ok := identity(fi)
 	if !ok {
-		r.Close()
+		e.close()
 		return nil, &fs.PathError{Op: "stat", Path: path, Err: errors.ErrUnsupported}
 	}
-	return &devRoot{root: r, dev: d, ino: i}, nil
+	e.dev, e.ino = d, i
+	if !withDir {
+		return e, nil
+	}
+	fd, err := openDirPath(path)
+	if err != nil {
+		e.close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	e.dir = os.NewFile(uintptr(fd), path)
+	if e.dirConn, err = e.dir.SyscallConn(); err != nil {
+		e.close()
+		return nil, err
+	}
+	// The path may have been swapped between the two opens: both must name one directory.
+	fi, err = e.dir.Stat()
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	if d, i, _ := identity(fi); d != e.dev || i != e.ino {
+		e.close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.ESTALE}
+	}
+	return e, nil
 }
 
 func identity(fi fs.FileInfo) (dev, ino uint64, ok bool) {
@@ -191,7 +262,7 @@ func (c *rootCache) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	for _, e := range devs {
-		e.root.Close()
+		e.close()
 	}
 	return nil
 }

@@ -19,12 +19,28 @@ func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) 
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // startClockNode starts a node whose device roots age by clk only.
-func startClockNode(t *testing.T) (*testNode, *fakeClock) {
+// beneath is false, reads go through os.Root even where openat2 works.
+func startClockNode(t *testing.T, beneath ...bool) (*testNode, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{}
 	clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	n := startNodeWith(t, nil, func(s *Server) { s.root.reads.now = clk.now })
+	n := startNodeWith(t, nil, func(s *Server) {
+		s.root.reads.now = clk.now
+		if len(beneath) > 0 && !beneath[0] {
+			s.root.reads.beneath = false
+		}
+	})
 	return n, clk
+}
+
+func TestOpenBeneathAvailable(t *testing.T) {
+	// Linux 5.6 and later have openat2; without it every read still works, through os.Root.
+	if !haveOpenBeneath(t.TempDir()) {
+		t.Skip("openat2 with RESOLVE_BENEATH is not available here")
+	}
+	if c := newRootCache(t.TempDir()); !c.beneath {
+		t.Errorf("newRootCache: beneath = false, want true where openat2 works")
+	}
 }
 
 // writeFile writes body at rel below dir, creating directories.
@@ -126,7 +142,16 @@ func TestRootCacheNewAndRemovedDevice(t *testing.T) {
 
 func TestRootCacheNeverLeavesDevice(t *testing.T) {
 	t.Parallel()
-	n, clk := startClockNode(t)
+	for _, beneath := range []bool{true, false} {
+		t.Run(map[bool]string{true: "openat2", false: "os.Root"}[beneath], func(t *testing.T) {
+			t.Parallel()
+			testNeverLeavesDevice(t, beneath)
+		})
+	}
+}
+
+func testNeverLeavesDevice(t *testing.T, beneath bool) {
+	n, clk := startClockNode(t, beneath)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte("secret"), 0o644); err != nil {
 		t.Fatal(err)
@@ -271,9 +296,25 @@ func TestRootCacheClosedRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Closed while still cached, and dev1 unchanged: the retry must reopen it all the same.
-	e.root.Close()
-	got, err := withRoot(c, "dev1", "f", (*os.Root).ReadFile)
+	e.close()
+	got, err := withRoot(c, "dev1", "f", func(e *devRoot, name string) ([]byte, error) { return e.root.ReadFile(name) })
 	if err != nil || string(got) != "one" {
 		t.Fatalf("ReadFile(dev1/f) = %q, %v, want %q", got, err, "one")
+	}
+	if c.beneath {
+		e, err := c.get("dev1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.close()
+		f, err := c.open("dev1", "f")
+		if err != nil {
+			t.Fatalf("open(dev1/f) after close: %v", err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || string(got) != "one" {
+			t.Fatalf("read dev1/f = %q, %v, want %q", got, err, "one")
+		}
 	}
 }

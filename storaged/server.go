@@ -48,6 +48,10 @@ type Server struct {
 
 const copyBufSize = 256 << 10
 
+// writeBufferSize is the HTTP write buffer of a connection: a reply of a file up to smallFileSize
+// and its headers leave in one write(2). fasthttp's default, 4 KiB, splits even a 4 KiB reply in two.
+const writeBufferSize = 20 << 10
+
 // New checks cfg and the docroot and returns a Server ready to Serve. Every dev<N> directory found
 // in the docroot must be writable; the docroot may hold no device yet.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
@@ -99,6 +103,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		DisablePreParseMultipartForm: true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
+		WriteBufferSize:              writeBufferSize,
 		TCPKeepalive:                 true,
 		ContinueHandler:              s.allowContinue,
 		ConnState:                    s.trackHTTPConn,
