@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func b64md5(b []byte) string {
@@ -30,7 +32,10 @@ func TestPutGetRoundTrip(t *testing.T) {
 	for i := range mib {
 		mib[i] = byte(i * 7)
 	}
-	for _, body := range [][]byte{{}, {'x'}, mib} {
+	// Around smallFileSize a GET switches from reading into the reply to sendfile.
+	bodies := [][]byte{{}, {'x'}, mib[:smallFileSize-1], mib[:smallFileSize], mib[:smallFileSize+1],
+		mib[:writeBufferSize], mib}
+	for _, body := range bodies {
 		p := fmt.Sprintf("/dev1/0/000/000/%010d.fid", len(body))
 		if got := n.put(t, p, body, nil); got != http.StatusOK {
 			t.Fatalf("PUT %s (%d bytes) = %d, want 200", p, len(body), got)
@@ -57,8 +62,8 @@ func TestPutGetRoundTrip(t *testing.T) {
 	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
 		t.Errorf("temp files left: %v", tmp)
 	}
-	if st := n.srv.Stats(); st.Created != 3 {
-		t.Errorf("Stats().Created = %d, want 3", st.Created)
+	if st := n.srv.Stats(); st.Created != int64(len(bodies)) {
+		t.Errorf("Stats().Created = %d, want %d", st.Created, len(bodies))
 	}
 }
 
@@ -601,6 +606,32 @@ func TestServeCancelledAtOnce(t *testing.T) {
 			}
 		case <-time.After(time.Minute):
 			t.Fatalf("round %d: Serve with a cancelled context did not return", i)
+		}
+	}
+}
+
+// A file that is shorter than fstat said when its reply is built (truncated meanwhile) is an
+// error, never a short 200.
+func TestReadSmallShortFile(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		size    int64
+		wantErr bool
+	}{{10, false}, {9, false}, {11, true}, {smallFileSize, true}} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ctx fasthttp.RequestCtx
+		err = n.srv.readSmall(&ctx, f, tc.size)
+		f.Close()
+		if (err != nil) != tc.wantErr || (err == nil && int64(len(ctx.Response.Body())) != tc.size) {
+			t.Errorf("readSmall(size %d) = %d bytes, %v; want error %v", tc.size, len(ctx.Response.Body()), err, tc.wantErr)
 		}
 	}
 }
