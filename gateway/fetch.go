@@ -32,14 +32,22 @@ type fetchRequest struct {
 	head    bool
 	name    string // the entity's name (key or path) for Content-Type and downloads
 	targets []target
-	// onFail is called when a target fails (connect error, timeout, bad answer, broken body); tracker
-	// routes drop the cached paths there.
-	onFail func(target)
-	// refresh, when set, is asked once for new targets after every target failed: tracker routes
-	// whose paths came from the path cache ask the tracker again (the cached copies may be gone).
-	// A non-zero status is the answer to give instead (e.g. 404 after the key was deleted).
-	refresh func() (targets []target, status int, msg string)
+	// source, on tracker routes, is told when a target fails (connect error, timeout, bad answer,
+	// broken body) and drops the cached paths. Nil on upstream routes.
+	source targetSource
+	// refresh, when set, has source asked once for new targets after every target failed: tracker
+	// routes whose paths came from the path cache ask the tracker again (the cached copies may be gone).
+	refresh bool
 	rec     *accessRecord
+}
+
+// targetSource is where a fetch's targets came from.
+type targetSource interface {
+	// failed is called when target t fails.
+	failed(t target)
+	// again returns new targets, or a non-zero status to answer instead (e.g. 404 after the key
+	// was deleted).
+	again() (targets []target, status int, msg string)
 }
 
 // Failure kinds, as nginx proxy_next_upstream names them.
@@ -114,15 +122,14 @@ func (a *answer) release() { abandon(a.resp) }
 // status and message to answer instead (502 or 504, or what fr.refresh says).
 func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	a, status, msg := s.openTargets(fr, ph)
-	if a != nil || fr.refresh == nil || status == fasthttp.StatusGatewayTimeout {
+	if a != nil || !fr.refresh || status == fasthttp.StatusGatewayTimeout {
 		return a, status, msg
 	}
 	// Every copy named by a cached get_paths answer failed before the first byte: the tracker may
 	// know other copies (a node died, the file was replaced or deleted), so ask it once more rather
 	// than answer 502 until the cached answer expires.
-	refresh := fr.refresh
-	fr.refresh = nil
-	targets, rstatus, rmsg := refresh()
+	fr.refresh = false
+	targets, rstatus, rmsg := fr.source.again()
 	if rstatus != 0 {
 		return nil, rstatus, rmsg
 	}
@@ -173,7 +180,10 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			}
 			// nginx passes the last server's answer through when no server is left.
 		}
-		ent, ok := entityOf(resp, fr.head)
+		// On tracker routes copies of one fid on different nodes carry different node ETags
+		// (mtime-based); the fid names the bytes, so clients get one validator (t.etag) whichever
+		// copy answers.
+		ent, ok := entityOf(resp, fr.head, t.etag)
 		if !ok {
 			t.node.fail(s.now(), t.health)
 			s.failTarget(fr, t, errors.New("invalid response headers"))
@@ -190,13 +200,6 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 		if i > 0 {
 			s.stats.failovers.Add(1)
 		}
-		if !fr.route.upstream {
-			// Copies of one fid on different nodes carry different node ETags (mtime-based); the
-			// fid names the bytes, so clients get one validator whichever copy answers.
-			if t.etag != "" {
-				ent.etag = t.etag
-			}
-		}
 		return &answer{t: t, resp: resp, ent: ent, rest: fr.targets[i+1:]}, 0, ""
 	}
 	s.stats.upstreamFailed.Add(1)
@@ -210,8 +213,8 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 }
 
 func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
-	if fr.onFail != nil {
-		fr.onFail(t)
+	if fr.source != nil {
+		fr.source.failed(t)
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("upstream failed", "addr", t.node.addr, "uri", t.uri, "err", err)
@@ -253,10 +256,13 @@ type entity struct {
 }
 
 // entityOf checks an answer's framing: a 200 or 206 with a body must say how long it is, and a 206's
-// Content-Range must agree with its Content-Length.
-func entityOf(resp *fasthttp.Response, head bool) (entity, bool) {
+// Content-Range must agree with its Content-Length. etag, when not empty, replaces the answer's ETag.
+func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
+	if etag == "" {
+		etag = string(resp.Header.Peek("ETag"))
+	}
 	e := entity{length: int64(resp.Header.ContentLength()), total: -1,
-		etag: string(resp.Header.Peek("ETag")), modified: string(resp.Header.Peek("Last-Modified"))}
+		etag: etag, modified: string(resp.Header.Peek("Last-Modified"))}
 	if e.length < 0 {
 		e.length = -1
 	}

@@ -733,34 +733,33 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 		st.paths.drop(pk, e)
 		return nil, fasthttp.StatusBadGateway, "no copy could be read"
 	}
-	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets, rec: rec},
-		s: s, st: st, paths: st.paths, key: pk}
+	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets,
+		refresh: hit, rec: rec}, s: s, st: st, pc: st.paths, key: pk}
 	tf.cur.Store(e)
-	tf.onFail = tf.fail
-	if hit {
-		tf.refresh = tf.again
-	}
+	tf.source = tf
 	return &tf.fetchRequest, 0, ""
 }
 
 // trackerFetch is the fetch of a tracker route's key, with the path cache answer its targets came
-// from. One allocation holds the request and its callbacks.
+// from. One allocation holds the request and its target source.
 type trackerFetch struct {
 	fetchRequest
-	s     *Server
-	st    *state
-	paths *pathCache
-	key   pathKey
-	cur   atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
+	s   *Server
+	st  *state
+	pc  *pathCache
+	key pathKey
+	cur atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
 }
 
-// fail drops the cached answer whose copy failed.
-func (tf *trackerFetch) fail(target) { tf.paths.drop(tf.key, tf.cur.Load()) }
+var _ targetSource = (*trackerFetch)(nil)
+
+// failed drops the cached answer whose copy failed.
+func (tf *trackerFetch) failed(target) { tf.pc.drop(tf.key, tf.cur.Load()) }
 
 // again asks the tracker for the key's paths after every cached copy failed.
 func (tf *trackerFetch) again() ([]target, int, string) {
-	tf.paths.drop(tf.key, tf.cur.Load())
-	e, _, err := tf.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	tf.pc.drop(tf.key, tf.cur.Load())
+	e, _, err := tf.pc.lookup(tf.st.tracker, tf.st.budget, tf.key)
 	if err != nil {
 		status := trackerStatus(err)
 		return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
