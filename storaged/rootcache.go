@@ -114,11 +114,13 @@ func withRoot[T any](c *rootCache, dev, inner string, op func(e *devRoot, name s
 		if err == nil || attempt == 2 || !maybeReplaced(err) {
 			return v, err
 		}
-		ne, cerr := c.check(dev, e, errors.Is(err, fs.ErrClosed))
+		// A closed root, or a stale NFS handle, is reopened even if the path still names it.
+		reopen := errors.Is(err, fs.ErrClosed) || errors.Is(err, syscall.ESTALE)
+		ne, cerr := c.check(dev, e, reopen)
 		if cerr != nil {
 			return zero, cerr
 		}
-		if ne == e && !errors.Is(err, fs.ErrClosed) {
+		if ne == e && !reopen {
 			return v, err // the device is the one we read from: the answer stands
 		}
 		e = ne
