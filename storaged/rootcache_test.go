@@ -318,3 +318,28 @@ func TestRootCacheClosedRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestRootCacheClosedWithServer(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	writeFile(t, n.docroot, "/dev1/0/000/000/0000000008.fid", []byte("x"))
+	writeFile(t, n.docroot, "/dev2/0/000/000/0000000008.fid", []byte("y"))
+	wantGet(t, n, "/dev1/0/000/000/0000000008.fid", http.StatusOK, "x")
+	wantGet(t, n, "/dev2/0/000/000/0000000008.fid", http.StatusOK, "y")
+	c := n.srv.root.reads
+	c.mu.Lock()
+	open := len(c.devs)
+	c.mu.Unlock()
+	if open != 2 {
+		t.Fatalf("cached roots while serving = %d, want 2", open)
+	}
+	n.cancel()
+	err := <-n.done
+	n.done <- err // for startNode's cleanup
+	c.mu.Lock()
+	open = len(c.devs)
+	c.mu.Unlock()
+	if open != 0 {
+		t.Errorf("cached roots after Serve returned = %d, want 0", open)
+	}
+}
