@@ -824,12 +824,7 @@ func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
 
 // upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
 func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
-	members := rt.group.order(s.now())
-	targets := make([]target, len(members))
-	for i, m := range members {
-		targets[i] = target{node: m.node, health: m.health, uri: uri}
-	}
-	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: targets, rec: rec}
+	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: rt.group.targets(s.now(), uri), rec: rec}
 }
 
 // escapePath percent-encodes a decoded path for a request line, keeping slashes.

@@ -291,11 +291,11 @@ func newGroup(servers []UpstreamServer, ns *nodes) *group {
 	return g
 }
 
-// order returns the members to try for one request: the round-robin pick among available members
-// first, then the other available members in configuration order, then the unavailable ones (so a
-// request still has a chance when every server is marked down, as nginx does for a lone server).
-func (g *group) order(now time.Time) []member {
-	avail := make([]bool, len(g.members))
+// targets returns the members to try for one request of uri: the round-robin pick among available
+// members first, then the other available members in configuration order, then the unavailable ones
+// (so a request still has a chance when every server is marked down, as nginx does for a lone server).
+func (g *group) targets(now time.Time, uri string) []target {
+	avail := make([]bool, len(g.members)) // on the stack for small groups
 	best, total := -1, 0
 	g.mu.Lock()
 	for i, m := range g.members {
@@ -313,18 +313,19 @@ func (g *group) order(now time.Time) []member {
 		g.current[best] -= total
 	}
 	g.mu.Unlock()
-	out := make([]member, 0, len(g.members))
+	out := make([]target, 0, len(g.members))
 	if best >= 0 {
-		out = append(out, g.members[best])
+		m := g.members[best]
+		out = append(out, target{node: m.node, health: m.health, uri: uri})
 	}
 	for i, m := range g.members {
 		if avail[i] && i != best {
-			out = append(out, m)
+			out = append(out, target{node: m.node, health: m.health, uri: uri})
 		}
 	}
 	for i, m := range g.members {
 		if !avail[i] {
-			out = append(out, m)
+			out = append(out, target{node: m.node, health: m.health, uri: uri})
 		}
 	}
 	return out
