@@ -115,8 +115,26 @@ type answer struct {
 	rest []target // targets not tried yet, for continuing a broken body
 }
 
-// release drops an answer whose body is not wanted.
-func (a *answer) release() { abandon(a.resp) }
+// release drops an answer whose body is not wanted. A body read whole already (see buffered) leaves
+// the connection clean for the next request; a streaming one is cut with its connection.
+func (a *answer) release() { discard(a.resp) }
+
+// discard releases a response whose body is not wanted: its connection goes back to the pool when the
+// body was read whole (buffered), and is closed otherwise (abandon).
+func discard(resp *fasthttp.Response) {
+	if buffered(resp) {
+		fasthttp.ReleaseResponse(resp)
+		return
+	}
+	abandon(resp)
+}
+
+// buffered reports whether a storage answer's body was read whole before the round trip returned:
+// it has a Content-Length of at most maxBufferedBody (the node's MaxResponseBodySize), or no body.
+func buffered(resp *fasthttp.Response) bool {
+	cl := resp.Header.ContentLength()
+	return cl >= 0 && cl <= maxBufferedBody
+}
 
 // open tries fr's targets in order and returns the first usable answer. With none, it returns the
 // status and message to answer instead (502 or 504, or what fr.refresh says).
@@ -175,7 +193,7 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			}
 			if more || !fr.route.upstream {
 				last, lastStatus = failStatus, status
-				abandon(resp)
+				discard(resp)
 				continue
 			}
 			// nginx passes the last server's answer through when no server is left.
@@ -366,7 +384,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 		a.release()
 		return
 	}
-	if cl := resp.Header.ContentLength(); cl >= 0 && cl <= maxBufferedBody && int64(cl) == ent.length {
+	if cl := resp.Header.ContentLength(); buffered(resp) && int64(cl) == ent.length {
 		// fasthttp read a body this small whole before the round trip returned (the node's
 		// MaxResponseBodySize), so a copy that broke within it was already failed over. Copying it
 		// into the answer costs less than streaming it, and the node's connection goes back to its
