@@ -3,6 +3,7 @@ package storaged
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,9 +14,19 @@ func benchClient(n *testNode) *fasthttp.HostClient {
 	return &fasthttp.HostClient{Addr: n.addr, MaxConns: 16, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 }
 
-func BenchmarkGet4KiB(b *testing.B) {
+func BenchmarkGet4KiB(b *testing.B) { benchGet(b, 4<<10) }
+
+// BenchmarkGetSize measures GET on either side of smallFileSize (read into the reply below it,
+// sendfile above).
+func BenchmarkGetSize(b *testing.B) {
+	for _, size := range []int{16 << 10, 32 << 10, 64 << 10} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) { benchGet(b, size) })
+	}
+}
+
+func benchGet(b *testing.B, size int) {
 	n := startNode(b, nil)
-	body := bytes.Repeat([]byte{'x'}, 4<<10)
+	body := bytes.Repeat([]byte{'x'}, size)
 	const uri = "/dev1/0/000/000/0000000004.fid"
 	n.put(b, uri, body, nil)
 	hc := benchClient(n)
