@@ -137,7 +137,7 @@ func buffered(resp *fasthttp.Response) bool {
 }
 
 // open tries fr's targets in order and returns the first usable answer. With none, it returns the
-// status and message to answer instead (502 or 504, or what fr.refresh says).
+// status and message to answer instead (502 or 504, or what fr.source.again says).
 func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	a, status, msg := s.openTargets(fr, ph)
 	if a != nil || !fr.refresh || status == fasthttp.StatusGatewayTimeout {
