@@ -125,30 +125,30 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, fasthttp.StatusNotFound, "")
 		return
 	}
-	f, err := s.root.OpenRead(rel)
+	g, err := s.root.openGet(rel)
 	if err != nil {
 		s.reply(ctx, fileStatus(err), "")
 		return
 	}
-	fi, err := f.Stat()
+	fm, err := g.stat()
 	if err != nil {
-		f.Close()
+		g.close()
 		s.reply(ctx, fasthttp.StatusInternalServerError, "")
 		return
 	}
-	if fi.IsDir() {
-		f.Close()
+	if fm.mode.IsDir() {
+		g.close()
 		s.reply(ctx, fasthttp.StatusOK, "Directory listing disabled")
 		return
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	if !fm.mode.IsRegular() {
+		g.close()
 		s.reply(ctx, fasthttp.StatusForbidden, "")
 		return
 	}
-	size := fi.Size()
-	mtime := fi.ModTime().UTC().Truncate(time.Second)
-	etag := makeETag(fi)
+	size := fm.size
+	mtime := fm.mtime.UTC().Truncate(time.Second)
+	etag := makeETag(size, fm.mtime)
 	h := &ctx.Response.Header
 	h.Set("Last-Modified", mtime.Format(http.TimeFormat))
 	h.Set("ETag", etag)
@@ -156,7 +156,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 	h.SetContentType(contentType(rel))
 
 	if notModified(&ctx.Request.Header, etag, mtime) {
-		f.Close()
+		g.close()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		h.Del("Content-Type")
 		return
@@ -168,7 +168,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 	}
 	switch kind {
 	case rangeUnsatisfiable:
-		f.Close()
+		g.close()
 		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		h.SetContentLength(0)
@@ -176,6 +176,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	case rangeOK:
 		n := end - first + 1
+		f := g.file()
 		if _, err := f.Seek(first, io.SeekStart); err != nil {
 			f.Close()
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
@@ -192,13 +193,13 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	if ctx.IsHead() {
 		// fasthttp keeps a Content-Length set on a HEAD reply with no body.
-		f.Close()
+		g.close()
 		h.SetContentLength(int(size))
 		return
 	}
 	if size <= smallFileSize {
-		err := s.readSmall(ctx, f, size)
-		f.Close()
+		err := s.readSmall(ctx, &g, size)
+		g.close()
 		if err != nil {
 			s.log.Warn("read failed", "path", rel, "err", err)
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
@@ -209,7 +210,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 	}
 	s.stats.bytesOut.Add(size)
 	// fasthttp sends an *os.File body with sendfile(2) and closes it when done.
-	ctx.SetBodyStream(f, int(size))
+	ctx.SetBodyStream(g.file(), int(size))
 }
 
 // smallFileSize is the largest file GET reads into the response rather than streaming it with
@@ -219,11 +220,11 @@ const smallFileSize = 16 << 10
 
 // readSmall reads the size bytes of f into the response body. A file that turns out shorter than
 // its fstat size (truncated meanwhile) is an error, never a short 200.
-func (s *Server) readSmall(ctx *fasthttp.RequestCtx, f *os.File, size int64) error {
+func (s *Server) readSmall(ctx *fasthttp.RequestCtx, g *getFile, size int64) error {
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := (*bp)[:size]
-	if _, err := io.ReadFull(f, buf); err != nil {
+	if err := g.readFull(buf); err != nil {
 		return err
 	}
 	ctx.Response.SetBody(buf)
@@ -253,8 +254,8 @@ func (r *sectionFile) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, &r.lr)
 }
 
-func makeETag(fi os.FileInfo) string {
-	return `"` + strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16) + `"`
+func makeETag(size int64, mtime time.Time) string {
+	return `"` + strconv.FormatInt(size, 16) + "-" + strconv.FormatInt(mtime.UnixNano(), 16) + `"`
 }
 
 func contentType(rel string) string {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -623,13 +624,14 @@ func TestReadSmallShortFile(t *testing.T) {
 		size    int64
 		wantErr bool
 	}{{10, false}, {9, false}, {11, true}, {smallFileSize, true}} {
-		f, err := os.Open(p)
+		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		g := getFile{fd: fd}
 		var ctx fasthttp.RequestCtx
-		err = n.srv.readSmall(&ctx, f, tc.size)
-		f.Close()
+		err = n.srv.readSmall(&ctx, &g, tc.size)
+		g.close()
 		if (err != nil) != tc.wantErr || (err == nil && int64(len(ctx.Response.Body())) != tc.size) {
 			t.Errorf("readSmall(size %d) = %d bytes, %v; want error %v", tc.size, len(ctx.Response.Body()), err, tc.wantErr)
 		}

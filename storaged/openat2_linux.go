@@ -3,7 +3,9 @@
 package storaged
 
 import (
+	"io/fs"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -66,4 +68,28 @@ func haveOpenBeneath(dir string) bool {
 	}
 	syscall.Close(fd)
 	return true
+}
+
+// fstatMeta fstats fd.
+func fstatMeta(fd int) (fileMeta, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Fstat(fd, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileMeta{}, &fs.PathError{Op: "fstat", Path: "", Err: err}
+		}
+		break
+	}
+	var mode fs.FileMode
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+	case syscall.S_IFDIR:
+		mode = fs.ModeDir
+	default:
+		mode = fs.ModeIrregular
+	}
+	return fileMeta{mode: mode, size: st.Size, mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec))}, nil
 }

@@ -10,3 +10,6 @@ func openBeneath(dirfd int, name string, flags int) (int, error) { return -1, sy
 func haveOpenBeneath(dir string) bool { return false }
 
 func openDirPath(path string) (int, error) { return -1, syscall.ENOSYS }
+
+// fstatMeta is not needed without openat2: files come from os.Root as *os.File.
+func fstatMeta(fd int) (fileMeta, error) { return fileMeta{}, syscall.ENOSYS }

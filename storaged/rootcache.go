@@ -79,17 +79,26 @@ func (c *rootCache) stat(dev, inner string) (fs.FileInfo, error) {
 
 // openBeneath opens name read-only below e.dir with one openat2 call.
 func (e *devRoot) openBeneath(name string) (*os.File, error) {
+	fd, err := e.openBeneathFd(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// openBeneathFd is openBeneath returning the bare descriptor.
+func (e *devRoot) openBeneathFd(name string) (int, error) {
 	fd, err := -1, error(nil)
 	cerr := e.dirConn.Control(func(dirfd uintptr) {
 		fd, err = openBeneath(int(dirfd), name, syscall.O_RDONLY|syscall.O_NOCTTY)
 	})
 	if cerr != nil {
-		return nil, &fs.PathError{Op: "openat2", Path: name, Err: fs.ErrClosed} // e was replaced
+		return -1, &fs.PathError{Op: "openat2", Path: name, Err: fs.ErrClosed} // e was replaced
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "openat2", Path: name, Err: err}
+		return -1, &fs.PathError{Op: "openat2", Path: name, Err: err}
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	return fd, nil
 }
 
 // close closes the root and the descriptor of e; operations in progress on them finish first.

@@ -343,3 +343,33 @@ func TestRootCacheClosedWithServer(t *testing.T) {
 		t.Errorf("cached roots after Serve returned = %d, want 0", open)
 	}
 }
+
+// TestGetThroughRoot serves files of every size class, whole, by range and by HEAD, with reads
+// going through os.Root as on kernels without openat2.
+func TestGetThroughRoot(t *testing.T) {
+	t.Parallel()
+	n, _ := startClockNode(t, false)
+	if n.srv.root.reads.beneath {
+		t.Fatal("beneath = true, want false")
+	}
+	for i, size := range []int{0, 1, smallFileSize, smallFileSize + 1, 1 << 20} {
+		body := bytes.Repeat([]byte{byte('a' + i)}, size)
+		body = append(body[:0:0], body...)
+		if size > 0 {
+			body[size-1] = 'z'
+		}
+		p := "/dev2/0/000/000/00000001" + itoa(10+i) + ".fid"
+		writeFile(t, n.docroot, p, body)
+		wantGet(t, n, p, http.StatusOK, string(body))
+		resp, got := n.get(t, http.MethodHead, p, nil)
+		if resp.StatusCode != http.StatusOK || got != "" || resp.ContentLength != int64(size) {
+			t.Errorf("HEAD %s = %d, length %d, %d bytes; want 200, %d, none", p, resp.StatusCode, resp.ContentLength, len(got), size)
+		}
+		if size > 1 {
+			resp, got := n.get(t, http.MethodGet, p, map[string]string{"Range": "bytes=-2"})
+			if resp.StatusCode != http.StatusPartialContent || got != string(body[size-2:]) {
+				t.Errorf("GET %s bytes=-2 = %d %q, want 206 %q", p, resp.StatusCode, got, body[size-2:])
+			}
+		}
+	}
+}
