@@ -14,7 +14,7 @@ import (
 // directory itself may be a mount point or a symlink the administrator made (to /mnt/sdb, say).
 // Writes look the device up on every call rather than keeping it open, so a disk mounted on
 // dev<N> after start-up is used at once and a cached handle never writes beneath a mount point.
-// Reads (OpenRead, StatRead) go through reads, which keeps the device open and checks it against
+// Reads (openGet, OpenRead, StatRead) go through reads, which keeps the device open and checks it against
 // the device path at least once a second (see rootCache).
 type docroot struct {
 	dir   string     // absolute path of the docroot

@@ -31,7 +31,7 @@ const rootRecheck = time.Second
 // fs.ErrClosed and is retried through the current entry.
 //
 // Where the kernel has openat2(2), an entry also holds an O_PATH descriptor of the same directory
-// and OpenRead walks the path in one openat2 call with RESOLVE_BENEATH, which confines the walk to
+// and a read opens its file with one openat2 call with RESOLVE_BENEATH, which confines the walk to
 // the device as os.Root does (no "..", no absolute or escaping symlinks; EXDEV otherwise). os.Root
 // walks one openat per path component.
 //
@@ -206,8 +206,8 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 	if err != nil {
 		return nil, err
 	}
-	// After Close the fresh root is not cached; the finalizer os.Root sets closes it once the
-	// caller's operation is done with it.
+	// After Close the fresh entry is not cached; the finalizers of os.Root and os.File close it
+	// once the caller's operation is done with it.
 	return fresh, nil
 }
 
