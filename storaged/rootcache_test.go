@@ -373,3 +373,50 @@ func TestGetThroughRoot(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpenGetConfined: whatever path a read is asked for, it never opens a file outside its
+// device, through openat2 or through os.Root.
+func FuzzOpenGetConfined(f *testing.F) {
+	for _, s := range []string{"f", "../secret", "up/secret", "abs", "loop", "../dev2/f", "./f", "a/../f", "..", "/", "up/../../secret"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	outside := f.TempDir()
+	secret := filepath.Join(outside, "secret")
+	os.WriteFile(secret, []byte("secret"), 0o644)
+	top := filepath.Join(outside, "docroot")
+	for _, d := range []string{"dev1", "dev2"} {
+		os.MkdirAll(filepath.Join(top, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(top, "dev1", "f"), []byte("inside"), 0o644)
+	os.WriteFile(filepath.Join(top, "dev2", "f"), []byte("dev2"), 0o644)
+	os.WriteFile(filepath.Join(top, "secret"), []byte("secret"), 0o644)
+	os.Symlink("../..", filepath.Join(top, "dev1", "up"))
+	os.Symlink(secret, filepath.Join(top, "dev1", "abs"))
+	os.Symlink("loop", filepath.Join(top, "dev1", "loop"))
+	roots := map[bool]docroot{true: newDocroot(top), false: newDocroot(top)}
+	roots[false].reads.beneath = false
+	f.Cleanup(func() {
+		for _, d := range roots {
+			d.reads.Close()
+		}
+	})
+	f.Fuzz(func(t *testing.T, inner string, beneath bool) {
+		g, err := roots[beneath].openGet("dev1/" + inner)
+		if err != nil {
+			return
+		}
+		defer g.close()
+		fm, err := g.stat()
+		if err != nil || !fm.mode.IsRegular() || fm.size > 64 {
+			return
+		}
+		buf := make([]byte, fm.size)
+		if err := g.readFull(buf); err != nil {
+			t.Fatalf("openGet(%q): read: %v", inner, err)
+		}
+		if got := string(buf); got != "inside" {
+			t.Fatalf("openGet(dev1/%q) read %q, want only dev1's file", inner, got)
+		}
+	})
+}
