@@ -94,6 +94,9 @@ func fileStatus(err error) int {
 		return fasthttp.StatusForbidden
 	case errors.Is(err, syscall.EXDEV), strings.Contains(err.Error(), "escapes from parent"):
 		return fasthttp.StatusForbidden
+	case errors.Is(err, fs.ErrClosed), errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.ESTALE):
+		// The device directory was being replaced under the request: worth another try.
+		return fasthttp.StatusServiceUnavailable
 	}
 	return fasthttp.StatusInternalServerError
 }

@@ -109,18 +109,29 @@ func (e *devRoot) close() {
 	}
 }
 
+// maxRootAttempts bounds how often withRoot runs op. Each retry follows a device replaced (or a
+// lookup the kernel asked to repeat) while op ran, so more than a couple only happen while a device
+// directory is being swapped over and over; a request that still loses the race gets 503.
+const maxRootAttempts = 16
+
 // withRoot runs op on the cached entry of device dev with inner, the path inside the device.
 // When op fails in a way a replaced device explains, the device path is checked and op runs again
-// through the new entry, at most three times in all.
+// through the new entry, at most maxRootAttempts times in all.
 func withRoot[T any](c *rootCache, dev, inner string, op func(e *devRoot, name string) (T, error)) (T, error) {
 	var zero T
 	e, err := c.get(dev)
 	if err != nil {
 		return zero, err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		v, err := op(e, inner)
-		if err == nil || attempt == 2 || !maybeReplaced(err) {
+		if err == nil || attempt == maxRootAttempts {
+			return v, err
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			continue // openat2 saw a concurrent rename and asks for the lookup again
+		}
+		if !maybeReplaced(err) {
 			return v, err
 		}
 		// A closed root, or a stale NFS handle, is reopened even if the path still names it.
