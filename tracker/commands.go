@@ -122,6 +122,20 @@ func isDigits(v string) bool {
 	return true
 }
 
+// domainKey checks the domain and the key argument, in that order (spec 3.0: no_domain and
+// unreg_domain come before no_key).
+func (q *query) domainKey() (store.Domain, string, error) {
+	d, err := q.domain()
+	if err != nil {
+		return store.Domain{}, "", err
+	}
+	key, err := q.key("key")
+	if err != nil {
+		return store.Domain{}, "", err
+	}
+	return d, key, nil
+}
+
 // domain checks the `domain` argument as every file command does (spec 3.0).
 func (q *query) domain() (store.Domain, error) {
 	name := q.args.Get("domain")

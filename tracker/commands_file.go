@@ -302,11 +302,7 @@ func joinInts(ids []int) string {
 
 // getPaths lists where a key can be read (spec 3.1 get_paths).
 func (q *query) getPaths() (mogproto.Args, error) {
-	d, err := q.domain()
-	if err != nil {
-		return nil, err
-	}
-	key, err := q.key("key")
+	d, key, err := q.domainKey()
 	if err != nil {
 		return nil, err
 	}
@@ -379,11 +375,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 
 // delete removes a key; its copies are deleted later by the delete worker.
 func (q *query) delete() (mogproto.Args, error) {
-	d, err := q.domain()
-	if err != nil {
-		return nil, err
-	}
-	key, err := q.key("key")
+	d, key, err := q.domainKey()
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +425,7 @@ func (q *query) rename() (mogproto.Args, error) {
 
 // updateFileClass changes a file's class (the `updateclass` command).
 func (q *query) updateFileClass() (mogproto.Args, error) {
-	d, err := q.domain()
-	if err != nil {
-		return nil, err
-	}
-	key, err := q.key("key")
+	d, key, err := q.domainKey()
 	if err != nil {
 		return nil, err
 	}
@@ -474,11 +462,7 @@ func (q *query) updateFileClass() (mogproto.Args, error) {
 
 // fileInfo describes a key's file.
 func (q *query) fileInfo() (mogproto.Args, error) {
-	d, err := q.domain()
-	if err != nil {
-		return nil, err
-	}
-	key, err := q.key("key")
+	d, key, err := q.domainKey()
 	if err != nil {
 		return nil, err
 	}
