@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -46,25 +45,13 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		}
 		return cfg, nil
 	}
-	if err := parseFlags(e, fs, args); err != nil {
+	var cfg gateway.Config
+	log, done, err := d.start(e, fs, args, func() (err error) {
+		cfg, err = load()
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "mogway gateway: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	log, err := d.logger(e.stderr)
-	if err != nil {
+	})
+	if done {
 		return err
-	}
-	cfg, err := load()
-	if err != nil {
-		d.testFailed(e)
-		return err
-	}
-	if d.test {
-		d.testOK(e)
-		return nil
 	}
 
 	// New opens the cache (rebuilding a disk tier's index) and the purge journal before anything

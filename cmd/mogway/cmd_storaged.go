@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -21,39 +20,26 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 	listen := fs.String("listen", "", "HTTP `address` (default \":7500\")")
 	mgmt := fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
 	docroot := fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
-	if err := parseFlags(e, fs, args); err != nil {
+	var cfg storaged.Config
+	log, done, err := d.start(e, fs, args, func() error {
+		cf, err := loadConfig(d.config)
+		if err != nil {
+			return err
+		}
+		cfg = cf.Storaged
+		if isSet(fs, "listen") {
+			cfg.Listen = *listen
+		}
+		if isSet(fs, "mgmt-listen") {
+			cfg.MgmtListen = *mgmt
+		}
+		if isSet(fs, "docroot") {
+			cfg.Docroot = *docroot
+		}
+		return cf.validate("storaged", &cfg)
+	})
+	if done {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "mogway storaged: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	log, err := d.logger(e.stderr)
-	if err != nil {
-		return err
-	}
-	cf, err := loadConfig(d.config)
-	if err != nil {
-		d.testFailed(e)
-		return err
-	}
-	cfg := cf.Storaged
-	if isSet(fs, "listen") {
-		cfg.Listen = *listen
-	}
-	if isSet(fs, "mgmt-listen") {
-		cfg.MgmtListen = *mgmt
-	}
-	if isSet(fs, "docroot") {
-		cfg.Docroot = *docroot
-	}
-	if err := cf.validate("storaged", &cfg); err != nil {
-		d.testFailed(e)
-		return err
-	}
-	if d.test {
-		d.testOK(e)
-		return nil
 	}
 
 	srv, err := storaged.New(cfg, log)

@@ -25,36 +25,23 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
 	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
-	if err := parseFlags(e, fs, args); err != nil {
+	var cfg tracker.Config
+	log, done, err := d.start(e, fs, args, func() error {
+		cf, err := loadConfig(d.config)
+		if err != nil {
+			return err
+		}
+		cfg = cf.Tracker
+		if isSet(fs, "listen") {
+			cfg.Listen = *listen
+		}
+		if isSet(fs, "db") {
+			cfg.DB = *db
+		}
+		return cf.validate("tracker", &cfg)
+	})
+	if done {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "mogway tracker: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	log, err := d.logger(e.stderr)
-	if err != nil {
-		return err
-	}
-	cf, err := loadConfig(d.config)
-	if err != nil {
-		d.testFailed(e)
-		return err
-	}
-	cfg := cf.Tracker
-	if isSet(fs, "listen") {
-		cfg.Listen = *listen
-	}
-	if isSet(fs, "db") {
-		cfg.DB = *db
-	}
-	if err := cf.validate("tracker", &cfg); err != nil {
-		d.testFailed(e)
-		return err
-	}
-	if d.test {
-		d.testOK(e)
-		return nil
 	}
 
 	if err := checkSQLiteDir(cfg.DBAddr()); err != nil {

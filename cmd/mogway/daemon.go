@@ -113,6 +113,32 @@ func (d *daemonFlags) startPprof(ctx context.Context, log *slog.Logger) (wait fu
 	return func() { <-done }, nil
 }
 
+// start is the beginning every daemon command shares: parse the command line, build the logger,
+// and run load, which reads the file, applies the flags over it and validates the role's section.
+// With -t it prints the verdict like nginx -t. done is true when the command has nothing more to do
+// (a usage error, -t, or a config error, which err then holds).
+func (d *daemonFlags) start(e *env, fs *flag.FlagSet, args []string, load func() error) (log *slog.Logger, done bool, err error) {
+	if err := parseFlags(e, fs, args); err != nil {
+		return nil, true, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return nil, true, errUsage
+	}
+	if log, err = d.logger(e.stderr); err != nil {
+		return nil, true, err
+	}
+	if err := load(); err != nil {
+		d.testFailed(e)
+		return nil, true, err
+	}
+	if d.test {
+		d.testOK(e)
+		return nil, true, nil
+	}
+	return log, false, nil
+}
+
 // subject names what -t checked, for its verdict lines.
 func (d *daemonFlags) subject() string {
 	if d.config == "" {
