@@ -40,6 +40,7 @@ func commands() []command {
 		{"info", "show a key's fid, class, length and copies (like mogfileinfo)", cmdInfo},
 		{"ls", "list keys of a domain by prefix (like moglistkeys)", cmdLs},
 		{"rm", "delete a key (like mogdelete)", cmdRm},
+		{"debug", "show a file's rows, queues and copies, and check the copies (like mogfiledebug)", cmdDebug},
 		{"version", "print the version", cmdVersion},
 	}
 }
