@@ -410,6 +410,7 @@ func deviceLeaves() []admLeaf {
 					return nil
 				}
 			}),
+		deviceSummaryLeaf(),
 	}
 }
 
