@@ -100,6 +100,9 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 	ctx.Response.Header.SetContentLength(0)
 }
 
+// maxStaleAttempts bounds how often one PUT is sent again after finding a pooled connection closed.
+const maxStaleAttempts = 3
+
 // errShortUpload is a body that ended before its Content-Length.
 var errShortUpload = errors.New("gateway: request body shorter than Content-Length")
 
@@ -118,17 +121,28 @@ func (s *Server) put(path string, body *countingReader, size int, rec *accessRec
 	req.Header.SetMethod(fasthttp.MethodPut)
 	req.Header.SetContentType("application/octet-stream")
 	start := body.n
-	req.SetBodyStream(io.LimitReader(body, int64(size)), size)
 	n.requests.Add(1)
 	// No overall deadline: the idle timeouts of both connections bound every wait.
 	began := time.Now()
-	err = n.hc.Do(req, resp)
+	for attempt := 1; ; attempt++ {
+		req.SetBodyStream(io.LimitReader(body, int64(size)), size)
+		err = n.hc.Do(req, resp)
+		// A pooled connection the node closed (it restarted, or its idle timeout passed) is found
+		// before a byte of the body is read: send again on another connection. The second stale
+		// connection in a row means the node restarted and every idle connection predates it.
+		if !errors.Is(err, errStaleConn) || body.n != start || attempt == maxStaleAttempts {
+			break
+		}
+		if attempt == 2 {
+			n.hc.CloseIdleConnections()
+		}
+	}
 	rec.addUpstream(n.addr, time.Since(began))
 	if err == nil && body.n-start != int64(size) {
 		err = errShortUpload
 	}
 	if err != nil {
-		if body.n == start {
+		if body.n == start && !errors.Is(err, errStaleConn) {
 			n.fail(s.now(), s.cfgNow().Storage)
 		}
 		abandon(resp)

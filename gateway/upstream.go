@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -166,7 +167,12 @@ const maxBufferedBody = 64 << 10
 
 // retryStale retries a request once when a kept-alive connection turned out to be closed by the node
 // before it answered; every other error is left to the gateway's own failover to the next node.
+// A connection found closed before the request was written (errStaleConn) is always safe to retry,
+// up to the client's attempt limit: after a node restart every pooled connection to it is stale.
 func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if errors.Is(err, errStaleConn) {
+		return false, true
+	}
 	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
 }
 
@@ -202,7 +208,13 @@ type idleConn struct {
 	rd, wd  time.Time // deadlines fasthttp asked for
 	ra, wa  time.Time // deadlines set on the connection now
 	gotByte bool      // a byte was read since fasthttp last set the read deadline
+	used    bool      // a byte was ever read: the connection has been idle in the pool
 }
+
+// errStaleConn is a pooled keep-alive connection found closed by the node before a request was
+// written on it (typically the node restarted). Nothing of the request, body included, was sent or
+// read, so it may be sent again on another connection.
+var errStaleConn = errors.New("gateway: storage node closed the idle connection")
 
 func (c *idleConn) SetDeadline(t time.Time) error {
 	c.rd, c.wd, c.ra, c.wa, c.gotByte = t, t, t, t, false
@@ -214,7 +226,17 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// SetWriteDeadline is the first thing fasthttp does with a connection for each request, before it
+// writes the request or reads a byte of its body. On a connection that was idle in the pool it first
+// checks, without blocking, that the node has not closed it: a streamed body cannot be sent again
+// once read, so a request must not start on a dead connection. The error (errStaleConn) makes
+// fasthttp close the connection and return it before the request was written.
 func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	if c.used {
+		if err := peerClosed(c.Conn); err != nil {
+			return fmt.Errorf("%w: %w", errStaleConn, err)
+		}
+	}
 	c.wd, c.wa = t, t
 	return c.Conn.SetWriteDeadline(t)
 }
@@ -250,7 +272,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.gotByte = true
+		c.gotByte, c.used = true, true
 	}
 	return n, err
 }

@@ -1,0 +1,66 @@
+//go:build linux
+
+package gateway
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestPeerClosed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		name string
+		peer func(net.Conn) // what the server side does before the check
+		want error
+	}{
+		{"idle", func(net.Conn) {}, nil},
+		{"closed", func(c net.Conn) { c.Close() }, errPeerEOF},
+		{"unsolicited", func(c net.Conn) { c.Write([]byte("HTTP/1.1 408")) }, errUnsolicited},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			tc.peer(srv)
+			var got error
+			// The FIN or the bytes reach the client asynchronously: poll until the answer settles
+			// on something other than "usable" (or, for the idle case, check once).
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got = peerClosed(c)
+				if got != nil || tc.want == nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if !errors.Is(got, tc.want) && got != tc.want {
+				t.Fatalf("peerClosed = %v, want %v", got, tc.want)
+			}
+			// The check only peeks: a usable connection still carries data both ways.
+			if tc.want == nil {
+				if _, err := srv.Write([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+				var b [1]byte
+				if n, err := c.Read(b[:]); n != 1 || err != nil || b[0] != 'x' {
+					t.Fatalf("Read after the check = %d %q, %v; want 1 \"x\"", n, b[:n], err)
+				}
+			}
+		})
+	}
+}
