@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -37,7 +38,9 @@ var errDebugProblems = errors.New("problems found; see above")
 func cmdDebug(ctx context.Context, e *env, args []string) error {
 	var f fileFlags
 	fs := newCLIFlags(debugHelp)
-	f.register(fs)
+	f.clientFlags.register(fs, client.DefaultTimeout)
+	fs.StringVar(&f.domain, "domain", "", "domain of the key (required with --key)")
+	fs.StringVar(&f.key, "key", "", "the key to inspect")
 	fid := fs.Int64("fid", 0, "inspect this fid instead of --domain/--key")
 	check := fs.Bool("check", true, "HEAD every copy and compare its length with the file row")
 	pos, err := parseCLI(e, fs, debugHelp, args)
