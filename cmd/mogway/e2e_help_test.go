@@ -18,6 +18,7 @@ var commandFlags = map[string][]string{
 	"info":     {"--trackers", "--domain", "--key"},
 	"ls":       {"--trackers", "--domain", "--key_prefix", "--after", "--limit"},
 	"rm":       {"--trackers", "--domain", "--key", "-f "},
+	"debug":    {"--trackers", "--domain", "--key", "--fid", "--check"},
 }
 
 func TestHelpEveryCommand(t *testing.T) {
