@@ -130,7 +130,7 @@ func (ns *nodes) get(addr string) *node {
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultUserAgentHeader:      false,
-		RetryIfErr:                    retryStale,
+		RetryIfErr:                    n.retryStale,
 	}
 	ns.m[addr] = n
 	return n
@@ -167,10 +167,14 @@ const maxBufferedBody = 64 << 10
 
 // retryStale retries a request once when a kept-alive connection turned out to be closed by the node
 // before it answered; every other error is left to the gateway's own failover to the next node.
-// A connection found closed before the request was written (errStaleConn) is always safe to retry,
-// up to the client's attempt limit: after a node restart every pooled connection to it is stale.
-func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+// A connection found closed before the request was written (errStaleConn) is always safe to retry.
+// The second one in a row means the node restarted and every idle connection predates it: they are
+// all closed, so the next attempt dials (fasthttp stops after MaxIdemponentCallAttempts).
+func (n *node) retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
 	if errors.Is(err, errStaleConn) {
+		if attempts >= 2 {
+			n.hc.CloseIdleConnections()
+		}
 		return false, true
 	}
 	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
