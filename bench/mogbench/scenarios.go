@@ -101,7 +101,7 @@ func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *pro
 		Errors: errs,
 		RSS:    [2]int64{mogProc.peakRSS(), nginxRSS(refProc)},
 	}
-	if r.Mogway < r.Reference && pprof != "" {
+	if r.Mogway < r.Reference && pprof != "" && !c.o.quick {
 		prof, err := c.profile(name, pprof, mogURL)
 		if err != nil {
 			return row{}, err
