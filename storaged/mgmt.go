@@ -117,33 +117,26 @@ func (s *Server) mgmtCommand(w *bufio.Writer, line string) {
 		w.WriteString("\r\n")
 		return
 	}
-	switch cmd := fields[0]; cmd {
-	case "size":
-		if len(fields) < 2 {
-			w.WriteString("ERROR: size needs a uri\r\n")
-			return
-		}
-		uri := fields[1]
-		if strings.Contains(uri, "..") {
-			w.WriteString("ERROR: uri invalid (contains ..)\r\n")
-			return
-		}
-		fmt.Fprintf(w, "%s %d\r\n", uri, s.sizeOf(uri))
-	case "MD5", "SHA-1":
-		if len(fields) < 2 {
-			fmt.Fprintf(w, "ERROR: %s needs a uri\r\n", cmd)
-			return
-		}
-		uri := fields[1]
-		if strings.Contains(uri, "..") {
-			w.WriteString("ERROR: uri invalid (contains ..)\r\n")
-			return
-		}
-		fsck := len(fields) > 2 && fields[2] == "fsck"
-		w.WriteString(s.digest(cmd, uri, fsck))
-	default:
+	cmd := fields[0]
+	if cmd != "size" && cmd != "MD5" && cmd != "SHA-1" {
 		fmt.Fprintf(w, "ERROR: unknown command: %s\r\n", cmd)
+		return
 	}
+	if len(fields) < 2 {
+		fmt.Fprintf(w, "ERROR: %s needs a uri\r\n", cmd)
+		return
+	}
+	uri := fields[1]
+	if strings.Contains(uri, "..") {
+		w.WriteString("ERROR: uri invalid (contains ..)\r\n")
+		return
+	}
+	if cmd == "size" {
+		fmt.Fprintf(w, "%s %d\r\n", uri, s.sizeOf(uri))
+		return
+	}
+	fsck := len(fields) > 2 && fields[2] == "fsck"
+	w.WriteString(s.digest(cmd, uri, fsck))
 }
 
 // mgmtPath maps a side-channel URI ("/dev1/0/000/000/0000000001.fid", or a full http:// URL) to a
