@@ -21,8 +21,9 @@ const (
 	DefaultRetryAfter        = 5 * time.Second
 )
 
-// maxBackoffFactor caps how far RetryAfter grows for a tracker that keeps failing.
-const maxBackoffFactor = 8
+// maxBackoffShift caps how far RetryAfter grows for a tracker that keeps failing: at most
+// 1<<maxBackoffShift (8) times.
+const maxBackoffShift = 3
 
 // Config configures a Pool. The zero value means every default; written as YAML:
 //

@@ -335,7 +335,7 @@ func (p *Pool) fail(ctx context.Context, t *tracker, err error) {
 	t.failures.Add(1)
 	t.mu.Lock()
 	t.fails++
-	backoff := p.cfg.RetryAfter.D() << min(t.fails-1, 3)
+	backoff := p.cfg.RetryAfter.D() << min(t.fails-1, maxBackoffShift)
 	t.downUntil = p.now().Add(backoff)
 	first := t.fails == 1
 	t.mu.Unlock()
