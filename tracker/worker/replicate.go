@@ -99,16 +99,10 @@ func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
 	return len(jobs) == w.cfg.BatchSize, ctx.Err()
 }
 
-// retryReplicate reschedules j with the failure backoff.
+// retryReplicate reschedules j on the replication queue with the failure backoff.
 func (w *Workers) retryReplicate(ctx context.Context, j store.Job, why error) error {
-	d := replBackoff[min(j.FailCount, len(replBackoff)-1)]
-	j.FailCount++
-	j.NextTry = w.unix() + int64(w.jitter(d)/time.Second)
 	w.stats.replicateRetries.Add(1)
-	if err := w.st.Retry(ctx, store.QueueReplicate, j); err != nil {
-		return fmt.Errorf("%v; reschedule: %w", why, err)
-	}
-	return why
+	return w.retryQueue(ctx, store.QueueReplicate, j, why)
 }
 
 // replicateFid brings one fid to its policy (spec 5.5) and settles its queue row.
