@@ -43,6 +43,7 @@ import (
 	"net/netip"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,7 +176,7 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	}
 	n := max(len(cfg.Trackers), 1)
 	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
-	sameTrackers := prev != nil && slicesEqual(prev.cfg.Trackers, cfg.Trackers) &&
+	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
 		prev.cfg.Timeouts.TrackerConnect == cfg.Timeouts.TrackerConnect &&
 		prev.cfg.Timeouts.TrackerRead == cfg.Timeouts.TrackerRead
 	switch {
@@ -196,18 +197,6 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 		st.paths = newPathCache(cfg.PathCache, s.now)
 	}
 	return st, nil
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // acquire returns the state in force with a reference held; release it when done. A state retired
