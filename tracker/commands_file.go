@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,7 +207,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 		return nil, e
 	}
 
-	if !containsDevid(tf.DevIDs, int(devid)) {
+	if !slices.Contains(tf.DevIDs, int(devid)) {
 		return fail(perrMsg(mogproto.ErrInvalidDestdev, fmt.Sprintf("File uploaded to invalid dest %d. Valid devices were: %s", devid, joinInts(tf.DevIDs))))
 	}
 	if key == "" {
@@ -278,15 +279,6 @@ func replicaTarget(c store.Class) int {
 		}
 	}
 	return c.MinDevCount
-}
-
-func containsDevid(ids []int, id int) bool {
-	for _, v := range ids {
-		if v == id {
-			return true
-		}
-	}
-	return false
 }
 
 func joinInts(ids []int) string {
