@@ -61,17 +61,20 @@ func (r *Reader) limit() int64 {
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
-	switch {
-	case r.sl != nil:
+	if r.sl != nil {
 		return r.readSlices(p)
-	case r.fl != nil:
-		n, err := r.readFlight(p, r.off)
-		r.off += int64(n)
-		return n, err
 	}
-	n, err := r.readStored(p, r.off)
+	n, err := r.readBody(p, r.off)
 	r.off += int64(n)
 	return n, err
+}
+
+// readBody reads at off from a fill in progress or a stored entry.
+func (r *Reader) readBody(p []byte, off int64) (int, error) {
+	if r.fl != nil {
+		return r.readFlight(p, off)
+	}
+	return r.readStored(p, off)
 }
 
 // ReadAt implements io.ReaderAt for stored entries and fills in progress (it blocks until the bytes
@@ -80,23 +83,12 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("cache: negative offset")
 	}
-	switch {
-	case r.sl != nil:
+	if r.sl != nil {
 		return 0, errors.New("cache: ReadAt on a range Reader")
-	case r.fl != nil:
-		var n int
-		for n < len(p) {
-			k, err := r.readFlight(p[n:], off+int64(n))
-			n += k
-			if err != nil {
-				return n, err
-			}
-		}
-		return n, nil
 	}
 	var n int
 	for n < len(p) {
-		k, err := r.readStored(p[n:], off+int64(n))
+		k, err := r.readBody(p[n:], off+int64(n))
 		n += k
 		if err != nil {
 			return n, err
