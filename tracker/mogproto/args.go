@@ -22,21 +22,17 @@ func (a Args) Get(name string) string {
 
 // Lookup returns the value of the first pair called name and whether there is one.
 func (a Args) Lookup(name string) (string, bool) {
-	for i := range a {
-		if a[i].Name == name {
-			return a[i].Value, true
-		}
+	if i := a.index(name); i >= 0 {
+		return a[i].Value, true
 	}
 	return "", false
 }
 
 // Set replaces the value of the first pair called name, or appends the pair when there is none.
 func (a *Args) Set(name, value string) {
-	for i := range *a {
-		if (*a)[i].Name == name {
-			(*a)[i].Value = value
-			return
-		}
+	if i := a.index(name); i >= 0 {
+		(*a)[i].Value = value
+		return
 	}
 	*a = append(*a, Arg{name, value})
 }
@@ -237,6 +233,7 @@ func parseArgs(s string) Args {
 	return out
 }
 
+// index returns the position of the first pair called name, or -1.
 func (a Args) index(name string) int {
 	for i := range a {
 		if a[i].Name == name {
