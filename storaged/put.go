@@ -89,7 +89,7 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 	if wantMD5 != nil {
 		sum = md5.New()
 	}
-	body := &bodyReader{r: ctx.RequestBodyStream(), conn: ctx.Conn(), timeout: s.cfg.ReadTimeout.D()}
+	body := s.putBody(ctx)
 	n, err := s.receive(rel, body, int64(cl), sum, wantMD5)
 	var mismatch *md5Mismatch
 	switch {
@@ -113,15 +113,25 @@ func (s *Server) servePut(ctx *fasthttp.RequestCtx) {
 		s.abortPut(ctx, fasthttp.StatusInternalServerError, "")
 		return
 	}
+	if wantMD5 != nil {
+		s.putStored(ctx, fasthttp.StatusCreated, n)
+	} else {
+		s.putStored(ctx, fasthttp.StatusOK, n)
+	}
+}
+
+// putStored answers a PUT that stored n bytes with code and an empty HTML body.
+func (s *Server) putStored(ctx *fasthttp.RequestCtx, code int, n int64) {
 	s.stats.created.Add(1)
 	s.stats.bytesIn.Add(n)
-	if wantMD5 != nil {
-		ctx.SetStatusCode(fasthttp.StatusCreated)
-	} else {
-		ctx.SetStatusCode(fasthttp.StatusOK)
-	}
+	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/html")
 	ctx.SetBodyString("")
+}
+
+// putBody is the streamed body of a PUT, read under read_timeout.
+func (s *Server) putBody(ctx *fasthttp.RequestCtx) *bodyReader {
+	return &bodyReader{r: ctx.RequestBodyStream(), conn: ctx.Conn(), timeout: s.cfg.ReadTimeout.D()}
 }
 
 // abortPut replies with an error to a PUT whose body may be unread and closes the connection,
@@ -318,7 +328,7 @@ func (s *Server) putRange(ctx *fasthttp.RequestCtx, rel, cr string, length int64
 		s.abortPut(ctx, code, "")
 		return
 	}
-	body := &bodyReader{r: ctx.RequestBodyStream(), conn: ctx.Conn(), timeout: s.cfg.ReadTimeout.D()}
+	body := s.putBody(ctx)
 	bp := s.bufs.Get().(*[]byte)
 	n, err := io.CopyBuffer(io.NewOffsetWriter(f, first), io.LimitReader(body, length), *bp)
 	s.bufs.Put(bp)
@@ -341,9 +351,5 @@ func (s *Server) putRange(ctx *fasthttp.RequestCtx, rel, cr string, length int64
 		s.abortPut(ctx, fasthttp.StatusInternalServerError, "")
 		return
 	}
-	s.stats.created.Add(1)
-	s.stats.bytesIn.Add(n)
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentType("text/html")
-	ctx.SetBodyString("")
+	s.putStored(ctx, fasthttp.StatusOK, n)
 }
