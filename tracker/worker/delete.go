@@ -61,9 +61,7 @@ func (w *Workers) deletePass(ctx context.Context) (bool, error) {
 func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
-		w.stats.lockBusy.Add(1)
-		j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
-		return w.st.Retry(ctx, store.QueueDelete, j)
+		return w.retryLockBusy(ctx, store.QueueDelete, j)
 	}
 	if err != nil {
 		return err // the lease brings the row back

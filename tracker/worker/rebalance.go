@@ -70,9 +70,7 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 	q := store.QueueRebalance
 	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
-		w.stats.lockBusy.Add(1)
-		j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
-		return w.st.Retry(ctx, q, j)
+		return w.retryLockBusy(ctx, q, j)
 	}
 	if err != nil {
 		return err

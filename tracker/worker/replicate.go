@@ -24,6 +24,14 @@ const lockBusyRetry = 2 * time.Second
 
 func fidLock(fid int64) string { return "mgfs:fid:" + strconv.FormatInt(fid, 10) + ":replicate" }
 
+// retryLockBusy puts j back on q for another look after lockBusyRetry, without counting a failure:
+// another tracker holds the fid's lock and works on it.
+func (w *Workers) retryLockBusy(ctx context.Context, q store.Queue, j store.Job) error {
+	w.stats.lockBusy.Add(1)
+	j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
+	return w.st.Retry(ctx, q, j)
+}
+
 // classInfo is what replication needs of a file's class.
 type classInfo struct {
 	minDevCount int
@@ -109,10 +117,7 @@ func (w *Workers) retryReplicate(ctx context.Context, j store.Job, why error) er
 func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]classInfo, j store.Job) error {
 	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
-		// Another tracker works on this fid; look again soon without counting a failure.
-		w.stats.lockBusy.Add(1)
-		j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
-		return w.st.Retry(ctx, store.QueueReplicate, j)
+		return w.retryLockBusy(ctx, store.QueueReplicate, j)
 	}
 	if err != nil {
 		return w.retryReplicate(ctx, j, fmt.Errorf("lock: %w", err))
