@@ -323,10 +323,7 @@ func (s *Server) refreshLoop(ctx context.Context) {
 
 // kick wakes a background worker, if they run.
 func (s *Server) kick(name string) {
-	s.mu.Lock()
-	w := s.workers
-	s.mu.Unlock()
-	if w != nil {
+	if w := s.background(); w != nil {
 		w.Kick(name)
 	}
 }
