@@ -174,8 +174,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) error {
 			pb = newProgress(e.stderr, fi.Length, "fetch")
 		}
 	}
-	if *file == "-" {
-		var w io.Writer = e.stdout
+	fetch := func(w io.Writer) error {
 		if pb != nil {
 			w = io.MultiWriter(w, pb)
 			defer pb.done()
@@ -185,16 +184,10 @@ func cmdFetch(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	return writeAtomic(*file, func(w io.Writer) error {
-		if pb != nil {
-			w = io.MultiWriter(w, pb)
-			defer pb.done()
-		}
-		if _, err := p.Fetch(ctx, f.domain, f.key, w); err != nil {
-			return trackerError("fetch "+f.key, err)
-		}
-		return nil
-	})
+	if *file == "-" {
+		return fetch(e.stdout)
+	}
+	return writeAtomic(*file, fetch)
 }
 
 // writeAtomic writes path through a temporary file in its directory: write, fsync, close, rename,
