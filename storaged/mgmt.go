@@ -146,20 +146,11 @@ func mgmtPath(uri string) (string, bool) {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") {
 		return "", false
 	}
-	var segs []string
-	for _, seg := range strings.Split(p, "/") {
-		switch seg {
-		case "", ".":
-			continue
-		case "..":
-			return "", false
-		}
-		segs = append(segs, seg)
-	}
-	if len(segs) < 2 || !isDevName(segs[0]) {
+	rel, ok := relPath(p)
+	if dev, inner, _ := strings.Cut(rel, "/"); !ok || inner == "" || !isDevName(dev) {
 		return "", false
 	}
-	return strings.Join(segs, "/"), true
+	return rel, true
 }
 
 // sizeOf returns the size of the regular file at uri, or -1.

@@ -59,8 +59,18 @@ func readPath(raw string) (string, error) {
 	if strings.ContainsAny(p, "\x00\\") {
 		return "", errBadPath
 	}
+	rel, ok := relPath(p)
+	if !ok {
+		return "", errForbidden
+	}
+	return rel, nil
+}
+
+// relPath turns p ("/...") into a path relative to the docroot: empty and "." segments dropped, ""
+// for the root itself. ok is false when a segment is "..".
+func relPath(p string) (rel string, ok bool) {
 	if cleanAbs(p) {
-		return p[1:], nil // the usual case, without allocating
+		return p[1:], true // the usual case, without allocating
 	}
 	segs := make([]string, 0, 8)
 	for _, s := range strings.Split(p, "/") {
@@ -68,14 +78,11 @@ func readPath(raw string) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			return "", errForbidden
+			return "", false
 		}
 		segs = append(segs, s)
 	}
-	if len(segs) == 0 {
-		return "", nil
-	}
-	return strings.Join(segs, "/"), nil
+	return strings.Join(segs, "/"), true
 }
 
 // cleanAbs reports whether p ("/..." ) has no empty, "." or ".." segment after the leading slash,
