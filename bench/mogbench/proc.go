@@ -62,8 +62,8 @@ func (p *proc) kill() {
 	p.log.Close()
 }
 
-// peakRSS returns the peak resident set (VmHWM) in bytes of the process and its children in the
-// group; taskset execs the target, so the pid is the daemon itself.
+// peakRSS returns the peak resident set (VmHWM) in bytes of the process alone (not its children:
+// see nginxRSS); taskset execs the target, so the pid is the daemon itself.
 func (p *proc) peakRSS() int64 {
 	return vmHWM(p.cmd.Process.Pid)
 }
