@@ -95,11 +95,11 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 		if err := os.MkdirAll(filepath.Join(work, fmt.Sprintf("node%d", i+1), fmt.Sprintf("dev%d", i+1)), 0o755); err != nil {
 			return nil, err
 		}
-		// Node 2 also holds a dev1 directory so that both nodes answer the same URIs for the
-		// upstream-group (FastDFS-style) scenarios, as nginx's upstream needs.
-		if err := os.MkdirAll(filepath.Join(work, "node2", "dev1"), 0o755); err != nil {
-			return nil, err
-		}
+	}
+	// Node 2 also holds a dev1 directory so that both nodes answer the same URIs for the
+	// upstream-group (FastDFS-style) scenarios, as nginx's upstream needs.
+	if err := os.MkdirAll(filepath.Join(work, "node2", "dev1"), 0o755); err != nil {
+		return nil, err
 	}
 	var err error
 	c.tracker, err = start(work, "tracker", serverCPUs, nil, o.bin, "tracker", "--listen", trackerAddr,
