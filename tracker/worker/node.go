@@ -296,7 +296,6 @@ type usage struct {
 // and `used`, as the Perl monitor does.
 func parseUsage(b []byte) (usage, error) {
 	var u usage
-	var haveTotal, haveUsed bool
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimRight(line, "\r\n")
 		k, v, ok := strings.Cut(line, ":")
@@ -313,16 +312,16 @@ func parseUsage(b []byte) (usage, error) {
 			if err != nil {
 				return usage{}, fmt.Errorf("usage: bad total %q", v)
 			}
-			u.total, haveTotal = n, true
+			u.total = n
 		case "used":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return usage{}, fmt.Errorf("usage: bad used %q", v)
 			}
-			u.used, haveUsed = n, true
+			u.used = n
 		}
 	}
-	if !haveTotal || !haveUsed || u.total <= 0 || u.used <= 0 {
+	if u.total <= 0 || u.used <= 0 { // a missing key leaves its field 0
 		return usage{}, errors.New("usage: total and used must be present and positive")
 	}
 	return u, nil
