@@ -89,8 +89,13 @@ func (c *cluster) startNode(i int) error {
 	return waitPort(addrs[i], 10*time.Second)
 }
 
-func startCluster(ctx context.Context, o options, work string, logger *slog.Logger) (*cluster, error) {
+func startCluster(ctx context.Context, o options, work string, logger *slog.Logger) (_ *cluster, err error) {
 	c := &cluster{o: o, work: work, gateways: map[int]*proc{}, objects: map[string]object{}}
+	defer func() {
+		if err != nil {
+			c.stop() // whatever was started so far
+		}
+	}()
 	for i := range 2 {
 		if err := os.MkdirAll(filepath.Join(work, fmt.Sprintf("node%d", i+1), fmt.Sprintf("dev%d", i+1)), 0o755); err != nil {
 			return nil, err
@@ -101,36 +106,30 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 	if err := os.MkdirAll(filepath.Join(work, "node2", "dev1"), 0o755); err != nil {
 		return nil, err
 	}
-	var err error
 	c.tracker, err = start(work, "tracker", serverCPUs, nil, o.bin, "tracker", "--listen", trackerAddr,
 		"--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn")
 	if err != nil {
 		return nil, err
 	}
 	if err := waitPort(trackerAddr, 20*time.Second); err != nil {
-		c.stop()
 		return nil, err
 	}
 	for i := range 2 {
 		if err := c.startNode(i); err != nil {
-			c.stop()
 			return nil, err
 		}
 	}
 	c.pool, err = client.NewPool(client.Config{Trackers: []string{trackerAddr}}, logger)
 	if err != nil {
-		c.stop()
 		return nil, err
 	}
 	if err := c.register(ctx); err != nil {
-		c.stop()
 		return nil, err
 	}
 	sizes := map[string]int64{"4k": 4 << 10, "1m": 1 << 20, "big": o.bigSize}
 	for key, size := range sizes {
 		obj, err := c.upload(ctx, key, size)
 		if err != nil {
-			c.stop()
 			return nil, err
 		}
 		c.objects[key] = obj
@@ -142,34 +141,28 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 	} {
 		cfg := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", port))
 		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			c.stop()
 			return nil, err
 		}
 		p, err := start(work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, o.bin, "gateway", "-c", cfg, "--log-level", "warn",
 			"--pprof", pprofAddr(port))
 		if err != nil {
-			c.stop()
 			return nil, err
 		}
 		c.gateways[port] = p
 		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
-			c.stop()
 			return nil, err
 		}
 	}
 	conf, err := writeNginxConf(work, filepath.Join(work, "node1"), []string{nodeA, nodeB}, ngx)
 	if err != nil {
-		c.stop()
 		return nil, err
 	}
 	c.nginx, err = start(work, "nginx", serverCPUs, nil, "nginx", "-c", conf, "-p", work)
 	if err != nil {
-		c.stop()
 		return nil, err
 	}
 	for _, p := range []int{ngx.Static, ngx.Proxy, ngx.Cache} {
 		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", p), 10*time.Second); err != nil {
-			c.stop()
 			return nil, err
 		}
 	}
