@@ -19,35 +19,35 @@ type scenario struct {
 	run  func() (row, error)
 }
 
-func gw(port int, path string) string  { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path) }
-func ngxURL(port int, p string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, p) }
+// localURL is the URL of path on a gateway or nginx port of 127.0.0.1.
+func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path) }
 
 func scenarios(c *cluster, o options) []scenario {
 	k4, m1, big := c.objects["4k"], c.objects["1m"], c.objects["big"]
 	return []scenario{
 		{"storage node GET 4 KiB", func() (row, error) {
-			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, ngxURL(ngx.Static, k4.path), "nginx static",
+			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, localURL(ngx.Static, k4.path), "nginx static",
 				c.nodes[0], c.nginx, pprofAddr(17500))
 		}},
 		{"cache hit 4 KiB", func() (row, error) {
-			return c.ab("cache hit 4 KiB", gw(gwCache, "/bench/4k"), ngxURL(ngx.Cache, k4.path), "nginx proxy_cache",
+			return c.ab("cache hit 4 KiB", localURL(gwCache, "/bench/4k"), localURL(ngx.Cache, k4.path), "nginx proxy_cache",
 				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
 		{"cache hit 1 MiB", func() (row, error) {
-			return c.ab("cache hit 1 MiB", gw(gwCache, "/bench/1m"), ngxURL(ngx.Cache, m1.path), "nginx proxy_cache",
+			return c.ab("cache hit 1 MiB", localURL(gwCache, "/bench/1m"), localURL(ngx.Cache, m1.path), "nginx proxy_cache",
 				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
 		{"miss 4 KiB, path cache on", func() (row, error) {
-			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", gw(gwNoCache, "/bench/4k"),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
+			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", localURL(gwNoCache, "/bench/4k"),
+				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
 		{"miss 4 KiB, path cache off", func() (row, error) {
-			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", gw(gwNoPathCache, "/bench/4k"),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx, pprofAddr(gwNoPathCache))
+			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", localURL(gwNoPathCache, "/bench/4k"),
+				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx, pprofAddr(gwNoPathCache))
 		}},
 		{"upstream group 4 KiB", func() (row, error) {
-			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", gw(gwNoCache, k4.path),
-				ngxURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
+			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", localURL(gwNoCache, k4.path),
+				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
 		{"big download", func() (row, error) { return c.download(big) }},
 		{"tracker get_paths", func() (row, error) { return c.getPaths() }},
@@ -152,7 +152,7 @@ func fetchAll(url string, want int64) (float64, error) {
 }
 
 func (c *cluster) download(big object) (row, error) {
-	urls := []string{gw(gwNoCache, "/bench/big"), ngxURL(ngx.Proxy, big.path)}
+	urls := []string{localURL(gwNoCache, "/bench/big"), localURL(ngx.Proxy, big.path)}
 	var bps [2][]float64
 	for range c.o.rounds {
 		for side, u := range urls {
@@ -212,7 +212,7 @@ func (c *cluster) getPaths() (row, error) {
 
 // failover kills storage node 2 a third of the way into a load run against each side, then restarts it.
 func (c *cluster) failover(k4 object) (row, error) {
-	urls := []string{gw(gwNoCache, k4.path), ngxURL(ngx.Proxy, k4.path)}
+	urls := []string{localURL(gwNoCache, k4.path), localURL(ngx.Proxy, k4.path)}
 	var res [2]wrkResult
 	d := c.o.duration * 2
 	for side, u := range urls {
