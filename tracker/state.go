@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/worker"
@@ -30,18 +29,15 @@ type state struct {
 	// defaultMinDevCount is the mindevcount of a class-less domain's implicit default class.
 	defaultMinDevCount int
 
-	mu   sync.RWMutex // guards snap, obs and loaded
+	mu   sync.RWMutex // guards snap and obs
 	snap *snapshot
 	obs  map[int]observation // by devid; written by the monitor through Observe
-	// loaded is closed after the first successful load.
-	loaded chan struct{}
 
 	reloadMu sync.Mutex // serialises reloads so a slow one cannot overwrite a newer one
 }
 
 // snapshot is one load of the store's small tables. It is immutable once published.
 type snapshot struct {
-	at           time.Time
 	domains      []store.Domain // by name
 	domainByName map[string]store.Domain
 	domainByID   map[int]store.Domain
@@ -60,7 +56,6 @@ func newState(st store.Store, defaultMinDevCount int) *state {
 		defaultMinDevCount: defaultMinDevCount,
 		snap:               emptySnapshot(),
 		obs:                map[int]observation{},
-		loaded:             make(chan struct{}),
 	}
 }
 
@@ -101,7 +96,6 @@ func (s *state) reload(ctx context.Context) error {
 		return fmt.Errorf("load server settings: %w", err)
 	}
 	n := emptySnapshot()
-	n.at = time.Now()
 	n.settings = settings
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	n.domains = doms
@@ -137,15 +131,6 @@ func (s *state) reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.snap = n
-	first := false
-	select {
-	case <-s.loaded:
-	default:
-		first = true
-	}
-	if first {
-		close(s.loaded)
-	}
 	s.mu.Unlock()
 	return nil
 }
@@ -226,8 +211,8 @@ type devInfo struct {
 	observed bool
 }
 
-// mbFree returns the device's free MiB and whether usage is known. The monitor's observation wins
-// over the database copy when it carries usage.
+// usage returns the device's total and used MiB and whether they are known. The monitor's
+// observation wins over the database copy when it carries usage.
 func (d devInfo) usage() (total, used int64, known bool) {
 	if d.observed && d.obs.Reachable && d.obs.MBTotal > 0 {
 		return d.obs.MBTotal, d.obs.MBUsed, true
