@@ -64,7 +64,7 @@ func run(o options) error {
 
 	started := time.Now()
 	var rows []row
-	for _, s := range scenarios(c, o) {
+	for _, s := range scenarios(c) {
 		fmt.Fprintf(os.Stderr, "== %s\n", s.name)
 		r, err := s.run()
 		if err != nil {

@@ -22,7 +22,7 @@ type scenario struct {
 // localURL is the URL of path on a gateway or nginx port of 127.0.0.1.
 func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path) }
 
-func scenarios(c *cluster, o options) []scenario {
+func scenarios(c *cluster) []scenario {
 	k4, m1, big := c.objects["4k"], c.objects["1m"], c.objects["big"]
 	return []scenario{
 		{"storage node GET 4 KiB", func() (row, error) {
@@ -170,7 +170,7 @@ func (c *cluster) download(big object) (row, error) {
 	}, nil
 }
 
-// getPaths measures the tracker alone: 16 persistent connections sending get_paths for d.
+// getPaths measures the tracker alone: 16 persistent connections sending get_paths for the 4 KiB object.
 func (c *cluster) getPaths() (row, error) {
 	var done atomic.Int64
 	var failed atomic.Int64
