@@ -291,7 +291,7 @@ func (c *Cache) wait(ctx context.Context, fl *flight, key string, status Status,
 		return nil, 0, err
 	}
 	r := c.newReader()
-	r.c, r.fl, r.meta, r.size = c, fl, fl.meta, fl.expect
+	r.fl, r.meta, r.size = fl, fl.meta, fl.expect
 	return r, status, nil
 }
 
@@ -347,7 +347,7 @@ func (c *Cache) serve(key string) *Reader {
 func (c *Cache) open(key string, h hit) *Reader {
 	if h.mem != nil {
 		r := c.newReader()
-		r.c, r.meta, r.mem, r.size = c, h.meta, h.mem, h.bodyLen
+		r.meta, r.mem, r.size = h.meta, h.mem, h.bodyLen
 		return r
 	}
 	f, err := os.Open(h.file.path)
@@ -371,7 +371,7 @@ func (c *Cache) open(key string, h hit) *Reader {
 		}
 	}
 	r := c.newReader()
-	r.c, r.meta, r.file, r.base, r.size = c, h.meta, f, h.file.hdrLen, h.bodyLen
+	r.meta, r.file, r.base, r.size = h.meta, f, h.file.hdrLen, h.bodyLen
 	return r
 }
 
@@ -406,6 +406,6 @@ func (c *Cache) promote(key string, h hit, f *os.File) *Reader {
 	c.mu.Unlock()
 	f.Close()
 	r := c.newReader()
-	r.c, r.meta, r.mem, r.size = c, h.meta, body, h.bodyLen
+	r.meta, r.mem, r.size = h.meta, body, h.bodyLen
 	return r
 }
