@@ -100,23 +100,28 @@ func (v *view) canDelete(devID int) bool {
 	return ok && h.Status == "alive" && (d.Status == "alive" || d.Status == "drain")
 }
 
+// usageMB returns the device's total and used MiB from the freshest usage known: this tracker's
+// observation, else the device row. total <= 0 means none is known.
+func (v *view) usageMB(devID int) (total, used int64) {
+	if o := v.obs[devID]; o.MBTotal > 0 {
+		return o.MBTotal, o.MBUsed
+	}
+	d := v.devs[devID]
+	return d.MBTotal, d.MBUsed
+}
+
 // freeMB returns the device's free space in MiB from the freshest usage known, and whether any is.
 func (v *view) freeMB(devID int) (int64, bool) {
-	if o := v.obs[devID]; o.MBTotal > 0 {
-		return o.MBTotal - o.MBUsed, true
+	total, used := v.usageMB(devID)
+	if total <= 0 {
+		return 0, false
 	}
-	if d := v.devs[devID]; d.MBTotal > 0 {
-		return d.MBTotal - d.MBUsed, true
-	}
-	return 0, false
+	return total - used, true
 }
 
 // percentFree returns 1 - used/total, or 0 when usage is unknown.
 func (v *view) percentFree(devID int) float64 {
-	total, used := v.obs[devID].MBTotal, v.obs[devID].MBUsed
-	if total <= 0 {
-		total, used = v.devs[devID].MBTotal, v.devs[devID].MBUsed
-	}
+	total, used := v.usageMB(devID)
 	if total <= 0 {
 		return 0
 	}
