@@ -18,7 +18,6 @@ type row struct {
 	P50, P99  [2]time.Duration // mogway, reference
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
-	Note      string
 	Profile   string // `go tool pprof -top` of mogway when it was slower than the reference
 }
 
@@ -86,12 +85,8 @@ func writeTable(w io.Writer, rows []row) {
 		} else if r.RefName != "" {
 			ref = r.RefName
 		}
-		name := r.Scenario
-		if r.Note != "" {
-			name += " — " + r.Note
-		}
 		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s / %s | %s / %s | %d / %d | %s / %s |\n",
-			strings.ReplaceAll(name, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
+			strings.ReplaceAll(r.Scenario, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
 			fmtDur(r.P50[0]), fmtDur(r.P50[1]), fmtDur(r.P99[0]), fmtDur(r.P99[1]),
 			r.Errors[0], r.Errors[1], fmtMiB(r.RSS[0]), fmtMiB(r.RSS[1]))
 	}
