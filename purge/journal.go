@@ -235,6 +235,18 @@ func (j *journal) forPeer(peer string) []entry {
 	return out
 }
 
+// hasPending reports whether any entry is pending for peer, without copying them as forPeer does.
+func (j *journal) hasPending(peer string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.pending {
+		if e.Peer == peer {
+			return true
+		}
+	}
+	return false
+}
+
 // len returns the number of pending entries.
 func (j *journal) len() int {
 	j.mu.Lock()

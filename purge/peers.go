@@ -137,7 +137,7 @@ func (s *Service) forward(ctx context.Context, p *peer, key string, soft bool) N
 		var nr NodeResult
 		if nr, err = s.send(ctx, p, key, soft); err == nil {
 			s.peerSucceeded(p)
-			if len(s.journal.forPeer(p.name)) > 0 {
+			if s.journal.hasPending(p.name) {
 				s.wake() // the peer is back: deliver its backlog now
 			}
 			return nr
@@ -201,7 +201,7 @@ func (s *Service) deliverDue(ctx context.Context) {
 	var wg sync.WaitGroup
 	now := time.Now()
 	for _, p := range s.peers {
-		if off, _ := p.backingOff(now); off || len(s.journal.forPeer(p.name)) == 0 {
+		if off, _ := p.backingOff(now); off || !s.journal.hasPending(p.name) {
 			continue
 		}
 		wg.Go(func() {
@@ -248,7 +248,7 @@ func (s *Service) deliverPeer(ctx context.Context, p *peer) {
 // no peer has a backlog.
 func (s *Service) nextDue(now time.Time) (wait time.Duration, ok bool) {
 	for _, p := range s.peers {
-		if len(s.journal.forPeer(p.name)) == 0 {
+		if !s.journal.hasPending(p.name) {
 			continue
 		}
 		p.mu.Lock()
