@@ -78,8 +78,9 @@ type Config struct {
 	// StartupWait is the longest time queries are held at start-up waiting for the first monitor
 	// round; after it they are answered anyway. Default 30s.
 	StartupWait conf.Duration `yaml:"startup_wait"`
-	// RefreshInterval is how often domains, classes, hosts, devices and server settings are reloaded
-	// from the database, so changes made through other trackers show up. Default 4s.
+	// RefreshInterval is how often domains, classes, hosts and devices are reloaded from the
+	// database, so changes made through other trackers show up (server settings are read from it
+	// by each command that needs them). Default 4s.
 	RefreshInterval conf.Duration `yaml:"refresh_interval"`
 	// AllowShutdown enables the `!shutdown` admin command. Default false (it is answered with an
 	// ERROR line).

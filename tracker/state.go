@@ -20,10 +20,10 @@ const (
 // Observation is what the monitor learned about one device in its latest probe (Server.Observe).
 type Observation = worker.Observation
 
-// state is the tracker's cached view of the namespace and the cluster: domains, classes, hosts,
-// devices and server settings loaded from the store (every RefreshInterval, and at once after an
-// admin change made through this tracker), plus the monitor's observations of each device. Queries
-// read a snapshot; nothing in a snapshot is modified after it is published.
+// state is the tracker's cached view of the namespace and the cluster: domains, classes, hosts and
+// devices loaded from the store (every RefreshInterval, and at once after an admin change made
+// through this tracker), plus the monitor's observations of each device. Queries read a snapshot;
+// nothing in a snapshot is modified after it is published.
 type state struct {
 	st store.Store
 	// defaultMinDevCount is the mindevcount of a class-less domain's implicit default class.
@@ -47,7 +47,6 @@ type snapshot struct {
 	hostByName   map[string]store.Host
 	devices      []store.Device // by id
 	deviceByID   map[int]store.Device
-	settings     map[string]string
 }
 
 func newState(st store.Store, defaultMinDevCount int) *state {
@@ -67,7 +66,6 @@ func emptySnapshot() *snapshot {
 		hostByID:     map[int]store.Host{},
 		hostByName:   map[string]store.Host{},
 		deviceByID:   map[int]store.Device{},
-		settings:     map[string]string{},
 	}
 }
 
@@ -91,12 +89,7 @@ func (s *state) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
-	settings, err := s.st.Settings(ctx)
-	if err != nil {
-		return fmt.Errorf("load server settings: %w", err)
-	}
 	n := emptySnapshot()
-	n.settings = settings
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	n.domains = doms
 	for _, d := range doms {
@@ -199,9 +192,6 @@ func (n *snapshot) className(domainID, id int) string {
 	}
 	return ""
 }
-
-// setting returns a server setting, "" when unset.
-func (n *snapshot) setting(key string) string { return n.settings[key] }
 
 // devInfo is everything selection needs to know about one device at one moment.
 type devInfo struct {
