@@ -98,7 +98,7 @@ func (s *Server) mgmtConn(ctx context.Context, c net.Conn) {
 		cmd := strings.TrimRight(string(line), "\r\n")
 		if strings.TrimSpace(cmd) == "watch" {
 			w.Flush()
-			s.watch(ctx, w, s.watchInterval)
+			s.watch(ctx, w)
 			return
 		}
 		s.mgmtCommand(w, cmd)

@@ -15,10 +15,10 @@ import (
 const watchInterval = time.Second
 
 // watch streams device utilisation on w until ctx is done or a write fails (spec §4.6): every
-// interval one "<devid>\t<util>\n" line per device, util being the percentage of the interval the
-// device's block device was busy (iostat's %util, from /proc/diskstats) or "-" when unknown, then
-// ".\n". Without /proc/diskstats it answers "ERR iostat unavailable".
-func (s *Server) watch(ctx context.Context, w *bufio.Writer, interval time.Duration) {
+// s.watchInterval one "<devid>\t<util>\n" line per device, util being the percentage of the
+// interval the device's block device was busy (iostat's %util, from /proc/diskstats) or "-" when
+// unknown, then ".\n". Without /proc/diskstats it answers "ERR iostat unavailable".
+func (s *Server) watch(ctx context.Context, w *bufio.Writer) {
 	prev, err := readDiskstats()
 	if err != nil {
 		w.WriteString("ERR iostat unavailable\r\n")
@@ -26,7 +26,7 @@ func (s *Server) watch(ctx context.Context, w *bufio.Writer, interval time.Durat
 		return
 	}
 	prevAt := time.Now()
-	t := time.NewTicker(interval)
+	t := time.NewTicker(s.watchInterval)
 	defer t.Stop()
 	for {
 		select {
