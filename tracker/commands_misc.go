@@ -208,9 +208,6 @@ func (q *query) setServerSetting() (mogproto.Args, error) {
 	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("set_server_setting", err)
 	}
-	if err := q.refresh(); err != nil {
-		return nil, err
-	}
 	return nil, nil
 }
 
