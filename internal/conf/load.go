@@ -43,12 +43,7 @@ func Within(prefix string, err error) error {
 	if err == nil || prefix == "" {
 		return err
 	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
+	errs := unjoin(err)
 	out := make([]error, 0, len(errs))
 	for _, e := range errs {
 		var fe *FieldError
@@ -65,6 +60,14 @@ func Within(prefix string, err error) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// unjoin returns the errors joined in err (by errors.Join), or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Error is a configuration error located in a file.
@@ -147,12 +150,7 @@ func Decode(name string, data []byte, v any) error {
 // Locate turns the FieldErrors in err into *Errors carrying name and the line of the field in doc
 // (or of its nearest parent present in the file when the field was left out).
 func Locate(name string, doc *yaml.Node, err error) error {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
+	errs := unjoin(err)
 	out := make([]error, 0, len(errs))
 	for _, e := range errs {
 		var fe *FieldError
