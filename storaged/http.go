@@ -108,7 +108,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, pathStatus(err), "")
 		return
 	}
-	if "/"+rel == HealthPath {
+	if rel == HealthPath[1:] { // without building "/"+rel on every GET
 		body, ok := s.health()
 		code := fasthttp.StatusOK
 		if !ok {
