@@ -33,12 +33,10 @@ func (p *Pool) Upload(ctx context.Context, domain, key, class string, r io.Reade
 	}
 	var errs []error
 	for i, d := range open.Dests {
-		if i > 0 {
-			if canSeek {
-				if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-					errs = append(errs, err)
-					break
-				}
+		if i > 0 && canSeek {
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				errs = append(errs, err)
+				break
 			}
 		}
 		cr := &countingReader{r: r}
