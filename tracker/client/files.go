@@ -217,10 +217,7 @@ func (p *Pool) ListKeys(ctx context.Context, domain, prefix, after string, limit
 }
 
 // Noop sends noop; a nil error means a tracker answered.
-func (p *Pool) Noop(ctx context.Context) error {
-	_, err := p.Do(ctx, mogproto.CmdNoop, nil)
-	return err
-}
+func (p *Pool) Noop(ctx context.Context) error { return p.simple(ctx, mogproto.CmdNoop) }
 
 // FidInfo is one row of list_fids.
 type FidInfo struct {
