@@ -50,6 +50,38 @@ func diskConfig(t testing.TB) Config {
 	return Config{Disk: DiskConfig{Path: t.TempDir()}}
 }
 
+// readResult is what one reader of readConcurrently got: its body, or the error of Get or Read.
+type readResult struct {
+	body []byte
+	err  error
+}
+
+// readConcurrently makes n concurrent Gets of key with fill, closes release once every Get has
+// returned (so that all readers attach while the fill is still writing), and returns what each read.
+func readConcurrently(c *Cache, key string, fill FillFunc, n int, release chan struct{}) []readResult {
+	var attached, done sync.WaitGroup
+	attached.Add(n)
+	done.Add(n)
+	out := make([]readResult, n)
+	for i := range out {
+		go func() {
+			defer done.Done()
+			r, _, err := c.Get(context.Background(), Request{Key: key}, fill)
+			attached.Done()
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			defer r.Close()
+			out[i].body, out[i].err = io.ReadAll(r)
+		}()
+	}
+	attached.Wait()
+	close(release)
+	done.Wait()
+	return out
+}
+
 // body returns n deterministic bytes that differ with seed.
 func body(n int, seed byte) []byte {
 	b := make([]byte, n)
@@ -228,37 +260,12 @@ func TestSingleFlight(t *testing.T) {
 				}
 				return nil
 			}
-			const n = 50
-			var attached, done sync.WaitGroup
-			attached.Add(n)
-			done.Add(n)
-			errs := make(chan error, n)
-			for i := 0; i < n; i++ {
-				go func() {
-					defer done.Done()
-					r, _, err := c.Get(context.Background(), Request{Key: "/big"}, fill)
-					attached.Done()
-					if err != nil {
-						errs <- err
-						return
-					}
-					defer r.Close()
-					got, err := io.ReadAll(r)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if !bytes.Equal(got, data) {
-						errs <- fmt.Errorf("reader got %d bytes that differ from the %d written", len(got), len(data))
-					}
-				}()
-			}
-			attached.Wait()
-			close(release)
-			done.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
+			for _, res := range readConcurrently(c, "/big", fill, 50, release) {
+				if res.err != nil {
+					t.Error(res.err)
+				} else if !bytes.Equal(res.body, data) {
+					t.Errorf("reader got %d bytes that differ from the %d written", len(res.body), len(data))
+				}
 			}
 			if got := calls.Load(); got != 1 {
 				t.Errorf("fill called %d times, want 1", got)
@@ -303,32 +310,9 @@ func TestFailedFill(t *testing.T) {
 				<-release
 				return tc.ret
 			}
-			const n = 5
-			var attached, done sync.WaitGroup
-			attached.Add(n)
-			done.Add(n)
-			results := make(chan error, n)
-			for i := 0; i < n; i++ {
-				go func() {
-					defer done.Done()
-					r, _, err := c.Get(context.Background(), Request{Key: "k"}, fill)
-					attached.Done()
-					if err != nil {
-						results <- err
-						return
-					}
-					defer r.Close()
-					_, err = io.ReadAll(r)
-					results <- err
-				}()
-			}
-			attached.Wait()
-			close(release)
-			done.Wait()
-			close(results)
-			for err := range results {
-				if !errors.Is(err, tc.wantErr) {
-					t.Errorf("reader error = %v, want %v", err, tc.wantErr)
+			for _, res := range readConcurrently(c, "k", fill, 5, release) {
+				if !errors.Is(res.err, tc.wantErr) {
+					t.Errorf("reader error = %v, want %v", res.err, tc.wantErr)
 				}
 			}
 			if calls.Load() != 1 {
