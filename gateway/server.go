@@ -33,6 +33,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -458,13 +459,17 @@ func (s *Server) allowContinue(h *fasthttp.RequestHeader) bool {
 	if rt == nil || !rt.allows(string(h.Method())) {
 		return false
 	}
-	if rt.Token != "" {
-		tok, ok := strings.CutPrefix(string(h.Peek("Authorization")), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(rt.Token)) != 1 {
-			return false
-		}
+	return rt.tokenOK(h.Peek("Authorization"))
+}
+
+// tokenOK reports whether an Authorization header value carries the route's token (always true for a
+// route without one).
+func (rt *route) tokenOK(auth []byte) bool {
+	if rt.Token == "" {
+		return true
 	}
-	return true
+	tok, ok := bytes.CutPrefix(auth, []byte("Bearer "))
+	return ok && subtle.ConstantTimeCompare(tok, []byte(rt.Token)) == 1
 }
 
 // plainError sets a short text/plain error answer.
@@ -672,12 +677,7 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, rt *route, client netip.Ad
 		plainError(ctx, fasthttp.StatusForbidden, "forbidden")
 		return false
 	}
-	if rt.Token == "" {
-		return true
-	}
-	auth := string(ctx.Request.Header.Peek("Authorization"))
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(rt.Token)) != 1 {
+	if !rt.tokenOK(ctx.Request.Header.Peek("Authorization")) {
 		plainError(ctx, fasthttp.StatusUnauthorized, "unauthorized")
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="mogway"`)
 		return false
