@@ -170,10 +170,7 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 	}
 	c := cur
 	if !exists {
-		c = store.Class{DomainID: d.ID, Name: name}
-		if name == "default" {
-			c.ID = 0
-		}
+		c = store.Class{DomainID: d.ID, Name: name} // the store gives "default" ID 0
 	}
 	c.MinDevCount = int(mindev)
 	if rp != "" {
