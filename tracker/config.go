@@ -30,7 +30,6 @@ const (
 	defaultWriteTimeout       = 120 * time.Second
 	defaultChecksumTimeout    = 30 * time.Second
 	recentQueries             = 50
-	mkcolCacheTTL             = time.Hour
 	createOpenMaxDestinations = 3
 )
 
