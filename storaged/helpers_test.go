@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,14 +31,7 @@ var hostCounter atomic.Int32
 // loopbackHost returns a 127.0.0.x address so nodes of parallel tests look like distinct hosts.
 func loopbackHost() string {
 	n := hostCounter.Add(1)%200 + 2
-	return "127.0.0." + itoa(int(n))
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
+	return "127.0.0." + strconv.Itoa(int(n))
 }
 
 func startNode(t testing.TB, mutate func(*Config)) *testNode {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,7 +363,7 @@ func TestGetThroughRoot(t *testing.T) {
 		if size > 0 {
 			body[size-1] = 'z'
 		}
-		p := "/dev2/0/000/000/00000001" + itoa(10+i) + ".fid"
+		p := "/dev2/0/000/000/00000001" + strconv.Itoa(10+i) + ".fid"
 		writeFile(t, n.docroot, p, body)
 		wantGet(t, n, p, http.StatusOK, string(body))
 		resp, got := n.get(t, http.MethodHead, p, nil)
