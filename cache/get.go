@@ -39,7 +39,7 @@ type Cache struct {
 	closed   bool
 	entries  map[string]*entry
 	groups   map[string]map[string]struct{} // group -> keys of its entries
-	mem      *simplelru.LRU[string, *entry] // memory tier recency; bytes enforced by evictMemLocked
+	mem      *simplelru.LRU[string, *entry] // memory tier recency; bytes enforced by reserveLocked
 	memBytes int64                          // bodies in memory plus reservations of fills in progress
 	diskLRU  list.List                      // of *entry on disk, most recently used first
 	diskSize int64                          // bytes of all committed cache files
