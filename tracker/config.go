@@ -144,12 +144,8 @@ func (c *Config) DBAddr() string {
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.DB == "" {
-		c.DB = DefaultDB
-	}
+	c.Listen = c.ListenAddr()
+	c.DB = c.DBAddr()
 	if c.QueryWorkers == 0 {
 		c.QueryWorkers = DefaultQueryWorkers
 	}
