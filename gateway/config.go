@@ -551,6 +551,27 @@ func (r *Route) Validate() error {
 	return errors.Join(errs...)
 }
 
+// parseNets reads a validated list of networks (see parseNet); an entry that does not parse is left out.
+func parseNets(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := parseNet(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// inNets reports whether one of nets contains a.
+func inNets(nets []netip.Prefix, a netip.Addr) bool {
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // parseNet reads a CIDR or a single address.
 func parseNet(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {

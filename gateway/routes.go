@@ -64,16 +64,7 @@ func (r *route) allows(method string) bool { return slices.Contains(r.Methods, m
 // allowedFrom reports whether a write (PUT, DELETE) from addr is allowed by the route's networks.
 // With no networks configured only the token decides.
 func (r *route) allowedFrom(addr netip.Addr) bool {
-	if len(r.allow) == 0 {
-		return true
-	}
-	addr = addr.Unmap()
-	for _, p := range r.allow {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return len(r.allow) == 0 || inNets(r.allow, addr.Unmap())
 }
 
 // table is an immutable routing table; a reload builds a new one and swaps it in.
@@ -88,11 +79,7 @@ func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 		r := &route{Route: rc, upstream: rc.isUpstream(), expires: rc.Expires.D(),
 			cache: compileRouteCache(rc.Cache, cacheOn)}
 		r.allowed = strings.Join(r.Methods, ", ")
-		for _, s := range rc.Allow {
-			if p, err := parseNet(s); err == nil {
-				r.allow = append(r.allow, p)
-			}
-		}
+		r.allow = parseNets(rc.Allow)
 		if r.upstream {
 			r.next = parseNextUpstream(rc.NextUpstream)
 			r.group = newGroup(rc.Servers, nodes)

@@ -164,17 +164,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 // build compiles a configuration (with defaults). prev, when given, lends its tracker pool and path
 // cache if the trackers did not change.
 func (s *Server) build(cfg Config, prev *state) (*state, error) {
-	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes, s.cache != nil)}
-	for _, a := range cfg.StatusAllow {
-		if p, err := parseNet(a); err == nil {
-			st.statusAllow = append(st.statusAllow, p)
-		}
-	}
-	for _, a := range cfg.RealIP.TrustedProxies {
-		if p, err := parseNet(a); err == nil {
-			st.trusted = append(st.trusted, p)
-		}
-	}
+	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes, s.cache != nil),
+		statusAllow: parseNets(cfg.StatusAllow), trusted: parseNets(cfg.RealIP.TrustedProxies)}
 	n := max(len(cfg.Trackers), 1)
 	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
 	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
@@ -634,15 +625,7 @@ func (st *state) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 // header naming only trusted addresses gives its leftmost; a malformed entry stops the walk at the
 // last good address.
 func realIP(peer netip.Addr, header string, trusted []netip.Prefix) netip.Addr {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	if !isTrusted(peer) || header == "" {
+	if !inNets(trusted, peer) || header == "" {
 		return peer
 	}
 	client := peer
@@ -653,7 +636,7 @@ func realIP(peer netip.Addr, header string, trusted []netip.Prefix) netip.Addr {
 			return client
 		}
 		client = a.Unmap()
-		if !isTrusted(client) {
+		if !inNets(trusted, client) {
 			return client
 		}
 	}

@@ -128,14 +128,7 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 		if !ctx.IsGet() && !ctx.IsHead() {
 			return false
 		}
-		allowed := false
-		for _, p := range st.statusAllow {
-			if p.Contains(client) {
-				allowed = true
-				break
-			}
-		}
-		if !allowed {
+		if !inNets(st.statusAllow, client) {
 			plainError(ctx, fasthttp.StatusForbidden, "forbidden")
 			return true
 		}
