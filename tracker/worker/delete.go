@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -32,27 +30,9 @@ func (w *Workers) deletePass(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.cfg.DeleteWorkers)
-	for _, j := range jobs {
-		g.Go(func() error {
-			if gctx.Err() != nil {
-				w.release(ctx, store.QueueDelete, j)
-				return nil
-			}
-			err := w.deleteFid(gctx, v, j)
-			switch {
-			case err == nil:
-			case gctx.Err() != nil:
-				// Stopping: the row may still be leased; give it back rather than wait out the lease.
-				w.release(ctx, store.QueueDelete, j)
-			default:
-				w.log.Warn("delete", "fid", j.Fid, "err", err)
-			}
-			return nil
-		})
-	}
-	g.Wait()
+	w.fanOut(ctx, store.QueueDelete, jobs, w.cfg.DeleteWorkers, "delete", func(ctx context.Context, j store.Job) error {
+		return w.deleteFid(ctx, v, j)
+	})
 	return len(jobs) == w.cfg.BatchSize, ctx.Err()
 }
 

@@ -83,28 +83,36 @@ func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	w.fanOut(ctx, store.QueueReplicate, jobs, w.cfg.ReplicateWorkers, "replicate", func(ctx context.Context, j store.Job) error {
+		return w.replicateFid(ctx, v, classes, j)
+	})
+	return len(jobs) == w.cfg.BatchSize, ctx.Err()
+}
+
+// fanOut runs work on each claimed job of q, at most n at once, and logs its errors under what. A job
+// not started, or cut short, because ctx is done goes back on q at once rather than after its lease.
+func (w *Workers) fanOut(ctx context.Context, q store.Queue, jobs []store.Job, n int, what string, work func(context.Context, store.Job) error) {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.cfg.ReplicateWorkers)
+	g.SetLimit(n)
 	for _, j := range jobs {
 		g.Go(func() error {
 			if gctx.Err() != nil {
-				w.release(ctx, store.QueueReplicate, j)
+				w.release(ctx, q, j)
 				return nil
 			}
-			err := w.replicateFid(gctx, v, classes, j)
+			err := work(gctx, j)
 			switch {
 			case err == nil:
 			case gctx.Err() != nil:
 				// Stopping: the row may still be leased; give it back rather than wait out the lease.
-				w.release(ctx, store.QueueReplicate, j)
+				w.release(ctx, q, j)
 			default:
-				w.log.Warn("replicate", "fid", j.Fid, "err", err)
+				w.log.Warn(what, "fid", j.Fid, "err", err)
 			}
 			return nil
 		})
 	}
 	g.Wait()
-	return len(jobs) == w.cfg.BatchSize, ctx.Err()
 }
 
 // retryReplicate reschedules j on the replication queue with the failure backoff.
