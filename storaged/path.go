@@ -2,6 +2,7 @@ package storaged
 
 import (
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -52,9 +53,10 @@ func readPath(raw string) (string, error) {
 	if !strings.HasPrefix(raw, "/") {
 		return "", errForbidden
 	}
-	p, err := unescape(raw)
+	// Strict: "%" must be followed by two hex digits; "+" stays "+". No allocation without "%".
+	p, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", err
+		return "", errBadPath
 	}
 	if strings.ContainsAny(p, "\x00\\") {
 		return "", errBadPath
@@ -100,43 +102,6 @@ func cleanAbs(p string) bool {
 		start = i + 1
 	}
 	return true
-}
-
-// unescape percent-decodes s strictly: "%" must be followed by two hex digits. "+" stays "+".
-func unescape(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '%' {
-			b = append(b, c)
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", errBadPath
-		}
-		h, l := unhex(s[i+1]), unhex(s[i+2])
-		if h < 0 || l < 0 {
-			return "", errBadPath
-		}
-		b = append(b, byte(h<<4|l))
-		i += 2
-	}
-	return string(b), nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // writePath checks a raw PUT or DELETE request URI the way Perlbal does, on the undecoded bytes:
