@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build run test test-deps unit fmt fmt-check vet bench bench-quick clean
+.PHONY: all build run test fmt fmt-check vet bench bench-quick clean
 
 all: build
 
