@@ -13,10 +13,11 @@ func TestWorkerConfigInheritsSharedKeys(t *testing.T) {
 	var cfg Config
 	cfg.SideChannelPort = 17501
 	cfg.TempfileMaxAge = conf.Duration(90e9)
+	cfg.NodeTimeout = conf.Duration(7e9)
 	cfg.MinFreeSpace = 5 * conf.MiB
 	cfg.DefaultMinDevCount = 3
 	wc := workerConfig(cfg)
-	if wc.SideChannelPort != 17501 || wc.TempfileMaxAge != cfg.TempfileMaxAge || wc.MinFreeSpace != cfg.MinFreeSpace ||
+	if wc.SideChannelPort != 17501 || wc.TempfileMaxAge != cfg.TempfileMaxAge || wc.NodeTimeout != cfg.NodeTimeout || wc.MinFreeSpace != cfg.MinFreeSpace ||
 		wc.DefaultMinDevCount != 3 {
 		t.Errorf("workerConfig = %+v, want the tracker's shared keys", wc)
 	}
