@@ -206,13 +206,9 @@ const loadWorkers = 8
 func (c *Cache) load() error {
 	d := c.disk
 	now := c.now()
-	type found struct {
-		e     *entry
-		mtime time.Time
-	}
 	var (
 		mu  sync.Mutex // guards all and bad
-		all []found
+		all []*entry
 		bad int
 		wg  sync.WaitGroup
 	)
@@ -222,7 +218,7 @@ func (c *Cache) load() error {
 		go func() {
 			defer wg.Done()
 			for p := range paths {
-				e, info, err := readEntryFile(p)
+				e, err := readEntryFile(p)
 				if err == nil && d.pathFor(e.key) != p {
 					err = fmt.Errorf("file is not at the path of its key %q", e.key)
 				}
@@ -234,7 +230,7 @@ func (c *Cache) load() error {
 				if err != nil {
 					bad++
 				} else {
-					all = append(all, found{e, info.ModTime()})
+					all = append(all, e)
 				}
 				mu.Unlock()
 			}
@@ -259,13 +255,13 @@ func (c *Cache) load() error {
 	if err != nil {
 		return fmt.Errorf("cache: loading %s: %w", d.root, err)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].mtime.Before(all[j].mtime) })
+	sort.Slice(all, func(i, j int) bool { return all[i].file.info.ModTime().Before(all[j].file.info.ModTime()) })
 	c.mu.Lock()
-	for _, f := range all {
-		file := f.e.file
-		f.e.file = nil
-		c.indexLocked(f.e)
-		c.diskAddLocked(f.e, file, now)
+	for _, e := range all {
+		file := e.file
+		e.file = nil
+		c.indexLocked(e)
+		c.diskAddLocked(e, file, now)
 	}
 	evicted := c.evictDiskLocked(nil)
 	c.mu.Unlock()

@@ -187,35 +187,35 @@ func parseHeader(b []byte) (*fileHeader, error) {
 }
 
 // readEntryFile reads the header of the cache file at path and checks the file's length.
-func readEntryFile(path string) (*entry, os.FileInfo, error) {
+func readEntryFile(path string) (*entry, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fixed := make([]byte, fixedLen)
 	if _, err := io.ReadFull(f, fixed); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errBadHeader, err)
+		return nil, fmt.Errorf("%w: %v", errBadHeader, err)
 	}
 	n, err := parseFixed(fixed)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	b := make([]byte, fixedLen+n)
 	copy(b, fixed)
 	if _, err := io.ReadFull(f, b[fixedLen:]); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errBadHeader, err)
+		return nil, fmt.Errorf("%w: %v", errBadHeader, err)
 	}
 	h, err := parseHeader(b)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if want := h.hdrLen + h.bodyLen; info.Size() != want {
-		return nil, nil, fmt.Errorf("cache: file is %d bytes, header says %d: partial write", info.Size(), want)
+		return nil, fmt.Errorf("cache: file is %d bytes, header says %d: partial write", info.Size(), want)
 	}
 	if h.meta.Size < 0 {
 		// A fill of unknown length: the header was written before the length was known.
@@ -223,7 +223,7 @@ func readEntryFile(path string) (*entry, os.FileInfo, error) {
 	}
 	e := &entry{key: h.key, group: h.group, meta: h.meta, bodyLen: h.bodyLen, soft: h.soft,
 		file: &diskFile{path: path, info: info, hdrLen: h.hdrLen, size: info.Size()}}
-	return e, info, nil
+	return e, nil
 }
 
 // rewriteFixed updates the times and flags of the cache file at path in place, if it is still the
