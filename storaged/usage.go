@@ -151,12 +151,12 @@ func measure(dir string, now time.Time) (usage, error) {
 	pct := (used*100 + total - 1) / total // df rounds the percentage up
 	u := usage{Available: avail, Used: used, Total: total, Use: strconv.FormatInt(pct, 10) + "%",
 		Time: now.Unix(), Disk: dir, Device: "unknown"}
-	if mnt, dev, ok := mountOf(dir); ok {
+	real := dir
+	if p, err := filepath.EvalSymlinks(dir); err == nil {
+		real = p // dev<N> may be a symlink to the disk's mount point
+	}
+	if mnt, dev, ok := mountOf(real); ok {
 		u.Device = dev
-		real := dir
-		if p, err := filepath.EvalSymlinks(dir); err == nil {
-			real = p // dev<N> may be a symlink to the disk's mount point
-		}
 		if mnt == real {
 			u.Disk = mnt
 		}
@@ -164,11 +164,9 @@ func measure(dir string, now time.Time) (usage, error) {
 	return u, nil
 }
 
-// mountOf finds the mount point holding path and its source device in /proc/self/mounts.
+// mountOf finds the mount point holding path (with symlinks already resolved) and its source
+// device in /proc/self/mounts.
 func mountOf(path string) (mountPoint, device string, ok bool) {
-	if p, err := filepath.EvalSymlinks(path); err == nil {
-		path = p
-	}
 	f, err := os.Open("/proc/self/mounts")
 	if err != nil {
 		return "", "", false

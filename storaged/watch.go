@@ -93,6 +93,9 @@ func readDiskstats() (map[string]int64, error) {
 // blockDevice names the /proc/diskstats entry of the filesystem holding dir ("sdb1", "dm-0"),
 // or "" when it is not a block device (tmpfs, overlay, NFS).
 func blockDevice(dir string) string {
+	if p, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = p
+	}
 	_, dev, ok := mountOf(dir)
 	if !ok || !strings.HasPrefix(dev, "/dev/") {
 		return ""
