@@ -124,7 +124,7 @@ func (e *fidErr) Unwrap() error { return store.ErrFidInUse }
 
 const tempfileCols = "fid, dmid, classid, dkey, devids, createtime"
 
-func scanTempfile(sc interface{ Scan(...any) error }) (store.Tempfile, error) {
+func scanTempfile(sc rowScanner) (store.Tempfile, error) {
 	var t store.Tempfile
 	var key, devids sql.NullString
 	if err := sc.Scan(&t.Fid, &t.DomainID, &t.ClassID, &key, &devids, &t.CreateTime); err != nil {
@@ -194,23 +194,8 @@ func (s *Store) StaleTempfiles(ctx context.Context, olderThan int64, limit int) 
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+tempfileCols+" FROM tempfile WHERE createtime < ? ORDER BY fid LIMIT ?", olderThan, limit)
-	if err != nil {
-		return nil, s.errf("stale tempfiles", err)
-	}
-	defer rows.Close()
-	var out []store.Tempfile
-	for rows.Next() {
-		t, err := scanTempfile(rows)
-		if err != nil {
-			return nil, s.errf("stale tempfiles", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("stale tempfiles", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "stale tempfiles", scanTempfile,
+		"SELECT "+tempfileCols+" FROM tempfile WHERE createtime < ? ORDER BY fid LIMIT ?", olderThan, limit)
 }
 
 // MaxFid returns the highest committed fid (0 when there is none).
@@ -331,7 +316,7 @@ func refreshDevCount(ctx context.Context, ex execer, fid int64) error {
 
 const fileCols = "fid, dmid, classid, dkey, length, devcount"
 
-func scanFile(sc interface{ Scan(...any) error }) (store.File, error) {
+func scanFile(sc rowScanner) (store.File, error) {
 	var f store.File
 	var key sql.NullString
 	var length sql.NullInt64
@@ -465,44 +450,12 @@ func (s *Store) ListFids(ctx context.Context, fromFid int64, count int) ([]store
 	if count <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+fileCols+" FROM file WHERE fid > ? ORDER BY fid LIMIT ?", fromFid, count)
-	if err != nil {
-		return nil, s.errf("list fids", err)
-	}
-	defer rows.Close()
-	var out []store.File
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, s.errf("list fids", err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("list fids", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list fids", scanFile, "SELECT "+fileCols+" FROM file WHERE fid > ? ORDER BY fid LIMIT ?", fromFid, count)
 }
 
 // FileOn returns the devices holding a copy of fid, ascending.
 func (s *Store) FileOn(ctx context.Context, fid int64) ([]int, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT devid FROM file_on WHERE fid = ? ORDER BY devid", fid)
-	if err != nil {
-		return nil, s.errf("file_on", err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var d int
-		if err := rows.Scan(&d); err != nil {
-			return nil, s.errf("file_on", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("file_on", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "file_on", scanOne[int], "SELECT devid FROM file_on WHERE fid = ? ORDER BY devid", fid)
 }
 
 // AddFileOn records a copy of fid on a device and refreshes the file's devcount.
@@ -536,23 +489,8 @@ func (s *Store) FidsOnDevice(ctx context.Context, devID int, afterFid int64, lim
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT fid FROM file_on WHERE devid = ? AND fid > ? ORDER BY fid LIMIT ?", devID, afterFid, limit)
-	if err != nil {
-		return nil, s.errf("fids on device", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var f int64
-		if err := rows.Scan(&f); err != nil {
-			return nil, s.errf("fids on device", err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("fids on device", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "fids on device", scanOne[int64],
+		"SELECT fid FROM file_on WHERE devid = ? AND fid > ? ORDER BY fid LIMIT ?", devID, afterFid, limit)
 }
 
 // Checksum returns the stored digest of fid.

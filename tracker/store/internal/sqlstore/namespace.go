@@ -43,25 +43,13 @@ func (s *Store) allocate(ctx context.Context, what string, fn func(tx *sql.Tx) e
 
 // Domains lists every domain by id.
 func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT dmid, namespace FROM domain ORDER BY dmid")
-	if err != nil {
-		return nil, s.errf("list domains", err)
-	}
-	defer rows.Close()
-	var out []store.Domain
-	for rows.Next() {
+	return queryAll(ctx, s, "list domains", func(sc rowScanner) (store.Domain, error) {
 		var d store.Domain
 		var name sql.NullString
-		if err := rows.Scan(&d.ID, &name); err != nil {
-			return nil, s.errf("list domains", err)
-		}
+		err := sc.Scan(&d.ID, &name)
 		d.Name = name.String
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("list domains", err)
-	}
-	return out, nil
+		return d, err
+	}, "SELECT dmid, namespace FROM domain ORDER BY dmid")
 }
 
 // CreateDomain adds a domain with the next free id.
@@ -110,27 +98,14 @@ func (s *Store) DeleteDomain(ctx context.Context, id int) error {
 
 // Classes lists the stored class rows by domain and class id.
 func (s *Store) Classes(ctx context.Context) ([]store.Class, error) {
-	rows, err := s.r.QueryContext(ctx,
-		"SELECT dmid, classid, classname, mindevcount, hashtype, replpolicy FROM class ORDER BY dmid, classid")
-	if err != nil {
-		return nil, s.errf("list classes", err)
-	}
-	defer rows.Close()
-	var out []store.Class
-	for rows.Next() {
+	return queryAll(ctx, s, "list classes", func(sc rowScanner) (store.Class, error) {
 		var c store.Class
 		var name, repl sql.NullString
 		var hash sql.NullInt64
-		if err := rows.Scan(&c.DomainID, &c.ID, &name, &c.MinDevCount, &hash, &repl); err != nil {
-			return nil, s.errf("list classes", err)
-		}
+		err := sc.Scan(&c.DomainID, &c.ID, &name, &c.MinDevCount, &hash, &repl)
 		c.Name, c.HashType, c.ReplPolicy = name.String, int(hash.Int64), repl.String
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("list classes", err)
-	}
-	return out, nil
+		return c, err
+	}, "SELECT dmid, classid, classname, mindevcount, hashtype, replpolicy FROM class ORDER BY dmid, classid")
 }
 
 // maxClassID is the largest classid the schema holds (TINYINT UNSIGNED).
@@ -221,27 +196,15 @@ const hostCols = "hostid, status, hostname, hostip, http_port, http_get_port, al
 
 // Hosts lists every host by id.
 func (s *Store) Hosts(ctx context.Context) ([]store.Host, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+hostCols+" FROM host ORDER BY hostid")
-	if err != nil {
-		return nil, s.errf("list hosts", err)
-	}
-	defer rows.Close()
-	var out []store.Host
-	for rows.Next() {
+	return queryAll(ctx, s, "list hosts", func(sc rowScanner) (store.Host, error) {
 		var h store.Host
 		var status, name, ip, altip, altmask sql.NullString
 		var port, getport sql.NullInt64
-		if err := rows.Scan(&h.ID, &status, &name, &ip, &port, &getport, &altip, &altmask); err != nil {
-			return nil, s.errf("list hosts", err)
-		}
+		err := sc.Scan(&h.ID, &status, &name, &ip, &port, &getport, &altip, &altmask)
 		h.Status, h.Name, h.IP, h.AltIP, h.AltMask = status.String, name.String, ip.String, altip.String, altmask.String
 		h.HTTPPort, h.HTTPGetPort = int(port.Int64), int(getport.Int64)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("list hosts", err)
-	}
-	return out, nil
+		return h, err
+	}, "SELECT "+hostCols+" FROM host ORDER BY hostid")
 }
 
 // CreateHost adds a host, allocating the next id unless h.ID > 0.
@@ -304,27 +267,15 @@ func (s *Store) DeleteHost(ctx context.Context, id int) error {
 
 // Devices lists every device by id.
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT devid, hostid, status, weight, mb_total, mb_used, mb_asof FROM device ORDER BY devid")
-	if err != nil {
-		return nil, s.errf("list devices", err)
-	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
+	return queryAll(ctx, s, "list devices", func(sc rowScanner) (store.Device, error) {
 		var d store.Device
 		var status sql.NullString
 		var weight, total, used, asof sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.HostID, &status, &weight, &total, &used, &asof); err != nil {
-			return nil, s.errf("list devices", err)
-		}
+		err := sc.Scan(&d.ID, &d.HostID, &status, &weight, &total, &used, &asof)
 		d.Status, d.Weight = status.String, int(weight.Int64)
 		d.MBTotal, d.MBUsed, d.MBAsOf = total.Int64, used.Int64, asof.Int64
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("list devices", err)
-	}
-	return out, nil
+		return d, err
+	}, "SELECT devid, hostid, status, weight, mb_total, mb_used, mb_asof FROM device ORDER BY devid")
 }
 
 // DefaultWeight is the weight CreateDevice stores for a Device with Weight 0, as MogileFS does.

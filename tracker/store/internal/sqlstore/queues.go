@@ -59,7 +59,7 @@ func (t queueSQL) cols() string {
 	return c
 }
 
-func (t queueSQL) scanJob(sc interface{ Scan(...any) error }) (store.Job, error) {
+func (t queueSQL) scanJob(sc rowScanner) (store.Job, error) {
 	var j store.Job
 	var dev sql.NullInt64
 	var arg sql.NullString
@@ -269,26 +269,14 @@ func (s *Store) FsckEvents(ctx context.Context, afterLogID int64, limit int) ([]
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? ORDER BY logid LIMIT ?", afterLogID, limit)
-	if err != nil {
-		return nil, s.errf("fsck events", err)
-	}
-	defer rows.Close()
-	var out []store.FsckEvent
-	for rows.Next() {
+	return queryAll(ctx, s, "fsck events", func(sc rowScanner) (store.FsckEvent, error) {
 		var e store.FsckEvent
 		var fid, dev sql.NullInt64
 		var code sql.NullString
-		if err := rows.Scan(&e.LogID, &e.UTime, &fid, &code, &dev); err != nil {
-			return nil, s.errf("fsck events", err)
-		}
+		err := sc.Scan(&e.LogID, &e.UTime, &fid, &code, &dev)
 		e.Fid, e.EvCode, e.DevID = fid.Int64, code.String, int(dev.Int64)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errf("fsck events", err)
-	}
-	return out, nil
+		return e, err
+	}, "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? ORDER BY logid LIMIT ?", afterLogID, limit)
 }
 
 // ClearFsckLog empties fsck_log.

@@ -203,6 +203,37 @@ func execOne(ctx context.Context, ex execer, nf func() error, query string, args
 	return nil
 }
 
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner = interface{ Scan(...any) error }
+
+// queryAll runs a read query and scans every row it returns with scan. Errors are wrapped with what.
+func queryAll[T any](ctx context.Context, s *Store, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.errf(what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.errf(what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errf(what, err)
+	}
+	return out, nil
+}
+
+// scanOne scans a row of a single column.
+func scanOne[T any](sc rowScanner) (T, error) {
+	var v T
+	err := sc.Scan(&v)
+	return v, err
+}
+
 // execer is *sql.DB or *sql.Tx.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
