@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"gopkg.in/yaml.v3"
 
 	"github.com/mogway/mogway/gateway"
@@ -24,7 +21,7 @@ type File struct {
 type configFile struct {
 	File
 	path string
-	doc  yaml.Node
+	doc  *yaml.Node // nil without a file
 }
 
 // loadConfig decodes path strictly. An empty path gives an empty File (every default).
@@ -33,14 +30,11 @@ func loadConfig(path string) (*configFile, error) {
 	if path == "" {
 		return cf, nil
 	}
-	data, err := os.ReadFile(path)
+	doc, err := conf.Load(path, &cf.File)
 	if err != nil {
-		return nil, &conf.Error{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}
-	}
-	if err := conf.Decode(path, data, &cf.File); err != nil {
 		return nil, err
 	}
-	_ = yaml.Unmarshal(data, &cf.doc) // already parsed once by Decode
+	cf.doc = doc
 	return cf, nil
 }
 
@@ -54,5 +48,5 @@ func (cf *configFile) validate(section string, v conf.Validator) error {
 	if name == "" {
 		name = "(flags)"
 	}
-	return conf.Locate(name, &cf.doc, err)
+	return conf.Locate(name, cf.doc, err)
 }

@@ -99,23 +99,29 @@ type Validator interface {
 
 // Load reads the YAML file at path into v (a pointer to a struct) strictly: unknown fields, wrong
 // types and Validate errors all come back as *Error values (joined) naming the file, line and field.
-func Load(path string, v any) error {
+// It also returns the parsed document, in which errors found later can be Located.
+func Load(path string, v any) (*yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return &Error{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}
 	}
-	return Decode(path, data, v)
+	return decode(path, data, v)
 }
 
 // Decode is Load on bytes already read; name is used in messages.
 func Decode(name string, data []byte, v any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return &Error{File: name, Line: yamlErrLine(err.Error()), Msg: cleanYAMLErr(err.Error())}
+	_, err := decode(name, data, v)
+	return err
+}
+
+func decode(name string, data []byte, v any) (*yaml.Node, error) {
+	doc := &yaml.Node{}
+	if err := yaml.Unmarshal(data, doc); err != nil {
+		return nil, &Error{File: name, Line: yamlErrLine(err.Error()), Msg: cleanYAMLErr(err.Error())}
 	}
 	if len(doc.Content) > 0 {
 		if errs := checkKnown(name, doc.Content[0], reflect.TypeOf(v), ""); len(errs) > 0 {
-			return errors.Join(errs...)
+			return nil, errors.Join(errs...)
 		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -135,16 +141,16 @@ func Decode(name string, data []byte, v any) error {
 			for _, m := range te.Errors {
 				errs = append(errs, located(m))
 			}
-			return errors.Join(errs...)
+			return nil, errors.Join(errs...)
 		}
-		return located(err.Error())
+		return nil, located(err.Error())
 	}
 	if val, ok := v.(Validator); ok {
 		if err := val.Validate(); err != nil {
-			return Locate(name, &doc, err)
+			return nil, Locate(name, doc, err)
 		}
 	}
-	return nil
+	return doc, nil
 }
 
 // Locate turns the FieldErrors in err into *Errors carrying name and the line of the field in doc
