@@ -120,11 +120,7 @@ func (c *Cache) finish(fl *flight, err error) {
 	case err != nil:
 		c.fail(fl, err)
 	case notModified:
-		c.mu.Lock()
-		if c.flights[fl.key] == fl {
-			delete(c.flights, fl.key)
-		}
-		c.mu.Unlock()
+		// NotModified already took fl out of c.flights.
 		fl.finishLocked(nil)
 	default:
 		c.commit(fl)
