@@ -59,9 +59,11 @@ func testConfig() Config {
 		ReaperInterval:      ms(20),
 		ReapDelay:           ms(50),
 		TempfileInterval:    ms(20),
-		TempfileMaxAge:      conf.Duration(time.Second),
-		MinFreeSpace:        1,
-		SideChannelPort:     -1,
+		// An hour, not the 1s minimum: h.upload's tempfile must outlive a slow PUT and commit on a
+		// loaded machine, or the tempfile reaper takes it first (CommitFile: tempfile not found).
+		TempfileMaxAge:  conf.Duration(time.Hour),
+		MinFreeSpace:    1,
+		SideChannelPort: -1,
 	}
 }
 
