@@ -187,37 +187,27 @@ func testConcurrentClaims(t *testing.T, open Open) {
 	var mu sync.Mutex // guards claimed and errs
 	claimed := map[int64]int{}
 	var errs []error
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		s := a
-		if w%2 == 1 {
-			s = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Bounded: each round either claims a row or finds the queue drained.
-			for round := 0; round < rows; round++ {
-				got, err := s.Claim(ctx, store.QueueDelete, 100, time.Hour, 7)
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
+	inParallel(4, a, b, func(_ int, s store.Store) {
+		// Bounded: each round either claims a row or finds the queue drained.
+		for round := 0; round < rows; round++ {
+			got, err := s.Claim(ctx, store.QueueDelete, 100, time.Hour, 7)
+			if err != nil {
 				mu.Lock()
-				for _, j := range got {
-					claimed[j.Fid]++
-				}
-				done := len(claimed) == rows
+				errs = append(errs, err)
 				mu.Unlock()
-				if done {
-					return
-				}
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Lock()
+			for _, j := range got {
+				claimed[j.Fid]++
+			}
+			done := len(claimed) == rows
+			mu.Unlock()
+			if done {
+				return
+			}
+		}
+	})
 	for _, err := range errs {
 		t.Errorf("Claim: %v", err)
 	}
@@ -241,35 +231,25 @@ func testConcurrentFids(t *testing.T, open Open) {
 	var mu sync.Mutex // guards seen and errs
 	seen := map[int64]int{}
 	var errs []error
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		s := a
-		if w%2 == 1 {
-			s = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWorker; i++ {
-				fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: fmt.Sprint("w", w, "-", i)})
-				if err == nil && i%4 == 0 {
-					// Committing some of them makes MAX(file.fid) move while others allocate.
-					_, err = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: fmt.Sprint("w", w, "-", i)}, DevIDs: []int{1}})
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					seen[fid]++
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
+	inParallel(4, a, b, func(w int, s store.Store) {
+		for i := 0; i < perWorker; i++ {
+			fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: fmt.Sprint("w", w, "-", i)})
+			if err == nil && i%4 == 0 {
+				// Committing some of them makes MAX(file.fid) move while others allocate.
+				_, err = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: fmt.Sprint("w", w, "-", i)}, DevIDs: []int{1}})
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				seen[fid]++
+			}
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	})
 	for _, err := range errs {
 		t.Errorf("CreateTempfile/CommitFile: %v", err)
 	}
@@ -297,21 +277,12 @@ func testConcurrentCommits(t *testing.T, open Open) {
 		must(t, "CreateTempfile", err)
 		fids[i] = fid
 	}
-	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	replaced := make([]int64, writers)
-	for i, fid := range fids {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			replaced[i], errs[i] = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: "hot", Length: int64(i)}, DevIDs: []int{1}})
-		}()
-	}
-	wg.Wait()
+	inParallel(len(fids), a, b, func(i int, s store.Store) {
+		fid := fids[i]
+		replaced[i], errs[i] = s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: "hot", Length: int64(i)}, DevIDs: []int{1}})
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("CommitFile(fid %d) racing on one key: %v", fids[i], err)
@@ -348,23 +319,13 @@ func testConcurrentFileOn(t *testing.T, open Open) {
 	d := domain(t, ctx, a, "d")
 	fid := upload(t, ctx, a, d.ID, "k", 1, 100)
 	const devs = 12
-	var wg sync.WaitGroup
 	errs := make([]error, devs)
-	for i := 0; i < devs; i++ {
-		s := a
-		if i%2 == 1 {
-			s = b
+	inParallel(devs, a, b, func(i int, s store.Store) {
+		errs[i] = s.AddFileOn(ctx, fid, i+1)
+		if errs[i] == nil && i%3 == 0 {
+			errs[i] = s.RemoveFileOn(ctx, fid, i+1)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.AddFileOn(ctx, fid, i+1)
-			if errs[i] == nil && i%3 == 0 {
-				errs[i] = s.RemoveFileOn(ctx, fid, i+1)
-			}
-		}()
-	}
-	wg.Wait()
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("AddFileOn/RemoveFileOn(dev %d): %v", i+1, err)
@@ -421,35 +382,25 @@ func testLocks(t *testing.T, open Open) {
 	u()
 
 	// Mutual exclusion under contention: each holder checks it is alone while it does some I/O.
-	var wg sync.WaitGroup
 	var inside, overlaps, total atomic.Int64
-	for w := 0; w < 4; w++ {
-		s := a
-		if w%2 == 1 {
-			s = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5; i++ {
-				u, err := s.Lock(ctx, "mfsd:file_to_replicate", 30*time.Second)
-				if err != nil {
-					t.Errorf("Lock: %v", err)
-					return
-				}
-				if inside.Add(1) != 1 {
-					overlaps.Add(1)
-				}
-				if _, err := s.Settings(ctx); err != nil {
-					t.Errorf("Settings: %v", err)
-				}
-				inside.Add(-1)
-				total.Add(1)
-				u()
+	inParallel(4, a, b, func(_ int, s store.Store) {
+		for i := 0; i < 5; i++ {
+			u, err := s.Lock(ctx, "mfsd:file_to_replicate", 30*time.Second)
+			if err != nil {
+				t.Errorf("Lock: %v", err)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			if inside.Add(1) != 1 {
+				overlaps.Add(1)
+			}
+			if _, err := s.Settings(ctx); err != nil {
+				t.Errorf("Settings: %v", err)
+			}
+			inside.Add(-1)
+			total.Add(1)
+			u()
+		}
+	})
 	if overlaps.Load() != 0 || total.Load() != 20 {
 		t.Fatalf("overlapping lock holders = %d (want 0), critical sections = %d (want 20)", overlaps.Load(), total.Load())
 	}

@@ -19,6 +19,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,20 @@ func newStore(t *testing.T, open Open) store.Store {
 		}
 	})
 	return s
+}
+
+// inParallel runs fn(i, s) for every i in [0, n) at the same time, s alternating between a and b
+// (two trackers on one database), and returns when all have.
+func inParallel(n int, a, b store.Store, fn func(i int, s store.Store)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() { fn(i, s) })
+	}
+	wg.Wait()
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -98,26 +97,16 @@ func testConcurrentClose(t *testing.T, open Open) {
 		// Closer i uses device i+1 and, when it commits, key r<round>-<i>, so the rows it wrote
 		// name it. Even closers commit, odd ones discard; which kind wins varies by round.
 		errs := make([]error, closers)
-		var wg sync.WaitGroup
-		for i := 0; i < closers; i++ {
-			s := a
-			if i%2 == 1 {
-				s = b
+		inParallel(closers, a, b, func(i int, s store.Store) {
+			if (i+round)%2 == 0 {
+				_, errs[i] = s.CommitFile(ctx, store.Commit{
+					File:   store.File{Fid: fid, DomainID: d.ID, Key: fmt.Sprintf("r%d-%d", round, i), Length: int64(i)},
+					DevIDs: []int{i + 1},
+				})
+			} else {
+				errs[i] = s.DiscardUpload(ctx, fid, i+1)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if (i+round)%2 == 0 {
-					_, errs[i] = s.CommitFile(ctx, store.Commit{
-						File:   store.File{Fid: fid, DomainID: d.ID, Key: fmt.Sprintf("r%d-%d", round, i), Length: int64(i)},
-						DevIDs: []int{i + 1},
-					})
-				} else {
-					errs[i] = s.DiscardUpload(ctx, fid, i+1)
-				}
-			}()
-		}
-		wg.Wait()
+		})
 		winner := -1
 		for i, err := range errs {
 			switch {
