@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 )
@@ -17,10 +18,10 @@ var (
 // splitURI returns the path and the query string of a raw request URI. An absolute-form URI
 // ("http://host/path", RFC 9112 section 3.2.2) is reduced to its path.
 func splitURI(raw []byte) (path, query []byte, err error) {
-	if i := indexByte(raw, '#'); i >= 0 {
+	if i := bytes.IndexByte(raw, '#'); i >= 0 {
 		raw = raw[:i]
 	}
-	if i := indexByte(raw, '?'); i >= 0 {
+	if i := bytes.IndexByte(raw, '?'); i >= 0 {
 		raw, query = raw[:i], raw[i+1:]
 	}
 	if len(raw) > 0 && raw[0] != '/' {
@@ -28,7 +29,7 @@ func splitURI(raw []byte) (path, query []byte, err error) {
 		for _, scheme := range []string{"http://", "https://"} {
 			if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
 				rest := raw[len(scheme):]
-				j := indexByte(rest, '/')
+				j := bytes.IndexByte(rest, '/')
 				if j < 0 {
 					return []byte("/"), query, nil
 				}
@@ -41,15 +42,6 @@ func splitURI(raw []byte) (path, query []byte, err error) {
 		return nil, nil, errNotPath
 	}
 	return raw, query, nil
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // decodePath percent-decodes a URI path strictly: every % must start two hex digits, and no byte of
