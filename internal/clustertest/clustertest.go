@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -183,11 +184,11 @@ func New(t testing.TB, opts Options) *Cluster {
 			}
 		}
 	}
-	for _, d := range sortedKeys(opts.Domains) {
+	for _, d := range slices.Sorted(maps.Keys(opts.Domains)) {
 		if err := p.CreateDomain(ctx, d); err != nil {
 			t.Fatalf("clustertest: create_domain %s: %v", d, err)
 		}
-		for _, cl := range sortedKeys(opts.Domains[d]) {
+		for _, cl := range slices.Sorted(maps.Keys(opts.Domains[d])) {
 			spec := client.ClassSpec{Domain: d, Class: cl, MinDevCount: opts.Domains[d][cl]}
 			if err := p.CreateClass(ctx, spec); err != nil {
 				t.Fatalf("clustertest: create_class %s/%s: %v", d, cl, err)
@@ -223,15 +224,6 @@ func testWorkers(cfg worker.Config) worker.Config {
 		cfg.MinFreeSpace = 1
 	}
 	return cfg
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (c *Cluster) startNode(i int) error {
