@@ -126,6 +126,15 @@ func parseCLI(e *env, fs *flag.FlagSet, h cliHelp, args []string) ([]string, err
 	}
 }
 
+// parseNoArgs is parseCLI for commands that take flags only: any positional argument is a usage error.
+func parseNoArgs(e *env, fs *flag.FlagSet, h cliHelp, args []string) error {
+	pos, err := parseCLI(e, fs, h, args)
+	if err != nil {
+		return err
+	}
+	return wantArgs(e, fs, h, pos)
+}
+
 // usageError prints msg and the help of h on stderr and returns errUsage (exit status 2).
 func usageError(e *env, fs *flag.FlagSet, h cliHelp, format string, args ...any) error {
 	fmt.Fprintf(e.stderr, "mogway %s: %s\n\n", h.name, fmt.Sprintf(format, args...))

@@ -43,11 +43,7 @@ func cmdDebug(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.key, "key", "", "the key to inspect")
 	fid := fs.Int64("fid", 0, "inspect this fid instead of --domain/--key")
 	check := fs.Bool("check", true, "HEAD every copy and compare its length with the file row")
-	pos, err := parseCLI(e, fs, debugHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, debugHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, debugHelp, args); err != nil {
 		return err
 	}
 	var req mogproto.Args

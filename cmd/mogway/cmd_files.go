@@ -45,11 +45,7 @@ func cmdUpload(ctx context.Context, e *env, args []string) error {
 	f.register(fs)
 	file := fs.String("file", "-", "file to upload; - for stdin")
 	class := fs.String("class", "", "class of the new file; default: the domain's default class")
-	pos, err := parseCLI(e, fs, uploadHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, uploadHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, uploadHelp, args); err != nil {
 		return err
 	}
 	confDefaults(fs, "domain", "class")
@@ -152,11 +148,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) error {
 	fs := newCLIFlags(fetchHelp)
 	f.register(fs)
 	file := fs.String("file", "-", "where to write; - for stdout")
-	pos, err := parseCLI(e, fs, fetchHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, fetchHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, fetchHelp, args); err != nil {
 		return err
 	}
 	confDefaults(fs, "domain")
@@ -234,11 +226,7 @@ func cmdInfo(ctx context.Context, e *env, args []string) error {
 	var f fileFlags
 	fs := newCLIFlags(infoHelp)
 	f.register(fs)
-	pos, err := parseCLI(e, fs, infoHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, infoHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, infoHelp, args); err != nil {
 		return err
 	}
 	confDefaults(fs, "domain")
@@ -316,11 +304,7 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(prefix, "prefix", "", "same as --key_prefix")
 	after := fs.String("after", "", "start after this key")
 	limit := fs.Int("limit", 0, "print at most this many keys; 0 for all")
-	pos, err := parseCLI(e, fs, lsHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, lsHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, lsHelp, args); err != nil {
 		return err
 	}
 	confDefaults(fs, "domain")
@@ -379,11 +363,7 @@ func cmdRm(ctx context.Context, e *env, args []string) error {
 	fs := newCLIFlags(rmHelp)
 	f.register(fs)
 	force := fs.Bool("f", false, "succeed when the key does not exist")
-	pos, err := parseCLI(e, fs, rmHelp, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(e, fs, rmHelp, pos); err != nil {
+	if err := parseNoArgs(e, fs, rmHelp, args); err != nil {
 		return err
 	}
 	confDefaults(fs, "domain")
