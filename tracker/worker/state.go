@@ -68,20 +68,11 @@ func (v *view) host(devID int) (store.Device, store.Host, bool) {
 	return d, h, ok
 }
 
-// readable reports "readable now" (spec 5.3): the host is alive or readonly, the device alive, readonly
-// or drain, and the monitor reached it.
+// readable reports "readable now" (spec 5.3): the device is monitorable (host alive or readonly, device
+// alive, readonly or drain) and the monitor reached it.
 func (v *view) readable(devID int) bool {
 	d, h, ok := v.host(devID)
-	if !ok {
-		return false
-	}
-	if h.Status != "alive" && h.Status != "readonly" {
-		return false
-	}
-	if d.Status != "alive" && d.Status != "readonly" && d.Status != "drain" {
-		return false
-	}
-	return v.obs[devID].Reachable
+	return ok && monitorable(h, d) && v.obs[devID].Reachable
 }
 
 // writable reports "can take new files or replicas" (spec 5.3).
