@@ -689,13 +689,13 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 		s.stats.pathMisses.Add(1)
 	}
 	if err != nil {
-		status := trackerStatus(err)
 		if trackerCode(err) == "" {
 			s.stats.trackerErrors.Add(1)
 			// The pool logs each tracker it marks down; one line per request would flood the log.
 			s.log.Debug("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
 		}
-		return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
+		status, msg := trackerAnswer(err)
+		return nil, status, msg
 	}
 	if len(e.paths) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
@@ -733,8 +733,8 @@ func (tf *trackerFetch) again() ([]target, int, string) {
 	tf.pc.drop(tf.key, tf.cur.Load())
 	e, _, err := tf.pc.lookup(tf.st.tracker, tf.st.budget, tf.key)
 	if err != nil {
-		status := trackerStatus(err)
-		return nil, status, strings.ToLower(fasthttp.StatusMessage(status))
+		status, msg := trackerAnswer(err)
+		return nil, status, msg
 	}
 	if len(e.paths) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"

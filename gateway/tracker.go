@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mogway/mogway/tracker/mogproto"
@@ -82,6 +84,12 @@ func trackerStatus(err error) int {
 		return 503
 	}
 	return 500
+}
+
+// trackerAnswer is the status and error message that answer a failed tracker command.
+func trackerAnswer(err error) (int, string) {
+	status := trackerStatus(err)
+	return status, strings.ToLower(fasthttp.StatusMessage(status))
 }
 
 // pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -188,12 +187,12 @@ func (s *Server) remove(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 
 // trackerFailed answers a failed tracker command.
 func (s *Server) trackerFailed(ctx *fasthttp.RequestCtx, cmd string, rt *route, key string, err error) {
-	status := trackerStatus(err)
+	status, msg := trackerAnswer(err)
 	if trackerCode(err) == "" {
 		s.stats.trackerErrors.Add(1)
 		s.log.Warn("tracker command failed", "cmd", cmd, "domain", rt.Domain, "key", key, "err", err)
 	} else if status >= 500 {
 		s.log.Warn("tracker refused", "cmd", cmd, "domain", rt.Domain, "key", key, "err", err)
 	}
-	plainError(ctx, status, strings.ToLower(fasthttp.StatusMessage(status)))
+	plainError(ctx, status, msg)
 }
