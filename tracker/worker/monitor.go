@@ -95,14 +95,19 @@ func monitorable(h store.Host, d store.Device) bool {
 		(d.Status == "alive" || d.Status == "readonly" || d.Status == "drain")
 }
 
-func (w *Workers) record(devID int, o Observation) {
-	w.mu.Lock()
+// stateOf returns the monitor state of devID, adding an empty one if there is none. w.mu must be held.
+func (w *Workers) stateOf(devID int) *devState {
 	s := w.state[devID]
 	if s == nil {
 		s = &devState{}
 		w.state[devID] = s
 	}
-	s.obs = o
+	return s
+}
+
+func (w *Workers) record(devID int, o Observation) {
+	w.mu.Lock()
+	w.stateOf(devID).obs = o
 	w.mu.Unlock()
 	w.obs.Observe(devID, o)
 }
@@ -126,11 +131,7 @@ func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device)
 	o.MBTotal, o.MBUsed = u.total/1024, u.used/1024
 
 	w.mu.Lock()
-	s := w.state[d.ID]
-	if s == nil {
-		s = &devState{}
-		w.state[d.ID] = s
-	}
+	s := w.stateOf(d.ID)
 	usageDue := s.lastUsage.IsZero() || now.Sub(s.lastUsage) >= w.cfg.UsageUpdateInterval.D()
 	probeDue := s.lastProbe.IsZero() || now.Sub(s.lastProbe) >= w.cfg.WriteProbeInterval.D()
 	prev := s.obs
