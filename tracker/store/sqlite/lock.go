@@ -217,9 +217,7 @@ func (l *locker) unlock(id, acquired int64) {
 		delete(l.held, id)
 	}
 	l.mu.Unlock()
-	_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
-		id, l.holder, l.pid, acquired)
-	if err != nil {
+	if err := l.deleteRow(ctx, id, acquired); err != nil {
 		// The row stays until it is broken as stale (holder gone or older than staleLockAge).
 		l.log.Warn("sqlite: releasing lock failed", "lockid", id, "err", err)
 	}
@@ -237,11 +235,17 @@ func (l *locker) releaseAll() error {
 	defer cancel()
 	var errs []error
 	for id, at := range held {
-		_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
-			id, l.holder, l.pid, at)
-		errs = append(errs, err)
+		errs = append(errs, l.deleteRow(ctx, id, at))
 	}
 	return errors.Join(errs...)
+}
+
+// deleteRow deletes this Store's row of lock id taken at acquired; a row broken as stale and taken
+// by another holder since is left alone.
+func (l *locker) deleteRow(ctx context.Context, id, acquired int64) error {
+	_, err := l.db.ExecContext(ctx, "DELETE FROM lock WHERE lockid = ? AND hostname = ? AND pid = ? AND acquiredat = ?",
+		id, l.holder, l.pid, acquired)
+	return err
 }
 
 // processAlive reports whether a process with this pid exists on this machine.
