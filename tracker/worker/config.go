@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -100,27 +101,20 @@ func (c Config) withDefaults() Config {
 	c.CopyTimeout = conf.Duration(c.CopyTimeout.Or(DefaultCopyTimeout))
 	c.PollInterval = conf.Duration(c.PollInterval.Or(DefaultPollInterval))
 	c.Lease = conf.Duration(c.Lease.Or(DefaultLease))
-	c.BatchSize = orInt(c.BatchSize, DefaultBatchSize)
-	c.MonitorConcurrency = orInt(c.MonitorConcurrency, DefaultMonitorConcurrency)
-	c.ReplicateWorkers = orInt(c.ReplicateWorkers, DefaultReplicateWorkers)
-	c.DeleteWorkers = orInt(c.DeleteWorkers, DefaultDeleteWorkers)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MonitorConcurrency = cmp.Or(c.MonitorConcurrency, DefaultMonitorConcurrency)
+	c.ReplicateWorkers = cmp.Or(c.ReplicateWorkers, DefaultReplicateWorkers)
+	c.DeleteWorkers = cmp.Or(c.DeleteWorkers, DefaultDeleteWorkers)
 	c.MinFreeSpace = c.MinFreeSpace.Or(DefaultMinFreeSpace)
-	c.DefaultMinDevCount = orInt(c.DefaultMinDevCount, DefaultMinDevCount)
+	c.DefaultMinDevCount = cmp.Or(c.DefaultMinDevCount, DefaultMinDevCount)
 	c.ReaperInterval = conf.Duration(c.ReaperInterval.Or(DefaultReaperInterval))
 	c.ReapDelay = conf.Duration(c.ReapDelay.Or(DefaultReapDelay))
-	c.ReaperBatch = orInt(c.ReaperBatch, DefaultReaperBatch)
+	c.ReaperBatch = cmp.Or(c.ReaperBatch, DefaultReaperBatch)
 	c.TempfileMaxAge = conf.Duration(c.TempfileMaxAge.Or(DefaultTempfileMaxAge))
 	c.TempfileInterval = conf.Duration(c.TempfileInterval.Or(DefaultTempfileInterval))
-	c.FsckBatch = orInt(c.FsckBatch, DefaultFsckBatch)
-	c.SideChannelPort = orInt(c.SideChannelPort, DefaultSideChannelPort)
+	c.FsckBatch = cmp.Or(c.FsckBatch, DefaultFsckBatch)
+	c.SideChannelPort = cmp.Or(c.SideChannelPort, DefaultSideChannelPort)
 	return c
-}
-
-func orInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
