@@ -144,10 +144,7 @@ func Open(ctx context.Context, v string, logger *slog.Logger) (store.Store, erro
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	switch spec.Driver {
+	switch spec.Driver { // both Opens take a nil logger as "discard"
 	case SQLite:
 		return sqlite.Open(ctx, spec.Path, sqlite.WithLogger(logger))
 	case MySQL:
