@@ -308,9 +308,6 @@ func (r Route) withDefaults() Route {
 		if len(r.NextUpstream) == 0 {
 			r.NextUpstream = []string{"error", "timeout"}
 		}
-		if len(r.Methods) == 0 {
-			r.Methods = []string{"GET", "HEAD"}
-		}
 		servers := make([]UpstreamServer, len(r.Servers))
 		for i, s := range r.Servers {
 			if s.Weight == 0 {
@@ -331,9 +328,9 @@ func (r Route) withDefaults() Route {
 		if r.ContentType == "" {
 			r.ContentType = "extension"
 		}
-		if len(r.Methods) == 0 {
-			r.Methods = []string{"GET", "HEAD"}
-		}
+	}
+	if len(r.Methods) == 0 {
+		r.Methods = []string{"GET", "HEAD"}
 	}
 	ms := make([]string, 0, len(r.Methods)+1)
 	for _, m := range r.Methods {
