@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// progress draws "label  12.0 MiB / 100.0 MiB  12%" on a terminal, at most ten times a second.
+// progress draws "label [===   ] 12.0 MiB / 100.0 MiB  12%" on a terminal, at most ten times a second.
 type progress struct {
 	w     io.Writer
 	label string
