@@ -92,10 +92,10 @@ func TestClusterNodeDownFailsOverAndDropsCachedPaths(t *testing.T) {
 	// Stop the node of the first path the gateway cached; the next GET fails over to the other copy.
 	st := g.srv.state.Load()
 	e, hit, err := st.paths.lookup(st.tracker, st.budget, pathKey{"d", "k", false})
-	if err != nil || !hit || len(e.paths) != 2 {
+	if err != nil || !hit || len(e.parsed) != 2 {
 		t.Fatalf("cached paths = %v, hit %v, %v; want 2 cached paths", e, hit, err)
 	}
-	u, _ := url.Parse(e.paths[0])
+	u, _ := url.Parse(e.parsed[0].raw)
 	for i := 0; i < 2; i++ {
 		if addr, _ := c.Node(i); addr == u.Host {
 			c.StopNode(t, i)

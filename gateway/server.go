@@ -697,7 +697,7 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 		status, msg := trackerAnswer(err)
 		return nil, status, msg
 	}
-	if len(e.paths) == 0 {
+	if len(e.parsed) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
 	targets := s.pathTargets(st, e)
@@ -736,7 +736,7 @@ func (tf *trackerFetch) again() ([]target, int, string) {
 		status, msg := trackerAnswer(err)
 		return nil, status, msg
 	}
-	if len(e.paths) == 0 {
+	if len(e.parsed) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
 	tf.cur.Store(e)

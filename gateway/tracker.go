@@ -94,8 +94,7 @@ func trackerAnswer(err error) (int, string) {
 
 // pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.
 type pathEntry struct {
-	paths   []string
-	parsed  []pathTarget // paths, parsed once for every request the answer serves
+	parsed  []pathTarget // the paths, parsed once for every request the answer serves
 	err     error        // the unknown_key answer when cached negatively
 	expires time.Time
 }
@@ -109,7 +108,7 @@ type pathTarget struct {
 }
 
 func newPathEntry(paths []string, err error, expires time.Time) *pathEntry {
-	e := &pathEntry{paths: paths, err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
+	e := &pathEntry{err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
 	for i, p := range paths {
 		pt := pathTarget{raw: p}
 		if u, err := url.Parse(p); err == nil && u.Scheme == "http" && u.Host != "" {
