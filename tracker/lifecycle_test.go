@@ -18,6 +18,7 @@ import (
 
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // cluster is a tracker with two real storage nodes: h1 on 127.0.0.2 (dev1, dev2) and h2 on
@@ -345,7 +346,7 @@ func TestChecksumVerify(t *testing.T) {
 // addCopy puts a copy of fid on a device of a node and records it, as replication would.
 func (c *cluster) addCopy(t *testing.T, n *testNode, devid int, fid int64, body []byte) {
 	t.Helper()
-	p := filepath.Join(n.docroot, filepath.FromSlash(fidPath(devid, fid)))
+	p := filepath.Join(n.docroot, filepath.FromSlash(worker.FidPath(devid, fid)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,39 +1,15 @@
 package tracker
 
 import (
+	"github.com/mogway/mogway/tracker/worker"
 	"math/rand/v2"
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/mogway/mogway/tracker/store"
 )
-
-// fidPath is the path of a fid on a device (spec 4.1): the fid in decimal, left-padded with zeros to
-// 10 digits, split as /dev<N>/<b>/<mmm>/<ttt>/<fid>.fid. Longer fids are not padded or truncated;
-// their directories come from their first 7 digits.
-func fidPath(devID int, fid int64) string {
-	s := strconv.FormatInt(fid, 10)
-	if len(s) < 10 {
-		s = strings.Repeat("0", 10-len(s)) + s
-	}
-	var b strings.Builder
-	b.Grow(32 + len(s))
-	b.WriteString("/dev")
-	b.WriteString(strconv.Itoa(devID))
-	b.WriteByte('/')
-	b.WriteString(s[0:1])
-	b.WriteByte('/')
-	b.WriteString(s[1:4])
-	b.WriteByte('/')
-	b.WriteString(s[4:7])
-	b.WriteByte('/')
-	b.WriteString(s)
-	b.WriteString(".fid")
-	return b.String()
-}
 
 // client is what a query knows of who asked: the peer IP (for altip selection) and whether it asked
 // for the alternate zone (zone=alt).
@@ -61,7 +37,7 @@ func hostIP(h store.Host, c client) string {
 
 // writeURL is the URL a fid is written to and deleted from on a device: the host's http_port.
 func writeURL(h store.Host, devID int, fid int64, c client) string {
-	return "http://" + net.JoinHostPort(hostIP(h, c), strconv.Itoa(h.HTTPPort)) + fidPath(devID, fid)
+	return "http://" + net.JoinHostPort(hostIP(h, c), strconv.Itoa(h.HTTPPort)) + worker.FidPath(devID, fid)
 }
 
 // readURL is the URL a fid is read from: the host's http_get_port when set, else http_port.
@@ -70,7 +46,7 @@ func readURL(h store.Host, devID int, fid int64, c client) string {
 	if h.HTTPGetPort > 0 {
 		port = h.HTTPGetPort
 	}
-	return "http://" + net.JoinHostPort(hostIP(h, c), strconv.Itoa(port)) + fidPath(devID, fid)
+	return "http://" + net.JoinHostPort(hostIP(h, c), strconv.Itoa(port)) + worker.FidPath(devID, fid)
 }
 
 // lockedRand is a random source shared by concurrent queries.

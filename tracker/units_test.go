@@ -11,6 +11,7 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 func TestFidPath(t *testing.T) {
@@ -27,8 +28,8 @@ func TestFidPath(t *testing.T) {
 		{1, 2147483632, "/dev1/2/147/483/2147483632.fid"},
 		{9, 12345678901, "/dev9/1/234/567/12345678901.fid"},
 	} {
-		if got := fidPath(tc.dev, tc.fid); got != tc.want {
-			t.Errorf("fidPath(%d, %d) = %q, want %q", tc.dev, tc.fid, got, tc.want)
+		if got := worker.FidPath(tc.dev, tc.fid); got != tc.want {
+			t.Errorf("worker.FidPath(%d, %d) = %q, want %q", tc.dev, tc.fid, got, tc.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -137,12 +138,26 @@ func hostURL(h store.Host, get bool) string {
 	return "http://" + net.JoinHostPort(h.IP, strconv.Itoa(port))
 }
 
-// FidPath returns the storage path of fid on device devID (spec 4.1):
-// /dev<devid>/<b>/<mmm>/<ttt>/<fid padded to 10 digits>.fid.
+// FidPath is the path of a fid on a device (spec 4.1): the fid in decimal, left-padded with zeros to
+// 10 digits, split as /dev<N>/<b>/<mmm>/<ttt>/<fid>.fid. Longer fids are not padded or truncated;
+// their directories come from their first 7 digits.
 func FidPath(devID int, fid int64) string {
 	s := strconv.FormatInt(fid, 10)
-	for len(s) < 10 {
-		s = "0" + s
+	if len(s) < 10 {
+		s = strings.Repeat("0", 10-len(s)) + s
 	}
-	return "/dev" + strconv.Itoa(devID) + "/" + s[0:1] + "/" + s[1:4] + "/" + s[4:7] + "/" + s + ".fid"
+	var b strings.Builder
+	b.Grow(32 + len(s))
+	b.WriteString("/dev")
+	b.WriteString(strconv.Itoa(devID))
+	b.WriteByte('/')
+	b.WriteString(s[0:1])
+	b.WriteByte('/')
+	b.WriteString(s[1:4])
+	b.WriteByte('/')
+	b.WriteString(s[4:7])
+	b.WriteByte('/')
+	b.WriteString(s)
+	b.WriteString(".fid")
+	return b.String()
 }
