@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +26,7 @@ var checkLeaf = admLeaf{
 //devN/usage), and print device usage, like mogadm check. Exits 1 when anything failed.`,
 		examples: []string{"mogway adm --trackers=10.0.0.1:7001,10.0.0.2:7001 check"},
 	},
-	flags: func(*flag.FlagSet) func(context.Context, *admin, []string) error { return runCheck },
+	flags: noFlags(runCheck),
 }
 
 // errCheckFailed makes check exit 1 after its report, which already says what failed.
