@@ -706,7 +706,7 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 		return nil, fasthttp.StatusBadGateway, "no copy could be read"
 	}
 	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets,
-		refresh: hit, rec: rec}, s: s, st: st, pc: st.paths, key: pk}
+		refresh: hit, rec: rec}, s: s, st: st, key: pk}
 	tf.cur.Store(e)
 	tf.source = tf
 	return &tf.fetchRequest, 0, ""
@@ -717,8 +717,7 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 type trackerFetch struct {
 	fetchRequest
 	s   *Server
-	st  *state
-	pc  *pathCache
+	st  *state // its paths are the path cache the answer came from
 	key pathKey
 	cur atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
 }
@@ -726,12 +725,12 @@ type trackerFetch struct {
 var _ targetSource = (*trackerFetch)(nil)
 
 // failed drops the cached answer whose copy failed.
-func (tf *trackerFetch) failed(target) { tf.pc.drop(tf.key, tf.cur.Load()) }
+func (tf *trackerFetch) failed(target) { tf.st.paths.drop(tf.key, tf.cur.Load()) }
 
 // again asks the tracker for the key's paths after every cached copy failed.
 func (tf *trackerFetch) again() ([]target, int, string) {
-	tf.pc.drop(tf.key, tf.cur.Load())
-	e, _, err := tf.pc.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	tf.st.paths.drop(tf.key, tf.cur.Load())
+	e, _, err := tf.st.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
 	if err != nil {
 		status, msg := trackerAnswer(err)
 		return nil, status, msg
