@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,15 +144,7 @@ func (ns *nodes) all() []*node {
 	for _, n := range ns.m {
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b *node) int {
-		if a.addr < b.addr {
-			return -1
-		}
-		if a.addr > b.addr {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *node) int { return strings.Compare(a.addr, b.addr) })
 	return out
 }
 
