@@ -428,7 +428,6 @@ func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, e
 		ent:     a.ent,
 		rest:    a.rest,
 		resume:  a.ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
-		strict:  fr.route.upstream,
 		onClose: onClose,
 	}
 	if br.r == nil {
@@ -549,7 +548,6 @@ type bodyReader struct {
 	ent      entity
 	rest     []target
 	resume   bool
-	strict   bool
 	sent     int64
 	onClose  func(sent int64, err error)
 
@@ -641,7 +639,7 @@ func (b *bodyReader) sameWhole(resp *fasthttp.Response) bool {
 	if cl := resp.Header.ContentLength(); cl >= 0 && int64(cl) != last-first+1 {
 		return false
 	}
-	if b.strict {
+	if b.fr.route.upstream {
 		// Upstream routes: servers of a group are not known to hold one immutable fid, so their
 		// validators must agree. Tracker routes read the same fid on every node.
 		if etag := string(resp.Header.Peek("ETag")); etag != "" && b.ent.etag != "" && etag != b.ent.etag {
