@@ -422,7 +422,7 @@ func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, e
 		fr:      fr,
 		cur:     a.t,
 		resp:    a.resp,
-		r:       a.resp.BodyStream(),
+		r:       bodyOf(a.resp),
 		pos:     a.ent.first,
 		end:     a.ent.first + a.ent.length - 1,
 		ent:     a.ent,
@@ -430,11 +430,16 @@ func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, e
 		resume:  a.ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
 		onClose: onClose,
 	}
-	if br.r == nil {
-		br.r = bytes.NewReader(a.resp.Body())
-	}
 	a.resp = nil
 	return br
+}
+
+// bodyOf is the body of an upstream answer: its stream, or the body fasthttp read whole (buffered).
+func bodyOf(resp *fasthttp.Response) io.Reader {
+	if bs := resp.BodyStream(); bs != nil {
+		return bs
+	}
+	return bytes.NewReader(resp.Body())
 }
 
 // refetchRange repeats a request with its Range once If-Range matched the current validators.
@@ -617,10 +622,7 @@ func (b *bodyReader) continueFromNext() error {
 			continue
 		}
 		b.s.stats.resumed.Add(1)
-		b.cur, b.resp, b.r = t, resp, resp.BodyStream()
-		if b.r == nil {
-			b.r = bytes.NewReader(resp.Body())
-		}
+		b.cur, b.resp, b.r = t, resp, bodyOf(resp)
 		return nil
 	}
 	b.s.stats.aborted.Add(1)
