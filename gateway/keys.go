@@ -103,9 +103,7 @@ func resolveDots(p string) (string, error) {
 	for s := range strings.SplitSeq(p[1:], "/") {
 		trailing = false
 		switch s {
-		case "":
-			trailing = true
-		case ".":
+		case "", ".":
 			trailing = true
 		case "..":
 			if len(segs) == 0 {
