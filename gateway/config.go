@@ -99,6 +99,9 @@ type Limits struct {
 	MaxConnsPerNode int `yaml:"max_conns_per_node"`
 	// MaxUploadSize is the largest PUT body. Default 1GiB.
 	MaxUploadSize conf.Size `yaml:"max_upload_size"`
+	// UploadReplayBuffer is how much of each PUT body is kept while it streams, so that a storage
+	// node failing before more was read is replaced by the next destination. Default 1MiB.
+	UploadReplayBuffer conf.Size `yaml:"upload_replay_buffer"`
 	// DisableKeepAlive closes every client connection after one response. Default false.
 	DisableKeepAlive bool `yaml:"disable_keep_alive"`
 }
@@ -210,6 +213,8 @@ const (
 	defaultMaxConnections   = 10000
 	defaultMaxConnsPerNode  = 512
 	defaultMaxUploadSize    = conf.GiB
+	defaultReplayBuffer     = conf.MiB
+	maxReplayBuffer         = 64 * conf.MiB
 	defaultCacheTTL         = 5 * time.Second
 	defaultNegativeTTL      = time.Second
 	defaultCacheSize        = 10000
@@ -252,6 +257,9 @@ func (c Config) withDefaults() Config {
 	}
 	if l.MaxUploadSize == 0 {
 		l.MaxUploadSize = defaultMaxUploadSize
+	}
+	if l.UploadReplayBuffer == 0 {
+		l.UploadReplayBuffer = defaultReplayBuffer
 	}
 	p := &c.PathCache
 	setDur(&p.TTL, defaultCacheTTL)
@@ -388,6 +396,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxHeaderSize != 0 && c.Limits.MaxHeaderSize < conf.KiB {
 		add("limits.max_header_size", "write at least 1KiB, e.g. 16KiB", "%s is too small", c.Limits.MaxHeaderSize)
+	}
+	if c.Limits.UploadReplayBuffer > maxReplayBuffer {
+		add("limits.upload_replay_buffer", "write at most 64MiB, e.g. 1MiB", "%s is more than every upload should hold", c.Limits.UploadReplayBuffer)
 	}
 	if c.PathCache.Size < -1 {
 		add("path_cache.size", "write a positive number, or -1 to disable the cache", "%d is not a size", c.PathCache.Size)

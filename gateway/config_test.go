@@ -42,6 +42,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad status path", "gateway:\n  status_path: status\n", []string{"gateway.status_path"}},
 		{"unknown key", "gateway:\n  lisen: :80\n", []string{"cfg.yaml:2:", "unknown field", `did you mean "listen"`}},
 		{"bad duration", "gateway:\n  timeouts:\n    storage_idle: soon\n", []string{"cfg.yaml:3:", "invalid duration"}},
+		{"replay buffer", "gateway:\n  limits:\n    upload_replay_buffer: 256KiB\n", nil},
+		{"replay buffer too large", "gateway:\n  limits:\n    upload_replay_buffer: 1GiB\n", []string{"gateway.limits.upload_replay_buffer", "at most 64MiB"}},
 		{"bad content type", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      content_type: guess\n", []string{"routes[0].content_type"}},
 	}
 	for _, tt := range tests {
@@ -73,7 +75,8 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Listen != ":8080" || c.Trackers[0] != "10.0.0.1:7001" || c.Trackers[1] != "10.0.0.2:7002" {
 		t.Errorf("listen %q, trackers %q; want :8080 and default port 7001", c.Listen, c.Trackers)
 	}
-	if c.Timeouts.StorageFirstByte.D() != 10*time.Second || c.PathCache.TTL.D() != 5*time.Second || c.AccessLog != "stdout" {
+	if c.Timeouts.StorageFirstByte.D() != 10*time.Second || c.PathCache.TTL.D() != 5*time.Second || c.AccessLog != "stdout" ||
+		c.Limits.UploadReplayBuffer != conf.MiB {
 		t.Errorf("defaults = %+v", c)
 	}
 	d, g := c.Routes[0], c.Routes[1]

@@ -283,6 +283,7 @@ const (
 	fault500                   // answer 500
 	faultMidBody               // send headers for len(body) bytes, then half of them, then close
 	faultWrongLen              // answer 200 with a different Content-Length
+	faultCutBody               // read len(body) bytes of the request body, then close without answering
 )
 
 func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
@@ -356,6 +357,8 @@ func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
 	case faultMidBody:
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
 		c.Write(body[:len(body)/2])
+	case faultCutBody:
+		io.ReadFull(br, make([]byte, len(body)))
 	case faultWrongLen:
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body)+1)
 		c.Write(body)

@@ -266,6 +266,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:         s.handle,
 		ErrorHandler:    s.badRequest,
 		ContinueHandler: s.allowContinue,
+		HeaderReceived:  s.refuseOversized,
 		Name:            cfg.ServerName,
 		Concurrency:     cfg.Limits.MaxConnections,
 		ReadBufferSize:  int(cfg.Limits.MaxHeaderSize),
@@ -380,6 +381,7 @@ type serverConn struct {
 	rd, wd      time.Time // deadlines fasthttp asked for
 	ra, wa      time.Time // deadlines set on the connection now
 	streaming   bool
+	linger      int64 // request body bytes left unread, discarded before closing (see Close)
 }
 
 func (c *serverConn) SetDeadline(t time.Time) error {

@@ -1,35 +1,153 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// countingReader counts the bytes read through it, so a failed PUT knows whether the body was touched
-// (and can no longer be sent to another destination).
-type countingReader struct {
-	r io.Reader
-	n int64
+// replayBody is the body of one PUT, read from the client once and sent to one destination after
+// another. It keeps the first bytes it reads, up to max, so that a destination that fails while
+// everything read so far is still kept can be sent the body again from its first byte; once more
+// than max was read the kept bytes are dropped and the body can only go forward. Memory per upload is
+// thus at most max, whatever the body's size. It is used by one goroutine at a time.
+type replayBody struct {
+	r       io.Reader // the client's body
+	size    int64     // its Content-Length
+	max     int64     // most bytes kept for a replay
+	kept    []byte    // bytes 0..read of the body while read <= max; nil once dropped
+	dropped bool      // more than max was read: the body cannot be sent again
+	read    int64     // bytes read from the client
+	off     int64     // bytes handed out since the last rewind
+	err     error     // the client's failure (an error or a short body), if any
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func newReplayBody(r io.Reader, size, max int64) *replayBody {
+	return &replayBody{r: r, size: size, max: max}
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	if b.off < b.read {
+		// Replaying: b.kept holds every byte read so far (rewind refuses otherwise).
+		n := copy(p, b.kept[b.off:b.read])
+		b.off += int64(n)
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(p)
+	if n > 0 {
+		switch {
+		case b.dropped:
+		case b.read+int64(n) <= b.max:
+			if b.kept == nil {
+				b.kept = make([]byte, 0, min(b.size, b.max))
+			}
+			b.kept = append(b.kept, p[:n]...)
+		default:
+			b.kept, b.dropped = nil, true
+		}
+		b.read += int64(n)
+		b.off += int64(n)
+	}
+	if err == io.EOF && b.read < b.size {
+		err = errShortUpload
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
 	return n, err
 }
 
+// rewind makes the next Read start again at the body's first byte. It reports false when bytes
+// that were not kept have been handed out since the last rewind.
+func (b *replayBody) rewind() bool {
+	if b.off == 0 {
+		return true
+	}
+	if b.dropped {
+		return false
+	}
+	b.off = 0
+	return true
+}
+
+// complete reports whether the client's whole body was read (so its connection may serve another
+// request).
+func (b *replayBody) complete() bool { return b.read == b.size }
+
+// oversizeHeader marks a PUT whose Content-Length was over max_upload_size when its head arrived
+// (see refuseOversized). The value is the length the client announced.
+const oversizeHeader = "X-Mogway-Oversize"
+
+// refuseOversized runs on every request head before fasthttp reads any of the body. A PUT that
+// announces more than max_upload_size would otherwise wait for its first 8 KiB to arrive (fasthttp
+// reads them with the head) before the handler could answer: its length is set to 0 and the
+// announced one kept in oversizeHeader, so the handler answers 413 at once and closes the
+// connection, never reading the body. Expect: 100-continue is dropped for such a request, so the
+// client gets the 413 as its final answer instead of a 417. A client-sent oversizeHeader is always
+// removed first.
+func (s *Server) refuseOversized(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if !h.IsPut() {
+		return fasthttp.RequestConfig{}
+	}
+	h.Del(oversizeHeader)
+	if cl := h.ContentLength(); int64(cl) > int64(s.state.Load().cfg.Limits.MaxUploadSize) {
+		h.Set(oversizeHeader, strconv.Itoa(cl))
+		h.Del(fasthttp.HeaderExpect)
+		h.SetContentLength(0)
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// lingerTime bounds how long a connection closed after a refused or failed upload keeps
+// discarding the body the client still sends (nginx's lingering_close, lingering_time 30s, bounded
+// here much tighter so that a graceful stop is not held up).
+const lingerTime = 5 * time.Second
+
+// lingerBody arranges for the connection to discard up to n more request body bytes before it is
+// closed, so that a client still sending reads the answer instead of a connection reset.
+func lingerBody(ctx *fasthttp.RequestCtx, n int64) {
+	if sc, ok := ctx.Conn().(*serverConn); ok && n > 0 {
+		sc.linger = n
+	}
+}
+
+// Close closes the connection. After an upload whose body was left unread (see lingerBody) it first
+// stops sending and discards what the client still sends, until the rest of the body, the client's
+// close, or lingerTime: closing a socket with unread data would send a reset, and the client, still
+// writing, could lose the answer already sent.
+func (c *serverConn) Close() error {
+	if c.linger > 0 {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
+			c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+			io.CopyN(io.Discard, c.Conn, c.linger)
+		}
+		c.linger = 0
+	}
+	return c.Conn.Close()
+}
+
 // upload answers PUT on a tracker route: create_open, stream the body to the first destination that
-// takes it, create_close with the size, then 201 with an empty body. The body is never held whole: it
-// flows from the client connection to the storage node. A destination that fails before any byte of
-// the body was read is replaced by the next one create_open offered; after that the upload fails.
+// takes it, create_close with the size, then 201 with an empty body. The body is never held whole:
+// it flows from the client connection to the storage node through a fixed buffer as it arrives,
+// and only its first replay_buffer bytes are kept (see replayBody). A destination that fails while
+// every byte read is still kept is replaced by the next one create_open offered; otherwise the upload
+// fails with 502 and nothing is committed (no create_close: the key is not created).
 func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
+	if v := ctx.Request.Header.Peek(oversizeHeader); len(v) > 0 {
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		lingerBody(ctx, n)
+		plainError(ctx, fasthttp.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
 	size := ctx.Request.Header.ContentLength()
 	if size < 0 {
 		plainError(ctx, fasthttp.StatusLengthRequired, "send Content-Length; chunked uploads are not accepted")
@@ -39,9 +157,10 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 		plainError(ctx, fasthttp.StatusRequestEntityTooLarge, "body too large")
 		return
 	}
-	var body io.Reader = bytes.NewReader(ctx.Request.Body())
-	if bs := ctx.RequestBodyStream(); bs != nil {
-		body = bs
+	// Request.Body would read a streamed body whole into memory: take the stream.
+	var stream io.Reader = ctx.RequestBodyStream()
+	if stream == nil {
+		stream = &bodyBytes{b: ctx.Request.Body()} // a body fasthttp read whole (at most 64 KiB)
 	}
 	if sc, ok := ctx.Conn().(*serverConn); ok {
 		// The body may take as long as the client keeps sending (client_read between reads).
@@ -59,28 +178,25 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 		plainError(ctx, fasthttp.StatusServiceUnavailable, "no destination to store the file")
 		return
 	}
-	cr := &countingReader{r: body}
-	var used *Dest
-	var lastErr error
-	for i := range open.Dests {
-		d := &open.Dests[i]
-		err := s.put(d.Path, cr, size, rec)
-		if err == nil {
-			used = d
-			break
-		}
-		lastErr = err
-		s.log.Warn("upload to storage failed", "path", d.Path, "sent", cr.n, "err", err)
-		if cr.n > 0 {
-			break
-		}
-	}
-	rec.bodyRead = cr.n == int64(size)
+	body := newReplayBody(stream, int64(size), int64(st.cfg.Limits.UploadReplayBuffer))
+	used, err := s.sendBody(open.Dests, body, rec)
+	rec.bodyRead = body.complete()
 	if used == nil {
-		if isTimeout(lastErr) {
-			plainError(ctx, fasthttp.StatusGatewayTimeout, "storage timed out")
-		} else {
-			plainError(ctx, fasthttp.StatusBadGateway, "storage did not take the file")
+		if body.err == nil {
+			lingerBody(ctx, body.size-body.read)
+		}
+		switch {
+		case body.err != nil:
+			// The client stopped sending; it is probably gone, but answer anyway.
+			if isTimeout(body.err) {
+				plainError(ctx, fasthttp.StatusRequestTimeout, "request body timed out")
+			} else {
+				plainError(ctx, fasthttp.StatusBadRequest, "request body ended before its Content-Length")
+			}
+		case isTimeout(err):
+			plainError(ctx, fasthttp.StatusGatewayTimeout, "storage timed out; nothing was stored")
+		default:
+			plainError(ctx, fasthttp.StatusBadGateway, "storage did not take the file; nothing was stored")
 		}
 		return
 	}
@@ -99,14 +215,50 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 	ctx.Response.Header.SetContentLength(0)
 }
 
+// sendBody sends body to the first of dests that stores it whole and returns that destination, or
+// nil and the last error. After a failure it moves to the next destination only when the body can
+// be sent again from its start and the client was not the cause.
+func (s *Server) sendBody(dests []Dest, body *replayBody, rec *accessRecord) (*Dest, error) {
+	var err error
+	for i := range dests {
+		d := &dests[i]
+		if i > 0 && !body.rewind() {
+			break
+		}
+		if err = s.put(d.Path, body, rec); err == nil {
+			return d, nil
+		}
+		if body.err != nil {
+			s.log.Info("upload body not received", "path", d.Path, "read", body.read, "size", body.size, "err", body.err)
+			break
+		}
+		s.log.Warn("upload to storage failed", "path", d.Path, "read", body.read, "size", body.size,
+			"replayable", !body.dropped, "err", err)
+	}
+	return nil, err
+}
+
+// bodyBytes reads a request body fasthttp already holds (a Reader over b, without its WriterTo, so
+// that every body is copied through the same bounded buffer).
+type bodyBytes struct{ b []byte }
+
+func (r *bodyBytes) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
 // maxStaleAttempts bounds how often one PUT is sent again after finding a pooled connection closed.
 const maxStaleAttempts = 3
 
 // errShortUpload is a body that ended before its Content-Length.
 var errShortUpload = errors.New("gateway: request body shorter than Content-Length")
 
-// put streams size bytes of body to a storage URL.
-func (s *Server) put(path string, body *countingReader, size int, rec *accessRecord) error {
+// put streams body, from its current position, to a storage URL.
+func (s *Server) put(path string, body *replayBody, rec *accessRecord) error {
 	u, err := url.Parse(path)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("bad destination %q", path)
@@ -119,17 +271,17 @@ func (s *Server) put(path string, body *countingReader, size int, rec *accessRec
 	req.Header.SetHost(u.Host)
 	req.Header.SetMethod(fasthttp.MethodPut)
 	req.Header.SetContentType("application/octet-stream")
-	start := body.n
 	n.requests.Add(1)
 	// No overall deadline: the idle timeouts of both connections bound every wait.
 	began := time.Now()
 	for attempt := 1; ; attempt++ {
-		req.SetBodyStream(io.LimitReader(body, int64(size)), size)
+		// The limit keeps the stream from reading past the body, and tells fasthttp its length.
+		req.SetBodyStream(io.LimitReader(body, body.size-body.off), int(body.size-body.off))
 		err = n.hc.Do(req, resp)
 		// A pooled connection the node closed (it restarted, or its idle timeout passed) is found
 		// before a byte of the body is read: send again on another connection. The second stale
 		// connection in a row means the node restarted and every idle connection predates it.
-		if !errors.Is(err, errStaleConn) || body.n != start || attempt == maxStaleAttempts {
+		if !errors.Is(err, errStaleConn) || !body.rewind() || attempt == maxStaleAttempts {
 			break
 		}
 		if attempt == 2 {
@@ -137,11 +289,11 @@ func (s *Server) put(path string, body *countingReader, size int, rec *accessRec
 		}
 	}
 	rec.addUpstream(n.addr, time.Since(began))
-	if err == nil && body.n-start != int64(size) {
+	if err == nil && body.off != body.size {
 		err = errShortUpload
 	}
 	if err != nil {
-		if body.n == start && !errors.Is(err, errStaleConn) {
+		if body.err == nil && !errors.Is(err, errStaleConn) {
 			n.fail(s.now(), s.cfgNow().Storage)
 		}
 		abandon(resp)

@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func put(t *testing.T, url string, body io.Reader, size int64, hdr ...string) (int, []byte) {
@@ -96,6 +101,7 @@ func TestUploadRefusals(t *testing.T) {
 		Route{Prefix: "/tok/", Domain: "d", Methods: []string{"PUT", "DELETE"}, Token: "s3cret"},
 	)
 	cfg.Limits.MaxUploadSize = 1024
+	cfg.Limits.UploadReplayBuffer = 4 // smaller than the bodies: no failed destination is replaced
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 	small := []byte("hello")
 	if code, _ := put(t, g.base+"/far/k", bytes.NewReader(small), 5); code != 403 {
@@ -147,8 +153,9 @@ func TestUploadExpectContinue(t *testing.T) {
 	if code := expect("PUT /u/k HTTP/1.1", ""); code != 100 {
 		t.Errorf("PUT with Expect = %d, want 100 Continue", code)
 	}
-	if code := rawGet(t, addr, "PUT /u/k HTTP/1.1", "Content-Length: 5000\r\nExpect: 100-continue\r\n"); code != 417 {
-		t.Errorf("PUT over max_upload_size with Expect = %d, want 417", code)
+	// Issue 9: a PUT too large gets its final answer, 413, from the head, with or without Expect.
+	if code := rawGet(t, addr, "PUT /u/k HTTP/1.1", "Content-Length: 5000\r\nExpect: 100-continue\r\n"); code != 413 {
+		t.Errorf("PUT over max_upload_size with Expect = %d, want 413", code)
 	}
 	if code := expect("PUT /tok/k HTTP/1.1", ""); code != 417 {
 		t.Errorf("PUT without token with Expect = %d, want 417", code)
@@ -158,5 +165,131 @@ func TestUploadExpectContinue(t *testing.T) {
 	}
 	if n := ft.calls.Load(); n != 0 {
 		t.Errorf("tracker calls = %d, want 0 (no body was sent)", n)
+	}
+}
+
+// Issue 9: a PUT announcing more than max_upload_size is refused from its head, before a byte of
+// the body is sent, and the connection is closed (the body is never read).
+func TestUploadOversizeRefusedFromHead(t *testing.T) {
+	t.Parallel()
+	ft := newFakeTracker()
+	cfg := trackerConfig(writeRoute())
+	cfg.Limits.MaxUploadSize = 1024
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	for _, hdr := range []string{
+		"Content-Length: 2147483648\r\n",
+		"Content-Length: 1025\r\n",
+		"Content-Length: 2147483648\r\n" + oversizeHeader + ": 1\r\n",
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The client sends the head and waits: the answer must not need a byte of the body (before
+		// the fix it waited for 8 KiB of body, until client_read passed).
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "PUT /u/big HTTP/1.1\r\nHost: x\r\n%s\r\n", hdr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("PUT with %q: reading the answer: %v", hdr, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 || !resp.Close {
+			t.Errorf("PUT with %q = %d (close %v), want 413 and Connection: close", hdr, resp.StatusCode, resp.Close)
+		}
+		c.Close()
+	}
+	// A length within the limit is not marked, even when the client sends the marker itself.
+	node := startStorage(t, "127.0.0.3")
+	ft.mu.Lock()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(401)}}
+	ft.mu.Unlock()
+	if code, body := put(t, g.base+"/u/ok", bytes.NewReader([]byte("hello")), 5, oversizeHeader, "99999"); code != 201 {
+		t.Errorf("PUT of 5 bytes with a client-sent %s = %d %q, want 201", oversizeHeader, code, body)
+	}
+	if n := ft.calls.Load(); n != 2 {
+		t.Errorf("tracker calls = %d, want 2 (only the upload within the limit)", n)
+	}
+}
+
+// Issue 9: a storage node that fails mid-body. While every byte read from the client is still
+// kept (a body within limits.upload_replay_buffer) the next destination gets the whole body again;
+// past that the upload fails with 502 and nothing is committed.
+func TestUploadDestinationFailsMidBody(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	cut := startFault(t, "127.0.0.4", faultCutBody, make([]byte, 64<<10)) // reads 64 KiB, then closes
+	ft := newFakeTracker()
+	cfg := trackerConfig(writeRoute())
+	cfg.Limits.UploadReplayBuffer = 512 << 10
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	dests := func(fid int64) []Dest {
+		return []Dest{{DevID: 2, Path: "http://" + cut.addr + fidPath(fid)},
+			{DevID: 1, Path: "http://" + node.addr + fidPath(fid)}}
+	}
+
+	// Within the replay buffer: stored whole on the second destination.
+	ft.mu.Lock()
+	ft.opens = dests(501)
+	ft.mu.Unlock()
+	small := pattern(300 << 10)
+	if code, body := put(t, g.base+"/u/small", bytes.NewReader(small), int64(len(small))); code != 201 {
+		t.Fatalf("PUT of %d bytes with the first destination failing mid-body = %d %q, want 201", len(small), code, body)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(node.docroot, filepath.FromSlash(fidPath(501))))
+	if err != nil || !bytes.Equal(onDisk, small) {
+		t.Fatalf("stored copy = %d bytes, %v; want the %d bytes sent", len(onDisk), err, len(small))
+	}
+	ft.mu.Lock()
+	closes := append([]Close(nil), ft.closes...)
+	ft.mu.Unlock()
+	if len(closes) != 1 || closes[0].DevID != 1 || closes[0].Size != int64(len(small)) {
+		t.Fatalf("create_close = %+v, want one for devid 1 with size %d", closes, len(small))
+	}
+
+	// Larger than the replay buffer: 502, no create_close, nothing on the second node.
+	ft.mu.Lock()
+	ft.opens = dests(502)
+	ft.mu.Unlock()
+	big := pattern(4 << 20)
+	code, body := put(t, g.base+"/u/big", bytes.NewReader(big), int64(len(big)))
+	if code != 502 {
+		t.Errorf("PUT of %d bytes with the destination failing mid-body = %d %q, want 502", len(big), code, body)
+	}
+	ft.mu.Lock()
+	if len(ft.closes) != 1 {
+		t.Errorf("create_close after a failed upload: %+v", ft.closes[1:])
+	}
+	ft.mu.Unlock()
+	if _, err := os.Stat(filepath.Join(node.docroot, filepath.FromSlash(fidPath(502)))); !os.IsNotExist(err) {
+		t.Errorf("the second destination has a copy of the failed upload (stat: %v)", err)
+	}
+}
+
+// TestReplayBody pins which failures can be replayed: everything read must still be kept.
+func TestReplayBody(t *testing.T) {
+	data := pattern(100)
+	read := func(b *replayBody, n int) []byte {
+		t.Helper()
+		p := make([]byte, n)
+		got, err := io.ReadFull(b, p)
+		if err != nil && err != io.EOF {
+			t.Fatalf("Read: %v", err)
+		}
+		return p[:got]
+	}
+	b := newReplayBody(&bodyBytes{b: data}, 100, 60)
+	if got := read(b, 40); !bytes.Equal(got, data[:40]) || !b.rewind() {
+		t.Fatalf("after 40 of 100 bytes with 60 kept: read %d bytes, rewind false", len(got))
+	}
+	if got := read(b, 50); !bytes.Equal(got, data[:50]) {
+		t.Fatalf("replayed read = %q, want %q", got, data[:50])
+	}
+	if got := read(b, 50); !bytes.Equal(got, data[50:]) || b.rewind() || !b.complete() {
+		t.Fatalf("after the whole body past the kept 60 bytes: got %d bytes, rewind true or not complete", len(got))
+	}
+	short := newReplayBody(&bodyBytes{b: data[:10]}, 100, 60)
+	if _, err := io.ReadAll(short); !errors.Is(err, errShortUpload) || !errors.Is(short.err, errShortUpload) {
+		t.Errorf("a body shorter than its length: err %v, recorded %v; want errShortUpload", err, short.err)
 	}
 }

@@ -125,6 +125,9 @@ func (ns *nodes) get(addr string) *node {
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxConnWaitTimeout:  o.connect,
 		StreamResponseBody:  true,
+		// An upload body is copied to the node through this buffer (held only while a request is
+		// written): fasthttp's 4 KiB default costs a write system call per 4 KiB.
+		WriteBufferSize: writeBufferSize,
 		// Bodies up to this size are read whole before the answer is used (so a copy that dies
 		// within them is failed over before the first byte); larger ones stream.
 		MaxResponseBodySize:           maxBufferedBody,
