@@ -181,9 +181,17 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 			t.Logf("tracker log:\n%s", c.tracker.stderr.String())
 		}
 	})
-	tr := "--trackers=" + c.trackerAddr
+	registerE2ENodes(t, c.trackerAddr, c.nodes)
+	return c
+}
 
-	for _, n := range c.nodes {
+// registerE2ENodes registers nodes and their devices with the tracker at trackerAddr, adds the
+// domain "photos" with its two-copy class "originals", and returns once `mogway adm check` passes
+// with both devices writeable.
+func registerE2ENodes(t *testing.T, trackerAddr string, nodes [2]*e2eNode) {
+	t.Helper()
+	tr := "--trackers=" + trackerAddr
+	for _, n := range nodes {
 		host, port, _ := net.SplitHostPort(n.http)
 		if r := mustMog(t, "adm", tr, "host", "add", n.name, "--ip="+host, "--port="+port, "--status=alive"); r.stdout != "" {
 			t.Errorf("%v\nwant no output (like mogadm)", r)
@@ -197,7 +205,7 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 		t.Errorf("%v\nwant a line for photos/originals with mindevcount 2", classes)
 	}
 	hosts := mustMog(t, "adm", tr, "host", "list")
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		if !strings.Contains(hosts.stdout, n.name) || !strings.Contains(hosts.stdout, n.http) {
 			t.Errorf("%v\nwant host %s at %s", hosts, n.name, n.http)
 		}
@@ -207,10 +215,9 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 	check := pollMog(t, "adm check to pass with both devices writeable", func(r cliResult) bool {
 		return r.code == 0 && len(writeable.FindAllString(r.stdout, -1)) == 2
 	}, "adm", tr, "check")
-	if !strings.Contains(check.stdout, c.trackerAddr+" ... OK") {
-		t.Errorf("%v\nwant the tracker %s OK", check, c.trackerAddr)
+	if !strings.Contains(check.stdout, trackerAddr+" ... OK") {
+		t.Errorf("%v\nwant the tracker %s OK", check, trackerAddr)
 	}
-	return c
 }
 
 func runClusterScenario(t *testing.T, db string, ips [2]string) {
