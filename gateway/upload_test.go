@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/conf"
 )
 
 func put(t *testing.T, url string, body io.Reader, size int64, hdr ...string) (int, []byte) {
@@ -247,6 +249,19 @@ func TestUploadDestinationFailsMidBody(t *testing.T) {
 		t.Fatalf("create_close = %+v, want one for devid 1 with size %d", closes, len(small))
 	}
 
+	// A destination answering an error is replaced the same way.
+	failing := startFault(t, "127.0.0.4", fault500, nil)
+	ft.mu.Lock()
+	ft.opens = []Dest{{DevID: 2, Path: "http://" + failing.addr + fidPath(503)},
+		{DevID: 1, Path: "http://" + node.addr + fidPath(503)}}
+	ft.mu.Unlock()
+	if code, body := put(t, g.base+"/u/answered", bytes.NewReader(small), int64(len(small))); code != 201 {
+		t.Fatalf("PUT with the first destination answering 500 = %d %q, want 201", code, body)
+	}
+	ft.mu.Lock()
+	ft.closes = nil
+	ft.mu.Unlock()
+
 	// Larger than the replay buffer: 502, no create_close, nothing on the second node.
 	ft.mu.Lock()
 	ft.opens = dests(502)
@@ -257,8 +272,8 @@ func TestUploadDestinationFailsMidBody(t *testing.T) {
 		t.Errorf("PUT of %d bytes with the destination failing mid-body = %d %q, want 502", len(big), code, body)
 	}
 	ft.mu.Lock()
-	if len(ft.closes) != 1 {
-		t.Errorf("create_close after a failed upload: %+v", ft.closes[1:])
+	if len(ft.closes) != 0 {
+		t.Errorf("create_close after a failed upload: %+v", ft.closes)
 	}
 	ft.mu.Unlock()
 	if _, err := os.Stat(filepath.Join(node.docroot, filepath.FromSlash(fidPath(502)))); !os.IsNotExist(err) {
@@ -291,5 +306,58 @@ func TestReplayBody(t *testing.T) {
 	short := newReplayBody(&bodyBytes{b: data[:10]}, 100, 60)
 	if _, err := io.ReadAll(short); !errors.Is(err, errShortUpload) || !errors.Is(short.err, errShortUpload) {
 		t.Errorf("a body shorter than its length: err %v, recorded %v; want errShortUpload", err, short.err)
+	}
+}
+
+// A client whose body ends early, or stalls for client_read, gets 400 or 408; nothing is committed
+// and no storage node is blamed (the next destination is not tried).
+func TestUploadClientBodyFails(t *testing.T) {
+	t.Parallel()
+	node := startStorage(t, "127.0.0.3")
+	ft := newFakeTracker()
+	cfg := trackerConfig(writeRoute())
+	cfg.Timeouts.ClientRead = conf.Duration(300 * time.Millisecond)
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	ft.mu.Lock()
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(601)},
+		{DevID: 1, Path: "http://" + node.addr + fidPath(602)}}
+	ft.mu.Unlock()
+	for _, tc := range []struct {
+		name  string
+		close bool // the client closes its sending side after 3 MiB; otherwise it stalls
+		want  int
+	}{
+		{"short body", true, 400},
+		{"stalled body", false, 408},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "PUT /u/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", strings.ReplaceAll(tc.name, " ", "-"), 4<<20)
+		c.Write(pattern(3 << 20))
+		if tc.close {
+			c.(*net.TCPConn).CloseWrite()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s: reading the answer: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: PUT = %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if len(ft.closes) != 0 {
+		t.Errorf("create_close after failed bodies: %+v", ft.closes)
+	}
+	for _, fid := range []int64{601, 602} {
+		if _, err := os.Stat(filepath.Join(node.docroot, filepath.FromSlash(fidPath(fid)))); !os.IsNotExist(err) {
+			t.Errorf("fid %d stored after a failed body (stat: %v)", fid, err)
+		}
 	}
 }
