@@ -195,7 +195,8 @@ func (c *Cache) get(ctx context.Context, req Request, spec fillSpec) (*Reader, S
 		status := Miss
 		var prev *Meta
 		stale := false
-		if e != nil && req.Bypass {
+		if req.Bypass {
+			// BYPASS whether or not something is stored, as nginx reports proxy_cache_bypass.
 			status = Bypass
 		} else if e != nil {
 			switch c.freshnessLocked(e, now, &req) {
