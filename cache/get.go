@@ -27,6 +27,7 @@ type Cache struct {
 	lockTimeout  time.Duration
 	disk         *disk // nil without a disk tier
 	noSync       bool
+	beforeOpen   func(key string) // tests only: runs in open before a disk file is opened
 
 	ctx    context.Context // cancelled by Close; parent of every fill
 	cancel context.CancelFunc
@@ -351,6 +352,9 @@ func (c *Cache) open(key string, h hit) *Reader {
 		r.meta, r.mem, r.size = h.meta, h.mem, h.bodyLen
 		return r
 	}
+	if c.beforeOpen != nil {
+		c.beforeOpen(key)
+	}
 	f, err := os.Open(h.file.path)
 	if err == nil {
 		var fi os.FileInfo
@@ -362,8 +366,12 @@ func (c *Cache) open(key string, h hit) *Reader {
 		}
 	}
 	if err != nil {
-		c.log.Warn("cache: stored file unreadable; dropping the entry", "key", key, "path", h.file.path, "err", err)
-		c.dropFile(key, h.file.info)
+		// A purge, eviction or new fill may have replaced or removed the file since hitLocked
+		// copied the index: then the index no longer names it, and this is a plain miss. Only a
+		// file that went missing while still indexed is worth a warning.
+		if c.dropFile(key, h.file.info) {
+			c.log.Warn("cache: stored file unreadable; dropping the entry", "key", key, "path", h.file.path, "err", err)
+		}
 		return nil
 	}
 	if h.bodyLen <= c.memMax {
