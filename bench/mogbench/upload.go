@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func (c *cluster) uploadRow() (row, error) {
 // putAll PUTs size bytes (block repeated) to url with a Content-Length and returns the bytes per
 // second, from the first byte sent to the answer.
 func putAll(url string, block []byte, size int64) (float64, error) {
-	req, err := http.NewRequest(http.MethodPut, url, &repeatReader{block: block, left: size})
+	req, err := http.NewRequest(http.MethodPut, url, repeated(block, size))
 	if err != nil {
 		return 0, err
 	}
@@ -91,24 +92,13 @@ func putAll(url string, block []byte, size int64) (float64, error) {
 	return float64(size) / time.Since(t0).Seconds(), nil
 }
 
-// repeatReader yields left bytes of block, over and over.
-type repeatReader struct {
-	block []byte
-	off   int
-	left  int64
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.left <= 0 {
-		return 0, io.EOF
+// repeated returns a reader of size bytes: block over and over.
+func repeated(block []byte, size int64) io.Reader {
+	rs := make([]io.Reader, 0, size/int64(len(block))+1)
+	for left := size; left > 0; left -= int64(len(block)) {
+		rs = append(rs, bytes.NewReader(block[:min(left, int64(len(block)))]))
 	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	n := copy(p, r.block[r.off:])
-	r.off = (r.off + n) % len(r.block)
-	r.left -= int64(n)
-	return n, nil
+	return io.MultiReader(rs...)
 }
 
 // nginxWorkers returns the pids of the nginx master's children (the worker).
