@@ -84,7 +84,7 @@ const (
 	Updating
 	// Revalidated: the fill confirmed the expired entry with Writer.NotModified.
 	Revalidated
-	// Bypass: Request.Bypass skipped the entry; the Reader streams a fill that replaces it.
+	// Bypass: Request.Bypass skipped the entry, if any; the Reader streams a fill that replaces it.
 	Bypass
 )
 

@@ -96,13 +96,13 @@ func (c *Cache) diskAddLocked(e *entry, f *diskFile, now time.Time) {
 	c.st.disk.entries.Add(1)
 }
 
-// diskForgetLocked removes e's disk copy from the index and returns its path, which the caller
-// removes. e itself leaves the index when it has no memory copy either.
-func (c *Cache) diskForgetLocked(e *entry) string {
+// diskForgetLocked removes e's disk copy from the index and returns it; the caller removes it with
+// removeFiles once c.mu is released. e itself leaves the index when it has no memory copy either.
+func (c *Cache) diskForgetLocked(e *entry) *diskFile {
 	if e.file == nil {
-		return ""
+		return nil
 	}
-	p := e.file.path
+	f := e.file
 	c.diskLRU.Remove(e.elem)
 	c.diskSize -= e.file.size
 	c.st.disk.bytes.Store(c.diskSize)
@@ -111,38 +111,50 @@ func (c *Cache) diskForgetLocked(e *entry) string {
 	if e.mem == nil {
 		c.unindexLocked(e)
 	}
-	return p
+	return f
 }
 
 // evictDiskLocked drops the least recently used disk copies until the tier fits max_size and
 // max_entries, and returns the files to remove.
-func (c *Cache) evictDiskLocked(paths []string) []string {
+func (c *Cache) evictDiskLocked(files []*diskFile) []*diskFile {
 	for c.diskSize > c.disk.maxSize || c.diskLRU.Len() > c.disk.maxFiles {
 		el := c.diskLRU.Back()
 		if el == nil {
 			break
 		}
-		paths = append(paths, c.diskForgetLocked(el.Value.(*entry)))
+		files = append(files, c.diskForgetLocked(el.Value.(*entry)))
 		c.st.disk.evictions.Add(1)
 	}
-	return paths
+	return files
 }
 
 // dropFile forgets the disk copy of key when it is still the file identified by info (a reader found
-// it missing or replaced).
-func (c *Cache) dropFile(key string, info os.FileInfo) {
+// it missing or replaced). It reports whether it did: false means the index had already moved on.
+func (c *Cache) dropFile(key string, info os.FileInfo) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entries[key]; e != nil && e.file != nil && os.SameFile(e.file.info, info) {
 		c.diskForgetLocked(e)
+		return true
 	}
+	return false
 }
 
-func removeAll(paths []string) {
-	for _, p := range paths {
-		if p != "" {
-			os.Remove(p)
+// removeFiles unlinks disk copies the index has forgotten (nil ones are skipped). It must be called
+// without c.mu held; it takes c.mu for each file, because a fill of the same key may have renamed
+// its new file onto the path since the index forgot the old one (commit renames under c.mu): the
+// path is unlinked only while it still holds the forgotten file, else the purge that dropped the
+// old copy would delete the new one under its index entry.
+func (c *Cache) removeFiles(files []*diskFile) {
+	for _, f := range files {
+		if f == nil {
+			continue
 		}
+		c.mu.Lock()
+		if fi, err := os.Stat(f.path); err == nil && os.SameFile(fi, f.info) {
+			os.Remove(f.path)
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -153,7 +165,7 @@ func (c *Cache) sweep() {
 		inactive = c.disk.inactive
 	}
 	cutoff := c.now().Add(-inactive)
-	var paths []string
+	var files []*diskFile
 	c.mu.Lock()
 	c.sweepMemLocked(cutoff)
 	if c.disk != nil {
@@ -162,13 +174,13 @@ func (c *Cache) sweep() {
 			if !e.diskUse.Before(cutoff) {
 				break
 			}
-			paths = append(paths, c.diskForgetLocked(e))
+			files = append(files, c.diskForgetLocked(e))
 			c.st.disk.evictions.Add(1)
 		}
-		paths = c.evictDiskLocked(paths)
+		files = c.evictDiskLocked(files)
 	}
 	c.mu.Unlock()
-	removeAll(paths)
+	c.removeFiles(files)
 }
 
 // janitor runs sweep periodically until Close.
@@ -265,7 +277,7 @@ func (c *Cache) load() error {
 	}
 	evicted := c.evictDiskLocked(nil)
 	c.mu.Unlock()
-	removeAll(evicted)
+	c.removeFiles(evicted)
 	c.log.Info("cache: disk index loaded", "path", d.root, "entries", len(all), "bytes", c.st.disk.bytes.Load(), "removed", bad)
 	return nil
 }

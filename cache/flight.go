@@ -187,7 +187,7 @@ func (c *Cache) commit(fl *flight) {
 		}
 	}
 	now := c.now()
-	var paths []string
+	var evicted []*diskFile
 	c.mu.Lock()
 	current := c.flights[fl.key] == fl && !fl.noStore
 	if current {
@@ -211,7 +211,7 @@ func (c *Cache) commit(fl *flight) {
 				fl.tmp = ""
 				c.diskAddLocked(e, &diskFile{path: final, info: info, hdrLen: fl.hdrLen, size: fl.hdrLen + written}, now)
 				c.uses.Remove(fl.key)
-				paths = c.evictDiskLocked(paths)
+				evicted = c.evictDiskLocked(evicted)
 			}
 		}
 		if e.file == nil && oldPath != "" {
@@ -230,7 +230,7 @@ func (c *Cache) commit(fl *flight) {
 		}
 	}
 	c.mu.Unlock()
-	removeAll(paths)
+	c.removeFiles(evicted)
 	if fl.tmp != "" {
 		os.Remove(fl.tmp)
 		fl.tmp = ""

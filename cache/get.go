@@ -27,6 +27,7 @@ type Cache struct {
 	lockTimeout  time.Duration
 	disk         *disk // nil without a disk tier
 	noSync       bool
+	beforeOpen   func(key string) // tests only: runs in open before a disk file is opened
 
 	ctx    context.Context // cancelled by Close; parent of every fill
 	cancel context.CancelFunc
@@ -195,7 +196,8 @@ func (c *Cache) get(ctx context.Context, req Request, spec fillSpec) (*Reader, S
 		status := Miss
 		var prev *Meta
 		stale := false
-		if e != nil && req.Bypass {
+		if req.Bypass {
+			// BYPASS whether or not something is stored, as nginx reports proxy_cache_bypass.
 			status = Bypass
 		} else if e != nil {
 			switch c.freshnessLocked(e, now, &req) {
@@ -350,6 +352,9 @@ func (c *Cache) open(key string, h hit) *Reader {
 		r.meta, r.mem, r.size = h.meta, h.mem, h.bodyLen
 		return r
 	}
+	if c.beforeOpen != nil {
+		c.beforeOpen(key)
+	}
 	f, err := os.Open(h.file.path)
 	if err == nil {
 		var fi os.FileInfo
@@ -361,8 +366,12 @@ func (c *Cache) open(key string, h hit) *Reader {
 		}
 	}
 	if err != nil {
-		c.log.Warn("cache: stored file unreadable; dropping the entry", "key", key, "path", h.file.path, "err", err)
-		c.dropFile(key, h.file.info)
+		// A purge, eviction or new fill may have replaced or removed the file since hitLocked
+		// copied the index: then the index no longer names it, and this is a plain miss. Only a
+		// file that went missing while still indexed is worth a warning.
+		if c.dropFile(key, h.file.info) {
+			c.log.Warn("cache: stored file unreadable; dropping the entry", "key", key, "path", h.file.path, "err", err)
+		}
 		return nil
 	}
 	if h.bodyLen <= c.memMax {

@@ -1,9 +1,13 @@
 package cache
 
-import "strings"
+import (
+	"errors"
+	"os"
+	"strings"
+)
 
 // Purges work on the in-memory index: no directory walk. A hard purge removes the entries from both
-// tiers (files are unlinked after the index lock is released); a soft purge marks them so that the
+// tiers (files are unlinked after the index is updated, see removeFiles); a soft purge marks them so that the
 // next Get serves them as Updating while one background fill refreshes them. Fills in progress for
 // purged keys finish for their readers but store nothing.
 
@@ -28,7 +32,7 @@ func (c *Cache) purge(match func(group string) bool, soft bool) (entries int, by
 		file diskFile
 		meta Meta
 	}
-	var paths []string
+	var files []*diskFile
 	var marks []mark
 	c.mu.Lock()
 	for key, fl := range c.flights {
@@ -53,14 +57,15 @@ func (c *Cache) purge(match func(group string) bool, soft bool) (entries int, by
 				continue
 			}
 			c.memDropLocked(e)
-			paths = append(paths, c.diskForgetLocked(e))
+			files = append(files, c.diskForgetLocked(e))
 			c.unindexLocked(e)
 		}
 	}
 	c.mu.Unlock()
-	removeAll(paths)
+	c.removeFiles(files)
 	for _, m := range marks {
-		if err := rewriteFixed(m.file.path, m.file.info, &m.meta, true); err != nil {
+		// ErrNotExist: a hard purge, eviction or new fill replaced the file meanwhile; nothing to mark.
+		if err := rewriteFixed(m.file.path, m.file.info, &m.meta, true); err != nil && !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("cache: cannot mark cache file stale", "path", m.file.path, "err", err)
 		}
 	}

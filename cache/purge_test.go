@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"sync"
 	"testing"
 )
 
@@ -191,5 +194,112 @@ func TestPurgeDuringFill(t *testing.T) {
 	var cn counter
 	if _, st, _ := get(t, c, "/k", cn.fillWith(data, 1000, false)); st != Miss {
 		t.Errorf("Get after a purge during the fill = %v, want MISS (nothing stored)", st)
+	}
+}
+
+// logBuffer collects what a Cache logs, for tests that check a warning is (not) written.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newLoggedCache returns a Cache that logs (warnings and up) into the returned buffer.
+func newLoggedCache(t *testing.T, cfg Config) (*Cache, *logBuffer) {
+	t.Helper()
+	var lb logBuffer
+	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := New(cfg, log, WithClock(newClock().Now))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, &lb
+}
+
+// Issue 9 item 7: a purge that removes a file between the index lookup of a Get and its open of
+// the file logged "stored file unreadable"; it is a plain miss.
+func TestPurgeBetweenLookupAndOpenIsAQuietMiss(t *testing.T) {
+	t.Parallel()
+	c, logs := newLoggedCache(t, Config{Disk: DiskConfig{Path: t.TempDir()}, MemoryMaxObject: 1024})
+	var cn counter
+	data := body(5000, 3)
+	get(t, c, "/d/k", cn.fillWith(data, 1000, false))
+	var once sync.Once
+	c.beforeOpen = func(key string) { once.Do(func() { c.Purge(key, false) }) }
+	got, st, err := get(t, c, "/d/k", cn.fillWith(data, 1000, false))
+	if err != nil || st != Miss || !bytes.Equal(got, data) {
+		t.Errorf("Get racing a purge = %d bytes, %v, %v; want a MISS with the body", len(got), st, err)
+	}
+	if cn.n.Load() != 2 {
+		t.Errorf("fills = %d, want 2", cn.n.Load())
+	}
+	if s := logs.String(); s != "" {
+		t.Errorf("logged %q, want nothing", s)
+	}
+}
+
+// TestPurgeWhileReadingIsQuiet reads keys (memory and disk-only ones) while prefix purges remove
+// them, and checks that every answer is whole and right and that nothing is logged.
+func TestPurgeWhileReadingIsQuiet(t *testing.T) {
+	t.Parallel()
+	c, logs := newLoggedCache(t, Config{Disk: DiskConfig{Path: t.TempDir()}, MemoryMaxObject: 1024})
+	c.noSync = true
+	const keys, readers, rounds = 8, 4, 150
+	dataOf := func(i int) []byte { return body(100+(i%2)*4000, byte(i)) }
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range rounds {
+				i := (n + r) % keys
+				var cn counter
+				key := fmt.Sprintf("/d/%d", i)
+				rd, _, err := c.Get(context.Background(), Request{Key: key}, cn.fillWith(dataOf(i), 1000, false))
+				if err == nil {
+					var got []byte
+					got, err = io.ReadAll(rd)
+					rd.Close()
+					if err == nil && !bytes.Equal(got, dataOf(i)) {
+						err = fmt.Errorf("Get(%s) = %d bytes, not the %d stored", key, len(got), len(dataOf(i)))
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	purges := 0
+	for running := true; running; purges++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		c.PurgePrefix("/d/", false)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := logs.String(); s != "" {
+		t.Errorf("logged during %d purges:\n%s", purges, s)
 	}
 }

@@ -209,3 +209,20 @@ func TestBypass(t *testing.T) {
 		t.Fatalf("Get after bypass = %q, %v, %v; want v2, HIT", got, st, err)
 	}
 }
+
+// Issue 9 item 8: a bypass of a key with nothing stored reported MISS, and BYPASS only once the
+// bypass fill had stored something; nginx reports BYPASS whenever the bypass condition holds.
+func TestBypassWithNothingStored(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, Config{}, newClock())
+	var v versionFill
+	v.version.Store(1)
+	for i := range 2 {
+		r, st, err := c.Get(context.Background(), Request{Key: "k", Bypass: true}, v.fill)
+		if err != nil || st != Bypass {
+			t.Fatalf("Get(Bypass) #%d = %v, %v; want BYPASS", i+1, st, err)
+		}
+		settle(t, r)
+		r.Close()
+	}
+}

@@ -30,9 +30,10 @@ const (
 	gwCache       = 18081 // memory cache on, path cache on
 	gwNoCache     = 18082 // response cache off, path cache on
 	gwNoPathCache = 18083 // response cache off, path cache off
+	gwUpload      = 18084 // PUT allowed on the tracker route, uploads into a one-copy class
 )
 
-var ngx = nginxPorts{Static: 18091, Proxy: 18092, Cache: 18093}
+var ngx = nginxPorts{Static: 18091, Proxy: 18092, Cache: 18093, Upload: 18094}
 
 // object is a file stored in the cluster for the benchmark.
 type object struct {
@@ -71,8 +72,10 @@ func (c *cluster) describe() string {
 	b.WriteString("Set-up: `mogway tracker` on SQLite, two `mogway storaged` nodes (127.0.0.2, 127.0.0.3), objects in a\n")
 	b.WriteString("class with mindevcount=2. The reference is Debian's nginx (one worker): (a) static files from the node's\n")
 	b.WriteString("docroot, (b) `proxy_pass` to an upstream of both nodes with `proxy_next_upstream`, (c) the same with\n")
-	b.WriteString("`proxy_cache`. The nginx MogileFS module is not packaged by Debian, so miss-path rows compare mogway's\n")
-	b.WriteString("tracker lookup + fetch against nginx's plain proxy (no lookup): that reference is a ceiling, not a peer.\n")
+	b.WriteString("`proxy_cache`, (d) `proxy_pass` of PUTs to one node with `proxy_request_buffering off`. The nginx\n")
+	b.WriteString("MogileFS module is not packaged by Debian, so miss-path and upload rows compare mogway's tracker\n")
+	b.WriteString("round trips + storage transfer against nginx's plain proxy (no tracker): that reference is a ceiling,\n")
+	b.WriteString("not a peer. Uploads go into a class with mindevcount=1, so no replication runs between rounds.\n")
 	return b.String()
 }
 
@@ -126,18 +129,11 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 	if err := c.register(ctx); err != nil {
 		return nil, err
 	}
-	sizes := map[string]int64{"4k": 4 << 10, "1m": 1 << 20, "big": o.bigSize}
-	for key, size := range sizes {
-		obj, err := c.upload(ctx, key, size)
-		if err != nil {
-			return nil, err
-		}
-		c.objects[key] = obj
-	}
 	for port, yaml := range map[int]string{
 		gwCache:       gatewayYAML(gwCache, true, true),
 		gwNoCache:     gatewayYAML(gwNoCache, false, true),
 		gwNoPathCache: gatewayYAML(gwNoPathCache, false, false),
+		gwUpload:      gatewayYAML(gwUpload, false, true),
 	} {
 		cfg := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", port))
 		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
@@ -161,12 +157,33 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []int{ngx.Static, ngx.Proxy, ngx.Cache} {
+	for _, p := range []int{ngx.Static, ngx.Proxy, ngx.Cache, ngx.Upload} {
 		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", p), 10*time.Second); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// objectSizes are the test objects by key; the scenarios name the ones they read.
+func (o options) objectSizes() map[string]int64 {
+	return map[string]int64{"4k": 4 << 10, "1m": 1 << 20, "big": o.bigSize}
+}
+
+// store uploads the named test objects (each once) into the class with two copies.
+func (c *cluster) store(ctx context.Context, keys []string) error {
+	sizes := c.o.objectSizes()
+	for _, key := range keys {
+		if _, ok := c.objects[key]; ok {
+			continue
+		}
+		obj, err := c.upload(ctx, key, sizes[key])
+		if err != nil {
+			return err
+		}
+		c.objects[key] = obj
+	}
+	return nil
 }
 
 func gatewayYAML(port int, cache, pathCache bool) string {
@@ -179,6 +196,9 @@ func gatewayYAML(port int, cache, pathCache bool) string {
 		b.WriteString("  cache:\n    memory: 1GiB\n    memory_max_object: 2MiB\n")
 	}
 	fmt.Fprintf(&b, "  routes:\n    - prefix: /%s/\n      domain: %s\n", domain, domain)
+	if port == gwUpload {
+		b.WriteString("      class: one\n      methods: [GET, PUT]\n      allow: [127.0.0.0/8]\n")
+	}
 	fmt.Fprintf(&b, "    - prefix: /dev1/\n      servers: [{addr: %q}, {addr: %q}]\n      next_upstream: [error, timeout, http_502, http_503, http_504]\n", nodeA, nodeB)
 	return b.String()
 }
@@ -200,6 +220,8 @@ func (c *cluster) register(ctx context.Context) error {
 		{"create_device", "hostname", "node2", "devid", "2", "state", "alive"},
 		{"create_domain", "domain", domain},
 		{"create_class", "domain", domain, "class", "two", "mindevcount", "2"},
+		// Uploads in the upload scenario: one copy, so no replication runs during the next round.
+		{"create_class", "domain", domain, "class", "one", "mindevcount", "1"},
 	}
 	for _, s := range steps {
 		if err := c.do(ctx, s[0], s[1:]...); err != nil {

@@ -27,6 +27,8 @@ type options struct {
 	duration time.Duration
 	conns    int
 	bigSize  int64
+	upSize   int64
+	only     string
 }
 
 func main() {
@@ -35,10 +37,11 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/mogway", "mogway binary")
 	flag.StringVar(&o.work, "work", "bench/work", "scratch directory (wiped at start)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the results file (<date>.md)")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains one of these comma-separated words, e.g. -only=upload")
 	flag.Parse()
-	o.rounds, o.duration, o.conns, o.bigSize = 3, 5*time.Second, 32, 1<<30
+	o.rounds, o.duration, o.conns, o.bigSize, o.upSize = 3, 5*time.Second, 32, 1<<30, 256<<20
 	if o.quick {
-		o.rounds, o.duration, o.bigSize = 1, 2*time.Second, 32<<20
+		o.rounds, o.duration, o.bigSize, o.upSize = 1, 2*time.Second, 32<<20, 32<<20
 	}
 	if err := run(o); err != nil {
 		log.Fatalf("mogbench: %v", err)
@@ -61,10 +64,21 @@ func run(o options) error {
 		return err
 	}
 	defer c.stop()
+	selected, err := selectScenarios(scenarios(c), o.only)
+	if err != nil {
+		return err
+	}
+	var need []string
+	for _, s := range selected {
+		need = append(need, s.objects...)
+	}
+	if err := c.store(ctx, need); err != nil {
+		return err
+	}
 
 	started := time.Now()
 	var rows []row
-	for _, s := range scenarios(c) {
+	for _, s := range selected {
 		fmt.Fprintf(os.Stderr, "== %s\n", s.name)
 		r, err := s.run()
 		if err != nil {
@@ -79,6 +93,9 @@ func run(o options) error {
 	if o.quick {
 		mode = "quick (smoke run; numbers are indicative only)"
 	}
+	if o.only != "" {
+		mode += fmt.Sprintf(", only the scenarios matching %q", o.only)
+	}
 	fmt.Fprintf(&b, "Mode: %s. %d round(s) of %v per side per scenario, alternating mogway and reference; medians. "+
 		"Servers pinned to CPU 0, load generator (wrk, %d connections, 1 thread) on CPU 1. Ratio = mogway / reference "+
 		"(above 1× mogway is faster). Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
@@ -92,6 +109,9 @@ func run(o options) error {
 	name := time.Now().UTC().Format("2006-01-02")
 	if o.quick {
 		name += "-quick"
+	}
+	if o.only != "" {
+		name += "-only"
 	}
 	path := filepath.Join(o.out, name+".md")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

@@ -12,9 +12,11 @@ type nginxPorts struct {
 	Static int // (a) static files from a storage node's docroot: the ceiling
 	Proxy  int // (b) proxy_pass to the storage nodes with proxy_next_upstream, uncached
 	Cache  int // (c) the same with proxy_cache
+	Upload int // (d) PUT proxied to storage node A, request body streamed (proxy_request_buffering off)
 }
 
 // writeNginxConf writes an nginx.conf for one worker process (pinned by the caller) and returns its path.
+// The upload server block proxies to upstreams[0] alone.
 func writeNginxConf(dir, docroot string, upstreams []string, p nginxPorts) (string, error) {
 	var ups strings.Builder
 	for _, u := range upstreams {
@@ -68,8 +70,19 @@ http {
       add_header X-Cache-Status $upstream_cache_status;
     }
   }
+  server {
+    listen 127.0.0.1:%[7]d;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://%[8]s;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_read_timeout 60s;
+    }
+  }
 }
-`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache)
+`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache, p.Upload, upstreams[0])
 	path := filepath.Join(dir, "nginx.conf")
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,43 +13,79 @@ import (
 )
 
 type scenario struct {
-	name string
-	run  func() (row, error)
+	name    string
+	objects []string // test objects (keys of options.objectSizes) the scenario reads
+	run     func() (row, error)
+}
+
+// selectScenarios keeps the scenarios whose name contains one of the comma-separated words of only
+// (case-insensitive); an empty only keeps all of them.
+func selectScenarios(all []scenario, only string) ([]scenario, error) {
+	if only == "" {
+		return all, nil
+	}
+	var out []scenario
+	for _, s := range all {
+		for _, w := range strings.Split(only, ",") {
+			if w = strings.TrimSpace(w); w != "" && strings.Contains(strings.ToLower(s.name), strings.ToLower(w)) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		names := make([]string, len(all))
+		for i, s := range all {
+			names[i] = s.name
+		}
+		return nil, fmt.Errorf("-only %q matches no scenario; the scenarios are: %s", only, strings.Join(names, "; "))
+	}
+	return out, nil
 }
 
 // localURL is the URL of path on a gateway or nginx port of 127.0.0.1.
 func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path) }
 
+// scenarios lists every scenario in table order. The objects they read are stored after the
+// selection (cluster.store), so the closures look them up when they run.
 func scenarios(c *cluster) []scenario {
-	k4, m1, big := c.objects["4k"], c.objects["1m"], c.objects["big"]
+	obj := func(key string) object { return c.objects[key] }
+	four, one, big := []string{"4k"}, []string{"1m"}, []string{"big"}
 	return []scenario{
-		{"storage node GET 4 KiB", func() (row, error) {
+		{"storage node GET 4 KiB", four, func() (row, error) {
+			k4 := obj("4k")
 			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, localURL(ngx.Static, k4.path), "nginx static",
 				c.nodes[0], c.nginx, pprofAddr(17500))
 		}},
-		{"cache hit 4 KiB", func() (row, error) {
+		{"cache hit 4 KiB", four, func() (row, error) {
+			k4 := obj("4k")
 			return c.ab("cache hit 4 KiB", localURL(gwCache, "/bench/4k"), localURL(ngx.Cache, k4.path), "nginx proxy_cache",
 				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
-		{"cache hit 1 MiB", func() (row, error) {
+		{"cache hit 1 MiB", one, func() (row, error) {
+			m1 := obj("1m")
 			return c.ab("cache hit 1 MiB", localURL(gwCache, "/bench/1m"), localURL(ngx.Cache, m1.path), "nginx proxy_cache",
 				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
 		}},
-		{"miss 4 KiB, path cache on", func() (row, error) {
+		{"miss 4 KiB, path cache on", four, func() (row, error) {
+			k4 := obj("4k")
 			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", localURL(gwNoCache, "/bench/4k"),
 				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
-		{"miss 4 KiB, path cache off", func() (row, error) {
+		{"miss 4 KiB, path cache off", four, func() (row, error) {
+			k4 := obj("4k")
 			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", localURL(gwNoPathCache, "/bench/4k"),
 				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx, pprofAddr(gwNoPathCache))
 		}},
-		{"upstream group 4 KiB", func() (row, error) {
+		{"upstream group 4 KiB", four, func() (row, error) {
+			k4 := obj("4k")
 			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", localURL(gwNoCache, k4.path),
 				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
 		}},
-		{"big download", func() (row, error) { return c.download(big) }},
-		{"tracker get_paths", func() (row, error) { return c.getPaths() }},
-		{"failover", func() (row, error) { return c.failover(k4) }},
+		{"big download", big, func() (row, error) { return c.download(obj("big")) }},
+		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
+		{"tracker get_paths", four, func() (row, error) { return c.getPaths() }},
+		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
 	}
 }
 
@@ -119,16 +153,13 @@ func nginxRSS(p *proc) int64 {
 	if p.name != "nginx" {
 		return p.peakRSS()
 	}
-	pid := p.cmd.Process.Pid
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
+	workers := nginxWorkers(p)
+	if workers == nil {
 		return p.peakRSS()
 	}
 	var total int64
-	for _, f := range strings.Fields(string(data)) {
-		if child, err := strconv.Atoi(f); err == nil {
-			total += vmHWM(child)
-		}
+	for _, pid := range workers {
+		total += vmHWM(pid)
 	}
 	return total
 }

@@ -70,7 +70,7 @@ func fsckLeaves() []admLeaf {
 // then any other keys (the num_<EVCODE> counters) in brackets.
 func printFsckStatus(w io.Writer, st mogproto.Args) {
 	num := func(k string) float64 { n, _ := strconv.ParseFloat(st.Get(k), 64); return n }
-	line := func(k, v string) { fmt.Fprintf(w, "%11s: %s\n", k, v) }
+	line := func(k, v string) { fmt.Fprintf(w, "%11s: %s\n", k, printable(v)) }
 	known := map[string]bool{"current_time": true, "max_logid": true, "host": true, "running": true,
 		"max_fid_checked": true, "end_fid": true, "start_time": true, "stop_time": true, "policy_only": true}
 	fmt.Fprintln(w)

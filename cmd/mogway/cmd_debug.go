@@ -64,7 +64,7 @@ func cmdDebug(ctx context.Context, e *env, args []string) error {
 		}
 		req.Add("domain", f.domain)
 		req.Add("key", f.key)
-		what = f.key
+		what = printable(f.key)
 	}
 	p, err := f.pool()
 	if err != nil {
@@ -161,7 +161,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 		fmt.Fprintln(w, "Copies (not checked):")
 	}
 	for _, c := range d.copies {
-		fmt.Fprintf(w, "\nResults for path: %s\n", c.url)
+		fmt.Fprintf(w, "\nResults for path: %s\n", printable(c.url))
 		fmt.Fprintf(w, " - Device: %d\n", c.devid)
 		if hc == nil {
 			continue
@@ -189,7 +189,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 			fmt.Fprintln(w, " - ERROR: Length does not match file row!")
 		}
 		if size >= 0 {
-			fmt.Fprintf(w, " - Length: %d (file row: %s)\n", size, d.file["length"])
+			fmt.Fprintf(w, " - Length: %d (file row: %s)\n", size, printable(d.file["length"]))
 		}
 		fmt.Fprintf(w, " - HTTP result: %s\n", statusLine(status))
 	}
@@ -207,7 +207,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 		found++
 		fmt.Fprintf(w, "- %12s\n", g)
 		for _, k := range sortedFields(d.groups[g]) {
-			fmt.Fprintf(w, "  %20s: %20s\n", k, d.groups[g][k])
+			fmt.Fprintf(w, "  %20s: %20s\n", printable(k), printable(d.groups[g][k]))
 		}
 	}
 	if found == 0 {
@@ -217,7 +217,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 	if d.file != nil {
 		fmt.Fprintln(w, "\n- File Row:")
 		for _, k := range sortedFields(d.file) {
-			fmt.Fprintf(w, "  %8s: %20s\n", k, d.file[k])
+			fmt.Fprintf(w, "  %8s: %20s\n", printable(k), printable(d.file[k]))
 		}
 	} else {
 		problems++
@@ -226,10 +226,10 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 		fmt.Fprintln(w, "See above for any matching rows from tempfile or delqueue.")
 	}
 	if d.devids != "" {
-		fmt.Fprintf(w, "\n- Raw devids: %s\n", d.devids)
+		fmt.Fprintf(w, "\n- Raw devids: %s\n", printable(d.devids))
 	}
 	if d.checksum != "" {
-		fmt.Fprintf(w, "\n- Stored checksum: %s\n", d.checksum)
+		fmt.Fprintf(w, "\n- Stored checksum: %s\n", printable(d.checksum))
 	}
 	return problems
 }

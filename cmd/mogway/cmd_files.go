@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
@@ -70,7 +73,7 @@ func cmdUpload(ctx context.Context, e *env, args []string) error {
 		defer ur.pb.done()
 	}
 	if _, err := p.Upload(ctx, f.domain, f.key, *class, ur, size); err != nil {
-		return trackerError("upload "+f.key, err)
+		return trackerError("upload "+printable(f.key), err)
 	}
 	return nil
 }
@@ -172,7 +175,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) error {
 			defer pb.done()
 		}
 		if _, err := p.Fetch(ctx, f.domain, f.key, w); err != nil {
-			return trackerError("fetch "+f.key, err)
+			return trackerError("fetch "+printable(f.key), err)
 		}
 		return nil
 	}
@@ -240,11 +243,11 @@ func cmdInfo(ctx context.Context, e *env, args []string) error {
 	defer p.Close()
 	fi, err := p.FileInfo(ctx, f.domain, f.key)
 	if err != nil {
-		return trackerError("info "+f.key, err)
+		return trackerError("info "+printable(f.key), err)
 	}
 	paths, err := p.GetPaths(ctx, f.domain, f.key, client.GetPathsOptions{NoVerify: true, PathCount: 99})
 	if err != nil && !mogproto.IsCode(err, mogproto.ErrUnknownKey) {
-		return trackerError("info "+f.key, err)
+		return trackerError("info "+printable(f.key), err)
 	}
 	printFileInfo(e.stdout, fi, paths)
 	return nil
@@ -253,13 +256,13 @@ func cmdInfo(ctx context.Context, e *env, args []string) error {
 // printFileInfo prints in mogfileinfo's layout: the key, the sorted fields right-aligned, then one
 // line per path.
 func printFileInfo(w io.Writer, fi *client.FileInfo, paths []string) {
-	fmt.Fprintf(w, "- file: %s\n", fi.Key)
+	fmt.Fprintf(w, "- file: %s\n", printable(fi.Key))
 	fields := [][2]string{
-		{"class", fi.Class},
+		{"class", printable(fi.Class)},
 		{"devcount", fmt.Sprint(fi.DevCount)},
-		{"domain", fi.Domain},
+		{"domain", printable(fi.Domain)},
 		{"fid", fmt.Sprint(fi.Fid)},
-		{"key", fi.Key},
+		{"key", printable(fi.Key)},
 		{"length", fmt.Sprint(fi.Length)},
 	}
 	if fi.Checksum != "" {
@@ -286,12 +289,17 @@ func printFileInfo(w io.Writer, fi *client.FileInfo, paths []string) {
 
 var lsHelp = cliHelp{
 	name:     "ls",
-	synopsis: "--domain=D [--key_prefix=P] [--after=K] [--limit=N]",
+	synopsis: "--domain=D [--key_prefix=P] [--after=K] [--limit=N] [--print0|--json]",
 	about: `List keys of a domain in ascending order, one per line, like moglistkeys. It pages through
-list_keys 1000 keys at a time until the list ends or --limit keys were printed.`,
+list_keys 1000 keys at a time until the list ends or --limit keys were printed.
+A key with a control character, invalid UTF-8 or a leading double quote is printed Go-quoted
+("a\nb"), so each key stays on one line. For scripts, --print0 prints the exact bytes of each key
+followed by a NUL (as find -print0), and --json prints one JSON object per line: {"key":"..."},
+or {"key_base64":"..."} for a key that is not valid UTF-8.`,
 	examples: []string{
 		"mogway ls --domain=photos --key_prefix=albums/2024/",
 		"mogway ls --domain=photos --limit=10",
+		"mogway ls --domain=photos --print0 | xargs -0 -n1 echo",
 	},
 }
 
@@ -304,8 +312,13 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(prefix, "prefix", "", "same as --key_prefix")
 	after := fs.String("after", "", "start after this key")
 	limit := fs.Int("limit", 0, "print at most this many keys; 0 for all")
+	print0 := fs.Bool("print0", false, "print each key's exact bytes followed by a NUL instead of a line")
+	asJSON := fs.Bool("json", false, `print one JSON object per key and line: {"key":K} ({"key_base64":K} when K is not UTF-8)`)
 	if err := parseNoArgs(e, fs, lsHelp, args); err != nil {
 		return err
+	}
+	if *print0 && *asJSON {
+		return usageError(e, fs, lsHelp, "give --print0 or --json, not both")
 	}
 	confDefaults(fs, "domain")
 	if err := required(e, fs, lsHelp, "domain"); err != nil {
@@ -319,12 +332,46 @@ func cmdLs(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer p.Close()
-	return listKeys(ctx, p, e.stdout, *domain, *prefix, *after, *limit)
+	out := bufio.NewWriter(e.stdout)
+	var print func(key string)
+	switch {
+	case *print0:
+		print = func(k string) { out.WriteString(k); out.WriteByte(0) }
+	case *asJSON:
+		print = func(k string) { writeKeyJSON(out, k) }
+	default:
+		print = func(k string) { out.WriteString(printable(k)); out.WriteByte('\n') }
+	}
+	err = listKeys(ctx, p, func(keys []string) error {
+		for _, k := range keys {
+			print(k)
+		}
+		return out.Flush() // each page reaches a pipe as soon as it is listed
+	}, *domain, *prefix, *after, *limit)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
-// listKeys prints keys page by page. The loop ends when a page is short or empty, when the tracker
-// does not move forward, or at limit.
-func listKeys(ctx context.Context, p *client.Pool, w io.Writer, domain, prefix, after string, limit int) error {
+// writeKeyJSON writes {"key":K} and a newline, or {"key_base64":K} when K is not valid UTF-8 (a JSON
+// string cannot carry such bytes).
+func writeKeyJSON(w io.Writer, key string) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if utf8.ValidString(key) {
+		return enc.Encode(struct {
+			Key string `json:"key"`
+		}{key})
+	}
+	return enc.Encode(struct {
+		Key []byte `json:"key_base64"`
+	}{[]byte(key)})
+}
+
+// listKeys hands the keys to emit page by page. The loop ends when a page is short or empty, when the
+// tracker does not move forward, at limit, or when emit fails.
+func listKeys(ctx context.Context, p *client.Pool, emit func(keys []string) error, domain, prefix, after string, limit int) error {
 	const page = 1000
 	printed := 0
 	for {
@@ -339,8 +386,8 @@ func listKeys(ctx context.Context, p *client.Pool, w io.Writer, domain, prefix, 
 		if len(keys) > n {
 			keys = keys[:n]
 		}
-		for _, k := range keys {
-			fmt.Fprintln(w, k)
+		if err := emit(keys); err != nil {
+			return err
 		}
 		printed += len(keys)
 		if len(keys) < n || (limit > 0 && printed >= limit) || next == "" || next <= after && after != "" {
@@ -380,7 +427,7 @@ func cmdRm(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	if err != nil {
-		return trackerError("rm "+f.key, err)
+		return trackerError("rm "+printable(f.key), err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -74,6 +75,61 @@ func TestE2EFileEdgeCases(t *testing.T) {
 		}
 		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=nothing/"); r.stdout != "" {
 			t.Errorf("ls of a prefix with no keys = %q, want nothing", r.stdout)
+		}
+	})
+
+	// Issue 9 item 5: a key may hold any bytes (docs/tracker.md); output for people keeps each key
+	// on one line, --print0 and --json give scripts the exact bytes.
+	t.Run("control bytes in keys", func(t *testing.T) {
+		keys := []string{"ctl/bad\xff", "ctl/cr\r", "ctl/line\nfeed", "ctl/nul\x00byte", "ctl/plain"} // byte order
+		for _, k := range keys {
+			mustMog(t, "upload", tr, "--domain=photos", "--key="+k, "--file="+writeFile(t, dir, "ctl", "body of "+k))
+		}
+		want := `"ctl/bad\xff"` + "\n" + `"ctl/cr\r"` + "\n" + `"ctl/line\nfeed"` + "\n" + `"ctl/nul\x00byte"` + "\nctl/plain\n"
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=ctl/"); r.stdout != want {
+			t.Errorf("ls = %q, want %q", r.stdout, want)
+		}
+		if r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=ctl/", "--print0"); r.stdout != strings.Join(keys, "\x00")+"\x00" {
+			t.Errorf("ls --print0 = %q, want each key followed by NUL", r.stdout)
+		}
+		r := mustMog(t, "ls", tr, "--domain=photos", "--key_prefix=ctl/", "--json")
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if len(lines) != len(keys) {
+			t.Fatalf("ls --json = %q, want %d lines", r.stdout, len(keys))
+		}
+		for i, line := range lines {
+			var v struct {
+				Key    *string `json:"key"`
+				Base64 []byte  `json:"key_base64"`
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("ls --json line %q: %v", line, err)
+			}
+			got := string(v.Base64)
+			if v.Key != nil {
+				got = *v.Key
+			}
+			if got != keys[i] || (v.Key == nil) != (i == 0) {
+				t.Errorf("ls --json line %q = key %q, want %q (key_base64 only for the invalid UTF-8 one)", line, got, keys[i])
+			}
+		}
+		if r := mog(t, "", "ls", tr, "--domain=photos", "--print0", "--json"); r.code != 2 {
+			t.Errorf("%v\nwant exit 2 (usage)", r)
+		}
+		r = mustMog(t, "info", tr, "--domain=photos", "--key=ctl/line\nfeed")
+		if !strings.HasPrefix(r.stdout, `- file: "ctl/line\nfeed"`+"\n") || strings.Contains(r.stdout, "line\nfeed") {
+			t.Errorf("info = %q, want the key quoted on one line", r.stdout)
+		}
+		if r := mog(t, "", "fetch", tr, "--domain=photos", "--key=ctl/nul\x00byte"); r.stdout != "body of ctl/nul\x00byte" {
+			t.Errorf("%v\nwant the body", r)
+		}
+		r = mog(t, "", "debug", tr, "--domain=photos", "--key=ctl/line\nfeed")
+		if !strings.Contains(r.stdout, `"ctl/line\nfeed"`) || strings.Contains(r.stdout, "line\nfeed") {
+			t.Errorf("%v\nwant the key quoted on one line", r)
+		}
+		r = mog(t, "", "rm", tr, "--domain=photos", "--key=ctl/gone\nkey")
+		if r.code != 1 || !strings.Contains(r.stderr, `rm "ctl/gone\nkey": `) || strings.Contains(r.stderr, "gone\nkey") {
+			t.Errorf("%v\nwant exit 1 and the key quoted in the error", r)
 		}
 	})
 

@@ -16,7 +16,7 @@ var commandFlags = map[string][]string{
 	"upload":   {"--trackers", "--domain", "--key", "--file", "--class"},
 	"fetch":    {"--trackers", "--domain", "--key", "--file"},
 	"info":     {"--trackers", "--domain", "--key"},
-	"ls":       {"--trackers", "--domain", "--key_prefix", "--after", "--limit"},
+	"ls":       {"--trackers", "--domain", "--key_prefix", "--after", "--limit", "--print0", "--json"},
 	"rm":       {"--trackers", "--domain", "--key", "-f "},
 	"debug":    {"--trackers", "--domain", "--key", "--fid", "--check"},
 }
