@@ -19,7 +19,8 @@ const MaxRanges = 16
 
 // Spec is one byte-range-spec as written (RFC 9110 section 14.1.1): "first-last", "first-" (Last is
 // -1), or the suffix "-n" (First is -1 and Last holds n). A position too large for an int64 is read as
-// math.MaxInt64: the spec is still valid, and Resolve decides whether it is satisfiable.
+// math.MaxInt64: the spec is still valid, and Resolve decides whether it is satisfiable. A spec whose
+// last-pos is below its first-pos is invalid (RFC 9110 section 14.1.1) and never satisfiable.
 type Spec struct{ First, Last int64 }
 
 // Suffix reports whether s is a suffix range ("-n", the last n bytes).
@@ -27,7 +28,7 @@ func (s Spec) Suffix() bool { return s.First < 0 }
 
 // Resolve applies s to a representation of size bytes and returns the offset and length to send; ok is
 // false when s is not satisfiable there (RFC 9110 section 14.1.2): a first-pos at or past the end, a
-// suffix of zero bytes, or any range of an empty representation.
+// suffix of zero bytes, any range of an empty representation, or an invalid spec.
 func (s Spec) Resolve(size int64) (off, n int64, ok bool) {
 	if s.First < 0 {
 		if s.Last <= 0 || size <= 0 {
@@ -36,7 +37,7 @@ func (s Spec) Resolve(size int64) (off, n int64, ok bool) {
 		n = min(s.Last, size)
 		return size - n, n, true
 	}
-	if s.First >= size {
+	if s.First >= size || (s.Last >= 0 && s.Last < s.First) {
 		return 0, 0, false
 	}
 	last := size - 1
@@ -61,9 +62,13 @@ func (r *Ranges) At(i int) Spec { return r.specs[:r.n][i] }
 
 // ParseRange parses a Range header value, "bytes=" and a list of byte-range-specs (RFC 9110 section
 // 14.1.2). ok is false when the header is to be ignored and the whole representation sent (section
-// 14.2): another range unit, a syntax error, an invalid spec (last-pos below first-pos), or more than
-// MaxRanges specs. The unit is compared case-insensitively; OWS around list elements and around the
-// "-", and empty list elements, are accepted.
+// 14.2): another range unit, a syntax error, or more than MaxRanges specs. The unit is compared
+// case-insensitively; OWS around list elements and around the "-", and empty list elements, are
+// accepted.
+//
+// A spec whose last-pos is below its first-pos ("bytes=5-1") is kept, and is never satisfiable: alone
+// it gives 416. Section 14.2 lets a server ignore or reject an invalid ranges-set; rejecting it is what
+// nginx does and what mogstored does (the MogileFS storage protocol answers 416 to A > B).
 func ParseRange[T Text](v T) (r Ranges, ok bool) {
 	v = trimOWS(v)
 	const unit = "bytes"
@@ -110,10 +115,7 @@ func parseSpec[T Text](v T) (Spec, bool) {
 		return Spec{First: first, Last: -1}, true
 	}
 	last, ok := saturatingDigits(b)
-	if !ok || last < first {
-		return Spec{}, false
-	}
-	return Spec{First: first, Last: last}, true
+	return Spec{First: first, Last: last}, ok
 }
 
 // RangeStatus is what a Range header means for one representation.

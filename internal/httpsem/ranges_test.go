@@ -58,9 +58,10 @@ func TestParseRange(t *testing.T) {
 		{"bytes=0-99999999999999999999", true, []Spec{{0, math.MaxInt64}}},
 		{"bytes=-99999999999999999999", true, []Spec{{-1, math.MaxInt64}}},
 		{"bytes=9223372036854775807-9223372036854775807", true, []Spec{{math.MaxInt64, math.MaxInt64}}},
+		// Invalid specs (last-pos below first-pos, section 14.1.1) are kept; Resolve never satisfies them.
+		{"bytes=5-1", true, []Spec{{5, 1}}},
+		{"bytes=0-1,5-1", true, []Spec{{0, 1}, {5, 1}}},
 		// Ignored headers.
-		{"bytes=5-1", false, nil}, // invalid: last-pos below first-pos (section 14.1.1)
-		{"bytes=0-1,5-1", false, nil},
 		{"BYTES = 1-2", false, nil},
 		{"items=0-1", false, nil},
 		{"bytes", false, nil},
@@ -142,6 +143,8 @@ func TestRangeResolve(t *testing.T) {
 		{"bytes=0-", 0, 0, 0, RangeUnsatisfiable},
 		{"bytes=-3", 0, 0, 0, RangeUnsatisfiable},
 		{"bytes=99999999999999999999-", 5, 0, 0, RangeUnsatisfiable},
+		{"bytes=3-1", 5, 0, 0, RangeUnsatisfiable}, // invalid: rejected, as nginx and mogstored do
+		{"bytes=0-1,3-1", 5, 0, 2, RangeOK},
 		{"bytes=0-99999999999999999999", 5, 0, 5, RangeOK},
 		{"bytes=-99999999999999999999", 5, 0, 5, RangeOK},
 		// Several ranges: unsatisfiable ones are dropped, the rest coalesced when they overlap or touch.
