@@ -158,3 +158,26 @@ func FuzzParseLevels(f *testing.F) {
 		}
 	})
 }
+
+func TestParseValidKey(t *testing.T) {
+	tests := []struct {
+		k      string
+		status int
+		ok     bool
+	}{
+		{"any", 0, true},
+		{"200", 200, true},
+		{"100", 100, true},
+		{"599", 599, true},
+		{"99", 0, false},
+		{"600", 0, false},
+		{"ANY", 0, false},
+		{"2xx", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		if st, ok := ParseValidKey(tt.k); st != tt.status || ok != tt.ok {
+			t.Errorf("ParseValidKey(%q) = %d, %v; want %d, %v", tt.k, st, ok, tt.status, tt.ok)
+		}
+	}
+}
