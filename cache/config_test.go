@@ -160,24 +160,14 @@ func FuzzParseLevels(f *testing.F) {
 }
 
 func TestParseValidKey(t *testing.T) {
-	tests := []struct {
-		k      string
-		status int
-		ok     bool
-	}{
-		{"any", 0, true},
-		{"200", 200, true},
-		{"100", 100, true},
-		{"599", 599, true},
-		{"99", 0, false},
-		{"600", 0, false},
-		{"ANY", 0, false},
-		{"2xx", 0, false},
-		{"", 0, false},
+	for k, want := range map[string]int{"any": 0, "200": 200, "100": 100, "599": 599} {
+		if st, ok := ParseValidKey(k); st != want || !ok {
+			t.Errorf("ParseValidKey(%q) = %d, %v; want %d, true", k, st, ok, want)
+		}
 	}
-	for _, tt := range tests {
-		if st, ok := ParseValidKey(tt.k); st != tt.status || ok != tt.ok {
-			t.Errorf("ParseValidKey(%q) = %d, %v; want %d, %v", tt.k, st, ok, tt.status, tt.ok)
+	for _, k := range []string{"99", "600", "ANY", "2xx", ""} {
+		if st, ok := ParseValidKey(k); ok {
+			t.Errorf("ParseValidKey(%q) = %d, true; want false", k, st)
 		}
 	}
 }
