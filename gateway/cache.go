@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mogway/mogway/internal/httpsem"
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // A cached route answers GET and HEAD through the cache: a lookup by key (serveCached), and on a miss

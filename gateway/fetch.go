@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mogway/mogway/internal/httpsem"
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // target is one place an entity can be read from: a storage node path from get_paths, or a server of

@@ -12,8 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mogway/mogway/internal/httpsem"
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // HealthPath answers 200 when every device is writable and 503 otherwise, one line per device.

@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mogway/mogway/internal/httpsem"
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // errShortBody means the client sent fewer bytes than its Content-Length before closing.
