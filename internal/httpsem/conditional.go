@@ -90,7 +90,7 @@ func (c *Conditions) RangeApplies(v Validators) bool {
 	if len(ir) == 0 {
 		return true
 	}
-	if ir[0] == '"' || ir[0] == 'W' {
+	if ir[0] == '"' || (len(ir) > 1 && ir[0] == 'W' && ir[1] == '/') { // not "Wed, ..."
 		tag, weak, rest, ok := nextTag(ir)
 		return ok && !weak && len(trimOWS(rest)) == 0 && ListMatches(tag, v.ETag, false)
 	}

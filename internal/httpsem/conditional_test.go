@@ -123,6 +123,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestRangeApplies(t *testing.T) {
 	lm := time.Date(1994, 10, 29, 19, 43, 31, 0, time.UTC).Unix()
+	wed := time.Date(1994, 11, 2, 19, 43, 31, 0, time.UTC).Unix()
 	v := Validators{ETag: `"xyzzy"`, LastModified: lm, HasLastModified: true}
 	tests := []struct {
 		ifRange string
@@ -144,6 +145,9 @@ func TestRangeApplies(t *testing.T) {
 		{"Sat, 29 Oct 1994 19:43:32 GMT", v, false},
 		{"Sat, 29 Oct 1994 19:43:31 GMT", Validators{ETag: `"xyzzy"`}, false},
 		{"garbage", v, false},
+		// A date on a Wednesday starts with a W, like a weak tag.
+		{"Wed, 02 Nov 1994 19:43:31 GMT", Validators{LastModified: wed, HasLastModified: true}, true},
+		{"Wednesday, 02-Nov-94 19:43:31 GMT", Validators{LastModified: wed, HasLastModified: true}, true},
 	}
 	for _, tt := range tests {
 		c := Conditions{IfRange: b(tt.ifRange)}

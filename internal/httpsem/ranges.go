@@ -7,7 +7,10 @@
 // (alloc_test.go proves it). Everything here is safe for concurrent use: there is no shared state.
 package httpsem
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Text is a header value: a string, or the []byte fasthttp hands out.
 type Text interface{ ~string | ~[]byte }
@@ -265,22 +268,7 @@ func exactDigits[T Text](s T) (int64, bool) {
 	return n, true
 }
 
-func appendInt(dst []byte, n int64) []byte {
-	var b [20]byte
-	i := len(b)
-	if n < 0 {
-		n = 0 // callers never pass one; keep the output well-formed all the same
-	}
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
-}
+func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
 
 // cutByte splits v around the first c; after is empty and before is v when c is absent.
 func cutByte[T Text](v T, c byte) (before, after T) {
