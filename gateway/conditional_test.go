@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // rfc850 is the obsolete RFC 850 form of an HTTP date, which RFC 9110 section 5.6.7 obliges a
@@ -87,5 +90,36 @@ func TestPreconditionsAndRanges(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRangeAndPreconditionAllocs: what a cached-route GET does with Range and the precondition fields
+// allocates nothing.
+func TestRangeAndPreconditionAllocs(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	h := &ctx.Request.Header
+	h.Set("Range", "bytes=100-199,200-299")
+	h.Set("If-None-Match", `W/"a", "fid-16"`)
+	h.Set("If-Match", `"fid-17"`)
+	h.Set("If-Range", "Sun, 06 Nov 1994 08:49:37 GMT")
+	const etag, modified = `"fid-17"`, "Sun, 06 Nov 1994 08:49:37 GMT"
+	allocs := testing.AllocsPerRun(100, func() {
+		val := validators(etag, modified)
+		cond := httpsem.ConditionsOf(h)
+		if preconditionsFail(&ctx, &cond, val) || !cond.RangeApplies(val) {
+			t.Fatalf("preconditions fail or If-Range does not apply")
+		}
+		rng, _ := httpsem.ParseRange(h.Peek("Range"))
+		off, n, st := rng.Resolve(1000)
+		if st != httpsem.RangeOK {
+			t.Fatalf("Resolve = %d, want RangeOK", st)
+		}
+		setContentRange(&ctx, off, n, 1000)
+	})
+	if allocs != 0 {
+		t.Errorf("Range and preconditions: %v allocations, want 0", allocs)
+	}
+	if cr := string(ctx.Response.Header.Peek("Content-Range")); cr != "bytes 100-299/1000" {
+		t.Errorf("Content-Range = %q, want %q", cr, "bytes 100-299/1000")
 	}
 }
