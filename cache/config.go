@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 			"%s is too small", c.SliceSize))
 	}
 	for k := range c.Valid {
-		if _, ok := parseValidKey(k); !ok {
+		if _, ok := ParseValidKey(k); !ok {
 			errs = append(errs, conf.Field("valid."+k, `write a status code such as "200" or "404", or "any"`,
 				"%q is not a status code", k))
 		}
@@ -111,8 +111,9 @@ func (d *DiskConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// parseValidKey returns the status of a Valid key, or 0 for "any".
-func parseValidKey(k string) (int, bool) {
+// ParseValidKey reads a key of a valid map: a status code from 100 to 599, or "any" (0). The
+// gateway's per-route valid maps use it too, so both read the same keys.
+func ParseValidKey(k string) (int, bool) {
 	if k == "any" {
 		return 0, true
 	}
@@ -160,7 +161,7 @@ func newValidity(m map[string]conf.Duration) validity {
 		return v
 	}
 	for k, d := range m {
-		st, _ := parseValidKey(k)
+		st, _ := ParseValidKey(k)
 		if st == 0 {
 			v.anyOK, v.any = true, d.D()
 			continue

@@ -158,3 +158,16 @@ func FuzzParseLevels(f *testing.F) {
 		}
 	})
 }
+
+func TestParseValidKey(t *testing.T) {
+	for k, want := range map[string]int{"any": 0, "200": 200, "100": 100, "599": 599} {
+		if st, ok := ParseValidKey(k); st != want || !ok {
+			t.Errorf("ParseValidKey(%q) = %d, %v; want %d, true", k, st, ok, want)
+		}
+	}
+	for _, k := range []string{"99", "600", "ANY", "2xx", ""} {
+		if st, ok := ParseValidKey(k); ok {
+			t.Errorf("ParseValidKey(%q) = %d, true; want false", k, st)
+		}
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // A cached route answers GET and HEAD through the cache: a lookup by key (serveCached), and on a miss
@@ -80,14 +80,13 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 	}
 	cr := rt.cache
 	req := cache.Request{Key: cr.cacheKey(rp.clean, rp.query), Group: rp.clean, Bypass: cr.bypass(ctx)}
-	var rng byteRange
+	var rng httpsem.Ranges
 	hasRange := false
 	if v := h.Peek("Range"); len(v) > 0 && ctx.IsGet() {
-		rng, hasRange = parseRange(string(v))
+		rng, hasRange = httpsem.ParseRange(v)
 	}
-	ifRange := string(h.Peek("If-Range"))
-	if hasRange && !rng.suffix && ifRange == "" && s.cache.SliceSize() > 0 &&
-		s.serveSlices(ctx, rt, rp, rec, req, rng, resolve) {
+	if one, ok := sliceRange(&rng); ok && hasRange && len(h.Peek("If-Range")) == 0 && s.cache.SliceSize() > 0 &&
+		s.serveSlices(ctx, rt, rp, rec, req, one, resolve) {
 		return
 	}
 	gctx, cancel := context.WithTimeout(context.Background(), s.lockWait())
@@ -104,35 +103,49 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 	}
 	size := r.Size()
 	var body io.Reader = r
-	if hasRange && meta.Status == fasthttp.StatusOK && size >= 0 &&
-		(ifRange == "" || ifRangeMatches(ifRange, meta.ETag, meta.LastModified)) {
-		off, n, ok := rng.resolve(size)
-		if !ok {
-			r.Close()
-			unsatisfiable(ctx, size)
-			return
+	if hasRange && meta.Status == fasthttp.StatusOK && size >= 0 {
+		cond := httpsem.ConditionsOf(h)
+		if cond.RangeApplies(validators(meta.ETag, meta.LastModified)) {
+			switch off, n, st := rng.Resolve(size); st {
+			case httpsem.RangeUnsatisfiable:
+				r.Close()
+				unsatisfiable(ctx, size)
+				return
+			case httpsem.RangeOK:
+				ctx.Response.SetStatusCode(fasthttp.StatusPartialContent)
+				setContentRange(ctx, off, n, size)
+				body, size = io.NewSectionReader(r, off, n), n
+			}
 		}
-		ctx.Response.SetStatusCode(fasthttp.StatusPartialContent)
-		ctx.Response.Header.Set("Content-Range", contentRange(off, n, size))
-		body, size = io.NewSectionReader(r, off, n), n
 	}
 	s.streamCached(ctx, rec, r, body, size, nil)
+}
+
+// sliceRange is the one range of r that serveSlices can answer: a single "first-last" or "first-"
+// spec. A suffix needs the size first; several ranges, an invalid one, or one starting past 1<<62
+// (beyond any object, and where slice arithmetic nears int64 overflow) take the whole-entry path.
+func sliceRange(r *httpsem.Ranges) (httpsem.Spec, bool) {
+	if r.Len() != 1 {
+		return httpsem.Spec{}, false
+	}
+	one := r.At(0)
+	return one, !one.Suffix() && one.First <= 1<<62 && (one.Last < 0 || one.Last >= one.First)
 }
 
 // serveSlices answers a Range request from slices of the object (cache slice_size), so that the first
 // range of a huge object fetches only the slices it covers. It returns false, having answered
 // nothing, when the key holds a whole entry that is not a 200 (a cached 404): the caller serves that.
 func (s *Server) serveSlices(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord,
-	req cache.Request, rng byteRange, resolve resolver) bool {
-	n := int64(math.MaxInt64) - rng.first
-	if rng.last >= 0 {
-		n = rng.last - rng.first + 1
+	req cache.Request, rng httpsem.Spec, resolve resolver) bool {
+	n := int64(math.MaxInt64) - rng.First
+	if rng.Last >= 0 {
+		n = min(rng.Last-rng.First, math.MaxInt64-1) + 1
 	}
 	// The context governs the fetch of every slice the body needs, so it lives until the body is
 	// closed; the wait for the first slice is bounded like any fill wait.
 	sctx, scancel := context.WithCancel(context.Background())
 	timer := time.AfterFunc(s.lockWait(), scancel)
-	r, status, err := s.cache.GetRange(sctx, req, rng.first, n, s.rangeFill(rt, resolve))
+	r, status, err := s.cache.GetRange(sctx, req, rng.First, n, s.rangeFill(rt, resolve))
 	if !timer.Stop() {
 		if r != nil {
 			r.Close()
@@ -151,7 +164,7 @@ func (s *Server) serveSlices(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 		return false
 	}
 	s.cachedHead(ctx, rt, rp.clean, rec, status, meta)
-	if rng.first >= meta.Size {
+	if rng.First >= meta.Size {
 		r.Close()
 		scancel()
 		unsatisfiable(ctx, meta.Size)
@@ -162,20 +175,23 @@ func (s *Server) serveSlices(ctx *fasthttp.RequestCtx, rt *route, rp requestPath
 	}
 	size := r.Size()
 	ctx.Response.SetStatusCode(fasthttp.StatusPartialContent)
-	ctx.Response.Header.Set("Content-Range", contentRange(rng.first, size, meta.Size))
+	setContentRange(ctx, rng.First, size, meta.Size)
 	s.streamCached(ctx, rec, r, r, size, scancel)
 	return true
 }
 
-func contentRange(off, n, size int64) string {
-	return "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10) + "/" + strconv.FormatInt(size, 10)
+// setContentRange sets the Content-Range of a 206 carrying the n bytes at off of size.
+func setContentRange(ctx *fasthttp.RequestCtx, off, n, size int64) {
+	var buf [64]byte
+	ctx.Response.Header.SetBytesV("Content-Range", httpsem.AppendContentRange(buf[:0], off, n, size))
 }
 
 // unsatisfiable answers 416 for a range past the end of a body of size bytes.
 func unsatisfiable(ctx *fasthttp.RequestCtx, size int64) {
 	out := &ctx.Response
 	out.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-	out.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+	var buf [32]byte
+	out.Header.SetBytesV("Content-Range", httpsem.AppendUnsatisfiedRange(buf[:0], size))
 	out.Header.Del("Content-Disposition")
 	out.Header.SetContentType("text/plain; charset=utf-8")
 	out.SetBodyString("range not satisfiable\n")
@@ -247,11 +263,12 @@ func (s *Server) answeredWithoutBody(ctx *fasthttp.RequestCtx, r *cache.Reader, 
 			done()
 		}
 	}
-	if meta.Status == fasthttp.StatusOK && notModified(&ctx.Request.Header, meta.ETag, meta.LastModified) {
-		out.SetStatusCode(fasthttp.StatusNotModified)
-		out.Header.Del("Content-Type")
-		out.Header.Del("Content-Disposition")
-		finish()
+	cond := httpsem.ConditionsOf(&ctx.Request.Header)
+	if meta.Status == fasthttp.StatusOK && preconditionsFail(ctx, &cond, validators(meta.ETag, meta.LastModified)) {
+		r.Close()
+		if done != nil {
+			done()
+		}
 		return true
 	}
 	if ctx.IsHead() {
@@ -417,9 +434,9 @@ func (s *Server) rangeFill(rt *route, resolve resolver) cache.RangeFillFunc {
 			}
 			body.CloseWithError(err) //nolint:errcheck // always nil
 		case code == fasthttp.StatusRequestedRangeNotSatisfiable:
-			total, err := strconv.ParseInt(strings.TrimPrefix(string(a.resp.Header.Peek("Content-Range")), "bytes */"), 10, 64)
+			total, ok := httpsem.ParseUnsatisfiedRange(a.resp.Header.Peek("Content-Range"))
 			a.release()
-			if err != nil || total < 0 {
+			if !ok {
 				return &fillError{fasthttp.StatusBadGateway, "upstream answered 416 without a size"}
 			}
 			now := s.now()

@@ -690,65 +690,6 @@ func TestUpstreamCacheControl(t *testing.T) {
 	}
 }
 
-func TestParseRange(t *testing.T) {
-	for _, tc := range []struct {
-		h           string
-		ok          bool
-		size        int64
-		off, n      int64
-		satisfiable bool
-	}{
-		{"bytes=0-9", true, 100, 0, 10, true},
-		{"bytes=90-", true, 100, 90, 10, true},
-		{"bytes=-10", true, 100, 90, 10, true},
-		{"bytes=-200", true, 100, 0, 100, true},
-		{"bytes=50-500", true, 100, 50, 50, true},
-		{"bytes=100-", true, 100, 0, 0, false},
-		{"bytes=-0", true, 100, 0, 0, false},
-		{"bytes=0-1,5-6", false, 0, 0, 0, false},
-		{"bytes=5-1", false, 0, 0, 0, false},
-		{"items=0-1", false, 0, 0, 0, false},
-		{"bytes=a-b", false, 0, 0, 0, false},
-		{"bytes=-", false, 0, 0, 0, false},
-		{"bytes=+1-2", false, 0, 0, 0, false},
-	} {
-		r, ok := parseRange(tc.h)
-		if ok != tc.ok {
-			t.Errorf("parseRange(%q) ok = %v, want %v", tc.h, ok, tc.ok)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		off, n, sat := r.resolve(tc.size)
-		if sat != tc.satisfiable || (sat && (off != tc.off || n != tc.n)) {
-			t.Errorf("parseRange(%q).resolve(%d) = %d, %d, %v; want %d, %d, %v", tc.h, tc.size, off, n, sat, tc.off, tc.n, tc.satisfiable)
-		}
-	}
-}
-
-func FuzzParseRange(f *testing.F) {
-	for _, s := range []string{"bytes=0-9", "bytes=-5", "bytes=9-", "bytes=1-2,3-4", "bytes=99999999999999999999-"} {
-		f.Add(s, int64(100))
-	}
-	f.Fuzz(func(t *testing.T, h string, size int64) {
-		if size < 0 {
-			size = -size
-		}
-		if size < 0 {
-			return
-		}
-		r, ok := parseRange(h)
-		if !ok {
-			return
-		}
-		off, n, sat := r.resolve(size)
-		if sat && (off < 0 || n <= 0 || off+n > size) {
-			t.Fatalf("parseRange(%q).resolve(%d) = %d, %d outside the body", h, size, off, n)
-		}
-	})
-}
-
 func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
 	t.Parallel()
 	n := startStorage(t, "127.0.0.2")

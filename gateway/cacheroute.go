@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
 )
 
@@ -119,7 +120,7 @@ func (rc *RouteCache) Validate() error {
 		add("key", "write uri, path or args", "%q is unknown", rc.Key)
 	}
 	for k := range rc.Valid {
-		if _, ok := parseStatusKey(k); !ok {
+		if _, ok := cache.ParseValidKey(k); !ok {
 			add("valid."+k, `write a status code such as "200" or "404", or "any"`, "%q is not a status code", k)
 		}
 	}
@@ -135,18 +136,6 @@ func (rc *RouteCache) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// parseStatusKey reads a Valid key: a status code, or "any" (0).
-func parseStatusKey(k string) (int, bool) {
-	if k == "any" {
-		return 0, true
-	}
-	n, err := strconv.Atoi(k)
-	if err != nil || n < 100 || n > 599 {
-		return 0, false
-	}
-	return n, true
 }
 
 // cacheRoute is a compiled RouteCache; nil on a route that is not cached.
@@ -171,7 +160,7 @@ func compileRouteCache(rc RouteCache, gatewayCache bool) *cacheRoute {
 		cr.key = "uri"
 	}
 	for k, d := range rc.Valid {
-		st, _ := parseStatusKey(k)
+		st, _ := cache.ParseValidKey(k)
 		if st == 0 {
 			cr.hasAny, cr.validAny = true, d.D()
 			continue

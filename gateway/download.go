@@ -6,45 +6,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// mimeTypes maps lower-case extensions to Content-Type, after nginx's mime.types. A fixed table keeps
-// answers the same on every host (the standard mime package reads the system's files).
-var mimeTypes = map[string]string{
-	"html": "text/html", "htm": "text/html", "shtml": "text/html", "css": "text/css",
-	"xml": "text/xml", "txt": "text/plain", "csv": "text/csv", "md": "text/markdown",
-	"js": "application/javascript", "mjs": "application/javascript", "json": "application/json",
-	"gif": "image/gif", "jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png",
-	"webp": "image/webp", "avif": "image/avif", "svg": "image/svg+xml", "svgz": "image/svg+xml",
-	"ico": "image/x-icon", "bmp": "image/x-ms-bmp", "tif": "image/tiff", "tiff": "image/tiff",
-	"heic": "image/heic", "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf",
-	"pdf": "application/pdf", "zip": "application/zip", "gz": "application/gzip", "tgz": "application/gzip",
-	"tar": "application/x-tar", "7z": "application/x-7z-compressed", "rar": "application/x-rar-compressed",
-	"bz2": "application/x-bzip2", "xz": "application/x-xz", "zst": "application/zstd",
-	"doc": "application/msword", "xls": "application/vnd.ms-excel", "ppt": "application/vnd.ms-powerpoint",
-	"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-	"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-	"pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-	"rtf":  "application/rtf", "epub": "application/epub+zip", "wasm": "application/wasm",
-	"apk": "application/vnd.android.package-archive", "swf": "application/x-shockwave-flash",
-	"mp3": "audio/mpeg", "ogg": "audio/ogg", "m4a": "audio/x-m4a", "wav": "audio/wav",
-	"flac": "audio/flac", "aac": "audio/aac", "mid": "audio/midi", "midi": "audio/midi",
-	"mp4": "video/mp4", "m4v": "video/x-m4v", "mov": "video/quicktime", "webm": "video/webm",
-	"mpeg": "video/mpeg", "mpg": "video/mpeg", "avi": "video/x-msvideo", "flv": "video/x-flv",
-	"mkv": "video/x-matroska", "wmv": "video/x-ms-wmv", "3gp": "video/3gpp", "ts": "video/mp2t",
-	"m3u8": "application/vnd.apple.mpegurl",
-}
-
-// mimeType is the Content-Type for name by its extension; application/octet-stream when unknown
-// (nginx default_type).
-func mimeType(name string) string {
-	base := name[strings.LastIndexByte(name, '/')+1:]
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		if t, ok := mimeTypes[strings.ToLower(base[i+1:])]; ok {
-			return t
-		}
-	}
-	return "application/octet-stream"
-}
-
 // disposition builds the Content-Disposition for a request's query, or "" for none.
 //
 //   - ?download=1 (any value but "0" or "false"): attachment, named after the key's last segment or

@@ -38,23 +38,6 @@ func TestDisposition(t *testing.T) {
 	}
 }
 
-func TestMimeType(t *testing.T) {
-	tests := []struct{ name, want string }{
-		{"a/b.jpg", "image/jpeg"},
-		{"B.JPEG", "image/jpeg"},
-		{"x.tar.gz", "application/gzip"},
-		{"dir.v2/file", "application/octet-stream"},
-		{"noext", "application/octet-stream"},
-		{"video.mp4", "video/mp4"},
-		{"", "application/octet-stream"},
-	}
-	for _, tt := range tests {
-		if got := mimeType(tt.name); got != tt.want {
-			t.Errorf("mimeType(%q) = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestAccessLine(t *testing.T) {
 	at := time.Date(2026, 11, 21, 19, 59, 16, 0, time.UTC)
 	tests := []struct {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // target is one place an entity can be read from: a storage node path from get_paths, or a server of
@@ -290,7 +292,7 @@ func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
 			e.total = e.length
 		}
 	case fasthttp.StatusPartialContent:
-		first, last, total, ok := parseContentRange(string(resp.Header.Peek("Content-Range")))
+		first, last, total, ok := httpsem.ParseContentRange(resp.Header.Peek("Content-Range"))
 		if !ok || (e.length >= 0 && !head && last-first+1 != e.length) {
 			return e, false
 		}
@@ -300,33 +302,6 @@ func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
 		}
 	}
 	return e, true
-}
-
-// parseContentRange reads "bytes A-B/T" or "bytes A-B/*" (total -1).
-func parseContentRange(s string) (first, last, total int64, ok bool) {
-	rest, found := strings.CutPrefix(s, "bytes ")
-	if !found {
-		return 0, 0, 0, false
-	}
-	rng, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, 0, false
-	}
-	a, b, found := strings.Cut(rng, "-")
-	if !found {
-		return 0, 0, 0, false
-	}
-	var err1, err2, err3 error
-	first, err1 = strconv.ParseInt(a, 10, 64)
-	last, err2 = strconv.ParseInt(b, 10, 64)
-	total = -1
-	if tot != "*" {
-		total, err3 = strconv.ParseInt(tot, 10, 64)
-	}
-	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || (total >= 0 && last >= total) {
-		return 0, 0, 0, false
-	}
-	return first, last, total, true
 }
 
 // hopHeaders are not copied from a storage answer to the client (RFC 9110 section 7.6.1, plus what
@@ -353,23 +328,27 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	ok := status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent || status == fasthttp.StatusNotModified
 	if ok {
 		s.decorate(ctx, fr.route, fr.name, resp.Header.ContentType())
+		if status == fasthttp.StatusNotModified {
+			// The node's 304 reads like the gateway's own (preconditionsFail): the route's caching
+			// headers and validators, no representation metadata.
+			out.Header.Del("Content-Type")
+			out.Header.Del("Content-Disposition")
+		}
 	} else if ct := resp.Header.ContentType(); len(ct) > 0 {
 		out.Header.SetContentTypeBytes(ct)
 	}
 	out.SetStatusCode(status)
 
-	// Conditional requests (RFC 9110 section 13.2.2): If-None-Match wins over If-Modified-Since.
-	if status == fasthttp.StatusOK && notModified(&ctx.Request.Header, ent.etag, ent.modified) {
-		out.SetStatusCode(fasthttp.StatusNotModified)
-		out.Header.Del("Content-Type")
-		out.Header.Del("Content-Disposition")
+	// Preconditions are evaluated before any Range (RFC 9110 section 13.2.2), so on a 206 too.
+	val := validators(ent.etag, ent.modified)
+	cond := httpsem.ConditionsOf(&ctx.Request.Header)
+	if (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent) && preconditionsFail(ctx, &cond, val) {
 		a.release()
-		out.SkipBody = true
 		return
 	}
 	// A Range whose If-Range still matches is asked again now that the validators are known.
 	if status == fasthttp.StatusOK && wantRange != "" && ifRange != "" && !fr.head &&
-		ifRangeMatches(ifRange, ent.etag, ent.modified) && ent.total >= 0 {
+		cond.RangeApplies(val) && ent.total >= 0 {
 		a.release()
 		out.Reset()
 		s.refetchRange(ctx, fr, a.t, a.rest)
@@ -460,22 +439,20 @@ func (s *Server) decorate(ctx *fasthttp.RequestCtx, rt *route, name string, upst
 			out.SetContentTypeBytes(upstreamCT)
 		}
 	} else {
-		out.SetContentType(mimeType(name))
+		out.SetContentType(httpsem.ContentType(name))
 	}
 	switch {
 	case rt.CacheControl != "":
 		out.Set("Cache-Control", rt.CacheControl)
 	case rt.expires > 0:
 		out.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(rt.expires/time.Second), 10))
-		out.Set("Expires", s.now().Add(rt.expires).UTC().Format(httpTime))
+		var buf [32]byte
+		out.SetBytesV("Expires", httpsem.AppendDate(buf[:0], s.now().Add(rt.expires)))
 	}
 	if cd := disposition(rt.Download, ctx.QueryArgs(), name); cd != "" {
 		out.Set("Content-Disposition", cd)
 	}
 }
-
-// httpTime is the IMF-fixdate format of HTTP dates.
-const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 // fidETag makes a validator for a MogileFS copy from its fid path ("/dev1/0/000/000/0000000017.fid"
 // gives "\"fid-17\""): every copy of a fid holds the same bytes, and a new upload gets a new fid.
@@ -495,43 +472,36 @@ func fidETag(uri string) string {
 	return `"fid-` + strconv.FormatUint(n, 10) + `"`
 }
 
-// notModified evaluates If-None-Match and If-Modified-Since against a 200 answer's validators.
-func notModified(h *fasthttp.RequestHeader, etag, modified string) bool {
-	if inm := string(h.Peek("If-None-Match")); inm != "" {
-		return etagListMatches(inm, etag)
-	}
-	ims := string(h.Peek("If-Modified-Since"))
-	if ims == "" || modified == "" {
-		return false
-	}
-	t1, err1 := time.Parse(httpTime, ims)
-	t2, err2 := time.Parse(httpTime, modified)
-	return err1 == nil && err2 == nil && !t2.After(t1)
+// validators are an answer's ETag and Last-Modified as httpsem compares them; a Last-Modified that is
+// not an HTTP-date counts as absent.
+func validators(etag, modified string) httpsem.Validators {
+	lm, ok := httpsem.ParseDate(modified)
+	return httpsem.Validators{ETag: etag, LastModified: lm, HasLastModified: ok}
 }
 
-// etagListMatches is the weak comparison of RFC 9110 section 8.8.3.2 against a list or "*".
-func etagListMatches(list, etag string) bool {
-	if strings.TrimSpace(list) == "*" {
-		return etag != ""
-	}
-	if etag == "" {
-		return false
-	}
-	want := strings.TrimPrefix(etag, "W/")
-	for t := range strings.SplitSeq(list, ",") {
-		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
-			return true
-		}
+// preconditionsFail evaluates c, a GET or HEAD's preconditions, against the validators of a 200 (or
+// 206) answer whose headers are already in ctx.Response, and answers 304 (the headers without
+// Content-Type and Content-Disposition, no body) or 412 when they do not hold. It reports whether it
+// answered; the caller then drops the answer's body. Content-Range goes too: it belongs to a 206.
+func preconditionsFail(ctx *fasthttp.RequestCtx, c *httpsem.Conditions, val httpsem.Validators) bool {
+	out := &ctx.Response
+	switch c.Evaluate(true, val) {
+	case httpsem.NotModified:
+		out.SetStatusCode(fasthttp.StatusNotModified)
+		out.Header.Del("Content-Type")
+		out.Header.Del("Content-Disposition")
+		out.Header.Del("Content-Range")
+		out.SkipBody = true
+		return true
+	case httpsem.PreconditionFailed:
+		out.SetStatusCode(fasthttp.StatusPreconditionFailed)
+		out.Header.Del("Content-Disposition")
+		out.Header.Del("Content-Range")
+		out.Header.SetContentType("text/plain; charset=utf-8")
+		out.SetBodyString("precondition failed\n")
+		return true
 	}
 	return false
-}
-
-// ifRangeMatches is the strong comparison of If-Range (RFC 9110 section 13.1.5).
-func ifRangeMatches(v, etag, modified string) bool {
-	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
-		return etag != "" && !strings.HasPrefix(etag, "W/") && v == etag
-	}
-	return modified != "" && v == modified
 }
 
 // errBodyBroken ends a body that no target could continue; fasthttp then closes the client
@@ -634,7 +604,7 @@ func (b *bodyReader) sameWhole(resp *fasthttp.Response) bool {
 	if resp.StatusCode() != fasthttp.StatusPartialContent {
 		return false
 	}
-	first, last, total, ok := parseContentRange(string(resp.Header.Peek("Content-Range")))
+	first, last, total, ok := httpsem.ParseContentRange(resp.Header.Peek("Content-Range"))
 	if !ok || first != b.pos || last != b.end || total != b.ent.total {
 		return false
 	}

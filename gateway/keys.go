@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+
+	"github.com/mogway/mogway/tracker/mogproto"
 )
 
 // Errors of URI parsing. Each one is answered with 400 before any tracker or storage node is asked.
@@ -55,8 +57,8 @@ func decodePath(raw []byte) (string, error) {
 			if i+2 >= len(raw) {
 				return "", errBadEscape
 			}
-			h, ok1 := unhex(raw[i+1])
-			l, ok2 := unhex(raw[i+2])
+			h, ok1 := mogproto.Unhex(raw[i+1])
+			l, ok2 := mogproto.Unhex(raw[i+2])
 			if !ok1 || !ok2 {
 				return "", errBadEscape
 			}
@@ -69,18 +71,6 @@ func decodePath(raw []byte) (string, error) {
 		b.WriteByte(c)
 	}
 	return b.String(), nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // normalize resolves a decoded absolute path the way nginx does before it matches locations: runs of

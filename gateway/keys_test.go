@@ -135,46 +135,6 @@ func FuzzParseRequestPath(f *testing.F) {
 	})
 }
 
-func TestParseContentRange(t *testing.T) {
-	tests := []struct {
-		in                 string
-		first, last, total int64
-		ok                 bool
-	}{
-		{"bytes 0-4/5", 0, 4, 5, true},
-		{"bytes 10-19/100000", 10, 19, 100000, true},
-		{"bytes 3-3/*", 3, 3, -1, true},
-		{"bytes 5-4/10", 0, 0, 0, false},
-		{"bytes 0-10/10", 0, 0, 0, false},
-		{"bytes */10", 0, 0, 0, false},
-		{"bytes -1-3/10", 0, 0, 0, false},
-		{"items 0-1/2", 0, 0, 0, false},
-		{"bytes 0-1", 0, 0, 0, false},
-		{"", 0, 0, 0, false},
-	}
-	for _, tt := range tests {
-		f, l, tot, ok := parseContentRange(tt.in)
-		if ok != tt.ok || f != tt.first || l != tt.last || tot != tt.total {
-			t.Errorf("parseContentRange(%q) = %d, %d, %d, %v; want %d, %d, %d, %v", tt.in, f, l, tot, ok, tt.first, tt.last, tt.total, tt.ok)
-		}
-	}
-}
-
-func FuzzParseContentRange(f *testing.F) {
-	for _, s := range []string{"bytes 0-4/5", "bytes 3-3/*", "bytes */10", "bytes 1-2/3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		first, last, total, ok := parseContentRange(s)
-		if !ok {
-			return
-		}
-		if first < 0 || last < first || (total >= 0 && last >= total) {
-			t.Fatalf("parseContentRange(%q) = %d, %d, %d accepted an impossible range", s, first, last, total)
-		}
-	})
-}
-
 func TestAccessLineAllocs(t *testing.T) {
 	rec := &accessRecord{remote: netip.MustParseAddr("127.0.0.1"), method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200,
 		bytes: 5, upstreams: []string{"127.0.0.2:7500"}, times: []time.Duration{time.Millisecond}}

@@ -71,11 +71,12 @@ func isTimeout(err error) bool {
 // pool 503 (nginx: 502) and a slow one 504.
 func trackerStatus(err error) int {
 	switch trackerCode(err) {
-	case "unknown_key", "unreg_domain", "domain_not_found", "invalid_key":
+	case mogproto.ErrUnknownKey, mogproto.ErrUnregDomain, mogproto.ErrDomainNotFound, mogproto.ErrInvalidKey:
 		return 404
-	case "no_devices":
+	case mogproto.ErrNoDevices:
 		return 503
-	case "no_key", "unreg_class", "no_domain", "key_too_long":
+	case mogproto.ErrNoKey, mogproto.ErrUnregClass, mogproto.ErrNoDomain,
+		"key_too_long": // no MogileFS tracker sends it (it has no mogproto constant); mapped since the start
 		return 400
 	case "":
 		if isTimeout(err) {
@@ -180,7 +181,7 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 				c.lru.Add(k, e)
 			}
 			return e, nil
-		case trackerCode(err) == "unknown_key":
+		case trackerCode(err) == mogproto.ErrUnknownKey:
 			e := newPathEntry(nil, err, now.Add(c.negTTL))
 			if c.lru != nil && c.negTTL > 0 {
 				c.lru.Add(k, e)

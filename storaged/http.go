@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"mime"
-	"net/http"
 	"os"
 	"path"
 	"strconv"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // HealthPath answers 200 when every device is writable and 503 otherwise, one line per device.
@@ -150,35 +150,42 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	size := fm.size
-	mtime := fm.mtime.UTC().Truncate(time.Second)
-	etag := makeETag(size, fm.mtime)
+	val := httpsem.Validators{ETag: makeETag(size, fm.mtime), LastModified: fm.mtime.Unix(), HasLastModified: true}
 	h := &ctx.Response.Header
-	h.Set("Last-Modified", mtime.Format(http.TimeFormat))
-	h.Set("ETag", etag)
+	var buf [64]byte
+	h.SetBytesV("Last-Modified", httpsem.AppendDate(buf[:0], fm.mtime))
+	h.Set("ETag", val.ETag)
 	h.Set("Accept-Ranges", "bytes")
 	h.SetContentType(contentType(rel))
 
-	if notModified(&ctx.Request.Header, etag, mtime) {
+	cond := httpsem.ConditionsOf(&ctx.Request.Header)
+	switch cond.Evaluate(true, val) {
+	case httpsem.NotModified:
 		g.close()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		h.Del("Content-Type")
 		return
+	case httpsem.PreconditionFailed:
+		g.close()
+		s.reply(ctx, fasthttp.StatusPreconditionFailed, "")
+		return
 	}
-	kind := rangeNone
-	var first, end int64
-	if rh := ctx.Request.Header.Peek("Range"); len(rh) > 0 && ifRangeHolds(&ctx.Request.Header, etag, mtime) {
-		first, end, kind = parseRange(string(rh), size)
+	st := httpsem.RangeIgnore
+	var first, n int64
+	if rh := ctx.Request.Header.Peek("Range"); len(rh) > 0 && cond.RangeApplies(val) {
+		if r, ok := httpsem.ParseRange(rh); ok {
+			first, n, st = r.Resolve(size)
+		}
 	}
-	switch kind {
-	case rangeUnsatisfiable:
+	switch st {
+	case httpsem.RangeUnsatisfiable:
 		g.close()
 		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		h.SetBytesV("Content-Range", httpsem.AppendUnsatisfiedRange(buf[:0], size))
 		h.SetContentLength(0)
 		s.stats.badRequests.Add(1)
 		return
-	case rangeOK:
-		n := end - first + 1
+	case httpsem.RangeOK:
 		f := g.file()
 		if _, err := f.Seek(first, io.SeekStart); err != nil {
 			f.Close()
@@ -186,7 +193,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end, size))
+		h.SetBytesV("Content-Range", httpsem.AppendContentRange(buf[:0], first, n, size))
 		if !ctx.IsHead() {
 			s.stats.bytesOut.Add(n)
 		}
@@ -261,51 +268,14 @@ func makeETag(size int64, mtime time.Time) string {
 	return `"` + strconv.FormatInt(size, 16) + "-" + strconv.FormatInt(mtime.UnixNano(), 16) + `"`
 }
 
+// contentType is text/plain for .fid and extensionless files (usage), as mogstored answers, and the
+// type httpsem.ContentType gives by extension for anything else.
 func contentType(rel string) string {
 	ext := path.Ext(rel)
 	if ext == "" || ext == ".fid" {
 		return "text/plain"
 	}
-	if t := mime.TypeByExtension(ext); t != "" {
-		return t
-	}
-	return "application/octet-stream"
-}
-
-// notModified applies If-None-Match, then (only without it) If-Modified-Since.
-func notModified(h *fasthttp.RequestHeader, etag string, mtime time.Time) bool {
-	if inm := h.Peek("If-None-Match"); len(inm) > 0 {
-		return etagMatches(string(inm), etag)
-	}
-	if ims := h.Peek("If-Modified-Since"); len(ims) > 0 {
-		t, err := http.ParseTime(string(ims))
-		return err == nil && !mtime.After(t)
-	}
-	return false
-}
-
-// ifRangeHolds reports whether a Range may be honoured given If-Range (absent: yes).
-func ifRangeHolds(h *fasthttp.RequestHeader, etag string, mtime time.Time) bool {
-	ir := strings.TrimSpace(string(h.Peek("If-Range")))
-	if ir == "" {
-		return true
-	}
-	if strings.HasPrefix(ir, `"`) {
-		return ir == etag
-	}
-	t, err := http.ParseTime(ir)
-	return err == nil && t.Equal(mtime)
-}
-
-// etagMatches is the weak comparison of If-None-Match: "*" or any listed tag, W/ prefixes ignored.
-func etagMatches(list, etag string) bool {
-	for _, t := range strings.Split(list, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
+	return httpsem.ContentType(rel)
 }
 
 // serveDelete answers DELETE: 204, 404 when missing, 400 for a directory or another failure.

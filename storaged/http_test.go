@@ -311,7 +311,14 @@ func TestRange(t *testing.T) {
 		{"hello", "bytes=5-5", 416, "bytes */5", ""},
 		{"hello", "bytes=3-1", 416, "bytes */5", ""},
 		{"hello", "bytes=-0", 416, "bytes */5", ""},
-		{"hello", "bytes=0-1,3-4", 200, "", "hello"}, // multi-range: whole file
+		{"hello", "bytes=0-1,3-4", 200, "", "hello"},           // disjoint ranges: whole file, no multipart
+		{"hello", "bytes=0-1,2-3", 206, "bytes 0-3/5", "hell"}, // touching ranges are coalesced
+		{"hello", "bytes=3-4,1-3", 206, "bytes 1-4/5", "ello"},
+		{"hello", "bytes=0-1,9-", 206, "bytes 0-1/5", "he"}, // the unsatisfiable one is dropped
+		{"hello", "bytes=7-8,9-", 416, "bytes */5", ""},     // none satisfiable
+		{"hello", "bytes=99999999999999999999-", 416, "bytes */5", ""},
+		{"hello", "bytes=0-99999999999999999999", 206, "bytes 0-4/5", "hello"},
+		{"hello", "bytes=-99999999999999999999", 206, "bytes 0-4/5", "hello"},
 		{"hello", "bytes=a-b", 200, "", "hello"},
 		{"hello", "items=0-1", 200, "", "hello"},
 		{"hello", "bytes=1", 200, "", "hello"},
@@ -358,6 +365,7 @@ func TestConditional(t *testing.T) {
 	}{
 		{map[string]string{"If-None-Match": etag}, 304},
 		{map[string]string{"If-None-Match": `"other", ` + etag}, 304},
+		{map[string]string{"If-None-Match": `"other",` + etag + `,"more"`}, 304},
 		{map[string]string{"If-None-Match": "W/" + etag}, 304},
 		{map[string]string{"If-None-Match": "*"}, 304},
 		{map[string]string{"If-None-Match": `"other"`}, 200},
@@ -368,6 +376,21 @@ func TestConditional(t *testing.T) {
 		{map[string]string{"If-None-Match": `"other"`, "If-Modified-Since": lm}, 200}, // INM wins
 		{map[string]string{"Range": "bytes=0-1", "If-Range": etag}, 206},
 		{map[string]string{"Range": "bytes=0-1", "If-Range": `"stale"`}, 200},
+		{map[string]string{"Range": "bytes=0-1", "If-Range": "W/" + etag}, 200}, // a weak tag never matches
+		{map[string]string{"Range": "bytes=0-1", "If-Range": lm}, 206},
+		{map[string]string{"Range": "bytes=0-1", "If-Range": mtime.Format(rfc850)}, 206},
+		// The obsolete date forms RFC 9110 section 5.6.7 obliges a recipient to read.
+		{map[string]string{"If-Modified-Since": mtime.Format(rfc850)}, 304},
+		{map[string]string{"If-Modified-Since": mtime.Format(time.ANSIC)}, 304},
+		// If-Match and If-Unmodified-Since (section 13.2.2 steps 1 and 2).
+		{map[string]string{"If-Match": etag}, 200},
+		{map[string]string{"If-Match": "*"}, 200},
+		{map[string]string{"If-Match": `"other"`}, 412},
+		{map[string]string{"If-Match": "W/" + etag}, 412}, // strong comparison
+		{map[string]string{"If-Unmodified-Since": lm}, 200},
+		{map[string]string{"If-Unmodified-Since": mtime.Add(-time.Hour).Format(http.TimeFormat)}, 412},
+		{map[string]string{"If-Match": etag, "If-Unmodified-Since": mtime.Add(-time.Hour).Format(http.TimeFormat)}, 200},
+		{map[string]string{"If-Match": `"other"`, "If-None-Match": etag}, 412}, // If-Match first
 	}
 	for _, tt := range tests {
 		resp, body := n.get(t, http.MethodGet, "/dev1/c.fid", tt.hdr)
@@ -497,43 +520,6 @@ func TestPartialPut(t *testing.T) {
 	}
 }
 
-func TestParseContentRange(t *testing.T) {
-	tests := []struct {
-		v           string
-		first, last int64
-		ok          bool
-	}{
-		{"bytes 0-0/*", 0, 0, true},
-		{"bytes 5-9/10", 5, 9, true},
-		{"Bytes 5-9/*", 5, 9, true},
-		{"bytes 5-9/9", 0, 0, false},
-		{"bytes 9-5/*", 0, 0, false},
-		{"bytes 5-/*", 0, 0, false},
-		{"bytes -5/*", 0, 0, false},
-		{"bytes 0-1", 0, 0, false},
-		{"bytes=0-1/*", 0, 0, false},
-		{"", 0, 0, false},
-	}
-	for _, tt := range tests {
-		f, l, ok := parseContentRange(tt.v)
-		if f != tt.first || l != tt.last || ok != tt.ok {
-			t.Errorf("parseContentRange(%q) = %d, %d, %v; want %d, %d, %v", tt.v, f, l, ok, tt.first, tt.last, tt.ok)
-		}
-	}
-}
-
-func FuzzParseContentRange(f *testing.F) {
-	for _, s := range []string{"bytes 0-0/*", "bytes 5-9/10", "bytes 9-5/*"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		first, last, ok := parseContentRange(v)
-		if ok && (first < 0 || last < first) {
-			t.Fatalf("parseContentRange(%q) = %d-%d", v, first, last)
-		}
-	})
-}
-
 // TestGracefulStop: cancelling Serve's context lets a PUT in progress finish and be acknowledged,
 // refuses new connections, and Serve returns nil.
 func TestGracefulStop(t *testing.T) {
@@ -634,6 +620,29 @@ func TestReadSmallShortFile(t *testing.T) {
 		g.close()
 		if (err != nil) != tc.wantErr || (err == nil && int64(len(ctx.Response.Body())) != tc.size) {
 			t.Errorf("readSmall(size %d) = %d bytes, %v; want error %v", tc.size, len(ctx.Response.Body()), err, tc.wantErr)
+		}
+	}
+}
+
+// rfc850 is the obsolete RFC 850 form of an HTTP date (RFC 9110 section 5.6.7).
+const rfc850 = "Monday, 02-Jan-06 15:04:05 GMT"
+
+// TestContentTypeTable: .fid and extensionless files are text/plain as from mogstored; other names get
+// the fixed table of httpsem, the same on every host whatever its /etc/mime.types says.
+func TestContentTypeTable(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for _, tt := range []struct{ p, want string }{
+		{"/dev1/a.fid", "text/plain"},
+		{"/dev1/usage2", "text/plain"},
+		{"/dev1/photo.JPG", "image/jpeg"},
+		{"/dev1/notes.md", "text/markdown"},
+		{"/dev1/page.html", "text/html"},
+		{"/dev1/blob.unknownext", "application/octet-stream"},
+	} {
+		n.put(t, tt.p, []byte("x"), nil)
+		if resp, _ := n.get(t, http.MethodGet, tt.p, nil); resp.Header.Get("Content-Type") != tt.want {
+			t.Errorf("GET %s Content-Type = %q, want %q", tt.p, resp.Header.Get("Content-Type"), tt.want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package storaged
 import (
 	"errors"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -140,77 +139,4 @@ func writePath(raw string) (string, error) {
 
 func fileNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
-}
-
-// rangeKind is the outcome of parsing a Range header against a file size.
-type rangeKind int
-
-const (
-	rangeNone          rangeKind = iota // no usable Range: send the whole file with 200
-	rangeOK                             // send bytes [start, end] with 206
-	rangeUnsatisfiable                  // 416 with Content-Range: bytes */size
-)
-
-// parseRange interprets a Range header value for a file of size bytes. Only a single byte range is
-// honoured; multiple ranges and malformed values are ignored (the whole file is sent), as Perlbal
-// does. "bytes=-N" is an RFC 9110 suffix range (the last N bytes), not Perlbal's first N+1 bytes.
-// A range that starts at or beyond the end, has start > end, or is "-0", and any range on an empty
-// file, is unsatisfiable.
-func parseRange(h string, size int64) (start, end int64, kind rangeKind) {
-	h = strings.TrimSpace(h)
-	const prefix = "bytes="
-	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return 0, 0, rangeNone
-	}
-	spec := strings.TrimSpace(h[len(prefix):])
-	if strings.Contains(spec, ",") {
-		return 0, 0, rangeNone
-	}
-	a, b, ok := strings.Cut(spec, "-")
-	if !ok {
-		return 0, 0, rangeNone
-	}
-	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	if a == "" {
-		n, ok := parseDigits(b)
-		if !ok {
-			return 0, 0, rangeNone
-		}
-		if n == 0 || size == 0 {
-			return 0, 0, rangeUnsatisfiable
-		}
-		n = min(n, size)
-		return size - n, size - 1, rangeOK
-	}
-	first, ok := parseDigits(a)
-	if !ok {
-		return 0, 0, rangeNone
-	}
-	last := int64(-1)
-	if b != "" {
-		if last, ok = parseDigits(b); !ok {
-			return 0, 0, rangeNone
-		}
-	}
-	if first >= size || (last >= 0 && first > last) {
-		return 0, 0, rangeUnsatisfiable
-	}
-	if last < 0 || last >= size {
-		last = size - 1
-	}
-	return first, last, rangeOK
-}
-
-// parseDigits parses a non-empty run of ASCII digits; overflow is an error.
-func parseDigits(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }

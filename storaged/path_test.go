@@ -160,46 +160,6 @@ func TestWritePath(t *testing.T) {
 	}
 }
 
-func TestParseRange(t *testing.T) {
-	tests := []struct {
-		h          string
-		size       int64
-		start, end int64
-		kind       rangeKind
-	}{
-		{"bytes=0-0", 5, 0, 0, rangeOK},
-		{"bytes=1-3", 5, 1, 3, rangeOK},
-		{"bytes=4-", 5, 4, 4, rangeOK},
-		{"bytes=0-99", 5, 0, 4, rangeOK},
-		{"bytes=-1", 5, 4, 4, rangeOK},
-		{"bytes=-5", 5, 0, 4, rangeOK},
-		{"bytes=-6", 5, 0, 4, rangeOK},
-		{"BYTES = 1-2", 5, 0, 0, rangeNone},
-		{"Bytes=1-2", 5, 1, 2, rangeOK},
-		{"bytes= 1 - 2 ", 5, 1, 2, rangeOK},
-		{"bytes=5-", 5, 0, 0, rangeUnsatisfiable},
-		{"bytes=3-2", 5, 0, 0, rangeUnsatisfiable},
-		{"bytes=-0", 5, 0, 0, rangeUnsatisfiable},
-		{"bytes=0-", 0, 0, 0, rangeUnsatisfiable},
-		{"bytes=-3", 0, 0, 0, rangeUnsatisfiable},
-		{"bytes=0-1,2-3", 5, 0, 0, rangeNone},
-		{"bytes=", 5, 0, 0, rangeNone},
-		{"bytes=-", 5, 0, 0, rangeNone},
-		{"bytes=a-1", 5, 0, 0, rangeNone},
-		{"bytes=1-b", 5, 0, 0, rangeNone},
-		{"bytes=+1-2", 5, 0, 0, rangeNone},
-		{"bytes=99999999999999999999-", 5, 0, 0, rangeNone},
-		{"pages=1-2", 5, 0, 0, rangeNone},
-		{"", 5, 0, 0, rangeNone},
-	}
-	for _, tt := range tests {
-		s, e, k := parseRange(tt.h, tt.size)
-		if s != tt.start || e != tt.end || k != tt.kind {
-			t.Errorf("parseRange(%q, %d) = %d, %d, %d; want %d, %d, %d", tt.h, tt.size, s, e, k, tt.start, tt.end, tt.kind)
-		}
-	}
-}
-
 func FuzzReadPath(f *testing.F) {
 	for _, s := range []string{"/dev1/x", "//dev1/usage", "/dev1/%2e%2e/x", "/a/../b", "/%", "http://h/dev1/x?q"} {
 		f.Add(s)
@@ -227,24 +187,6 @@ func FuzzWritePath(f *testing.F) {
 		dev, _, ok := strings.Cut(rel, "/")
 		if !ok || !isDevName(dev) || !cleanRel(rel) || strings.Contains(rel, "..") {
 			t.Fatalf("writePath(%q) = %q: not a clean path below a dev<N>", raw, rel)
-		}
-	})
-}
-
-func FuzzParseRange(f *testing.F) {
-	for _, s := range []string{"bytes=0-0", "bytes=-5", "bytes=3-", "bytes=1-2,3-4", "bytes=x"} {
-		f.Add(s, int64(5))
-	}
-	f.Fuzz(func(t *testing.T, h string, size int64) {
-		if size < 0 {
-			size = -size
-		}
-		if size < 0 {
-			return
-		}
-		start, end, kind := parseRange(h, size)
-		if kind == rangeOK && (start < 0 || end < start || end >= size) {
-			t.Fatalf("parseRange(%q, %d) = %d-%d: outside the file", h, size, start, end)
 		}
 	})
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // errShortBody means the client sent fewer bytes than its Content-Length before closing.
@@ -271,42 +273,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// parseContentRange parses a PUT's "bytes A-B/*" or "bytes A-B/N" (N > B).
-func parseContentRange(v string) (first, last int64, ok bool) {
-	v = strings.TrimSpace(v)
-	const prefix = "bytes "
-	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return 0, 0, false
-	}
-	rng, total, ok := strings.Cut(v[len(prefix):], "/")
-	if !ok {
-		return 0, 0, false
-	}
-	a, b, ok := strings.Cut(strings.TrimSpace(rng), "-")
-	if !ok {
-		return 0, 0, false
-	}
-	if first, ok = parseDigits(a); !ok {
-		return 0, 0, false
-	}
-	if last, ok = parseDigits(b); !ok || last < first {
-		return 0, 0, false
-	}
-	if total = strings.TrimSpace(total); total != "*" {
-		n, ok := parseDigits(total)
-		if !ok || n <= last {
-			return 0, 0, false
-		}
-	}
-	return first, last, true
-}
-
 // putRange writes a partial PUT ("Content-Range: bytes A-B/*", as cmogstored accepts and the Perl
 // client's large-file mode sends) at offset A of the file, creating it if needed and never
 // truncating it. Unlike a whole-file PUT this writes in place: if the body breaks off, the bytes
 // already received stay written (the reply is then 400 and the client resends the range).
 func (s *Server) putRange(ctx *fasthttp.RequestCtx, rel, cr string, length int64) {
-	first, last, ok := parseContentRange(cr)
+	first, last, _, ok := httpsem.ParseContentRange(cr)
 	if !ok {
 		s.abortPut(ctx, fasthttp.StatusBadRequest, "Invalid Content-Range")
 		return

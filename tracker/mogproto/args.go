@@ -139,7 +139,9 @@ func AppendArgs(dst []byte, a Args) []byte {
 	return dst
 }
 
-func unhex(c byte) (byte, bool) {
+// Unhex is the value of the hex digit c in either case, and false when c is not one. It decodes the
+// %XX escapes of arguments here and of request paths in the gateway.
+func Unhex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
@@ -166,8 +168,8 @@ func Unescape(s string) string {
 			b = append(b, ' ')
 		case '%':
 			if i+2 < len(s) {
-				hi, ok1 := unhex(s[i+1])
-				lo, ok2 := unhex(s[i+2])
+				hi, ok1 := Unhex(s[i+1])
+				lo, ok2 := Unhex(s[i+2])
 				if ok1 && ok2 {
 					b = append(b, hi<<4|lo)
 					i += 2

@@ -203,3 +203,20 @@ func BenchmarkAppendArgs(b *testing.B) {
 		buf = AppendArgs(buf[:0], a)
 	}
 }
+
+func TestUnhex(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want, wantOK := byte(0), false
+		switch {
+		case '0' <= c && c <= '9':
+			want, wantOK = byte(c-'0'), true
+		case 'a' <= c && c <= 'f':
+			want, wantOK = byte(c-'a'+10), true
+		case 'A' <= c && c <= 'F':
+			want, wantOK = byte(c-'A'+10), true
+		}
+		if got, ok := Unhex(byte(c)); got != want || ok != wantOK {
+			t.Errorf("Unhex(%q) = %d, %v; want %d, %v", rune(c), got, ok, want, wantOK)
+		}
+	}
+}
