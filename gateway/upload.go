@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/tracker/mogproto"
 )
 
 // replayBody is the body of one PUT, read from the client once and sent to one destination after
@@ -329,7 +331,7 @@ func (s *Server) remove(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 	err := st.tracker.Delete(tctx, rt.Domain, key)
 	cancel()
 	st.paths.forget(rt.Domain, key)
-	if err != nil && trackerCode(err) != "unknown_key" {
+	if err != nil && trackerCode(err) != mogproto.ErrUnknownKey {
 		s.trackerFailed(ctx, "delete", rt, key, err)
 		return
 	}
