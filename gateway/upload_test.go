@@ -262,12 +262,18 @@ func TestUploadDestinationFailsMidBody(t *testing.T) {
 	ft.closes = nil
 	ft.mu.Unlock()
 
-	// Larger than the replay buffer: 502, no create_close, nothing on the second node.
+	// Larger than the replay buffer: 502, no create_close, nothing on the second node. The cut
+	// node reads 64 KiB before it closes, so with a 4 KiB buffer the gateway has always dropped
+	// bytes it would need (with 512 KiB, loopback socket buffers decide whether the failure is
+	// seen before the buffer is exceeded).
+	small4k := trackerConfig(writeRoute())
+	small4k.Limits.UploadReplayBuffer = 4 << 10
+	g2 := startGateway(t, small4k, Deps{Tracker: ft})
 	ft.mu.Lock()
 	ft.opens = dests(502)
 	ft.mu.Unlock()
 	big := pattern(4 << 20)
-	code, body := put(t, g.base+"/u/big", bytes.NewReader(big), int64(len(big)))
+	code, body := put(t, g2.base+"/u/big", bytes.NewReader(big), int64(len(big)))
 	if code != 502 {
 		t.Errorf("PUT of %d bytes with the destination failing mid-body = %d %q, want 502", len(big), code, body)
 	}
