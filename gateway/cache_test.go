@@ -742,6 +742,9 @@ func FuzzParseRange(f *testing.F) {
 		if !ok {
 			return
 		}
+		if again, ok := parseRange(r.String()); !ok || again != r {
+			t.Fatalf("parseRange(%q) = %+v, written %q, read back %+v, %v", h, r, r.String(), again, ok)
+		}
 		off, n, sat := r.resolve(size)
 		if sat && (off < 0 || n <= 0 || off+n > size) {
 			t.Fatalf("parseRange(%q).resolve(%d) = %d, %d outside the body", h, size, off, n)

@@ -84,10 +84,11 @@ func classify(err error) failKind {
 func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 	h := &ctx.Request.Header
 	ph := passHeaders{
-		rangeHdr: string(h.Peek("Range")),
-		inm:      string(h.Peek("If-None-Match")),
-		ims:      string(h.Peek("If-Modified-Since")),
+		rangeHdr: forwardRange(h.Peek("Range")),
+		inm:      forwardValidator(h.Peek("If-None-Match")),
+		ims:      forwardValidator(h.Peek("If-Modified-Since")),
 	}
+	wantRange := ph.rangeHdr
 	ifRange := string(h.Peek("If-Range"))
 	if ifRange != "" {
 		// If-Range is checked against the first answer in commit; the storage node never sees
@@ -99,12 +100,39 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 		plainError(ctx, status, msg)
 		return
 	}
-	s.commit(ctx, fr, a, ifRange, string(h.Peek("Range")))
+	s.commit(ctx, fr, a, ifRange, wantRange)
 }
 
 // passHeaders are the client request headers sent upstream.
 type passHeaders struct {
 	rangeHdr, inm, ims string
+}
+
+// maxValidator is the longest If-None-Match or If-Modified-Since value sent upstream. A longer one
+// stays with the gateway, which answers the condition itself in commit.
+const maxValidator = 1 << 10
+
+// forwardValidator is a client's validator as sent upstream: itself, or "" when over maxValidator.
+func forwardValidator(v []byte) string {
+	if len(v) > maxValidator {
+		return ""
+	}
+	return string(v)
+}
+
+// forwardRange is the Range header sent upstream for a client's: one byte range, written out anew,
+// or "" for anything else (several ranges, another unit, malformed), which is then answered with the
+// whole body as RFC 9110 allows. A client's Range of any size thus reaches a node as a few bytes
+// (issue 9: a 5 KB Range was refused by a node whose head limit was smaller than the gateway's).
+func forwardRange(h []byte) string {
+	if len(h) == 0 {
+		return ""
+	}
+	r, ok := parseRange(string(h))
+	if !ok {
+		return ""
+	}
+	return r.String()
 }
 
 // answer is a usable upstream answer: its headers are read, its body is still on the connection.

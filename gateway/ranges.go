@@ -57,6 +57,17 @@ func parseRange(h string) (byteRange, bool) {
 	return byteRange{first: first, last: last}, true
 }
 
+// String writes r as a Range header value.
+func (r byteRange) String() string {
+	switch {
+	case r.suffix:
+		return "bytes=-" + strconv.FormatInt(r.last, 10)
+	case r.last < 0:
+		return "bytes=" + strconv.FormatInt(r.first, 10) + "-"
+	}
+	return "bytes=" + strconv.FormatInt(r.first, 10) + "-" + strconv.FormatInt(r.last, 10)
+}
+
 // resolve applies r to a body of size bytes and returns the offset and length to send; ok is false
 // when the range is not satisfiable (416).
 func (r byteRange) resolve(size int64) (off, n int64, ok bool) {
