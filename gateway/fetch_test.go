@@ -164,8 +164,8 @@ func TestHostileURIsNeverReachTracker(t *testing.T) {
 		}
 	}
 	huge := "X-Big: " + strings.Repeat("a", 64<<10) + "\r\n"
-	if code := rawGet(t, addr, "GET /d/x HTTP/1.1", huge); code != 400 {
-		t.Errorf("64 KiB header = %d, want 400", code)
+	if code := rawGet(t, addr, "GET /d/x HTTP/1.1", huge); code != 431 {
+		t.Errorf("64 KiB header = %d, want 431", code)
 	}
 	if n := ft.calls.Load(); n != 0 {
 		t.Errorf("tracker saw %d calls for hostile URIs, want 0", n)

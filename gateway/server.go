@@ -53,6 +53,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpconn"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -79,6 +80,7 @@ type Server struct {
 
 	state atomic.Pointer[state]
 	alog  atomic.Pointer[accessLog]
+	conns atomic.Pointer[httpconn.Tracker] // client connections, set by Serve
 
 	reloadMu sync.Mutex // serialises Reload
 	started  time.Time
@@ -262,13 +264,19 @@ const writeBufferSize = 64 << 10
 // built. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := s.state.Load().cfg
+	conns := httpconn.NewTracker(httpconn.Options{Max: cfg.Limits.MaxConnections, Key: "limits.max_connections", Log: s.log})
+	s.conns.Store(conns)
 	srv := &fasthttp.Server{
 		Handler:         s.handle,
 		ErrorHandler:    s.badRequest,
 		ContinueHandler: s.allowContinue,
 		Name:            cfg.ServerName,
-		Concurrency:     cfg.Limits.MaxConnections,
-		ReadBufferSize:  int(cfg.Limits.MaxHeaderSize),
+		// conns enforces max_connections, closing idle keep-alive connections to make room.
+		// fasthttp still counts a closed one until its goroutine ends, so its own bound (whose
+		// refusals name Server.Concurrency, not our key) is set out of the way.
+		Concurrency:    2 * cfg.Limits.MaxConnections,
+		ConnState:      conns.ConnState,
+		ReadBufferSize: int(cfg.Limits.MaxHeaderSize),
 		// Bodies are copied to the client through this buffer: fasthttp's 4 KiB default costs a
 		// write system call per 4 KiB (a 1 MiB cache hit measured 7× slower than nginx in bench/).
 		WriteBufferSize:               writeBufferSize,
@@ -313,7 +321,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- srv.Serve(&idleListener{Listener: ln, read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
+		errc <- srv.Serve(&idleListener{Listener: conns.Listener(ln), read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
 	}()
 	var err error
 	select {
@@ -355,74 +363,6 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
 
-// idleListener wraps accepted connections so that reads and writes wait at most an idle time for
-// progress (see idleConn): a response body of any size may take as long as it needs while the client
-// keeps reading, and an upload as long as the client keeps sending.
-type idleListener struct {
-	net.Listener
-	read, write time.Duration
-}
-
-func (l *idleListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &serverConn{Conn: c, read: l.read, write: l.write}, nil
-}
-
-// serverConn extends the deadlines fasthttp sets by an idle time on each write, and on each read
-// while an upload body streams (streaming set by the handler). Request heads and keep-alive waits keep
-// fasthttp's own ReadTimeout and IdleTimeout. fasthttp uses a connection from one goroutine at a time.
-type serverConn struct {
-	net.Conn
-	read, write time.Duration
-	rd, wd      time.Time // deadlines fasthttp asked for
-	ra, wa      time.Time // deadlines set on the connection now
-	streaming   bool
-}
-
-func (c *serverConn) SetDeadline(t time.Time) error {
-	c.rd, c.wd, c.ra, c.wa = t, t, t, t
-	return c.Conn.SetDeadline(t)
-}
-
-func (c *serverConn) SetReadDeadline(t time.Time) error {
-	c.rd, c.ra = t, t
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *serverConn) SetWriteDeadline(t time.Time) error {
-	c.wd, c.wa = t, t
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *serverConn) Read(p []byte) (int, error) {
-	if c.streaming && c.read > 0 {
-		if d, ok := extend(c.ra, c.rd, time.Now(), c.read); !ok {
-			if err := c.Conn.SetReadDeadline(d); err != nil {
-				return 0, err
-			}
-			c.ra = d
-		}
-	}
-	return c.Conn.Read(p)
-}
-
-// Write bounds each write by the idle time. Responses on a kept-alive connection mostly reuse the
-// deadline of the one before (see idleSlack), so a small answer costs no timer update.
-func (c *serverConn) Write(p []byte) (int, error) {
-	if c.write > 0 {
-		if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
-			if err := c.Conn.SetWriteDeadline(d); err != nil {
-				return 0, err
-			}
-			c.wa = d
-		}
-	}
-	return c.Conn.Write(p)
-}
-
 // badRequest answers requests fasthttp could not parse.
 func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 	var te interface{ Timeout() bool }
@@ -431,6 +371,11 @@ func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	s.stats.badRequests.Add(1)
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		plainError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request head over limits.max_header_size")
+		return
+	}
 	plainError(ctx, fasthttp.StatusBadRequest, "bad request")
 }
 
@@ -502,7 +447,18 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 
+	if status := httpconn.CheckRequestLine(&ctx.Request.Header); status != 0 {
+		s.stats.badRequests.Add(1)
+		plainError(ctx, status, fasthttp.StatusMessage(status))
+		ctx.SetConnectionClose()
+		return
+	}
 	raw := ctx.Request.Header.RequestURI()
+	if string(raw) == "*" {
+		// OPTIONS * (RFC 9110 section 9.3.7) asks about the server as a whole.
+		ctx.Response.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
+		return
+	}
 	rp, err := parseRequestPath(raw)
 	if err != nil {
 		s.stats.badRequests.Add(1)
