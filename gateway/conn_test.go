@@ -128,6 +128,9 @@ func TestIssue9RequestTargets(t *testing.T) {
 		if resp.StatusCode() != tt.status || tt.body != "" && string(resp.Body()) != tt.body {
 			t.Errorf("%q: %d %q, want %d %q", tt.line, resp.StatusCode(), resp.Body(), tt.status, tt.body)
 		}
+		if tt.status == 505 && !resp.ConnectionClose() {
+			t.Errorf("%q: 505 without Connection: close", tt.line)
+		}
 	}
 	resp := rawExchange(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got := string(resp.Header.Peek("Allow")); got != "GET, HEAD, PUT, DELETE" {
