@@ -271,12 +271,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorHandler:    s.badRequest,
 		ContinueHandler: s.allowContinue,
 		Name:            cfg.ServerName,
-		// conns enforces max_connections, closing idle keep-alive connections to make room.
-		// fasthttp still counts a closed one until its goroutine ends, so its own bound (whose
-		// refusals name Server.Concurrency, not our key) is set out of the way.
-		Concurrency:    2 * cfg.Limits.MaxConnections,
-		ConnState:      conns.ConnState,
-		ReadBufferSize: int(cfg.Limits.MaxHeaderSize),
+		Concurrency:     2 * cfg.Limits.MaxConnections, // conns enforces max_connections (see below)
+		ReadBufferSize:  int(cfg.Limits.MaxHeaderSize),
 		// Bodies are copied to the client through this buffer: fasthttp's 4 KiB default costs a
 		// write system call per 4 KiB (a 1 MiB cache hit measured 7× slower than nginx in bench/).
 		WriteBufferSize:               writeBufferSize,
@@ -290,6 +286,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
+		// conns enforces max_connections, closing idle keep-alive connections to make room.
+		// fasthttp still counts a closed one until its goroutine ends, so its own bound (whose
+		// refusals name Server.Concurrency, not our key) is set out of the way above.
+		ConnState: conns.ConnState,
 	}
 	flushDone := make(chan struct{})
 	flushStop := make(chan struct{})
@@ -362,6 +362,77 @@ type fasthttpLogger struct{ log *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
+
+// idleListener wraps accepted connections so that reads and writes wait at most an idle time for
+// progress (see idleConn): a response body of any size may take as long as it needs while the client
+// keeps reading, and an upload as long as the client keeps sending.
+type idleListener struct {
+	net.Listener
+	read, write time.Duration
+}
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &serverConn{Conn: c, read: l.read, write: l.write}, nil
+}
+
+// serverConn extends the deadlines fasthttp sets by an idle time on each write, and on each read
+// while an upload body streams (streaming set by the handler). Request heads and keep-alive waits keep
+// fasthttp's own ReadTimeout and IdleTimeout. fasthttp uses a connection from one goroutine at a time.
+type serverConn struct {
+	net.Conn
+	read, write time.Duration
+	rd, wd      time.Time // deadlines fasthttp asked for
+	ra, wa      time.Time // deadlines set on the connection now
+	streaming   bool
+}
+
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd, c.ra, c.wa = t, t, t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *serverConn) SetReadDeadline(t time.Time) error {
+	c.rd, c.ra = t, t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	c.wd, c.wa = t, t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	if c.streaming && c.read > 0 {
+		if d, ok := extend(c.ra, c.rd, time.Now(), c.read); !ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.ra = d
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+// Write bounds each write by the idle time. Responses on a kept-alive connection mostly reuse the
+// deadline of the one before (see idleSlack), so a small answer costs no timer update.
+func (c *serverConn) Write(p []byte) (int, error) {
+	if c.write > 0 {
+		if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return 0, err
+			}
+			c.wa = d
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// NetConn returns the connection c wraps (for httpconn.Tracker.ConnState).
+func (c *serverConn) NetConn() net.Conn { return c.Conn }
 
 // badRequest answers requests fasthttp could not parse.
 func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
