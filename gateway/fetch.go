@@ -86,10 +86,11 @@ func classify(err error) failKind {
 func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 	h := &ctx.Request.Header
 	ph := passHeaders{
-		rangeHdr: string(h.Peek("Range")),
-		inm:      string(h.Peek("If-None-Match")),
-		ims:      string(h.Peek("If-Modified-Since")),
+		rangeHdr: forwardRange(h.Peek("Range")),
+		inm:      forwardValidator(h.Peek("If-None-Match")),
+		ims:      forwardValidator(h.Peek("If-Modified-Since")),
 	}
+	wantRange := ph.rangeHdr
 	ifRange := string(h.Peek("If-Range"))
 	if ifRange != "" {
 		// If-Range is checked against the first answer in commit; the storage node never sees
@@ -101,12 +102,58 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 		plainError(ctx, status, msg)
 		return
 	}
-	s.commit(ctx, fr, a, ifRange, string(h.Peek("Range")))
+	s.commit(ctx, fr, a, ifRange, wantRange)
 }
 
 // passHeaders are the client request headers sent upstream.
 type passHeaders struct {
 	rangeHdr, inm, ims string
+}
+
+// maxValidator is the longest If-None-Match or If-Modified-Since value sent upstream. A longer one
+// stays with the gateway, which answers the condition itself in commit.
+const maxValidator = 1 << 10
+
+// forwardValidator is a client's validator as sent upstream: itself, or "" when over maxValidator.
+func forwardValidator(v []byte) string {
+	if len(v) > maxValidator {
+		return ""
+	}
+	return string(v)
+}
+
+// forwardRange is the Range header sent upstream for a client's: its byte ranges written out anew
+// (at most httpsem.MaxRanges of them, so a few hundred bytes), or "" for anything to be ignored
+// (another unit, a syntax error, too many ranges), which is then answered with the whole body as
+// RFC 9110 allows. A client's Range of any size thus reaches a node within its head limit (a 5 KB
+// Range used to be refused by a node whose head limit was smaller than the gateway's).
+func forwardRange(h []byte) string {
+	if len(h) == 0 {
+		return ""
+	}
+	r, ok := httpsem.ParseRange(h)
+	if !ok {
+		return ""
+	}
+	b := make([]byte, 0, 48*r.Len())
+	b = append(b, "bytes="...)
+	for i := range r.Len() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		sp := r.At(i)
+		if sp.Suffix() {
+			b = append(b, '-')
+			b = strconv.AppendInt(b, sp.Last, 10)
+			continue
+		}
+		b = strconv.AppendInt(b, sp.First, 10)
+		b = append(b, '-')
+		if sp.Last >= 0 {
+			b = strconv.AppendInt(b, sp.Last, 10)
+		}
+	}
+	return string(b)
 }
 
 // answer is a usable upstream answer: its headers are read, its body is still on the connection.

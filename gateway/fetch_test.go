@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/httpsem"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -164,8 +165,8 @@ func TestHostileURIsNeverReachTracker(t *testing.T) {
 		}
 	}
 	huge := "X-Big: " + strings.Repeat("a", 64<<10) + "\r\n"
-	if code := rawGet(t, addr, "GET /d/x HTTP/1.1", huge); code != 400 {
-		t.Errorf("64 KiB header = %d, want 400", code)
+	if code := rawGet(t, addr, "GET /d/x HTTP/1.1", huge); code != 431 {
+		t.Errorf("64 KiB header = %d, want 431", code)
 	}
 	if n := ft.calls.Load(); n != 0 {
 		t.Errorf("tracker saw %d calls for hostile URIs, want 0", n)
@@ -446,4 +447,50 @@ func TestStaleCopyKeepsItsConnection(t *testing.T) {
 			t.Errorf("stale node stats = %+v; want 10 requests over 1 connection", n)
 		}
 	}
+}
+
+// forwardRange sends a node the client's byte ranges, written anew, and nothing for what it must not forward.
+func TestForwardRange(t *testing.T) {
+	for h, want := range map[string]string{
+		"":                                      "",
+		"bytes=0-9":                             "bytes=0-9",
+		"bytes = 0-9":                           "",
+		"BYTES=90-":                             "bytes=90-",
+		"bytes=-10":                             "bytes=-10",
+		"bytes= 5 - 7 ,":                        "bytes=5-7",
+		"bytes=5-1":                             "bytes=5-1",
+		"bytes=0-1, 5-6":                        "bytes=0-1,5-6",
+		"bytes=" + strings.Repeat("1-1,", 17):   "",
+		"items=0-1":                             "",
+		"bytes=a-b":                             "",
+		"bytes=99999999999999999999-":           "bytes=9223372036854775807-",
+		"bytes=0-0" + strings.Repeat(",", 5000): "bytes=0-0",
+	} {
+		if got := forwardRange([]byte(h)); got != want {
+			t.Errorf("forwardRange(%.40q) = %q, want %q", h, got, want)
+		}
+	}
+}
+
+func FuzzForwardRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-9", "bytes=-5", "bytes=9-", "bytes=1-2,3-4", "bytes=99999999999999999999-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		out := forwardRange([]byte(h))
+		if out == "" {
+			return
+		}
+		if len(out) > 48*httpsem.MaxRanges {
+			t.Fatalf("forwardRange(%q) = %q, longer than its ranges", h, out)
+		}
+		if again := forwardRange([]byte(out)); again != out {
+			t.Fatalf("forwardRange(%q) = %q, which forwards as %q", h, out, again)
+		}
+		a, _ := httpsem.ParseRange(h)
+		b, _ := httpsem.ParseRange(out)
+		if a != b {
+			t.Fatalf("forwardRange(%q) = %q: specs %+v became %+v", h, out, a, b)
+		}
+	})
 }

@@ -32,12 +32,21 @@ type storageNode struct {
 // startStorage starts a storage node with device dev1 on ip (e.g. "127.0.0.2").
 func startStorage(t *testing.T, ip string) *storageNode {
 	t.Helper()
+	return startStorageWith(t, ip, nil)
+}
+
+// startStorageWith is startStorage with mutate applied to the node's configuration.
+func startStorageWith(t *testing.T, ip string, mutate func(*storaged.Config)) *storageNode {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "dev1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := storaged.New(storaged.Config{Docroot: root, Listen: ip + ":0", MgmtListen: "off",
-		UsageInterval: conf.Duration(time.Hour)}, nil)
+	cfg := storaged.Config{Docroot: root, Listen: ip + ":0", MgmtListen: "off", UsageInterval: conf.Duration(time.Hour)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := storaged.New(cfg, nil)
 	if err != nil {
 		t.Fatalf("storaged.New: %v", err)
 	}

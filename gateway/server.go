@@ -53,6 +53,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpconn"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -79,6 +80,7 @@ type Server struct {
 
 	state atomic.Pointer[state]
 	alog  atomic.Pointer[accessLog]
+	conns atomic.Pointer[httpconn.Tracker] // client connections, set by Serve
 
 	reloadMu sync.Mutex // serialises Reload
 	started  time.Time
@@ -262,13 +264,15 @@ const writeBufferSize = 64 << 10
 // built. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := s.state.Load().cfg
+	conns := httpconn.NewTracker(httpconn.Options{Max: cfg.Limits.MaxConnections, Key: "limits.max_connections", Log: s.log})
+	s.conns.Store(conns)
 	srv := &fasthttp.Server{
 		Handler:         s.handle,
 		ErrorHandler:    s.badRequest,
 		ContinueHandler: s.allowContinue,
 		HeaderReceived:  s.refuseOversized,
 		Name:            cfg.ServerName,
-		Concurrency:     cfg.Limits.MaxConnections,
+		Concurrency:     2 * cfg.Limits.MaxConnections, // conns enforces max_connections (see below)
 		ReadBufferSize:  int(cfg.Limits.MaxHeaderSize),
 		// Bodies are copied to the client through this buffer: fasthttp's 4 KiB default costs a
 		// write system call per 4 KiB (a 1 MiB cache hit measured 7× slower than nginx in bench/).
@@ -283,6 +287,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
+		// conns enforces max_connections, closing idle keep-alive connections to make room.
+		// fasthttp still counts a closed one until its goroutine ends, so its own bound (whose
+		// refusals name Server.Concurrency, not our key) is set out of the way above.
+		ConnState: conns.ConnState,
 	}
 	flushDone := make(chan struct{})
 	flushStop := make(chan struct{})
@@ -314,7 +322,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- srv.Serve(&idleListener{Listener: ln, read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
+		errc <- srv.Serve(&idleListener{Listener: conns.Listener(ln), read: cfg.Timeouts.ClientRead.D(), write: cfg.Timeouts.ClientWrite.D()})
 	}()
 	var err error
 	select {
@@ -425,6 +433,9 @@ func (c *serverConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// NetConn returns the connection c wraps (for httpconn.Tracker.ConnState).
+func (c *serverConn) NetConn() net.Conn { return c.Conn }
+
 // badRequest answers requests fasthttp could not parse.
 func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 	var te interface{ Timeout() bool }
@@ -433,6 +444,11 @@ func (s *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	s.stats.badRequests.Add(1)
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		plainError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request head over limits.max_header_size")
+		return
+	}
 	plainError(ctx, fasthttp.StatusBadRequest, "bad request")
 }
 
@@ -504,7 +520,18 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 
+	if status := httpconn.CheckRequestLine(&ctx.Request.Header); status != 0 {
+		s.stats.badRequests.Add(1)
+		plainError(ctx, status, fasthttp.StatusMessage(status))
+		ctx.SetConnectionClose()
+		return
+	}
 	raw := ctx.Request.Header.RequestURI()
+	if string(raw) == "*" {
+		// OPTIONS * (RFC 9110 section 9.3.7) asks about the server as a whole.
+		ctx.Response.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
+		return
+	}
 	rp, err := parseRequestPath(raw)
 	if err != nil {
 		s.stats.badRequests.Add(1)

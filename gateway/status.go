@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/httpconn"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -60,6 +61,8 @@ type Stats struct {
 	UploadBytes    int64 `json:"upload_bytes"`
 	Deletes        int64 `json:"deletes"`
 	Reloads        int64 `json:"reloads"`
+	// Connections are the client connections of the running listener; nil before Serve.
+	Connections *httpconn.Stats `json:"connections,omitempty"`
 	// Nodes are the storage nodes and upstream servers the gateway has talked to.
 	Nodes []NodeStats `json:"nodes"`
 	// Tracker is the tracker pool's own state, when the pool offers one (a Stats() method).
@@ -96,6 +99,10 @@ func (s *Server) Stats() Stats {
 		Deletes:         c.deletes.Load(),
 		Reloads:         c.reloads.Load(),
 		Nodes:           []NodeStats{},
+	}
+	if t := s.conns.Load(); t != nil {
+		cs := t.Stats()
+		out.Connections = &cs
 	}
 	for _, n := range s.nodes.all() {
 		out.Nodes = append(out.Nodes, n.stats(now))

@@ -22,6 +22,9 @@ const (
 	DefaultIdleTimeout     = 60 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxConns        = 10000
+	// DefaultMaxHeaderSize is the gateway's own default (limits.max_header_size), so a request head
+	// the gateway accepts is never refused here.
+	DefaultMaxHeaderSize = 16 * conf.KiB
 )
 
 // MgmtOff is the mgmt_listen value that disables the side channel.
@@ -55,9 +58,13 @@ type Config struct {
 	IdleTimeout conf.Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful stop; connections still busy afterwards are closed. Default 30s.
 	ShutdownTimeout conf.Duration `yaml:"shutdown_timeout"`
-	// MaxConns is the most HTTP connections served at once; more are answered 503 and closed.
-	// Default 10000.
+	// MaxConns is the most HTTP connections open at once. At the bound the connection idle longest
+	// between keep-alive requests is closed to make room; with none idle a new connection is
+	// answered 503 and closed. Default 10000.
 	MaxConns int `yaml:"max_conns"`
+	// MaxHeaderSize is the largest request head (request line and headers); a larger one gets 431.
+	// Each open connection holds a read buffer of this size. Default 16KiB.
+	MaxHeaderSize conf.Size `yaml:"max_header_size"`
 }
 
 // withDefaults returns c with every zero field replaced by its default.
@@ -80,6 +87,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	c.MaxHeaderSize = c.MaxHeaderSize.Or(DefaultMaxHeaderSize)
 	return c
 }
 
@@ -125,6 +133,10 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxConns < 0 {
 		errs = append(errs, conf.Field("max_conns", "write a positive number or leave it out", "%d is negative", d.MaxConns))
+	}
+	if d.MaxHeaderSize < conf.KiB || d.MaxHeaderSize > conf.MiB {
+		errs = append(errs, conf.Field("max_header_size", "write a size from 1KiB to 1MiB, e.g. 16KiB",
+			"%s is out of range", d.MaxHeaderSize))
 	}
 	return errors.Join(errs...)
 }

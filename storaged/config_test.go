@@ -26,6 +26,9 @@ func TestConfigValidate(t *testing.T) {
 		{Config{MaxBody: -1}, []string{"max_body"}},
 		{Config{UsageInterval: conf.Duration(time.Millisecond)}, []string{"usage_interval"}},
 		{Config{MaxConns: -3}, []string{"max_conns"}},
+		{Config{MaxHeaderSize: 100}, []string{"max_header_size"}},
+		{Config{MaxHeaderSize: 2 * conf.MiB}, []string{"max_header_size"}},
+		{Config{MaxHeaderSize: 64 * conf.KiB}, nil},
 		{Config{Listen: ":x:", Docroot: "x"}, []string{"listen", "docroot"}},
 	}
 	for _, tt := range tests {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/httpconn"
 )
 
 // Server is one storage node. Create it with New, run it with Serve; Close stops it abruptly.
@@ -27,6 +29,8 @@ type Server struct {
 	log  *slog.Logger
 	root docroot // every file operation goes through it, so no request leaves its device
 	http *fasthttp.Server
+	// conns bounds the open HTTP connections (max_conns) and reads bare-LF request heads.
+	conns *httpconn.Tracker
 
 	stats counters
 
@@ -92,10 +96,15 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if len(devs) == 0 {
 		log.Warn("docroot holds no dev<N> directory yet", "docroot", cfg.Docroot)
 	}
+	s.conns = httpconn.NewTracker(httpconn.Options{Max: cfg.MaxConns, Key: "storaged.max_conns", Log: log})
 	s.http = &fasthttp.Server{
-		Handler:                      s.handle,
-		Name:                         "mogway",
-		Concurrency:                  cfg.MaxConns,
+		Handler: s.serveHTTP,
+		Name:    "mogway",
+		// s.conns enforces max_conns, closing idle keep-alive connections to make room. fasthttp
+		// still counts a closed one until its goroutine ends, so its own bound (whose refusals
+		// name Server.Concurrency, not our key) is set out of the way.
+		Concurrency:                  2 * cfg.MaxConns,
+		ReadBufferSize:               int(cfg.MaxHeaderSize),
 		ReadTimeout:                  cfg.ReadTimeout.D(),
 		WriteTimeout:                 cfg.WriteTimeout.D(),
 		IdleTimeout:                  cfg.IdleTimeout.D(),
@@ -150,7 +159,7 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 		}()
 	}
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- s.http.Serve(httpLn) }()
+	go func() { httpDone <- s.http.Serve(s.conns.Listener(httpLn)) }()
 	s.log.Info("storage node serving", "http", httpLn.Addr().String(), "mgmt", addrOf(mgmtLn), "docroot", s.cfg.Docroot)
 
 	var err error
@@ -230,8 +239,21 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// trackHTTPConn keeps the set of open HTTP connections so Close can cut them.
+// serveHTTP refuses request lines RFC 9112 does not allow (see httpconn.CheckRequestLine) and
+// hands the rest to handle.
+func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
+	if status := httpconn.CheckRequestLine(&ctx.Request.Header); status != 0 {
+		s.reply(ctx, status, "")
+		ctx.SetConnectionClose()
+		return
+	}
+	s.handle(ctx)
+}
+
+// trackHTTPConn keeps the set of open HTTP connections so Close can cut them, and tells s.conns
+// which are idle.
 func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
+	s.conns.ConnState(c, st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch st {

@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/storaged"
+)
+
+// rawExchange writes req as given on a new connection to addr and reads one answer. The deadline
+// only bounds a test that would otherwise hang: the answers are expected at once.
+func rawExchange(t *testing.T, addr, req string) *fasthttp.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return rawOn(t, c, bufio.NewReader(c), req)
+}
+
+// dialKeep opens a connection to addr for several requests; it is closed at cleanup.
+func dialKeep(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+// rawOn writes req on c and reads one answer from br.
+func rawOn(t *testing.T, c net.Conn, br *bufio.Reader, req string) *fasthttp.Response {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a bound on a hung test only
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatalf("write %q: %v", req, err)
+	}
+	resp := &fasthttp.Response{}
+	if strings.HasPrefix(req, "HEAD ") {
+		resp.SkipBody = true
+	}
+	if err := resp.Read(br); err != nil {
+		t.Fatalf("no answer to %q: %v", req, err)
+	}
+	return resp
+}
+
+// Issue 9, item 1: a Range header larger than a storage node's head limit reached the node, whose
+// 431 was relayed on uncached routes. The gateway now sends a node only a range it can serve.
+func TestIssue9LargeRangeNotForwarded(t *testing.T) {
+	t.Parallel()
+	// A node with the smallest head limit: what the gateway sends it stays far below.
+	n := startStorageWith(t, "127.0.0.2", func(c *storaged.Config) { c.MaxHeaderSize = conf.KiB })
+	ft := newFakeTracker()
+	data := pattern(5000)
+	ft.set("d", "hello", n.put(t, 90, data))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	addr := strings.TrimPrefix(g.base, "http://")
+
+	var many strings.Builder
+	many.WriteString("bytes=0-0")
+	for i := 2; many.Len() < 5400; i += 2 {
+		many.WriteString("," + strconv.Itoa(i) + "-" + strconv.Itoa(i))
+	}
+	resp := rawExchange(t, addr, "GET /d/hello HTTP/1.1\r\nHost: x\r\nRange: "+many.String()+"\r\n\r\n")
+	if resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), data) {
+		t.Errorf("5.4 KB Range of many ranges: %d with %d bytes, want 200 with the whole %d",
+			resp.StatusCode(), len(resp.Body()), len(data))
+	}
+	padded := "bytes=" + strings.Repeat("0", 5400) + "10-19" // one range, written long (1*DIGIT allows leading zeros)
+	resp = rawExchange(t, addr, "GET /d/hello HTTP/1.1\r\nHost: x\r\nRange: "+padded+"\r\n\r\n")
+	if resp.StatusCode() != 206 || !bytes.Equal(resp.Body(), data[10:20]) {
+		t.Errorf("5.4 KB Range of one range: %d with %d bytes, want 206 with bytes 10-19", resp.StatusCode(), len(resp.Body()))
+	}
+	inm := strings.Repeat(`"nope", `, 700) + `"fid-90"`
+	resp = rawExchange(t, addr, "GET /d/hello HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\nIf-None-Match: x"+inm+"\r\n\r\n")
+	if resp.StatusCode() != 206 || !bytes.Equal(resp.Body(), data[10:20]) {
+		t.Errorf("Range with a 5.6 KB If-None-Match: %d %q, want 206 %q", resp.StatusCode(), resp.Body(), data[10:20])
+	}
+}
+
+// helloGateway starts a gateway whose /d/hello is "hello world", stored as fid on a node, and
+// returns its address.
+func helloGateway(t *testing.T, fid int64) string {
+	t.Helper()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "hello", n.put(t, fid, []byte("hello world")))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
+	return strings.TrimPrefix(g.base, "http://")
+}
+
+// Issue 9, item 3: request targets and versions as RFC 9112 has them.
+func TestIssue9RequestTargets(t *testing.T) {
+	t.Parallel()
+	addr := helloGateway(t, 91)
+	tests := []struct {
+		line   string
+		status int
+		body   string
+	}{
+		// The absolute-form is read for its path; its host is ignored, as Host is.
+		{"GET http://evil.example/d/hello HTTP/1.1", 200, "hello world"},
+		{"GET /d/hello HTTP/1.0", 200, "hello world"},
+		{"GET /d/hello HTTP/2.0", 505, ""},
+		{"GET /d/hello HTTP/3.0", 505, ""},
+		{"GET /d/hello HTTP/0.9", 505, ""},
+		{"GET * HTTP/1.1", 400, ""},
+		{"DELETE * HTTP/1.1", 400, ""},
+		{"OPTIONS * HTTP/1.1", 200, ""},
+		{"GET evil.example:80 HTTP/1.1", 400, ""},
+	}
+	for _, tt := range tests {
+		resp := rawExchange(t, addr, tt.line+"\r\nHost: x\r\n\r\n")
+		if resp.StatusCode() != tt.status || tt.body != "" && string(resp.Body()) != tt.body {
+			t.Errorf("%q: %d %q, want %d %q", tt.line, resp.StatusCode(), resp.Body(), tt.status, tt.body)
+		}
+		if tt.status == 505 && !resp.ConnectionClose() {
+			t.Errorf("%q: 505 without Connection: close", tt.line)
+		}
+	}
+	resp := rawExchange(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := string(resp.Header.Peek("Allow")); got != "GET, HEAD, PUT, DELETE" {
+		t.Errorf("OPTIONS * Allow = %q", got)
+	}
+}
+
+// Issue 9, item 4: a request head with LF line endings waited for the read timeout (60 s) with no
+// answer. It is answered at once, and a keep-alive connection goes on serving.
+func TestIssue9BareLFHead(t *testing.T) {
+	t.Parallel()
+	addr := helloGateway(t, 92)
+	c, br := dialKeep(t, addr)
+	for _, req := range []string{
+		"GET /d/hello HTTP/1.1\nHost: x\n\n",
+		"GET /d/hello HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /d/hello HTTP/1.1\nHost: x\r\n\n",
+	} {
+		resp := rawOn(t, c, br, req)
+		if resp.StatusCode() != 200 || string(resp.Body()) != "hello world" {
+			t.Errorf("%q: %d %q, want 200 hello world", req, resp.StatusCode(), resp.Body())
+		}
+	}
+}
+
+// Issue 9, item 6: with max_connections taken by idle keep-alive connections, a new client got 503
+// until they timed out, and the log named fasthttp's Server.Concurrency. The longest idle
+// connection is now closed to make room; with every connection busy, the 503 is logged under the
+// key that sets the bound.
+func TestIssue9ConnectionLimit(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	ft.set("d", "hello", n.put(t, 93, []byte("hello world")))
+	ft.set("d", "hello2", n.put(t, 94, []byte("hello world")))
+	cfg := trackerConfig()
+	cfg.Limits.MaxConnections = 2
+	cfg.PathCache.Size = -1
+	logs := &syncBuffer{}
+	srv, err := New(cfg, Deps{Tracker: ft, AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	const req = "GET /d/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+	dial := func() (net.Conn, *bufio.Reader) { return dialKeep(t, addr) }
+	idle := func(n int) {
+		t.Helper()
+		// fasthttp marks a connection idle just after its answer is written.
+		waitFor(t, strconv.Itoa(n)+" idle connections", func() bool { return srv.Stats().Connections.Idle == n })
+	}
+	c1, b1 := dial()
+	rawOn(t, c1, b1, req)
+	idle(1)
+	c2, b2 := dial()
+	rawOn(t, c2, b2, req)
+	idle(2)
+	// Both connections are idle and kept alive; a third client takes the place of c1.
+	c3, b3 := dial()
+	if resp := rawOn(t, c3, b3, req); resp.StatusCode() != 200 {
+		t.Fatalf("third client with two idle connections open: %d, want 200", resp.StatusCode())
+	}
+	c1.SetReadDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // bound on a hung test
+	if _, err := c1.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the longest idle connection was not closed")
+	}
+	if resp := rawOn(t, c2, b2, req); resp.StatusCode() != 200 {
+		t.Errorf("second client again: %d, want 200", resp.StatusCode())
+	}
+	idle(2)
+
+	// Now both slots are busy (their tracker lookups wait on the gate): a new client gets 503.
+	gate := make(chan struct{})
+	ft.mu.Lock()
+	ft.gate = gate
+	ft.mu.Unlock()
+	before := ft.calls.Load()
+	io.WriteString(c2, req)                                        //nolint:errcheck // answered below
+	io.WriteString(c3, strings.Replace(req, "hello", "hello2", 1)) //nolint:errcheck // answered below
+	waitFor(t, "two requests in the tracker", func() bool { return ft.calls.Load() >= before+2 })
+	c4, b4 := dial()
+	if resp := rawOn(t, c4, b4, req); resp.StatusCode() != 503 {
+		t.Errorf("a client with every connection busy: %d, want 503", resp.StatusCode())
+	}
+	close(gate)
+	for _, c := range []struct {
+		c  net.Conn
+		br *bufio.Reader
+	}{{c2, b2}, {c3, b3}} {
+		var resp fasthttp.Response
+		if err := resp.Read(c.br); err != nil || resp.StatusCode() != 200 {
+			t.Errorf("busy request after the gate opened: %d, %v", resp.StatusCode(), err)
+		}
+	}
+	if st := srv.Stats().Connections; st.Evicted != 1 || st.Refused != 1 {
+		t.Errorf("connections %+v, want 1 evicted and 1 refused", st)
+	}
+	if l := logs.String(); !strings.Contains(l, "limits.max_connections") || strings.Contains(l, "Concurrency") {
+		t.Errorf("log does not name limits.max_connections:\n%s", l)
+	}
+}
