@@ -13,6 +13,7 @@ package httpconn
 
 import (
 	"container/list"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -263,6 +264,15 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 
 // NetConn returns the connection c wraps.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// CloseWrite shuts down the sending side of the wrapped connection (a *net.TCPConn's half-close), so
+// a server can still read and discard what a client sends before it closes (lingering close).
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
 
 // headFixer rewrites a request head so that every line ends in CRLF. fasthttp reads a line ending in
 // a bare LF, except the empty line that ends the head: it looks for CRLF CRLF and, not finding it,
