@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -92,41 +94,14 @@ func (q *query) createOpen() (mogproto.Args, error) {
 // checksumArg matches create_close's checksum argument, "<ALG>:<hex>".
 var checksumArg = regexp.MustCompile(`^([\w-]+):([0-9a-fA-F]{32,128})$`)
 
-// hash types as stored in class.hashtype and checksum.hashtype.
-const (
-	hashNone = 0
-	hashMD5  = 1
-	hashSHA1 = 2
-)
-
-func hashName(t int) string {
-	switch t {
-	case hashMD5:
-		return "MD5"
-	case hashSHA1:
-		return "SHA-1"
-	}
-	return "NONE"
-}
-
-func hashType(name string) (t, size int) {
-	switch name {
-	case "MD5":
-		return hashMD5, 16
-	case "SHA-1":
-		return hashSHA1, 20
-	}
-	return 0, 0
-}
-
 // parseChecksum parses "MD5:<32 hex>" or "SHA-1:<40 hex>".
 func parseChecksum(fid int64, v string) (*store.Checksum, bool) {
 	m := checksumArg.FindStringSubmatch(v)
 	if m == nil {
 		return nil, false
 	}
-	t, size := hashType(m[1])
-	if t == 0 || len(m[2]) != 2*size {
+	t, ok := store.ParseHash(m[1])
+	if !ok || len(m[2]) != 2*t.Size() {
 		return nil, false
 	}
 	sum, err := hex.DecodeString(m[2])
@@ -137,7 +112,7 @@ func parseChecksum(fid int64, v string) (*store.Checksum, bool) {
 }
 
 func checksumString(c store.Checksum) string {
-	return hashName(c.Type) + ":" + hex.EncodeToString(c.Sum)
+	return c.Type.String() + ":" + hex.EncodeToString(c.Sum)
 }
 
 // createClose commits an upload (spec 3.1 create_close).
@@ -218,10 +193,10 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if want == 0 {
 		want = -1
 	}
-	size, err := q.s.node.size(q.ctx, path)
+	size, err := q.s.node.Size(q.ctx, path)
 	if err != nil {
 		kind := "cantreach"
-		if errors.Is(err, errMissing) {
+		if errors.Is(err, node.ErrNotFound) {
 			kind = "missing"
 		}
 		return fail(perrMsg(mogproto.ErrSizeVerifyError, fmt.Sprintf("Expected: %d; actual: 0 (%s); path: %s; error: %v", want, kind, path, err)))
@@ -230,10 +205,11 @@ func (q *query) createClose() (mogproto.Args, error) {
 		return fail(perrMsg(mogproto.ErrSizeMismatch, fmt.Sprintf("Expected: %d; actual: %d; path: %s", want, size, path)))
 	}
 	if sum != nil && truthy(q.args.Get("checksumverify")) {
-		alg := hashName(sum.Type)
-		got, err := q.s.node.digest(q.ctx, path, alg)
+		ctx, cancel := context.WithTimeout(q.ctx, q.s.cfg.ChecksumTimeout.D())
+		_, got, err := q.s.node.Digest(ctx, path, sum.Type, "")
+		cancel()
 		if err != nil || string(got) != string(sum.Sum) {
-			msg := fmt.Sprintf("Expected: %s; actual: %s:%s; path: %s", checksumString(*sum), alg, hex.EncodeToString(got), path)
+			msg := fmt.Sprintf("Expected: %s; actual: %s:%s; path: %s", checksumString(*sum), sum.Type, hex.EncodeToString(got), path)
 			if err != nil {
 				msg += "; error: " + err.Error()
 			}
@@ -335,7 +311,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		}
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
-			if n, err := q.s.node.size(q.ctx, u); err != nil || n != f.Length {
+			if n, err := q.s.node.Size(q.ctx, u); err != nil || n != f.Length {
 				continue
 			}
 		}
@@ -475,7 +451,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		{Name: "length", Value: i64toa(f.Length)},
 		{Name: "devcount", Value: itoa(f.DevCount)},
 	}
-	if class.HashType != hashNone {
+	if class.HashType != store.HashNone {
 		cs, err := q.s.st.Checksum(q.ctx, f.Fid)
 		switch {
 		case err == nil:

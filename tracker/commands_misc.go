@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/store"
 )
 
 func (q *query) noop() (mogproto.Args, error) { return nil, nil }
@@ -173,10 +174,10 @@ func settingValue(key, v string) (clean string, writable bool, problem string) {
 		}
 		return v, true, ""
 	case key == "fsck_checksum":
-		switch v {
-		case "off", "MD5", "SHA-1":
+		if _, ok := store.ParseHash(v); ok || v == "off" {
 			return v, true, ""
-		case "class":
+		}
+		if v == "class" {
 			return "", true, ""
 		}
 		return "", true, "Doesn't match acceptable format."

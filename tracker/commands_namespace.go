@@ -111,7 +111,7 @@ func (q *query) getDomains() (mogproto.Args, error) {
 				rp = defaultReplPolicy
 			}
 			res.Add(cp+"replpolicy", rp)
-			res.Add(cp+"hashtype", hashName(c.HashType))
+			res.Add(cp+"hashtype", c.HashType.String())
 		}
 		res.Add(p+"classes", itoa(len(cs)))
 	}
@@ -148,9 +148,10 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 	}
 	ht, hashGiven := q.args.Lookup("hashtype")
 	hashGiven = hashGiven && truthy(ht)
-	hashT := 0
+	hashT := store.HashNone
 	if hashGiven && ht != "NONE" {
-		if hashT, _ = hashType(ht); hashT == 0 {
+		var ok bool
+		if hashT, ok = store.ParseHash(ht); !ok {
 			return nil, perr(mogproto.ErrInvalidHashtype)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -48,7 +49,7 @@ type Server struct {
 	log      *slog.Logger
 	state    *state
 	rand     *lockedRand
-	node     *nodeClient
+	node     *node.Client
 	hostname string
 	started  time.Time
 
@@ -106,12 +107,17 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 		host, _ = os.Hostname()
 	}
 	s := &Server{
-		cfg:      cfg,
-		st:       st,
-		log:      log,
-		state:    newState(st, cfg.DefaultMinDevCount),
-		rand:     &lockedRand{r: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
-		node:     newNodeClient(cfg.NodeTimeout.D(), cfg.ChecksumTimeout.D(), cfg.SideChannelPort),
+		cfg:   cfg,
+		st:    st,
+		log:   log,
+		state: newState(st, cfg.DefaultMinDevCount),
+		rand:  &lockedRand{r: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
+		node: node.New(node.Config{
+			Timeout:         cfg.NodeTimeout.D(),
+			TransferTimeout: cfg.ChecksumTimeout.D(),
+			SidePort:        cfg.SideChannelPort,
+			IdleConns:       4,
+		}),
 		hostname: host,
 		started:  time.Now(),
 		gate:     make(chan struct{}),
@@ -259,7 +265,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	connWG.Wait()
 	bgCancel()
 	bgWG.Wait()
-	s.node.close()
+	s.node.Close()
 	s.log.Info("tracker stopped", "addr", ln.Addr().String())
 	return acceptErr
 }

@@ -50,7 +50,7 @@ type Class struct {
 	ID          int
 	Name        string
 	MinDevCount int
-	HashType    int    // 0 none, 1 MD5, 2 SHA-1
+	HashType    Hash   // digest kept for the class's files; HashNone for none
 	ReplPolicy  string // "" means MultipleHosts()
 }
 
@@ -98,10 +98,10 @@ type Tempfile struct {
 	CreateTime int64
 }
 
-// Checksum is a stored content digest: Type 1 MD5, 2 SHA-1; Sum holds the raw digest bytes.
+// Checksum is a stored content digest; Sum holds the raw digest bytes.
 type Checksum struct {
 	Fid  int64
-	Type int
+	Type Hash
 	Sum  []byte
 }
 

@@ -86,7 +86,7 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 			continue
 		}
 		u, _ := v.url(dev, j.Fid, false)
-		if err := w.remove(ctx, u); err != nil {
+		if err := w.node.Delete(ctx, u); err != nil {
 			w.log.Info("delete: copy not removed", "fid", j.Fid, "devid", dev, "err", err)
 			deferTo(deleteFailed * (1 + fc))
 			continue

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -141,16 +142,25 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 
 // fsckMode returns the digest algorithm fsck checks a file with: the server setting fsck_checksum
 // (MD5, SHA-1, off), or when unset the class hashtype.
-func fsckMode(settings map[string]string, classHash int) int {
-	switch settings["fsck_checksum"] {
-	case "MD5":
-		return 1
-	case "SHA-1":
-		return 2
-	case "off":
-		return 0
+func fsckMode(settings map[string]string, classHash store.Hash) store.Hash {
+	v := settings["fsck_checksum"]
+	if h, ok := store.ParseHash(v); ok {
+		return h
+	}
+	if v == "off" {
+		return store.HashNone
 	}
 	return classHash
+}
+
+// digest returns the digest of fid's copy on devID (node.Client.Digest): n is the length read over
+// HTTP, or -1 when the side channel answered.
+func (w *Workers) digest(ctx context.Context, v *view, devID int, fid int64, h store.Hash, reason string) (n int64, sum []byte, err error) {
+	u, ok := v.url(devID, fid, true)
+	if !ok {
+		return 0, nil, fmt.Errorf("device %d has no host", devID)
+	}
+	return w.node.Digest(ctx, u, h, reason)
 }
 
 // fsckFid checks one fid (spec 5.9) and repairs what it can: bad copies are forgotten, a lost file is
@@ -229,13 +239,13 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if cls.hashType != 0 && stored == nil {
+	if cls.hashType != store.HashNone && stored == nil {
 		needFix = true
 	}
 	policyOnly := settings["fsck_opt_policy_only"] == "1"
 	alg := fsckMode(settings, cls.hashType)
 	if !policyOnly {
-		if alg != 0 {
+		if alg != store.HashNone {
 			needFix = true
 		}
 		for _, d := range on {
@@ -246,9 +256,9 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 				return errStall
 			}
 			u, _ := v.url(d, fid, true)
-			n, err := w.head(ctx, u)
+			n, err := w.node.Size(ctx, u)
 			switch {
-			case errors.Is(err, errMissing) || err == nil && n != f.Length:
+			case errors.Is(err, node.ErrNotFound) || err == nil && n != f.Length:
 				needFix = true
 			case err != nil:
 				return errStall
@@ -272,7 +282,7 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 
 // fsckFix checks every copy's length (and digest when alg is set), forgets bad copies, searches all
 // devices when none is good, and settles checksums. It returns the copies left.
-func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, alg int, cls classInfo,
+func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, alg store.Hash, cls classInfo,
 	stored *store.Checksum, event func(string, int) error) ([]int, error) {
 	var good []int
 	sums := make(map[int][]byte)
@@ -281,16 +291,16 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			return nil, errStall
 		}
 		u, _ := v.url(d, f.Fid, true)
-		n, err := w.head(ctx, u)
+		n, err := w.node.Size(ctx, u)
 		var sum []byte
-		if err == nil && n == f.Length && alg != 0 {
+		if err == nil && n == f.Length && alg != store.HashNone {
 			var m int64
 			if m, sum, err = w.digest(ctx, v, d, f.Fid, alg, "fsck"); m >= 0 {
 				n = m
 			}
 		}
 		switch {
-		case errors.Is(err, errMissing):
+		case errors.Is(err, node.ErrNotFound):
 			if err := event(EvMissing, d); err != nil {
 				return nil, err
 			}
@@ -318,12 +328,12 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 				continue
 			}
 			u, _ := v.url(id, f.Fid, true)
-			n, err := w.head(ctx, u)
+			n, err := w.node.Size(ctx, u)
 			if err != nil || n != f.Length {
 				continue
 			}
 			var sum []byte
-			if alg != 0 {
+			if alg != store.HashNone {
 				if _, sum, err = w.digest(ctx, v, id, f.Fid, alg, "fsck"); err != nil {
 					continue
 				}
@@ -341,7 +351,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			return nil, event(EvGone, 0)
 		}
 	}
-	if alg == 0 {
+	if alg == store.HashNone {
 		return good, nil
 	}
 	if stored != nil && stored.Type != alg {
@@ -376,7 +386,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 	}
 	if len(groups) > 1 {
 		code := EvBadChecksum
-		if cls.hashType == 0 {
+		if cls.hashType == store.HashNone {
 			code = EvMultiSum
 		}
 		return good, event(code, 0)

@@ -117,7 +117,7 @@ func (w *Workers) record(devID int, o Observation) {
 func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device) (Observation, bool) {
 	now := w.now()
 	dev := "/dev" + strconv.Itoa(d.ID)
-	body, err := w.getSmall(ctx, hostURL(h, true)+dev+"/usage", usageLimit)
+	body, err := w.node.Get(ctx, hostURL(h, true)+dev+"/usage", usageLimit)
 	if err != nil {
 		var ne net.Error
 		return Observation{At: now, Err: "usage: " + err.Error()}, errors.As(err, &ne) && ne.Timeout()
@@ -200,14 +200,14 @@ func (w *Workers) testWrite(ctx context.Context, h store.Host, devID int, now in
 	for range 2 {
 		path := fmt.Sprintf("/dev%d/test-write/test-write-%d", devID, w.randN(100))
 		body := []byte(fmt.Sprintf("time=%d rand=%d", now, w.randN(1<<30)))
-		code, err := w.putSmall(ctx, hostURL(h, false)+path, body, map[string]string{"Content-Type": "application/octet-stream"})
+		code, err := w.node.Put(ctx, hostURL(h, false)+path, body, map[string]string{"Content-Type": "application/octet-stream"})
 		if err != nil {
 			return err
 		}
 		if code/100 != 2 {
 			return fmt.Errorf("PUT %s: HTTP %d", path, code)
 		}
-		got, err := w.getSmall(ctx, hostURL(h, true)+path, int64(len(body))+1)
+		got, err := w.node.Get(ctx, hostURL(h, true)+path, int64(len(body))+1)
 		if err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (w *Workers) testWrite(ctx context.Context, h store.Host, devID int, now in
 // probeBadMD5 PUTs "." with the Content-MD5 of "!" and reports whether the node refused it.
 func (w *Workers) probeBadMD5(ctx context.Context, h store.Host, devID int) (bool, error) {
 	sum := md5.Sum([]byte("!"))
-	code, err := w.putSmall(ctx, hostURL(h, false)+fmt.Sprintf("/dev%d/test-write/test-md5", devID), []byte("."),
+	code, err := w.node.Put(ctx, hostURL(h, false)+fmt.Sprintf("/dev%d/test-write/test-md5", devID), []byte("."),
 		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])})
 	if err != nil {
 		return false, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -111,7 +112,7 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return w.retryQueue(ctx, q, j, err)
 	}
-	hashType := 0
+	hashType := store.HashNone
 	if stored != nil {
 		hashType = stored.Type
 	}
@@ -127,8 +128,8 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 		}
 		if _, err := w.copyReplica(ctx, v, f, src, dst, hashType, stored); err != nil {
 			w.stats.copyErrors.Add(1)
-			var ce *copyError
-			if errors.As(err, &ce) && ce.source {
+			var ce *node.CopyError
+			if errors.As(err, &ce) && ce.Source {
 				return w.retryQueue(ctx, q, j, err)
 			}
 			continue
@@ -144,7 +145,7 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 		return w.retryQueue(ctx, q, j, fmt.Errorf("no destination of %q can take fid %d now", j.Arg, f.Fid))
 	}
 	u, _ := v.url(src, f.Fid, false)
-	if err := w.remove(ctx, u); err != nil {
+	if err := w.node.Delete(ctx, u); err != nil {
 		return w.retryQueue(ctx, q, j, fmt.Errorf("delete source copy: %w", err))
 	}
 	if err := w.st.RemoveFileOn(ctx, f.Fid, src); err != nil {

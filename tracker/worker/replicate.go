@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -35,7 +36,7 @@ func (w *Workers) retryLockBusy(ctx context.Context, q store.Queue, j store.Job)
 // classInfo is what replication needs of a file's class.
 type classInfo struct {
 	minDevCount int
-	hashType    int
+	hashType    store.Hash
 	policy      policy
 }
 
@@ -209,8 +210,8 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		sum, err := w.copyReplica(ctx, v, f, src, dst, hashType, stored)
 		if err != nil {
 			w.stats.copyErrors.Add(1)
-			var ce *copyError
-			if errors.As(err, &ce) && ce.source {
+			var ce *node.CopyError
+			if errors.As(err, &ce) && ce.Source {
 				badSrc[src] = true
 			} else {
 				failedDst[dst] = true
@@ -219,7 +220,7 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 			continue
 		}
 		// The checksum goes in before the copy is recorded, so a reader who sees the copy sees it too.
-		if stored == nil && cls.hashType != 0 && sum != nil {
+		if stored == nil && cls.hashType != store.HashNone && sum != nil {
 			c := store.Checksum{Fid: f.Fid, Type: cls.hashType, Sum: sum}
 			if err := w.st.SetChecksum(ctx, c); err != nil {
 				w.log.Warn("replicate: store checksum", "fid", f.Fid, "err", err)
@@ -266,44 +267,44 @@ func (w *Workers) pickSource(v *view, on []int, bad map[int]bool, prefer int) (i
 
 // copyReplica copies f from src to dst and checks the result: the destination must hold exactly the
 // file's length, and when a digest is known or needed, the right digest. It returns the digest of the
-// streamed bytes when hashType is set. Errors are *copyError, so the caller knows whom to blame.
-func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, dst, hashType int, stored *store.Checksum) ([]byte, error) {
+// streamed bytes when hashType is set. Errors are *node.CopyError, so the caller knows whom to blame.
+func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, dst int, hashType store.Hash, stored *store.Checksum) ([]byte, error) {
 	srcURL, ok1 := v.url(src, f.Fid, false)
 	dstURL, ok2 := v.url(dst, f.Fid, false)
 	if !ok1 || !ok2 {
-		return nil, &copyError{!ok1, errors.New("device has no host")}
+		return nil, &node.CopyError{Source: !ok1, Err: errors.New("device has no host")}
 	}
 	var contentMD5 []byte
-	if stored != nil && stored.Type == 1 {
+	if stored != nil && stored.Type == store.HashMD5 {
 		contentMD5 = stored.Sum
 	}
-	sum, err := w.copyFile(ctx, srcURL, dstURL, f.Length, hashType, contentMD5)
+	sum, err := w.node.Copy(ctx, srcURL, dstURL, f.Length, hashType, contentMD5)
 	if err != nil {
 		return nil, err
 	}
 	if stored != nil && sum != nil && !bytes.Equal(sum, stored.Sum) {
 		// The source served bytes that do not match the stored checksum: do not keep what was written.
-		if err := w.remove(ctx, dstURL); err != nil {
+		if err := w.node.Delete(ctx, dstURL); err != nil {
 			w.log.Warn("replicate: remove bad copy", "url", dstURL, "err", err)
 		}
-		return nil, &copyError{true, fmt.Errorf("source digest %x does not match stored %s %x", sum, hashName(stored.Type), stored.Sum)}
+		return nil, &node.CopyError{Source: true, Err: fmt.Errorf("source digest %x does not match stored %s %x", sum, stored.Type, stored.Sum)}
 	}
-	size, err := w.head(ctx, dstURL)
+	size, err := w.node.Size(ctx, dstURL)
 	if err != nil {
-		return nil, &copyError{false, fmt.Errorf("verify: %w", err)}
+		return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify: %w", err)}
 	}
 	if size != f.Length {
-		return nil, &copyError{false, fmt.Errorf("verify: HEAD %s: size %d, want %d", dstURL, size, f.Length)}
+		return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify: HEAD %s: size %d, want %d", dstURL, size, f.Length)}
 	}
 	// A node that verifies Content-MD5 has already checked the bytes it kept.
 	trusted := contentMD5 != nil && v.obs[dst].RejectBadMD5
 	if sum != nil && !trusted {
 		n, got, err := w.digest(ctx, v, dst, f.Fid, hashType, "")
 		if err != nil {
-			return nil, &copyError{false, fmt.Errorf("verify digest: %w", err)}
+			return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify digest: %w", err)}
 		}
 		if n >= 0 && n != f.Length || !bytes.Equal(got, sum) {
-			return nil, &copyError{false, fmt.Errorf("verify digest: destination holds other bytes")}
+			return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify digest: destination holds other bytes")}
 		}
 	}
 	return sum, nil
@@ -342,7 +343,7 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 			continue
 		}
 		u, _ := v.url(d, f.Fid, true)
-		if n, err := w.head(ctx, u); err == nil && n == f.Length {
+		if n, err := w.node.Size(ctx, u); err == nil && n == f.Length {
 			confirmed = true
 			break
 		}
@@ -351,7 +352,7 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 		return 0, errors.New("no other copy confirmed")
 	}
 	u, _ := v.url(victim, f.Fid, false)
-	if err := w.remove(ctx, u); err != nil {
+	if err := w.node.Delete(ctx, u); err != nil {
 		return 0, err
 	}
 	if err := w.st.RemoveFileOn(ctx, f.Fid, victim); err != nil {

@@ -27,13 +27,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -98,8 +97,7 @@ type Workers struct {
 	st   store.Store
 	obs  Observer
 	log  *slog.Logger
-	http *http.Client // probes, HEAD and DELETE: NodeTimeout on connect and reply headers
-	copy *http.Client // replication and fsck transfers: CopyTimeout on reply headers
+	node *node.Client // requests to storage nodes
 
 	// The clock and randomness, as fields so that a test can pin them before Run.
 	now       func() time.Time
@@ -159,24 +157,14 @@ func New(cfg Config, st store.Store, obs Observer, log *slog.Logger) (*Workers, 
 	}
 	w.jobs[JobReplicate].Desired = cfg.ReplicateWorkers
 	w.jobs[JobDelete].Desired = cfg.DeleteWorkers
-	w.http = newHTTPClient(cfg.NodeTimeout.D(), cfg.NodeTimeout.D(), cfg.MonitorConcurrency*2)
-	w.copy = newHTTPClient(cfg.NodeTimeout.D(), cfg.CopyTimeout.D(), cfg.ReplicateWorkers*2)
+	w.node = node.New(node.Config{
+		Timeout:           cfg.NodeTimeout.D(),
+		TransferTimeout:   cfg.CopyTimeout.D(),
+		SidePort:          cfg.SideChannelPort,
+		IdleConns:         cfg.MonitorConcurrency * 2,
+		TransferIdleConns: cfg.ReplicateWorkers * 2,
+	})
 	return w, nil
-}
-
-func newHTTPClient(connect, reply time.Duration, idlePerHost int) *http.Client {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{
-			DialContext:           d.DialContext,
-			ResponseHeaderTimeout: reply,
-			MaxIdleConnsPerHost:   max(idlePerHost, 2),
-			IdleConnTimeout:       60 * time.Second,
-			DisableCompression:    true,
-		},
-		// Storage nodes never redirect; following one could send a DELETE elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // Run starts every worker and returns after ctx is done and all of them have stopped. Like the Perl
@@ -186,8 +174,7 @@ func (w *Workers) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("worker: Run called twice")
 	}
-	defer w.http.CloseIdleConnections()
-	defer w.copy.CloseIdleConnections()
+	defer w.node.Close()
 	var wg sync.WaitGroup
 	start := func(name string, every time.Duration, pass func(context.Context) (more bool, err error)) {
 		wg.Go(func() { w.loop(ctx, name, every, pass) })

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -562,56 +561,6 @@ func TestSideChannelDigests(t *testing.T) {
 		t.Fatalf("fsck events = %+v, want BSUM on dev1 first", evs)
 	}
 	waitFor(t, "good copy restored on dev1", func() bool { return bytes.Equal(h.readFile(1, f.Fid), data) })
-}
-
-func TestParseDigestLine(t *testing.T) {
-	const path = "/dev1/0/000/000/0000000001.fid"
-	md5hex := "0123456789abcdef0123456789abcdef"
-	tests := []struct {
-		line    string
-		alg     int
-		want    string // hex; "" = error
-		missing bool
-	}{
-		{path + " MD5=" + md5hex + "\r\n", 1, md5hex, false},
-		{path + " MD5=" + md5hex + "\n", 1, md5hex, false},
-		{path + " MD5=-1\r\n", 1, "", true},
-		{path + " SHA-1=0123456789abcdef0123456789abcdef01234567\r\n", 2, "0123456789abcdef0123456789abcdef01234567", false},
-		{path + " MD5=" + strings.ToUpper(md5hex) + "\r\n", 1, "", false},
-		{path + " MD5=0123\r\n", 1, "", false},
-		{"ERROR: uri invalid (contains ..)\r\n", 1, "", false},
-		{"/dev2/other.fid MD5=" + md5hex + "\r\n", 1, "", false},
-		{path + " SHA-1=" + md5hex + "\r\n", 1, "", false},
-		{"", 1, "", false},
-	}
-	for _, tt := range tests {
-		sum, err := parseDigestLine(tt.line, path, tt.alg)
-		switch {
-		case tt.missing:
-			if !errors.Is(err, errMissing) {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want errMissing", tt.line, sum, err)
-			}
-		case tt.want == "":
-			if !errors.Is(err, errNoSideChannel) {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want errNoSideChannel", tt.line, sum, err)
-			}
-		default:
-			if err != nil || hex.EncodeToString(sum) != tt.want {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want %s", tt.line, sum, err, tt.want)
-			}
-		}
-	}
-}
-
-func FuzzParseDigestLine(f *testing.F) {
-	f.Add("/dev1/x.fid MD5=0123456789abcdef0123456789abcdef\r\n", 1)
-	f.Add("/dev1/x.fid SHA-1=-1\r\n", 2)
-	f.Fuzz(func(t *testing.T, line string, alg int) {
-		sum, err := parseDigestLine(line, "/dev1/x.fid", alg)
-		if err == nil && len(sum) != map[int]int{1: 16, 2: 20}[alg] {
-			t.Fatalf("parseDigestLine(%q, %d) = %x, a digest of the wrong size", line, alg, sum)
-		}
-	})
 }
 
 // A host whose node accepts connections but never answers times out once per round: its other
