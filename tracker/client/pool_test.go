@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/netx"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -369,7 +370,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	for {
 		tr := p.trackers[0]
 		tr.mu.Lock()
-		dead := len(tr.idle) == 1 && !connAlive(tr.idle[0].nc)
+		dead := len(tr.idle) == 1 && netx.PeerClosed(tr.idle[0].nc) != nil
 		tr.mu.Unlock()
 		if dead {
 			break
