@@ -16,6 +16,24 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// fileCommander is what the file commands (create_open to list_fids) ask of the store.
+type fileCommander interface {
+	CreateTempfile(ctx context.Context, t store.Tempfile) (int64, error)
+	Tempfile(ctx context.Context, fid int64) (store.Tempfile, error)
+	DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error
+	CommitFile(ctx context.Context, c store.Commit) (replaced int64, err error)
+	FileByKey(ctx context.Context, domainID int, key string) (store.File, error)
+	FileByFid(ctx context.Context, fid int64) (store.File, error)
+	DeleteFile(ctx context.Context, domainID int, key string) (store.File, error)
+	RenameFile(ctx context.Context, domainID int, from, to string) error
+	SetFileClass(ctx context.Context, fid int64, classID int) error
+	ListKeys(ctx context.Context, domainID int, prefix, after string, limit int) ([]string, error)
+	ListFids(ctx context.Context, fromFid int64, count int) ([]store.File, error)
+	FileOn(ctx context.Context, fid int64) ([]int, error)
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+	QueueJobs(ctx context.Context, q store.Queue, fid int64) (store.Job, error)
+}
+
 // errKeyTooLong answers a key longer than the schema's 255 bytes. The Perl tracker on a strict MySQL
 // answers `ERR db` or `ERR failure`; mogway says what is wrong.
 func errKeyTooLong() error {
@@ -62,7 +80,7 @@ func (q *query) createOpen() (mogproto.Args, error) {
 	for i, dd := range dests {
 		devids[i] = dd.dev.ID
 	}
-	fid, err := q.s.st.CreateTempfile(q.ctx, store.Tempfile{
+	fid, err := q.s.files.CreateTempfile(q.ctx, store.Tempfile{
 		Fid:        expFid,
 		DomainID:   d.ID,
 		ClassID:    classID,
@@ -155,7 +173,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	// here only supplies the offered devices and the class; it is never updated, so it cannot be
 	// stale. A close that fails verification therefore never discards an upload that another close
 	// committed meanwhile, and two closes never both commit.
-	tf, err := q.s.st.Tempfile(q.ctx, fid)
+	tf, err := q.s.files.Tempfile(q.ctx, fid)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrNoTempFile)
 	}
@@ -175,7 +193,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	// A failure discards the upload: the copy is recorded and the fid queued for deletion, so the
 	// delete worker removes the bytes (MogileFS::Worker::Query $failed).
 	fail := func(e error) (mogproto.Args, error) {
-		if err := q.s.st.DiscardUpload(q.ctx, fid, int(devid)); err != nil {
+		if err := q.s.files.DiscardUpload(q.ctx, fid, int(devid)); err != nil {
 			return nil, ended("create_close discard", err)
 		}
 		q.s.kick(jobDelete)
@@ -233,7 +251,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if sum != nil && class.HashType == sum.Type {
 		c.Checksum = sum
 	}
-	replaced, err := q.s.st.CommitFile(q.ctx, c)
+	replaced, err := q.s.files.CommitFile(q.ctx, c)
 	if err != nil {
 		return nil, ended("create_close commit", err)
 	}
@@ -279,14 +297,14 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		pathcount = 2
 	}
 	noverify := truthy(q.args.Get("noverify"))
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrUnknownKey)
 	}
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
-	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
@@ -347,7 +365,7 @@ func (q *query) delete() (mogproto.Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := q.s.st.DeleteFile(q.ctx, d.ID, key); err != nil {
+	if _, err := q.s.files.DeleteFile(q.ctx, d.ID, key); err != nil {
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrUnknownKey)
 		}
@@ -371,7 +389,7 @@ func (q *query) rename() (mogproto.Args, error) {
 		return nil, errKeyTooLong()
 	}
 	if from == to {
-		if _, err := q.s.st.FileByKey(q.ctx, d.ID, from); err != nil {
+		if _, err := q.s.files.FileByKey(q.ctx, d.ID, from); err != nil {
 			if isNotFound(err) {
 				return nil, perr(mogproto.ErrUnknownKey)
 			}
@@ -379,7 +397,7 @@ func (q *query) rename() (mogproto.Args, error) {
 		}
 		return nil, nil
 	}
-	switch err := q.s.st.RenameFile(q.ctx, d.ID, from, to); {
+	switch err := q.s.files.RenameFile(q.ctx, d.ID, from, to); {
 	case err == nil:
 		return nil, nil
 	case isNotFound(err):
@@ -405,14 +423,14 @@ func (q *query) updateFileClass() (mogproto.Args, error) {
 	if !ok {
 		return nil, perr(mogproto.ErrClassNotFound)
 	}
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrInvalidKey)
 	}
 	if err != nil {
 		return nil, q.dbErr("updateclass", err)
 	}
-	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 	if err != nil {
 		return nil, q.dbErr("updateclass", err)
 	}
@@ -420,7 +438,7 @@ func (q *query) updateFileClass() (mogproto.Args, error) {
 		return nil, perr(mogproto.ErrNoDevices)
 	}
 	if f.ClassID != c.ID {
-		if err := q.s.st.SetFileClass(q.ctx, f.Fid, c.ID); err != nil {
+		if err := q.s.files.SetFileClass(q.ctx, f.Fid, c.ID); err != nil {
 			return nil, q.dbErr("updateclass", err)
 		}
 		q.s.kick(jobReplicate)
@@ -434,7 +452,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrUnknownKey)
 	}
@@ -452,7 +470,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		{Name: "devcount", Value: itoa(f.DevCount)},
 	}
 	if class.HashType != store.HashNone {
-		cs, err := q.s.st.Checksum(q.ctx, f.Fid)
+		cs, err := q.s.files.Checksum(q.ctx, f.Fid)
 		switch {
 		case err == nil:
 			res.Add("checksum", checksumString(cs))
@@ -463,7 +481,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		}
 	}
 	if truthy(q.args.Get("devices")) {
-		devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+		devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 		if err != nil {
 			return nil, q.dbErr("file_info", err)
 		}
@@ -481,7 +499,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 	if v := q.args.Get("fid"); truthy(v) {
 		fid = perlInt(v)
 		var err error
-		f, err = q.s.st.FileByFid(q.ctx, fid)
+		f, err = q.s.files.FileByFid(q.ctx, fid)
 		switch {
 		case err == nil:
 			haveFile = true
@@ -497,7 +515,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err = q.s.st.FileByKey(q.ctx, d.ID, key)
+		f, err = q.s.files.FileByKey(q.ctx, d.ID, key)
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrUnknownKey)
 		}
@@ -521,7 +539,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		)
 	}
 	if fid > 0 {
-		tf, err := q.s.st.Tempfile(q.ctx, fid)
+		tf, err := q.s.files.Tempfile(q.ctx, fid)
 		switch {
 		case err == nil:
 			res.Add("tempfile_fid", i64toa(tf.Fid))
@@ -543,7 +561,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 			{store.QueueFsck, "fsckqueue_"},
 		}
 		for _, qq := range queues {
-			j, err := q.s.st.QueueJobs(q.ctx, qq.q, fid)
+			j, err := q.s.files.QueueJobs(q.ctx, qq.q, fid)
 			if isNotFound(err) {
 				continue
 			}
@@ -569,7 +587,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 				res.Add(p+"arg", j.Arg)
 			}
 		}
-		devids, err := q.s.st.FileOn(q.ctx, fid)
+		devids, err := q.s.files.FileOn(q.ctx, fid)
 		if err != nil {
 			return nil, q.dbErr("file_debug", err)
 		}
@@ -581,7 +599,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		if len(devids) > 0 {
 			res.Add("devids", joinInts(devids))
 		}
-		cs, err := q.s.st.Checksum(q.ctx, fid)
+		cs, err := q.s.files.Checksum(q.ctx, fid)
 		switch {
 		case err == nil:
 			res.Add("checksum", checksumString(cs))
@@ -618,7 +636,7 @@ func (q *query) listKeys() (mogproto.Args, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	keys, err := q.s.st.ListKeys(q.ctx, d.ID, prefix, after, int(limit))
+	keys, err := q.s.files.ListKeys(q.ctx, d.ID, prefix, after, int(limit))
 	if err != nil {
 		return nil, q.dbErr("list_keys", err)
 	}
@@ -648,7 +666,7 @@ func (q *query) listFids() (mogproto.Args, error) {
 	if count > 500 || count < 0 {
 		count = 500
 	}
-	files, err := q.s.st.ListFids(q.ctx, from, int(count))
+	files, err := q.s.files.ListFids(q.ctx, from, int(count))
 	if err != nil {
 		return nil, q.dbErr("list_fids", err)
 	}

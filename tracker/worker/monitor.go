@@ -16,6 +16,12 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// usageRecorder is what the monitor writes to the store: device usage, under the device_update lock.
+type usageRecorder interface {
+	store.Locker
+	UpdateDeviceUsage(ctx context.Context, devID int, mbTotal, mbUsed, asOf int64) error
+}
+
 // usageLimit bounds the usage file read by the monitor.
 const usageLimit = 64 << 10
 
@@ -177,7 +183,7 @@ func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device)
 
 // writeUsage stores a device's usage unless another tracker is doing so right now.
 func (w *Workers) writeUsage(ctx context.Context, devID int, total, used, asOf int64) bool {
-	unlock, err := w.st.Lock(ctx, "mgfs:device_update", 0)
+	unlock, err := w.usage.Lock(ctx, "mgfs:device_update", 0)
 	if err != nil {
 		if !errors.Is(err, store.ErrLocked) {
 			w.log.Warn("monitor: device_update lock", "err", err)
@@ -185,7 +191,7 @@ func (w *Workers) writeUsage(ctx context.Context, devID int, total, used, asOf i
 		return false
 	}
 	defer unlock()
-	if err := w.st.UpdateDeviceUsage(ctx, devID, total, used, asOf); err != nil {
+	if err := w.usage.UpdateDeviceUsage(ctx, devID, total, used, asOf); err != nil {
 		w.log.Warn("monitor: usage update failed", "devid", devID, "err", err)
 		return false
 	}

@@ -14,6 +14,18 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// replicaRecorder is what the replicate worker asks of the store.
+type replicaRecorder interface {
+	store.Locker
+	jobClaimer
+	copyLister
+	Classes(ctx context.Context) ([]store.Class, error)
+	AddFileOn(ctx context.Context, fid int64, devID int) error
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+	SetChecksum(ctx context.Context, c store.Checksum) error
+}
+
 // replBackoff is the retry delay after the n-th failure (spec 5.5); the last entry repeats.
 var replBackoff = [...]time.Duration{
 	15 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute,
@@ -30,7 +42,7 @@ func fidLock(fid int64) string { return "mgfs:fid:" + strconv.FormatInt(fid, 10)
 func (w *Workers) retryLockBusy(ctx context.Context, q store.Queue, j store.Job) error {
 	w.stats.lockBusy.Add(1)
 	j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
-	return w.st.Retry(ctx, q, j)
+	return w.replicas.Retry(ctx, q, j)
 }
 
 // classInfo is what replication needs of a file's class.
@@ -41,7 +53,7 @@ type classInfo struct {
 }
 
 func (w *Workers) loadClasses(ctx context.Context) (map[[2]int]classInfo, error) {
-	cs, err := w.st.Classes(ctx)
+	cs, err := w.replicas.Classes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load classes: %w", err)
 	}
@@ -68,7 +80,7 @@ func (w *Workers) classOf(classes map[[2]int]classInfo, f store.File) classInfo 
 
 // replicatePass claims due replication rows and works on them with ReplicateWorkers goroutines.
 func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
-	jobs, err := w.st.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.replicas.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("claim replication: %w", err)
 	}
@@ -124,7 +136,7 @@ func (w *Workers) retryReplicate(ctx context.Context, j store.Job, why error) er
 
 // replicateFid brings one fid to its policy (spec 5.5) and settles its queue row.
 func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]classInfo, j store.Job) error {
-	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	unlock, err := w.replicas.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return w.retryLockBusy(ctx, store.QueueReplicate, j)
 	}
@@ -133,15 +145,15 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 	}
 	defer unlock()
 
-	f, err := w.st.FileByFid(ctx, j.Fid)
+	f, err := w.replicas.FileByFid(ctx, j.Fid)
 	if errors.Is(err, store.ErrNotFound) {
-		return w.st.Done(ctx, store.QueueReplicate, j.Fid) // deleted meanwhile
+		return w.replicas.Done(ctx, store.QueueReplicate, j.Fid) // deleted meanwhile
 	}
 	if err != nil {
 		return w.retryReplicate(ctx, j, err)
 	}
 	cls := w.classOf(classes, f)
-	all, err := w.st.FileOn(ctx, f.Fid)
+	all, err := w.replicas.FileOn(ctx, f.Fid)
 	if err != nil {
 		return w.retryReplicate(ctx, j, err)
 	}
@@ -162,14 +174,14 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		w.stats.replicateParked.Add(1)
 		j.NextTry = store.NeverRetry
 		j.FailCount++
-		if err := w.st.Retry(ctx, store.QueueReplicate, j); err != nil {
+		if err := w.replicas.Retry(ctx, store.QueueReplicate, j); err != nil {
 			return err
 		}
 		return fmt.Errorf("fid %d has no copies left (no_source); parked", f.Fid)
 	}
 
 	var stored *store.Checksum
-	if c, err := w.st.Checksum(ctx, f.Fid); err == nil {
+	if c, err := w.replicas.Checksum(ctx, f.Fid); err == nil {
 		stored = &c
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return w.retryReplicate(ctx, j, err)
@@ -186,7 +198,7 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		switch d.verdict {
 		case satisfied:
 			w.stats.replicateDone.Add(1)
-			return w.st.Done(ctx, store.QueueReplicate, f.Fid)
+			return w.replicas.Done(ctx, store.QueueReplicate, f.Fid)
 		case tempFail:
 			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: no destination can take a copy now", f.Fid))
 		case tooHappy:
@@ -222,13 +234,13 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		// The checksum goes in before the copy is recorded, so a reader who sees the copy sees it too.
 		if stored == nil && cls.hashType != store.HashNone && sum != nil {
 			c := store.Checksum{Fid: f.Fid, Type: cls.hashType, Sum: sum}
-			if err := w.st.SetChecksum(ctx, c); err != nil {
+			if err := w.replicas.SetChecksum(ctx, c); err != nil {
 				w.log.Warn("replicate: store checksum", "fid", f.Fid, "err", err)
 			} else {
 				stored = &c
 			}
 		}
-		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
+		if err := w.replicas.AddFileOn(ctx, f.Fid, dst); err != nil {
 			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: record copy on dev%d: %w", f.Fid, dst, err))
 		}
 		w.stats.replicated.Add(1)
@@ -355,7 +367,7 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 	if err := w.node.Delete(ctx, u); err != nil {
 		return 0, err
 	}
-	if err := w.st.RemoveFileOn(ctx, f.Fid, victim); err != nil {
+	if err := w.replicas.RemoveFileOn(ctx, f.Fid, victim); err != nil {
 		return 0, err
 	}
 	w.stats.surplusRemoved.Add(1)
