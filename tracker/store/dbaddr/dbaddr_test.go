@@ -57,19 +57,22 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestString(t *testing.T) {
-	s, err := Parse("mysql://mog:secret@tcp(10.0.0.1:3306)/mogilefs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := s.String(), "mysql://mog:xxxxx@tcp(10.0.0.1:3306)/mogilefs"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	s, err = Parse("sqlite:///var/x.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := s.String(), "sqlite:/var/x.db"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
+	for _, tc := range []struct{ in, want string }{
+		{"mysql://mog:secret@tcp(10.0.0.1:3306)/mogilefs", "mysql://mog:xxxxx@tcp(10.0.0.1:3306)/mogilefs"},
+		{"mysql://mog:p@ss/w@10.0.0.1/mogilefs?timeout=5s", "mysql://mog:xxxxx@tcp(10.0.0.1)/mogilefs?timeout=5s"},
+		{"mysql://mog@unix(/run/mysqld.sock)/mogilefs", "mysql://mog@unix(/run/mysqld.sock)/mogilefs"},
+		{"mysql://mog:@tcp(h)/d", "mysql://mog:@tcp(h)/d"},
+		{"mysql://db.example/mogilefs", "mysql://tcp(db.example)/mogilefs"},
+		{"sqlite:///var/x.db", "sqlite:/var/x.db"},
+	} {
+		a, err := Parse(tc.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.in, err)
+			continue
+		}
+		if got := a.String(); got != tc.want {
+			t.Errorf("Parse(%q).String() = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
