@@ -1,5 +1,5 @@
 // Package testutil holds small helpers shared by tests of several packages: a scripted tracker on
-// a loopback address and a buffer safe for concurrent writers. It imports no mogway package, so any
+// a loopback address, a free loopback address and a buffer safe for concurrent writers. It imports no mogway package, so any
 // package's tests may use it.
 package testutil
 
@@ -32,6 +32,19 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// FreeAddr returns an address on ip (such as "127.0.0.2") with a port that was free a moment ago:
+// nothing listens there, so a dial is refused, until something else binds it.
+func FreeAddr(t testing.TB, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 // Action says what a Tracker does after writing its reply to a request line.

@@ -57,3 +57,14 @@ func TestTracker(t *testing.T) {
 		t.Errorf("Accepts() = %d, want 1", n)
 	}
 }
+
+func TestFreeAddr(t *testing.T) {
+	addr := FreeAddr(t, "127.0.0.2")
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.2" {
+		t.Fatalf("FreeAddr = %q, want an address on 127.0.0.2", addr)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("Dial(%s) succeeded, want refused", addr)
+	}
+}

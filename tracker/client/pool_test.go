@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -37,16 +36,7 @@ func newFakeTracker(t *testing.T, ip string, answer func(line string) (string, a
 }
 
 // refusedAddr returns an address on ip where nothing listens.
-func refusedAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func refusedAddr(t *testing.T, ip string) string { t.Helper(); return testutil.FreeAddr(t, ip) }
 
 func okNoop(string) (string, action) { return "OK \r\n", keep }
 
