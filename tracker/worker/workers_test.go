@@ -91,9 +91,7 @@ func TestReplicateToDistinctHost(t *testing.T) {
 	h := newHarness(t, 3, 1)
 	w := h.run(testConfig(), nil)
 	data := bytes.Repeat([]byte("mogway replication "), 5000)
-	f := h.upload("k", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "k", "c2", data, 1)
 	on := h.fileOn(f.Fid)
 	if on[0] != 1 || h.hostOf(on[0]) == h.hostOf(on[1]) {
 		t.Fatalf("FileOn(%d) = %v, want dev1 and a device on another host", f.Fid, on)
@@ -120,9 +118,7 @@ func TestReplicateStoresChecksum(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
 	data := []byte("checksummed content")
-	f := h.upload("sum", "c2md5", data, 2)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "sum", "c2md5", data, 2)
 	c, err := h.st.Checksum(context.Background(), f.Fid)
 	want := md5.Sum(data)
 	if err != nil || c.Type != 1 || !bytes.Equal(c.Sum, want[:]) {
@@ -217,9 +213,7 @@ func TestDeadNodeThenReaper(t *testing.T) {
 	h := newHarness(t, 3, 1)
 	w := h.run(testConfig(), nil)
 	data := []byte("survives a dead device")
-	f := h.upload("k", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "k", "c2", data, 1)
 	on := h.fileOn(f.Fid)
 	victim := on[1]
 	h.stopNode(h.hostOf(victim), true)
@@ -246,9 +240,7 @@ func TestDeleteRemovesEveryCopy(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
-	f := h.upload("gone", "c2", []byte("delete me"), 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "gone", "c2", []byte("delete me"), 1)
 	ctx := context.Background()
 	if _, err := h.st.DeleteFile(ctx, h.dmid, "gone"); err != nil {
 		t.Fatalf("DeleteFile: %v", err)
@@ -334,9 +326,7 @@ func TestFsckRepairsTruncatedCopy(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
 	data := bytes.Repeat([]byte("0123456789"), 100)
-	f := h.upload("fsck", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "fsck", "c2", data, 1)
 	// Truncate the copy on dev2 behind the tracker's back.
 	if err := os.WriteFile(h.filePath(2, f.Fid), data[:10], 0o644); err != nil {
 		t.Fatal(err)
@@ -534,9 +524,7 @@ func TestSideChannelDigests(t *testing.T) {
 	cfg.SideChannelPort = h.mgmtPort
 	w := h.run(cfg, nil)
 	data := []byte("digested by the storage node")
-	f := h.upload("side", "c2md5", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "side", "c2md5", data, 1)
 	if n := h.node(1).Stats().MgmtCommands; n == 0 {
 		t.Fatalf("node 2 answered %d side-channel commands, want the replica's digest check", n)
 	}
