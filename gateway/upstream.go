@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/netx"
 )
 
 // node is one storage node or upstream server: its connection pool and its passive health. Nodes
@@ -233,7 +235,7 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 // fasthttp close the connection and return it before the request was written.
 func (c *idleConn) SetWriteDeadline(t time.Time) error {
 	if c.used {
-		if err := peerClosed(c.Conn); err != nil {
+		if err := netx.PeerClosed(c.Conn); err != nil {
 			return fmt.Errorf("%w: %w", errStaleConn, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,8 +12,27 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// fileCommander is what the file commands (create_open to list_fids) ask of the store.
+type fileCommander interface {
+	CreateTempfile(ctx context.Context, t store.Tempfile) (int64, error)
+	Tempfile(ctx context.Context, fid int64) (store.Tempfile, error)
+	DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error
+	CommitFile(ctx context.Context, c store.Commit) (replaced int64, err error)
+	FileByKey(ctx context.Context, domainID int, key string) (store.File, error)
+	FileByFid(ctx context.Context, fid int64) (store.File, error)
+	DeleteFile(ctx context.Context, domainID int, key string) (store.File, error)
+	RenameFile(ctx context.Context, domainID int, from, to string) error
+	SetFileClass(ctx context.Context, fid int64, classID int) error
+	ListKeys(ctx context.Context, domainID int, prefix, after string, limit int) ([]string, error)
+	ListFids(ctx context.Context, fromFid int64, count int) ([]store.File, error)
+	FileOn(ctx context.Context, fid int64) ([]int, error)
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+	QueueJobs(ctx context.Context, q store.Queue, fid int64) (store.Job, error)
+}
 
 // errKeyTooLong answers a key longer than the schema's 255 bytes. The Perl tracker on a strict MySQL
 // answers `ERR db` or `ERR failure`; mogway says what is wrong.
@@ -60,7 +80,7 @@ func (q *query) createOpen() (mogproto.Args, error) {
 	for i, dd := range dests {
 		devids[i] = dd.dev.ID
 	}
-	fid, err := q.s.st.CreateTempfile(q.ctx, store.Tempfile{
+	fid, err := q.s.files.CreateTempfile(q.ctx, store.Tempfile{
 		Fid:        expFid,
 		DomainID:   d.ID,
 		ClassID:    classID,
@@ -92,41 +112,14 @@ func (q *query) createOpen() (mogproto.Args, error) {
 // checksumArg matches create_close's checksum argument, "<ALG>:<hex>".
 var checksumArg = regexp.MustCompile(`^([\w-]+):([0-9a-fA-F]{32,128})$`)
 
-// hash types as stored in class.hashtype and checksum.hashtype.
-const (
-	hashNone = 0
-	hashMD5  = 1
-	hashSHA1 = 2
-)
-
-func hashName(t int) string {
-	switch t {
-	case hashMD5:
-		return "MD5"
-	case hashSHA1:
-		return "SHA-1"
-	}
-	return "NONE"
-}
-
-func hashType(name string) (t, size int) {
-	switch name {
-	case "MD5":
-		return hashMD5, 16
-	case "SHA-1":
-		return hashSHA1, 20
-	}
-	return 0, 0
-}
-
 // parseChecksum parses "MD5:<32 hex>" or "SHA-1:<40 hex>".
 func parseChecksum(fid int64, v string) (*store.Checksum, bool) {
 	m := checksumArg.FindStringSubmatch(v)
 	if m == nil {
 		return nil, false
 	}
-	t, size := hashType(m[1])
-	if t == 0 || len(m[2]) != 2*size {
+	t, ok := store.ParseHash(m[1])
+	if !ok || len(m[2]) != 2*t.Size() {
 		return nil, false
 	}
 	sum, err := hex.DecodeString(m[2])
@@ -137,7 +130,7 @@ func parseChecksum(fid int64, v string) (*store.Checksum, bool) {
 }
 
 func checksumString(c store.Checksum) string {
-	return hashName(c.Type) + ":" + hex.EncodeToString(c.Sum)
+	return c.Type.String() + ":" + hex.EncodeToString(c.Sum)
 }
 
 // createClose commits an upload (spec 3.1 create_close).
@@ -180,7 +173,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	// here only supplies the offered devices and the class; it is never updated, so it cannot be
 	// stale. A close that fails verification therefore never discards an upload that another close
 	// committed meanwhile, and two closes never both commit.
-	tf, err := q.s.st.Tempfile(q.ctx, fid)
+	tf, err := q.s.files.Tempfile(q.ctx, fid)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrNoTempFile)
 	}
@@ -200,7 +193,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	// A failure discards the upload: the copy is recorded and the fid queued for deletion, so the
 	// delete worker removes the bytes (MogileFS::Worker::Query $failed).
 	fail := func(e error) (mogproto.Args, error) {
-		if err := q.s.st.DiscardUpload(q.ctx, fid, int(devid)); err != nil {
+		if err := q.s.files.DiscardUpload(q.ctx, fid, int(devid)); err != nil {
 			return nil, ended("create_close discard", err)
 		}
 		q.s.kick(jobDelete)
@@ -218,10 +211,10 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if want == 0 {
 		want = -1
 	}
-	size, err := q.s.node.size(q.ctx, path)
+	size, err := q.s.node.Size(q.ctx, path)
 	if err != nil {
 		kind := "cantreach"
-		if errors.Is(err, errMissing) {
+		if errors.Is(err, node.ErrNotFound) {
 			kind = "missing"
 		}
 		return fail(perrMsg(mogproto.ErrSizeVerifyError, fmt.Sprintf("Expected: %d; actual: 0 (%s); path: %s; error: %v", want, kind, path, err)))
@@ -230,10 +223,11 @@ func (q *query) createClose() (mogproto.Args, error) {
 		return fail(perrMsg(mogproto.ErrSizeMismatch, fmt.Sprintf("Expected: %d; actual: %d; path: %s", want, size, path)))
 	}
 	if sum != nil && truthy(q.args.Get("checksumverify")) {
-		alg := hashName(sum.Type)
-		got, err := q.s.node.digest(q.ctx, path, alg)
+		ctx, cancel := context.WithTimeout(q.ctx, q.s.cfg.ChecksumTimeout.D())
+		_, got, err := q.s.node.Digest(ctx, path, sum.Type, "")
+		cancel()
 		if err != nil || string(got) != string(sum.Sum) {
-			msg := fmt.Sprintf("Expected: %s; actual: %s:%s; path: %s", checksumString(*sum), alg, hex.EncodeToString(got), path)
+			msg := fmt.Sprintf("Expected: %s; actual: %s:%s; path: %s", checksumString(*sum), sum.Type, hex.EncodeToString(got), path)
 			if err != nil {
 				msg += "; error: " + err.Error()
 			}
@@ -257,7 +251,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if sum != nil && class.HashType == sum.Type {
 		c.Checksum = sum
 	}
-	replaced, err := q.s.st.CommitFile(q.ctx, c)
+	replaced, err := q.s.files.CommitFile(q.ctx, c)
 	if err != nil {
 		return nil, ended("create_close commit", err)
 	}
@@ -303,14 +297,14 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		pathcount = 2
 	}
 	noverify := truthy(q.args.Get("noverify"))
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrUnknownKey)
 	}
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
-	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
@@ -335,7 +329,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		}
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
-			if n, err := q.s.node.size(q.ctx, u); err != nil || n != f.Length {
+			if n, err := q.s.node.Size(q.ctx, u); err != nil || n != f.Length {
 				continue
 			}
 		}
@@ -371,7 +365,7 @@ func (q *query) delete() (mogproto.Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := q.s.st.DeleteFile(q.ctx, d.ID, key); err != nil {
+	if _, err := q.s.files.DeleteFile(q.ctx, d.ID, key); err != nil {
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrUnknownKey)
 		}
@@ -395,7 +389,7 @@ func (q *query) rename() (mogproto.Args, error) {
 		return nil, errKeyTooLong()
 	}
 	if from == to {
-		if _, err := q.s.st.FileByKey(q.ctx, d.ID, from); err != nil {
+		if _, err := q.s.files.FileByKey(q.ctx, d.ID, from); err != nil {
 			if isNotFound(err) {
 				return nil, perr(mogproto.ErrUnknownKey)
 			}
@@ -403,7 +397,7 @@ func (q *query) rename() (mogproto.Args, error) {
 		}
 		return nil, nil
 	}
-	switch err := q.s.st.RenameFile(q.ctx, d.ID, from, to); {
+	switch err := q.s.files.RenameFile(q.ctx, d.ID, from, to); {
 	case err == nil:
 		return nil, nil
 	case isNotFound(err):
@@ -429,14 +423,14 @@ func (q *query) updateFileClass() (mogproto.Args, error) {
 	if !ok {
 		return nil, perr(mogproto.ErrClassNotFound)
 	}
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrInvalidKey)
 	}
 	if err != nil {
 		return nil, q.dbErr("updateclass", err)
 	}
-	devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+	devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 	if err != nil {
 		return nil, q.dbErr("updateclass", err)
 	}
@@ -444,7 +438,7 @@ func (q *query) updateFileClass() (mogproto.Args, error) {
 		return nil, perr(mogproto.ErrNoDevices)
 	}
 	if f.ClassID != c.ID {
-		if err := q.s.st.SetFileClass(q.ctx, f.Fid, c.ID); err != nil {
+		if err := q.s.files.SetFileClass(q.ctx, f.Fid, c.ID); err != nil {
 			return nil, q.dbErr("updateclass", err)
 		}
 		q.s.kick(jobReplicate)
@@ -458,7 +452,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := q.s.st.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrUnknownKey)
 	}
@@ -475,8 +469,8 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		{Name: "length", Value: i64toa(f.Length)},
 		{Name: "devcount", Value: itoa(f.DevCount)},
 	}
-	if class.HashType != hashNone {
-		cs, err := q.s.st.Checksum(q.ctx, f.Fid)
+	if class.HashType != store.HashNone {
+		cs, err := q.s.files.Checksum(q.ctx, f.Fid)
 		switch {
 		case err == nil:
 			res.Add("checksum", checksumString(cs))
@@ -487,7 +481,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		}
 	}
 	if truthy(q.args.Get("devices")) {
-		devids, err := q.s.st.FileOn(q.ctx, f.Fid)
+		devids, err := q.s.files.FileOn(q.ctx, f.Fid)
 		if err != nil {
 			return nil, q.dbErr("file_info", err)
 		}
@@ -505,7 +499,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 	if v := q.args.Get("fid"); truthy(v) {
 		fid = perlInt(v)
 		var err error
-		f, err = q.s.st.FileByFid(q.ctx, fid)
+		f, err = q.s.files.FileByFid(q.ctx, fid)
 		switch {
 		case err == nil:
 			haveFile = true
@@ -521,7 +515,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err = q.s.st.FileByKey(q.ctx, d.ID, key)
+		f, err = q.s.files.FileByKey(q.ctx, d.ID, key)
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrUnknownKey)
 		}
@@ -545,7 +539,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		)
 	}
 	if fid > 0 {
-		tf, err := q.s.st.Tempfile(q.ctx, fid)
+		tf, err := q.s.files.Tempfile(q.ctx, fid)
 		switch {
 		case err == nil:
 			res.Add("tempfile_fid", i64toa(tf.Fid))
@@ -567,7 +561,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 			{store.QueueFsck, "fsckqueue_"},
 		}
 		for _, qq := range queues {
-			j, err := q.s.st.QueueJobs(q.ctx, qq.q, fid)
+			j, err := q.s.files.QueueJobs(q.ctx, qq.q, fid)
 			if isNotFound(err) {
 				continue
 			}
@@ -593,7 +587,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 				res.Add(p+"arg", j.Arg)
 			}
 		}
-		devids, err := q.s.st.FileOn(q.ctx, fid)
+		devids, err := q.s.files.FileOn(q.ctx, fid)
 		if err != nil {
 			return nil, q.dbErr("file_debug", err)
 		}
@@ -605,7 +599,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 		if len(devids) > 0 {
 			res.Add("devids", joinInts(devids))
 		}
-		cs, err := q.s.st.Checksum(q.ctx, fid)
+		cs, err := q.s.files.Checksum(q.ctx, fid)
 		switch {
 		case err == nil:
 			res.Add("checksum", checksumString(cs))
@@ -642,7 +636,7 @@ func (q *query) listKeys() (mogproto.Args, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	keys, err := q.s.st.ListKeys(q.ctx, d.ID, prefix, after, int(limit))
+	keys, err := q.s.files.ListKeys(q.ctx, d.ID, prefix, after, int(limit))
 	if err != nil {
 		return nil, q.dbErr("list_keys", err)
 	}
@@ -672,7 +666,7 @@ func (q *query) listFids() (mogproto.Args, error) {
 	if count > 500 || count < 0 {
 		count = 500
 	}
-	files, err := q.s.st.ListFids(q.ctx, from, int(count))
+	files, err := q.s.files.ListFids(q.ctx, from, int(count))
 	if err != nil {
 		return nil, q.dbErr("list_fids", err)
 	}

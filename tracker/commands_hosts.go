@@ -1,9 +1,21 @@
 package tracker
 
 import (
+	"context"
+
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// hostCommander is what the host and device commands ask of the store; they read hosts and
+// devices from the tracker's state.
+type hostCommander interface {
+	CreateHost(ctx context.Context, h store.Host) (store.Host, error)
+	UpdateHost(ctx context.Context, h store.Host) error
+	DeleteHost(ctx context.Context, id int) error
+	CreateDevice(ctx context.Context, d store.Device) error
+	UpdateDevice(ctx context.Context, d store.Device) error
+}
 
 func validHostState(s string) bool {
 	switch s {
@@ -78,9 +90,9 @@ func (q *query) createOrUpdateHost(update bool) (mogproto.Args, error) {
 	}
 	var err error
 	if update {
-		err = q.s.st.UpdateHost(q.ctx, h)
+		err = q.s.inventory.UpdateHost(q.ctx, h)
 	} else {
-		h, err = q.s.st.CreateHost(q.ctx, h)
+		h, err = q.s.inventory.CreateHost(q.ctx, h)
 	}
 	switch {
 	case isExists(err):
@@ -110,7 +122,7 @@ func (q *query) deleteHost() (mogproto.Args, error) {
 			return nil, perr(mogproto.ErrHostNotEmpty)
 		}
 	}
-	if err := q.s.st.DeleteHost(q.ctx, h.ID); err != nil && !isNotFound(err) {
+	if err := q.s.inventory.DeleteHost(q.ctx, h.ID); err != nil && !isNotFound(err) {
 		return nil, q.dbErr("delete_host", err)
 	}
 	if err := q.refresh(); err != nil {
@@ -174,7 +186,7 @@ func (q *query) createDevice() (mogproto.Args, error) {
 	} else {
 		return nil, perrMsg(mogproto.ErrBadArgs, "No hostid/hostname parameter")
 	}
-	err := q.s.st.CreateDevice(q.ctx, store.Device{ID: int(perlInt(devid)), HostID: hostID, Status: status, Weight: 100})
+	err := q.s.inventory.CreateDevice(q.ctx, store.Device{ID: int(perlInt(devid)), HostID: hostID, Status: status, Weight: 100})
 	if isExists(err) {
 		return nil, perr(mogproto.ErrExistingDevid)
 	}
@@ -217,7 +229,7 @@ func (q *query) setState() (mogproto.Args, error) {
 		return nil, perr(mogproto.ErrStateTooHigh)
 	}
 	d.Status = state
-	if err := q.s.st.UpdateDevice(q.ctx, d); err != nil {
+	if err := q.s.inventory.UpdateDevice(q.ctx, d); err != nil {
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrNoDevice)
 		}
@@ -239,7 +251,7 @@ func (q *query) setWeight() (mogproto.Args, error) {
 		return nil, err
 	}
 	d.Weight = int(weight)
-	if err := q.s.st.UpdateDevice(q.ctx, d); err != nil {
+	if err := q.s.inventory.UpdateDevice(q.ctx, d); err != nil {
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrNoDevice)
 		}

@@ -11,7 +11,19 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/store"
 )
+
+// miscCommander is what the fsck, settings and replicate_now commands ask of the store.
+type miscCommander interface {
+	FsckEvents(ctx context.Context, afterLogID int64, limit int) ([]store.FsckEvent, error)
+	ClearFsckLog(ctx context.Context) error
+	MaxFsckLogID(ctx context.Context) (int64, error)
+	MaxFid(ctx context.Context) (int64, error)
+	ReplicateNow(ctx context.Context, now int64) (int64, error)
+	Settings(ctx context.Context) (map[string]string, error)
+	SetSettings(ctx context.Context, kv map[string]string) error
+}
 
 func (q *query) noop() (mogproto.Args, error) { return nil, nil }
 
@@ -87,7 +99,7 @@ func (q *query) waitMonitor() error {
 
 // replicateNow makes every deferred replication due now and says how many rows it changed.
 func (q *query) replicateNow() (mogproto.Args, error) {
-	n, err := q.s.st.ReplicateNow(q.ctx, time.Now().Unix())
+	n, err := q.s.misc.ReplicateNow(q.ctx, time.Now().Unix())
 	if err != nil {
 		return nil, q.dbErr("replicate_now", err)
 	}
@@ -100,7 +112,7 @@ func (q *query) serverSetting() (mogproto.Args, error) {
 	if !truthy(key) {
 		return nil, perr(mogproto.ErrBadParams)
 	}
-	settings, err := q.s.st.Settings(q.ctx)
+	settings, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("server_setting", err)
 	}
@@ -109,7 +121,7 @@ func (q *query) serverSetting() (mogproto.Args, error) {
 
 // serverSettings lists the settings, hiding fsck state except fsck_checksum.
 func (q *query) serverSettings() (mogproto.Args, error) {
-	settings, err := q.s.st.Settings(q.ctx)
+	settings, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("server_settings", err)
 	}
@@ -173,10 +185,10 @@ func settingValue(key, v string) (clean string, writable bool, problem string) {
 		}
 		return v, true, ""
 	case key == "fsck_checksum":
-		switch v {
-		case "off", "MD5", "SHA-1":
+		if _, ok := store.ParseHash(v); ok || v == "off" {
 			return v, true, ""
-		case "class":
+		}
+		if v == "class" {
 			return "", true, ""
 		}
 		return "", true, "Doesn't match acceptable format."
@@ -199,13 +211,13 @@ func (q *query) setServerSetting() (mogproto.Args, error) {
 	set := map[string]string{key: clean}
 	if strings.HasPrefix(key, "slave_") {
 		// A slave change bumps slave_version, in the same transaction as the change itself.
-		settings, err := q.s.st.Settings(q.ctx)
+		settings, err := q.s.misc.Settings(q.ctx)
 		if err != nil {
 			return nil, q.dbErr("set_server_setting", err)
 		}
 		set["slave_version"] = i64toa(perlInt(settings["slave_version"]) + 1)
 	}
-	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+	if err := q.s.misc.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("set_server_setting", err)
 	}
 	return nil, nil
@@ -216,7 +228,7 @@ func (q *query) setServerSetting() (mogproto.Args, error) {
 // writes its settings in one transaction, so another tracker never sees half a start or reset.
 
 func (q *query) fsckStart() (mogproto.Args, error) {
-	ss, err := q.s.st.Settings(q.ctx)
+	ss, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("fsck_start", err)
 	}
@@ -240,7 +252,7 @@ func (q *query) fsckStart() (mogproto.Args, error) {
 	set["fsck_fids_checked"] = "0"
 	set["fsck_start_fid"] = i64toa(perlInt(ss["fsck_highest_fid_checked"]))
 	set["fsck_host"] = q.s.hostname
-	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+	if err := q.s.misc.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("fsck_start", err)
 	}
 	q.s.kick(jobFsck)
@@ -249,7 +261,7 @@ func (q *query) fsckStart() (mogproto.Args, error) {
 
 func (q *query) fsckStop() (mogproto.Args, error) {
 	set := map[string]string{"fsck_host": "", "fsck_stop_time": i64toa(time.Now().Unix())}
-	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+	if err := q.s.misc.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("fsck_stop", err)
 	}
 	return nil, nil
@@ -264,7 +276,7 @@ func (q *query) fsckReset() (mogproto.Args, error) {
 	if v := q.args.Get("startpos"); truthy(v) {
 		start = i64toa(perlInt(v))
 	}
-	ss, err := q.s.st.Settings(q.ctx)
+	ss, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("fsck_reset", err)
 	}
@@ -274,7 +286,7 @@ func (q *query) fsckReset() (mogproto.Args, error) {
 	}
 	set["fsck_opt_policy_only"] = policy
 	set["fsck_highest_fid_checked"] = start
-	if err := q.s.st.SetSettings(q.ctx, set); err != nil {
+	if err := q.s.misc.SetSettings(q.ctx, set); err != nil {
 		return nil, q.dbErr("fsck_reset", err)
 	}
 	return nil, nil
@@ -284,11 +296,11 @@ func (q *query) fsckReset() (mogproto.Args, error) {
 // times, counters and event sums cleared, and where the run ends (the highest fid and fsck_log
 // logid now).
 func (q *query) fsckResetSettings(ss map[string]string) (map[string]string, error) {
-	maxFid, err := q.s.st.MaxFid(q.ctx)
+	maxFid, err := q.s.misc.MaxFid(q.ctx)
 	if err != nil {
 		return nil, err
 	}
-	maxLog, err := q.s.st.MaxFsckLogID(q.ctx)
+	maxLog, err := q.s.misc.MaxFsckLogID(q.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -309,14 +321,14 @@ func (q *query) fsckResetSettings(ss map[string]string) (map[string]string, erro
 }
 
 func (q *query) fsckClearLog() (mogproto.Args, error) {
-	if err := q.s.st.ClearFsckLog(q.ctx); err != nil {
+	if err := q.s.misc.ClearFsckLog(q.ctx); err != nil {
 		return nil, q.dbErr("fsck_clearlog", err)
 	}
 	return nil, nil
 }
 
 func (q *query) fsckGetLog() (mogproto.Args, error) {
-	evs, err := q.s.st.FsckEvents(q.ctx, perlInt(q.args.Get("after_logid")), 100)
+	evs, err := q.s.misc.FsckEvents(q.ctx, perlInt(q.args.Get("after_logid")), 100)
 	if err != nil {
 		return nil, q.dbErr("fsck_getlog", err)
 	}
@@ -338,11 +350,11 @@ func (q *query) fsckGetLog() (mogproto.Args, error) {
 }
 
 func (q *query) fsckStatus() (mogproto.Args, error) {
-	ss, err := q.s.st.Settings(q.ctx)
+	ss, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("fsck_status", err)
 	}
-	maxLog, err := q.s.st.MaxFsckLogID(q.ctx)
+	maxLog, err := q.s.misc.MaxFsckLogID(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("fsck_status", err)
 	}
@@ -376,7 +388,7 @@ func (q *query) fsckStatus() (mogproto.Args, error) {
 }
 
 func (q *query) rebalanceStatus() (mogproto.Args, error) {
-	ss, err := q.s.st.Settings(q.ctx)
+	ss, err := q.s.misc.Settings(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("rebalance_status", err)
 	}

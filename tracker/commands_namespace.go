@@ -17,7 +17,7 @@ const defaultReplPolicy = "MultipleHosts()"
 // adminDomain looks a domain up for the namespace commands, which answer domain_not_found rather
 // than unreg_domain. It reads the store, not the cache, as the Perl tracker does.
 func (q *query) adminDomain(name string) (store.Domain, error) {
-	doms, err := q.s.st.Domains(q.ctx)
+	doms, err := q.s.namespace.Domains(q.ctx)
 	if err != nil {
 		return store.Domain{}, q.dbErr("domains", err)
 	}
@@ -31,7 +31,7 @@ func (q *query) adminDomain(name string) (store.Domain, error) {
 
 // storedClass returns the stored class row of a domain by name (the implicit default has none).
 func (q *query) storedClass(domainID int, name string) (store.Class, bool, error) {
-	cs, err := q.s.st.Classes(q.ctx)
+	cs, err := q.s.namespace.Classes(q.ctx)
 	if err != nil {
 		return store.Class{}, false, q.dbErr("classes", err)
 	}
@@ -48,7 +48,7 @@ func (q *query) createDomain() (mogproto.Args, error) {
 	if !truthy(name) {
 		return nil, perr(mogproto.ErrNoDomain)
 	}
-	if _, err := q.s.st.CreateDomain(q.ctx, name); err != nil {
+	if _, err := q.s.namespace.CreateDomain(q.ctx, name); err != nil {
 		if isExists(err) {
 			return nil, perr(mogproto.ErrDomainExists)
 		}
@@ -69,14 +69,14 @@ func (q *query) deleteDomain() (mogproto.Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := q.s.st.CountFiles(q.ctx, d.ID, -1)
+	n, err := q.s.namespace.CountFiles(q.ctx, d.ID, -1)
 	if err != nil {
 		return nil, q.dbErr("delete_domain", err)
 	}
 	if n > 0 {
 		return nil, perr(mogproto.ErrDomainHasFiles)
 	}
-	cs, err := q.s.st.Classes(q.ctx)
+	cs, err := q.s.namespace.Classes(q.ctx)
 	if err != nil {
 		return nil, q.dbErr("delete_domain", err)
 	}
@@ -86,7 +86,7 @@ func (q *query) deleteDomain() (mogproto.Args, error) {
 		}
 	}
 	// DeleteDomain also removes a stored default-class row, in the same transaction.
-	if err := q.s.st.DeleteDomain(q.ctx, d.ID); err != nil && !isNotFound(err) {
+	if err := q.s.namespace.DeleteDomain(q.ctx, d.ID); err != nil && !isNotFound(err) {
 		return nil, q.dbErr("delete_domain", err)
 	}
 	if err := q.refresh(); err != nil {
@@ -111,7 +111,7 @@ func (q *query) getDomains() (mogproto.Args, error) {
 				rp = defaultReplPolicy
 			}
 			res.Add(cp+"replpolicy", rp)
-			res.Add(cp+"hashtype", hashName(c.HashType))
+			res.Add(cp+"hashtype", c.HashType.String())
 		}
 		res.Add(p+"classes", itoa(len(cs)))
 	}
@@ -148,9 +148,10 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 	}
 	ht, hashGiven := q.args.Lookup("hashtype")
 	hashGiven = hashGiven && truthy(ht)
-	hashT := 0
+	hashT := store.HashNone
 	if hashGiven && ht != "NONE" {
-		if hashT, _ = hashType(ht); hashT == 0 {
+		var ok bool
+		if hashT, ok = store.ParseHash(ht); !ok {
 			return nil, perr(mogproto.ErrInvalidHashtype)
 		}
 	}
@@ -180,9 +181,9 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 		c.HashType = hashT
 	}
 	if exists {
-		err = q.s.st.UpdateClass(q.ctx, c)
+		err = q.s.namespace.UpdateClass(q.ctx, c)
 	} else {
-		_, err = q.s.st.CreateClass(q.ctx, c)
+		_, err = q.s.namespace.CreateClass(q.ctx, c)
 	}
 	switch {
 	case isExists(err):
@@ -225,14 +226,14 @@ func (q *query) deleteClass() (mogproto.Args, error) {
 	if !exists {
 		return nil, perr(mogproto.ErrClassNotFound)
 	}
-	n, err := q.s.st.CountFiles(q.ctx, d.ID, c.ID)
+	n, err := q.s.namespace.CountFiles(q.ctx, d.ID, c.ID)
 	if err != nil {
 		return nil, q.dbErr("delete_class", err)
 	}
 	if n > 0 {
 		return nil, perr(mogproto.ErrClassHasFiles)
 	}
-	if err := q.s.st.DeleteClass(q.ctx, d.ID, c.ID); err != nil {
+	if err := q.s.namespace.DeleteClass(q.ctx, d.ID, c.ID); err != nil {
 		if isNotFound(err) {
 			return nil, perr(mogproto.ErrClassNotFound)
 		}

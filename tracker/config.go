@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
-	"github.com/mogway/mogway/tracker/store/dsn"
+	"github.com/mogway/mogway/tracker/store/dbaddr"
 	"github.com/mogway/mogway/tracker/worker"
 )
 
@@ -101,7 +101,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.DB != "" {
-		if _, err := dsn.Parse(c.DB); err != nil {
+		if _, err := dbaddr.Parse(c.DB); err != nil {
 			errs = append(errs, conf.Field("db", "", "%v", err))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/worker"
 )
@@ -325,7 +326,9 @@ func TestChecksumVerify(t *testing.T) {
 		t.Errorf("file_info checksum = %q, want %q", got, good)
 	}
 	// Without a side channel the tracker fetches and hashes the file itself.
-	c.tt.s.node.sidePort = 1
+	old := c.tt.s.node
+	c.tt.s.node = node.New(node.Config{Timeout: c.tt.s.cfg.NodeTimeout.D(), SidePort: 1})
+	old.Close()
 	fid, devid, path := c.open(t, "domain=d&key=sum2&class=h")
 	httpDo(t, http.MethodPut, path, []byte("hello"))
 	if got := lc.do(closeArgs(fid, devid, path, "sum2", 5) + "&checksumverify=1&checksum=" + good); got != "OK " {

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -43,14 +44,19 @@ type counters struct {
 
 // Server is a tracker. Its methods are safe for concurrent use. Serve may be called once.
 type Server struct {
-	cfg      Config
-	st       store.Store
-	log      *slog.Logger
-	state    *state
-	rand     *lockedRand
-	node     *nodeClient
-	hostname string
-	started  time.Time
+	cfg Config
+	st  store.Store // for Serve and the workers
+	// The store as each group of commands sees it, typed by the interface declared with them.
+	files     fileCommander
+	inventory hostCommander
+	misc      miscCommander
+	namespace store.Namespace
+	log       *slog.Logger
+	state     *state
+	rand      *lockedRand
+	node      *node.Client
+	hostname  string
+	started   time.Time
 
 	// noWorkers disables the background workers (tests that drive observations themselves);
 	// testBackground, when set, replaces them.
@@ -106,12 +112,21 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 		host, _ = os.Hostname()
 	}
 	s := &Server{
-		cfg:      cfg,
-		st:       st,
-		log:      log,
-		state:    newState(st, cfg.DefaultMinDevCount),
-		rand:     &lockedRand{r: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
-		node:     newNodeClient(cfg.NodeTimeout.D(), cfg.ChecksumTimeout.D(), cfg.SideChannelPort),
+		cfg:       cfg,
+		st:        st,
+		files:     st,
+		inventory: st,
+		misc:      st,
+		namespace: st,
+		log:       log,
+		state:     newState(st, cfg.DefaultMinDevCount),
+		rand:      &lockedRand{r: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
+		node: node.New(node.Config{
+			Timeout:         cfg.NodeTimeout.D(),
+			TransferTimeout: cfg.ChecksumTimeout.D(),
+			SidePort:        cfg.SideChannelPort,
+			IdleConns:       4,
+		}),
 		hostname: host,
 		started:  time.Now(),
 		gate:     make(chan struct{}),
@@ -259,7 +274,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	connWG.Wait()
 	bgCancel()
 	bgWG.Wait()
-	s.node.close()
+	s.node.Close()
 	s.log.Info("tracker stopped", "addr", ln.Addr().String())
 	return acceptErr
 }

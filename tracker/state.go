@@ -10,6 +10,15 @@ import (
 	"github.com/mogway/mogway/tracker/worker"
 )
 
+// stateLoader is what the tracker's cached view of domains, classes, hosts and devices reads from
+// the store.
+type stateLoader interface {
+	Domains(ctx context.Context) ([]store.Domain, error)
+	Classes(ctx context.Context) ([]store.Class, error)
+	Hosts(ctx context.Context) ([]store.Host, error)
+	Devices(ctx context.Context) ([]store.Device, error)
+}
+
 // Observed device states, as get_devices reports them (spec 5.2).
 const (
 	observedWriteable   = "writeable"
@@ -25,7 +34,7 @@ type Observation = worker.Observation
 // through this tracker), plus the monitor's observations of each device. Queries read a snapshot;
 // nothing in a snapshot is modified after it is published.
 type state struct {
-	st store.Store
+	st stateLoader
 	// defaultMinDevCount is the mindevcount of a class-less domain's implicit default class.
 	defaultMinDevCount int
 
@@ -49,7 +58,7 @@ type snapshot struct {
 	deviceByID   map[int]store.Device
 }
 
-func newState(st store.Store, defaultMinDevCount int) *state {
+func newState(st stateLoader, defaultMinDevCount int) *state {
 	return &state{
 		st:                 st,
 		defaultMinDevCount: defaultMinDevCount,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,80 +16,51 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
 // lineTracker is a scripted tracker: handlers answer commands with OK args or an *mogproto.Error.
 type lineTracker struct {
-	addr     string
-	mu       sync.Mutex // guards requests
-	requests []mogproto.Request
+	addr string
+	ft   *testutil.Tracker
 }
 
 type handler func(a mogproto.Args) (mogproto.Args, error)
 
 func startLineTracker(t *testing.T, handlers map[string]handler) *lineTracker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lt := &lineTracker{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	var conns sync.Map
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, true)
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadBytes('\n')
-					if err != nil {
-						return
-					}
-					req, err := mogproto.ParseRequest(line)
-					if err != nil {
-						return
-					}
-					lt.mu.Lock()
-					lt.requests = append(lt.requests, req)
-					lt.mu.Unlock()
-					var out []byte
-					h, ok := handlers[req.Cmd]
-					if !ok {
-						out = mogproto.AppendErr(nil, mogproto.NewError(mogproto.ErrUnknownCommand), "")
-					} else if reply, err := h(req.Args); err != nil {
-						var perr *mogproto.Error
-						errors.As(err, &perr)
-						out = mogproto.AppendErr(nil, perr, "")
-					} else {
-						out = mogproto.AppendOK(nil, reply)
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			})
+	ft := testutil.NewTracker(t, "127.0.0.2", func(line string) (string, testutil.Action) {
+		req, err := mogproto.ParseRequest([]byte(line))
+		if err != nil {
+			return "", testutil.Hangup
 		}
+		var out []byte
+		h, ok := handlers[req.Cmd]
+		if !ok {
+			out = mogproto.AppendErr(nil, mogproto.NewError(mogproto.ErrUnknownCommand), "")
+		} else if reply, err := h(req.Args); err != nil {
+			var perr *mogproto.Error
+			errors.As(err, &perr)
+			out = mogproto.AppendErr(nil, perr, "")
+		} else {
+			out = mogproto.AppendOK(nil, reply)
+		}
+		return string(out), testutil.Keep
 	})
-	return lt
+	return &lineTracker{addr: ft.Addr, ft: ft}
 }
 
+// seen returns the requests received so far.
 func (lt *lineTracker) seen() []mogproto.Request {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	return append([]mogproto.Request(nil), lt.requests...)
+	var reqs []mogproto.Request
+	for _, line := range lt.ft.Lines() {
+		if req, err := mogproto.ParseRequest([]byte(line)); err == nil {
+			reqs = append(reqs, req)
+		}
+	}
+	return reqs
 }
 
 func fixed(reply string) handler {

@@ -4,25 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // freeAddr returns an address on ip with a port that was free a moment ago.
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func freeAddr(t *testing.T, ip string) string { t.Helper(); return testutil.FreeAddr(t, ip) }
 
 func TestDevServesSampleImage(t *testing.T) {
 	gw := freeAddr(t, "127.0.0.1")

@@ -31,7 +31,7 @@ func scripted(t *testing.T, replies map[string]string) (*Pool, *fakeTracker) {
 		}
 		return r + "\r\n", keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{ft.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}})
 	return p, ft
 }
 
@@ -41,7 +41,7 @@ func TestGetPathsHelper(t *testing.T) {
 	if want := []string{"http://a/1.fid", "http://b/2.fid"}; err != nil || !reflect.DeepEqual(paths, want) {
 		t.Errorf("GetPaths = %q, %v, want %q", paths, err, want)
 	}
-	if got, want := ft.seen()[0], "get_paths domain=d&key=k&noverify=1&pathcount=99"; got != want {
+	if got, want := ft.Lines()[0], "get_paths domain=d&key=k&noverify=1&pathcount=99"; got != want {
 		t.Errorf("request = %q, want %q", got, want)
 	}
 }
@@ -59,7 +59,7 @@ func TestCreateOpenHelper(t *testing.T) {
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("CreateOpen = %+v, want %+v", o, want)
 	}
-	if got, want := ft.seen()[0], "create_open domain=photos&key=a/b.jpg&class=&fid=0&multi_dest=1"; got != want {
+	if got, want := ft.Lines()[0], "create_open domain=photos&key=a/b.jpg&class=&fid=0&multi_dest=1"; got != want {
 		t.Errorf("request = %q, want %q", got, want)
 	}
 	single, err := parseOpen(mogproto.Args{{Name: "fid", Value: "5"}, {Name: "devid", Value: "2"}, {Name: "path", Value: "http://x/5.fid"}})
@@ -88,7 +88,7 @@ func TestFileInfoHelper(t *testing.T) {
 	if !reflect.DeepEqual(fi, want) {
 		t.Errorf("FileInfo = %+v, want %+v", fi, want)
 	}
-	if got, want := ft.seen()[0], "file_info domain=photos&key=a+b&devices=1"; got != want {
+	if got, want := ft.Lines()[0], "file_info domain=photos&key=a+b&devices=1"; got != want {
 		t.Errorf("request = %q, want %q", got, want)
 	}
 }
@@ -99,7 +99,7 @@ func TestListKeysHelper(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(keys, []string{"foo/a", "foo/b"}) || next != "foo/b" {
 		t.Errorf("ListKeys = %q, %q, %v", keys, next, err)
 	}
-	if got, want := ft.seen()[0], "list_keys domain=d&prefix=foo/&after=&limit=2"; got != want {
+	if got, want := ft.Lines()[0], "list_keys domain=d&prefix=foo/&after=&limit=2"; got != want {
 		t.Errorf("request = %q, want %q", got, want)
 	}
 	p2, _ := scripted(t, map[string]string{"list_keys": "ERR none_match No+keys+match+that+pattern+and+after-value+%28if+any%29."})
@@ -172,7 +172,7 @@ func TestMutationHelpersSendWireArgs(t *testing.T) {
 		"fsck_reset policy_only=1&startpos=0",
 		"fsck_clearlog ",
 	}
-	got := ft.seen()
+	got := ft.Lines()
 	if len(got) != len(want) {
 		t.Fatalf("tracker saw %d requests, want %d: %q", len(got), len(want), got)
 	}
@@ -295,7 +295,7 @@ func TestUploadFailsOverToNextDest(t *testing.T) {
 	if got := good.files["/dev2/0/000/000/0000000009.fid"]; !bytes.Equal(got, body) {
 		t.Errorf("stored %q, want %q", got, body)
 	}
-	lines := ft.seen()
+	lines := ft.Lines()
 	want := "create_close domain=d&key=k&fid=9&devid=2&path=" + mogproto.Escape(good.URL+"/dev2/0/000/000/0000000009.fid") + "&size=11&class=c1"
 	if got := lines[len(lines)-1]; got != want {
 		t.Errorf("close = %q, want %q", got, want)
@@ -317,7 +317,7 @@ func TestUploadWithoutRewindStopsAfterPartialBody(t *testing.T) {
 	if _, err := p.Upload(t.Context(), "d", "k", "", r, 5); err == nil {
 		t.Fatal("Upload succeeded although the body could not be replayed")
 	}
-	for _, l := range ft.seen() {
+	for _, l := range ft.Lines() {
 		if strings.HasPrefix(l, "create_close") {
 			t.Errorf("create_close sent after a failed upload: %q", l)
 		}
@@ -408,7 +408,7 @@ func TestListFidsHelper(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(fids, want) {
 		t.Errorf("ListFids = %+v, %v, want %+v", fids, err, want)
 	}
-	if got, want := ft.seen()[0], "list_fids from=2&to=2"; got != want {
+	if got, want := ft.Lines()[0], "list_fids from=2&to=2"; got != want {
 		t.Errorf("request = %q, want %q", got, want)
 	}
 }

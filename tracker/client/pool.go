@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/internal/netx"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -301,7 +302,7 @@ func (p *Pool) getConn(ctx context.Context, t *tracker) (*conn, error) {
 		}
 		// A tracker that restarted, or an idle timeout on its side, leaves closed connections
 		// behind; sending on one would fail only at read time, too late to fail over safely.
-		if c.br.Buffered() == 0 && connAlive(c.nc) {
+		if c.br.Buffered() == 0 && netx.PeerClosed(c.nc) == nil {
 			return c, nil
 		}
 		c.nc.Close()

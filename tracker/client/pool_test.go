@@ -1,12 +1,10 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -16,107 +14,29 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/netx"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
-// action says what a scripted tracker does after writing its reply.
-type action int
+// The scripted tracker of these tests is testutil.Tracker.
+type action = testutil.Action
 
 const (
-	keep   action = iota // keep the connection for the next request
-	hangup               // close the connection
-	hang                 // stop reading and never answer again on this connection
+	keep   = testutil.Keep
+	hangup = testutil.Hangup
+	hang   = testutil.Hang
 )
 
-// fakeTracker is a scripted line server: answer returns the raw bytes to write for a request line
-// (CRLF included, or a partial line to simulate a crash) and what to do next.
-type fakeTracker struct {
-	addr    string
-	accepts atomic.Int64
-	mu      sync.Mutex // guards lines
-	lines   []string
-	answer  func(line string) (string, action)
-}
+type fakeTracker = testutil.Tracker
 
 func newFakeTracker(t *testing.T, ip string, answer func(line string) (string, action)) *fakeTracker {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft := &fakeTracker{addr: ln.Addr().String(), answer: answer}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			ft.accepts.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ft.serve(c, done)
-			}()
-		}
-	}()
-	return ft
-}
-
-func (ft *fakeTracker) serve(c net.Conn, done chan struct{}) {
-	defer c.Close()
-	go func() { <-done; c.Close() }()
-	br := bufio.NewReader(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		ft.mu.Lock()
-		ft.lines = append(ft.lines, line)
-		ft.mu.Unlock()
-		out, next := ft.answer(line)
-		if out != "" {
-			if _, err := c.Write([]byte(out)); err != nil {
-				return
-			}
-		}
-		switch next {
-		case hangup:
-			return
-		case hang:
-			<-done
-			return
-		}
-	}
-}
-
-func (ft *fakeTracker) seen() []string {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	return append([]string(nil), ft.lines...)
+	return testutil.NewTracker(t, ip, answer)
 }
 
 // refusedAddr returns an address on ip where nothing listens.
-func refusedAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func refusedAddr(t *testing.T, ip string) string { t.Helper(); return testutil.FreeAddr(t, ip) }
 
 func okNoop(string) (string, action) { return "OK \r\n", keep }
 
@@ -149,7 +69,7 @@ func TestDoEncodesAndDecodes(t *testing.T) {
 	ft := newFakeTracker(t, "127.0.0.2", func(string) (string, action) {
 		return "OK paths=1&path1=http://127.0.0.3:7500/dev1/0/000/000/0000000001.fid\r\n", keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{ft.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}})
 	r, err := p.Do(t.Context(), "get_paths", mogproto.Args{{Name: "domain", Value: "d"}, {Name: "key", Value: "a+b c/é"}})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +77,7 @@ func TestDoEncodesAndDecodes(t *testing.T) {
 	if got, want := r.Get("path1"), "http://127.0.0.3:7500/dev1/0/000/000/0000000001.fid"; got != want {
 		t.Errorf("path1 = %q, want %q", got, want)
 	}
-	if got, want := ft.seen(), []string{"get_paths domain=d&key=a%2Bb+c/%C3%A9"}; strings.Join(got, "|") != strings.Join(want, "|") {
+	if got, want := ft.Lines(), []string{"get_paths domain=d&key=a%2Bb+c/%C3%A9"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("tracker saw %q, want %q", got, want)
 	}
 	if _, err := p.Do(t.Context(), "bad cmd", nil); err == nil {
@@ -173,13 +93,13 @@ func TestErrIsAnAnswer(t *testing.T) {
 		return "ERR unknown_key unknown_key\r\n", keep
 	})
 	b := newFakeTracker(t, "127.0.0.3", okNoop)
-	p, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}})
 	_, err := p.Do(t.Context(), "delete", mogproto.Args{{Name: "domain", Value: "d"}, {Name: "key", Value: "k"}})
 	var perr *mogproto.Error
 	if !errors.As(err, &perr) || perr.Code != mogproto.ErrUnknownKey {
 		t.Fatalf("delete error = %v, want ERR unknown_key", err)
 	}
-	if n := len(b.seen()); n != 0 {
+	if n := len(b.Lines()); n != 0 {
 		t.Errorf("second tracker got %d requests after an ERR, want 0", n)
 	}
 	// The connection survives an ERR: the next call on the same tracker reuses it.
@@ -187,7 +107,7 @@ func TestErrIsAnAnswer(t *testing.T) {
 	if err := p.Noop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if n := a.accepts.Load(); n != 1 {
+	if n := a.Accepts(); n != 1 {
 		t.Errorf("tracker accepted %d connections, want 1 (reused after ERR)", n)
 	}
 }
@@ -202,13 +122,13 @@ func TestDeadTrackerSkippedThenRetried(t *testing.T) {
 		return "OK \r\n", keep
 	})
 	b := newFakeTracker(t, "127.0.0.3", okNoop)
-	p, clk := newPool(t, Config{Trackers: []string{a.addr, b.addr}, RetryAfter: conf.Duration(5 * time.Second)})
+	p, clk := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, RetryAfter: conf.Duration(5 * time.Second)})
 
 	// First call starts on a, which hangs up before replying; noop is idempotent so b answers.
 	if err := p.Noop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(a.seen()); got != 1 {
+	if got := len(a.Lines()); got != 1 {
 		t.Fatalf("a saw %d requests, want 1", got)
 	}
 	st := p.Stats().Trackers[0]
@@ -220,7 +140,7 @@ func TestDeadTrackerSkippedThenRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := len(a.seen()); got != 1 {
+	if got := len(a.Lines()); got != 1 {
 		t.Errorf("a saw %d requests while down, want 1", got)
 	}
 	// After RetryAfter, a is tried again; it still fails, so the next pause doubles.
@@ -230,14 +150,14 @@ func TestDeadTrackerSkippedThenRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := len(a.seen()); got != 2 {
+	if got := len(a.Lines()); got != 2 {
 		t.Fatalf("a saw %d requests after its pause, want 2", got)
 	}
 	clk.add(5 * time.Second)
 	for range 2 {
 		p.Noop(t.Context())
 	}
-	if got := len(a.seen()); got != 2 {
+	if got := len(a.Lines()); got != 2 {
 		t.Errorf("a saw %d requests during its doubled pause, want 2", got)
 	}
 	clk.add(5 * time.Second)
@@ -245,7 +165,7 @@ func TestDeadTrackerSkippedThenRetried(t *testing.T) {
 	for range 2 {
 		p.Noop(t.Context())
 	}
-	if got := len(a.seen()); got != 3 {
+	if got := len(a.Lines()); got != 3 {
 		t.Errorf("a saw %d requests after the doubled pause, want 3", got)
 	}
 	if st := p.Stats().Trackers[0]; !st.Up || st.ConsecutiveFailures != 0 {
@@ -255,7 +175,7 @@ func TestDeadTrackerSkippedThenRetried(t *testing.T) {
 
 func TestRefusedTrackerFailsOver(t *testing.T) {
 	b := newFakeTracker(t, "127.0.0.3", func(line string) (string, action) { return "OK domain=d\r\n", keep })
-	p, _ := newPool(t, Config{Trackers: []string{refusedAddr(t, "127.0.0.2"), b.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{refusedAddr(t, "127.0.0.2"), b.Addr}})
 	// A refused connection never carried the request, so even a mutation fails over.
 	if err := p.CreateDomain(t.Context(), "d"); err != nil {
 		t.Fatalf("CreateDomain = %v, want success on the second tracker", err)
@@ -283,19 +203,19 @@ func TestTimeoutFailsOverOnlyForReads(t *testing.T) {
 	b := newFakeTracker(t, "127.0.0.3", func(line string) (string, action) {
 		return "OK paths=1&path1=http://x/1.fid\r\n", keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}, Timeout: conf.Duration(100 * time.Millisecond)})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: conf.Duration(100 * time.Millisecond)})
 	paths, err := p.GetPaths(t.Context(), "d", "k", GetPathsOptions{})
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("GetPaths = %q, %v, want one path from the second tracker", paths, err)
 	}
 
-	p2, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}, Timeout: conf.Duration(100 * time.Millisecond)})
-	before := len(b.seen())
+	p2, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: conf.Duration(100 * time.Millisecond)})
+	before := len(b.Lines())
 	err = p2.CreateClose(t.Context(), CloseRequest{Domain: "d", Key: "k", Fid: 1, DevID: 1, Path: "http://x/1.fid", Size: 1})
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("CreateClose = %v, want ErrUnavailable wrapping a timeout", err)
 	}
-	if got := len(b.seen()); got != before {
+	if got := len(b.Lines()); got != before {
 		t.Errorf("create_close reached the second tracker after a timeout (%d requests)", got-before)
 	}
 }
@@ -308,16 +228,16 @@ func TestCloseMidReply(t *testing.T) {
 		}
 		return "OK paths=1&path1=http://b/1.fid\r\n", keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}})
 	paths, err := p.GetPaths(t.Context(), "d", "k", GetPathsOptions{})
 	if err != nil || len(paths) != 1 || paths[0] != "http://b/1.fid" {
 		t.Fatalf("GetPaths = %q, %v, want the second tracker's path", paths, err)
 	}
-	p2, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}})
+	p2, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}})
 	if err := p2.Delete(t.Context(), "d", "k"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Delete = %v, want ErrUnavailable", err)
 	}
-	for _, l := range b.seen() {
+	for _, l := range b.Lines() {
 		if strings.HasPrefix(l, "delete") {
 			t.Errorf("delete was resent to the second tracker after a broken reply")
 		}
@@ -326,7 +246,7 @@ func TestCloseMidReply(t *testing.T) {
 
 func TestGarbledReplyIsAnError(t *testing.T) {
 	a := newFakeTracker(t, "127.0.0.2", func(string) (string, action) { return "HTTP/1.0 400 Bad request\r\n", keep })
-	p, _ := newPool(t, Config{Trackers: []string{a.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr}})
 	if err := p.Noop(t.Context()); !errors.Is(err, mogproto.ErrProtocol) || !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Noop = %v, want ErrUnavailable wrapping ErrProtocol", err)
 	}
@@ -337,7 +257,7 @@ func TestConnectionReuseInOrder(t *testing.T) {
 		args, _ := mogproto.ParseArgs([]byte(line[strings.IndexByte(line, ' ')+1:]))
 		return string(mogproto.AppendOK(nil, mogproto.Args{{Name: "echo", Value: args.Get("n")}})), keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{ft.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}})
 	for i := range 20 {
 		r, err := p.Do(t.Context(), "noop", mogproto.Args{{Name: "n", Value: fmt.Sprint(i)}})
 		if err != nil {
@@ -347,7 +267,7 @@ func TestConnectionReuseInOrder(t *testing.T) {
 			t.Fatalf("reply %d echo = %q, want %q", i, got, want)
 		}
 	}
-	if n := ft.accepts.Load(); n != 1 {
+	if n := ft.Accepts(); n != 1 {
 		t.Errorf("accepts = %d, want 1 connection for 20 sequential calls", n)
 	}
 	if st := p.Stats().Trackers[0]; st.Idle != 1 || st.InFlight != 0 || st.Requests != 20 {
@@ -360,7 +280,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	ft := newFakeTracker(t, "127.0.0.2", func(string) (string, action) {
 		return "OK \r\n", hangup
 	})
-	p, _ := newPool(t, Config{Trackers: []string{ft.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}})
 	if err := p.Noop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +289,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	for {
 		tr := p.trackers[0]
 		tr.mu.Lock()
-		dead := len(tr.idle) == 1 && !connAlive(tr.idle[0].nc)
+		dead := len(tr.idle) == 1 && netx.PeerClosed(tr.idle[0].nc) != nil
 		tr.mu.Unlock()
 		if dead {
 			break
@@ -384,7 +304,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	if err := p.Delete(t.Context(), "d", "k"); err != nil {
 		t.Fatalf("Delete on a pool with a stale idle connection = %v", err)
 	}
-	if n := ft.accepts.Load(); n != 2 {
+	if n := ft.Accepts(); n != 2 {
 		t.Errorf("accepts = %d, want 2", n)
 	}
 }
@@ -396,7 +316,7 @@ func TestConcurrentCallers(t *testing.T) {
 	}
 	a := newFakeTracker(t, "127.0.0.2", echo)
 	b := newFakeTracker(t, "127.0.0.3", echo)
-	p, _ := newPool(t, Config{Trackers: []string{a.addr, b.addr}, MaxIdlePerTracker: 2})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, MaxIdlePerTracker: 2})
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -438,7 +358,7 @@ func TestContextCancelIsNotATrackerFailure(t *testing.T) {
 		seen <- struct{}{}
 		return "", hang
 	})
-	p, _ := newPool(t, Config{Trackers: []string{a.addr}, Timeout: conf.Duration(time.Hour)})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr}, Timeout: conf.Duration(time.Hour)})
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-seen; cancel() }()
 	_, err := p.Do(ctx, "get_paths", mogproto.Args{{Name: "domain", Value: "d"}, {Name: "key", Value: "k"}})
@@ -453,7 +373,7 @@ func TestContextCancelIsNotATrackerFailure(t *testing.T) {
 func TestLongReplyLine(t *testing.T) {
 	long := strings.Repeat("x", 20000)
 	a := newFakeTracker(t, "127.0.0.2", func(string) (string, action) { return "OK v=" + long + "\r\n", keep })
-	p, _ := newPool(t, Config{Trackers: []string{a.addr}})
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr}})
 	r, err := p.Do(t.Context(), "noop", nil)
 	if err != nil || r.Get("v") != long {
 		t.Fatalf("Do = %d bytes, %v, want %d bytes", len(r.Get("v")), err, len(long))

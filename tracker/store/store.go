@@ -50,7 +50,7 @@ type Class struct {
 	ID          int
 	Name        string
 	MinDevCount int
-	HashType    int    // 0 none, 1 MD5, 2 SHA-1
+	HashType    Hash   // digest kept for the class's files; HashNone for none
 	ReplPolicy  string // "" means MultipleHosts()
 }
 
@@ -98,10 +98,10 @@ type Tempfile struct {
 	CreateTime int64
 }
 
-// Checksum is a stored content digest: Type 1 MD5, 2 SHA-1; Sum holds the raw digest bytes.
+// Checksum is a stored content digest; Sum holds the raw digest bytes.
 type Checksum struct {
 	Fid  int64
-	Type int
+	Type Hash
 	Sum  []byte
 }
 
@@ -146,9 +146,24 @@ type FsckEvent struct {
 	DevID  int // 0 = NULL
 }
 
-// Store is the tracker's metadata store.
+// Store is the tracker's metadata store: the full contract every implementation meets and the one
+// storetest checks. It is made of roles; a caller that needs only part of the store declares the
+// smaller interface it uses, or takes one of the roles.
 type Store interface {
-	// Namespace.
+	Namespace
+	Inventory
+	Uploads
+	Files
+	Queues
+	FsckLog
+	ServerSettings
+	Locker
+
+	Close() error
+}
+
+// Namespace is the store's part about domains and classes.
+type Namespace interface {
 	Domains(ctx context.Context) ([]Domain, error)
 	CreateDomain(ctx context.Context, name string) (Domain, error)            // ErrExists
 	DeleteDomain(ctx context.Context, id int) error                           // ErrNotFound
@@ -157,8 +172,10 @@ type Store interface {
 	UpdateClass(ctx context.Context, c Class) error                           // by (DomainID, ID); ErrNotFound
 	DeleteClass(ctx context.Context, domainID, classID int) error             // ErrNotFound
 	CountFiles(ctx context.Context, domainID int, classID int) (int64, error) // classID < 0 = whole domain
+}
 
-	// Hosts and devices.
+// Inventory is the store's part about hosts and devices.
+type Inventory interface {
 	Hosts(ctx context.Context) ([]Host, error)
 	CreateHost(ctx context.Context, h Host) (Host, error) // allocates ID unless h.ID > 0; ErrExists on name/ip clash
 	UpdateHost(ctx context.Context, h Host) error         // ErrNotFound, ErrExists
@@ -168,8 +185,10 @@ type Store interface {
 	UpdateDevice(ctx context.Context, d Device) error // status, weight, host; ErrNotFound
 	UpdateDeviceUsage(ctx context.Context, devID int, mbTotal, mbUsed, asOf int64) error
 	DeleteDevice(ctx context.Context, id int) error
+}
 
-	// Uploads and fids.
+// Uploads is the store's part about open uploads (tempfile rows) and fid allocation.
+type Uploads interface {
 	CreateTempfile(ctx context.Context, t Tempfile) (int64, error) // ErrFidInUse for a taken explicit fid
 	Tempfile(ctx context.Context, fid int64) (Tempfile, error)     // ErrNotFound
 	// DeleteTempfile removes a tempfile row; a missing row is not an error. It does not end an
@@ -184,9 +203,10 @@ type Store interface {
 	DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error
 	StaleTempfiles(ctx context.Context, olderThan int64, limit int) ([]Tempfile, error)
 	MaxFid(ctx context.Context) (int64, error)
+}
 
-	// Files.
-
+// Files is the store's part about files, their copies and checksums.
+type Files interface {
 	// CommitFile makes an open upload the file of its key (see Commit) and returns the fid it
 	// replaced (queued for deletion), or 0. It takes the tempfile row of c.File.Fid in the same
 	// transaction and is ErrNotFound, changing nothing, when that row is gone (closed, discarded or
@@ -208,10 +228,13 @@ type Store interface {
 	SetChecksum(ctx context.Context, c Checksum) error
 	// ForgetFid removes every trace of a deleted fid (file_on, checksum, tempfile rows) once its bytes are gone.
 	ForgetFid(ctx context.Context, fid int64) error
+}
 
-	// Queues. Claim atomically leases up to limit due rows (nexttry <= now) by moving their nexttry to
-	// now+lease, so two trackers never work on the same row at once; a tracker that dies leaves the row to
-	// come due again after the lease. Done removes a row; Retry reschedules it.
+// Queues is the store's part about work queues. Claim atomically leases up to limit due rows
+// (nexttry <= now) by moving their nexttry to now+lease, so two trackers never work on the same row
+// at once; a tracker that dies leaves the row to come due again after the lease. Done removes a
+// row; Retry reschedules it.
+type Queues interface {
 	Enqueue(ctx context.Context, q Queue, j Job) error // replaces an existing row of the same fid
 	Claim(ctx context.Context, q Queue, now int64, lease time.Duration, limit int) ([]Job, error)
 	Done(ctx context.Context, q Queue, fid int64) error
@@ -221,24 +244,28 @@ type Store interface {
 	// ReplicateNow makes every deferred replication row (nexttry > now, parked and leased rows
 	// included) due at now and returns how many it changed: the replicate_now command.
 	ReplicateNow(ctx context.Context, now int64) (int64, error)
+}
 
-	// Fsck log.
+// FsckLog is the store's part about the fsck log.
+type FsckLog interface {
 	AddFsckEvent(ctx context.Context, e FsckEvent) error
 	FsckEvents(ctx context.Context, afterLogID int64, limit int) ([]FsckEvent, error)
 	ClearFsckLog(ctx context.Context) error
 	// MaxFsckLogID returns the highest logid in fsck_log, or 0 when the log is empty.
 	MaxFsckLogID(ctx context.Context) (int64, error)
+}
 
-	// Server settings.
+// ServerSettings is the store's part about server settings.
+type ServerSettings interface {
 	Settings(ctx context.Context) (map[string]string, error)
 	SetSetting(ctx context.Context, key, value string) error // value "" deletes
 	// SetSettings stores several settings in one transaction (a value "" deletes its key): other
 	// trackers see all of the changes or none. An empty map changes nothing.
 	SetSettings(ctx context.Context, kv map[string]string) error
+}
 
-	// Locks shared by every tracker on the database (MySQL GET_LOCK names, §6.4 of the spec). The lock
-	// is held until unlock is called; ErrLocked after timeout.
+// Locker takes locks shared by every tracker on the database (MySQL GET_LOCK names, §6.4 of the
+// spec). The lock is held until unlock is called; ErrLocked after timeout.
+type Locker interface {
 	Lock(ctx context.Context, name string, timeout time.Duration) (unlock func(), err error)
-
-	Close() error
 }

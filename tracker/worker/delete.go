@@ -9,6 +9,15 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// fidForgetter is what the delete worker asks of the store.
+type fidForgetter interface {
+	store.Locker
+	jobClaimer
+	copyLister
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	ForgetFid(ctx context.Context, fid int64) error
+}
+
 // Delete deferral delays (spec 5.6), each scaled by the row's failcount.
 const (
 	deleteNotWritable = 60 * time.Second   // × (10 + failcount): node not observed writeable
@@ -18,7 +27,7 @@ const (
 
 // deletePass claims due rows of the delete queue and removes their copies from the storage nodes.
 func (w *Workers) deletePass(ctx context.Context) (bool, error) {
-	jobs, err := w.st.Claim(ctx, store.QueueDelete, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.deletes.Claim(ctx, store.QueueDelete, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("claim deletes: %w", err)
 	}
@@ -39,7 +48,7 @@ func (w *Workers) deletePass(ctx context.Context) (bool, error) {
 // deleteFid removes every copy of a deleted fid and then forgets it; copies that cannot be deleted now
 // keep the row, rescheduled by the rules of spec 5.6.
 func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
-	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	unlock, err := w.deletes.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return w.retryLockBusy(ctx, store.QueueDelete, j)
 	}
@@ -48,15 +57,15 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 	}
 	defer unlock()
 
-	if _, err := w.st.FileByFid(ctx, j.Fid); err == nil {
+	if _, err := w.deletes.FileByFid(ctx, j.Fid); err == nil {
 		// The fid is a live file (a stale-upload row that was committed after all): its copies are
 		// not ours to delete.
 		w.log.Warn("delete: fid is a live file; dropping the delete row", "fid", j.Fid)
-		return w.st.Done(ctx, store.QueueDelete, j.Fid)
+		return w.deletes.Done(ctx, store.QueueDelete, j.Fid)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	devs, err := w.st.FileOn(ctx, j.Fid)
+	devs, err := w.deletes.FileOn(ctx, j.Fid)
 	if err != nil {
 		return err
 	}
@@ -74,7 +83,7 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 			// Unknown device: nothing to send a DELETE to. ForgetFid drops the row.
 			continue
 		case d.Status == "dead":
-			if err := w.st.RemoveFileOn(ctx, j.Fid, dev); err != nil {
+			if err := w.deletes.RemoveFileOn(ctx, j.Fid, dev); err != nil {
 				return err
 			}
 			continue
@@ -86,12 +95,12 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 			continue
 		}
 		u, _ := v.url(dev, j.Fid, false)
-		if err := w.remove(ctx, u); err != nil {
+		if err := w.node.Delete(ctx, u); err != nil {
 			w.log.Info("delete: copy not removed", "fid", j.Fid, "devid", dev, "err", err)
 			deferTo(deleteFailed * (1 + fc))
 			continue
 		}
-		if err := w.st.RemoveFileOn(ctx, j.Fid, dev); err != nil {
+		if err := w.deletes.RemoveFileOn(ctx, j.Fid, dev); err != nil {
 			return err
 		}
 		w.stats.deletedCopies.Add(1)
@@ -100,11 +109,11 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 		w.stats.deleteRetries.Add(1)
 		j.FailCount++
 		j.NextTry = w.unix() + int64(wait/time.Second)
-		return w.st.Retry(ctx, store.QueueDelete, j)
+		return w.deletes.Retry(ctx, store.QueueDelete, j)
 	}
-	if err := w.st.ForgetFid(ctx, j.Fid); err != nil {
+	if err := w.deletes.ForgetFid(ctx, j.Fid); err != nil {
 		return err
 	}
 	w.stats.deleteDone.Add(1)
-	return w.st.Done(ctx, store.QueueDelete, j.Fid)
+	return w.deletes.Done(ctx, store.QueueDelete, j.Fid)
 }

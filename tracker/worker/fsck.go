@@ -8,8 +8,26 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// fsckChecker is what the fsck worker asks of the store; its progress lives in server settings.
+type fsckChecker interface {
+	store.Locker
+	jobClaimer
+	copyLister
+	AddFsckEvent(ctx context.Context, e store.FsckEvent) error
+	FsckEvents(ctx context.Context, afterLogID int64, limit int) ([]store.FsckEvent, error)
+	Enqueue(ctx context.Context, q store.Queue, j store.Job) error
+	ListFids(ctx context.Context, fromFid int64, count int) ([]store.File, error)
+	AddFileOn(ctx context.Context, fid int64, devID int) error
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+	SetChecksum(ctx context.Context, c store.Checksum) error
+	Settings(ctx context.Context) (map[string]string, error)
+	SetSettings(ctx context.Context, kv map[string]string) error
+}
 
 // Fsck event codes (fsck_log.evcode, spec 6.1).
 const (
@@ -38,11 +56,11 @@ var errStall = errors.New("worker: fsck stalled on an unreachable copy")
 // fsck_host set by fsck_start), the next FsckBatch fids after fsck_highest_fid_checked. Trackers share
 // the run through the mgfs:fsck lock and the progress settings.
 func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
-	jobs, err := w.st.Claim(ctx, store.QueueFsck, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.checks.Claim(ctx, store.QueueFsck, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("claim fsck: %w", err)
 	}
-	settings, err := w.st.Settings(ctx)
+	settings, err := w.checks.Settings(ctx)
 	if err != nil {
 		return false, fmt.Errorf("settings: %w", err)
 	}
@@ -63,9 +81,9 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 		case errors.Is(err, errStall):
 			j.FailCount++
 			j.NextTry = w.unix() + int64(fsckStallRetry/time.Second)
-			err = w.st.Retry(ctx, store.QueueFsck, j)
+			err = w.checks.Retry(ctx, store.QueueFsck, j)
 		case err == nil:
-			err = w.st.Done(ctx, store.QueueFsck, j.Fid)
+			err = w.checks.Done(ctx, store.QueueFsck, j.Fid)
 		}
 		if err != nil {
 			return false, err
@@ -75,7 +93,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 	if settings["fsck_host"] == "" {
 		return more, nil
 	}
-	unlock, err := w.st.Lock(ctx, "mgfs:fsck", 0)
+	unlock, err := w.checks.Lock(ctx, "mgfs:fsck", 0)
 	if errors.Is(err, store.ErrLocked) {
 		return more, nil
 	}
@@ -84,7 +102,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 	}
 	defer unlock()
 	// Read again under the lock: another tracker may have moved the run on.
-	if settings, err = w.st.Settings(ctx); err != nil {
+	if settings, err = w.checks.Settings(ctx); err != nil {
 		return more, err
 	}
 	if settings["fsck_host"] == "" {
@@ -93,7 +111,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 	highest, _ := strconv.ParseInt(settings["fsck_highest_fid_checked"], 10, 64)
 	end, _ := strconv.ParseInt(settings["fsck_fid_at_end"], 10, 64)
 	checked, _ := strconv.ParseInt(settings["fsck_fids_checked"], 10, 64)
-	files, err := w.st.ListFids(ctx, highest, w.cfg.FsckBatch)
+	files, err := w.checks.ListFids(ctx, highest, w.cfg.FsckBatch)
 	if err != nil {
 		return more, err
 	}
@@ -104,7 +122,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 			break
 		}
 		if err := w.fsckFid(ctx, v, classes, settings, f.Fid); errors.Is(err, errStall) {
-			if err := w.st.Enqueue(ctx, store.QueueFsck, store.Job{Fid: f.Fid, NextTry: w.unix() + int64(fsckStallRetry/time.Second)}); err != nil {
+			if err := w.checks.Enqueue(ctx, store.QueueFsck, store.Job{Fid: f.Fid, NextTry: w.unix() + int64(fsckStallRetry/time.Second)}); err != nil {
 				return more, err
 			}
 		} else if err != nil {
@@ -129,7 +147,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 		progress["fsck_stop_time"] = strconv.FormatInt(w.unix(), 10)
 	}
 	// One transaction, so fsck_status on any tracker never sees a finished run without its totals.
-	if err := w.st.SetSettings(ctx, progress); err != nil {
+	if err := w.checks.SetSettings(ctx, progress); err != nil {
 		return more, err
 	}
 	if finished {
@@ -141,22 +159,31 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 
 // fsckMode returns the digest algorithm fsck checks a file with: the server setting fsck_checksum
 // (MD5, SHA-1, off), or when unset the class hashtype.
-func fsckMode(settings map[string]string, classHash int) int {
-	switch settings["fsck_checksum"] {
-	case "MD5":
-		return 1
-	case "SHA-1":
-		return 2
-	case "off":
-		return 0
+func fsckMode(settings map[string]string, classHash store.Hash) store.Hash {
+	v := settings["fsck_checksum"]
+	if h, ok := store.ParseHash(v); ok {
+		return h
+	}
+	if v == "off" {
+		return store.HashNone
 	}
 	return classHash
+}
+
+// digest returns the digest of fid's copy on devID (node.Client.Digest): n is the length read over
+// HTTP, or -1 when the side channel answered.
+func (w *Workers) digest(ctx context.Context, v *view, devID int, fid int64, h store.Hash, reason string) (n int64, sum []byte, err error) {
+	u, ok := v.url(devID, fid, true)
+	if !ok {
+		return 0, nil, fmt.Errorf("device %d has no host", devID)
+	}
+	return w.node.Digest(ctx, u, h, reason)
 }
 
 // fsckFid checks one fid (spec 5.9) and repairs what it can: bad copies are forgotten, a lost file is
 // searched for on every device, and replication is queued when the policy is not met.
 func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]classInfo, settings map[string]string, fid int64) error {
-	unlock, err := w.st.Lock(ctx, fidLock(fid), time.Second)
+	unlock, err := w.checks.Lock(ctx, fidLock(fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return errStall
 	}
@@ -166,7 +193,7 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 	defer unlock()
 	defer w.stats.fsckChecked.Add(1)
 
-	f, err := w.st.FileByFid(ctx, fid)
+	f, err := w.checks.FileByFid(ctx, fid)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
@@ -174,13 +201,13 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 		return err
 	}
 	cls := w.classOf(classes, f)
-	all, err := w.st.FileOn(ctx, fid)
+	all, err := w.checks.FileOn(ctx, fid)
 	if err != nil {
 		return err
 	}
 	event := func(code string, dev int) error {
 		w.stats.fsckEvents.Add(1)
-		return w.st.AddFsckEvent(ctx, store.FsckEvent{UTime: w.unix(), Fid: fid, EvCode: code, DevID: dev})
+		return w.checks.AddFsckEvent(ctx, store.FsckEvent{UTime: w.unix(), Fid: fid, EvCode: code, DevID: dev})
 	}
 	nonDead := func(devs []int) []int {
 		var out []int
@@ -215,27 +242,27 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 		}
 		// AddFileOn and RemoveFileOn recount devcount; a row that exists (or not) is left as it is.
 		if len(all) > 0 {
-			err = w.st.AddFileOn(ctx, fid, all[0])
+			err = w.checks.AddFileOn(ctx, fid, all[0])
 		} else {
-			err = w.st.RemoveFileOn(ctx, fid, 0)
+			err = w.checks.RemoveFileOn(ctx, fid, 0)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	var stored *store.Checksum
-	if c, err := w.st.Checksum(ctx, fid); err == nil {
+	if c, err := w.checks.Checksum(ctx, fid); err == nil {
 		stored = &c
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if cls.hashType != 0 && stored == nil {
+	if cls.hashType != store.HashNone && stored == nil {
 		needFix = true
 	}
 	policyOnly := settings["fsck_opt_policy_only"] == "1"
 	alg := fsckMode(settings, cls.hashType)
 	if !policyOnly {
-		if alg != 0 {
+		if alg != store.HashNone {
 			needFix = true
 		}
 		for _, d := range on {
@@ -246,9 +273,9 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 				return errStall
 			}
 			u, _ := v.url(d, fid, true)
-			n, err := w.head(ctx, u)
+			n, err := w.node.Size(ctx, u)
 			switch {
-			case errors.Is(err, errMissing) || err == nil && n != f.Length:
+			case errors.Is(err, node.ErrNotFound) || err == nil && n != f.Length:
 				needFix = true
 			case err != nil:
 				return errStall
@@ -261,7 +288,7 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 		}
 	}
 	if !policyMet(on) && len(on) > 0 {
-		if err := w.st.Enqueue(ctx, store.QueueReplicate, store.Job{Fid: fid, NextTry: w.unix() + 1}); err != nil {
+		if err := w.checks.Enqueue(ctx, store.QueueReplicate, store.Job{Fid: fid, NextTry: w.unix() + 1}); err != nil {
 			return err
 		}
 		w.Kick(JobReplicate)
@@ -272,7 +299,7 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 
 // fsckFix checks every copy's length (and digest when alg is set), forgets bad copies, searches all
 // devices when none is good, and settles checksums. It returns the copies left.
-func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, alg int, cls classInfo,
+func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, alg store.Hash, cls classInfo,
 	stored *store.Checksum, event func(string, int) error) ([]int, error) {
 	var good []int
 	sums := make(map[int][]byte)
@@ -281,16 +308,16 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			return nil, errStall
 		}
 		u, _ := v.url(d, f.Fid, true)
-		n, err := w.head(ctx, u)
+		n, err := w.node.Size(ctx, u)
 		var sum []byte
-		if err == nil && n == f.Length && alg != 0 {
+		if err == nil && n == f.Length && alg != store.HashNone {
 			var m int64
 			if m, sum, err = w.digest(ctx, v, d, f.Fid, alg, "fsck"); m >= 0 {
 				n = m
 			}
 		}
 		switch {
-		case errors.Is(err, errMissing):
+		case errors.Is(err, node.ErrNotFound):
 			if err := event(EvMissing, d); err != nil {
 				return nil, err
 			}
@@ -305,7 +332,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			sums[d] = sum
 			continue
 		}
-		if err := w.st.RemoveFileOn(ctx, f.Fid, d); err != nil {
+		if err := w.checks.RemoveFileOn(ctx, f.Fid, d); err != nil {
 			return nil, err
 		}
 	}
@@ -318,17 +345,17 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 				continue
 			}
 			u, _ := v.url(id, f.Fid, true)
-			n, err := w.head(ctx, u)
+			n, err := w.node.Size(ctx, u)
 			if err != nil || n != f.Length {
 				continue
 			}
 			var sum []byte
-			if alg != 0 {
+			if alg != store.HashNone {
 				if _, sum, err = w.digest(ctx, v, id, f.Fid, alg, "fsck"); err != nil {
 					continue
 				}
 			}
-			if err := w.st.AddFileOn(ctx, f.Fid, id); err != nil {
+			if err := w.checks.AddFileOn(ctx, f.Fid, id); err != nil {
 				return nil, err
 			}
 			if err := event(EvFound, id); err != nil {
@@ -341,7 +368,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			return nil, event(EvGone, 0)
 		}
 	}
-	if alg == 0 {
+	if alg == store.HashNone {
 		return good, nil
 	}
 	if stored != nil && stored.Type != alg {
@@ -368,7 +395,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			if err := event(EvBadChecksum, d); err != nil {
 				return nil, err
 			}
-			if err := w.st.RemoveFileOn(ctx, f.Fid, d); err != nil {
+			if err := w.checks.RemoveFileOn(ctx, f.Fid, d); err != nil {
 				return nil, err
 			}
 		}
@@ -376,13 +403,13 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 	}
 	if len(groups) > 1 {
 		code := EvBadChecksum
-		if cls.hashType == 0 {
+		if cls.hashType == store.HashNone {
 			code = EvMultiSum
 		}
 		return good, event(code, 0)
 	}
 	if cls.hashType == alg {
-		if err := w.st.SetChecksum(ctx, store.Checksum{Fid: f.Fid, Type: alg, Sum: sums[good[0]]}); err != nil {
+		if err := w.checks.SetChecksum(ctx, store.Checksum{Fid: f.Fid, Type: alg, Sum: sums[good[0]]}); err != nil {
 			return nil, err
 		}
 		return good, event(EvNoChecksum, 0)
@@ -394,7 +421,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 // fsck_sum_evcount_<CODE> that fsck_status reports, as the Perl job master does. The caller holds
 // the mgfs:fsck lock.
 func (w *Workers) fsckSumEvents(ctx context.Context) error {
-	settings, err := w.st.Settings(ctx)
+	settings, err := w.checks.Settings(ctx)
 	if err != nil {
 		return err
 	}
@@ -402,7 +429,7 @@ func (w *Workers) fsckSumEvents(ctx context.Context) error {
 	counts := make(map[string]int64)
 	last := after
 	for {
-		evs, err := w.st.FsckEvents(ctx, last, 1000)
+		evs, err := w.checks.FsckEvents(ctx, last, 1000)
 		if err != nil {
 			return err
 		}
@@ -425,5 +452,5 @@ func (w *Workers) fsckSumEvents(ctx context.Context) error {
 	}
 	// The totals and the point they count up to move together, or a crash in between would count
 	// events twice.
-	return w.st.SetSettings(ctx, kv)
+	return w.checks.SetSettings(ctx, kv)
 }

@@ -285,6 +285,15 @@ func (h *harness) filePath(devID int, fid int64) string {
 
 // upload stores data as key in class through devID the way a client would: a tempfile, a PUT to the
 // storage node, then CommitFile, which queues replication.
+// replicated uploads data to dev as key in class, has w replicate it and waits for the second copy.
+func (h *harness) replicated(w *Workers, key, class string, data []byte, dev int) store.File {
+	h.t.Helper()
+	f := h.upload(key, class, data, dev)
+	w.Kick(JobReplicate)
+	waitFor(h.t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	return f
+}
+
 func (h *harness) upload(key, class string, data []byte, devID int) store.File {
 	h.t.Helper()
 	ctx := context.Background()

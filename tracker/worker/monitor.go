@@ -16,6 +16,12 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// usageRecorder is what the monitor writes to the store: device usage, under the device_update lock.
+type usageRecorder interface {
+	store.Locker
+	UpdateDeviceUsage(ctx context.Context, devID int, mbTotal, mbUsed, asOf int64) error
+}
+
 // usageLimit bounds the usage file read by the monitor.
 const usageLimit = 64 << 10
 
@@ -117,7 +123,7 @@ func (w *Workers) record(devID int, o Observation) {
 func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device) (Observation, bool) {
 	now := w.now()
 	dev := "/dev" + strconv.Itoa(d.ID)
-	body, err := w.getSmall(ctx, hostURL(h, true)+dev+"/usage", usageLimit)
+	body, err := w.node.Get(ctx, hostURL(h, true)+dev+"/usage", usageLimit)
 	if err != nil {
 		var ne net.Error
 		return Observation{At: now, Err: "usage: " + err.Error()}, errors.As(err, &ne) && ne.Timeout()
@@ -177,7 +183,7 @@ func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device)
 
 // writeUsage stores a device's usage unless another tracker is doing so right now.
 func (w *Workers) writeUsage(ctx context.Context, devID int, total, used, asOf int64) bool {
-	unlock, err := w.st.Lock(ctx, "mgfs:device_update", 0)
+	unlock, err := w.usage.Lock(ctx, "mgfs:device_update", 0)
 	if err != nil {
 		if !errors.Is(err, store.ErrLocked) {
 			w.log.Warn("monitor: device_update lock", "err", err)
@@ -185,7 +191,7 @@ func (w *Workers) writeUsage(ctx context.Context, devID int, total, used, asOf i
 		return false
 	}
 	defer unlock()
-	if err := w.st.UpdateDeviceUsage(ctx, devID, total, used, asOf); err != nil {
+	if err := w.usage.UpdateDeviceUsage(ctx, devID, total, used, asOf); err != nil {
 		w.log.Warn("monitor: usage update failed", "devid", devID, "err", err)
 		return false
 	}
@@ -200,14 +206,14 @@ func (w *Workers) testWrite(ctx context.Context, h store.Host, devID int, now in
 	for range 2 {
 		path := fmt.Sprintf("/dev%d/test-write/test-write-%d", devID, w.randN(100))
 		body := []byte(fmt.Sprintf("time=%d rand=%d", now, w.randN(1<<30)))
-		code, err := w.putSmall(ctx, hostURL(h, false)+path, body, map[string]string{"Content-Type": "application/octet-stream"})
+		code, err := w.node.Put(ctx, hostURL(h, false)+path, body, map[string]string{"Content-Type": "application/octet-stream"})
 		if err != nil {
 			return err
 		}
 		if code/100 != 2 {
 			return fmt.Errorf("PUT %s: HTTP %d", path, code)
 		}
-		got, err := w.getSmall(ctx, hostURL(h, true)+path, int64(len(body))+1)
+		got, err := w.node.Get(ctx, hostURL(h, true)+path, int64(len(body))+1)
 		if err != nil {
 			return err
 		}
@@ -222,7 +228,7 @@ func (w *Workers) testWrite(ctx context.Context, h store.Host, devID int, now in
 // probeBadMD5 PUTs "." with the Content-MD5 of "!" and reports whether the node refused it.
 func (w *Workers) probeBadMD5(ctx context.Context, h store.Host, devID int) (bool, error) {
 	sum := md5.Sum([]byte("!"))
-	code, err := w.putSmall(ctx, hostURL(h, false)+fmt.Sprintf("/dev%d/test-write/test-md5", devID), []byte("."),
+	code, err := w.node.Put(ctx, hostURL(h, false)+fmt.Sprintf("/dev%d/test-write/test-md5", devID), []byte("."),
 		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])})
 	if err != nil {
 		return false, err

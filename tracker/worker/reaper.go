@@ -10,6 +10,17 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// deviceReaper is what the reaper and the stale-upload reaper ask of the store.
+type deviceReaper interface {
+	store.Locker
+	Settings(ctx context.Context) (map[string]string, error)
+	FidsOnDevice(ctx context.Context, devID int, afterFid int64, limit int) ([]int64, error)
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	Enqueue(ctx context.Context, q store.Queue, j store.Job) error
+	StaleTempfiles(ctx context.Context, olderThan int64, limit int) ([]store.Tempfile, error)
+	DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error
+}
+
 // tempfileBatch is the number of stale uploads reaped per pass, as in the Perl delete worker.
 const tempfileBatch = 50
 
@@ -46,7 +57,7 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	sort.Ints(due)
-	unlock, err := w.st.Lock(ctx, "mgfs:reaper", 0)
+	unlock, err := w.reaps.Lock(ctx, "mgfs:reaper", 0)
 	if errors.Is(err, store.ErrLocked) {
 		return false, nil // another tracker is reaping
 	}
@@ -56,7 +67,7 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 	defer unlock()
 	batch := w.cfg.ReaperBatch
 	// The server setting queue_rate_for_reaper, as in MogileFS, overrides reaper_batch.
-	if settings, err := w.st.Settings(ctx); err == nil {
+	if settings, err := w.reaps.Settings(ctx); err == nil {
 		if n, err := strconv.Atoi(settings["queue_rate_for_reaper"]); err == nil && n > 0 {
 			batch = n
 		}
@@ -64,17 +75,17 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 	more := false
 	reaped := 0
 	for _, dev := range due {
-		fids, err := w.st.FidsOnDevice(ctx, dev, 0, batch)
+		fids, err := w.reaps.FidsOnDevice(ctx, dev, 0, batch)
 		if err != nil {
 			return false, fmt.Errorf("fids on dev%d: %w", dev, err)
 		}
 		for _, fid := range fids {
 			// Queue first: if the tracker dies between the two steps the copy is merely counted twice.
 			j := store.Job{Fid: fid, NextTry: w.unix() + 1, FromDevID: 0}
-			if err := w.st.Enqueue(ctx, store.QueueReplicate, j); err != nil {
+			if err := w.reaps.Enqueue(ctx, store.QueueReplicate, j); err != nil {
 				return false, fmt.Errorf("reap fid %d: %w", fid, err)
 			}
-			if err := w.st.RemoveFileOn(ctx, fid, dev); err != nil {
+			if err := w.reaps.RemoveFileOn(ctx, fid, dev); err != nil {
 				return false, fmt.Errorf("reap fid %d from dev%d: %w", fid, dev, err)
 			}
 			w.stats.reaped.Add(1)
@@ -97,7 +108,7 @@ func (w *Workers) reaperPass(ctx context.Context) (bool, error) {
 // offered devices get file_on rows and the fid goes on the delete queue, so the delete worker removes
 // whatever was written (a 404 is fine).
 func (w *Workers) tempfilePass(ctx context.Context) (bool, error) {
-	unlock, err := w.st.Lock(ctx, "mgfs:tempfiles", 0)
+	unlock, err := w.reaps.Lock(ctx, "mgfs:tempfiles", 0)
 	if errors.Is(err, store.ErrLocked) {
 		return false, nil
 	}
@@ -106,7 +117,7 @@ func (w *Workers) tempfilePass(ctx context.Context) (bool, error) {
 	}
 	defer unlock()
 	cutoff := w.now().Add(-w.cfg.TempfileMaxAge.D()).Unix()
-	stale, err := w.st.StaleTempfiles(ctx, cutoff, tempfileBatch)
+	stale, err := w.reaps.StaleTempfiles(ctx, cutoff, tempfileBatch)
 	if err != nil {
 		return false, fmt.Errorf("stale tempfiles: %w", err)
 	}
@@ -115,7 +126,7 @@ func (w *Workers) tempfilePass(ctx context.Context) (bool, error) {
 		// DiscardUpload takes the tempfile row in the same transaction as it records the offered
 		// devices and queues the fid for deletion, so a create_close racing with the reaper on
 		// any tracker either commits the file or finds the upload gone, never both.
-		err := w.st.DiscardUpload(ctx, t.Fid, t.DevIDs...)
+		err := w.reaps.DiscardUpload(ctx, t.Fid, t.DevIDs...)
 		switch {
 		case err == nil:
 			w.stats.tempfilesReaped.Add(1)

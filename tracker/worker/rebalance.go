@@ -8,15 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// copyMover is what the rebalance worker asks of the store.
+type copyMover interface {
+	store.Locker
+	jobClaimer
+	copyLister
+	AddFileOn(ctx context.Context, fid int64, devID int) error
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+}
 
 // rebalancePass works on the rebalance queue (file_to_queue type 2, spec 5.11): each row moves one
 // copy of a fid from its source device (Job.FromDevID) to one of the destination devices listed in
 // Job.Arg, then deletes the source copy. Rows are injected by whichever tracker runs the rebalance
 // (a Perl tracker sharing the database, or rebalance_start).
 func (w *Workers) rebalancePass(ctx context.Context) (bool, error) {
-	jobs, err := w.st.Claim(ctx, store.QueueRebalance, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.moves.Claim(ctx, store.QueueRebalance, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("claim rebalance: %w", err)
 	}
@@ -59,7 +70,7 @@ func (w *Workers) retryQueue(ctx context.Context, q store.Queue, j store.Job, wh
 	d := replBackoff[min(j.FailCount, len(replBackoff)-1)]
 	j.FailCount++
 	j.NextTry = w.unix() + int64(w.jitter(d)/time.Second)
-	if err := w.st.Retry(ctx, q, j); err != nil {
+	if err := w.moves.Retry(ctx, q, j); err != nil {
 		return fmt.Errorf("%v; reschedule: %w", why, err)
 	}
 	return why
@@ -68,7 +79,7 @@ func (w *Workers) retryQueue(ctx context.Context, q store.Queue, j store.Job, wh
 // rebalanceFid moves fid's copy off j.FromDevID.
 func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error {
 	q := store.QueueRebalance
-	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	unlock, err := w.moves.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return w.retryLockBusy(ctx, q, j)
 	}
@@ -76,14 +87,14 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 		return err
 	}
 	defer unlock()
-	f, err := w.st.FileByFid(ctx, j.Fid)
+	f, err := w.moves.FileByFid(ctx, j.Fid)
 	if errors.Is(err, store.ErrNotFound) {
-		return w.st.Done(ctx, q, j.Fid)
+		return w.moves.Done(ctx, q, j.Fid)
 	}
 	if err != nil {
 		return w.retryQueue(ctx, q, j, err)
 	}
-	on, err := w.st.FileOn(ctx, f.Fid)
+	on, err := w.moves.FileOn(ctx, f.Fid)
 	if err != nil {
 		return w.retryQueue(ctx, q, j, err)
 	}
@@ -93,7 +104,7 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 	}
 	src := j.FromDevID
 	if !holds[src] {
-		return w.st.Done(ctx, q, f.Fid) // nothing left to move
+		return w.moves.Done(ctx, q, f.Fid) // nothing left to move
 	}
 	if !v.readable(src) || !v.canDelete(src) {
 		return w.retryQueue(ctx, q, j, fmt.Errorf("source dev%d cannot be read and deleted from now", src))
@@ -106,12 +117,12 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 	}
 	dests = weightedOrder(dests, func(id int) float64 { return 100 * v.percentFree(id) }, w.randFloat)
 	var stored *store.Checksum
-	if c, err := w.st.Checksum(ctx, f.Fid); err == nil {
+	if c, err := w.moves.Checksum(ctx, f.Fid); err == nil {
 		stored = &c
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return w.retryQueue(ctx, q, j, err)
 	}
-	hashType := 0
+	hashType := store.HashNone
 	if stored != nil {
 		hashType = stored.Type
 	}
@@ -127,13 +138,13 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 		}
 		if _, err := w.copyReplica(ctx, v, f, src, dst, hashType, stored); err != nil {
 			w.stats.copyErrors.Add(1)
-			var ce *copyError
-			if errors.As(err, &ce) && ce.source {
+			var ce *node.CopyError
+			if errors.As(err, &ce) && ce.Source {
 				return w.retryQueue(ctx, q, j, err)
 			}
 			continue
 		}
-		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
+		if err := w.moves.AddFileOn(ctx, f.Fid, dst); err != nil {
 			return w.retryQueue(ctx, q, j, err)
 		}
 		w.stats.replicated.Add(1)
@@ -144,12 +155,12 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 		return w.retryQueue(ctx, q, j, fmt.Errorf("no destination of %q can take fid %d now", j.Arg, f.Fid))
 	}
 	u, _ := v.url(src, f.Fid, false)
-	if err := w.remove(ctx, u); err != nil {
+	if err := w.node.Delete(ctx, u); err != nil {
 		return w.retryQueue(ctx, q, j, fmt.Errorf("delete source copy: %w", err))
 	}
-	if err := w.st.RemoveFileOn(ctx, f.Fid, src); err != nil {
+	if err := w.moves.RemoveFileOn(ctx, f.Fid, src); err != nil {
 		return w.retryQueue(ctx, q, j, err)
 	}
 	w.stats.rebalanced.Add(1)
-	return w.st.Done(ctx, q, f.Fid)
+	return w.moves.Done(ctx, q, f.Fid)
 }

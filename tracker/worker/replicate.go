@@ -10,8 +10,21 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// replicaRecorder is what the replicate worker asks of the store.
+type replicaRecorder interface {
+	store.Locker
+	jobClaimer
+	copyLister
+	Classes(ctx context.Context) ([]store.Class, error)
+	AddFileOn(ctx context.Context, fid int64, devID int) error
+	RemoveFileOn(ctx context.Context, fid int64, devID int) error
+	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
+	SetChecksum(ctx context.Context, c store.Checksum) error
+}
 
 // replBackoff is the retry delay after the n-th failure (spec 5.5); the last entry repeats.
 var replBackoff = [...]time.Duration{
@@ -29,18 +42,18 @@ func fidLock(fid int64) string { return "mgfs:fid:" + strconv.FormatInt(fid, 10)
 func (w *Workers) retryLockBusy(ctx context.Context, q store.Queue, j store.Job) error {
 	w.stats.lockBusy.Add(1)
 	j.NextTry = w.unix() + int64(lockBusyRetry/time.Second)
-	return w.st.Retry(ctx, q, j)
+	return w.replicas.Retry(ctx, q, j)
 }
 
 // classInfo is what replication needs of a file's class.
 type classInfo struct {
 	minDevCount int
-	hashType    int
+	hashType    store.Hash
 	policy      policy
 }
 
 func (w *Workers) loadClasses(ctx context.Context) (map[[2]int]classInfo, error) {
-	cs, err := w.st.Classes(ctx)
+	cs, err := w.replicas.Classes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load classes: %w", err)
 	}
@@ -67,7 +80,7 @@ func (w *Workers) classOf(classes map[[2]int]classInfo, f store.File) classInfo 
 
 // replicatePass claims due replication rows and works on them with ReplicateWorkers goroutines.
 func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
-	jobs, err := w.st.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.replicas.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("claim replication: %w", err)
 	}
@@ -123,7 +136,7 @@ func (w *Workers) retryReplicate(ctx context.Context, j store.Job, why error) er
 
 // replicateFid brings one fid to its policy (spec 5.5) and settles its queue row.
 func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]classInfo, j store.Job) error {
-	unlock, err := w.st.Lock(ctx, fidLock(j.Fid), time.Second)
+	unlock, err := w.replicas.Lock(ctx, fidLock(j.Fid), time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return w.retryLockBusy(ctx, store.QueueReplicate, j)
 	}
@@ -132,15 +145,15 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 	}
 	defer unlock()
 
-	f, err := w.st.FileByFid(ctx, j.Fid)
+	f, err := w.replicas.FileByFid(ctx, j.Fid)
 	if errors.Is(err, store.ErrNotFound) {
-		return w.st.Done(ctx, store.QueueReplicate, j.Fid) // deleted meanwhile
+		return w.replicas.Done(ctx, store.QueueReplicate, j.Fid) // deleted meanwhile
 	}
 	if err != nil {
 		return w.retryReplicate(ctx, j, err)
 	}
 	cls := w.classOf(classes, f)
-	all, err := w.st.FileOn(ctx, f.Fid)
+	all, err := w.replicas.FileOn(ctx, f.Fid)
 	if err != nil {
 		return w.retryReplicate(ctx, j, err)
 	}
@@ -161,14 +174,14 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		w.stats.replicateParked.Add(1)
 		j.NextTry = store.NeverRetry
 		j.FailCount++
-		if err := w.st.Retry(ctx, store.QueueReplicate, j); err != nil {
+		if err := w.replicas.Retry(ctx, store.QueueReplicate, j); err != nil {
 			return err
 		}
 		return fmt.Errorf("fid %d has no copies left (no_source); parked", f.Fid)
 	}
 
 	var stored *store.Checksum
-	if c, err := w.st.Checksum(ctx, f.Fid); err == nil {
+	if c, err := w.replicas.Checksum(ctx, f.Fid); err == nil {
 		stored = &c
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return w.retryReplicate(ctx, j, err)
@@ -185,7 +198,7 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		switch d.verdict {
 		case satisfied:
 			w.stats.replicateDone.Add(1)
-			return w.st.Done(ctx, store.QueueReplicate, f.Fid)
+			return w.replicas.Done(ctx, store.QueueReplicate, f.Fid)
 		case tempFail:
 			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: no destination can take a copy now", f.Fid))
 		case tooHappy:
@@ -209,8 +222,8 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 		sum, err := w.copyReplica(ctx, v, f, src, dst, hashType, stored)
 		if err != nil {
 			w.stats.copyErrors.Add(1)
-			var ce *copyError
-			if errors.As(err, &ce) && ce.source {
+			var ce *node.CopyError
+			if errors.As(err, &ce) && ce.Source {
 				badSrc[src] = true
 			} else {
 				failedDst[dst] = true
@@ -219,15 +232,15 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 			continue
 		}
 		// The checksum goes in before the copy is recorded, so a reader who sees the copy sees it too.
-		if stored == nil && cls.hashType != 0 && sum != nil {
+		if stored == nil && cls.hashType != store.HashNone && sum != nil {
 			c := store.Checksum{Fid: f.Fid, Type: cls.hashType, Sum: sum}
-			if err := w.st.SetChecksum(ctx, c); err != nil {
+			if err := w.replicas.SetChecksum(ctx, c); err != nil {
 				w.log.Warn("replicate: store checksum", "fid", f.Fid, "err", err)
 			} else {
 				stored = &c
 			}
 		}
-		if err := w.st.AddFileOn(ctx, f.Fid, dst); err != nil {
+		if err := w.replicas.AddFileOn(ctx, f.Fid, dst); err != nil {
 			return w.retryReplicate(ctx, j, fmt.Errorf("fid %d: record copy on dev%d: %w", f.Fid, dst, err))
 		}
 		w.stats.replicated.Add(1)
@@ -266,44 +279,44 @@ func (w *Workers) pickSource(v *view, on []int, bad map[int]bool, prefer int) (i
 
 // copyReplica copies f from src to dst and checks the result: the destination must hold exactly the
 // file's length, and when a digest is known or needed, the right digest. It returns the digest of the
-// streamed bytes when hashType is set. Errors are *copyError, so the caller knows whom to blame.
-func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, dst, hashType int, stored *store.Checksum) ([]byte, error) {
+// streamed bytes when hashType is set. Errors are *node.CopyError, so the caller knows whom to blame.
+func (w *Workers) copyReplica(ctx context.Context, v *view, f store.File, src, dst int, hashType store.Hash, stored *store.Checksum) ([]byte, error) {
 	srcURL, ok1 := v.url(src, f.Fid, false)
 	dstURL, ok2 := v.url(dst, f.Fid, false)
 	if !ok1 || !ok2 {
-		return nil, &copyError{!ok1, errors.New("device has no host")}
+		return nil, &node.CopyError{Source: !ok1, Err: errors.New("device has no host")}
 	}
 	var contentMD5 []byte
-	if stored != nil && stored.Type == 1 {
+	if stored != nil && stored.Type == store.HashMD5 {
 		contentMD5 = stored.Sum
 	}
-	sum, err := w.copyFile(ctx, srcURL, dstURL, f.Length, hashType, contentMD5)
+	sum, err := w.node.Copy(ctx, srcURL, dstURL, f.Length, hashType, contentMD5)
 	if err != nil {
 		return nil, err
 	}
 	if stored != nil && sum != nil && !bytes.Equal(sum, stored.Sum) {
 		// The source served bytes that do not match the stored checksum: do not keep what was written.
-		if err := w.remove(ctx, dstURL); err != nil {
+		if err := w.node.Delete(ctx, dstURL); err != nil {
 			w.log.Warn("replicate: remove bad copy", "url", dstURL, "err", err)
 		}
-		return nil, &copyError{true, fmt.Errorf("source digest %x does not match stored %s %x", sum, hashName(stored.Type), stored.Sum)}
+		return nil, &node.CopyError{Source: true, Err: fmt.Errorf("source digest %x does not match stored %s %x", sum, stored.Type, stored.Sum)}
 	}
-	size, err := w.head(ctx, dstURL)
+	size, err := w.node.Size(ctx, dstURL)
 	if err != nil {
-		return nil, &copyError{false, fmt.Errorf("verify: %w", err)}
+		return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify: %w", err)}
 	}
 	if size != f.Length {
-		return nil, &copyError{false, fmt.Errorf("verify: HEAD %s: size %d, want %d", dstURL, size, f.Length)}
+		return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify: HEAD %s: size %d, want %d", dstURL, size, f.Length)}
 	}
 	// A node that verifies Content-MD5 has already checked the bytes it kept.
 	trusted := contentMD5 != nil && v.obs[dst].RejectBadMD5
 	if sum != nil && !trusted {
 		n, got, err := w.digest(ctx, v, dst, f.Fid, hashType, "")
 		if err != nil {
-			return nil, &copyError{false, fmt.Errorf("verify digest: %w", err)}
+			return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify digest: %w", err)}
 		}
 		if n >= 0 && n != f.Length || !bytes.Equal(got, sum) {
-			return nil, &copyError{false, fmt.Errorf("verify digest: destination holds other bytes")}
+			return nil, &node.CopyError{Source: false, Err: fmt.Errorf("verify digest: destination holds other bytes")}
 		}
 	}
 	return sum, nil
@@ -342,7 +355,7 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 			continue
 		}
 		u, _ := v.url(d, f.Fid, true)
-		if n, err := w.head(ctx, u); err == nil && n == f.Length {
+		if n, err := w.node.Size(ctx, u); err == nil && n == f.Length {
 			confirmed = true
 			break
 		}
@@ -351,10 +364,10 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 		return 0, errors.New("no other copy confirmed")
 	}
 	u, _ := v.url(victim, f.Fid, false)
-	if err := w.remove(ctx, u); err != nil {
+	if err := w.node.Delete(ctx, u); err != nil {
 		return 0, err
 	}
-	if err := w.st.RemoveFileOn(ctx, f.Fid, victim); err != nil {
+	if err := w.replicas.RemoveFileOn(ctx, f.Fid, victim); err != nil {
 		return 0, err
 	}
 	w.stats.surplusRemoved.Add(1)

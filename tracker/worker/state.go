@@ -11,6 +11,12 @@ import (
 	"github.com/mogway/mogway/tracker/store"
 )
 
+// viewLoader is what loadView reads from the store.
+type viewLoader interface {
+	Hosts(ctx context.Context) ([]store.Host, error)
+	Devices(ctx context.Context) ([]store.Device, error)
+}
+
 // devState is the monitor's memory of one device.
 type devState struct {
 	obs        Observation
@@ -30,11 +36,11 @@ type view struct {
 }
 
 func (w *Workers) loadView(ctx context.Context) (*view, error) {
-	hosts, err := w.st.Hosts(ctx)
+	hosts, err := w.views.Hosts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load hosts: %w", err)
 	}
-	devs, err := w.st.Devices(ctx)
+	devs, err := w.views.Devices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load devices: %w", err)
 	}

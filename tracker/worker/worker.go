@@ -27,15 +27,19 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
+
+// jobReleaser is what release asks of the store.
+type jobReleaser interface {
+	Retry(ctx context.Context, q store.Queue, j store.Job) error
+}
 
 // Observer receives the monitor's findings, one call per monitored device per round. The tracker's
 // state cache implements it. Observe is called from the monitor goroutines, possibly concurrently for
@@ -92,14 +96,52 @@ type JobInfo struct {
 	LastErr string
 }
 
+// jobClaimer is the part of the store every queue-driven worker uses: claim due rows, finish
+// them, reschedule them.
+type jobClaimer interface {
+	Claim(ctx context.Context, q store.Queue, now int64, lease time.Duration, limit int) ([]store.Job, error)
+	Done(ctx context.Context, q store.Queue, fid int64) error
+	Retry(ctx context.Context, q store.Queue, j store.Job) error
+}
+
+// copyLister is how a worker finds a fid's file row and the devices holding its copies.
+type copyLister interface {
+	FileByFid(ctx context.Context, fid int64) (store.File, error)
+	FileOn(ctx context.Context, fid int64) ([]int, error)
+}
+
+// Store is what the workers need from the metadata store: the union of the interfaces each worker
+// declares next to its code. A store.Store has all of it.
+type Store interface {
+	viewLoader
+	jobReleaser
+	usageRecorder
+	fidForgetter
+	replicaRecorder
+	copyMover
+	fsckChecker
+	deviceReaper
+}
+
+// A store.Store is everything the workers need.
+var _ Store = store.Store(nil)
+
 // Workers owns the background goroutines of one tracker. Its methods are safe for concurrent use.
 type Workers struct {
-	cfg  Config
-	st   store.Store
-	obs  Observer
-	log  *slog.Logger
-	http *http.Client // probes, HEAD and DELETE: NodeTimeout on connect and reply headers
-	copy *http.Client // replication and fsck transfers: CopyTimeout on reply headers
+	cfg Config
+	// The store, once for each worker, typed by the interface that worker declares next to its
+	// code: a worker reaches only what it declares.
+	views    viewLoader
+	queue    jobReleaser
+	usage    usageRecorder
+	deletes  fidForgetter
+	replicas replicaRecorder
+	moves    copyMover
+	checks   fsckChecker
+	reaps    deviceReaper
+	obs      Observer
+	log      *slog.Logger
+	node     *node.Client // requests to storage nodes
 
 	// The clock and randomness, as fields so that a test can pin them before Run.
 	now       func() time.Time
@@ -124,7 +166,7 @@ type Workers struct {
 
 // New returns Workers for the store st. obs may be nil when nobody needs the observations; log nil
 // discards logs. Nothing starts until Run.
-func New(cfg Config, st store.Store, obs Observer, log *slog.Logger) (*Workers, error) {
+func New(cfg Config, st Store, obs Observer, log *slog.Logger) (*Workers, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
@@ -140,7 +182,14 @@ func New(cfg Config, st store.Store, obs Observer, log *slog.Logger) (*Workers, 
 	cfg = cfg.withDefaults()
 	w := &Workers{
 		cfg:         cfg,
-		st:          st,
+		views:       st,
+		queue:       st,
+		usage:       st,
+		deletes:     st,
+		replicas:    st,
+		moves:       st,
+		checks:      st,
+		reaps:       st,
 		obs:         obs,
 		log:         log,
 		now:         time.Now,
@@ -159,24 +208,14 @@ func New(cfg Config, st store.Store, obs Observer, log *slog.Logger) (*Workers, 
 	}
 	w.jobs[JobReplicate].Desired = cfg.ReplicateWorkers
 	w.jobs[JobDelete].Desired = cfg.DeleteWorkers
-	w.http = newHTTPClient(cfg.NodeTimeout.D(), cfg.NodeTimeout.D(), cfg.MonitorConcurrency*2)
-	w.copy = newHTTPClient(cfg.NodeTimeout.D(), cfg.CopyTimeout.D(), cfg.ReplicateWorkers*2)
+	w.node = node.New(node.Config{
+		Timeout:           cfg.NodeTimeout.D(),
+		TransferTimeout:   cfg.CopyTimeout.D(),
+		SidePort:          cfg.SideChannelPort,
+		IdleConns:         cfg.MonitorConcurrency * 2,
+		TransferIdleConns: cfg.ReplicateWorkers * 2,
+	})
 	return w, nil
-}
-
-func newHTTPClient(connect, reply time.Duration, idlePerHost int) *http.Client {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{
-			DialContext:           d.DialContext,
-			ResponseHeaderTimeout: reply,
-			MaxIdleConnsPerHost:   max(idlePerHost, 2),
-			IdleConnTimeout:       60 * time.Second,
-			DisableCompression:    true,
-		},
-		// Storage nodes never redirect; following one could send a DELETE elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // Run starts every worker and returns after ctx is done and all of them have stopped. Like the Perl
@@ -186,8 +225,7 @@ func (w *Workers) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("worker: Run called twice")
 	}
-	defer w.http.CloseIdleConnections()
-	defer w.copy.CloseIdleConnections()
+	defer w.node.Close()
 	var wg sync.WaitGroup
 	start := func(name string, every time.Duration, pass func(context.Context) (more bool, err error)) {
 		wg.Go(func() { w.loop(ctx, name, every, pass) })
@@ -346,7 +384,7 @@ func (w *Workers) release(ctx context.Context, q store.Queue, j store.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.NodeTimeout.D())
 	defer cancel()
 	j.NextTry = w.unix() // Claim returned the leased time
-	if err := w.st.Retry(ctx, q, j); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := w.queue.Retry(ctx, q, j); err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.log.Warn("could not release a claimed row; it comes back after the lease", "queue", int(q), "fid", j.Fid, "err", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -92,9 +91,7 @@ func TestReplicateToDistinctHost(t *testing.T) {
 	h := newHarness(t, 3, 1)
 	w := h.run(testConfig(), nil)
 	data := bytes.Repeat([]byte("mogway replication "), 5000)
-	f := h.upload("k", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "k", "c2", data, 1)
 	on := h.fileOn(f.Fid)
 	if on[0] != 1 || h.hostOf(on[0]) == h.hostOf(on[1]) {
 		t.Fatalf("FileOn(%d) = %v, want dev1 and a device on another host", f.Fid, on)
@@ -121,9 +118,7 @@ func TestReplicateStoresChecksum(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
 	data := []byte("checksummed content")
-	f := h.upload("sum", "c2md5", data, 2)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "sum", "c2md5", data, 2)
 	c, err := h.st.Checksum(context.Background(), f.Fid)
 	want := md5.Sum(data)
 	if err != nil || c.Type != 1 || !bytes.Equal(c.Sum, want[:]) {
@@ -218,9 +213,7 @@ func TestDeadNodeThenReaper(t *testing.T) {
 	h := newHarness(t, 3, 1)
 	w := h.run(testConfig(), nil)
 	data := []byte("survives a dead device")
-	f := h.upload("k", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "k", "c2", data, 1)
 	on := h.fileOn(f.Fid)
 	victim := on[1]
 	h.stopNode(h.hostOf(victim), true)
@@ -247,9 +240,7 @@ func TestDeleteRemovesEveryCopy(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
-	f := h.upload("gone", "c2", []byte("delete me"), 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "gone", "c2", []byte("delete me"), 1)
 	ctx := context.Background()
 	if _, err := h.st.DeleteFile(ctx, h.dmid, "gone"); err != nil {
 		t.Fatalf("DeleteFile: %v", err)
@@ -335,9 +326,7 @@ func TestFsckRepairsTruncatedCopy(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	w := h.run(testConfig(), nil)
 	data := bytes.Repeat([]byte("0123456789"), 100)
-	f := h.upload("fsck", "c2", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "fsck", "c2", data, 1)
 	// Truncate the copy on dev2 behind the tracker's back.
 	if err := os.WriteFile(h.filePath(2, f.Fid), data[:10], 0o644); err != nil {
 		t.Fatal(err)
@@ -535,9 +524,7 @@ func TestSideChannelDigests(t *testing.T) {
 	cfg.SideChannelPort = h.mgmtPort
 	w := h.run(cfg, nil)
 	data := []byte("digested by the storage node")
-	f := h.upload("side", "c2md5", data, 1)
-	w.Kick(JobReplicate)
-	waitFor(t, "two copies", func() bool { return len(h.fileOn(f.Fid)) == 2 })
+	f := h.replicated(w, "side", "c2md5", data, 1)
 	if n := h.node(1).Stats().MgmtCommands; n == 0 {
 		t.Fatalf("node 2 answered %d side-channel commands, want the replica's digest check", n)
 	}
@@ -562,56 +549,6 @@ func TestSideChannelDigests(t *testing.T) {
 		t.Fatalf("fsck events = %+v, want BSUM on dev1 first", evs)
 	}
 	waitFor(t, "good copy restored on dev1", func() bool { return bytes.Equal(h.readFile(1, f.Fid), data) })
-}
-
-func TestParseDigestLine(t *testing.T) {
-	const path = "/dev1/0/000/000/0000000001.fid"
-	md5hex := "0123456789abcdef0123456789abcdef"
-	tests := []struct {
-		line    string
-		alg     int
-		want    string // hex; "" = error
-		missing bool
-	}{
-		{path + " MD5=" + md5hex + "\r\n", 1, md5hex, false},
-		{path + " MD5=" + md5hex + "\n", 1, md5hex, false},
-		{path + " MD5=-1\r\n", 1, "", true},
-		{path + " SHA-1=0123456789abcdef0123456789abcdef01234567\r\n", 2, "0123456789abcdef0123456789abcdef01234567", false},
-		{path + " MD5=" + strings.ToUpper(md5hex) + "\r\n", 1, "", false},
-		{path + " MD5=0123\r\n", 1, "", false},
-		{"ERROR: uri invalid (contains ..)\r\n", 1, "", false},
-		{"/dev2/other.fid MD5=" + md5hex + "\r\n", 1, "", false},
-		{path + " SHA-1=" + md5hex + "\r\n", 1, "", false},
-		{"", 1, "", false},
-	}
-	for _, tt := range tests {
-		sum, err := parseDigestLine(tt.line, path, tt.alg)
-		switch {
-		case tt.missing:
-			if !errors.Is(err, errMissing) {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want errMissing", tt.line, sum, err)
-			}
-		case tt.want == "":
-			if !errors.Is(err, errNoSideChannel) {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want errNoSideChannel", tt.line, sum, err)
-			}
-		default:
-			if err != nil || hex.EncodeToString(sum) != tt.want {
-				t.Errorf("parseDigestLine(%q) = %x, %v; want %s", tt.line, sum, err, tt.want)
-			}
-		}
-	}
-}
-
-func FuzzParseDigestLine(f *testing.F) {
-	f.Add("/dev1/x.fid MD5=0123456789abcdef0123456789abcdef\r\n", 1)
-	f.Add("/dev1/x.fid SHA-1=-1\r\n", 2)
-	f.Fuzz(func(t *testing.T, line string, alg int) {
-		sum, err := parseDigestLine(line, "/dev1/x.fid", alg)
-		if err == nil && len(sum) != map[int]int{1: 16, 2: 20}[alg] {
-			t.Fatalf("parseDigestLine(%q, %d) = %x, a digest of the wrong size", line, alg, sum)
-		}
-	})
 }
 
 // A host whose node accepts connections but never answers times out once per round: its other

@@ -103,7 +103,7 @@ func (s *Store) Classes(ctx context.Context) ([]store.Class, error) {
 		var name, repl sql.NullString
 		var hash sql.NullInt64
 		err := sc.Scan(&c.DomainID, &c.ID, &name, &c.MinDevCount, &hash, &repl)
-		c.Name, c.HashType, c.ReplPolicy = name.String, int(hash.Int64), repl.String
+		c.Name, c.HashType, c.ReplPolicy = name.String, store.Hash(hash.Int64), repl.String
 		return c, err
 	}, "SELECT dmid, classid, classname, mindevcount, hashtype, replpolicy FROM class ORDER BY dmid, classid")
 }

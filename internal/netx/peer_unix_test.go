@@ -1,6 +1,6 @@
-//go:build linux
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package gateway
+package netx
 
 import (
 	"errors"
@@ -22,8 +22,8 @@ func TestPeerClosed(t *testing.T) {
 		want error
 	}{
 		{"idle", func(net.Conn) {}, nil},
-		{"closed", func(c net.Conn) { c.Close() }, errPeerEOF},
-		{"unsolicited", func(c net.Conn) { c.Write([]byte("HTTP/1.1 408")) }, errUnsolicited},
+		{"closed", func(c net.Conn) { c.Close() }, ErrPeerEOF},
+		{"unsolicited", func(c net.Conn) { c.Write([]byte("HTTP/1.1 408")) }, ErrUnsolicited},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", ln.Addr().String())
@@ -42,14 +42,14 @@ func TestPeerClosed(t *testing.T) {
 			// on something other than "usable" (or, for the idle case, check once).
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				got = peerClosed(c)
+				got = PeerClosed(c)
 				if got != nil || tc.want == nil || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(time.Millisecond)
 			}
 			if !errors.Is(got, tc.want) && got != tc.want {
-				t.Fatalf("peerClosed = %v, want %v", got, tc.want)
+				t.Fatalf("PeerClosed = %v, want %v", got, tc.want)
 			}
 			// The check only peeks: a usable connection still carries data both ways.
 			if tc.want == nil {
@@ -62,5 +62,34 @@ func TestPeerClosed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A connection closed on this side is not usable either (the tracker client's old probe said so;
+// the gateway's said "usable").
+func TestPeerClosedOwnClose(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := PeerClosed(c); err == nil {
+		t.Fatalf("PeerClosed(closed conn) = nil, want an error")
+	}
+}
+
+// A connection that is not a socket cannot be inspected and counts as usable.
+func TestPeerClosedNotSocket(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if err := PeerClosed(a); err != nil {
+		t.Fatalf("PeerClosed(net.Pipe) = %v, want nil", err)
 	}
 }

@@ -1,6 +1,6 @@
-//go:build linux
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package gateway
+package netx
 
 import (
 	"errors"
@@ -8,17 +8,19 @@ import (
 	"syscall"
 )
 
-// peerClosed reports, without blocking, why an idle connection can no longer carry a request: the
-// node closed or reset it, or sent bytes no request asked for. It returns nil for a connection that
-// looks usable (nothing to read yet) or that it cannot inspect.
-func peerClosed(c net.Conn) error {
+// PeerClosed reports, without blocking and without consuming a byte, why an idle connection can no
+// longer carry a request: ErrPeerEOF when the peer closed it, ErrUnsolicited when it sent bytes
+// nobody asked for, or the socket's error (a reset). It returns nil for a connection that looks
+// usable (nothing to read yet) and for one it cannot inspect (not backed by a socket). Call it only
+// on a connection no other goroutine is reading.
+func PeerClosed(c net.Conn) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil
+		return err
 	}
 	var probe error
 	var buf [1]byte
@@ -30,9 +32,9 @@ func peerClosed(c net.Conn) error {
 		case rerr != nil:
 			probe = rerr
 		case n == 0:
-			probe = errPeerEOF
+			probe = ErrPeerEOF
 		default:
-			probe = errUnsolicited
+			probe = ErrUnsolicited
 		}
 		return true // never wait for readiness: this is a poll, not a read
 	})
@@ -41,8 +43,3 @@ func peerClosed(c net.Conn) error {
 	}
 	return probe
 }
-
-var (
-	errPeerEOF     = errors.New("closed by the peer")
-	errUnsolicited = errors.New("unsolicited bytes from the peer")
-)

@@ -1,0 +1,147 @@
+// Package testutil holds small helpers shared by tests of several packages: a scripted tracker on
+// a loopback address, a free loopback address and a buffer safe for concurrent writers. It imports no mogway package, so any
+// package's tests may use it.
+package testutil
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use, for a daemon's logger or access log that a
+// test reads while the daemon writes. The zero value is ready to use.
+type SyncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what has been written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// FreeAddr returns an address on ip (such as "127.0.0.2") with a port that was free a moment ago:
+// nothing listens there, so a dial is refused, until something else binds it.
+func FreeAddr(t testing.TB, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Action says what a Tracker does after writing its reply to a request line.
+type Action int
+
+// The actions.
+const (
+	Keep   Action = iota // keep the connection for the next request
+	Hangup               // close the connection
+	Hang                 // stop reading and never answer again on this connection
+)
+
+// Tracker is a scripted tracker: a line server on a loopback address that hands each request line
+// (without its CR LF) to a function and writes the bytes it returns, CR LF included, or a partial
+// line to simulate a crash. Its methods are safe for concurrent use.
+type Tracker struct {
+	// Addr is the host:port the tracker listens on.
+	Addr string
+
+	answer  func(line string) (reply string, next Action)
+	accepts atomic.Int64
+	mu      sync.Mutex // guards lines
+	lines   []string
+}
+
+// NewTracker starts a Tracker on ip (an address such as "127.0.0.2") with answer as its script. It
+// stops, closing every connection, when the test ends.
+func NewTracker(t testing.TB, ip string, answer func(line string) (reply string, next Action)) *Tracker {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := &Tracker{Addr: ln.Addr().String(), answer: answer}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ft.accepts.Add(1)
+			wg.Go(func() { ft.serve(c, done) })
+		}
+	})
+	return ft
+}
+
+func (ft *Tracker) serve(c net.Conn, done chan struct{}) {
+	defer c.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-done:
+			c.Close()
+		case <-stop:
+		}
+	}()
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		ft.mu.Lock()
+		ft.lines = append(ft.lines, line)
+		ft.mu.Unlock()
+		out, next := ft.answer(line)
+		if out != "" {
+			if _, err := c.Write([]byte(out)); err != nil {
+				return
+			}
+		}
+		switch next {
+		case Hangup:
+			return
+		case Hang:
+			<-done
+			return
+		}
+	}
+}
+
+// Lines returns the request lines received so far, in order of arrival.
+func (ft *Tracker) Lines() []string {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return append([]string(nil), ft.lines...)
+}
+
+// Accepts returns the number of connections accepted so far.
+func (ft *Tracker) Accepts() int64 { return ft.accepts.Load() }

@@ -1,0 +1,70 @@
+package testutil
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestSyncBuffer(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				b.Write([]byte("x"))
+			}
+		})
+	}
+	wg.Wait()
+	if got := b.String(); got != strings.Repeat("x", 400) {
+		t.Fatalf("String() = %d bytes, want 400", len(got))
+	}
+}
+
+func TestTracker(t *testing.T) {
+	ft := NewTracker(t, "127.0.0.2", func(line string) (string, Action) {
+		if line == "bye" {
+			return "OK \r\n", Hangup
+		}
+		return "OK echo=" + line + "\r\n", Keep
+	})
+	c, err := net.Dial("tcp", ft.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for _, tt := range []struct{ send, want string }{
+		{"noop\r\n", "OK echo=noop\r\n"},
+		{"x y\n", "OK echo=x y\r\n"},
+		{"bye\r\n", "OK \r\n"},
+	} {
+		c.Write([]byte(tt.send))
+		if got, err := br.ReadString('\n'); got != tt.want || err != nil {
+			t.Fatalf("reply to %q = %q, %v; want %q", tt.send, got, err, tt.want)
+		}
+	}
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatalf("connection still open after Hangup")
+	}
+	if got, want := strings.Join(ft.Lines(), "|"), "noop|x y|bye"; got != want {
+		t.Errorf("Lines() = %q, want %q", got, want)
+	}
+	if n := ft.Accepts(); n != 1 {
+		t.Errorf("Accepts() = %d, want 1", n)
+	}
+}
+
+func TestFreeAddr(t *testing.T) {
+	addr := FreeAddr(t, "127.0.0.2")
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.2" {
+		t.Fatalf("FreeAddr = %q, want an address on 127.0.0.2", addr)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("Dial(%s) succeeded, want refused", addr)
+	}
+}
