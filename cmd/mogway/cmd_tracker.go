@@ -14,13 +14,25 @@ import (
 )
 
 func cmdTracker(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "tracker", "[-c FILE] [-t] [flags]", `
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return cmdTrackerBackup(ctx, e, args[1:])
+		case "restore":
+			return cmdTrackerRestore(ctx, e, args[1:])
+		}
+	}
+	fs := newFlagSet(e, "tracker", "[-c FILE] [-t] [flags] | backup ... | restore ...", `
 Run a MogileFS-protocol tracker: the client port (--listen, default :7001) answering every tracker
 command that MogileFS clients, mogadm, the MogileFS-Utils tools and the nginx module send, plus the
 background workers (device monitor, replication, deletion, dead-device reaper, stale-upload reaper,
 fsck). Metadata lives in SQLite or in MySQL/MariaDB with the MogileFS schema (--db). Reads the
 tracker: section of the config file; flags win over the file. Under systemd, a socket named
-"tracker" is used instead of binding.`)
+"tracker" is used instead of binding.
+
+"mogway tracker backup --db STORE --out FILE" writes a consistent snapshot of the store while
+trackers serve; "mogway tracker restore --from FILE --db STORE [--force]" loads one back. Run
+either with --help for details.`)
 	var d daemonFlags
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
