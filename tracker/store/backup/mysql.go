@@ -111,7 +111,7 @@ func restoreMySQL(ctx context.Context, from, dsn string, force bool) error {
 	if err := checkEmpty(ctx, dst, dsnpkg.Spec{Driver: dsnpkg.MySQL, DSN: dsn}.String(), force); err != nil {
 		return err
 	}
-	for _, t := range append([]string{"lock"}, Tables...) {
+	for _, t := range Tables { // (named locks are GET_LOCK on MySQL: there is no lock table)
 		if _, err := dst.ExecContext(ctx, "DELETE FROM `"+t+"`"); err != nil {
 			return fmt.Errorf("backup: empty %s: %w", t, err)
 		}
