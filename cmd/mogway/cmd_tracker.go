@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/store/dsn"
+	"github.com/mogway/mogway/tracker/store/replica"
 )
 
 func cmdTracker(ctx context.Context, e *env, args []string) error {
@@ -69,6 +72,21 @@ either with --help for details.`)
 	if err != nil {
 		return err
 	}
+	if cfg.Replicate.Enabled() {
+		// Started after the store (which creates the file and its schema) and closed before it
+		// (deferred later), once Serve has stopped every write: Close ships the last changes.
+		rep, err := replica.Start(ctx, spec.Path, cfg.Replicate, log.With("component", "replicate"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := rep.Close(context.WithoutCancel(ctx)); err != nil {
+				log.Error("replication stopped with an error", "err", err)
+			}
+		}()
+		srv.AddStats(func() []string { return replicaStats(rep.Status(), time.Now()) })
+		log.Info("replicating the database", "to", cfg.Replicate.To)
+	}
 	socks, err := activated()
 	if err != nil {
 		return err
@@ -88,6 +106,23 @@ either with --help for details.`)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
 	return err
+}
+
+// replicaStats are the `!stats` lines of the replicator: the last transaction read from the WAL,
+// the last one on the replica, the unix time of the last successful sync and how long the replica
+// has been behind (0 when up to date).
+func replicaStats(st replica.Status, now time.Time) []string {
+	last := int64(0)
+	if !st.LastSync.IsZero() {
+		last = st.LastSync.Unix()
+	}
+	return []string{
+		"replicate_to " + st.To,
+		"replicate_local_txid " + strconv.FormatUint(st.LocalTXID, 10),
+		"replicate_replica_txid " + strconv.FormatUint(st.ReplicaTXID, 10),
+		"replicate_last_sync " + strconv.FormatInt(last, 10),
+		"replicate_lag_seconds " + strconv.FormatFloat(st.Lag(now).Seconds(), 'f', 3, 64),
+	}
 }
 
 // checkSQLiteDir makes sure the directory of a SQLite database can be written before anything
