@@ -100,6 +100,19 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 // at the nodes' management port and shortens the worker intervals, and returns its address.
 func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
 	t.Helper()
+	cfg := e2eTrackerConfig(t, mgmtPort, "")
+	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
+	addr := d.waitLog(t, trackerStartingRE)[1]
+	if addr == "127.0.0.1:7001" {
+		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)
+	}
+	return d, addr
+}
+
+// e2eTrackerConfig writes the config file of startE2ETracker, with extra appended to its tracker
+// section (indented by two spaces), and returns its path.
+func e2eTrackerConfig(t *testing.T, mgmtPort, extra string) string {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "mogway.yaml")
 	err := os.WriteFile(cfg, []byte(`tracker:
   listen: "127.0.0.1:7001"      # --listen below wins
@@ -111,16 +124,11 @@ func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
     poll_interval: 50ms
     reaper_interval: 100ms
     reap_delay: 500ms
-`), 0o644)
+`+extra), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
-	addr := d.waitLog(t, trackerStartingRE)[1]
-	if addr == "127.0.0.1:7001" {
-		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)
-	}
-	return d, addr
+	return cfg
 }
 
 // copyURLs returns the copy URLs `mogway info` printed.
@@ -181,9 +189,18 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 			t.Logf("tracker log:\n%s", c.tracker.stderr.String())
 		}
 	})
-	tr := "--trackers=" + c.trackerAddr
+	registerE2E(t, c.trackerAddr, c.nodes)
+	return c
+}
 
-	for _, n := range c.nodes {
+// registerE2E registers the nodes, their devices, the domain "photos" and its two-copy class
+// "originals" through the tracker at addr, and returns once `mogway adm check` passes with both
+// devices writeable.
+func registerE2E(t *testing.T, addr string, nodes [2]*e2eNode) {
+	t.Helper()
+	tr := "--trackers=" + addr
+
+	for _, n := range nodes {
 		host, port, _ := net.SplitHostPort(n.http)
 		if r := mustMog(t, "adm", tr, "host", "add", n.name, "--ip="+host, "--port="+port, "--status=alive"); r.stdout != "" {
 			t.Errorf("%v\nwant no output (like mogadm)", r)
@@ -197,7 +214,7 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 		t.Errorf("%v\nwant a line for photos/originals with mindevcount 2", classes)
 	}
 	hosts := mustMog(t, "adm", tr, "host", "list")
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		if !strings.Contains(hosts.stdout, n.name) || !strings.Contains(hosts.stdout, n.http) {
 			t.Errorf("%v\nwant host %s at %s", hosts, n.name, n.http)
 		}
@@ -207,10 +224,9 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 	check := pollMog(t, "adm check to pass with both devices writeable", func(r cliResult) bool {
 		return r.code == 0 && len(writeable.FindAllString(r.stdout, -1)) == 2
 	}, "adm", tr, "check")
-	if !strings.Contains(check.stdout, c.trackerAddr+" ... OK") {
-		t.Errorf("%v\nwant the tracker %s OK", check, c.trackerAddr)
+	if !strings.Contains(check.stdout, addr+" ... OK") {
+		t.Errorf("%v\nwant the tracker %s OK", check, addr)
 	}
-	return c
 }
 
 func runClusterScenario(t *testing.T, db string, ips [2]string) {

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// asMainEnv makes the test binary run as mogway itself (see TestMain), so tests can start a daemon
+// as a real process and kill it with SIGKILL.
+const asMainEnv = "MOGWAY_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(run(context.Background(), &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// osProc is `mogway args...` running as a child process.
+type osProc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan error
+}
+
+// startProcess starts `mogway args...` as a child process (the test binary in asMainEnv mode); it is
+// killed at t.Cleanup if still running.
+func startProcess(t *testing.T, args ...string) *osProc {
+	t.Helper()
+	p := &osProc{cmd: exec.Command(os.Args[0], args...), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	p.cmd.Stdout = p.stderr
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start mogway %s: %v", strings.Join(args, " "), err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// waitLog polls the process's output until re matches and returns the submatches.
+func (p *osProc) waitLog(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
+			return m
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("mogway %v exited (%v) before logging %q; log:\n%s", p.cmd.Args[1:], err, re, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mogway %v did not log %q within %v; log:\n%s", p.cmd.Args[1:], re, waitTimeout, p.stderr.String())
+		}
+		time.Sleep(pollInterval) // polling interval, not synchronisation
+	}
+}
+
+// upload is one `mogway upload` of the stream: its key and body, and when it was acknowledged
+// (zero if it failed).
+type upload struct {
+	key, body string
+	acked     time.Time
+}
+
+// TestE2EKillRestoreFromReplica is the bounded-loss drill: a tracker on SQLite replicating to a
+// directory takes a stream of `mogway upload`s, is killed with SIGKILL, and its database files are
+// deleted. `mogway tracker restore --from file:///...` rebuilds the database, a new tracker starts
+// on it, and every upload acknowledged more than the replication interval before the kill is
+// there, with its copies on the storage nodes and its exact bytes; no key shows up that was never
+// uploaded, and every key that does show up has its exact bytes.
+func TestE2EKillRestoreFromReplica(t *testing.T) {
+	t.Parallel()
+	const interval = time.Second
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tracker.db")
+	replicaDir := filepath.Join(dir, "replica")
+	nodes, mgmtPort := startE2ENodes(t, [2]string{"127.0.0.91", "127.0.0.92"})
+	cfg := e2eTrackerConfig(t, mgmtPort, fmt.Sprintf("  replicate:\n    to: \"file://%s\"\n    interval: %s\n", replicaDir, interval))
+	tracker := startProcess(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
+	addr := tracker.waitLog(t, trackerStartingRE)[1]
+	registerE2E(t, addr, nodes)
+	tr := "--trackers=" + addr
+
+	// Upload until the tracker is gone: a bounded stream of small files, each body naming its key.
+	var (
+		mu      sync.Mutex
+		uploads []upload
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() {
+		for i := range 5000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			u := upload{key: fmt.Sprintf("k%05d", i), body: fmt.Sprintf("body of k%05d %s", i, strings.Repeat("x", i%97))}
+			r := mog(t, u.body, "upload", tr, "--domain=photos", "--key="+u.key)
+			if r.code == 0 {
+				u.acked = time.Now()
+			}
+			mu.Lock()
+			uploads = append(uploads, u)
+			mu.Unlock()
+		}
+	})
+	// Kill once uploads have been acknowledged for three intervals.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		mu.Lock()
+		ok := len(uploads) > 0 && !uploads[0].acked.IsZero() && time.Since(uploads[0].acked) > 3*interval
+		mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no upload acknowledged within %v; tracker log:\n%s", waitTimeout, tracker.stderr.String())
+		}
+		time.Sleep(pollInterval) // polling interval, not synchronisation
+	}
+	killed := time.Now()
+	if err := tracker.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err := <-tracker.done
+	tracker.done <- err
+	close(stop)
+	wg.Wait()
+
+	// The disk with the database died: every file of it goes, the replica stays.
+	files, _ := filepath.Glob(db + "*")
+	meta, _ := filepath.Glob(filepath.Join(dir, ".tracker.db*"))
+	for _, f := range append(files, meta...) {
+		if err := os.RemoveAll(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := mustMog(t, "tracker", "restore", "--from", "file://"+replicaDir, "--db", "sqlite:"+db)
+	if !regexp.MustCompile(`(?m)^file +\d+$`).MatchString(r.stdout) {
+		t.Errorf("%v\nwant the row count of table file", r)
+	}
+
+	_, addr2 := startE2ETracker(t, "sqlite:"+db, mgmtPort)
+	tr2 := "--trackers=" + addr2
+	var must, late int
+	byKey := map[string]upload{}
+	for _, u := range uploads {
+		byKey[u.key] = u
+		if u.acked.IsZero() || killed.Sub(u.acked) <= interval {
+			late++
+			continue
+		}
+		must++
+		info := mog(t, "", "info", tr2, "--domain=photos", "--key="+u.key)
+		if info.code != 0 || len(copyURLs(info.stdout)) == 0 {
+			t.Errorf("upload %s acknowledged %v before the kill: %v\nwant it with its copies", u.key, killed.Sub(u.acked), info)
+			continue
+		}
+		if f := mog(t, "", "fetch", tr2, "--domain=photos", "--key="+u.key); f.code != 0 || f.stdout != u.body {
+			t.Errorf("fetch %s = exit %d, %d bytes, want its %d bytes; stderr %s", u.key, f.code, len(f.stdout), len(u.body), f.stderr)
+		}
+	}
+	if must == 0 {
+		t.Fatal("no upload was acknowledged more than one interval before the kill")
+	}
+	// Whatever else the restored namespace holds was uploaded, and is whole.
+	ls := mustMog(t, "ls", tr2, "--domain=photos")
+	listed := strings.Fields(ls.stdout)
+	for _, k := range listed {
+		u, ok := byKey[k]
+		if !ok {
+			t.Errorf("the restored namespace holds %q, which was never uploaded", k)
+			continue
+		}
+		if f := mog(t, "", "fetch", tr2, "--domain=photos", "--key="+k); f.code != 0 || f.stdout != u.body {
+			t.Errorf("fetch %s (restored) = exit %d, %d bytes, want its %d bytes", k, f.code, len(f.stdout), len(u.body))
+		}
+	}
+	t.Logf("%d uploads acknowledged more than %v before the kill, all restored; %d later or unacknowledged, %d of the %d keys restored in all",
+		must, interval, late, len(listed)-must, len(listed))
+	// The restored tracker takes new uploads.
+	mog(t, "after the restore", "upload", tr2, "--domain=photos", "--key=after")
+	if f := mustMog(t, "fetch", tr2, "--domain=photos", "--key=after"); f.stdout != "after the restore" {
+		t.Errorf("fetch after = %q", f.stdout)
+	}
+}
