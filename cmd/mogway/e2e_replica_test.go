@@ -78,6 +78,81 @@ type upload struct {
 	acked     time.Time
 }
 
+// uploadStream runs `mogway upload` of small files, one after another, from its own goroutine,
+// until end or 5000 uploads, and records each.
+type uploadStream struct {
+	mu      sync.Mutex
+	uploads []upload // guarded by mu
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// startUploads starts a stream of uploads through the trackers of tr ("--trackers=...") into the
+// domain photos; each body names its key.
+func startUploads(t *testing.T, tr string) *uploadStream {
+	t.Helper()
+	s := &uploadStream{stop: make(chan struct{})}
+	s.wg.Go(func() {
+		for i := range 5000 {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			u := upload{key: fmt.Sprintf("k%05d", i), body: fmt.Sprintf("body of k%05d %s", i, strings.Repeat("x", i%97))}
+			if r := mog(t, u.body, "upload", tr, "--domain=photos", "--key="+u.key); r.code == 0 {
+				u.acked = time.Now()
+			} else {
+				time.Sleep(pollInterval) // pacing while the tracker refuses, so the bound lasts
+			}
+			s.mu.Lock()
+			s.uploads = append(s.uploads, u)
+			s.mu.Unlock()
+		}
+	})
+	return s
+}
+
+// checkStored fails t unless the tracker has u with copies on the storage nodes (get_paths) and
+// fetching it gives its exact bytes; why says why u must be there.
+func checkStored(t *testing.T, tr string, u upload, why string) {
+	t.Helper()
+	info := mog(t, "", "info", tr, "--domain=photos", "--key="+u.key)
+	if info.code != 0 || len(copyURLs(info.stdout)) == 0 {
+		t.Errorf("upload %s, %s: %v\nwant it with its copies", u.key, why, info)
+		return
+	}
+	if f := mog(t, "", "fetch", tr, "--domain=photos", "--key="+u.key); f.code != 0 || f.stdout != u.body {
+		t.Errorf("fetch %s = exit %d, %d bytes, want its %d bytes; stderr %s", u.key, f.code, len(f.stdout), len(u.body), f.stderr)
+	}
+}
+
+// snapshot returns the uploads done so far.
+func (s *uploadStream) snapshot() []upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]upload(nil), s.uploads...)
+}
+
+// waitFor polls until ok accepts the uploads done so far; it fails the test after waitTimeout.
+func (s *uploadStream) waitFor(t *testing.T, what string, ok func([]upload) bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !ok(s.snapshot()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", waitTimeout, what)
+		}
+		time.Sleep(pollInterval) // polling interval, not synchronisation
+	}
+}
+
+// end stops the stream after the upload under way and returns every upload done.
+func (s *uploadStream) end() []upload {
+	close(s.stop)
+	s.wg.Wait()
+	return s.snapshot()
+}
+
 // TestE2EKillRestoreFromReplica is the bounded-loss drill: a tracker on SQLite replicating to a
 // directory takes a stream of `mogway upload`s, is killed with SIGKILL, and its database files are
 // deleted. `mogway tracker restore --from file:///...` rebuilds the database, a new tracker starts
@@ -97,52 +172,18 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 	registerE2E(t, addr, nodes)
 	tr := "--trackers=" + addr
 
-	// Upload until the tracker is gone: a bounded stream of small files, each body naming its key.
-	var (
-		mu      sync.Mutex
-		uploads []upload
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-	)
-	wg.Go(func() {
-		for i := range 5000 {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			u := upload{key: fmt.Sprintf("k%05d", i), body: fmt.Sprintf("body of k%05d %s", i, strings.Repeat("x", i%97))}
-			r := mog(t, u.body, "upload", tr, "--domain=photos", "--key="+u.key)
-			if r.code == 0 {
-				u.acked = time.Now()
-			}
-			mu.Lock()
-			uploads = append(uploads, u)
-			mu.Unlock()
-		}
-	})
 	// Kill once uploads have been acknowledged for three intervals.
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		mu.Lock()
-		ok := len(uploads) > 0 && !uploads[0].acked.IsZero() && time.Since(uploads[0].acked) > 3*interval
-		mu.Unlock()
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no upload acknowledged within %v; tracker log:\n%s", waitTimeout, tracker.stderr.String())
-		}
-		time.Sleep(pollInterval) // polling interval, not synchronisation
-	}
+	stream := startUploads(t, tr)
+	stream.waitFor(t, "uploads acknowledged for three intervals", func(us []upload) bool {
+		return len(us) > 0 && !us[0].acked.IsZero() && time.Since(us[0].acked) > 3*interval
+	})
 	killed := time.Now()
 	if err := tracker.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	err := <-tracker.done
 	tracker.done <- err
-	close(stop)
-	wg.Wait()
+	uploads := stream.end()
 
 	// The disk with the database died: every file of it goes, the replica stays.
 	files, _ := filepath.Glob(db + "*")
@@ -168,14 +209,7 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 			continue
 		}
 		must++
-		info := mog(t, "", "info", tr2, "--domain=photos", "--key="+u.key)
-		if info.code != 0 || len(copyURLs(info.stdout)) == 0 {
-			t.Errorf("upload %s acknowledged %v before the kill: %v\nwant it with its copies", u.key, killed.Sub(u.acked), info)
-			continue
-		}
-		if f := mog(t, "", "fetch", tr2, "--domain=photos", "--key="+u.key); f.code != 0 || f.stdout != u.body {
-			t.Errorf("fetch %s = exit %d, %d bytes, want its %d bytes; stderr %s", u.key, f.code, len(f.stdout), len(u.body), f.stderr)
-		}
+		checkStored(t, tr2, u, fmt.Sprintf("acknowledged %v before the kill", killed.Sub(u.acked)))
 	}
 	if must == 0 {
 		t.Fatal("no upload was acknowledged more than one interval before the kill")
