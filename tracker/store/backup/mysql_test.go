@@ -2,16 +2,11 @@ package backup_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
-
+	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/backup"
 	"github.com/mogway/mogway/tracker/store/mysql"
@@ -22,29 +17,7 @@ import (
 // when t ends and returns its --db value; it skips t when the variable is unset.
 func mysqlDatabase(t *testing.T) string {
 	t.Helper()
-	env := os.Getenv("MOGWAY_TEST_MYSQL_DSN")
-	if env == "" {
-		t.Skip("MOGWAY_TEST_MYSQL_DSN is unset: no MySQL/MariaDB to test against (`make test` starts one)")
-	}
-	cfg, err := mysqldrv.ParseDSN(env)
-	if err != nil {
-		t.Fatalf("MOGWAY_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [8]byte
-	rand.Read(b[:])
-	name := "mogway_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("CREATE DATABASE: %v", err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name) })
-	cfg.DBName = name
-	return "mysql://" + cfg.FormatDSN()
+	return "mysql://" + clustertest.MySQLDSN(t)
 }
 
 func openMySQL(t *testing.T, db string) *mysql.Store {
