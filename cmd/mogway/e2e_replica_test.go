@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,7 +201,9 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 		t.Errorf("%v\nwant the row count of table file", r)
 	}
 
-	_, addr2 := startE2ETracker(t, "sqlite:"+db, mgmtPort)
+	// The new tracker replicates to the same replica, carrying on from the restored state.
+	tracker2 := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
+	addr2 := tracker2.waitLog(t, trackerStartingRE)[1]
 	tr2 := "--trackers=" + addr2
 	var must, late int
 	byKey := map[string]upload{}
@@ -229,9 +234,50 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 	}
 	t.Logf("%d uploads acknowledged more than %v before the kill, all restored; %d later or unacknowledged, %d of the %d keys restored in all",
 		must, interval, late, len(listed)-must, len(listed))
-	// The restored tracker takes new uploads.
+	// The restored tracker takes new uploads and ships them to the replica: !stats shows the
+	// replica catch up with the database.
 	mog(t, "after the restore", "upload", tr2, "--domain=photos", "--key=after")
 	if f := mustMog(t, "fetch", tr2, "--domain=photos", "--key=after"); f.stdout != "after the restore" {
 		t.Errorf("fetch after = %q", f.stdout)
+	}
+	txid := regexp.MustCompile(`(?m)^replicate_local_txid (\d+)\r?\n^replicate_replica_txid (\d+)\r?$`)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		stats := trackerAdmin(t, addr2, "!stats")
+		m := txid.FindStringSubmatch(stats)
+		if m != nil && m[1] == m[2] && m[1] != "0" && strings.Contains(stats, "replicate_to file://"+replicaDir+"\r\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("!stats never showed the replica caught up:\n%s", stats)
+		}
+		time.Sleep(pollInterval) // polling interval, not synchronisation
+	}
+}
+
+// trackerAdmin sends an admin command ("!stats") to the tracker at addr and returns its answer up
+// to the closing "." line.
+func trackerAdmin(t *testing.T, addr, line string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		t.Fatalf("dial tracker %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.WriteString(c, line+"\r\n"); err != nil {
+		t.Fatalf("%s to %s: %v", line, addr, err)
+	}
+	var b strings.Builder
+	r := bufio.NewReader(c)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s to %s: %v after %q", line, addr, err, b.String())
+		}
+		if l == ".\r\n" {
+			return b.String()
+		}
+		b.WriteString(l)
 	}
 }
