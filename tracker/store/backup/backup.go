@@ -158,6 +158,18 @@ func snapshotSQLite(ctx context.Context, path, tmp string, w *sizeWatch) error {
 	return finish(ctx, out)
 }
 
+// finish turns a new copy into one self-contained file (rollback journal, not WAL) without the
+// named locks of the trackers that ran on the original.
+func finish(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "DELETE FROM lock"); err != nil && !isNoTable(err) {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=DELETE"); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
 // Verify checks the backup at path: PRAGMA integrity_check must answer "ok" and every table of
 // Tables must exist. It returns the row counts.
 func Verify(ctx context.Context, path string) (Report, error) {

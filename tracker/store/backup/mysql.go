@@ -84,14 +84,6 @@ func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
 	return finish(ctx, dst)
 }
 
-// finish turns the new backup file into one self-contained file (rollback journal, not WAL).
-func finish(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=DELETE"); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	return nil
-}
-
 // restoreMySQL loads the backup at from into the MySQL/MariaDB database named by dsn, creating
 // the schema if it is missing. Unless force is set, a database that holds a namespace is refused;
 // with force, its MogileFS tables are emptied first.

@@ -121,9 +121,6 @@ func copySQLite(ctx context.Context, from, tmp string) error {
 		return err
 	}
 	defer dst.Close()
-	if _, err := dst.ExecContext(ctx, "DELETE FROM lock"); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
 	return finish(ctx, dst)
 }
 
