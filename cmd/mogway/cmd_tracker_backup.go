@@ -27,10 +27,12 @@ const trackerRestoreAbout = `
 Load a backup made by "mogway tracker backup" (or a SQLite tracker database) into the store named
 by --db, after checking it with PRAGMA integrity_check. With --from file:///DIR, the database is
 first rebuilt from the replica that tracker.replicate writes there, as of its latest transaction
-or, with --timestamp, of the last one at or before that time (point-in-time restore). A target that already holds domains, hosts,
-devices or files is refused unless --force is given. A SQLite target is replaced as a whole; stop
-the trackers that use it first. A MySQL/MariaDB target gets the MogileFS schema if it has none.
-The row counts read back from the target are printed.`
+or, with --timestamp, of the last one at or before that time (point-in-time restore).
+
+A target that already holds domains, hosts, devices or files is refused unless --force is given.
+A SQLite target is replaced as a whole; stop the trackers that use it first. A MySQL/MariaDB
+target must exist; it gets the MogileFS schema if it has none. The row counts read back from the
+target are printed.`
 
 func cmdTrackerBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "tracker backup", "--db STORE --out FILE", trackerBackupAbout)
@@ -55,7 +57,7 @@ func cmdTrackerBackup(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdTrackerRestore(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "tracker restore", "--from FILE --db STORE [--force]", trackerRestoreAbout)
+	fs := newFlagSet(e, "tracker restore", "--from FILE|file:///DIR [--timestamp T] --db STORE [--force]", trackerRestoreAbout)
 	from := fs.String("from", "", "backup `file` to load, or a replica URL file:///DIR")
 	at := fs.String("timestamp", "", "with a replica: restore the state as of this `time` (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
 	db := fs.String("db", "", "metadata `store` to fill: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs")

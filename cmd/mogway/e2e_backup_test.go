@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/tracker/store/sqlite"
@@ -64,4 +65,28 @@ func TestE2EBackupUnderUploads(t *testing.T) {
 	}
 	t.Logf("%d uploads acknowledged before the backup, all restored; %d ended during it; %d in all",
 		acked, during, len(uploads))
+}
+
+func TestTrackerBackupRestoreUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{[]string{"tracker", "backup", "--help"}, 0, "-out file"},
+		{[]string{"tracker", "restore", "--help"}, 0, "-timestamp time"},
+		{[]string{"tracker", "backup", "--db", "sqlite:" + dir + "/t.db"}, 2, "--db and --out are required"},
+		{[]string{"tracker", "restore", "--from", dir + "/b.db"}, 2, "--from and --db are required"},
+		{[]string{"tracker", "restore", "--from", dir + "/b.db", "--db", "sqlite:" + dir + "/t.db", "--timestamp", "2026-01-02T15:04:05Z"}, 2, "needs a replica URL"},
+		{[]string{"tracker", "restore", "--from", "file://" + dir, "--db", "sqlite:" + dir + "/t.db", "--timestamp", "yesterday"}, 2, "want RFC 3339"},
+		{[]string{"tracker", "restore", "--from", dir + "/missing.db", "--db", "sqlite:" + dir + "/t.db"}, 1, "no such file"},
+		{[]string{"tracker", "backup", "--db", "sqlite:" + dir + "/missing.db", "--out", dir + "/b.db"}, 1, "no such file"},
+	} {
+		r := mog(t, "", tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%v\nwant exit %d and %q", r, tc.code, tc.want)
+		}
+	}
 }
