@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/tracker/store/sqlite"
+	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 // asMainEnv makes the test binary run as mogway itself (see TestMain), so tests can start a daemon
@@ -252,6 +255,32 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 			t.Fatalf("!stats never showed the replica caught up:\n%s", stats)
 		}
 		time.Sleep(pollInterval) // polling interval, not synchronisation
+	}
+	// A second restore from the same replica has the old namespace and the new upload.
+	again := filepath.Join(t.TempDir(), "again.db")
+	mustMog(t, "tracker", "restore", "--from", "file://"+replicaDir, "--db", "sqlite:"+again)
+	s, err := sqlite.Open(context.Background(), again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := storetest.Invariants(context.Background(), s); err != nil {
+		t.Errorf("the second restore breaks an invariant: %v", err)
+	}
+	var photos int
+	domains, err := s.Domains(context.Background())
+	for _, d := range domains {
+		if d.Name == "photos" {
+			photos = d.ID
+		}
+	}
+	if err != nil || photos == 0 {
+		t.Fatalf("the second restore has domains %v, %v; want photos", domains, err)
+	}
+	for _, k := range []string{"after", listed[0]} {
+		if _, err := s.FileByKey(context.Background(), photos, k); err != nil {
+			t.Errorf("the second restore lacks %q: %v", k, err)
+		}
 	}
 }
 
