@@ -73,12 +73,11 @@ func TestReplicateAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	r, err := replica.Start(ctx, path, replica.Config{To: to, Interval: conf.Duration(200 * time.Millisecond)}, nil)
 	if err != nil {
+		s.Close()
 		t.Fatalf("Start: %v", err)
 	}
-	defer r.Close(ctx)
 	d, err := s.CreateDomain(ctx, "d")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +119,40 @@ func TestReplicateAndRestore(t *testing.T) {
 	oldest, newest, err := replica.Bounds(ctx, to)
 	if err != nil || oldest.IsZero() || newest.Before(between) {
 		t.Errorf("Bounds = %v, %v, %v; want a range reaching past %v", oldest, newest, err, between)
+	}
+
+	// Going back in time and replicating on to the same replica: the replica's next state is the
+	// restored database plus the new commits, without the batch the restore went back before.
+	r.Close(ctx)
+	s.Close()
+	back := filepath.Join(t.TempDir(), "back.db")
+	if err := replica.Restore(ctx, to, back, between, nil); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sqlite.Open(ctx, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	r2, err := replica.Start(ctx, back, replica.Config{To: to, Interval: conf.Duration(200 * time.Millisecond)}, nil)
+	if err != nil {
+		t.Fatalf("Start on the restored database: %v", err)
+	}
+	defer r2.Close(ctx)
+	commit(t, s2, d.ID, keys("c", 5)...)
+	if err := r2.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	after := restored(t, to, time.Time{})
+	for _, k := range append(keys("a", 20), keys("c", 5)...) {
+		if !has(t, after, d.ID, k) {
+			t.Errorf("restore after going back lacks %q", k)
+		}
+	}
+	for _, k := range keys("b", 20) {
+		if has(t, after, d.ID, k) {
+			t.Errorf("restore after going back has %q, which the database went back before", k)
+		}
 	}
 }
 
