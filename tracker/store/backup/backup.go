@@ -28,8 +28,8 @@ import (
 	"github.com/mogway/mogway/tracker/store/sqlite"
 )
 
-// Tables are the MogileFS tables a backup carries, in the order they are restored.
-var Tables = []string{
+// tables are the MogileFS tables a backup carries, in the order they are restored (read-only).
+var tables = []string{
 	"server_settings", "domain", "class", "host", "device",
 	"file", "tempfile", "file_on", "file_on_corrupt", "checksum",
 	"file_to_delete", "file_to_delete2", "file_to_delete_later", "file_to_replicate", "file_to_queue",
@@ -62,7 +62,7 @@ type Report struct {
 	Path string
 	// Bytes is the size of the backup file.
 	Bytes int64
-	// Counts has one entry per table of Tables, in that order.
+	// Counts has one entry per MogileFS table (the lock table excepted), in restore order.
 	Counts []TableCount
 	// Took is how long the copy and the verification took.
 	Took time.Duration
@@ -170,8 +170,8 @@ func finish(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Verify checks the backup at path: PRAGMA integrity_check must answer "ok" and every table of
-// Tables must exist. It returns the row counts.
+// Verify checks the backup at path: PRAGMA integrity_check must answer "ok" and every MogileFS
+// table must exist. It returns the row counts.
 func Verify(ctx context.Context, path string) (Report, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -207,7 +207,7 @@ func Verify(ctx context.Context, path string) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Path: path, Bytes: fi.Size()}
-	for _, t := range Tables {
+	for _, t := range tables {
 		var n int64
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t).Scan(&n); err != nil {
 			return Report{}, fmt.Errorf("%w: %s: table %s: %v", ErrCorrupt, path, t, err)
@@ -217,9 +217,9 @@ func Verify(ctx context.Context, path string) (Report, error) {
 	return rep, nil
 }
 
-// checkMogileFS fails unless db has every table of Tables.
+// checkMogileFS fails unless db has every table of tables.
 func checkMogileFS(ctx context.Context, db *sql.DB, path string) error {
-	for _, t := range Tables {
+	for _, t := range tables {
 		var n int
 		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", t).Scan(&n)
 		if err != nil {

@@ -25,7 +25,7 @@ func openMySQL(dsn string) (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
-// snapshotMySQL copies every table of Tables from the MySQL/MariaDB database into a new SQLite
+// snapshotMySQL copies every table of tables from the MySQL/MariaDB database into a new SQLite
 // file at tmp, reading all of them inside one START TRANSACTION WITH CONSISTENT SNAPSHOT: InnoDB
 // shows the transaction one point in time, and writers are not blocked.
 func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
@@ -69,7 +69,7 @@ func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
 	if _, err := dst.ExecContext(ctx, "DELETE FROM server_settings"); err != nil { // replaced by the source's
 		return fmt.Errorf("backup: %w", err)
 	}
-	for _, t := range Tables {
+	for _, t := range tables {
 		if _, err := copyTable(ctx, conn, dst, t, true); err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func restoreMySQL(ctx context.Context, from, dsn string, force bool) error {
 	if err := checkEmpty(ctx, dst, dsnpkg.Spec{Driver: dsnpkg.MySQL, DSN: dsn}.String(), force); err != nil {
 		return err
 	}
-	for _, t := range Tables { // (named locks are GET_LOCK on MySQL: there is no lock table)
+	for _, t := range tables { // (named locks are GET_LOCK on MySQL: there is no lock table)
 		if _, err := dst.ExecContext(ctx, "DELETE FROM `"+t+"`"); err != nil {
 			return fmt.Errorf("backup: empty %s: %w", t, err)
 		}
@@ -113,7 +113,7 @@ func restoreMySQL(ctx context.Context, from, dsn string, force bool) error {
 		return err
 	}
 	defer src.Close()
-	for _, t := range Tables {
+	for _, t := range tables {
 		if _, err := copyTable(ctx, src, dst, t, false); err != nil {
 			return err
 		}

@@ -164,7 +164,7 @@ func countMySQL(ctx context.Context, dsn string) (Report, error) {
 	}
 	defer db.Close()
 	var rep Report
-	for _, t := range Tables {
+	for _, t := range tables {
 		var n int64
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t).Scan(&n); err != nil {
 			return Report{}, fmt.Errorf("backup: count %s: %w", t, err)
