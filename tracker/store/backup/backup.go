@@ -80,8 +80,8 @@ func (r Report) Rows(table string) int64 {
 
 // Backup writes a consistent snapshot of the store named by db (a --db value) to out, which must
 // not exist, while trackers keep using the store. The snapshot is written to a temporary file
-// next to out, verified, fsynced and renamed, so out is either complete or absent. progress may
-// be nil.
+// next to out, verified, fsynced and linked into place, so out is either complete or absent.
+// progress may be nil.
 func Backup(ctx context.Context, db, out string, progress Progress) (Report, error) {
 	start := time.Now()
 	spec, err := dsn.Parse(db)
@@ -96,7 +96,7 @@ func Backup(ctx context.Context, db, out string, progress Progress) (Report, err
 	if err != nil {
 		return Report{}, fmt.Errorf("backup: %w", err)
 	}
-	defer os.Remove(tmp) // a no-op once renamed
+	defer os.Remove(tmp) // on success out is a second link to the same file
 	stop := watchSize(tmp, progress)
 	switch spec.Driver {
 	case dsn.SQLite:
