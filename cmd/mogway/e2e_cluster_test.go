@@ -189,17 +189,16 @@ func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {
 			t.Logf("tracker log:\n%s", c.tracker.stderr.String())
 		}
 	})
-	registerE2E(t, c.trackerAddr, c.nodes)
+	registerE2ENodes(t, c.trackerAddr, c.nodes)
 	return c
 }
 
-// registerE2E registers the nodes, their devices, the domain "photos" and its two-copy class
-// "originals" through the tracker at addr, and returns once `mogway adm check` passes with both
-// devices writeable.
-func registerE2E(t *testing.T, addr string, nodes [2]*e2eNode) {
+// registerE2ENodes registers nodes and their devices with the tracker at trackerAddr, adds the
+// domain "photos" with its two-copy class "originals", and returns once `mogway adm check` passes
+// with both devices writeable.
+func registerE2ENodes(t *testing.T, trackerAddr string, nodes [2]*e2eNode) {
 	t.Helper()
-	tr := "--trackers=" + addr
-
+	tr := "--trackers=" + trackerAddr
 	for _, n := range nodes {
 		host, port, _ := net.SplitHostPort(n.http)
 		if r := mustMog(t, "adm", tr, "host", "add", n.name, "--ip="+host, "--port="+port, "--status=alive"); r.stdout != "" {
@@ -224,8 +223,8 @@ func registerE2E(t *testing.T, addr string, nodes [2]*e2eNode) {
 	check := pollMog(t, "adm check to pass with both devices writeable", func(r cliResult) bool {
 		return r.code == 0 && len(writeable.FindAllString(r.stdout, -1)) == 2
 	}, "adm", tr, "check")
-	if !strings.Contains(check.stdout, addr+" ... OK") {
-		t.Errorf("%v\nwant the tracker %s OK", check, addr)
+	if !strings.Contains(check.stdout, trackerAddr+" ... OK") {
+		t.Errorf("%v\nwant the tracker %s OK", check, trackerAddr)
 	}
 }
 

@@ -175,7 +175,7 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 	cfg := e2eTrackerConfig(t, mgmtPort, fmt.Sprintf("  replicate:\n    to: \"file://%s\"\n    interval: %s\n", replicaDir, interval))
 	tracker := startProcess(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
 	addr := tracker.waitLog(t, trackerStartingRE)[1]
-	registerE2E(t, addr, nodes)
+	registerE2ENodes(t, addr, nodes)
 	tr := "--trackers=" + addr
 
 	// Kill once uploads have been acknowledged for three intervals.
