@@ -17,10 +17,11 @@ type querier interface {
 const batchRows = 250
 
 // copyTable copies every row of table from src to dst (which must have the table and the columns
-// of src) in one transaction of dst, and returns how many rows it copied. Values read from MySQL
+// of src) in one transaction of dst, and returns how many rows it copied. onRows, if not nil, is
+// told of every batch written. Values read from MySQL
 // come as text; toSQLite turns them into the types the SQLite schema declares, so keys stay TEXT
 // and counters INTEGER.
-func copyTable(ctx context.Context, src querier, dst *sql.DB, table string, toSQLite bool) (int64, error) {
+func copyTable(ctx context.Context, src querier, dst *sql.DB, table string, toSQLite bool, onRows func(n int64)) (int64, error) {
 	rows, err := src.QueryContext(ctx, "SELECT * FROM "+table)
 	if err != nil {
 		return 0, fmt.Errorf("backup: read %s: %w", table, err)
@@ -54,6 +55,9 @@ func copyTable(ctx context.Context, src querier, dst *sql.DB, table string, toSQ
 			return fmt.Errorf("backup: write %s: %w", table, err)
 		}
 		args = args[:0]
+		if onRows != nil {
+			onRows(int64(k))
+		}
 		return nil
 	}
 	vals := make([]any, len(cols))

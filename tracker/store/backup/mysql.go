@@ -70,7 +70,7 @@ func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	for _, t := range tables {
-		if _, err := copyTable(ctx, conn, dst, t, true); err != nil {
+		if _, err := copyTable(ctx, conn, dst, t, true, nil); err != nil {
 			return err
 		}
 	}
@@ -86,8 +86,9 @@ func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
 
 // restoreMySQL loads the backup at from into the MySQL/MariaDB database named by dsn, creating
 // the schema if it is missing. Unless force is set, a database that holds a namespace is refused;
-// with force, its MogileFS tables are emptied first.
-func restoreMySQL(ctx context.Context, from, dsn string, force bool) error {
+// with force, its MogileFS tables are emptied first. Progress is reported as the share of the
+// backup's rows copied, scaled to its size in bytes.
+func restoreMySQL(ctx context.Context, from, dsn string, force bool, want Report, progress Progress) error {
 	st, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -113,8 +114,19 @@ func restoreMySQL(ctx context.Context, from, dsn string, force bool) error {
 		return err
 	}
 	defer src.Close()
+	var total, done int64
+	for _, c := range want.Counts {
+		total += c.Rows
+	}
+	var onRows func(int64)
+	if progress != nil && total > 0 {
+		onRows = func(n int64) {
+			done += n
+			progress(want.Bytes*done/total, want.Bytes)
+		}
+	}
 	for _, t := range tables {
-		if _, err := copyTable(ctx, src, dst, t, false); err != nil {
+		if _, err := copyTable(ctx, src, dst, t, false, onRows); err != nil {
 			return err
 		}
 	}

@@ -88,8 +88,12 @@ func TestBackupMySQLUnderUploads(t *testing.T) {
 	})
 	t.Run("ToMySQL", func(t *testing.T) {
 		db := mysqlDatabase(t)
-		if _, err := backup.Restore(ctx, out, db, false, nil); err != nil {
+		var last, total int64
+		if _, err := backup.Restore(ctx, out, db, false, func(d, n int64) { last, total = d, n }); err != nil {
 			t.Fatalf("Restore: %v", err)
+		}
+		if last == 0 || last != total {
+			t.Errorf("last progress report %d of %d, want all of it", last, total)
 		}
 		check(t, openMySQL(t, db))
 		if _, err := backup.Restore(ctx, out, db, false, nil); !errors.Is(err, backup.ErrNotEmpty) {

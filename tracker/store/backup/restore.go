@@ -42,7 +42,7 @@ func Restore(ctx context.Context, from, db string, force bool, progress Progress
 		}
 		got, err = Verify(ctx, spec.Path)
 	case dsn.MySQL:
-		if err := restoreMySQL(ctx, from, spec.DSN, force); err != nil {
+		if err := restoreMySQL(ctx, from, spec.DSN, force, want, progress); err != nil {
 			return Report{}, err
 		}
 		got, err = countMySQL(ctx, spec.DSN)
