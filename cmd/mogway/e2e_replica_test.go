@@ -237,8 +237,7 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 	}
 	t.Logf("%d uploads acknowledged more than %v before the kill, all restored; %d later or unacknowledged, %d of the %d keys restored in all",
 		must, interval, late, len(listed)-must, len(listed))
-	// The restored tracker takes new uploads and ships them to the replica: !stats shows the
-	// replica catch up with the database.
+	// The restored tracker takes new uploads and replicates: !stats shows the replica's position.
 	mog(t, "after the restore", "upload", tr2, "--domain=photos", "--key=after")
 	if f := mustMog(t, "fetch", tr2, "--domain=photos", "--key=after"); f.stdout != "after the restore" {
 		t.Errorf("fetch after = %q", f.stdout)
@@ -256,7 +255,11 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 		}
 		time.Sleep(pollInterval) // polling interval, not synchronisation
 	}
-	// A second restore from the same replica has the old namespace and the new upload.
+	// A graceful stop ships the last changes: a second restore from the same replica has the old
+	// namespace and the new upload.
+	if code := tracker2.stop(t); code != 0 {
+		t.Fatalf("the restored tracker stopped with exit %d; log:\n%s", code, tracker2.stderr.String())
+	}
 	again := filepath.Join(t.TempDir(), "again.db")
 	mustMog(t, "tracker", "restore", "--from", "file://"+replicaDir, "--db", "sqlite:"+again)
 	s, err := sqlite.Open(context.Background(), again)
