@@ -141,8 +141,16 @@ func (s *Server) adminStats() []string {
 	for _, k := range names {
 		lines = append(lines, k+" "+strconv.FormatInt(counters[k], 10))
 	}
+	if s.moreStats != nil {
+		lines = append(lines, s.moreStats()...)
+	}
 	return lines
 }
+
+// AddStats makes `!stats` end with the "name value" lines f returns, such as the state of
+// components the tracker does not own (the SQLite replicator). Call it before Serve; f is called
+// from connection goroutines, concurrently.
+func (s *Server) AddStats(f func() []string) { s.moreStats = f }
 
 func (s *Server) adminJobs() []string {
 	pid := strconv.Itoa(os.Getpid())

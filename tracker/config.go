@@ -7,6 +7,7 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store/dbaddr"
+	"github.com/mogway/mogway/tracker/store/replica"
 	"github.com/mogway/mogway/tracker/worker"
 )
 
@@ -90,6 +91,10 @@ type Config struct {
 	// Workers configures the background workers (monitor, replicate, delete, reaper, fsck); see
 	// package worker for its keys and defaults.
 	Workers worker.Config `yaml:"workers"`
+	// Replicate streams a SQLite database to a replica as it changes, for point-in-time restore
+	// with `mogway tracker restore --from URL`; see package replica for its keys. Default off.
+	// MySQL/MariaDB databases use the server's own replication instead.
+	Replicate replica.Config `yaml:"replicate"`
 }
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
@@ -122,6 +127,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Workers.Validate(); err != nil {
 		errs = append(errs, conf.Within("workers", err))
+	}
+	if err := c.Replicate.Validate(); err != nil {
+		errs = append(errs, conf.Within("replicate", err))
+	} else if c.Replicate.Enabled() {
+		if spec, err := dbaddr.Parse(c.DBAddr()); err == nil && spec.Driver != dbaddr.SQLite {
+			errs = append(errs, conf.Field("replicate.to", "remove it and replicate the MySQL/MariaDB server instead (docs/ha.md)", "replication is for SQLite databases only"))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -63,6 +63,7 @@ type Server struct {
 	noWorkers      bool
 	testBackground background
 	workers        background
+	moreStats      func() []string // extra `!stats` lines; set by AddStats before Serve
 
 	gate     chan struct{} // closed once queries may run (first monitor round or StartupWait)
 	gateOnce sync.Once

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/store/replica"
 	"github.com/mogway/mogway/tracker/worker"
 )
 
@@ -250,5 +251,32 @@ func TestConfigValidate(t *testing.T) {
 	good := Config{Listen: "127.0.0.1:7001", DB: "mysql://u:p@tcp(db:3306)/mogilefs", QueryWorkers: 5}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate(%+v) = %v, want nil", good, err)
+	}
+}
+
+func TestConfigReplicateNeedsSQLite(t *testing.T) {
+	rep := replica.Config{To: "file:///var/backups/mogway"}
+	for _, tc := range []struct {
+		db      string
+		wantErr string // "" = valid
+	}{
+		{"", ""}, // the default is SQLite
+		{"sqlite:/var/lib/mogway/tracker.db", ""},
+		{"mysql://u:p@tcp(db:3306)/mogilefs", "replicate.to"},
+	} {
+		c := Config{DB: tc.db, Replicate: rep}
+		err := c.Validate()
+		var fe *conf.FieldError
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("Validate(db %q, replicate) = %v, want nil", tc.db, err)
+		case tc.wantErr != "" && (!errors.As(err, &fe) || fe.Field != tc.wantErr):
+			t.Errorf("Validate(db %q, replicate) = %v, want a FieldError for %s", tc.db, err, tc.wantErr)
+		}
+	}
+	bad := Config{Replicate: replica.Config{To: "s3://bucket/x"}}
+	var fe *conf.FieldError
+	if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != "replicate.to" {
+		t.Errorf("Validate(replicate.to s3://) = %v, want a FieldError for replicate.to", err)
 	}
 }

@@ -29,12 +29,17 @@ func newProgress(w io.Writer, size int64, label string) *progress {
 }
 
 func (p *progress) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
+	p.set(p.n + int64(len(b)))
+	return len(b), nil
+}
+
+// set records that n bytes are done and redraws the bar if it is due.
+func (p *progress) set(n int64) {
+	p.n = n
 	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || p.n == p.total {
 		p.last = now
 		fmt.Fprintf(p.w, "\r%s", progressLine(p.label, p.n, p.total))
 	}
-	return len(b), nil
 }
 
 func (p *progress) done() { fmt.Fprintf(p.w, "\r%s\n", progressLine(p.label, p.n, p.total)) }

@@ -6,21 +6,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/store/dsn"
+	"github.com/mogway/mogway/tracker/store/replica/stream"
 )
 
 func cmdTracker(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "tracker", "[-c FILE] [-t] [flags]", `
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return cmdTrackerBackup(ctx, e, args[1:])
+		case "restore":
+			return cmdTrackerRestore(ctx, e, args[1:])
+		}
+	}
+	fs := newFlagSet(e, "tracker", "[-c FILE] [-t] [flags] | backup ... | restore ...", `
 Run a MogileFS-protocol tracker: the client port (--listen, default :7001) answering every tracker
 command that MogileFS clients, mogadm, the MogileFS-Utils tools and the nginx module send, plus the
 background workers (device monitor, replication, deletion, dead-device reaper, stale-upload reaper,
 fsck). Metadata lives in SQLite or in MySQL/MariaDB with the MogileFS schema (--db). Reads the
 tracker: section of the config file; flags win over the file. Under systemd, a socket named
-"tracker" is used instead of binding.`)
+"tracker" is used instead of binding.
+
+"mogway tracker backup --db STORE --out FILE" writes a consistent snapshot of the store while
+trackers serve; "mogway tracker restore --from FILE --db STORE [--force]" loads one back. Run
+either with --help for details.`)
 	var d daemonFlags
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
@@ -57,6 +72,21 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	if err != nil {
 		return err
 	}
+	if cfg.Replicate.Enabled() {
+		// Started after the store (which creates the file and its schema) and closed before it
+		// (deferred later), once Serve has stopped every write: Close ships the last changes.
+		rep, err := stream.Start(ctx, spec.Path, cfg.Replicate, log.With("component", "replicate"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := rep.Close(context.WithoutCancel(ctx)); err != nil {
+				log.Error("replication stopped with an error", "err", err)
+			}
+		}()
+		srv.AddStats(func() []string { return replicaStats(rep.Status(), time.Now()) })
+		log.Info("replicating the database", "to", cfg.Replicate.To)
+	}
 	socks, err := activated()
 	if err != nil {
 		return err
@@ -76,6 +106,23 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
 	return err
+}
+
+// replicaStats are the `!stats` lines of the replicator: the last transaction read from the WAL,
+// the last one on the replica, the unix time of the last successful sync and how long the replica
+// has been behind (0 when up to date).
+func replicaStats(st stream.Status, now time.Time) []string {
+	last := int64(0)
+	if !st.LastSync.IsZero() {
+		last = st.LastSync.Unix()
+	}
+	return []string{
+		"replicate_to " + st.To,
+		"replicate_local_txid " + strconv.FormatUint(st.LocalTXID, 10),
+		"replicate_replica_txid " + strconv.FormatUint(st.ReplicaTXID, 10),
+		"replicate_last_sync " + strconv.FormatInt(last, 10),
+		"replicate_lag_seconds " + strconv.FormatFloat(st.Lag(now).Seconds(), 'f', 3, 64),
+	}
 }
 
 // checkSQLiteDir makes sure the directory of a SQLite database can be written before anything

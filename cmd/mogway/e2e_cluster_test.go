@@ -100,6 +100,19 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 // at the nodes' management port and shortens the worker intervals, and returns its address.
 func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
 	t.Helper()
+	cfg := e2eTrackerConfig(t, mgmtPort, "")
+	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
+	addr := d.waitLog(t, trackerStartingRE)[1]
+	if addr == "127.0.0.1:7001" {
+		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)
+	}
+	return d, addr
+}
+
+// e2eTrackerConfig writes the config file of startE2ETracker, with extra appended to its tracker
+// section (indented by two spaces), and returns its path.
+func e2eTrackerConfig(t *testing.T, mgmtPort, extra string) string {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "mogway.yaml")
 	err := os.WriteFile(cfg, []byte(`tracker:
   listen: "127.0.0.1:7001"      # --listen below wins
@@ -111,16 +124,11 @@ func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
     poll_interval: 50ms
     reaper_interval: 100ms
     reap_delay: 500ms
-`), 0o644)
+`+extra), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
-	addr := d.waitLog(t, trackerStartingRE)[1]
-	if addr == "127.0.0.1:7001" {
-		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)
-	}
-	return d, addr
+	return cfg
 }
 
 // copyURLs returns the copy URLs `mogway info` printed.
