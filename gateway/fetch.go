@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -499,24 +498,6 @@ func (s *Server) decorate(ctx *fasthttp.RequestCtx, rt *route, name string, upst
 	if cd := disposition(rt.Download, ctx.QueryArgs(), name); cd != "" {
 		out.Set("Content-Disposition", cd)
 	}
-}
-
-// fidETag makes a validator for a MogileFS copy from its fid path ("/dev1/0/000/000/0000000017.fid"
-// gives "\"fid-17\""): every copy of a fid holds the same bytes, and a new upload gets a new fid.
-func fidETag(uri string) string {
-	if i := strings.IndexByte(uri, '?'); i >= 0 {
-		uri = uri[:i]
-	}
-	name := uri[strings.LastIndexByte(uri, '/')+1:]
-	digits, found := strings.CutSuffix(name, ".fid")
-	if !found || digits == "" {
-		return ""
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil {
-		return ""
-	}
-	return `"fid-` + strconv.FormatUint(n, 10) + `"`
 }
 
 // validators are an answer's ETag and Last-Modified as httpsem compares them; a Last-Modified that is
