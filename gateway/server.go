@@ -40,10 +40,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -360,43 +358,4 @@ type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
-}
-
-// serveUpstream answers GET and HEAD on an upstream route.
-func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
-	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp), ctx.IsHead(), rec))
-}
-
-// upstreamURI is the URI an upstream route sends for a request.
-func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
-	var uri string
-	switch {
-	case rt.StripPrefix:
-		uri = "/" + escapePath(strings.TrimLeft(strings.TrimPrefix(rp.clean, rt.Prefix), "/"))
-		if len(rp.query) > 0 {
-			uri += "?" + string(rp.query)
-		}
-	case rp.written == rp.clean:
-		// The URI as the client wrote it, like `proxy_pass http://group;`.
-		uri = string(ctx.Request.Header.RequestURI())
-		if !strings.HasPrefix(uri, "/") {
-			uri = string(ctx.URI().RequestURI())
-		}
-	default:
-		uri = escapePath(rp.clean)
-		if len(rp.query) > 0 {
-			uri += "?" + string(rp.query)
-		}
-	}
-	return uri
-}
-
-// upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
-func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
-	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: rt.group.targets(s.now(), uri), rec: rec}
-}
-
-// escapePath percent-encodes a decoded path for a request line, keeping slashes.
-func escapePath(p string) string {
-	return (&url.URL{Path: p}).EscapedPath()
 }
