@@ -90,19 +90,6 @@ func (s *Server) openCache(cfg Config, deps Deps) error {
 	return nil
 }
 
-// Close releases what New opened besides listeners: the cache (its disk tier stays for the next
-// start). Serve calls it when it returns; call it yourself only for a Server that is never served.
-// It is safe to call more than once.
-func (s *Server) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		if s.cache != nil {
-			err = s.cache.Close()
-		}
-	})
-	return err
-}
-
 // underPath reports whether path is prefix or below it, and returns the rest ("/a.jpg", or "").
 func underPath(path, prefix string) (string, bool) {
 	rest, ok := strings.CutPrefix(path, prefix)

@@ -359,3 +359,16 @@ type fasthttpLogger struct{ log *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
+
+// Close releases what New opened besides listeners: the cache (its disk tier stays for the next
+// start). Serve calls it when it returns; call it yourself only for a Server that is never served.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.cache != nil {
+			err = s.cache.Close()
+		}
+	})
+	return err
+}
