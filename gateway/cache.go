@@ -14,6 +14,7 @@ import (
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/httpsem"
+	"github.com/mogway/mogway/purge"
 )
 
 // A cached route answers GET and HEAD through the cache: a lookup by key (serveCached), and on a miss
@@ -511,4 +512,39 @@ func (s *Server) expiry(now time.Time, cr *cacheRoute, status int, h *fasthttp.R
 		return now.Add(d)
 	}
 	return time.Time{}
+}
+
+// openCache creates the cache and the purge service of a configuration with defaults. It runs before
+// any listener binds, so a disk tier's index is rebuilt before the first request.
+func (s *Server) openCache(cfg Config, deps Deps) error {
+	if cfg.Cache != nil {
+		var opts []cache.Option
+		if deps.Now != nil {
+			opts = append(opts, cache.WithClock(deps.Now))
+		}
+		c, err := cache.New(*cfg.Cache, s.log.With("component", "cache"), opts...)
+		if err != nil {
+			return err
+		}
+		s.cache = c
+	}
+	if cfg.Purge != nil {
+		var target purge.Target = nopTarget{}
+		if s.cache != nil {
+			target = s.cache
+		}
+		var opts []purge.Option
+		if deps.Now != nil {
+			opts = append(opts, purge.WithClock(deps.Now))
+		}
+		svc, err := purge.New(*cfg.Purge, purgeTarget{s: s, cache: target}, s.log.With("component", "purge"), opts...)
+		if err != nil {
+			if s.cache != nil {
+				s.cache.Close() //nolint:errcheck // the purge error is the one to report
+			}
+			return err
+		}
+		s.purger = svc
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -499,56 +498,6 @@ func (s *Server) decorate(ctx *fasthttp.RequestCtx, rt *route, name string, upst
 	if cd := disposition(rt.Download, ctx.QueryArgs(), name); cd != "" {
 		out.Set("Content-Disposition", cd)
 	}
-}
-
-// fidETag makes a validator for a MogileFS copy from its fid path ("/dev1/0/000/000/0000000017.fid"
-// gives "\"fid-17\""): every copy of a fid holds the same bytes, and a new upload gets a new fid.
-func fidETag(uri string) string {
-	if i := strings.IndexByte(uri, '?'); i >= 0 {
-		uri = uri[:i]
-	}
-	name := uri[strings.LastIndexByte(uri, '/')+1:]
-	digits, found := strings.CutSuffix(name, ".fid")
-	if !found || digits == "" {
-		return ""
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil {
-		return ""
-	}
-	return `"fid-` + strconv.FormatUint(n, 10) + `"`
-}
-
-// validators are an answer's ETag and Last-Modified as httpsem compares them; a Last-Modified that is
-// not an HTTP-date counts as absent.
-func validators(etag, modified string) httpsem.Validators {
-	lm, ok := httpsem.ParseDate(modified)
-	return httpsem.Validators{ETag: etag, LastModified: lm, HasLastModified: ok}
-}
-
-// preconditionsFail evaluates c, a GET or HEAD's preconditions, against the validators of a 200 (or
-// 206) answer whose headers are already in ctx.Response, and answers 304 (the headers without
-// Content-Type and Content-Disposition, no body) or 412 when they do not hold. It reports whether it
-// answered; the caller then drops the answer's body. Content-Range goes too: it belongs to a 206.
-func preconditionsFail(ctx *fasthttp.RequestCtx, c *httpsem.Conditions, val httpsem.Validators) bool {
-	out := &ctx.Response
-	switch c.Evaluate(true, val) {
-	case httpsem.NotModified:
-		out.SetStatusCode(fasthttp.StatusNotModified)
-		out.Header.Del("Content-Type")
-		out.Header.Del("Content-Disposition")
-		out.Header.Del("Content-Range")
-		out.SkipBody = true
-		return true
-	case httpsem.PreconditionFailed:
-		out.SetStatusCode(fasthttp.StatusPreconditionFailed)
-		out.Header.Del("Content-Disposition")
-		out.Header.Del("Content-Range")
-		out.Header.SetContentType("text/plain; charset=utf-8")
-		out.SetBodyString("precondition failed\n")
-		return true
-	}
-	return false
 }
 
 // errBodyBroken ends a body that no target could continue; fasthttp then closes the client

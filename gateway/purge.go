@@ -55,54 +55,6 @@ func (p purgeTarget) PurgeAll(soft bool) (int, int64) {
 	return p.cache.PurgeAll(soft)
 }
 
-// openCache creates the cache and the purge service of a configuration with defaults. It runs before
-// any listener binds, so a disk tier's index is rebuilt before the first request.
-func (s *Server) openCache(cfg Config, deps Deps) error {
-	if cfg.Cache != nil {
-		var opts []cache.Option
-		if deps.Now != nil {
-			opts = append(opts, cache.WithClock(deps.Now))
-		}
-		c, err := cache.New(*cfg.Cache, s.log.With("component", "cache"), opts...)
-		if err != nil {
-			return err
-		}
-		s.cache = c
-	}
-	if cfg.Purge != nil {
-		var target purge.Target = nopTarget{}
-		if s.cache != nil {
-			target = s.cache
-		}
-		var opts []purge.Option
-		if deps.Now != nil {
-			opts = append(opts, purge.WithClock(deps.Now))
-		}
-		svc, err := purge.New(*cfg.Purge, purgeTarget{s: s, cache: target}, s.log.With("component", "purge"), opts...)
-		if err != nil {
-			if s.cache != nil {
-				s.cache.Close() //nolint:errcheck // the purge error is the one to report
-			}
-			return err
-		}
-		s.purger = svc
-	}
-	return nil
-}
-
-// Close releases what New opened besides listeners: the cache (its disk tier stays for the next
-// start). Serve calls it when it returns; call it yourself only for a Server that is never served.
-// It is safe to call more than once.
-func (s *Server) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		if s.cache != nil {
-			err = s.cache.Close()
-		}
-	})
-	return err
-}
-
 // underPath reports whether path is prefix or below it, and returns the rest ("/a.jpg", or "").
 func underPath(path, prefix string) (string, bool) {
 	rest, ok := strings.CutPrefix(path, prefix)

@@ -109,32 +109,12 @@ func (s *Server) refuseOversized(h *fasthttp.RequestHeader) fasthttp.RequestConf
 	return fasthttp.RequestConfig{}
 }
 
-// lingerTime bounds how long a connection closed after a refused or failed upload keeps
-// discarding the body the client still sends (nginx's lingering_close, lingering_time 30s, bounded
-// here much tighter so that a graceful stop is not held up).
-const lingerTime = 5 * time.Second
-
 // lingerBody arranges for the connection to discard up to n more request body bytes before it is
 // closed, so that a client still sending reads the answer instead of a connection reset.
 func lingerBody(ctx *fasthttp.RequestCtx, n int64) {
 	if sc, ok := ctx.Conn().(*serverConn); ok && n > 0 {
 		sc.linger = n
 	}
-}
-
-// Close closes the connection. After an upload whose body was left unread (see lingerBody) it first
-// stops sending and discards what the client still sends, until the rest of the body, the client's
-// close, or lingerTime: closing a socket with unread data would send a reset, and the client, still
-// writing, could lose the answer already sent.
-func (c *serverConn) Close() error {
-	if c.linger > 0 {
-		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
-			c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
-			io.CopyN(io.Discard, c.Conn, c.linger)
-		}
-		c.linger = 0
-	}
-	return c.Conn.Close()
 }
 
 // upload answers PUT on a tracker route: create_open, stream the body to the first destination that

@@ -1,0 +1,296 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/purge"
+)
+
+func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	clk := newFakeClock()
+	data := pattern(50000)
+	cachedObject(t, n, ft, "s.bin", 55, data)
+	g := startGateway(t, cacheRouteConfig(cache.Config{StaleIfError: conf.Duration(time.Hour)}),
+		Deps{Tracker: ft, Now: clk.now})
+	fetchCached(t, "GET", g.base+"/d/s.bin", data, "MISS")
+	waitFills(t, g, 1)
+
+	// Expired, and the only copy is now on a node that is down.
+	clk.advance(11 * time.Minute)
+	ft.set("d", "s.bin", "http://"+deadAddr(t, "127.0.0.3")+fidPath(56))
+	fetchCached(t, "GET", g.base+"/d/s.bin", data, "STALE")
+	// The tracker down too.
+	clk.advance(time.Minute)
+	ft.mu.Lock()
+	ft.all = errors.New("tracker down")
+	ft.mu.Unlock()
+	fetchCached(t, "GET", g.base+"/d/s.bin", data, "STALE")
+
+	// Back: a new copy (another fid) replaces the entry.
+	newData := pattern(60000)
+	ft.mu.Lock()
+	ft.all = nil
+	ft.mu.Unlock()
+	cachedObject(t, n, ft, "s.bin", 57, newData)
+	clk.advance(time.Minute)
+	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "EXPIRED")
+	waitFills(t, g, 2)
+	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "HIT")
+
+	// Expired again with the same fid: revalidated without reading storage.
+	gets := n.srv.Stats().Gets
+	clk.advance(11 * time.Minute)
+	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "REVALIDATED")
+	if got := n.srv.Stats().Gets; got != gets {
+		t.Errorf("storage GETs = %d after a revalidation, want %d", got, gets)
+	}
+	if got := g.srv.cache.Stats().Stale; got != 2 {
+		t.Errorf("cache Stats().Stale = %d, want 2", got)
+	}
+}
+
+func TestCacheStaleWithoutStaleIfErrorFails(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	clk := newFakeClock()
+	data := pattern(5000)
+	cachedObject(t, n, ft, "x.bin", 60, data)
+	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft, Now: clk.now})
+	fetchCached(t, "GET", g.base+"/d/x.bin", data, "MISS")
+	waitFills(t, g, 1)
+	clk.advance(11 * time.Minute)
+	ft.set("d", "x.bin", "http://"+deadAddr(t, "127.0.0.3")+fidPath(61))
+	if code, h, _, _ := get(t, "GET", g.base+"/d/x.bin"); code != 502 {
+		t.Fatalf("GET of an expired entry with storage down = %d %q, want 502 (no stale_if_error)", code, h.Get("X-Cache-Status"))
+	}
+}
+
+func TestCacheUpstreamRouteCacheControl(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	hits := map[string]int{}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/up/nostore":
+			w.Header().Set("Cache-Control", "no-store")
+		case "/up/private":
+			w.Header().Set("Cache-Control", "private, max-age=60")
+		case "/up/cookie":
+			w.Header().Set("Set-Cookie", "a=b")
+		}
+		w.Header().Set("ETag", `"e1"`)
+		io.WriteString(w, "body of "+r.URL.Path)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	cfg := Config{Cache: &cache.Config{}, Routes: []Route{
+		{Prefix: "/up/", Servers: []UpstreamServer{{Addr: ln.Addr().String()}}},
+		{Prefix: "/ig/", Servers: []UpstreamServer{{Addr: ln.Addr().String()}},
+			Cache: RouteCache{Enabled: "on", UpstreamCacheControl: "ignore", Key: "path"}},
+	}}
+	g := startGateway(t, cfg, Deps{})
+	for _, tc := range []struct {
+		path   string
+		second string
+	}{
+		{"/up/plain", "HIT"}, {"/up/nostore", "MISS"}, {"/up/private", "MISS"}, {"/up/cookie", "MISS"},
+	} {
+		want := []byte("body of " + tc.path)
+		fetchCached(t, "GET", g.base+tc.path, want, "MISS")
+		waitFor(t, "fill of "+tc.path, func() bool { return g.srv.cache.Stats().Filling == 0 })
+		fetchCached(t, "GET", g.base+tc.path, want, tc.second)
+	}
+	// Route ignoring upstream Cache-Control, keyed by path only.
+	want := []byte("body of /ig/x")
+	fetchCached(t, "GET", g.base+"/ig/x?a=1", want, "MISS")
+	waitFor(t, "fill of /ig/x", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	fetchCached(t, "GET", g.base+"/ig/x?a=2", want, "HIT")
+}
+
+func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	clk := newFakeClock()
+	data := pattern(20000)
+	cachedObject(t, n, ft, "u.bin", 120, data)
+	g := startGateway(t, cacheRouteConfig(cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}),
+		Deps{Tracker: ft, Now: clk.now})
+	fetchCached(t, "GET", g.base+"/d/u.bin", data, "MISS")
+	waitFills(t, g, 1)
+
+	// Expired, and a new copy exists: the old one is served at once while one refresh runs.
+	newData := pattern(20001)
+	cachedObject(t, n, ft, "u.bin", 121, newData)
+	clk.advance(11 * time.Minute)
+	h := fetchCached(t, "GET", g.base+"/d/u.bin", data, "UPDATING")
+	if cs := h.Get("Cache-Status"); !strings.Contains(cs, "detail=updating") {
+		t.Errorf("Cache-Status = %q, want detail=updating", cs)
+	}
+	waitFills(t, g, 2)
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "HIT")
+
+	// A soft purge: the next request gets the old copy while it is refreshed.
+	if code, body := doPurge(t, testClient(), g.base+"/purge/d/u.bin?soft=1"); code != 200 || !strings.Contains(body, `"soft":true`) {
+		t.Fatalf("soft PURGE = %d %s, want 200 soft", code, body)
+	}
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "UPDATING")
+	// The copy did not change (same fid): the refresh revalidates it without reading storage.
+	waitFor(t, "the refresh", func() bool { return g.srv.cache.Stats().Filling == 0 })
+	fetchCached(t, "GET", g.base+"/d/u.bin", newData, "HIT")
+}
+
+// TestClusterCacheStaleWhileNodesDown runs the cache against a real tracker and storage nodes: a
+// tracker-side upload is cached, a PUT through the gateway replaces the cached copy, and after a
+// tracker-side overwrite the old copy is served stale while both nodes are down and refreshed once
+// they are back.
+func TestClusterCacheStaleWhileNodesDown(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, clustertest.Options{Nodes: 2, Domains: map[string]map[string]int{"d": {"c2": 2}}})
+	data := pattern(150000)
+	c.Upload(t, "d", "k.bin", "c2", data)
+	clustertest.Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k.bin")) == 2 })
+	clk := newFakeClock()
+	cfg := Config{Trackers: c.TrackerAddrs(), Routes: []Route{{Prefix: "/d/", Domain: "d", Class: "c2",
+		Methods: []string{"GET", "PUT", "DELETE"}, Allow: []string{"127.0.0.0/8"}}},
+		Cache: &cache.Config{StaleIfError: conf.Duration(time.Hour)}, Purge: &purge.Config{}}
+	cfg.Timeouts.TrackerConnect = conf.Duration(500 * time.Millisecond)
+	cfg.Timeouts.TrackerRead = conf.Duration(2 * time.Second)
+	cfg.Timeouts.StorageConnect = conf.Duration(500 * time.Millisecond)
+	g := startGateway(t, cfg, Deps{Now: clk.now})
+	// Storage nodes also serve the tracker's monitor; count the gateway's own requests to them.
+	gets := func() (n int64) {
+		for _, ns := range g.srv.Stats().Nodes {
+			n += ns.Requests
+		}
+		return n
+	}
+
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "MISS")
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "HIT")
+	if got := gets(); got != 1 {
+		t.Fatalf("gateway requests to storage = %d, want 1", got)
+	}
+
+	// A PUT through the gateway replaces the cached copy.
+	newer := pattern(1234)
+	if code, body := put(t, g.base+"/d/k.bin", bytes.NewReader(newer), int64(len(newer))); code != 201 {
+		t.Fatalf("PUT = %d %q, want 201", code, body)
+	}
+	fetchCached(t, "GET", g.base+"/d/k.bin", newer, "MISS")
+	waitFills(t, g, 2)
+	data = newer
+
+	// The key is overwritten tracker-side (a new fid), then every storage node goes down: the old
+	// bytes are served stale until the new ones can be read.
+	second := pattern(160000)
+	c.Upload(t, "d", "k.bin", "c2", second)
+	c.StopNode(t, 0)
+	c.StopNode(t, 1)
+	clk.advance(11 * time.Minute) // past the entry's 10m and the path cache's 5s
+	fetchCached(t, "GET", g.base+"/d/k.bin", data, "STALE")
+
+	c.StartNode(t, 0)
+	c.StartNode(t, 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clk.advance(11 * time.Second) // past the nodes' fail_timeout and the path cache
+		code, h, body, err := get(t, "GET", g.base+"/d/k.bin")
+		st := h.Get("X-Cache-Status")
+		if err == nil && code == 200 && st == "EXPIRED" && bytes.Equal(body, second) {
+			break
+		}
+		if err != nil || code != 200 || st != "STALE" || !bytes.Equal(body, data) {
+			t.Fatalf("GET with the nodes back = %d %q, %d bytes, %v; want the old bytes STALE until the new ones are read",
+				code, st, len(body), err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry was not refreshed after the nodes came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "refresh stored", func() bool { return g.srv.cache.Stats().Fills == 3 })
+	fetchCached(t, "GET", g.base+"/d/k.bin", second, "HIT")
+}
+
+func TestCacheUpstreamRevalidationAndChunkedBodies(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	modified := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	full, notMod := 0, 0
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/up/chunked" {
+			for i := 0; i < len(data); i += 10000 {
+				w.Write(data[i:min(i+10000, len(data))])
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		mu.Lock()
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			notMod++
+		} else {
+			full++
+		}
+		mu.Unlock()
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "x.bin", modified, bytes.NewReader(data))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	clk := newFakeClock()
+	cfg := Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: ln.Addr().String()}}}}}
+	g := startGateway(t, cfg, Deps{Now: clk.now})
+
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "MISS")
+	waitFills(t, g, 1)
+	clk.advance(11 * time.Minute)
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "REVALIDATED")
+	fetchCached(t, "GET", g.base+"/up/x.bin", data, "HIT")
+	mu.Lock()
+	if full != 1 || notMod != 1 {
+		t.Errorf("upstream full answers, 304s = %d, %d; want 1, 1", full, notMod)
+	}
+	mu.Unlock()
+
+	// A body of unknown length is streamed chunked, stored, then served with its length and ranges.
+	fetchCached(t, "GET", g.base+"/up/chunked", data, "MISS")
+	waitFills(t, g, 2)
+	h := fetchCached(t, "GET", g.base+"/up/chunked", data, "HIT")
+	if h.Get("Content-Length") != strconv.Itoa(len(data)) {
+		t.Errorf("cached chunked body: Content-Length = %q, want %d", h.Get("Content-Length"), len(data))
+	}
+	code, h, body, _ := get(t, "GET", g.base+"/up/chunked", "Range", "bytes=5-9")
+	if code != 206 || !bytes.Equal(body, data[5:10]) || h.Get("Content-Range") != "bytes 5-9/70000" {
+		t.Errorf("Range on a cached chunked body = %d %q %d bytes, want 206 bytes 5-9/70000", code, h.Get("Content-Range"), len(body))
+	}
+}

@@ -1,0 +1,219 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/netx"
+)
+
+// idleListener wraps accepted connections so that reads and writes wait at most an idle time for
+// progress (see idleConn): a response body of any size may take as long as it needs while the client
+// keeps reading, and an upload as long as the client keeps sending.
+type idleListener struct {
+	net.Listener
+	read, write time.Duration
+}
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &serverConn{Conn: c, read: l.read, write: l.write}, nil
+}
+
+// serverConn extends the deadlines fasthttp sets by an idle time on each write, and on each read
+// while an upload body streams (streaming set by the handler). Request heads and keep-alive waits keep
+// fasthttp's own ReadTimeout and IdleTimeout. fasthttp uses a connection from one goroutine at a time.
+type serverConn struct {
+	net.Conn
+	read, write time.Duration
+	rd, wd      time.Time // deadlines fasthttp asked for
+	ra, wa      time.Time // deadlines set on the connection now
+	streaming   bool
+	linger      int64 // request body bytes left unread, discarded before closing (see Close)
+}
+
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd, c.ra, c.wa = t, t, t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *serverConn) SetReadDeadline(t time.Time) error {
+	c.rd, c.ra = t, t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	c.wd, c.wa = t, t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	if c.streaming && c.read > 0 {
+		if d, ok := extend(c.ra, c.rd, time.Now(), c.read); !ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.ra = d
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+// Write bounds each write by the idle time. Responses on a kept-alive connection mostly reuse the
+// deadline of the one before (see idleSlack), so a small answer costs no timer update.
+func (c *serverConn) Write(p []byte) (int, error) {
+	if c.write > 0 {
+		if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return 0, err
+			}
+			c.wa = d
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// NetConn returns the connection c wraps (for httpconn.Tracker.ConnState).
+func (c *serverConn) NetConn() net.Conn { return c.Conn }
+
+// lingerTime bounds how long a connection closed after a refused or failed upload keeps
+// discarding the body the client still sends (nginx's lingering_close, lingering_time 30s, bounded
+// here much tighter so that a graceful stop is not held up).
+const lingerTime = 5 * time.Second
+
+// Close closes the connection. After an upload whose body was left unread (see lingerBody) it first
+// stops sending and discards what the client still sends, until the rest of the body, the client's
+// close, or lingerTime: closing a socket with unread data would send a reset, and the client, still
+// writing, could lose the answer already sent.
+func (c *serverConn) Close() error {
+	if c.linger > 0 {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
+			c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+			io.CopyN(io.Discard, c.Conn, c.linger)
+		}
+		c.linger = 0
+	}
+	return c.Conn.Close()
+}
+
+// idleDialer connects within connect and wraps the connection so that every read and write may wait
+// at most idle for progress (see idleConn).
+func idleDialer(connect, idle time.Duration, dials *atomic.Int64) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		dials.Add(1)
+		c, err := net.DialTimeout("tcp", addr, connect)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+// dialError marks a failure to connect: the request never reached the node.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// idleConn turns fasthttp's per-request deadlines into "first byte, then idle". fasthttp sets one
+// read deadline before it reads a response and keeps it while a streamed body is read, which would cut
+// any body that takes longer than the header timeout. Here the deadline fasthttp set bounds the wait
+// for the first byte of the response; once a byte came, every later wait (the rest of the headers and
+// the body) is bounded by idle instead. Writes wait at most idle for progress, or fasthttp's deadline
+// when that is later. With no deadline from fasthttp (uploads), idle bounds every wait. fasthttp uses a
+// connection from one goroutine at a time.
+type idleConn struct {
+	net.Conn
+	idle    time.Duration
+	rd, wd  time.Time // deadlines fasthttp asked for
+	ra, wa  time.Time // deadlines set on the connection now
+	gotByte bool      // a byte was read since fasthttp last set the read deadline
+	used    bool      // a byte was ever read: the connection has been idle in the pool
+}
+
+// errStaleConn is a pooled keep-alive connection found closed by the node before a request was
+// written on it (typically the node restarted). Nothing of the request, body included, was sent or
+// read, so it may be sent again on another connection.
+var errStaleConn = errors.New("gateway: storage node closed the idle connection")
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd, c.ra, c.wa, c.gotByte = t, t, t, t, false
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.rd, c.ra, c.gotByte = t, t, false
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline is the first thing fasthttp does with a connection for each request, before it
+// writes the request or reads a byte of its body. On a connection that was idle in the pool it first
+// checks, without blocking, that the node has not closed it: a streamed body cannot be sent again
+// once read, so a request must not start on a dead connection. The error (errStaleConn) makes
+// fasthttp close the connection and return it before the request was written.
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	if c.used {
+		if err := netx.PeerClosed(c.Conn); err != nil {
+			return fmt.Errorf("%w: %w", errStaleConn, err)
+		}
+	}
+	c.wd, c.wa = t, t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// idleSlack is how much of an idle time a deadline may have used up and still be kept. Moving a
+// deadline costs a timer update; a busy connection would pay one per read and write. A kept deadline
+// still bounds the wait by the idle time and allows at least idle - idle/idleSlack.
+const idleSlack = 8
+
+// extend returns the deadline that bounds the next wait by idle after now, or after floor when that
+// is later, and whether the deadline armed already does the job: it lies between that deadline less
+// the slack and the deadline itself.
+func extend(armed, floor, now time.Time, idle time.Duration) (time.Time, bool) {
+	want := now.Add(idle)
+	lo := want.Add(-idle / idleSlack)
+	if floor.After(want) {
+		want = floor
+	}
+	if floor.After(lo) {
+		lo = floor
+	}
+	return want, !armed.Before(lo) && !armed.After(want)
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.idle > 0 && (c.gotByte || c.rd.IsZero()) {
+		if d, ok := extend(c.ra, time.Time{}, time.Now(), c.idle); !ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.ra = d
+		}
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.gotByte, c.used = true, true
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.idle > 0 {
+		if d, ok := extend(c.wa, c.wd, time.Now(), c.idle); !ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
+				return 0, err
+			}
+			c.wa = d
+		}
+	}
+	return c.Conn.Write(p)
+}

@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// serveTracker answers GET and HEAD on a tracker route.
+func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
+	fr, status, msg := s.trackerRequest(st, rt, key, ctx.IsHead(), rec)
+	if fr == nil {
+		plainError(ctx, status, msg)
+		return
+	}
+	s.fetch(ctx, fr)
+}
+
+// trackerRequest asks the tracker (or the path cache) for key's copies and returns the fetch over
+// them, or the status and message to answer instead.
+func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
+	pk := pathKey{rt.Domain, key, rt.NoVerify}
+	e, hit, err := st.paths.lookup(st.tracker, st.budget, pk)
+	if hit {
+		s.stats.pathHits.Add(1)
+	} else {
+		s.stats.pathMisses.Add(1)
+	}
+	if err != nil {
+		if trackerCode(err) == "" {
+			s.stats.trackerErrors.Add(1)
+			// The pool logs each tracker it marks down; one line per request would flood the log.
+			s.log.Debug("tracker get_paths failed", "domain", rt.Domain, "key", key, "err", err)
+		}
+		status, msg := trackerAnswer(err)
+		return nil, status, msg
+	}
+	if len(e.parsed) == 0 {
+		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
+	}
+	targets := s.pathTargets(st, e)
+	if len(targets) == 0 {
+		st.paths.drop(pk, e)
+		return nil, fasthttp.StatusBadGateway, "no copy could be read"
+	}
+	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets,
+		refresh: hit, rec: rec}, s: s, st: st, key: pk}
+	tf.cur.Store(e)
+	tf.source = tf
+	return &tf.fetchRequest, 0, ""
+}
+
+// trackerFetch is the fetch of a tracker route's key, with the path cache answer its targets came
+// from. One allocation holds the request and its target source.
+type trackerFetch struct {
+	fetchRequest
+	s   *Server
+	st  *state // its paths are the path cache the answer came from
+	key pathKey
+	cur atomic.Pointer[pathEntry] // the answer the targets came from, dropped when one fails
+}
+
+var _ targetSource = (*trackerFetch)(nil)
+
+// failed drops the cached answer whose copy failed.
+func (tf *trackerFetch) failed(target) { tf.st.paths.drop(tf.key, tf.cur.Load()) }
+
+// again asks the tracker for the key's paths after every cached copy failed.
+func (tf *trackerFetch) again() ([]target, int, string) {
+	tf.st.paths.drop(tf.key, tf.cur.Load())
+	e, _, err := tf.st.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	if err != nil {
+		status, msg := trackerAnswer(err)
+		return nil, status, msg
+	}
+	if len(e.parsed) == 0 {
+		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
+	}
+	tf.cur.Store(e)
+	return tf.s.pathTargets(tf.st, e), 0, ""
+}
+
+// pathTargets turns a get_paths answer into fetch targets: nodes in good health first, in the
+// tracker's order, then the ones passive health marks down.
+func (s *Server) pathTargets(st *state, e *pathEntry) []target {
+	now := s.now()
+	h := st.cfg.Storage
+	good := make([]target, 0, len(e.parsed))
+	var down []target
+	for _, p := range e.parsed {
+		if p.host == "" {
+			s.log.Warn("tracker returned a bad path", "path", p.raw)
+			continue
+		}
+		t := target{node: s.nodes.get(p.host), health: h, uri: p.uri, etag: p.etag}
+		if t.node.available(now, h) {
+			good = append(good, t)
+		} else {
+			down = append(down, t)
+		}
+	}
+	return append(good, down...)
+}
+
+// pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.
+type pathEntry struct {
+	parsed  []pathTarget // the paths, parsed once for every request the answer serves
+	err     error        // the unknown_key answer when cached negatively
+	expires time.Time
+}
+
+// pathTarget is one path of a get_paths answer, parsed.
+type pathTarget struct {
+	raw  string
+	host string // "" when the tracker sent a path the gateway cannot fetch
+	uri  string // path and query sent to the node
+	etag string // validator derived from the fid (fidETag), "" when the path names none
+}
+
+func newPathEntry(paths []string, err error, expires time.Time) *pathEntry {
+	e := &pathEntry{err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
+	for i, p := range paths {
+		pt := pathTarget{raw: p}
+		if u, err := url.Parse(p); err == nil && u.Scheme == "http" && u.Host != "" {
+			pt.host, pt.uri = u.Host, u.RequestURI()
+			pt.etag = fidETag(pt.uri)
+		}
+		e.parsed[i] = pt
+	}
+	return e
+}
+
+// pathKey names a cached answer. A struct rather than a joined string, so a hit allocates nothing.
+type pathKey struct {
+	domain, key string
+	noverify    bool
+}
+
+// flightKey is the singleflight key of a pathKey (misses only).
+func (k pathKey) flightKey() string {
+	v := "0"
+	if k.noverify {
+		v = "1"
+	}
+	return v + k.domain + "\x00" + k.key
+}
+
+// pathCache keeps get_paths answers briefly in a bounded LRU and lets concurrent misses for one key
+// share a single tracker call. It is safe for concurrent use.
+type pathCache struct {
+	lru    *lru.Cache[pathKey, *pathEntry] // nil when disabled
+	ttl    time.Duration
+	negTTL time.Duration
+	now    func() time.Time
+	flight singleflight.Group
+	// waiting counts lookups waiting for a tracker answer, shared or not.
+	waiting atomic.Int64
+}
+
+func newPathCache(cfg PathCache, now func() time.Time) *pathCache {
+	c := &pathCache{ttl: cfg.TTL.D(), negTTL: cfg.NegativeTTL.D(), now: now}
+	if cfg.Size > 0 {
+		c.lru, _ = lru.New[pathKey, *pathEntry](cfg.Size) // only fails for size <= 0
+	}
+	return c
+}
+
+// lookup returns the paths of k, from the cache when fresh. hit reports a cache hit. The entry is
+// returned so that a failing path can drop exactly that answer (drop). A tracker call, made on a miss
+// only, is bounded by budget.
+func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathEntry, hit bool, err error) {
+	if e := c.fresh(k); e != nil {
+		return e, true, e.err
+	}
+	c.waiting.Add(1)
+	defer c.waiting.Add(-1)
+	v, err, _ := c.flight.Do(k.flightKey(), func() (any, error) {
+		// Another caller may have filled the entry between our miss and this call.
+		if e := c.fresh(k); e != nil {
+			return e, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
+		now := c.now()
+		switch {
+		case err == nil:
+			e := newPathEntry(paths, nil, now.Add(c.ttl))
+			if c.lru != nil && len(paths) > 0 {
+				c.lru.Add(k, e)
+			}
+			return e, nil
+		case trackerCode(err) == mogproto.ErrUnknownKey:
+			e := newPathEntry(nil, err, now.Add(c.negTTL))
+			if c.lru != nil && c.negTTL > 0 {
+				c.lru.Add(k, e)
+			}
+			return e, nil
+		}
+		return nil, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	e = v.(*pathEntry)
+	return e, false, e.err
+}
+
+func (c *pathCache) fresh(k pathKey) *pathEntry {
+	if c.lru == nil {
+		return nil
+	}
+	e, ok := c.lru.Get(k)
+	if !ok {
+		return nil
+	}
+	if !c.now().Before(e.expires) {
+		c.lru.Remove(k)
+		return nil
+	}
+	return e
+}
+
+// drop forgets the cached answer e for k if it is still the cached one (any answer when e is nil).
+func (c *pathCache) drop(k pathKey, e *pathEntry) {
+	if c.lru == nil {
+		return
+	}
+	if cur, ok := c.lru.Peek(k); ok && (e == nil || cur == e) {
+		c.lru.Remove(k)
+	}
+}
+
+// forget drops both cached variants of a key after it changed (upload, delete).
+func (c *pathCache) forget(domain, key string) {
+	c.drop(pathKey{domain, key, false}, nil)
+	c.drop(pathKey{domain, key, true}, nil)
+}
+
+// purge drops every cached answer (a purge of a prefix or of everything).
+func (c *pathCache) purge() {
+	if c.lru != nil {
+		c.lru.Purge()
+	}
+}
+
+func (c *pathCache) len() int {
+	if c.lru == nil {
+		return 0
+	}
+	return c.lru.Len()
+}
+
+// fidETag makes a validator for a MogileFS copy from its fid path ("/dev1/0/000/000/0000000017.fid"
+// gives "\"fid-17\""): every copy of a fid holds the same bytes, and a new upload gets a new fid.
+func fidETag(uri string) string {
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	name := uri[strings.LastIndexByte(uri, '/')+1:]
+	digits, found := strings.CutSuffix(name, ".fid")
+	if !found || digits == "" {
+		return ""
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return ""
+	}
+	return `"fid-` + strconv.FormatUint(n, 10) + `"`
+}

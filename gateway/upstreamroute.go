@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serveUpstream answers GET and HEAD on an upstream route.
+func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
+	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp), ctx.IsHead(), rec))
+}
+
+// upstreamURI is the URI an upstream route sends for a request.
+func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
+	var uri string
+	switch {
+	case rt.StripPrefix:
+		uri = "/" + escapePath(strings.TrimLeft(strings.TrimPrefix(rp.clean, rt.Prefix), "/"))
+		if len(rp.query) > 0 {
+			uri += "?" + string(rp.query)
+		}
+	case rp.written == rp.clean:
+		// The URI as the client wrote it, like `proxy_pass http://group;`.
+		uri = string(ctx.Request.Header.RequestURI())
+		if !strings.HasPrefix(uri, "/") {
+			uri = string(ctx.URI().RequestURI())
+		}
+	default:
+		uri = escapePath(rp.clean)
+		if len(rp.query) > 0 {
+			uri += "?" + string(rp.query)
+		}
+	}
+	return uri
+}
+
+// upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
+func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
+	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: rt.group.targets(s.now(), uri), rec: rec}
+}
+
+// escapePath percent-encodes a decoded path for a request line, keeping slashes.
+func escapePath(p string) string {
+	return (&url.URL{Path: p}).EscapedPath()
+}
+
+// member is one server of an upstream group.
+type member struct {
+	node   *node
+	weight int
+	health Health
+}
+
+// group is an upstream route's servers with nginx's smooth weighted round-robin.
+type group struct {
+	members []member
+
+	mu      sync.Mutex // guards current
+	current []int      // smooth round-robin current weights
+}
+
+func newGroup(servers []UpstreamServer, ns *nodes) *group {
+	g := &group{current: make([]int, len(servers))}
+	for _, s := range servers {
+		g.members = append(g.members, member{node: ns.get(s.Addr), weight: s.Weight,
+			health: Health{MaxFails: s.MaxFails, FailTimeout: s.FailTimeout}})
+	}
+	return g
+}
+
+// targets returns the members to try for one request of uri: the round-robin pick among available
+// members first, then the other available members in configuration order, then the unavailable ones
+// (so a request still has a chance when every server is marked down, as nginx does for a lone server).
+func (g *group) targets(now time.Time, uri string) []target {
+	avail := make([]bool, len(g.members)) // on the stack for small groups
+	best, total := -1, 0
+	g.mu.Lock()
+	for i, m := range g.members {
+		if !m.node.available(now, m.health) || m.weight == 0 {
+			continue
+		}
+		avail[i] = true
+		g.current[i] += m.weight
+		total += m.weight
+		if best < 0 || g.current[i] > g.current[best] {
+			best = i
+		}
+	}
+	if best >= 0 {
+		g.current[best] -= total
+	}
+	g.mu.Unlock()
+	out := make([]target, 0, len(g.members))
+	if best >= 0 {
+		m := g.members[best]
+		out = append(out, target{node: m.node, health: m.health, uri: uri})
+	}
+	for i, m := range g.members {
+		if avail[i] && i != best {
+			out = append(out, target{node: m.node, health: m.health, uri: uri})
+		}
+	}
+	for i, m := range g.members {
+		if !avail[i] {
+			out = append(out, target{node: m.node, health: m.health, uri: uri})
+		}
+	}
+	return out
+}
