@@ -322,7 +322,9 @@ func TestUploadClientBodyFails(t *testing.T) {
 	node := startStorage(t, "127.0.0.3")
 	ft := newFakeTracker()
 	cfg := trackerConfig(writeRoute())
-	cfg.Timeouts.ClientRead = conf.Duration(300 * time.Millisecond)
+	// Long enough that a loaded machine never pauses the sending client for this long (the short
+	// body must end in EOF, not a timeout); the stalled case waits for it once.
+	cfg.Timeouts.ClientRead = conf.Duration(2 * time.Second)
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 	ft.mu.Lock()
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + node.addr + fidPath(601)},
