@@ -206,6 +206,7 @@ func compileRouteCache(rc RouteCache, gatewayCache bool) *cacheRoute {
 // cacheKey is the entry key of a request: its decoded, normalised path and, as the route says, its
 // query. The method is not part of it: HEAD is answered from the GET entry.
 func (cr *cacheRoute) cacheKey(path string, query []byte) string {
+	query = dropQueryArgs(query, cr.dropArgs)
 	switch cr.key {
 	case "path":
 		return path

@@ -113,7 +113,13 @@ func TestExampleConfig(t *testing.T) {
 	if err := conf.Decode("config.example.yaml", section, &f); err != nil {
 		t.Fatalf("config.example.yaml gateway section: %v", err)
 	}
-	if len(f.Gateway.Routes) != 3 {
-		t.Errorf("example routes = %d, want 3", len(f.Gateway.Routes))
+	if len(f.Gateway.Routes) != 4 {
+		t.Fatalf("example routes = %d, want 4", len(f.Gateway.Routes))
+	}
+	if sl := f.Gateway.Routes[3].SecureLink; sl == nil || sl.MD5 == "" || sl.Validate() != nil {
+		t.Errorf("example secure_link = %+v, want a valid md5 block", sl)
+	}
+	if rc := f.Gateway.Routes[3].Cache; rc.TagHeader != "Surrogate-Key" || rc.Validate() != nil {
+		t.Errorf("example tag_header = %q, want Surrogate-Key", rc.TagHeader)
 	}
 }
