@@ -156,6 +156,7 @@ func TestEntryTags(t *testing.T) {
 		{[]string{"a b", "b\tc"}, []string{"site", "a", "b", "c"}},
 		{[]string{"site a"}, []string{"site", "a"}},
 		{[]string{",, ,"}, []string{"site"}},
+		{[]string{"ok " + strings.Repeat("x", 1025)}, []string{"site", "ok"}}, // over 1024 bytes: not a tag
 	}
 	for _, tt := range tests {
 		var h fasthttp.ResponseHeader
@@ -198,4 +199,28 @@ func TestRouteCacheTagsValidate(t *testing.T) {
 	if err := (&RouteCache{Tags: []string{"images", "ünï"}, TagHeader: "Surrogate-Key"}).Validate(); err != nil {
 		t.Errorf("Validate(good tags) = %v", err)
 	}
+}
+
+// A tag purge also drops the remembered tracker answers, so the next fill asks the tracker again.
+func TestTagPurgeDropsTrackerPaths(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(1000)
+	cachedObject(t, n, ft, "a.jpg", 31, data)
+	cfg := cacheRouteConfig(cache.Config{})
+	cfg.Routes[0].Cache = RouteCache{Tags: []string{"photos"}}
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	fetchCached(t, "GET", g.base+"/d/a.jpg", data, "MISS")
+	waitFills(t, g, 1)
+	if got := g.srv.state.Load().paths.len(); got == 0 {
+		t.Fatalf("remembered tracker answers after a fill = %d, want some", got)
+	}
+	if code, res := purgeResult(t, g.base+"/purge?tag=photos"); code != 200 || res.Purged != 1 {
+		t.Fatalf("PURGE /purge?tag=photos = %d, %+v; want 200, 1 purged", code, res)
+	}
+	if got := g.srv.state.Load().paths.len(); got != 0 {
+		t.Errorf("remembered tracker answers after the tag purge = %d, want 0", got)
+	}
+	fetchCached(t, "GET", g.base+"/d/a.jpg", data, "MISS")
 }
