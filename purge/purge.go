@@ -1,7 +1,7 @@
 // Package purge owns cache invalidation requests: who may purge (address rules, a bearer token, HMAC
-// signatures), what a purge path means (one URI, a prefix ending in "*", or "/*" for everything),
-// the JSON reply, and fan-out to the other gateways of a cluster with a durable journal for peers
-// that were unreachable.
+// signatures), what a purge path means (one URI, a prefix ending in "*", or "/*" for everything;
+// with ?tag=T, every entry stored with a tag), the JSON reply, and fan-out to the other gateways of
+// a cluster with a durable journal for peers that were unreachable.
 //
 // It knows nothing of the cache or of any HTTP server. The caller passes a Target (the gateway passes
 // its cache) and turns its own requests into a Request; HTTPHandler does that for net/http.
