@@ -291,3 +291,31 @@ func TestSecureLinkValidate(t *testing.T) {
 		t.Errorf("Validate(nginx example) = %v", err)
 	}
 }
+
+// Tracker routes take signed links too.
+func TestSecureLinkTrackerRoute(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(1000)
+	cachedObject(t, n, ft, "a.jpg", 41, data)
+	cfg := cacheRouteConfig(cache.Config{})
+	cfg.Routes[0].SecureLink = &SecureLink{MD5: "$secure_link_expires$uri secret"}
+	g := startGateway(t, cfg, Deps{Tracker: ft, Now: func() time.Time { return linkNow }})
+	sig := opensslLink(t, "2147483647/d/a.jpg secret", "")
+	fetchCached(t, "GET", g.base+"/d/a.jpg?md5="+sig+"&expires=2147483647", data, "MISS")
+	if code, _, _, _ := get(t, "GET", g.base+"/d/a.jpg?md5="+sig+"&expires=2147483646"); code != 403 {
+		t.Errorf("GET with a wrong expiry = %d, want 403", code)
+	}
+	if code, _, _, _ := get(t, "HEAD", g.base+"/d/a.jpg"); code != 403 {
+		t.Errorf("HEAD without a link = %d, want 403", code)
+	}
+	// Every method of the route: a write without a link is refused before the tracker is asked.
+	calls := ft.calls.Load()
+	if code, _ := put(t, g.base+"/d/b.jpg", strings.NewReader("x"), 1); code != 403 {
+		t.Errorf("PUT without a link = %d, want 403", code)
+	}
+	if got := ft.calls.Load(); got != calls {
+		t.Errorf("tracker calls after a refused PUT = %d, want %d", got, calls)
+	}
+}
