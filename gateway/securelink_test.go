@@ -319,3 +319,45 @@ func TestSecureLinkTrackerRoute(t *testing.T) {
 		t.Errorf("tracker calls after a refused PUT = %d, want %d", got, calls)
 	}
 }
+
+// The key file is read again at reload: a rotated key takes effect, and a reload whose key file is
+// unreadable is refused, leaving the running key in force.
+func TestSecureLinkKeyFileReload(t *testing.T) {
+	t.Parallel()
+	up := startTaggingUpstream(t, "127.0.0.4", nil)
+	keyFile := filepath.Join(t.TempDir(), "link.key")
+	if err := os.WriteFile(keyFile, []byte(hmacKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Routes: []Route{{Prefix: "/hm/", Servers: []UpstreamServer{{Addr: up.addr}},
+		SecureLink: &SecureLink{Link: "$arg_sig", HMACSHA256: "$uri", SecretFile: keyFile}}}}
+	g := startGateway(t, cfg, Deps{Now: func() time.Time { return linkNow }})
+	status := func(key string) int {
+		t.Helper()
+		code, _, _, err := get(t, "GET", g.base+"/hm/a?sig="+opensslLink(t, "/hm/a", key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	const newKey = "a-rotated-key-of-32-bytes-length"
+	if a, b := status(hmacKey), status(newKey); a != 200 || b != 403 {
+		t.Fatalf("before the rotation: old key %d, new key %d; want 200, 403", a, b)
+	}
+	if err := os.WriteFile(keyFile, []byte(newKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.srv.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if a, b := status(hmacKey), status(newKey); a != 403 || b != 200 {
+		t.Errorf("after the rotation: old key %d, new key %d; want 403, 200", a, b)
+	}
+	os.Remove(keyFile)
+	if err := g.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "secure_link.secret_file") {
+		t.Errorf("Reload with the key file gone = %v, want an error naming secure_link.secret_file", err)
+	}
+	if got := status(newKey); got != 200 {
+		t.Errorf("after a refused reload: new key %d, want 200", got)
+	}
+}
