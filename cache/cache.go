@@ -8,8 +8,9 @@
 // and every reader attached to it gets the error from Read, so a caller can abort its connection
 // rather than send a short body.
 //
-// Entries belong to a group (the URI path of the key); Purge, PurgePrefix and PurgeAll work on
-// groups from the in-memory index, and a soft purge marks entries stale instead of removing them.
+// Entries belong to a group (the URI path of the key) and may carry tags (Meta.Tags); Purge,
+// PurgePrefix and PurgeAll work on groups, PurgeTag on tags, all from the in-memory index, and a soft
+// purge marks entries stale instead of removing them.
 // *Cache satisfies the Target interface of package purge.
 //
 // The package knows nothing of HTTP: metadata (status, header fields, validators) is opaque to it
@@ -65,6 +66,9 @@ type Meta struct {
 	ExpiresAt time.Time
 	// ETag and LastModified are the validators a revalidating fill sends upstream.
 	ETag, LastModified string
+	// Tags name the entry for PurgeTag (surrogate keys); nil means none. A revalidation
+	// (Writer.NotModified) keeps the tags the entry was stored with.
+	Tags []string
 }
 
 // Status says how Get answered.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 )
 
@@ -33,6 +34,11 @@ type flight struct {
 	started chan struct{} // closed by Start, NotModified or failure
 
 	noStore bool // guarded by c.mu: purged while filling, do not store
+
+	// Guarded by c.mu, for PurgeTag.
+	tags       []string // Meta.Tags, once Start ran
+	tagsKnown  bool     // Start ran
+	purgedTags []string // tags purged before Start ran
 
 	// Owned by the fill goroutine.
 	tmp string // temp cache file, "" when none or renamed into place
@@ -379,6 +385,20 @@ func (w *Writer) Start(meta Meta) error {
 		}
 		file, hdrLen = f, 0
 	}
+
+	c.mu.Lock()
+	fl.tags, fl.tagsKnown = meta.Tags, true
+	for _, tag := range fl.purgedTags {
+		if slices.Contains(meta.Tags, tag) {
+			// A tag purge came while this fill waited for its answer: store nothing.
+			fl.noStore = true
+			if c.flights[fl.key] == fl {
+				delete(c.flights, fl.key)
+			}
+			break
+		}
+	}
+	c.mu.Unlock()
 
 	fl.mu.Lock()
 	fl.meta, fl.expect, fl.store = meta, expect, store

@@ -20,8 +20,13 @@ import (
 //	32 bodyLen int64
 //	40 varCRC uint32 (CRC-32C of the variable part)
 //	44 variable part: key, group, etag, lastModified (uvarint length + bytes), status (uvarint),
-//	   size (varint), header count (uvarint), then name and value of each field
+//	   size (varint), header count (uvarint), then name and value of each field; then, only when
+//	   the entry has tags, the tag count (uvarint) and each tag
 //	44+varLen body
+//
+// The tag section was added after the first release of the format: a file without it (every file
+// written before, and every file of an untagged entry) has exactly the old layout, so old files
+// load with no tags and untagged files load in older versions.
 //
 // The fixed part can be rewritten in place (revalidation, soft purge); the variable part cannot.
 // A file is valid when the magic and CRC match and its length is exactly header plus bodyLen, so a
@@ -36,6 +41,7 @@ const (
 	offStoredAt  = 16
 	offBodyLen   = 32
 	maxHeaderCnt = 1 << 14
+	maxTagCnt    = 1 << 14
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -81,6 +87,12 @@ func encodeHeader(h *fileHeader) []byte {
 	for _, f := range m.Header {
 		str(f.Name)
 		str(f.Value)
+	}
+	if len(m.Tags) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.Tags)))
+		for _, t := range m.Tags {
+			str(t)
+		}
 	}
 	varPart := b[fixedLen:]
 	copy(b, fileMagic)
@@ -178,6 +190,16 @@ func parseHeader(b []byte) (*fileHeader, error) {
 		h.meta.Header = make([]HeaderField, 0, cnt)
 		for i := uint64(0); i < cnt && !bad; i++ {
 			h.meta.Header = append(h.meta.Header, HeaderField{Name: str(), Value: str()})
+		}
+	}
+	if !bad && len(v) > 0 {
+		// The tag section, absent from untagged entries and from files of older versions.
+		n := uv()
+		if n == 0 || n > maxTagCnt || n > uint64(len(v)) {
+			bad = true
+		}
+		for i := uint64(0); i < n && !bad; i++ {
+			h.meta.Tags = append(h.meta.Tags, str())
 		}
 	}
 	if bad || len(v) != 0 {

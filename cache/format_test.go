@@ -63,6 +63,7 @@ func FuzzParseHeader(f *testing.F) {
 	f.Add(encodeHeader(&fileHeader{key: "k", group: "g", meta: Meta{Status: 200, Header: []HeaderField{{"A", "b"}}}}))
 	f.Add(encodeHeader(&fileHeader{key: "", group: "", meta: Meta{Size: -1}}))
 	f.Add([]byte(fileMagic))
+	f.Add(encodeHeader(&fileHeader{key: "k", group: "g", meta: Meta{Status: 200, Tags: []string{"a", "b"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := parseHeader(b)
 		if err != nil {
@@ -74,7 +75,8 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("re-encoded header does not parse: %v", err)
 		}
 		if h2.key != h.key || h2.group != h.group || h2.bodyLen != h.bodyLen || h2.meta.Status != h.meta.Status ||
-			h2.meta.Size != h.meta.Size || len(h2.meta.Header) != len(h.meta.Header) || h2.soft != h.soft {
+			h2.meta.Size != h.meta.Size || len(h2.meta.Header) != len(h.meta.Header) || h2.soft != h.soft ||
+			!reflect.DeepEqual(h2.meta.Tags, h.meta.Tags) {
 			t.Fatalf("round trip changed the header: %+v -> %+v", h, h2)
 		}
 	})

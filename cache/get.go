@@ -40,6 +40,7 @@ type Cache struct {
 	closed   bool
 	entries  map[string]*entry
 	groups   map[string]map[string]struct{} // group -> keys of its entries
+	tags     map[string]map[string]struct{} // tag -> keys of the entries stored with it
 	mem      *simplelru.LRU[string, *entry] // memory tier recency; bytes enforced by reserveLocked
 	memBytes int64                          // bodies in memory plus reservations of fills in progress
 	diskLRU  list.List                      // of *entry on disk, most recently used first
@@ -91,6 +92,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Cache, error) {
 		noSync:       o.noSync,
 		entries:      map[string]*entry{},
 		groups:       map[string]map[string]struct{}{},
+		tags:         map[string]map[string]struct{}{},
 		flights:      map[string]*flight{},
 	}
 	c.mem, _ = simplelru.NewLRU[string, *entry](math.MaxInt, nil)

@@ -40,6 +40,9 @@ func (e *entry) overhead() int64 {
 	for _, f := range e.meta.Header {
 		n += 32 + len(f.Name) + len(f.Value)
 	}
+	for _, tag := range e.meta.Tags {
+		n += 64 + len(tag) // the string and its place in c.tags
+	}
 	return int64(n)
 }
 
@@ -95,6 +98,14 @@ func (c *Cache) indexLocked(e *entry) {
 		c.groups[e.group] = g
 	}
 	g[e.key] = struct{}{}
+	for _, tag := range e.meta.Tags {
+		t := c.tags[tag]
+		if t == nil {
+			t = map[string]struct{}{}
+			c.tags[tag] = t
+		}
+		t[e.key] = struct{}{}
+	}
 }
 
 // unindexLocked removes e from the index (not from the tiers).
@@ -107,6 +118,14 @@ func (c *Cache) unindexLocked(e *entry) {
 		delete(g, e.key)
 		if len(g) == 0 {
 			delete(c.groups, e.group)
+		}
+	}
+	for _, tag := range e.meta.Tags {
+		if t := c.tags[tag]; t != nil {
+			delete(t, e.key)
+			if len(t) == 0 {
+				delete(c.tags, tag)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -27,13 +28,32 @@ func (c *Cache) PurgeAll(soft bool) (entries int, bytes int64) {
 	return c.purge(func(string) bool { return true }, soft)
 }
 
-func (c *Cache) purge(match func(group string) bool, soft bool) (entries int, bytes int64) {
-	type mark struct {
-		file diskFile
-		meta Meta
+// PurgeTag purges every entry stored with tag in its Meta.Tags, whatever its group. A fill in
+// progress whose Meta (given to Writer.Start before or after the purge) carries the tag stores
+// nothing.
+func (c *Cache) PurgeTag(tag string, soft bool) (entries int, bytes int64) {
+	var b purgeBatch
+	c.mu.Lock()
+	for key, fl := range c.flights {
+		if !fl.tagsKnown {
+			// Start has not run: the tags are not known yet, so Start checks them (see Writer.Start).
+			fl.purgedTags = append(fl.purgedTags, tag)
+			continue
+		}
+		if slices.Contains(fl.tags, tag) {
+			fl.noStore = true
+			delete(c.flights, key)
+		}
 	}
-	var files []*diskFile
-	var marks []mark
+	for key := range c.tags[tag] {
+		b.addLocked(c, c.entries[key], soft)
+	}
+	c.mu.Unlock()
+	return b.finish(c)
+}
+
+func (c *Cache) purge(match func(group string) bool, soft bool) (entries int, bytes int64) {
+	var b purgeBatch
 	c.mu.Lock()
 	for key, fl := range c.flights {
 		if match(fl.group) {
@@ -46,29 +66,51 @@ func (c *Cache) purge(match func(group string) bool, soft bool) (entries int, by
 			continue
 		}
 		for key := range keys {
-			e := c.entries[key]
-			entries++
-			bytes += e.bodyLen
-			if soft {
-				e.soft = true
-				if e.file != nil {
-					marks = append(marks, mark{*e.file, e.meta})
-				}
-				continue
-			}
-			c.memDropLocked(e)
-			files = append(files, c.diskForgetLocked(e))
-			c.unindexLocked(e)
+			b.addLocked(c, c.entries[key], soft)
 		}
 	}
 	c.mu.Unlock()
-	c.removeFiles(files)
-	for _, m := range marks {
+	return b.finish(c)
+}
+
+// purgeBatch collects what one purge does under c.mu and finishes the file work after it.
+type purgeBatch struct {
+	entries int
+	bytes   int64
+	files   []*diskFile // to unlink (hard purge)
+	marks   []purgeMark // to mark stale on disk (soft purge)
+}
+
+type purgeMark struct {
+	file diskFile
+	meta Meta
+}
+
+// addLocked purges e from the index and tiers (hard) or marks it stale (soft).
+func (b *purgeBatch) addLocked(c *Cache, e *entry, soft bool) {
+	b.entries++
+	b.bytes += e.bodyLen
+	if soft {
+		e.soft = true
+		if e.file != nil {
+			b.marks = append(b.marks, purgeMark{*e.file, e.meta})
+		}
+		return
+	}
+	c.memDropLocked(e)
+	b.files = append(b.files, c.diskForgetLocked(e))
+	c.unindexLocked(e)
+}
+
+// finish unlinks and marks the files, without c.mu held, and counts the purge.
+func (b *purgeBatch) finish(c *Cache) (entries int, bytes int64) {
+	c.removeFiles(b.files)
+	for _, m := range b.marks {
 		// ErrNotExist: a hard purge, eviction or new fill replaced the file meanwhile; nothing to mark.
 		if err := rewriteFixed(m.file.path, m.file.info, &m.meta, true); err != nil && !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("cache: cannot mark cache file stale", "path", m.file.path, "err", err)
 		}
 	}
-	c.st.purged.Add(int64(entries))
-	return entries, bytes
+	c.st.purged.Add(int64(b.entries))
+	return b.entries, b.bytes
 }

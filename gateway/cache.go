@@ -442,7 +442,7 @@ func (s *Server) rangeFill(rt *route, resolve resolver) cache.RangeFillFunc {
 			}
 			now := s.now()
 			return w.Start(cache.Meta{Status: fasthttp.StatusOK, Size: total, StoredAt: now,
-				ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, nil)})
+				ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, nil), Tags: cr.tags})
 		default:
 			a.release()
 			if code >= 500 || code < 400 {
@@ -460,8 +460,8 @@ func (s *Server) fillPlain(w *cache.Writer, cr *cacheRoute, status int, msg stri
 	body := []byte(msg + "\n")
 	now := s.now()
 	err := w.Start(cache.Meta{Status: status, Size: int64(len(body)), StoredAt: now,
-		ExpiresAt: s.expiry(now, cr, status, nil),
-		Header:    []cache.HeaderField{{Name: "Content-Type", Value: "text/plain; charset=utf-8"}}})
+		ExpiresAt: s.expiry(now, cr, status, nil), Tags: cr.tags,
+		Header: []cache.HeaderField{{Name: "Content-Type", Value: "text/plain; charset=utf-8"}}})
 	if err != nil {
 		return err
 	}
@@ -479,7 +479,8 @@ func (s *Server) metaOf(cr *cacheRoute, a *answer) cache.Meta {
 	}
 	resp.Header.VisitAll(func(k, v []byte) {
 		name := string(k)
-		if hopHeaders[name] || name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" {
+		if hopHeaders[name] || name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" ||
+			cr.isTagHeader(name) {
 			return
 		}
 		hdr = append(hdr, cache.HeaderField{Name: name, Value: string(v)})
@@ -489,7 +490,8 @@ func (s *Server) metaOf(cr *cacheRoute, a *answer) cache.Meta {
 	}
 	now := s.now()
 	return cache.Meta{Status: resp.StatusCode(), Header: hdr, Size: a.ent.length, StoredAt: now,
-		ExpiresAt: s.expiry(now, cr, resp.StatusCode(), &resp.Header), ETag: a.ent.etag, LastModified: a.ent.modified}
+		ExpiresAt: s.expiry(now, cr, resp.StatusCode(), &resp.Header), ETag: a.ent.etag, LastModified: a.ent.modified,
+		Tags: cr.entryTags(&resp.Header)}
 }
 
 // expiry is when an answer stops being fresh: upstream's Cache-Control (unless the route ignores it),

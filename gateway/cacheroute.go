@@ -23,6 +23,8 @@ import (
 //	  valid: {"200": 1h, "404": 30s}
 //	  upstream_cache_control: honour
 //	  bypass: ["arg:nocache", "header:X-Refresh"]
+//	  tags: [images]               # stored with every entry of the route, for PURGE /purge?tag=images
+//	  tag_header: Surrogate-Key    # upstream header whose words are tags (or Cache-Tag)
 //
 // A block turns the cache on for the route unless it says `enabled: false`.
 type RouteCache struct {
@@ -46,9 +48,16 @@ type RouteCache struct {
 	// it (nginx proxy_cache_bypass): "arg:NAME" (the query argument is present and not "0") or
 	// "header:NAME" (the header is present and not "0"). Default none.
 	Bypass []string `yaml:"bypass"`
+	// Tags are stored with every entry of the route, for tag purges (PURGE /purge?tag=T). Default none.
+	Tags []string `yaml:"tags"`
+	// TagHeader names the upstream response header whose words (separated by spaces or commas, as
+	// Surrogate-Key and Cache-Tag are) are stored as tags too; the header itself is not stored nor
+	// sent to clients from the cache. Default none.
+	TagHeader string `yaml:"tag_header"`
 }
 
-var routeCacheFields = []string{"enabled", "key", "query_args", "valid", "upstream_cache_control", "bypass"}
+var routeCacheFields = []string{"enabled", "key", "query_args", "valid", "upstream_cache_control", "bypass",
+	"tags", "tag_header"}
 
 // UnmarshalYAML accepts "off", "on", true, false, or a block.
 func (rc *RouteCache) UnmarshalYAML(n *yaml.Node) error {
@@ -135,6 +144,7 @@ func (rc *RouteCache) Validate() error {
 			add(fmt.Sprintf("bypass[%d]", i), `write "arg:NAME" or "header:NAME"`, "%q is not a condition", b)
 		}
 	}
+	validateTags(rc.Tags, rc.TagHeader, add)
 	return errors.Join(errs...)
 }
 
@@ -148,6 +158,9 @@ type cacheRoute struct {
 	ignoreUpCC    bool
 	bypassArgs    []string
 	bypassHeaders []string
+	tags          []string // stored with every entry
+	tagHeader     string   // canonical name of the upstream tag header; "" for none
+	dropArgs      []string // query arguments left out of the key (signed URL arguments)
 }
 
 func compileRouteCache(rc RouteCache, gatewayCache bool) *cacheRoute {
@@ -156,6 +169,7 @@ func compileRouteCache(rc RouteCache, gatewayCache bool) *cacheRoute {
 	}
 	cr := &cacheRoute{key: rc.Key, args: rc.QueryArgs, valid: map[int]time.Duration{},
 		ignoreUpCC: rc.UpstreamCacheControl == "ignore"}
+	cr.compileTags(rc)
 	if cr.key == "" {
 		cr.key = "uri"
 	}
@@ -181,6 +195,7 @@ func compileRouteCache(rc RouteCache, gatewayCache bool) *cacheRoute {
 // cacheKey is the entry key of a request: its decoded, normalised path and, as the route says, its
 // query. The method is not part of it: HEAD is answered from the GET entry.
 func (cr *cacheRoute) cacheKey(path string, query []byte) string {
+	query = dropQueryArgs(query, cr.dropArgs)
 	switch cr.key {
 	case "path":
 		return path

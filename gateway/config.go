@@ -173,6 +173,9 @@ type Route struct {
 	// Cache is the route's caching: "off", "on", or a block of settings (see RouteCache). Default:
 	// cached when the gateway has a cache.
 	Cache RouteCache `yaml:"cache"`
+	// SecureLink, when set, admits only requests with a valid signed link (nginx secure_link and
+	// secure_link_md5; see SecureLink). Default none.
+	SecureLink *SecureLink `yaml:"secure_link"`
 }
 
 // UpstreamServer is one member of an upstream route's group.
@@ -555,6 +558,9 @@ func (r *Route) Validate() error {
 	}
 	if err := r.Cache.Validate(); err != nil {
 		errs = append(errs, conf.Within("cache", err))
+	}
+	if r.SecureLink != nil {
+		errs = append(errs, conf.Within("secure_link", r.SecureLink.Validate()))
 	}
 	return errors.Join(errs...)
 }

@@ -37,6 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{"upstream bad addr", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: nohost}]\n", []string{"routes[0].servers[0].addr", "host:port"}},
 		{"next_upstream word", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      next_upstream: [eror]\n", []string{"routes[0].next_upstream[0]", `"eror" is unknown`}},
 		{"next_upstream off mixed", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      next_upstream: [off, error]\n", []string{"off cannot be combined"}},
+		{"secure_link unknown variable", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      secure_link:\n        md5: \"$uri$nosuch\"\n",
+			[]string{"cfg.yaml:6:", "gateway.routes[0].secure_link.md5", "unknown variable $nosuch", "known: $uri"}},
+		{"secure_link unknown field", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      secure_link:\n        sha1: x\n",
+			[]string{"cfg.yaml:6:", "sha1"}},
+		{"tag_header", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      cache:\n        tag_header: \"Surrogate Key\"\n",
+			[]string{"cfg.yaml:6:", "gateway.routes[0].cache.tag_header", "write a header name"}},
 		{"upstream PUT", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      methods: [PUT]\n", []string{"routes[0].methods[0]"}},
 		{"bad listen", "gateway:\n  listen: 8080\n", []string{"gateway.listen", "host:port"}},
 		{"bad status path", "gateway:\n  status_path: status\n", []string{"gateway.status_path"}},
@@ -113,7 +119,13 @@ func TestExampleConfig(t *testing.T) {
 	if err := conf.Decode("config.example.yaml", section, &f); err != nil {
 		t.Fatalf("config.example.yaml gateway section: %v", err)
 	}
-	if len(f.Gateway.Routes) != 3 {
-		t.Errorf("example routes = %d, want 3", len(f.Gateway.Routes))
+	if len(f.Gateway.Routes) != 4 {
+		t.Fatalf("example routes = %d, want 4", len(f.Gateway.Routes))
+	}
+	if sl := f.Gateway.Routes[3].SecureLink; sl == nil || sl.MD5 == "" || sl.Validate() != nil {
+		t.Errorf("example secure_link = %+v, want a valid md5 block", sl)
+	}
+	if rc := f.Gateway.Routes[3].Cache; rc.TagHeader != "Surrogate-Key" || rc.Validate() != nil {
+		t.Errorf("example tag_header = %q, want Surrogate-Key", rc.TagHeader)
 	}
 }

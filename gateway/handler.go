@@ -141,6 +141,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Allow", rt.allowed)
 		return
 	}
+	if rt.secure != nil && !s.secureLinkOK(ctx, rt, rp, client) {
+		return
+	}
 	if rt.upstream {
 		if rt.cache != nil {
 			uri := upstreamURI(ctx, rt, rp)

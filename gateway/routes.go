@@ -17,6 +17,7 @@ type route struct {
 	next     nextUpstream
 	expires  time.Duration
 	cache    *cacheRoute // nil: not cached
+	secure   *secureLink // nil: no secure_link
 }
 
 // nextUpstream is a route's proxy_next_upstream conditions.
@@ -80,6 +81,9 @@ func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 			cache: compileRouteCache(rc.Cache, cacheOn)}
 		r.allowed = strings.Join(r.Methods, ", ")
 		r.allow = parseNets(rc.Allow)
+		if r.secure = compileSecureLink(rc.SecureLink); r.secure != nil && r.cache != nil {
+			r.cache.dropArgs = r.secure.args
+		}
 		if r.upstream {
 			r.next = parseNextUpstream(rc.NextUpstream)
 			r.group = newGroup(rc.Servers, nodes)

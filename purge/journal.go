@@ -99,7 +99,7 @@ func parseJournal(data []byte) (pending []entry, maxID uint64, bad int) {
 			continue
 		}
 		if r.Add != nil {
-			if _, err := ParsePath(r.Add.Key); err != nil || r.Add.ID == 0 || r.Add.Peer == "" {
+			if _, err := ParseKey(r.Add.Key); err != nil || r.Add.ID == 0 || r.Add.Peer == "" {
 				bad++
 				continue
 			}
@@ -180,8 +180,8 @@ func covers(aKey string, aSoft bool, bKey string, bSoft bool) bool {
 	if aSoft && !bSoft {
 		return false
 	}
-	a, errA := ParsePath(aKey)
-	b, errB := ParsePath(bKey)
+	a, errA := ParseKey(aKey)
+	b, errB := ParseKey(bKey)
 	if errA != nil || errB != nil {
 		return aKey == bKey
 	}
@@ -189,9 +189,9 @@ func covers(aKey string, aSoft bool, bKey string, bSoft bool) bool {
 	case KindAll:
 		return true
 	case KindPrefix:
-		return b.Kind != KindAll && strings.HasPrefix(b.Arg, a.Arg)
+		return (b.Kind == KindURI || b.Kind == KindPrefix) && strings.HasPrefix(b.Arg, a.Arg)
 	}
-	return b.Kind == KindURI && b.Arg == a.Arg
+	return b.Kind == a.Kind && b.Arg == a.Arg
 }
 
 // delivered records that the entry with id was accepted by its peer.

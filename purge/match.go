@@ -14,6 +14,7 @@ const (
 	KindURI    Kind = iota // one URI path: Target.Purge
 	KindPrefix             // a path ending in "*": Target.PurgePrefix
 	KindAll                // "/*": Target.PurgeAll
+	KindTag                // ?tag=T: TagPurger.PurgeTag
 )
 
 // String names the kind as it appears in logs.
@@ -25,6 +26,8 @@ func (k Kind) String() string {
 		return "prefix"
 	case KindAll:
 		return "all"
+	case KindTag:
+		return "tag"
 	}
 	return "unknown"
 }
@@ -32,7 +35,8 @@ func (k Kind) String() string {
 // Selector is a parsed purge path.
 type Selector struct {
 	Kind Kind
-	// Arg is the URI path for KindURI, the prefix (without "*") for KindPrefix, empty for KindAll.
+	// Arg is the URI path for KindURI, the prefix (without "*") for KindPrefix, empty for KindAll,
+	// the tag for KindTag.
 	Arg string
 }
 
@@ -72,24 +76,70 @@ func ParsePath(p string) (Selector, error) {
 	return Selector{Kind: KindURI, Arg: p}, nil
 }
 
-// String returns the purge path that parses to s.
+// TagPrefix begins the key of a tag purge: "tag:T" is what Selector.String returns for tag T,
+// what a signature of a tag purge signs in place of the path, and the "key" of its Result. A purge
+// path always begins with "/", so the two never meet.
+const TagPrefix = "tag:"
+
+// maxTagLen bounds a tag.
+const maxTagLen = 1 << 10
+
+// Errors of ParseTag.
+var (
+	ErrEmptyTag = errors.New("purge: empty tag")
+	ErrBadTag   = errors.New("purge: a tag must be valid UTF-8 of at most 1024 bytes without spaces, commas or control characters")
+)
+
+// ParseTag checks a tag (surrogate key) for a tag purge: the words of a Surrogate-Key or Cache-Tag
+// header, so no spaces or commas, no control characters, valid UTF-8, at most 1024 bytes.
+func ParseTag(tag string) (Selector, error) {
+	if tag == "" {
+		return Selector{}, ErrEmptyTag
+	}
+	if len(tag) > maxTagLen || !utf8.ValidString(tag) {
+		return Selector{}, ErrBadTag
+	}
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; c <= 0x20 || c == 0x7f || c == ',' {
+			return Selector{}, ErrBadTag
+		}
+	}
+	return Selector{Kind: KindTag, Arg: tag}, nil
+}
+
+// ParseKey parses what Selector.String returns: a purge path (ParsePath) or "tag:T" (ParseTag).
+func ParseKey(key string) (Selector, error) {
+	if tag, ok := strings.CutPrefix(key, TagPrefix); ok {
+		return ParseTag(tag)
+	}
+	return ParsePath(key)
+}
+
+// String returns the key that ParseKey parses to s: the purge path, or "tag:T".
 func (s Selector) String() string {
 	switch s.Kind {
 	case KindAll:
 		return "/*"
 	case KindPrefix:
 		return s.Arg + "*"
+	case KindTag:
+		return TagPrefix + s.Arg
 	}
 	return s.Arg
 }
 
-// apply runs the selector against t.
+// apply runs the selector against t. A tag purge on a Target that is not a TagPurger purges nothing.
 func (s Selector) apply(t Target, soft bool) (int, int64) {
 	switch s.Kind {
 	case KindAll:
 		return t.PurgeAll(soft)
 	case KindPrefix:
 		return t.PurgePrefix(s.Arg, soft)
+	case KindTag:
+		if tp, ok := t.(TagPurger); ok {
+			return tp.PurgeTag(s.Arg, soft)
+		}
+		return 0, 0
 	}
 	return t.Purge(s.Arg, soft)
 }

@@ -74,10 +74,17 @@ func (s *Service) send(ctx context.Context, p *peer, key string, soft bool) (Nod
 	if err != nil {
 		return NodeResult{}, err
 	}
-	u.Path += key
-	if soft {
-		u.RawQuery = QuerySoft + "=1"
+	q := url.Values{}
+	if tag, ok := strings.CutPrefix(key, TagPrefix); ok {
+		u.Path += "/" // <peer_path>/?tag=T: net/http muxes redirect <peer_path> alone
+		q.Set(QueryTag, tag)
+	} else {
+		u.Path += key
 	}
+	if soft {
+		q.Set(QuerySoft, "1")
+	}
+	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, "PURGE", u.String(), nil)
 	if err != nil {
 		return NodeResult{}, err

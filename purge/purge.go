@@ -1,7 +1,7 @@
 // Package purge owns cache invalidation requests: who may purge (address rules, a bearer token, HMAC
-// signatures), what a purge path means (one URI, a prefix ending in "*", or "/*" for everything),
-// the JSON reply, and fan-out to the other gateways of a cluster with a durable journal for peers
-// that were unreachable.
+// signatures), what a purge path means (one URI, a prefix ending in "*", or "/*" for everything;
+// with ?tag=T, every entry stored with a tag), the JSON reply, and fan-out to the other gateways of
+// a cluster with a durable journal for peers that were unreachable.
 //
 // It knows nothing of the cache or of any HTTP server. The caller passes a Target (the gateway passes
 // its cache) and turns its own requests into a Request; HTTPHandler does that for net/http.
@@ -34,6 +34,14 @@ type Target interface {
 	PurgeAll(soft bool) (entries int, bytes int64)
 }
 
+// TagPurger is the optional capability of a Target to purge by tag (surrogate key): a Target that
+// implements it gets tag purges (PURGE <path>?tag=T); one that does not purges nothing for them,
+// although they still travel to the peers.
+type TagPurger interface {
+	// PurgeTag removes (or marks stale) every entry stored with tag.
+	PurgeTag(tag string, soft bool) (entries int, bytes int64)
+}
+
 // Header and query parameter names used on the wire. A transport builds a Request from them with
 // NewRequest; peers are sent the same names.
 const (
@@ -45,6 +53,8 @@ const (
 	QuerySignature = "sig"
 	// QuerySoft asks for a soft purge ("1", "true", "yes" or "on").
 	QuerySoft = "soft"
+	// QueryTag asks for a tag purge: every entry stored with that tag, whatever its path.
+	QueryTag = "tag"
 )
 
 // Request is one purge request, independent of the transport that received it.
@@ -52,7 +62,10 @@ type Request struct {
 	// Method is the HTTP method: GET, PURGE or DELETE are accepted.
 	Method string
 	// Path is what follows the purge route prefix, decoded: "/images/a.jpg", "/images/*" or "/*".
+	// With Tag set it must be empty or "/".
 	Path string
+	// Tag, when set, asks for a tag purge (query parameter tag) instead of a path purge.
+	Tag string
 	// RemoteIP is the client address checked against the allow/deny rules.
 	RemoteIP netip.Addr
 	// Authorization is the Authorization header value; "Bearer <token>" is checked against the token.
@@ -80,6 +93,7 @@ func NewRequest(method, path string, remote netip.Addr, header, query func(name 
 		Authorization: header("Authorization"),
 		Signature:     sig,
 		Soft:          truthy(query(QuerySoft)),
+		Tag:           query(QueryTag),
 		FromPeer:      header(HeaderForwarded) != "",
 	}
 }
@@ -103,8 +117,11 @@ type Response struct {
 
 // Result is the JSON body of a purge reply.
 type Result struct {
-	// Key is the purge path as requested: "/images/a.jpg", "/images/*" or "/*".
+	// Key is the purge path as requested: "/images/a.jpg", "/images/*" or "/*"; for a tag purge it
+	// is "tag:" and the tag.
 	Key string `json:"key"`
+	// Tag is the tag of a tag purge.
+	Tag string `json:"tag,omitempty"`
 	// Soft is true when entries were marked stale rather than removed.
 	Soft bool `json:"soft,omitempty"`
 	// Purged and Bytes add up the entries and bytes of every node that applied the purge.

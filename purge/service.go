@@ -123,12 +123,16 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 		resp.Allow = allowedMethods
 		return resp
 	}
+	sel, err := r.selector()
+	if err == nil {
+		// A signature signs the key: the path, or "tag:T" for a tag purge.
+		r.Path = sel.String()
+	}
 	if ok, why := s.authorize(&r); !ok {
 		s.stats.denied.Add(1)
 		s.log.Info("purge refused", "remote", r.RemoteIP, "path", r.Path, "reason", why)
 		return errorResponse(http.StatusForbidden, "forbidden")
 	}
-	sel, err := ParsePath(r.Path)
 	if err != nil {
 		s.stats.refused.Add(1)
 		return errorResponse(http.StatusBadRequest, err.Error())
@@ -142,6 +146,20 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 		"purged", res.Purged, "bytes", res.Bytes, "status", status)
 	body, _ := json.Marshal(res) // Result always marshals
 	return Response{Status: status, ContentType: "application/json", Body: append(body, '\n')}
+}
+
+// errTagAndPath refuses a request that names both a tag and a path.
+var errTagAndPath = errors.New("purge: a tag purge takes no path; write <purge path>?tag=T")
+
+// selector parses what r asks to purge.
+func (r *Request) selector() (Selector, error) {
+	if r.Tag == "" {
+		return ParsePath(r.Path)
+	}
+	if r.Path != "" && r.Path != "/" {
+		return Selector{}, errTagAndPath
+	}
+	return ParseTag(r.Tag)
 }
 
 // Apply purges path (as ParsePath reads it) here and on every peer, without authorisation: it is
@@ -169,6 +187,9 @@ func (s *Service) apply(ctx context.Context, sel Selector, soft, local bool) (Re
 	s.stats.bytes.Add(b)
 	res := Result{Key: key, Soft: soft, Purged: n, Bytes: b,
 		Nodes: []NodeResult{{Node: s.name, Status: NodeOK, Purged: n, Bytes: b}}}
+	if sel.Kind == KindTag {
+		res.Tag = sel.Arg
+	}
 	status := http.StatusOK
 	if !local && len(s.peers) > 0 {
 		for _, nr := range s.fanOut(ctx, key, soft) {

@@ -1,13 +1,14 @@
 package purge
 
 import (
+	"slices"
 	"strings"
 	"sync"
 )
 
 // call is one Target method call seen by a recorder.
 type call struct {
-	Op   string // "uri", "prefix" or "all"
+	Op   string // "uri", "prefix", "all" or "tag"
 	Arg  string
 	Soft bool
 }
@@ -16,7 +17,28 @@ type call struct {
 type recorder struct {
 	mu      sync.Mutex // guards entries and calls
 	entries map[string]int64
+	tags    map[string][]string // tag -> paths stored with it
 	calls   []call
+}
+
+var _ TagPurger = (*recorder)(nil)
+
+// tag stores paths (already in r) with tag.
+func (r *recorder) tag(tag string, paths ...string) *recorder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tags == nil {
+		r.tags = map[string][]string{}
+	}
+	r.tags[tag] = append(r.tags[tag], paths...)
+	return r
+}
+
+func (r *recorder) PurgeTag(tag string, soft bool) (int, int64) {
+	r.mu.Lock()
+	paths := r.tags[tag]
+	r.mu.Unlock()
+	return r.remove(func(p string) bool { return slices.Contains(paths, p) }, call{"tag", tag, soft})
 }
 
 var _ Target = (*recorder)(nil)
