@@ -329,7 +329,8 @@ func fetchSum(t *testing.T, url string) (int, [32]byte, int64) {
 // RSS far below one body (it read each body whole before the fix: 540 MiB for one 200 MiB PUT), and
 // every byte arrives.
 func TestE2EUploadGatewayPeakRSS(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves hundreds of MiB through the test process, which would starve the
+	// other end-to-end tests' in-process CLI calls of CPU on a small machine.
 	c := startRealCluster(t, [2]string{"127.0.0.91", "127.0.0.92"})
 	gw, base := startRealGateway(t, c, "127.0.0.91")
 	const uploads = 4
@@ -369,7 +370,8 @@ func TestE2EUploadGatewayPeakRSS(t *testing.T) {
 
 // TestE2EStoragedPutPeakRSS: one 256 MiB PUT straight to `mogway storaged` streams to disk.
 func TestE2EStoragedPutPeakRSS(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves hundreds of MiB through the test process, which would starve the
+	// other end-to-end tests' in-process CLI calls of CPU on a small machine.
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "dev1"), 0o755); err != nil {
 		t.Fatal(err)
@@ -398,7 +400,8 @@ func TestE2EStoragedPutPeakRSS(t *testing.T) {
 
 // TestE2EUploadCLIPeakRSS: `mogway upload` of a 256 MiB file streams it to the storage node.
 func TestE2EUploadCLIPeakRSS(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it moves hundreds of MiB through the test process, which would starve the
+	// other end-to-end tests' in-process CLI calls of CPU on a small machine.
 	c := startRealCluster(t, [2]string{"127.0.0.98", "127.0.0.99"})
 	src := filepath.Join(t.TempDir(), "big.bin")
 	f, err := os.Create(src)
