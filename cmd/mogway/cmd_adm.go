@@ -52,6 +52,7 @@ func admTopics() []admTopic {
 		{name: "class", about: "add, modify, delete and list classes", verbs: classLeaves()},
 		{name: "settings", about: "list and set server settings", verbs: settingsLeaves()},
 		{name: "fsck", about: "control the background file system check", verbs: fsckLeaves()},
+		{name: "stats", about: "print each tracker's counters and replication state (!stats)", leaf: &statsLeaf},
 	}
 }
 

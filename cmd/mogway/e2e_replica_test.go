@@ -248,6 +248,12 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 		}
 		time.Sleep(pollInterval) // polling interval, not synchronisation
 	}
+	// The same position through the CLI: adm stats prints the tracker and its replicate_ lines only.
+	st := mustMog(t, "adm", tr2, "stats", "--match=replicate_")
+	if !strings.HasPrefix(st.stdout, addr2+"\n") || !strings.Contains(st.stdout, "\n  replicate_to file://"+replicaDir+"\n") ||
+		!strings.Contains(st.stdout, "\n  replicate_lag_seconds ") || strings.Contains(st.stdout, "uptime") {
+		t.Errorf("%v\nwant the tracker's address, then its replicate_ lines only", st)
+	}
 	// A graceful stop ships the last changes: a second restore from the same replica has the old
 	// namespace and the new upload.
 	if code := tracker2.stop(t); code != 0 {

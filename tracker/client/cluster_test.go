@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/internal/clustertest"
@@ -175,5 +176,26 @@ func TestClusterTrackerFailover(t *testing.T) {
 	_, err = p.GetPaths(ctx, "d", "k", client.GetPathsOptions{})
 	if !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("GetPaths with every tracker stopped = %v, want ErrUnavailable", err)
+	}
+}
+
+// AdminCommand speaks the admin lines (spec 2.7) to one real tracker, and refuses what is not one.
+func TestClusterAdminCommand(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 1})
+	addr := c.TrackerAddrs()[0]
+	lines, err := client.AdminCommand(ctxT(t), addr, "!stats", clustertest.Timeout)
+	if err != nil || !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "uptime ") }) {
+		t.Fatalf("!stats = %q, %v; want its lines, uptime among them", lines, err)
+	}
+	if slices.Contains(lines, ".") {
+		t.Errorf("!stats = %q: the closing line is not part of the answer", lines)
+	}
+	for _, bad := range []string{"stats", "!stats\r\n!version", ""} {
+		if _, err := client.AdminCommand(ctxT(t), addr, bad, clustertest.Timeout); err == nil {
+			t.Errorf("AdminCommand(%q) = nil error, want a refusal", bad)
+		}
+	}
+	if _, err := client.AdminCommand(ctxT(t), "127.0.0.1:1", "!stats", clustertest.Timeout); err == nil {
+		t.Error("AdminCommand to a closed port = nil error")
 	}
 }
