@@ -2,12 +2,14 @@ package storaged
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/metrics"
 )
 
 // Defaults applied to zero Config fields.
@@ -58,6 +60,9 @@ type Config struct {
 	// MaxConns is the most HTTP connections served at once; more are answered 503 and closed.
 	// Default 10000.
 	MaxConns int `yaml:"max_conns"`
+	// MetricsAllow are the client networks (CIDR or address) allowed to read /metrics; others get
+	// 403. Default loopback only: [127.0.0.0/8, ::1/128].
+	MetricsAllow []string `yaml:"metrics_allow"`
 }
 
 // withDefaults returns c with every zero field replaced by its default.
@@ -79,6 +84,9 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = conf.Duration(c.ShutdownTimeout.Or(DefaultShutdownTimeout))
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if len(c.MetricsAllow) == 0 {
+		c.MetricsAllow = metrics.Loopback
 	}
 	return c
 }
@@ -125,6 +133,10 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxConns < 0 {
 		errs = append(errs, conf.Field("max_conns", "write a positive number or leave it out", "%d is negative", d.MaxConns))
+	}
+	if _, i, err := metrics.ParseNets(d.MetricsAllow); err != nil {
+		errs = append(errs, conf.Field(fmt.Sprintf("metrics_allow[%d]", i), "write a CIDR such as 127.0.0.0/8 or an address",
+			"%q is not a network", d.MetricsAllow[i]))
 	}
 	return errors.Join(errs...)
 }

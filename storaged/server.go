@@ -28,7 +28,8 @@ type Server struct {
 	root docroot // every file operation goes through it, so no request leaves its device
 	http *fasthttp.Server
 
-	stats counters
+	stats   counters
+	metrics nodeMetrics
 
 	bufs sync.Pool // *[]byte copy buffers of copyBufSize for PUT bodies and digests
 
@@ -80,6 +81,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		watchInterval: watchInterval,
 	}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	s.initMetrics()
 	devs, err := s.devices()
 	if err != nil {
 		return nil, err
@@ -298,6 +300,7 @@ type counters struct {
 	created, aborted                atomic.Int64
 	notFound, badRequests, srvErrs  atomic.Int64
 	bytesIn, bytesOut, mgmtCommands atomic.Int64
+	open                            atomic.Int64 // requests in their handler
 }
 
 // Stats returns a snapshot of the counters. It is safe to call at any time.
