@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -24,6 +26,7 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 	var d daemonFlags
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
+	httpListen := fs.String("http-listen", "", "status page and /metrics `address`, or off (default \"127.0.0.1:7080\")")
 	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
 	var cfg tracker.Config
 	log, done, err := d.start(e, fs, args, func() error {
@@ -34,6 +37,9 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 		cfg = cf.Tracker
 		if isSet(fs, "listen") {
 			cfg.Listen = *listen
+		}
+		if isSet(fs, "http-listen") {
+			cfg.HTTPListen = *httpListen
 		}
 		if isSet(fs, "db") {
 			cfg.DB = *db
@@ -72,6 +78,12 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 		return err
 	}
 	defer waitPprof()
+	waitHTTP, err := serveTrackerHTTP(ctx, srv, cfg.HTTPListenAddr(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitHTTP()
 	notify(log, daemon.SdNotifyReady)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
@@ -107,4 +119,25 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// serveTrackerHTTP binds the tracker's HTTP listener (status page, /metrics) unless addr is "" (off)
+// and serves it until ctx ends; the returned function waits for it to stop.
+func serveTrackerHTTP(ctx context.Context, srv *tracker.Server, addr string, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("tracker http_listen: %w", err)
+	}
+	log.Info("tracker status page and metrics", "url", "http://"+ln.Addr().String()+"/")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeHTTPListener(ctx, ln); err != nil {
+			log.Error("tracker http listener stopped", "err", err)
+		}
+	}()
+	return func() { <-done }, nil
 }

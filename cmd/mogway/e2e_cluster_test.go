@@ -115,7 +115,7 @@ func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
+	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--db", db)
 	addr := d.waitLog(t, trackerStartingRE)[1]
 	if addr == "127.0.0.1:7001" {
 		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)

@@ -1,0 +1,100 @@
+package tracker_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/tracker/client"
+	"github.com/mogway/mogway/tracker/mogproto"
+)
+
+// TestMetricsCountCommands drives uploads and get_paths through a real cluster and checks that the
+// tracker's /metrics moved by exactly what was done, and that the cluster gauges show it.
+func TestMetricsCountCommands(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"photos": {"thumb": 1}}})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+
+	before := metricstest.Scrape(t, web.URL+"/metrics")
+	c.Upload(t, "photos", "a", "thumb", []byte("hello"))
+	c.Upload(t, "photos", "b", "thumb", []byte("world"))
+	for range 3 {
+		c.GetPaths(t, "photos", "a")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+	defer cancel()
+	_, err := c.Client().GetPaths(ctx, "photos", "missing", client.GetPathsOptions{NoVerify: true})
+	var pe *mogproto.Error
+	if !errors.As(err, &pe) || pe.Code != mogproto.ErrUnknownKey {
+		t.Fatalf("get_paths of a missing key = %v, want ERR unknown_key", err)
+	}
+
+	raw := metricstest.Get(t, web.URL+"/metrics")
+	after := metricstest.Parse(t, raw)
+	delta := func(name string, labels ...string) float64 {
+		return after.Value(name, labels...) - before.Value(name, labels...)
+	}
+	for _, tc := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"command", "create_open", "result", "ok"}, 2},
+		{[]string{"command", "create_close", "result", "ok"}, 2},
+		{[]string{"command", "get_paths", "result", "ok"}, 3},
+		{[]string{"command", "get_paths", "result", "unknown_key"}, 1},
+		{[]string{"command", "delete"}, 0},
+	} {
+		if got := delta("mogway_tracker_commands_total", tc.labels...); got != tc.want {
+			t.Errorf("commands_total%v moved by %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if got := delta("mogway_tracker_command_duration_seconds", "command", "get_paths"); got != 4 {
+		t.Errorf("command_duration_seconds{get_paths} count moved by %v, want 4", got)
+	}
+	if got := after.Value("mogway_tracker_files", "domain", "photos", "class", "thumb"); got != 2 {
+		t.Errorf("files{photos,thumb} = %v, want 2", got)
+	}
+	if got := after.Value("mogway_tracker_class_mindevcount", "domain", "photos", "class", "thumb"); got != 1 {
+		t.Errorf("class_mindevcount{photos,thumb} = %v, want 1", got)
+	}
+	devs := len(c.AllDevIDs())
+	if got := after.Value("mogway_tracker_device_up"); got != float64(devs) {
+		t.Errorf("sum of device_up = %v, want %d", got, devs)
+	}
+	if got := after.Value("mogway_tracker_devices", "status", "alive", "observed", "writeable"); got != float64(devs) {
+		t.Errorf("devices{alive,writeable} = %v, want %d", got, devs)
+	}
+	if !after.Has("mogway_tracker_queue_length", "queue", "replicate") {
+		t.Error("queue_length{replicate} missing")
+	}
+	if got := after.Value("mogway_tracker_query_workers"); got != 20 {
+		t.Errorf("query_workers = %v, want 20", got)
+	}
+	if after["go_goroutines"] == nil || after["process_cpu_seconds_total"] == nil {
+		t.Error("the Go runtime and process collectors are not registered")
+	}
+	metricstest.Promtool(t, raw)
+}
+
+// TestMetricsDeviceDown: a stopped node's device shows as not up.
+func TestMetricsDeviceDown(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+	c.StopNode(t, 1)
+	dev := c.DevIDs(1)[0]
+	c.WaitObserved(t, 0, "unreachable", dev)
+	m := metricstest.Scrape(t, web.URL+"/metrics")
+	if got := m.Value("mogway_tracker_device_up", "host", c.HostName(1)); got != 0 {
+		t.Errorf("device_up of the stopped node = %v, want 0", got)
+	}
+	if got := m.Value("mogway_tracker_device_up", "host", c.HostName(0)); got != 1 {
+		t.Errorf("device_up of the running node = %v, want 1", got)
+	}
+}
