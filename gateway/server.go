@@ -83,6 +83,7 @@ type Server struct {
 	reloadMu sync.Mutex // serialises Reload
 	started  time.Time
 
+	metrics   gatewayMetrics
 	cache     *cache.Cache   // nil without Config.Cache
 	purger    *purge.Service // nil without Config.Purge
 	closeOnce sync.Once
@@ -138,6 +139,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.initMetrics()
 	d := cfg.withDefaults()
 	s.nodes = newNodes(nodeOptions{connect: d.Timeouts.StorageConnect.D(), idle: d.Timeouts.StorageIdle.D(),
 		maxConns: d.Limits.MaxConnsPerNode, serverHdr: d.ServerName})
@@ -166,6 +168,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes, s.cache != nil),
 		statusAllow: parseNets(cfg.StatusAllow), trusted: parseNets(cfg.RealIP.TrustedProxies)}
+	s.metrics.bind(st.table)
 	n := max(len(cfg.Trackers), 1)
 	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
 	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
@@ -487,6 +490,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		referer:   string(ctx.Request.Header.Referer()),
 		userAgent: string(ctx.Request.Header.UserAgent()),
 		cache:     "-",
+		start:     time.Now(),
 	}
 	defer func() {
 		if ctx.Request.IsBodyStream() && !rec.bodyRead {
@@ -525,6 +529,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		plainError(ctx, fasthttp.StatusNotFound, "not found")
 		return
 	}
+	rec.metrics = rt.metrics
 	if st.table.match(rp.written) != rt {
 		// A ".." carried the path out of the route it was written under.
 		s.stats.badRequests.Add(1)
@@ -584,7 +589,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (s *Server) logAccess(rec *accessRecord) { s.alog.Load().write(rec) }
+func (s *Server) logAccess(rec *accessRecord) {
+	s.metrics.observe(rec)
+	s.alog.Load().write(rec)
+}
 
 // methodString is string(m) without an allocation for the usual methods.
 func methodString(m []byte) string {
