@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,30 @@ func TestMetricsObserveAllocs(t *testing.T) {
 	rec.addUpstream("127.0.0.2:7500", time.Millisecond)
 	if n := testing.AllocsPerRun(100, func() { g.srv.metrics.observe(rec) }); n != 0 {
 		t.Errorf("observe allocates %v times per request, want 0", n)
+	}
+}
+
+// TestStatusPageHTML: /status answers HTML to a browser and JSON otherwise.
+func TestStatusPageHTML(t *testing.T) {
+	t.Parallel()
+	n := startStorage(t, "127.0.0.1")
+	f := newFakeTracker()
+	f.set("d", "k", n.put(t, 1, []byte("abc")))
+	g := startGateway(t, trackerConfig(), Deps{Tracker: f})
+	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 200 {
+		t.Fatalf("GET /d/k = %d, want 200", code)
+	}
+	code, hdr, body, _ := get(t, "GET", g.base+"/status", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /status as a browser = %d %q, want 200 text/html", code, hdr.Get("Content-Type"))
+	}
+	for _, want := range []string{"mogway gateway", `id="nodes"`, n.addr, "st-ok"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("status page lacks %q:\n%s", want, body)
+		}
+	}
+	code, hdr, body, _ = get(t, "GET", g.base+"/status")
+	if code != 200 || hdr.Get("Content-Type") != "application/json" || !strings.HasPrefix(string(body), "{") {
+		t.Errorf("GET /status = %d %q %.40q, want 200 JSON", code, hdr.Get("Content-Type"), body)
 	}
 }

@@ -3,7 +3,10 @@ package tracker_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/internal/clustertest"
@@ -96,5 +99,42 @@ func TestMetricsDeviceDown(t *testing.T) {
 	}
 	if got := m.Value("mogway_tracker_device_up", "host", c.HostName(0)); got != 1 {
 		t.Errorf("device_up of the running node = %v, want 1", got)
+	}
+}
+
+// TestStatusPageEscapes: the status page shows hosts and devices, and a domain or class whose name
+// holds markup shows as text.
+func TestStatusPageEscapes(t *testing.T) {
+	const evil = `<script>alert("x")</script>`
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{evil: {evil + "c": 1}}})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+	resp, err := http.Get(web.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET / = %d %q, want 200 text/html", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	page := string(body)
+	if strings.Contains(page, "<script") {
+		t.Errorf("the page holds a <script> element:\n%s", page)
+	}
+	for _, want := range []string{"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", c.HostName(0), c.HostName(1), "dev1", "dev2", "writeable"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q:\n%s", want, page)
+		}
+	}
+	resp, err = http.Get(web.URL + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"Name": "dev1"`) {
+		t.Errorf("GET /status.json = %d %s", resp.StatusCode, body)
 	}
 }
