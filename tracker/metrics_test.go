@@ -1,9 +1,11 @@
 package tracker_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +39,19 @@ func TestMetricsCountCommands(t *testing.T) {
 		t.Fatalf("get_paths of a missing key = %v, want ERR unknown_key", err)
 	}
 
+	// A line naming no command counts as "unknown", whatever it says.
+	conn, err := net.Dial("tcp", c.TrackerAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("no_such_command_x domain=photos\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.HasPrefix(line, "ERR unknown_command") {
+		t.Fatalf("unknown command answered %q, %v", line, err)
+	}
+
 	raw := metricstest.Get(t, web.URL+"/metrics")
 	after := metricstest.Parse(t, raw)
 	delta := func(name string, labels ...string) float64 {
@@ -51,6 +66,7 @@ func TestMetricsCountCommands(t *testing.T) {
 		{[]string{"command", "get_paths", "result", "ok"}, 3},
 		{[]string{"command", "get_paths", "result", "unknown_key"}, 1},
 		{[]string{"command", "delete"}, 0},
+		{[]string{"command", "unknown", "result", "unknown_command"}, 1},
 	} {
 		if got := delta("mogway_tracker_commands_total", tc.labels...); got != tc.want {
 			t.Errorf("commands_total%v moved by %v, want %v", tc.labels, got, tc.want)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/gateway"
+	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/purge"
+)
+
+var metricNameRE = regexp.MustCompile(`mogway_(storaged|tracker|gateway)_[a-z_]+`)
+
+// TestMonitoringDocs scrapes every daemon of a running cluster and checks docs/monitoring.md
+// against what they serve: every metric served is documented and every documented metric is
+// served; the example alert rules and Grafana dashboard use only served metrics, and promtool
+// accepts the rules and every endpoint's output.
+func TestMonitoringDocs(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"d": {"c": 1}}})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	c.Upload(t, "d", "k", "c", []byte("hello"))
+
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Trackers: c.TrackerAddrs(),
+		Routes:   []gateway.Route{{Prefix: "/d/", Domain: "d"}},
+		Cache:    &cache.Config{Memory: 8 * conf.MiB, Valid: map[string]conf.Duration{"200": conf.Duration(time.Minute)}},
+		Purge:    &purge.Config{},
+	}, gateway.Deps{AccessLog: discard{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- gw.Serve(ctx, gln) }()
+	go func() { done <- gw.ServeMetrics(ctx, mln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+	})
+	metricstest.Get(t, "http://"+gln.Addr().String()+"/d/k")
+	trWeb := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(trWeb.Close)
+	node, _ := c.Node(0)
+
+	served := map[string]bool{}
+	for _, url := range []string{"http://" + node + "/metrics", trWeb.URL + "/metrics", "http://" + mln.Addr().String() + "/metrics"} {
+		raw := metricstest.Get(t, url)
+		metricstest.Promtool(t, raw)
+		for name := range metricstest.Parse(t, raw) {
+			if strings.HasPrefix(name, "mogway_") {
+				served[name] = true
+			}
+		}
+	}
+	doc := readDoc(t, "../../docs/monitoring.md")
+	documented := map[string]bool{}
+	for _, n := range metricNameRE.FindAllString(doc, -1) {
+		documented[n] = true
+	}
+	for _, n := range sorted(served) {
+		if !documented[n] {
+			t.Errorf("%s is served but not documented in docs/monitoring.md", n)
+		}
+	}
+	for _, n := range sorted(documented) {
+		if !served[n] {
+			t.Errorf("docs/monitoring.md documents %s, which no daemon serves", n)
+		}
+	}
+
+	rules := readDoc(t, "../../docs/mogway-alerts.yml")
+	dash := readDoc(t, "../../docs/grafana-dashboard.json")
+	if !json.Valid([]byte(dash)) {
+		t.Error("docs/grafana-dashboard.json is not valid JSON")
+	}
+	for file, text := range map[string]string{"mogway-alerts.yml": rules, "grafana-dashboard.json": dash} {
+		for _, n := range metricNameRE.FindAllString(text, -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+			if !served[base] {
+				t.Errorf("docs/%s uses %s, which no daemon serves", file, n)
+			}
+		}
+	}
+	metricstest.PromtoolRules(t, "../../docs/mogway-alerts.yml")
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func readDoc(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func sorted(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
