@@ -40,6 +40,13 @@ func New(t testing.TB) *Browser {
 	if path == "" {
 		t.Skip("no chromium installed (Debian package chromium; scripts/test-deps.sh installs it): skipping the browser test")
 	}
+	// Chromium's helper processes may still write to the profile for a moment after the browser
+	// is killed, so the profile is not in t.TempDir (whose removal would then fail the test): it
+	// is removed, with bounded retries, at cleanup.
+	profile, err := os.MkdirTemp("", "mogway-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -52,7 +59,7 @@ func New(t testing.TB) *Browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(390, 844), // a phone screen
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -79,6 +86,13 @@ func New(t testing.TB) *Browser {
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc()
+		for i := 0; i < 50; i++ {
+			if err := os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the browser profile %s", profile)
 	})
 	// The first Run starts the browser and ties it to the context it is given: that must be the
 	// tab's own context, not one with a timeout that ends after the first action.
