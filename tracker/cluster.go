@@ -20,6 +20,7 @@ type ClusterView struct {
 	Devices  []DeviceView
 	Domains  []DomainView
 	Queues   QueueView
+	Fsck     FsckView
 	Queries  QueryView
 	Workers  []WorkerView
 	Errors   []string // store reads that failed while building the view
@@ -69,6 +70,15 @@ type ClassView struct {
 // QueueView holds the lengths of the work queues (rows in the store, due or not).
 type QueueView struct {
 	Replicate, Delete, Fsck, Rebalance int64
+}
+
+// FsckView is the progress of fsck, from the server settings fsck_status reads.
+type FsckView struct {
+	Running       bool
+	Host          string // the tracker running it
+	MaxFidChecked int64
+	EndFid        int64 // the highest fid when it started
+	Percent       int   // MaxFidChecked of EndFid, 0..100
 }
 
 // QueryView is the query workers' state.
@@ -153,6 +163,15 @@ func (s *Server) View(ctx context.Context) ClusterView {
 			n = -1
 		}
 		*q.dst = n
+	}
+	if ss, err := s.st.Settings(ctx); err == nil {
+		v.Fsck = FsckView{Running: ss["fsck_host"] != "", Host: ss["fsck_host"],
+			MaxFidChecked: perlInt(ss["fsck_highest_fid_checked"]), EndFid: perlInt(ss["fsck_fid_at_end"])}
+		if v.Fsck.EndFid > 0 {
+			v.Fsck.Percent = int(min(100, max(0, v.Fsck.MaxFidChecked*100/v.Fsck.EndFid)))
+		}
+	} else {
+		fail("server settings", err)
 	}
 	v.DBReadIn = time.Since(t0)
 	if bg := s.background(); bg != nil {

@@ -84,6 +84,9 @@ func (s *Server) collector() prometheus.Collector {
 	rounds := c.Desc(sub, "worker_passes_total", "Completed passes of a background worker.", "worker")
 	lastFailed := c.Desc(sub, "worker_last_pass_failed", "1 if the worker's last pass failed, 0 if not.", "worker")
 	work := c.Desc(sub, "worker_events_total", "Work done by the background workers, by kind (see docs/monitoring.md).", "event")
+	fsckRunning := c.Desc(sub, "fsck_running", "1 while fsck runs (on any tracker), 0 otherwise.")
+	fsckChecked := c.Desc(sub, "fsck_checked_fid", "The highest fid fsck has checked.")
+	fsckEnd := c.Desc(sub, "fsck_end_fid", "The highest fid when fsck started: it is done when fsck_checked_fid reaches it.")
 	dbRead := c.Desc(sub, "scrape_db_read_seconds", "Time the store took to answer this scrape's reads (file counts and queue lengths).")
 	dbErrors := c.Desc(sub, "scrape_db_errors", "Store reads that failed during this scrape.")
 	c.Func = func(ch chan<- prometheus.Metric) {
@@ -156,6 +159,9 @@ func (s *Server) collector() prometheus.Collector {
 				metrics.Counter(ch, work, float64(n), name)
 			}
 		}
+		metrics.Gauge(ch, fsckRunning, metrics.Bool(v.Fsck.Running))
+		metrics.Gauge(ch, fsckChecked, float64(v.Fsck.MaxFidChecked))
+		metrics.Gauge(ch, fsckEnd, float64(v.Fsck.EndFid))
 		metrics.Gauge(ch, dbRead, v.DBReadIn.Seconds())
 		metrics.Gauge(ch, dbErrors, float64(len(v.Errors)))
 	}

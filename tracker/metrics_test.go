@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -152,5 +153,39 @@ func TestStatusPageEscapes(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"Name": "dev1"`) {
 		t.Errorf("GET /status.json = %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestMetricsFsckProgress: after fsck_start the metrics show fsck's end fid, and its progress
+// reaches it.
+func TestMetricsFsckProgress(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"d": {"c": 1}}})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	var last int64
+	for _, k := range []string{"a", "b", "c"} {
+		last = c.Upload(t, "d", k, "c", []byte(k))
+	}
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+	if m := metricstest.Scrape(t, web.URL+"/metrics"); m.Value("mogway_tracker_fsck_running") != 0 || m.Value("mogway_tracker_fsck_end_fid") != 0 {
+		t.Errorf("before fsck: running %v, end fid %v; want 0, 0", m.Value("mogway_tracker_fsck_running"), m.Value("mogway_tracker_fsck_end_fid"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+	defer cancel()
+	if err := c.Client().FsckStart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, "fsck checked every fid", func() bool {
+		m := metricstest.Scrape(t, web.URL+"/metrics")
+		return m.Value("mogway_tracker_fsck_end_fid") == float64(last) && m.Value("mogway_tracker_fsck_checked_fid") == float64(last)
+	})
+	resp, err := http.Get(web.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "100% (fid " + strconv.FormatInt(last, 10) + " of " + strconv.FormatInt(last, 10) + ")"; !strings.Contains(string(body), want) {
+		t.Errorf("the page lacks %q:\n%s", want, body)
 	}
 }
