@@ -38,6 +38,26 @@ var (
 // noRoute is the route label of requests that matched no route (status, health, purge, 404s).
 const noRoute = "none"
 
+// Tracker commands the gateway times.
+const (
+	tcGetPaths = iota
+	tcCreateOpen
+	tcCreateClose
+	tcDelete
+	numTrackerCommands
+)
+
+var trackerCommands = [numTrackerCommands]string{"get_paths", "create_open", "create_close", "delete"}
+
+// trackerLatency holds one histogram per tracker command; a nil *trackerLatency observes nothing.
+type trackerLatency [numTrackerCommands]prometheus.Observer
+
+func (l *trackerLatency) observe(cmd int, start time.Time) {
+	if l != nil && l[cmd] != nil {
+		l[cmd].Observe(time.Since(start).Seconds())
+	}
+}
+
 // routeMetrics are the counters of one route prefix; they outlive reloads.
 type routeMetrics struct {
 	name     string
@@ -51,6 +71,7 @@ type gatewayMetrics struct {
 	latency   *prometheus.HistogramVec
 	firstByte prometheus.Observer
 	none      *routeMetrics
+	tracker   trackerLatency
 
 	mu     sync.Mutex // guards routes
 	routes map[string]*routeMetrics
@@ -72,7 +93,15 @@ func (s *Server) initMetrics() {
 	})
 	m.firstByte = fb
 	m.none = m.route(noRoute)
-	m.reg.MustRegister(m.latency, fb, s.collector())
+	tl := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metrics.Namespace, Subsystem: "gateway", Name: "tracker_command_duration_seconds",
+		Help:    "Time of a tracker command through the pool, failovers to other trackers included.",
+		Buckets: metrics.LatencyBuckets,
+	}, []string{"command"})
+	for i, name := range trackerCommands {
+		m.tracker[i] = tl.WithLabelValues(name)
+	}
+	m.reg.MustRegister(m.latency, fb, tl, s.collector())
 }
 
 // route returns the counters of a route prefix, creating them on first use.

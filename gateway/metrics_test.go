@@ -77,10 +77,18 @@ func TestMetricsCountRequests(t *testing.T) {
 		{"mogway_gateway_uploads_total", nil, 1},
 		{"mogway_gateway_upload_bytes_total", nil, 5000},
 		{"mogway_gateway_path_cache_lookups_total", nil, 5},
+		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "create_open"}, 1},
+		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "create_close"}, 1},
+		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "delete"}, 0},
 	} {
 		if got := delta(tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s%v moved by %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
+	}
+	// Every get_paths asked of a tracker is timed.
+	if got, want := delta("mogway_gateway_tracker_command_duration_seconds", "command", "get_paths"),
+		delta("mogway_gateway_path_cache_lookups_total", "result", "miss"); got != want || got == 0 {
+		t.Errorf("get_paths timed %v times, path cache missed %v times; want equal, not 0", got, want)
 	}
 	// Every attempt at a node is one first-byte observation.
 	if fb, nr := delta("mogway_gateway_upstream_first_byte_seconds"), delta("mogway_gateway_node_requests_total"); fb < 4 || fb != nr {

@@ -180,7 +180,7 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	case sameTrackers:
 		st.tracker, st.ownTracker = prev.tracker, prev.ownTracker
 	case len(cfg.Trackers) > 0:
-		pt, err := newPoolTracker(cfg, s.log)
+		pt, err := newPoolTracker(cfg, s.log, &s.metrics.tracker)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: tracker pool: %w", err)
 		}
