@@ -27,10 +27,11 @@ type accessRecord struct {
 	upBuf     [2]string // backs upstreams and times for the usual one or two attempts
 	timeBuf   [2]time.Duration
 	cache     string
-	streamed  bool          // a body stream logs the record when it closes
-	bodyRead  bool          // the request body was read to its end
-	start     time.Time     // when the handler began, for the latency histogram
-	metrics   *routeMetrics // the matched route's counters; nil before a route matched
+	streamed  bool // a body stream logs the record when it closes
+	bodyRead  bool // the request body was read to its end
+
+	start   time.Time     // when the handler began, for the latency histogram
+	metrics *routeMetrics // the matched route's counters; nil before a route matched
 }
 
 func (r *accessRecord) addUpstream(addr string, d time.Duration) {

@@ -16,8 +16,9 @@ type route struct {
 	group    *group // upstream routes only
 	next     nextUpstream
 	expires  time.Duration
-	cache    *cacheRoute   // nil: not cached
-	metrics  *routeMetrics // set by gatewayMetrics.bind
+	cache    *cacheRoute // nil: not cached
+
+	metrics *routeMetrics // set by gatewayMetrics.bind
 }
 
 // nextUpstream is a route's proxy_next_upstream conditions.

@@ -28,7 +28,8 @@ type Server struct {
 	root docroot // every file operation goes through it, so no request leaves its device
 	http *fasthttp.Server
 
-	stats   counters
+	stats counters
+
 	metrics nodeMetrics
 
 	bufs sync.Pool // *[]byte copy buffers of copyBufSize for PUT bodies and digests

@@ -78,7 +78,8 @@ type Server struct {
 	watchers map[*conn]struct{}
 	minFid   int64 // MAX(file.fid) when Serve started: explicit fids at or below it are refused
 
-	stats   counters
+	stats counters
+
 	metrics trackerMetrics
 }
 
