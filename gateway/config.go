@@ -418,7 +418,7 @@ func (c *Config) Validate() error {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			add("metrics_listen", `write host:port, e.g. "127.0.0.1:9180", or leave it out`, "invalid address %q", c.MetricsListen)
-		} else if c.MetricsListen == c.ListenAddr() {
+		} else if c.MetricsListen == c.ListenAddr() && !strings.HasSuffix(c.MetricsListen, ":0") {
 			add("metrics_listen", "use another port than listen", "is the same address as listen")
 		}
 	}

@@ -160,3 +160,23 @@ func TestStatusPageHTML(t *testing.T) {
 		t.Errorf("GET /status = %d %q %.40q, want 200 JSON", code, hdr.Get("Content-Type"), body)
 	}
 }
+
+func TestConfigMetricsListen(t *testing.T) {
+	for _, tc := range []struct {
+		listen, metrics string
+		ok              bool
+	}{
+		{"", "127.0.0.1:9180", true},
+		{"127.0.0.1:0", "127.0.0.1:0", true}, // two free ports
+		{":8080", ":8080", false},
+		{"", ":8080", false}, // the default listen
+		{"", "9180", false},
+	} {
+		cfg := trackerConfig()
+		cfg.Listen, cfg.MetricsListen = tc.listen, tc.metrics
+		err := cfg.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "metrics_listen")) {
+			t.Errorf("Validate(listen %q, metrics_listen %q) = %v, want ok %v", tc.listen, tc.metrics, err, tc.ok)
+		}
+	}
+}
