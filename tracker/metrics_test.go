@@ -14,6 +14,7 @@ import (
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -187,5 +188,27 @@ func TestMetricsFsckProgress(t *testing.T) {
 	resp.Body.Close()
 	if want := "100% (fid " + strconv.FormatInt(last, 10) + " of " + strconv.FormatInt(last, 10) + ")"; !strings.Contains(string(body), want) {
 		t.Errorf("the page lacks %q:\n%s", want, body)
+	}
+}
+
+func TestConfigHTTPListen(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "127.0.0.1:7080", true},
+		{"off", "", true},
+		{"10.0.0.1:7080", "10.0.0.1:7080", true},
+		{"7080", "", false},
+	} {
+		cfg := tracker.Config{HTTPListen: tc.in}
+		err := cfg.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("Validate(http_listen %q) = %v, want ok %v", tc.in, err, tc.ok)
+			continue
+		}
+		if tc.ok && cfg.HTTPListenAddr() != tc.want {
+			t.Errorf("HTTPListenAddr(%q) = %q, want %q", tc.in, cfg.HTTPListenAddr(), tc.want)
+		}
 	}
 }
