@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -102,6 +104,42 @@ func TestMonitoringDocs(t *testing.T) {
 		}
 	}
 	metricstest.PromtoolRules(t, "../../docs/mogway-alerts.yml")
+	checkDashboardQueries(t, dash)
+}
+
+// checkDashboardQueries has promtool parse every query of the dashboard, as recording rules with
+// Grafana's $__rate_interval set to 5m.
+func checkDashboardQueries(t *testing.T, dash string) {
+	t.Helper()
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(dash), &d); err != nil {
+		t.Fatalf("docs/grafana-dashboard.json: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	n := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			expr := strings.ReplaceAll(tg.Expr, "$__rate_interval", "5m")
+			q, _ := json.Marshal(expr) // a JSON string is a YAML string
+			fmt.Fprintf(&b, "      - record: dashboard:query%d\n        expr: %s\n", n, q)
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("docs/grafana-dashboard.json has no queries")
+	}
+	f := filepath.Join(t.TempDir(), "dashboard-rules.yml")
+	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	metricstest.PromtoolRules(t, f)
 }
 
 type discard struct{}
