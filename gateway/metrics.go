@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -303,22 +302,5 @@ func (s *Server) MetricsHandler() http.Handler {
 // ServeMetrics serves MetricsHandler on ln (metrics_listen) until ctx ends, then stops gracefully
 // (for at most 5 seconds) and returns nil. It closes ln.
 func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return metrics.Serve(ctx, ln, s.MetricsHandler())
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -80,7 +77,7 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		return err
 	}
 	defer waitPprof()
-	waitMetrics, err := serveGatewayMetrics(ctx, srv, cfg.MetricsListen, log)
+	waitMetrics, err := serveSide(ctx, log, "gateway metrics", cfg.MetricsListen, "/metrics", srv.ServeMetrics)
 	if err != nil {
 		ln.Close()
 		srv.Close() //nolint:errcheck // the listen error is the one to report
@@ -101,25 +98,4 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
 	return err
-}
-
-// serveGatewayMetrics binds metrics_listen unless it is empty and serves the gateway's /metrics
-// there until ctx ends; the returned function waits for it to stop.
-func serveGatewayMetrics(ctx context.Context, srv *gateway.Server, addr string, log *slog.Logger) (func(), error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("gateway metrics_listen: %w", err)
-	}
-	log.Info("gateway metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.ServeMetrics(ctx, ln); err != nil {
-			log.Error("gateway metrics listener stopped", "err", err)
-		}
-	}()
-	return func() { <-done }, nil
 }

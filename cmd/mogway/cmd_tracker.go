@@ -78,7 +78,7 @@ tracker: section of the config file; flags win over the file. Under systemd, a s
 		return err
 	}
 	defer waitPprof()
-	waitHTTP, err := serveTrackerHTTP(ctx, srv, cfg.HTTPListenAddr(), log)
+	waitHTTP, err := serveSide(ctx, log, "tracker status page and metrics", cfg.HTTPListenAddr(), "/", srv.ServeHTTPListener)
 	if err != nil {
 		ln.Close()
 		return err
@@ -121,22 +121,23 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// serveTrackerHTTP binds the tracker's HTTP listener (status page, /metrics) unless addr is "" (off)
-// and serves it until ctx ends; the returned function waits for it to stop.
-func serveTrackerHTTP(ctx context.Context, srv *tracker.Server, addr string, log *slog.Logger) (func(), error) {
+// serveSide binds addr unless it is "" (off) and runs serve on it until ctx ends: the side
+// listeners of the daemons (the tracker's status page, the gateway's metrics). It logs url; the
+// returned function waits for serve to return.
+func serveSide(ctx context.Context, log *slog.Logger, what, addr, path string, serve func(context.Context, net.Listener) error) (func(), error) {
 	if addr == "" {
 		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("tracker http_listen: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	log.Info("tracker status page and metrics", "url", "http://"+ln.Addr().String()+"/")
+	log.Info(what, "url", "http://"+ln.Addr().String()+path)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.ServeHTTPListener(ctx, ln); err != nil {
-			log.Error("tracker http listener stopped", "err", err)
+		if err := serve(ctx, ln); err != nil {
+			log.Error(what+" stopped", "err", err)
 		}
 	}()
 	return func() { <-done }, nil

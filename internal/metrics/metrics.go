@@ -7,8 +7,12 @@
 package metrics
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -36,6 +40,30 @@ func Handler(reg *prometheus.Registry) http.Handler {
 // FastHandler is Handler for a fasthttp server.
 func FastHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
 	return fasthttpadaptor.NewFastHTTPHandler(Handler(reg))
+}
+
+// Serve serves h on ln until ctx ends, then stops gracefully (for at most 5 seconds) and returns
+// nil; it returns early with the error of a failing listener. It closes ln. The daemons use it for
+// their side listeners (status pages, metrics), which carry small answers only.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Allowed reports whether addr (a client address) is in one of nets.
