@@ -18,7 +18,7 @@ run: build
 	./$(BIN) dev --data var/dev
 
 ## test: gofmt check, go vet, then every test with the race detector. It installs and starts
-## what the tests need (a private MariaDB on loopback) through scripts/test-deps.sh.
+## what the tests need (a private MariaDB on loopback, promtool, Chromium) through scripts/test-deps.sh.
 test: fmt-check vet
 	./scripts/test-deps.sh $(GO) test $(TESTFLAGS) $(PKGS)
 

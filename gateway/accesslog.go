@@ -29,6 +29,9 @@ type accessRecord struct {
 	cache     string
 	streamed  bool // a body stream logs the record when it closes
 	bodyRead  bool // the request body was read to its end
+
+	start   time.Time     // when the handler began, for the latency histogram
+	metrics *routeMetrics // the matched route's counters; nil before a route matched
 }
 
 func (r *accessRecord) addUpstream(addr string, d time.Duration) {

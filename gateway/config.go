@@ -40,6 +40,10 @@ type Config struct {
 	// StatusAllow are the client networks (CIDR) allowed to read StatusPath. Default loopback only
 	// (127.0.0.0/8 and ::1/128).
 	StatusAllow []string `yaml:"status_allow"`
+	// MetricsListen is the address of a second HTTP listener serving /metrics in the Prometheus
+	// format to clients in StatusAllow (docs/monitoring.md). Default none (no metrics listener).
+	// Not reloadable.
+	MetricsListen string `yaml:"metrics_listen"`
 	// ServerName is sent in the Server header. Default "mogway".
 	ServerName string `yaml:"server_name"`
 	// RealIP takes the client address from a header set by trusted proxies (nginx realip).
@@ -412,6 +416,13 @@ func (c *Config) Validate() error {
 	for _, p := range []struct{ field, v string }{{"health_path", c.HealthPath}, {"status_path", c.StatusPath}} {
 		if p.v != "" && p.v != "off" && !strings.HasPrefix(p.v, "/") {
 			add(p.field, `write a path such as /healthz, or "off"`, "%q does not start with /", p.v)
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metrics_listen", `write host:port, e.g. "127.0.0.1:9180", or leave it out`, "invalid address %q", c.MetricsListen)
+		} else if c.MetricsListen == c.ListenAddr() && !strings.HasSuffix(c.MetricsListen, ":0") {
+			add("metrics_listen", "use another port than listen", "is the same address as listen")
 		}
 	}
 	for i, s := range c.StatusAllow {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -80,6 +81,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		referer:   string(ctx.Request.Header.Referer()),
 		userAgent: string(ctx.Request.Header.UserAgent()),
 		cache:     "-",
+		start:     time.Now(),
 	}
 	defer func() {
 		if ctx.Request.IsBodyStream() && !rec.bodyRead {
@@ -129,6 +131,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		plainError(ctx, fasthttp.StatusNotFound, "not found")
 		return
 	}
+	rec.metrics = rt.metrics
 	if st.table.match(rp.written) != rt {
 		// A ".." carried the path out of the route it was written under.
 		s.stats.badRequests.Add(1)
@@ -191,7 +194,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (s *Server) logAccess(rec *accessRecord) { s.alog.Load().write(rec) }
+func (s *Server) logAccess(rec *accessRecord) {
+	s.metrics.observe(rec)
+	s.alog.Load().write(rec)
+}
 
 // methodString is string(m) without an allocation for the usual methods.
 func methodString(m []byte) string {

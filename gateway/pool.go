@@ -3,18 +3,22 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/tracker/client"
 )
 
-// poolTracker adapts a *client.Pool to Tracker.
-type poolTracker struct{ p *client.Pool }
+// poolTracker adapts a *client.Pool to Tracker and times each command (metrics).
+type poolTracker struct {
+	p   *client.Pool
+	lat *trackerLatency
+}
 
 var _ Tracker = poolTracker{}
 
 // newPoolTracker builds the tracker pool of a configuration.
-func newPoolTracker(cfg Config, log *slog.Logger) (poolTracker, error) {
+func newPoolTracker(cfg Config, log *slog.Logger, lat *trackerLatency) (poolTracker, error) {
 	p, err := client.NewPool(client.Config{
 		Trackers:    cfg.Trackers,
 		DialTimeout: cfg.Timeouts.TrackerConnect,
@@ -23,14 +27,16 @@ func newPoolTracker(cfg Config, log *slog.Logger) (poolTracker, error) {
 	if err != nil {
 		return poolTracker{}, err
 	}
-	return poolTracker{p}, nil
+	return poolTracker{p: p, lat: lat}, nil
 }
 
 func (t poolTracker) GetPaths(ctx context.Context, domain, key string, noverify bool) ([]string, error) {
+	defer t.lat.observe(tcGetPaths, time.Now())
 	return t.p.GetPaths(ctx, domain, key, client.GetPathsOptions{NoVerify: noverify})
 }
 
 func (t poolTracker) CreateOpen(ctx context.Context, domain, key, class string) (Open, error) {
+	defer t.lat.observe(tcCreateOpen, time.Now())
 	o, err := t.p.CreateOpen(ctx, domain, key, class)
 	if err != nil {
 		return Open{}, err
@@ -43,11 +49,13 @@ func (t poolTracker) CreateOpen(ctx context.Context, domain, key, class string) 
 }
 
 func (t poolTracker) CreateClose(ctx context.Context, c Close) error {
+	defer t.lat.observe(tcCreateClose, time.Now())
 	return t.p.CreateClose(ctx, client.CloseRequest{Domain: c.Domain, Key: c.Key, Class: c.Class,
 		Fid: c.Fid, DevID: c.DevID, Path: c.Path, Size: c.Size})
 }
 
 func (t poolTracker) Delete(ctx context.Context, domain, key string) error {
+	defer t.lat.observe(tcDelete, time.Now())
 	return t.p.Delete(ctx, domain, key)
 }
 

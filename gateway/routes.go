@@ -18,6 +18,8 @@ type route struct {
 	expires  time.Duration
 	cache    *cacheRoute // nil: not cached
 	secure   *secureLink // nil: no secure_link
+
+	metrics *routeMetrics // set by gatewayMetrics.bind
 }
 
 // nextUpstream is a route's proxy_next_upstream conditions.

@@ -81,6 +81,7 @@ type Server struct {
 	reloadMu sync.Mutex // serialises Reload
 	started  time.Time
 
+	metrics   gatewayMetrics
 	cache     *cache.Cache   // nil without Config.Cache
 	purger    *purge.Service // nil without Config.Purge
 	closeOnce sync.Once
@@ -136,6 +137,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.initMetrics()
 	d := cfg.withDefaults()
 	s.nodes = newNodes(nodeOptions{connect: d.Timeouts.StorageConnect.D(), idle: d.Timeouts.StorageIdle.D(),
 		maxConns: d.Limits.MaxConnsPerNode, serverHdr: d.ServerName})
@@ -164,6 +166,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	st := &state{cfg: cfg, table: newTable(cfg.Routes, s.nodes, s.cache != nil),
 		statusAllow: parseNets(cfg.StatusAllow), trusted: parseNets(cfg.RealIP.TrustedProxies)}
+	s.metrics.bind(st.table)
 	n := max(len(cfg.Trackers), 1)
 	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
 	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
@@ -175,7 +178,7 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	case sameTrackers:
 		st.tracker, st.ownTracker = prev.tracker, prev.ownTracker
 	case len(cfg.Trackers) > 0:
-		pt, err := newPoolTracker(cfg, s.log)
+		pt, err := newPoolTracker(cfg, s.log, &s.metrics.tracker)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: tracker pool: %w", err)
 		}

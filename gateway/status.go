@@ -139,6 +139,10 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 			plainError(ctx, fasthttp.StatusForbidden, "forbidden")
 			return true
 		}
+		if wantsHTML(ctx) {
+			s.serveStatusHTML(ctx)
+			return true
+		}
 		body, err := json.MarshalIndent(s.Stats(), "", "  ")
 		if err != nil {
 			plainError(ctx, fasthttp.StatusInternalServerError, "cannot encode status")
@@ -146,6 +150,7 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 		}
 		ctx.SetContentType("application/json")
 		ctx.Response.Header.Set("Cache-Control", "no-store")
+		ctx.Response.Header.Set("Vary", "Accept")
 		ctx.SetBody(append(body, '\n'))
 		return true
 	}

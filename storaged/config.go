@@ -2,12 +2,14 @@ package storaged
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/metrics"
 )
 
 // Defaults applied to zero Config fields.
@@ -65,6 +67,9 @@ type Config struct {
 	// MaxHeaderSize is the largest request head (request line and headers); a larger one gets 431.
 	// Each open connection holds a read buffer of this size. Default 16KiB.
 	MaxHeaderSize conf.Size `yaml:"max_header_size"`
+	// MetricsAllow are the client networks (CIDR or address) allowed to read /metrics; others get
+	// 403. Default loopback only: [127.0.0.0/8, ::1/128].
+	MetricsAllow []string `yaml:"metrics_allow"`
 }
 
 // withDefaults returns c with every zero field replaced by its default.
@@ -88,6 +93,9 @@ func (c Config) withDefaults() Config {
 		c.MaxConns = DefaultMaxConns
 	}
 	c.MaxHeaderSize = c.MaxHeaderSize.Or(DefaultMaxHeaderSize)
+	if len(c.MetricsAllow) == 0 {
+		c.MetricsAllow = metrics.Loopback
+	}
 	return c
 }
 
@@ -137,6 +145,10 @@ func (c *Config) Validate() error {
 	if d.MaxHeaderSize < conf.KiB || d.MaxHeaderSize > conf.MiB {
 		errs = append(errs, conf.Field("max_header_size", "write a size from 1KiB to 1MiB, e.g. 16KiB",
 			"%s is out of range", d.MaxHeaderSize))
+	}
+	if _, i, err := metrics.ParseNets(d.MetricsAllow); err != nil {
+		errs = append(errs, conf.Field(fmt.Sprintf("metrics_allow[%d]", i), "write a CIDR such as 127.0.0.0/8 or an address",
+			"%q is not a network", d.MetricsAllow[i]))
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer s.requests.Done()
+	if s.serveMetrics(ctx) {
+		return
+	}
+	s.stats.open.Add(1)
+	defer s.observe(ctx, time.Now())
 	switch {
 	case ctx.IsGet():
 		s.stats.gets.Add(1)

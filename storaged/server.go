@@ -34,6 +34,8 @@ type Server struct {
 
 	stats counters
 
+	metrics nodeMetrics
+
 	bufs sync.Pool // *[]byte copy buffers of copyBufSize for PUT bodies and digests
 
 	watchInterval time.Duration // period of the side channel's watch stream; tests shorten it
@@ -84,6 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		watchInterval: watchInterval,
 	}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	s.initMetrics()
 	devs, err := s.devices()
 	if err != nil {
 		return nil, err
@@ -320,6 +323,7 @@ type counters struct {
 	created, aborted                atomic.Int64
 	notFound, badRequests, srvErrs  atomic.Int64
 	bytesIn, bytesOut, mgmtCommands atomic.Int64
+	open                            atomic.Int64 // requests in their handler
 }
 
 // Stats returns a snapshot of the counters. It is safe to call at any time.

@@ -14,6 +14,7 @@ import (
 // Defaults of the `tracker:` section.
 const (
 	DefaultListen             = ":7001"
+	DefaultHTTPListen         = "127.0.0.1:7080"
 	DefaultDB                 = "sqlite:/var/lib/mogway/tracker.db"
 	DefaultQueryWorkers       = 20
 	DefaultMaxLine            = 64 * conf.KiB
@@ -50,6 +51,9 @@ const (
 type Config struct {
 	// Listen is the TCP address of the client port. Default ":7001".
 	Listen string `yaml:"listen"`
+	// HTTPListen is the address of the HTTP listener serving the cluster status page at "/" and
+	// metrics at "/metrics". Default "127.0.0.1:7080" (loopback only); "off" disables it.
+	HTTPListen string `yaml:"http_listen"`
 	// DB is the metadata store: "sqlite:PATH" or "mysql://user:pass@tcp(host:port)/db".
 	// Default "sqlite:/var/lib/mogway/tracker.db".
 	DB string `yaml:"db"`
@@ -105,6 +109,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, conf.Field("listen", `write host:port or ":port", e.g. ":7001"`, "invalid address %q", c.Listen))
 		}
 	}
+	if c.HTTPListen != "" && c.HTTPListen != HTTPOff {
+		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
+			errs = append(errs, conf.Field("http_listen", `write host:port, e.g. "127.0.0.1:7080", or "off"`, "invalid address %q", c.HTTPListen))
+		}
+	}
 	if c.DB != "" {
 		if _, err := dbaddr.Parse(c.DB); err != nil {
 			errs = append(errs, conf.Field("db", "", "%v", err))
@@ -144,6 +153,20 @@ func (c *Config) ListenAddr() string {
 		return DefaultListen
 	}
 	return c.Listen
+}
+
+// HTTPOff is the http_listen value that disables the HTTP listener.
+const HTTPOff = "off"
+
+// HTTPListenAddr is HTTPListen, or its default "127.0.0.1:7080"; "" when it is "off".
+func (c *Config) HTTPListenAddr() string {
+	switch c.HTTPListen {
+	case "":
+		return DefaultHTTPListen
+	case HTTPOff:
+		return ""
+	}
+	return c.HTTPListen
 }
 
 // DBAddr is DB, or its default "sqlite:/var/lib/mogway/tracker.db".

@@ -203,7 +203,9 @@ func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, o
 	}()
 
 	// A query runs to completion even when a graceful stop begins; only Close abandons it.
+	began := time.Now()
 	out = s.dispatch(s.stopCtx, c, line, c.buf[:0])
+	s.countCommand(line, out, time.Since(began))
 	s.stats.queries.Add(1)
 	s.recordRecent(recentQuery{ip: ipString(c.ip), line: lineStr, dur: time.Since(start), at: start})
 	return out, true

@@ -86,6 +86,8 @@ type Server struct {
 	minFid   int64 // MAX(file.fid) when Serve started: explicit fids at or below it are refused
 
 	stats counters
+
+	metrics trackerMetrics
 }
 
 type recentQuery struct {
@@ -139,6 +141,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 		watchers: map[*conn]struct{}{},
 	}
 	s.stopCtx, s.stopCtxCancel = context.WithCancel(context.Background())
+	s.initMetrics()
 	return s, nil
 }
 

@@ -42,6 +42,8 @@ type devCluster struct {
 	data        string
 	gatewayAddr string
 	trackerAddr string
+	trackerHTTP string // status page and /metrics
+	metricsAddr string // the gateway's metrics_listen
 	nodeAddrs   [2]string
 	log         *slog.Logger
 }
@@ -52,6 +54,8 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&d.data, "data", "var/dev", "data `directory` (tracker database, storage docroots, gateway cache)")
 	fs.StringVar(&d.gatewayAddr, "listen", "127.0.0.1:8080", "gateway HTTP `address`")
 	fs.StringVar(&d.trackerAddr, "tracker-listen", "127.0.0.1:7001", "tracker `address`")
+	fs.StringVar(&d.trackerHTTP, "tracker-http-listen", "127.0.0.1:7080", "tracker status page and /metrics `address`")
+	fs.StringVar(&d.metricsAddr, "metrics-listen", "127.0.0.1:9180", "gateway /metrics `address`")
 	node1 := fs.String("node1", "127.0.0.2:7500", "first storage node HTTP `address` (side channel on port 7501 of its host)")
 	node2 := fs.String("node2", "127.0.0.3:7500", "second storage node HTTP `address`")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
@@ -132,6 +136,11 @@ func (d *devCluster) run(ctx context.Context, e *env) error {
 		return fmt.Errorf("tracker: %w", err)
 	}
 	serve("tracker", func(ctx context.Context) error { return tr.Serve(ctx, trLn) })
+	trHTTP, err := net.Listen("tcp", d.trackerHTTP)
+	if err != nil {
+		return fmt.Errorf("tracker status page: %w", err)
+	}
+	serve("tracker-http", func(ctx context.Context) error { return tr.ServeHTTPListener(ctx, trHTTP) })
 
 	pool, err := client.NewPool(client.Config{Trackers: []string{d.trackerAddr}}, d.log)
 	if err != nil {
@@ -161,6 +170,11 @@ func (d *devCluster) run(ctx context.Context, e *env) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	serve("gateway", func(ctx context.Context) error { return gw.Serve(ctx, gwLn) })
+	mLn, err := net.Listen("tcp", d.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("gateway metrics: %w", err)
+	}
+	serve("gateway-metrics", func(ctx context.Context) error { return gw.ServeMetrics(ctx, mLn) })
 
 	d.banner(e)
 	select {
@@ -230,8 +244,9 @@ func (d *devCluster) uploadSample(ctx context.Context, pool *client.Pool, img []
 
 func (d *devCluster) gatewayConfig() gateway.Config {
 	return gateway.Config{
-		Listen:   d.gatewayAddr,
-		Trackers: []string{d.trackerAddr},
+		Listen:        d.gatewayAddr,
+		Trackers:      []string{d.trackerAddr},
+		MetricsListen: d.metricsAddr,
 		// The demo route is cached in memory and on disk under the data directory; /purge takes
 		// purges from loopback (the purge default).
 		Cache: &cache.Config{
@@ -268,7 +283,11 @@ func (d *devCluster) banner(e *env) {
 		"  curl -T README.md " + gw + "/demo/readme.txt      # PUT through the gateway (allowed from loopback)",
 		"  bin/mogway info --trackers=" + d.trackerAddr + " --domain=demo --key=sample.png",
 		"  bin/mogway adm --trackers=" + d.trackerAddr + " check",
-		"  curl " + gw + "/status",
+		"  curl " + gw + "/status                     # JSON; open it in a browser for the page",
+		"  open http://" + d.trackerHTTP + "/                # cluster status page",
+		"  curl http://" + d.trackerHTTP + "/metrics         # tracker metrics (Prometheus)",
+		"  curl http://" + d.metricsAddr + "/metrics         # gateway metrics",
+		"  curl http://" + d.nodeAddrs[0] + "/metrics         # storage node metrics",
 		"",
 		"Ctrl-C stops the cluster; the data stays for the next run.",
 		"",

@@ -18,14 +18,17 @@ func freeAddr(t *testing.T, ip string) string { t.Helper(); return testutil.Free
 
 func TestDevServesSampleImage(t *testing.T) {
 	gw := freeAddr(t, "127.0.0.1")
+	trHTTP, gwMetrics, node1 := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.41")
 	args := []string{"--data", t.TempDir(), "--listen", gw,
 		"--tracker-listen", freeAddr(t, "127.0.0.1"),
-		"--node1", freeAddr(t, "127.0.0.41"), "--node2", freeAddr(t, "127.0.0.42")}
+		"--tracker-http-listen", trHTTP, "--metrics-listen", gwMetrics,
+		"--node1", node1, "--node2", freeAddr(t, "127.0.0.42")}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
+	sw := &syncWriter{w: &stderr}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &syncWriter{w: &stderr}}, append([]string{"dev"}, args...))
+		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: sw}, append([]string{"dev"}, args...))
 	}()
 	defer func() {
 		cancel()
@@ -51,6 +54,24 @@ func TestDevServesSampleImage(t *testing.T) {
 				if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
 					t.Errorf("Content-Type = %q, want image/png", ct)
 				}
+				// The banner is printed once the gateway serves; every daemon answers /metrics and
+				// the "Try:" list names the pages.
+				waitBanner(t, sw)
+				for _, u := range []string{"http://" + trHTTP + "/", "http://" + trHTTP + "/metrics",
+					"http://" + gwMetrics + "/metrics", "http://" + node1 + "/metrics"} {
+					resp, err := http.Get(u)
+					if err != nil {
+						t.Errorf("GET %s: %v", u, err)
+						continue
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						t.Errorf("GET %s = %d, want 200", u, resp.StatusCode)
+					}
+					if !strings.Contains(sw.String(), u) {
+						t.Errorf("the Try: list lacks %s:\n%s", u, sw.String())
+					}
+				}
 				return
 			}
 		}
@@ -61,10 +82,29 @@ func TestDevServesSampleImage(t *testing.T) {
 	}
 }
 
+// waitBanner waits until the dev banner's "Try:" list was written to w.
+func waitBanner(t *testing.T, w *syncWriter) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(w.String(), "Ctrl-C stops the cluster") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner:\n%s", w.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // syncWriter serialises writes from the cluster's goroutines.
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+}
+
+// String returns what was written so far (w must be a *bytes.Buffer).
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(*bytes.Buffer).String()
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {

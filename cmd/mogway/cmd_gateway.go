@@ -77,6 +77,13 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 		return err
 	}
 	defer waitPprof()
+	waitMetrics, err := serveSide(ctx, log, "gateway metrics", cfg.MetricsListen, "/metrics", srv.ServeMetrics)
+	if err != nil {
+		ln.Close()
+		srv.Close() //nolint:errcheck // the listen error is the one to report
+		return err
+	}
+	defer waitMetrics()
 	stop := hangups(ctx, log, func() error {
 		cfg, err := load()
 		if err != nil {

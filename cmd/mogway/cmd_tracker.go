@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +41,7 @@ either with --help for details.`)
 	var d daemonFlags
 	d.register(fs)
 	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
+	httpListen := fs.String("http-listen", "", "status page and /metrics `address`, or off (default \"127.0.0.1:7080\")")
 	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
 	var cfg tracker.Config
 	log, done, err := d.start(e, fs, args, func() error {
@@ -49,6 +52,9 @@ either with --help for details.`)
 		cfg = cf.Tracker
 		if isSet(fs, "listen") {
 			cfg.Listen = *listen
+		}
+		if isSet(fs, "http-listen") {
+			cfg.HTTPListen = *httpListen
 		}
 		if isSet(fs, "db") {
 			cfg.DB = *db
@@ -102,6 +108,12 @@ either with --help for details.`)
 		return err
 	}
 	defer waitPprof()
+	waitHTTP, err := serveSide(ctx, log, "tracker status page and metrics", cfg.HTTPListenAddr(), "/", srv.ServeHTTPListener)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitHTTP()
 	notify(log, daemon.SdNotifyReady)
 	err = srv.Serve(ctx, ln)
 	notify(log, daemon.SdNotifyStopping)
@@ -154,4 +166,26 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// serveSide binds addr unless it is "" (off) and runs serve on it until ctx ends: the side
+// listeners of the daemons (the tracker's status page, the gateway's metrics). It logs url; the
+// returned function waits for serve to return.
+func serveSide(ctx context.Context, log *slog.Logger, what, addr, path string, serve func(context.Context, net.Listener) error) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	log.Info(what, "url", "http://"+ln.Addr().String()+path)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := serve(ctx, ln); err != nil {
+			log.Error(what+" stopped", "err", err)
+		}
+	}()
+	return func() { <-done }, nil
 }

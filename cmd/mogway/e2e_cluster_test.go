@@ -101,7 +101,7 @@ func startE2ENodes(t *testing.T, ips [2]string) (nodes [2]*e2eNode, mgmtPort str
 func startE2ETracker(t *testing.T, db, mgmtPort string) (*proc, string) {
 	t.Helper()
 	cfg := e2eTrackerConfig(t, mgmtPort, "")
-	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", db)
+	d := startDaemon(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--db", db)
 	addr := d.waitLog(t, trackerStartingRE)[1]
 	if addr == "127.0.0.1:7001" {
 		t.Errorf("the tracker listens on %s from the file; --listen should win", addr)

@@ -74,7 +74,7 @@ func TestE2EStartupFailures(t *testing.T) {
 // TestE2EJSONLogs checks --log-format json: every line the daemons write is one JSON object.
 func TestE2EJSONLogs(t *testing.T) {
 	dir := t.TempDir()
-	tr := startDaemon(t, "tracker", "--log-format", "json", "--listen", "127.0.0.57:0", "--db", "sqlite:"+filepath.Join(dir, "t.db"))
+	tr := startDaemon(t, "tracker", "--log-format", "json", "--listen", "127.0.0.57:0", "--http-listen", "off", "--db", "sqlite:"+filepath.Join(dir, "t.db"))
 	tr.waitLog(t, regexp.MustCompile(`"msg":"tracker listening"`))
 	st := startDaemon(t, "storaged", "--log-format", "json", "--listen", "127.0.0.57:0", "--mgmt-listen", "off", "--docroot", dir)
 	st.waitLog(t, regexp.MustCompile(`"msg":"storage node serving"`))

@@ -249,7 +249,7 @@ func startRealCluster(t *testing.T, ips [2]string) *realCluster {
     write_probe_interval: 200ms
     usage_update_interval: 200ms
 `)
-	tr := startReal(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
+	tr := startReal(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
 	c.trackerAddr = tr.mustLog(t, trackerStartingRE)[1]
 	registerE2ENodes(t, c.trackerAddr, c.nodes)
 	mustMog(t, "adm", "--trackers="+c.trackerAddr, "class", "add", "photos", "single", "--mindevcount=1")
