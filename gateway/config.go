@@ -37,6 +37,9 @@ type Config struct {
 	HealthPath string `yaml:"health_path"`
 	// StatusPath answers JSON counters and node health. Default "/status"; "off" disables it.
 	StatusPath string `yaml:"status_path"`
+	// MetricsPath answers the Prometheus metrics on the main listener, to StatusAllow only, as
+	// metrics_listen does on its own. Default "/metrics"; "off" disables it.
+	MetricsPath string `yaml:"metrics_path"`
 	// StatusAllow are the client networks (CIDR) allowed to read StatusPath. Default loopback only
 	// (127.0.0.0/8 and ::1/128).
 	StatusAllow []string `yaml:"status_allow"`
@@ -284,6 +287,9 @@ func (c Config) withDefaults() Config {
 	if c.StatusPath == "" {
 		c.StatusPath = "/status"
 	}
+	if c.MetricsPath == "" {
+		c.MetricsPath = "/metrics"
+	}
 	if len(c.StatusAllow) == 0 {
 		c.StatusAllow = []string{"127.0.0.0/8", "::1/128"}
 	}
@@ -413,7 +419,7 @@ func (c *Config) Validate() error {
 	if c.Storage.MaxFails < -1 {
 		add("storage.max_fails", "write a positive number, or -1 to never mark a node down", "%d is not allowed", c.Storage.MaxFails)
 	}
-	for _, p := range []struct{ field, v string }{{"health_path", c.HealthPath}, {"status_path", c.StatusPath}} {
+	for _, p := range []struct{ field, v string }{{"health_path", c.HealthPath}, {"status_path", c.StatusPath}, {"metrics_path", c.MetricsPath}} {
 		if p.v != "" && p.v != "off" && !strings.HasPrefix(p.v, "/") {
 			add(p.field, `write a path such as /healthz, or "off"`, "%q does not start with /", p.v)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/metrics"
 	"github.com/mogway/mogway/tracker/client"
@@ -67,6 +68,7 @@ type routeMetrics struct {
 // gatewayMetrics is a gateway's private registry.
 type gatewayMetrics struct {
 	reg       *prometheus.Registry
+	fast      fasthttp.RequestHandler // reg for the main listener (metrics_path)
 	latency   *prometheus.HistogramVec
 	firstByte prometheus.Observer
 	none      *routeMetrics
@@ -79,6 +81,7 @@ type gatewayMetrics struct {
 func (s *Server) initMetrics() {
 	m := &s.metrics
 	m.reg = metrics.NewRegistry()
+	m.fast = metrics.FastHandler(m.reg)
 	m.routes = map[string]*routeMetrics{}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metrics.Namespace, Subsystem: "gateway", Name: "request_duration_seconds",

@@ -180,3 +180,30 @@ func TestConfigMetricsListen(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOnMainListener: metrics_path serves the same registry on the gateway's own port, to
+// status_allow only, and "off" leaves the path to the routes.
+func TestMetricsOnMainListener(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, trackerConfig(), Deps{Tracker: newFakeTracker()})
+	code, hdr, body, _ := get(t, "GET", g.base+"/metrics")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") ||
+		!strings.Contains(string(body), "mogway_gateway_request_duration_seconds") {
+		t.Fatalf("GET /metrics on the main listener = %d %q, %.200s; want the Prometheus text", code, hdr.Get("Content-Type"), body)
+	}
+	if code, _, _, _ := get(t, "POST", g.base+"/metrics"); code == 200 {
+		t.Errorf("POST /metrics = 200, want it refused")
+	}
+
+	closed := trackerConfig()
+	closed.StatusAllow = []string{"10.0.0.0/8"}
+	if code, _, _, _ := get(t, "GET", startGateway(t, closed, Deps{Tracker: newFakeTracker()}).base+"/metrics"); code != 403 {
+		t.Errorf("GET /metrics from outside status_allow = %d, want 403", code)
+	}
+
+	off := trackerConfig()
+	off.MetricsPath = "off"
+	if code, _, body, _ := get(t, "GET", startGateway(t, off, Deps{Tracker: newFakeTracker()}).base+"/metrics"); code == 200 && strings.Contains(string(body), "mogway_") {
+		t.Errorf("metrics_path off: GET /metrics still answers the metrics")
+	}
+}

@@ -153,6 +153,16 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 		ctx.Response.Header.Set("Vary", "Accept")
 		ctx.SetBody(append(body, '\n'))
 		return true
+	case st.cfg.MetricsPath:
+		if !ctx.IsGet() && !ctx.IsHead() {
+			return false
+		}
+		if !inNets(st.statusAllow, client) {
+			plainError(ctx, fasthttp.StatusForbidden, "forbidden")
+			return true
+		}
+		s.metrics.fast(ctx)
+		return true
 	}
 	return false
 }
