@@ -41,12 +41,12 @@ const userAgent = "mogway-tracker"
 
 // Config sets a Client's timeouts and pools. The zero value of a field means its default.
 type Config struct {
-	// Timeout bounds connecting to a node, the reply headers of a request, and each whole HEAD,
-	// DELETE and small GET or PUT. Default 2s.
+	// Timeout (node_timeout) bounds connecting to a node, the reply headers of a request (streamed
+	// GETs included), and each whole HEAD, DELETE and small GET or PUT. Default 2s.
 	Timeout time.Duration
-	// TransferTimeout bounds the reply headers of a streamed GET, any pause in its body or in a copy,
-	// and the wait for a side-channel digest (a node says nothing until it has read the whole file).
-	// Default 60s.
+	// TransferTimeout bounds any pause in the body of a streamed GET or in a copy, the reply to a
+	// copy's PUT (the node answers once the whole file is on disk), and the wait for a side-channel
+	// digest (a node says nothing until it has read the whole file). Default 60s.
 	TransferTimeout time.Duration
 	// SidePort is the nodes' side-channel (management) port used for digests; 0 or less means none:
 	// digests are always computed from an HTTP GET.
