@@ -3,21 +3,28 @@ package clustertest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // Freezer makes a server hang the way a stopped process or a stuck disk does: while it is frozen,
 // the kernel still completes TCP handshakes on the listener (connects succeed and requests are
-// sent), but the server never sees new connections, reads nothing more and writes nothing more on
-// the ones it has, so clients wait until their own timeouts. Thaw lets everything continue where it
-// stopped, as SIGCONT does. Nothing is mocked: the server is the real one, behind a real listener.
+// sent), but the server reads nothing more and writes nothing more on any connection, so clients
+// wait until their own timeouts. Thaw lets everything continue where it stopped, as SIGCONT does.
+// Nothing is mocked: the server is the real one, behind a real listener.
 //
 // The zero value is a thawed Freezer. Its methods are safe for concurrent use. Wrap a listener with
 // Listener before the server starts serving on it.
 type Freezer struct {
-	mu     sync.Mutex    // guards thawed
-	thawed chan struct{} // nil while running; closed by Thaw
+	mu      sync.Mutex    // guards thawed
+	thawed  chan struct{} // nil while running; closed by Thaw
+	stalled atomic.Int64
 }
+
+// Stalled returns the number of times a connection got stuck on f: once for each request that
+// arrived, or connection that was opened, while f was frozen. A test can count with it how many
+// requests went to a hung node.
+func (f *Freezer) Stalled() int64 { return f.stalled.Load() }
 
 // Freeze stalls every listener and connection wrapped by f. Freezing a frozen Freezer does nothing.
 func (f *Freezer) Freeze() {
@@ -53,6 +60,7 @@ func (f *Freezer) wait(closed <-chan struct{}) error {
 	if g == nil {
 		return nil
 	}
+	f.stalled.Add(1)
 	select {
 	case <-g:
 		return nil
@@ -61,36 +69,26 @@ func (f *Freezer) wait(closed <-chan struct{}) error {
 	}
 }
 
-// Listener wraps ln so that f stalls it and the connections it accepts. Closing the listener or a
-// connection ends a stall on it with net.ErrClosed, so a server can still be shut down while frozen.
+// Listener wraps ln so that f stalls the connections it accepts. Closing a connection ends a stall
+// on it with net.ErrClosed, so a server can still be shut down while frozen.
 func (f *Freezer) Listener(ln net.Listener) net.Listener {
-	return &frozenListener{Listener: ln, f: f, closed: make(chan struct{})}
+	return &frozenListener{Listener: ln, f: f}
 }
 
 type frozenListener struct {
 	net.Listener
-	f         *Freezer
-	closeOnce sync.Once
-	closed    chan struct{}
+	f *Freezer
 }
 
-// Accept takes the connection from the kernel (which has already completed the handshake either
-// way) but does not hand it to the server while frozen.
+// Accept hands the server every connection, frozen or not: the kernel has completed the handshake
+// either way, and the connection stalls on its first read. (Stalling Accept instead would leave
+// all but one new connection in the kernel's backlog, out of Stalled's count.)
 func (l *frozenListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	if err := l.f.wait(l.closed); err != nil {
-		c.Close()
-		return nil, err
-	}
 	return &frozenConn{Conn: c, f: l.f, closed: make(chan struct{})}, nil
-}
-
-func (l *frozenListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return l.Listener.Close()
 }
 
 type frozenConn struct {
@@ -138,3 +136,7 @@ func (c *Cluster) ThawNode(t testing.TB, i int) {
 	t.Helper()
 	c.nodes[i].freezer.Thaw()
 }
+
+// NodeStalled returns how many requests (or new connections) reached storage node i while it was
+// frozen (Freezer.Stalled): how often something waited on the hung node.
+func (c *Cluster) NodeStalled(i int) int64 { return c.nodes[i].freezer.Stalled() }
