@@ -26,6 +26,25 @@ import (
 // could not open the file.
 var ErrNotFound = errors.New("node: file not found on storage node")
 
+// errNoReply ends a streamed GET whose node sent no reply headers within the Client's Timeout.
+var errNoReply = timeoutError("node: no reply headers")
+
+// timeoutError is a net.Error whose Timeout is true, so IsTimeout and callers that check net.Error
+// see a node that did not answer in time.
+type timeoutError string
+
+func (e timeoutError) Error() string   { return string(e) }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
+
+// IsTimeout reports whether err means a storage node did not answer in time: a request that ran
+// out of the Client's Timeout (node_timeout), or a context deadline. Callers use it to tell a hung
+// node from one that answered with an error or refused the connection.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
 // StatusError is an unexpected HTTP status from a storage node.
 type StatusError struct {
 	Method, URL string

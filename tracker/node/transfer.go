@@ -33,15 +33,20 @@ func (r *idleCancel) Read(p []byte) (int, error) {
 // which ends the transfer, is cancelled once TransferTimeout passes without a byte read from body;
 // done releases it all.
 func (c *Client) stream(ctx context.Context, url string) (_ context.Context, resp *http.Response, body *idleCancel, done func(), err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	idle := time.AfterFunc(c.cfg.Timeout, cancel)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
+	idle := time.AfterFunc(c.cfg.Timeout, func() { cancelCause(errNoReply) })
 	resp, err = do(ctx, c.copy, http.MethodGet, url, nil, 0, nil)
 	if err != nil {
 		idle.Stop()
+		if cause := context.Cause(ctx); cause == errNoReply {
+			err = fmt.Errorf("GET %s: %w within %s", url, cause, c.cfg.Timeout)
+		}
 		cancel()
 		return nil, nil, nil, nil, err
 	}
-	idle.Reset(c.cfg.TransferTimeout)
+	idle.Stop()
+	idle = time.AfterFunc(c.cfg.TransferTimeout, cancel)
 	done = func() {
 		resp.Body.Close()
 		idle.Stop()
