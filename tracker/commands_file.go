@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -695,13 +694,14 @@ func (q *query) listFids() (mogproto.Args, error) {
 
 // noteNodeErr marks host hostID hung (state.markHung) when err is a request to it, sent at asked,
 // that ran out of node_timeout while the query itself was still live. Other queries then skip the
-// host at once instead of each waiting out node_timeout, until the monitor sees it answer again.
+// host at once instead of each waiting out node_timeout, until the monitor, asked for a round now,
+// sees it answer again.
 func (q *query) noteNodeErr(hostID int, asked time.Time, err error) {
 	if err == nil || q.ctx.Err() != nil {
 		return
 	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+	if node.IsTimeout(err) {
 		q.s.state.markHung(hostID, asked, err)
+		q.s.kick(jobMonitor) // a round now confirms the mark, or lifts it
 	}
 }
