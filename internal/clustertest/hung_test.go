@@ -25,16 +25,17 @@ import (
 // for a loaded machine; the waits the tests guard against are several node_timeouts or unbounded.
 const (
 	hungNodeTimeout = 300 * time.Millisecond
-	hungMargin      = 2 * time.Second
+	hungMargin      = 3 * time.Second
 )
 
-// hungCluster is two nodes with two devices each, a class with one copy, and a short node_timeout.
+// hungCluster is two nodes with two devices each, classes with one and two copies, and a short
+// node_timeout.
 func hungCluster(t *testing.T, queryWorkers int, w worker.Config) *Cluster {
 	t.Helper()
 	return New(t, Options{
 		Nodes:          2,
 		DevicesPerNode: 2,
-		Domains:        map[string]map[string]int{"d": {"one": 1}},
+		Domains:        map[string]map[string]int{"d": {"one": 1, "two": 2}},
 		Workers:        w,
 		TrackerConfig: func(cfg *tracker.Config) {
 			cfg.NodeTimeout = conf.Duration(hungNodeTimeout)
@@ -137,8 +138,24 @@ func TestHungNodeDoesNotDelayOtherKeys(t *testing.T) {
 		t.Fatalf("GetPaths(%q): %v", keys[0], err)
 	}
 	wg.Wait()
+	// The first get_paths, one per query worker, wait out node_timeout; the monitor round they ask
+	// for probes the node once more. The rest never ask it.
+	if n := c.NodeStalled(1); n > 2*workers+2 {
+		t.Errorf("%d requests went to the hung node for %d get_paths, want at most %d", n, hungQueries, 2*workers+2)
+	}
 	if got := destNodes(t, c, 20); got[1] || !got[0] {
 		t.Errorf("create_open offered nodes %v with node 1 hung, want node 0 only", got)
+	}
+	// A key with no other copy still gets the one on the hung node, unchecked.
+	err = timed(t, "get_paths of the key on the hung node", func(ctx context.Context) error {
+		paths, err := c.Client().GetPaths(ctx, "d", keys[1], client.GetPathsOptions{})
+		if err == nil && (len(paths) != 1 || c.NodeOf(devOf(t, paths[0])) != 1) {
+			t.Errorf("GetPaths(%q) = %q, want its one path on node 1", keys[1], paths)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("GetPaths(%q): %v", keys[1], err)
 	}
 
 	// Once the node answers a monitor probe again, the query's mark no longer counts.
@@ -236,4 +253,113 @@ func TestHungNodeMonitor(t *testing.T) {
 	c.ThawNode(t, 1)
 	c.WaitWritable(t, 0, c.DevIDs(1)...)
 	Eventually(t, "create_open offering node 1 again", func() bool { return destNodes(t, c, 1)[1] })
+}
+
+// TestHungNodeDoesNotStallDeletes: with node 1 hung and the monitor not yet aware of it, many keys
+// with a copy on each node are deleted. The delete worker waits out node_timeout on node 1 a few
+// times at most (the deletes in flight when it hung, and the monitor rounds that confirm it), not
+// once per file, and the copies on node 0 all go. Before, every file sent node 1 a DELETE and held
+// a delete worker for node_timeout.
+func TestHungNodeDoesNotStallDeletes(t *testing.T) {
+	const keys = 60
+	// At most: one DELETE per delete worker before the first times out, plus a usage probe by each
+	// monitor round the timeouts ask for, with room to spare; far below one per key.
+	const maxStalls = 10
+	c := hungCluster(t, 0, worker.Config{MonitorInterval: conf.Duration(time.Hour), NodeTimeout: conf.Duration(hungNodeTimeout)})
+	fids := make([]int64, keys)
+	for i := range keys {
+		key := "k" + strconv.Itoa(i)
+		fids[i] = c.Upload(t, "d", key, "two", []byte("data of "+key))
+	}
+	for i := range keys {
+		key := "k" + strconv.Itoa(i)
+		Eventually(t, key+" on both nodes", func() bool { return len(c.GetPaths(t, "d", key)) == 2 })
+	}
+	c.FreezeNode(t, 1)
+	onNode0 := func() int {
+		n := 0
+		for _, fid := range fids {
+			for _, dev := range c.DevIDs(0) {
+				if c.ReadCopy(dev, fid) != nil {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := onNode0(); n != keys {
+		t.Fatalf("%d copies on node 0 before the deletes, want %d", n, keys)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	for i := range keys {
+		if err := c.Client().Delete(ctx, "d", "k"+strconv.Itoa(i)); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+	}
+	Eventually(t, "the copies on node 0 deleted", func() bool { return onNode0() == 0 })
+	if n := c.NodeStalled(1); n > maxStalls {
+		t.Errorf("%d requests went to the hung node while %d keys were deleted, want at most %d", n, keys, maxStalls)
+	}
+}
+
+// TestHungSourceDoesNotStallReplication: files with copies on nodes 0 and 1 are moved to a class
+// that wants a third copy while node 1 is hung and the monitor does not know it yet. A copy whose
+// source is node 1 gives up on it after node_timeout (the reply headers of its GET) and copies from
+// node 0 instead, and later copies skip node 1. Before, each such copy waited for the whole
+// copy_timeout.
+func TestHungSourceDoesNotStallReplication(t *testing.T) {
+	const files = 8
+	// A copy from the hung node waited this long before; now it waits node_timeout.
+	const copyTimeout = 15 * time.Second
+	c := New(t, Options{
+		Nodes:   3,
+		Domains: map[string]map[string]int{"d": {"two": 2, "three": 3}},
+		Workers: worker.Config{
+			MonitorInterval: conf.Duration(time.Hour),
+			NodeTimeout:     conf.Duration(hungNodeTimeout),
+			CopyTimeout:     conf.Duration(copyTimeout),
+		},
+		TrackerConfig: func(cfg *tracker.Config) { cfg.NodeTimeout = conf.Duration(hungNodeTimeout) },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	nodesOf := func(fid int64) []int {
+		devs, err := c.Store().FileOn(ctx, fid)
+		if err != nil {
+			t.Fatalf("FileOn(%d): %v", fid, err)
+		}
+		var nodes []int
+		for _, d := range devs {
+			nodes = append(nodes, c.NodeOf(d))
+		}
+		slices.Sort(nodes)
+		return nodes
+	}
+	var keys []string
+	var fids []int64
+	for i := 0; len(keys) < files; i++ {
+		if i == 100 {
+			t.Fatalf("100 uploads gave %d files on nodes 0 and 1, want %d", len(keys), files)
+		}
+		key := "k" + strconv.Itoa(i)
+		fid := c.Upload(t, "d", key, "two", []byte("data of "+key))
+		Eventually(t, key+" on two nodes", func() bool { return len(nodesOf(fid)) == 2 })
+		if slices.Equal(nodesOf(fid), []int{0, 1}) {
+			keys, fids = append(keys, key), append(fids, fid)
+		}
+	}
+	c.FreezeNode(t, 1)
+	start := time.Now()
+	for _, key := range keys {
+		if err := c.Client().UpdateClass(ctx, "d", key, "three"); err != nil {
+			t.Fatalf("UpdateClass(%q): %v", key, err)
+		}
+	}
+	for i, fid := range fids {
+		Eventually(t, keys[i]+" on three nodes", func() bool { return len(nodesOf(fid)) == 3 })
+	}
+	if d := time.Since(start); d >= copyTimeout {
+		t.Errorf("the third copies took %s with a source hung, want less than copy_timeout %s", d, copyTimeout)
+	}
 }
