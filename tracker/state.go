@@ -165,7 +165,9 @@ type hungMark struct {
 // markHung records that a query gave up on host hostID at time at after node_timeout. Until the
 // monitor observes a device of the host again in a probe that starts after at, every device of the
 // host counts as unreachable: get_paths neither verifies nor prefers it, create_open does not choose
-// it, and no other query waits out node_timeout on it meanwhile. Safe for concurrent use.
+// it, and no other query waits out node_timeout on it meanwhile. (MogileFS::HTTPFile size does the
+// like with %size_check_retry_after: a host whose HEAD failed is not asked again for a while.)
+// Safe for concurrent use.
 func (s *state) markHung(hostID int, at time.Time, err error) {
 	s.mu.Lock()
 	if m, ok := s.hung[hostID]; !ok || m.at.Before(at) {
