@@ -162,10 +162,10 @@ type hungMark struct {
 	err string
 }
 
-// markHung records that a query gave up on host hostID at time at after node_timeout. Until the
-// monitor observes a device of the host again in a probe that starts after at, every device of the
-// host counts as unreachable: get_paths neither verifies nor prefers it, create_open does not choose
-// it, and no other query waits out node_timeout on it meanwhile. (MogileFS::HTTPFile size does the
+// markHung records that a query gave up on host hostID, asked at time at, after node_timeout. Each
+// device of the host then counts as unreachable until the monitor observes it in a probe that starts
+// after at: get_paths neither verifies nor prefers it, create_open does not choose it, and no other
+// query waits out node_timeout on it meanwhile. (MogileFS::HTTPFile size does the
 // like with %size_check_retry_after: a host whose HEAD failed is not asked again for a while.)
 // Safe for concurrent use.
 func (s *state) markHung(hostID int, at time.Time, err error) {
