@@ -10,9 +10,10 @@ import (
 
 // FreezeProcess stops p with SIGSTOP, the way a process hangs on a stuck disk or in swap: the
 // kernel keeps completing handshakes on its listening sockets, but nothing is read or answered.
-// The returned thaw sends SIGCONT; it is also registered with t.Cleanup (before the caller's own
-// cleanups that kill p run, a stopped process would not see SIGTERM), and calling it twice is
-// harmless. Use it on a `mogway storaged` (or any) child process a test started.
+// The returned thaw sends SIGCONT; calling it twice is harmless. It is also registered with
+// t.Cleanup, so it runs before the cleanups registered earlier, such as the one that stops p (a
+// stopped process would not act on SIGTERM). Use it on a `mogway storaged` (or any) child process
+// a test started.
 func FreezeProcess(t testing.TB, p *os.Process) (thaw func()) {
 	t.Helper()
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
