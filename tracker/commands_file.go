@@ -211,7 +211,11 @@ func (q *query) createClose() (mogproto.Args, error) {
 	if want == 0 {
 		want = -1
 	}
+	asked := time.Now()
 	size, err := q.s.node.Size(q.ctx, path)
+	if di, ok := q.s.state.device(int(devid)); ok {
+		q.noteNodeErr(di.host.ID, asked, err)
+	}
 	if err != nil {
 		kind := "cantreach"
 		if errors.Is(err, node.ErrNotFound) {
@@ -329,7 +333,10 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		}
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
-			if n, err := q.s.node.Size(q.ctx, u); err != nil || n != f.Length {
+			asked := time.Now()
+			n, err := q.s.node.Size(q.ctx, u)
+			q.noteNodeErr(di.host.ID, asked, err)
+			if err != nil || n != f.Length {
 				continue
 			}
 		}
@@ -683,4 +690,18 @@ func (q *query) listFids() (mogproto.Args, error) {
 	}
 	res.Add("fid_count", itoa(len(files)))
 	return res, nil
+}
+
+// noteNodeErr marks host hostID hung (state.markHung) when err is a request to it, sent at asked,
+// that ran out of node_timeout while the query itself was still live. Other queries then skip the
+// host at once instead of each waiting out node_timeout, until the monitor, asked for a round now,
+// sees it answer again.
+func (q *query) noteNodeErr(hostID int, asked time.Time, err error) {
+	if err == nil || q.ctx.Err() != nil {
+		return
+	}
+	if node.IsTimeout(err) {
+		q.s.state.markHung(hostID, asked, err)
+		q.s.kick(jobMonitor) // a round now confirms the mark, or lifts it
+	}
 }

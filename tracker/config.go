@@ -134,6 +134,12 @@ func (c *Config) Validate() error {
 	if c.TempfileMaxAge != 0 && c.TempfileMaxAge.D() < time.Minute {
 		errs = append(errs, conf.Field("tempfile_max_age", "write at least 1m (default 1h)", "%s is too short for an upload to finish", c.TempfileMaxAge))
 	}
+	if c.NodeTimeout != 0 && c.NodeTimeout.D() < 10*time.Millisecond {
+		errs = append(errs, conf.Field("node_timeout", "write 10ms or more (default 2s)", "%s is too short for a storage node to answer", c.NodeTimeout))
+	}
+	if c.ChecksumTimeout != 0 && c.ChecksumTimeout.D() < 10*time.Millisecond {
+		errs = append(errs, conf.Field("checksum_timeout", "write 10ms or more (default 30s)", "%s is too short for a storage node to hash a file", c.ChecksumTimeout))
+	}
 	if err := c.Workers.Validate(); err != nil {
 		errs = append(errs, conf.Within("workers", err))
 	}

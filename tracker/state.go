@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/worker"
@@ -38,9 +39,12 @@ type state struct {
 	// defaultMinDevCount is the mindevcount of a class-less domain's implicit default class.
 	defaultMinDevCount int
 
-	mu   sync.RWMutex // guards snap and obs
+	mu   sync.RWMutex // guards snap, obs and hung
 	snap *snapshot
 	obs  map[int]observation // by devid; written by the monitor through Observe
+	// hung is when a query last timed out waiting for a host (markHung), by host id. It outranks
+	// the observations of the host's devices made before it.
+	hung map[int]hungMark
 
 	reloadMu sync.Mutex // serialises reloads so a slow one cannot overwrite a newer one
 }
@@ -64,6 +68,7 @@ func newState(st stateLoader, defaultMinDevCount int) *state {
 		defaultMinDevCount: defaultMinDevCount,
 		snap:               emptySnapshot(),
 		obs:                map[int]observation{},
+		hung:               map[int]hungMark{},
 	}
 }
 
@@ -151,12 +156,46 @@ func (s *state) Observe(devID int, o observation) {
 	s.mu.Unlock()
 }
 
+// hungMark is a query's timeout on a host: when it happened and what failed.
+type hungMark struct {
+	at  time.Time
+	err string
+}
+
+// markHung records that a query gave up on host hostID, asked at time at, after node_timeout. Each
+// device of the host then counts as unreachable until the monitor observes it in a probe that starts
+// after at: get_paths neither verifies nor prefers it, create_open does not choose it, and no other
+// query waits out node_timeout on it meanwhile. (MogileFS::HTTPFile size does the
+// like with %size_check_retry_after: a host whose HEAD failed is not asked again for a while.)
+// Safe for concurrent use.
+func (s *state) markHung(hostID int, at time.Time, err error) {
+	s.mu.Lock()
+	if m, ok := s.hung[hostID]; !ok || m.at.Before(at) {
+		s.hung[hostID] = hungMark{at: at, err: "query: " + err.Error()}
+	}
+	s.mu.Unlock()
+}
+
+// observationLocked returns the latest observation of device d, or the host's newer hung mark as an
+// unreachable observation. s.mu must be held.
+func (s *state) observationLocked(d store.Device) (observation, bool) {
+	o, ok := s.obs[d.ID]
+	if m, hung := s.hung[d.HostID]; hung && (!ok || o.At.Before(m.at)) {
+		return observation{At: m.at, Err: m.err}, true
+	}
+	return o, ok
+}
+
 // observation returns the latest observation of a device and whether there is one.
 func (s *state) observation(devID int) (observation, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	o, ok := s.obs[devID]
-	return o, ok
+	d, known := s.snap.deviceByID[devID]
+	if !known {
+		o, ok := s.obs[devID]
+		return o, ok
+	}
+	return s.observationLocked(d)
 }
 
 // observedState names an observation as get_devices does: writeable, readable, unreachable, or ""
@@ -265,7 +304,7 @@ func (s *state) devices() []devInfo {
 		if !ok {
 			continue
 		}
-		o, seen := s.obs[d.ID]
+		o, seen := s.observationLocked(d)
 		out = append(out, devInfo{dev: d, host: h, obs: o, observed: seen})
 	}
 	return out

@@ -231,9 +231,10 @@ func TestPerlInt(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := Config{Listen: "nope", DB: "postgres://x", QueryWorkers: 501, MaxLine: 10, DefaultMinDevCount: 300, SideChannelPort: 70000, TempfileMaxAge: conf.Duration(time.Second)}
+	bad := Config{Listen: "nope", DB: "postgres://x", QueryWorkers: 501, MaxLine: 10, DefaultMinDevCount: 300, SideChannelPort: 70000, TempfileMaxAge: conf.Duration(time.Second),
+		NodeTimeout: conf.Duration(time.Millisecond), ChecksumTimeout: conf.Duration(-time.Second)}
 	err := bad.Validate()
-	for _, f := range []string{"listen", "db", "query_workers", "max_line", "default_mindevcount", "side_channel_port", "tempfile_max_age"} {
+	for _, f := range []string{"listen", "db", "query_workers", "max_line", "default_mindevcount", "side_channel_port", "tempfile_max_age", "node_timeout", "checksum_timeout"} {
 		var found bool
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 			var fe *conf.FieldError

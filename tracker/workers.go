@@ -17,6 +17,7 @@ type (
 const (
 	jobReplicate = worker.JobReplicate
 	jobDelete    = worker.JobDelete
+	jobMonitor   = worker.JobMonitor
 	jobFsck      = worker.JobFsck
 )
 

@@ -93,6 +93,7 @@ type node struct {
 	srv     *storaged.Server // nil while stopped
 	cancel  context.CancelFunc
 	done    chan error
+	freezer Freezer // stalls the node's listener and connections (FreezeNode)
 }
 
 type trk struct {
@@ -248,9 +249,11 @@ func (c *Cluster) startNode(i int) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln = n.freezer.Listener(ln)
 	go func() { done <- srv.Serve(ctx, ln, nil) }()
 	c.mu.Lock()
-	n.port = ln.Addr().(*net.TCPAddr).Port
+	n.port = port
 	n.srv, n.cancel, n.done = srv, cancel, done
 	c.mu.Unlock()
 	return nil

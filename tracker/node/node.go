@@ -26,6 +26,25 @@ import (
 // could not open the file.
 var ErrNotFound = errors.New("node: file not found on storage node")
 
+// errNoReply ends a streamed GET whose node sent no reply headers within the Client's Timeout.
+var errNoReply = timeoutError("node: no reply headers")
+
+// timeoutError is a net.Error whose Timeout is true, so IsTimeout and callers that check net.Error
+// see a node that did not answer in time.
+type timeoutError string
+
+func (e timeoutError) Error() string   { return string(e) }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
+
+// IsTimeout reports whether err means a storage node did not answer in time: a request that ran
+// out of the Client's Timeout (node_timeout), or a context deadline. Callers use it to tell a hung
+// node from one that answered with an error or refused the connection.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
 // StatusError is an unexpected HTTP status from a storage node.
 type StatusError struct {
 	Method, URL string
@@ -41,12 +60,12 @@ const userAgent = "mogway-tracker"
 
 // Config sets a Client's timeouts and pools. The zero value of a field means its default.
 type Config struct {
-	// Timeout bounds connecting to a node, the reply headers of a request, and each whole HEAD,
-	// DELETE and small GET or PUT. Default 2s.
+	// Timeout (node_timeout) bounds connecting to a node, the reply headers of a request (streamed
+	// GETs included), and each whole HEAD, DELETE and small GET or PUT. Default 2s.
 	Timeout time.Duration
-	// TransferTimeout bounds the reply headers of a streamed GET, any pause in its body or in a copy,
-	// and the wait for a side-channel digest (a node says nothing until it has read the whole file).
-	// Default 60s.
+	// TransferTimeout bounds any pause in the body of a streamed GET or in a copy, the reply to a
+	// copy's PUT (the node answers once the whole file is on disk), and the wait for a side-channel
+	// digest (a node says nothing until it has read the whole file). Default 60s.
 	TransferTimeout time.Duration
 	// SidePort is the nodes' side-channel (management) port used for digests; 0 or less means none:
 	// digests are always computed from an HTTP GET.

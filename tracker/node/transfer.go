@@ -27,17 +27,26 @@ func (r *idleCancel) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// stream starts a GET of url on the transfer client. The returned context, which ends the transfer,
-// is cancelled once TransferTimeout passes without a byte read from body; done releases it all.
+// stream starts a GET of url on the transfer client. Its reply headers must come within Timeout: a
+// node sends them as soon as it has opened the file, so one that does not is hung, and waiting
+// TransferTimeout for it would hold a replication or fsck worker that long. The returned context,
+// which ends the transfer, is cancelled once TransferTimeout passes without a byte read from body;
+// done releases it all.
 func (c *Client) stream(ctx context.Context, url string) (_ context.Context, resp *http.Response, body *idleCancel, done func(), err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	idle := time.AfterFunc(c.cfg.TransferTimeout, cancel)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
+	idle := time.AfterFunc(c.cfg.Timeout, func() { cancelCause(errNoReply) })
 	resp, err = do(ctx, c.copy, http.MethodGet, url, nil, 0, nil)
 	if err != nil {
 		idle.Stop()
+		if cause := context.Cause(ctx); cause == errNoReply {
+			err = fmt.Errorf("GET %s: %w within %s", url, cause, c.cfg.Timeout)
+		}
 		cancel()
 		return nil, nil, nil, nil, err
 	}
+	idle.Stop()
+	idle = time.AfterFunc(c.cfg.TransferTimeout, cancel)
 	done = func() {
 		resp.Body.Close()
 		idle.Stop()

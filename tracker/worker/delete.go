@@ -87,7 +87,7 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 				return err
 			}
 			continue
-		case !v.obs[dev].Writable:
+		case !v.obs[dev].Writable || v.isHung(dev):
 			deferTo(deleteNotWritable * (10 + fc))
 			continue
 		case !v.canDelete(dev):
@@ -97,6 +97,7 @@ func (w *Workers) deleteFid(ctx context.Context, v *view, j store.Job) error {
 		u, _ := v.url(dev, j.Fid, false)
 		if err := w.node.Delete(ctx, u); err != nil {
 			w.log.Info("delete: copy not removed", "fid", j.Fid, "devid", dev, "err", err)
+			w.noteErr(ctx, v, dev, err)
 			deferTo(deleteFailed * (1 + fc))
 			continue
 		}

@@ -278,6 +278,7 @@ func (w *Workers) fsckFid(ctx context.Context, v *view, classes map[[2]int]class
 			case errors.Is(err, node.ErrNotFound) || err == nil && n != f.Length:
 				needFix = true
 			case err != nil:
+				w.noteErr(ctx, v, d, err)
 				return errStall
 			}
 		}
@@ -322,6 +323,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 				return nil, err
 			}
 		case err != nil:
+			w.noteErr(ctx, v, d, err)
 			return nil, errStall
 		case n != f.Length:
 			if err := event(EvBadLength, d); err != nil {
@@ -347,6 +349,7 @@ func (w *Workers) fsckFix(ctx context.Context, v *view, f store.File, on []int, 
 			u, _ := v.url(id, f.Fid, true)
 			n, err := w.node.Size(ctx, u)
 			if err != nil || n != f.Length {
+				w.noteErr(ctx, v, id, err)
 				continue
 			}
 			var sum []byte

@@ -140,8 +140,10 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 			w.stats.copyErrors.Add(1)
 			var ce *node.CopyError
 			if errors.As(err, &ce) && ce.Source {
+				w.noteErr(ctx, v, src, err)
 				return w.retryQueue(ctx, q, j, err)
 			}
+			w.noteErr(ctx, v, dst, err)
 			continue
 		}
 		if err := w.moves.AddFileOn(ctx, f.Fid, dst); err != nil {
@@ -156,6 +158,7 @@ func (w *Workers) rebalanceFid(ctx context.Context, v *view, j store.Job) error 
 	}
 	u, _ := v.url(src, f.Fid, false)
 	if err := w.node.Delete(ctx, u); err != nil {
+		w.noteErr(ctx, v, src, err)
 		return w.retryQueue(ctx, q, j, fmt.Errorf("delete source copy: %w", err))
 	}
 	if err := w.moves.RemoveFileOn(ctx, f.Fid, src); err != nil {

@@ -225,8 +225,10 @@ func (w *Workers) replicateFid(ctx context.Context, v *view, classes map[[2]int]
 			var ce *node.CopyError
 			if errors.As(err, &ce) && ce.Source {
 				badSrc[src] = true
+				w.noteErr(ctx, v, src, err)
 			} else {
 				failedDst[dst] = true
+				w.noteErr(ctx, v, dst, err)
 			}
 			w.log.Info("replicate: copy failed", "fid", f.Fid, "from", src, "to", dst, "err", err)
 			continue
@@ -355,10 +357,12 @@ func (w *Workers) removeSurplus(ctx context.Context, v *view, f store.File, on [
 			continue
 		}
 		u, _ := v.url(d, f.Fid, true)
-		if n, err := w.node.Size(ctx, u); err == nil && n == f.Length {
+		n, err := w.node.Size(ctx, u)
+		if err == nil && n == f.Length {
 			confirmed = true
 			break
 		}
+		w.noteErr(ctx, v, d, err)
 	}
 	if !confirmed {
 		return 0, errors.New("no other copy confirmed")

@@ -6,8 +6,10 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -33,6 +35,65 @@ type view struct {
 	devs    map[int]store.Device
 	obs     map[int]Observation
 	minFree int64 // MiB
+	hung    *hungHosts
+}
+
+// hungHosts is the set of hosts a request of one pass gave up on after node_timeout (noteErr); the
+// pass's jobs share it, since its view's observations were copied before.
+type hungHosts struct {
+	mu  sync.Mutex // guards ids
+	ids map[int]bool
+}
+
+// noteErr handles err from a request to devID made during the pass of view v. When it says the node
+// did not answer in time while ctx was live, every device of the host is observed unreachable: the
+// rest of the pass, later passes and the tracker's selection skip the host instead of each waiting
+// out node_timeout, until the monitor's next probe of it (asked for now) says otherwise.
+func (w *Workers) noteErr(ctx context.Context, v *view, devID int, err error) {
+	d, ok := v.devs[devID]
+	if !ok || ctx.Err() != nil || !node.IsTimeout(err) {
+		return
+	}
+	v.hung.add(d.HostID)
+	o := Observation{At: w.now(), Err: "host unreachable: " + err.Error()}
+	var marked []int
+	w.mu.Lock()
+	for id, dd := range v.devs {
+		if s := w.state[id]; dd.HostID == d.HostID && s != nil && !s.obs.At.After(o.At) {
+			s.obs = o
+			marked = append(marked, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range marked {
+		w.obs.Observe(id, o)
+	}
+	w.Kick(JobMonitor) // a round now confirms the mark, or lifts it
+}
+
+// isHung reports whether a request of this pass gave up on devID's host.
+func (v *view) isHung(devID int) bool {
+	d, ok := v.devs[devID]
+	return ok && v.hung.has(d.HostID)
+}
+
+func (h *hungHosts) add(hostID int) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.ids[hostID] = true
+	h.mu.Unlock()
+}
+
+// has reports whether hostID is in h; a nil h (a view built without loadView) holds nothing.
+func (h *hungHosts) has(hostID int) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids[hostID]
 }
 
 func (w *Workers) loadView(ctx context.Context) (*view, error) {
@@ -49,6 +110,7 @@ func (w *Workers) loadView(ctx context.Context) (*view, error) {
 		devs:    make(map[int]store.Device, len(devs)),
 		obs:     make(map[int]Observation, len(devs)),
 		minFree: int64(w.cfg.MinFreeSpace) >> 20,
+		hung:    &hungHosts{ids: map[int]bool{}},
 	}
 	for _, h := range hosts {
 		v.hosts[h.ID] = h
@@ -76,16 +138,16 @@ func (v *view) host(devID int) (store.Device, store.Host, bool) {
 }
 
 // readable reports "readable now" (spec 5.3): the device is monitorable (host alive or readonly, device
-// alive, readonly or drain) and the monitor reached it.
+// alive, readonly or drain), the monitor reached it, and no request of this pass gave up on its host.
 func (v *view) readable(devID int) bool {
 	d, h, ok := v.host(devID)
-	return ok && monitorable(h, d) && v.obs[devID].Reachable
+	return ok && monitorable(h, d) && v.obs[devID].Reachable && !v.isHung(devID)
 }
 
 // writable reports "can take new files or replicas" (spec 5.3).
 func (v *view) writable(devID int) bool {
 	d, h, ok := v.host(devID)
-	if !ok || d.Status != "alive" || h.Status != "alive" || !v.obs[devID].Writable {
+	if !ok || d.Status != "alive" || h.Status != "alive" || !v.obs[devID].Writable || v.isHung(devID) {
 		return false
 	}
 	free, known := v.freeMB(devID)
