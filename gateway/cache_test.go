@@ -14,38 +14,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
-
-// fakeClock is an injected clock for freshness tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // startGatewayAt runs a gateway on addr ("127.0.0.1:0" for any port) and returns it with a stop
 // function; the stop also runs at cleanup.
 func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func()) {
 	t.Helper()
-	alog := &syncBuffer{}
+	alog := &testutil.SyncBuffer{}
 	if deps.AccessLog == nil {
 		deps.AccessLog = alog
 	}

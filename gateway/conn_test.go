@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 )
 
@@ -169,7 +170,7 @@ func TestIssue9ConnectionLimit(t *testing.T) {
 	cfg := trackerConfig()
 	cfg.Limits.MaxConnections = 2
 	cfg.PathCache.Size = -1
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	srv, err := New(cfg, Deps{Tracker: ft, AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

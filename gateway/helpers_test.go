@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -172,35 +172,17 @@ func (f *fakeTracker) Delete(ctx context.Context, domain, key string) error {
 	return nil
 }
 
-// syncBuffer is a concurrency-safe bytes.Buffer for access logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // gw is a running gateway under test.
 type gw struct {
 	srv  *Server
 	base string
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 }
 
 // startGateway runs a gateway with cfg on 127.0.0.1 and stops it at cleanup.
 func startGateway(t *testing.T, cfg Config, deps Deps) *gw {
 	t.Helper()
-	alog := &syncBuffer{}
+	alog := &testutil.SyncBuffer{}
 	if deps.AccessLog == nil {
 		deps.AccessLog = alog
 	}
