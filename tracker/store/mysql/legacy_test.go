@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil/mysqltest"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/mysql"
 )
@@ -31,8 +32,7 @@ var legacySchema = []string{
 
 func legacyDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
+	dsn := mysqltest.DSN(t)
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -117,12 +117,17 @@ func TestOldSchemaRefused(t *testing.T) {
 // see under the same names.
 func TestLocksAreGetLock(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	s, err := mysql.Open(ctx, freshDatabase(t, server, admin))
+	dsn := mysqltest.DSN(t)
+	s, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	admin, err := sql.Open("mysql", dsn) // another client, as a Perl tracker would be
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
 	const name = "mgfs:fid:7:replicate"
 	unlock, err := s.Lock(ctx, name, time.Second)
 	if err != nil {
@@ -162,8 +167,7 @@ func TestLocksAreGetLock(t *testing.T) {
 // MariaDB 10.2 / MySQL 8 did on restart); allocation must jump past them, not reuse them.
 func TestFidCounterBehind(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
+	dsn := mysqltest.DSN(t)
 	s, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -211,8 +215,7 @@ func TestFidCounterBehind(t *testing.T) {
 // TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.
 func TestCloseReleasesLocks(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
+	dsn := mysqltest.DSN(t)
 	a, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
