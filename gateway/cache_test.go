@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,42 +15,8 @@ import (
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
-	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
-
-// startGatewayAt runs a gateway on addr ("127.0.0.1:0" for any port) and returns it with a stop
-// function; the stop also runs at cleanup.
-func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func()) {
-	t.Helper()
-	alog := &testutil.SyncBuffer{}
-	if deps.AccessLog == nil {
-		deps.AccessLog = alog
-	}
-	srv, err := New(cfg, deps, nil)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}, stop
-}
 
 // cacheRouteConfig is a tracker route /d/ on domain d that accepts writes from loopback, with a cache
 // and the purge route.

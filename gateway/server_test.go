@@ -214,14 +214,8 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/d/k")
+	addr, cancel, done := serveLoopback(t, srv)
+	resp, err := http.Get("http://" + addr + "/d/k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +232,7 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v, want nil after a graceful stop", err)
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Errorf("the listener still accepts after Serve returned")
 	} else if !strings.Contains(err.Error(), "refused") {
 		t.Logf("dial after stop: %v", err)
@@ -286,14 +280,8 @@ func TestAccessLogReopenOnReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	addr, cancel, done := serveLoopback(t, srv)
+	base := "http://" + addr
 	get(t, "GET", base+"/healthz?first")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
