@@ -25,15 +25,8 @@ func TestTwoTrackersOnMySQL(t *testing.T) {
 	cfg.ReplicateWorkers = 4
 	w1 := h.runOwn(cfg, nil)
 	w2 := h.runOwn(cfg, nil)
-	ctx := context.Background()
 	waitFor(t, "every fid replicated and its row done", func() bool {
-		for _, fid := range fids {
-			if len(h.fileOn(fid)) != 2 {
-				return false
-			}
-		}
-		n, err := h.st.QueueLen(ctx, store.QueueReplicate)
-		return err == nil && n == 0
+		return h.everyFidHas(fids, 2) && h.queueEmpty(store.QueueReplicate)
 	})
 	if copies := w1.Stats().Replicated + w2.Stats().Replicated; copies != files {
 		t.Fatalf("copies made = %d, want %d", copies, files)
