@@ -389,13 +389,7 @@ func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
 // deadAddr returns an address on ip where nothing listens.
 func deadAddr(t *testing.T, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testutil.FreeAddr(t, ip)
 }
 
 // pattern returns n deterministic bytes.
