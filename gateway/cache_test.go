@@ -34,6 +34,17 @@ func cachedObject(t *testing.T, n *storageNode, ft *fakeTracker, key string, fid
 	ft.set("d", key, n.put(t, fid, data))
 }
 
+// storedObject starts a storage node on 127.0.0.2 and a fake tracker naming d/key the size bytes of
+// pattern(size) stored there as fid, and returns them with the bytes.
+func storedObject(t *testing.T, key string, fid int64, size int) (*storageNode, *fakeTracker, []byte) {
+	t.Helper()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	data := pattern(size)
+	cachedObject(t, n, ft, key, fid, data)
+	return n, ft, data
+}
+
 // fetch GETs url and fails the test unless the answer is 200 with want and the cache status wantCS.
 func fetchCached(t *testing.T, method, url string, want []byte, wantCS string, hdr ...string) http.Header {
 	t.Helper()
@@ -72,10 +83,7 @@ func doPurge(t *testing.T, client *http.Client, url string) (int, string) {
 
 func TestCacheMissHitPurgeMiss(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(200000)
-	cachedObject(t, n, ft, "a.jpg", 17, data)
+	n, ft, data := storedObject(t, "a.jpg", 17, 200000)
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 
 	h := fetchCached(t, "GET", g.base+"/d/a.jpg", data, "MISS")
@@ -127,10 +135,7 @@ func TestCacheMissHitPurgeMiss(t *testing.T) {
 
 func TestCacheConcurrentColdKeyOneFetch(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(3 << 20)
-	cachedObject(t, n, ft, "big.bin", 21, data)
+	n, ft, data := storedObject(t, "big.bin", 21, 3 << 20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}}), Deps{Tracker: ft})
 	const clients = 50
 	var wg sync.WaitGroup
@@ -163,10 +168,7 @@ func TestCacheConcurrentColdKeyOneFetch(t *testing.T) {
 
 func TestCacheHeadRangeConditional(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(100000)
-	cachedObject(t, n, ft, "r.bin", 33, data)
+	n, ft, data := storedObject(t, "r.bin", 33, 100000)
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 
 	// HEAD on a cold key fills the GET entry.
@@ -226,10 +228,7 @@ func TestCacheHeadRangeConditional(t *testing.T) {
 
 func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(4 << 20)
-	cachedObject(t, n, ft, "huge.bin", 44, data)
+	n, ft, data := storedObject(t, "huge.bin", 44, 4 << 20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{SliceSize: 64 * conf.KiB, MemoryMaxObject: 128 * conf.KiB}),
 		Deps{Tracker: ft})
 	off := 3<<20 + 1000
@@ -275,10 +274,7 @@ func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 
 func TestCacheDiskSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(300000)
-	cachedObject(t, n, ft, "keep.bin", 70, data)
+	n, ft, data := storedObject(t, "keep.bin", 70, 300000)
 	cfg := cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
 	g1, stop1 := startGatewayAt(t, cfg, Deps{Tracker: ft}, "127.0.0.1:0")
 	fetchCached(t, "GET", g1.base+"/d/keep.bin", data, "MISS")
@@ -300,10 +296,7 @@ func TestCacheDiskSurvivesRestart(t *testing.T) {
 
 func TestCacheMemoryBoundWhileFillingLargeObject(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(4 << 20)
-	cachedObject(t, n, ft, "large.bin", 80, data)
+	_, ft, data := storedObject(t, "large.bin", 80, 4 << 20)
 	const budget = 256 << 10
 	g := startGateway(t, cacheRouteConfig(cache.Config{Memory: budget, MemoryMaxObject: 64 * conf.KiB}), Deps{Tracker: ft})
 	resp, err := testClient().Get(g.base + "/d/large.bin")
@@ -365,10 +358,7 @@ func TestCacheDiskHonoursMaxSize(t *testing.T) {
 
 func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	old := pattern(40000)
-	cachedObject(t, n, ft, "w.bin", 90, old)
+	n, ft, old := storedObject(t, "w.bin", 90, 40000)
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(101)}}
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 	fetchCached(t, "GET", g.base+"/d/w.bin", old, "MISS")
@@ -396,10 +386,7 @@ func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 
 func TestCacheAuthorizationBypassesAndRouteOff(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "p.bin", 95, data)
+	n, ft, data := storedObject(t, "p.bin", 95, 1000)
 	ft.set("n", "p.bin", n.put(t, 95, data))
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/n/", Domain: "n", Cache: RouteCache{Enabled: "off"}})
@@ -418,10 +405,7 @@ func TestCacheAuthorizationBypassesAndRouteOff(t *testing.T) {
 
 func TestCacheBypassAndNegativeAnswers(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(3000)
-	cachedObject(t, n, ft, "b.bin", 130, data)
+	n, ft, data := storedObject(t, "b.bin", 130, 3000)
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes[0].Cache = RouteCache{Bypass: []string{"arg:nocache", "header:X-Refresh"}}
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(131)}}
@@ -478,10 +462,7 @@ func TestCacheBrokenFillCutsTheClient(t *testing.T) {
 
 func TestCacheReloadTurnsRouteCacheOff(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "r.bin", 140, data)
+	_, ft, data := storedObject(t, "r.bin", 140, 1000)
 	cfg := cacheRouteConfig(cache.Config{})
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 	fetchCached(t, "GET", g.base+"/d/r.bin", data, "MISS")

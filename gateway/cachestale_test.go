@@ -21,11 +21,8 @@ import (
 
 func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
+	n, ft, data := storedObject(t, "s.bin", 55, 50000)
 	clk := testutil.NewClock()
-	data := pattern(50000)
-	cachedObject(t, n, ft, "s.bin", 55, data)
 	g := startGateway(t, cacheRouteConfig(cache.Config{StaleIfError: conf.Duration(time.Hour)}),
 		Deps{Tracker: ft, Now: clk.Now})
 	fetchCached(t, "GET", g.base+"/d/s.bin", data, "MISS")
@@ -67,11 +64,8 @@ func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 
 func TestCacheStaleWithoutStaleIfErrorFails(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
+	_, ft, data := storedObject(t, "x.bin", 60, 5000)
 	clk := testutil.NewClock()
-	data := pattern(5000)
-	cachedObject(t, n, ft, "x.bin", 60, data)
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft, Now: clk.Now})
 	fetchCached(t, "GET", g.base+"/d/x.bin", data, "MISS")
 	waitFills(t, g, 1)
@@ -133,11 +127,8 @@ func TestCacheUpstreamRouteCacheControl(t *testing.T) {
 
 func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
+	n, ft, data := storedObject(t, "u.bin", 120, 20000)
 	clk := testutil.NewClock()
-	data := pattern(20000)
-	cachedObject(t, n, ft, "u.bin", 120, data)
 	g := startGateway(t, cacheRouteConfig(cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}),
 		Deps{Tracker: ft, Now: clk.Now})
 	fetchCached(t, "GET", g.base+"/d/u.bin", data, "MISS")
