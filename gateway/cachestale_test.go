@@ -19,14 +19,21 @@ import (
 	"github.com/mogway/mogway/purge"
 )
 
+// warmCache starts a gateway with the cache cc on the tracker route /d/ and a settable clock, and
+// fills the cache with d/key, whose content is data.
+func warmCache(t *testing.T, cc cache.Config, ft *fakeTracker, key string, data []byte) (*gw, *testutil.Clock) {
+	t.Helper()
+	clk := testutil.NewClock()
+	g := startGateway(t, cacheRouteConfig(cc), Deps{Tracker: ft, Now: clk.Now})
+	fetchCached(t, "GET", g.base+"/d/"+key, data, "MISS")
+	waitFills(t, g, 1)
+	return g, clk
+}
+
 func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 	t.Parallel()
 	n, ft, data := storedObject(t, "s.bin", 55, 50000)
-	clk := testutil.NewClock()
-	g := startGateway(t, cacheRouteConfig(cache.Config{StaleIfError: conf.Duration(time.Hour)}),
-		Deps{Tracker: ft, Now: clk.Now})
-	fetchCached(t, "GET", g.base+"/d/s.bin", data, "MISS")
-	waitFills(t, g, 1)
+	g, clk := warmCache(t, cache.Config{StaleIfError: conf.Duration(time.Hour)}, ft, "s.bin", data)
 
 	// Expired, and the only copy is now on a node that is down.
 	clk.Advance(11 * time.Minute)
@@ -65,10 +72,7 @@ func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 func TestCacheStaleWithoutStaleIfErrorFails(t *testing.T) {
 	t.Parallel()
 	_, ft, data := storedObject(t, "x.bin", 60, 5000)
-	clk := testutil.NewClock()
-	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft, Now: clk.Now})
-	fetchCached(t, "GET", g.base+"/d/x.bin", data, "MISS")
-	waitFills(t, g, 1)
+	g, clk := warmCache(t, cache.Config{}, ft, "x.bin", data)
 	clk.Advance(11 * time.Minute)
 	ft.set("d", "x.bin", "http://"+deadAddr(t, "127.0.0.3")+fidPath(61))
 	if code, h, _, _ := get(t, "GET", g.base+"/d/x.bin"); code != 502 {
@@ -128,11 +132,7 @@ func TestCacheUpstreamRouteCacheControl(t *testing.T) {
 func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
 	t.Parallel()
 	n, ft, data := storedObject(t, "u.bin", 120, 20000)
-	clk := testutil.NewClock()
-	g := startGateway(t, cacheRouteConfig(cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}),
-		Deps{Tracker: ft, Now: clk.Now})
-	fetchCached(t, "GET", g.base+"/d/u.bin", data, "MISS")
-	waitFills(t, g, 1)
+	g, clk := warmCache(t, cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}, ft, "u.bin", data)
 
 	// Expired, and a new copy exists: the old one is served at once while one refresh runs.
 	newData := pattern(20001)

@@ -17,10 +17,7 @@ import (
 
 func TestTrackerRouteGetHeadRange(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(100000)
-	ft.set("d", "a/b c.jpg", node.put(t, 17, data))
+	node, ft, data := storedObject(t, "a/b c.jpg", 17, 100000)
 	ft.set("d", "empty", node.put(t, 18, nil))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 

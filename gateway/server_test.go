@@ -206,10 +206,7 @@ func TestStreamLargeBodyBoundedMemory(t *testing.T) {
 
 func TestGracefulStopFinishesInFlight(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1 << 20)
-	ft.set("d", "k", node.put(t, 92, data))
+	_, ft, data := storedObject(t, "k", 92, 1 << 20)
 	srv, err := New(trackerConfig(), Deps{Tracker: ft, AccessLog: io.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
