@@ -277,16 +277,24 @@ func newStorageNode(t *testing.T, handler http.HandlerFunc) *storageNode {
 	return sn
 }
 
-func TestUploadFailsOverToNextDest(t *testing.T) {
+// brokenFirstDest returns a pool whose tracker opens uploads of fid 9 on a storage node that
+// answers every PUT with 500 and then on good, a working node.
+func brokenFirstDest(t *testing.T) (p *Pool, ft *fakeTracker, good *storageNode) {
+	t.Helper()
 	broken := newStorageNode(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		http.Error(w, "disk full", http.StatusInternalServerError)
 	})
-	good := newStorageNode(t, nil)
-	p, ft := scripted(t, map[string]string{
+	good = newStorageNode(t, nil)
+	p, ft = scripted(t, map[string]string{
 		"create_open":  "OK fid=9&dev_count=2&devid_1=1&path_1=" + broken.URL + "/dev1/0/000/000/0000000009.fid&devid_2=2&path_2=" + good.URL + "/dev2/0/000/000/0000000009.fid",
 		"create_close": "OK ",
 	})
+	return p, ft, good
+}
+
+func TestUploadFailsOverToNextDest(t *testing.T) {
+	p, ft, good := brokenFirstDest(t)
 	body := []byte("hello world")
 	fid, err := p.Upload(t.Context(), "d", "k", "c1", bytes.NewReader(body), int64(len(body)))
 	if err != nil || fid != 9 {
@@ -303,15 +311,7 @@ func TestUploadFailsOverToNextDest(t *testing.T) {
 }
 
 func TestUploadWithoutRewindStopsAfterPartialBody(t *testing.T) {
-	broken := newStorageNode(t, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		http.Error(w, "disk full", http.StatusInternalServerError)
-	})
-	good := newStorageNode(t, nil)
-	p, ft := scripted(t, map[string]string{
-		"create_open":  "OK fid=9&dev_count=2&devid_1=1&path_1=" + broken.URL + "/a.fid&devid_2=2&path_2=" + good.URL + "/b.fid",
-		"create_close": "OK ",
-	})
+	p, ft, good := brokenFirstDest(t)
 	// A reader that is not a Seeker cannot be replayed to the second destination.
 	r := io.MultiReader(strings.NewReader("hello"))
 	if _, err := p.Upload(t.Context(), "d", "k", "", r, 5); err == nil {
