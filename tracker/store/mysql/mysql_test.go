@@ -2,7 +2,6 @@ package mysql_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/mogway/mogway/internal/testutil/mysqltest"
@@ -13,21 +12,12 @@ import (
 
 func TestStore(t *testing.T) {
 	mysqltest.Server(t)
-	var mu sync.Mutex // guards dsns
-	dsns := map[*testing.T]string{}
-	storetest.Run(t, func(t *testing.T) store.Store {
-		t.Helper()
-		mu.Lock()
-		dsn, ok := dsns[t]
-		if !ok {
-			dsn = mysqltest.DSN(t)
-			dsns[t] = dsn
-		}
-		mu.Unlock()
+	newDB := func(t *testing.T) string { return mysqltest.DSN(t) }
+	storetest.Run(t, storetest.PerTest(newDB, func(t *testing.T, dsn string) store.Store {
 		s, err := mysql.Open(context.Background(), dsn)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		return s
-	})
+	}))
 }
