@@ -141,9 +141,7 @@ func TestSoftPurge(t *testing.T) {
 	clk := newClock()
 	cfg := purgeConfig(t)
 	c := newCache(t, cfg, clk)
-	var v versionFill
-	v.version.Store(1)
-	get(t, c, "/k", v.fill)
+	v := filledV1(t, c, "/k")
 	big := &counter{}
 	bigBody := body(5000, 1)
 	get(t, c, "/big", big.fillWith(bigBody, 1000, false))
