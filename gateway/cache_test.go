@@ -135,7 +135,7 @@ func TestCacheMissHitPurgeMiss(t *testing.T) {
 
 func TestCacheConcurrentColdKeyOneFetch(t *testing.T) {
 	t.Parallel()
-	n, ft, data := storedObject(t, "big.bin", 21, 3 << 20)
+	n, ft, data := storedObject(t, "big.bin", 21, 3<<20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}}), Deps{Tracker: ft})
 	const clients = 50
 	var wg sync.WaitGroup
@@ -228,7 +228,7 @@ func TestCacheHeadRangeConditional(t *testing.T) {
 
 func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 	t.Parallel()
-	n, ft, data := storedObject(t, "huge.bin", 44, 4 << 20)
+	n, ft, data := storedObject(t, "huge.bin", 44, 4<<20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{SliceSize: 64 * conf.KiB, MemoryMaxObject: 128 * conf.KiB}),
 		Deps{Tracker: ft})
 	off := 3<<20 + 1000
@@ -296,7 +296,7 @@ func TestCacheDiskSurvivesRestart(t *testing.T) {
 
 func TestCacheMemoryBoundWhileFillingLargeObject(t *testing.T) {
 	t.Parallel()
-	_, ft, data := storedObject(t, "large.bin", 80, 4 << 20)
+	_, ft, data := storedObject(t, "large.bin", 80, 4<<20)
 	const budget = 256 << 10
 	g := startGateway(t, cacheRouteConfig(cache.Config{Memory: budget, MemoryMaxObject: 64 * conf.KiB}), Deps{Tracker: ft})
 	resp, err := testClient().Get(g.base + "/d/large.bin")

@@ -206,7 +206,7 @@ func TestStreamLargeBodyBoundedMemory(t *testing.T) {
 
 func TestGracefulStopFinishesInFlight(t *testing.T) {
 	t.Parallel()
-	_, ft, data := storedObject(t, "k", 92, 1 << 20)
+	_, ft, data := storedObject(t, "k", 92, 1<<20)
 	srv, err := New(trackerConfig(), Deps{Tracker: ft, AccessLog: io.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
