@@ -38,11 +38,18 @@ func cachedObject(t *testing.T, n *storageNode, ft *fakeTracker, key string, fid
 // pattern(size) stored there as fid, and returns them with the bytes.
 func storedObject(t *testing.T, key string, fid int64, size int) (*storageNode, *fakeTracker, []byte) {
 	t.Helper()
+	data := pattern(size)
+	n, ft := storedBytes(t, key, fid, data)
+	return n, ft, data
+}
+
+// storedBytes is storedObject with the content given.
+func storedBytes(t *testing.T, key string, fid int64, data []byte) (*storageNode, *fakeTracker) {
+	t.Helper()
 	n := startStorage(t, "127.0.0.2")
 	ft := newFakeTracker()
-	data := pattern(size)
 	cachedObject(t, n, ft, key, fid, data)
-	return n, ft, data
+	return n, ft
 }
 
 // fetch GETs url and fails the test unless the answer is 200 with want and the cache status wantCS.

@@ -96,9 +96,7 @@ func TestIssue9LargeRangeNotForwarded(t *testing.T) {
 // returns its address.
 func helloGateway(t *testing.T, fid int64) string {
 	t.Helper()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "hello", n.put(t, fid, []byte("hello world")))
+	_, ft := storedBytes(t, "hello", fid, []byte("hello world"))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	return strings.TrimPrefix(g.base, "http://")
 }

@@ -102,9 +102,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 func TestHealthAndStatus(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "k", node.put(t, 91, []byte("x")))
+	node, ft := storedBytes(t, "k", 91, []byte("x"))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	if code, _, body, err := get(t, "GET", g.base+"/healthz"); err != nil || code != 200 || string(body) != "ok\n" {
 		t.Errorf("GET /healthz = %d %q, %v; want 200 ok", code, body, err)
