@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -32,37 +31,23 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		err := tc.cfg.Validate()
 		var got []string
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range flatten(j.Unwrap()) {
-				var fe *conf.FieldError
-				if !errors.As(e, &fe) {
-					t.Errorf("%s: error %v is not a *conf.FieldError", tc.name, e)
-					continue
-				}
-				if fe.Fix == "" && !strings.Contains(fe.Problem, ";") {
-					t.Errorf("%s: error %v gives no fix", tc.name, fe)
-				}
-				got = append(got, fe.Field)
-			}
-		} else if err != nil {
+		if _, ok := err.(interface{ Unwrap() []error }); err != nil && !ok {
 			t.Errorf("%s: Validate() = %v, not a joined error", tc.name, err)
+		}
+		fields, others := conf.FieldErrors(err)
+		for _, e := range others {
+			t.Errorf("%s: error %v is not a *conf.FieldError", tc.name, e)
+		}
+		for _, fe := range fields {
+			if fe.Fix == "" && !strings.Contains(fe.Problem, ";") {
+				t.Errorf("%s: error %v gives no fix", tc.name, fe)
+			}
+			got = append(got, fe.Field)
 		}
 		if !sameSet(got, tc.fields) {
 			t.Errorf("%s: Validate() names fields %v, want %v (err: %v)", tc.name, got, tc.fields, err)
 		}
 	}
-}
-
-func flatten(errs []error) []error {
-	var out []error
-	for _, e := range errs {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			out = append(out, flatten(j.Unwrap())...)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 func sameSet(a, b []string) bool {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // fillKeys stores n keys "/dir<i%10>/f<i>?q" in groups "/dir<i%10>/f<i>", every third one on disk
@@ -139,9 +141,7 @@ func TestSoftPurge(t *testing.T) {
 	clk := newClock()
 	cfg := purgeConfig(t)
 	c := newCache(t, cfg, clk)
-	var v versionFill
-	v.version.Store(1)
-	get(t, c, "/k", v.fill)
+	v := filledV1(t, c, "/k")
 	big := &counter{}
 	bigBody := body(5000, 1)
 	get(t, c, "/big", big.fillWith(bigBody, 1000, false))
@@ -197,28 +197,10 @@ func TestPurgeDuringFill(t *testing.T) {
 	}
 }
 
-// logBuffer collects what a Cache logs, for tests that check a warning is (not) written.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newLoggedCache returns a Cache that logs (warnings and up) into the returned buffer.
-func newLoggedCache(t *testing.T, cfg Config) (*Cache, *logBuffer) {
+func newLoggedCache(t *testing.T, cfg Config) (*Cache, *testutil.SyncBuffer) {
 	t.Helper()
-	var lb logBuffer
+	var lb testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c, err := New(cfg, log, WithClock(newClock().Now))
 	if err != nil {

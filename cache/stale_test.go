@@ -18,6 +18,15 @@ type versionFill struct {
 	gotPrev atomic.Pointer[Meta]
 }
 
+// filledV1 returns a versionFill at version 1 that has filled key in c once.
+func filledV1(t *testing.T, c *Cache, key string) *versionFill {
+	t.Helper()
+	v := &versionFill{}
+	v.version.Store(1)
+	get(t, c, key, v.fill)
+	return v
+}
+
 func (v *versionFill) fill(ctx context.Context, prev *Meta, w *Writer) error {
 	v.calls.Add(1)
 	if prev != nil {
@@ -64,9 +73,7 @@ func TestStaleIfError(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	c := newCache(t, Config{StaleIfError: conf.Duration(time.Hour)}, clk)
-	var v versionFill
-	v.version.Store(1)
-	get(t, c, "k", v.fill)
+	v := filledV1(t, c, "k")
 	v.fail.Store(true)
 	clk.Advance(10*time.Minute + 30*time.Minute)
 	if got, st, err := get(t, c, "k", v.fill); err != nil || st != Stale || string(got) != "v1" {
@@ -88,9 +95,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	c := newCache(t, Config{StaleWhileRevalidate: conf.Duration(time.Minute)}, clk)
-	var v versionFill
-	v.version.Store(1)
-	get(t, c, "k", v.fill)
+	v := filledV1(t, c, "k")
 	clk.Advance(10*time.Minute + 30*time.Second)
 
 	v.version.Store(2)
@@ -145,9 +150,7 @@ func TestRevalidateNotModified(t *testing.T) {
 				cfg = diskConfig(t)
 			}
 			c := newCache(t, cfg, clk)
-			var v versionFill
-			v.version.Store(1)
-			get(t, c, "k", v.fill)
+			v := filledV1(t, c, "k")
 			clk.Advance(11 * time.Minute)
 			var sawETag string
 			reval := func(ctx context.Context, prev *Meta, w *Writer) error {
@@ -195,9 +198,7 @@ func TestRevalidateNotModified(t *testing.T) {
 func TestBypass(t *testing.T) {
 	t.Parallel()
 	c := newCache(t, Config{}, newClock())
-	var v versionFill
-	v.version.Store(1)
-	get(t, c, "k", v.fill)
+	v := filledV1(t, c, "k")
 	v.version.Store(2)
 	r, st, err := c.Get(context.Background(), Request{Key: "k", Bypass: true}, v.fill)
 	if err != nil || st != Bypass {

@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,65 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/purge"
 )
-
-// fakeClock is an injected clock for freshness tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// startGatewayAt runs a gateway on addr ("127.0.0.1:0" for any port) and returns it with a stop
-// function; the stop also runs at cleanup.
-func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func()) {
-	t.Helper()
-	alog := &syncBuffer{}
-	if deps.AccessLog == nil {
-		deps.AccessLog = alog
-	}
-	srv, err := New(cfg, deps, nil)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}, stop
-}
 
 // cacheRouteConfig is a tracker route /d/ on domain d that accepts writes from loopback, with a cache
 // and the purge route.
@@ -88,6 +32,24 @@ func cacheRouteConfig(cc cache.Config) Config {
 func cachedObject(t *testing.T, n *storageNode, ft *fakeTracker, key string, fid int64, data []byte) {
 	t.Helper()
 	ft.set("d", key, n.put(t, fid, data))
+}
+
+// storedObject starts a storage node on 127.0.0.2 and a fake tracker naming d/key the size bytes of
+// pattern(size) stored there as fid, and returns them with the bytes.
+func storedObject(t *testing.T, key string, fid int64, size int) (*storageNode, *fakeTracker, []byte) {
+	t.Helper()
+	data := pattern(size)
+	n, ft := storedBytes(t, key, fid, data)
+	return n, ft, data
+}
+
+// storedBytes is storedObject with the content given.
+func storedBytes(t *testing.T, key string, fid int64, data []byte) (*storageNode, *fakeTracker) {
+	t.Helper()
+	n := startStorage(t, "127.0.0.2")
+	ft := newFakeTracker()
+	cachedObject(t, n, ft, key, fid, data)
+	return n, ft
 }
 
 // fetch GETs url and fails the test unless the answer is 200 with want and the cache status wantCS.
@@ -128,10 +90,7 @@ func doPurge(t *testing.T, client *http.Client, url string) (int, string) {
 
 func TestCacheMissHitPurgeMiss(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(200000)
-	cachedObject(t, n, ft, "a.jpg", 17, data)
+	n, ft, data := storedObject(t, "a.jpg", 17, 200000)
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 
 	h := fetchCached(t, "GET", g.base+"/d/a.jpg", data, "MISS")
@@ -183,10 +142,7 @@ func TestCacheMissHitPurgeMiss(t *testing.T) {
 
 func TestCacheConcurrentColdKeyOneFetch(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(3 << 20)
-	cachedObject(t, n, ft, "big.bin", 21, data)
+	n, ft, data := storedObject(t, "big.bin", 21, 3<<20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}}), Deps{Tracker: ft})
 	const clients = 50
 	var wg sync.WaitGroup
@@ -219,10 +175,7 @@ func TestCacheConcurrentColdKeyOneFetch(t *testing.T) {
 
 func TestCacheHeadRangeConditional(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(100000)
-	cachedObject(t, n, ft, "r.bin", 33, data)
+	n, ft, data := storedObject(t, "r.bin", 33, 100000)
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 
 	// HEAD on a cold key fills the GET entry.
@@ -282,10 +235,7 @@ func TestCacheHeadRangeConditional(t *testing.T) {
 
 func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(4 << 20)
-	cachedObject(t, n, ft, "huge.bin", 44, data)
+	n, ft, data := storedObject(t, "huge.bin", 44, 4<<20)
 	g := startGateway(t, cacheRouteConfig(cache.Config{SliceSize: 64 * conf.KiB, MemoryMaxObject: 128 * conf.KiB}),
 		Deps{Tracker: ft})
 	off := 3<<20 + 1000
@@ -331,10 +281,7 @@ func TestCacheSlicesFetchOnlyTheRange(t *testing.T) {
 
 func TestCacheDiskSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(300000)
-	cachedObject(t, n, ft, "keep.bin", 70, data)
+	n, ft, data := storedObject(t, "keep.bin", 70, 300000)
 	cfg := cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
 	g1, stop1 := startGatewayAt(t, cfg, Deps{Tracker: ft}, "127.0.0.1:0")
 	fetchCached(t, "GET", g1.base+"/d/keep.bin", data, "MISS")
@@ -356,10 +303,7 @@ func TestCacheDiskSurvivesRestart(t *testing.T) {
 
 func TestCacheMemoryBoundWhileFillingLargeObject(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(4 << 20)
-	cachedObject(t, n, ft, "large.bin", 80, data)
+	_, ft, data := storedObject(t, "large.bin", 80, 4<<20)
 	const budget = 256 << 10
 	g := startGateway(t, cacheRouteConfig(cache.Config{Memory: budget, MemoryMaxObject: 64 * conf.KiB}), Deps{Tracker: ft})
 	resp, err := testClient().Get(g.base + "/d/large.bin")
@@ -421,10 +365,7 @@ func TestCacheDiskHonoursMaxSize(t *testing.T) {
 
 func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	old := pattern(40000)
-	cachedObject(t, n, ft, "w.bin", 90, old)
+	n, ft, old := storedObject(t, "w.bin", 90, 40000)
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(101)}}
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 	fetchCached(t, "GET", g.base+"/d/w.bin", old, "MISS")
@@ -452,10 +393,7 @@ func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 
 func TestCacheAuthorizationBypassesAndRouteOff(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "p.bin", 95, data)
+	n, ft, data := storedObject(t, "p.bin", 95, 1000)
 	ft.set("n", "p.bin", n.put(t, 95, data))
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/n/", Domain: "n", Cache: RouteCache{Enabled: "off"}})
@@ -474,10 +412,7 @@ func TestCacheAuthorizationBypassesAndRouteOff(t *testing.T) {
 
 func TestCacheBypassAndNegativeAnswers(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(3000)
-	cachedObject(t, n, ft, "b.bin", 130, data)
+	n, ft, data := storedObject(t, "b.bin", 130, 3000)
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes[0].Cache = RouteCache{Bypass: []string{"arg:nocache", "header:X-Refresh"}}
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(131)}}
@@ -534,10 +469,7 @@ func TestCacheBrokenFillCutsTheClient(t *testing.T) {
 
 func TestCacheReloadTurnsRouteCacheOff(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "r.bin", 140, data)
+	_, ft, data := storedObject(t, "r.bin", 140, 1000)
 	cfg := cacheRouteConfig(cache.Config{})
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 	fetchCached(t, "GET", g.base+"/d/r.bin", data, "MISS")

@@ -15,27 +15,32 @@ import (
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
 
+// warmCache starts a gateway with the cache cc on the tracker route /d/ and a settable clock, and
+// fills the cache with d/key, whose content is data.
+func warmCache(t *testing.T, cc cache.Config, ft *fakeTracker, key string, data []byte) (*gw, *testutil.Clock) {
+	t.Helper()
+	clk := testutil.NewClock()
+	g := startGateway(t, cacheRouteConfig(cc), Deps{Tracker: ft, Now: clk.Now})
+	fetchCached(t, "GET", g.base+"/d/"+key, data, "MISS")
+	waitFills(t, g, 1)
+	return g, clk
+}
+
 func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	clk := newFakeClock()
-	data := pattern(50000)
-	cachedObject(t, n, ft, "s.bin", 55, data)
-	g := startGateway(t, cacheRouteConfig(cache.Config{StaleIfError: conf.Duration(time.Hour)}),
-		Deps{Tracker: ft, Now: clk.now})
-	fetchCached(t, "GET", g.base+"/d/s.bin", data, "MISS")
-	waitFills(t, g, 1)
+	n, ft, data := storedObject(t, "s.bin", 55, 50000)
+	g, clk := warmCache(t, cache.Config{StaleIfError: conf.Duration(time.Hour)}, ft, "s.bin", data)
 
 	// Expired, and the only copy is now on a node that is down.
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	ft.set("d", "s.bin", "http://"+deadAddr(t, "127.0.0.3")+fidPath(56))
 	fetchCached(t, "GET", g.base+"/d/s.bin", data, "STALE")
 	// The tracker down too.
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	ft.mu.Lock()
 	ft.all = errors.New("tracker down")
 	ft.mu.Unlock()
@@ -47,14 +52,14 @@ func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 	ft.all = nil
 	ft.mu.Unlock()
 	cachedObject(t, n, ft, "s.bin", 57, newData)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "EXPIRED")
 	waitFills(t, g, 2)
 	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "HIT")
 
 	// Expired again with the same fid: revalidated without reading storage.
 	gets := n.srv.Stats().Gets
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	fetchCached(t, "GET", g.base+"/d/s.bin", newData, "REVALIDATED")
 	if got := n.srv.Stats().Gets; got != gets {
 		t.Errorf("storage GETs = %d after a revalidation, want %d", got, gets)
@@ -66,15 +71,9 @@ func TestCacheStaleWhileStorageDownThenRefreshed(t *testing.T) {
 
 func TestCacheStaleWithoutStaleIfErrorFails(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	clk := newFakeClock()
-	data := pattern(5000)
-	cachedObject(t, n, ft, "x.bin", 60, data)
-	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft, Now: clk.now})
-	fetchCached(t, "GET", g.base+"/d/x.bin", data, "MISS")
-	waitFills(t, g, 1)
-	clk.advance(11 * time.Minute)
+	_, ft, data := storedObject(t, "x.bin", 60, 5000)
+	g, clk := warmCache(t, cache.Config{}, ft, "x.bin", data)
+	clk.Advance(11 * time.Minute)
 	ft.set("d", "x.bin", "http://"+deadAddr(t, "127.0.0.3")+fidPath(61))
 	if code, h, _, _ := get(t, "GET", g.base+"/d/x.bin"); code != 502 {
 		t.Fatalf("GET of an expired entry with storage down = %d %q, want 502 (no stale_if_error)", code, h.Get("X-Cache-Status"))
@@ -132,20 +131,13 @@ func TestCacheUpstreamRouteCacheControl(t *testing.T) {
 
 func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	clk := newFakeClock()
-	data := pattern(20000)
-	cachedObject(t, n, ft, "u.bin", 120, data)
-	g := startGateway(t, cacheRouteConfig(cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}),
-		Deps{Tracker: ft, Now: clk.now})
-	fetchCached(t, "GET", g.base+"/d/u.bin", data, "MISS")
-	waitFills(t, g, 1)
+	n, ft, data := storedObject(t, "u.bin", 120, 20000)
+	g, clk := warmCache(t, cache.Config{StaleWhileRevalidate: conf.Duration(time.Hour)}, ft, "u.bin", data)
 
 	// Expired, and a new copy exists: the old one is served at once while one refresh runs.
 	newData := pattern(20001)
 	cachedObject(t, n, ft, "u.bin", 121, newData)
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	h := fetchCached(t, "GET", g.base+"/d/u.bin", data, "UPDATING")
 	if cs := h.Get("Cache-Status"); !strings.Contains(cs, "detail=updating") {
 		t.Errorf("Cache-Status = %q, want detail=updating", cs)
@@ -173,14 +165,14 @@ func TestClusterCacheStaleWhileNodesDown(t *testing.T) {
 	data := pattern(150000)
 	c.Upload(t, "d", "k.bin", "c2", data)
 	clustertest.Eventually(t, "two copies", func() bool { return len(c.GetPaths(t, "d", "k.bin")) == 2 })
-	clk := newFakeClock()
+	clk := testutil.NewClock()
 	cfg := Config{Trackers: c.TrackerAddrs(), Routes: []Route{{Prefix: "/d/", Domain: "d", Class: "c2",
 		Methods: []string{"GET", "PUT", "DELETE"}, Allow: []string{"127.0.0.0/8"}}},
 		Cache: &cache.Config{StaleIfError: conf.Duration(time.Hour)}, Purge: &purge.Config{}}
 	cfg.Timeouts.TrackerConnect = conf.Duration(500 * time.Millisecond)
 	cfg.Timeouts.TrackerRead = conf.Duration(2 * time.Second)
 	cfg.Timeouts.StorageConnect = conf.Duration(500 * time.Millisecond)
-	g := startGateway(t, cfg, Deps{Now: clk.now})
+	g := startGateway(t, cfg, Deps{Now: clk.Now})
 	// Storage nodes also serve the tracker's monitor; count the gateway's own requests to them.
 	gets := func() (n int64) {
 		for _, ns := range g.srv.Stats().Nodes {
@@ -211,14 +203,14 @@ func TestClusterCacheStaleWhileNodesDown(t *testing.T) {
 	c.Upload(t, "d", "k.bin", "c2", second)
 	c.StopNode(t, 0)
 	c.StopNode(t, 1)
-	clk.advance(11 * time.Minute) // past the entry's 10m and the path cache's 5s
+	clk.Advance(11 * time.Minute) // past the entry's 10m and the path cache's 5s
 	fetchCached(t, "GET", g.base+"/d/k.bin", data, "STALE")
 
 	c.StartNode(t, 0)
 	c.StartNode(t, 1)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		clk.advance(11 * time.Second) // past the nodes' fail_timeout and the path cache
+		clk.Advance(11 * time.Second) // past the nodes' fail_timeout and the path cache
 		code, h, body, err := get(t, "GET", g.base+"/d/k.bin")
 		st := h.Get("X-Cache-Status")
 		if err == nil && code == 200 && st == "EXPIRED" && bytes.Equal(body, second) {
@@ -267,13 +259,13 @@ func TestCacheUpstreamRevalidationAndChunkedBodies(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	clk := newFakeClock()
+	clk := testutil.NewClock()
 	cfg := Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: ln.Addr().String()}}}}}
-	g := startGateway(t, cfg, Deps{Now: clk.now})
+	g := startGateway(t, cfg, Deps{Now: clk.Now})
 
 	fetchCached(t, "GET", g.base+"/up/x.bin", data, "MISS")
 	waitFills(t, g, 1)
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	fetchCached(t, "GET", g.base+"/up/x.bin", data, "REVALIDATED")
 	fetchCached(t, "GET", g.base+"/up/x.bin", data, "HIT")
 	mu.Lock()

@@ -20,10 +20,7 @@ const rfc850 = "Monday, 02-Jan-06 15:04:05 GMT"
 // storage node's answer, evaluated in commit) and a cached route (the cached validators).
 func TestPreconditionsAndRanges(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(50000)
-	cachedObject(t, n, ft, "p.bin", 41, data)
+	_, ft, data := storedObject(t, "p.bin", 41, 50000)
 	plain := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	cached := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
 	if code, _, _, err := get(t, "GET", cached.base+"/d/p.bin"); code != 200 || err != nil {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 )
 
@@ -96,9 +96,7 @@ func TestIssue9LargeRangeNotForwarded(t *testing.T) {
 // returns its address.
 func helloGateway(t *testing.T, fid int64) string {
 	t.Helper()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "hello", n.put(t, fid, []byte("hello world")))
+	_, ft := storedBytes(t, "hello", fid, []byte("hello world"))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	return strings.TrimPrefix(g.base, "http://")
 }
@@ -169,19 +167,12 @@ func TestIssue9ConnectionLimit(t *testing.T) {
 	cfg := trackerConfig()
 	cfg.Limits.MaxConnections = 2
 	cfg.PathCache.Size = -1
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	srv, err := New(cfg, Deps{Tracker: ft, AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	addr, cancel, done := serveLoopback(t, srv)
 	t.Cleanup(func() {
 		cancel()
 		<-done

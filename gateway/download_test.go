@@ -63,9 +63,7 @@ func TestAccessLine(t *testing.T) {
 
 func TestAccessLogThroughGateway(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "k", node.put(t, 61, []byte("hello")))
+	node, ft := storedBytes(t, "k", 61, []byte("hello"))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	get(t, "GET", g.base+"/d/k", "User-Agent", "tester/1")
 	get(t, "GET", g.base+"/d/missing", "User-Agent", "tester/1")

@@ -11,15 +11,13 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/httpsem"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
 func TestTrackerRouteGetHeadRange(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(100000)
-	ft.set("d", "a/b c.jpg", node.put(t, 17, data))
+	node, ft, data := storedObject(t, "a/b c.jpg", 17, 100000)
 	ft.set("d", "empty", node.put(t, 18, nil))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 
@@ -321,7 +319,7 @@ func TestFailedStorageNodeTriedLast(t *testing.T) {
 	dead := deadAddr(t, "127.0.0.2")
 	ft := newFakeTracker()
 	ft.set("d", "k", "http://"+dead+fidPath(23), url)
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := testutil.NewClock()
 	cfg := trackerConfig()
 	cfg.PathCache.Size = -1
 	g := startGateway(t, cfg, Deps{Tracker: ft, Now: clock.Now})
@@ -333,7 +331,7 @@ func TestFailedStorageNodeTriedLast(t *testing.T) {
 	if n := nodeRequests(g, dead); n != 1 {
 		t.Errorf("dead node tried %d times in 3 GETs, want 1 (then avoided for fail_timeout)", n)
 	}
-	clock.advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	get(t, "GET", g.base+"/d/k")
 	if n := nodeRequests(g, dead); n != 2 {
 		t.Errorf("dead node tried %d times after fail_timeout, want 2", n)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -172,35 +172,25 @@ func (f *fakeTracker) Delete(ctx context.Context, domain, key string) error {
 	return nil
 }
 
-// syncBuffer is a concurrency-safe bytes.Buffer for access logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // gw is a running gateway under test.
 type gw struct {
 	srv  *Server
 	base string
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 }
 
 // startGateway runs a gateway with cfg on 127.0.0.1 and stops it at cleanup.
 func startGateway(t *testing.T, cfg Config, deps Deps) *gw {
 	t.Helper()
-	alog := &syncBuffer{}
+	g, _ := startGatewayAt(t, cfg, deps, "127.0.0.1:0")
+	return g
+}
+
+// startGatewayAt runs a gateway on addr ("127.0.0.1:0" for any port) and returns it with a stop
+// function; the stop also runs at cleanup.
+func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func()) {
+	t.Helper()
+	alog := &testutil.SyncBuffer{}
 	if deps.AccessLog == nil {
 		deps.AccessLog = alog
 	}
@@ -208,20 +198,42 @@ func startGateway(t *testing.T, cfg Config, deps Deps) *gw {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	cancel, done := serve(srv, ln)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}, stop
+}
+
+// serve runs srv on ln until cancel is called; done then yields what Serve returned.
+func serve(srv *Server, ln net.Listener) (cancel context.CancelFunc, done <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- srv.Serve(ctx, ln) }()
+	return cancel, ch
+}
+
+// serveLoopback runs srv on a fresh port of 127.0.0.1 and returns its address, as serve does.
+func serveLoopback(t *testing.T, srv *Server) (addr string, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}
+	cancel, done = serve(srv, ln)
+	return ln.Addr().String(), cancel, done
 }
 
 // trackerConfig is a gateway config with one tracker route on /d/ for domain d.
@@ -377,13 +389,7 @@ func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
 // deadAddr returns an address on ip where nothing listens.
 func deadAddr(t *testing.T, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testutil.FreeAddr(t, ip)
 }
 
 // pattern returns n deterministic bytes.

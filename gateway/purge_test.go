@@ -65,10 +65,7 @@ func TestPurgePrefixOf10000Keys(t *testing.T) {
 
 func TestPurgeFromDisallowedAddress(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "a.jpg", 17, data)
+	_, ft, data := storedObject(t, "a.jpg", 17, 1000)
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Purge = &purge.Config{Allow: []string{"127.0.0.1/32"}}
 	g := startGateway(t, cfg, Deps{Tracker: ft})
@@ -123,10 +120,7 @@ func TestPurgeBehindTrustedProxyUsesRealIP(t *testing.T) {
 
 func TestPurgeClusterPeerDownThenBack(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(2000)
-	cachedObject(t, n, ft, "a.jpg", 17, data)
+	n, ft, data := storedObject(t, "a.jpg", 17, 2000)
 
 	// gw2 caches the object on disk, then goes down.
 	addr2 := deadAddr(t, "127.0.0.3")

@@ -102,9 +102,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 func TestHealthAndStatus(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "k", node.put(t, 91, []byte("x")))
+	node, ft := storedBytes(t, "k", 91, []byte("x"))
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
 	if code, _, body, err := get(t, "GET", g.base+"/healthz"); err != nil || code != 200 || string(body) != "ok\n" {
 		t.Errorf("GET /healthz = %d %q, %v; want 200 ok", code, body, err)
@@ -206,22 +204,13 @@ func TestStreamLargeBodyBoundedMemory(t *testing.T) {
 
 func TestGracefulStopFinishesInFlight(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1 << 20)
-	ft.set("d", "k", node.put(t, 92, data))
+	_, ft, data := storedObject(t, "k", 92, 1<<20)
 	srv, err := New(trackerConfig(), Deps{Tracker: ft, AccessLog: io.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/d/k")
+	addr, cancel, done := serveLoopback(t, srv)
+	resp, err := http.Get("http://" + addr + "/d/k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +227,7 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v, want nil after a graceful stop", err)
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Errorf("the listener still accepts after Serve returned")
 	} else if !strings.Contains(err.Error(), "refused") {
 		t.Logf("dial after stop: %v", err)
@@ -286,14 +275,8 @@ func TestAccessLogReopenOnReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	addr, cancel, done := serveLoopback(t, srv)
+	base := "http://" + addr
 	get(t, "GET", base+"/healthz?first")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)

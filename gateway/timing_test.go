@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"testing"
@@ -45,9 +44,7 @@ func startMemGateway(tb testing.TB, cfg Config, deps Deps) (*Server, *fasthttp.H
 		tb.Fatalf("New: %v", err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	cancel, done := serve(srv, ln)
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

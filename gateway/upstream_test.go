@@ -2,30 +2,12 @@ package gateway
 
 import (
 	"bytes"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 )
-
-// testClock is an injectable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func nodeRequests(g *gw, addr string) int64 {
 	for _, n := range g.srv.Stats().Nodes {
@@ -42,7 +24,7 @@ func TestUpstreamMaxFailsFailTimeout(t *testing.T) {
 	good := startStorage(t, "127.0.0.3")
 	data := pattern(5000)
 	good.put(t, 71, data)
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := testutil.NewClock()
 	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
 		Servers: []UpstreamServer{
 			{Addr: bad.addr, MaxFails: 2, FailTimeout: conf.Duration(10 * time.Second)},
@@ -70,7 +52,7 @@ func TestUpstreamMaxFailsFailTimeout(t *testing.T) {
 	if n := bad.accepted.Load(); n != 2 {
 		t.Errorf("bad server tried %d times while marked down, want still 2", n)
 	}
-	clock.advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	fetch()
 	fetch()
 	if n := bad.accepted.Load(); n != 3 {

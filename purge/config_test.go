@@ -1,7 +1,6 @@
 package purge
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -44,18 +43,16 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
+			fields, others := conf.FieldErrors(err)
+			if len(others) > 0 {
+				t.Fatalf("Validate() errors %v are not *conf.FieldError", others)
+			}
 			var got []string
-			if err != nil {
-				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-					var fe *conf.FieldError
-					if !errors.As(e, &fe) {
-						t.Fatalf("Validate() error %v is not a *conf.FieldError", e)
-					}
-					if fe.Problem == "" || fe.Fix == "" {
-						t.Errorf("Validate() error %q lacks a problem or a fix", fe)
-					}
-					got = append(got, fe.Field)
+			for _, fe := range fields {
+				if fe.Problem == "" || fe.Fix == "" {
+					t.Errorf("Validate() error %q lacks a problem or a fix", fe)
 				}
+				got = append(got, fe.Field)
 			}
 			if !slices.Equal(got, tt.fields) {
 				t.Errorf("Validate() fields = %q (%v), want %q", got, err, tt.fields)

@@ -1,7 +1,6 @@
 package storaged
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,15 +32,13 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
+		fields, others := conf.FieldErrors(err)
+		if len(others) > 0 {
+			t.Fatalf("Validate(%+v): %v are not *conf.FieldError", tt.cfg, others)
+		}
 		var got []string
-		if err != nil {
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var fe *conf.FieldError
-				if !errors.As(e, &fe) {
-					t.Fatalf("Validate(%+v): %v is not a *conf.FieldError", tt.cfg, e)
-				}
-				got = append(got, fe.Field)
-			}
+		for _, fe := range fields {
+			got = append(got, fe.Field)
 		}
 		if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
 			t.Errorf("Validate(%+v) fields = %v, want %v (err %v)", tt.cfg, got, tt.fields, err)

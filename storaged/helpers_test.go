@@ -90,29 +90,10 @@ func startNodeWith(t testing.TB, mutate func(*Config), prep func(*Server)) *test
 
 func (n *testNode) url(p string) string { return "http://" + n.addr + p }
 
-// put stores body at p with net/http and returns the status.
-func (n *testNode) put(t testing.TB, p string, body []byte, hdr map[string]string) int {
+// do sends a request for p with body and the headers hdr and returns the response.
+func (n *testNode) do(t testing.TB, method, p string, body io.Reader, hdr map[string]string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, n.url(p), strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("PUT %s: %v", p, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// get fetches p and returns the response with its body read.
-func (n *testNode) get(t testing.TB, method, p string, hdr map[string]string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, n.url(p), nil)
+	req, err := http.NewRequest(method, n.url(p), body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +104,22 @@ func (n *testNode) get(t testing.TB, method, p string, hdr map[string]string) (*
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, p, err)
 	}
+	return resp
+}
+
+// put stores body at p with net/http and returns the status.
+func (n *testNode) put(t testing.TB, p string, body []byte, hdr map[string]string) int {
+	t.Helper()
+	resp := n.do(t, http.MethodPut, p, strings.NewReader(string(body)), hdr)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// get fetches p and returns the response with its body read.
+func (n *testNode) get(t testing.TB, method, p string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	resp := n.do(t, method, p, nil, hdr)
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {

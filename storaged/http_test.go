@@ -421,14 +421,9 @@ func TestRootUsageKeepAlive(t *testing.T) {
 		t.Errorf("HEAD missing = %d, want 404", resp.StatusCode)
 	}
 
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, br := dialNode(t, n)
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /dev1/usage HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-	br := bufio.NewReader(c)
 	for i, method := range []string{"GET", "HEAD"} {
 		resp, err := http.ReadResponse(br, &http.Request{Method: method})
 		if err != nil {
@@ -461,11 +456,7 @@ func TestHealthz(t *testing.T) {
 func TestCloseAbrupt(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, nil)
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := dialNode(t, n)
 	// A PUT stuck mid-body is cut by Close.
 	io.WriteString(c, "PUT /dev1/stuck.fid HTTP/1.0\r\nContent-Length: 1000000\r\n\r\n")
 	c.Write(make([]byte, 64<<10))
@@ -525,11 +516,7 @@ func TestPartialPut(t *testing.T) {
 func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, nil)
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := dialNode(t, n)
 	c.SetDeadline(time.Now().Add(time.Minute))
 	const size = 1 << 20
 	io.WriteString(c, "PUT /dev1/graceful.fid HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n")

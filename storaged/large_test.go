@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"testing"
@@ -57,11 +56,7 @@ func TestStreamedLargePut(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := dialNode(t, n)
 	c.SetDeadline(time.Now().Add(10 * time.Minute))
 	sum := md5.New()
 	fmt.Fprintf(c, "PUT %s HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n", uri, size)

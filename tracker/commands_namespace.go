@@ -43,6 +43,30 @@ func (q *query) storedClass(domainID int, name string) (store.Class, bool, error
 	return store.Class{}, false, nil
 }
 
+// classArgs returns the domain and class arguments of a class command, or no_domain or no_class
+// when one is missing.
+func (q *query) classArgs() (domain, class string, err error) {
+	domain = q.args.Get("domain")
+	if domain == "" {
+		return "", "", perr(mogproto.ErrNoDomain)
+	}
+	class = q.args.Get("class")
+	if class == "" {
+		return "", "", perr(mogproto.ErrNoClass)
+	}
+	return domain, class, nil
+}
+
+// domainClass returns the domain named domain (domain_not_found when there is none) and its stored
+// class row named name, if any.
+func (q *query) domainClass(domain, name string) (d store.Domain, c store.Class, exists bool, err error) {
+	if d, err = q.adminDomain(domain); err != nil {
+		return d, c, false, err
+	}
+	c, exists, err = q.storedClass(d.ID, name)
+	return d, c, exists, err
+}
+
 func (q *query) createDomain() (mogproto.Args, error) {
 	name := q.args.Get("domain")
 	if !truthy(name) {
@@ -124,13 +148,9 @@ func (q *query) updateClass() (mogproto.Args, error) { return q.createOrUpdateCl
 
 // createOrUpdateClass is create_class and update_class (spec 3.2).
 func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
-	domain := q.args.Get("domain")
-	if domain == "" {
-		return nil, perr(mogproto.ErrNoDomain)
-	}
-	name := q.args.Get("class")
-	if name == "" {
-		return nil, perr(mogproto.ErrNoClass)
+	domain, name, err := q.classArgs()
+	if err != nil {
+		return nil, err
 	}
 	mindev := perlInt(q.args.Get("mindevcount"))
 	if mindev <= 0 {
@@ -155,11 +175,7 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 			return nil, perr(mogproto.ErrInvalidHashtype)
 		}
 	}
-	d, err := q.adminDomain(domain)
-	if err != nil {
-		return nil, err
-	}
-	cur, exists, err := q.storedClass(d.ID, name)
+	d, cur, exists, err := q.domainClass(domain, name)
 	if err != nil {
 		return nil, err
 	}
@@ -204,22 +220,14 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 }
 
 func (q *query) deleteClass() (mogproto.Args, error) {
-	domain := q.args.Get("domain")
-	if domain == "" {
-		return nil, perr(mogproto.ErrNoDomain)
-	}
-	name := q.args.Get("class")
-	if name == "" {
-		return nil, perr(mogproto.ErrNoClass)
+	domain, name, err := q.classArgs()
+	if err != nil {
+		return nil, err
 	}
 	if name == "default" {
 		return nil, perr(mogproto.ErrNodelDefaultClass)
 	}
-	d, err := q.adminDomain(domain)
-	if err != nil {
-		return nil, err
-	}
-	c, exists, err := q.storedClass(d.ID, name)
+	d, c, exists, err := q.domainClass(domain, name)
 	if err != nil {
 		return nil, err
 	}

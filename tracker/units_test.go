@@ -234,14 +234,9 @@ func TestConfigValidate(t *testing.T) {
 	bad := Config{Listen: "nope", DB: "postgres://x", QueryWorkers: 501, MaxLine: 10, DefaultMinDevCount: 300, SideChannelPort: 70000, TempfileMaxAge: conf.Duration(time.Second),
 		NodeTimeout: conf.Duration(time.Millisecond), ChecksumTimeout: conf.Duration(-time.Second)}
 	err := bad.Validate()
+	fields, _ := conf.FieldErrors(err)
 	for _, f := range []string{"listen", "db", "query_workers", "max_line", "default_mindevcount", "side_channel_port", "tempfile_max_age", "node_timeout", "checksum_timeout"} {
-		var found bool
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			var fe *conf.FieldError
-			if errors.As(e, &fe) && fe.Field == f {
-				found = true
-			}
-		}
+		found := slices.ContainsFunc(fields, func(fe *conf.FieldError) bool { return fe.Field == f })
 		if !found {
 			t.Errorf("Validate() = %v, lacks a FieldError for %s", err, f)
 		}

@@ -381,20 +381,29 @@ func runClusterScenario(t *testing.T, db string, ips [2]string) {
 // trackerCommand sends one raw request line to a tracker and returns the reply line.
 func trackerCommand(t *testing.T, addr, line string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, waitTimeout)
-	if err != nil {
-		t.Fatalf("dial tracker %s: %v", addr, err)
-	}
+	c, r := sendTrackerLine(t, addr, line)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	if _, err := io.WriteString(c, line+"\r\n"); err != nil {
-		t.Fatalf("%s to %s: %v", line, addr, err)
-	}
-	reply, err := bufio.NewReader(c).ReadString('\n')
+	reply, err := r.ReadString('\n')
 	if err != nil {
 		t.Fatalf("%s to %s: %v", line, addr, err)
 	}
 	return reply
+}
+
+// sendTrackerLine connects to the tracker at addr, bounded by waitTimeout, and sends line; the
+// caller reads the reply from the reader and closes the connection.
+func sendTrackerLine(t *testing.T, addr, line string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitTimeout)
+	if err != nil {
+		t.Fatalf("dial tracker %s: %v", addr, err)
+	}
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.WriteString(c, line+"\r\n"); err != nil {
+		c.Close()
+		t.Fatalf("%s to %s: %v", line, addr, err)
+	}
+	return c, bufio.NewReader(c)
 }
 
 // waitGone polls until path no longer exists.

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,17 +287,9 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 // to the closing "." line.
 func trackerAdmin(t *testing.T, addr, line string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, waitTimeout)
-	if err != nil {
-		t.Fatalf("dial tracker %s: %v", addr, err)
-	}
+	c, r := sendTrackerLine(t, addr, line)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	if _, err := io.WriteString(c, line+"\r\n"); err != nil {
-		t.Fatalf("%s to %s: %v", line, addr, err)
-	}
 	var b strings.Builder
-	r := bufio.NewReader(c)
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {

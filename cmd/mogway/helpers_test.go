@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,13 +54,7 @@ func (d *proc) stop(t *testing.T) int {
 		return d.code
 	}
 	d.cancel()
-	select {
-	case d.code = <-d.done:
-		d.exited = true
-	case <-time.After(waitTimeout):
-		t.Fatalf("mogway %s did not stop within %v after its context was cancelled; log:\n%s", d.name, waitTimeout, d.stderr.String())
-	}
-	return d.code
+	return d.wait(t, "did not stop within %v after its context was cancelled")
 }
 
 // waitLog polls the daemon's log until re matches and returns the submatches. It fails the test
@@ -102,11 +97,18 @@ func (d *proc) exitStatus(t *testing.T) int {
 	if d.exited {
 		return d.code
 	}
+	return d.wait(t, "still runs after %v")
+}
+
+// wait waits up to waitTimeout for the daemon to exit and returns its exit status; when it does
+// not, the test fails with what, formatted with waitTimeout, and the daemon's log.
+func (d *proc) wait(t *testing.T, what string) int {
+	t.Helper()
 	select {
 	case d.code = <-d.done:
 		d.exited = true
 	case <-time.After(waitTimeout):
-		t.Fatalf("mogway %s still runs after %v; log:\n%s", d.name, waitTimeout, d.stderr.String())
+		t.Fatalf("mogway %s %s; log:\n%s", d.name, fmt.Sprintf(what, waitTimeout), d.stderr.String())
 	}
 	return d.code
 }

@@ -29,19 +29,27 @@ func put(t *testing.T, url string, data []byte) {
 	}
 }
 
+// openAndPut opens an upload of d/k in class and writes data to its first destination, leaving the
+// upload open.
+func openAndPut(t *testing.T, c *Cluster, class string, data []byte) (*client.Open, client.Dest) {
+	t.Helper()
+	open, err := c.Client().CreateOpen(context.Background(), "d", "k", class)
+	if err != nil {
+		t.Fatalf("CreateOpen: %v", err)
+	}
+	dst := open.Dests[0]
+	put(t, dst.Path, data)
+	return open, dst
+}
+
 // Spec 8.2 #26: a create_close with the wrong size fails, and the stored copy is deleted later.
 func TestSizeMismatchCopyDeleted(t *testing.T) {
 	t.Parallel()
 	c := New(t, Options{Domains: map[string]map[string]int{"d": {"c1": 1}}})
 	ctx := context.Background()
 	p := c.Client()
-	open, err := p.CreateOpen(ctx, "d", "k", "c1")
-	if err != nil {
-		t.Fatalf("CreateOpen: %v", err)
-	}
-	dst := open.Dests[0]
-	put(t, dst.Path, []byte("abc"))
-	err = p.CreateClose(ctx, client.CloseRequest{Domain: "d", Key: "k", Class: "c1", Fid: open.Fid, DevID: dst.DevID, Path: dst.Path, Size: 5})
+	open, dst := openAndPut(t, c, "c1", []byte("abc"))
+	err := p.CreateClose(ctx, client.CloseRequest{Domain: "d", Key: "k", Class: "c1", Fid: open.Fid, DevID: dst.DevID, Path: dst.Path, Size: 5})
 	if !mogproto.IsCode(err, "size_mismatch") {
 		t.Fatalf("CreateClose(size=5 after 3 bytes) = %v, want ERR size_mismatch", err)
 	}
@@ -54,12 +62,7 @@ func TestAbortedUploadDeleted(t *testing.T) {
 	c := New(t, Options{Domains: map[string]map[string]int{"d": {"c1": 1}}})
 	ctx := context.Background()
 	p := c.Client()
-	open, err := p.CreateOpen(ctx, "d", "k", "c1")
-	if err != nil {
-		t.Fatalf("CreateOpen: %v", err)
-	}
-	dst := open.Dests[0]
-	put(t, dst.Path, []byte("abort"))
+	open, dst := openAndPut(t, c, "c1", []byte("abort"))
 	if err := p.CreateClose(ctx, client.CloseRequest{Domain: "d", Key: "", Fid: open.Fid, DevID: dst.DevID, Path: dst.Path, Size: 5}); err != nil {
 		t.Fatalf("CreateClose(key=) = %v, want OK", err)
 	}
@@ -115,12 +118,7 @@ func TestAbandonedUploadReaped(t *testing.T) {
 		Workers: worker.Config{TempfileMaxAge: conf.Duration(time.Second)},
 	})
 	ctx := context.Background()
-	open, err := c.Client().CreateOpen(ctx, "d", "k", "c1")
-	if err != nil {
-		t.Fatalf("CreateOpen: %v", err)
-	}
-	dst := open.Dests[0]
-	put(t, dst.Path, []byte("never closed"))
+	open, dst := openAndPut(t, c, "c1", []byte("never closed"))
 	Eventually(t, "abandoned copy deleted", func() bool { return c.ReadCopy(int(dst.DevID), open.Fid) == nil })
 	if _, err := c.Store().Tempfile(ctx, open.Fid); err == nil {
 		t.Fatalf("Tempfile(%d) still exists after reaping", open.Fid)

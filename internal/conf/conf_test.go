@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,21 @@ func TestDecodeGood(t *testing.T) {
 	}
 	if f.Section.Max != GiB || f.Section.Routes[0].TTL.D() != 48*time.Hour {
 		t.Errorf("Decode = %+v", f)
+	}
+}
+
+func TestFieldErrors(t *testing.T) {
+	other := errors.New("not a field")
+	err := errors.Join(Field("a", "fix a", "bad"), Within("s", errors.Join(Field("b", "", "bad"), other)))
+	fields, others := FieldErrors(err)
+	var names []string
+	for _, fe := range fields {
+		names = append(names, fe.Field)
+	}
+	if strings.Join(names, ",") != "a,s.b" || len(others) != 1 || others[0] != other {
+		t.Errorf("FieldErrors = %v, %v; want fields a and s.b and the one other error", names, others)
+	}
+	if f, o := FieldErrors(nil); f != nil || o != nil {
+		t.Errorf("FieldErrors(nil) = %v, %v; want nothing", f, o)
 	}
 }

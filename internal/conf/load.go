@@ -62,6 +62,27 @@ func Within(prefix string, err error) error {
 	return errors.Join(out...)
 }
 
+// FieldErrors splits what a Validate method returned into its FieldErrors and any other errors,
+// looking through errors joined by errors.Join at every depth. A nil err gives nothing.
+func FieldErrors(err error) (fields []*FieldError, others []error) {
+	if err == nil {
+		return nil, nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			f, o := FieldErrors(e)
+			fields = append(fields, f...)
+			others = append(others, o...)
+		}
+		return fields, others
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return []*FieldError{fe}, nil
+	}
+	return nil, []error{err}
+}
+
 // unjoin returns the errors joined in err (by errors.Join), or err alone.
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

@@ -1,6 +1,6 @@
 // Package testutil holds small helpers shared by tests of several packages: a scripted tracker on
-// a loopback address, a free loopback address and a buffer safe for concurrent writers. It imports no mogway package, so any
-// package's tests may use it.
+// a loopback address, a free loopback address, a settable clock and a buffer safe for concurrent
+// writers. It imports no mogway package, so any package's tests may use it.
 package testutil
 
 import (
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent use, for a daemon's logger or access log that a
@@ -32,6 +33,30 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Clock is a settable clock for code that takes a func() time.Time, so freshness and expiry
+// tests move time forward instead of sleeping. Its methods are safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+// NewClock returns a Clock set to a fixed instant, 2026-01-02 03:04:05 UTC.
+func NewClock() *Clock { return &Clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // FreeAddr returns an address on ip (such as "127.0.0.2") with a port that was free a moment ago:

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestSyncBuffer(t *testing.T) {
@@ -21,6 +22,18 @@ func TestSyncBuffer(t *testing.T) {
 	wg.Wait()
 	if got := b.String(); got != strings.Repeat("x", 400) {
 		t.Fatalf("String() = %d bytes, want 400", len(got))
+	}
+}
+
+func TestClock(t *testing.T) {
+	c := NewClock()
+	start := c.Now()
+	if want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC); !start.Equal(want) {
+		t.Fatalf("NewClock().Now() = %v, want %v", start, want)
+	}
+	c.Advance(90 * time.Second)
+	if got := c.Now().Sub(start); got != 90*time.Second {
+		t.Fatalf("after Advance(90s) the clock moved %v, want 90s", got)
 	}
 }
 

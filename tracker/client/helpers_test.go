@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -277,16 +278,24 @@ func newStorageNode(t *testing.T, handler http.HandlerFunc) *storageNode {
 	return sn
 }
 
-func TestUploadFailsOverToNextDest(t *testing.T) {
+// brokenFirstDest returns a pool whose tracker opens uploads of fid 9 on a storage node that
+// answers every PUT with 500 and then on good, a working node.
+func brokenFirstDest(t *testing.T) (p *Pool, ft *fakeTracker, good *storageNode) {
+	t.Helper()
 	broken := newStorageNode(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		http.Error(w, "disk full", http.StatusInternalServerError)
 	})
-	good := newStorageNode(t, nil)
-	p, ft := scripted(t, map[string]string{
+	good = newStorageNode(t, nil)
+	p, ft = scripted(t, map[string]string{
 		"create_open":  "OK fid=9&dev_count=2&devid_1=1&path_1=" + broken.URL + "/dev1/0/000/000/0000000009.fid&devid_2=2&path_2=" + good.URL + "/dev2/0/000/000/0000000009.fid",
 		"create_close": "OK ",
 	})
+	return p, ft, good
+}
+
+func TestUploadFailsOverToNextDest(t *testing.T) {
+	p, ft, good := brokenFirstDest(t)
 	body := []byte("hello world")
 	fid, err := p.Upload(t.Context(), "d", "k", "c1", bytes.NewReader(body), int64(len(body)))
 	if err != nil || fid != 9 {
@@ -303,15 +312,7 @@ func TestUploadFailsOverToNextDest(t *testing.T) {
 }
 
 func TestUploadWithoutRewindStopsAfterPartialBody(t *testing.T) {
-	broken := newStorageNode(t, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		http.Error(w, "disk full", http.StatusInternalServerError)
-	})
-	good := newStorageNode(t, nil)
-	p, ft := scripted(t, map[string]string{
-		"create_open":  "OK fid=9&dev_count=2&devid_1=1&path_1=" + broken.URL + "/a.fid&devid_2=2&path_2=" + good.URL + "/b.fid",
-		"create_close": "OK ",
-	})
+	p, ft, good := brokenFirstDest(t)
 	// A reader that is not a Seeker cannot be replayed to the second destination.
 	r := io.MultiReader(strings.NewReader("hello"))
 	if _, err := p.Upload(t.Context(), "d", "k", "", r, 5); err == nil {
@@ -327,18 +328,33 @@ func TestUploadWithoutRewindStopsAfterPartialBody(t *testing.T) {
 	}
 }
 
+// fetchFrom fetches d/k, a file of length bytes, from a tracker whose get_paths answers paths in
+// order (on devices 1, 2, ...), and returns what Fetch wrote and its results.
+func fetchFrom(t *testing.T, length int, paths ...string) (string, int64, error) {
+	t.Helper()
+	devids := make([]string, len(paths))
+	getPaths := "OK paths=" + strconv.Itoa(len(paths))
+	for i, u := range paths {
+		devids[i] = strconv.Itoa(i + 1)
+		getPaths += "&path" + devids[i] + "=" + u
+	}
+	p, _ := scripted(t, map[string]string{
+		"file_info": "OK fid=1&domain=d&class=default&key=k&length=" + strconv.Itoa(length) +
+			"&devcount=" + strconv.Itoa(len(paths)) + "&devids=" + strings.Join(devids, ","),
+		"get_paths": getPaths,
+	})
+	var buf bytes.Buffer
+	n, err := p.Fetch(t.Context(), "d", "k", &buf)
+	return buf.String(), n, err
+}
+
 func TestFetchFailsOverBeforeFirstByte(t *testing.T) {
 	good := newStorageNode(t, nil)
 	good.files["/dev2/x.fid"] = []byte("content")
 	missing := newStorageNode(t, nil)
-	p, _ := scripted(t, map[string]string{
-		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=2&devids=1,2",
-		"get_paths": "OK paths=2&path1=" + missing.URL + "/dev1/x.fid&path2=" + good.URL + "/dev2/x.fid",
-	})
-	var buf bytes.Buffer
-	n, err := p.Fetch(t.Context(), "d", "k", &buf)
-	if err != nil || n != 7 || buf.String() != "content" {
-		t.Errorf("Fetch = %d, %v, %q, want 7 bytes of content", n, err, buf.String())
+	got, n, err := fetchFrom(t, 7, missing.URL+"/dev1/x.fid", good.URL+"/dev2/x.fid")
+	if err != nil || n != 7 || got != "content" {
+		t.Errorf("Fetch = %d, %v, %q, want 7 bytes of content", n, err, got)
 	}
 }
 
@@ -350,17 +366,12 @@ func TestFetchTruncatedBodyIsAnError(t *testing.T) {
 	})
 	good := newStorageNode(t, nil)
 	good.files["/x.fid"] = []byte("1234567890")
-	p, _ := scripted(t, map[string]string{
-		"file_info": "OK fid=1&domain=d&class=default&key=k&length=10&devcount=2&devids=1,2",
-		"get_paths": "OK paths=2&path1=" + truncating.URL + "/x.fid&path2=" + good.URL + "/x.fid",
-	})
-	var buf bytes.Buffer
-	n, err := p.Fetch(t.Context(), "d", "k", &buf)
+	got, n, err := fetchFrom(t, 10, truncating.URL+"/x.fid", good.URL+"/x.fid")
 	if err == nil {
 		t.Fatalf("Fetch of a truncated copy = %d bytes, nil error", n)
 	}
-	if n != 5 || buf.Len() != 5 {
-		t.Errorf("Fetch wrote %d bytes (returned %d), want 5 and no failover after the first byte", buf.Len(), n)
+	if n != 5 || len(got) != 5 {
+		t.Errorf("Fetch wrote %d bytes (returned %d), want 5 and no failover after the first byte", len(got), n)
 	}
 }
 
@@ -371,22 +382,12 @@ func TestFetchSkipsCopyOfWrongLength(t *testing.T) {
 	short.files["/dev1/x.fid"] = []byte("cont")
 	good := newStorageNode(t, nil)
 	good.files["/dev2/x.fid"] = []byte("content")
-	p, _ := scripted(t, map[string]string{
-		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=2&devids=1,2",
-		"get_paths": "OK paths=2&path1=" + short.URL + "/dev1/x.fid&path2=" + good.URL + "/dev2/x.fid",
-	})
-	var buf bytes.Buffer
-	n, err := p.Fetch(t.Context(), "d", "k", &buf)
-	if err != nil || n != 7 || buf.String() != "content" {
-		t.Errorf("Fetch = %d, %v, %q, want the 7-byte copy", n, err, buf.String())
+	got, n, err := fetchFrom(t, 7, short.URL+"/dev1/x.fid", good.URL+"/dev2/x.fid")
+	if err != nil || n != 7 || got != "content" {
+		t.Errorf("Fetch = %d, %v, %q, want the 7-byte copy", n, err, got)
 	}
-	only, _ := scripted(t, map[string]string{
-		"file_info": "OK fid=1&domain=d&class=default&key=k&length=7&devcount=1&devids=1",
-		"get_paths": "OK paths=1&path1=" + short.URL + "/dev1/x.fid",
-	})
-	buf.Reset()
-	if n, err := only.Fetch(t.Context(), "d", "k", &buf); err == nil || buf.Len() != 0 {
-		t.Errorf("Fetch with only a short copy = %d, %v, wrote %d bytes; want an error and nothing written", n, err, buf.Len())
+	if got, n, err := fetchFrom(t, 7, short.URL+"/dev1/x.fid"); err == nil || len(got) != 0 {
+		t.Errorf("Fetch with only a short copy = %d, %v, wrote %d bytes; want an error and nothing written", n, err, len(got))
 	}
 }
 

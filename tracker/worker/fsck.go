@@ -67,11 +67,7 @@ func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
 	if len(jobs) == 0 && settings["fsck_host"] == "" {
 		return false, nil
 	}
-	v, err := w.loadView(ctx)
-	if err != nil {
-		return false, err
-	}
-	classes, err := w.loadClasses(ctx)
+	v, classes, err := w.loadPlacement(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -375,6 +375,52 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// queueEmpty reports whether queue q has no rows left.
+func (h *harness) queueEmpty(q store.Queue) bool {
+	n, err := h.st.QueueLen(context.Background(), q)
+	return err == nil && n == 0
+}
+
+// everyFidHas reports whether each of fids has exactly n copies.
+func (h *harness) everyFidHas(fids []int64, n int) bool {
+	for _, fid := range fids {
+		if len(h.fileOn(fid)) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// startFsck marks an fsck run as started on this tracker, as fsck_start does.
+func (h *harness) startFsck() {
+	h.t.Helper()
+	if err := h.st.SetSetting(context.Background(), "fsck_host", "test"); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitFsck waits until the fsck run has finished (fsck_host is cleared).
+func (h *harness) waitFsck() {
+	h.t.Helper()
+	waitFor(h.t, "fsck finished", func() bool {
+		s, err := h.st.Settings(context.Background())
+		return err == nil && s["fsck_host"] == ""
+	})
+}
+
+// fsckEvents returns the first 100 fsck log entries, and each one's code and device as "CODE/devid".
+func (h *harness) fsckEvents() (evs []store.FsckEvent, codes []string) {
+	h.t.Helper()
+	evs, err := h.st.FsckEvents(context.Background(), 0, 100)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range evs {
+		codes = append(codes, fmt.Sprintf("%s/%d", e.EvCode, e.DevID))
+	}
+	return evs, codes
+}
+
 // readFile returns the bytes of fid on devID, or nil when there is no such file.
 func (h *harness) readFile(devID int, fid int64) []byte {
 	b, err := os.ReadFile(h.filePath(devID, fid))

@@ -68,6 +68,16 @@ func (w *Workers) loadClasses(ctx context.Context) (map[[2]int]classInfo, error)
 	return m, nil
 }
 
+// loadPlacement loads what choosing and checking copies needs: the cluster view and the classes.
+func (w *Workers) loadPlacement(ctx context.Context) (*view, map[[2]int]classInfo, error) {
+	v, err := w.loadView(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	classes, err := w.loadClasses(ctx)
+	return v, classes, err
+}
+
 func (w *Workers) classOf(classes map[[2]int]classInfo, f store.File) classInfo {
 	if c, ok := classes[[2]int{f.DomainID, f.ClassID}]; ok {
 		if c.minDevCount < 1 {
@@ -88,11 +98,7 @@ func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	w.stats.claimedReplicates.Add(uint64(len(jobs)))
-	v, err := w.loadView(ctx)
-	if err != nil {
-		return false, err
-	}
-	classes, err := w.loadClasses(ctx)
+	v, classes, err := w.loadPlacement(ctx)
 	if err != nil {
 		return false, err
 	}

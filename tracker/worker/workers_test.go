@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"reflect"
@@ -100,10 +99,7 @@ func TestReplicateToDistinctHost(t *testing.T) {
 		t.Fatalf("replica on dev%d holds %d bytes, want the %d uploaded bytes", on[1], len(got), len(data))
 	}
 	ctx := context.Background()
-	waitFor(t, "replication row done", func() bool {
-		n, err := h.st.QueueLen(ctx, store.QueueReplicate)
-		return err == nil && n == 0
-	})
+	waitFor(t, "replication row done", func() bool { return h.queueEmpty(store.QueueReplicate) })
 	got, err := h.st.FileByFid(ctx, f.Fid)
 	if err != nil || got.DevCount != 2 {
 		t.Fatalf("FileByFid(%d) = %+v, %v; want devcount 2", f.Fid, got, err)
@@ -252,10 +248,7 @@ func TestDeleteRemovesEveryCopy(t *testing.T) {
 			t.Fatalf("copy on dev%d: Stat = %v, want not exist", dev, err)
 		}
 	}
-	waitFor(t, "delete row done", func() bool {
-		n, err := h.st.QueueLen(ctx, store.QueueDelete)
-		return err == nil && n == 0
-	})
+	waitFor(t, "delete row done", func() bool { return h.queueEmpty(store.QueueDelete) })
 }
 
 func TestDeleteDefersUnreachableAndReadonly(t *testing.T) {
@@ -341,18 +334,8 @@ func TestFsckRepairsTruncatedCopy(t *testing.T) {
 		}
 	}
 	w.Kick(JobFsck)
-	waitFor(t, "fsck finished", func() bool {
-		s, err := h.st.Settings(ctx)
-		return err == nil && s["fsck_host"] == ""
-	})
-	evs, err := h.st.FsckEvents(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var codes []string
-	for _, e := range evs {
-		codes = append(codes, fmt.Sprintf("%s/%d", e.EvCode, e.DevID))
-	}
+	h.waitFsck()
+	evs, codes := h.fsckEvents()
 	if !reflect.DeepEqual(codes, []string{"BLEN/2", "REPL/0"}) {
 		t.Fatalf("fsck events = %v, want [BLEN/2 REPL/0]", codes)
 	}
@@ -378,14 +361,9 @@ func TestFsckMissingFileGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := h.st.SetSetting(ctx, "fsck_host", "test"); err != nil {
-		t.Fatal(err)
-	}
+	h.startFsck()
 	h.run(testConfig(), nil)
-	waitFor(t, "fsck finished", func() bool {
-		s, err := h.st.Settings(ctx)
-		return err == nil && s["fsck_host"] == ""
-	})
+	h.waitFsck()
 	evs, _ := h.st.FsckEvents(ctx, 0, 100)
 	var codes []string
 	for _, e := range evs {
@@ -416,13 +394,7 @@ func TestTwoTrackersCopyOnce(t *testing.T) {
 	// An empty queue means every row was settled with Done, which each worker does after counting
 	// its copy, so the counters are final.
 	waitFor(t, "every fid replicated and its row done", func() bool {
-		for _, fid := range fids {
-			if len(h.fileOn(fid)) != 2 {
-				return false
-			}
-		}
-		n, err := h.st.QueueLen(context.Background(), store.QueueReplicate)
-		return err == nil && n == 0
+		return h.everyFidHas(fids, 2) && h.queueEmpty(store.QueueReplicate)
 	})
 	copies := w1.Stats().Replicated + w2.Stats().Replicated
 	if copies != files {
@@ -469,20 +441,10 @@ func TestFsckDropsCopyWithBadChecksum(t *testing.T) {
 	if err := os.WriteFile(h.filePath(2, f.Fid), bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.st.SetSetting(ctx, "fsck_host", "test"); err != nil {
-		t.Fatal(err)
-	}
+	h.startFsck()
 	w.Kick(JobFsck)
-	waitFor(t, "fsck finished", func() bool {
-		s, err := h.st.Settings(ctx)
-		return err == nil && s["fsck_host"] == ""
-	})
-	evs, _ := h.st.FsckEvents(ctx, 0, 100)
-	var codes []string
-	for _, e := range evs {
-		codes = append(codes, fmt.Sprintf("%s/%d", e.EvCode, e.DevID))
-	}
-	if !reflect.DeepEqual(codes, []string{"BSUM/2", "REPL/0"}) {
+	h.waitFsck()
+	if _, codes := h.fsckEvents(); !reflect.DeepEqual(codes, []string{"BSUM/2", "REPL/0"}) {
 		t.Fatalf("fsck events = %v, want [BSUM/2 REPL/0]", codes)
 	}
 	waitFor(t, "good copy restored on dev2", func() bool {
@@ -533,14 +495,9 @@ func TestSideChannelDigests(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := h.node(0).Stats().MgmtCommands
-	if err := h.st.SetSetting(ctx, "fsck_host", "test"); err != nil {
-		t.Fatal(err)
-	}
+	h.startFsck()
 	w.Kick(JobFsck)
-	waitFor(t, "fsck finished", func() bool {
-		s, err := h.st.Settings(ctx)
-		return err == nil && s["fsck_host"] == ""
-	})
+	h.waitFsck()
 	if h.node(0).Stats().MgmtCommands == before {
 		t.Fatalf("fsck sent no side-channel command to node 1")
 	}
@@ -626,10 +583,7 @@ func TestRebalanceMovesCopy(t *testing.T) {
 	if h.readFile(1, f.Fid) != nil {
 		t.Fatalf("source copy on dev1 still on disk")
 	}
-	waitFor(t, "rebalance row done", func() bool {
-		n, err := h.st.QueueLen(ctx, store.QueueRebalance)
-		return err == nil && n == 0
-	})
+	waitFor(t, "rebalance row done", func() bool { return h.queueEmpty(store.QueueRebalance) })
 	if w.Stats().Rebalanced != 1 {
 		t.Fatalf("Stats().Rebalanced = %d, want 1", w.Stats().Rebalanced)
 	}
@@ -645,14 +599,7 @@ func TestReaperBatches(t *testing.T) {
 		fids = append(fids, h.upload("b"+strconv.Itoa(i), "c2", []byte("batch "+strconv.Itoa(i)), 1).Fid)
 	}
 	w.Kick(JobReplicate)
-	waitFor(t, "two copies each", func() bool {
-		for _, fid := range fids {
-			if len(h.fileOn(fid)) != 2 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "two copies each", func() bool { return h.everyFidHas(fids, 2) })
 	if err := h.st.SetSetting(context.Background(), "queue_rate_for_reaper", "1"); err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,9 @@ func TestNoDriverImports(t *testing.T) {
 		}
 		for dep := range strings.Lines(string(out)) {
 			dep = strings.TrimSpace(dep)
-			if dep == "database/sql" || strings.HasPrefix(dep, "github.com/go-sql-driver/") || strings.HasPrefix(dep, "modernc.org/sqlite") {
+			// database/sql itself may come in (the Prometheus collectors package links it for its
+			// DB stats collector); the drivers must not.
+			if strings.HasPrefix(dep, "github.com/go-sql-driver/") || strings.HasPrefix(dep, "modernc.org/sqlite") {
 				t.Errorf("%s imports %s", pkg, dep)
 			}
 		}

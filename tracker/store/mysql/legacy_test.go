@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil/mysqltest"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/mysql"
 )
@@ -31,8 +32,7 @@ var legacySchema = []string{
 
 func legacyDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
+	dsn := mysqltest.DSN(t)
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -113,16 +113,29 @@ func TestOldSchemaRefused(t *testing.T) {
 	}
 }
 
+// freshStore opens a Store on a fresh database, and a plain connection pool on the same database
+// for what other clients do; both are closed when t ends.
+func freshStore(t *testing.T) (*mysql.Store, *sql.DB) {
+	t.Helper()
+	dsn := mysqltest.DSN(t)
+	s, err := mysql.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return s, db
+}
+
 // TestLocksAreGetLock checks that Store locks are MySQL named locks other clients (Perl trackers)
 // see under the same names.
 func TestLocksAreGetLock(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	s, err := mysql.Open(ctx, freshDatabase(t, server, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, admin := freshStore(t) // admin: another client, as a Perl tracker would be
 	const name = "mgfs:fid:7:replicate"
 	unlock, err := s.Lock(ctx, name, time.Second)
 	if err != nil {
@@ -162,13 +175,7 @@ func TestLocksAreGetLock(t *testing.T) {
 // MariaDB 10.2 / MySQL 8 did on restart); allocation must jump past them, not reuse them.
 func TestFidCounterBehind(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
-	s, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, db := freshStore(t)
 	d, err := s.CreateDomain(ctx, "d")
 	if err != nil {
 		t.Fatal(err)
@@ -184,11 +191,6 @@ func TestFidCounterBehind(t *testing.T) {
 		}
 		last = fid
 	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// A committed file above the counter, written by another tracker after this one started.
 	if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", last+50, d.ID); err != nil {
 		t.Fatal(err)
@@ -211,8 +213,7 @@ func TestFidCounterBehind(t *testing.T) {
 // TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.
 func TestCloseReleasesLocks(t *testing.T) {
 	ctx := context.Background()
-	server, admin := testServer(t)
-	dsn := freshDatabase(t, server, admin)
+	dsn := mysqltest.DSN(t)
 	a, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every store.Store implementation passes.
 //
-// An implementation's test calls Run with an open function:
+// An implementation's test calls Run with an open function, usually built by PerTest:
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { ... })
@@ -70,6 +70,25 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Parallel()
 			tc.fn(t, o)
 		})
+	}
+}
+
+// PerTest returns an open function for Run that creates a database with newDB on the first call
+// for a given t and remembers it, so that every call with that t opens a Store, with openDB, on
+// the same database.
+func PerTest(newDB func(t *testing.T) string, openDB func(t *testing.T, db string) store.Store) func(t *testing.T) store.Store {
+	var mu sync.Mutex // guards dbs
+	dbs := map[*testing.T]string{}
+	return func(t *testing.T) store.Store {
+		t.Helper()
+		mu.Lock()
+		db, ok := dbs[t]
+		if !ok {
+			db = newDB(t)
+			dbs[t] = db
+		}
+		mu.Unlock()
+		return openDB(t, db)
 	}
 }
 
