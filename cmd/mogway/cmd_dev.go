@@ -286,7 +286,7 @@ func (d *devCluster) banner(e *env) {
 		"  curl " + gw + "/status                     # JSON; open it in a browser for the page",
 		"  open http://" + d.trackerHTTP + "/                # cluster status page",
 		"  curl http://" + d.trackerHTTP + "/metrics         # tracker metrics (Prometheus)",
-		"  curl http://" + d.metricsAddr + "/metrics         # gateway metrics",
+		"  curl " + gw + "/metrics                    # gateway metrics (also on http://" + d.metricsAddr + "/metrics)",
 		"  curl http://" + d.nodeAddrs[0] + "/metrics         # storage node metrics",
 		"",
 		"Ctrl-C stops the cluster; the data stays for the next run.",
