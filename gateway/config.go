@@ -31,6 +31,8 @@ type Config struct {
 	PathCache PathCache `yaml:"path_cache"`
 	// Storage sets the passive health checks of storage nodes found through trackers.
 	Storage Health `yaml:"storage"`
+	// Hedge is the hedged reads of every route that does not set its own; see Hedge.
+	Hedge Hedge `yaml:"hedge"`
 	// AccessLog is where the access log goes: a file path, "stdout" or "off". Default "stdout".
 	AccessLog string `yaml:"access_log"`
 	// HealthPath answers 200 "ok" for load balancers. Default "/healthz"; "off" disables it.
@@ -180,6 +182,8 @@ type Route struct {
 	// Cache is the route's caching: "off", "on", or a block of settings (see RouteCache). Default:
 	// cached when the gateway has a cache.
 	Cache RouteCache `yaml:"cache"`
+	// Hedge sets the route's hedged reads; fields left out take the gateway's hedge setting.
+	Hedge Hedge `yaml:"hedge"`
 	// SecureLink, when set, admits only requests with a valid signed link (nginx secure_link and
 	// secure_link_md5; see SecureLink). Default none.
 	SecureLink *SecureLink `yaml:"secure_link"`
@@ -305,9 +309,11 @@ func (c Config) withDefaults() Config {
 			c.Trackers[i] = net.JoinHostPort(tr, defaultTrackerPort)
 		}
 	}
+	c.Hedge = c.Hedge.withDefaults(Hedge{})
 	routes := make([]Route, len(c.Routes))
 	for i, r := range c.Routes {
 		routes[i] = r.withDefaults()
+		routes[i].Hedge = r.Hedge.withDefaults(c.Hedge)
 	}
 	c.Routes = routes
 	return c
@@ -444,6 +450,9 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.RealIP.Header, " :\r\n") {
 		add("real_ip.header", "write a header name such as X-Forwarded-For", "%q is not a header name", c.RealIP.Header)
 	}
+	if err := c.Hedge.Validate(); err != nil {
+		errs = append(errs, conf.Within("hedge", err))
+	}
 	seen := map[string]int{}
 	tracked := false
 	for i, r := range c.Routes {
@@ -548,6 +557,9 @@ func (r *Route) Validate() error {
 		if strings.ContainsAny(r.Domain, " &=\x00") {
 			add("domain", "use a plain domain name", "%q contains characters a domain cannot have", r.Domain)
 		}
+	}
+	if err := r.Hedge.Validate(); err != nil {
+		errs = append(errs, conf.Within("hedge", err))
 	}
 	writes := false
 	for i, m := range r.Methods {

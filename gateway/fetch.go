@@ -206,29 +206,30 @@ func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	return s.openTargets(fr, ph)
 }
 
-// openTargets is one pass of open over fr.targets.
+// openTargets is one pass of open over fr.targets (see racer for hedged reads).
 func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	last := failError
 	lastStatus := 0
-	for i, t := range fr.targets {
-		resp := fasthttp.AcquireResponse()
-		start := time.Now()
-		err := s.roundTrip(t, fr.head, ph, resp)
-		fr.rec.addUpstream(t.node.addr, time.Since(start))
-		t.node.requests.Add(1)
-		more := i+1 < len(fr.targets)
+	r := s.newRacer(fr, ph)
+	defer r.finish()
+	for {
+		at, ok := r.result()
+		if !ok {
+			break
+		}
+		t, resp, err := at.t, at.resp, at.err
+		fr.rec.addUpstream(t.node.addr, at.took)
 		if err != nil {
-			fasthttp.ReleaseResponse(resp)
 			kind := classify(err)
 			if !errors.Is(err, fasthttp.ErrNoFreeConns) {
 				t.node.fail(s.now(), t.health)
 			}
 			s.failTarget(fr, t, err)
 			last = kind
-			if (kind == failTimeout && fr.route.next.timeout) || (kind == failError && fr.route.next.error) {
-				continue
+			if !(kind == failTimeout && fr.route.next.timeout) && !(kind == failError && fr.route.next.error) {
+				r.stop()
 			}
-			break
+			continue
 		}
 		status := resp.StatusCode()
 		if fr.route.next.status[status] {
@@ -239,7 +240,7 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 				// On tracker routes a 404 is a copy the tracker should no longer name.
 				s.failTarget(fr, t, fmt.Errorf("status %d", status))
 			}
-			if more || !fr.route.upstream {
+			if r.more() || !fr.route.upstream {
 				last, lastStatus = failStatus, status
 				discard(resp)
 				continue
@@ -255,18 +256,21 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			s.failTarget(fr, t, errors.New("invalid response headers"))
 			abandon(resp)
 			last = failInvalid
-			if fr.route.next.invalidHeader {
-				continue
+			if !fr.route.next.invalidHeader {
+				r.stop()
 			}
-			break
+			continue
 		}
 		if status < 500 {
 			t.node.succeed()
 		}
-		if i > 0 {
+		if at.i > 0 {
 			s.stats.failovers.Add(1)
 		}
-		return &answer{t: t, resp: resp, ent: ent, rest: fr.targets[i+1:]}, 0, ""
+		if at.hedge {
+			s.stats.hedgesWon.Add(1)
+		}
+		return &answer{t: t, resp: resp, ent: ent, rest: r.untried()}, 0, ""
 	}
 	s.stats.upstreamFailed.Add(1)
 	switch {
