@@ -47,6 +47,7 @@ func hammer(t *testing.T, clients, n int, method, url string, want []byte) loadR
 		}()
 	}
 	wg.Wait()
+	t.Logf("%d × %d %s %s: %d failed, slowest %v", clients, n, method, url, res.failed, res.slowest)
 	return res
 }
 
@@ -223,5 +224,48 @@ func TestUploadsAndDeletesNotHedged(t *testing.T) {
 	}
 	if n := hang.requests.Load(); n > 1 {
 		t.Errorf("the hung destination saw %d requests; want at most 1 (PUT never sent twice to it)", n)
+	}
+}
+
+func TestSuspectNodeAvoided(t *testing.T) {
+	t.Parallel()
+	data := pattern(20000)
+	g, good, hang := hungCopy(t, data, func(*Config) {}) // the default budget, 10%
+	// Steady traffic before the node hangs, as in production: the budget's window holds it.
+	url2 := "http://" + good.addr + fidPath(31)
+	g.srv.state.Load().tracker.(*fakeTracker).set("d", "warm", url2, url2)
+	if res := hammer(t, 20, 10, "GET", g.base+"/d/warm", data); res.failed != 0 {
+		t.Fatalf("warm-up: %d failed (%v)", res.failed, res.errs)
+	}
+	const clients, n = 20, 10
+	res := hammer(t, clients, n, "GET", g.base+"/d/k", data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("%d clients × %d GETs, first copy hung, 10%% budget: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			clients, n, res.failed, res.errs, res.slowest, hedgeBound)
+	}
+	// Once a request is stuck on it, the hung node is suspect and new requests go to the good copy
+	// first: it sees about one wave of concurrent requests, not every request.
+	if got := hang.requests.Load(); got > 2*clients {
+		t.Errorf("the hung node got %d of %d requests; want at most %d (suspect nodes are tried last)", got, clients*n, 2*clients)
+	}
+}
+
+func TestSuspectServerAvoided(t *testing.T) {
+	t.Parallel()
+	data := pattern(20000)
+	up := startStorage(t, "127.0.0.3")
+	up.put(t, 37, data)
+	hang := startFault(t, "127.0.0.4", faultHang, nil)
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
+		{Addr: hang.addr, MaxFails: -1}, {Addr: up.addr, MaxFails: -1}}}}}
+	g := startGateway(t, cfg, Deps{})
+	const clients, n = 4, 20
+	res := hammer(t, clients, n, "GET", g.base+fidPath(37), data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("upstream route, one server hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			res.failed, res.errs, res.slowest, hedgeBound)
+	}
+	if got := hang.requests.Load(); got > 2*clients {
+		t.Errorf("the hung server got %d of %d requests; want at most %d (suspect servers are tried last)", got, clients*n, 2*clients)
 	}
 }

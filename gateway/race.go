@@ -21,8 +21,8 @@ type attempt struct {
 // racer hands out a fetch's attempts one outcome at a time. Without hedging each attempt runs in the
 // caller's goroutine, one target after the other. With hedging, attempts run in their own goroutines:
 // when the only attempt waiting has gone its hedge delay without response headers, its node becomes
-// suspect and, if the route's budget allows, the next target is tried alongside it; outcomes come in
-// the order they arrive. Attempts still waiting when the fetch is done are losers: finish drops
+// suspect and, if the route's budget allows, the next target is tried alongside it (if not, the
+// budget is asked again after each further delay); outcomes come in the order they arrive. Attempts still waiting when the fetch is done are losers: finish drops
 // their answers with their connections (never back to the pool half-read).
 type racer struct {
 	s       *Server
@@ -101,16 +101,20 @@ func (r *racer) result() (attempt, bool) {
 		case <-fire:
 			i := r.armedFor
 			r.armedFor = -1
-			r.timed |= 1 << i
-			r.stuck |= 1 << i
-			r.fr.targets[i].node.stuck.Add(1)
-			if r.next < len(r.fr.targets) {
-				if r.fr.route.hedge.budget.take(r.s.now()) {
-					r.s.stats.hedges.Add(1)
-					r.launch(true)
-				} else {
-					r.s.stats.hedgeBudgetExhausted.Add(1)
-				}
+			if r.stuck&(1<<i) == 0 {
+				r.stuck |= 1 << i
+				r.fr.targets[i].node.stuck.Add(1)
+			}
+			switch {
+			case r.next >= len(r.fr.targets):
+				r.timed |= 1 << i
+			case r.fr.route.hedge.budget.take(r.s.now()):
+				r.timed |= 1 << i
+				r.s.stats.hedges.Add(1)
+				r.launch(true)
+			default:
+				// Refused: ask the budget again after another delay, as the window moves on.
+				r.s.stats.hedgeBudgetExhausted.Add(1)
 			}
 		}
 	}

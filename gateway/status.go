@@ -61,7 +61,7 @@ type Stats struct {
 	UpstreamFailed int64 `json:"upstream_failed"`
 	// Hedges counts hedged reads sent (a second copy or server asked while the first was slow),
 	// HedgesWon those whose answer was served, HedgesCancelled the attempts dropped because another
-	// answered first, HedgeBudgetExhausted the hedges the budget refused.
+	// answered first, HedgeBudgetExhausted the times the budget refused a hedge.
 	Hedges               int64 `json:"hedges"`
 	HedgesWon            int64 `json:"hedges_won"`
 	HedgesCancelled      int64 `json:"hedges_cancelled"`

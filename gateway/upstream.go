@@ -71,9 +71,17 @@ func (n *node) hedgeDelay() time.Duration {
 // nodes until it answers.
 func (n *node) suspect() bool { return n.stuck.Load() > 0 }
 
-// load orders nodes for the first try: fewer requests waiting and a lower latency come first.
+// load orders nodes for the first try: fewer requests waiting and a lower latency come first. It is
+// 0 (unknown) before the first latency sample.
 func (n *node) load() int64 {
-	return (n.inflight.Load() + 1) * max(n.latMean.Load(), int64(time.Microsecond))
+	return (n.inflight.Load() + 1) * n.latMean.Load()
+}
+
+// lessLoaded reports whether a should be tried before b: both have a latency estimate and a's load
+// is lower. A node not heard from yet keeps its place.
+func lessLoaded(a, b *node) bool {
+	la, lb := a.load(), b.load()
+	return la > 0 && lb > 0 && la < lb
 }
 
 // available reports whether n may be tried first under h at now.
