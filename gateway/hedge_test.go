@@ -179,15 +179,22 @@ func TestHedgeLoserConnectionClosed(t *testing.T) {
 	}
 }
 
+// hungServer runs a gateway with an upstream route on /dev1/ whose group is a server that hangs, then
+// a real storage node holding data as fid; servers are never marked down.
+func hungServer(t *testing.T, fid int64, data []byte, h Hedge) (*gw, *faultServer) {
+	t.Helper()
+	up := startStorage(t, "127.0.0.3")
+	up.put(t, fid, data)
+	hang := startFault(t, "127.0.0.4", faultHang, nil)
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
+		{Addr: hang.addr, MaxFails: -1}, {Addr: up.addr, MaxFails: -1}}, Hedge: h}}}
+	return startGateway(t, cfg, Deps{}), hang
+}
+
 func TestHedgedUpstreamRoute(t *testing.T) {
 	t.Parallel()
 	data := pattern(50000)
-	up := startStorage(t, "127.0.0.3")
-	up.put(t, 35, data)
-	hang := startFault(t, "127.0.0.4", faultHang, nil)
-	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
-		{Addr: hang.addr, MaxFails: -1}, {Addr: up.addr, MaxFails: -1}}, Hedge: Hedge{Budget: "100%"}}}}
-	g := startGateway(t, cfg, Deps{})
+	g, _ := hungServer(t, 35, data, Hedge{Budget: "100%"})
 	res := hammer(t, 20, 4, "GET", g.base+fidPath(35), data)
 	if res.failed != 0 || res.slowest > hedgeBound {
 		t.Errorf("upstream route with one server hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
@@ -253,12 +260,7 @@ func TestSuspectNodeAvoided(t *testing.T) {
 func TestSuspectServerAvoided(t *testing.T) {
 	t.Parallel()
 	data := pattern(20000)
-	up := startStorage(t, "127.0.0.3")
-	up.put(t, 37, data)
-	hang := startFault(t, "127.0.0.4", faultHang, nil)
-	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
-		{Addr: hang.addr, MaxFails: -1}, {Addr: up.addr, MaxFails: -1}}}}}
-	g := startGateway(t, cfg, Deps{})
+	g, hang := hungServer(t, 37, data, Hedge{})
 	const clients, n = 4, 20
 	res := hammer(t, clients, n, "GET", g.base+fidPath(37), data)
 	if res.failed != 0 || res.slowest > hedgeBound {
