@@ -87,6 +87,10 @@ type Timeouts struct {
 	StorageFirstByte conf.Duration `yaml:"storage_first_byte"`
 	// StorageIdle bounds every wait for more body bytes from a storage node. Default 30s.
 	StorageIdle conf.Duration `yaml:"storage_idle"`
+	// StorageStall bounds a wait for more body bytes while another copy or server could continue
+	// the body: a body stalled that long is continued from the next one with a Range request.
+	// Default 5s; a value of storage_idle or more turns it off.
+	StorageStall conf.Duration `yaml:"storage_stall"`
 	// ClientRead bounds reading one request's headers and every wait for upload bytes. Default 60s.
 	ClientRead conf.Duration `yaml:"client_read"`
 	// ClientWrite bounds every wait to write response bytes to a client. Default 60s.
@@ -219,6 +223,7 @@ const (
 	defaultStorageConnect   = 2 * time.Second
 	defaultStorageFirstByte = 10 * time.Second
 	defaultStorageIdle      = 30 * time.Second
+	defaultStorageStall     = 5 * time.Second
 	defaultClientRead       = 60 * time.Second
 	defaultClientWrite      = 60 * time.Second
 	defaultKeepAlive        = 75 * time.Second
@@ -255,6 +260,7 @@ func (c Config) withDefaults() Config {
 	setDur(&t.StorageConnect, defaultStorageConnect)
 	setDur(&t.StorageFirstByte, defaultStorageFirstByte)
 	setDur(&t.StorageIdle, defaultStorageIdle)
+	setDur(&t.StorageStall, defaultStorageStall)
 	setDur(&t.ClientRead, defaultClientRead)
 	setDur(&t.ClientWrite, defaultClientWrite)
 	setDur(&t.KeepAlive, defaultKeepAlive)

@@ -457,9 +457,11 @@ func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, e
 		ent:     a.ent,
 		rest:    a.rest,
 		resume:  a.ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
+		stall:   s.cfgNow().Timeouts.StorageStall.D(),
 		onClose: onClose,
 	}
 	a.resp = nil
+	br.boundStall()
 	return br
 }
 
@@ -523,6 +525,7 @@ type bodyReader struct {
 	ent      entity
 	rest     []target
 	resume   bool
+	stall    time.Duration // bound of a wait for body bytes while another target could continue
 	sent     int64
 	onClose  func(sent int64, err error)
 
@@ -593,10 +596,20 @@ func (b *bodyReader) continueFromNext() error {
 		}
 		b.s.stats.resumed.Add(1)
 		b.cur, b.resp, b.r = t, resp, bodyOf(resp)
+		b.boundStall()
 		return nil
 	}
 	b.s.stats.aborted.Add(1)
 	return errBodyBroken
+}
+
+// boundStall makes a stalled body give way to the next target: while one could continue the body,
+// each wait for bytes from the current upstream is bounded by the stall timeout rather than
+// storage_idle, and a stall counts as a break (continued with Range, see Read).
+func (b *bodyReader) boundStall() {
+	if c := streamingConn(b.resp); c != nil && b.resume && len(b.rest) > 0 && b.stall > 0 {
+		c.setStall(b.stall)
+	}
 }
 
 // sameWhole reports whether resp is exactly bytes pos-end of the entity being sent.
@@ -628,6 +641,9 @@ func (b *bodyReader) sameWhole(resp *fasthttp.Response) bool {
 // connection instead of returning it to the pool.
 func (b *bodyReader) release() {
 	if b.resp != nil {
+		if c := streamingConn(b.resp); c != nil {
+			c.setStall(0)
+		}
 		if b.ent.length >= 0 && b.pos > b.end {
 			fasthttp.ReleaseResponse(b.resp)
 		} else {

@@ -57,19 +57,25 @@ func hammer(t *testing.T, clients, n int, method, url string, want []byte) loadR
 const hedgeBound = 5 * time.Second
 
 // hungCopy runs a gateway whose tracker names two copies of data for key d/k: first on a node that
-// hangs, then on a real storage node. Nodes are never marked down, so every request meets the hung
-// copy unless the gateway avoids it. mutate adjusts the configuration.
+// hangs, then on a real storage node. mutate adjusts the configuration.
 func hungCopy(t *testing.T, data []byte, mutate func(*Config)) (g *gw, good *storageNode, hang *faultServer) {
+	return badFirstCopy(t, faultHang, data, mutate)
+}
+
+// badFirstCopy runs a gateway whose tracker names two copies of data for key d/k: first on a node
+// misbehaving as f, then on a real storage node. Nodes are never marked down, so every request
+// meets the bad copy unless the gateway avoids it. mutate adjusts the configuration.
+func badFirstCopy(t *testing.T, f fault, data []byte, mutate func(*Config)) (g *gw, good *storageNode, bad *faultServer) {
 	t.Helper()
 	good = startStorage(t, "127.0.0.3")
 	url := good.put(t, 31, data)
-	hang = startFault(t, "127.0.0.4", faultHang, nil)
+	bad = startFault(t, "127.0.0.4", f, data)
 	ft := newFakeTracker()
-	ft.set("d", "k", "http://"+hang.addr+fidPath(31), url)
+	ft.set("d", "k", "http://"+bad.addr+fidPath(31), url)
 	cfg := trackerConfig()
 	cfg.Storage.MaxFails = -1
 	mutate(&cfg)
-	return startGateway(t, cfg, Deps{Tracker: ft}), good, hang
+	return startGateway(t, cfg, Deps{Tracker: ft}), good, bad
 }
 
 func TestHedgedReadsAroundHungCopy(t *testing.T) {
@@ -158,15 +164,7 @@ func TestHedgeBudgetCapsExtraRequests(t *testing.T) {
 func TestHedgeLoserConnectionClosed(t *testing.T) {
 	t.Parallel()
 	data := pattern(200000) // streamed: larger than maxBufferedBody
-	slow := startFault(t, "127.0.0.3", faultSlow, data)
-	good := startStorage(t, "127.0.0.4")
-	url := good.put(t, 34, data)
-	ft := newFakeTracker()
-	ft.set("d", "k", "http://"+slow.addr+fidPath(34), url)
-	cfg := trackerConfig()
-	cfg.Storage.MaxFails = -1
-	cfg.Hedge.Delay = "20ms"
-	g := startGateway(t, cfg, Deps{Tracker: ft})
+	g, _, slow := badFirstCopy(t, faultSlow, data, func(cfg *Config) { cfg.Hedge.Delay = "20ms" })
 	code, _, body, err := get(t, "GET", g.base+"/d/k")
 	if err != nil || code != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
@@ -269,5 +267,26 @@ func TestSuspectServerAvoided(t *testing.T) {
 	}
 	if got := hang.requests.Load(); got > 2*clients {
 		t.Errorf("the hung server got %d of %d requests; want at most %d (suspect servers are tried last)", got, clients*n, 2*clients)
+	}
+}
+
+func TestStalledBodyContinuesFromNextCopy(t *testing.T) {
+	t.Parallel()
+	data := pattern(300000) // streamed: larger than maxBufferedBody
+	g, _, _ := badFirstCopy(t, faultStall, data, func(cfg *Config) {
+		cfg.Timeouts.StorageStall = conf.Duration(200 * time.Millisecond)
+		cfg.Timeouts.StorageIdle = conf.Duration(20 * time.Second)
+	})
+	start := time.Now()
+	code, _, body, err := get(t, "GET", g.base+"/d/k")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
+	}
+	// Without the stall bound the body would wait storage_idle (20s) before the next copy.
+	if took := time.Since(start); took > hedgeBound {
+		t.Errorf("GET with the first copy stalled mid-body took %v; want well under storage_idle", took)
+	}
+	if st := g.srv.Stats(); st.Resumed != 1 {
+		t.Errorf("Stats().Resumed = %d, want 1", st.Resumed)
 	}
 }

@@ -297,6 +297,7 @@ const (
 	faultWrongLen              // answer 200 with a different Content-Length
 	faultCutBody               // read len(body) bytes of the request body, then close without answering
 	faultSlow                  // answer 200 with body after slowDelay, keeping the connection alive
+	faultStall                 // send headers for len(body) bytes, then half of them, then nothing
 )
 
 // slowDelay is how long faultSlow waits before each answer.
@@ -387,6 +388,10 @@ func (fs *faultServer) serve(c net.Conn, f fault, body []byte, stop chan struct{
 	case faultMidBody:
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
 		c.Write(body[:len(body)/2])
+	case faultStall:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
+		c.Write(body[:len(body)/2])
+		<-stop
 	case faultCutBody:
 		io.ReadFull(br, make([]byte, len(body)))
 	case faultWrongLen:

@@ -174,7 +174,7 @@ func (r *racer) finish() {
 }
 
 // try sends one GET or HEAD to t and reads its response headers, keeping t's node's in-flight count
-// and first-byte latency.
+// and first-byte latency (see node.observe).
 func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt {
 	resp := fasthttp.AcquireResponse()
 	t.node.inflight.Add(1)
@@ -183,7 +183,9 @@ func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt 
 	took := time.Since(start)
 	t.node.inflight.Add(-1)
 	t.node.requests.Add(1)
-	if err == nil || classify(err) == failTimeout && !errors.Is(err, fasthttp.ErrNoFreeConns) {
+	// The latency of answers that carry the entity, and of timeouts; a 404 or 5xx fails over
+	// anyway and says little about how fast the node reads.
+	if err == nil && resp.StatusCode() < 400 || err != nil && classify(err) == failTimeout && !errors.Is(err, fasthttp.ErrNoFreeConns) {
 		t.node.observe(took)
 	}
 	if err != nil {
