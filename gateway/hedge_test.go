@@ -97,6 +97,10 @@ func TestHedgedReadsAroundHungCopy(t *testing.T) {
 	if st.Hedges == 0 || st.HedgesWon == 0 || st.HedgesCancelled == 0 {
 		t.Errorf("Stats hedges %d, won %d, cancelled %d; want each > 0", st.Hedges, st.HedgesWon, st.HedgesCancelled)
 	}
+	if code, _, body, _ := get(t, "GET", g.base+"/status", "Accept", "text/html"); code != 200 ||
+		!strings.Contains(string(body), "Hedges sent") || !strings.Contains(string(body), "st-warn\">suspect") {
+		t.Errorf("GET /status as a browser = %d; want the hedge counters and the hung node suspect:\n%s", code, body)
+	}
 	// The hung node holds requests past their hedge delay (until storage_first_byte): suspect.
 	for _, n := range st.Nodes {
 		switch n.Addr {
