@@ -116,6 +116,23 @@ func TestHedgedReadsAroundHungCopy(t *testing.T) {
 	}
 }
 
+func TestHeadHedged(t *testing.T) {
+	t.Parallel()
+	data := pattern(1000)
+	g, _, _ := hungCopy(t, data, func(*Config) {})
+	start := time.Now()
+	code, hdr, _, err := get(t, "HEAD", g.base+"/d/k")
+	if err != nil || code != 200 || hdr.Get("Content-Length") != "1000" {
+		t.Fatalf("HEAD = %d, %v, %v; want 200 with Content-Length 1000", code, hdr, err)
+	}
+	if took := time.Since(start); took > hedgeBound {
+		t.Errorf("HEAD with the first copy hung took %v; want under %v", took, hedgeBound)
+	}
+	if st := g.srv.Stats(); st.Hedges != 1 || st.HedgesWon != 1 {
+		t.Errorf("Stats hedges %d, won %d; want 1, 1", st.Hedges, st.HedgesWon)
+	}
+}
+
 func TestHedgeOffWaitsForFirstByte(t *testing.T) {
 	t.Parallel()
 	data := pattern(1000)

@@ -46,7 +46,7 @@ const maxRaced = 64
 func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 	h := &fr.route.hedge
 	r := &racer{s: s, fr: fr, ph: ph, armedFor: -1,
-		hedging: !h.off && len(fr.targets) <= maxRaced}
+		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
 	if r.hedging {
 		h.budget.request(s.now())
 		r.results = make(chan attempt, len(fr.targets))
