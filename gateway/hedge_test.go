@@ -109,7 +109,7 @@ func TestHedgedReadsAroundHungCopy(t *testing.T) {
 				t.Errorf("hung node %+v; want suspect with requests in flight", n)
 			}
 		case good.addr:
-			if n.Suspect || n.LatencyMs <= 0 || n.HedgeDelayMs < ms(hedgeMin) || n.HedgeDelayMs > ms(hedgeMax) {
+			if n.Suspect || n.LatencyMs <= 0 || n.HedgeDelayMs < durationMs(hedgeMin) || n.HedgeDelayMs > durationMs(hedgeMax) {
 				t.Errorf("good node %+v; want not suspect, a latency, a hedge delay within [%v, %v]", n, hedgeMin, hedgeMax)
 			}
 		}
@@ -309,5 +309,63 @@ func TestStalledBodyContinuesFromNextCopy(t *testing.T) {
 	}
 	if st := g.srv.Stats(); st.Resumed != 1 {
 		t.Errorf("Stats().Resumed = %d, want 1", st.Resumed)
+	}
+}
+
+func TestHedgeBudgetWindow(t *testing.T) {
+	b := &hedgeBudget{pct: 10}
+	now := time.Unix(1000, 0)
+	taken := 0
+	for b.take(now) {
+		taken++
+	}
+	if taken != hedgeFloor {
+		t.Errorf("hedges allowed with no request = %d, want the floor %d", taken, hedgeFloor)
+	}
+	for range 100 {
+		b.request(now.Add(time.Second))
+	}
+	for b.take(now.Add(time.Second)) {
+		taken++
+	}
+	if taken != 10 {
+		t.Errorf("hedges allowed after 100 requests at 10%% = %d, want 10", taken)
+	}
+	// Ten seconds later the window has moved past every request and hedge counted.
+	later := now.Add(hedgeSlots * time.Second)
+	n := 0
+	for b.take(later.Add(time.Second)) {
+		n++
+	}
+	if n != hedgeFloor {
+		t.Errorf("hedges allowed once the window moved on = %d, want %d", n, hedgeFloor)
+	}
+	if z := (&hedgeBudget{pct: 0}); z.take(now) {
+		t.Error("a 0% budget allowed a hedge")
+	}
+}
+
+func TestHedgeDelayAuto(t *testing.T) {
+	n := &node{}
+	if d := n.hedgeDelay(); d != hedgeInitial {
+		t.Errorf("delay with no sample = %v, want %v", d, hedgeInitial)
+	}
+	for range 50 {
+		n.observe(time.Millisecond)
+	}
+	if d := n.hedgeDelay(); d != hedgeMin {
+		t.Errorf("delay after 1ms answers = %v, want the floor %v", d, hedgeMin)
+	}
+	for range 50 {
+		n.observe(100 * time.Millisecond)
+	}
+	if d := n.hedgeDelay(); d < 200*time.Millisecond || d > hedgeMax {
+		t.Errorf("delay after 100ms answers = %v, want at least twice 100ms and at most %v", d, hedgeMax)
+	}
+	for range 50 {
+		n.observe(10 * time.Second)
+	}
+	if d := n.hedgeDelay(); d != hedgeMax {
+		t.Errorf("delay after 10s answers = %v, want the ceiling %v", d, hedgeMax)
 	}
 }

@@ -46,14 +46,7 @@ func (n *node) observe(d time.Duration) {
 	}
 	diff := int64(d) - mean
 	n.latMean.Store(max(mean+diff/8, 1))
-	n.latDev.Store(dev + (abs(diff)-dev)/4)
-}
-
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
+	n.latDev.Store(dev + (max(diff, -diff)-dev)/4)
 }
 
 // hedgeDelay is the automatic hedge delay of n: a high percentile of its first-byte latency (mean
@@ -146,15 +139,15 @@ func (n *node) stats(now time.Time) NodeStats {
 	n.mu.Unlock()
 	st := NodeStats{Addr: n.addr, Up: !now.Before(down), Requests: n.requests.Load(),
 		Failures: n.failures.Load(), Conns: n.hc.ConnsCount(), Dials: n.dials.Load(),
-		InFlight: n.inflight.Load(), LatencyMs: ms(time.Duration(n.latMean.Load())),
-		HedgeDelayMs: ms(n.hedgeDelay()), Suspect: n.suspect()}
+		InFlight: n.inflight.Load(), LatencyMs: durationMs(time.Duration(n.latMean.Load())),
+		HedgeDelayMs: durationMs(n.hedgeDelay()), Suspect: n.suspect()}
 	if !st.Up {
 		st.DownUntil = down
 	}
 	return st
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func durationMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // nodeOptions are the connection settings of every node.
 type nodeOptions struct {
