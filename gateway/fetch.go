@@ -270,7 +270,7 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 		if at.hedge {
 			s.stats.hedgesWon.Add(1)
 		}
-		return &answer{t: t, resp: resp, ent: ent, rest: r.untried()}, 0, ""
+		return &answer{t: t, resp: resp, ent: ent, rest: r.rest()}, 0, ""
 	}
 	s.stats.upstreamFailed.Add(1)
 	switch {

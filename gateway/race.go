@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -57,8 +58,19 @@ func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 // stop tries no further target; attempts already waiting are still reported.
 func (r *racer) stop() { r.next = len(r.fr.targets) }
 
-// untried are the targets not tried yet.
-func (r *racer) untried() []target { return r.fr.targets[r.next:] }
+// rest are the targets that may continue the answer's body: those not tried yet, then those whose
+// attempt is still waiting (a loser's answer is dropped, but its copy may serve a Range later).
+func (r *racer) rest() []target {
+	untried := r.fr.targets[r.next:]
+	if r.pending == 0 {
+		return untried
+	}
+	out := slices.Clip(untried)
+	for p := r.pending; p != 0; p &= p - 1 {
+		out = append(out, r.fr.targets[bits.TrailingZeros64(p)])
+	}
+	return out
+}
 
 // more reports whether another outcome may still come.
 func (r *racer) more() bool { return r.pending != 0 || r.next < len(r.fr.targets) }
