@@ -31,6 +31,8 @@ type Config struct {
 	PathCache PathCache `yaml:"path_cache"`
 	// Storage sets the passive health checks of storage nodes found through trackers.
 	Storage Health `yaml:"storage"`
+	// Hedge is the hedged reads of every route that does not set its own; see Hedge.
+	Hedge Hedge `yaml:"hedge"`
 	// AccessLog is where the access log goes: a file path, "stdout" or "off". Default "stdout".
 	AccessLog string `yaml:"access_log"`
 	// HealthPath answers 200 "ok" for load balancers. Default "/healthz"; "off" disables it.
@@ -85,6 +87,10 @@ type Timeouts struct {
 	StorageFirstByte conf.Duration `yaml:"storage_first_byte"`
 	// StorageIdle bounds every wait for more body bytes from a storage node. Default 30s.
 	StorageIdle conf.Duration `yaml:"storage_idle"`
+	// StorageStall bounds a wait for more body bytes while another copy or server could continue
+	// the body: a body stalled that long is continued from the next one with a Range request.
+	// Default 5s; a value of storage_idle or more turns it off.
+	StorageStall conf.Duration `yaml:"storage_stall"`
 	// ClientRead bounds reading one request's headers and every wait for upload bytes. Default 60s.
 	ClientRead conf.Duration `yaml:"client_read"`
 	// ClientWrite bounds every wait to write response bytes to a client. Default 60s.
@@ -180,6 +186,8 @@ type Route struct {
 	// Cache is the route's caching: "off", "on", or a block of settings (see RouteCache). Default:
 	// cached when the gateway has a cache.
 	Cache RouteCache `yaml:"cache"`
+	// Hedge sets the route's hedged reads; fields left out take the gateway's hedge setting.
+	Hedge Hedge `yaml:"hedge"`
 	// SecureLink, when set, admits only requests with a valid signed link (nginx secure_link and
 	// secure_link_md5; see SecureLink). Default none.
 	SecureLink *SecureLink `yaml:"secure_link"`
@@ -215,6 +223,7 @@ const (
 	defaultStorageConnect   = 2 * time.Second
 	defaultStorageFirstByte = 10 * time.Second
 	defaultStorageIdle      = 30 * time.Second
+	defaultStorageStall     = 5 * time.Second
 	defaultClientRead       = 60 * time.Second
 	defaultClientWrite      = 60 * time.Second
 	defaultKeepAlive        = 75 * time.Second
@@ -251,6 +260,7 @@ func (c Config) withDefaults() Config {
 	setDur(&t.StorageConnect, defaultStorageConnect)
 	setDur(&t.StorageFirstByte, defaultStorageFirstByte)
 	setDur(&t.StorageIdle, defaultStorageIdle)
+	setDur(&t.StorageStall, defaultStorageStall)
 	setDur(&t.ClientRead, defaultClientRead)
 	setDur(&t.ClientWrite, defaultClientWrite)
 	setDur(&t.KeepAlive, defaultKeepAlive)
@@ -305,9 +315,11 @@ func (c Config) withDefaults() Config {
 			c.Trackers[i] = net.JoinHostPort(tr, defaultTrackerPort)
 		}
 	}
+	c.Hedge = c.Hedge.withDefaults(Hedge{})
 	routes := make([]Route, len(c.Routes))
 	for i, r := range c.Routes {
 		routes[i] = r.withDefaults()
+		routes[i].Hedge = r.Hedge.withDefaults(c.Hedge)
 	}
 	c.Routes = routes
 	return c
@@ -444,6 +456,9 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.RealIP.Header, " :\r\n") {
 		add("real_ip.header", "write a header name such as X-Forwarded-For", "%q is not a header name", c.RealIP.Header)
 	}
+	if err := c.Hedge.Validate(); err != nil {
+		errs = append(errs, conf.Within("hedge", err))
+	}
 	seen := map[string]int{}
 	tracked := false
 	for i, r := range c.Routes {
@@ -548,6 +563,9 @@ func (r *Route) Validate() error {
 		if strings.ContainsAny(r.Domain, " &=\x00") {
 			add("domain", "use a plain domain name", "%q contains characters a domain cannot have", r.Domain)
 		}
+	}
+	if err := r.Hedge.Validate(); err != nil {
+		errs = append(errs, conf.Within("hedge", err))
 	}
 	writes := false
 	for i, m := range r.Methods {

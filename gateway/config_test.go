@@ -50,6 +50,12 @@ func TestConfigValidate(t *testing.T) {
 		{"bad duration", "gateway:\n  timeouts:\n    storage_idle: soon\n", []string{"cfg.yaml:3:", "invalid duration"}},
 		{"replay buffer", "gateway:\n  limits:\n    upload_replay_buffer: 256KiB\n", nil},
 		{"replay buffer too large", "gateway:\n  limits:\n    upload_replay_buffer: 1GiB\n", []string{"gateway.limits.upload_replay_buffer", "at most 64MiB"}},
+		{"hedge", "gateway:\n  hedge: {delay: 50ms, budget: 5%}\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      hedge: {delay: \"off\"}\n", nil},
+		{"hedge bad delay", "gateway:\n  hedge:\n    delay: soon\n", []string{"cfg.yaml:3:", "gateway.hedge.delay", `write "auto"`}},
+		{"hedge negative delay", "gateway:\n  hedge:\n    delay: -5ms\n", []string{"gateway.hedge.delay"}},
+		{"hedge bad budget", "gateway:\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      hedge:\n        budget: 10\n",
+			[]string{"cfg.yaml:6:", "gateway.routes[0].hedge.budget", "not a percentage"}},
+		{"hedge budget over 100", "gateway:\n  hedge: {budget: 150%}\n", []string{"gateway.hedge.budget"}},
 		{"bad content type", "gateway:\n  trackers: [t]\n  routes:\n    - prefix: /a/\n      content_type: guess\n", []string{"routes[0].content_type"}},
 	}
 	for _, tt := range tests {
@@ -88,6 +94,9 @@ func TestConfigDefaults(t *testing.T) {
 	d, g := c.Routes[0], c.Routes[1]
 	if d.Domain != "default" || d.Key != "module" || d.ContentType != "extension" || strings.Join(d.Methods, ",") != "GET,HEAD" {
 		t.Errorf("tracker route defaults = %+v", d)
+	}
+	if c.Hedge != (Hedge{Delay: "auto", Budget: "10%"}) || d.Hedge != c.Hedge {
+		t.Errorf("hedge defaults = %+v, route %+v; want auto and 10%%", c.Hedge, d.Hedge)
 	}
 	s := g.Servers[0]
 	if g.ContentType != "upstream" || strings.Join(g.NextUpstream, ",") != "error,timeout" || s.Weight != 1 ||

@@ -114,9 +114,38 @@ func idleDialer(connect, idle time.Duration, dials *atomic.Int64) fasthttp.DialF
 		if err != nil {
 			return nil, &dialError{err}
 		}
-		return &idleConn{Conn: c, idle: idle}, nil
+		ic := &idleConn{Conn: c, idle: idle}
+		ic.local = connAddr{Addr: c.LocalAddr(), c: ic}
+		return ic, nil
 	}
 }
+
+// connAddr is an idleConn's local address. fasthttp hands a response the local address of the
+// connection it came from (Response.LocalAddr); through it the reader of a streamed body finds the
+// connection (streamingConn) to bound stalls.
+type connAddr struct {
+	net.Addr
+	c *idleConn
+}
+
+// LocalAddr returns the local address, which also leads back to c (see connAddr).
+func (c *idleConn) LocalAddr() net.Addr { return c.local }
+
+// streamingConn returns the connection whose body resp streams, or nil when its body was read whole
+// (the connection may then serve another request already) or came from elsewhere.
+func streamingConn(resp *fasthttp.Response) *idleConn {
+	if resp.BodyStream() == nil {
+		return nil
+	}
+	if a, ok := resp.LocalAddr().(connAddr); ok {
+		return a.c
+	}
+	return nil
+}
+
+// setStall bounds each wait for more bytes by d instead of the idle time, until set back to 0. Only
+// the goroutine reading the connection's body may call it.
+func (c *idleConn) setStall(d time.Duration) { c.stall = d }
 
 // dialError marks a failure to connect: the request never reached the node.
 type dialError struct{ err error }
@@ -134,10 +163,12 @@ func (e *dialError) Unwrap() error { return e.err }
 type idleConn struct {
 	net.Conn
 	idle    time.Duration
-	rd, wd  time.Time // deadlines fasthttp asked for
-	ra, wa  time.Time // deadlines set on the connection now
-	gotByte bool      // a byte was read since fasthttp last set the read deadline
-	used    bool      // a byte was ever read: the connection has been idle in the pool
+	rd, wd  time.Time     // deadlines fasthttp asked for
+	ra, wa  time.Time     // deadlines set on the connection now
+	gotByte bool          // a byte was read since fasthttp last set the read deadline
+	used    bool          // a byte was ever read: the connection has been idle in the pool
+	stall   time.Duration // when set, bounds waits for body bytes instead of idle (setStall)
+	local   connAddr
 }
 
 // errStaleConn is a pooled keep-alive connection found closed by the node before a request was
@@ -192,7 +223,11 @@ func extend(armed, floor, now time.Time, idle time.Duration) (time.Time, bool) {
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.idle > 0 && (c.gotByte || c.rd.IsZero()) {
-		if d, ok := extend(c.ra, time.Time{}, time.Now(), c.idle); !ok {
+		idle := c.idle
+		if c.stall > 0 && c.gotByte {
+			idle = min(idle, c.stall)
+		}
+		if d, ok := extend(c.ra, time.Time{}, time.Now(), idle); !ok {
 			if err := c.Conn.SetReadDeadline(d); err != nil {
 				return 0, err
 			}

@@ -206,29 +206,30 @@ func (s *Server) open(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	return s.openTargets(fr, ph)
 }
 
-// openTargets is one pass of open over fr.targets.
+// openTargets is one pass of open over fr.targets (see racer for hedged reads).
 func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, string) {
 	last := failError
 	lastStatus := 0
-	for i, t := range fr.targets {
-		resp := fasthttp.AcquireResponse()
-		start := time.Now()
-		err := s.roundTrip(t, fr.head, ph, resp)
-		fr.rec.addUpstream(t.node.addr, time.Since(start))
-		t.node.requests.Add(1)
-		more := i+1 < len(fr.targets)
+	r := s.newRacer(fr, ph)
+	defer r.finish()
+	for {
+		at, ok := r.result()
+		if !ok {
+			break
+		}
+		t, resp, err := at.t, at.resp, at.err
+		fr.rec.addUpstream(t.node.addr, at.took)
 		if err != nil {
-			fasthttp.ReleaseResponse(resp)
 			kind := classify(err)
 			if !errors.Is(err, fasthttp.ErrNoFreeConns) {
 				t.node.fail(s.now(), t.health)
 			}
 			s.failTarget(fr, t, err)
 			last = kind
-			if (kind == failTimeout && fr.route.next.timeout) || (kind == failError && fr.route.next.error) {
-				continue
+			if !(kind == failTimeout && fr.route.next.timeout) && !(kind == failError && fr.route.next.error) {
+				r.stop()
 			}
-			break
+			continue
 		}
 		status := resp.StatusCode()
 		if fr.route.next.status[status] {
@@ -239,7 +240,7 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 				// On tracker routes a 404 is a copy the tracker should no longer name.
 				s.failTarget(fr, t, fmt.Errorf("status %d", status))
 			}
-			if more || !fr.route.upstream {
+			if r.more() || !fr.route.upstream {
 				last, lastStatus = failStatus, status
 				discard(resp)
 				continue
@@ -255,18 +256,21 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			s.failTarget(fr, t, errors.New("invalid response headers"))
 			abandon(resp)
 			last = failInvalid
-			if fr.route.next.invalidHeader {
-				continue
+			if !fr.route.next.invalidHeader {
+				r.stop()
 			}
-			break
+			continue
 		}
 		if status < 500 {
 			t.node.succeed()
 		}
-		if i > 0 {
+		if at.i > 0 {
 			s.stats.failovers.Add(1)
 		}
-		return &answer{t: t, resp: resp, ent: ent, rest: fr.targets[i+1:]}, 0, ""
+		if at.hedge {
+			s.stats.hedgesWon.Add(1)
+		}
+		return &answer{t: t, resp: resp, ent: ent, rest: r.rest()}, 0, ""
 	}
 	s.stats.upstreamFailed.Add(1)
 	switch {
@@ -453,9 +457,11 @@ func (s *Server) newBody(fr *fetchRequest, a *answer, onClose func(sent int64, e
 		ent:     a.ent,
 		rest:    a.rest,
 		resume:  a.ent.length >= 0 && (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent),
+		stall:   s.cfgNow().Timeouts.StorageStall.D(),
 		onClose: onClose,
 	}
 	a.resp = nil
+	br.boundStall()
 	return br
 }
 
@@ -519,6 +525,7 @@ type bodyReader struct {
 	ent      entity
 	rest     []target
 	resume   bool
+	stall    time.Duration // bound of a wait for body bytes while another target could continue
 	sent     int64
 	onClose  func(sent int64, err error)
 
@@ -589,10 +596,20 @@ func (b *bodyReader) continueFromNext() error {
 		}
 		b.s.stats.resumed.Add(1)
 		b.cur, b.resp, b.r = t, resp, bodyOf(resp)
+		b.boundStall()
 		return nil
 	}
 	b.s.stats.aborted.Add(1)
 	return errBodyBroken
+}
+
+// boundStall makes a stalled body give way to the next target: while one could continue the body,
+// each wait for bytes from the current upstream is bounded by the stall timeout rather than
+// storage_idle, and a stall counts as a break (continued with Range, see Read).
+func (b *bodyReader) boundStall() {
+	if c := streamingConn(b.resp); c != nil && b.resume && len(b.rest) > 0 && b.stall > 0 {
+		c.setStall(b.stall)
+	}
 }
 
 // sameWhole reports whether resp is exactly bytes pos-end of the entity being sent.
@@ -624,6 +641,9 @@ func (b *bodyReader) sameWhole(resp *fasthttp.Response) bool {
 // connection instead of returning it to the pool.
 func (b *bodyReader) release() {
 	if b.resp != nil {
+		if c := streamingConn(b.resp); c != nil {
+			c.setStall(0)
+		}
 		if b.ent.length >= 0 && b.pos > b.end {
 			fasthttp.ReleaseResponse(b.resp)
 		} else {

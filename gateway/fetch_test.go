@@ -222,6 +222,7 @@ func TestResumeAfterMidBodyDeath(t *testing.T) {
 	ft.set("d", "alone", "http://"+dying.addr+fidPath(31))
 	cfg := trackerConfig()
 	cfg.Storage.MaxFails = -1
+	cfg.Hedge.Delay = "off" // the dying copy's headers must win, however slow the machine
 	g := startGateway(t, cfg, Deps{Tracker: ft})
 
 	code, _, body, err := get(t, "GET", g.base+"/d/resume")

@@ -295,6 +295,9 @@ func rawGet(t *testing.T, addr, requestLine string, extra string) int {
 type faultServer struct {
 	addr     string
 	accepted atomic.Int64
+	requests atomic.Int64 // request heads read
+	// closedByPeer counts connections the gateway closed (faultSlow only).
+	closedByPeer atomic.Int64
 }
 
 type fault int
@@ -305,7 +308,12 @@ const (
 	faultMidBody               // send headers for len(body) bytes, then half of them, then close
 	faultWrongLen              // answer 200 with a different Content-Length
 	faultCutBody               // read len(body) bytes of the request body, then close without answering
+	faultSlow                  // answer 200 with body after slowDelay, keeping the connection alive
+	faultStall                 // send headers for len(body) bytes, then half of them, then nothing
 )
+
+// slowDelay is how long faultSlow waits before each answer.
+const slowDelay = 300 * time.Millisecond
 
 func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 	t.Helper()
@@ -340,7 +348,7 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				serveFault(c, f, body, stop)
+				fs.serve(c, f, body, stop)
 			}()
 		}
 	}()
@@ -358,17 +366,31 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 	return fs
 }
 
-func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
+func (fs *faultServer) serve(c net.Conn, f fault, body []byte, stop chan struct{}) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
+		if !readHead(br) {
+			if f == faultSlow {
+				select {
+				case <-stop:
+				default:
+					fs.closedByPeer.Add(1)
+				}
+			}
 			return
 		}
-		if line == "\r\n" {
+		fs.requests.Add(1)
+		if f != faultSlow {
 			break
 		}
+		select {
+		case <-time.After(slowDelay):
+		case <-stop:
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+		c.Write(body)
 	}
 	switch f {
 	case faultHang:
@@ -378,11 +400,28 @@ func serveFault(c net.Conn, f fault, body []byte, stop chan struct{}) {
 	case faultMidBody:
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
 		c.Write(body[:len(body)/2])
+	case faultStall:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n", len(body))
+		c.Write(body[:len(body)/2])
+		<-stop
 	case faultCutBody:
 		io.ReadFull(br, make([]byte, len(body)))
 	case faultWrongLen:
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body)+1)
 		c.Write(body)
+	}
+}
+
+// readHead reads one request head; false at EOF or on an error.
+func readHead(br *bufio.Reader) bool {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if line == "\r\n" {
+			return true
+		}
 	}
 }
 

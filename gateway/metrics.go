@@ -173,6 +173,7 @@ func (s *Server) collector() prometheus.Collector {
 	resumed := c.Desc(sub, "resumed_total", "Bodies continued from another copy after a break.")
 	aborted := c.Desc(sub, "aborted_total", "Bodies cut after the status line was sent.")
 	upFailed := c.Desc(sub, "upstream_failed_total", "Requests for which no copy or server gave a usable answer.")
+	hedges := c.Desc(sub, "hedges_total", "Hedged reads: sent, won (answer served), cancelled (dropped, another answered first), refused (by the budget).", "result")
 	uploads := c.Desc(sub, "uploads_total", "Files stored through the gateway.")
 	uploadBytes := c.Desc(sub, "upload_bytes_total", "Bytes of the files stored through the gateway.")
 	deletes := c.Desc(sub, "deletes_total", "Keys deleted through the gateway.")
@@ -182,6 +183,8 @@ func (s *Server) collector() prometheus.Collector {
 	nodeInflight := c.Desc(sub, "node_in_flight", "Requests to a storage node or upstream server in progress.", "node")
 	nodeConns := c.Desc(sub, "node_connections", "Open connections to a storage node or upstream server.", "node")
 	nodeUp := c.Desc(sub, "node_up", "0 while the node is avoided after failures (passive health check), 1 otherwise.", "node")
+	nodeLatency := c.Desc(sub, "node_first_byte_seconds", "Moving average of a node's first-byte latency (0 before the first answer).", "node")
+	nodeSuspect := c.Desc(sub, "node_suspect", "1 while a request to the node is stuck past its hedge delay, 0 otherwise.", "node")
 	trReq := c.Desc(sub, "tracker_requests_total", "Commands sent to a tracker of the pool.", "tracker")
 	trFail := c.Desc(sub, "tracker_failures_total", "Commands to a tracker of the pool that failed.", "tracker")
 	trInflight := c.Desc(sub, "tracker_in_flight", "Commands to a tracker in progress.", "tracker")
@@ -228,6 +231,10 @@ func (s *Server) collector() prometheus.Collector {
 		metrics.Counter(ch, resumed, float64(st.Resumed))
 		metrics.Counter(ch, aborted, float64(st.Aborted))
 		metrics.Counter(ch, upFailed, float64(st.UpstreamFailed))
+		metrics.Counter(ch, hedges, float64(st.Hedges), "sent")
+		metrics.Counter(ch, hedges, float64(st.HedgesWon), "won")
+		metrics.Counter(ch, hedges, float64(st.HedgesCancelled), "cancelled")
+		metrics.Counter(ch, hedges, float64(st.HedgeBudgetExhausted), "refused")
 		metrics.Counter(ch, uploads, float64(st.Uploads))
 		metrics.Counter(ch, uploadBytes, float64(st.UploadBytes))
 		metrics.Counter(ch, deletes, float64(st.Deletes))
@@ -239,6 +246,8 @@ func (s *Server) collector() prometheus.Collector {
 			metrics.Gauge(ch, nodeInflight, float64(n.hc.PendingRequests()), ns.Addr)
 			metrics.Gauge(ch, nodeConns, float64(ns.Conns), ns.Addr)
 			metrics.Gauge(ch, nodeUp, metrics.Bool(ns.Up), ns.Addr)
+			metrics.Gauge(ch, nodeLatency, ns.LatencyMs/1000, ns.Addr)
+			metrics.Gauge(ch, nodeSuspect, metrics.Bool(ns.Suspect), ns.Addr)
 		}
 		if ps, ok := st.Tracker.(client.PoolStats); ok {
 			for _, t := range ps.Trackers {

@@ -15,6 +15,7 @@ type route struct {
 	allow    []netip.Prefix
 	group    *group // upstream routes only
 	next     nextUpstream
+	hedge    hedgePolicy
 	expires  time.Duration
 	cache    *cacheRoute // nil: not cached
 	secure   *secureLink // nil: no secure_link
@@ -80,7 +81,7 @@ func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 	t := &table{}
 	for _, rc := range routes {
 		r := &route{Route: rc, upstream: rc.isUpstream(), expires: rc.Expires.D(),
-			cache: compileRouteCache(rc.Cache, cacheOn)}
+			cache: compileRouteCache(rc.Cache, cacheOn), hedge: compileHedge(rc.Hedge)}
 		r.allowed = strings.Join(r.Methods, ", ")
 		r.allow = parseNets(rc.Allow)
 		if r.secure = compileSecureLink(rc.SecureLink); r.secure != nil && r.cache != nil {

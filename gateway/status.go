@@ -20,6 +20,8 @@ type counters struct {
 	pathHits, pathMisses, trackerErrors         atomic.Int64
 	failovers, resumed, aborted, upstreamFailed atomic.Int64
 	uploads, uploadBytes, deletes, reloads      atomic.Int64
+	hedges, hedgesWon, hedgesCancelled          atomic.Int64
+	hedgeBudgetExhausted                        atomic.Int64
 }
 
 func (c *counters) countStatus(code int) {
@@ -57,10 +59,17 @@ type Stats struct {
 	Aborted int64 `json:"aborted"`
 	// UpstreamFailed counts requests for which no copy or server gave a usable answer.
 	UpstreamFailed int64 `json:"upstream_failed"`
-	Uploads        int64 `json:"uploads"`
-	UploadBytes    int64 `json:"upload_bytes"`
-	Deletes        int64 `json:"deletes"`
-	Reloads        int64 `json:"reloads"`
+	// Hedges counts hedged reads sent (a second copy or server asked while the first was slow),
+	// HedgesWon those whose answer was served, HedgesCancelled the attempts dropped because another
+	// answered first, HedgeBudgetExhausted the times the budget refused a hedge.
+	Hedges               int64 `json:"hedges"`
+	HedgesWon            int64 `json:"hedges_won"`
+	HedgesCancelled      int64 `json:"hedges_cancelled"`
+	HedgeBudgetExhausted int64 `json:"hedge_budget_exhausted"`
+	Uploads              int64 `json:"uploads"`
+	UploadBytes          int64 `json:"upload_bytes"`
+	Deletes              int64 `json:"deletes"`
+	Reloads              int64 `json:"reloads"`
 	// Connections are the client connections of the running listener; nil before Serve.
 	Connections *httpconn.Stats `json:"connections,omitempty"`
 	// Nodes are the storage nodes and upstream servers the gateway has talked to.
@@ -79,26 +88,30 @@ func (s *Server) Stats() Stats {
 	st := s.state.Load()
 	c := &s.stats
 	out := Stats{
-		Uptime:          now.Sub(s.started).Truncate(time.Second).String(),
-		Requests:        c.requests.Load(),
-		BadRequests:     c.badRequests.Load(),
-		Status2xx:       c.status2xx.Load(),
-		Status3xx:       c.status3xx.Load(),
-		Status4xx:       c.status4xx.Load(),
-		Status5xx:       c.status5xx.Load(),
-		PathCacheHits:   c.pathHits.Load(),
-		PathCacheMisses: c.pathMisses.Load(),
-		PathCacheKeys:   st.paths.len(),
-		TrackerErrors:   c.trackerErrors.Load(),
-		Failovers:       c.failovers.Load(),
-		Resumed:         c.resumed.Load(),
-		Aborted:         c.aborted.Load(),
-		UpstreamFailed:  c.upstreamFailed.Load(),
-		Uploads:         c.uploads.Load(),
-		UploadBytes:     c.uploadBytes.Load(),
-		Deletes:         c.deletes.Load(),
-		Reloads:         c.reloads.Load(),
-		Nodes:           []NodeStats{},
+		Uptime:               now.Sub(s.started).Truncate(time.Second).String(),
+		Requests:             c.requests.Load(),
+		BadRequests:          c.badRequests.Load(),
+		Status2xx:            c.status2xx.Load(),
+		Status3xx:            c.status3xx.Load(),
+		Status4xx:            c.status4xx.Load(),
+		Status5xx:            c.status5xx.Load(),
+		PathCacheHits:        c.pathHits.Load(),
+		PathCacheMisses:      c.pathMisses.Load(),
+		PathCacheKeys:        st.paths.len(),
+		TrackerErrors:        c.trackerErrors.Load(),
+		Failovers:            c.failovers.Load(),
+		Resumed:              c.resumed.Load(),
+		Aborted:              c.aborted.Load(),
+		UpstreamFailed:       c.upstreamFailed.Load(),
+		Hedges:               c.hedges.Load(),
+		HedgesWon:            c.hedgesWon.Load(),
+		HedgesCancelled:      c.hedgesCancelled.Load(),
+		HedgeBudgetExhausted: c.hedgeBudgetExhausted.Load(),
+		Uploads:              c.uploads.Load(),
+		UploadBytes:          c.uploadBytes.Load(),
+		Deletes:              c.deletes.Load(),
+		Reloads:              c.reloads.Load(),
+		Nodes:                []NodeStats{},
 	}
 	if t := s.conns.Load(); t != nil {
 		cs := t.Stats()

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -90,25 +92,35 @@ func (tf *trackerFetch) again() ([]target, int, string) {
 }
 
 // pathTargets turns a get_paths answer into fetch targets: nodes in good health first, in the
-// tracker's order, then the ones passive health marks down.
+// tracker's order except that the less loaded of the first two leads (power of two choices, see
+// node.load); then suspect nodes (a request stuck past its hedge delay); then the ones passive health
+// marks down. Suspect nodes with fewer stuck requests come first: one slow answer makes a healthy
+// node suspect for a moment, while a hung one piles up stuck requests.
 func (s *Server) pathTargets(st *state, e *pathEntry) []target {
 	now := s.now()
 	h := st.cfg.Storage
 	good := make([]target, 0, len(e.parsed))
-	var down []target
+	var suspect, down []target
 	for _, p := range e.parsed {
 		if p.host == "" {
 			s.log.Warn("tracker returned a bad path", "path", p.raw)
 			continue
 		}
 		t := target{node: s.nodes.get(p.host), health: h, uri: p.uri, etag: p.etag}
-		if t.node.available(now, h) {
-			good = append(good, t)
-		} else {
+		switch {
+		case !t.node.available(now, h):
 			down = append(down, t)
+		case t.node.suspect():
+			suspect = append(suspect, t)
+		default:
+			good = append(good, t)
 		}
 	}
-	return append(good, down...)
+	if len(good) >= 2 && lessLoaded(good[1].node, good[0].node) {
+		good[0], good[1] = good[1], good[0]
+	}
+	slices.SortStableFunc(suspect, func(a, b target) int { return cmp.Compare(a.node.stuck.Load(), b.node.stuck.Load()) })
+	return append(append(good, suspect...), down...)
 }
 
 // pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.

@@ -26,6 +26,55 @@ type node struct {
 	requests atomic.Int64
 	dials    atomic.Int64
 	failures atomic.Int64
+
+	// inflight counts requests waiting for response headers; stuck counts those past their hedge
+	// delay, which make the node suspect (see suspect).
+	inflight, stuck atomic.Int64
+	// latMean and latDev are EWMAs of the first-byte latency and of its deviation, in nanoseconds
+	// (as TCP estimates its round-trip time); latMean is 0 before the first sample.
+	latMean, latDev atomic.Int64
+}
+
+// observe records one first-byte latency. Concurrent updates may lose one another's sample; the
+// estimate stays an estimate.
+func (n *node) observe(d time.Duration) {
+	mean, dev := n.latMean.Load(), n.latDev.Load()
+	if mean == 0 {
+		n.latMean.Store(max(int64(d), 1))
+		n.latDev.Store(int64(d) / 2)
+		return
+	}
+	diff := int64(d) - mean
+	n.latMean.Store(max(mean+diff/8, 1))
+	n.latDev.Store(dev + (max(diff, -diff)-dev)/4)
+}
+
+// hedgeDelay is the automatic hedge delay of n: a high percentile of its first-byte latency (mean
+// plus twice the deviation) times hedgeFactor, between hedgeMin and hedgeMax.
+func (n *node) hedgeDelay() time.Duration {
+	mean := n.latMean.Load()
+	if mean == 0 {
+		return hedgeInitial
+	}
+	d := time.Duration(mean+2*n.latDev.Load()) * hedgeFactor
+	return min(max(d, hedgeMin), hedgeMax)
+}
+
+// suspect reports whether a request to n is stuck past its hedge delay: new requests prefer other
+// nodes until it answers.
+func (n *node) suspect() bool { return n.stuck.Load() > 0 }
+
+// load orders nodes for the first try: fewer requests waiting and a lower latency come first. It is
+// 0 (unknown) before the first latency sample.
+func (n *node) load() int64 {
+	return (n.inflight.Load() + 1) * n.latMean.Load()
+}
+
+// lessLoaded reports whether a should be tried before b: both have a latency estimate and a's load
+// is lower. A node not heard from yet keeps its place.
+func lessLoaded(a, b *node) bool {
+	la, lb := a.load(), b.load()
+	return la > 0 && lb > 0 && la < lb
 }
 
 // available reports whether n may be tried first under h at now.
@@ -74,6 +123,14 @@ type NodeStats struct {
 	Conns     int       `json:"conns"`
 	// Dials counts connections opened; far fewer than Requests when keep-alive works.
 	Dials int64 `json:"dials"`
+	// InFlight counts requests waiting for response headers.
+	InFlight int64 `json:"in_flight"`
+	// LatencyMs is the moving average of first-byte latency, HedgeDelayMs the automatic hedge
+	// delay derived from it.
+	LatencyMs    float64 `json:"latency_ms"`
+	HedgeDelayMs float64 `json:"hedge_delay_ms"`
+	// Suspect is true while a request to the node is stuck past its hedge delay.
+	Suspect bool `json:"suspect"`
 }
 
 func (n *node) stats(now time.Time) NodeStats {
@@ -81,12 +138,16 @@ func (n *node) stats(now time.Time) NodeStats {
 	down := n.downUntil
 	n.mu.Unlock()
 	st := NodeStats{Addr: n.addr, Up: !now.Before(down), Requests: n.requests.Load(),
-		Failures: n.failures.Load(), Conns: n.hc.ConnsCount(), Dials: n.dials.Load()}
+		Failures: n.failures.Load(), Conns: n.hc.ConnsCount(), Dials: n.dials.Load(),
+		InFlight: n.inflight.Load(), LatencyMs: durationMs(time.Duration(n.latMean.Load())),
+		HedgeDelayMs: durationMs(n.hedgeDelay()), Suspect: n.suspect()}
 	if !st.Up {
 		st.DownUntil = down
 	}
 	return st
 }
+
+func durationMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // nodeOptions are the connection settings of every node.
 type nodeOptions struct {

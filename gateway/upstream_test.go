@@ -128,7 +128,9 @@ func TestUpstreamResumeAfterMidBodyDeath(t *testing.T) {
 	good.put(t, 74, data)
 	dying := startFault(t, "127.0.0.4", faultMidBody, data)
 	one := func(addr string) UpstreamServer { return UpstreamServer{Addr: addr, MaxFails: -1} }
-	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{one(dying.addr), one(good.addr)}}}}
+	// Hedging off: a slow first byte on a loaded machine must not let the good server answer first.
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{one(dying.addr), one(good.addr)},
+		Hedge: Hedge{Delay: "off"}}}}
 	g := startGateway(t, cfg, Deps{})
 	// Round robin starts with the dying server on the first request.
 	code, _, body, err := get(t, "GET", g.base+fidPath(74))

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"cmp"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,8 +75,9 @@ func newGroup(servers []UpstreamServer, ns *nodes) *group {
 }
 
 // targets returns the members to try for one request of uri: the round-robin pick among available
-// members first, then the other available members in configuration order, then the unavailable ones
-// (so a request still has a chance when every server is marked down, as nginx does for a lone server).
+// members first, then the other available members in configuration order, then the suspect ones (a
+// request stuck past its hedge delay; the pick too when it is suspect), then the unavailable ones (so
+// a request still has a chance when every server is marked down, as nginx does for a lone server).
 func (g *group) targets(now time.Time, uri string) []target {
 	avail := make([]bool, len(g.members)) // on the stack for small groups
 	best, total := -1, 0
@@ -95,18 +98,33 @@ func (g *group) targets(now time.Time, uri string) []target {
 	}
 	g.mu.Unlock()
 	out := make([]target, 0, len(g.members))
-	if best >= 0 {
-		m := g.members[best]
+	add := func(i int) {
+		m := g.members[i]
 		out = append(out, target{node: m.node, health: m.health, uri: uri})
 	}
+	suspect := make([]bool, len(g.members))
 	for i, m := range g.members {
-		if avail[i] && i != best {
-			out = append(out, target{node: m.node, health: m.health, uri: uri})
+		suspect[i] = avail[i] && m.node.suspect()
+	}
+	if best >= 0 && !suspect[best] {
+		add(best)
+	}
+	for i := range g.members {
+		if avail[i] && !suspect[i] && i != best {
+			add(i)
 		}
 	}
-	for i, m := range g.members {
+	// Suspect members with fewer stuck requests first (see pathTargets).
+	from := len(out)
+	for i := range g.members {
+		if suspect[i] {
+			add(i)
+		}
+	}
+	slices.SortStableFunc(out[from:], func(a, b target) int { return cmp.Compare(a.node.stuck.Load(), b.node.stuck.Load()) })
+	for i := range g.members {
 		if !avail[i] {
-			out = append(out, target{node: m.node, health: m.health, uri: uri})
+			add(i)
 		}
 	}
 	return out

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"errors"
+	"math/bits"
+	"slices"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// attempt is the outcome of one round trip of a fetch: response headers read, or an error.
+type attempt struct {
+	t     target
+	i     int                // index of t in the fetch's targets
+	resp  *fasthttp.Response // nil when err is set
+	err   error
+	took  time.Duration
+	hedge bool // sent as a hedge while an earlier attempt was still waiting
+}
+
+// racer hands out a fetch's attempts one outcome at a time. Without hedging each attempt runs in the
+// caller's goroutine, one target after the other. With hedging, attempts run in their own goroutines:
+// when the only attempt waiting has gone its hedge delay without response headers, its node becomes
+// suspect and, if the route's budget allows, the next target is tried alongside it (if not, the
+// budget is asked again after each further delay); outcomes come in the order they arrive. Attempts still waiting when the fetch is done are losers: finish drops
+// their answers with their connections (never back to the pool half-read).
+type racer struct {
+	s       *Server
+	fr      *fetchRequest
+	ph      passHeaders
+	hedging bool
+	next    int // next target to try
+
+	results  chan attempt
+	timer    *time.Timer
+	pending  uint64 // attempts waiting, by target index
+	timed    uint64 // attempts whose hedge delay has passed
+	stuck    uint64 // attempts that made their node suspect
+	armedFor int    // index of the attempt the timer runs for, -1 when stopped
+}
+
+// maxRaced is the most targets a hedged fetch tries (a bit each in racer's masks); fetches with
+// more targets are not hedged.
+const maxRaced = 64
+
+func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
+	h := &fr.route.hedge
+	r := &racer{s: s, fr: fr, ph: ph, armedFor: -1,
+		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
+	if r.hedging {
+		h.budget.request(s.now())
+		r.results = make(chan attempt, len(fr.targets))
+	}
+	return r
+}
+
+// stop tries no further target; attempts already waiting are still reported.
+func (r *racer) stop() { r.next = len(r.fr.targets) }
+
+// rest are the targets that may continue the answer's body: those not tried yet, then those whose
+// attempt is still waiting (a loser's answer is dropped, but its copy may serve a Range later).
+func (r *racer) rest() []target {
+	untried := r.fr.targets[r.next:]
+	if r.pending == 0 {
+		return untried
+	}
+	out := slices.Clip(untried)
+	for p := r.pending; p != 0; p &= p - 1 {
+		out = append(out, r.fr.targets[bits.TrailingZeros64(p)])
+	}
+	return out
+}
+
+// more reports whether another outcome may still come.
+func (r *racer) more() bool { return r.pending != 0 || r.next < len(r.fr.targets) }
+
+// result returns the next outcome, or false when every target was tried and reported.
+func (r *racer) result() (attempt, bool) {
+	if !r.hedging {
+		if r.next >= len(r.fr.targets) {
+			return attempt{}, false
+		}
+		r.next++
+		return r.s.try(r.fr.targets[r.next-1], r.next-1, false, r.fr.head, r.ph), true
+	}
+	if r.pending == 0 {
+		if r.next >= len(r.fr.targets) {
+			return attempt{}, false
+		}
+		r.launch(false)
+	}
+	for {
+		var fire <-chan time.Time
+		if bits.OnesCount64(r.pending) == 1 {
+			if i := bits.TrailingZeros64(r.pending); r.timed&(1<<i) == 0 {
+				r.arm(i)
+				fire = r.timer.C
+			}
+		}
+		select {
+		case at := <-r.results:
+			r.pending &^= 1 << at.i
+			if r.armedFor == at.i {
+				r.timer.Stop()
+				r.armedFor = -1
+			}
+			if r.stuck&(1<<at.i) != 0 {
+				r.stuck &^= 1 << at.i
+				at.t.node.stuck.Add(-1)
+			}
+			return at, true
+		case <-fire:
+			i := r.armedFor
+			r.armedFor = -1
+			if r.stuck&(1<<i) == 0 {
+				r.stuck |= 1 << i
+				r.fr.targets[i].node.stuck.Add(1)
+			}
+			switch {
+			case r.next >= len(r.fr.targets):
+				r.timed |= 1 << i
+			case r.fr.route.hedge.budget.take(r.s.now()):
+				r.timed |= 1 << i
+				r.s.stats.hedges.Add(1)
+				r.launch(true)
+			default:
+				// Refused: ask the budget again after another delay, as the window moves on.
+				r.s.stats.hedgeBudgetExhausted.Add(1)
+			}
+		}
+	}
+}
+
+// arm starts the hedge timer for attempt i, unless it runs for it already.
+func (r *racer) arm(i int) {
+	if r.armedFor == i {
+		return
+	}
+	d := r.fr.route.hedge.delay(r.fr.targets[i].node)
+	if r.timer == nil {
+		r.timer = time.NewTimer(d)
+	} else {
+		r.timer.Reset(d)
+	}
+	r.armedFor = i
+}
+
+// launch starts an attempt on the next target in its own goroutine.
+func (r *racer) launch(hedge bool) {
+	i := r.next
+	r.next++
+	r.pending |= 1 << i
+	go func(t target, head bool, ph passHeaders, out chan<- attempt) {
+		out <- r.s.try(t, i, hedge, head, ph)
+	}(r.fr.targets[i], r.fr.head, r.ph, r.results)
+}
+
+// finish drops the losers: attempts still waiting once the fetch has its answer or gave up. Their
+// answers are released with their connections closed, and a loser that failed counts against its
+// node's health as any failed attempt does.
+func (r *racer) finish() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if r.pending == 0 {
+		return
+	}
+	n, stuck, results, s := bits.OnesCount64(r.pending), r.stuck, r.results, r.s
+	r.s.stats.hedgesCancelled.Add(int64(n))
+	go func() {
+		for range n {
+			at := <-results
+			if stuck&(1<<at.i) != 0 {
+				at.t.node.stuck.Add(-1)
+			}
+			if at.err != nil {
+				if !errors.Is(at.err, fasthttp.ErrNoFreeConns) {
+					at.t.node.fail(s.now(), at.t.health)
+				}
+				continue
+			}
+			abandon(at.resp)
+		}
+	}()
+}
+
+// try sends one GET or HEAD to t and reads its response headers, keeping t's node's in-flight count
+// and first-byte latency (see node.observe).
+func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt {
+	resp := fasthttp.AcquireResponse()
+	t.node.inflight.Add(1)
+	start := time.Now()
+	err := s.roundTrip(t, head, ph, resp)
+	took := time.Since(start)
+	t.node.inflight.Add(-1)
+	t.node.requests.Add(1)
+	// The latency of answers that carry the entity, and of timeouts; a 404 or 5xx fails over
+	// anyway and says little about how fast the node reads.
+	if err == nil && resp.StatusCode() < 400 || err != nil && classify(err) == failTimeout && !errors.Is(err, fasthttp.ErrNoFreeConns) {
+		t.node.observe(took)
+	}
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		resp = nil
+	}
+	return attempt{t: t, i: i, resp: resp, err: err, took: took, hedge: hedge}
+}
