@@ -11,6 +11,7 @@ import (
 	"github.com/mogway/mogway/internal/testutil/mysqltest"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/mysql"
+	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 // legacySchema is what an old mogdbsetup left behind: INT fids, latin1 case-insensitive keys.
@@ -174,40 +175,17 @@ func TestLocksAreGetLock(t *testing.T) {
 // TestFidCounterBehind resets the tempfile auto-increment below committed fids (as InnoDB before
 // MariaDB 10.2 / MySQL 8 did on restart); allocation must jump past them, not reuse them.
 func TestFidCounterBehind(t *testing.T) {
-	ctx := context.Background()
 	s, db := freshStore(t)
-	d, err := s.CreateDomain(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last int64
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
+	storetest.FidCounterBehind(t, s, func(dmid int, high int64) {
+		// A committed file above the counter, written by another tracker after this one started.
+		if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", high, dmid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: string(rune('a' + i))}}); err != nil {
+		// Tempfile is empty, so this moves the counter back to 1.
+		if _, err := db.Exec("ALTER TABLE tempfile AUTO_INCREMENT = 1"); err != nil {
 			t.Fatal(err)
 		}
-		last = fid
-	}
-	// A committed file above the counter, written by another tracker after this one started.
-	if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", last+50, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	// Tempfile is empty, so this moves the counter back to 1.
-	if _, err := db.Exec("ALTER TABLE tempfile AUTO_INCREMENT = 1"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
-			t.Fatalf("CreateTempfile: %v", err)
-		}
-		if fid <= last+50 {
-			t.Fatalf("CreateTempfile() with the counter behind = %d, want > %d", fid, last+50)
-		}
-	}
+	})
 }
 
 // TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 func TestLockID(t *testing.T) {
@@ -116,37 +117,16 @@ func TestLockWaitHonoursContext(t *testing.T) {
 // TestFidCounterBehind lowers the AUTOINCREMENT counter below committed fids; allocation must jump
 // past them.
 func TestFidCounterBehind(t *testing.T) {
-	ctx := context.Background()
 	s, p := openTemp(t)
-	d, err := s.CreateDomain(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, key := range []string{"a", "b", "c"} {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: key})
-		if err != nil {
+	storetest.FidCounterBehind(t, s, func(dmid int, high int64) {
+		db := rawDB(t, p)
+		if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", high, dmid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: key, Length: int64(i)}}); err != nil {
+		if _, err := db.Exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	db := rawDB(t, p)
-	if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (80, ?, 'z', 0, 0, 0)", d.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
-			t.Fatalf("CreateTempfile: %v", err)
-		}
-		if fid <= 80 {
-			t.Fatalf("CreateTempfile() with the counter behind = %d, want > 80", fid)
-		}
-	}
+	})
 }
 
 // TestExistingSchema opens a database whose tables already exist (as mogdbsetup --type=SQLite
