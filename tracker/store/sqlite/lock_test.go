@@ -118,15 +118,7 @@ func TestLockWaitHonoursContext(t *testing.T) {
 // past them.
 func TestFidCounterBehind(t *testing.T) {
 	s, p := openTemp(t)
-	storetest.FidCounterBehind(t, s, func(dmid int, high int64) {
-		db := rawDB(t, p)
-		if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", high, dmid); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'"); err != nil {
-			t.Fatal(err)
-		}
-	})
+	storetest.FidCounterBehind(t, s, rawDB(t, p), "UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'")
 }
 
 // TestExistingSchema opens a database whose tables already exist (as mogdbsetup --type=SQLite
