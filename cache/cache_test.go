@@ -135,16 +135,10 @@ func settle(t testing.TB, r *Reader) {
 	}
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
+// waitFor polls cond until it holds, failing the test after 20s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 func TestMissThenHit(t *testing.T) {

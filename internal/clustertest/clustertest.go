@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
@@ -532,16 +533,10 @@ func (c *Cluster) WaitObserved(t testing.TB, i int, state string, devIDs ...int)
 	})
 }
 
-// Eventually polls cond every 10ms until it holds, failing the test after Timeout.
+// Eventually polls cond until it holds, failing the test after Timeout.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("clustertest: timed out after %s waiting for %s", Timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, Timeout, what, cond)
 }
 
 // ReadCopy returns the bytes of fid on devID straight from the node's docroot, or nil when the file
