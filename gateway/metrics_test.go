@@ -136,9 +136,11 @@ func TestMetricsObserveAllocs(t *testing.T) {
 	}
 }
 
-// TestStatusPageHTML: /status answers HTML to a browser and JSON otherwise.
-func TestStatusPageHTML(t *testing.T) {
-	t.Parallel()
+// servedGateway starts a gateway on a tracker route whose file d/k ("abc") is on a storage node at
+// 127.0.0.1, and GETs it once so that the status page has a node and a request to show. It returns
+// the gateway and the node.
+func servedGateway(t *testing.T) (*gw, *storageNode) {
+	t.Helper()
 	n := startStorage(t, "127.0.0.1")
 	f := newFakeTracker()
 	f.set("d", "k", n.put(t, 1, []byte("abc")))
@@ -146,6 +148,13 @@ func TestStatusPageHTML(t *testing.T) {
 	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 200 {
 		t.Fatalf("GET /d/k = %d, want 200", code)
 	}
+	return g, n
+}
+
+// TestStatusPageHTML: /status answers HTML to a browser and JSON otherwise.
+func TestStatusPageHTML(t *testing.T) {
+	t.Parallel()
+	g, n := servedGateway(t)
 	code, hdr, body, _ := get(t, "GET", g.base+"/status", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /status as a browser = %d %q, want 200 text/html", code, hdr.Get("Content-Type"))
