@@ -182,26 +182,6 @@ func TestFidCounterBehind(t *testing.T) {
 
 // TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.
 func TestCloseReleasesLocks(t *testing.T) {
-	ctx := context.Background()
 	dsn := mysqltest.DSN(t)
-	a, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
-		t.Fatalf("Lock: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	b, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
-	if err != nil {
-		t.Fatalf("Lock after the holder's store was closed: %v", err)
-	}
-	unlock()
+	storetest.CloseReleasesLocks(t, func(ctx context.Context) (store.Store, error) { return mysql.Open(ctx, dsn) })
 }

@@ -163,28 +163,8 @@ func TestExistingSchema(t *testing.T) {
 // TestCloseReleasesLocks checks that closing a Store frees the locks it still holds, so a tracker
 // restarted in the same process does not wait for them to go stale.
 func TestCloseReleasesLocks(t *testing.T) {
-	ctx := context.Background()
 	p := filepath.Join(t.TempDir(), "tracker.db")
-	a, err := Open(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
-		t.Fatalf("Lock: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	b, err := Open(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
-	if err != nil {
-		t.Fatalf("Lock after the holder's store was closed: %v", err)
-	}
-	unlock()
+	storetest.CloseReleasesLocks(t, func(ctx context.Context) (store.Store, error) { return Open(ctx, p) })
 }
 
 func TestIncarnation(t *testing.T) {
