@@ -36,6 +36,14 @@ func diskConfig(t testing.TB) Config {
 	return Config{Disk: DiskConfig{Path: t.TempDir()}}
 }
 
+// tierConfig is a memory-only Config, or diskConfig when disk is set.
+func tierConfig(t testing.TB, disk bool) Config {
+	if disk {
+		return diskConfig(t)
+	}
+	return Config{}
+}
+
 // readResult is what one reader of readConcurrently got: its body, or the error of Get or Read.
 type readResult struct {
 	body []byte
@@ -127,16 +135,10 @@ func settle(t testing.TB, r *Reader) {
 	}
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
+// waitFor polls cond until it holds, failing the test after 20s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 func TestMissThenHit(t *testing.T) {
@@ -218,11 +220,7 @@ func TestSingleFlight(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := Config{}
-			if tc.disk {
-				cfg = diskConfig(t)
-			}
-			c := newCache(t, cfg, newClock())
+			c := newCache(t, tierConfig(t, tc.disk), newClock())
 			data := body(tc.size, 2)
 			release := make(chan struct{})
 			var calls atomic.Int64
@@ -277,11 +275,7 @@ func TestFailedFill(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := Config{}
-			if tc.disk {
-				cfg = diskConfig(t)
-			}
-			c := newCache(t, cfg, newClock())
+			c := newCache(t, tierConfig(t, tc.disk), newClock())
 			data := body(tc.size, 3)
 			release := make(chan struct{})
 			var calls atomic.Int64

@@ -145,10 +145,7 @@ func TestRevalidateNotModified(t *testing.T) {
 		t.Run(map[bool]string{false: "memory", true: "disk"}[disk], func(t *testing.T) {
 			t.Parallel()
 			clk := newClock()
-			cfg := Config{}
-			if disk {
-				cfg = diskConfig(t)
-			}
+			cfg := tierConfig(t, disk)
 			c := newCache(t, cfg, clk)
 			v := filledV1(t, c, "k")
 			clk.Advance(11 * time.Minute)

@@ -13,13 +13,7 @@ import (
 // header gets the HTML page, which loads with no console errors and shows the storage node.
 func TestStatusPageInBrowser(t *testing.T) {
 	b := browsertest.New(t)
-	n := startStorage(t, "127.0.0.1")
-	f := newFakeTracker()
-	f.set("d", "k", n.put(t, 1, []byte("abc")))
-	g := startGateway(t, trackerConfig(), Deps{Tracker: f})
-	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 200 {
-		t.Fatalf("GET /d/k = %d, want 200", code)
-	}
+	g, n := servedGateway(t)
 	var nodes string
 	if err := b.Run(
 		chromedp.Navigate(g.base+"/status"),

@@ -60,31 +60,21 @@ func TestMetricsCountRequests(t *testing.T) {
 
 	raw := metricstest.Get(t, url)
 	after := metricstest.Parse(t, raw)
-	delta := func(name string, labels ...string) float64 {
-		return after.Value(name, labels...) - before.Value(name, labels...)
-	}
-	for _, tc := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"mogway_gateway_requests_total", []string{"route", "/d/", "method", "PUT", "status", "2xx", "cache", "none"}, 1},
-		{"mogway_gateway_requests_total", []string{"route", "/d/", "method", "GET", "status", "2xx"}, 3},
-		{"mogway_gateway_requests_total", []string{"route", "/d/", "method", "GET", "status", "4xx"}, 1},
-		{"mogway_gateway_requests_total", []string{"route", "/d/", "method", "HEAD", "status", "2xx"}, 1},
-		{"mogway_gateway_requests_total", []string{"route", "/d/", "status", "5xx"}, 0},
-		{"mogway_gateway_request_duration_seconds", []string{"route", "/d/"}, 6},
-		{"mogway_gateway_uploads_total", nil, 1},
-		{"mogway_gateway_upload_bytes_total", nil, 5000},
-		{"mogway_gateway_path_cache_lookups_total", nil, 5},
-		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "create_open"}, 1},
-		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "create_close"}, 1},
-		{"mogway_gateway_tracker_command_duration_seconds", []string{"command", "delete"}, 0},
-	} {
-		if got := delta(tc.name, tc.labels...); got != tc.want {
-			t.Errorf("%s%v moved by %v, want %v", tc.name, tc.labels, got, tc.want)
-		}
-	}
+	delta := metricstest.Deltas(before, after)
+	metricstest.CheckMoves(t, before, after, []metricstest.Move{
+		{Name: "mogway_gateway_requests_total", Labels: []string{"route", "/d/", "method", "PUT", "status", "2xx", "cache", "none"}, Want: 1},
+		{Name: "mogway_gateway_requests_total", Labels: []string{"route", "/d/", "method", "GET", "status", "2xx"}, Want: 3},
+		{Name: "mogway_gateway_requests_total", Labels: []string{"route", "/d/", "method", "GET", "status", "4xx"}, Want: 1},
+		{Name: "mogway_gateway_requests_total", Labels: []string{"route", "/d/", "method", "HEAD", "status", "2xx"}, Want: 1},
+		{Name: "mogway_gateway_requests_total", Labels: []string{"route", "/d/", "status", "5xx"}, Want: 0},
+		{Name: "mogway_gateway_request_duration_seconds", Labels: []string{"route", "/d/"}, Want: 6},
+		{Name: "mogway_gateway_uploads_total", Want: 1},
+		{Name: "mogway_gateway_upload_bytes_total", Want: 5000},
+		{Name: "mogway_gateway_path_cache_lookups_total", Want: 5},
+		{Name: "mogway_gateway_tracker_command_duration_seconds", Labels: []string{"command", "create_open"}, Want: 1},
+		{Name: "mogway_gateway_tracker_command_duration_seconds", Labels: []string{"command", "create_close"}, Want: 1},
+		{Name: "mogway_gateway_tracker_command_duration_seconds", Labels: []string{"command", "delete"}, Want: 0},
+	})
 	// Every get_paths asked of a tracker is timed.
 	if got, want := delta("mogway_gateway_tracker_command_duration_seconds", "command", "get_paths"),
 		delta("mogway_gateway_path_cache_lookups_total", "result", "miss"); got != want || got == 0 {
@@ -136,9 +126,11 @@ func TestMetricsObserveAllocs(t *testing.T) {
 	}
 }
 
-// TestStatusPageHTML: /status answers HTML to a browser and JSON otherwise.
-func TestStatusPageHTML(t *testing.T) {
-	t.Parallel()
+// servedGateway starts a gateway on a tracker route whose file d/k ("abc") is on a storage node at
+// 127.0.0.1, and GETs it once so that the status page has a node and a request to show. It returns
+// the gateway and the node.
+func servedGateway(t *testing.T) (*gw, *storageNode) {
+	t.Helper()
 	n := startStorage(t, "127.0.0.1")
 	f := newFakeTracker()
 	f.set("d", "k", n.put(t, 1, []byte("abc")))
@@ -146,6 +138,13 @@ func TestStatusPageHTML(t *testing.T) {
 	if code, _, _, _ := get(t, "GET", g.base+"/d/k"); code != 200 {
 		t.Fatalf("GET /d/k = %d, want 200", code)
 	}
+	return g, n
+}
+
+// TestStatusPageHTML: /status answers HTML to a browser and JSON otherwise.
+func TestStatusPageHTML(t *testing.T) {
+	t.Parallel()
+	g, n := servedGateway(t)
 	code, hdr, body, _ := get(t, "GET", g.base+"/status", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /status as a browser = %d %q, want 200 text/html", code, hdr.Get("Content-Type"))

@@ -295,10 +295,7 @@ func TestSecureLinkValidate(t *testing.T) {
 // Tracker routes take signed links too.
 func TestSecureLinkTrackerRoute(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "a.jpg", 41, data)
+	_, ft, data := storedObject(t, "a.jpg", 41, 1000)
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes[0].SecureLink = &SecureLink{MD5: "$secure_link_expires$uri secret"}
 	g := startGateway(t, cfg, Deps{Tracker: ft, Now: func() time.Time { return linkNow }})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/mogway/mogway/internal/web"
 	"github.com/mogway/mogway/tracker/client"
 )
 
@@ -18,14 +19,14 @@ var statusHTML string
 // statusRefresh is how often the status page reloads itself, in seconds.
 const statusRefresh = 5
 
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+var statusPage = web.StatusPage("status", template.FuncMap{
 	"ratio": func(hits, misses int64) string {
 		if hits+misses == 0 {
 			return "-"
 		}
 		return strconv.FormatFloat(100*float64(hits)/float64(hits+misses), 'f', 1, 64) + "%"
 	},
-}).Parse(statusHTML))
+}, statusHTML)
 
 // wantsHTML reports whether the client asked for HTML (a browser): Accept names text/html.
 func wantsHTML(ctx *fasthttp.RequestCtx) bool {

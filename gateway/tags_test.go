@@ -204,10 +204,7 @@ func TestRouteCacheTagsValidate(t *testing.T) {
 // A tag purge also drops the remembered tracker answers, so the next fill asks the tracker again.
 func TestTagPurgeDropsTrackerPaths(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	data := pattern(1000)
-	cachedObject(t, n, ft, "a.jpg", 31, data)
+	_, ft, data := storedObject(t, "a.jpg", 31, 1000)
 	cfg := cacheRouteConfig(cache.Config{})
 	cfg.Routes[0].Cache = RouteCache{Tags: []string{"photos"}}
 	g := startGateway(t, cfg, Deps{Tracker: ft})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // node is a gateway stand-in: a Service behind its net/http handler on one loopback address.
@@ -76,18 +77,10 @@ func reserveAddr(t *testing.T, ip string) string {
 	return addr
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds, failing the test after 20s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 // purgeHTTP sends a purge to a node the way a client does.

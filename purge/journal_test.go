@@ -188,6 +188,15 @@ func TestCovers(t *testing.T) {
 		{"/*", false, "/*", true, true},
 		{"/*", true, "/*", false, false},
 		{"/*", true, "/a", true, true},
+		// Tags: a tag covers only the same tag, and only "/*" covers a tag.
+		{"tag:x", false, "tag:x", false, true},
+		{"tag:x", false, "tag:x", true, true},
+		{"tag:x", true, "tag:x", false, false},
+		{"tag:x", false, "tag:y", false, false},
+		{"/*", false, "tag:x", false, true},
+		{"/img/*", false, "tag:x", false, false},
+		{"tag:x", false, "/img/a.jpg", false, false},
+		{"tag:/img/a.jpg", false, "/img/a.jpg", false, false},
 	}
 	for _, tt := range tests {
 		if got := covers(tt.a, tt.aSoft, tt.b, tt.bSoft); got != tt.want {

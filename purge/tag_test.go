@@ -59,32 +59,6 @@ func FuzzParseKey(f *testing.F) {
 	})
 }
 
-func TestCoversTags(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a     string
-		aSoft bool
-		b     string
-		bSoft bool
-		want  bool
-	}{
-		{"tag:x", false, "tag:x", false, true},
-		{"tag:x", false, "tag:x", true, true},
-		{"tag:x", true, "tag:x", false, false},
-		{"tag:x", false, "tag:y", false, false},
-		{"/*", false, "tag:x", false, true},
-		{"/img/*", false, "tag:x", false, false},
-		{"tag:x", false, "/img/a.jpg", false, false},
-		{"tag:/img/a.jpg", false, "/img/a.jpg", false, false},
-		{"/img/*", false, "/img/a.jpg", false, true},
-	}
-	for _, tt := range tests {
-		if got := covers(tt.a, tt.aSoft, tt.b, tt.bSoft); got != tt.want {
-			t.Errorf("covers(%q soft=%v, %q soft=%v) = %v, want %v", tt.a, tt.aSoft, tt.b, tt.bSoft, got, tt.want)
-		}
-	}
-}
-
 func TestHandleTag(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // testNode is a running Server on loopback with a docroot holding dev1 and dev2.
@@ -154,16 +156,10 @@ func firstLine(s string) string {
 	return l
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
+// waitFor polls cond until it holds, failing the test after 2 minutes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.WaitFor(t, 2*time.Minute, what, cond)
 }
 
 // tempFiles lists leftover *.tmp files anywhere under dir.

@@ -34,30 +34,19 @@ func TestMetricsCountRequests(t *testing.T) {
 
 	raw := metricstest.Get(t, n.url(MetricsPath))
 	after := metricstest.Parse(t, raw)
-	delta := func(name string, labels ...string) float64 {
-		return after.Value(name, labels...) - before.Value(name, labels...)
-	}
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"mogway_storaged_requests_total", []string{"method", "PUT"}, 2},
-		{"mogway_storaged_requests_total", []string{"method", "GET"}, 2},
-		{"mogway_storaged_requests_total", []string{"method", "HEAD"}, 1},
-		{"mogway_storaged_requests_total", []string{"method", "DELETE"}, 1},
-		{"mogway_storaged_request_duration_seconds", []string{"method", "PUT"}, 2},
-		{"mogway_storaged_request_duration_seconds", []string{"method", "GET"}, 2},
-		{"mogway_storaged_puts_total", []string{"result", "created"}, 2},
-		{"mogway_storaged_errors_total", []string{"kind", "not_found"}, 1},
-		{"mogway_storaged_errors_total", []string{"kind", "server"}, 0},
-		{"mogway_storaged_received_bytes_total", nil, 6000},
-		{"mogway_storaged_sent_bytes_total", nil, 3000},
-	} {
-		if got := delta(c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	metricstest.CheckMoves(t, before, after, []metricstest.Move{
+		{Name: "mogway_storaged_requests_total", Labels: []string{"method", "PUT"}, Want: 2},
+		{Name: "mogway_storaged_requests_total", Labels: []string{"method", "GET"}, Want: 2},
+		{Name: "mogway_storaged_requests_total", Labels: []string{"method", "HEAD"}, Want: 1},
+		{Name: "mogway_storaged_requests_total", Labels: []string{"method", "DELETE"}, Want: 1},
+		{Name: "mogway_storaged_request_duration_seconds", Labels: []string{"method", "PUT"}, Want: 2},
+		{Name: "mogway_storaged_request_duration_seconds", Labels: []string{"method", "GET"}, Want: 2},
+		{Name: "mogway_storaged_puts_total", Labels: []string{"result", "created"}, Want: 2},
+		{Name: "mogway_storaged_errors_total", Labels: []string{"kind", "not_found"}, Want: 1},
+		{Name: "mogway_storaged_errors_total", Labels: []string{"kind", "server"}, Want: 0},
+		{Name: "mogway_storaged_received_bytes_total", Want: 6000},
+		{Name: "mogway_storaged_sent_bytes_total", Want: 3000},
+	})
 	if got := after.Value("mogway_storaged_open_requests"); got != 0 {
 		t.Errorf("open_requests = %v after every request ended, want 0", got)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mogway/mogway/internal/tick"
 )
 
 // devices lists the dev<N> directories of the docroot, sorted.
@@ -96,16 +98,10 @@ func (s *Server) usageLoop(ctx context.Context) {
 			s.log.Error("usage writer crashed", "panic", r)
 		}
 	}()
-	t := time.NewTicker(s.cfg.UsageInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.writeUsageAll()
-		}
-	}
+	tick.Every(ctx, s.cfg.UsageInterval.D(), func() bool {
+		s.writeUsageAll()
+		return true
+	})
 }
 
 func (s *Server) writeUsageAll() {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mogway/mogway/internal/tick"
 )
 
 // watchInterval is how often the watch stream reports, like `iostat 1`.
@@ -26,17 +28,10 @@ func (s *Server) watch(ctx context.Context, w *bufio.Writer) {
 		return
 	}
 	prevAt := time.Now()
-	t := time.NewTicker(s.watchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, s.watchInterval, func() bool {
 		cur, err := readDiskstats()
 		if err != nil {
-			return
+			return false
 		}
 		now := time.Now()
 		elapsed := now.Sub(prevAt).Milliseconds()
@@ -54,10 +49,11 @@ func (s *Server) watch(ctx context.Context, w *bufio.Writer) {
 		}
 		w.WriteString(".\n")
 		if w.Flush() != nil {
-			return
+			return false
 		}
 		prev, prevAt = cur, now
-	}
+		return true
+	})
 }
 
 // formatUtil turns busy milliseconds over an interval into iostat's %util with two decimals.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/metrics"
+	"github.com/mogway/mogway/internal/web"
 )
 
 // The HTTP listener (http_listen) serves:
@@ -28,7 +29,7 @@ var statusHTML string
 // statusRefresh is how often the status page reloads itself, in seconds.
 const statusRefresh = 5
 
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+var statusPage = web.StatusPage("status", template.FuncMap{
 	"statusClass": func(s string) string {
 		switch s {
 		case "alive":
@@ -63,7 +64,7 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		return strconv.FormatInt(n, 10)
 	},
 	"ago": func(t time.Time) string { return time.Since(t).Truncate(time.Second).String() + " ago" },
-}).Parse(statusHTML))
+}, statusHTML)
 
 // HTTPHandler returns the handler of the HTTP listener: the status page, its JSON and /metrics.
 // It is safe for concurrent use and may serve after Close (it then shows the last known state).

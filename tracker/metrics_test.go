@@ -56,24 +56,16 @@ func TestMetricsCountCommands(t *testing.T) {
 
 	raw := metricstest.Get(t, web.URL+"/metrics")
 	after := metricstest.Parse(t, raw)
-	delta := func(name string, labels ...string) float64 {
-		return after.Value(name, labels...) - before.Value(name, labels...)
-	}
-	for _, tc := range []struct {
-		labels []string
-		want   float64
-	}{
-		{[]string{"command", "create_open", "result", "ok"}, 2},
-		{[]string{"command", "create_close", "result", "ok"}, 2},
-		{[]string{"command", "get_paths", "result", "ok"}, 3},
-		{[]string{"command", "get_paths", "result", "unknown_key"}, 1},
-		{[]string{"command", "delete"}, 0},
-		{[]string{"command", "unknown", "result", "unknown_command"}, 1},
-	} {
-		if got := delta("mogway_tracker_commands_total", tc.labels...); got != tc.want {
-			t.Errorf("commands_total%v moved by %v, want %v", tc.labels, got, tc.want)
-		}
-	}
+	delta := metricstest.Deltas(before, after)
+	const commands = "mogway_tracker_commands_total"
+	metricstest.CheckMoves(t, before, after, []metricstest.Move{
+		{Name: commands, Labels: []string{"command", "create_open", "result", "ok"}, Want: 2},
+		{Name: commands, Labels: []string{"command", "create_close", "result", "ok"}, Want: 2},
+		{Name: commands, Labels: []string{"command", "get_paths", "result", "ok"}, Want: 3},
+		{Name: commands, Labels: []string{"command", "get_paths", "result", "unknown_key"}, Want: 1},
+		{Name: commands, Labels: []string{"command", "delete"}, Want: 0},
+		{Name: commands, Labels: []string{"command", "unknown", "result", "unknown_command"}, Want: 1},
+	})
 	if got := delta("mogway_tracker_command_duration_seconds", "command", "get_paths"); got != 4 {
 		t.Errorf("command_duration_seconds{get_paths} count moved by %v, want 4", got)
 	}

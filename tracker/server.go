@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/internal/tick"
 	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
@@ -326,18 +327,12 @@ func (s *Server) openGate(ctx context.Context, monitorDone <-chan struct{}) {
 
 // refreshLoop reloads the cached tables every RefreshInterval.
 func (s *Server) refreshLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.RefreshInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.state.reload(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("reloading cluster state failed; keeping the previous one", "err", err)
-			}
+	tick.Every(ctx, s.cfg.RefreshInterval.D(), func() bool {
+		if err := s.state.reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reloading cluster state failed; keeping the previous one", "err", err)
 		}
-	}
+		return true
+	})
 }
 
 // kick wakes a background worker, if they run.

@@ -246,7 +246,9 @@ func TestOutputFormats(t *testing.T) {
 	}
 
 	b.Reset()
-	printFileInfo(&b, &client.FileInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a/b.jpg", Length: 5, DevCount: 2, DevIDs: []int64{1, 3}},
+	printFileInfo(&b, &client.FileInfo{
+		FidInfo: client.FidInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a/b.jpg", Length: 5, DevCount: 2},
+		DevIDs:  []int64{1, 3}},
 		[]string{"http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid"})
 	wantInfo := "- file: a/b.jpg\n" +
 		"    class:              default\n" +

@@ -21,7 +21,7 @@ access log; cache and purge settings take effect at the next start.
 Under systemd, a socket named "http" is used instead of binding --listen.`)
 	var d daemonFlags
 	d.register(fs)
-	listen := fs.String("listen", "", "HTTP `address` (default \":8080\")")
+	fs.String("listen", "", "HTTP `address` (default \":8080\")")
 	trackers := fs.String("trackers", "", "comma-separated tracker `addresses` (host:port)")
 	load := func() (gateway.Config, error) {
 		cf, err := loadConfig(d.config)
@@ -29,9 +29,7 @@ Under systemd, a socket named "http" is used instead of binding --listen.`)
 			return gateway.Config{}, err
 		}
 		cfg := cf.Gateway
-		if isSet(fs, "listen") {
-			cfg.Listen = *listen
-		}
+		setFromFlags(fs, map[string]*string{"listen": &cfg.Listen})
 		if isSet(fs, "trackers") {
 			cfg.Trackers = nil
 			for t := range strings.SplitSeq(*trackers, ",") {

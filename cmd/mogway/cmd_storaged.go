@@ -17,9 +17,9 @@ file per device. Reads the storaged: section of the config file; flags win over 
 Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 	var d daemonFlags
 	d.register(fs)
-	listen := fs.String("listen", "", "HTTP `address` (default \":7500\")")
-	mgmt := fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
-	docroot := fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
+	fs.String("listen", "", "HTTP `address` (default \":7500\")")
+	fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
+	fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
 	var cfg storaged.Config
 	log, done, err := d.start(e, fs, args, func() error {
 		cf, err := loadConfig(d.config)
@@ -27,15 +27,7 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 			return err
 		}
 		cfg = cf.Storaged
-		if isSet(fs, "listen") {
-			cfg.Listen = *listen
-		}
-		if isSet(fs, "mgmt-listen") {
-			cfg.MgmtListen = *mgmt
-		}
-		if isSet(fs, "docroot") {
-			cfg.Docroot = *docroot
-		}
+		setFromFlags(fs, map[string]*string{"listen": &cfg.Listen, "mgmt-listen": &cfg.MgmtListen, "docroot": &cfg.Docroot})
 		return cf.validate("storaged", &cfg)
 	})
 	if done {

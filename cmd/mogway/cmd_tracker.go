@@ -40,9 +40,9 @@ trackers serve; "mogway tracker restore --from FILE --db STORE [--force]" loads 
 either with --help for details.`)
 	var d daemonFlags
 	d.register(fs)
-	listen := fs.String("listen", "", "client port `address` (default \":7001\")")
-	httpListen := fs.String("http-listen", "", "status page and /metrics `address`, or off (default \"127.0.0.1:7080\")")
-	db := fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
+	fs.String("listen", "", "client port `address` (default \":7001\")")
+	fs.String("http-listen", "", "status page and /metrics `address`, or off (default \"127.0.0.1:7080\")")
+	fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
 	var cfg tracker.Config
 	log, done, err := d.start(e, fs, args, func() error {
 		cf, err := loadConfig(d.config)
@@ -50,15 +50,7 @@ either with --help for details.`)
 			return err
 		}
 		cfg = cf.Tracker
-		if isSet(fs, "listen") {
-			cfg.Listen = *listen
-		}
-		if isSet(fs, "http-listen") {
-			cfg.HTTPListen = *httpListen
-		}
-		if isSet(fs, "db") {
-			cfg.DB = *db
-		}
+		setFromFlags(fs, map[string]*string{"listen": &cfg.Listen, "http-listen": &cfg.HTTPListen, "db": &cfg.DB})
 		return cf.validate("tracker", &cfg)
 	})
 	if done {

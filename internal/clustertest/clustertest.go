@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
@@ -454,37 +455,39 @@ func (c *Cluster) pool(t testing.TB, addrs ...string) *client.Pool {
 // create_close) and returns the fid.
 func (c *Cluster) Upload(t testing.TB, domain, key, class string, data []byte) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	fid, err := c.client.Upload(ctx, domain, key, class, bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatalf("clustertest: Upload(%q, %q): %v", domain, key, err)
-	}
-	return fid
+	return must(t, "Upload", domain, key, func(ctx context.Context) (int64, error) {
+		return c.client.Upload(ctx, domain, key, class, bytes.NewReader(data), int64(len(data)))
+	})
 }
 
 // GetPaths returns the URLs get_paths gives for domain/key.
 func (c *Cluster) GetPaths(t testing.TB, domain, key string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	paths, err := c.client.GetPaths(ctx, domain, key, client.GetPathsOptions{NoVerify: true})
-	if err != nil {
-		t.Fatalf("clustertest: GetPaths(%q, %q): %v", domain, key, err)
-	}
-	return paths
+	return must(t, "GetPaths", domain, key, func(ctx context.Context) ([]string, error) {
+		return c.client.GetPaths(ctx, domain, key, client.GetPathsOptions{NoVerify: true})
+	})
 }
 
 // Fetch returns the content of domain/key read through get_paths.
 func (c *Cluster) Fetch(t testing.TB, domain, key string) []byte {
 	t.Helper()
+	return must(t, "Fetch", domain, key, func(ctx context.Context) ([]byte, error) {
+		var b bytes.Buffer
+		_, err := c.client.Fetch(ctx, domain, key, &b)
+		return b.Bytes(), err
+	})
+}
+
+// must runs the call op makes for domain/key with a Timeout context and fails the test if it fails.
+func must[T any](t testing.TB, op, domain, key string, call func(context.Context) (T, error)) T {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	var b bytes.Buffer
-	if _, err := c.client.Fetch(ctx, domain, key, &b); err != nil {
-		t.Fatalf("clustertest: Fetch(%q, %q): %v", domain, key, err)
+	v, err := call(ctx)
+	if err != nil {
+		t.Fatalf("clustertest: %s(%q, %q): %v", op, domain, key, err)
 	}
-	return b.Bytes()
+	return v
 }
 
 // SetState changes a device's state through the protocol (set_state).
@@ -532,16 +535,10 @@ func (c *Cluster) WaitObserved(t testing.TB, i int, state string, devIDs ...int)
 	})
 }
 
-// Eventually polls cond every 10ms until it holds, failing the test after Timeout.
+// Eventually polls cond until it holds, failing the test after Timeout.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("clustertest: timed out after %s waiting for %s", Timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, Timeout, what, cond)
 }
 
 // ReadCopy returns the bytes of fid on devID straight from the node's docroot, or nil when the file

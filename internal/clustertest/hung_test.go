@@ -78,6 +78,21 @@ func timed(t *testing.T, what string, f func(ctx context.Context) error) error {
 	return err
 }
 
+// onePathOn checks, timed as what, that get_paths of d/key answers one path, on node.
+func onePathOn(t *testing.T, c *Cluster, what, key string, node int) {
+	t.Helper()
+	err := timed(t, what, func(ctx context.Context) error {
+		paths, err := c.Client().GetPaths(ctx, "d", key, client.GetPathsOptions{})
+		if err == nil && (len(paths) != 1 || c.NodeOf(devOf(t, paths[0])) != node) {
+			t.Errorf("GetPaths(%q) = %q, want its one path on node %d", key, paths, node)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("GetPaths(%q): %v", key, err)
+	}
+}
+
 // destNodes returns the nodes create_open offers for a new file, over n calls.
 func destNodes(t *testing.T, c *Cluster, n int) map[int]bool {
 	t.Helper()
@@ -127,16 +142,7 @@ func TestHungNodeDoesNotDelayOtherKeys(t *testing.T) {
 		st := srv.Stats()
 		return st.Pending+st.Processing+st.Queries-before >= hungQueries
 	})
-	err := timed(t, "get_paths of a key on the live node", func(ctx context.Context) error {
-		paths, err := c.Client().GetPaths(ctx, "d", keys[0], client.GetPathsOptions{})
-		if err == nil && (len(paths) != 1 || c.NodeOf(devOf(t, paths[0])) != 0) {
-			t.Errorf("GetPaths(%q) = %q, want its one path on node 0", keys[0], paths)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatalf("GetPaths(%q): %v", keys[0], err)
-	}
+	onePathOn(t, c, "get_paths of a key on the live node", keys[0], 0)
 	wg.Wait()
 	// The first get_paths, one per query worker, wait out node_timeout; the monitor round they ask
 	// for probes the node once more. The rest never ask it.
@@ -147,16 +153,7 @@ func TestHungNodeDoesNotDelayOtherKeys(t *testing.T) {
 		t.Errorf("create_open offered nodes %v with node 1 hung, want node 0 only", got)
 	}
 	// A key with no other copy still gets the one on the hung node, unchecked.
-	err = timed(t, "get_paths of the key on the hung node", func(ctx context.Context) error {
-		paths, err := c.Client().GetPaths(ctx, "d", keys[1], client.GetPathsOptions{})
-		if err == nil && (len(paths) != 1 || c.NodeOf(devOf(t, paths[0])) != 1) {
-			t.Errorf("GetPaths(%q) = %q, want its one path on node 1", keys[1], paths)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatalf("GetPaths(%q): %v", keys[1], err)
-	}
+	onePathOn(t, c, "get_paths of the key on the hung node", keys[1], 1)
 
 	// Once the node answers a monitor probe again, the query's mark no longer counts.
 	c.ThawNode(t, 1)

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -79,5 +80,32 @@ func TestFreeAddr(t *testing.T) {
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Fatalf("Dial(%s) succeeded, want refused", addr)
+	}
+}
+
+func TestWaitForPollsUntilTrue(t *testing.T) {
+	n := 0
+	WaitFor(t, time.Minute, "the third poll", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond polled %d times, want 3", n)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message instead of ending the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+}
+
+func TestWaitForFailsAfterDeadline(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	WaitFor(r, 0, "nothing", func() bool { return false })
+	if r.msg != "timed out after 0s waiting for nothing" {
+		t.Fatalf("Fatalf message = %q", r.msg)
 	}
 }

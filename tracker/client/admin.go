@@ -22,21 +22,13 @@ type Host struct {
 
 // GetHosts lists every host, in the tracker's order.
 func (p *Pool) GetHosts(ctx context.Context) ([]Host, error) {
-	r, err := p.Do(ctx, mogproto.CmdGetHosts, nil)
-	if err != nil {
-		return nil, err
-	}
-	n := count(r, "hosts")
-	hosts := make([]Host, 0, n)
-	for i := 1; i <= n; i++ {
-		f := func(s string) string { v, _ := r.Indexed("host", i, "_"+s); return v }
-		hosts = append(hosts, Host{
+	return rows(ctx, p, mogproto.CmdGetHosts, nil, "hosts", "host", func(f func(string) string) Host {
+		return Host{
 			ID: atoi64(f("hostid")), Name: f("hostname"), Status: f("status"), IP: f("hostip"),
 			HTTPPort: int(atoi64(f("http_port"))), HTTPGetPort: int(atoi64(f("http_get_port"))),
 			AltIP: f("altip"), AltMask: f("altmask"),
-		})
-	}
-	return hosts, nil
+		}
+	})
 }
 
 // Device is one row of get_devices. Sizes are in MiB; MBTotal, MBUsed and MBFree are -1 when the
@@ -57,14 +49,7 @@ type Device struct {
 
 // GetDevices lists every device, in the tracker's order.
 func (p *Pool) GetDevices(ctx context.Context) ([]Device, error) {
-	r, err := p.Do(ctx, mogproto.CmdGetDevices, nil)
-	if err != nil {
-		return nil, err
-	}
-	n := count(r, "devices")
-	devs := make([]Device, 0, n)
-	for i := 1; i <= n; i++ {
-		f := func(s string) string { v, _ := r.Indexed("dev", i, "_"+s); return v }
+	return rows(ctx, p, mogproto.CmdGetDevices, nil, "devices", "dev", func(f func(string) string) Device {
 		mb := func(s string) int64 {
 			v, err := strconv.ParseInt(f(s), 10, 64)
 			if err != nil {
@@ -73,14 +58,13 @@ func (p *Pool) GetDevices(ctx context.Context) ([]Device, error) {
 			return v
 		}
 		util, _ := strconv.ParseFloat(f("utilization"), 64)
-		devs = append(devs, Device{
+		return Device{
 			ID: atoi64(f("devid")), HostID: atoi64(f("hostid")), Status: f("status"),
 			Weight: int(atoi64(f("weight"))), MBTotal: mb("mb_total"), MBUsed: mb("mb_used"),
 			MBFree: mb("mb_free"), MBAsOf: atoi64(f("mb_asof")), ObservedState: f("observed_state"),
 			Utilization: util, RejectBadMD5: f("reject_bad_md5"),
-		})
-	}
-	return devs, nil
+		}
+	})
 }
 
 // Class is a file class of a domain, as get_domains reports it.
@@ -335,20 +319,13 @@ type FsckLogRow struct {
 
 // FsckLog returns up to 100 fsck log rows after the given log id.
 func (p *Pool) FsckLog(ctx context.Context, afterLogID int64) ([]FsckLogRow, error) {
-	r, err := p.Do(ctx, mogproto.CmdFsckGetLog, mogproto.Args{{Name: "after_logid", Value: strconv.FormatInt(afterLogID, 10)}})
-	if err != nil {
-		return nil, err
-	}
-	n := count(r, "row_count")
-	out := make([]FsckLogRow, 0, n)
-	for i := 1; i <= n; i++ {
-		f := func(s string) string { v, _ := r.Indexed("row_", i, "_"+s); return v }
-		out = append(out, FsckLogRow{
+	args := mogproto.Args{{Name: "after_logid", Value: strconv.FormatInt(afterLogID, 10)}}
+	return rows(ctx, p, mogproto.CmdFsckGetLog, args, "row_count", "row_", func(f func(string) string) FsckLogRow {
+		return FsckLogRow{
 			LogID: atoi64(f("logid")), UTime: atoi64(f("utime")), Fid: atoi64(f("fid")),
 			EvCode: f("evcode"), DevID: atoi64(f("devid")),
-		})
-	}
-	return out, nil
+		}
+	})
 }
 
 func (p *Pool) simple(ctx context.Context, cmd string) error {
@@ -359,6 +336,21 @@ func (p *Pool) simple(ctx context.Context, cmd string) error {
 func atoi64(s string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	return n
+}
+
+// rows sends cmd and decodes the numbered rows of its reply: countKey holds how many there are,
+// and row builds one from a lookup of its fields (field f of row i is <prefix><i>_<f>).
+func rows[T any](ctx context.Context, p *Pool, cmd string, args mogproto.Args, countKey, prefix string, row func(field func(string) string) T) ([]T, error) {
+	r, err := p.Do(ctx, cmd, args)
+	if err != nil {
+		return nil, err
+	}
+	n := count(r, countKey)
+	out := make([]T, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, row(func(s string) string { v, _ := r.Indexed(prefix, i, "_"+s); return v }))
+	}
+	return out, nil
 }
 
 // count reads a reply's item count, bounded by the number of pairs so that a garbled count cannot

@@ -152,14 +152,9 @@ func (p *Pool) UpdateClass(ctx context.Context, domain, key, class string) error
 	return err
 }
 
-// FileInfo is the reply to file_info.
+// FileInfo is the reply to file_info: the fields list_fids gives, and more.
 type FileInfo struct {
-	Fid      int64  `json:"fid"`
-	Domain   string `json:"domain"`
-	Class    string `json:"class"`
-	Key      string `json:"key"`
-	Length   int64  `json:"length"`
-	DevCount int    `json:"devcount"`
+	FidInfo
 	// Checksum is "MD5:<hex>", "MISSING", or empty when the class has no hash type.
 	Checksum string `json:"checksum,omitempty"`
 	// DevIDs lists the devices holding a copy.
@@ -176,7 +171,8 @@ func (p *Pool) FileInfo(ctx context.Context, domain, key string) (*FileInfo, err
 		return nil, err
 	}
 	fi := &FileInfo{
-		Domain: r.Get("domain"), Class: r.Get("class"), Key: r.Get("key"), Checksum: r.Get("checksum"),
+		FidInfo:  FidInfo{Domain: r.Get("domain"), Class: r.Get("class"), Key: r.Get("key")},
+		Checksum: r.Get("checksum"),
 	}
 	fi.Fid, _ = r.Int("fid")
 	fi.Length, _ = r.Int("length")
@@ -232,20 +228,11 @@ type FidInfo struct {
 // ListFids returns up to limit files with fids above from, in ascending fid order (list_fids; the
 // tracker caps limit at 500 and uses 100 for 0).
 func (p *Pool) ListFids(ctx context.Context, from int64, limit int) ([]FidInfo, error) {
-	r, err := p.Do(ctx, mogproto.CmdListFids, mogproto.Args{
-		{Name: "from", Value: strconv.FormatInt(from, 10)}, {Name: "to", Value: strconv.Itoa(limit)},
-	})
-	if err != nil {
-		return nil, err
-	}
-	n := count(r, "fid_count")
-	out := make([]FidInfo, 0, n)
-	for i := 1; i <= n; i++ {
-		f := func(s string) string { v, _ := r.Indexed("fid_", i, "_"+s); return v }
-		out = append(out, FidInfo{
+	args := mogproto.Args{{Name: "from", Value: strconv.FormatInt(from, 10)}, {Name: "to", Value: strconv.Itoa(limit)}}
+	return rows(ctx, p, mogproto.CmdListFids, args, "fid_count", "fid_", func(f func(string) string) FidInfo {
+		return FidInfo{
 			Fid: atoi64(f("fid")), Domain: f("domain"), Class: f("class"), Key: f("key"),
 			Length: atoi64(f("length")), DevCount: int(atoi64(f("devcount"))),
-		})
-	}
-	return out, nil
+		}
+	})
 }

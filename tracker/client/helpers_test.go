@@ -84,7 +84,7 @@ func TestFileInfoHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &FileInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a b", Length: 5, DevCount: 2,
+	want := &FileInfo{FidInfo: FidInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a b", Length: 5, DevCount: 2},
 		Checksum: "MD5:5d41402abc4b2a76b9719d911017c592", DevIDs: []int64{1, 3}}
 	if !reflect.DeepEqual(fi, want) {
 		t.Errorf("FileInfo = %+v, want %+v", fi, want)

@@ -160,3 +160,31 @@ func promtoolPath(t testing.TB) string {
 	}
 	return bin
 }
+
+// Deltas returns a function that gives how far the sample of name with labels (as Value selects
+// it) moved from the scrape before to the scrape after.
+func Deltas(before, after Families) func(name string, labels ...string) float64 {
+	return func(name string, labels ...string) float64 {
+		return after.Value(name, labels...) - before.Value(name, labels...)
+	}
+}
+
+// Move is how far a sample should move between two scrapes: the sample of Name with Labels, as
+// Value selects it, by Want.
+type Move struct {
+	Name   string
+	Labels []string
+	Want   float64
+}
+
+// CheckMoves reports an error on t for every move that the samples did not make from the scrape
+// before to the scrape after.
+func CheckMoves(t testing.TB, before, after Families, moves []Move) {
+	t.Helper()
+	delta := Deltas(before, after)
+	for _, m := range moves {
+		if got := delta(m.Name, m.Labels...); got != m.Want {
+			t.Errorf("%s%v moved by %v, want %v", m.Name, m.Labels, got, m.Want)
+		}
+	}
+}

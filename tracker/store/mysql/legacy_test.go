@@ -11,6 +11,7 @@ import (
 	"github.com/mogway/mogway/internal/testutil/mysqltest"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/mysql"
+	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 // legacySchema is what an old mogdbsetup left behind: INT fids, latin1 case-insensitive keys.
@@ -174,64 +175,13 @@ func TestLocksAreGetLock(t *testing.T) {
 // TestFidCounterBehind resets the tempfile auto-increment below committed fids (as InnoDB before
 // MariaDB 10.2 / MySQL 8 did on restart); allocation must jump past them, not reuse them.
 func TestFidCounterBehind(t *testing.T) {
-	ctx := context.Background()
 	s, db := freshStore(t)
-	d, err := s.CreateDomain(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last int64
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: string(rune('a' + i))}}); err != nil {
-			t.Fatal(err)
-		}
-		last = fid
-	}
-	// A committed file above the counter, written by another tracker after this one started.
-	if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, 'z', 0, 0, 0)", last+50, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	// Tempfile is empty, so this moves the counter back to 1.
-	if _, err := db.Exec("ALTER TABLE tempfile AUTO_INCREMENT = 1"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
-			t.Fatalf("CreateTempfile: %v", err)
-		}
-		if fid <= last+50 {
-			t.Fatalf("CreateTempfile() with the counter behind = %d, want > %d", fid, last+50)
-		}
-	}
+	// Tempfile is empty once the files are committed, so this moves the counter back to 1.
+	storetest.FidCounterBehind(t, s, db, "ALTER TABLE tempfile AUTO_INCREMENT = 1")
 }
 
 // TestCloseReleasesLocks checks that closing a Store ends the sessions holding its locks.
 func TestCloseReleasesLocks(t *testing.T) {
-	ctx := context.Background()
 	dsn := mysqltest.DSN(t)
-	a, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
-		t.Fatalf("Lock: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	b, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
-	if err != nil {
-		t.Fatalf("Lock after the holder's store was closed: %v", err)
-	}
-	unlock()
+	storetest.CloseReleasesLocks(t, func(ctx context.Context) (store.Store, error) { return mysql.Open(ctx, dsn) })
 }

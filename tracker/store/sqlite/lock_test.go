@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 func TestLockID(t *testing.T) {
@@ -116,37 +117,8 @@ func TestLockWaitHonoursContext(t *testing.T) {
 // TestFidCounterBehind lowers the AUTOINCREMENT counter below committed fids; allocation must jump
 // past them.
 func TestFidCounterBehind(t *testing.T) {
-	ctx := context.Background()
 	s, p := openTemp(t)
-	d, err := s.CreateDomain(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, key := range []string{"a", "b", "c"} {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: d.ID, Key: key, Length: int64(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db := rawDB(t, p)
-	if _, err := db.Exec("INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (80, ?, 'z', 0, 0, 0)", d.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		fid, err := s.CreateTempfile(ctx, store.Tempfile{DomainID: d.ID, Key: "k"})
-		if err != nil {
-			t.Fatalf("CreateTempfile: %v", err)
-		}
-		if fid <= 80 {
-			t.Fatalf("CreateTempfile() with the counter behind = %d, want > 80", fid)
-		}
-	}
+	storetest.FidCounterBehind(t, s, rawDB(t, p), "UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'")
 }
 
 // TestExistingSchema opens a database whose tables already exist (as mogdbsetup --type=SQLite
@@ -191,28 +163,8 @@ func TestExistingSchema(t *testing.T) {
 // TestCloseReleasesLocks checks that closing a Store frees the locks it still holds, so a tracker
 // restarted in the same process does not wait for them to go stale.
 func TestCloseReleasesLocks(t *testing.T) {
-	ctx := context.Background()
 	p := filepath.Join(t.TempDir(), "tracker.db")
-	a, err := Open(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Lock(ctx, "mgfs:fsck", 0); err != nil {
-		t.Fatalf("Lock: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	b, err := Open(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	unlock, err := b.Lock(ctx, "mgfs:fsck", 0)
-	if err != nil {
-		t.Fatalf("Lock after the holder's store was closed: %v", err)
-	}
-	unlock()
+	storetest.CloseReleasesLocks(t, func(ctx context.Context) (store.Store, error) { return Open(ctx, p) })
 }
 
 func TestIncarnation(t *testing.T) {
