@@ -37,36 +37,14 @@ _mogway_mariadb_find() {
   return 1
 }
 
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 _mogway_mariadb_install() {
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      _mogway_mariadb_log "mariadbd is not installed and I am not root and have no sudo; install mariadb-server"
-      return 1
-    fi
-    sudo="sudo -n"
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    _mogway_mariadb_log "mariadbd is not installed and apt-get is missing; install MariaDB or set MOGWAY_TEST_MYSQL_DSN"
-    return 1
-  fi
-  _mogway_mariadb_log "installing mariadb-server with apt-get (this takes a minute)"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-  # The package would start (and leave running) the system's own MariaDB service. A temporary
-  # policy-rc.d that denies service starts keeps the install to files only; only the private
-  # server below runs.
-  local policy=/usr/sbin/policy-rc.d made_policy="" rc=0
-  if [ ! -e "$policy" ]; then
-    if printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"; then
-      made_policy=1
-    fi
-  fi
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    mariadb-server mariadb-client >/dev/null || rc=$?
-  if [ -n "$made_policy" ]; then
-    $sudo rm -f "$policy"
-  fi
-  return "$rc"
+  _mogway_mariadb_log "mariadbd is not installed; installing mariadb-server (this takes a minute)"
+  mogway_apt_install mariadb-server mariadb-client && return 0
+  _mogway_mariadb_log "install MariaDB or set MOGWAY_TEST_MYSQL_DSN"
+  return 1
 }
 
 # _mogway_mariadb_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
