@@ -24,7 +24,7 @@ func storeFile(t *testing.T, n *testNode, name, body string) {
 
 // exchange writes req on c and reads one answer from br. The deadline only bounds a test that
 // would otherwise hang: every answer here is expected at once.
-func exchange(t *testing.T, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {
+func exchange(t testing.TB, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a bound on a hung test only
 	if _, err := io.WriteString(c, req); err != nil {
