@@ -41,11 +41,8 @@ func (s *Server) initMetrics() {
 	m.reg = metrics.NewRegistry()
 	m.serve = metrics.FastHandler(m.reg)
 	m.allow, _, _ = metrics.ParseNets(s.cfg.MetricsAllow) // checked by Validate
-	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metrics.Namespace, Subsystem: "storaged", Name: "request_duration_seconds",
-		Help:    "Time from a request's head to its handler's return (a streamed GET body is still being sent).",
-		Buckets: metrics.LatencyBuckets,
-	}, []string{"method"})
+	hist := metrics.LatencyHistogram("storaged", "request_duration_seconds",
+		"Time from a request's head to its handler's return (a streamed GET body is still being sent).", "method")
 	for i, name := range methodNames {
 		m.latency[i] = hist.WithLabelValues(name)
 	}
