@@ -24,7 +24,7 @@ func storeFile(t *testing.T, n *testNode, name, body string) {
 
 // exchange writes req on c and reads one answer from br. The deadline only bounds a test that
 // would otherwise hang: every answer here is expected at once.
-func exchange(t *testing.T, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {
+func exchange(t testing.TB, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a bound on a hung test only
 	if _, err := io.WriteString(c, req); err != nil {
@@ -92,13 +92,14 @@ func TestIssue9BareLFHead(t *testing.T) {
 	n := startNode(t, nil)
 	storeFile(t, n, "a.fid", "hello")
 	c, br := dialNode(t, n)
-	for _, req := range []string{
-		"GET /dev1/a.fid HTTP/1.1\nHost: x\n\n",
-		"PUT /dev1/b.fid HTTP/1.1\nHost: x\nContent-Length: 3\n\na\n\n",
-		"GET /dev1/b.fid HTTP/1.1\nHost: x\n\n",
+	for _, tt := range []struct{ req, body string }{
+		{"GET /dev1/a.fid HTTP/1.1\nHost: x\n\n", "hello"},
+		{"PUT /dev1/b.fid HTTP/1.1\nHost: x\nContent-Length: 3\n\na\n\n", ""},
+		{"GET /dev1/b.fid HTTP/1.1\nHost: x\n\n", "a\n\n"},
 	} {
-		if resp, _ := exchange(t, c, br, req); resp.StatusCode >= 300 {
-			t.Errorf("%q: %d", req, resp.StatusCode)
+		resp, body := exchange(t, c, br, tt.req)
+		if resp.StatusCode >= 300 || tt.body != "" && body != tt.body {
+			t.Errorf("%q: %d %q, want 2xx %q", tt.req, resp.StatusCode, body, tt.body)
 		}
 	}
 	got, err := os.ReadFile(filepath.Join(n.docroot, "dev1", "b.fid"))

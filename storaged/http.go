@@ -32,19 +32,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if s.serveMetrics(ctx) {
 		return
 	}
+	m := method(ctx)
 	s.stats.open.Add(1)
-	defer s.observe(ctx, time.Now())
-	switch {
-	case ctx.IsGet():
+	defer s.observe(m, time.Now())
+	switch m {
+	case mGet:
 		s.stats.gets.Add(1)
 		s.serveGet(ctx)
-	case ctx.IsHead():
+	case mHead:
 		s.stats.heads.Add(1)
 		s.serveGet(ctx)
-	case ctx.IsPut():
+	case mPut:
 		s.stats.puts.Add(1)
 		s.servePut(ctx)
-	case ctx.IsDelete():
+	case mDelete:
 		s.stats.deletes.Add(1)
 		s.serveDelete(ctx)
 	default:
@@ -52,7 +53,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	// fasthttp does not drain an unread streamed body; the connection cannot carry another request.
 	// (PUT handles its own body. HTTP/1.0 keep-alive is fasthttp's business.)
-	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && !ctx.IsPut() {
+	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && m != mPut {
 		ctx.SetConnectionClose()
 	}
 }

@@ -41,11 +41,8 @@ func (s *Server) initMetrics() {
 	m.reg = metrics.NewRegistry()
 	m.serve = metrics.FastHandler(m.reg)
 	m.allow, _, _ = metrics.ParseNets(s.cfg.MetricsAllow) // checked by Validate
-	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metrics.Namespace, Subsystem: "storaged", Name: "request_duration_seconds",
-		Help:    "Time from a request's head to its handler's return (a streamed GET body is still being sent).",
-		Buckets: metrics.LatencyBuckets,
-	}, []string{"method"})
+	hist := metrics.LatencyHistogram("storaged", "request_duration_seconds",
+		"Time from a request's head to its handler's return (a streamed GET body is still being sent).", "method")
 	for i, name := range methodNames {
 		m.latency[i] = hist.WithLabelValues(name)
 	}
@@ -66,20 +63,25 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) bool {
 	return true
 }
 
-// observe records the latency of one request that started at start.
-func (s *Server) observe(ctx *fasthttp.RequestCtx, start time.Time) {
-	i := mOther
+// method returns the index of ctx's method in methodNames.
+func method(ctx *fasthttp.RequestCtx) int {
 	switch {
 	case ctx.IsGet():
-		i = mGet
+		return mGet
 	case ctx.IsHead():
-		i = mHead
+		return mHead
 	case ctx.IsPut():
-		i = mPut
+		return mPut
 	case ctx.IsDelete():
-		i = mDelete
+		return mDelete
 	}
-	s.metrics.latency[i].Observe(time.Since(start).Seconds())
+	return mOther
+}
+
+// observe records the latency of one request with method m that started at start, and that it is
+// no longer open.
+func (s *Server) observe(m int, start time.Time) {
+	s.metrics.latency[m].Observe(time.Since(start).Seconds())
 	s.stats.open.Add(-1)
 }
 

@@ -12,6 +12,7 @@
 package httpconn
 
 import (
+	"bytes"
 	"container/list"
 	"errors"
 	"io"
@@ -296,11 +297,17 @@ func (h *headFixer) fix(p []byte, n int) int {
 	startCR := h.prevCR
 	end, bare := n, 0
 	for i := 0; i < n; i++ {
-		c := p[i]
-		if c != '\n' {
-			h.lineLen++
-			h.prevCR = c == '\r'
-			continue
+		// Skip to the next LF with IndexByte: a head is scanned on every request of a connection.
+		k := bytes.IndexByte(p[i:n], '\n')
+		if k < 0 {
+			h.lineLen += n - i
+			h.prevCR = p[n-1] == '\r'
+			break
+		}
+		if k > 0 {
+			h.lineLen += k
+			h.prevCR = p[i+k-1] == '\r'
+			i += k
 		}
 		blank := h.lineLen == 0 || h.lineLen == 1 && h.prevCR
 		if !h.prevCR {

@@ -142,3 +142,11 @@ func Bool(b bool) float64 {
 
 // LatencyBuckets are the histogram buckets of request latencies, in seconds: 0.5ms to 60s.
 var LatencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// LatencyHistogram returns a histogram of durations in seconds named mogway_<subsystem>_<name>,
+// over LatencyBuckets, with the given labels. The caller registers it.
+func LatencyHistogram(subsystem, name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help, Buckets: LatencyBuckets,
+	}, labels)
+}
