@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -368,5 +369,24 @@ func TestHedgeDelayAuto(t *testing.T) {
 	}
 	if d := n.hedgeDelay(); d != hedgeMax {
 		t.Errorf("delay after 10s answers = %v, want the ceiling %v", d, hedgeMax)
+	}
+}
+
+// TestSortSuspects: suspect targets go fewest stuck requests first, ties in their given order (a
+// node slow once comes before a hung one that piles up stuck requests).
+func TestSortSuspects(t *testing.T) {
+	mk := func(uri string, stuck int64) target {
+		n := &node{}
+		n.stuck.Store(stuck)
+		return target{node: n, uri: uri}
+	}
+	ts := []target{mk("a", 3), mk("b", 1), mk("c", 2), mk("d", 1)}
+	sortSuspects(ts)
+	var got []string
+	for _, t := range ts {
+		got = append(got, t.uri)
+	}
+	if want := []string{"b", "d", "c", "a"}; !slices.Equal(got, want) {
+		t.Errorf("sortSuspects = %q, want %q", got, want)
 	}
 }

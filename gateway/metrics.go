@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,25 +132,12 @@ func (m *gatewayMetrics) observe(rec *accessRecord) {
 	if rm == nil {
 		rm = m.none
 	}
-	mi := 4
-	switch rec.method {
-	case "GET":
-		mi = 0
-	case "HEAD":
-		mi = 1
-	case "PUT":
-		mi = 2
-	case "DELETE":
-		mi = 3
+	mi := slices.Index(metricMethods[:numMethods-1], rec.method)
+	if mi < 0 {
+		mi = numMethods - 1 // "other"
 	}
 	ci := min(max(rec.status/100, 1), 5) - 1
-	ki := 0
-	for i := 1; i < numCache; i++ {
-		if rec.cache == metricCache[i] {
-			ki = i
-			break
-		}
-	}
+	ki := max(slices.Index(metricCache[:], rec.cache), 0) // "none" when unknown
 	rm.requests[mi][ci][ki].Add(1)
 	if !rec.start.IsZero() {
 		rm.latency.Observe(time.Since(rec.start).Seconds())

@@ -206,3 +206,33 @@ func TestMetricsOnMainListener(t *testing.T) {
 		t.Errorf("metrics_path off: GET /metrics still answers the metrics")
 	}
 }
+
+// TestMetricsObserveLabels: observe counts a request under its method (anything but GET, HEAD, PUT
+// and DELETE as "other"), its status class and its cache status ("none" when it has none or an
+// unknown one).
+func TestMetricsObserveLabels(t *testing.T) {
+	g := startGateway(t, trackerConfig(), Deps{Tracker: newFakeTracker()})
+	rm := g.srv.state.Load().table.routes[0].metrics
+	tests := []struct {
+		method, cache string
+		status        int
+		mi, ci, ki    int
+	}{
+		{"GET", "HIT", 200, 0, 1, 2},
+		{"HEAD", "", 304, 1, 2, 0},
+		{"PUT", "none", 201, 2, 1, 0},
+		{"DELETE", "BYPASS", 404, 3, 3, 7},
+		{"OPTIONS", "MISS", 502, 4, 4, 1},
+		{"GET", "SOMETHING", 99, 0, 0, 0},
+		{"get", "REVALIDATED", 600, 4, 4, 6},
+	}
+	for _, tt := range tests {
+		c := &rm.requests[tt.mi][tt.ci][tt.ki]
+		before := c.Load()
+		g.srv.metrics.observe(&accessRecord{method: tt.method, status: tt.status, cache: tt.cache, metrics: rm})
+		if got := c.Load() - before; got != 1 {
+			t.Errorf("observe(%s %d cache %q) counted %d under %s/%s/%s, want 1", tt.method, tt.status, tt.cache,
+				got, metricMethods[tt.mi], metricClasses[tt.ci], metricCache[tt.ki])
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -276,14 +277,7 @@ func dropQueryArgs(query []byte, names []string) []byte {
 	out := make([]byte, 0, len(query))
 	for part := range bytes.SplitSeq(query, []byte("&")) {
 		name, _, _ := bytes.Cut(part, []byte("="))
-		drop := false
-		for _, n := range names {
-			if strings.EqualFold(string(name), n) {
-				drop = true
-				break
-			}
-		}
-		if drop {
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(string(name), n) }) {
 			continue
 		}
 		if len(out) > 0 {

@@ -119,8 +119,14 @@ func (s *Server) pathTargets(st *state, e *pathEntry) []target {
 	if len(good) >= 2 && lessLoaded(good[1].node, good[0].node) {
 		good[0], good[1] = good[1], good[0]
 	}
-	slices.SortStableFunc(suspect, func(a, b target) int { return cmp.Compare(a.node.stuck.Load(), b.node.stuck.Load()) })
+	sortSuspects(suspect)
 	return append(append(good, suspect...), down...)
+}
+
+// sortSuspects orders suspect targets by how many requests are stuck on their node, fewest first,
+// keeping the order of ties.
+func sortSuspects(ts []target) {
+	slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.node.stuck.Load(), b.node.stuck.Load()) })
 }
 
 // pathEntry is one cached get_paths answer. It is never changed once made, so requests share it.

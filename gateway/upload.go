@@ -20,14 +20,13 @@ import (
 // than max was read the kept bytes are dropped and the body can only go forward. Memory per upload is
 // thus at most max, whatever the body's size. It is used by one goroutine at a time.
 type replayBody struct {
-	r       io.Reader // the client's body
-	size    int64     // its Content-Length
-	max     int64     // most bytes kept for a replay
-	kept    []byte    // bytes 0..read of the body while read <= max; nil once dropped
-	dropped bool      // more than max was read: the body cannot be sent again
-	read    int64     // bytes read from the client
-	off     int64     // bytes handed out since the last rewind
-	err     error     // the client's failure (an error or a short body), if any
+	r    io.Reader // the client's body
+	size int64     // its Content-Length
+	max  int64     // most bytes kept for a replay
+	kept []byte    // bytes 0..read of the body while read <= max; nil once dropped
+	read int64     // bytes read from the client
+	off  int64     // bytes handed out since the last rewind
+	err  error     // the client's failure (an error or a short body), if any
 }
 
 func newReplayBody(r io.Reader, size, max int64) *replayBody {
@@ -47,14 +46,14 @@ func (b *replayBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if n > 0 {
 		switch {
-		case b.dropped:
+		case b.dropped():
 		case b.read+int64(n) <= b.max:
 			if b.kept == nil {
 				b.kept = make([]byte, 0, min(b.size, b.max))
 			}
 			b.kept = append(b.kept, p[:n]...)
 		default:
-			b.kept, b.dropped = nil, true
+			b.kept = nil
 		}
 		b.read += int64(n)
 		b.off += int64(n)
@@ -74,12 +73,16 @@ func (b *replayBody) rewind() bool {
 	if b.off == 0 {
 		return true
 	}
-	if b.dropped {
+	if b.dropped() {
 		return false
 	}
 	b.off = 0
 	return true
 }
+
+// dropped reports whether more than max was read, so that the kept bytes are gone and the body
+// cannot be sent again.
+func (b *replayBody) dropped() bool { return b.read > b.max }
 
 // complete reports whether the client's whole body was read (so its connection may serve another
 // request).
@@ -215,7 +218,7 @@ func (s *Server) sendBody(dests []Dest, body *replayBody, rec *accessRecord) (*D
 			break
 		}
 		s.log.Warn("upload to storage failed", "path", d.Path, "read", body.read, "size", body.size,
-			"replayable", !body.dropped, "err", err)
+			"replayable", !body.dropped(), "err", err)
 	}
 	return nil, err
 }

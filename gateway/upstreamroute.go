@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"cmp"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +119,7 @@ func (g *group) targets(now time.Time, uri string) []target {
 			add(i)
 		}
 	}
-	slices.SortStableFunc(out[from:], func(a, b target) int { return cmp.Compare(a.node.stuck.Load(), b.node.stuck.Load()) })
+	sortSuspects(out[from:])
 	for i := range g.members {
 		if !avail[i] {
 			add(i)
