@@ -213,10 +213,10 @@ func (q *query) createClose() (mogproto.Args, error) {
 	}
 	asked := time.Now()
 	size, err := q.s.node.Size(q.ctx, path)
-	if di, ok := q.s.state.device(int(devid)); ok {
-		q.noteNodeErr(di.host.ID, asked, err)
-	}
 	if err != nil {
+		if di, ok := q.s.state.device(int(devid)); ok {
+			q.noteNodeErr(di.host.ID, asked, err)
+		}
 		kind := "cantreach"
 		if errors.Is(err, node.ErrNotFound) {
 			kind = "missing"

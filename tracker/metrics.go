@@ -15,10 +15,17 @@ import (
 // trackerMetrics is the tracker's private registry. Commands are counted as they are answered;
 // everything else is read at scrape time from Stats, the cached cluster state and the store.
 type trackerMetrics struct {
-	reg      *prometheus.Registry
-	results  *prometheus.CounterVec
-	latency  map[string]prometheus.Observer // by command name; "unknown" for names not in commands
-	unknownL prometheus.Observer
+	reg     *prometheus.Registry
+	results *prometheus.CounterVec
+	byName  map[string]commandMetrics // by command name, for the names in commands
+	unknown commandMetrics            // lines that name no command
+}
+
+// commandMetrics is one command's label and latency observer, looked up once per answered line.
+// The label is kept so that counting a known command does not copy its name from the line.
+type commandMetrics struct {
+	name    string
+	latency prometheus.Observer
 }
 
 // unknownCommand is the command label of lines that name no command.
@@ -36,29 +43,28 @@ func (s *Server) initMetrics() {
 		Help:    "Time to answer a query command once a query worker took it.",
 		Buckets: metrics.LatencyBuckets,
 	}, []string{"command"})
-	m.latency = make(map[string]prometheus.Observer, len(commands))
+	m.byName = make(map[string]commandMetrics, len(commands))
 	for name := range commands {
-		m.latency[name] = hist.WithLabelValues(name)
+		m.byName[name] = commandMetrics{name, hist.WithLabelValues(name)}
 	}
-	m.unknownL = hist.WithLabelValues(unknownCommand)
+	m.unknown = commandMetrics{unknownCommand, hist.WithLabelValues(unknownCommand)}
 	m.reg.MustRegister(m.results, hist, s.collector())
 }
 
 // countCommand records one answered query line and its reply.
 func (s *Server) countCommand(line, reply []byte, d time.Duration) {
 	name, _, _ := bytes.Cut(line, []byte{' '})
-	obs, ok := s.metrics.latency[string(name)]
-	cmd := string(name)
+	cm, ok := s.metrics.byName[string(name)]
 	if !ok {
-		obs, cmd = s.metrics.unknownL, unknownCommand
+		cm = s.metrics.unknown
 	}
-	obs.Observe(d.Seconds())
+	cm.latency.Observe(d.Seconds())
 	result := "ok"
 	if rest, isErr := bytes.CutPrefix(reply, []byte("ERR ")); isErr {
 		code, _, _ := bytes.Cut(rest, []byte{' '})
 		result = string(bytes.TrimRight(code, "\r\n"))
 	}
-	s.metrics.results.WithLabelValues(cmd, result).Inc()
+	s.metrics.results.WithLabelValues(cm.name, result).Inc()
 }
 
 // collector exports the tracker's counters and the cluster as this tracker sees it.

@@ -32,7 +32,8 @@ tracker's address: queries, worker counts and, when tracker.replicate is on, the
 
 func runStats(ctx context.Context, a *admin, match string) error {
 	failed := 0
-	for _, addr := range a.cf.trackerList(os.Getenv, readMogConf(mogConfPaths()...)) {
+	trackers := a.cf.trackerList(os.Getenv, readMogConf(mogConfPaths()...))
+	for _, addr := range trackers {
 		lines, err := client.AdminCommand(ctx, addr, "!stats", a.cf.timeout.D())
 		if err != nil {
 			failed++
@@ -47,7 +48,8 @@ func runStats(ctx context.Context, a *admin, match string) error {
 		}
 	}
 	if failed > 0 {
-		return errCheckFailed
+		// Each failure is already on stderr; this line says why the exit status is 1.
+		return fmt.Errorf("%d of %d trackers did not answer", failed, len(trackers))
 	}
 	return nil
 }

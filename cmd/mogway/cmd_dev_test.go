@@ -85,12 +85,12 @@ func TestDevServesSampleImage(t *testing.T) {
 // waitBanner waits until the dev banner's "Try:" list was written to w.
 func waitBanner(t *testing.T, w *syncWriter) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for !strings.Contains(w.String(), "Ctrl-C stops the cluster") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no banner:\n%s", w.String())
+			t.Fatalf("no banner after %v:\n%s", waitTimeout, w.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pollInterval) // polling interval, not synchronisation
 	}
 }
 

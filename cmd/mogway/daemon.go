@@ -53,17 +53,17 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// isSet reports whether the flag called name was given on the command line.
 // setFromFlags copies the value of every string flag given on the command line over the config
 // field fields maps its name to: flags win over the file.
 func setFromFlags(fs *flag.FlagSet, fields map[string]*string) {
-	for name, dst := range fields {
-		if isSet(fs, name) {
-			*dst = fs.Lookup(name).Value.String()
+	fs.Visit(func(f *flag.Flag) {
+		if dst, ok := fields[f.Name]; ok {
+			*dst = f.Value.String()
 		}
-	}
+	})
 }
 
+// isSet reports whether the flag called name was given on the command line.
 func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) {

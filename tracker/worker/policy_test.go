@@ -181,6 +181,7 @@ func TestParseUsage(t *testing.T) {
 		{"total: 100\n", 0, 0, false},
 		{"total: 0\nused: 0\n", 0, 0, false},
 		{"total: x\nused: 1\n", 0, 0, false},
+		{"total: 1\nused: y\n", 0, 0, false},
 		{"", 0, 0, false},
 		{"my key: 3\ntotal: 10\nused: 1\n", 10, 1, true},
 	}

@@ -26,20 +26,20 @@ func parseUsage(b []byte) (usage, error) {
 		if k == "" || v == "" || !wordChars(k) {
 			continue
 		}
+		var dst *int64
 		switch k {
 		case "total":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return usage{}, fmt.Errorf("usage: bad total %q", v)
-			}
-			u.total = n
+			dst = &u.total
 		case "used":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return usage{}, fmt.Errorf("usage: bad used %q", v)
-			}
-			u.used = n
+			dst = &u.used
+		default:
+			continue
 		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return usage{}, fmt.Errorf("usage: bad %s %q", k, v)
+		}
+		*dst = n
 	}
 	if u.total <= 0 || u.used <= 0 { // a missing key leaves its field 0
 		return usage{}, errors.New("usage: total and used must be present and positive")

@@ -21,20 +21,21 @@ func watchSize(path string, progress Progress) *sizeWatch {
 	if progress == nil {
 		return w
 	}
+	report := func() {
+		if fi, err := os.Stat(path); err == nil {
+			progress(fi.Size(), max(fi.Size(), w.total.Load()))
+		}
+	}
 	w.wg.Go(func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-w.stop:
-				if fi, err := os.Stat(path); err == nil {
-					progress(fi.Size(), max(fi.Size(), w.total.Load()))
-				}
+				report()
 				return
 			case <-t.C:
-				if fi, err := os.Stat(path); err == nil {
-					progress(fi.Size(), max(fi.Size(), w.total.Load()))
-				}
+				report()
 			}
 		}
 	})
