@@ -3,8 +3,8 @@ package client
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -51,5 +51,5 @@ func AdminCommand(ctx context.Context, addr, cmd string, timeout time.Duration) 
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", addr, cmd, err)
 	}
-	return nil, fmt.Errorf("%s: %s: %w before the closing \".\"", addr, cmd, errors.New("connection closed"))
+	return nil, fmt.Errorf("%s: %s: connection closed before the closing \".\": %w", addr, cmd, io.ErrUnexpectedEOF)
 }
