@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make bench` / `make bench-quick`: installs the reference (Debian's nginx) and the load generator (wrk)
-# when missing, then runs mogway and nginx side by side (bench/mogbench) and writes bench/results/<date>.md.
+# `make bench` / `make bench-quick`: installs the reference (Debian's nginx), the load generator (wrk) and
+# strace (system calls per request) when missing, then runs mogway and nginx side by side (bench/mogbench)
+# and writes bench/results/<date>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

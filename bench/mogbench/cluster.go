@@ -49,6 +49,7 @@ type cluster struct {
 	nodes    [2]*proc
 	gateways map[int]*proc
 	nginx    *proc
+	nginx2   *proc // two worker processes on two cores, started by the first two-core scenario
 	pool     *client.Pool
 	objects  map[string]object
 }
@@ -58,6 +59,7 @@ func (c *cluster) stop() {
 		g.stop()
 	}
 	c.nginx.stop()
+	c.nginx2.stop()
 	for _, n := range c.nodes {
 		n.stop()
 	}
@@ -149,7 +151,7 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 			return nil, err
 		}
 	}
-	conf, err := writeNginxConf(work, filepath.Join(work, "node1"), []string{nodeA, nodeB}, ngx)
+	conf, err := writeNginxConf(work, filepath.Join(work, "node1"), []string{nodeA, nodeB}, ngx, 1)
 	if err != nil {
 		return nil, err
 	}

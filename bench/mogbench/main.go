@@ -19,16 +19,17 @@ import (
 )
 
 type options struct {
-	quick    bool
-	bin      string
-	work     string
-	out      string
-	rounds   int
-	duration time.Duration
-	conns    int
-	bigSize  int64
-	upSize   int64
-	only     string
+	quick     bool
+	bin       string
+	work      string
+	out       string
+	rounds    int
+	duration  time.Duration
+	traceTime time.Duration // the traced pass that counts system calls, per side
+	conns     int
+	bigSize   int64
+	upSize    int64
+	only      string
 }
 
 func main() {
@@ -39,9 +40,9 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the results file (<date>.md)")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains one of these comma-separated words, e.g. -only=upload")
 	flag.Parse()
-	o.rounds, o.duration, o.conns, o.bigSize, o.upSize = 3, 5*time.Second, 32, 1<<30, 256<<20
+	o.rounds, o.duration, o.traceTime, o.conns, o.bigSize, o.upSize = 3, 5*time.Second, 2*time.Second, 32, 1<<30, 256<<20
 	if o.quick {
-		o.rounds, o.duration, o.bigSize, o.upSize = 1, 2*time.Second, 32<<20, 32<<20
+		o.rounds, o.duration, o.traceTime, o.bigSize, o.upSize = 1, 2*time.Second, time.Second, 32<<20, 32<<20
 	}
 	if err := run(o); err != nil {
 		log.Fatalf("mogbench: %v", err)
@@ -97,8 +98,11 @@ func run(o options) error {
 		mode += fmt.Sprintf(", only the scenarios matching %q", o.only)
 	}
 	fmt.Fprintf(&b, "Mode: %s. %d round(s) of %v per side per scenario, alternating mogway and reference; medians. "+
-		"Servers pinned to CPU 0, load generator (wrk, %d connections, 1 thread) on CPU 1. Ratio = mogway / reference "+
-		"(above 1× mogway is faster). Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
+		"Servers pinned to CPU 0, load generator (wrk, %d connections, 1 thread) on CPU 1; in the \"2 cores\" rows servers "+
+		"and load generator share CPUs 0 and 1. Ratio = mogway / reference (above 1× mogway is faster). CPU µs/req is the "+
+		"utime+stime of every server process of the side (gateway, tracker and storage nodes; nginx master, workers and "+
+		"storage nodes) over the timed rounds per request; syscalls/req is counted by `strace -c -f` in a separate pass. "+
+		"Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
 	writeTable(&b, rows)
 	b.WriteString("\n" + c.describe())
 	writeProfiles(&b, rows)

@@ -15,14 +15,16 @@ type nginxPorts struct {
 	Upload int // (d) PUT proxied to storage node A, request body streamed (proxy_request_buffering off)
 }
 
-// writeNginxConf writes an nginx.conf for one worker process (pinned by the caller) and returns its path.
-// The upload server block proxies to upstreams[0] alone.
-func writeNginxConf(dir, docroot string, upstreams []string, p nginxPorts) (string, error) {
+// writeNginxConf writes an nginx.conf for workers worker processes (pinned by the caller) into dir, which
+// also holds its pid file, logs and temporary files, and returns its path. It is tuned as operators run
+// nginx: sendfile, tcp_nopush, open_file_cache, long keep-alive on both sides. The upload server block
+// proxies to upstreams[0] alone.
+func writeNginxConf(dir, docroot string, upstreams []string, p nginxPorts, workers int) (string, error) {
 	var ups strings.Builder
 	for _, u := range upstreams {
 		fmt.Fprintf(&ups, "    server %s max_fails=1 fail_timeout=10s;\n", u)
 	}
-	conf := fmt.Sprintf(`worker_processes 1;
+	conf := fmt.Sprintf(`worker_processes %[9]d;
 daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/nginx-error.log warn;
@@ -32,6 +34,9 @@ http {
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  open_file_cache_errors on;
   client_body_temp_path %[1]s/ngx-body;
   proxy_temp_path %[1]s/ngx-proxy;
   fastcgi_temp_path %[1]s/ngx-fcgi;
@@ -40,6 +45,7 @@ http {
   proxy_cache_path %[1]s/ngx-cache levels=1:2 keys_zone=bench:16m max_size=4g inactive=1h use_temp_path=off;
   upstream storage {
 %[2]s    keepalive 64;
+    keepalive_requests 100000;
   }
   server {
     listen 127.0.0.1:%[3]d;
@@ -82,7 +88,7 @@ http {
     }
   }
 }
-`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache, p.Upload, upstreams[0])
+`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache, p.Upload, upstreams[0], workers)
 	path := filepath.Join(dir, "nginx.conf")
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }

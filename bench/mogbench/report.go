@@ -18,7 +18,10 @@ type row struct {
 	P50, P99  [2]time.Duration // mogway, reference
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
-	Profile   string // `go tool pprof -top` of mogway when it was slower than the reference
+	CPU       [2]float64 // server CPU µs per request, all processes of the side; 0 = not measured
+	Syscalls  [2]float64 // system calls per request, all processes of the side (a traced pass)
+	Failed    [2]float64 // of which failed (such as EAGAIN reads)
+	Profile   string     // `go tool pprof -top` of mogway when it was slower than the reference
 }
 
 func median(xs []float64) float64 {
@@ -52,6 +55,14 @@ func fmtNum(v float64) string {
 	}
 }
 
+// fmtCalls prints system calls per request with the failed ones in parentheses.
+func fmtCalls(calls, failed float64) string {
+	if calls == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f (%.1f)", calls, failed)
+}
+
 func fmtDur(d time.Duration) string {
 	switch {
 	case d == 0:
@@ -72,8 +83,9 @@ func fmtMiB(b int64) string {
 
 // writeTable prints the markdown results table.
 func writeTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| scenario | mogway | reference | ratio | p50 mogway / ref | p99 mogway / ref | errors mogway / ref | peak RSS mogway / ref |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | mogway | reference | ratio | CPU µs/req mogway / ref | syscalls/req (failed) mogway / ref | "+
+		"p50 mogway / ref | p99 mogway / ref | errors mogway / ref | peak RSS mogway / ref |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|---|---|---|")
 	for _, r := range rows {
 		ratio := "–"
 		if r.Reference > 0 && r.Mogway > 0 {
@@ -85,8 +97,9 @@ func writeTable(w io.Writer, rows []row) {
 		} else if r.RefName != "" {
 			ref = r.RefName
 		}
-		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s / %s | %s / %s | %d / %d | %s / %s |\n",
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d | %s / %s |\n",
 			strings.ReplaceAll(r.Scenario, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
+			fmtNum(r.CPU[0]), fmtNum(r.CPU[1]), fmtCalls(r.Syscalls[0], r.Failed[0]), fmtCalls(r.Syscalls[1], r.Failed[1]),
 			fmtDur(r.P50[0]), fmtDur(r.P50[1]), fmtDur(r.P99[0]), fmtDur(r.P99[1]),
 			r.Errors[0], r.Errors[1], fmtMiB(r.RSS[0]), fmtMiB(r.RSS[1]))
 	}

@@ -51,36 +51,46 @@ func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0
 func scenarios(c *cluster) []scenario {
 	obj := func(key string) object { return c.objects[key] }
 	four, one, big := []string{"4k"}, []string{"1m"}, []string{"big"}
+	// proxied compares the gateway on port with the nginx URL ref, one server core each.
+	proxied := func(name, path string, port int, ref, refName string) (row, error) {
+		gw := c.gateways[port]
+		return c.ab(abRun{name: name, mogURL: localURL(port, path), refURL: ref, refName: refName,
+			mog: c.mogSide(gw), ref: c.refSide(c.nginx), pprof: pprofAddr(port)})
+	}
 	return []scenario{
 		{"storage node GET 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
-			return c.ab("storage node GET 4 KiB", "http://"+nodeA+k4.path, localURL(ngx.Static, k4.path), "nginx static",
-				c.nodes[0], c.nginx, pprofAddr(17500))
+			return c.ab(abRun{name: "storage node GET 4 KiB", mogURL: "http://" + nodeA + k4.path,
+				refURL: localURL(ngx.Static, k4.path), refName: "nginx static",
+				mog: []*proc{c.nodes[0], c.nodes[1]}, ref: c.refSide(c.nginx), pprof: pprofAddr(17500)})
 		}},
 		{"cache hit 4 KiB", four, func() (row, error) {
-			k4 := obj("4k")
-			return c.ab("cache hit 4 KiB", localURL(gwCache, "/bench/4k"), localURL(ngx.Cache, k4.path), "nginx proxy_cache",
-				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
+			return proxied("cache hit 4 KiB", "/bench/4k", gwCache, localURL(ngx.Cache, obj("4k").path), "nginx proxy_cache")
 		}},
 		{"cache hit 1 MiB", one, func() (row, error) {
-			m1 := obj("1m")
-			return c.ab("cache hit 1 MiB", localURL(gwCache, "/bench/1m"), localURL(ngx.Cache, m1.path), "nginx proxy_cache",
-				c.gateways[gwCache], c.nginx, pprofAddr(gwCache))
+			return proxied("cache hit 1 MiB", "/bench/1m", gwCache, localURL(ngx.Cache, obj("1m").path), "nginx proxy_cache")
 		}},
 		{"miss 4 KiB, path cache on", four, func() (row, error) {
-			k4 := obj("4k")
-			return c.ab("miss path 4 KiB (tracker lookup cached + storage fetch)", localURL(gwNoCache, "/bench/4k"),
-				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
+			return proxied("miss path 4 KiB (tracker lookup cached + storage fetch)", "/bench/4k", gwNoCache,
+				localURL(ngx.Proxy, obj("4k").path), "nginx proxy_pass")
 		}},
 		{"miss 4 KiB, path cache off", four, func() (row, error) {
-			k4 := obj("4k")
-			return c.ab("miss path 4 KiB (tracker get_paths every request + storage fetch)", localURL(gwNoPathCache, "/bench/4k"),
-				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoPathCache], c.nginx, pprofAddr(gwNoPathCache))
+			return proxied("miss path 4 KiB (tracker get_paths every request + storage fetch)", "/bench/4k", gwNoPathCache,
+				localURL(ngx.Proxy, obj("4k").path), "nginx proxy_pass")
 		}},
 		{"upstream group 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
-			return c.ab("upstream group 4 KiB (FastDFS-style, same URI on both sides)", localURL(gwNoCache, k4.path),
-				localURL(ngx.Proxy, k4.path), "nginx proxy_pass", c.gateways[gwNoCache], c.nginx, pprofAddr(gwNoCache))
+			return proxied("upstream group 4 KiB (FastDFS-style, same URI on both sides)", k4.path, gwNoCache,
+				localURL(ngx.Proxy, k4.path), "nginx proxy_pass")
+		}},
+		{"2 cores: cache hit 4 KiB", four, func() (row, error) {
+			return c.twoCores("2 cores: cache hit 4 KiB", "/bench/4k", obj("4k").path, gw2Cache, ngx2.Cache,
+				"nginx proxy_cache, 2 workers")
+		}},
+		{"2 cores: upstream group 4 KiB", four, func() (row, error) {
+			k4 := obj("4k")
+			return c.twoCores("2 cores: upstream group 4 KiB", k4.path, k4.path, gw2NoCache, ngx2.Proxy,
+				"nginx proxy_pass, 2 workers")
 		}},
 		{"big download", big, func() (row, error) { return c.download(obj("big")) }},
 		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
@@ -105,22 +115,47 @@ func warm(url string) error {
 	return nil
 }
 
-// ab runs wrk against mogway and the reference, alternating, and reports medians.
-func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *proc, pprof string) (row, error) {
-	for _, u := range []string{mogURL, refURL, mogURL, refURL} {
+// abRun is one throughput comparison: the URL of each side, and the server processes of each side whose
+// CPU time and system calls are counted (the first of each is the one whose peak RSS is shown).
+type abRun struct {
+	name, mogURL, refURL, refName string
+	mog, ref                      []*proc
+	pprof                         string // --pprof address of mog[0], profiled when mogway is slower
+	loadCPUs                      string // where wrk runs; loadCPUs when empty
+}
+
+// mogSide is every mogway daemon a request to gw may reach: gw, the tracker and both storage nodes.
+func (c *cluster) mogSide(gw *proc) []*proc { return []*proc{gw, c.tracker, c.nodes[0], c.nodes[1]} }
+
+// refSide is the reference's nginx (master and workers) and the storage nodes it proxies to.
+func (c *cluster) refSide(ng *proc) []*proc { return []*proc{ng, c.nodes[0], c.nodes[1]} }
+
+// ab runs wrk against mogway and the reference, alternating, and reports medians. Around each timed
+// round it reads the CPU time of the side's processes; after the rounds, a separate traced pass per
+// side counts system calls.
+func (c *cluster) ab(a abRun) (row, error) {
+	cpus := a.loadCPUs
+	if cpus == "" {
+		cpus = loadCPUs
+	}
+	urls := [2]string{a.mogURL, a.refURL}
+	sides := [2][]int{pids(a.mog...), pids(a.ref...)}
+	for _, u := range []string{a.mogURL, a.refURL, a.mogURL, a.refURL} {
 		if err := warm(u); err != nil {
 			return row{}, err
 		}
 	}
-	var rps [2][]float64
+	var rps, cpu [2][]float64
 	var p50, p99 [2][]time.Duration
 	var errs [2]int64
 	for range c.o.rounds {
-		for side, u := range []string{mogURL, refURL} {
-			r, err := runWrk(loadCPUs, u, c.o.conns, c.o.duration)
+		for side, u := range urls {
+			t0 := sideCPU(sides[side]).ticks()
+			r, err := runWrk(cpus, u, c.o.conns, c.o.duration)
 			if err != nil {
 				return row{}, err
 			}
+			cpu[side] = append(cpu[side], perRequest(sideCPU(sides[side]).ticks()-t0, r.Requests))
 			rps[side] = append(rps[side], r.RPS)
 			p50[side] = append(p50[side], r.P50)
 			p99[side] = append(p99[side], r.P99)
@@ -128,15 +163,23 @@ func (c *cluster) ab(name, mogURL, refURL, refName string, mogProc, refProc *pro
 		}
 	}
 	r := row{
-		Scenario: name, Unit: "req/s", RefName: refName,
+		Scenario: a.name, Unit: "req/s", RefName: a.refName,
 		Mogway: median(rps[0]), Reference: median(rps[1]),
 		P50:    [2]time.Duration{medianDur(p50[0]), medianDur(p50[1])},
 		P99:    [2]time.Duration{medianDur(p99[0]), medianDur(p99[1])},
 		Errors: errs,
-		RSS:    [2]int64{mogProc.peakRSS(), nginxRSS(refProc)},
+		RSS:    [2]int64{a.mog[0].peakRSS(), nginxRSS(a.ref[0])},
+		CPU:    [2]float64{median(cpu[0]), median(cpu[1])},
 	}
-	if r.Mogway < r.Reference && pprof != "" && !c.o.quick {
-		prof, err := c.profile(name, pprof, mogURL)
+	for side, u := range urls {
+		calls, failed, err := countSyscalls(c.work, sides[side], cpus, u, c.o.conns, c.o.traceTime)
+		if err != nil {
+			return row{}, err
+		}
+		r.Syscalls[side], r.Failed[side] = calls, failed
+	}
+	if r.Mogway < r.Reference && a.pprof != "" && !c.o.quick {
+		prof, err := c.profile(a.name, a.pprof, a.mogURL)
 		if err != nil {
 			return row{}, err
 		}
