@@ -106,16 +106,17 @@ func (c *serverConn) Close() error {
 }
 
 // idleDialer connects within connect and wraps the connection so that every read and write may wait
-// at most idle for progress (see idleConn).
-func idleDialer(connect, idle time.Duration, dials *atomic.Int64) fasthttp.DialFunc {
+// at most idle for progress (see idleConn). It counts dials, and connections found stale on their
+// first read (see idleConn.staleReads).
+func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
 		dials.Add(1)
 		c, err := net.DialTimeout("tcp", addr, connect)
 		if err != nil {
 			return nil, &dialError{err}
 		}
-		ic := &idleConn{Conn: c, idle: idle}
-		ic.local = connAddr{Addr: c.LocalAddr(), c: ic}
+		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads}
+		ic.local = connAddr{Addr: c.LocalAddr(), c: ic} // boxed once: fasthttp asks for it per request
 		return ic, nil
 	}
 }
@@ -168,7 +169,15 @@ type idleConn struct {
 	gotByte bool          // a byte was read since fasthttp last set the read deadline
 	used    bool          // a byte was ever read: the connection has been idle in the pool
 	stall   time.Duration // when set, bounds waits for body bytes instead of idle (setStall)
-	local   connAddr
+	local   net.Addr      // a connAddr
+
+	// lastReq is when the last request on the connection started; unchecked is set when the
+	// request being sent skipped the liveness check (see SetWriteDeadline).
+	lastReq   time.Time
+	unchecked bool
+	// staleReads counts, for the node, requests whose unchecked connection was found closed by
+	// the node on the first read of the answer (see node.retryStale).
+	staleReads *atomic.Int64
 }
 
 // errStaleConn is a pooled keep-alive connection found closed by the node before a request was
@@ -187,19 +196,35 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline is the first thing fasthttp does with a connection for each request, before it
-// writes the request or reads a byte of its body. On a connection that was idle in the pool it first
-// checks, without blocking, that the node has not closed it: a streamed body cannot be sent again
-// once read, so a request must not start on a dead connection. The error (errStaleConn) makes
-// fasthttp close the connection and return it before the request was written.
+// writes the request or reads a byte of its body. On a connection that was idle in the pool it checks,
+// without blocking, that the node has not closed it: a streamed body cannot be sent again once read, so
+// an upload (the one request fasthttp sends with no deadline) must not start on a dead connection. The
+// error (errStaleConn) makes fasthttp close the connection and return it before the request was
+// written. A request without a body on a connection used less than peekIdle ago skips the check,
+// which costs a system call and finds a live connection nearly always: if the node did close it (it
+// restarted), the first read of the answer finds that out (see Read), and the request, which nothing
+// of the node has seen, is sent again on another connection (node.retryStale).
 func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	now := time.Now()
+	c.unchecked = false
 	if c.used {
-		if err := netx.PeerClosed(c.Conn); err != nil {
-			return fmt.Errorf("%w: %w", errStaleConn, err)
+		if t.IsZero() || now.Sub(c.lastReq) >= peekIdle {
+			if err := netx.PeerClosed(c.Conn); err != nil {
+				return fmt.Errorf("%w: %w", errStaleConn, err)
+			}
+		} else {
+			c.unchecked = true
 		}
 	}
+	c.lastReq = now
 	c.wd, c.wa = t, t
 	return c.Conn.SetWriteDeadline(t)
 }
+
+// peekIdle is how long a pooled connection may have been idle and still be used without a liveness
+// check for a request without a body. Nodes close idle keep-alive connections after many seconds;
+// a connection closed sooner belongs to a node that stopped, which the first read tells.
+const peekIdle = time.Second
 
 // idleSlack is how much of an idle time a deadline may have used up and still be kept. Moving a
 // deadline costs a timer update; a busy connection would pay one per read and write. A kept deadline
@@ -236,7 +261,14 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.gotByte, c.used = true, true
+		c.gotByte, c.used, c.unchecked = true, true, false
+	} else if err != nil && c.unchecked && !c.gotByte {
+		// The node closed the connection before this request came (EOF, or a reset for the
+		// request written after its close): nothing was answered. A timeout is no such sign.
+		c.unchecked = false
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			c.staleReads.Add(1)
+		}
 	}
 	return n, err
 }

@@ -3,11 +3,13 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +234,81 @@ func TestIssue9ConnectionLimit(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "limits.max_connections") || strings.Contains(l, "Concurrency") {
 		t.Errorf("log does not name limits.max_connections:\n%s", l)
+	}
+}
+
+// A pooled connection to a node is checked for a close by the node (a system call) before a request
+// only when it has been idle for peekIdle, or when the request is an upload (sent with no deadline);
+// otherwise a close shows on the first read and is counted for node.retryStale.
+func TestIdleConnLivenessCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var dials, stale atomic.Int64
+	dial := idleDialer(time.Second, 10*time.Second, &dials, &stale)
+	for _, tc := range []struct {
+		name      string
+		idleFor   time.Duration // how long before the request the last one started
+		deadline  bool          // the request has a deadline (a GET; an upload has none)
+		wantCheck bool
+	}{
+		{"GET just after the last", 0, true, false},
+		{"GET after peekIdle", peekIdle, true, true},
+		{"upload just after the last", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, err := dial(ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := nc.(*idleConn)
+			// One exchange makes the connection a pooled one, then the node closes it.
+			if _, err := peer.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			peer.Close()
+			c.lastReq = time.Now().Add(-tc.idleFor)
+			var dl time.Time
+			if tc.deadline {
+				dl = time.Now().Add(10 * time.Second)
+			}
+			// The close may take a moment to reach this end: a bounded wait, not a threshold.
+			var swErr error
+			for range 200 {
+				c.lastReq = time.Now().Add(-tc.idleFor)
+				if swErr = c.SetWriteDeadline(dl); swErr != nil || !tc.wantCheck {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := errors.Is(swErr, errStaleConn); got != tc.wantCheck {
+				t.Fatalf("SetWriteDeadline = %v; stale found before writing %v, want %v", swErr, got, tc.wantCheck)
+			}
+			if tc.wantCheck {
+				return
+			}
+			before := stale.Load()
+			// As fasthttp does: write the request, then set the read deadline and read the answer.
+			c.Write([]byte("GET / HTTP/1.1\r\n\r\n")) //nolint:errcheck // the node is gone; the read tells
+			if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Read(make([]byte, 16)); err == nil {
+				t.Fatal("read on a connection the node closed succeeded")
+			}
+			if got := stale.Load() - before; got != 1 {
+				t.Errorf("stale reads counted = %d, want 1", got)
+			}
+		})
 	}
 }

@@ -26,6 +26,9 @@ type node struct {
 	requests atomic.Int64
 	dials    atomic.Int64
 	failures atomic.Int64
+	// staleReads counts answers found cut by a pooled connection the node had closed before the
+	// request was sent (see idleConn.SetWriteDeadline), not yet taken by retryStale.
+	staleReads atomic.Int64
 
 	// inflight counts requests waiting for response headers; stuck counts those past their hedge
 	// delay, which make the node suspect (see suspect).
@@ -179,7 +182,7 @@ func (ns *nodes) get(addr string) *node {
 	n.hc = &fasthttp.HostClient{
 		Addr:                addr,
 		Name:                o.serverHdr,
-		Dial:                idleDialer(o.connect, o.idle, &n.dials),
+		Dial:                idleDialer(o.connect, o.idle, &n.dials, &n.staleReads),
 		MaxConns:            o.maxConns,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxConnWaitTimeout:  o.connect,
@@ -187,6 +190,9 @@ func (ns *nodes) get(addr string) *node {
 		// An upload body is copied to the node through this buffer (held only while a request is
 		// written): fasthttp's 4 KiB default costs a write system call per 4 KiB.
 		WriteBufferSize: writeBufferSize,
+		// An answer's head and a small body arrive together: read them with one system call
+		// (fasthttp's 4 KiB default takes two or three for a 4 KiB object).
+		ReadBufferSize: nodeReadBufferSize,
 		// Bodies up to this size are read whole before the answer is used (so a copy that dies
 		// within them is failed over before the first byte); larger ones stream.
 		MaxResponseBodySize:           maxBufferedBody,
@@ -216,17 +222,36 @@ func (ns *nodes) closeIdle() {
 	}
 }
 
+// takeStale takes one count of staleReads, reporting whether there was one.
+func (n *node) takeStale() bool {
+	for {
+		v := n.staleReads.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.staleReads.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+// nodeReadBufferSize is the read buffer of a node connection, held while an answer is read: an
+// answer's head and a body of up to about 15 KiB in one read.
+const nodeReadBufferSize = 16 << 10
+
 // maxBufferedBody is the largest storage answer read whole (with its Content-Length) before the
 // answer is used; larger or chunked ones stream.
 const maxBufferedBody = 64 << 10
 
 // retryStale retries a request once when a kept-alive connection turned out to be closed by the node
 // before it answered; every other error is left to the gateway's own failover to the next node.
-// A connection found closed before the request was written (errStaleConn) is always safe to retry.
-// The second one in a row means the node restarted and every idle connection predates it: they are
-// all closed, so the next attempt dials (fasthttp stops after MaxIdemponentCallAttempts).
+// A connection found closed before the request was written (errStaleConn), or found closed on the
+// first read of the answer to a request sent on it without the liveness check (a staleReads count),
+// is always safe to retry: fasthttp sends no request with a body stream twice. The second one in a
+// row means the node restarted and every idle connection predates it: they are all closed, so the
+// next attempt dials (fasthttp stops after MaxIdemponentCallAttempts).
 func (n *node) retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if errors.Is(err, errStaleConn) {
+	if errors.Is(err, errStaleConn) || (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF)) && n.takeStale() {
 		if attempts >= 2 {
 			n.hc.CloseIdleConnections()
 		}
