@@ -390,3 +390,25 @@ func TestSortSuspects(t *testing.T) {
 		t.Errorf("sortSuspects = %q, want %q", got, want)
 	}
 }
+
+// A finished racer is reused with its results channel and timer: setting up the hedging of a GET
+// allocates nothing once warm.
+func TestRacerAllocs(t *testing.T) {
+	s := &Server{now: time.Now}
+	rt := &route{hedge: compileHedge(Hedge{Delay: "auto", Budget: "10%"})}
+	n1, n2 := &node{addr: "127.0.0.2:7500"}, &node{addr: "127.0.0.3:7500"}
+	fr := &fetchRequest{route: rt, targets: []target{{node: n1, uri: "/a"}, {node: n2, uri: "/a"}}}
+	var r *racer
+	cycle := func() {
+		r = s.newRacer(fr, passHeaders{})
+		if !r.hedging || cap(r.results) < 2 {
+			t.Fatalf("racer hedging %v with results for %d, want hedging with room for 2", r.hedging, cap(r.results))
+		}
+		r.arm(0) // the hedge timer of the first attempt, as result does
+		r.finish()
+	}
+	cycle()
+	if n := testing.AllocsPerRun(100, cycle); n != 0 {
+		t.Errorf("a hedged racer set up and finished: %v allocations, want 0", n)
+	}
+}

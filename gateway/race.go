@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/bits"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -44,16 +45,32 @@ type racer struct {
 // more targets are not hedged.
 const maxRaced = 64
 
+// racers are finished racers, reused with their results channel and timer: a GET on a hedged route
+// then allocates neither.
+var racers sync.Pool
+
 func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 	h := &fr.route.hedge
-	r := &racer{s: s, fr: fr, ph: ph, armedFor: -1,
+	r, _ := racers.Get().(*racer)
+	if r == nil {
+		r = &racer{}
+	}
+	results, timer := r.results, r.timer
+	*r = racer{s: s, fr: fr, ph: ph, armedFor: -1, timer: timer,
 		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
 	if r.hedging {
 		h.budget.request(s.now())
-		r.results = make(chan attempt, len(fr.targets))
+		if cap(results) < len(fr.targets) {
+			results = make(chan attempt, max(len(fr.targets), racerResults))
+		}
+		r.results = results
 	}
 	return r
 }
+
+// racerResults is the smallest results channel a racer is given, so that a pooled one serves the
+// usual fetches of a few targets.
+const racerResults = 4
 
 // stop tries no further target; attempts already waiting are still reported.
 func (r *racer) stop() { r.next = len(r.fr.targets) }
@@ -151,23 +168,30 @@ func (r *racer) launch(hedge bool) {
 	i := r.next
 	r.next++
 	r.pending |= 1 << i
-	go func(t target, head bool, ph passHeaders, out chan<- attempt) {
-		out <- r.s.try(t, i, hedge, head, ph)
-	}(r.fr.targets[i], r.fr.head, r.ph, r.results)
+	// The goroutine may outlive r (a loser, see finish): it takes what it needs now.
+	go func(s *Server, t target, head bool, ph passHeaders, out chan<- attempt) {
+		out <- s.try(t, i, hedge, head, ph)
+	}(r.s, r.fr.targets[i], r.fr.head, r.ph, r.results)
 }
 
 // finish drops the losers: attempts still waiting once the fetch has its answer or gave up. Their
 // answers are released with their connections closed, and a loser that failed counts against its
-// node's health as any failed attempt does.
+// node's health as any failed attempt does. r must not be used after it: it goes back to racers (its
+// results channel only when no loser will still send on it).
 func (r *racer) finish() {
 	if r.timer != nil {
-		r.timer.Stop()
-	}
-	if r.pending == 0 {
-		return
+		r.timer.Stop() // a stopped timer delivers nothing stale after a Reset (Go 1.23 timers)
 	}
 	n, stuck, results, s := bits.OnesCount64(r.pending), r.stuck, r.results, r.s
-	r.s.stats.hedgesCancelled.Add(int64(n))
+	if n > 0 {
+		r.results = nil
+	}
+	r.s, r.fr, r.ph = nil, nil, passHeaders{}
+	racers.Put(r)
+	if n == 0 {
+		return
+	}
+	s.stats.hedgesCancelled.Add(int64(n))
 	go func() {
 		for range n {
 			at := <-results
