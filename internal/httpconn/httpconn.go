@@ -13,7 +13,6 @@ package httpconn
 
 import (
 	"bytes"
-	"container/list"
 	"errors"
 	"io"
 	"log/slog"
@@ -43,7 +42,7 @@ type Tracker struct {
 
 	mu       sync.Mutex // guards open, idle and lastWarn
 	open     int        // connections holding a slot (Conn.counted)
-	idle     list.List  // *Conn idle between requests, longest idle at the front
+	idle     idleList   // connections idle between requests, longest idle at the front
 	lastWarn time.Time  // when a refusal was last logged
 
 	evicted, refused atomic.Int64
@@ -69,7 +68,7 @@ type Stats struct {
 func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return Stats{Open: t.open, Idle: t.idle.Len(), Evicted: t.evicted.Load(), Refused: t.refused.Load()}
+	return Stats{Open: t.open, Idle: t.idle.n, Evicted: t.evicted.Load(), Refused: t.refused.Load()}
 }
 
 // Listener wraps ln: the connections it accepts are *Conn, counted against Options.Max.
@@ -104,8 +103,8 @@ func (t *Tracker) admit(c net.Conn) *Conn {
 		t.mu.Unlock()
 		return hc
 	}
-	front := t.idle.Front()
-	if front == nil {
+	victim := t.idle.front
+	if victim == nil {
 		warn := time.Since(t.lastWarn) >= time.Minute
 		if warn {
 			t.lastWarn = time.Now()
@@ -114,8 +113,7 @@ func (t *Tracker) admit(c net.Conn) *Conn {
 		t.refuse(c, warn)
 		return nil
 	}
-	victim := t.idle.Remove(front).(*Conn)
-	victim.elem = nil
+	t.idle.remove(victim)
 	victim.counted = false // its slot passes to hc
 	t.mu.Unlock()
 	t.evicted.Add(1)
@@ -155,8 +153,8 @@ func (t *Tracker) ConnState(c net.Conn, st fasthttp.ConnState) {
 		// reads the connection, so the head state needs no lock.
 		hc.head = headFixer{}
 		t.mu.Lock()
-		if hc.counted && hc.elem == nil {
-			hc.elem = t.idle.PushBack(hc)
+		if hc.counted && !hc.idle {
+			t.idle.pushBack(hc)
 		}
 		t.mu.Unlock()
 	case fasthttp.StateActive, fasthttp.StateHijacked, fasthttp.StateClosed:
@@ -168,10 +166,42 @@ func (t *Tracker) ConnState(c net.Conn, st fasthttp.ConnState) {
 
 // unidle takes c off the idle list. t.mu must be held.
 func (t *Tracker) unidle(c *Conn) {
-	if c.elem != nil {
-		t.idle.Remove(c.elem)
-		c.elem = nil
+	if c.idle {
+		t.idle.remove(c)
 	}
+}
+
+// idleList is a doubly linked list of connections through their own prev and next fields, so that
+// a connection going idle after each answer costs no allocation (container/list allocates an element).
+type idleList struct {
+	front, back *Conn
+	n           int
+}
+
+func (l *idleList) pushBack(c *Conn) {
+	c.prev, c.next, c.idle = l.back, nil, true
+	if l.back != nil {
+		l.back.next = c
+	} else {
+		l.front = c
+	}
+	l.back = c
+	l.n++
+}
+
+func (l *idleList) remove(c *Conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.front = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.back = c.prev
+	}
+	c.prev, c.next, c.idle = nil, nil, false
+	l.n--
 }
 
 func unwrap(c net.Conn) *Conn {
@@ -194,8 +224,9 @@ type Conn struct {
 	net.Conn
 	t *Tracker
 
-	elem    *list.Element // on t.idle while idle; guarded by t.mu
-	counted bool          // holds one of t's slots; guarded by t.mu
+	idle       bool  // on t.idle; guarded by t.mu, as are prev and next
+	prev, next *Conn // neighbours on t.idle
+	counted    bool  // holds one of t's slots; guarded by t.mu
 
 	head       headFixer // the request head being read
 	pendingLF  bool      // an LF owed to the reader after a one-byte read that had to grow

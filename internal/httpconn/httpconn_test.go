@@ -274,3 +274,42 @@ func BenchmarkHeadFixer(b *testing.B) {
 		}
 	}
 }
+
+// A connection going idle after an answer and active with the next request costs no allocation, and
+// the idle list keeps its order through removals from its middle and ends.
+func TestConnStateIdleList(t *testing.T) {
+	tr := NewTracker(Options{})
+	var conns []*Conn
+	for range 3 {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		conns = append(conns, tr.admit(a))
+	}
+	for _, c := range conns {
+		tr.ConnState(c, fasthttp.StateIdle)
+	}
+	tr.ConnState(conns[1], fasthttp.StateActive) // the middle one
+	if st := tr.Stats(); st.Open != 3 || st.Idle != 2 {
+		t.Fatalf("Stats = %+v, want 3 open, 2 idle", st)
+	}
+	if tr.idle.front != conns[0] || tr.idle.back != conns[2] || conns[0].next != conns[2] || conns[2].prev != conns[0] {
+		t.Fatal("idle list after removing its middle: want conns 0 then 2")
+	}
+	tr.ConnState(conns[0], fasthttp.StateActive)
+	tr.ConnState(conns[1], fasthttp.StateIdle)
+	if tr.idle.front != conns[2] || tr.idle.back != conns[1] || tr.idle.n != 2 {
+		t.Fatal("idle list: want conns 2 then 1")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		tr.ConnState(conns[0], fasthttp.StateIdle)
+		tr.ConnState(conns[0], fasthttp.StateActive)
+	}); n != 0 {
+		t.Errorf("idle then active: %v allocations, want 0", n)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if st := tr.Stats(); st.Open != 0 || st.Idle != 0 || tr.idle.front != nil || tr.idle.back != nil {
+		t.Errorf("after closing all: Stats = %+v, list ends %p %p; want empty", st, tr.idle.front, tr.idle.back)
+	}
+}
