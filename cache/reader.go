@@ -124,6 +124,41 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
+// WriteTo implements io.WriterTo. A stored body is written without a copy through a buffer: the
+// memory tier's bytes in one Write, a disk file as an *io.LimitedReader over the *os.File handed to
+// w's ReadFrom (a *net.TCPConn sends it with sendfile(2)); w's buffered bytes are flushed first when
+// it has a Flush method, as a bufio.Writer hands ReadFrom on only when empty. A stored file that ends
+// before the body does is io.ErrUnexpectedEOF. Fills in progress and range Readers copy through Read.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	if r.sl != nil || r.fl != nil {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	lim := r.limit()
+	if r.off >= lim {
+		return 0, nil
+	}
+	if r.mem != nil {
+		n, err := w.Write(r.mem[r.off:lim])
+		r.off += int64(n)
+		return int64(n), err
+	}
+	if fl, ok := w.(interface{ Flush() error }); ok {
+		if err := fl.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := r.file.Seek(r.base+r.off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	lr := io.LimitedReader{R: r.file, N: lim - r.off}
+	n, err := io.Copy(w, &lr)
+	r.off += n
+	if err == nil && lr.N > 0 {
+		err = fmt.Errorf("cache: stored file %s cut short: %w", r.file.Name(), io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
 func (r *Reader) readStored(p []byte, off int64) (int, error) {
 	lim := r.limit()
 	if off >= lim {

@@ -329,6 +329,21 @@ func (b *cacheBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo sends a whole stored body through the Reader's WriteTo (one write from the memory tier,
+// sendfile(2) from the disk tier) rather than through fasthttp's copy buffer; a section of it
+// (a Range answer) is copied through Read.
+func (b *cacheBody) WriteTo(w io.Writer) (int64, error) {
+	if b.src != io.Reader(b.r) {
+		return io.Copy(w, struct{ io.Reader }{b})
+	}
+	n, err := b.r.WriteTo(w)
+	b.sent += n
+	if err != nil {
+		b.s.stats.aborted.Add(1)
+	}
+	return n, err
+}
+
 // CloseWithError releases the Reader and writes the access log line.
 func (b *cacheBody) CloseWithError(err error) error {
 	b.once.Do(func() {
