@@ -16,13 +16,36 @@ import (
 // dev<N> after start-up is used at once and a cached handle never writes beneath a mount point.
 // Reads (openGet, OpenRead, StatRead) go through reads, which keeps the device open and checks it against
 // the device path at least once a second (see rootCache).
+//
+// Where reads use openat2, files keeps small files open between GETs (see fileCache); Remove,
+// Rename and OpenFile for writing forget the paths they change.
 type docroot struct {
 	dir   string     // absolute path of the docroot
 	reads *rootCache // device roots for reads
+	files *fileCache // open small files for GET and HEAD; nil without openat2
 }
 
 func newDocroot(dir string) docroot {
-	return docroot{dir: dir, reads: newRootCache(dir)}
+	d := docroot{dir: dir, reads: newRootCache(dir)}
+	if d.reads.beneath {
+		d.files = newFileCache(fileCacheMax, fileCacheInactive)
+	}
+	return d
+}
+
+// forget drops rel from the open-file cache, after a change through the docroot.
+func (d docroot) forget(rel string) {
+	if d.files != nil {
+		d.files.forget(rel)
+	}
+}
+
+// closeReads closes the cached device roots and open files.
+func (d docroot) closeReads() {
+	if d.files != nil {
+		d.files.Close()
+	}
+	d.reads.Close()
 }
 
 // splitDev splits rel into its device and the path inside it ("." for the device itself).
@@ -78,6 +101,9 @@ func (d docroot) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, err
 		return nil, err
 	}
 	defer r.Close()
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_TRUNC) != 0 {
+		defer d.forget(rel)
+	}
 	return r.OpenFile(in, flag, perm)
 }
 
@@ -105,6 +131,7 @@ func (d docroot) Remove(rel string) error {
 		return err
 	}
 	defer r.Close()
+	defer d.forget(rel)
 	return r.Remove(in)
 }
 
@@ -129,5 +156,7 @@ func (d docroot) Rename(from, to string) error {
 	if toDev != dev || toIn == "" {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrInvalid}
 	}
+	defer d.forget(from)
+	defer d.forget(to)
 	return r.Rename(in, toIn)
 }

@@ -192,14 +192,30 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.stats.badRequests.Add(1)
 		return
 	case httpsem.RangeOK:
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		h.SetBytesV("Content-Range", httpsem.AppendContentRange(buf[:0], first, n, size))
+		if size <= smallFileSize {
+			// Read like a whole small file: a cached descriptor is never seeked.
+			if !ctx.IsHead() {
+				if err := s.readSmall(ctx, &g, first, n); err != nil {
+					g.close()
+					s.log.Warn("read failed", "path", rel, "err", err)
+					s.reply(ctx, fasthttp.StatusInternalServerError, "")
+					return
+				}
+				s.stats.bytesOut.Add(n)
+			} else {
+				h.SetContentLength(int(n))
+			}
+			g.close()
+			return
+		}
 		f := g.file()
 		if _, err := f.Seek(first, io.SeekStart); err != nil {
 			f.Close()
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
 			return
 		}
-		ctx.SetStatusCode(fasthttp.StatusPartialContent)
-		h.SetBytesV("Content-Range", httpsem.AppendContentRange(buf[:0], first, n, size))
 		if !ctx.IsHead() {
 			s.stats.bytesOut.Add(n)
 		}
@@ -214,7 +230,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if size <= smallFileSize {
-		err := s.readSmall(ctx, &g, size)
+		err := s.readSmall(ctx, &g, 0, size)
 		g.close()
 		if err != nil {
 			s.log.Warn("read failed", "path", rel, "err", err)
@@ -234,13 +250,13 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 // costs a write for the headers, a sendfile for the body and one more to see the end of the file.
 const smallFileSize = 16 << 10
 
-// readSmall reads the size bytes of f into the response body. A file that turns out shorter than
-// its fstat size (truncated meanwhile) is an error, never a short 200.
-func (s *Server) readSmall(ctx *fasthttp.RequestCtx, g *getFile, size int64) error {
+// readSmall reads n bytes of g from off into the response body. A file that turns out shorter than
+// its stat size (truncated meanwhile) is an error, never a short answer.
+func (s *Server) readSmall(ctx *fasthttp.RequestCtx, g *getFile, off, n int64) error {
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
-	buf := (*bp)[:size]
-	if err := g.readFull(buf); err != nil {
+	buf := (*bp)[:n]
+	if err := g.readAt(buf, off); err != nil {
 		return err
 	}
 	ctx.Response.SetBody(buf)

@@ -603,7 +603,7 @@ func TestReadSmallShortFile(t *testing.T) {
 		}
 		g := getFile{fd: fd}
 		var ctx fasthttp.RequestCtx
-		err = n.srv.readSmall(&ctx, &g, tc.size)
+		err = n.srv.readSmall(&ctx, &g, 0, tc.size)
 		g.close()
 		if (err != nil) != tc.wantErr || (err == nil && int64(len(ctx.Response.Body())) != tc.size) {
 			t.Errorf("readSmall(size %d) = %d bytes, %v; want error %v", tc.size, len(ctx.Response.Body()), err, tc.wantErr)

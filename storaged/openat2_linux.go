@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // sysOpenat2 is openat2(2), Linux 5.6, on architectures with the common syscall table.
@@ -72,24 +74,43 @@ func haveOpenBeneath(dir string) bool {
 
 // fstatMeta fstats fd.
 func fstatMeta(fd int) (fileMeta, error) {
-	var st syscall.Stat_t
+	var st unix.Stat_t
 	for {
-		err := syscall.Fstat(fd, &st)
-		if err == syscall.EINTR {
+		err := unix.Fstat(fd, &st)
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return fileMeta{}, &fs.PathError{Op: "fstat", Path: "", Err: err}
 		}
-		break
+		return metaOf(&st), nil
 	}
+}
+
+// statAtMeta stats name relative to the directory dirfd, following symlinks.
+func statAtMeta(dirfd int, name string) (fileMeta, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(dirfd, name, &st, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileMeta{}, err
+		}
+		return metaOf(&st), nil
+	}
+}
+
+func metaOf(st *unix.Stat_t) fileMeta {
 	var mode fs.FileMode
-	switch st.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-	case syscall.S_IFDIR:
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
 		mode = fs.ModeDir
 	default:
 		mode = fs.ModeIrregular
 	}
-	return fileMeta{mode: mode, size: st.Size, mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec))}, nil
+	return fileMeta{mode: mode, size: st.Size, mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)),
+		dev: uint64(st.Dev), ino: uint64(st.Ino)} //nolint:unconvert // the field types differ by architecture
 }

@@ -13,3 +13,5 @@ func openDirPath(path string) (int, error) { return -1, syscall.ENOSYS }
 
 // fstatMeta is not needed without openat2: files come from os.Root as *os.File.
 func fstatMeta(fd int) (fileMeta, error) { return fileMeta{}, syscall.ENOSYS }
+
+func statAtMeta(dirfd int, name string) (fileMeta, error) { return fileMeta{}, syscall.ENOSYS }

@@ -101,6 +101,21 @@ func (e *devRoot) openBeneathFd(name string) (int, error) {
 	return fd, nil
 }
 
+// statBeneath stats name below e.dir (following symlinks, as an open does). It only validates a
+// cached open file: the descriptor served was opened with openBeneathFd.
+func (e *devRoot) statBeneath(name string) (fileMeta, error) {
+	var fm fileMeta
+	var err error
+	cerr := e.dirConn.Control(func(dirfd uintptr) { fm, err = statAtMeta(int(dirfd), name) })
+	if cerr != nil {
+		return fileMeta{}, &fs.PathError{Op: "fstatat", Path: name, Err: fs.ErrClosed} // e was replaced
+	}
+	if err != nil {
+		return fileMeta{}, &fs.PathError{Op: "fstatat", Path: name, Err: err}
+	}
+	return fm, nil
+}
+
 // close closes the root and the descriptor of e; operations in progress on them finish first.
 func (e *devRoot) close() {
 	e.root.Close()

@@ -403,7 +403,7 @@ func FuzzOpenGetConfined(f *testing.F) {
 	roots[false].reads.beneath = false
 	f.Cleanup(func() {
 		for _, d := range roots {
-			d.reads.Close()
+			d.closeReads()
 		}
 	})
 	f.Fuzz(func(t *testing.T, inner string, beneath bool) {
@@ -417,7 +417,7 @@ func FuzzOpenGetConfined(f *testing.F) {
 			return
 		}
 		buf := make([]byte, fm.size)
-		if err := g.readFull(buf); err != nil {
+		if err := g.readAt(buf, 0); err != nil {
 			t.Fatalf("openGet(%q): read: %v", inner, err)
 		}
 		if got := string(buf); got != "inside" {

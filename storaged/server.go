@@ -195,7 +195,7 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.requests.Wait()
-	s.root.reads.Close()
+	s.root.closeReads()
 	s.log.Info("storage node stopped", "http", httpLn.Addr().String())
 	return err
 }
@@ -221,7 +221,7 @@ func (s *Server) Close() error {
 	s.closeMgmtConns()
 	s.wg.Wait()
 	s.requests.Wait() // handlers whose connections were cut clean up their temp files
-	s.root.reads.Close()
+	s.root.closeReads()
 	return nil
 }
 

@@ -1,0 +1,238 @@
+package storaged
+
+import (
+	"sync"
+	"syscall"
+	"time"
+)
+
+// fileCacheMax bounds the descriptors a fileCache keeps open.
+const fileCacheMax = 1024
+
+// fileCacheInactive is how long a cached file stays open without a GET or HEAD: a file deleted
+// behind the node's back (not through DELETE, which forgets it at once) frees its disk space at
+// most this long after its last read.
+const fileCacheInactive = 10 * time.Second
+
+// fileCache keeps the descriptors of small files (up to smallFileSize) open between GETs, as nginx's
+// open_file_cache does, so a hit costs one stat of the path instead of an open, an fstat and a close.
+//
+// An entry is never trusted on its own: every hit stats the path through the device root (see
+// docroot.openGet) and uses the descriptor only when the path still names the same file (st_dev,
+// st_ino). A file replaced by a rename, deleted or turned into a directory or a symlink leading out
+// of the device is therefore never served from the old descriptor; the answer's size and dates come
+// from that stat, so a file rewritten in place is described as an open would. DELETE, PUT and
+// renames through the docroot forget the entry at once (see docroot.forget).
+//
+// Entries are reference counted: the cache holds one reference while the entry is in files, and
+// each request reading the descriptor holds one, so an entry evicted or forgotten while a request
+// reads it is closed when that request releases it. At most fileCacheMax entries are kept (the
+// least recently used is evicted), and an entry unused for fileCacheInactive is closed by a sweep.
+//
+// A fileCache is safe for concurrent use.
+type fileCache struct {
+	max      int
+	inactive time.Duration
+	now      func() time.Time
+
+	mu     sync.Mutex           // guards everything below and every openFile's refs, used, prev, next
+	files  map[string]*openFile // by path relative to the docroot
+	lru    openFileList         // most recently used at the front
+	sweep  *time.Timer          // runs sweepInactive while files is not empty; nil before the first
+	armed  bool                 // sweep is scheduled
+	closed bool                 // Close was called: nothing new is kept
+}
+
+// openFile is one cached descriptor.
+type openFile struct {
+	rel      string
+	fd       int
+	dev, ino uint64
+	refs     int   // see fileCache
+	used     int64 // when (UnixNano) it was last put or hit
+	cached   bool  // in files
+	prev     *openFile
+	next     *openFile
+}
+
+func newFileCache(max int, inactive time.Duration) *fileCache {
+	return &fileCache{max: max, inactive: inactive, now: time.Now, files: map[string]*openFile{}}
+}
+
+// acquire returns the entry of rel with a reference for the caller, or nil.
+func (c *fileCache) acquire(rel string) *openFile {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	e := c.files[rel]
+	if e != nil {
+		e.refs++
+		e.used = now
+		c.lru.moveToFront(e)
+	}
+	c.mu.Unlock()
+	return e
+}
+
+// release drops a reference taken by acquire; the last one closes the descriptor.
+func (c *fileCache) release(e *openFile) {
+	c.mu.Lock()
+	e.refs--
+	last := e.refs == 0
+	c.mu.Unlock()
+	if last {
+		syscall.Close(e.fd)
+	}
+}
+
+// drop takes e out of the cache if it is still there (its path no longer names its file).
+func (c *fileCache) drop(e *openFile) {
+	c.mu.Lock()
+	last := c.removeLocked(e)
+	c.mu.Unlock()
+	if last {
+		syscall.Close(e.fd)
+	}
+}
+
+// forget takes the entry of rel, if any, out of the cache.
+func (c *fileCache) forget(rel string) {
+	c.mu.Lock()
+	e := c.files[rel]
+	last := e != nil && c.removeLocked(e)
+	c.mu.Unlock()
+	if last {
+		syscall.Close(e.fd)
+	}
+}
+
+// removeLocked takes e out of files and drops the cache's reference; it reports whether that was
+// the last one (the caller then closes e.fd after unlocking).
+func (c *fileCache) removeLocked(e *openFile) bool {
+	if !e.cached {
+		return false
+	}
+	e.cached = false
+	delete(c.files, e.rel)
+	c.lru.remove(e)
+	e.refs--
+	return e.refs == 0
+}
+
+// put keeps fd, the open file rel with identity dev and ino, and reports whether it did; when it
+// did not (rel is cached already, or the cache is closed), the caller still owns fd.
+func (c *fileCache) put(rel string, fd int, dev, ino uint64) bool {
+	now := c.now().UnixNano()
+	var evicted []*openFile
+	c.mu.Lock()
+	if c.closed || c.files[rel] != nil {
+		c.mu.Unlock()
+		return false
+	}
+	e := &openFile{rel: rel, fd: fd, dev: dev, ino: ino, refs: 1, used: now, cached: true}
+	c.files[rel] = e
+	c.lru.pushFront(e)
+	for len(c.files) > c.max {
+		v := c.lru.back
+		if c.removeLocked(v) {
+			evicted = append(evicted, v)
+		}
+	}
+	if !c.armed {
+		c.armed = true
+		if c.sweep == nil {
+			c.sweep = time.AfterFunc(c.inactive, c.sweepInactive)
+		} else {
+			c.sweep.Reset(c.inactive)
+		}
+	}
+	c.mu.Unlock()
+	for _, v := range evicted {
+		syscall.Close(v.fd)
+	}
+	return true
+}
+
+// sweepInactive closes the entries unused for c.inactive and runs again while any is left.
+func (c *fileCache) sweepInactive() {
+	old := c.now().Add(-c.inactive).UnixNano()
+	var closing []*openFile
+	c.mu.Lock()
+	for v := c.lru.back; v != nil && v.used <= old; v = c.lru.back {
+		if c.removeLocked(v) {
+			closing = append(closing, v)
+		}
+	}
+	c.armed = len(c.files) > 0 && !c.closed
+	if c.armed {
+		c.sweep.Reset(c.inactive)
+	}
+	c.mu.Unlock()
+	for _, v := range closing {
+		syscall.Close(v.fd)
+	}
+}
+
+// Close closes every cached descriptor no request is reading (the others close on release) and
+// keeps nothing from then on.
+func (c *fileCache) Close() {
+	var closing []*openFile
+	c.mu.Lock()
+	c.closed = true
+	for _, v := range c.files {
+		if c.removeLocked(v) {
+			closing = append(closing, v)
+		}
+	}
+	if c.sweep != nil {
+		c.sweep.Stop()
+	}
+	c.armed = false
+	c.mu.Unlock()
+	for _, v := range closing {
+		syscall.Close(v.fd)
+	}
+}
+
+// len returns the number of cached entries.
+func (c *fileCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.files)
+}
+
+// openFileList is a doubly linked list through the entries' own prev and next fields.
+type openFileList struct {
+	front, back *openFile
+}
+
+func (l *openFileList) pushFront(e *openFile) {
+	e.prev, e.next = nil, l.front
+	if l.front != nil {
+		l.front.prev = e
+	} else {
+		l.back = e
+	}
+	l.front = e
+}
+
+func (l *openFileList) remove(e *openFile) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.front = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.back = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (l *openFileList) moveToFront(e *openFile) {
+	if l.front == e {
+		return
+	}
+	l.remove(e)
+	l.pushFront(e)
+}

@@ -1,0 +1,183 @@
+package storaged
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A file kept open between GETs is served only while its path still names it: every change made
+// behind the node's back or through it is seen by the next GET, and changes through the node
+// forget the descriptor at once.
+func TestGetOpenFileCache(t *testing.T) {
+	t.Parallel()
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		change     func(t *testing.T, n *testNode, p string)
+		wantStatus int
+		wantBody   string
+		wantKept   int // cached entries right after change, before the GET
+	}{
+		{"unchanged", func(*testing.T, *testNode, string) {}, 200, "first", 1},
+		{"renamed over", func(t *testing.T, n *testNode, p string) {
+			tmp := p + ".tmp"
+			must(t, os.WriteFile(tmp, []byte("second, longer"), 0o644))
+			must(t, os.Rename(tmp, p))
+		}, 200, "second, longer", 1},
+		{"rewritten in place", func(t *testing.T, n *testNode, p string) {
+			must(t, os.WriteFile(p, []byte("third"), 0o644))
+		}, 200, "third", 1},
+		{"removed", func(t *testing.T, n *testNode, p string) { must(t, os.Remove(p)) }, 404, "", 1},
+		{"now a directory", func(t *testing.T, n *testNode, p string) {
+			must(t, os.Remove(p))
+			must(t, os.Mkdir(p, 0o755))
+		}, 200, "<h1>200 - OK</h1>\nDirectory listing disabled\n", 1},
+		{"now a symlink out of the device", func(t *testing.T, n *testNode, p string) {
+			must(t, os.Remove(p))
+			must(t, os.Symlink(outside, p))
+		}, 403, "", 1},
+		{"PUT through the node", func(t *testing.T, n *testNode, p string) {
+			if code := n.put(t, "/dev1/0/f.fid", []byte("put"), nil); code != 201 && code != 200 {
+				t.Fatalf("PUT = %d", code)
+			}
+		}, 200, "put", 0},
+		{"DELETE through the node", func(t *testing.T, n *testNode, p string) {
+			if resp, _ := n.get(t, "DELETE", "/dev1/0/f.fid", nil); resp.StatusCode != 204 {
+				t.Fatalf("DELETE = %d", resp.StatusCode)
+			}
+		}, 404, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, nil)
+			fc := n.srv.root.files
+			if fc == nil {
+				t.Skip("no openat2 here: reads go through os.Root and keep nothing open")
+			}
+			p := filepath.Join(n.docroot, "dev1", "0", "f.fid")
+			must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			must(t, os.WriteFile(p, []byte("first"), 0o644))
+			for range 2 {
+				if resp, body := n.get(t, "GET", "/dev1/0/f.fid", nil); resp.StatusCode != 200 || body != "first" {
+					t.Fatalf("GET = %d %q, want 200 first", resp.StatusCode, body)
+				}
+			}
+			if fc.len() != 1 {
+				t.Fatalf("cached files after two GETs = %d, want 1", fc.len())
+			}
+			tc.change(t, n, p)
+			if got := fc.len(); got != tc.wantKept {
+				t.Errorf("cached files after the change = %d, want %d", got, tc.wantKept)
+			}
+			resp, body := n.get(t, "GET", "/dev1/0/f.fid", nil)
+			if resp.StatusCode != tc.wantStatus || (tc.wantBody != "" && body != tc.wantBody) {
+				t.Fatalf("GET after the change = %d %q, want %d %q", resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+			}
+			if tc.wantStatus == 200 && tc.wantBody != "" && resp.Header.Get("Content-Length") != "" &&
+				resp.ContentLength != int64(len(body)) {
+				t.Errorf("Content-Length %d for a %d-byte body", resp.ContentLength, len(body))
+			}
+		})
+	}
+}
+
+// A Range request on a cached small file reads its bytes without moving the shared file offset.
+func TestGetOpenFileCacheRange(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	p := filepath.Join(n.docroot, "dev1", "r.fid")
+	must(t, os.WriteFile(p, []byte("0123456789"), 0o644))
+	for _, tc := range []struct{ rng, want string }{
+		{"", "0123456789"}, {"bytes=2-4", "234"}, {"bytes=7-", "789"}, {"", "0123456789"}, {"bytes=-2", "89"},
+	} {
+		hdr := map[string]string{}
+		if tc.rng != "" {
+			hdr["Range"] = tc.rng
+		}
+		if _, body := n.get(t, "GET", "/dev1/r.fid", hdr); body != tc.want {
+			t.Errorf("GET Range %q = %q, want %q", tc.rng, body, tc.want)
+		}
+	}
+}
+
+// openPipe returns a descriptor that is open until closed, for the reference counting tests.
+func openPipe(t *testing.T) int {
+	t.Helper()
+	var p [2]int
+	must(t, syscall.Pipe2(p[:], syscall.O_CLOEXEC))
+	t.Cleanup(func() { syscall.Close(p[1]) })
+	return p[0]
+}
+
+// isOpen reports whether fd is an open descriptor.
+func isOpen(fd int) bool {
+	var st syscall.Stat_t
+	return !errors.Is(syscall.Fstat(fd, &st), syscall.EBADF)
+}
+
+func TestFileCacheRefcounts(t *testing.T) {
+	c := newFileCache(2, time.Hour)
+	defer c.Close()
+	fd := openPipe(t)
+	if !c.put("a", fd, 1, 1) {
+		t.Fatal("put(a) = false")
+	}
+	if c.put("a", fd, 1, 1) {
+		t.Fatal("second put(a) = true, want false: the caller keeps its descriptor")
+	}
+	e := c.acquire("a")
+	if e == nil || e.fd != fd {
+		t.Fatalf("acquire(a) = %v", e)
+	}
+	c.forget("a")
+	if c.acquire("a") != nil {
+		t.Fatal("acquire after forget found the entry")
+	}
+	if !isOpen(fd) {
+		t.Fatal("forget closed a descriptor a request still reads")
+	}
+	c.release(e)
+	if isOpen(fd) {
+		t.Fatal("descriptor still open after the last release")
+	}
+}
+
+func TestFileCacheBoundAndSweep(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newFileCache(2, 10*time.Second)
+	c.now = func() time.Time { return now }
+	defer c.Close()
+	a, b, d := openPipe(t), openPipe(t), openPipe(t)
+	c.put("a", a, 1, 1)
+	c.put("b", b, 1, 2)
+	c.release(c.acquire("a")) // a is now the most recently used
+	c.put("d", d, 1, 3)
+	if c.len() != 2 || c.acquire("b") != nil || isOpen(b) {
+		t.Fatalf("after a third put: %d entries, b open %v; want 2, b evicted and closed", c.len(), isOpen(b))
+	}
+	now = now.Add(5 * time.Second)
+	c.release(c.acquire("d"))
+	now = now.Add(6 * time.Second) // a unused for 11s, d for 6s
+	c.sweepInactive()
+	if c.len() != 1 || isOpen(a) || !isOpen(d) {
+		t.Fatalf("after the sweep: %d entries, a open %v, d open %v; want only d", c.len(), isOpen(a), isOpen(d))
+	}
+	c.Close()
+	if isOpen(d) || c.put("e", openPipe(t), 1, 4) {
+		t.Fatal("Close left a descriptor open or the cache still keeps files")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
