@@ -40,7 +40,13 @@ type fetchRequest struct {
 	// routes whose paths came from the path cache ask the tracker again (the cached copies may be gone).
 	refresh bool
 	rec     *accessRecord
+	// own holds the targets of an upstream route of up to ownTargets servers, so a request allocates them
+	// with the fetchRequest.
+	own [ownTargets]target
 }
+
+// ownTargets is the room for targets inside a fetchRequest.
+const ownTargets = 4
 
 // targetSource is where a fetch's targets came from.
 type targetSource interface {
@@ -328,11 +334,16 @@ type entity struct {
 // entityOf checks an answer's framing: a 200 or 206 with a body must say how long it is, and a 206's
 // Content-Range must agree with its Content-Length. etag, when not empty, replaces the answer's ETag.
 func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
+	e := entity{length: int64(resp.Header.ContentLength()), total: -1}
+	// The validators as one string (one allocation), then split.
+	lm := resp.Header.Peek("Last-Modified")
 	if etag == "" {
-		etag = string(resp.Header.Peek("ETag"))
+		tag := resp.Header.Peek("ETag")
+		both := string(tag) + string(lm)
+		e.etag, e.modified = both[:len(tag)], both[len(tag):]
+	} else {
+		e.etag, e.modified = etag, string(lm)
 	}
-	e := entity{length: int64(resp.Header.ContentLength()), total: -1,
-		etag: etag, modified: string(resp.Header.Peek("Last-Modified"))}
 	if e.length < 0 {
 		e.length = -1
 	}

@@ -11,11 +11,12 @@ import (
 
 // serveUpstream answers GET and HEAD on an upstream route.
 func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
-	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp), ctx.IsHead(), rec))
+	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp, rec.uri), ctx.IsHead(), rec))
 }
 
-// upstreamURI is the URI an upstream route sends for a request.
-func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
+// upstreamURI is the URI an upstream route sends for a request. written is the request URI as a
+// string (the access record's), reused rather than copied again.
+func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, written string) string {
 	var uri string
 	switch {
 	case rt.StripPrefix:
@@ -25,7 +26,7 @@ func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
 		}
 	case rp.written == rp.clean:
 		// The URI as the client wrote it, like `proxy_pass http://group;`.
-		uri = string(ctx.Request.Header.RequestURI())
+		uri = written
 		if !strings.HasPrefix(uri, "/") {
 			uri = string(ctx.URI().RequestURI())
 		}
@@ -40,7 +41,9 @@ func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath) string {
 
 // upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
 func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
-	return &fetchRequest{route: rt, head: head, name: rp.clean, targets: rt.group.targets(s.now(), uri), rec: rec}
+	fr := &fetchRequest{route: rt, head: head, name: rp.clean, rec: rec}
+	fr.targets = rt.group.targets(fr.own[:0], s.now(), uri)
+	return fr
 }
 
 // escapePath percent-encodes a decoded path for a request line, keeping slashes.
@@ -76,7 +79,8 @@ func newGroup(servers []UpstreamServer, ns *nodes) *group {
 // members first, then the other available members in configuration order, then the suspect ones (a
 // request stuck past its hedge delay; the pick too when it is suspect), then the unavailable ones (so
 // a request still has a chance when every server is marked down, as nginx does for a lone server).
-func (g *group) targets(now time.Time, uri string) []target {
+// They are appended to out (which a caller may give room in a larger allocation).
+func (g *group) targets(out []target, now time.Time, uri string) []target {
 	avail := make([]bool, len(g.members)) // on the stack for small groups
 	best, total := -1, 0
 	g.mu.Lock()
@@ -95,7 +99,9 @@ func (g *group) targets(now time.Time, uri string) []target {
 		g.current[best] -= total
 	}
 	g.mu.Unlock()
-	out := make([]target, 0, len(g.members))
+	if cap(out) < len(g.members) {
+		out = make([]target, 0, len(g.members))
+	}
 	add := func(i int) {
 		m := g.members[i]
 		out = append(out, target{node: m.node, health: m.health, uri: uri})
