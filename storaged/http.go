@@ -241,8 +241,10 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.stats.bytesOut.Add(size)
-	// fasthttp sends an *os.File body with sendfile(2) and closes it when done.
-	ctx.SetBodyStream(g.file(), int(size))
+	// Sent with sendfile(2) (see sectionFile); fasthttp closes it when done. Bounded by its size,
+	// the copy ends without one more sendfile to find the end of the file.
+	f := g.file()
+	ctx.SetBodyStream(&sectionFile{f: f, lr: io.LimitedReader{R: f, N: size}}, int(size))
 }
 
 // smallFileSize is the largest file GET reads into the response rather than streaming it with
