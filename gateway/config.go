@@ -191,6 +191,8 @@ type Route struct {
 	// SecureLink, when set, admits only requests with a valid signed link (nginx secure_link and
 	// secure_link_md5; see SecureLink). Default none.
 	SecureLink *SecureLink `yaml:"secure_link"`
+	// Image, when set, makes image variants (thumbnails) on GET; see RouteImage. Default none.
+	Image *RouteImage `yaml:"image"`
 }
 
 // UpstreamServer is one member of an upstream route's group.
@@ -596,6 +598,9 @@ func (r *Route) Validate() error {
 	}
 	if r.SecureLink != nil {
 		errs = append(errs, conf.Within("secure_link", r.SecureLink.Validate()))
+	}
+	if r.Image != nil {
+		errs = append(errs, conf.Within("image", r.Image.Validate()))
 	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ type route struct {
 	expires  time.Duration
 	cache    *cacheRoute // nil: not cached
 	secure   *secureLink // nil: no secure_link
+	image    *imageRoute // nil: no image variants
 
 	metrics *routeMetrics // set by gatewayMetrics.bind
 }
@@ -84,6 +85,7 @@ func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 			cache: compileRouteCache(rc.Cache, cacheOn), hedge: compileHedge(rc.Hedge)}
 		r.allowed = strings.Join(r.Methods, ", ")
 		r.allow = parseNets(rc.Allow)
+		r.image = compileImage(rc.Image)
 		if r.secure = compileSecureLink(rc.SecureLink); r.secure != nil && r.cache != nil {
 			r.cache.dropArgs = r.secure.args
 		}
