@@ -16,7 +16,10 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/image/webp"
+
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/imaging"
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/purge"
@@ -296,4 +299,40 @@ func FuzzImageVariant(f *testing.F) {
 			t.Fatalf("variant(%q, %q) names original %q outside the route", path, query, req.orig)
 		}
 	})
+}
+
+// TestImageNegotiate: with negotiate on, a client that accepts WebP gets WebP, others the source's
+// format, each a cache entry of its own, all with "Vary: Accept".
+func TestImageNegotiate(t *testing.T) {
+	t.Parallel()
+	if !imaging.CanEncode(imaging.WebP) {
+		t.Skipf("the %s build writes no WebP (make test builds with libvips)", imaging.Engine)
+	}
+	up := startCountingOrigin(t, "127.0.0.8", map[string][]byte{"/n/a.jpg": testJPEG(t, 400, 300)})
+	g := startGateway(t, Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/n/", Servers: []UpstreamServer{{Addr: up.addr}},
+		Image: &RouteImage{Negotiate: true}}}}, Deps{})
+	for _, tc := range []struct {
+		accept, ct, cs string
+	}{
+		{"image/avif,image/webp,*/*", "image/webp", "MISS"},
+		{"image/webp;q=0.8", "image/webp", "HIT"},
+		{"image/*", "image/jpeg", "MISS"},
+		{"image/webp;q=0", "image/jpeg", "HIT"},
+	} {
+		code, h, body, err := get(t, "GET", g.base+"/n/a.jpg?w=100", "Accept", tc.accept)
+		if err != nil || code != 200 || h.Get("Content-Type") != tc.ct || h.Get("Vary") != "Accept" || h.Get("X-Cache-Status") != tc.cs {
+			t.Errorf("GET with Accept %q = %d %q, Vary %q, %s; want 200 %s, Vary Accept, %s", tc.accept, code,
+				h.Get("Content-Type"), h.Get("Vary"), h.Get("X-Cache-Status"), tc.ct, tc.cs)
+		}
+		if tc.ct == "image/webp" {
+			if cfg, err := webp.DecodeConfig(bytes.NewReader(body)); err != nil || cfg.Width != 100 {
+				t.Errorf("WebP answer: %+v, %v", cfg, err)
+			}
+		}
+	}
+	// An explicit format is not negotiated.
+	if code, h, _, _ := get(t, "GET", g.base+"/n/a.jpg?w=100&format=png", "Accept", "image/webp"); code != 200 ||
+		h.Get("Content-Type") != "image/png" || h.Get("Vary") != "" {
+		t.Errorf("explicit format = %d %q, Vary %q; want image/png without Vary", code, h.Get("Content-Type"), h.Get("Vary"))
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"testing"
+
+	"golang.org/x/image/webp"
 )
 
 // genImage is a w × h gradient whose top-left quarter is red, so orientation can be checked.
@@ -270,4 +272,32 @@ func FuzzProbe(f *testing.F) {
 			t.Fatalf("Process: %v", err)
 		}
 	})
+}
+
+func TestWebP(t *testing.T) {
+	t.Parallel()
+	p := NewProcessor(testLimits, 1)
+	out, f, err := p.Process(context.Background(), genJPEG(t, 400, 300), Options{Width: 100, Format: WebP})
+	if !CanEncode(WebP) {
+		if !errors.Is(err, ErrBadOptions) {
+			t.Fatalf("WebP output on the %s build = %v, want ErrBadOptions", Engine, err)
+		}
+		return
+	}
+	if err != nil || f != WebP {
+		t.Fatalf("Process = %s, %v; want webp", f, err)
+	}
+	cfg, err := webp.DecodeConfig(bytes.NewReader(out))
+	if err != nil || cfg.Width != 100 || cfg.Height != 75 {
+		t.Fatalf("output = %+v, %v; want a 100×75 WebP", cfg, err)
+	}
+	// A WebP source is read too.
+	out, f, err = p.Process(context.Background(), out, Options{Width: 50, Format: PNG})
+	if err != nil || f != PNG {
+		t.Fatalf("WebP source: %s, %v", f, err)
+	}
+	img, _ := decode(t, out)
+	if b := img.Bounds(); b.Dx() != 50 || b.Dy() != 38 {
+		t.Errorf("WebP source to PNG: %v, want 50×38", b)
+	}
 }
