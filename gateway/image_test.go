@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/image/webp"
 
@@ -334,5 +335,36 @@ func TestImageNegotiate(t *testing.T) {
 	if code, h, _, _ := get(t, "GET", g.base+"/n/a.jpg?w=100&format=png", "Accept", "image/webp"); code != 200 ||
 		h.Get("Content-Type") != "image/png" || h.Get("Vary") != "" {
 		t.Errorf("explicit format = %d %q, Vary %q; want image/png without Vary", code, h.Get("Content-Type"), h.Get("Vary"))
+	}
+}
+
+// TestImageVariantPurgeOnPeers: a purge of the original on one gateway purges its variants on the
+// purge peers too.
+func TestImageVariantPurgeOnPeers(t *testing.T) {
+	t.Parallel()
+	up := startCountingOrigin(t, "127.0.0.9", map[string][]byte{"/p/a.jpg": testJPEG(t, 400, 300)})
+	addr1, addr2 := deadAddr(t, "127.0.0.10"), deadAddr(t, "127.0.0.11")
+	gwConfig := func(peer string) Config {
+		return Config{Cache: &cache.Config{},
+			Purge: &purge.Config{Peers: []string{peer}, JournalDir: t.TempDir(),
+				RetryMin: conf.Duration(10 * time.Millisecond), RetryMax: conf.Duration(50 * time.Millisecond)},
+			Routes: []Route{{Prefix: "/p/", Servers: []UpstreamServer{{Addr: up.addr}}, Image: &RouteImage{}}}}
+	}
+	g1, _ := startGatewayAt(t, gwConfig(addr2), Deps{}, addr1)
+	g2, _ := startGatewayAt(t, gwConfig(addr1), Deps{}, addr2)
+	for _, g := range []*gw{g1, g2} {
+		wantImage(t, g.base+"/p/a.jpg?w=100", "jpeg", 100, 75)
+		if h := wantImage(t, g.base+"/p/a.jpg?w=100", "jpeg", 100, 75); h.Get("X-Cache-Status") != "HIT" {
+			t.Fatalf("variant not cached on %s: %q", g.base, h.Get("X-Cache-Status"))
+		}
+	}
+	code, res := purgeResult(t, g1.base+"/purge/p/a.jpg")
+	if code != 200 || len(res.Nodes) != 2 || res.Nodes[0].Purged != 1 || res.Nodes[1].Purged != 1 {
+		t.Fatalf("PURGE of the original = %d, %+v; want its variant purged on both gateways", code, res)
+	}
+	for _, g := range []*gw{g1, g2} {
+		if h := wantImage(t, g.base+"/p/a.jpg?w=100", "jpeg", 100, 75); h.Get("X-Cache-Status") != "MISS" {
+			t.Errorf("variant on %s after the purge: %q, want MISS", g.base, h.Get("X-Cache-Status"))
+		}
 	}
 }
