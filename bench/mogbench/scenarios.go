@@ -86,6 +86,8 @@ func scenarios(c *cluster) []scenario {
 		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
 		{"tracker get_paths", four, func() (row, error) { return c.getPaths() }},
 		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
+		{"image resize", nil, func() (row, error) { return c.imageRow(false) }},
+		{"image variant cached", nil, func() (row, error) { return c.imageRow(true) }},
 	}
 }
 
