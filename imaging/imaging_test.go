@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"testing"
@@ -84,6 +85,15 @@ func pngHeader(w, h uint32) []byte {
 	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
 }
 
+func genGIF(t testing.TB, w, h int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := gif.Encode(&b, genImage(w, h), nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 var testLimits = Limits{MaxSourceBytes: 8 << 20, MaxSourcePixels: 4_000_000, MaxWidth: 2000, MaxHeight: 2000}
 
 func decode(t *testing.T, b []byte) (image.Image, string) {
@@ -130,6 +140,7 @@ func TestProcess(t *testing.T) {
 		{"png source stays png", pngSrc, Options{Width: 40}, 40, 30, PNG, true},
 		{"png to jpeg", pngSrc, Options{Width: 40, Format: JPEG}, 40, 30, JPEG, true},
 		{"jpeg to png", jpg, Options{Width: 40, Format: PNG}, 40, 30, PNG, true},
+		{"gif source gives png", genGIF(t, 40, 30), Options{Width: 20}, 20, 15, PNG, true},
 		{"exif 6 turns upright", withOrientation(genJPEG(t, 40, 20), 6, binary.BigEndian), Options{}, 20, 40, JPEG, false},
 		{"exif 8 little endian", withOrientation(genJPEG(t, 40, 20), 8, binary.LittleEndian), Options{Width: 10}, 10, 20, JPEG, false},
 		{"exif 3", withOrientation(genJPEG(t, 40, 20), 3, binary.BigEndian), Options{}, 40, 20, JPEG, false},
