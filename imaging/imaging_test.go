@@ -11,6 +11,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"runtime"
 	"testing"
 
 	"golang.org/x/image/webp"
@@ -209,6 +210,7 @@ func TestHostileSources(t *testing.T) {
 		{"truncated header", jpg[:20], ErrNotImage},
 		{"truncated data", jpg[:len(jpg)/2], ErrNotImage},
 		{"png bomb header", pngHeader(100000, 100000), ErrSourceTooLarge},
+		{"jpeg bomb header", jpegBomb(t), ErrSourceTooLarge},
 		{"png zero size", pngHeader(0, 10), ErrNotImage},
 		{"png header only", pngHeader(100, 100), ErrNotImage},
 		{"over byte limit", make([]byte, testLimits.MaxSourceBytes+1), ErrSourceTooLarge},
@@ -219,6 +221,37 @@ func TestHostileSources(t *testing.T) {
 				t.Fatalf("Process = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// jpegBomb is a small JPEG whose frame header declares 65000×65000 pixels.
+func jpegBomb(t testing.TB) []byte {
+	t.Helper()
+	b := genJPEG(t, 16, 16)
+	i := bytes.Index(b, []byte{0xff, 0xc0})
+	if i < 0 {
+		t.Fatal("no SOF0 marker")
+	}
+	binary.BigEndian.PutUint16(b[i+5:], 65000)
+	binary.BigEndian.PutUint16(b[i+7:], 65000)
+	return b
+}
+
+// TestBombAllocatesLittle: refusing sources that declare billions of pixels allocates next to nothing.
+// Not parallel, so the allocation counter sees this test alone.
+func TestBombAllocatesLittle(t *testing.T) {
+	p := NewProcessor(Limits{MaxSourcePixels: 40_000_000}, 1)
+	for _, src := range [][]byte{jpegBomb(t), pngHeader(100000, 100000)} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := p.Process(context.Background(), src, Options{Width: 10})
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrSourceTooLarge) {
+			t.Fatalf("Process(bomb) = %v, want ErrSourceTooLarge", err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("refusing a bomb allocated %d bytes, want under 1 MiB", n)
+		}
 	}
 }
 
