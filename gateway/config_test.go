@@ -128,8 +128,11 @@ func TestExampleConfig(t *testing.T) {
 	if err := conf.Decode("config.example.yaml", section, &f); err != nil {
 		t.Fatalf("config.example.yaml gateway section: %v", err)
 	}
-	if len(f.Gateway.Routes) != 4 {
-		t.Fatalf("example routes = %d, want 4", len(f.Gateway.Routes))
+	if len(f.Gateway.Routes) != 5 {
+		t.Fatalf("example routes = %d, want 5", len(f.Gateway.Routes))
+	}
+	if ri := f.Gateway.Routes[4].Image; ri == nil || len(ri.Presets) != 1 || len(ri.Sizes) != 2 {
+		t.Errorf("example image = %+v, want a preset and two sizes", ri)
 	}
 	if sl := f.Gateway.Routes[3].SecureLink; sl == nil || sl.MD5 == "" || sl.Validate() != nil {
 		t.Errorf("example secure_link = %+v, want a valid md5 block", sl)
