@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListKeys", testListKeys},
 		{"FileOps", testFileOps},
 		{"FileOn", testFileOn},
+		{"Locate", testLocate},
+		{"ConcurrentLocate", testConcurrentLocate},
 		{"Checksums", testChecksums},
 		{"Queues", testQueues},
 		{"ClaimLease", testClaimLease},
