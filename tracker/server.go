@@ -129,7 +129,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 			Timeout:         cfg.NodeTimeout.D(),
 			TransferTimeout: cfg.ChecksumTimeout.D(),
 			SidePort:        cfg.SideChannelPort,
-			IdleConns:       4,
+			IdleConns:       cfg.QueryWorkers, // one kept connection per query that may verify at once
 		}),
 		hostname: host,
 		started:  time.Now(),
