@@ -331,7 +331,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
 			asked := time.Now()
-			n, err := q.s.node.Size(q.ctx, u)
+			n, err := q.s.verify.size(q.ctx, q.s.node, u)
 			q.noteNodeErr(di.host.ID, asked, err)
 			if err != nil || n != f.Length {
 				continue

@@ -56,6 +56,7 @@ type Server struct {
 	state     *state
 	rand      *lockedRand
 	node      *node.Client
+	verify    verifier // get_paths' shared HEADs
 	hostname  string
 	started   time.Time
 
