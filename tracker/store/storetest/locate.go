@@ -71,6 +71,27 @@ func testLocate(t *testing.T, open Open) {
 	want("later", store.Location{Fid: later, Length: 3, DevIDs: []int{6}})
 }
 
+// testLocateDropAll: removing a device or a domain through a Store forgets every location it
+// holds, so a change made through another Store on the database (another tracker) shows at once.
+func testLocateDropAll(t *testing.T, open Open) {
+	ctx := ctxFor(t)
+	a, b := newStore(t, open), newStore(t, open)
+	d := domain(t, ctx, a, "d")
+	fid := upload(t, ctx, a, d.ID, "k", 1, 1)
+	checkLocated(t, ctx, a, d.ID, "k", []int{1})
+	must(t, "AddFileOn through the other Store", b.AddFileOn(ctx, fid, 2))
+	h, err := a.CreateHost(ctx, store.Host{Name: "h", Status: "alive", IP: "10.0.0.1", HTTPPort: 7500})
+	must(t, "CreateHost", err)
+	must(t, "CreateDevice", a.CreateDevice(ctx, store.Device{ID: 9, HostID: h.ID, Status: "alive"}))
+	must(t, "DeleteDevice", a.DeleteDevice(ctx, 9))
+	checkLocated(t, ctx, a, d.ID, "k", []int{1, 2})
+
+	must(t, "AddFileOn through the other Store", b.AddFileOn(ctx, fid, 3))
+	empty := domain(t, ctx, a, "empty")
+	must(t, "DeleteDomain", a.DeleteDomain(ctx, empty.ID))
+	checkLocated(t, ctx, a, d.ID, "k", []int{1, 2, 3})
+}
+
 // testConcurrentLocate races Locate calls against changes to a fid's copies: once the changes
 // are done, Locate must show the last of them (a reader that read before a change must not leave
 // its older answer behind in a cache).
