@@ -171,9 +171,8 @@ func (r headReply) size(url string) (int64, error) {
 
 // roundTrip writes the request and reads the reply head. ctx ending aborts the I/O at once.
 func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline time.Time) (headReply, error) {
-	var r headReply
 	if err := hc.nc.SetDeadline(deadline); err != nil {
-		return r, err
+		return headReply{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { hc.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -184,9 +183,15 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline t
 	req = append(req, addr...)
 	req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
 	if _, err := hc.nc.Write(req); err != nil {
-		return r, err
+		return headReply{}, err
 	}
-	line, err := hc.br.ReadSlice('\n')
+	return readHeadReply(hc.br)
+}
+
+// readHeadReply reads the status line and header block of a HEAD reply.
+func readHeadReply(br *bufio.Reader) (headReply, error) {
+	var r headReply
+	line, err := br.ReadSlice('\n')
 	if len(line) > 0 {
 		r.replied = true
 	}
@@ -196,7 +201,7 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline t
 	proto, rest, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
 	codeText, _, _ := bytes.Cut(rest, []byte(" "))
 	code, err := strconv.Atoi(string(codeText))
-	if err != nil || len(codeText) != 3 || !bytes.HasPrefix(proto, []byte("HTTP/1.")) {
+	if err != nil || len(codeText) != 3 || code < 100 || (string(proto) != "HTTP/1.1" && string(proto) != "HTTP/1.0") {
 		return r, fmt.Errorf("malformed status line %q", line)
 	}
 	r.code = code
@@ -205,7 +210,7 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline t
 		if n == maxHeadLines {
 			return r, errors.New("too many header lines")
 		}
-		line, err := hc.br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return r, err
 		}
@@ -238,7 +243,7 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline t
 	// 1xx replies are followed by another head; nodes do not send them to a HEAD, so the
 	// connection is simply not reused.
 	// Bytes after the head (a node that sent a body anyway) would be read as the next reply.
-	if r.code < 200 || hc.br.Buffered() > 0 {
+	if r.code < 200 || br.Buffered() > 0 {
 		r.keep = false
 	}
 	return r, nil

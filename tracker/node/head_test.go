@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -121,4 +122,31 @@ func TestSplitHTTPURL(t *testing.T) {
 			t.Errorf("splitHTTPURL(%q) = %q, %q, %v; want %q, %q", tc.url, addr, path, ok, tc.addr, tc.path)
 		}
 	}
+}
+
+// FuzzHeadReply feeds arbitrary bytes to the HEAD reply parser: it must never panic, and what it
+// accepts has a three-digit status and gives Size a result.
+func FuzzHeadReply(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nServer: lighttpd\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nbody",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+		"garbage",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := readHeadReply(bufio.NewReaderSize(bytes.NewReader(b), 4096))
+		if err != nil {
+			return
+		}
+		if r.code < 100 || r.code > 999 {
+			t.Fatalf("accepted status %d from %q", r.code, b)
+		}
+		if n, err := r.size("http://x:1/f"); err == nil && n < 0 {
+			t.Fatalf("size %d from %q", n, b)
+		}
+	})
 }
