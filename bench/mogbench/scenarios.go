@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -84,7 +80,8 @@ func scenarios(c *cluster) []scenario {
 		}},
 		{"big download", big, func() (row, error) { return c.download(obj("big")) }},
 		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
-		{"tracker get_paths", four, func() (row, error) { return c.getPaths() }},
+		{"tracker get_paths noverify", four, func() (row, error) { return c.getPaths(false) }},
+		{"tracker get_paths verify", four, func() (row, error) { return c.getPaths(true) }},
 		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
 		{"image resize", nil, func() (row, error) { return c.imageRow(false) }},
 		{"image variant cached", nil, func() (row, error) { return c.imageRow(true) }},
@@ -200,46 +197,6 @@ func (c *cluster) download(big object) (row, error) {
 		Scenario: fmt.Sprintf("streamed download %d MiB (one client)", big.size>>20), Unit: "MB/s",
 		RefName: "nginx proxy_pass", Mogway: median(bps[0]), Reference: median(bps[1]),
 		RSS: [2]int64{c.gateways[gwNoCache].peakRSS(), nginxRSS(c.nginx)},
-	}, nil
-}
-
-// getPaths measures the tracker alone: 16 persistent connections sending get_paths for the 4 KiB object.
-func (c *cluster) getPaths() (row, error) {
-	var done atomic.Int64
-	var failed atomic.Int64
-	stop := time.Now().Add(c.o.duration)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := net.Dial("tcp", trackerAddr)
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			defer conn.Close()
-			br := bufio.NewReader(conn)
-			req := []byte("get_paths domain=" + domain + "&key=4k&noverify=1\r\n")
-			for time.Now().Before(stop) {
-				if _, err := conn.Write(req); err != nil {
-					failed.Add(1)
-					return
-				}
-				line, err := br.ReadString('\n')
-				if err != nil || !strings.HasPrefix(line, "OK ") {
-					failed.Add(1)
-					return
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return row{
-		Scenario: "tracker get_paths (16 connections)", Unit: "req/s", RefName: "no reference (mogilefsd is not packaged)",
-		Mogway: float64(done.Load()) / c.o.duration.Seconds(), Errors: [2]int64{failed.Load(), 0},
-		RSS: [2]int64{c.tracker.peakRSS(), 0},
 	}, nil
 }
 
