@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/mogway/mogway/internal/fsutil"
 )
 
 // abandonBytes: when every reader of a fill has left, the fill goes on (and is stored) if at most
@@ -241,7 +243,7 @@ func (c *Cache) commit(fl *flight) {
 		os.Remove(fl.tmp)
 		fl.tmp = ""
 	} else if final != "" && !c.noSync {
-		syncDir(filepath.Dir(final))
+		_ = fsutil.SyncDir(filepath.Dir(final)) // best effort: a lost entry is only a cache miss
 	}
 	fl.mu.Lock()
 	if reserved == 0 {
@@ -249,13 +251,6 @@ func (c *Cache) commit(fl *flight) {
 	}
 	fl.mu.Unlock()
 	fl.finishLocked(nil)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 func (fl *flight) attach() {

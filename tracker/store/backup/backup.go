@@ -24,6 +24,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/mogway/mogway/internal/fsutil"
 	"github.com/mogway/mogway/tracker/store/dsn"
 	"github.com/mogway/mogway/tracker/store/sqlite"
 )
@@ -274,12 +275,7 @@ func syncFile(path string) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("backup: fsync %s: %w", dir, err)
 	}
 	return nil
