@@ -148,8 +148,14 @@ func snapshotSQLite(ctx context.Context, path, tmp string, w *sizeWatch) error {
 		total = size
 	}
 	w.setTotal(total)
+	return vacuumInto(ctx, db, tmp, "VACUUM INTO "+tmp)
+}
+
+// vacuumInto copies db into the new file tmp with VACUUM INTO and finishes the copy (see finish).
+// A failed VACUUM INTO is reported as "backup: what: ...".
+func vacuumInto(ctx context.Context, db *sql.DB, tmp, what string) error {
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
-		return fmt.Errorf("backup: VACUUM INTO %s: %w", tmp, err)
+		return fmt.Errorf("backup: %s: %w", what, err)
 	}
 	out, err := openSQLite(tmp, false)
 	if err != nil {
