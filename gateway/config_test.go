@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,24 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if rc := f.Gateway.Routes[3].Cache; rc.TagHeader != "Surrogate-Key" || rc.Validate() != nil {
 		t.Errorf("example tag_header = %q, want Surrogate-Key", rc.TagHeader)
+	}
+}
+
+func TestParseNextUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		words []string
+		want  nextUpstream
+	}{
+		{nil, nextUpstream{status: map[int]bool{}}},
+		{[]string{"error", "timeout"}, nextUpstream{error: true, timeout: true, status: map[int]bool{}}},
+		{[]string{"invalid_header", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429"},
+			nextUpstream{invalidHeader: true, status: map[int]bool{500: true, 502: true, 503: true, 504: true, 403: true, 404: true, 429: true}}},
+		{[]string{"off"}, nextUpstream{status: map[int]bool{}}},
+		// Words Validate refuses carry no condition here either.
+		{[]string{"http_501", "http_", "http_x", "eror"}, nextUpstream{status: map[int]bool{}}},
+	} {
+		if got := parseNextUpstream(tc.words); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseNextUpstream(%q) = %+v, want %+v", tc.words, got, tc.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,20 +41,12 @@ func parseNextUpstream(words []string) nextUpstream {
 			n.timeout = true
 		case "invalid_header":
 			n.invalidHeader = true
-		case "http_500":
-			n.status[500] = true
-		case "http_502":
-			n.status[502] = true
-		case "http_503":
-			n.status[503] = true
-		case "http_504":
-			n.status[504] = true
-		case "http_403":
-			n.status[403] = true
-		case "http_404":
-			n.status[404] = true
-		case "http_429":
-			n.status[429] = true
+		default:
+			// http_500, http_502, … as listed in nextUpstreamWords, which Validate checks against.
+			if code, ok := strings.CutPrefix(w, "http_"); ok && slices.Contains(nextUpstreamWords, w) {
+				c, _ := strconv.Atoi(code)
+				n.status[c] = true
+			}
 		}
 	}
 	return n

@@ -107,6 +107,13 @@ func newStore(t *testing.T, open Open) store.Store {
 	return s
 }
 
+// twoStores opens two Stores on the test's database, as two trackers share one, and returns them
+// with the test's context.
+func twoStores(t *testing.T, open Open) (context.Context, store.Store, store.Store) {
+	t.Helper()
+	return ctxFor(t), newStore(t, open), newStore(t, open)
+}
+
 // inParallel runs fn(i, s) for every i in [0, n) at the same time, s alternating between a and b
 // (two trackers on one database), and returns when all have.
 func inParallel(n int, a, b store.Store, fn func(i int, s store.Store)) {
