@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 )
 
@@ -114,6 +115,42 @@ func TestHedgedReadsAroundHungCopy(t *testing.T) {
 				t.Errorf("good node %+v; want not suspect, a latency, a hedge delay within [%v, %v]", n, hedgeMin, hedgeMax)
 			}
 		}
+	}
+}
+
+// TestHedgeRefreshesCachedPaths (issue 11): the path cache holds an answer naming one copy, taken
+// while the other copy's node hung; then that copy's node hangs instead. A request stuck on it past
+// the hedge delay asks the tracker again and is answered from the copy the tracker names now. Before,
+// with no other target to hedge to, every request waited storage_first_byte: in the acceptance run
+// all 20 clients failed at their 3 s timeout.
+func TestHedgeRefreshesCachedPaths(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	var f clustertest.Freezer
+	a := startFrozenStorage(t, "127.0.0.3", &f)
+	b := startStorage(t, "127.0.0.4")
+	ft := newFakeTracker()
+	ft.set("d", "k", a.put(t, 31, data))
+	cfg := trackerConfig()
+	cfg.PathCache.TTL = conf.Duration(time.Hour)
+	cfg.Timeouts.StorageFirstByte = conf.Duration(time.Minute)
+	cfg.Hedge.Budget = "100%" // a few requests only: the floor of the default budget would delay some
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET /d/k = %d with %d bytes (%v), want 200 with %d", code, len(body), err, len(data))
+	}
+	ft.set("d", "k", a.put(t, 31, data), b.put(t, 31, data))
+	f.Freeze()
+	t.Cleanup(f.Thaw)
+	before := ft.calls.Load()
+
+	res := hammer(t, 5, 4, "GET", g.base+"/d/k", data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("5 clients × 4 GETs with the one cached copy hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			res.failed, res.errs, res.slowest, hedgeBound)
+	}
+	if n := ft.calls.Load() - before; n == 0 {
+		t.Errorf("get_paths asked %d times while the cached copy hung, want at least once", n)
 	}
 }
 
