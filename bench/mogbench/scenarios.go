@@ -50,7 +50,7 @@ func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0
 // selection (cluster.store), so the closures look them up when they run.
 func scenarios(c *cluster) []scenario {
 	obj := func(key string) object { return c.objects[key] }
-	four, one, big := []string{"4k"}, []string{"1m"}, []string{"big"}
+	four, one, big, k64 := []string{"4k"}, []string{"1m"}, []string{"big"}, []string{"64k"}
 	return []scenario{
 		{"storage node GET 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
@@ -86,6 +86,12 @@ func scenarios(c *cluster) []scenario {
 		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
 		{"tracker get_paths", four, func() (row, error) { return c.getPaths() }},
 		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
+		{"storage node hung, tracker route", k64, func() (row, error) {
+			return c.hungRow("tracker route", localURL(gwNoCache, "/bench/64k"), obj("64k"))
+		}},
+		{"storage node hung, upstream route", k64, func() (row, error) {
+			return c.hungRow("upstream route", localURL(gwNoCache, obj("64k").path), obj("64k"))
+		}},
 	}
 }
 
