@@ -427,3 +427,41 @@ func TestSortSuspects(t *testing.T) {
 		t.Errorf("sortSuspects = %q, want %q", got, want)
 	}
 }
+
+// TestAccessLogHedge: the access log's last field tells whether a hedge was sent ("sent": the first
+// attempt answered anyway) or won ("won"); the address that answered is the last of the upstream
+// addresses.
+func TestAccessLogHedge(t *testing.T) {
+	t.Parallel()
+	data := pattern(5000)
+	cfg := trackerConfig()
+	cfg.Storage.MaxFails = -1
+	cfg.Hedge = Hedge{Delay: "20ms", Budget: "100%"}
+	slow := startFault(t, "127.0.0.3", faultSlow, data)
+	hang := startFault(t, "127.0.0.4", faultHang, data)
+	good := startStorage(t, "127.0.0.5")
+	ft := newFakeTracker()
+	ft.set("d", "won", "http://"+hang.addr+fidPath(51), good.put(t, 51, data))
+	ft.set("d", "sent", "http://"+slow.addr+fidPath(52), "http://"+hang.addr+fidPath(52))
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+
+	for _, tt := range []struct{ key, addr, hedge string }{{"won", good.addr, "won"}, {"sent", slow.addr, "sent"}} {
+		if code, _, body, err := get(t, "GET", g.base+"/d/"+tt.key); code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET /d/%s = %d with %d bytes (%v), want 200 with %d", tt.key, code, len(body), err, len(data))
+		}
+		var line string
+		waitFor(t, "the access log line of /d/"+tt.key, func() bool {
+			for _, l := range strings.Split(g.log.String(), "\n") {
+				if strings.Contains(l, "GET /d/"+tt.key+" ") {
+					line = l
+					return true
+				}
+			}
+			return false
+		})
+		f := strings.Fields(line)
+		if got := f[len(f)-1]; got != tt.hedge || !strings.HasSuffix(f[len(f)-4], tt.addr) {
+			t.Errorf("access line %q: hedge %q, upstreams %q; want %q with %s last", line, got, f[len(f)-4], tt.hedge, tt.addr)
+		}
+	}
+}

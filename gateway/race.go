@@ -30,7 +30,8 @@ type racer struct {
 	fr      *fetchRequest
 	ph      passHeaders
 	hedging bool
-	next    int // next target to try
+	hedged  bool // a hedge was sent
+	next    int  // next target to try
 
 	results  chan attempt
 	fresh    chan []target // the tracker's answer to a refresh (see refresh), nil when none runs
@@ -139,6 +140,7 @@ func (r *racer) hedge(i int) {
 		r.timed |= 1 << i
 	case r.fr.route.hedge.budget.take(r.s.now()):
 		r.timed |= 1 << i
+		r.hedged = true
 		r.s.stats.hedges.Add(1)
 		r.launch(true)
 	default:
@@ -196,6 +198,17 @@ func (r *racer) launch(hedge bool) {
 	go func(t target, head bool, ph passHeaders, out chan<- attempt) {
 		out <- r.s.try(t, i, hedge, head, ph)
 	}(r.fr.targets[i], r.fr.head, r.ph, r.results)
+}
+
+// logHedge records in the access record whether a hedge was sent and, when at answered, whether the
+// hedge won.
+func (r *racer) logHedge(rec *accessRecord, at *attempt) {
+	switch {
+	case at != nil && at.hedge:
+		rec.hedge = "won"
+	case r.hedged:
+		rec.hedge = "sent"
+	}
 }
 
 // finish drops the losers: attempts still waiting once the fetch has its answer or gave up. Their
