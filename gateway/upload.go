@@ -248,20 +248,19 @@ var errShortUpload = errors.New("gateway: request body shorter than Content-Leng
 
 // uploadStream is the body of one PUT attempt as fasthttp reads it to write the request. fasthttp
 // gives the response the address of the connection it writes on before it writes (see connAddr), so
-// on the first read the waits of this upload on that connection are bounded (idleConn.boundUpload).
+// on the first read from each connection (fasthttp may retry on another) the waits of this upload
+// on it are bounded (idleConn.boundUpload).
 type uploadStream struct {
 	io.Reader
 	resp          *fasthttp.Response
 	stall, answer time.Duration
-	bound         bool
+	conn          *idleConn // the connection bound last
 }
 
 func (u *uploadStream) Read(p []byte) (int, error) {
-	if !u.bound {
-		u.bound = true
-		if a, ok := u.resp.LocalAddr().(connAddr); ok {
-			a.c.boundUpload(u.stall, u.answer)
-		}
+	if a, ok := u.resp.LocalAddr().(connAddr); ok && a.c != u.conn {
+		u.conn = a.c
+		a.c.boundUpload(u.stall, u.answer)
 	}
 	return u.Reader.Read(p)
 }
