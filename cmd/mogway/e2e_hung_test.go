@@ -281,3 +281,57 @@ func singleKeysOn(t *testing.T, c *realCluster) [2]string {
 	}
 	return keys
 }
+
+// TestE2EUploadHungNode: right after one storaged process is stopped with SIGSTOP, before the
+// tracker notices, concurrent PUTs through `mogway gateway` whose destination is the stopped node
+// give up on it within storage_stall and go to the other destination: every PUT is stored, on the
+// running node, and answered before a client that gives up after 10 s does (before, each waited
+// storage_idle, 30 s).
+func TestE2EUploadHungNode(t *testing.T) {
+	t.Parallel()
+	const puts, size = 8, 256 << 10
+	c := startRealCluster(t, [2]string{"127.0.0.87", "127.0.0.88"})
+	gw, base := startRealGateway(t, c, "127.0.0.87")
+	// Both devices take uploads before the node stops.
+	for i := 0; ; i++ {
+		if code, _, err := streamPut(base+"/photos/warm/"+strconv.Itoa(i), 1, 1); err == nil && code == 201 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no PUT succeeded; gateway log:\n%s", gw.out.String())
+		}
+		time.Sleep(10 * pollInterval) // polling interval, not synchronisation
+	}
+	clustertest.FreezeProcess(t, c.procs[0].cmd.Process)
+
+	var wg sync.WaitGroup
+	errs := make(chan string, puts)
+	for i := range puts {
+		wg.Go(func() {
+			req, _ := http.NewRequest("PUT", base+"/photos/hung/"+strconv.Itoa(i), testBody(uint64(i), size))
+			req.ContentLength = size
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 201 {
+				errs <- fmt.Sprintf("PUT hung/%d = %d", i, resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	failedOver := strings.Count(gw.out.String(), `msg="upload to storage failed" path=http://`+c.nodes[0].http)
+	t.Logf("%d of %d PUTs had the stopped node as first destination", failedOver, puts)
+	for i := range puts {
+		paths := pollPaths(t, c.trackerAddr, "hung/"+strconv.Itoa(i), 1)
+		if u, err := url.Parse(paths[0]); err != nil || u.Host != c.nodes[1].http {
+			t.Errorf("hung/%d is stored at %q, want on the running node %s", i, paths[0], c.nodes[1].http)
+		}
+	}
+}
