@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,5 +464,37 @@ func TestAccessLogHedge(t *testing.T) {
 		if got := f[len(f)-1]; got != tt.hedge || !strings.HasSuffix(f[len(f)-4], tt.addr) {
 			t.Errorf("access line %q: hedge %q, upstreams %q; want %q with %s last", line, got, f[len(f)-4], tt.hedge, tt.addr)
 		}
+	}
+}
+
+// TestPathCacheRemembersCopies (issue 11): the tracker names both copies of a fid, then, while it
+// holds node A for unreachable, only the copy on B; then B hangs. The answer naming B alone keeps A's
+// copy of the same fid from the answer before it, so requests hedge to A instead of waiting
+// storage_first_byte on B (in the bench's hung row the tracker's window lasts a monitor round).
+func TestPathCacheRemembersCopies(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	var f clustertest.Freezer
+	a := startStorage(t, "127.0.0.3")
+	b := startFrozenStorage(t, "127.0.0.4", &f)
+	ft := newFakeTracker()
+	ft.set("d", "k", b.put(t, 31, data), a.put(t, 31, data))
+	var offset atomic.Int64 // the gateway's clock runs ahead by offset
+	cfg := trackerConfig()
+	cfg.Timeouts.StorageFirstByte = conf.Duration(time.Minute)
+	cfg.Hedge.Budget = "100%"
+	g := startGateway(t, cfg, Deps{Tracker: ft, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET /d/k = %d with %d bytes (%v), want 200 with %d", code, len(body), err, len(data))
+	}
+	ft.set("d", "k", "http://"+b.addr+fidPath(31))
+	offset.Add(int64(time.Minute)) // past the path cache's TTL: the next request asks the tracker
+	f.Freeze()
+	t.Cleanup(f.Thaw)
+
+	res := hammer(t, 5, 4, "GET", g.base+"/d/k", data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("5 clients × 4 GETs with the one copy the tracker names hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			res.failed, res.errs, res.slowest, hedgeBound)
 	}
 }
