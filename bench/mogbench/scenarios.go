@@ -46,7 +46,7 @@ func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0
 // selection (cluster.store), so the closures look them up when they run.
 func scenarios(c *cluster) []scenario {
 	obj := func(key string) object { return c.objects[key] }
-	four, one, big := []string{"4k"}, []string{"1m"}, []string{"big"}
+	four, one, big, k64 := []string{"4k"}, []string{"1m"}, []string{"big"}, []string{"64k"}
 	return []scenario{
 		{"storage node GET 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
@@ -85,6 +85,12 @@ func scenarios(c *cluster) []scenario {
 		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
 		{"image resize", nil, func() (row, error) { return c.imageRow(false) }},
 		{"image variant cached", nil, func() (row, error) { return c.imageRow(true) }},
+		{"storage node hung, tracker route", k64, func() (row, error) {
+			return c.hungRow("tracker route", localURL(gwNoCache, "/bench/64k"), obj("64k"))
+		}},
+		{"storage node hung, upstream route", k64, func() (row, error) {
+			return c.hungRow("upstream route", localURL(gwNoCache, obj("64k").path), obj("64k"))
+		}},
 	}
 }
 
