@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // Issue 11: a storage node that hangs (SIGSTOP: the kernel still accepts its connections, nothing
@@ -114,7 +115,7 @@ func TestE2EHungNodeNoFailedRequests(t *testing.T) {
 		{"upstream route", base + devPath},
 	} {
 		t.Run(route.name, func(t *testing.T) {
-			if code, got := httpDo(t, "GET", route.url, nil, nil); code != 200 || !bytes.Equal(got, body) {
+			if code, got := testutil.Fetch(t, "GET", route.url, nil, nil); code != 200 || !bytes.Equal(got, body) {
 				t.Fatalf("GET %s = %d with %d bytes, want 200 with the %d bytes stored", route.url, code, len(got), len(body))
 			}
 			r := hungRun(t, c, route.url, body, others)
