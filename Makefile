@@ -5,22 +5,28 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 TESTFLAGS ?= -race -timeout 30m
+# TAGS selects the image engine: vips (libvips through cgo, installed by scripts/vips.sh) or empty
+# for the pure Go engine and a static binary (no WebP output).
+TAGS     ?= vips
+VIPS     := $(if $(filter vips,$(TAGS)),./scripts/vips.sh)
 
 .PHONY: all build run test fmt fmt-check vet bench bench-quick clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mogway
+	$(VIPS) $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mogway
 
 ## run: build and start a local cluster (tracker on SQLite, 2 storage nodes, gateway, demo domain).
 run: build
 	./$(BIN) dev --data var/dev
 
 ## test: gofmt check, go vet, then every test with the race detector. It installs and starts
-## what the tests need (a private MariaDB on loopback, promtool, Chromium) through scripts/test-deps.sh.
+## what the tests need (a private MariaDB on loopback, promtool, Chromium, libvips) through
+## scripts/test-deps.sh. The image package is also tested on its pure Go engine (no tags).
 test: fmt-check vet
-	./scripts/test-deps.sh $(GO) test $(TESTFLAGS) $(PKGS)
+	./scripts/test-deps.sh $(GO) test -tags '$(TAGS)' $(TESTFLAGS) $(PKGS)
+	$(GO) test $(TESTFLAGS) ./imaging/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -30,7 +36,8 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
-	$(GO) vet $(PKGS)
+	$(VIPS) $(GO) vet -tags '$(TAGS)' $(PKGS)
+	$(GO) vet ./imaging/
 
 bench: build
 	./bench/run.sh

@@ -70,45 +70,41 @@ type DiskConfig struct {
 
 // Validate checks the block; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
-	var errs []error
+	var p conf.Problems
 	mem, maxObj := c.Memory.Or(DefaultMemory), c.MemoryMaxObject.Or(DefaultMemoryMaxObject)
 	if maxObj > mem {
-		errs = append(errs, conf.Field("memory_max_object", "make it at most memory ("+mem.String()+")",
-			"%s is larger than the memory tier", maxObj))
+		p.Add("memory_max_object", "make it at most memory ("+mem.String()+")",
+			"%s is larger than the memory tier", maxObj)
 	}
 	if c.Disk.Path != "" || c.Disk.MaxSize != 0 || c.Disk.Inactive != 0 || c.Disk.Levels != "" || c.Disk.MinUses != 0 || c.Disk.MaxEntries != 0 {
-		errs = append(errs, conf.Within("disk", c.Disk.validate()))
+		p.AddErr(conf.Within("disk", c.Disk.validate()))
 	}
 	if c.SliceSize != 0 && c.SliceSize < 4*conf.KiB {
-		errs = append(errs, conf.Field("slice_size", "use at least 4KiB, e.g. 1MiB, or 0 to turn slicing off",
-			"%s is too small", c.SliceSize))
+		p.Add("slice_size", "use at least 4KiB, e.g. 1MiB, or 0 to turn slicing off",
+			"%s is too small", c.SliceSize)
 	}
 	for k := range c.Valid {
 		if _, ok := ParseValidKey(k); !ok {
-			errs = append(errs, conf.Field("valid."+k, `write a status code such as "200" or "404", or "any"`,
-				"%q is not a status code", k))
+			p.Add("valid."+k, `write a status code such as "200" or "404", or "any"`,
+				"%q is not a status code", k)
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func (d *DiskConfig) validate() error {
-	var errs []error
+	var p conf.Problems
 	if d.Path == "" {
-		errs = append(errs, conf.Field("path", "set the cache directory, e.g. /var/cache/mogway",
-			"the disk tier needs a path"))
+		p.Add("path", "set the cache directory, e.g. /var/cache/mogway",
+			"the disk tier needs a path")
 	}
 	if _, err := parseLevels(d.Levels); err != nil {
-		errs = append(errs, conf.Field("levels", `write e.g. "1:2" (one to three levels of 1 or 2 digits)`,
-			"%v", err))
+		p.Add("levels", `write e.g. "1:2" (one to three levels of 1 or 2 digits)`,
+			"%v", err)
 	}
-	if d.MinUses < 0 {
-		errs = append(errs, conf.Field("min_uses", "use 1 or more", "%d is negative", d.MinUses))
-	}
-	if d.MaxEntries < 0 {
-		errs = append(errs, conf.Field("max_entries", "use 1 or more, or leave it out for 1000000", "%d is negative", d.MaxEntries))
-	}
-	return errors.Join(errs...)
+	p.NotNegative("min_uses", d.MinUses, "use 1 or more")
+	p.NotNegative("max_entries", d.MaxEntries, "use 1 or more, or leave it out for 1000000")
+	return p.Err()
 }
 
 // ParseValidKey reads a key of a valid map: a status code from 100 to 599, or "any" (0). The

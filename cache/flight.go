@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/mogway/mogway/internal/fsutil"
 )
 
 // abandonBytes: when every reader of a fill has left, the fill goes on (and is stored) if at most
@@ -241,7 +243,7 @@ func (c *Cache) commit(fl *flight) {
 		os.Remove(fl.tmp)
 		fl.tmp = ""
 	} else if final != "" && !c.noSync {
-		syncDir(filepath.Dir(final))
+		_ = fsutil.SyncDir(filepath.Dir(final)) // best effort: a lost entry is only a cache miss
 	}
 	fl.mu.Lock()
 	if reserved == 0 {
@@ -249,13 +251,6 @@ func (c *Cache) commit(fl *flight) {
 	}
 	fl.mu.Unlock()
 	fl.finishLocked(nil)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 func (fl *flight) attach() {
@@ -299,6 +294,13 @@ func (fl *flight) unref() {
 	}
 }
 
+// begun reports whether the fill has called Start or NotModified, one of which it may call once.
+func (fl *flight) begun() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.isStarted || fl.notModified
+}
+
 // Writer is what a fill writes the object to. Only the fill goroutine may call its methods; the
 // Writer must not be used after the fill returns.
 type Writer struct {
@@ -309,10 +311,7 @@ type Writer struct {
 // Get calls return once Start has been called.
 func (w *Writer) Start(meta Meta) error {
 	fl, c := w.fl, w.fl.c
-	fl.mu.Lock()
-	already := fl.isStarted || fl.notModified
-	fl.mu.Unlock()
-	if already {
+	if fl.begun() {
 		return errors.New("cache: Start called twice, or after NotModified")
 	}
 	if meta.Status == 0 {
@@ -525,10 +524,7 @@ func (w *Writer) spill(buf []byte, file *os.File) error {
 // returns nil without writing. It returns ErrNoPrevious when there is no entry (anymore).
 func (w *Writer) NotModified(meta Meta) error {
 	fl, c := w.fl, w.fl.c
-	fl.mu.Lock()
-	already := fl.isStarted || fl.notModified
-	fl.mu.Unlock()
-	if already {
+	if fl.begun() {
 		return errors.New("cache: NotModified after Start")
 	}
 	if fl.prev == nil {

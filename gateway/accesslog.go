@@ -27,8 +27,9 @@ type accessRecord struct {
 	upBuf     [2]string // backs upstreams and times for the usual one or two attempts
 	timeBuf   [2]time.Duration
 	cache     string
-	streamed  bool // a body stream logs the record when it closes
-	bodyRead  bool // the request body was read to its end
+	hedge     string // "sent" when a hedge was sent and the first attempt answered, "won" when the hedge did
+	streamed  bool   // a body stream logs the record when it closes
+	bodyRead  bool   // the request body was read to its end
 
 	start   time.Time     // when the handler began, for the latency histogram
 	metrics *routeMetrics // the matched route's counters; nil before a route matched
@@ -42,13 +43,13 @@ func (r *accessRecord) addUpstream(addr string, d time.Duration) {
 	r.times = append(r.times, d)
 }
 
-// appendAccessLine formats r in nginx's "combined" format followed by three fields:
+// appendAccessLine formats r in nginx's "combined" format followed by four fields:
 //
 //	$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer"
-//	"$http_user_agent" $upstream_addr $upstream_response_time $cache_status
+//	"$http_user_agent" $upstream_addr $upstream_response_time $cache_status $hedge
 //
 // Several upstream attempts are joined with "," (no space, unlike nginx's ", ", so every field stays
-// one space-separated token); a missing value is "-".
+// one space-separated token), the one that answered last; a missing value is "-".
 func appendAccessLine(b []byte, r *accessRecord, now time.Time) []byte {
 	if r.remote.IsValid() {
 		b = r.remote.AppendTo(b)
@@ -93,6 +94,8 @@ func appendAccessLine(b []byte, r *accessRecord, now time.Time) []byte {
 	}
 	b = append(b, ' ')
 	b = append(b, orDash(r.cache)...)
+	b = append(b, ' ')
+	b = append(b, orDash(r.hedge)...)
 	return append(b, '\n')
 }
 

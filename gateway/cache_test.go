@@ -124,7 +124,7 @@ func TestCacheMissHitPurgeMiss(t *testing.T) {
 	}
 	waitFor(t, "access log cache field", func() bool {
 		for _, line := range strings.Split(g.log.String(), "\n") {
-			if strings.Contains(line, `"GET /d/a.jpg HTTP/1.1" 200 200000`) && strings.HasSuffix(line, " HIT") {
+			if strings.Contains(line, `"GET /d/a.jpg HTTP/1.1" 200 200000`) && strings.HasSuffix(line, " HIT -") {
 				return true
 			}
 		}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -109,43 +108,40 @@ func (rc *RouteCache) enabled(gatewayCache bool) bool {
 
 // Validate checks the setting; fields are named relative to it.
 func (rc *RouteCache) Validate() error {
-	var errs []error
-	add := func(field, fix, format string, args ...any) {
-		errs = append(errs, conf.Field(field, fix, format, args...))
-	}
+	var p conf.Problems
 	if rc.Enabled != "" && rc.Enabled != "on" && rc.Enabled != "off" {
-		add("enabled", "write on or off", "%q is unknown", rc.Enabled)
+		p.Add("enabled", "write on or off", "%q is unknown", rc.Enabled)
 	}
 	switch rc.Key {
 	case "", "uri", "path":
 		if len(rc.QueryArgs) > 0 {
-			add("query_args", "set key: args, or remove query_args", "query_args needs key: args")
+			p.Add("query_args", "set key: args, or remove query_args", "query_args needs key: args")
 		}
 	case "args":
 		if len(rc.QueryArgs) == 0 {
-			add("query_args", "list the arguments to keep, e.g. [w, h], or use key: path", "key: args needs query_args")
+			p.Add("query_args", "list the arguments to keep, e.g. [w, h], or use key: path", "key: args needs query_args")
 		}
 	default:
-		add("key", "write uri, path or args", "%q is unknown", rc.Key)
+		p.Add("key", "write uri, path or args", "%q is unknown", rc.Key)
 	}
 	for k := range rc.Valid {
 		if _, ok := cache.ParseValidKey(k); !ok {
-			add("valid."+k, `write a status code such as "200" or "404", or "any"`, "%q is not a status code", k)
+			p.Add("valid."+k, `write a status code such as "200" or "404", or "any"`, "%q is not a status code", k)
 		}
 	}
 	switch rc.UpstreamCacheControl {
 	case "", "honour", "honor", "ignore":
 	default:
-		add("upstream_cache_control", "write honour or ignore", "%q is unknown", rc.UpstreamCacheControl)
+		p.Add("upstream_cache_control", "write honour or ignore", "%q is unknown", rc.UpstreamCacheControl)
 	}
 	for i, b := range rc.Bypass {
 		kind, name, ok := strings.Cut(b, ":")
 		if !ok || (kind != "arg" && kind != "header") || name == "" {
-			add(fmt.Sprintf("bypass[%d]", i), `write "arg:NAME" or "header:NAME"`, "%q is not a condition", b)
+			p.Add(fmt.Sprintf("bypass[%d]", i), `write "arg:NAME" or "header:NAME"`, "%q is not a condition", b)
 		}
 	}
-	validateTags(rc.Tags, rc.TagHeader, add)
-	return errors.Join(errs...)
+	validateTags(rc.Tags, rc.TagHeader, p.Add)
+	return p.Err()
 }
 
 // cacheRoute is a compiled RouteCache; nil on a route that is not cached.

@@ -83,13 +83,16 @@ type Timeouts struct {
 	TrackerRead conf.Duration `yaml:"tracker_read"`
 	// StorageConnect bounds connecting to a storage node or upstream server. Default 2s.
 	StorageConnect conf.Duration `yaml:"storage_connect"`
-	// StorageFirstByte bounds the wait for a storage node's response headers. Default 10s.
+	// StorageFirstByte bounds the wait for a storage node's response headers (for a PUT, from the
+	// body's last byte). Default 10s.
 	StorageFirstByte conf.Duration `yaml:"storage_first_byte"`
 	// StorageIdle bounds every wait for more body bytes from a storage node. Default 30s.
 	StorageIdle conf.Duration `yaml:"storage_idle"`
 	// StorageStall bounds a wait for more body bytes while another copy or server could continue
 	// the body: a body stalled that long is continued from the next one with a Range request.
-	// Default 5s; a value of storage_idle or more turns it off.
+	// It also bounds each wait for a storage node to take more of a PUT body, and the wait for
+	// its answer when the body could go to another destination. Default 5s; a value of
+	// storage_idle or more turns it off.
 	StorageStall conf.Duration `yaml:"storage_stall"`
 	// ClientRead bounds reading one request's headers and every wait for upload bytes. Default 60s.
 	ClientRead conf.Duration `yaml:"client_read"`
@@ -191,6 +194,8 @@ type Route struct {
 	// SecureLink, when set, admits only requests with a valid signed link (nginx secure_link and
 	// secure_link_md5; see SecureLink). Default none.
 	SecureLink *SecureLink `yaml:"secure_link"`
+	// Image, when set, makes image variants (thumbnails) on GET; see RouteImage. Default none.
+	Image *RouteImage `yaml:"image"`
 }
 
 // UpstreamServer is one member of an upstream route's group.
@@ -596,6 +601,9 @@ func (r *Route) Validate() error {
 	}
 	if r.SecureLink != nil {
 		errs = append(errs, conf.Within("secure_link", r.SecureLink.Validate()))
+	}
+	if r.Image != nil {
+		errs = append(errs, conf.Within("image", r.Image.Validate()))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,13 +129,35 @@ func TestExampleConfig(t *testing.T) {
 	if err := conf.Decode("config.example.yaml", section, &f); err != nil {
 		t.Fatalf("config.example.yaml gateway section: %v", err)
 	}
-	if len(f.Gateway.Routes) != 4 {
-		t.Fatalf("example routes = %d, want 4", len(f.Gateway.Routes))
+	if len(f.Gateway.Routes) != 5 {
+		t.Fatalf("example routes = %d, want 5", len(f.Gateway.Routes))
+	}
+	if ri := f.Gateway.Routes[4].Image; ri == nil || len(ri.Presets) != 1 || len(ri.Sizes) != 2 {
+		t.Errorf("example image = %+v, want a preset and two sizes", ri)
 	}
 	if sl := f.Gateway.Routes[3].SecureLink; sl == nil || sl.MD5 == "" || sl.Validate() != nil {
 		t.Errorf("example secure_link = %+v, want a valid md5 block", sl)
 	}
 	if rc := f.Gateway.Routes[3].Cache; rc.TagHeader != "Surrogate-Key" || rc.Validate() != nil {
 		t.Errorf("example tag_header = %q, want Surrogate-Key", rc.TagHeader)
+	}
+}
+
+func TestParseNextUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		words []string
+		want  nextUpstream
+	}{
+		{nil, nextUpstream{status: map[int]bool{}}},
+		{[]string{"error", "timeout"}, nextUpstream{error: true, timeout: true, status: map[int]bool{}}},
+		{[]string{"invalid_header", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429"},
+			nextUpstream{invalidHeader: true, status: map[int]bool{500: true, 502: true, 503: true, 504: true, 403: true, 404: true, 429: true}}},
+		{[]string{"off"}, nextUpstream{status: map[int]bool{}}},
+		// Words Validate refuses carry no condition here either.
+		{[]string{"http_501", "http_", "http_x", "eror"}, nextUpstream{status: map[int]bool{}}},
+	} {
+		if got := parseNextUpstream(tc.words); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseNextUpstream(%q) = %+v, want %+v", tc.words, got, tc.want)
+		}
 	}
 }

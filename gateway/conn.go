@@ -148,6 +148,12 @@ func streamingConn(resp *fasthttp.Response) *idleConn {
 // the goroutine reading the connection's body may call it.
 func (c *idleConn) setStall(d time.Duration) { c.stall = d }
 
+// boundUpload bounds the waits of the upload being written on c: each wait for the node to take
+// more of the body by stall (when shorter than the idle time), and the wait for the first byte of
+// its answer by answer. They hold until fasthttp starts the next request on c (SetWriteDeadline).
+// Only the goroutine writing the request may call it (see uploadStream).
+func (c *idleConn) boundUpload(stall, answer time.Duration) { c.putStall, c.putAnswer = stall, answer }
+
 // dialError marks a failure to connect: the request never reached the node.
 type dialError struct{ err error }
 
@@ -178,6 +184,9 @@ type idleConn struct {
 	// staleReads counts, for the node, requests whose unchecked connection was found closed by
 	// the node on the first read of the answer (see node.retryStale).
 	staleReads *atomic.Int64
+	// When set, for the request being written (boundUpload): putStall bounds each wait for the
+	// node to take more of an upload body, putAnswer the wait for the first byte of its answer.
+	putStall, putAnswer time.Duration
 }
 
 // errStaleConn is a pooled keep-alive connection found closed by the node before a request was
@@ -218,6 +227,7 @@ func (c *idleConn) SetWriteDeadline(t time.Time) error {
 	}
 	c.lastReq = now
 	c.wd, c.wa = t, t
+	c.putStall, c.putAnswer = 0, 0
 	return c.Conn.SetWriteDeadline(t)
 }
 
@@ -249,8 +259,11 @@ func extend(armed, floor, now time.Time, idle time.Duration) (time.Time, bool) {
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.idle > 0 && (c.gotByte || c.rd.IsZero()) {
 		idle := c.idle
-		if c.stall > 0 && c.gotByte {
+		switch {
+		case c.stall > 0 && c.gotByte:
 			idle = min(idle, c.stall)
+		case c.putAnswer > 0 && !c.gotByte:
+			idle = c.putAnswer
 		}
 		if d, ok := extend(c.ra, time.Time{}, time.Now(), idle); !ok {
 			if err := c.Conn.SetReadDeadline(d); err != nil {
@@ -275,7 +288,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.idle > 0 {
-		if d, ok := extend(c.wa, c.wd, time.Now(), c.idle); !ok {
+		idle := c.idle
+		if c.putStall > 0 {
+			idle = min(idle, c.putStall)
+		}
+		if d, ok := extend(c.wa, c.wd, time.Now(), idle); !ok {
 			if err := c.Conn.SetWriteDeadline(d); err != nil {
 				return 0, err
 			}

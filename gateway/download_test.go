@@ -46,13 +46,13 @@ func TestAccessLine(t *testing.T) {
 	}{
 		{accessRecord{remote: netip.MustParseAddr("127.0.0.1"), method: "GET", uri: "/d/k", proto: "HTTP/1.1", status: 200, bytes: 5,
 			userAgent: "curl/8.5", upstreams: []string{"127.0.0.2:7500"}, times: []time.Duration{3 * time.Millisecond}, cache: "-"},
-			`127.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/k HTTP/1.1" 200 5 "-" "curl/8.5" 127.0.0.2:7500 0.003 -` + "\n"},
+			`127.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/k HTTP/1.1" 200 5 "-" "curl/8.5" 127.0.0.2:7500 0.003 - -` + "\n"},
 		{accessRecord{remote: netip.MustParseAddr("10.0.0.1"), method: "GET", uri: "/d/a\"b", proto: "HTTP/1.0", status: 502,
 			referer: "http://x/", upstreams: []string{"10.0.0.2:7500", "10.0.0.3:7500"},
 			times: []time.Duration{time.Second, 1500 * time.Millisecond}, cache: "MISS"},
-			`10.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/a\x22b HTTP/1.0" 502 0 "http://x/" "-" 10.0.0.2:7500,10.0.0.3:7500 1.000,1.500 MISS` + "\n"},
+			`10.0.0.1 - - [21/Nov/2026:19:59:16 +0000] "GET /d/a\x22b HTTP/1.0" 502 0 "http://x/" "-" 10.0.0.2:7500,10.0.0.3:7500 1.000,1.500 MISS -` + "\n"},
 		{accessRecord{method: "GET", uri: "/healthz", proto: "HTTP/1.1", status: 200, bytes: 3, userAgent: "\xff"},
-			`- - - [21/Nov/2026:19:59:16 +0000] "GET /healthz HTTP/1.1" 200 3 "-" "\xFF" - - -` + "\n"},
+			`- - - [21/Nov/2026:19:59:16 +0000] "GET /healthz HTTP/1.1" 200 3 "-" "\xFF" - - - -` + "\n"},
 	}
 	for _, tt := range tests {
 		if got := string(appendAccessLine(nil, &tt.rec, at)); got != tt.want {
@@ -72,7 +72,7 @@ func TestAccessLogThroughGateway(t *testing.T) {
 	if !strings.Contains(lines[0], `"GET /d/k HTTP/1.1" 200 5 "-" "tester/1" `+node.addr+" ") {
 		t.Errorf("access line = %q, want the request, 200, 5 bytes and upstream %s", lines[0], node.addr)
 	}
-	if !strings.Contains(lines[1], `"GET /d/missing HTTP/1.1" 404 `) || !strings.HasSuffix(lines[1], " - - -") {
+	if !strings.Contains(lines[1], `"GET /d/missing HTTP/1.1" 404 `) || !strings.HasSuffix(lines[1], " - - - -") {
 		t.Errorf("access line = %q, want a 404 with no upstream", lines[1])
 	}
 }

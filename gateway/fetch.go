@@ -276,8 +276,10 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 		if at.hedge {
 			s.stats.hedgesWon.Add(1)
 		}
+		r.logHedge(fr.rec, &at)
 		return &answer{t: t, resp: resp, ent: ent, rest: r.rest()}, 0, ""
 	}
+	r.logHedge(fr.rec, nil)
 	s.stats.upstreamFailed.Add(1)
 	switch {
 	case last == failTimeout:

@@ -147,6 +147,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if rt.secure != nil && !s.secureLinkOK(ctx, rt, rp, client) {
 		return
 	}
+	if rt.image != nil && (ctx.IsGet() || ctx.IsHead()) && s.serveImage(ctx, rt, rp, rec) {
+		return
+	}
 	if rt.upstream {
 		if rt.cache != nil {
 			uri := upstreamURI(ctx, rt, rp, rec.uri)

@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 )
 
@@ -114,6 +116,42 @@ func TestHedgedReadsAroundHungCopy(t *testing.T) {
 				t.Errorf("good node %+v; want not suspect, a latency, a hedge delay within [%v, %v]", n, hedgeMin, hedgeMax)
 			}
 		}
+	}
+}
+
+// TestHedgeRefreshesCachedPaths (issue 11): the path cache holds an answer naming one copy, taken
+// while the other copy's node hung; then that copy's node hangs instead. A request stuck on it past
+// the hedge delay asks the tracker again and is answered from the copy the tracker names now. Before,
+// with no other target to hedge to, every request waited storage_first_byte: in the acceptance run
+// all 20 clients failed at their 3 s timeout.
+func TestHedgeRefreshesCachedPaths(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	var f clustertest.Freezer
+	a := startFrozenStorage(t, "127.0.0.3", &f)
+	b := startStorage(t, "127.0.0.4")
+	ft := newFakeTracker()
+	ft.set("d", "k", a.put(t, 31, data))
+	cfg := trackerConfig()
+	cfg.PathCache.TTL = conf.Duration(time.Hour)
+	cfg.Timeouts.StorageFirstByte = conf.Duration(time.Minute)
+	cfg.Hedge.Budget = "100%" // a few requests only: the floor of the default budget would delay some
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET /d/k = %d with %d bytes (%v), want 200 with %d", code, len(body), err, len(data))
+	}
+	ft.set("d", "k", a.put(t, 31, data), b.put(t, 31, data))
+	f.Freeze()
+	t.Cleanup(f.Thaw)
+	before := ft.calls.Load()
+
+	res := hammer(t, 5, 4, "GET", g.base+"/d/k", data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("5 clients × 4 GETs with the one cached copy hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			res.failed, res.errs, res.slowest, hedgeBound)
+	}
+	if n := ft.calls.Load() - before; n == 0 {
+		t.Errorf("get_paths asked %d times while the cached copy hung, want at least once", n)
 	}
 }
 
@@ -413,5 +451,75 @@ func TestRacerAllocs(t *testing.T) {
 	cycle()
 	if n := testing.AllocsPerRun(100, cycle); n != 0 {
 		t.Errorf("a hedged racer set up and finished: %v allocations, want 0", n)
+	}
+}
+
+// TestAccessLogHedge: the access log's last field tells whether a hedge was sent ("sent": the first
+// attempt answered anyway) or won ("won"); the address that answered is the last of the upstream
+// addresses.
+func TestAccessLogHedge(t *testing.T) {
+	t.Parallel()
+	data := pattern(5000)
+	cfg := trackerConfig()
+	cfg.Storage.MaxFails = -1
+	cfg.Hedge = Hedge{Delay: "20ms", Budget: "100%"}
+	slow := startFault(t, "127.0.0.3", faultSlow, data)
+	hang := startFault(t, "127.0.0.4", faultHang, data)
+	good := startStorage(t, "127.0.0.5")
+	ft := newFakeTracker()
+	ft.set("d", "won", "http://"+hang.addr+fidPath(51), good.put(t, 51, data))
+	ft.set("d", "sent", "http://"+slow.addr+fidPath(52), "http://"+hang.addr+fidPath(52))
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+
+	for _, tt := range []struct{ key, addr, hedge string }{{"won", good.addr, "won"}, {"sent", slow.addr, "sent"}} {
+		if code, _, body, err := get(t, "GET", g.base+"/d/"+tt.key); code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET /d/%s = %d with %d bytes (%v), want 200 with %d", tt.key, code, len(body), err, len(data))
+		}
+		var line string
+		waitFor(t, "the access log line of /d/"+tt.key, func() bool {
+			for _, l := range strings.Split(g.log.String(), "\n") {
+				if strings.Contains(l, "GET /d/"+tt.key+" ") {
+					line = l
+					return true
+				}
+			}
+			return false
+		})
+		f := strings.Fields(line)
+		if got := f[len(f)-1]; got != tt.hedge || !strings.HasSuffix(f[len(f)-4], tt.addr) {
+			t.Errorf("access line %q: hedge %q, upstreams %q; want %q with %s last", line, got, f[len(f)-4], tt.hedge, tt.addr)
+		}
+	}
+}
+
+// TestPathCacheRemembersCopies (issue 11): the tracker names both copies of a fid, then, while it
+// holds node A for unreachable, only the copy on B; then B hangs. The answer naming B alone keeps A's
+// copy of the same fid from the answer before it, so requests hedge to A instead of waiting
+// storage_first_byte on B (in the bench's hung row the tracker's window lasts a monitor round).
+func TestPathCacheRemembersCopies(t *testing.T) {
+	t.Parallel()
+	data := pattern(70000)
+	var f clustertest.Freezer
+	a := startStorage(t, "127.0.0.3")
+	b := startFrozenStorage(t, "127.0.0.4", &f)
+	ft := newFakeTracker()
+	ft.set("d", "k", b.put(t, 31, data), a.put(t, 31, data))
+	var offset atomic.Int64 // the gateway's clock runs ahead by offset
+	cfg := trackerConfig()
+	cfg.Timeouts.StorageFirstByte = conf.Duration(time.Minute)
+	cfg.Hedge.Budget = "100%"
+	g := startGateway(t, cfg, Deps{Tracker: ft, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	if code, _, body, err := get(t, "GET", g.base+"/d/k"); code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET /d/k = %d with %d bytes (%v), want 200 with %d", code, len(body), err, len(data))
+	}
+	ft.set("d", "k", "http://"+b.addr+fidPath(31))
+	offset.Add(int64(time.Minute)) // past the path cache's TTL: the next request asks the tracker
+	f.Freeze()
+	t.Cleanup(f.Thaw)
+
+	res := hammer(t, 5, 4, "GET", g.base+"/d/k", data)
+	if res.failed != 0 || res.slowest > hedgeBound {
+		t.Errorf("5 clients × 4 GETs with the one copy the tracker names hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
+			res.failed, res.errs, res.slowest, hedgeBound)
 	}
 }

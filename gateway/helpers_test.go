@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
@@ -38,6 +39,18 @@ func startStorage(t *testing.T, ip string) *storageNode {
 // startStorageWith is startStorage with mutate applied to the node's configuration.
 func startStorageWith(t *testing.T, ip string, mutate func(*storaged.Config)) *storageNode {
 	t.Helper()
+	return startStorageOn(t, ip, mutate, nil)
+}
+
+// startFrozenStorage is startStorage behind f (clustertest.Freezer): f.Freeze makes the node hang.
+func startFrozenStorage(t *testing.T, ip string, f *clustertest.Freezer) *storageNode {
+	t.Helper()
+	return startStorageOn(t, ip, nil, f.Listener)
+}
+
+// startStorageOn is startStorageWith serving on wrap(listener) when wrap is not nil.
+func startStorageOn(t *testing.T, ip string, mutate func(*storaged.Config), wrap func(net.Listener) net.Listener) *storageNode {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "dev1"), 0o755); err != nil {
 		t.Fatal(err)
@@ -54,6 +67,10 @@ func startStorageWith(t *testing.T, ip string, mutate func(*storaged.Config)) *s
 	if err != nil {
 		t.Fatalf("listen %s: %v", ip, err)
 	}
+	addr := ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, nil) }()
@@ -61,7 +78,7 @@ func startStorageWith(t *testing.T, ip string, mutate func(*storaged.Config)) *s
 		cancel()
 		<-done
 	})
-	return &storageNode{addr: ln.Addr().String(), docroot: root, srv: srv}
+	return &storageNode{addr: addr, docroot: root, srv: srv}
 }
 
 // fidPath is the device path of a fid on dev1.

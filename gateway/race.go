@@ -31,9 +31,11 @@ type racer struct {
 	fr      *fetchRequest
 	ph      passHeaders
 	hedging bool
-	next    int // next target to try
+	hedged  bool // a hedge was sent
+	next    int  // next target to try
 
 	results  chan attempt
+	fresh    chan []target // the tracker's answer to a refresh (see refresh), nil when none runs
 	timer    *time.Timer
 	pending  uint64 // attempts waiting, by target index
 	timed    uint64 // attempts whose hedge delay has passed
@@ -134,17 +136,59 @@ func (r *racer) result() (attempt, bool) {
 				r.stuck |= 1 << i
 				r.fr.targets[i].node.stuck.Add(1)
 			}
-			switch {
-			case r.next >= len(r.fr.targets):
-				r.timed |= 1 << i
-			case r.fr.route.hedge.budget.take(r.s.now()):
-				r.timed |= 1 << i
-				r.s.stats.hedges.Add(1)
-				r.launch(true)
-			default:
-				// Refused: ask the budget again after another delay, as the window moves on.
-				r.s.stats.hedgeBudgetExhausted.Add(1)
+			if r.next >= len(r.fr.targets) && r.fr.refresh {
+				r.refresh()
 			}
+			r.hedge(i)
+		case ts := <-r.fresh:
+			r.fresh = nil
+			r.add(ts)
+			if i := bits.TrailingZeros64(r.pending); bits.OnesCount64(r.pending) == 1 && r.timed&(1<<i) != 0 {
+				r.hedge(i)
+			}
+		}
+	}
+}
+
+// hedge sends the next target alongside attempt i, stuck past its hedge delay, if the budget allows.
+func (r *racer) hedge(i int) {
+	switch {
+	case r.next >= len(r.fr.targets):
+		r.timed |= 1 << i
+	case r.fr.route.hedge.budget.take(r.s.now()):
+		r.timed |= 1 << i
+		r.hedged = true
+		r.s.stats.hedges.Add(1)
+		r.launch(true)
+	default:
+		// Refused: ask the budget again after another delay, as the window moves on.
+		r.timed &^= 1 << i
+		r.s.stats.hedgeBudgetExhausted.Add(1)
+	}
+}
+
+// refresh asks the tracker again, in its own goroutine, for the copies of a key whose every cached
+// copy was tried and is stuck. A cached get_paths answer may name only the copy that now hangs (it
+// was the only one readable when the answer was cached, while another node hung) although the tracker
+// knows more: issue 11's acceptance run failed every client for that. The answer comes on r.fresh,
+// which is buffered, so the goroutine never waits for a racer that has finished.
+func (r *racer) refresh() {
+	r.fr.refresh = false
+	r.fresh = make(chan []target, 1)
+	go func(src targetSource, out chan<- []target) {
+		ts, _, _ := src.again()
+		out <- ts
+	}(r.fr.source, r.fresh)
+}
+
+// add appends the targets of ts that the fetch does not have yet, up to maxRaced in all.
+func (r *racer) add(ts []target) {
+	for _, t := range ts {
+		if len(r.fr.targets) == maxRaced {
+			return
+		}
+		if !slices.ContainsFunc(r.fr.targets, func(o target) bool { return o.node == t.node && o.uri == t.uri }) {
+			r.fr.targets = append(r.fr.targets, t)
 		}
 	}
 }
@@ -172,6 +216,17 @@ func (r *racer) launch(hedge bool) {
 	go func(s *Server, t target, head bool, ph passHeaders, out chan<- attempt) {
 		out <- s.try(t, i, hedge, head, ph)
 	}(r.s, r.fr.targets[i], r.fr.head, r.ph, r.results)
+}
+
+// logHedge records in the access record whether a hedge was sent and, when at answered, whether the
+// hedge won.
+func (r *racer) logHedge(rec *accessRecord, at *attempt) {
+	switch {
+	case at != nil && at.hedge:
+		rec.hedge = "won"
+	case r.hedged:
+		rec.hedge = "sent"
+	}
 }
 
 // finish drops the losers: attempts still waiting once the fetch has its answer or gave up. Their

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,6 +20,7 @@ type route struct {
 	expires  time.Duration
 	cache    *cacheRoute // nil: not cached
 	secure   *secureLink // nil: no secure_link
+	image    *imageRoute // nil: no image variants
 
 	metrics *routeMetrics // set by gatewayMetrics.bind
 }
@@ -39,20 +41,12 @@ func parseNextUpstream(words []string) nextUpstream {
 			n.timeout = true
 		case "invalid_header":
 			n.invalidHeader = true
-		case "http_500":
-			n.status[500] = true
-		case "http_502":
-			n.status[502] = true
-		case "http_503":
-			n.status[503] = true
-		case "http_504":
-			n.status[504] = true
-		case "http_403":
-			n.status[403] = true
-		case "http_404":
-			n.status[404] = true
-		case "http_429":
-			n.status[429] = true
+		default:
+			// http_500, http_502, … as listed in nextUpstreamWords, which Validate checks against.
+			if code, ok := strings.CutPrefix(w, "http_"); ok && slices.Contains(nextUpstreamWords, w) {
+				c, _ := strconv.Atoi(code)
+				n.status[c] = true
+			}
 		}
 	}
 	return n
@@ -84,6 +78,7 @@ func newTable(routes []Route, nodes *nodes, cacheOn bool) *table {
 			cache: compileRouteCache(rc.Cache, cacheOn), hedge: compileHedge(rc.Hedge)}
 		r.allowed = strings.Join(r.Methods, ", ")
 		r.allow = parseNets(rc.Allow)
+		r.image = compileImage(rc.Image)
 		if r.secure = compileSecureLink(rc.SecureLink); r.secure != nil && r.cache != nil {
 			r.cache.dropArgs = r.secure.args
 		}

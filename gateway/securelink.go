@@ -68,48 +68,45 @@ const minHMACKey = 16
 
 // Validate checks the block; fields are named relative to it. It reads SecretFile.
 func (sl *SecureLink) Validate() error {
-	var errs []error
-	add := func(field, fix, format string, args ...any) {
-		errs = append(errs, conf.Field(field, fix, format, args...))
-	}
+	var p conf.Problems
 	link, err := parseExpr(sl.link())
 	if err != nil {
-		add("link", `write e.g. "$arg_md5,$arg_expires"`, "%v", err)
+		p.Add("link", `write e.g. "$arg_md5,$arg_expires"`, "%v", err)
 	} else if link.uses(varExpires) {
-		add("link", "use $secure_link_expires in md5 or hmac_sha256 only", "$secure_link_expires is what link defines")
+		p.Add("link", "use $secure_link_expires in md5 or hmac_sha256 only", "$secure_link_expires is what link defines")
 	}
 	switch {
 	case sl.MD5 == "" && sl.HMACSHA256 == "":
-		add("md5", `write e.g. md5: "$secure_link_expires$uri secret", or set hmac_sha256`, "md5 or hmac_sha256 is required")
+		p.Add("md5", `write e.g. md5: "$secure_link_expires$uri secret", or set hmac_sha256`, "md5 or hmac_sha256 is required")
 	case sl.MD5 != "" && sl.HMACSHA256 != "":
-		add("hmac_sha256", "keep md5 or hmac_sha256, not both", "md5 and hmac_sha256 are both set")
+		p.Add("hmac_sha256", "keep md5 or hmac_sha256, not both", "md5 and hmac_sha256 are both set")
 	case sl.MD5 != "":
 		if _, err := parseExpr(sl.MD5); err != nil {
-			add("md5", `write e.g. "$secure_link_expires$uri secret"`, "%v", err)
+			p.Add("md5", `write e.g. "$secure_link_expires$uri secret"`, "%v", err)
 		}
 		if sl.Secret != "" || sl.SecretFile != "" {
-			add("secret", "put the secret in the md5 expression, or use hmac_sha256", "secret and secret_file apply to hmac_sha256 only")
+			p.Add("secret", "put the secret in the md5 expression, or use hmac_sha256", "secret and secret_file apply to hmac_sha256 only")
 		}
 	default:
 		if _, err := parseExpr(sl.HMACSHA256); err != nil {
-			add("hmac_sha256", `write e.g. "$secure_link_expires$uri"`, "%v", err)
+			p.Add("hmac_sha256", `write e.g. "$secure_link_expires$uri"`, "%v", err)
 		}
 		switch {
 		case sl.Secret == "" && sl.SecretFile == "":
-			add("secret", "set secret or secret_file", "hmac_sha256 needs a key")
+			p.Add("secret", "set secret or secret_file", "hmac_sha256 needs a key")
 		case sl.Secret != "" && sl.SecretFile != "":
-			add("secret_file", "keep secret or secret_file, not both", "both are set")
+			p.Add("secret_file", "keep secret or secret_file, not both", "both are set")
 		case sl.Secret != "" && len(sl.Secret) < minHMACKey:
-			add("secret", "write a random key of at least 16 bytes", "is %d bytes", len(sl.Secret))
+			p.Add("secret", "write a random key of at least 16 bytes", "is %d bytes", len(sl.Secret))
 		case sl.SecretFile != "":
 			if key, err := readKeyFile(sl.SecretFile); err != nil {
-				add("secret_file", "make it readable by the gateway", "%v", err)
+				p.Add("secret_file", "make it readable by the gateway", "%v", err)
 			} else if len(key) < minHMACKey {
-				add("secret_file", "write a random key of at least 16 bytes", "%s holds %d bytes", sl.SecretFile, len(key))
+				p.Add("secret_file", "write a random key of at least 16 bytes", "%s holds %d bytes", sl.SecretFile, len(key))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func (sl *SecureLink) link() string {

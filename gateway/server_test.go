@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestReloadUnderLoad(t *testing.T) {
@@ -240,10 +240,7 @@ func TestUnreadBodyClosesConnection(t *testing.T) {
 	t.Parallel()
 	ft := newFakeTracker()
 	g := startGateway(t, trackerConfig(), Deps{Tracker: ft})
-	c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, strings.TrimPrefix(g.base, "http://"))
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	body := strings.Repeat("GET /d/smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 4000)
@@ -346,22 +343,7 @@ func TestStopRightAfterStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln) }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Serve after an immediate stop = %v, want nil", err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("Serve did not return after its context was cancelled")
-		}
+		testutil.ServeCancelled(t, "127.0.0.1", srv.Serve)
 	}
 }
 

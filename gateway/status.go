@@ -144,12 +144,16 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
 		return true
-	case st.cfg.StatusPath:
+	case st.cfg.StatusPath, st.cfg.MetricsPath:
 		if !ctx.IsGet() && !ctx.IsHead() {
 			return false
 		}
 		if !inNets(st.statusAllow, client) {
 			plainError(ctx, fasthttp.StatusForbidden, "forbidden")
+			return true
+		}
+		if path != st.cfg.StatusPath { // MetricsPath; the status page wins where the two are the same
+			s.metrics.fast(ctx)
 			return true
 		}
 		if wantsHTML(ctx) {
@@ -165,16 +169,6 @@ func (s *Server) builtin(ctx *fasthttp.RequestCtx, st *state, path string, clien
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.Response.Header.Set("Vary", "Accept")
 		ctx.SetBody(append(body, '\n'))
-		return true
-	case st.cfg.MetricsPath:
-		if !ctx.IsGet() && !ctx.IsHead() {
-			return false
-		}
-		if !inNets(st.statusAllow, client) {
-			plainError(ctx, fasthttp.StatusForbidden, "forbidden")
-			return true
-		}
-		s.metrics.fast(ctx)
 		return true
 	}
 	return false

@@ -144,6 +144,25 @@ type pathTarget struct {
 	etag string // validator derived from the fid (fidETag), "" when the path names none
 }
 
+// remember appends to e, a new answer, the copies of the same fid that old, the answer it
+// replaces, named on other nodes: a tracker that has marked a node unreachable leaves its copies out
+// until a monitor round lets the node back (seconds), and a hung node checked by get_paths delays
+// the answer by node_timeout, so an answer taken while one copy's node hung names only the other
+// copy; if that node hangs next, requests would have nothing to hedge to. A path names its fid, so
+// the remembered copy holds the same bytes or answers 404; a copy that fails drops the entry and is
+// forgotten with it (drop). Only the answer e is changed, before it is shared.
+func (e *pathEntry) remember(old *pathEntry) {
+	if len(e.parsed) == 0 || e.parsed[0].etag == "" {
+		return
+	}
+	fid := e.parsed[0].etag
+	for _, p := range old.parsed {
+		if p.etag == fid && !slices.ContainsFunc(e.parsed, func(q pathTarget) bool { return q.host == p.host }) {
+			e.parsed = append(e.parsed, p)
+		}
+	}
+}
+
 func newPathEntry(paths []string, err error, expires time.Time) *pathEntry {
 	e := &pathEntry{err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
 	for i, p := range paths {
@@ -214,6 +233,9 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 		case err == nil:
 			e := newPathEntry(paths, nil, now.Add(c.ttl))
 			if c.lru != nil && len(paths) > 0 {
+				if old, ok := c.lru.Peek(k); ok {
+					e.remember(old)
+				}
 				c.lru.Add(k, e)
 			}
 			return e, nil
@@ -242,8 +264,7 @@ func (c *pathCache) fresh(k pathKey) *pathEntry {
 		return nil
 	}
 	if !c.now().Before(e.expires) {
-		c.lru.Remove(k)
-		return nil
+		return nil // kept for the next answer to remember its copies (pathEntry.remember)
 	}
 	return e
 }

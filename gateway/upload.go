@@ -125,7 +125,8 @@ func lingerBody(ctx *fasthttp.RequestCtx, n int64) {
 // it flows from the client connection to the storage node through a fixed buffer as it arrives,
 // and only its first replay_buffer bytes are kept (see replayBody). A destination that fails while
 // every byte read is still kept is replaced by the next one create_open offered; otherwise the upload
-// fails with 502 and nothing is committed (no create_close: the key is not created).
+// fails with 502 (503 when the node hung, see put) and nothing is committed (no create_close: the key
+// is not created).
 func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key string, rec *accessRecord) {
 	if v := ctx.Request.Header.Peek(oversizeHeader); len(v) > 0 {
 		n, _ := strconv.ParseInt(string(v), 10, 64)
@@ -178,8 +179,11 @@ func (s *Server) upload(ctx *fasthttp.RequestCtx, st *state, rt *route, key stri
 			} else {
 				plainError(ctx, fasthttp.StatusBadRequest, "request body ended before its Content-Length")
 			}
-		case isTimeout(err):
-			plainError(ctx, fasthttp.StatusGatewayTimeout, "storage timed out; nothing was stored")
+		case classify(err) == failTimeout:
+			// A hung node (it accepted the connection, then took no more of the body or sent no
+			// answer within storage_stall or storage_first_byte): the cluster is not able to store
+			// the file now, so the client may retry (503, as for no destination at all).
+			plainError(ctx, fasthttp.StatusServiceUnavailable, "storage node not responding; nothing was stored")
 		default:
 			plainError(ctx, fasthttp.StatusBadGateway, "storage did not take the file; nothing was stored")
 		}
@@ -210,7 +214,7 @@ func (s *Server) sendBody(dests []Dest, body *replayBody, rec *accessRecord) (*D
 		if i > 0 && !body.rewind() {
 			break
 		}
-		if err = s.put(d.Path, body, rec); err == nil {
+		if err = s.put(d.Path, body, i+1 < len(dests), rec); err == nil {
 			return d, nil
 		}
 		if body.err != nil {
@@ -242,8 +246,31 @@ const maxStaleAttempts = 3
 // errShortUpload is a body that ended before its Content-Length.
 var errShortUpload = errors.New("gateway: request body shorter than Content-Length")
 
-// put streams body, from its current position, to a storage URL.
-func (s *Server) put(path string, body *replayBody, rec *accessRecord) error {
+// uploadStream is the body of one PUT attempt as fasthttp reads it to write the request. fasthttp
+// gives the response the address of the connection it writes on before it writes (see connAddr), so
+// on the first read from each connection (fasthttp may retry on another) the waits of this upload
+// on it are bounded (idleConn.boundUpload).
+type uploadStream struct {
+	io.Reader
+	resp          *fasthttp.Response
+	stall, answer time.Duration
+	conn          *idleConn // the connection bound last
+}
+
+func (u *uploadStream) Read(p []byte) (int, error) {
+	if a, ok := u.resp.LocalAddr().(connAddr); ok && a.c != u.conn {
+		u.conn = a.c
+		a.c.boundUpload(u.stall, u.answer)
+	}
+	return u.Reader.Read(p)
+}
+
+// put streams body, from its current position, to a storage URL. A node that hangs (it accepts the
+// connection, then reads or answers nothing) is given up on quickly: each wait for it to take more
+// of the body is bounded by storage_stall, and the wait for its answer once it has the whole body by
+// storage_first_byte, or by storage_stall too when the body could go to the next destination
+// instead (failover: there is one, and the whole body fits the replay buffer).
+func (s *Server) put(path string, body *replayBody, failover bool, rec *accessRecord) error {
 	u, err := url.Parse(path)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("bad destination %q", path)
@@ -257,11 +284,17 @@ func (s *Server) put(path string, body *replayBody, rec *accessRecord) error {
 	req.Header.SetMethod(fasthttp.MethodPut)
 	req.Header.SetContentType("application/octet-stream")
 	n.requests.Add(1)
-	// No overall deadline: the idle timeouts of both connections bound every wait.
+	// No overall deadline: the idle and stall timeouts of both connections bound every wait.
+	t := s.cfgNow().Timeouts
+	stall, answer := t.StorageStall.D(), t.StorageFirstByte.D()
+	if failover && body.size <= body.max {
+		answer = min(answer, stall)
+	}
 	began := time.Now()
 	for attempt := 1; ; attempt++ {
 		// The limit keeps the stream from reading past the body, and tells fasthttp its length.
-		req.SetBodyStream(io.LimitReader(body, body.size-body.off), int(body.size-body.off))
+		req.SetBodyStream(&uploadStream{Reader: io.LimitReader(body, body.size-body.off), resp: resp, stall: stall, answer: answer},
+			int(body.size-body.off))
 		err = n.hc.Do(req, resp)
 		// A pooled connection the node closed (it restarted, or its idle timeout passed) is found
 		// before a byte of the body is read: send again on another connection. The second stale

@@ -3,7 +3,6 @@ package purge
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -87,29 +86,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func purgeHTTP(t *testing.T, addr, method, key, rawQuery string, header map[string]string) (int, Result) {
 	t.Helper()
 	u := url.URL{Scheme: "http", Host: addr, Path: DefaultPath + key, RawQuery: rawQuery}
-	req, err := http.NewRequest(method, u.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u.String(), err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code, body := testutil.Fetch(t, method, u.String(), nil, header)
 	var res Result
-	if resp.StatusCode == 200 || resp.StatusCode == 404 {
+	if code == 200 || code == 404 {
 		if err := json.Unmarshal(body, &res); err != nil {
 			t.Fatalf("%s %s: body %q: %v", method, u.String(), body, err)
 		}
 	}
-	return resp.StatusCode, res
+	return code, res
 }
 
 func peerConfig(name string, journal string, peers ...string) Config {

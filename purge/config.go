@@ -130,23 +130,19 @@ func (c *Config) peerConcurrency() int {
 
 // Validate checks the block; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(field, fix, format string, args ...any) {
-		errs = append(errs, conf.Field(field, fix, format, args...))
-	}
+	var probs conf.Problems
 	if c.Path != "" && (!strings.HasPrefix(c.Path, "/") || c.path() == "") {
-		add("path", `write an absolute URL path such as "/purge"`, "%q is not an absolute path", c.Path)
+		probs.Add("path", `write an absolute URL path such as "/purge"`, "%q is not an absolute path", c.Path)
 	}
 	if c.PeerPath != "" && (!strings.HasPrefix(c.PeerPath, "/") || c.peerPath() == "") {
-		add("peer_path", `write an absolute URL path such as "/purge"`, "%q is not an absolute path", c.PeerPath)
+		probs.Add("peer_path", `write an absolute URL path such as "/purge"`, "%q is not an absolute path", c.PeerPath)
 	}
-	if _, err := c.rules(); err != nil {
-		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...) // rules joins its errors
-	}
+	_, err := c.rules()
+	probs.AddErr(err)
 	switch c.Satisfy {
 	case "", "any", "all":
 	default:
-		add("satisfy", `write "any" or "all"`, "unknown value %q", c.Satisfy)
+		probs.Add("satisfy", `write "any" or "all"`, "unknown value %q", c.Satisfy)
 	}
 	for _, s := range []struct{ field, v string }{
 		{"token", c.Token}, {"hmac_secret", c.HMACSecret},
@@ -156,40 +152,40 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if len(s.v) < minSecretLen {
-			add(s.field, fmt.Sprintf("use at least %d random characters", minSecretLen), "too short (%d characters)", len(s.v))
+			probs.Add(s.field, fmt.Sprintf("use at least %d random characters", minSecretLen), "too short (%d characters)", len(s.v))
 		}
 		if strings.ContainsAny(s.v, " \t\r\n") {
-			add(s.field, "remove the whitespace", "contains whitespace")
+			probs.Add(s.field, "remove the whitespace", "contains whitespace")
 		}
 	}
 	if c.NotFoundStatus != 0 && (c.NotFoundStatus < 200 || c.NotFoundStatus > 599) {
-		add("not_found_status", "write an HTTP status such as 404 or 200", "%d is not an HTTP status", c.NotFoundStatus)
+		probs.Add("not_found_status", "write an HTTP status such as 404 or 200", "%d is not an HTTP status", c.NotFoundStatus)
 	}
 	if c.PeerConcurrency < 0 {
-		add("peer_concurrency", "write a positive number or leave it out for 8", "negative value %d", c.PeerConcurrency)
+		probs.Add("peer_concurrency", "write a positive number or leave it out for 8", "negative value %d", c.PeerConcurrency)
 	}
 	if c.JournalLimit < 0 {
-		add("journal_limit", "write a positive number or leave it out for 10000", "negative value %d", c.JournalLimit)
+		probs.Add("journal_limit", "write a positive number or leave it out for 10000", "negative value %d", c.JournalLimit)
 	}
 	if c.RetryMin != 0 && c.RetryMax != 0 && c.RetryMin > c.RetryMax {
-		add("retry_min", "make retry_min at most retry_max", "%s is longer than retry_max %s", c.RetryMin, c.RetryMax)
+		probs.Add("retry_min", "make retry_min at most retry_max", "%s is longer than retry_max %s", c.RetryMin, c.RetryMax)
 	}
 	seen := map[string]int{}
 	for i, p := range c.Peers {
 		field := fmt.Sprintf("peers[%d]", i)
 		if _, err := peerURL(p); err != nil {
-			add(field, `write host:port or an http(s) URL such as "gw2:8080"`, "%v", err)
+			probs.Add(field, `write host:port or an http(s) URL such as "gw2:8080"`, "%v", err)
 			continue
 		}
 		if j, dup := seen[p]; dup {
-			add(field, "remove the duplicate", "same peer as peers[%d]", j)
+			probs.Add(field, "remove the duplicate", "same peer as peers[%d]", j)
 		}
 		seen[p] = i
 	}
 	if len(c.Peers) > 0 && c.JournalDir == "" {
-		add("journal_dir", `write a directory such as "/var/lib/mogway/purge"`, "required when peers are set, to keep purges for unreachable peers")
+		probs.Add("journal_dir", `write a directory such as "/var/lib/mogway/purge"`, "required when peers are set, to keep purges for unreachable peers")
 	}
-	return errors.Join(errs...)
+	return probs.Err()
 }
 
 // peerURL returns the scheme://host:port base of a configured peer.

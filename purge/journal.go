@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mogway/mogway/internal/fsutil"
 )
 
 // JournalFile is the name of the journal inside journal_dir.
@@ -311,21 +313,9 @@ func (j *journal) rewriteLocked() (err error) {
 	if err = os.Rename(tmp.Name(), j.path); err != nil {
 		return fmt.Errorf("purge: journal: %w", err)
 	}
-	if err = syncDir(dir); err != nil {
+	if err = fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("purge: journal: %w", err)
 	}
 	j.done = 0
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

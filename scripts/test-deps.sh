@@ -4,7 +4,8 @@
 # MOGWAY_TEST_MYSQL_DSN and torn down when the command exits; promtool (Debian package prometheus),
 # which lints every /metrics endpoint and the example alert rules; and Chromium, which drives the
 # status page tests. Missing tools are installed with apt-get (sudo when not root); a tool that
-# cannot be installed makes only its tests skip, saying why.
+# cannot be installed makes only its tests skip, saying why. The command then runs under
+# scripts/vips.sh, which installs libvips-dev: the image engine links it, so without it the build fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -30,4 +31,4 @@ if [ -x "$here/mariadb.sh" ]; then
   mariadb_start
   trap mariadb_stop EXIT
 fi
-"$@"
+"$here/vips.sh" "$@"

@@ -116,41 +116,36 @@ func (c *Config) MgmtAddr() string {
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
 	d := c.withDefaults()
-	var errs []error
+	var p conf.Problems
 	if err := checkAddr(d.Listen); err != nil {
-		errs = append(errs, conf.Field("listen", `write host:port, e.g. ":7500" or "10.0.0.1:7500"`, "%v", err))
+		p.Add("listen", `write host:port, e.g. ":7500" or "10.0.0.1:7500"`, "%v", err)
 	}
 	if d.MgmtListen != MgmtOff {
 		if err := checkAddr(d.MgmtListen); err != nil {
-			errs = append(errs, conf.Field("mgmt_listen", `write host:port, e.g. ":7501", or "off"`, "%v", err))
+			p.Add("mgmt_listen", `write host:port, e.g. ":7501", or "off"`, "%v", err)
 		} else if d.MgmtListen == d.Listen && !strings.HasSuffix(d.Listen, ":0") {
-			errs = append(errs, conf.Field("mgmt_listen", "use another port than listen, or \"off\"",
-				"is the same address as listen (%s)", d.Listen))
+			p.Add("mgmt_listen", "use another port than listen, or \"off\"",
+				"is the same address as listen (%s)", d.Listen)
 		}
 	}
 	if !filepath.IsAbs(d.Docroot) {
-		errs = append(errs, conf.Field("docroot", "write an absolute path such as /var/mogdata",
-			"%q is not an absolute path", d.Docroot))
+		p.Add("docroot", "write an absolute path such as /var/mogdata",
+			"%q is not an absolute path", d.Docroot)
 	}
 	if d.MaxBody < 0 {
-		errs = append(errs, conf.Field("max_body", "write a size such as 64GiB", "must not be negative"))
+		p.Add("max_body", "write a size such as 64GiB", "must not be negative")
 	}
-	if d.UsageInterval.D() < time.Second {
-		errs = append(errs, conf.Field("usage_interval", "write 1s or more (mogstored uses 10s)",
-			"%s is too short", d.UsageInterval))
-	}
-	if d.MaxConns < 0 {
-		errs = append(errs, conf.Field("max_conns", "write a positive number or leave it out", "%d is negative", d.MaxConns))
-	}
+	p.AtLeast("usage_interval", d.UsageInterval, time.Second, "write 1s or more (mogstored uses 10s)")
+	p.NotNegative("max_conns", d.MaxConns, "write a positive number or leave it out")
 	if d.MaxHeaderSize < conf.KiB || d.MaxHeaderSize > conf.MiB {
-		errs = append(errs, conf.Field("max_header_size", "write a size from 1KiB to 1MiB, e.g. 16KiB",
-			"%s is out of range", d.MaxHeaderSize))
+		p.Add("max_header_size", "write a size from 1KiB to 1MiB, e.g. 16KiB",
+			"%s is out of range", d.MaxHeaderSize)
 	}
 	if _, i, err := metrics.ParseNets(d.MetricsAllow); err != nil {
-		errs = append(errs, conf.Field(fmt.Sprintf("metrics_allow[%d]", i), "write a CIDR such as 127.0.0.0/8 or an address",
-			"%q is not a network", d.MetricsAllow[i]))
+		p.Add(fmt.Sprintf("metrics_allow[%d]", i), "write a CIDR such as 127.0.0.0/8 or an address",
+			"%q is not a network", d.MetricsAllow[i])
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func checkAddr(a string) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // storeFile writes body as dev1/<name> under n's docroot.
@@ -41,10 +42,7 @@ func exchange(t testing.TB, c net.Conn, br *bufio.Reader, req string) (*http.Res
 
 func dialNode(t *testing.T, n *testNode) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, n.addr)
 	t.Cleanup(func() { c.Close() })
 	return c, bufio.NewReader(c)
 }

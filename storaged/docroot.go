@@ -91,57 +91,41 @@ func (d docroot) device(rel string) (*os.Root, string, error) {
 	return r, inner, nil
 }
 
+// inDevice runs op on the path of rel inside its device, opened afresh for this one call.
+func inDevice[T any](d docroot, rel string, op func(r *os.Root, inner string) (T, error)) (T, error) {
+	r, in, err := d.device(rel)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer r.Close()
+	return op(r, in)
+}
+
 func (d docroot) Open(rel string) (*os.File, error) {
 	return d.OpenFile(rel, os.O_RDONLY, 0)
 }
 
 func (d docroot) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, error) {
-	r, in, err := d.device(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_TRUNC) != 0 {
 		defer d.forget(rel)
 	}
-	return r.OpenFile(in, flag, perm)
+	return inDevice(d, rel, func(r *os.Root, in string) (*os.File, error) { return r.OpenFile(in, flag, perm) })
 }
 
-func (d docroot) Stat(rel string) (os.FileInfo, error) {
-	r, in, err := d.device(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Stat(in)
-}
+func (d docroot) Stat(rel string) (os.FileInfo, error) { return inDevice(d, rel, (*os.Root).Stat) }
 
-func (d docroot) Lstat(rel string) (os.FileInfo, error) {
-	r, in, err := d.device(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Lstat(in)
-}
+func (d docroot) Lstat(rel string) (os.FileInfo, error) { return inDevice(d, rel, (*os.Root).Lstat) }
 
 func (d docroot) Remove(rel string) error {
-	r, in, err := d.device(rel)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	defer d.forget(rel)
-	return r.Remove(in)
+	_, err := inDevice(d, rel, func(r *os.Root, in string) (struct{}, error) { return struct{}{}, r.Remove(in) })
+	return err
 }
 
 func (d docroot) Mkdir(rel string, perm os.FileMode) error {
-	r, in, err := d.device(rel)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return r.Mkdir(in, perm)
+	_, err := inDevice(d, rel, func(r *os.Root, in string) (struct{}, error) { return struct{}{}, r.Mkdir(in, perm) })
+	return err
 }
 
 // Rename renames within one device; from and to must name the same dev<N>.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,14 +62,8 @@ func startNodeWith(t testing.TB, mutate func(*Config), prep func(*Server)) *test
 		prep(srv)
 	}
 	host := loopbackHost()
-	hl, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ml, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hl := testutil.Listen(t, host+":0")
+	ml := testutil.Listen(t, host+":0")
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &testNode{srv: srv, addr: hl.Addr().String(), mgmt: ml.Addr().String(), docroot: docroot,
 		cancel: cancel, done: make(chan error, 1)}
@@ -95,18 +88,7 @@ func (n *testNode) url(p string) string { return "http://" + n.addr + p }
 // do sends a request for p with body and the headers hdr and returns the response.
 func (n *testNode) do(t testing.TB, method, p string, body io.Reader, hdr map[string]string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(method, n.url(p), body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, p, err)
-	}
-	return resp
+	return testutil.Request(t, method, n.url(p), body, hdr)
 }
 
 // put stores body at p with net/http and returns the status.
@@ -133,10 +115,7 @@ func (n *testNode) get(t testing.TB, method, p string, hdr map[string]string) (*
 // raw sends a literal request on a new connection and reads one response.
 func (n *testNode) raw(t testing.TB, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", n.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, n.addr)
 	defer c.Close()
 	return exchange(t, c, bufio.NewReader(c), req)
 }

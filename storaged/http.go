@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/mogway/mogway/internal/fsutil"
 	"github.com/mogway/mogway/internal/httpsem"
 )
 
@@ -337,14 +338,4 @@ func (s *Server) serveDelete(ctx *fasthttp.RequestCtx) {
 }
 
 // syncDir fsyncs a directory of the docroot so a rename or removal in it is durable.
-func (s *Server) syncDir(dir string) error {
-	d, err := s.root.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (s *Server) syncDir(dir string) error { return fsutil.SyncDirIn(s.root, dir) }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/valyala/fasthttp"
 )
 
@@ -191,10 +192,7 @@ func TestAbortedUpload(t *testing.T) {
 	} {
 		before := n.srv.Stats()
 		name := fmt.Sprintf("dev1/abort/%d.fid", i)
-		c, err := net.Dial("tcp", n.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testutil.Dial(t, n.addr)
 		fmt.Fprintf(c, "PUT /%s HTTP/1.0\r\nContent-Length: %d\r\n\r\n", name, tc.length)
 		c.Write(bytes.Repeat([]byte{'a'}, tc.sent))
 		c.(*net.TCPConn).CloseWrite()
@@ -560,27 +558,12 @@ func TestServeCancelledAtOnce(t *testing.T) {
 	t.Parallel()
 	docroot := t.TempDir()
 	os.Mkdir(filepath.Join(docroot, "dev1"), 0o755)
-	for i := range 20 {
+	for range 20 {
 		srv, err := New(Config{Docroot: docroot}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.3:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln, nil) }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("round %d: Serve = %v, want nil", i, err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("round %d: Serve with a cancelled context did not return", i)
-		}
+		testutil.ServeCancelled(t, "127.0.0.3", func(ctx context.Context, ln net.Listener) error { return srv.Serve(ctx, ln, nil) })
 	}
 }
 

@@ -10,15 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // mgmtSession sends lines in one write and reads want-many reply lines.
 func mgmtSession(t *testing.T, addr string, send string, replies int) []string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	if _, err := io.WriteString(c, send); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -50,7 +51,7 @@ func TestCloseRaceAcrossTrackers(t *testing.T) {
 		key := fmt.Sprint("race-", round)
 		fid, devid, path := c.open(t, "domain=d&class=c1&key="+key)
 		body := []byte("hello")
-		if code, _ := httpDo(t, http.MethodPut, path, body); code/100 != 2 {
+		if code, _ := testutil.Fetch(t, http.MethodPut, path, body, nil); code/100 != 2 {
 			t.Fatalf("PUT %s = %d", path, code)
 		}
 		conns := make([]*lineConn, closers)

@@ -30,6 +30,7 @@ type fileCommander interface {
 	ListKeys(ctx context.Context, domainID int, prefix, after string, limit int) ([]string, error)
 	ListFids(ctx context.Context, fromFid int64, count int) ([]store.File, error)
 	FileOn(ctx context.Context, fid int64) ([]int, error)
+	Locate(ctx context.Context, domainID int, key string) (store.Location, error)
 	Checksum(ctx context.Context, fid int64) (store.Checksum, error)
 	QueueJobs(ctx context.Context, q store.Queue, fid int64) (store.Job, error)
 }
@@ -301,19 +302,15 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		pathcount = 2
 	}
 	noverify := truthy(q.args.Get("noverify"))
-	f, err := q.s.files.FileByKey(q.ctx, d.ID, key)
+	f, err := q.s.files.Locate(q.ctx, d.ID, key)
 	if isNotFound(err) {
 		return nil, perr(mogproto.ErrUnknownKey)
 	}
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
-	devids, err := q.s.files.FileOn(q.ctx, f.Fid)
-	if err != nil {
-		return nil, q.dbErr("get_paths", err)
-	}
 	var devs []devInfo
-	for _, id := range devids {
+	for _, id := range f.DevIDs {
 		if di, ok := q.s.state.device(id); ok {
 			devs = append(devs, di)
 		}
@@ -334,7 +331,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
 			asked := time.Now()
-			n, err := q.s.node.Size(q.ctx, u)
+			n, err := q.s.verify.size(q.ctx, q.s.node, u)
 			q.noteNodeErr(di.host.ID, asked, err)
 			if err != nil || n != f.Length {
 				continue

@@ -94,15 +94,7 @@ func (q *query) createOrUpdateHost(update bool) (mogproto.Args, error) {
 	} else {
 		h, err = q.s.inventory.CreateHost(q.ctx, h)
 	}
-	switch {
-	case isExists(err):
-		return nil, perr(mogproto.ErrDup)
-	case isNotFound(err):
-		return nil, perr(mogproto.ErrHostNotFound)
-	case err != nil:
-		return nil, q.dbErr("create_host", err)
-	}
-	if err := q.refresh(); err != nil {
+	if err := q.saved("create_host", err, mogproto.ErrDup, mogproto.ErrHostNotFound); err != nil {
 		return nil, err
 	}
 	return mogproto.Args{{Name: "hostid", Value: itoa(h.ID)}, {Name: "hostname", Value: name}}, nil

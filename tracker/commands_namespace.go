@@ -201,15 +201,7 @@ func (q *query) createOrUpdateClass(update bool) (mogproto.Args, error) {
 	} else {
 		_, err = q.s.namespace.CreateClass(q.ctx, c)
 	}
-	switch {
-	case isExists(err):
-		return nil, perr(mogproto.ErrClassExists)
-	case isNotFound(err):
-		return nil, perr(mogproto.ErrClassNotFound)
-	case err != nil:
-		return nil, q.dbErr("create_class", err)
-	}
-	if err := q.refresh(); err != nil {
+	if err := q.saved("create_class", err, mogproto.ErrClassExists, mogproto.ErrClassNotFound); err != nil {
 		return nil, err
 	}
 	return mogproto.Args{
@@ -251,4 +243,19 @@ func (q *query) deleteClass() (mogproto.Args, error) {
 		return nil, err
 	}
 	return mogproto.Args{{Name: "domain", Value: domain}, {Name: "class", Value: name}}, nil
+}
+
+// saved answers the store's result err of the create or update behind command cmd: the ERR code
+// exists for store.ErrExists, missing for store.ErrNotFound, ERR db for any other error, and on
+// success a refresh of the cached tables so that this tracker answers with the change at once.
+func (q *query) saved(cmd string, err error, exists, missing string) error {
+	switch {
+	case isExists(err):
+		return perr(exists)
+	case isNotFound(err):
+		return perr(missing)
+	case err != nil:
+		return q.dbErr(cmd, err)
+	}
+	return q.refresh()
 }

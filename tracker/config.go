@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"errors"
 	"net"
 	"time"
 
@@ -103,54 +102,52 @@ type Config struct {
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
-	var errs []error
+	var p conf.Problems
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			errs = append(errs, conf.Field("listen", `write host:port or ":port", e.g. ":7001"`, "invalid address %q", c.Listen))
+			p.Add("listen", `write host:port or ":port", e.g. ":7001"`, "invalid address %q", c.Listen)
 		}
 	}
 	if c.HTTPListen != "" && c.HTTPListen != HTTPOff {
 		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
-			errs = append(errs, conf.Field("http_listen", `write host:port, e.g. "127.0.0.1:7080", or "off"`, "invalid address %q", c.HTTPListen))
+			p.Add("http_listen", `write host:port, e.g. "127.0.0.1:7080", or "off"`, "invalid address %q", c.HTTPListen)
 		}
 	}
 	if c.DB != "" {
 		if _, err := dbaddr.Parse(c.DB); err != nil {
-			errs = append(errs, conf.Field("db", "", "%v", err))
+			p.Add("db", "", "%v", err)
 		}
 	}
 	if c.QueryWorkers < 0 || c.QueryWorkers > maxQueryWorkers {
-		errs = append(errs, conf.Field("query_workers", "write a number from 1 to 500 (0 means 20)", "%d is out of range", c.QueryWorkers))
+		p.Add("query_workers", "write a number from 1 to 500 (0 means 20)", "%d is out of range", c.QueryWorkers)
 	}
 	if c.MaxLine != 0 && (c.MaxLine < minMaxLine || c.MaxLine > maxMaxLine) {
-		errs = append(errs, conf.Field("max_line", "write a size from 1KiB to 64MiB", "%s is out of range", c.MaxLine))
+		p.Add("max_line", "write a size from 1KiB to 64MiB", "%s is out of range", c.MaxLine)
 	}
 	if c.DefaultMinDevCount < 0 || c.DefaultMinDevCount > 255 {
-		errs = append(errs, conf.Field("default_mindevcount", "write a number from 1 to 255 (0 means 2)", "%d is out of range", c.DefaultMinDevCount))
+		p.Add("default_mindevcount", "write a number from 1 to 255 (0 means 2)", "%d is out of range", c.DefaultMinDevCount)
 	}
 	if c.SideChannelPort < 0 || c.SideChannelPort > maxSideChannelPort {
-		errs = append(errs, conf.Field("side_channel_port", "write a TCP port (0 means 7501)", "%d is out of range", c.SideChannelPort))
+		p.Add("side_channel_port", "write a TCP port (0 means 7501)", "%d is out of range", c.SideChannelPort)
 	}
 	if c.TempfileMaxAge != 0 && c.TempfileMaxAge.D() < time.Minute {
-		errs = append(errs, conf.Field("tempfile_max_age", "write at least 1m (default 1h)", "%s is too short for an upload to finish", c.TempfileMaxAge))
+		p.Add("tempfile_max_age", "write at least 1m (default 1h)", "%s is too short for an upload to finish", c.TempfileMaxAge)
 	}
 	if c.NodeTimeout != 0 && c.NodeTimeout.D() < 10*time.Millisecond {
-		errs = append(errs, conf.Field("node_timeout", "write 10ms or more (default 2s)", "%s is too short for a storage node to answer", c.NodeTimeout))
+		p.Add("node_timeout", "write 10ms or more (default 2s)", "%s is too short for a storage node to answer", c.NodeTimeout)
 	}
 	if c.ChecksumTimeout != 0 && c.ChecksumTimeout.D() < 10*time.Millisecond {
-		errs = append(errs, conf.Field("checksum_timeout", "write 10ms or more (default 30s)", "%s is too short for a storage node to hash a file", c.ChecksumTimeout))
+		p.Add("checksum_timeout", "write 10ms or more (default 30s)", "%s is too short for a storage node to hash a file", c.ChecksumTimeout)
 	}
-	if err := c.Workers.Validate(); err != nil {
-		errs = append(errs, conf.Within("workers", err))
-	}
+	p.AddErr(conf.Within("workers", c.Workers.Validate()))
 	if err := c.Replicate.Validate(); err != nil {
-		errs = append(errs, conf.Within("replicate", err))
+		p.AddErr(conf.Within("replicate", err))
 	} else if c.Replicate.Enabled() {
 		if spec, err := dbaddr.Parse(c.DBAddr()); err == nil && spec.Driver != dbaddr.SQLite {
-			errs = append(errs, conf.Field("replicate.to", "remove it and replicate the MySQL/MariaDB server instead (docs/ha.md)", "replication is for SQLite databases only"))
+			p.Add("replicate.to", "remove it and replicate the MySQL/MariaDB server instead (docs/ha.md)", "replication is for SQLite databases only")
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // ListenAddr is Listen, or its default ":7001".

@@ -23,8 +23,11 @@ type conn struct {
 	nc net.Conn
 	ip net.IP
 	br *bufio.Reader
+	// ipText is ip as !recent prints it, formatted once per connection rather than per query.
+	ipText string
 
-	wmu sync.Mutex // serialises writes: replies and !watch lines
+	wmu sync.Mutex // serialises writes: replies and !watch lines; guards wdl
+	wdl time.Time  // the write deadline last set
 	buf []byte     // reply buffer, owned by the connection goroutine
 }
 
@@ -33,6 +36,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.IP
 	}
+	c.ipText = ipString(c.ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.isStopped() {
@@ -137,7 +141,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 func (c *conn) reply(b []byte) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
+	c.armWrite()
 	_, err := c.nc.Write(b)
 	c.buf = b[:0]
 	if cap(c.buf) > maxKeptReplyBuffer {
@@ -146,11 +150,25 @@ func (c *conn) reply(b []byte) bool {
 	return err == nil
 }
 
+// writeDeadlineSlack is how far a connection's write deadline may lag behind defaultWriteTimeout:
+// it is moved only once it is that much nearer, so a busy connection does not re-arm its timer for
+// every reply. A write still fails after between 119 and 120 seconds without progress.
+const writeDeadlineSlack = time.Second
+
+// armWrite makes sure the next write has about defaultWriteTimeout to finish. c.wmu is held.
+func (c *conn) armWrite() {
+	now := time.Now()
+	if c.wdl.Sub(now) < defaultWriteTimeout-writeDeadlineSlack {
+		c.wdl = now.Add(defaultWriteTimeout)
+		c.nc.SetWriteDeadline(c.wdl)
+	}
+}
+
 // writeAsync writes an unsolicited line (!watch) between replies.
 func (c *conn) writeAsync(s string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(defaultWriteTimeout))
+	c.armWrite()
 	if _, err := io.WriteString(c.nc, s); err != nil {
 		c.nc.Close()
 	}
@@ -161,39 +179,7 @@ func (c *conn) writeAsync(s string) {
 func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, ok bool) {
 	start := time.Now()
 	lineStr := string(line)
-	s.mu.Lock()
-	s.pending[c] = lineStr
-	s.mu.Unlock()
-	s.stats.pending.Add(1)
-	waited, acquired := false, false
-	if !s.gateOpen() {
-		select {
-		case <-s.gate:
-		case <-s.stopped:
-		case <-ctx.Done():
-		}
-	}
-	if s.gateOpen() && !s.isStopped() {
-		select {
-		case s.slots <- struct{}{}:
-			acquired = true
-		default:
-			waited = true
-			select {
-			case s.slots <- struct{}{}:
-				acquired = true
-			case <-s.stopped:
-			}
-		}
-	}
-	s.stats.pending.Add(-1)
-	s.mu.Lock()
-	delete(s.pending, c)
-	s.mu.Unlock()
-	if waited {
-		s.stats.outOfWorkers.Add(1)
-	}
-	if !acquired {
+	if !s.takeSlot(ctx, c, lineStr) {
 		return nil, false
 	}
 	s.stats.processing.Add(1)
@@ -207,8 +193,52 @@ func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, o
 	out = s.dispatch(s.stopCtx, c, line, c.buf[:0])
 	s.countCommand(line, out, time.Since(began))
 	s.stats.queries.Add(1)
-	s.recordRecent(recentQuery{ip: ipString(c.ip), line: lineStr, dur: time.Since(start), at: start})
+	s.recordRecent(recentQuery{ip: c.ipText, line: lineStr, dur: time.Since(start), at: start})
 	return out, true
+}
+
+// takeSlot waits for the start-up gate and a free query slot; false means the server is stopping.
+// A query that finds a slot free at once is never listed as pending (`!queue`).
+func (s *Server) takeSlot(ctx context.Context, c *conn, line string) bool {
+	if s.gateOpen() && !s.isStopped() {
+		select {
+		case s.slots <- struct{}{}:
+			return true
+		default:
+		}
+	}
+	s.mu.Lock()
+	s.pending[c] = line
+	s.mu.Unlock()
+	s.stats.pending.Add(1)
+	defer func() {
+		s.stats.pending.Add(-1)
+		s.mu.Lock()
+		delete(s.pending, c)
+		s.mu.Unlock()
+	}()
+	if !s.gateOpen() {
+		select {
+		case <-s.gate:
+		case <-s.stopped:
+		case <-ctx.Done():
+		}
+	}
+	if !s.gateOpen() || s.isStopped() {
+		return false
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	s.stats.outOfWorkers.Add(1)
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.stopped:
+		return false
+	}
 }
 
 func (s *Server) gateOpen() bool {

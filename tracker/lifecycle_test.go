@@ -1,11 +1,9 @@
 package tracker
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
@@ -43,27 +42,6 @@ func startCluster(t *testing.T) *cluster {
 	return &cluster{tt: tt, lc: lc, n1: n1, n2: n2}
 }
 
-func httpDo(t *testing.T, method, u string, body []byte) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.ContentLength = int64(len(body))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, u, err)
-	}
-	return resp.StatusCode, b
-}
-
 // open runs create_open and returns fid, devid and path of the first destination.
 func (c *cluster) open(t *testing.T, args string) (fid, devid, path string) {
 	t.Helper()
@@ -88,7 +66,7 @@ func (c *cluster) upload(t *testing.T, key, class string, body []byte) (fid, pat
 		{Name: "domain", Value: "d"}, {Name: "key", Value: key}, {Name: "class", Value: class},
 		{Name: "fid", Value: "0"}, {Name: "multi_dest", Value: "1"},
 	})))
-	if code, _ := httpDo(t, http.MethodPut, path, body); code/100 != 2 {
+	if code, _ := testutil.Fetch(t, http.MethodPut, path, body, nil); code/100 != 2 {
 		t.Fatalf("PUT %s = %d", path, code)
 	}
 	if got := c.lc.do(closeArgs(fid, devid, path, key, len(body))); got != "OK " {
@@ -126,7 +104,7 @@ func TestLifecycle(t *testing.T) {
 
 	// #20: full upload.
 	path, devid := a.Get("path_1"), a.Get("devid_1")
-	if code, _ := httpDo(t, http.MethodPut, path, []byte("hello")); code/100 != 2 {
+	if code, _ := testutil.Fetch(t, http.MethodPut, path, []byte("hello"), nil); code/100 != 2 {
 		t.Fatalf("PUT = %d", code)
 	}
 	if got := lc.do(closeArgs(fid, devid, path, "k", 5)); got != "OK " {
@@ -140,7 +118,7 @@ func TestLifecycle(t *testing.T) {
 	if gp.Get("paths") != "1" {
 		t.Fatalf("get_paths = %v, want 1 path", gp)
 	}
-	if code, body := httpDo(t, http.MethodGet, gp.Get("path1"), nil); code != 200 || string(body) != "hello" {
+	if code, body := testutil.Fetch(t, http.MethodGet, gp.Get("path1"), nil, nil); code != 200 || string(body) != "hello" {
 		t.Errorf("GET path1 = %d %q, want 200 hello", code, body)
 	}
 	want := "OK fid=" + fid + "&domain=d&class=c2&key=k&length=5&devcount=1&devids=" + devid
@@ -164,7 +142,7 @@ func TestLifecycle(t *testing.T) {
 
 	// #26: size mismatch.
 	fid2, dev2, path2 := c.open(t, "domain=d&key=k2&class=c1")
-	httpDo(t, http.MethodPut, path2, []byte("abc"))
+	testutil.Fetch(t, http.MethodPut, path2, []byte("abc"), nil)
 	want = "ERR size_mismatch Expected:+5%3B+actual:+3%3B+path:+" + escape(path2)
 	if got := lc.do(closeArgs(fid2, dev2, path2, "k2", 5)); got != want {
 		t.Errorf("size mismatch close = %q, want %q", got, want)
@@ -191,7 +169,7 @@ func TestLifecycle(t *testing.T) {
 
 	// #29: key= aborts.
 	fidA, devA, pathA := c.open(t, "domain=d&key=aborted")
-	httpDo(t, http.MethodPut, pathA, []byte("x"))
+	testutil.Fetch(t, http.MethodPut, pathA, []byte("x"), nil)
 	if got := lc.do(closeArgs(fidA, devA, pathA, "", 1)); got != "OK " {
 		t.Errorf("abort close = %q, want OK", got)
 	}
@@ -262,7 +240,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("overwrite fid %s not above %s", newer, old)
 	}
 	gp = lc.ok("get_paths domain=d&key=ow")
-	if _, body := httpDo(t, http.MethodGet, gp.Get("path1"), nil); string(body) != "second" {
+	if _, body := testutil.Fetch(t, http.MethodGet, gp.Get("path1"), nil, nil); string(body) != "second" {
 		t.Errorf("get_paths after overwrite serves %q", body)
 	}
 	if dbg := lc.ok("file_debug fid=" + old); dbg.Get("fid_fid") != "" || dbg.Get("delqueue_fid") != old {
@@ -311,7 +289,7 @@ func TestChecksumVerify(t *testing.T) {
 		{strings.ToUpper(good[:4]) + strings.ToUpper(good[4:]), "OK "},
 	} {
 		fid, devid, path := c.open(t, "domain=d&key=sum&class=h")
-		httpDo(t, http.MethodPut, path, []byte("hello"))
+		testutil.Fetch(t, http.MethodPut, path, []byte("hello"), nil)
 		req := closeArgs(fid, devid, path, "sum", 5) + "&checksumverify=1&checksum=" + escape(tc.checksum)
 		got := lc.do(req)
 		if strings.HasPrefix(tc.want, "~") {
@@ -330,13 +308,13 @@ func TestChecksumVerify(t *testing.T) {
 	c.tt.s.node = node.New(node.Config{Timeout: c.tt.s.cfg.NodeTimeout.D(), SidePort: 1})
 	old.Close()
 	fid, devid, path := c.open(t, "domain=d&key=sum2&class=h")
-	httpDo(t, http.MethodPut, path, []byte("hello"))
+	testutil.Fetch(t, http.MethodPut, path, []byte("hello"), nil)
 	if got := lc.do(closeArgs(fid, devid, path, "sum2", 5) + "&checksumverify=1&checksum=" + good); got != "OK " {
 		t.Errorf("checksum verified by GET = %q", got)
 	}
 	// A class without hashtype stores no checksum, but file_info says nothing of it either.
 	fid, devid, path = c.open(t, "domain=d&key=plain&class=c1")
-	httpDo(t, http.MethodPut, path, []byte("hello"))
+	testutil.Fetch(t, http.MethodPut, path, []byte("hello"), nil)
 	lc.ok(closeArgs(fid, devid, path, "plain", 5) + "&checksum=" + good)
 	if got := lc.ok("file_info domain=d&key=plain"); got.Get("checksum") != "" {
 		t.Errorf("file_info of a class without hashtype shows checksum %q", got.Get("checksum"))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
@@ -42,10 +42,7 @@ func TestMetricsCountCommands(t *testing.T) {
 	}
 
 	// A line naming no command counts as "unknown", whatever it says.
-	conn, err := net.Dial("tcp", c.TrackerAddrs()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testutil.Dial(t, c.TrackerAddrs()[0])
 	defer conn.Close()
 	if _, err := conn.Write([]byte("no_such_command_x domain=photos\r\n")); err != nil {
 		t.Fatal(err)

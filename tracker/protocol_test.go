@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // exchange is one request line and the reply expected for it: exact, or a regexp when want starts
@@ -423,10 +424,7 @@ func TestSharedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.noWorkers = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(ctx, ln) }()

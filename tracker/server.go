@@ -56,6 +56,7 @@ type Server struct {
 	state     *state
 	rand      *lockedRand
 	node      *node.Client
+	verify    verifier // get_paths' shared HEADs
 	hostname  string
 	started   time.Time
 
@@ -129,7 +130,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 			Timeout:         cfg.NodeTimeout.D(),
 			TransferTimeout: cfg.ChecksumTimeout.D(),
 			SidePort:        cfg.SideChannelPort,
-			IdleConns:       4,
+			IdleConns:       cfg.QueryWorkers, // one kept connection per query that may verify at once
 		}),
 		hostname: host,
 		started:  time.Now(),

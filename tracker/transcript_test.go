@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -79,10 +80,10 @@ func TestPerlClientTranscript(t *testing.T) {
 			f := strings.SplitN(l, " ", 3)
 			u, body := subst(f[1]), f[2]
 			if f[0] == "PUT" {
-				if code, _ := httpDo(t, http.MethodPut, u, []byte(body)); code/100 != 2 {
+				if code, _ := testutil.Fetch(t, http.MethodPut, u, []byte(body), nil); code/100 != 2 {
 					t.Fatalf("line %d: PUT %s = %d", lineNo, u, code)
 				}
-			} else if code, got := httpDo(t, http.MethodGet, u, nil); code != 200 || string(got) != body {
+			} else if code, got := testutil.Fetch(t, http.MethodGet, u, nil, nil); code != 200 || string(got) != body {
 				t.Errorf("line %d: GET %s = %d %q, want 200 %q", lineNo, u, code, got, body)
 			}
 		default:

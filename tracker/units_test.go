@@ -250,6 +250,21 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// Every problem of a nested section survives the caller's conf.Within: with the workers' problems
+// added as one joined error, Within("tracker", ...) kept only the first of them.
+func TestConfigValidateReportsEveryNestedProblem(t *testing.T) {
+	c := Config{Workers: worker.Config{BatchSize: -1, ReaperBatch: -2}}
+	fields, others := conf.FieldErrors(conf.Within("tracker", c.Validate()))
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Field)
+	}
+	want := []string{"tracker.workers.batch_size", "tracker.workers.reaper_batch"}
+	if !slices.Equal(got, want) || len(others) != 0 {
+		t.Errorf("fields of Within(tracker, Validate()) = %q, others %v; want %q", got, others, want)
+	}
+}
+
 func TestConfigReplicateNeedsSQLite(t *testing.T) {
 	rep := replica.Config{To: "file:///var/backups/mogway"}
 	for _, tc := range []struct {

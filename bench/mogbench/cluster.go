@@ -112,7 +112,7 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 		return nil, err
 	}
 	c.tracker, err = start(work, "tracker", serverCPUs, nil, o.bin, "tracker", "--listen", trackerAddr,
-		"--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn")
+		"--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn", "--pprof", pprofAddr(17001))
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 
 // objectSizes are the test objects by key; the scenarios name the ones they read.
 func (o options) objectSizes() map[string]int64 {
-	return map[string]int64{"4k": 4 << 10, "1m": 1 << 20, "big": o.bigSize}
+	return map[string]int64{"4k": 4 << 10, "64k": 64 << 10, "1m": 1 << 20, "big": o.bigSize}
 }
 
 // store uploads the named test objects (each once) into the class with two copies.

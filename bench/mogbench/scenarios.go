@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -50,7 +46,7 @@ func localURL(port int, path string) string { return fmt.Sprintf("http://127.0.0
 // selection (cluster.store), so the closures look them up when they run.
 func scenarios(c *cluster) []scenario {
 	obj := func(key string) object { return c.objects[key] }
-	four, one, big := []string{"4k"}, []string{"1m"}, []string{"big"}
+	four, one, big, k64 := []string{"4k"}, []string{"1m"}, []string{"big"}, []string{"64k"}
 	// proxied compares the gateway on port with the nginx URL ref, one server core each.
 	proxied := func(name, path string, port int, ref, refName string) (row, error) {
 		gw := c.gateways[port]
@@ -94,8 +90,17 @@ func scenarios(c *cluster) []scenario {
 		}},
 		{"big download", big, func() (row, error) { return c.download(obj("big")) }},
 		{"upload through the gateway", nil, func() (row, error) { return c.uploadRow() }},
-		{"tracker get_paths", four, func() (row, error) { return c.getPaths() }},
+		{"tracker get_paths noverify", four, func() (row, error) { return c.getPaths(false) }},
+		{"tracker get_paths verify", four, func() (row, error) { return c.getPaths(true) }},
 		{"failover", four, func() (row, error) { return c.failover(obj("4k")) }},
+		{"image resize", nil, func() (row, error) { return c.imageRow(false) }},
+		{"image variant cached", nil, func() (row, error) { return c.imageRow(true) }},
+		{"storage node hung, tracker route", k64, func() (row, error) {
+			return c.hungRow("tracker route", localURL(gwNoCache, "/bench/64k"), obj("64k"))
+		}},
+		{"storage node hung, upstream route", k64, func() (row, error) {
+			return c.hungRow("upstream route", localURL(gwNoCache, obj("64k").path), obj("64k"))
+		}},
 	}
 }
 
@@ -241,46 +246,6 @@ func (c *cluster) download(big object) (row, error) {
 		Scenario: fmt.Sprintf("streamed download %d MiB (one client)", big.size>>20), Unit: "MB/s",
 		RefName: "nginx proxy_pass", Mogway: median(bps[0]), Reference: median(bps[1]),
 		RSS: [2]int64{c.gateways[gwNoCache].peakRSS(), nginxRSS(c.nginx)},
-	}, nil
-}
-
-// getPaths measures the tracker alone: 16 persistent connections sending get_paths for the 4 KiB object.
-func (c *cluster) getPaths() (row, error) {
-	var done atomic.Int64
-	var failed atomic.Int64
-	stop := time.Now().Add(c.o.duration)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := net.Dial("tcp", trackerAddr)
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			defer conn.Close()
-			br := bufio.NewReader(conn)
-			req := []byte("get_paths domain=" + domain + "&key=4k&noverify=1\r\n")
-			for time.Now().Before(stop) {
-				if _, err := conn.Write(req); err != nil {
-					failed.Add(1)
-					return
-				}
-				line, err := br.ReadString('\n')
-				if err != nil || !strings.HasPrefix(line, "OK ") {
-					failed.Add(1)
-					return
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return row{
-		Scenario: "tracker get_paths (16 connections)", Unit: "req/s", RefName: "no reference (mogilefsd is not packaged)",
-		Mogway: float64(done.Load()) / c.o.duration.Seconds(), Errors: [2]int64{failed.Load(), 0},
-		RSS: [2]int64{c.tracker.peakRSS(), 0},
 	}, nil
 }
 

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // TestStatsReportsSilentTracker: a tracker that does not answer makes adm stats exit 1 with a line
@@ -13,10 +13,7 @@ import (
 // still prints.
 func TestStatsReportsSilentTracker(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	closed := ln.Addr().String()
 	ln.Close()
 	live := c.TrackerAddrs()[0]

@@ -202,76 +202,66 @@ func TestParseDevID(t *testing.T) {
 	}
 }
 
+// TestOutputFormats pins the mogadm/mogtool layouts the print functions write.
 func TestOutputFormats(t *testing.T) {
-	var b bytes.Buffer
-	printHostList(&b, []client.Host{
-		{ID: 2, Name: "h2", Status: "down", IP: "10.0.0.2", HTTPPort: 7500, HTTPGetPort: 7600, AltIP: "192.168.0.2", AltMask: "192.168.0.0/24"},
-		{ID: 1, Name: "h1", Status: "alive", IP: "10.0.0.1", HTTPPort: 7500},
-	})
-	wantHosts := "h1 [1]: alive\n  IP:       10.0.0.1:7500\n\nh2 [2]: down\n  IP:       10.0.0.2:7500\n  Alt IP:   192.168.0.2\n  Alt Mask: 192.168.0.0/24\n  GET Port: 7600\n\n"
-	if b.String() != wantHosts {
-		t.Errorf("printHostList =\n%s\nwant\n%s", b.String(), wantHosts)
-	}
-
-	b.Reset()
-	printDeviceList(&b, []client.Host{{ID: 1, Name: "h1", Status: "alive"}}, []client.Device{
-		{ID: 2, HostID: 1, Status: "dead", Weight: 100, MBTotal: -1, MBUsed: -1},
-		{ID: 1, HostID: 1, Status: "alive", Weight: 100, MBTotal: 2048, MBUsed: 512},
-	}, false)
-	wantDevs := "h1 [1]: alive\n" +
-		"                      used(G)    free(G)   total(G)  weight(%)\n" +
-		"  dev1: alive           0.500      1.500      2.000        100\n\n"
-	if b.String() != wantDevs {
-		t.Errorf("printDeviceList =\n%q\nwant\n%q", b.String(), wantDevs)
-	}
-
-	b.Reset()
-	printDomainList(&b, []client.Domain{{Name: "d", Classes: []client.Class{
-		{Name: "default", MinDevCount: 2, ReplPolicy: "MultipleHosts()", HashType: "NONE"},
-		{Name: "c1", MinDevCount: 1, ReplPolicy: "MultipleHosts()", HashType: "MD5"},
-	}}})
-	wantDoms := " domain               class                mindevcount   replpolicy           hashtype\n" +
-		"--------------------- -------------------- ------------- -------------------- --------\n" +
-		" d                    c1                   1             MultipleHosts()      MD5     \n" +
-		" d                    default              2             MultipleHosts()      NONE    \n\n"
-	if b.String() != wantDoms {
-		t.Errorf("printDomainList =\n%q\nwant\n%q", b.String(), wantDoms)
-	}
-
-	b.Reset()
-	printSettings(&b, []client.Setting{{Key: "skip_mkcol", Value: "1"}, {Key: "fsck_checksum", Value: "MD5"}})
-	wantSet := "            fsck_checksum = MD5\n               skip_mkcol = 1\n"
-	if b.String() != wantSet {
-		t.Errorf("printSettings =\n%q\nwant\n%q", b.String(), wantSet)
-	}
-
-	b.Reset()
-	printFileInfo(&b, &client.FileInfo{
-		FidInfo: client.FidInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a/b.jpg", Length: 5, DevCount: 2},
-		DevIDs:  []int64{1, 3}},
-		[]string{"http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid"})
-	wantInfo := "- file: a/b.jpg\n" +
-		"    class:              default\n" +
-		" devcount:                    2\n" +
-		"   devids:                  1,3\n" +
-		"   domain:               photos\n" +
-		"      fid:                   17\n" +
-		"      key:              a/b.jpg\n" +
-		"   length:                    5\n" +
-		" - http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid\n"
-	if b.String() != wantInfo {
-		t.Errorf("printFileInfo =\n%q\nwant\n%q", b.String(), wantInfo)
-	}
-
-	b.Reset()
-	printFsckStatus(&b, mogproto.Args{{Name: "running", Value: "1"}, {Name: "host", Value: "t1"},
-		{Name: "max_fid_checked", Value: "50"}, {Name: "end_fid", Value: "200"}, {Name: "start_time", Value: "1000"},
-		{Name: "stop_time", Value: ""}, {Name: "current_time", Value: "1010"}, {Name: "policy_only", Value: "0"},
-		{Name: "max_logid", Value: "3"}, {Name: "num_MISS", Value: "2"}})
-	wantFsck := "\n    Running: Yes (on t1)\n     Status: 50 / 200 (25.00%)\n       Time: 10s (5.0 fids/s; 30s remain)\n" +
-		" Check Type: Normal (check policy + files)\n\n [num_MISS]: 2\n\n"
-	if b.String() != wantFsck {
-		t.Errorf("printFsckStatus =\n%q\nwant\n%q", b.String(), wantFsck)
+	for _, tc := range []struct {
+		name  string
+		print func(w io.Writer)
+		want  string
+	}{
+		{"printHostList", func(w io.Writer) {
+			printHostList(w, []client.Host{
+				{ID: 2, Name: "h2", Status: "down", IP: "10.0.0.2", HTTPPort: 7500, HTTPGetPort: 7600, AltIP: "192.168.0.2", AltMask: "192.168.0.0/24"},
+				{ID: 1, Name: "h1", Status: "alive", IP: "10.0.0.1", HTTPPort: 7500},
+			})
+		}, "h1 [1]: alive\n  IP:       10.0.0.1:7500\n\nh2 [2]: down\n  IP:       10.0.0.2:7500\n  Alt IP:   192.168.0.2\n  Alt Mask: 192.168.0.0/24\n  GET Port: 7600\n\n"},
+		{"printDeviceList", func(w io.Writer) {
+			printDeviceList(w, []client.Host{{ID: 1, Name: "h1", Status: "alive"}}, []client.Device{
+				{ID: 2, HostID: 1, Status: "dead", Weight: 100, MBTotal: -1, MBUsed: -1},
+				{ID: 1, HostID: 1, Status: "alive", Weight: 100, MBTotal: 2048, MBUsed: 512},
+			}, false)
+		}, "h1 [1]: alive\n" +
+			"                      used(G)    free(G)   total(G)  weight(%)\n" +
+			"  dev1: alive           0.500      1.500      2.000        100\n\n"},
+		{"printDomainList", func(w io.Writer) {
+			printDomainList(w, []client.Domain{{Name: "d", Classes: []client.Class{
+				{Name: "default", MinDevCount: 2, ReplPolicy: "MultipleHosts()", HashType: "NONE"},
+				{Name: "c1", MinDevCount: 1, ReplPolicy: "MultipleHosts()", HashType: "MD5"},
+			}}})
+		}, " domain               class                mindevcount   replpolicy           hashtype\n" +
+			"--------------------- -------------------- ------------- -------------------- --------\n" +
+			" d                    c1                   1             MultipleHosts()      MD5     \n" +
+			" d                    default              2             MultipleHosts()      NONE    \n\n"},
+		{"printSettings", func(w io.Writer) {
+			printSettings(w, []client.Setting{{Key: "skip_mkcol", Value: "1"}, {Key: "fsck_checksum", Value: "MD5"}})
+		}, "            fsck_checksum = MD5\n               skip_mkcol = 1\n"},
+		{"printFileInfo", func(w io.Writer) {
+			printFileInfo(w, &client.FileInfo{
+				FidInfo: client.FidInfo{Fid: 17, Domain: "photos", Class: "default", Key: "a/b.jpg", Length: 5, DevCount: 2},
+				DevIDs:  []int64{1, 3}},
+				[]string{"http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid"})
+		}, "- file: a/b.jpg\n" +
+			"    class:              default\n" +
+			" devcount:                    2\n" +
+			"   devids:                  1,3\n" +
+			"   domain:               photos\n" +
+			"      fid:                   17\n" +
+			"      key:              a/b.jpg\n" +
+			"   length:                    5\n" +
+			" - http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid\n"},
+		{"printFsckStatus", func(w io.Writer) {
+			printFsckStatus(w, mogproto.Args{{Name: "running", Value: "1"}, {Name: "host", Value: "t1"},
+				{Name: "max_fid_checked", Value: "50"}, {Name: "end_fid", Value: "200"}, {Name: "start_time", Value: "1000"},
+				{Name: "stop_time", Value: ""}, {Name: "current_time", Value: "1010"}, {Name: "policy_only", Value: "0"},
+				{Name: "max_logid", Value: "3"}, {Name: "num_MISS", Value: "2"}})
+		}, "\n    Running: Yes (on t1)\n     Status: 50 / 200 (25.00%)\n       Time: 10s (5.0 fids/s; 30s remain)\n" +
+			" Check Type: Normal (check policy + files)\n\n [num_MISS]: 2\n\n"},
+	} {
+		var b bytes.Buffer
+		tc.print(&b)
+		if b.String() != tc.want {
+			t.Errorf("%s =\n%q\nwant\n%q", tc.name, b.String(), tc.want)
+		}
 	}
 }
 

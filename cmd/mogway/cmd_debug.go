@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,7 +208,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 	for _, g := range names {
 		found++
 		fmt.Fprintf(w, "- %12s\n", g)
-		for _, k := range sortedFields(d.groups[g]) {
+		for _, k := range slices.Sorted(maps.Keys(d.groups[g])) {
 			fmt.Fprintf(w, "  %20s: %20s\n", printable(k), printable(d.groups[g][k]))
 		}
 	}
@@ -216,7 +218,7 @@ func printFileDebug(ctx context.Context, w io.Writer, hc *http.Client, d fileDeb
 
 	if d.file != nil {
 		fmt.Fprintln(w, "\n- File Row:")
-		for _, k := range sortedFields(d.file) {
+		for _, k := range slices.Sorted(maps.Keys(d.file)) {
 			fmt.Fprintf(w, "  %8s: %20s\n", printable(k), printable(d.file[k]))
 		}
 	} else {
@@ -242,15 +244,6 @@ func groupRank(g string) int {
 		}
 	}
 	return len(debugGroups)
-}
-
-func sortedFields(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func statusLine(code int) string {

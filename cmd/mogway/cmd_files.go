@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mogway/mogway/internal/fsutil"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -24,10 +25,28 @@ type fileFlags struct {
 	key    string
 }
 
-func (f *fileFlags) register(fs *flag.FlagSet) {
+// newFileFlags returns the flag set of h with the tracker, --domain and --key flags registered,
+// and the values they set.
+func newFileFlags(h cliHelp) (*fileFlags, *flag.FlagSet) {
+	f, fs := &fileFlags{}, newCLIFlags(h)
 	f.clientFlags.register(fs, client.DefaultTimeout)
 	fs.StringVar(&f.domain, "domain", "", "domain of the key (required)")
 	fs.StringVar(&f.key, "key", "", "the key (required)")
+	return f, fs
+}
+
+// parseAndConnect parses args for a command on one key (no positional arguments; --domain from the
+// MogileFS-Utils configuration when not given; --domain and --key required) and opens the tracker
+// pool, which the caller closes.
+func (f *fileFlags) parseAndConnect(e *env, fs *flag.FlagSet, h cliHelp, args []string) (*client.Pool, error) {
+	if err := parseNoArgs(e, fs, h, args); err != nil {
+		return nil, err
+	}
+	confDefaults(fs, "domain")
+	if err := required(e, fs, h, "domain", "key"); err != nil {
+		return nil, err
+	}
+	return f.pool()
 }
 
 var uploadHelp = cliHelp{
@@ -43,9 +62,7 @@ A progress bar is drawn on stderr for large files when stderr is a terminal.`,
 }
 
 func cmdUpload(ctx context.Context, e *env, args []string) error {
-	var f fileFlags
-	fs := newCLIFlags(uploadHelp)
-	f.register(fs)
+	f, fs := newFileFlags(uploadHelp)
 	file := fs.String("file", "-", "file to upload; - for stdin")
 	class := fs.String("class", "", "class of the new file; default: the domain's default class")
 	if err := parseNoArgs(e, fs, uploadHelp, args); err != nil {
@@ -147,18 +164,9 @@ directory, synced and renamed into place only when complete. --file=- or no --fi
 }
 
 func cmdFetch(ctx context.Context, e *env, args []string) error {
-	var f fileFlags
-	fs := newCLIFlags(fetchHelp)
-	f.register(fs)
+	f, fs := newFileFlags(fetchHelp)
 	file := fs.String("file", "-", "where to write; - for stdout")
-	if err := parseNoArgs(e, fs, fetchHelp, args); err != nil {
-		return err
-	}
-	confDefaults(fs, "domain")
-	if err := required(e, fs, fetchHelp, "domain", "key"); err != nil {
-		return err
-	}
-	p, err := f.pool()
+	p, err := f.parseAndConnect(e, fs, fetchHelp, args)
 	if err != nil {
 		return err
 	}
@@ -211,10 +219,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
+	_ = fsutil.SyncDir(dir) // best effort: the file is complete; the rename may yet be lost in a crash
 	return nil
 }
 
@@ -226,17 +231,8 @@ var infoHelp = cliHelp{
 }
 
 func cmdInfo(ctx context.Context, e *env, args []string) error {
-	var f fileFlags
-	fs := newCLIFlags(infoHelp)
-	f.register(fs)
-	if err := parseNoArgs(e, fs, infoHelp, args); err != nil {
-		return err
-	}
-	confDefaults(fs, "domain")
-	if err := required(e, fs, infoHelp, "domain", "key"); err != nil {
-		return err
-	}
-	p, err := f.pool()
+	f, fs := newFileFlags(infoHelp)
+	p, err := f.parseAndConnect(e, fs, infoHelp, args)
 	if err != nil {
 		return err
 	}
@@ -406,18 +402,9 @@ the background. A missing key is an error unless -f is given.`,
 }
 
 func cmdRm(ctx context.Context, e *env, args []string) error {
-	var f fileFlags
-	fs := newCLIFlags(rmHelp)
-	f.register(fs)
+	f, fs := newFileFlags(rmHelp)
 	force := fs.Bool("f", false, "succeed when the key does not exist")
-	if err := parseNoArgs(e, fs, rmHelp, args); err != nil {
-		return err
-	}
-	confDefaults(fs, "domain")
-	if err := required(e, fs, rmHelp, "domain", "key"); err != nil {
-		return err
-	}
-	p, err := f.pool()
+	p, err := f.parseAndConnect(e, fs, rmHelp, args)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // The configuration checks every daemon role offers: `mogway ROLE -t -c FILE`.
@@ -29,10 +30,7 @@ func TestConfigExampleValidates(t *testing.T) {
 func TestConfigCheckTouchesNothing(t *testing.T) {
 	var held [2]string
 	for i := range held {
-		ln, err := net.Listen("tcp", "127.0.0.61:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := testutil.Listen(t, "127.0.0.61:0")
 		defer ln.Close()
 		held[i] = ln.Addr().String()
 	}

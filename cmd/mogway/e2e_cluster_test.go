@@ -23,16 +23,23 @@ import (
 // storage nodes, registered with `mogway adm`, files uploaded, replicated to both hosts, fetched,
 // listed, fetched again with one node down, and deleted.
 
-func TestE2EClusterSQLite(t *testing.T) {
+func TestE2ECluster(t *testing.T) {
 	t.Parallel()
-	db := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
-	runClusterScenario(t, db, [2]string{"127.0.0.51", "127.0.0.52"})
+	onEachStore(t, [4]string{"127.0.0.51", "127.0.0.52", "127.0.0.53", "127.0.0.54"}, runClusterScenario)
 }
 
-func TestE2EClusterMariaDB(t *testing.T) {
-	t.Parallel()
-	db := "mysql://" + clustertest.MySQLDSN(t) // skips when MOGWAY_TEST_MYSQL_DSN is unset
-	runClusterScenario(t, db, [2]string{"127.0.0.53", "127.0.0.54"})
+// onEachStore runs scenario in two parallel subtests: "SQLite", on a new database file with storage
+// nodes on ips[0] and ips[1], and "MariaDB", with storage nodes on ips[2] and ips[3] (skipped when
+// MOGWAY_TEST_MYSQL_DSN is unset).
+func onEachStore(t *testing.T, ips [4]string, scenario func(t *testing.T, db string, ips [2]string)) {
+	t.Run("SQLite", func(t *testing.T) {
+		t.Parallel()
+		scenario(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{ips[0], ips[1]})
+	})
+	t.Run("MariaDB", func(t *testing.T) {
+		t.Parallel()
+		scenario(t, "mysql://"+clustertest.MySQLDSN(t), [2]string{ips[2], ips[3]})
+	})
 }
 
 var (

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // TestE2EFileEdgeCases runs the client tools against a real tracker and storage nodes with the
@@ -199,10 +198,7 @@ func TestE2EFileEdgeCases(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		closed := func() string {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			ln := testutil.Listen(t, "127.0.0.1:0")
 			addr := ln.Addr().String()
 			ln.Close()
 			return addr
@@ -281,15 +277,9 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func TestE2EConcurrentSQLite(t *testing.T) {
+func TestE2EConcurrent(t *testing.T) {
 	t.Parallel()
-	runConcurrentScenario(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.58", "127.0.0.59"})
-}
-
-func TestE2EConcurrentMariaDB(t *testing.T) {
-	t.Parallel()
-	db := "mysql://" + clustertest.MySQLDSN(t) // skips when MOGWAY_TEST_MYSQL_DSN is unset
-	runConcurrentScenario(t, db, [2]string{"127.0.0.60", "127.0.0.62"})
+	onEachStore(t, [4]string{"127.0.0.58", "127.0.0.59", "127.0.0.60", "127.0.0.62"}, runConcurrentScenario)
 }
 
 // runConcurrentScenario uploads distinct keys at once, and one key many times at once, then checks

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // TestE2EFsckRepairs damages copies on disk behind the tracker's back, runs fsck with `mogway adm`,
@@ -76,7 +78,7 @@ func TestE2EFsckRepairs(t *testing.T) {
 	base := "http://" + gw.waitLog(t, gatewayListeningRE)[1]
 	for i := range 8 {
 		for k, body := range bodies {
-			if code, got := httpDo(t, "GET", base+"/photos/"+k, nil, nil); code != 200 || !bytes.Equal(got, body) {
+			if code, got := testutil.Fetch(t, "GET", base+"/photos/"+k, nil, nil); code != 200 || !bytes.Equal(got, body) {
 				t.Errorf("gateway GET %d of %s with a damaged copy = %d with %d bytes, want 200 with the %d bytes uploaded", i, k, code, len(got), len(body))
 			}
 		}
@@ -101,7 +103,7 @@ func TestE2EFsckRepairs(t *testing.T) {
 				return false
 			}
 			for _, s := range copyURLs(r.stdout) {
-				code, got := httpDo(t, "GET", s, nil, nil)
+				code, got := testutil.Fetch(t, "GET", s, nil, nil)
 				if code != 200 || !bytes.Equal(got, body) {
 					return false
 				}
@@ -163,7 +165,7 @@ func TestE2EFsckRepairs(t *testing.T) {
 			return false
 		}
 		for _, s := range copyURLs(r.stdout) {
-			if code, got := httpDo(t, "GET", s, nil, nil); code != 200 || !bytes.Equal(got, body) {
+			if code, got := testutil.Fetch(t, "GET", s, nil, nil); code != 200 || !bytes.Equal(got, body) {
 				return false
 			}
 		}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -11,36 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 var gatewayListeningRE = regexp.MustCompile(`msg="gateway listening" addr=(\S+)`)
-
-// httpDo sends one request and returns the status and the whole body.
-func httpDo(t *testing.T, method, u string, body []byte, header map[string]string) (int, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	c := &http.Client{Timeout: waitTimeout}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, u, err)
-	}
-	return resp.StatusCode, b
-}
 
 // TestE2EGateway serves the cluster of the quick start over HTTP with `mogway gateway`: files
 // stored with the CLI are served, files PUT through the gateway are seen by the CLI, a stopped node
@@ -68,7 +41,7 @@ func TestE2EGateway(t *testing.T) {
 		}
 	})
 
-	if code, body := httpDo(t, "GET", base+"/healthz", nil, nil); code != 200 {
+	if code, body := testutil.Fetch(t, "GET", base+"/healthz", nil, nil); code != 200 {
 		t.Errorf("GET /healthz = %d %q, want 200", code, body)
 	}
 
@@ -82,16 +55,16 @@ func TestE2EGateway(t *testing.T) {
 	if len(single) != 1 {
 		t.Fatalf("info lists %q, want the one copy of a one-copy class", single)
 	}
-	if code, got := httpDo(t, "GET", base+"/photos/"+key, nil, nil); code != 200 || !bytes.Equal(got, body) {
+	if code, got := testutil.Fetch(t, "GET", base+"/photos/"+key, nil, nil); code != 200 || !bytes.Equal(got, body) {
 		t.Fatalf("GET /photos/%s = %d with %d bytes, want 200 with the %d bytes uploaded", key, code, len(got), len(body))
 	}
-	if code, got := httpDo(t, "GET", base+"/photos/"+key, nil, map[string]string{"Range": "bytes=100-131"}); code != 206 || !bytes.Equal(got, body[100:132]) {
+	if code, got := testutil.Fetch(t, "GET", base+"/photos/"+key, nil, map[string]string{"Range": "bytes=100-131"}); code != 206 || !bytes.Equal(got, body[100:132]) {
 		t.Errorf("GET with Range bytes=100-131 = %d %q, want 206 %q", code, got, body[100:132])
 	}
 
 	// PUT through the gateway, read with the CLI.
 	put := []byte("uploaded through the gateway\n")
-	if code, got := httpDo(t, "PUT", base+"/photos/via/gateway.txt", put, nil); code/100 != 2 {
+	if code, got := testutil.Fetch(t, "PUT", base+"/photos/via/gateway.txt", put, nil); code/100 != 2 {
 		t.Fatalf("PUT /photos/via/gateway.txt = %d %q, want 2xx", code, got)
 	}
 	if r := mustMog(t, "fetch", tr, "--domain=photos", "--key=via/gateway.txt"); r.stdout != string(put) {
@@ -117,9 +90,9 @@ func TestE2EGateway(t *testing.T) {
 		}
 	}
 	staleCacheBug := false
-	code, got := httpDo(t, "GET", base+"/photos/"+key, nil, nil)
+	code, got := testutil.Fetch(t, "GET", base+"/photos/"+key, nil, nil)
 	if code == 502 {
-		if code, got = httpDo(t, "GET", base+"/photos/"+key, nil, nil); code == 200 {
+		if code, got = testutil.Fetch(t, "GET", base+"/photos/"+key, nil, nil); code == 200 {
 			staleCacheBug = true
 		}
 	}
@@ -132,7 +105,7 @@ func TestE2EGateway(t *testing.T) {
 	mustMog(t, "rm", tr, "--domain=photos", "--key="+key)
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		code, _ := httpDo(t, "GET", base+"/photos/"+key, nil, nil)
+		code, _ := testutil.Fetch(t, "GET", base+"/photos/"+key, nil, nil)
 		if code == 404 {
 			break
 		}
@@ -146,7 +119,7 @@ func TestE2EGateway(t *testing.T) {
 	}
 
 	// DELETE through the gateway.
-	if code, got := httpDo(t, "DELETE", base+"/photos/via/gateway.txt", nil, nil); code/100 != 2 {
+	if code, got := testutil.Fetch(t, "DELETE", base+"/photos/via/gateway.txt", nil, nil); code/100 != 2 {
 		t.Errorf("DELETE /photos/via/gateway.txt = %d %q, want 2xx", code, got)
 	}
 	if r := mog(t, "", "fetch", tr, "--domain=photos", "--key=via/gateway.txt"); r.code != 1 || !strings.Contains(r.stderr, "unknown_key") {

@@ -18,6 +18,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // mariadbServer is a private mariadbd that a test may stop and start again on the same data
@@ -70,10 +71,7 @@ func startMariaDB(t *testing.T) *mariadbServer {
 	if err := os.WriteFile(filepath.Join(m.dir, "init.sql"), []byte(init), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	_, m.port, _ = net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 	m.start(t)

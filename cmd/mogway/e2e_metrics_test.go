@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // TestE2EMetricsEndpoints starts the three daemons as `mogway tracker`, `storaged` and `gateway`
@@ -42,7 +43,7 @@ func TestE2EMetricsEndpoints(t *testing.T) {
 		}
 		metricstest.Promtool(t, raw)
 	}
-	if code, body := httpDo(t, "GET", trWeb+"/", nil, nil); code != 200 || !regexp.MustCompile(`mogway cluster`).Match(body) {
+	if code, body := testutil.Fetch(t, "GET", trWeb+"/", nil, nil); code != 200 || !regexp.MustCompile(`mogway cluster`).Match(body) {
 		t.Errorf("GET %s/ = %d, want the status page", trWeb, code)
 	}
 }

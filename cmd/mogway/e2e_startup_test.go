@@ -2,21 +2,19 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // TestE2EStartupFailures checks that a daemon that cannot start exits 1 with a message that says
 // what to fix, checks its storage before it binds, and never prints a database password.
 func TestE2EStartupFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.57:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.57:0")
 	defer ln.Close()
 	busy := ln.Addr().String()
 	dir := t.TempDir()

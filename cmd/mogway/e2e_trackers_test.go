@@ -5,19 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/mogway/mogway/internal/clustertest"
 )
 
-func TestE2ETwoTrackersSQLite(t *testing.T) {
+func TestE2ETwoTrackers(t *testing.T) {
 	t.Parallel()
-	runTwoTrackersScenario(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.63", "127.0.0.64"})
-}
-
-func TestE2ETwoTrackersMariaDB(t *testing.T) {
-	t.Parallel()
-	db := "mysql://" + clustertest.MySQLDSN(t) // skips when MOGWAY_TEST_MYSQL_DSN is unset
-	runTwoTrackersScenario(t, db, [2]string{"127.0.0.65", "127.0.0.66"})
+	onEachStore(t, [4]string{"127.0.0.63", "127.0.0.64", "127.0.0.65", "127.0.0.66"}, runTwoTrackersScenario)
 }
 
 // runTwoTrackersScenario runs a second tracker on the same database: what one tracker stores the

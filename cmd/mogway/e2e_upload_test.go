@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // Issue 9: uploads stream end to end in bounded memory. These tests run the real `mogway` binary
@@ -131,19 +133,8 @@ func (p *realProc) kill() {
 // the process exited first.
 func (p *realProc) waitLog(t *testing.T, re *regexp.Regexp) (m []string, ok bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		if m := re.FindStringSubmatch(p.out.String()); m != nil {
-			return m, true
-		}
-		if p.exited() {
-			return nil, false
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mogway %s did not log %q within %v; log:\n%s", p.name, re, waitTimeout, p.out.String())
-		}
-		time.Sleep(pollInterval) // polling interval, not synchronisation
-	}
+	m, exited := waitOutput(t, p.name, re, p.out.String, p.exited)
+	return m, !exited
 }
 
 // mustLog is waitLog for a process that must not exit.
@@ -445,10 +436,7 @@ type throttledPut struct {
 
 func startThrottledPut(t *testing.T, base, path string, seed uint64, size int64) *throttledPut {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testutil.Dial(t, strings.TrimPrefix(base, "http://"))
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(5 * waitTimeout))
 	p := &throttledPut{conn: conn, body: testBody(seed, size), resp: make(chan *http.Response, 1)}

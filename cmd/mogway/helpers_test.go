@@ -72,19 +72,32 @@ func (d *proc) waitLog(t *testing.T, re *regexp.Regexp) []string {
 // exited before re matched.
 func (d *proc) waitLogOrExit(t *testing.T, re *regexp.Regexp) (match []string, exited bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		if m := re.FindStringSubmatch(d.stderr.String()); m != nil {
-			return m, false
-		}
+	return waitOutput(t, d.name, re, d.stderr.String, func() bool {
 		select {
 		case d.code = <-d.done:
 			d.exited = true
-			return nil, true
+			return true
 		default:
+			return false
+		}
+	})
+}
+
+// waitOutput polls the output of the process called name until re matches and returns the
+// submatches, or returns exited true once gone reports that the process has ended. It fails the test
+// when neither happens within waitTimeout.
+func waitOutput(t *testing.T, name string, re *regexp.Regexp, output func() string, gone func() bool) (match []string, exited bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if m := re.FindStringSubmatch(output()); m != nil {
+			return m, false
+		}
+		if gone() {
+			return nil, true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mogway %s did not log %q within %v; log:\n%s", d.name, re, waitTimeout, d.stderr.String())
+			t.Fatalf("mogway %s did not log %q within %v; log:\n%s", name, re, waitTimeout, output())
 		}
 		time.Sleep(pollInterval) // polling interval, not synchronisation
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -33,10 +34,7 @@ func TestMonitoringDocs(t *testing.T) {
 	c.WaitWritable(t, 0, c.AllDevIDs()...)
 	c.Upload(t, "d", "k", "c", []byte("hello"))
 
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mln := testutil.Listen(t, "127.0.0.1:0")
 	gw, err := gateway.New(gateway.Config{
 		Trackers: c.TrackerAddrs(),
 		Routes:   []gateway.Route{{Prefix: "/d/", Domain: "d"}},
@@ -46,10 +44,7 @@ func TestMonitoringDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	gln := testutil.Listen(t, "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	go func() { done <- gw.Serve(ctx, gln) }()
@@ -79,12 +74,12 @@ func TestMonitoringDocs(t *testing.T) {
 	for _, n := range metricNameRE.FindAllString(doc, -1) {
 		documented[n] = true
 	}
-	for _, n := range sorted(served) {
+	for _, n := range slices.Sorted(maps.Keys(served)) {
 		if !documented[n] {
 			t.Errorf("%s is served but not documented in docs/monitoring.md", n)
 		}
 	}
-	for _, n := range sorted(documented) {
+	for _, n := range slices.Sorted(maps.Keys(documented)) {
 		if !served[n] {
 			t.Errorf("docs/monitoring.md documents %s, which no daemon serves", n)
 		}
@@ -153,13 +148,4 @@ func readDoc(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func sorted(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,37 @@ func TestFieldErrors(t *testing.T) {
 	}
 	if f, o := FieldErrors(nil); f != nil || o != nil {
 		t.Errorf("FieldErrors(nil) = %v, %v; want nothing", f, o)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	var none Problems
+	none.NotNegative("n", 0, "fix")
+	none.AtLeast("d", Duration(time.Second), time.Second, "fix")
+	none.AddErr(nil)
+	if err := none.Err(); err != nil {
+		t.Fatalf("Err() with every check passing = %v, want nil", err)
+	}
+
+	var p Problems
+	p.Add("listen", "write host:port", "invalid address %q", "x")
+	p.NotNegative("workers", -2, "write a positive number")
+	p.AtLeast("interval", Duration(5*time.Millisecond), 10*time.Millisecond, "write 10ms or more")
+	p.AddErr(Within("disk", errors.Join(Field("path", "", "missing"), Field("[0]", "", "bad"))))
+	// Within the caller's section every problem gets the prefix, those added from a joined error too.
+	fields, others := FieldErrors(Within("s", p.Err()))
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Error())
+	}
+	want := []string{
+		`s.listen: invalid address "x"; write host:port`,
+		"s.workers: -2 is negative; write a positive number",
+		"s.interval: 5ms is too short; write 10ms or more",
+		"s.disk.path: missing",
+		"s.disk[0]: bad",
+	}
+	if !reflect.DeepEqual(got, want) || len(others) != 0 {
+		t.Errorf("FieldErrors(Err()) = %q, %v; want %q and no others", got, others, want)
 	}
 }

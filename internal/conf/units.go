@@ -82,26 +82,11 @@ func (s Size) String() string {
 }
 
 // Set implements flag.Value.
-func (s *Size) Set(v string) error {
-	n, err := ParseSize(v)
-	if err != nil {
-		return err
-	}
-	*s = n
-	return nil
-}
+func (s *Size) Set(v string) error { return setParsed(s, v, ParseSize) }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a size such as 64MiB", n.Line)
-	}
-	v, err := ParseSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
-	}
-	*s = v
-	return nil
+	return unmarshalScalar(s, n, "a size such as 64MiB", ParseSize)
 }
 
 // MarshalYAML implements yaml.Marshaler.
@@ -168,27 +153,39 @@ func (d Duration) String() string {
 }
 
 // Set implements flag.Value.
-func (d *Duration) Set(v string) error {
-	n, err := ParseDuration(v)
-	if err != nil {
-		return err
-	}
-	*d = Duration(n)
-	return nil
-}
+func (d *Duration) Set(v string) error { return setParsed(d, v, parseDurationValue) }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration such as 30s", n.Line)
-	}
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
+	return unmarshalScalar(d, n, "a duration such as 30s", parseDurationValue)
 }
 
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+func parseDurationValue(s string) (Duration, error) {
+	d, err := ParseDuration(s)
+	return Duration(d), err
+}
+
+// setParsed stores parse(v) in dst, or leaves dst alone and returns parse's error.
+func setParsed[T any](dst *T, v string, parse func(string) (T, error)) error {
+	x, err := parse(v)
+	if err != nil {
+		return err
+	}
+	*dst = x
+	return nil
+}
+
+// unmarshalScalar decodes the YAML scalar n with parse into dst; what names the expected form in
+// the error for anything else. Errors carry n's line.
+func unmarshalScalar[T any](dst *T, n *yaml.Node, what string, parse func(string) (T, error)) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected %s", n.Line, what)
+	}
+	if err := setParsed(dst, n.Value, parse); err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	return nil
+}

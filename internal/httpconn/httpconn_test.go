@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/valyala/fasthttp"
 )
 
@@ -104,10 +105,7 @@ func FuzzHeadFixer(f *testing.F) {
 // serve runs a fasthttp server behind a Tracker on loopback and returns its address.
 func serve(t *testing.T, tr *Tracker, h fasthttp.RequestHandler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	srv := &fasthttp.Server{Handler: h, ConnState: tr.ConnState, Concurrency: 1000}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(tr.Listener(ln)) }()
@@ -137,10 +135,7 @@ func TestBareLFServed(t *testing.T) {
 	addr := serve(t, tr, func(ctx *fasthttp.RequestCtx) {
 		ctx.WriteString(string(ctx.Path()) + " " + string(ctx.Request.Header.Peek("X-A")) + " " + string(ctx.PostBody())) //nolint:errcheck // test
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, addr)
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for _, tt := range []struct{ req, want string }{
@@ -159,10 +154,7 @@ func TestTrackerClosesOldestIdle(t *testing.T) {
 	tr := NewTracker(Options{Max: 2, Key: "limits.max_connections"})
 	addr := serve(t, tr, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") }) //nolint:errcheck // test
 	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testutil.Dial(t, addr)
 		t.Cleanup(func() { c.Close() })
 		return c, bufio.NewReader(c)
 	}
@@ -205,10 +197,7 @@ func TestTrackerRefusesWhenAllBusy(t *testing.T) {
 	release := make(chan struct{})
 	tr := NewTracker(Options{Max: 1, Key: "storaged.max_conns", Log: newTextLog(&logs)})
 	addr := serve(t, tr, func(ctx *fasthttp.RequestCtx) { <-release })
-	busy, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	busy := testutil.Dial(t, addr)
 	defer busy.Close()
 	io.WriteString(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") //nolint:errcheck // checked by the answer below
 	// Wait until the busy request holds the only slot.
@@ -218,10 +207,7 @@ func TestTrackerRefusesWhenAllBusy(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Dial(t, addr)
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck // bound on a hung test
 	got, _ := io.ReadAll(c)

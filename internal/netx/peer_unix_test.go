@@ -7,14 +7,13 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestPeerClosed(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.5:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.5:0")
 	defer ln.Close()
 	for _, tc := range []struct {
 		name string
@@ -26,10 +25,7 @@ func TestPeerClosed(t *testing.T) {
 		{"unsolicited", func(c net.Conn) { c.Write([]byte("HTTP/1.1 408")) }, ErrUnsolicited},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := testutil.Dial(t, ln.Addr().String())
 			defer c.Close()
 			srv, err := ln.Accept()
 			if err != nil {
@@ -69,10 +65,7 @@ func TestPeerClosed(t *testing.T) {
 // the gateway's said "usable").
 func TestPeerClosedOwnClose(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.5:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.5:0")
 	c, err := net.Dial("tcp", ln.Addr().String())
 	ln.Close()
 	if err != nil {

@@ -1,11 +1,13 @@
 // Package testutil holds small helpers shared by tests of several packages: a scripted tracker on
-// a loopback address, a free loopback address, a settable clock and a buffer safe for concurrent
-// writers. It imports no mogway package, so any package's tests may use it.
+// a loopback address, a loopback listener or free address, HTTP requests that fail the test when
+// no answer comes, a settable clock and a buffer safe for concurrent writers. It imports no mogway
+// package, so any package's tests may use it.
 package testutil
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -57,6 +59,50 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// Listen listens on the TCP address addr (such as "127.0.0.2:0"), failing the test if it cannot,
+// and closes the listener when the test ends unless a server closed it first.
+func Listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// ServeCancelled calls serve with a new listener on ip and a context cancelled before the call, as
+// when a daemon is stopped right after it starts, and fails the test unless serve returns nil
+// within a minute.
+func ServeCancelled(t testing.TB, ip string, serve func(ctx context.Context, ln net.Listener) error) {
+	t.Helper()
+	ln := Listen(t, ip+":0")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve with a context cancelled before it started = %v, want nil", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("Serve with a context cancelled before it started did not return")
+	}
+}
+
+// Dial connects to the TCP address addr, failing the test (Fatalf, then returns nil) if it cannot.
+// The caller closes the connection.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("%v", err)
+		return nil
+	}
+	return c
 }
 
 // FreeAddr returns an address on ip (such as "127.0.0.2") with a port that was free a moment ago:

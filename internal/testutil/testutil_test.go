@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -72,6 +74,26 @@ func TestTracker(t *testing.T) {
 	}
 }
 
+func TestListen(t *testing.T) {
+	var addr string
+	t.Run("listening", func(t *testing.T) {
+		ln := Listen(t, "127.0.0.2:0")
+		addr = ln.Addr().String()
+		if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.2" {
+			t.Fatalf("Listen address = %q, want one on 127.0.0.2", addr)
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("Dial(%s) = %v while listening", addr, err)
+		}
+		c.Close()
+	})
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("Dial(%s) succeeded after the test that listened ended, want refused", addr)
+	}
+}
+
 func TestFreeAddr(t *testing.T) {
 	addr := FreeAddr(t, "127.0.0.2")
 	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.2" {
@@ -91,7 +113,8 @@ func TestWaitForPollsUntilTrue(t *testing.T) {
 	}
 }
 
-// fatalRecorder is a testing.TB whose Fatalf records the message instead of ending the test.
+// fatalRecorder is a testing.TB whose Fatalf and Errorf record the message instead of failing the
+// test.
 type fatalRecorder struct {
 	testing.TB
 	msg string
@@ -101,11 +124,41 @@ func (r *fatalRecorder) Helper() {}
 func (r *fatalRecorder) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 }
+func (r *fatalRecorder) Errorf(format string, args ...any) { r.Fatalf(format, args...) }
 
 func TestWaitForFailsAfterDeadline(t *testing.T) {
 	r := &fatalRecorder{TB: t}
 	WaitFor(r, 0, "nothing", func() bool { return false })
 	if r.msg != "timed out after 0s waiting for nothing" {
 		t.Fatalf("Fatalf message = %q", r.msg)
+	}
+}
+
+func TestDial(t *testing.T) {
+	ln := Listen(t, "127.0.0.2:0")
+	c := Dial(t, ln.Addr().String())
+	defer c.Close()
+	if got, want := c.RemoteAddr().String(), ln.Addr().String(); got != want {
+		t.Errorf("Dial connected to %s, want %s", got, want)
+	}
+	r := &fatalRecorder{TB: t}
+	if c := Dial(r, FreeAddr(t, "127.0.0.2")); c != nil || r.msg == "" {
+		t.Errorf("Dial of a closed port = %v with Fatal %q; want nil and a Fatal", c, r.msg)
+	}
+}
+
+func TestServeCancelled(t *testing.T) {
+	var gotErr bool
+	ServeCancelled(t, "127.0.0.2", func(ctx context.Context, ln net.Listener) error {
+		gotErr = ctx.Err() != nil
+		return nil
+	})
+	if !gotErr {
+		t.Errorf("serve got a live context, want one cancelled before the call")
+	}
+	r := &fatalRecorder{TB: t}
+	ServeCancelled(r, "127.0.0.2", func(ctx context.Context, ln net.Listener) error { return errors.New("boom") })
+	if r.msg != "Serve with a context cancelled before it started = boom, want nil" {
+		t.Errorf("Errorf message = %q", r.msg)
 	}
 }

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -77,22 +76,22 @@ func ParseTrackers(s string) []string {
 
 // Validate checks the configuration; errors are *conf.FieldError values joined with errors.Join.
 func (c *Config) Validate() error {
-	var errs []error
+	var p conf.Problems
 	for i, t := range c.Trackers {
 		field := "trackers[" + strconv.Itoa(i) + "]"
 		host, port, err := net.SplitHostPort(NormalizeAddr(t))
 		if err != nil || host == "" {
-			errs = append(errs, conf.Field(field, `write host:port, e.g. "10.0.0.1:7001"`, "invalid tracker address %q", t))
+			p.Add(field, `write host:port, e.g. "10.0.0.1:7001"`, "invalid tracker address %q", t)
 			continue
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			errs = append(errs, conf.Field(field, "use a port between 1 and 65535", "invalid port in %q", t))
+			p.Add(field, "use a port between 1 and 65535", "invalid port in %q", t)
 		}
 	}
 	if c.MaxIdlePerTracker < 0 {
-		errs = append(errs, conf.Field("max_idle_per_tracker", "use 0 for the default (8) or a positive number", "negative value %d", c.MaxIdlePerTracker))
+		p.Add("max_idle_per_tracker", "use 0 for the default (8) or a positive number", "negative value %d", c.MaxIdlePerTracker)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {

@@ -79,9 +79,10 @@ type Config struct {
 // Client makes the requests the tracker sends to storage nodes. Its methods are safe for concurrent
 // use.
 type Client struct {
-	cfg  Config
-	http *http.Client // HEAD, DELETE, small GET and PUT: Timeout on connect and reply headers
-	copy *http.Client // streamed GETs and copies: TransferTimeout on reply headers
+	cfg   Config
+	http  *http.Client // DELETE, small GET and PUT: Timeout on connect and reply headers
+	copy  *http.Client // streamed GETs and copies: TransferTimeout on reply headers
+	heads headPool     // Size's HEADs to http:// URLs (head.go)
 }
 
 // New returns a Client for cfg. Close it when done.
@@ -93,9 +94,10 @@ func New(cfg Config) *Client {
 		cfg.TransferTimeout = 60 * time.Second
 	}
 	return &Client{
-		cfg:  cfg,
-		http: newHTTPClient(cfg.Timeout, cfg.Timeout, cfg.IdleConns),
-		copy: newHTTPClient(cfg.Timeout, cfg.TransferTimeout, cfg.TransferIdleConns),
+		cfg:   cfg,
+		http:  newHTTPClient(cfg.Timeout, cfg.Timeout, cfg.IdleConns),
+		copy:  newHTTPClient(cfg.Timeout, cfg.TransferTimeout, cfg.TransferIdleConns),
+		heads: headPool{max: max(cfg.IdleConns, 2)},
 	}
 }
 
@@ -118,6 +120,7 @@ func newHTTPClient(connect, reply time.Duration, idlePerHost int) *http.Client {
 func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 	c.copy.CloseIdleConnections()
+	c.heads.closeIdle()
 }
 
 func do(ctx context.Context, hc *http.Client, method, url string, body io.Reader, length int64, hdr map[string]string) (*http.Response, error) {
@@ -146,8 +149,12 @@ func drain(resp *http.Response) {
 
 // Size returns the length of the file at url from a HEAD request. A 2xx reply needs a
 // Content-Length, except that lighttpd answers HEAD of an empty file without one
-// (MogileFS::HTTPFile), which counts as 0.
+// (MogileFS::HTTPFile), which counts as 0. Plain http://host:port/path URLs go over the Client's
+// own kept-alive connections (head.go); anything else through net/http.
 func (c *Client) Size(ctx context.Context, url string) (int64, error) {
+	if addr, path, ok := splitHTTPURL(url); ok {
+		return c.head(ctx, url, addr, path)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	resp, err := do(ctx, c.http, http.MethodHead, url, nil, 0, nil)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -85,10 +86,7 @@ func FuzzParseDigestReply(f *testing.F) {
 // sideChannel serves one canned reply per connection on 127.0.0.1 and records the commands it got.
 func sideChannel(t *testing.T, reply string) (port int, cmds chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	t.Cleanup(func() { ln.Close() })
 	cmds = make(chan string, 16)
 	go func() {

@@ -87,6 +87,14 @@ type File struct {
 	DevCount int
 }
 
+// Location is where a key's bytes are: its fid and length, and the devices holding a copy
+// (ascending). It is what get_paths needs, read in one go.
+type Location struct {
+	Fid    int64
+	Length int64
+	DevIDs []int // shared with the store's cache: callers must not modify it
+}
+
 // Tempfile is an open upload (create_open without create_close yet). Its fid comes from the tempfile
 // table, which is the fid allocator.
 type Tempfile struct {
@@ -215,6 +223,11 @@ type Files interface {
 	CommitFile(ctx context.Context, c Commit) (replaced int64, err error)
 	FileByKey(ctx context.Context, domainID int, key string) (File, error)
 	FileByFid(ctx context.Context, fid int64) (File, error)
+	// Locate returns the fid, length and copies of a key (ErrNotFound when there is no such key).
+	// It may answer from a cache that every write through the same Store updates at once, and
+	// that writes through other Store values on the same database reach within the TTL the
+	// implementation documents.
+	Locate(ctx context.Context, domainID int, key string) (Location, error)
 	DeleteFile(ctx context.Context, domainID int, key string) (File, error) // removes the row, queues the fid for deletion
 	RenameFile(ctx context.Context, domainID int, from, to string) error    // ErrNotFound, ErrExists
 	SetFileClass(ctx context.Context, fid int64, classID int) error         // also queues replication

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"cmp"
-	"errors"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
@@ -120,47 +119,35 @@ func (c Config) withDefaults() Config {
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
 	d := c.withDefaults()
-	var errs []error
-	minDur := func(field string, v conf.Duration, min time.Duration, fix string) {
-		if v.D() < min {
-			errs = append(errs, conf.Field(field, fix, "%s is too short", v))
-		}
-	}
-	minDur("monitor_interval", d.MonitorInterval, 10*time.Millisecond, "write 10ms or more (the Perl tracker uses 2500ms)")
-	minDur("write_probe_interval", d.WriteProbeInterval, 10*time.Millisecond, "write 10ms or more (default 15s)")
-	minDur("usage_update_interval", d.UsageUpdateInterval, 10*time.Millisecond, "write 10ms or more (default 15s)")
-	minDur("node_timeout", d.NodeTimeout, 10*time.Millisecond, "write 10ms or more (default 2s)")
-	minDur("copy_timeout", d.CopyTimeout, 100*time.Millisecond, "write 100ms or more (default 45s)")
-	minDur("poll_interval", d.PollInterval, 10*time.Millisecond, "write 10ms or more (default 1s)")
-	minDur("lease", d.Lease, time.Second, "write 1s or more (default 1000s); it must outlast one job")
-	minDur("reaper_interval", d.ReaperInterval, 10*time.Millisecond, "write 10ms or more (default 5s)")
-	minDur("tempfile_max_age", d.TempfileMaxAge, time.Second, "write 1s or more (default 1h); uploads still running must not be reaped")
-	minDur("tempfile_interval", d.TempfileInterval, 10*time.Millisecond, "write 10ms or more (default 60s)")
-	positive := func(field string, v int, fix string) {
-		if v < 0 {
-			errs = append(errs, conf.Field(field, fix, "%d is negative", v))
-		}
-	}
-	positive("batch_size", d.BatchSize, "write a positive number or leave it out (default 100)")
-	positive("monitor_concurrency", d.MonitorConcurrency, "write a positive number or leave it out (default 16)")
-	positive("replicate_workers", d.ReplicateWorkers, "write a positive number or leave it out (default 2)")
-	positive("delete_workers", d.DeleteWorkers, "write a positive number or leave it out (default 2)")
-	positive("reaper_batch", d.ReaperBatch, "write a positive number or leave it out (default 1000)")
-	positive("fsck_batch", d.FsckBatch, "write a positive number or leave it out (default 100)")
+	var p conf.Problems
+	p.AtLeast("monitor_interval", d.MonitorInterval, 10*time.Millisecond, "write 10ms or more (the Perl tracker uses 2500ms)")
+	p.AtLeast("write_probe_interval", d.WriteProbeInterval, 10*time.Millisecond, "write 10ms or more (default 15s)")
+	p.AtLeast("usage_update_interval", d.UsageUpdateInterval, 10*time.Millisecond, "write 10ms or more (default 15s)")
+	p.AtLeast("node_timeout", d.NodeTimeout, 10*time.Millisecond, "write 10ms or more (default 2s)")
+	p.AtLeast("copy_timeout", d.CopyTimeout, 100*time.Millisecond, "write 100ms or more (default 45s)")
+	p.AtLeast("poll_interval", d.PollInterval, 10*time.Millisecond, "write 10ms or more (default 1s)")
+	p.AtLeast("lease", d.Lease, time.Second, "write 1s or more (default 1000s); it must outlast one job")
+	p.AtLeast("reaper_interval", d.ReaperInterval, 10*time.Millisecond, "write 10ms or more (default 5s)")
+	p.AtLeast("tempfile_max_age", d.TempfileMaxAge, time.Second, "write 1s or more (default 1h); uploads still running must not be reaped")
+	p.AtLeast("tempfile_interval", d.TempfileInterval, 10*time.Millisecond, "write 10ms or more (default 60s)")
+	p.NotNegative("batch_size", d.BatchSize, "write a positive number or leave it out (default 100)")
+	p.NotNegative("monitor_concurrency", d.MonitorConcurrency, "write a positive number or leave it out (default 16)")
+	p.NotNegative("replicate_workers", d.ReplicateWorkers, "write a positive number or leave it out (default 2)")
+	p.NotNegative("delete_workers", d.DeleteWorkers, "write a positive number or leave it out (default 2)")
+	p.NotNegative("reaper_batch", d.ReaperBatch, "write a positive number or leave it out (default 1000)")
+	p.NotNegative("fsck_batch", d.FsckBatch, "write a positive number or leave it out (default 100)")
 	if d.DefaultMinDevCount < 1 || d.DefaultMinDevCount > 255 {
-		errs = append(errs, conf.Field("default_mindevcount", "write a number from 1 to 255 (default 2)",
-			"%d is out of range", d.DefaultMinDevCount))
+		p.Add("default_mindevcount", "write a number from 1 to 255 (default 2)", "%d is out of range", d.DefaultMinDevCount)
 	}
 	if d.SideChannelPort < -1 || d.SideChannelPort > 65535 {
-		errs = append(errs, conf.Field("side_channel_port", "write a TCP port (default 7501), or -1 to read files over HTTP",
-			"%d is out of range", d.SideChannelPort))
+		p.Add("side_channel_port", "write a TCP port (default 7501), or -1 to read files over HTTP", "%d is out of range", d.SideChannelPort)
 	}
 	if d.MinFreeSpace < 0 {
-		errs = append(errs, conf.Field("min_free_space", "write a size such as 100MiB", "must not be negative"))
+		p.Add("min_free_space", "write a size such as 100MiB", "must not be negative")
 	}
 	if d.Lease.D() <= d.CopyTimeout.D() {
-		errs = append(errs, conf.Field("lease", "make lease longer than copy_timeout",
-			"%s does not outlast copy_timeout %s, so a slow copy could be claimed twice", d.Lease, d.CopyTimeout))
+		p.Add("lease", "make lease longer than copy_timeout",
+			"%s does not outlast copy_timeout %s, so a slow copy could be claimed twice", d.Lease, d.CopyTimeout)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }

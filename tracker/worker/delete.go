@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mogway/mogway/tracker/store"
@@ -27,12 +26,9 @@ const (
 
 // deletePass claims due rows of the delete queue and removes their copies from the storage nodes.
 func (w *Workers) deletePass(ctx context.Context) (bool, error) {
-	jobs, err := w.deletes.Claim(ctx, store.QueueDelete, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
-	if err != nil {
-		return false, fmt.Errorf("claim deletes: %w", err)
-	}
-	if len(jobs) == 0 {
-		return false, nil
+	jobs, err := w.claim(ctx, w.deletes, store.QueueDelete, "deletes")
+	if err != nil || len(jobs) == 0 {
+		return false, err
 	}
 	w.stats.claimedDeletes.Add(uint64(len(jobs)))
 	v, err := w.loadView(ctx)

@@ -56,9 +56,9 @@ var errStall = errors.New("worker: fsck stalled on an unreachable copy")
 // fsck_host set by fsck_start), the next FsckBatch fids after fsck_highest_fid_checked. Trackers share
 // the run through the mgfs:fsck lock and the progress settings.
 func (w *Workers) fsckPass(ctx context.Context) (bool, error) {
-	jobs, err := w.checks.Claim(ctx, store.QueueFsck, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	jobs, err := w.claim(ctx, w.checks, store.QueueFsck, "fsck")
 	if err != nil {
-		return false, fmt.Errorf("claim fsck: %w", err)
+		return false, err
 	}
 	settings, err := w.checks.Settings(ctx)
 	if err != nil {

@@ -27,12 +27,9 @@ type copyMover interface {
 // Job.Arg, then deletes the source copy. Rows are injected by whichever tracker runs the rebalance
 // (a Perl tracker sharing the database, or rebalance_start).
 func (w *Workers) rebalancePass(ctx context.Context) (bool, error) {
-	jobs, err := w.moves.Claim(ctx, store.QueueRebalance, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
-	if err != nil {
-		return false, fmt.Errorf("claim rebalance: %w", err)
-	}
-	if len(jobs) == 0 {
-		return false, nil
+	jobs, err := w.claim(ctx, w.moves, store.QueueRebalance, "rebalance")
+	if err != nil || len(jobs) == 0 {
+		return false, err
 	}
 	v, err := w.loadView(ctx)
 	if err != nil {

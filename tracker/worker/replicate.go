@@ -90,12 +90,9 @@ func (w *Workers) classOf(classes map[[2]int]classInfo, f store.File) classInfo 
 
 // replicatePass claims due replication rows and works on them with ReplicateWorkers goroutines.
 func (w *Workers) replicatePass(ctx context.Context) (bool, error) {
-	jobs, err := w.replicas.Claim(ctx, store.QueueReplicate, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
-	if err != nil {
-		return false, fmt.Errorf("claim replication: %w", err)
-	}
-	if len(jobs) == 0 {
-		return false, nil
+	jobs, err := w.claim(ctx, w.replicas, store.QueueReplicate, "replication")
+	if err != nil || len(jobs) == 0 {
+		return false, err
 	}
 	w.stats.claimedReplicates.Add(uint64(len(jobs)))
 	v, classes, err := w.loadPlacement(ctx)

@@ -104,6 +104,16 @@ type jobClaimer interface {
 	Retry(ctx context.Context, q store.Queue, j store.Job) error
 }
 
+// claim takes up to BatchSize due rows of q from c under the configured lease; what names the
+// queue in the error.
+func (w *Workers) claim(ctx context.Context, c jobClaimer, q store.Queue, what string) ([]store.Job, error) {
+	jobs, err := c.Claim(ctx, q, w.unix(), w.cfg.Lease.D(), w.cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", what, err)
+	}
+	return jobs, nil
+}
+
 // copyLister is how a worker finds a fid's file row and the devices holding its copies.
 type copyLister interface {
 	FileByFid(ctx context.Context, fid int64) (store.File, error)

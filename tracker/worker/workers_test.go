@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -513,10 +514,7 @@ func TestSideChannelDigests(t *testing.T) {
 func TestMonitorHungHostSkipsItsDevices(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 1, 1)
-	ln, err := net.Listen("tcp", "127.0.0.9:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.9:0")
 	var held sync.WaitGroup
 	conns := make(chan net.Conn, 64)
 	held.Go(func() {

@@ -24,6 +24,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/mogway/mogway/internal/fsutil"
 	"github.com/mogway/mogway/tracker/store/dsn"
 	"github.com/mogway/mogway/tracker/store/sqlite"
 )
@@ -147,8 +148,14 @@ func snapshotSQLite(ctx context.Context, path, tmp string, w *sizeWatch) error {
 		total = size
 	}
 	w.setTotal(total)
+	return vacuumInto(ctx, db, tmp, "VACUUM INTO "+tmp)
+}
+
+// vacuumInto copies db into the new file tmp with VACUUM INTO and finishes the copy (see finish).
+// A failed VACUUM INTO is reported as "backup: what: ...".
+func vacuumInto(ctx context.Context, db *sql.DB, tmp, what string) error {
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
-		return fmt.Errorf("backup: VACUUM INTO %s: %w", tmp, err)
+		return fmt.Errorf("backup: %s: %w", what, err)
 	}
 	out, err := openSQLite(tmp, false)
 	if err != nil {
@@ -274,12 +281,7 @@ func syncFile(path string) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("backup: fsync %s: %w", dir, err)
 	}
 	return nil

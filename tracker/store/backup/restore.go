@@ -113,15 +113,7 @@ func copySQLite(ctx context.Context, from, tmp string) error {
 		return err
 	}
 	defer src.Close()
-	if _, err := src.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
-		return fmt.Errorf("backup: copy %s: %w", from, err)
-	}
-	dst, err := openSQLite(tmp, false)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	return finish(ctx, dst)
+	return vacuumInto(ctx, src, tmp, "copy "+from)
 }
 
 // checkEmpty fails with ErrNotEmpty when db holds rows in a namespace table, unless force.

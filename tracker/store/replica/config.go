@@ -20,7 +20,6 @@
 package replica
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -56,22 +55,22 @@ func (c *Config) Enabled() bool { return c.To != "" }
 
 // Validate checks the section; errors are *conf.FieldError values naming the field and the fix.
 func (c *Config) Validate() error {
-	var errs []error
+	var p conf.Problems
 	if c.To != "" {
 		if _, err := Dir(c.To); err != nil {
-			errs = append(errs, conf.Field("to", `write "file:///absolute/directory"`, "%v", err))
+			p.Add("to", `write "file:///absolute/directory"`, "%v", err)
 		}
 	}
 	if c.Interval != 0 && c.Interval.D() < 100*time.Millisecond {
-		errs = append(errs, conf.Field("interval", "write at least 100ms (default 1s)", "%s is too short", c.Interval))
+		p.Add("interval", "write at least 100ms (default 1s)", "%s is too short", c.Interval)
 	}
 	if c.Retention != 0 && c.Retention.D() < time.Minute {
-		errs = append(errs, conf.Field("retention", "write at least 1m (default 24h)", "%s is too short", c.Retention))
+		p.Add("retention", "write at least 1m (default 24h)", "%s is too short", c.Retention)
 	}
 	if c.SnapshotInterval != 0 && c.SnapshotInterval.D() < time.Minute {
-		errs = append(errs, conf.Field("snapshot_interval", "write at least 1m (default 1h)", "%s is too short", c.SnapshotInterval))
+		p.Add("snapshot_interval", "write at least 1m (default 1h)", "%s is too short", c.SnapshotInterval)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // WithDefaults is c with every unset duration at its default.

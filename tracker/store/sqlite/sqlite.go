@@ -33,6 +33,7 @@ import (
 const (
 	DefaultBusyTimeout = 30 * time.Second
 	DefaultReaders     = 4
+	DefaultLocateTTL   = time.Second
 )
 
 // Option changes how Open sets the store up.
@@ -42,6 +43,7 @@ type options struct {
 	logger      *slog.Logger
 	busyTimeout time.Duration
 	readers     int
+	locateTTL   time.Duration
 }
 
 // WithLogger sets the logger for notes such as transaction retries; the default discards them.
@@ -54,6 +56,12 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 // WithReaders sets the size of the read-only connection pool (default DefaultReaders).
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
+// WithLocateTTL sets how long Locate (get_paths) may answer a key from memory (default
+// DefaultLocateTTL); 0 turns the cache off. Writes through this Store update the cache at once;
+// the TTL bounds how long a write through another Store on the same file (another tracker) takes
+// to show.
+func WithLocateTTL(d time.Duration) Option { return func(o *options) { o.locateTTL = d } }
+
 // Store is a store.Store on one SQLite file. It is safe for concurrent use; Close releases it.
 type Store struct {
 	*sqlstore.Store
@@ -64,7 +72,7 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and its schema.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{busyTimeout: DefaultBusyTimeout, readers: DefaultReaders}
+	o := options{busyTimeout: DefaultBusyTimeout, readers: DefaultReaders, locateTTL: DefaultLocateTTL}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -104,7 +112,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	l := newLocker(w, o.logger)
 	s, err := sqlstore.New(ctx, sqlstore.Options{
-		Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger,
+		Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger, LocateTTL: o.locateTTL,
 	})
 	if err != nil {
 		r.Close()

@@ -263,9 +263,7 @@ func testSettings(t *testing.T, open Open) {
 // testConcurrentSettings writes a pair of settings with SetSettings from two Stores while a third
 // reads them: every read sees both keys from the same write.
 func testConcurrentSettings(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	r := newStore(t, open)
 	const writes = 20
 	var wg sync.WaitGroup

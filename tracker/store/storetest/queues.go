@@ -177,9 +177,7 @@ func testClaimLease(t *testing.T, open Open) {
 // testConcurrentClaims has two Stores on one database claim from one queue at the same time; no
 // row may be handed out twice and every row must be handed out.
 func testConcurrentClaims(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	const rows = 300
 	for i := 1; i <= rows; i++ {
 		must(t, "Enqueue", a.Enqueue(ctx, store.QueueDelete, store.Job{Fid: int64(i), NextTry: int64(i % 7)}))
@@ -208,24 +206,12 @@ func testConcurrentClaims(t *testing.T, open Open) {
 			}
 		}
 	})
-	for _, err := range errs {
-		t.Errorf("Claim: %v", err)
-	}
-	for fid, n := range claimed {
-		if n != 1 {
-			t.Errorf("fid %d claimed %d times, want once", fid, n)
-		}
-	}
-	if len(claimed) != rows {
-		t.Fatalf("%d distinct rows claimed, want %d", len(claimed), rows)
-	}
+	checkEachOnce(t, "Claim", errs, claimed, "claimed", rows)
 }
 
 // testConcurrentFids allocates fids from two Stores on one database at the same time.
 func testConcurrentFids(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	d := domain(t, ctx, a, "d")
 	const perWorker = 40
 	var mu sync.Mutex // guards seen and errs
@@ -250,25 +236,30 @@ func testConcurrentFids(t *testing.T, open Open) {
 			}
 		}
 	})
+	checkEachOnce(t, "CreateTempfile/CommitFile", errs, seen, "allocated", 4*perWorker)
+}
+
+// checkEachOnce checks the outcome of concurrent calls of op: no errors, each fid counted once in
+// counts (what: "claimed", "allocated"), and want distinct fids.
+func checkEachOnce(t *testing.T, op string, errs []error, counts map[int64]int, what string, want int) {
+	t.Helper()
 	for _, err := range errs {
-		t.Errorf("CreateTempfile/CommitFile: %v", err)
+		t.Errorf("%s: %v", op, err)
 	}
-	for fid, n := range seen {
+	for fid, n := range counts {
 		if n != 1 {
-			t.Errorf("fid %d allocated %d times", fid, n)
+			t.Errorf("fid %d %s %d times, want once", fid, what, n)
 		}
 	}
-	if len(seen) != 4*perWorker {
-		t.Fatalf("%d distinct fids, want %d", len(seen), 4*perWorker)
+	if len(counts) != want {
+		t.Fatalf("%d distinct fids %s, want %d", len(counts), what, want)
 	}
 }
 
 // testConcurrentCommits commits many fids of one key from two Stores at once: every commit
 // succeeds, one fid ends up as the key's file, and every other fid is queued for deletion.
 func testConcurrentCommits(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	d := domain(t, ctx, a, "d")
 	const writers = 8
 	fids := make([]int64, writers)
@@ -313,9 +304,7 @@ func testConcurrentCommits(t *testing.T, open Open) {
 // testConcurrentFileOn adds and removes copies of one fid from two Stores at once; devcount must
 // end up equal to the copies left.
 func testConcurrentFileOn(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	d := domain(t, ctx, a, "d")
 	fid := upload(t, ctx, a, d.ID, "k", 1, 100)
 	const devs = 12
@@ -341,9 +330,7 @@ func testConcurrentFileOn(t *testing.T, open Open) {
 }
 
 func testLocks(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	const name = "mgfs:fid:42:replicate"
 	unlock, err := a.Lock(ctx, name, time.Second)
 	must(t, "Lock", err)

@@ -51,6 +51,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListKeys", testListKeys},
 		{"FileOps", testFileOps},
 		{"FileOn", testFileOn},
+		{"Locate", testLocate},
+		{"LocateDropAll", testLocateDropAll},
+		{"ConcurrentLocate", testConcurrentLocate},
 		{"Checksums", testChecksums},
 		{"Queues", testQueues},
 		{"ClaimLease", testClaimLease},
@@ -102,6 +105,13 @@ func newStore(t *testing.T, open Open) store.Store {
 		}
 	})
 	return s
+}
+
+// twoStores opens two Stores on the test's database, as two trackers share one, and returns them
+// with the test's context.
+func twoStores(t *testing.T, open Open) (context.Context, store.Store, store.Store) {
+	t.Helper()
+	return ctxFor(t), newStore(t, open), newStore(t, open)
 }
 
 // inParallel runs fn(i, s) for every i in [0, n) at the same time, s alternating between a and b

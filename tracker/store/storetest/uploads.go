@@ -83,9 +83,7 @@ func testDiscardUpload(t *testing.T, open Open) {
 // answering a client that retried create_close, mixed with aborts): exactly one call succeeds, the
 // others are ErrNotFound, and the rows left are those of the winner alone.
 func testConcurrentClose(t *testing.T, open Open) {
-	ctx := ctxFor(t)
-	a := newStore(t, open)
-	b := newStore(t, open)
+	ctx, a, b := twoStores(t, open)
 	d := domain(t, ctx, a, "d")
 	const (
 		rounds  = 4

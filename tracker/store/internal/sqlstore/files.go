@@ -159,6 +159,7 @@ func (s *Store) DeleteTempfile(ctx context.Context, fid int64) error {
 // deletion, in one transaction. A fid that is a committed file keeps its copies: only the leftover
 // tempfile row goes, and the caller hears ErrExists.
 func (s *Store) DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error {
+	defer s.locs.dropFid(fid)
 	committed := false
 	err := s.tx(ctx, "discard upload", func(tx *sql.Tx) error {
 		committed = false
@@ -221,6 +222,7 @@ func (s *Store) takeTempfile(ctx context.Context, tx *sql.Tx, fid int64) error {
 // for deletion, the new row and its file_on rows are written with devcount counted from file_on,
 // the checksum stored and, when asked, the fid queued for replication.
 func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
+	defer s.locs.dropKeys(c.File.DomainID, c.File.Key)
 	f := c.File
 	if err := s.checkKey(f.Key); err != nil {
 		return 0, err
@@ -354,6 +356,7 @@ func (s *Store) FileByFid(ctx context.Context, fid int64) (store.File, error) {
 
 // DeleteFile removes the file row of a key and queues its fid for deletion, in one transaction.
 func (s *Store) DeleteFile(ctx context.Context, domainID int, key string) (store.File, error) {
+	defer s.locs.dropKeys(domainID, key)
 	var f store.File
 	if len(key) > store.MaxKeyLen {
 		return f, s.notFound("key %q in domain %d", key, domainID)
@@ -378,6 +381,7 @@ func (s *Store) DeleteFile(ctx context.Context, domainID int, key string) (store
 
 // RenameFile moves a file to another key of the same domain. Renaming a key to itself succeeds.
 func (s *Store) RenameFile(ctx context.Context, domainID int, from, to string) error {
+	defer s.locs.dropKeys(domainID, from, to)
 	if err := s.checkKey(to); err != nil {
 		return err
 	}
@@ -397,6 +401,7 @@ func (s *Store) RenameFile(ctx context.Context, domainID int, from, to string) e
 
 // SetFileClass changes a file's class and queues it for replication (due now) in one transaction.
 func (s *Store) SetFileClass(ctx context.Context, fid int64, classID int) error {
+	defer s.locs.dropFid(fid)
 	return s.tx(ctx, "set file class", func(tx *sql.Tx) error {
 		err := execOne(ctx, tx, func() error { return s.notFound("fid %d", fid) },
 			"UPDATE file SET classid = ? WHERE fid = ?", classID, fid)
@@ -460,6 +465,7 @@ func (s *Store) FileOn(ctx context.Context, fid int64) ([]int, error) {
 
 // AddFileOn records a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
+	defer s.locs.dropFid(fid)
 	return s.tx(ctx, "add file_on", func(tx *sql.Tx) error {
 		if err := lockFileRow(ctx, tx, fid); err != nil {
 			return err
@@ -473,6 +479,7 @@ func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
 
 // RemoveFileOn forgets a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) RemoveFileOn(ctx context.Context, fid int64, devID int) error {
+	defer s.locs.dropFid(fid)
 	return s.tx(ctx, "remove file_on", func(tx *sql.Tx) error {
 		if err := lockFileRow(ctx, tx, fid); err != nil {
 			return err
@@ -516,6 +523,7 @@ func (s *Store) SetChecksum(ctx context.Context, c store.Checksum) error {
 
 // ForgetFid removes the file_on, checksum and tempfile rows of a deleted fid in one transaction.
 func (s *Store) ForgetFid(ctx context.Context, fid int64) error {
+	defer s.locs.dropFid(fid)
 	return s.tx(ctx, "forget fid", func(tx *sql.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM file_on WHERE fid = ?",

@@ -50,6 +50,11 @@ type Options struct {
 	Close func() error
 	// Logger receives retries and other notes; nil discards them.
 	Logger *slog.Logger
+	// LocateTTL, when above zero, turns on the Locate cache: a located key is answered from
+	// memory for this long unless a write through this Store changes it first. 0 means no cache.
+	LocateTTL time.Duration
+	// LocateCacheSize bounds the number of keys in the Locate cache; 0 means DefaultLocateCacheSize.
+	LocateCacheSize int
 }
 
 // Store implements store.Store on database/sql. It is safe for concurrent use.
@@ -61,6 +66,9 @@ type Store struct {
 	log    *slog.Logger
 	name   string
 	minFid int64 // MAX(file.fid) when the store was opened; fids at or below it are never handed out
+
+	locateStmt *sql.Stmt // locateQuery, prepared on r
+	locs       *locCache // nil: Locate reads the database every time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -83,12 +91,21 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.minFid = max
+	if err := s.prepareLocate(ctx); err != nil {
+		return nil, err
+	}
+	if o.LocateTTL > 0 {
+		s.locs = newLocCache(o.LocateTTL, o.LocateCacheSize)
+	}
 	return s, nil
 }
 
 // Close closes the database pools. Locks still held are released by their connections closing.
 func (s *Store) Close() error {
 	var errs []error
+	if s.locateStmt != nil {
+		errs = append(errs, s.locateStmt.Close())
+	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}

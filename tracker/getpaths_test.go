@@ -1,0 +1,76 @@
+package tracker
+
+import (
+	"strings"
+	"testing"
+)
+
+// pathFid is the fid in a get_paths path (…/0000/000/000/0000000042.fid).
+func pathFid(t *testing.T, path string) string {
+	t.Helper()
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 || !strings.HasSuffix(path, ".fid") {
+		t.Fatalf("path %q has no fid file name", path)
+	}
+	return strings.TrimLeft(strings.TrimSuffix(path[i+1:], ".fid"), "0")
+}
+
+// TestGetPathsSeesWrites: get_paths answers a key from the store's Locate cache, and every write
+// through the tracker shows in the very next get_paths on the same connection: a new upload over
+// the key, a rename, a delete. The key is read twice before each write, so it is cached.
+func TestGetPathsSeesWrites(t *testing.T) {
+	c := startCluster(t)
+	lc := c.lc
+	fidOf := func(key string) string {
+		t.Helper()
+		var fid string
+		for range 2 {
+			gp := lc.ok("get_paths domain=d&key=" + key + "&noverify=1")
+			if gp.Get("paths") != "1" {
+				t.Fatalf("get_paths %s = %v, want one path", key, gp)
+			}
+			fid = pathFid(t, gp.Get("path1"))
+		}
+		return fid
+	}
+	unknown := func(key string) {
+		t.Helper()
+		if got := lc.do("get_paths domain=d&key=" + key); got != "ERR unknown_key unknown_key" {
+			t.Fatalf("get_paths %s = %q, want ERR unknown_key", key, got)
+		}
+	}
+
+	unknown("k") // not found is not remembered
+	first, _ := c.upload(t, "k", "c1", []byte("one"))
+	if got := fidOf("k"); got != first {
+		t.Fatalf("get_paths k: fid %s, want %s", got, first)
+	}
+	second, _ := c.upload(t, "k", "c1", []byte("two"))
+	if got := fidOf("k"); got != second {
+		t.Fatalf("get_paths k after a new upload: fid %s, want %s", got, second)
+	}
+	lc.ok("rename domain=d&from_key=k&to_key=k2")
+	unknown("k")
+	if got := fidOf("k2"); got != second {
+		t.Fatalf("get_paths k2 after rename: fid %s, want %s", got, second)
+	}
+	lc.ok("delete domain=d&key=k2")
+	unknown("k2")
+}
+
+// TestGetPathsOtherTracker: a second tracker on the same SQLite file caches a key it located; a
+// delete through the first tracker reaches it once its entry expires (sqlite.DefaultLocateTTL).
+func TestGetPathsOtherTracker(t *testing.T) {
+	c := startCluster(t)
+	c.upload(t, "shared", "c1", []byte("x"))
+	other := startTrackerOn(t, c.tt.db, Config{}, func(*Server) {})
+	other.observeAll(1, 2, 3)
+	olc := other.dial(t)
+	if gp := olc.ok("get_paths domain=d&key=shared&noverify=1"); gp.Get("paths") != "1" {
+		t.Fatalf("get_paths on the other tracker = %v, want one path", gp)
+	}
+	c.lc.ok("delete domain=d&key=shared")
+	waitFor(t, "the other tracker to see the delete", func() bool {
+		return olc.do("get_paths domain=d&key=shared&noverify=1") == "ERR unknown_key unknown_key"
+	})
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Size's HEAD requests skip net/http: get_paths verifies a path with one HEAD per query, and the
+// Transport hands every request to a connection's reader and writer goroutines. A HEAD reply has
+// no body (RFC 9110 9.3.2), so a kept connection is a request written and a header block read by
+// the caller's goroutine.
+
+// maxHeadLines bounds the header lines read from a HEAD reply.
+const maxHeadLines = 64
+
+// headConn is a kept-alive connection to one node for HEAD requests.
+type headConn struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// headPool keeps idle HEAD connections per node address ("ip:port").
+type headPool struct {
+	max int // idle connections kept per address
+
+	mu   sync.Mutex // guards idle
+	idle map[string][]*headConn
+}
+
+func (p *headPool) get(addr string) *headConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cs := p.idle[addr]
+	if len(cs) == 0 {
+		return nil
+	}
+	hc := cs[len(cs)-1]
+	p.idle[addr] = cs[:len(cs)-1]
+	return hc
+}
+
+func (p *headPool) put(addr string, hc *headConn) {
+	p.mu.Lock()
+	if len(p.idle[addr]) < p.max {
+		if p.idle == nil {
+			p.idle = map[string][]*headConn{}
+		}
+		p.idle[addr] = append(p.idle[addr], hc)
+		hc = nil
+	}
+	p.mu.Unlock()
+	if hc != nil {
+		hc.nc.Close()
+	}
+}
+
+// closeIdle closes every idle connection.
+func (p *headPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, cs := range idle {
+		for _, hc := range cs {
+			hc.nc.Close()
+		}
+	}
+}
+
+// splitHTTPURL splits "http://host:port/path" into its address and path; ok is false for any
+// other form, which Size hands to net/http.
+func splitHTTPURL(url string) (addr, path string, ok bool) {
+	rest, found := strings.CutPrefix(url, "http://")
+	if !found {
+		return "", "", false
+	}
+	i := strings.IndexByte(rest, '/')
+	if i <= 0 {
+		return "", "", false
+	}
+	addr, path = rest[:i], rest[i:]
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", "", false
+	}
+	for j := 0; j < len(path); j++ {
+		if c := path[j]; c <= ' ' || c == 0x7f || c == '#' || c == '?' {
+			return "", "", false // leave anything unusual to net/http's checks
+		}
+	}
+	return addr, path, true
+}
+
+// head sends one HEAD for the file at url over a kept connection to addr, or a new one, and
+// returns the Content-Length as Size does. A kept connection that fails before any reply byte
+// (the node closed it while idle) is replaced by a new one once.
+func (c *Client) head(ctx context.Context, url, addr, path string) (int64, error) {
+	deadline := time.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for attempt := 0; ; attempt++ {
+		hc, reused := c.heads.get(addr), true
+		if hc == nil {
+			d := net.Dialer{Deadline: deadline, KeepAlive: 30 * time.Second}
+			nc, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return 0, fmt.Errorf("HEAD %s: %w", url, err)
+			}
+			hc, reused = &headConn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}, false
+		}
+		res, err := hc.roundTrip(ctx, addr, path, deadline)
+		if err != nil {
+			hc.nc.Close()
+			if ctx.Err() != nil {
+				return 0, fmt.Errorf("HEAD %s: %w", url, ctx.Err())
+			}
+			if reused && !res.replied && attempt == 0 {
+				continue
+			}
+			return 0, fmt.Errorf("HEAD %s: %w", url, err)
+		}
+		if res.keep {
+			c.heads.put(addr, hc)
+		} else {
+			hc.nc.Close()
+		}
+		return res.size(url)
+	}
+}
+
+// headReply is what a HEAD reply said.
+type headReply struct {
+	replied    bool // a byte of the reply arrived
+	keep       bool // the connection may carry another request
+	code       int
+	length     string // the Content-Length value; "" when absent
+	lighttpd   bool   // Server: lighttpd…
+	hasLength  bool
+	conflicted bool // several different Content-Length values
+}
+
+// size turns the reply into Size's result.
+func (r headReply) size(url string) (int64, error) {
+	switch {
+	case r.code == 404:
+		return 0, fmt.Errorf("HEAD %s: %w", url, ErrNotFound)
+	case r.code/100 != 2:
+		return 0, &StatusError{"HEAD", url, r.code}
+	case r.conflicted:
+		return 0, fmt.Errorf("HEAD %s: conflicting Content-Length values", url)
+	case !r.hasLength:
+		if r.lighttpd {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("HEAD %s: no Content-Length", url)
+	}
+	v, err := strconv.ParseInt(r.length, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("HEAD %s: bad Content-Length %q", url, r.length)
+	}
+	return v, nil
+}
+
+// roundTrip writes the request and reads the reply head. ctx ending aborts the I/O at once.
+func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline time.Time) (headReply, error) {
+	if err := hc.nc.SetDeadline(deadline); err != nil {
+		return headReply{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { hc.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	req := make([]byte, 0, 96+len(path)+len(addr))
+	req = append(req, "HEAD "...)
+	req = append(req, path...)
+	req = append(req, " HTTP/1.1\r\nHost: "...)
+	req = append(req, addr...)
+	req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
+	if _, err := hc.nc.Write(req); err != nil {
+		return headReply{}, err
+	}
+	return readHeadReply(hc.br)
+}
+
+// readHeadReply reads the status line and header block of a HEAD reply.
+func readHeadReply(br *bufio.Reader) (headReply, error) {
+	var r headReply
+	line, err := br.ReadSlice('\n')
+	if len(line) > 0 {
+		r.replied = true
+	}
+	if err != nil {
+		return r, err
+	}
+	proto, rest, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
+	codeText, _, _ := bytes.Cut(rest, []byte(" "))
+	code, err := strconv.Atoi(string(codeText))
+	if err != nil || len(codeText) != 3 || code < 100 || (string(proto) != "HTTP/1.1" && string(proto) != "HTTP/1.0") {
+		return r, fmt.Errorf("malformed status line %q", line)
+	}
+	r.code = code
+	r.keep = string(proto) == "HTTP/1.1"
+	for n := 0; ; n++ {
+		if n == maxHeadLines {
+			return r, errors.New("too many header lines")
+		}
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return r, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return r, fmt.Errorf("malformed header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if r.hasLength && r.length != string(value) {
+				r.conflicted = true
+			}
+			r.length, r.hasLength = string(value), true
+		case bytes.EqualFold(name, []byte("Server")):
+			r.lighttpd = bytes.HasPrefix(value, []byte("lighttpd"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			switch {
+			case bytes.EqualFold(value, []byte("close")):
+				r.keep = false
+			case bytes.EqualFold(value, []byte("keep-alive")):
+				r.keep = true
+			}
+		}
+	}
+	// 1xx replies are followed by another head; nodes do not send them to a HEAD, so the
+	// connection is simply not reused.
+	// Bytes after the head (a node that sent a body anyway) would be read as the next reply.
+	if r.code < 200 || br.Buffered() > 0 {
+		r.keep = false
+	}
+	return r, nil
+}

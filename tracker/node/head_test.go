@@ -1,0 +1,152 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+)
+
+// scriptedNode answers every HEAD it reads with reply, on a loopback listener, and closes each
+// connection after one reply when closeAfter is set (without saying so, as a node whose idle
+// timeout fired would). It returns the URL of a file on it and the count of accepted connections.
+func scriptedNode(t *testing.T, reply string, closeAfter bool) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil || req.Method != http.MethodHead || req.Header.Get("User-Agent") != userAgent {
+						return
+					}
+					if _, err := nc.Write([]byte(reply)); err != nil || closeAfter {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/dev1/0/000/000/0000000001.fid", &conns
+}
+
+func TestSizeHeadReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply string
+		want        int64
+		wantErr     error // nil: no error; errAny: some other error
+		conns       int64 // connections used by three calls
+	}{
+		{"kept alive", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 5, nil, 1},
+		{"header case", "HTTP/1.1 200 OK\r\ncontent-length:  7 \r\n\r\n", 7, nil, 1},
+		{"connection close", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", 5, nil, 3},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", 5, nil, 3},
+		{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n", 5, nil, 1},
+		{"not found", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0, ErrNotFound, 1},
+		{"server error", "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", 0, errAny, 1},
+		{"lighttpd empty", "HTTP/1.1 200 OK\r\nServer: lighttpd/1.4\r\n\r\n", 0, nil, 1},
+		{"no length", "HTTP/1.1 200 OK\r\n\r\n", 0, errAny, 1},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, errAny, 1},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 0, errAny, 1},
+		{"body after head", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 5, nil, 3},
+		{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", 0, errAny, 3},
+		{"header without colon", "HTTP/1.1 200 OK\r\nContent-Length 5\r\n\r\n", 0, errAny, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, conns := scriptedNode(t, tc.reply, false)
+			c := New(Config{})
+			t.Cleanup(c.Close)
+			for range 3 {
+				got, err := c.Size(context.Background(), u)
+				switch {
+				case tc.wantErr == nil && (err != nil || got != tc.want):
+					t.Fatalf("Size = %d, %v; want %d", got, err, tc.want)
+				case tc.wantErr == errAny && (err == nil || errors.Is(err, ErrNotFound)):
+					t.Fatalf("Size = %d, %v; want an error other than ErrNotFound", got, err)
+				case tc.wantErr == ErrNotFound && !errors.Is(err, ErrNotFound):
+					t.Fatalf("Size = %d, %v; want ErrNotFound", got, err)
+				}
+			}
+			if got := conns.Load(); got != tc.conns {
+				t.Errorf("three Size calls used %d connections, want %d", got, tc.conns)
+			}
+		})
+	}
+}
+
+// TestSizeStaleConnection: a kept connection the node closed while it was idle is replaced by a new
+// one, and the HEAD still answers.
+func TestSizeStaleConnection(t *testing.T) {
+	u, conns := scriptedNode(t, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true)
+	c := New(Config{})
+	t.Cleanup(c.Close)
+	for i := range 3 {
+		if got, err := c.Size(context.Background(), u); err != nil || got != 3 {
+			t.Fatalf("Size #%d = %d, %v; want 3", i+1, got, err)
+		}
+	}
+	if got := conns.Load(); got != 3 {
+		t.Errorf("three Size calls used %d connections, want 3", got)
+	}
+}
+
+func TestSplitHTTPURL(t *testing.T) {
+	for _, tc := range []struct{ url, addr, path string }{
+		{"http://127.0.0.2:7500/dev1/0/000/000/0000000001.fid", "127.0.0.2:7500", "/dev1/0/000/000/0000000001.fid"},
+		{"http://[::1]:7500/dev2/x.fid", "[::1]:7500", "/dev2/x.fid"},
+		{"https://127.0.0.2:7500/dev1/x.fid", "", ""},
+		{"http://127.0.0.2/dev1/x.fid", "", ""}, // no port: net/http decides
+		{"http://127.0.0.2:7500", "", ""},
+		{"http://127.0.0.2:7500/dev1/a b.fid", "", ""},
+		{"http://127.0.0.2:7500/dev1/x.fid?q", "", ""},
+	} {
+		addr, path, ok := splitHTTPURL(tc.url)
+		if ok != (tc.addr != "") || addr != tc.addr || path != tc.path {
+			t.Errorf("splitHTTPURL(%q) = %q, %q, %v; want %q, %q", tc.url, addr, path, ok, tc.addr, tc.path)
+		}
+	}
+}
+
+// FuzzHeadReply feeds arbitrary bytes to the HEAD reply parser: it must never panic, and what it
+// accepts has a three-digit status and gives Size a result.
+func FuzzHeadReply(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nServer: lighttpd\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nbody",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+		"garbage",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := readHeadReply(bufio.NewReaderSize(bytes.NewReader(b), 4096))
+		if err != nil {
+			return
+		}
+		if r.code < 100 || r.code > 999 {
+			t.Fatalf("accepted status %d from %q", r.code, b)
+		}
+		if n, err := r.size("http://x:1/f"); err == nil && n < 0 {
+			t.Fatalf("size %d from %q", n, b)
+		}
+	})
+}
