@@ -59,7 +59,7 @@ func TestGetPathsSeesWrites(t *testing.T) {
 }
 
 // TestGetPathsOtherTracker: a second tracker on the same SQLite file caches a key it located; a
-// delete through the first tracker reaches it once its entry expires (sqlite.DefaultLocateTTL).
+// delete or an overwrite through the first tracker is seen by it as soon as the write returned.
 func TestGetPathsOtherTracker(t *testing.T) {
 	c := startCluster(t)
 	c.upload(t, "shared", "c1", []byte("x"))
@@ -70,7 +70,16 @@ func TestGetPathsOtherTracker(t *testing.T) {
 		t.Fatalf("get_paths on the other tracker = %v, want one path", gp)
 	}
 	c.lc.ok("delete domain=d&key=shared")
-	waitFor(t, "the other tracker to see the delete", func() bool {
-		return olc.do("get_paths domain=d&key=shared&noverify=1") == "ERR unknown_key unknown_key"
-	})
+	// The delete has returned, so the other tracker, which had the key in its Locate cache, must
+	// already answer without it (its cache watches the file's data_version).
+	if got := olc.do("get_paths domain=d&key=shared&noverify=1"); got != "ERR unknown_key unknown_key" {
+		t.Fatalf("get_paths on the other tracker right after the delete = %q, want ERR unknown_key", got)
+	}
+	// An overwrite through one tracker is read at once through the other.
+	c.upload(t, "shared", "c1", []byte("first"))
+	first := olc.ok("get_paths domain=d&key=shared&noverify=1").Get("path1")
+	c.upload(t, "shared", "c1", []byte("second"))
+	if got := olc.ok("get_paths domain=d&key=shared&noverify=1").Get("path1"); got == first {
+		t.Fatalf("get_paths on the other tracker right after an overwrite = %q, the old fid's path", got)
+	}
 }

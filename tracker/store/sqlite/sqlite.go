@@ -111,15 +111,51 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	l := newLocker(w, o.logger)
-	s, err := sqlstore.New(ctx, sqlstore.Options{
-		Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger, LocateTTL: o.locateTTL,
-	})
+	so := sqlstore.Options{Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger, LocateTTL: o.locateTTL}
+	var v *sql.DB
+	if o.locateTTL > 0 {
+		if v, so.Version, err = openVersion(ctx, path, o.busyTimeout); err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		so.Close = v.Close
+	}
+	s, err := sqlstore.New(ctx, so)
 	if err != nil {
 		r.Close()
 		w.Close()
+		if v != nil {
+			v.Close()
+		}
 		return nil, err
 	}
 	return &Store{Store: s, locks: l}, nil
+}
+
+// openVersion opens the one read-only connection that tells the Locate cache whether the database
+// changed: PRAGMA data_version on a connection changes whenever another connection (this store's
+// writer, or another process: a second tracker on the file) commits. The pool holds that single
+// connection for its whole life, so successive values come from the same connection.
+func openVersion(ctx context.Context, path string, busy time.Duration) (*sql.DB, func(context.Context) (int64, error), error) {
+	v, err := openDB(path, busy, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.SetMaxOpenConns(1)
+	v.SetMaxIdleConns(1)
+	v.SetConnMaxLifetime(0)
+	v.SetConnMaxIdleTime(0)
+	st, err := v.PrepareContext(ctx, "PRAGMA data_version")
+	if err != nil {
+		v.Close()
+		return nil, nil, fmt.Errorf("sqlite: prepare data_version: %w", err)
+	}
+	return v, func(ctx context.Context) (int64, error) {
+		var n int64
+		err := st.QueryRowContext(ctx).Scan(&n)
+		return n, err
+	}, nil
 }
 
 // Close releases the locks this Store still holds and closes the database.

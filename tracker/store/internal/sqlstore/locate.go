@@ -21,9 +21,11 @@ const DefaultLocateCacheSize = 16384
 // Locate returns the fid, length and copies of a key. With Options.LocateTTL set it answers from
 // a cache of recently located keys; every write through this Store that changes a key's file row
 // or a fid's copies drops the entries it touches before it returns, so a reader of this Store
-// never sees an older location after a write has returned. Writes through other Store values
-// (other trackers on the database) reach the cache when its entry expires, LocateTTL after it was
-// read. A key that is not found is never cached.
+// never sees an older location after a write has returned. With Options.Version set, a write
+// committed by anyone else (another tracker on the same database file) empties the cache before
+// the next Locate answers, so no reader sees an older location after any write has returned;
+// without it, such writes reach the cache when its entry expires, LocateTTL after it was read. A
+// key that is not found is never cached.
 func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Location, error) {
 	if len(key) > store.MaxKeyLen {
 		return store.Location{}, s.notFound("key %q in domain %d", key, domainID)
@@ -31,7 +33,16 @@ func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Loc
 	k := locKey{domainID, key}
 	gen, hit := uint64(0), false
 	var loc store.Location
-	if s.locs != nil {
+	cached := s.locs != nil
+	if cached && s.version != nil {
+		v, err := s.version(ctx)
+		if err == nil {
+			s.locs.observe(v)
+		} else {
+			cached = false // unknown whether someone else wrote: read the database
+		}
+	}
+	if cached {
 		loc, gen, hit = s.locs.get(k, time.Now())
 		if hit {
 			return loc, nil
@@ -41,7 +52,7 @@ func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Loc
 	if err != nil {
 		return loc, err
 	}
-	if s.locs != nil {
+	if cached {
 		s.locs.put(k, loc, gen, time.Now())
 	}
 	return loc, nil
@@ -102,10 +113,12 @@ type locCache struct {
 	ttl  time.Duration
 	size int
 
-	mu    sync.Mutex // guards the fields below
-	gen   uint64
-	byKey map[locKey]locEntry
-	byFid map[int64]locKey
+	mu      sync.Mutex // guards the fields below
+	gen     uint64
+	version int64 // the database's version (Options.Version) the entries were read at
+	seen    bool  // version holds a value read from the database
+	byKey   map[locKey]locEntry
+	byFid   map[int64]locKey
 }
 
 func newLocCache(ttl time.Duration, size int) *locCache {
@@ -144,6 +157,20 @@ func (c *locCache) put(k locKey, loc store.Location, gen uint64, now time.Time) 
 	}
 	c.byKey[k] = locEntry{loc: loc, expires: now.Add(c.ttl)}
 	c.byFid[loc.Fid] = k
+}
+
+// observe empties the cache when the database's version v differs from the one its entries were
+// read at: something committed since, possibly outside this Store.
+func (c *locCache) observe(v int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen && v == c.version {
+		return
+	}
+	c.version, c.seen = v, true
+	c.gen++
+	clear(c.byKey)
+	clear(c.byFid)
 }
 
 // dropKeys forgets the locations of keys of a domain.

@@ -55,6 +55,11 @@ type Options struct {
 	LocateTTL time.Duration
 	// LocateCacheSize bounds the number of keys in the Locate cache; 0 means DefaultLocateCacheSize.
 	LocateCacheSize int
+	// Version, when set, returns a number that changes whenever a write is committed to the
+	// database by any connection, this Store's included (SQLite's PRAGMA data_version on a
+	// connection of its own). Locate reads it first and empties its cache when it changed, so
+	// writes made outside this Store are seen at once. An error makes Locate read the database.
+	Version func(context.Context) (int64, error)
 }
 
 // Store implements store.Store on database/sql. It is safe for concurrent use.
@@ -69,6 +74,7 @@ type Store struct {
 
 	locateStmt *sql.Stmt // locateQuery, prepared on r
 	locs       *locCache // nil: Locate reads the database every time
+	version    func(context.Context) (int64, error)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,7 +85,8 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Write == nil || o.Dialect == nil || o.Lock == nil {
 		return nil, errors.New("sqlstore: Options.Write, Dialect and Lock are required")
 	}
-	s := &Store{w: o.Write, r: o.Read, d: o.Dialect, lock: o.Lock, close: o.Close, log: o.Logger, name: o.Dialect.Name()}
+	s := &Store{w: o.Write, r: o.Read, d: o.Dialect, lock: o.Lock, close: o.Close, log: o.Logger, name: o.Dialect.Name(),
+		version: o.Version}
 	if s.r == nil {
 		s.r = s.w
 	}
