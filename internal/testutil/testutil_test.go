@@ -162,3 +162,16 @@ func TestServeCancelled(t *testing.T) {
 		t.Errorf("Errorf message = %q", r.msg)
 	}
 }
+
+func TestTableReportsEveryMismatch(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	double := func(n int) int { return 2 * n }
+	Table(r, "double", double, map[int]int{1: 2, 2: 4})
+	if r.msg != "" {
+		t.Fatalf("matching cases reported %q", r.msg)
+	}
+	Table(r, "double", double, map[int]int{3: 7})
+	if r.msg != "double(3) = 6, want 7" {
+		t.Fatalf("Errorf message = %q", r.msg)
+	}
+}
