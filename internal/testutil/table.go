@@ -13,3 +13,26 @@ func Table[In, Out comparable](t testing.TB, name string, fn func(In) Out, cases
 		}
 	}
 }
+
+// Parses calls parse with each key of cases and reports every error and every result that is not
+// the key's value.
+func Parses[In, Out comparable](t testing.TB, name string, parse func(In) (Out, error), cases map[In]Out) {
+	t.Helper()
+	for in, want := range cases {
+		if got, err := parse(in); err != nil || got != want {
+			t.Errorf("%s(%#v) = %#v, %v; want %#v", name, in, got, err, want)
+		}
+	}
+}
+
+// Rejects calls parse with each input and reports every one that it accepts or that yields a
+// result other than the zero value.
+func Rejects[In, Out comparable](t testing.TB, name string, parse func(In) (Out, error), inputs ...In) {
+	t.Helper()
+	var zero Out
+	for _, in := range inputs {
+		if got, err := parse(in); err == nil || got != zero {
+			t.Errorf("%s(%#v) = %#v, %v; want an error", name, in, got, err)
+		}
+	}
+}

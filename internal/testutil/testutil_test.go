@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +174,22 @@ func TestTableReportsEveryMismatch(t *testing.T) {
 	Table(r, "double", double, map[int]int{3: 7})
 	if r.msg != "double(3) = 6, want 7" {
 		t.Fatalf("Errorf message = %q", r.msg)
+	}
+}
+
+func TestParsesAndRejects(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	Parses(r, "Atoi", strconv.Atoi, map[string]int{"1": 1, "-2": -2})
+	Rejects(r, "Atoi", strconv.Atoi, "", "x")
+	if r.msg != "" {
+		t.Fatalf("matching cases reported %q", r.msg)
+	}
+	Parses(r, "Atoi", strconv.Atoi, map[string]int{"x": 0})
+	if !strings.HasPrefix(r.msg, `Atoi("x") = 0, strconv.Atoi: parsing "x": invalid syntax; want 0`) {
+		t.Fatalf("Parses message = %q", r.msg)
+	}
+	Rejects(r, "Atoi", strconv.Atoi, "7")
+	if r.msg != `Atoi("7") = 7, <nil>; want an error` {
+		t.Fatalf("Rejects message = %q", r.msg)
 	}
 }
