@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // imagePeakRSSBound is the most resident memory `mogway gateway` may reach while refusing hostile
@@ -62,12 +64,12 @@ func TestE2EImageHostileSources(t *testing.T) {
 	})
 	for range 3 {
 		for _, p := range []string{"/o/bomb.png", "/o/bomb.jpg", "/o/cut.jpg", "/o/text.jpg"} {
-			if code, body := httpDo(t, "GET", base+p+"?w=200", nil, nil); code != 415 {
+			if code, body := testutil.Fetch(t, "GET", base+p+"?w=200", nil, nil); code != 415 {
 				t.Errorf("GET %s?w=200 = %d %q, want 415", p, code, body)
 			}
 		}
 	}
-	code, body := httpDo(t, "GET", base+"/o/photo.jpg?w=200", nil, nil)
+	code, body := testutil.Fetch(t, "GET", base+"/o/photo.jpg?w=200", nil, nil)
 	if code != 200 {
 		t.Fatalf("GET /o/photo.jpg?w=200 = %d %q, want 200", code, body)
 	}
