@@ -10,28 +10,10 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
-	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/replica"
 	"github.com/mogway/mogway/tracker/worker"
 )
-
-func TestFidPath(t *testing.T) {
-	type devFid struct {
-		dev int
-		fid int64
-	}
-	fidPath := func(k devFid) string { return worker.FidPath(k.dev, k.fid) }
-	testutil.Table(t, "FidPath", fidPath, map[devFid]string{
-		{1, 1}:           "/dev1/0/000/000/0000000001.fid",
-		{2, 10}:          "/dev2/0/000/000/0000000010.fid",
-		{1, 17}:          "/dev1/0/000/000/0000000017.fid",
-		{7, 148056}:      "/dev7/0/000/148/0000148056.fid",
-		{3, 1234567890}:  "/dev3/1/234/567/1234567890.fid",
-		{1, 2147483632}:  "/dev1/2/147/483/2147483632.fid",
-		{9, 12345678901}: "/dev9/1/234/567/12345678901.fid",
-	})
-}
 
 func TestURLsAndAltIP(t *testing.T) {
 	h := store.Host{IP: "10.0.0.1", HTTPPort: 7500, HTTPGetPort: 7600, AltIP: "192.168.0.1", AltMask: "192.168.0.0/16"}
