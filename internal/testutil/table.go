@@ -1,6 +1,9 @@
 package testutil
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // Table calls fn with each key of cases and reports (Errorf, naming fn as name) every result that
 // is not the key's value. It is for pure functions whose input and result compare with ==; a case
@@ -33,6 +36,18 @@ func Rejects[In, Out comparable](t testing.TB, name string, parse func(In) (Out,
 	for _, in := range inputs {
 		if got, err := parse(in); err == nil || got != zero {
 			t.Errorf("%s(%#v) = %#v, %v; want an error", name, in, got, err)
+		}
+	}
+}
+
+// RejectsWith calls parse with each key of cases and reports every result other than the zero
+// value and every error that is not (errors.Is) the key's value.
+func RejectsWith[In, Out comparable](t testing.TB, name string, parse func(In) (Out, error), cases map[In]error) {
+	t.Helper()
+	var zero Out
+	for in, want := range cases {
+		if got, err := parse(in); !errors.Is(err, want) || got != zero {
+			t.Errorf("%s(%#v) = %#v, %v; want %v", name, in, got, err, want)
 		}
 	}
 }

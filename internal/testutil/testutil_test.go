@@ -192,4 +192,13 @@ func TestParsesAndRejects(t *testing.T) {
 	if r.msg != `Atoi("7") = 7, <nil>; want an error` {
 		t.Fatalf("Rejects message = %q", r.msg)
 	}
+	r.msg = ""
+	RejectsWith(r, "Atoi", strconv.Atoi, map[string]error{"x": strconv.ErrSyntax, "": strconv.ErrSyntax})
+	if r.msg != "" {
+		t.Fatalf("matching errors reported %q", r.msg)
+	}
+	RejectsWith(r, "Atoi", strconv.Atoi, map[string]error{"x": strconv.ErrRange})
+	if r.msg != `Atoi("x") = 0, strconv.Atoi: parsing "x": invalid syntax; want value out of range` {
+		t.Fatalf("RejectsWith message = %q", r.msg)
+	}
 }
