@@ -202,3 +202,37 @@ func TestParsesAndRejects(t *testing.T) {
 		t.Fatalf("RejectsWith message = %q", r.msg)
 	}
 }
+
+type closeRecorder struct{ closed chan struct{} }
+
+func (c *closeRecorder) Close() error { close(c.closed); return nil }
+
+func TestServingStop(t *testing.T) {
+	boom := errors.New("boom")
+	// Graceful: only the context ends, and serve's error comes back.
+	c := &closeRecorder{closed: make(chan struct{})}
+	s := Go(c, func(ctx context.Context) error { <-ctx.Done(); return boom })
+	if err := s.Stop(t, "graceful", false, time.Minute); err != boom {
+		t.Fatalf("Stop(graceful) = %v, want %v", err, boom)
+	}
+	select {
+	case <-c.closed:
+		t.Fatal("a graceful Stop closed the server")
+	default:
+	}
+	// Crash: the server is closed before the context ends.
+	c = &closeRecorder{closed: make(chan struct{})}
+	s = Go(c, func(ctx context.Context) error { <-c.closed; return nil })
+	if err := s.Stop(t, "crashed", true, time.Minute); err != nil {
+		t.Fatalf("Stop(crash) = %v, want nil", err)
+	}
+	// A serve loop that ignores both fails the test.
+	hang := make(chan struct{})
+	defer close(hang)
+	s = Go(&closeRecorder{closed: make(chan struct{})}, func(context.Context) error { <-hang; return nil })
+	r := &fatalRecorder{TB: t}
+	s.Stop(r, "hung", false, 0)
+	if r.msg != "hung did not stop within 0s" {
+		t.Fatalf("Errorf message = %q", r.msg)
+	}
+}
