@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -256,9 +257,7 @@ func (c *Config) ListenAddr() string {
 
 // withDefaults returns c with every zero field replaced by its default. It does not validate.
 func (c Config) withDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = defaultListen
-	}
+	c.Listen = cmp.Or(c.Listen, defaultListen)
 	t := &c.Timeouts
 	setDur(&t.TrackerConnect, defaultTrackerConnect)
 	setDur(&t.TrackerRead, defaultTrackerRead)
@@ -271,49 +270,25 @@ func (c Config) withDefaults() Config {
 	setDur(&t.KeepAlive, defaultKeepAlive)
 	setDur(&t.Shutdown, defaultShutdown)
 	l := &c.Limits
-	if l.MaxHeaderSize == 0 {
-		l.MaxHeaderSize = defaultMaxHeaderSize
-	}
-	if l.MaxConnections == 0 {
-		l.MaxConnections = defaultMaxConnections
-	}
-	if l.MaxConnsPerNode == 0 {
-		l.MaxConnsPerNode = defaultMaxConnsPerNode
-	}
-	if l.MaxUploadSize == 0 {
-		l.MaxUploadSize = defaultMaxUploadSize
-	}
-	if l.UploadReplayBuffer == 0 {
-		l.UploadReplayBuffer = defaultReplayBuffer
-	}
+	l.MaxHeaderSize = cmp.Or(l.MaxHeaderSize, defaultMaxHeaderSize)
+	l.MaxConnections = cmp.Or(l.MaxConnections, defaultMaxConnections)
+	l.MaxConnsPerNode = cmp.Or(l.MaxConnsPerNode, defaultMaxConnsPerNode)
+	l.MaxUploadSize = cmp.Or(l.MaxUploadSize, defaultMaxUploadSize)
+	l.UploadReplayBuffer = cmp.Or(l.UploadReplayBuffer, defaultReplayBuffer)
 	p := &c.PathCache
 	setDur(&p.TTL, defaultCacheTTL)
 	setDur(&p.NegativeTTL, defaultNegativeTTL)
-	if p.Size == 0 {
-		p.Size = defaultCacheSize
-	}
+	p.Size = cmp.Or(p.Size, defaultCacheSize)
 	c.Storage = c.Storage.withDefaults()
-	if c.AccessLog == "" {
-		c.AccessLog = "stdout"
-	}
-	if c.HealthPath == "" {
-		c.HealthPath = "/healthz"
-	}
-	if c.StatusPath == "" {
-		c.StatusPath = "/status"
-	}
-	if c.MetricsPath == "" {
-		c.MetricsPath = "/metrics"
-	}
+	c.AccessLog = cmp.Or(c.AccessLog, "stdout")
+	c.HealthPath = cmp.Or(c.HealthPath, "/healthz")
+	c.StatusPath = cmp.Or(c.StatusPath, "/status")
+	c.MetricsPath = cmp.Or(c.MetricsPath, "/metrics")
 	if len(c.StatusAllow) == 0 {
 		c.StatusAllow = []string{"127.0.0.0/8", "::1/128"}
 	}
-	if c.ServerName == "" {
-		c.ServerName = "mogway"
-	}
-	if c.RealIP.Header == "" {
-		c.RealIP.Header = "X-Forwarded-For"
-	}
+	c.ServerName = cmp.Or(c.ServerName, "mogway")
+	c.RealIP.Header = cmp.Or(c.RealIP.Header, "X-Forwarded-For")
 	c.Trackers = slices.Clone(c.Trackers)
 	for i, tr := range c.Trackers {
 		if _, _, err := net.SplitHostPort(tr); err != nil {
@@ -331,41 +306,29 @@ func (c Config) withDefaults() Config {
 }
 
 func (h Health) withDefaults() Health {
-	if h.MaxFails == 0 {
-		h.MaxFails = defaultMaxFails
-	}
+	h.MaxFails = cmp.Or(h.MaxFails, defaultMaxFails)
 	setDur(&h.FailTimeout, defaultFailTimeout)
 	return h
 }
 
 func (r Route) withDefaults() Route {
 	if r.isUpstream() {
-		if r.ContentType == "" {
-			r.ContentType = "upstream"
-		}
+		r.ContentType = cmp.Or(r.ContentType, "upstream")
 		if len(r.NextUpstream) == 0 {
 			r.NextUpstream = []string{"error", "timeout"}
 		}
 		servers := make([]UpstreamServer, len(r.Servers))
 		for i, s := range r.Servers {
-			if s.Weight == 0 {
-				s.Weight = 1
-			}
+			s.Weight = cmp.Or(s.Weight, 1)
 			h := Health{MaxFails: s.MaxFails, FailTimeout: s.FailTimeout}.withDefaults()
 			s.MaxFails, s.FailTimeout = h.MaxFails, h.FailTimeout
 			servers[i] = s
 		}
 		r.Servers = servers
 	} else {
-		if r.Domain == "" {
-			r.Domain = "default"
-		}
-		if r.Key == "" {
-			r.Key = "module"
-		}
-		if r.ContentType == "" {
-			r.ContentType = "extension"
-		}
+		r.Domain = cmp.Or(r.Domain, "default")
+		r.Key = cmp.Or(r.Key, "module")
+		r.ContentType = cmp.Or(r.ContentType, "extension")
 	}
 	if len(r.Methods) == 0 {
 		r.Methods = []string{"GET", "HEAD"}
@@ -378,12 +341,8 @@ func (r Route) withDefaults() Route {
 		ms = append(ms, "HEAD")
 	}
 	r.Methods = ms
-	if r.Download.Param == "" {
-		r.Download.Param = "download"
-	}
-	if r.Download.FilenameParam == "" {
-		r.Download.FilenameParam = "filename"
-	}
+	r.Download.Param = cmp.Or(r.Download.Param, "download")
+	r.Download.FilenameParam = cmp.Or(r.Download.FilenameParam, "filename")
 	return r
 }
 
@@ -496,9 +455,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, conf.Within("purge", err))
 		}
 		p := strings.TrimSuffix(c.Purge.Path, "/")
-		if p == "" {
-			p = purge.DefaultPath
-		}
+		p = cmp.Or(p, purge.DefaultPath)
 		for i, r := range c.Routes {
 			if strings.HasPrefix(r.Prefix, p+"/") || r.Prefix == p {
 				add(fmt.Sprintf("routes[%d].prefix", i), "move the route or set purge.path elsewhere",

@@ -2,11 +2,8 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"image/png"
 	"net"
@@ -21,37 +18,11 @@ import (
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/imaging"
+	"github.com/mogway/mogway/imaging/imagingtest"
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/purge"
 )
-
-// testJPEG is a w × h JPEG gradient.
-func testJPEG(t *testing.T, w, h int) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.SetNRGBA(x, y, color.NRGBA{uint8(x), uint8(y), 90, 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-// pngBomb is a PNG signature and header chunk declaring w × h pixels, and nothing else.
-func pngBomb(w, h uint32) []byte {
-	chunk := binary.BigEndian.AppendUint32(nil, 13)
-	chunk = append(chunk, "IHDR"...)
-	chunk = binary.BigEndian.AppendUint32(chunk, w)
-	chunk = binary.BigEndian.AppendUint32(chunk, h)
-	chunk = append(chunk, 8, 6, 0, 0, 0)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
-}
 
 // wantImage fetches url and checks the answer is an image of format and size w × h.
 func wantImage(t *testing.T, url, format string, w, h int, hdr ...string) http.Header {
@@ -88,10 +59,10 @@ func TestImageTrackerRoute(t *testing.T) {
 		Methods: []string{"GET", "PUT"}, Allow: []string{"127.0.0.0/8"},
 		Image: &RouteImage{MaxSourcePixels: 1_000_000, MaxWidth: 1000, MaxHeight: 1000,
 			Presets: map[string]ImageVariant{"thumb/100x100": {Width: 100, Height: 100, Fit: "cover"}, "small": {Width: 40}}}})
-	src := testJPEG(t, 400, 300)
+	src := imagingtest.JPEG(t, 400, 300)
 	for key, data := range map[string][]byte{
-		"a.jpg": src, "notes.txt": []byte("plain text, not an image\n"), "bomb.png": pngBomb(50000, 50000),
-		"cut.jpg": src[:len(src)/3], "big.jpg": testJPEG(t, 1200, 1000),
+		"a.jpg": src, "notes.txt": []byte("plain text, not an image\n"), "bomb.png": imagingtest.PNGHeader(50000, 50000),
+		"cut.jpg": src[:len(src)/3], "big.jpg": imagingtest.JPEG(t, 1200, 1000),
 	} {
 		if code, body := put(t, g.base+"/img/"+key, bytes.NewReader(data), int64(len(data))); code != 201 {
 			t.Fatalf("PUT %s = %d %q", key, code, body)
@@ -177,7 +148,7 @@ func (o *countingOrigin) Hits(path string) int {
 // concurrent requests, and purging (or a PUT of) the original purges its variants.
 func TestImageCachedVariants(t *testing.T) {
 	t.Parallel()
-	src := testJPEG(t, 400, 300)
+	src := imagingtest.JPEG(t, 400, 300)
 	up := startCountingOrigin(t, "127.0.0.7", map[string][]byte{"/up/a.jpg": src, "/up/t.txt": []byte("text\n")})
 	cfg := Config{Cache: &cache.Config{}, Purge: &purge.Config{},
 		Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: up.addr}},
@@ -309,7 +280,7 @@ func TestImageNegotiate(t *testing.T) {
 	if !imaging.CanEncode(imaging.WebP) {
 		t.Skipf("the %s build writes no WebP (make test builds with libvips)", imaging.Engine)
 	}
-	up := startCountingOrigin(t, "127.0.0.8", map[string][]byte{"/n/a.jpg": testJPEG(t, 400, 300)})
+	up := startCountingOrigin(t, "127.0.0.8", map[string][]byte{"/n/a.jpg": imagingtest.JPEG(t, 400, 300)})
 	g := startGateway(t, Config{Cache: &cache.Config{}, Routes: []Route{{Prefix: "/n/", Servers: []UpstreamServer{{Addr: up.addr}},
 		Image: &RouteImage{Negotiate: true}}}}, Deps{})
 	for _, tc := range []struct {
@@ -342,7 +313,7 @@ func TestImageNegotiate(t *testing.T) {
 // purge peers too.
 func TestImageVariantPurgeOnPeers(t *testing.T) {
 	t.Parallel()
-	up := startCountingOrigin(t, "127.0.0.9", map[string][]byte{"/p/a.jpg": testJPEG(t, 400, 300)})
+	up := startCountingOrigin(t, "127.0.0.9", map[string][]byte{"/p/a.jpg": imagingtest.JPEG(t, 400, 300)})
 	addr1, addr2 := deadAddr(t, "127.0.0.10"), deadAddr(t, "127.0.0.11")
 	gwConfig := func(peer string) Config {
 		return Config{Cache: &cache.Config{},

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -161,18 +162,10 @@ func (ri *RouteImage) Validate() error {
 func (ri *RouteImage) limits() imaging.Limits {
 	lim := imaging.Limits{MaxSourceBytes: int64(ri.MaxSourceSize), MaxSourcePixels: ri.MaxSourcePixels,
 		MaxWidth: ri.MaxWidth, MaxHeight: ri.MaxHeight}
-	if lim.MaxSourceBytes == 0 {
-		lim.MaxSourceBytes = int64(defaultImageSourceSize)
-	}
-	if lim.MaxSourcePixels == 0 {
-		lim.MaxSourcePixels = defaultImageSourcePixels
-	}
-	if lim.MaxWidth == 0 {
-		lim.MaxWidth = defaultImageMaxSide
-	}
-	if lim.MaxHeight == 0 {
-		lim.MaxHeight = defaultImageMaxSide
-	}
+	lim.MaxSourceBytes = cmp.Or(lim.MaxSourceBytes, int64(defaultImageSourceSize))
+	lim.MaxSourcePixels = cmp.Or(lim.MaxSourcePixels, defaultImageSourcePixels)
+	lim.MaxWidth = cmp.Or(lim.MaxWidth, defaultImageMaxSide)
+	lim.MaxHeight = cmp.Or(lim.MaxHeight, defaultImageMaxSide)
 	return lim
 }
 
@@ -238,9 +231,7 @@ func compileImage(ri *RouteImage) *imageRoute {
 		}
 	}
 	n := ri.Concurrency
-	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
+	n = cmp.Or(n, runtime.GOMAXPROCS(0))
 	ir.proc = imaging.NewProcessor(ri.limits(), n)
 	return ir
 }
@@ -323,9 +314,7 @@ func (ir *imageRoute) variant(prefix, path string, query url.Values, accept []by
 	if !found {
 		return imageRequest{}, false, nil
 	}
-	if o.Quality == 0 {
-		o.Quality = ir.quality
-	}
+	o.Quality = cmp.Or(o.Quality, ir.quality)
 	vary := false
 	if o.Format == "" && ir.negotiate {
 		vary = true

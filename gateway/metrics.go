@@ -84,11 +84,8 @@ func (s *Server) initMetrics() {
 	m.reg = metrics.NewRegistry()
 	m.fast = metrics.FastHandler(m.reg)
 	m.routes = map[string]*routeMetrics{}
-	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metrics.Namespace, Subsystem: "gateway", Name: "request_duration_seconds",
-		Help:    "Time from a request's head to the end of its answer (the last body byte when streamed).",
-		Buckets: metrics.LatencyBuckets,
-	}, []string{"route"})
+	m.latency = metrics.LatencyHistogram("gateway", "request_duration_seconds",
+		"Time from a request's head to the end of its answer (the last body byte when streamed).", "route")
 	fb := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: metrics.Namespace, Subsystem: "gateway", Name: "upstream_first_byte_seconds",
 		Help:    "Time from sending a request to a storage node or upstream server to its response head, per attempt.",
@@ -96,11 +93,8 @@ func (s *Server) initMetrics() {
 	})
 	m.firstByte = fb
 	m.none = m.route(noRoute)
-	tl := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metrics.Namespace, Subsystem: "gateway", Name: "tracker_command_duration_seconds",
-		Help:    "Time of a tracker command through the pool, failovers to other trackers included.",
-		Buckets: metrics.LatencyBuckets,
-	}, []string{"command"})
+	tl := metrics.LatencyHistogram("gateway", "tracker_command_duration_seconds",
+		"Time of a tracker command through the pool, failovers to other trackers included.", "command")
 	for i, name := range trackerCommands {
 		m.tracker[i] = tl.WithLabelValues(name)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/cache"
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // opensslLink is the link hash of msg as nginx's documentation computes it:
@@ -159,17 +160,14 @@ func TestSecureLinkCacheKey(t *testing.T) {
 
 func TestDropQueryArgs(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"md5=x&expires=1", ""},
-		{"v=1&md5=x&expires=1", "v=1"},
-		{"MD5=x&v=1&w&expires", "v=1&w"},
-		{"md5x=1&xmd5=2", "md5x=1&xmd5=2"},
-		{"", ""},
-	} {
-		if got := string(dropQueryArgs([]byte(tc.in), []string{"md5", "expires"})); got != tc.want {
-			t.Errorf("dropQueryArgs(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
+	drop := func(q string) string { return string(dropQueryArgs([]byte(q), []string{"md5", "expires"})) }
+	testutil.Table(t, "dropQueryArgs", drop, map[string]string{
+		"md5=x&expires=1":     "",
+		"v=1&md5=x&expires=1": "v=1",
+		"MD5=x&v=1&w&expires": "v=1&w",
+		"md5x=1&xmd5=2":       "md5x=1&xmd5=2",
+		"":                    "",
+	})
 }
 
 func TestDecodeBase64URL(t *testing.T) {

@@ -5,50 +5,16 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
-	"image/color"
-	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"runtime"
 	"testing"
 
 	"golang.org/x/image/webp"
+
+	"github.com/mogway/mogway/imaging/imagingtest"
 )
-
-// genImage is a w × h gradient whose top-left quarter is red, so orientation can be checked.
-func genImage(w, h int) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.NRGBA{0, uint8(x * 255 / w), uint8(y * 255 / h), 255}
-			if x < w/2 && y < h/2 {
-				c = color.NRGBA{255, 0, 0, 255}
-			}
-			img.SetNRGBA(x, y, c)
-		}
-	}
-	return img
-}
-
-func genJPEG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, genImage(w, h), &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func genPNG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, genImage(w, h)); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // withOrientation inserts an EXIF segment with the given orientation after a JPEG's SOI.
 func withOrientation(src []byte, o uint16, order binary.ByteOrder) []byte {
@@ -71,28 +37,6 @@ func withOrientation(src []byte, o uint16, order binary.ByteOrder) []byte {
 	out = append(out, app1...)
 	out = append(out, seg...)
 	return append(out, src[2:]...)
-}
-
-// pngHeader is a PNG signature and IHDR chunk declaring w × h, with nothing after it.
-func pngHeader(w, h uint32) []byte {
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr, w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
-	chunk := binary.BigEndian.AppendUint32(nil, 13)
-	chunk = append(chunk, "IHDR"...)
-	chunk = append(chunk, ihdr...)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
-}
-
-func genGIF(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := gif.Encode(&b, genImage(w, h), nil); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 var testLimits = Limits{MaxSourceBytes: 8 << 20, MaxSourcePixels: 4_000_000, MaxWidth: 2000, MaxHeight: 2000}
@@ -118,8 +62,8 @@ func decode(t *testing.T, b []byte) (image.Image, string) {
 
 func TestProcess(t *testing.T) {
 	t.Parallel()
-	jpg := genJPEG(t, 400, 300)
-	pngSrc := genPNG(t, 400, 300)
+	jpg := imagingtest.JPEG(t, 400, 300)
+	pngSrc := imagingtest.PNG(t, 400, 300)
 	for _, tc := range []struct {
 		name       string
 		src        []byte
@@ -141,10 +85,10 @@ func TestProcess(t *testing.T) {
 		{"png source stays png", pngSrc, Options{Width: 40}, 40, 30, PNG, true},
 		{"png to jpeg", pngSrc, Options{Width: 40, Format: JPEG}, 40, 30, JPEG, true},
 		{"jpeg to png", jpg, Options{Width: 40, Format: PNG}, 40, 30, PNG, true},
-		{"gif source gives png", genGIF(t, 40, 30), Options{Width: 20}, 20, 15, PNG, true},
-		{"exif 6 turns upright", withOrientation(genJPEG(t, 40, 20), 6, binary.BigEndian), Options{}, 20, 40, JPEG, false},
-		{"exif 8 little endian", withOrientation(genJPEG(t, 40, 20), 8, binary.LittleEndian), Options{Width: 10}, 10, 20, JPEG, false},
-		{"exif 3", withOrientation(genJPEG(t, 40, 20), 3, binary.BigEndian), Options{}, 40, 20, JPEG, false},
+		{"gif source gives png", imagingtest.GIF(t, 40, 30), Options{Width: 20}, 20, 15, PNG, true},
+		{"exif 6 turns upright", withOrientation(imagingtest.JPEG(t, 40, 20), 6, binary.BigEndian), Options{}, 20, 40, JPEG, false},
+		{"exif 8 little endian", withOrientation(imagingtest.JPEG(t, 40, 20), 8, binary.LittleEndian), Options{Width: 10}, 10, 20, JPEG, false},
+		{"exif 3", withOrientation(imagingtest.JPEG(t, 40, 20), 3, binary.BigEndian), Options{}, 40, 20, JPEG, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewProcessor(testLimits, 2)
@@ -177,7 +121,7 @@ func TestExifOrientation(t *testing.T) {
 	// Corner of the output holding the source's top-left quarter after turning it upright.
 	want := map[uint16]string{1: "tl", 2: "tr", 3: "br", 4: "bl", 5: "tl", 6: "tr", 7: "br", 8: "bl"}
 	for o := uint16(1); o <= 8; o++ {
-		src := withOrientation(genJPEG(t, 40, 20), o, binary.BigEndian)
+		src := withOrientation(imagingtest.JPEG(t, 40, 20), o, binary.BigEndian)
 		info, err := Probe(src, testLimits)
 		if err != nil || info.Orientation != int(o) {
 			t.Fatalf("Probe(orientation %d) = %+v, %v", o, info, err)
@@ -198,7 +142,7 @@ func TestExifOrientation(t *testing.T) {
 
 func TestHostileSources(t *testing.T) {
 	t.Parallel()
-	jpg := genJPEG(t, 400, 300)
+	jpg := imagingtest.JPEG(t, 400, 300)
 	for _, tc := range []struct {
 		name string
 		src  []byte
@@ -209,10 +153,10 @@ func TestHostileSources(t *testing.T) {
 		{"html", []byte("<html><body>x</body></html>"), ErrNotImage},
 		{"truncated header", jpg[:20], ErrNotImage},
 		{"truncated data", jpg[:len(jpg)/2], ErrNotImage},
-		{"png bomb header", pngHeader(100000, 100000), ErrSourceTooLarge},
-		{"jpeg bomb header", jpegBomb(t), ErrSourceTooLarge},
-		{"png zero size", pngHeader(0, 10), ErrNotImage},
-		{"png header only", pngHeader(100, 100), ErrNotImage},
+		{"png bomb header", imagingtest.PNGHeader(100000, 100000), ErrSourceTooLarge},
+		{"jpeg bomb header", imagingtest.JPEGBomb(t), ErrSourceTooLarge},
+		{"png zero size", imagingtest.PNGHeader(0, 10), ErrNotImage},
+		{"png header only", imagingtest.PNGHeader(100, 100), ErrNotImage},
 		{"over byte limit", make([]byte, testLimits.MaxSourceBytes+1), ErrSourceTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,24 +168,11 @@ func TestHostileSources(t *testing.T) {
 	}
 }
 
-// jpegBomb is a small JPEG whose frame header declares 65000×65000 pixels.
-func jpegBomb(t testing.TB) []byte {
-	t.Helper()
-	b := genJPEG(t, 16, 16)
-	i := bytes.Index(b, []byte{0xff, 0xc0})
-	if i < 0 {
-		t.Fatal("no SOF0 marker")
-	}
-	binary.BigEndian.PutUint16(b[i+5:], 65000)
-	binary.BigEndian.PutUint16(b[i+7:], 65000)
-	return b
-}
-
 // TestBombAllocatesLittle: refusing sources that declare billions of pixels allocates next to nothing.
 // Not parallel, so the allocation counter sees this test alone.
 func TestBombAllocatesLittle(t *testing.T) {
 	p := NewProcessor(Limits{MaxSourcePixels: 40_000_000}, 1)
-	for _, src := range [][]byte{jpegBomb(t), pngHeader(100000, 100000)} {
+	for _, src := range [][]byte{imagingtest.JPEGBomb(t), imagingtest.PNGHeader(100000, 100000)} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, _, err := p.Process(context.Background(), src, Options{Width: 10})
@@ -266,7 +197,7 @@ func TestCheckOptions(t *testing.T) {
 			t.Errorf("Check(%+v) = %v, want ErrBadOptions", o, err)
 		}
 	}
-	if _, _, err := p.Process(context.Background(), genJPEG(t, 10, 10), Options{Crop: Rect{20, 20, 5, 5}}); !errors.Is(err, ErrBadOptions) {
+	if _, _, err := p.Process(context.Background(), imagingtest.JPEG(t, 10, 10), Options{Crop: Rect{20, 20, 5, 5}}); !errors.Is(err, ErrBadOptions) {
 		t.Errorf("crop outside the image = %v, want ErrBadOptions", err)
 	}
 }
@@ -277,7 +208,7 @@ func TestProcessWaitsForSlot(t *testing.T) {
 	p.sem <- struct{}{} // the only slot is busy
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := p.Process(ctx, genJPEG(t, 10, 10), Options{}); !errors.Is(err, context.Canceled) {
+	if _, _, err := p.Process(ctx, imagingtest.JPEG(t, 10, 10), Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Process with no slot = %v, want context.Canceled", err)
 	}
 }
@@ -294,9 +225,9 @@ func TestOptionsKey(t *testing.T) {
 }
 
 func FuzzProbe(f *testing.F) {
-	f.Add(withOrientation(genJPEG(f, 8, 8), 6, binary.BigEndian))
-	f.Add(genPNG(f, 8, 8))
-	f.Add(pngHeader(1<<30, 1<<30))
+	f.Add(withOrientation(imagingtest.JPEG(f, 8, 8), 6, binary.BigEndian))
+	f.Add(imagingtest.PNG(f, 8, 8))
+	f.Add(imagingtest.PNGHeader(1<<30, 1<<30))
 	f.Add([]byte("\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM\x00*\x00\x00\x00\x08"))
 	// Small limits keep each input cheap to decode.
 	lim := Limits{MaxSourceBytes: 1 << 20, MaxSourcePixels: 1 << 16, MaxWidth: 64, MaxHeight: 64}
@@ -321,7 +252,7 @@ func FuzzProbe(f *testing.F) {
 func TestWebP(t *testing.T) {
 	t.Parallel()
 	p := NewProcessor(testLimits, 1)
-	out, f, err := p.Process(context.Background(), genJPEG(t, 400, 300), Options{Width: 100, Format: WebP})
+	out, f, err := p.Process(context.Background(), imagingtest.JPEG(t, 400, 300), Options{Width: 100, Format: WebP})
 	if !CanEncode(WebP) {
 		if !errors.Is(err, ErrBadOptions) {
 			t.Fatalf("WebP output on the %s build = %v, want ErrBadOptions", Engine, err)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestHTTPHandler(t *testing.T) {
@@ -59,17 +61,12 @@ func TestHTTPHandler(t *testing.T) {
 }
 
 func TestRemoteIP(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"127.0.0.1:5000", "127.0.0.1"},
-		{"[::1]:5000", "::1"},
-		{"[fe80::1%eth0]:5000", "fe80::1%eth0"},
-		{"10.0.0.1", "10.0.0.1"},
-		{"@", "invalid IP"},
-		{"", "invalid IP"},
-	}
-	for _, tt := range tests {
-		if got := remoteIP(tt.in).String(); got != tt.want {
-			t.Errorf("remoteIP(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	testutil.Table(t, "remoteIP", func(s string) string { return remoteIP(s).String() }, map[string]string{
+		"127.0.0.1:5000":      "127.0.0.1",
+		"[::1]:5000":          "::1",
+		"[fe80::1%eth0]:5000": "fe80::1%eth0",
+		"10.0.0.1":            "10.0.0.1",
+		"@":                   "invalid IP",
+		"":                    "invalid IP",
+	})
 }

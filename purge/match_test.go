@@ -1,42 +1,42 @@
 package purge
 
 import (
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestParsePath(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Selector
-		err  error
-	}{
-		{"/images/a.jpg", Selector{KindURI, "/images/a.jpg"}, nil},
-		{"/", Selector{KindURI, "/"}, nil},
-		{"/images/*", Selector{KindPrefix, "/images/"}, nil},
-		{"/images/a*", Selector{KindPrefix, "/images/a"}, nil},
-		{"/*", Selector{KindAll, ""}, nil},
-		{"/a*b", Selector{KindURI, "/a*b"}, nil},
-		{"/**", Selector{KindPrefix, "/*"}, nil},
-		{"/ünï code", Selector{KindURI, "/ünï code"}, nil},
-		{"", Selector{}, ErrEmptyPath},
-		{"*", Selector{}, ErrBadPath},
-		{"images/a.jpg", Selector{}, ErrBadPath},
-		{"/a\nb", Selector{}, ErrBadPath},
-		{"/a\x00", Selector{}, ErrBadPath},
-		{"/\xff", Selector{}, ErrBadPath},
-		{"/" + strings.Repeat("a", maxPathLen), Selector{}, ErrLongPath},
-	}
-	for _, tt := range tests {
-		got, err := ParsePath(tt.in)
-		if got != tt.want || !errors.Is(err, tt.err) {
-			t.Errorf("ParsePath(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.err)
-		}
-		if err == nil {
-			if s := got.String(); s != tt.in {
-				t.Errorf("ParsePath(%q).String() = %q, want %q", tt.in, s, tt.in)
-			}
+	testSelectorParser(t, "ParsePath", ParsePath, map[string]Selector{
+		"/images/a.jpg": {KindURI, "/images/a.jpg"},
+		"/":             {KindURI, "/"},
+		"/images/*":     {KindPrefix, "/images/"},
+		"/images/a*":    {KindPrefix, "/images/a"},
+		"/*":            {KindAll, ""},
+		"/a*b":          {KindURI, "/a*b"},
+		"/**":           {KindPrefix, "/*"},
+		"/ünï code":     {KindURI, "/ünï code"},
+	}, map[string]error{
+		"":                                    ErrEmptyPath,
+		"*":                                   ErrBadPath,
+		"images/a.jpg":                        ErrBadPath,
+		"/a\nb":                               ErrBadPath,
+		"/a\x00":                              ErrBadPath,
+		"/\xff":                               ErrBadPath,
+		"/" + strings.Repeat("a", maxPathLen): ErrLongPath,
+	})
+}
+
+// testSelectorParser checks parse against the selectors it must return and the errors it must
+// refuse with, and that every selector it returns writes back as its input.
+func testSelectorParser(t *testing.T, name string, parse func(string) (Selector, error), valid map[string]Selector, invalid map[string]error) {
+	t.Helper()
+	testutil.Parses(t, name, parse, valid)
+	testutil.RejectsWith(t, name, parse, invalid)
+	for in := range valid {
+		if sel, _ := parse(in); sel.String() != in {
+			t.Errorf("%s(%q).String() = %q, want the input", name, in, sel.String())
 		}
 	}
 }

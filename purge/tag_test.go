@@ -2,7 +2,6 @@ package purge
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -13,35 +12,23 @@ import (
 
 func TestParseKey(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		in   string
-		want Selector
-		err  error
-	}{
-		{"tag:product-1", Selector{KindTag, "product-1"}, nil},
-		{"tag:ünïcode", Selector{KindTag, "ünïcode"}, nil},
-		{"tag:/looks/like/a/path", Selector{KindTag, "/looks/like/a/path"}, nil},
-		{"/a.jpg", Selector{KindURI, "/a.jpg"}, nil},
-		{"/img/*", Selector{KindPrefix, "/img/"}, nil},
-		{"/*", Selector{KindAll, ""}, nil},
-		{"tag:", Selector{}, ErrEmptyTag},
-		{"tag:a b", Selector{}, ErrBadTag},
-		{"tag:a,b", Selector{}, ErrBadTag},
-		{"tag:a\tb", Selector{}, ErrBadTag},
-		{"tag:a\x7f", Selector{}, ErrBadTag},
-		{"tag:\xff", Selector{}, ErrBadTag},
-		{"tag:" + strings.Repeat("x", maxTagLen+1), Selector{}, ErrBadTag},
-		{"tags", Selector{}, ErrBadPath},
-	}
-	for _, tt := range tests {
-		got, err := ParseKey(tt.in)
-		if !errors.Is(err, tt.err) || got != tt.want {
-			t.Errorf("ParseKey(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.err)
-		}
-		if err == nil && got.String() != tt.in {
-			t.Errorf("ParseKey(%q).String() = %q", tt.in, got.String())
-		}
-	}
+	testSelectorParser(t, "ParseKey", ParseKey, map[string]Selector{
+		"tag:product-1":          {KindTag, "product-1"},
+		"tag:ünïcode":            {KindTag, "ünïcode"},
+		"tag:/looks/like/a/path": {KindTag, "/looks/like/a/path"},
+		"/a.jpg":                 {KindURI, "/a.jpg"},
+		"/img/*":                 {KindPrefix, "/img/"},
+		"/*":                     {KindAll, ""},
+	}, map[string]error{
+		"tag:":      ErrEmptyTag,
+		"tag:a b":   ErrBadTag,
+		"tag:a,b":   ErrBadTag,
+		"tag:a\tb":  ErrBadTag,
+		"tag:a\x7f": ErrBadTag,
+		"tag:\xff":  ErrBadTag,
+		"tag:" + strings.Repeat("x", maxTagLen+1): ErrBadTag,
+		"tags": ErrBadPath,
+	})
 }
 
 func FuzzParseKey(f *testing.F) {

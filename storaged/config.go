@@ -1,6 +1,7 @@
 package storaged
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -74,24 +75,16 @@ type Config struct {
 
 // withDefaults returns c with every zero field replaced by its default.
 func (c Config) withDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.MgmtListen == "" {
-		c.MgmtListen = DefaultMgmtListen
-	}
-	if c.Docroot == "" {
-		c.Docroot = DefaultDocroot
-	}
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.MgmtListen = cmp.Or(c.MgmtListen, DefaultMgmtListen)
+	c.Docroot = cmp.Or(c.Docroot, DefaultDocroot)
 	c.MaxBody = c.MaxBody.Or(DefaultMaxBody)
 	c.UsageInterval = conf.Duration(c.UsageInterval.Or(DefaultUsageInterval))
 	c.ReadTimeout = conf.Duration(c.ReadTimeout.Or(DefaultReadTimeout))
 	c.WriteTimeout = conf.Duration(c.WriteTimeout.Or(DefaultWriteTimeout))
 	c.IdleTimeout = conf.Duration(c.IdleTimeout.Or(DefaultIdleTimeout))
 	c.ShutdownTimeout = conf.Duration(c.ShutdownTimeout.Or(DefaultShutdownTimeout))
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
+	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
 	c.MaxHeaderSize = c.MaxHeaderSize.Or(DefaultMaxHeaderSize)
 	if len(c.MetricsAllow) == 0 {
 		c.MetricsAllow = metrics.Loopback

@@ -202,7 +202,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 	}
 
 	if !slices.Contains(tf.DevIDs, int(devid)) {
-		return fail(perrMsg(mogproto.ErrInvalidDestdev, fmt.Sprintf("File uploaded to invalid dest %d. Valid devices were: %s", devid, joinInts(tf.DevIDs))))
+		return fail(perrMsg(mogproto.ErrInvalidDestdev, fmt.Sprintf("File uploaded to invalid dest %d. Valid devices were: %s", devid, store.JoinDevIDs(tf.DevIDs))))
 	}
 	if key == "" {
 		return fail(nil) // a close without a key aborts the upload
@@ -278,17 +278,6 @@ func replicaTarget(c store.Class) int {
 		}
 	}
 	return c.MinDevCount
-}
-
-func joinInts(ids []int) string {
-	var b strings.Builder
-	for i, v := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(v))
-	}
-	return b.String()
 }
 
 // getPaths lists where a key can be read (spec 3.1 get_paths).
@@ -489,7 +478,7 @@ func (q *query) fileInfo() (mogproto.Args, error) {
 		if err != nil {
 			return nil, q.dbErr("file_info", err)
 		}
-		res.Add("devids", joinInts(devids))
+		res.Add("devids", store.JoinDevIDs(devids))
 	}
 	return res, nil
 }
@@ -551,7 +540,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 			res.Add("tempfile_classid", itoa(tf.ClassID))
 			res.Add("tempfile_dmid", itoa(tf.DomainID))
 			res.Add("tempfile_dkey", tf.Key)
-			res.Add("tempfile_devids", joinInts(tf.DevIDs))
+			res.Add("tempfile_devids", store.JoinDevIDs(tf.DevIDs))
 		case !isNotFound(err):
 			return nil, q.dbErr("file_debug", err)
 		}
@@ -601,7 +590,7 @@ func (q *query) fileDebug() (mogproto.Args, error) {
 			}
 		}
 		if len(devids) > 0 {
-			res.Add("devids", joinInts(devids))
+			res.Add("devids", store.JoinDevIDs(devids))
 		}
 		cs, err := q.s.files.Checksum(q.ctx, fid)
 		switch {

@@ -117,10 +117,7 @@ func (q *query) deleteHost() (mogproto.Args, error) {
 	if err := q.s.inventory.DeleteHost(q.ctx, h.ID); err != nil && !isNotFound(err) {
 		return nil, q.dbErr("delete_host", err)
 	}
-	if err := q.refresh(); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return nil, q.refresh()
 }
 
 func (q *query) getHosts() (mogproto.Args, error) {
@@ -185,10 +182,7 @@ func (q *query) createDevice() (mogproto.Args, error) {
 	if err != nil {
 		return nil, q.dbErr("create_device", err)
 	}
-	if err := q.refresh(); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return nil, q.refresh()
 }
 
 // deviceOfHost finds the device named by the `device` argument and checks it is on `host`.
@@ -227,10 +221,7 @@ func (q *query) setState() (mogproto.Args, error) {
 		}
 		return nil, q.dbErr("set_state", err)
 	}
-	if err := q.refresh(); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return nil, q.refresh()
 }
 
 func (q *query) setWeight() (mogproto.Args, error) {
@@ -249,10 +240,7 @@ func (q *query) setWeight() (mogproto.Args, error) {
 		}
 		return nil, q.dbErr("set_weight", err)
 	}
-	if err := q.refresh(); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return nil, q.refresh()
 }
 
 func (q *query) getDevices() (mogproto.Args, error) {

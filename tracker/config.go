@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"cmp"
 	"net"
 	"time"
 
@@ -184,20 +185,14 @@ func (c *Config) DBAddr() string {
 func (c Config) withDefaults() Config {
 	c.Listen = c.ListenAddr()
 	c.DB = c.DBAddr()
-	if c.QueryWorkers == 0 {
-		c.QueryWorkers = DefaultQueryWorkers
-	}
+	c.QueryWorkers = cmp.Or(c.QueryWorkers, DefaultQueryWorkers)
 	c.MaxLine = c.MaxLine.Or(DefaultMaxLine)
 	c.TempfileMaxAge = conf.Duration(c.TempfileMaxAge.Or(DefaultTempfileMaxAge))
 	c.NodeTimeout = conf.Duration(c.NodeTimeout.Or(DefaultNodeTimeout))
 	c.ChecksumTimeout = conf.Duration(c.ChecksumTimeout.Or(defaultChecksumTimeout))
 	c.MinFreeSpace = c.MinFreeSpace.Or(DefaultMinFreeSpace)
-	if c.DefaultMinDevCount == 0 {
-		c.DefaultMinDevCount = DefaultMinDevCount
-	}
-	if c.SideChannelPort == 0 {
-		c.SideChannelPort = DefaultSideChannelPort
-	}
+	c.DefaultMinDevCount = cmp.Or(c.DefaultMinDevCount, DefaultMinDevCount)
+	c.SideChannelPort = cmp.Or(c.SideChannelPort, DefaultSideChannelPort)
 	c.StartupWait = conf.Duration(c.StartupWait.Or(DefaultStartupWait))
 	c.RefreshInterval = conf.Duration(c.RefreshInterval.Or(DefaultRefreshInterval))
 	return c

@@ -38,11 +38,8 @@ func (s *Server) initMetrics() {
 		Namespace: metrics.Namespace, Subsystem: "tracker", Name: "commands_total",
 		Help: `Query commands answered, by command and result ("ok" or the ERR code).`,
 	}, []string{"command", "result"})
-	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metrics.Namespace, Subsystem: "tracker", Name: "command_duration_seconds",
-		Help:    "Time to answer a query command once a query worker took it.",
-		Buckets: metrics.LatencyBuckets,
-	}, []string{"command"})
+	hist := metrics.LatencyHistogram("tracker", "command_duration_seconds",
+		"Time to answer a query command once a query worker took it.", "command")
 	m.byName = make(map[string]commandMetrics, len(commands))
 	for name := range commands {
 		m.byName[name] = commandMetrics{name, hist.WithLabelValues(name)}

@@ -15,26 +15,6 @@ import (
 	"github.com/mogway/mogway/tracker/worker"
 )
 
-func TestFidPath(t *testing.T) {
-	for _, tc := range []struct {
-		dev  int
-		fid  int64
-		want string
-	}{
-		{1, 1, "/dev1/0/000/000/0000000001.fid"},
-		{2, 10, "/dev2/0/000/000/0000000010.fid"},
-		{1, 17, "/dev1/0/000/000/0000000017.fid"},
-		{7, 148056, "/dev7/0/000/148/0000148056.fid"},
-		{3, 1234567890, "/dev3/1/234/567/1234567890.fid"},
-		{1, 2147483632, "/dev1/2/147/483/2147483632.fid"},
-		{9, 12345678901, "/dev9/1/234/567/12345678901.fid"},
-	} {
-		if got := worker.FidPath(tc.dev, tc.fid); got != tc.want {
-			t.Errorf("worker.FidPath(%d, %d) = %q, want %q", tc.dev, tc.fid, got, tc.want)
-		}
-	}
-}
-
 func TestURLsAndAltIP(t *testing.T) {
 	h := store.Host{IP: "10.0.0.1", HTTPPort: 7500, HTTPGetPort: 7600, AltIP: "192.168.0.1", AltMask: "192.168.0.0/16"}
 	for _, tc := range []struct {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 
@@ -43,21 +44,11 @@ func newBackground(cfg Config, st store.Store, obs *state, log *slog.Logger) (ba
 // from there when the workers section leaves them unset.
 func workerConfig(cfg Config) worker.Config {
 	wc := cfg.Workers
-	if wc.SideChannelPort == 0 {
-		wc.SideChannelPort = cfg.SideChannelPort
-	}
-	if wc.TempfileMaxAge == 0 {
-		wc.TempfileMaxAge = cfg.TempfileMaxAge
-	}
-	if wc.NodeTimeout == 0 {
-		wc.NodeTimeout = cfg.NodeTimeout
-	}
-	if wc.MinFreeSpace == 0 {
-		wc.MinFreeSpace = cfg.MinFreeSpace
-	}
-	if wc.DefaultMinDevCount == 0 {
-		wc.DefaultMinDevCount = cfg.DefaultMinDevCount
-	}
+	wc.SideChannelPort = cmp.Or(wc.SideChannelPort, cfg.SideChannelPort)
+	wc.TempfileMaxAge = cmp.Or(wc.TempfileMaxAge, cfg.TempfileMaxAge)
+	wc.NodeTimeout = cmp.Or(wc.NodeTimeout, cfg.NodeTimeout)
+	wc.MinFreeSpace = cmp.Or(wc.MinFreeSpace, cfg.MinFreeSpace)
+	wc.DefaultMinDevCount = cmp.Or(wc.DefaultMinDevCount, cfg.DefaultMinDevCount)
 	return wc
 }
 

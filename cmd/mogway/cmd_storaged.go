@@ -21,15 +21,9 @@ Under systemd, sockets named "http" and "mgmt" are used instead of binding.`)
 	fs.String("mgmt-listen", "", "side-channel `address` (default \":7501\"; \"off\" disables it)")
 	fs.String("docroot", "", "`directory` holding the dev<N> directories (default /var/mogdata)")
 	var cfg storaged.Config
-	log, done, err := d.start(e, fs, args, func() error {
-		cf, err := loadConfig(d.config)
-		if err != nil {
-			return err
-		}
-		cfg = cf.Storaged
-		setFromFlags(fs, map[string]*string{"listen": &cfg.Listen, "mgmt-listen": &cfg.MgmtListen, "docroot": &cfg.Docroot})
-		return cf.validate("storaged", &cfg)
-	})
+	log, done, err := d.start(e, fs, args, d.loadSection(fs, "storaged", &cfg,
+		func(cf *configFile) { cfg = cf.Storaged },
+		map[string]*string{"listen": &cfg.Listen, "mgmt-listen": &cfg.MgmtListen, "docroot": &cfg.Docroot}))
 	if done {
 		return err
 	}

@@ -44,15 +44,9 @@ either with --help for details.`)
 	fs.String("http-listen", "", "status page and /metrics `address`, or off (default \"127.0.0.1:7080\")")
 	fs.String("db", "", "metadata `store`: sqlite:PATH or mysql://user:pass@tcp(host:3306)/mogilefs (default sqlite:/var/lib/mogway/tracker.db)")
 	var cfg tracker.Config
-	log, done, err := d.start(e, fs, args, func() error {
-		cf, err := loadConfig(d.config)
-		if err != nil {
-			return err
-		}
-		cfg = cf.Tracker
-		setFromFlags(fs, map[string]*string{"listen": &cfg.Listen, "http-listen": &cfg.HTTPListen, "db": &cfg.DB})
-		return cf.validate("tracker", &cfg)
-	})
+	log, done, err := d.start(e, fs, args, d.loadSection(fs, "tracker", &cfg,
+		func(cf *configFile) { cfg = cf.Tracker },
+		map[string]*string{"listen": &cfg.Listen, "http-listen": &cfg.HTTPListen, "db": &cfg.DB}))
 	if done {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/mogway/mogway/internal/conf"
 )
 
 // newFlagSet returns a flag set whose --help prints synopsis, a description and the flags.
@@ -61,6 +63,22 @@ func setFromFlags(fs *flag.FlagSet, fields map[string]*string) {
 			*dst = f.Value.String()
 		}
 	})
+}
+
+// loadSection is the load step of start for a role whose settings are one section of the file:
+// pick copies the section into the role's config cfg, the string flags given on the command line
+// are copied over the fields of cfg that flags names (flags win over the file), and cfg is
+// validated.
+func (d *daemonFlags) loadSection(fs *flag.FlagSet, section string, cfg conf.Validator, pick func(*configFile), flags map[string]*string) func() error {
+	return func() error {
+		cf, err := loadConfig(d.config)
+		if err != nil {
+			return err
+		}
+		pick(cf)
+		setFromFlags(fs, flags)
+		return cf.validate(section, cfg)
+	}
 }
 
 // isSet reports whether the flag called name was given on the command line.

@@ -13,7 +13,7 @@ import (
 // tracker and storage nodes.
 func TestE2EAdminStates(t *testing.T) {
 	t.Parallel()
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.67", "127.0.0.68"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.67", "127.0.0.68"})
 	tr := "--trackers=" + c.trackerAddr
 	mustMog(t, "adm", tr, "class", "add", "photos", "single", "--mindevcount=1")
 	if r := mog(t, "two copies", "upload", tr, "--domain=photos", "--class=originals", "--key=both"); r.code != 0 {

@@ -184,6 +184,12 @@ type e2eCluster struct {
 	trackerAddr string
 }
 
+// startSQLiteCluster is startE2ECluster on a new SQLite database in t.TempDir().
+func startSQLiteCluster(t *testing.T, ips [2]string) *e2eCluster {
+	t.Helper()
+	return startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), ips)
+}
+
 // startE2ECluster starts and registers a cluster on db, with storage nodes on ips, and returns once
 // `mogway adm check` passes with both devices writeable.
 func startE2ECluster(t *testing.T, db string, ips [2]string) *e2eCluster {

@@ -20,7 +20,7 @@ import (
 // missing files and missing trackers.
 func TestE2EFileEdgeCases(t *testing.T) {
 	t.Parallel()
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.55", "127.0.0.56"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.55", "127.0.0.56"})
 	tr := "--trackers=" + c.trackerAddr
 	dir := t.TempDir()
 
@@ -390,7 +390,7 @@ func fidFiles(t *testing.T, docroot string) []string {
 func TestE2EUploadFromStdinLeavesNoSpool(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.71", "127.0.0.72"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.71", "127.0.0.72"})
 	tr := "--trackers=" + c.trackerAddr
 	body := strings.Repeat("spooled ", 100000)
 	if r := mog(t, body, "upload", tr, "--domain=photos", "--key=spooled"); r.code != 0 {

@@ -19,7 +19,7 @@ import (
 // and checks that fsck logs each problem and that the files get back to two intact copies.
 func TestE2EFsckRepairs(t *testing.T) {
 	t.Parallel()
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.73", "127.0.0.74"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.73", "127.0.0.74"})
 	tr := "--trackers=" + c.trackerAddr
 	wantHosts := []string{c.nodes[0].http, c.nodes[1].http}
 	slices.Sort(wantHosts)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ var gatewayListeningRE = regexp.MustCompile(`msg="gateway listening" addr=(\S+)`
 // is failed over, and deleted keys answer 404.
 func TestE2EGateway(t *testing.T) {
 	t.Parallel()
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.69", "127.0.0.70"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.69", "127.0.0.70"})
 	tr := "--trackers=" + c.trackerAddr
 	cfg := writeConfig(t, `gateway:
   access_log: "off"

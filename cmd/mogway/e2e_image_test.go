@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
-	"image"
-	"image/color"
 	"image/jpeg"
 	"net"
 	"net/http"
 	"testing"
 
+	"github.com/mogway/mogway/imaging/imagingtest"
 	"github.com/mogway/mogway/internal/testutil"
 )
 
@@ -25,10 +22,10 @@ const imagePeakRSSBound = 128 << 20
 // and it still makes a real thumbnail afterwards.
 func TestE2EImageHostileSources(t *testing.T) {
 	t.Parallel()
-	photo := e2eJPEG(t, 2000, 1500)
+	photo := imagingtest.JPEG(t, 2000, 1500)
 	files := map[string][]byte{
-		"/o/bomb.png":  e2ePNGHeader(50000, 50000),
-		"/o/bomb.jpg":  e2eJPEGBomb(t),
+		"/o/bomb.png":  imagingtest.PNGHeader(50000, 50000),
+		"/o/bomb.jpg":  imagingtest.JPEGBomb(t),
 		"/o/cut.jpg":   photo[:len(photo)/2],
 		"/o/text.jpg":  []byte("not an image at all\n"),
 		"/o/photo.jpg": photo,
@@ -84,44 +81,4 @@ func TestE2EImageHostileSources(t *testing.T) {
 	if rss > imagePeakRSSBound {
 		t.Errorf("gateway peak RSS = %d MiB, want at most %d MiB", rss>>20, imagePeakRSSBound>>20)
 	}
-}
-
-// e2eJPEG is a w × h JPEG gradient.
-func e2eJPEG(t *testing.T, w, h int) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.SetNRGBA(x, y, color.NRGBA{uint8(x), uint8(y), uint8(x ^ y), 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-// e2eJPEGBomb is a 16×16 JPEG whose frame header declares 65000×65000 pixels.
-func e2eJPEGBomb(t *testing.T) []byte {
-	t.Helper()
-	b := e2eJPEG(t, 16, 16)
-	i := bytes.Index(b, []byte{0xff, 0xc0})
-	if i < 0 {
-		t.Fatal("no SOF0 marker")
-	}
-	binary.BigEndian.PutUint16(b[i+5:], 65000)
-	binary.BigEndian.PutUint16(b[i+7:], 65000)
-	return b
-}
-
-// e2ePNGHeader is a PNG signature and header chunk declaring w × h pixels, and nothing else.
-func e2ePNGHeader(w, h uint32) []byte {
-	chunk := binary.BigEndian.AppendUint32(nil, 13)
-	chunk = append(chunk, "IHDR"...)
-	chunk = binary.BigEndian.AppendUint32(chunk, w)
-	chunk = binary.BigEndian.AppendUint32(chunk, h)
-	chunk = append(chunk, 8, 6, 0, 0, 0)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	return append([]byte("\x89PNG\r\n\x1a\n"), chunk...)
 }

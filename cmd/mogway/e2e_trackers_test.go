@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -57,7 +56,7 @@ func runTwoTrackersScenario(t *testing.T, db string, ips [2]string) {
 // database and makes the copy.
 func TestE2EReplicationSurvivesTrackerRestart(t *testing.T) {
 	t.Parallel()
-	c := startE2ECluster(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), [2]string{"127.0.0.75", "127.0.0.76"})
+	c := startSQLiteCluster(t, [2]string{"127.0.0.75", "127.0.0.76"})
 	tr := "--trackers=" + c.trackerAddr
 	off := c.nodes[1]
 	if code := off.d.stop(t); code != 0 {

@@ -92,16 +92,14 @@ type node struct {
 	docroot string
 	devIDs  []int
 	srv     *storaged.Server // nil while stopped
-	cancel  context.CancelFunc
-	done    chan error
+	run     *testutil.Serving
 	freezer Freezer // stalls the node's listener and connections (FreezeNode)
 }
 
 type trk struct {
-	srv    *tracker.Server
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
+	srv  *tracker.Server
+	addr string
+	run  *testutil.Serving
 }
 
 // New starts a cluster and registers its teardown with t.Cleanup. It fails the test on any error.
@@ -248,14 +246,12 @@ func (c *Cluster) startNode(i int) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln = n.freezer.Listener(ln)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
+	run := testutil.Go(srv, func(ctx context.Context) error { return srv.Serve(ctx, ln, nil) })
 	c.mu.Lock()
 	n.port = port
-	n.srv, n.cancel, n.done = srv, cancel, done
+	n.srv, n.run = srv, run
 	c.mu.Unlock()
 	return nil
 }
@@ -276,24 +272,15 @@ func listenRetry(addr string) (net.Listener, error) {
 func (c *Cluster) stopNode(t testing.TB, i int, crash bool) {
 	c.mu.Lock()
 	n := c.nodes[i]
-	srv, cancel, done := n.srv, n.cancel, n.done
+	srv, run := n.srv, n.run
 	n.srv = nil
 	c.mu.Unlock()
 	if srv == nil {
 		return
 	}
-	if crash {
-		srv.Close()
-	}
-	cancel()
-	select {
-	case err := <-done:
-		// A crash that lands before Serve got going makes it return "server is closed".
-		if err != nil && !crash {
-			t.Errorf("clustertest: node %s: Serve = %v", n.name, err)
-		}
-	case <-time.After(Timeout):
-		t.Errorf("clustertest: node %s did not stop", n.name)
+	// A crash that lands before Serve got going makes it return "server is closed".
+	if err := run.Stop(t, "clustertest: node "+n.name, crash, Timeout); err != nil && !crash {
+		t.Errorf("clustertest: node %s: Serve = %v", n.name, err)
 	}
 }
 
@@ -317,14 +304,12 @@ func (c *Cluster) startTracker(i int) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	run := testutil.Go(srv, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	c.mu.Lock()
 	for len(c.trackers) <= i {
 		c.trackers = append(c.trackers, nil)
 	}
-	c.trackers[i] = &trk{srv: srv, addr: ln.Addr().String(), cancel: cancel, done: done}
+	c.trackers[i] = &trk{srv: srv, addr: ln.Addr().String(), run: run}
 	c.mu.Unlock()
 	return nil
 }
@@ -337,17 +322,8 @@ func (c *Cluster) stopTracker(t testing.TB, i int, crash bool) {
 	if tr.srv == nil {
 		return
 	}
-	if crash {
-		tr.srv.Close()
-	}
-	tr.cancel()
-	select {
-	case err := <-tr.done:
-		if err != nil {
-			t.Errorf("clustertest: tracker %d: Serve = %v", i, err)
-		}
-	case <-time.After(Timeout):
-		t.Errorf("clustertest: tracker %d did not stop", i)
+	if err := tr.run.Stop(t, "clustertest: tracker "+strconv.Itoa(i), crash, Timeout); err != nil {
+		t.Errorf("clustertest: tracker %d: Serve = %v", i, err)
 	}
 }
 

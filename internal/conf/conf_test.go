@@ -6,59 +6,35 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Size
-		ok   bool
-	}{
-		{"0", 0, true},
-		{"512", 512, true},
-		{"64KiB", 64 << 10, true},
-		{"64MiB", 64 << 20, true},
-		{"1GiB", 1 << 30, true},
-		{"2tib", 2 << 40, true},
-		{"10kB", 10000, true},
-		{"1.5GiB", 3 << 29, true},
-		{"64M", 64 << 20, true},
-		{"12 MiB", 12 << 20, true},
-		{"", 0, false},
-		{"-1", 0, false},
-		{"MiB", 0, false},
-		{"12 parsecs", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseSize(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
+	testutil.Parses(t, "ParseSize", ParseSize, map[string]Size{
+		"0":      0,
+		"512":    512,
+		"64KiB":  64 << 10,
+		"64MiB":  64 << 20,
+		"1GiB":   1 << 30,
+		"2tib":   2 << 40,
+		"10kB":   10000,
+		"1.5GiB": 3 << 29,
+		"64M":    64 << 20,
+		"12 MiB": 12 << 20,
+	})
+	testutil.Rejects(t, "ParseSize", ParseSize, "", "-1", "MiB", "12 parsecs")
 }
 
 func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"30s", 30 * time.Second, true},
-		{"250ms", 250 * time.Millisecond, true},
-		{"12h", 12 * time.Hour, true},
-		{"30d", 30 * 24 * time.Hour, true},
-		{"1d12h", 36 * time.Hour, true},
-		{"", 0, false},
-		{"3 days", 0, false},
-		{"xd", 0, false},
-		{"-5s", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseDuration(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
+	testutil.Parses(t, "ParseDuration", ParseDuration, map[string]time.Duration{
+		"30s":   30 * time.Second,
+		"250ms": 250 * time.Millisecond,
+		"12h":   12 * time.Hour,
+		"30d":   30 * 24 * time.Hour,
+		"1d12h": 36 * time.Hour,
+	})
+	testutil.Rejects(t, "ParseDuration", ParseDuration, "", "3 days", "xd", "-5s")
 }
 
 type testRoute struct {

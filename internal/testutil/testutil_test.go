@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -160,5 +161,78 @@ func TestServeCancelled(t *testing.T) {
 	ServeCancelled(r, "127.0.0.2", func(ctx context.Context, ln net.Listener) error { return errors.New("boom") })
 	if r.msg != "Serve with a context cancelled before it started = boom, want nil" {
 		t.Errorf("Errorf message = %q", r.msg)
+	}
+}
+
+func TestTableReportsEveryMismatch(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	double := func(n int) int { return 2 * n }
+	Table(r, "double", double, map[int]int{1: 2, 2: 4})
+	if r.msg != "" {
+		t.Fatalf("matching cases reported %q", r.msg)
+	}
+	Table(r, "double", double, map[int]int{3: 7})
+	if r.msg != "double(3) = 6, want 7" {
+		t.Fatalf("Errorf message = %q", r.msg)
+	}
+}
+
+func TestParsesAndRejects(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	Parses(r, "Atoi", strconv.Atoi, map[string]int{"1": 1, "-2": -2})
+	Rejects(r, "Atoi", strconv.Atoi, "", "x")
+	if r.msg != "" {
+		t.Fatalf("matching cases reported %q", r.msg)
+	}
+	Parses(r, "Atoi", strconv.Atoi, map[string]int{"x": 0})
+	if !strings.HasPrefix(r.msg, `Atoi("x") = 0, strconv.Atoi: parsing "x": invalid syntax; want 0`) {
+		t.Fatalf("Parses message = %q", r.msg)
+	}
+	Rejects(r, "Atoi", strconv.Atoi, "7")
+	if r.msg != `Atoi("7") = 7, <nil>; want an error` {
+		t.Fatalf("Rejects message = %q", r.msg)
+	}
+	r.msg = ""
+	RejectsWith(r, "Atoi", strconv.Atoi, map[string]error{"x": strconv.ErrSyntax, "": strconv.ErrSyntax})
+	if r.msg != "" {
+		t.Fatalf("matching errors reported %q", r.msg)
+	}
+	RejectsWith(r, "Atoi", strconv.Atoi, map[string]error{"x": strconv.ErrRange})
+	if r.msg != `Atoi("x") = 0, strconv.Atoi: parsing "x": invalid syntax; want value out of range` {
+		t.Fatalf("RejectsWith message = %q", r.msg)
+	}
+}
+
+type closeRecorder struct{ closed chan struct{} }
+
+func (c *closeRecorder) Close() error { close(c.closed); return nil }
+
+func TestServingStop(t *testing.T) {
+	boom := errors.New("boom")
+	// Graceful: only the context ends, and serve's error comes back.
+	c := &closeRecorder{closed: make(chan struct{})}
+	s := Go(c, func(ctx context.Context) error { <-ctx.Done(); return boom })
+	if err := s.Stop(t, "graceful", false, time.Minute); err != boom {
+		t.Fatalf("Stop(graceful) = %v, want %v", err, boom)
+	}
+	select {
+	case <-c.closed:
+		t.Fatal("a graceful Stop closed the server")
+	default:
+	}
+	// Crash: the server is closed before the context ends.
+	c = &closeRecorder{closed: make(chan struct{})}
+	s = Go(c, func(ctx context.Context) error { <-c.closed; return nil })
+	if err := s.Stop(t, "crashed", true, time.Minute); err != nil {
+		t.Fatalf("Stop(crash) = %v, want nil", err)
+	}
+	// A serve loop that ignores both fails the test.
+	hang := make(chan struct{})
+	defer close(hang)
+	s = Go(&closeRecorder{closed: make(chan struct{})}, func(context.Context) error { <-hang; return nil })
+	r := &fatalRecorder{TB: t}
+	s.Stop(r, "hung", false, 0)
+	if r.msg != "hung did not stop within 0s" {
+		t.Fatalf("Errorf message = %q", r.msg)
 	}
 }

@@ -401,19 +401,14 @@ func TestStatsJSON(t *testing.T) {
 }
 
 func TestNormalizeAddr(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"h", "h:7001"},
-		{"h:7002", "h:7002"},
-		{" 10.0.0.1 ", "10.0.0.1:7001"},
-		{"::1", "[::1]:7001"},
-		{"[::1]", "[::1]:7001"},
-		{"[::1]:7005", "[::1]:7005"},
-	}
-	for _, tt := range tests {
-		if got := NormalizeAddr(tt.in); got != tt.want {
-			t.Errorf("NormalizeAddr(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	testutil.Table(t, "NormalizeAddr", NormalizeAddr, map[string]string{
+		"h":          "h:7001",
+		"h:7002":     "h:7002",
+		" 10.0.0.1 ": "10.0.0.1:7001",
+		"::1":        "[::1]:7001",
+		"[::1]":      "[::1]:7001",
+		"[::1]:7005": "[::1]:7005",
+	})
 	if got, want := strings.Join(ParseTrackers("a, b:7002,,c"), ","), "a:7001,b:7002,c:7001"; got != want {
 		t.Errorf("ParseTrackers = %q, want %q", got, want)
 	}

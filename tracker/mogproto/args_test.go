@@ -4,45 +4,37 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 func TestEscape(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"a/b.jpg", "a/b.jpg"},
-		{"/img/2024/a_b-c.d,e:f\\g", "/img/2024/a_b-c.d,e:f\\g"},
-		{"a b", "a+b"},
-		{"a+b", "a%2Bb"},
-		{"été", "%C3%A9t%C3%A9"},
-		{"&=%?';(", "%26%3D%25%3F%27%3B%28"},
-		{"\x00\x1f\x7f\xff", "%00%1F%7F%FF"},
-		{"No keys match that pattern and after-value (if any).", "No+keys+match+that+pattern+and+after-value+%28if+any%29."},
-		{"Target key name already exists; can't overwrite.", "Target+key+name+already+exists%3B+can%27t+overwrite."},
-		{"Domain still has files, unable to delete", "Domain+still+has+files,+unable+to+delete"},
-	}
-	for _, tt := range tests {
-		if got := Escape(tt.in); got != tt.want {
-			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	testutil.Table(t, "Escape", Escape, map[string]string{
+		"":                         "",
+		"a/b.jpg":                  "a/b.jpg",
+		"/img/2024/a_b-c.d,e:f\\g": "/img/2024/a_b-c.d,e:f\\g",
+		"a b":                      "a+b",
+		"a+b":                      "a%2Bb",
+		"été":                      "%C3%A9t%C3%A9",
+		"&=%?';(":                  "%26%3D%25%3F%27%3B%28",
+		"\x00\x1f\x7f\xff":         "%00%1F%7F%FF",
+		"No keys match that pattern and after-value (if any).": "No+keys+match+that+pattern+and+after-value+%28if+any%29.",
+		"Target key name already exists; can't overwrite.":     "Target+key+name+already+exists%3B+can%27t+overwrite.",
+		"Domain still has files, unable to delete":             "Domain+still+has+files,+unable+to+delete",
+	})
 }
 
 func TestUnescape(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"a+b%2Bc", "a b+c"},
-		{"%C3%A9t%c3%a9", "été"},
-		{"100%", "100%"},
-		{"%zz%4", "%zz%4"},
-		{"%2", "%2"},
-		{"%%41", "%A"},
-		{"%2B+", "+ "},
-	}
-	for _, tt := range tests {
-		if got := Unescape(tt.in); got != tt.want {
-			t.Errorf("Unescape(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	testutil.Table(t, "Unescape", Unescape, map[string]string{
+		"":              "",
+		"a+b%2Bc":       "a b+c",
+		"%C3%A9t%c3%a9": "été",
+		"100%":          "100%",
+		"%zz%4":         "%zz%4",
+		"%2":            "%2",
+		"%%41":          "%A",
+		"%2B+":          "+ ",
+	})
 }
 
 func TestParseArgs(t *testing.T) {

@@ -43,10 +43,9 @@ type testNode struct {
 	hostID  int
 	devIDs  []int
 
-	mu     sync.Mutex // guards srv and done
-	srv    *storaged.Server
-	done   chan error
-	cancel context.CancelFunc
+	mu  sync.Mutex // guards srv and run
+	srv *storaged.Server
+	run *testutil.Serving
 }
 
 // testConfig has short intervals so the tests run in well under a second per step.
@@ -172,11 +171,9 @@ func (h *harness) startNode(i int) {
 		}
 		h.mgmtPort = mgmt.Addr().(*net.TCPAddr).Port
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, mgmt) }()
+	run := testutil.Go(srv, func(ctx context.Context) error { return srv.Serve(ctx, ln, mgmt) })
 	n.mu.Lock()
-	n.srv, n.done, n.cancel = srv, done, cancel
+	n.srv, n.run = srv, run
 	n.mu.Unlock()
 	// Abruptly: a graceful stop right after Serve started can hang in storaged (fasthttp Shutdown
 	// before Serve registered the listener).
@@ -187,21 +184,13 @@ func (h *harness) startNode(i int) {
 func (h *harness) stopNode(i int, crash bool) {
 	n := h.nodes[i]
 	n.mu.Lock()
-	srv, done, cancel := n.srv, n.done, n.cancel
+	srv, run := n.srv, n.run
 	n.srv = nil
 	n.mu.Unlock()
 	if srv == nil {
 		return
 	}
-	if crash {
-		srv.Close()
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		h.t.Errorf("storage node %d did not stop", i)
-	}
+	run.Stop(h.t, "storage node "+strconv.Itoa(i), crash, time.Minute)
 }
 
 func (h *harness) node(i int) *storaged.Server {

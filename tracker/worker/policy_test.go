@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -107,27 +108,14 @@ func TestPolicyDecideMultipleDevices(t *testing.T) {
 }
 
 func TestParsePolicy(t *testing.T) {
-	tests := []struct {
-		in   string
-		want policy
-		ok   bool
-	}{
-		{"", policy{}, true},
-		{"MultipleHosts()", policy{}, true},
-		{"MultipleHosts(3)", policy{min: 3}, true},
-		{" MultipleHosts( 2 ) ", policy{min: 2}, true},
-		{"MultipleDevices()", policy{byDevice: true}, true},
-		{"MultipleHosts(0)", policy{}, false},
-		{"MultipleHosts(x)", policy{}, false},
-		{"MultipleHosts", policy{}, false},
-		{"HostsPerNetwork(zone1=2)", policy{}, false},
-	}
-	for _, tt := range tests {
-		got, err := parsePolicy(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parsePolicy(%q) = %+v, %v; want %+v, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
+	testutil.Parses(t, "parsePolicy", parsePolicy, map[string]policy{
+		"":                     {},
+		"MultipleHosts()":      {},
+		"MultipleHosts(3)":     {min: 3},
+		" MultipleHosts( 2 ) ": {min: 2},
+		"MultipleDevices()":    {byDevice: true},
+	})
+	testutil.Rejects(t, "parsePolicy", parsePolicy, "MultipleHosts(0)", "MultipleHosts(x)", "MultipleHosts", "HostsPerNetwork(zone1=2)")
 }
 
 func TestWeightedOrder(t *testing.T) {
@@ -150,47 +138,31 @@ func TestWeightedOrder(t *testing.T) {
 }
 
 func TestFidPath(t *testing.T) {
-	tests := []struct {
-		dev  int
-		fid  int64
-		want string
-	}{
-		{1, 1, "/dev1/0/000/000/0000000001.fid"},
-		{2, 10, "/dev2/0/000/000/0000000010.fid"},
-		{5, 148056, "/dev5/0/000/148/0000148056.fid"},
-		{7, 1234567890, "/dev7/1/234/567/1234567890.fid"},
-		{1, 2147483632, "/dev1/2/147/483/2147483632.fid"},
-		{3, 12345678901, "/dev3/1/234/567/12345678901.fid"},
+	type devFid struct {
+		dev int
+		fid int64
 	}
-	for _, tt := range tests {
-		if got := FidPath(tt.dev, tt.fid); got != tt.want {
-			t.Errorf("FidPath(%d, %d) = %q, want %q", tt.dev, tt.fid, got, tt.want)
-		}
-	}
+	fidPath := func(k devFid) string { return FidPath(k.dev, k.fid) }
+	testutil.Table(t, "FidPath", fidPath, map[devFid]string{
+		{1, 1}:           "/dev1/0/000/000/0000000001.fid",
+		{2, 10}:          "/dev2/0/000/000/0000000010.fid",
+		{1, 17}:          "/dev1/0/000/000/0000000017.fid",
+		{5, 148056}:      "/dev5/0/000/148/0000148056.fid",
+		{7, 1234567890}:  "/dev7/1/234/567/1234567890.fid",
+		{1, 2147483632}:  "/dev1/2/147/483/2147483632.fid",
+		{3, 12345678901}: "/dev3/1/234/567/12345678901.fid",
+	})
 }
 
 func TestParseUsage(t *testing.T) {
-	tests := []struct {
-		in          string
-		total, used int64
-		ok          bool
-	}{
-		{"available: 912345678\ndevice: /dev/sdb1\ndisk: /var/mogdata/dev1\ntime: 1700000000\ntotal: 976762584\nuse: 7%\nused: 64416906\n", 976762584, 64416906, true},
-		{"total:100\nused:  5\n\n\n", 100, 5, true},
-		{"total: 100\r\nused: 5\r\n", 100, 5, true},
-		{"total: 100\n", 0, 0, false},
-		{"total: 0\nused: 0\n", 0, 0, false},
-		{"total: x\nused: 1\n", 0, 0, false},
-		{"total: 1\nused: y\n", 0, 0, false},
-		{"", 0, 0, false},
-		{"my key: 3\ntotal: 10\nused: 1\n", 10, 1, true},
-	}
-	for _, tt := range tests {
-		u, err := parseUsage([]byte(tt.in))
-		if (err == nil) != tt.ok || u.total != tt.total || u.used != tt.used {
-			t.Errorf("parseUsage(%q) = %+v, %v; want total=%d used=%d ok=%v", tt.in, u, err, tt.total, tt.used, tt.ok)
-		}
-	}
+	parse := func(s string) (usage, error) { return parseUsage([]byte(s)) }
+	testutil.Parses(t, "parseUsage", parse, map[string]usage{
+		"available: 912345678\ndevice: /dev/sdb1\ndisk: /var/mogdata/dev1\ntime: 1700000000\ntotal: 976762584\nuse: 7%\nused: 64416906\n": {976762584, 64416906},
+		"total:100\nused:  5\n\n\n":       {100, 5},
+		"total: 100\r\nused: 5\r\n":       {100, 5},
+		"my key: 3\ntotal: 10\nused: 1\n": {10, 1},
+	})
+	testutil.Rejects(t, "parseUsage", parse, "total: 100\n", "total: 0\nused: 0\n", "total: x\nused: 1\n", "total: 1\nused: y\n", "")
 }
 
 func FuzzParseUsage(f *testing.F) {

@@ -9,23 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 	"github.com/mogway/mogway/tracker/store/storetest"
 )
 
 func TestLockID(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		want int64
-	}{
-		// md5("") = d41d8cd98f00..., md5("a") = 0cc175b9c0f1...: the first 4 bytes, masked to 31 bits.
-		{"", 0xd41d8cd9 & 0x7fffffff},
-		{"a", 0x0cc175b9},
-	} {
-		if got := LockID(tc.name); got != tc.want {
-			t.Errorf("LockID(%q) = %#x, want %#x", tc.name, got, tc.want)
-		}
-	}
+	// md5("") = d41d8cd98f00..., md5("a") = 0cc175b9c0f1...: the first 4 bytes, masked to 31 bits.
+	testutil.Table(t, "LockID", LockID, map[string]int64{
+		"":  0xd41d8cd9 & 0x7fffffff,
+		"a": 0x0cc175b9,
+	})
 	if LockID("mgfs:fid:1") == LockID("mgfs:fid:2") {
 		t.Errorf("LockID gives two fids the same id")
 	}

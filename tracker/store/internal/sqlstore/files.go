@@ -27,7 +27,7 @@ func (s *Store) CreateTempfile(ctx context.Context, t store.Tempfile) (int64, er
 	if t.CreateTime == 0 {
 		t.CreateTime = time.Now().Unix()
 	}
-	devids := joinInts(t.DevIDs)
+	devids := store.JoinDevIDs(t.DevIDs)
 	if t.Fid > 0 {
 		return t.Fid, s.createTempfileAt(ctx, t, devids)
 	}
@@ -131,7 +131,7 @@ func scanTempfile(sc rowScanner) (store.Tempfile, error) {
 		return t, err
 	}
 	t.Key = key.String
-	t.DevIDs = splitInts(devids.String)
+	t.DevIDs = store.SplitDevIDs(devids.String)
 	return t, nil
 }
 
@@ -536,29 +536,4 @@ func (s *Store) ForgetFid(ctx context.Context, fid int64) error {
 		}
 		return nil
 	})
-}
-
-func joinInts(v []int) string {
-	var b strings.Builder
-	for i, n := range v {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(n))
-	}
-	return b.String()
-}
-
-// splitInts parses a comma list of ids, skipping anything that is not a number.
-func splitInts(s string) []int {
-	if s == "" {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
 }
