@@ -28,7 +28,7 @@ const (
 // proxy_next_upstream error timeout and 1 s connect and read timeouts. nginx documents both timeouts
 // (default 60 s) as bounds of one connect and of one wait between two reads; 1 s is the tightest that
 // still serves a storage node answering a 64 KiB read on a loaded machine.
-const ngxHung = 18095
+const ngxHung = 18099
 
 // hungRow runs the load against the gateway URL mogURL (route names the route) and against nginx,
 // each with the nodes stopped in turn.

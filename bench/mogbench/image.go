@@ -16,10 +16,10 @@ import (
 // gwImageCache. Reference: Debian's nginx with libnginx-mod-http-image-filter, `image_filter resize
 // 200 -` behind proxy_pass to node A, and the same behind proxy_cache in the same worker.
 const (
-	gwImage       = 18085
-	gwImageCache  = 18086
-	ngxImage      = 18095
-	ngxImageCache = 18096
+	gwImage       = 18087
+	gwImageCache  = 18088
+	ngxImage      = 18101
+	ngxImageCache = 18102
 	imagePath     = "/dev1/img/src.jpg"
 	imageModule   = "/usr/lib/nginx/modules/ngx_http_image_filter_module.so"
 	imageConns    = 4 // each transform takes tens of ms of one core: a few connections keep it busy
