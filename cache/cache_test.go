@@ -122,6 +122,33 @@ func get(t testing.TB, c *Cache, key string, fill FillFunc) ([]byte, Status, err
 	return b, st, err
 }
 
+// storedHit stores data under key with a fill of 4 KiB writes, then opens it again as a HIT; the Reader
+// is closed at the end of the test.
+func storedHit(t testing.TB, c *Cache, key string, data []byte) *Reader {
+	t.Helper()
+	var cn counter
+	get(t, c, key, cn.fillWith(data, 4096, false))
+	r, st, err := c.Get(context.Background(), Request{Key: key}, nil)
+	if err != nil || st != Hit {
+		t.Fatalf("Get = %v, %v", st, err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// startHeld starts a fill of size bytes (-1: unknown), writes head and waits for release, so that
+// every reader attaches while the body is still coming.
+func startHeld(w *Writer, size int64, head []byte, release <-chan struct{}) error {
+	if err := w.Start(Meta{Status: 200, Size: size}); err != nil {
+		return err
+	}
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	<-release
+	return nil
+}
+
 // settle waits until the fill r reads from (if any) is stored or dropped: readers see the end of
 // the body before the entry is committed.
 func settle(t testing.TB, r *Reader) {
@@ -230,13 +257,9 @@ func TestSingleFlight(t *testing.T) {
 				if tc.unknown {
 					size = -1
 				}
-				if err := w.Start(Meta{Status: 200, Size: size}); err != nil {
+				if err := startHeld(w, size, data[:1000], release); err != nil {
 					return err
 				}
-				if _, err := w.Write(data[:1000]); err != nil {
-					return err
-				}
-				<-release // every reader attaches while the body is still coming
 				for off := 1000; off < len(data); off += 32 << 10 {
 					if _, err := w.Write(data[off:min(off+32<<10, len(data))]); err != nil {
 						return err
@@ -281,13 +304,9 @@ func TestFailedFill(t *testing.T) {
 			var calls atomic.Int64
 			fill := func(ctx context.Context, prev *Meta, w *Writer) error {
 				calls.Add(1)
-				if err := w.Start(Meta{Status: 200, Size: int64(len(data))}); err != nil {
+				if err := startHeld(w, int64(len(data)), data[:len(data)/2], release); err != nil {
 					return err
 				}
-				if _, err := w.Write(data[:len(data)/2]); err != nil {
-					return err
-				}
-				<-release
 				return tc.ret
 			}
 			for _, res := range readConcurrently(c, "k", fill, 5, release) {

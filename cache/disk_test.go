@@ -105,13 +105,7 @@ func TestDiskSeekAndRange(t *testing.T) {
 	t.Parallel()
 	c := newCache(t, Config{Disk: DiskConfig{Path: t.TempDir()}, MemoryMaxObject: 1024}, newClock())
 	data := body(100_000, 9)
-	var cn counter
-	get(t, c, "k", cn.fillWith(data, 4096, false))
-	r, st, err := c.Get(context.Background(), Request{Key: "k"}, nil)
-	if err != nil || st != Hit {
-		t.Fatalf("Get = %v, %v", st, err)
-	}
-	defer r.Close()
+	r := storedHit(t, c, "k", data)
 	if pos, err := r.Seek(-10, 2); err != nil || pos != 99_990 {
 		t.Fatalf("Seek(-10, end) = %d, %v", pos, err)
 	}

@@ -76,13 +76,7 @@ func TestReaderWriteTo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCache(t, tc.cfg(t), newClock())
-			var cn counter
-			get(t, c, "k", cn.fillWith(data, 4096, false))
-			r, st, err := c.Get(context.Background(), Request{Key: "k"}, nil)
-			if err != nil || st != Hit {
-				t.Fatalf("Get = %v, %v", st, err)
-			}
-			defer r.Close()
+			r := storedHit(t, c, "k", data)
 			if _, err := r.Seek(tc.skip, io.SeekStart); err != nil {
 				t.Fatal(err)
 			}
@@ -105,13 +99,7 @@ func TestReaderWriteToFileCutShort(t *testing.T) {
 	cfg := Config{Disk: DiskConfig{Path: t.TempDir()}, MemoryMaxObject: 1024}
 	c := newCache(t, cfg, newClock())
 	data := body(200_000, 6)
-	var cn counter
-	get(t, c, "k", cn.fillWith(data, 4096, false))
-	r, st, err := c.Get(context.Background(), Request{Key: "k"}, nil)
-	if err != nil || st != Hit {
-		t.Fatalf("Get = %v, %v", st, err)
-	}
-	defer r.Close()
+	r := storedHit(t, c, "k", data)
 	if err := os.Truncate(r.file.Name(), r.base+100_000); err != nil {
 		t.Fatal(err)
 	}

@@ -129,28 +129,13 @@ func wrkMax(out []byte) time.Duration {
 // startHungNginx starts the reference of the hung rows: its own nginx on ngxHung.
 func (c *cluster) startHungNginx() (*proc, error) {
 	dir := filepath.Join(c.work, "nginx-hung")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  upstream storage {
+	conf := nginxHead(dir, 1, 4096) + fmt.Sprintf(`  upstream storage {
+    server %[1]s max_fails=1 fail_timeout=10s;
     server %[2]s max_fails=1 fail_timeout=10s;
-    server %[3]s max_fails=1 fail_timeout=10s;
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:%[4]d;
+    listen 127.0.0.1:%[3]d;
     location / {
       proxy_pass http://storage;
       proxy_http_version 1.1;
@@ -161,18 +146,6 @@ http {
     }
   }
 }
-`, dir, nodeA, nodeB, ngxHung)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	p, err := start(c.work, "nginx-hung", serverCPUs, nil, "nginx", "-c", path, "-p", dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitPort(fmt.Sprintf("127.0.0.1:%d", ngxHung), 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return p, nil
+`, nodeA, nodeB, ngxHung)
+	return c.startNginx("nginx-hung", dir, conf, ngxHung)
 }

@@ -79,26 +79,10 @@ func (c *cluster) startImage() error {
 		}
 	}
 	dir := filepath.Join(c.work, "ngx-image")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	conf := fmt.Sprintf(`load_module %[1]s;
-worker_processes 1;
-daemon off;
-pid %[2]s/nginx.pid;
-error_log %[2]s/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %[2]s/body;
-  proxy_temp_path %[2]s/proxy;
-  fastcgi_temp_path %[2]s/fcgi;
-  uwsgi_temp_path %[2]s/uwsgi;
-  scgi_temp_path %[2]s/scgi;
-  proxy_cache_path %[2]s/cache levels=1:2 keys_zone=img:16m max_size=1g inactive=1h use_temp_path=off;
-  upstream node { server %[3]s; keepalive 16; }
+	conf := "load_module " + imageModule + ";\n" + nginxHead(dir, 1, 1024) + fmt.Sprintf(`  proxy_cache_path %[1]s/cache levels=1:2 keys_zone=img:16m max_size=1g inactive=1h use_temp_path=off;
+  upstream node { server %[2]s; keepalive 16; }
   server {
-    listen 127.0.0.1:%[4]d;
+    listen 127.0.0.1:%[3]d;
     location /dev1/ {
       proxy_pass http://node;
       proxy_http_version 1.1;
@@ -109,9 +93,9 @@ http {
     }
   }
   server {
-    listen 127.0.0.1:%[5]d;
+    listen 127.0.0.1:%[4]d;
     location /dev1/ {
-      proxy_pass http://127.0.0.1:%[4]d;
+      proxy_pass http://127.0.0.1:%[3]d;
       proxy_cache img;
       proxy_cache_valid 200 1h;
       proxy_cache_lock on;
@@ -119,21 +103,12 @@ http {
     }
   }
 }
-`, imageModule, dir, nodeA, ngxImage, ngxImageCache)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	p, err := start(c.work, "nginx-image", serverCPUs, nil, "nginx", "-c", path, "-p", dir)
+`, dir, nodeA, ngxImage, ngxImageCache)
+	p, err := c.startNginx("nginx-image", dir, conf, ngxImage, ngxImageCache)
 	if err != nil {
 		return err
 	}
 	c.gateways[ngxImage] = p
-	for _, port := range []int{ngxImage, ngxImageCache} {
-		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // nginxPorts are the reference server blocks: each one is a stack that mogway replaces.
@@ -24,24 +25,12 @@ func writeNginxConf(dir, docroot string, upstreams []string, p nginxPorts, worke
 	for _, u := range upstreams {
 		fmt.Fprintf(&ups, "    server %s max_fails=1 fail_timeout=10s;\n", u)
 	}
-	conf := fmt.Sprintf(`worker_processes %[9]d;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
+	conf := nginxHead(dir, workers, 4096) + fmt.Sprintf(`  sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
   open_file_cache max=10000 inactive=60s;
   open_file_cache_valid 60s;
   open_file_cache_errors on;
-  client_body_temp_path %[1]s/ngx-body;
-  proxy_temp_path %[1]s/ngx-proxy;
-  fastcgi_temp_path %[1]s/ngx-fcgi;
-  uwsgi_temp_path %[1]s/ngx-uwsgi;
-  scgi_temp_path %[1]s/ngx-scgi;
   proxy_cache_path %[1]s/ngx-cache levels=1:2 keys_zone=bench:16m max_size=4g inactive=1h use_temp_path=off;
   upstream storage {
 %[2]s    keepalive 64;
@@ -88,7 +77,50 @@ http {
     }
   }
 }
-`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache, p.Upload, upstreams[0], workers)
+`, dir, ups.String(), p.Static, docroot, p.Proxy, p.Cache, p.Upload, upstreams[0])
 	path := filepath.Join(dir, "nginx.conf")
 	return path, os.WriteFile(path, []byte(conf), 0o644)
+}
+
+// nginxHead is the start of every bench nginx.conf up to the open http block: workers worker
+// processes of conns connections each, in the foreground, with the pid file, error log and
+// temporary files under dir and no access log. The caller writes the rest of the http block and
+// closes it.
+func nginxHead(dir string, workers, conns int) string {
+	return fmt.Sprintf(`worker_processes %[2]d;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections %[3]d; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/ngx-body;
+  proxy_temp_path %[1]s/ngx-proxy;
+  fastcgi_temp_path %[1]s/ngx-fcgi;
+  uwsgi_temp_path %[1]s/ngx-uwsgi;
+  scgi_temp_path %[1]s/ngx-scgi;
+`, dir, workers, conns)
+}
+
+// startNginx makes dir, writes conf to dir/nginx.conf and starts nginx on it as the process name
+// on serverCPUs, then waits until every one of ports listens; it stops nginx if one does not.
+func (c *cluster) startNginx(name, dir, conf string, ports ...int) (*proc, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := start(c.work, name, serverCPUs, nil, "nginx", "-c", path, "-p", dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, port := range ports {
+		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	return p, nil
 }
