@@ -261,6 +261,8 @@ func (d *devCluster) gatewayConfig() gateway.Config {
 			Class:   "photos",
 			Methods: []string{"GET", "HEAD", "PUT", "DELETE"},
 			Allow:   []string{"127.0.0.0/8", "::1/128"},
+			// Image variants by query (?w=160): each one cached, purged with its original.
+			Image: &gateway.RouteImage{},
 		}},
 	}
 }
@@ -278,6 +280,7 @@ func (d *devCluster) banner(e *env) {
 		"  curl -I " + gw + "/demo/sample.png               # X-Cache-Status: MISS, then HIT",
 		"  curl -X PURGE " + gw + "/purge/demo/sample.png   # drop the cached copy",
 		"  curl -o sample.png '" + gw + "/demo/sample.png?download=1'",
+		"  open '" + gw + "/demo/sample.png?w=160'         # a thumbnail made on the fly, cached, purged with the original",
 		"  bin/mogway upload --trackers=" + d.trackerAddr + " --domain=demo --class=photos --key=hello.txt --file=README.md",
 		"  curl " + gw + "/demo/hello.txt",
 		"  curl -T README.md " + gw + "/demo/readme.txt      # PUT through the gateway (allowed from loopback)",

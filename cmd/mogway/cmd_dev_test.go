@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"image/png"
 	"io"
 	"net/http"
 	"strings"
@@ -53,6 +54,13 @@ func TestDevServesSampleImage(t *testing.T) {
 				}
 				if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
 					t.Errorf("Content-Type = %q, want image/png", ct)
+				}
+				// The demo route makes image variants: a thumbnail 160 px wide of the 480×270 sample.
+				thumb := url + "?w=160"
+				if code, body := testutil.Fetch(t, "GET", thumb, nil, nil); code != 200 {
+					t.Errorf("GET %s = %d %q, want 200", thumb, code, body)
+				} else if cfg, err := png.DecodeConfig(bytes.NewReader(body)); err != nil || cfg.Width != 160 || cfg.Height != 90 {
+					t.Errorf("GET %s: %dx%d PNG (%v), want 160x90", thumb, cfg.Width, cfg.Height, err)
 				}
 				// The banner is printed once the gateway serves; every daemon answers /metrics and
 				// the "Try:" list names the pages.
