@@ -108,8 +108,10 @@ func TestUpstreamWeights(t *testing.T) {
 	b := startStorage(t, "127.0.0.3")
 	a.put(t, 73, []byte("x"))
 	b.put(t, 73, []byte("x"))
+	// Hedging off: on a loaded machine a slow first byte would let a hedge add a request to the
+	// other server, and the count is of the weighted choice alone.
 	cfg := Config{Routes: []Route{{Prefix: "/dev1/", Servers: []UpstreamServer{
-		{Addr: a.addr, Weight: 2}, {Addr: b.addr, Weight: 1}}}}}
+		{Addr: a.addr, Weight: 2}, {Addr: b.addr, Weight: 1}}, Hedge: Hedge{Delay: "off"}}}}
 	g := startGateway(t, cfg, Deps{})
 	for i := 0; i < 9; i++ {
 		if code, _, _, err := get(t, "GET", g.base+fidPath(73)); err != nil || code != 200 {
