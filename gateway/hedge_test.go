@@ -523,3 +523,21 @@ func TestPathCacheRemembersCopies(t *testing.T) {
 			res.failed, res.errs, res.slowest, hedgeBound)
 	}
 }
+
+// A hedge is never sent to a target marked down by max_fails: it stays a last resort for failover.
+func TestNoHedgeToMarkedDown(t *testing.T) {
+	now := time.Now()
+	s := &Server{now: func() time.Time { return now }}
+	rt := &route{hedge: compileHedge(Hedge{Delay: "auto", Budget: "100%"})}
+	up, down := &node{addr: "127.0.0.2:7500"}, &node{addr: "127.0.0.3:7500"}
+	h := Health{MaxFails: 1, FailTimeout: conf.Duration(10 * time.Second)}
+	down.downUntil = now.Add(10 * time.Second)
+	fr := &fetchRequest{route: rt, targets: []target{{node: up, health: h, uri: "/a"}, {node: down, health: h, uri: "/a"}}}
+	r := s.newRacer(fr, passHeaders{})
+	r.next = 1 // the first attempt is out and stuck
+	r.hedge(0)
+	if r.next != 1 || r.hedged || s.stats.hedges.Load() != 0 {
+		t.Errorf("hedge with the next target marked down: next %d, hedged %v, hedges %d; want none sent",
+			r.next, r.hedged, s.stats.hedges.Load())
+	}
+}

@@ -151,9 +151,11 @@ func (r *racer) result() (attempt, bool) {
 }
 
 // hedge sends the next target alongside attempt i, stuck past its hedge delay, if the budget allows.
+// A target marked down (max_fails within fail_timeout) gets no hedge: it stays a last resort for
+// failover after errors, as in nginx, and targets lists the marked-down ones last.
 func (r *racer) hedge(i int) {
 	switch {
-	case r.next >= len(r.fr.targets):
+	case r.next >= len(r.fr.targets) || !r.fr.targets[r.next].node.available(r.s.now(), r.fr.targets[r.next].health):
 		r.timed |= 1 << i
 	case r.fr.route.hedge.budget.take(r.s.now()):
 		r.timed |= 1 << i
