@@ -195,57 +195,40 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 	case httpsem.RangeOK:
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		h.SetBytesV("Content-Range", httpsem.AppendContentRange(buf[:0], first, n, size))
-		if size <= smallFileSize {
-			// Read like a whole small file: a cached descriptor is never seeked.
-			if !ctx.IsHead() {
-				if err := s.readSmall(ctx, &g, first, n); err != nil {
-					g.close()
-					s.log.Warn("read failed", "path", rel, "err", err)
-					s.reply(ctx, fasthttp.StatusInternalServerError, "")
-					return
-				}
-				s.stats.bytesOut.Add(n)
-			} else {
-				h.SetContentLength(int(n))
-			}
-			g.close()
-			return
-		}
-		f := g.file()
-		if _, err := f.Seek(first, io.SeekStart); err != nil {
-			f.Close()
-			s.reply(ctx, fasthttp.StatusInternalServerError, "")
-			return
-		}
-		if !ctx.IsHead() {
-			s.stats.bytesOut.Add(n)
-		}
-		ctx.SetBodyStream(&sectionFile{f: f, lr: io.LimitedReader{R: f, N: n}}, int(n))
-		return
+	default:
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		first, n = 0, size
 	}
-	ctx.SetStatusCode(fasthttp.StatusOK)
 	if ctx.IsHead() {
 		// fasthttp keeps a Content-Length set on a HEAD reply with no body.
 		g.close()
-		h.SetContentLength(int(size))
+		h.SetContentLength(int(n))
 		return
 	}
 	if size <= smallFileSize {
-		err := s.readSmall(ctx, &g, 0, size)
+		// A small file (or a range of one) is read with pread: a cached descriptor is never seeked.
+		err := s.readSmall(ctx, &g, first, n)
 		g.close()
 		if err != nil {
 			s.log.Warn("read failed", "path", rel, "err", err)
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
 			return
 		}
-		s.stats.bytesOut.Add(size)
+		s.stats.bytesOut.Add(n)
 		return
 	}
-	s.stats.bytesOut.Add(size)
-	// Sent with sendfile(2) (see sectionFile); fasthttp closes it when done. Bounded by its size,
-	// the copy ends without one more sendfile to find the end of the file.
 	f := g.file()
-	ctx.SetBodyStream(&sectionFile{f: f, lr: io.LimitedReader{R: f, N: size}}, int(size))
+	if first > 0 {
+		if _, err := f.Seek(first, io.SeekStart); err != nil {
+			f.Close()
+			s.reply(ctx, fasthttp.StatusInternalServerError, "")
+			return
+		}
+	}
+	s.stats.bytesOut.Add(n)
+	// Sent with sendfile(2) (see sectionFile); fasthttp closes it when done. Bounded by its length,
+	// the copy ends without one more sendfile to find the end of the file.
+	ctx.SetBodyStream(&sectionFile{f: f, lr: io.LimitedReader{R: f, N: n}}, int(n))
 }
 
 // smallFileSize is the largest file GET reads into the response rather than streaming it with
