@@ -10,8 +10,8 @@ import (
 const fileCacheMax = 1024
 
 // fileCacheInactive is how long a cached file stays open without a GET or HEAD: a file deleted
-// behind the node's back (not through DELETE, which forgets it at once) frees its disk space at
-// most this long after its last read.
+// behind the node's back (not through DELETE, which forgets it at once) frees its disk space less
+// than twice this long after its last read (the sweep runs once per fileCacheInactive).
 const fileCacheInactive = 10 * time.Second
 
 // fileCache keeps the descriptors of small files (up to smallFileSize) open between GETs, as nginx's
