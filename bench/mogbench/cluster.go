@@ -137,17 +137,7 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 		gwNoPathCache: gatewayYAML(gwNoPathCache, false, false),
 		gwUpload:      gatewayYAML(gwUpload, false, true),
 	} {
-		cfg := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", port))
-		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			return nil, err
-		}
-		p, err := start(work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, o.bin, "gateway", "-c", cfg, "--log-level", "warn",
-			"--pprof", pprofAddr(port))
-		if err != nil {
-			return nil, err
-		}
-		c.gateways[port] = p
-		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+		if err := c.startGateway(port, yaml, serverCPUs, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -165,6 +155,22 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 		}
 	}
 	return c, nil
+}
+
+// startGateway writes yaml to work/gateway-PORT.yaml and starts `mogway gateway` on it pinned to cpus,
+// kept in c.gateways (so that cluster.stop stops it), then waits until port listens.
+func (c *cluster) startGateway(port int, yaml, cpus string, env []string) error {
+	cfg := filepath.Join(c.work, fmt.Sprintf("gateway-%d.yaml", port))
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		return err
+	}
+	p, err := start(c.work, fmt.Sprintf("gateway-%d", port), cpus, env, c.o.bin, "gateway", "-c", cfg,
+		"--log-level", "warn", "--pprof", pprofAddr(port))
+	if err != nil {
+		return err
+	}
+	c.gateways[port] = p
+	return waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 }
 
 // objectSizes are the test objects by key; the scenarios name the ones they read.

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -100,10 +98,9 @@ func freezeFor(p *proc, d time.Duration) error {
 // unanswered after --timeout as a timeout socket error and leaves it out of the latency figures.
 // It returns the result and the slowest answer.
 func runWrkHung(u string) (wrkResult, time.Duration, error) {
-	out, err := exec.Command("taskset", "-c", loadCPUs, "wrk", "-t1", "-c"+strconv.Itoa(hungConns),
-		"-d"+strconv.Itoa(int(hungDuration.Seconds()))+"s", "--latency", "--timeout", hungTimeout.String(), u).CombinedOutput()
+	out, err := wrkOutput(loadCPUs, u, hungConns, hungDuration, hungTimeout)
 	if err != nil {
-		return wrkResult{}, 0, fmt.Errorf("wrk %s: %v\n%s", u, err, out)
+		return wrkResult{}, 0, err
 	}
 	// What the errors were (timeouts or answers other than 2xx/3xx) is worth seeing in the log.
 	for _, line := range strings.Split(string(out), "\n") {

@@ -7,7 +7,6 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // The image rows: a 2000×1500 JPEG (about 0.8 MB, photo-like noise) on storage node A is resized to
@@ -64,17 +63,7 @@ func (c *cluster) startImage() error {
 	for port, cache := range map[int]string{gwImage: "", gwImageCache: "  cache:\n    memory: 256MiB\n"} {
 		yaml := fmt.Sprintf("gateway:\n  listen: 127.0.0.1:%d\n  access_log: \"off\"\n%s  routes:\n    - prefix: /dev1/\n"+
 			"      servers: [{addr: %q}]\n      image: {max_source_size: 4MiB, concurrency: 1}\n", port, cache, nodeA)
-		cfg := filepath.Join(c.work, fmt.Sprintf("gateway-%d.yaml", port))
-		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			return err
-		}
-		p, err := start(c.work, fmt.Sprintf("gateway-%d", port), serverCPUs, nil, c.o.bin, "gateway", "-c", cfg,
-			"--log-level", "warn", "--pprof", pprofAddr(port))
-		if err != nil {
-			return err
-		}
-		c.gateways[port] = p
-		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+		if err := c.startGateway(port, yaml, serverCPUs, nil); err != nil {
 			return err
 		}
 	}

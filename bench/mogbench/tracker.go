@@ -35,7 +35,7 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 	var rps, cpuPerReq []float64
 	var failed int64
 	for range c.o.rounds {
-		cpu0, err := procCPU(pid)
+		cpu0, err := cpuTicks(pid)
 		if err != nil {
 			return row{}, err
 		}
@@ -43,14 +43,14 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 		if err != nil {
 			return row{}, err
 		}
-		cpu1, err := procCPU(pid)
+		cpu1, err := cpuTicks(pid)
 		if err != nil {
 			return row{}, err
 		}
 		failed += res.failed
 		rps = append(rps, float64(res.done)/res.elapsed.Seconds())
 		if res.done > 0 {
-			cpuPerReq = append(cpuPerReq, float64((cpu1-cpu0).Microseconds())/float64(res.done))
+			cpuPerReq = append(cpuPerReq, perRequest(cpu1-cpu0, res.done))
 		}
 	}
 	cpu := median(cpuPerReq)
@@ -120,10 +120,4 @@ func trackerLoad(req string, d time.Duration) (loadResult, error) {
 	}
 	wg.Wait()
 	return loadResult{done: done.Load(), failed: failed.Load(), elapsed: time.Since(start)}, nil
-}
-
-// procCPU returns the CPU time (utime+stime) the process pid has used so far.
-func procCPU(pid int) (time.Duration, error) {
-	ticks, err := cpuTicks(pid)
-	return time.Duration(float64(ticks) * float64(time.Second) / clockTicks), err
 }

@@ -1,15 +1,6 @@
 package main
 
-import (
-	"os"
-	"testing"
-)
-
-func TestProcCPU(t *testing.T) {
-	if d, err := procCPU(os.Getpid()); err != nil || d < 0 {
-		t.Errorf("procCPU(self) = %v, %v", d, err)
-	}
-}
+import "testing"
 
 func TestPerCore(t *testing.T) {
 	for cpu, want := range map[float64]string{20: "50.0k/s", 42.4: "23.6k/s", 0: "–"} {

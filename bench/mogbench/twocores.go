@@ -28,17 +28,7 @@ func (c *cluster) startTwoCores() error {
 		return nil
 	}
 	for port, yaml := range map[int]string{gw2Cache: gatewayYAML(gw2Cache, true, true), gw2NoCache: gatewayYAML(gw2NoCache, false, true)} {
-		cfg := filepath.Join(c.work, fmt.Sprintf("gateway-%d.yaml", port))
-		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			return err
-		}
-		p, err := start(c.work, fmt.Sprintf("gateway-%d", port), twoCPUs, []string{"GOMAXPROCS=2"}, c.o.bin, "gateway",
-			"-c", cfg, "--log-level", "warn", "--pprof", pprofAddr(port))
-		if err != nil {
-			return err
-		}
-		c.gateways[port] = p
-		if err := waitPort(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+		if err := c.startGateway(port, yaml, twoCPUs, []string{"GOMAXPROCS=2"}); err != nil {
 			return err
 		}
 	}

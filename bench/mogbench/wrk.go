@@ -21,17 +21,27 @@ type wrkResult struct {
 
 // runWrk runs wrk pinned to cpus against url for d with conns connections.
 func runWrk(cpus, url string, conns int, d time.Duration, headers ...string) (wrkResult, error) {
+	out, err := wrkOutput(cpus, url, conns, d, 10*time.Second, headers...)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	return parseWrk(out)
+}
+
+// wrkOutput runs wrk (one thread, latency distribution) pinned to cpus against url for d with conns
+// connections and a client timeout, and returns its output.
+func wrkOutput(cpus, url string, conns int, d, timeout time.Duration, headers ...string) ([]byte, error) {
 	args := []string{"-c", cpus, "wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
-		"--latency", "--timeout", "10s"}
+		"--latency", "--timeout", timeout.String()}
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
 	args = append(args, url)
 	out, err := exec.Command("taskset", args...).CombinedOutput()
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
+		return nil, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
 	}
-	return parseWrk(out)
+	return out, nil
 }
 
 func parseWrk(out []byte) (wrkResult, error) {
