@@ -88,7 +88,7 @@ func pids(ps ...*proc) []int {
 			continue
 		}
 		all := []int{p.cmd.Process.Pid}
-		if p.name == "nginx" || strings.HasPrefix(p.name, "nginx-") {
+		if p.isNginx() {
 			all = append(all, nginxWorkers(p)...)
 		}
 		for _, pid := range all {
@@ -100,6 +100,9 @@ func pids(ps ...*proc) []int {
 	}
 	return out
 }
+
+// isNginx reports whether p is an nginx master (named nginx or nginx-*), whose workers serve.
+func (p *proc) isNginx() bool { return p.name == "nginx" || strings.HasPrefix(p.name, "nginx-") }
 
 // countSyscalls runs wrk against url for d while strace counts the system calls of every thread of
 // pids (strace -c -f), and returns the calls and failed calls per request. It is a separate pass from

@@ -198,7 +198,7 @@ func nginxRSS(p *proc) int64 {
 	if p == nil {
 		return 0
 	}
-	if p.name != "nginx" {
+	if !p.isNginx() {
 		return p.peakRSS()
 	}
 	workers := nginxWorkers(p)
