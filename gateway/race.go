@@ -57,15 +57,14 @@ func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 	if r == nil {
 		r = &racer{}
 	}
-	results, timer := r.results, r.timer
-	*r = racer{s: s, fr: fr, ph: ph, armedFor: -1, timer: timer,
+	// An unhedged fetch keeps the pooled results channel too, for the next hedged one.
+	*r = racer{s: s, fr: fr, ph: ph, armedFor: -1, results: r.results, timer: r.timer,
 		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
 	if r.hedging {
 		h.budget.request(s.now())
-		if cap(results) < len(fr.targets) {
-			results = make(chan attempt, max(len(fr.targets), racerResults))
+		if cap(r.results) < len(fr.targets) {
+			r.results = make(chan attempt, max(len(fr.targets), racerResults))
 		}
-		r.results = results
 	}
 	return r
 }

@@ -67,12 +67,9 @@ func (cr *cacheRoute) entryTags(h *fasthttp.ResponseHeader) []string {
 		return tags
 	}
 	tags = slices.Clone(tags)
-	h.VisitAll(func(k, v []byte) {
-		if !cr.isTagHeader(string(k)) {
-			return
-		}
+	for _, v := range h.PeekAll(cr.tagHeader) {
 		tags = appendTags(tags, string(v))
-	})
+	}
 	return tags
 }
 
