@@ -26,6 +26,14 @@ type target struct {
 	etag   string // tracker routes: the fid's validator (fidETag), "" when the path names no fid
 }
 
+// failed counts a failed attempt on t against its node's max_fails, unless the gateway itself ran
+// out of connections to the node (fasthttp.ErrNoFreeConns), which says nothing of the node.
+func (t target) failed(now time.Time, err error) {
+	if !errors.Is(err, fasthttp.ErrNoFreeConns) {
+		t.node.fail(now, t.health)
+	}
+}
+
 // fetchRequest is what a fetch needs from the client request. It is a copy, so the body stream that
 // outlives the handler never touches the RequestCtx.
 type fetchRequest struct {
@@ -227,9 +235,7 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 		fr.rec.addUpstream(t.node.addr, at.took)
 		if err != nil {
 			kind := classify(err)
-			if !errors.Is(err, fasthttp.ErrNoFreeConns) {
-				t.node.fail(s.now(), t.health)
-			}
+			t.failed(s.now(), err)
 			s.failTarget(fr, t, err)
 			last = kind
 			if !(kind == failTimeout && fr.route.next.timeout) && !(kind == failError && fr.route.next.error) {

@@ -153,10 +153,11 @@ func (r *racer) result() (attempt, bool) {
 // A target marked down (max_fails within fail_timeout) gets no hedge: it stays a last resort for
 // failover after errors, as in nginx, and targets lists the marked-down ones last.
 func (r *racer) hedge(i int) {
+	now := r.s.now()
 	switch {
-	case r.next >= len(r.fr.targets) || !r.fr.targets[r.next].node.available(r.s.now(), r.fr.targets[r.next].health):
+	case r.next >= len(r.fr.targets) || !r.fr.targets[r.next].node.available(now, r.fr.targets[r.next].health):
 		r.timed |= 1 << i
-	case r.fr.route.hedge.budget.take(r.s.now()):
+	case r.fr.route.hedge.budget.take(now):
 		r.timed |= 1 << i
 		r.hedged = true
 		r.s.stats.hedges.Add(1)
@@ -255,9 +256,7 @@ func (r *racer) finish() {
 				at.t.node.stuck.Add(-1)
 			}
 			if at.err != nil {
-				if !errors.Is(at.err, fasthttp.ErrNoFreeConns) {
-					at.t.node.fail(s.now(), at.t.health)
-				}
+				at.t.failed(s.now(), at.err)
 				continue
 			}
 			abandon(at.resp)
