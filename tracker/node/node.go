@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -162,24 +161,11 @@ func (c *Client) Size(ctx context.Context, url string) (int64, error) {
 		return 0, err
 	}
 	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return 0, fmt.Errorf("HEAD %s: %w", url, ErrNotFound)
-	case resp.StatusCode/100 != 2:
-		return 0, &StatusError{"HEAD", url, resp.StatusCode}
-	}
+	// The reply is judged as head.go judges its own; net/http has already refused conflicting
+	// Content-Length values.
 	cl := resp.Header.Get("Content-Length")
-	if cl == "" {
-		if strings.HasPrefix(resp.Header.Get("Server"), "lighttpd") {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("HEAD %s: no Content-Length", url)
-	}
-	v, err := strconv.ParseInt(cl, 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("HEAD %s: bad Content-Length %q", url, cl)
-	}
-	return v, nil
+	return headReply{code: resp.StatusCode, length: cl, hasLength: cl != "",
+		lighttpd: strings.HasPrefix(resp.Header.Get("Server"), "lighttpd")}.size(url)
 }
 
 // Get fetches url into memory, refusing bodies over limit bytes and short bodies.

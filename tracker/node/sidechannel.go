@@ -37,7 +37,7 @@ func (c *Client) Digest(ctx context.Context, url string, h store.Hash, reason st
 
 // sideDigest asks the side channel of rawURL's host for the digest of its path.
 func (c *Client) sideDigest(ctx context.Context, rawURL string, h store.Hash, reason string) ([]byte, error) {
-	if c.cfg.SidePort <= 0 || h.New() == nil {
+	if c.cfg.SidePort <= 0 || h.Size() == 0 { // no side channel, or no digest to ask for
 		return nil, errNoSideChannel
 	}
 	u, err := url.Parse(rawURL)

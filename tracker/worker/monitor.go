@@ -7,12 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -125,8 +125,7 @@ func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device)
 	dev := "/dev" + strconv.Itoa(d.ID)
 	body, err := w.node.Get(ctx, hostURL(h, true)+dev+"/usage", usageLimit)
 	if err != nil {
-		var ne net.Error
-		return Observation{At: now, Err: "usage: " + err.Error()}, errors.As(err, &ne) && ne.Timeout()
+		return Observation{At: now, Err: "usage: " + err.Error()}, node.IsTimeout(err)
 	}
 	o := Observation{Reachable: true, At: now}
 	u, err := parseUsage(body)

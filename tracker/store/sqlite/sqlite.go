@@ -57,9 +57,9 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
 // WithLocateTTL sets how long Locate (get_paths) may answer a key from memory (default
-// DefaultLocateTTL); 0 turns the cache off. Writes through this Store update the cache at once;
-// the TTL bounds how long a write through another Store on the same file (another tracker) takes
-// to show.
+// DefaultLocateTTL); 0 turns the cache off. Writes through this Store update the cache at once, and
+// a commit by any other connection to the file (another tracker) empties it before the next Locate
+// answers (PRAGMA data_version, see openVersion); the TTL only bounds how long an entry is kept.
 func WithLocateTTL(d time.Duration) Option { return func(o *options) { o.locateTTL = d } }
 
 // Store is a store.Store on one SQLite file. It is safe for concurrent use; Close releases it.
