@@ -1,6 +1,8 @@
 package tracker
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -71,7 +73,7 @@ func TestGetPathsOtherTracker(t *testing.T) {
 	}
 	c.lc.ok("delete domain=d&key=shared")
 	// The delete has returned, so the other tracker, which had the key in its Locate cache, must
-	// already answer without it (its cache watches the file's data_version).
+	// already answer without it (its cache watches the file's commits).
 	if got := olc.do("get_paths domain=d&key=shared&noverify=1"); got != "ERR unknown_key unknown_key" {
 		t.Fatalf("get_paths on the other tracker right after the delete = %q, want ERR unknown_key", got)
 	}
@@ -79,7 +81,29 @@ func TestGetPathsOtherTracker(t *testing.T) {
 	c.upload(t, "shared", "c1", []byte("first"))
 	first := olc.ok("get_paths domain=d&key=shared&noverify=1").Get("path1")
 	c.upload(t, "shared", "c1", []byte("second"))
-	if got := olc.ok("get_paths domain=d&key=shared&noverify=1").Get("path1"); got == first {
+	gp := olc.ok("get_paths domain=d&key=shared&noverify=1")
+	if got := gp.Get("path1"); got == first {
 		t.Fatalf("get_paths on the other tracker right after an overwrite = %q, the old fid's path", got)
+	}
+	// A rename through one tracker is read at once through the other.
+	c.lc.ok("rename domain=d&from_key=shared&to_key=moved")
+	if got := olc.do("get_paths domain=d&key=shared&noverify=1"); got != "ERR unknown_key unknown_key" {
+		t.Fatalf("get_paths of the old key on the other tracker right after a rename = %q, want ERR unknown_key", got)
+	}
+	if got := pathFid(t, olc.ok("get_paths domain=d&key=moved&noverify=1").Get("path1")); got != pathFid(t, gp.Get("path1")) {
+		t.Fatalf("get_paths of the new key on the other tracker right after a rename: fid %s, want %s", got, pathFid(t, gp.Get("path1")))
+	}
+	// New copies written by the first tracker (as its replication worker does) are read at once.
+	fid, err := strconv.ParseInt(pathFid(t, gp.Get("path1")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []int{1, 2, 3} {
+		if err := c.tt.st.AddFileOn(context.Background(), fid, dev); err != nil {
+			t.Fatalf("AddFileOn(%d, %d): %v", fid, dev, err)
+		}
+	}
+	if got := olc.ok("get_paths domain=d&key=moved&noverify=1").Get("paths"); got != "2" {
+		t.Fatalf("get_paths on the other tracker right after replication: paths=%s, want 2", got)
 	}
 }

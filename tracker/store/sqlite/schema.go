@@ -133,4 +133,28 @@ var schema = []string{
 	acquiredat INT UNSIGNED NOT NULL
 )`,
 	`INSERT OR IGNORE INTO server_settings (field, value) VALUES ('schema_version', '17')`,
+	// mogway's own: the Locate generation (see locateGenQuery), bumped in the same transaction by
+	// every change to what Locate reads (file's fid, dmid, dkey and length; file_on), whoever
+	// makes it: a trigger fires for every writer of the file, mogway or not, old or new.
+	`CREATE TABLE IF NOT EXISTS mogway_locate_gen (
+	id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	n  INTEGER NOT NULL
+)`,
+	`INSERT OR IGNORE INTO mogway_locate_gen (id, n) VALUES (1, 0)`,
+	locateGenTrigger("file_insert", "INSERT ON file"),
+	locateGenTrigger("file_delete", "DELETE ON file"),
+	locateGenTrigger("file_update", "UPDATE OF fid, dmid, dkey, length ON file"),
+	locateGenTrigger("file_on_insert", "INSERT ON file_on"),
+	locateGenTrigger("file_on_delete", "DELETE ON file_on"),
+	locateGenTrigger("file_on_update", "UPDATE ON file_on"),
+}
+
+// locateGenQuery reads the Locate generation.
+const locateGenQuery = "SELECT n FROM mogway_locate_gen WHERE id = 1"
+
+// locateGenTrigger is the statement creating the trigger name that bumps the Locate generation
+// after each row of event.
+func locateGenTrigger(name, event string) string {
+	return "CREATE TRIGGER IF NOT EXISTS mogway_locate_gen_" + name + " AFTER " + event +
+		" BEGIN UPDATE mogway_locate_gen SET n = n + 1 WHERE id = 1; END"
 }

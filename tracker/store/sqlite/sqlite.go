@@ -58,8 +58,9 @@ func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
 // WithLocateTTL sets how long Locate (get_paths) may answer a key from memory (default
 // DefaultLocateTTL); 0 turns the cache off. Writes through this Store update the cache at once, and
-// a commit by any other connection to the file (another tracker) empties it before the next Locate
-// answers (PRAGMA data_version, see openVersion); the TTL only bounds how long an entry is kept.
+// a change to files or their copies committed by any other connection to the file (another
+// tracker) empties it before the next Locate answers (see openChanges); the TTL only bounds how
+// long an entry is kept.
 func WithLocateTTL(d time.Duration) Option { return func(o *options) { o.locateTTL = d } }
 
 // Store is a store.Store on one SQLite file. It is safe for concurrent use; Close releases it.
@@ -112,50 +113,58 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	l := newLocker(w, o.logger)
 	so := sqlstore.Options{Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger, LocateTTL: o.locateTTL}
-	var v *sql.DB
 	if o.locateTTL > 0 {
-		if v, so.Version, err = openVersion(ctx, path, o.busyTimeout); err != nil {
+		var closeChanges func() error
+		if so.Changes, closeChanges, err = openChanges(ctx, path, o.busyTimeout, o.logger); err != nil {
 			r.Close()
 			w.Close()
 			return nil, err
 		}
-		so.Close = v.Close
+		so.Close = closeChanges
 	}
 	s, err := sqlstore.New(ctx, so)
 	if err != nil {
 		r.Close()
 		w.Close()
-		if v != nil {
-			v.Close()
+		if so.Close != nil {
+			so.Close()
 		}
 		return nil, err
 	}
 	return &Store{Store: s, locks: l}, nil
 }
 
-// openVersion opens the one read-only connection that tells the Locate cache whether the database
-// changed: PRAGMA data_version on a connection changes whenever another connection (this store's
-// writer, or another process: a second tracker on the file) commits. The pool holds that single
-// connection for its whole life, so successive values come from the same connection.
-func openVersion(ctx context.Context, path string, busy time.Duration) (*sql.DB, func(context.Context) (int64, error), error) {
-	v, err := openDB(path, busy, true)
+// openChanges sets up what tells the Locate cache about other connections' commits: the
+// Locate generation (mogway_locate_gen, bumped by triggers on file and file_on) and, as the commit
+// mark read without a statement, the WAL-index header of the -shm file. A connection of its own is
+// held open for the Store's life: it keeps the database open in WAL mode, so SQLite never removes
+// or truncates the -shm file under the mapping. When the file cannot be mapped, the cache reads the
+// generation on every Locate instead. The returned func releases both.
+func openChanges(ctx context.Context, path string, busy time.Duration, log *slog.Logger) (*sqlstore.Changes, func() error, error) {
+	db, err := openDB(path, busy, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	v.SetMaxOpenConns(1)
-	v.SetMaxIdleConns(1)
-	v.SetConnMaxLifetime(0)
-	v.SetConnMaxIdleTime(0)
-	st, err := v.PrepareContext(ctx, "PRAGMA data_version")
-	if err != nil {
-		v.Close()
-		return nil, nil, fmt.Errorf("sqlite: prepare data_version: %w", err)
-	}
-	return v, func(ctx context.Context) (int64, error) {
+	keep, err := db.Conn(ctx)
+	if err == nil {
 		var n int64
-		err := st.QueryRowContext(ctx).Scan(&n)
-		return n, err
-	}, nil
+		err = keep.QueryRowContext(ctx, locateGenQuery).Scan(&n) // opens the WAL index
+		if err != nil {
+			keep.Close()
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("sqlite: read the Locate generation: %w", err)
+	}
+	ch := &sqlstore.Changes{GenQuery: locateGenQuery}
+	wi, err := openWALIndex(path)
+	if err != nil {
+		log.Warn("sqlite: get_paths checks the database on every lookup", "err", err)
+	} else {
+		ch.Mark = wi.mark
+	}
+	return ch, func() error { return errors.Join(wi.close(), keep.Close(), db.Close()) }, nil
 }
 
 // Close releases the locks this Store still holds and closes the database.

@@ -52,7 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FileOps", testFileOps},
 		{"FileOn", testFileOn},
 		{"Locate", testLocate},
-		{"LocateDropAll", testLocateDropAll},
+		{"LocateOtherStore", testLocateOtherStore},
 		{"ConcurrentLocate", testConcurrentLocate},
 		{"Checksums", testChecksums},
 		{"Queues", testQueues},

@@ -159,9 +159,8 @@ func (s *Store) DeleteTempfile(ctx context.Context, fid int64) error {
 // deletion, in one transaction. A fid that is a committed file keeps its copies: only the leftover
 // tempfile row goes, and the caller hears ErrExists.
 func (s *Store) DiscardUpload(ctx context.Context, fid int64, devIDs ...int) error {
-	defer s.locs.dropFid(fid)
 	committed := false
-	err := s.tx(ctx, "discard upload", func(tx *sql.Tx) error {
+	err := s.filesTx(ctx, "discard upload", s.tx, dropFid(fid), func(tx *sql.Tx) error {
 		committed = false
 		if err := s.takeTempfile(ctx, tx, fid); err != nil {
 			return err
@@ -222,7 +221,6 @@ func (s *Store) takeTempfile(ctx context.Context, tx *sql.Tx, fid int64) error {
 // for deletion, the new row and its file_on rows are written with devcount counted from file_on,
 // the checksum stored and, when asked, the fid queued for replication.
 func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
-	defer s.locs.dropKeys(c.File.DomainID, c.File.Key)
 	f := c.File
 	if err := s.checkKey(f.Key); err != nil {
 		return 0, err
@@ -231,7 +229,7 @@ func (s *Store) CommitFile(ctx context.Context, c store.Commit) (int64, error) {
 	// A duplicate key on insert means another commit of the same key landed between our read of
 	// the key's row and our insert (MySQL reads a snapshot). Running again reads that row and
 	// replaces it: the last commit wins and the other fid is queued for deletion, as in MogileFS.
-	err := s.allocate(ctx, "commit file", func(tx *sql.Tx) error {
+	err := s.filesTx(ctx, "commit file", s.allocate, dropKeys(f.DomainID, f.Key), func(tx *sql.Tx) error {
 		replaced = 0
 		if err := s.takeTempfile(ctx, tx, f.Fid); err != nil {
 			return err
@@ -356,12 +354,11 @@ func (s *Store) FileByFid(ctx context.Context, fid int64) (store.File, error) {
 
 // DeleteFile removes the file row of a key and queues its fid for deletion, in one transaction.
 func (s *Store) DeleteFile(ctx context.Context, domainID int, key string) (store.File, error) {
-	defer s.locs.dropKeys(domainID, key)
 	var f store.File
 	if len(key) > store.MaxKeyLen {
 		return f, s.notFound("key %q in domain %d", key, domainID)
 	}
-	err := s.tx(ctx, "delete file", func(tx *sql.Tx) error {
+	err := s.filesTx(ctx, "delete file", s.tx, dropKeys(domainID, key), func(tx *sql.Tx) error {
 		var err error
 		f, err = s.fileRow(ctx, tx, "key "+strconv.Quote(key)+" in domain "+strconv.Itoa(domainID),
 			"SELECT "+fileCols+" FROM file WHERE dmid = ? AND dkey = ?", domainID, key)
@@ -381,27 +378,25 @@ func (s *Store) DeleteFile(ctx context.Context, domainID int, key string) (store
 
 // RenameFile moves a file to another key of the same domain. Renaming a key to itself succeeds.
 func (s *Store) RenameFile(ctx context.Context, domainID int, from, to string) error {
-	defer s.locs.dropKeys(domainID, from, to)
 	if err := s.checkKey(to); err != nil {
 		return err
 	}
 	if len(from) > store.MaxKeyLen {
 		return s.notFound("key %q in domain %d", from, domainID)
 	}
-	err := execOne(ctx, s.w, func() error { return s.notFound("key %q in domain %d", from, domainID) },
-		"UPDATE file SET dkey = ? WHERE dmid = ? AND dkey = ?", to, domainID, from)
-	switch {
-	case err == nil || isSentinel(err):
-		return err
-	case s.d.IsDup(err):
+	err := s.filesTx(ctx, "rename file", s.tx, dropKeys(domainID, from, to), func(tx *sql.Tx) error {
+		return execOne(ctx, tx, func() error { return s.notFound("key %q in domain %d", from, domainID) },
+			"UPDATE file SET dkey = ? WHERE dmid = ? AND dkey = ?", to, domainID, from)
+	})
+	if err != nil && !isSentinel(err) && s.d.IsDup(err) {
 		return s.exists("key %q in domain %d", to, domainID)
 	}
-	return s.errf("rename file", err)
+	return err
 }
 
 // SetFileClass changes a file's class and queues it for replication (due now) in one transaction.
+// Locate does not read the class, so its cache keeps the file.
 func (s *Store) SetFileClass(ctx context.Context, fid int64, classID int) error {
-	defer s.locs.dropFid(fid)
 	return s.tx(ctx, "set file class", func(tx *sql.Tx) error {
 		err := execOne(ctx, tx, func() error { return s.notFound("fid %d", fid) },
 			"UPDATE file SET classid = ? WHERE fid = ?", classID, fid)
@@ -465,8 +460,7 @@ func (s *Store) FileOn(ctx context.Context, fid int64) ([]int, error) {
 
 // AddFileOn records a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
-	defer s.locs.dropFid(fid)
-	return s.tx(ctx, "add file_on", func(tx *sql.Tx) error {
+	return s.filesTx(ctx, "add file_on", s.tx, dropFid(fid), func(tx *sql.Tx) error {
 		if err := lockFileRow(ctx, tx, fid); err != nil {
 			return err
 		}
@@ -479,8 +473,7 @@ func (s *Store) AddFileOn(ctx context.Context, fid int64, devID int) error {
 
 // RemoveFileOn forgets a copy of fid on a device and refreshes the file's devcount.
 func (s *Store) RemoveFileOn(ctx context.Context, fid int64, devID int) error {
-	defer s.locs.dropFid(fid)
-	return s.tx(ctx, "remove file_on", func(tx *sql.Tx) error {
+	return s.filesTx(ctx, "remove file_on", s.tx, dropFid(fid), func(tx *sql.Tx) error {
 		if err := lockFileRow(ctx, tx, fid); err != nil {
 			return err
 		}
@@ -523,8 +516,7 @@ func (s *Store) SetChecksum(ctx context.Context, c store.Checksum) error {
 
 // ForgetFid removes the file_on, checksum and tempfile rows of a deleted fid in one transaction.
 func (s *Store) ForgetFid(ctx context.Context, fid int64) error {
-	defer s.locs.dropFid(fid)
-	return s.tx(ctx, "forget fid", func(tx *sql.Tx) error {
+	return s.filesTx(ctx, "forget fid", s.tx, dropFid(fid), func(tx *sql.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM file_on WHERE fid = ?",
 			"DELETE FROM checksum WHERE fid = ?",

@@ -85,7 +85,6 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (store.Domain, er
 // DeleteDomain removes a domain and its stored default-class row. Whether it still has files or
 // classes is the caller's check.
 func (s *Store) DeleteDomain(ctx context.Context, id int) error {
-	defer s.locs.dropAll()
 	return s.tx(ctx, "delete domain", func(tx *sql.Tx) error {
 		err := execOne(ctx, tx, func() error { return s.notFound("domain %d", id) },
 			"DELETE FROM domain WHERE dmid = ?", id)
@@ -323,7 +322,6 @@ func (s *Store) UpdateDeviceUsage(ctx context.Context, devID int, mbTotal, mbUse
 
 // DeleteDevice removes a device row.
 func (s *Store) DeleteDevice(ctx context.Context, id int) error {
-	defer s.locs.dropAll()
 	err := execOne(ctx, s.w, func() error { return s.notFound("device %d", id) }, "DELETE FROM device WHERE devid = ?", id)
 	if err != nil && !isSentinel(err) {
 		return s.errf("delete device", err)

@@ -55,11 +55,10 @@ type Options struct {
 	LocateTTL time.Duration
 	// LocateCacheSize bounds the number of keys in the Locate cache; 0 means DefaultLocateCacheSize.
 	LocateCacheSize int
-	// Version, when set, returns a number that changes whenever a write is committed to the
-	// database by any connection, this Store's included (SQLite's PRAGMA data_version on a
-	// connection of its own). Locate reads it first and empties its cache when it changed, so
-	// writes made outside this Store are seen at once. An error makes Locate read the database.
-	Version func(context.Context) (int64, error)
+	// Changes, when set with LocateTTL, lets the Locate cache see at once what others (another
+	// tracker on the database) commit; nil means such writes reach the cache when its entries
+	// expire, LocateTTL after they were read.
+	Changes *Changes
 }
 
 // Store implements store.Store on database/sql. It is safe for concurrent use.
@@ -74,7 +73,9 @@ type Store struct {
 
 	locateStmt *sql.Stmt // locateQuery, prepared on r
 	locs       *locCache // nil: Locate reads the database every time
-	version    func(context.Context) (int64, error)
+	mark       func() (CommitMark, bool)
+	genQuery   string    // Changes.GenQuery; "" without Changes
+	genStmt    *sql.Stmt // genQuery, prepared on r
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,8 +86,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Write == nil || o.Dialect == nil || o.Lock == nil {
 		return nil, errors.New("sqlstore: Options.Write, Dialect and Lock are required")
 	}
-	s := &Store{w: o.Write, r: o.Read, d: o.Dialect, lock: o.Lock, close: o.Close, log: o.Logger, name: o.Dialect.Name(),
-		version: o.Version}
+	s := &Store{w: o.Write, r: o.Read, d: o.Dialect, lock: o.Lock, close: o.Close, log: o.Logger, name: o.Dialect.Name()}
 	if s.r == nil {
 		s.r = s.w
 	}
@@ -98,11 +98,8 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.minFid = max
-	if err := s.prepareLocate(ctx); err != nil {
+	if err := s.prepareLocate(ctx, o); err != nil {
 		return nil, err
-	}
-	if o.LocateTTL > 0 {
-		s.locs = newLocCache(o.LocateTTL, o.LocateCacheSize)
 	}
 	return s, nil
 }
@@ -110,8 +107,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 // Close closes the database pools. Locks still held are released by their connections closing.
 func (s *Store) Close() error {
 	var errs []error
-	if s.locateStmt != nil {
-		errs = append(errs, s.locateStmt.Close())
+	for _, st := range []*sql.Stmt{s.locateStmt, s.genStmt} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
