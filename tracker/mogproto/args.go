@@ -201,8 +201,12 @@ func ParseArgs(s []byte) (Args, error) {
 
 // parseArgs is ParseArgs on a string; values that need no decoding share s's memory.
 func parseArgs(s string) Args {
-	n := strings.Count(s, "&") + 1
-	out := make(Args, 0, n)
+	return appendArgs(make(Args, 0, strings.Count(s, "&")+1), s)
+}
+
+// appendArgs appends the pairs of s, decoded as ParseArgs does, to out, which must hold no pairs of
+// its own (the caller passes an empty list, with room to reuse).
+func appendArgs(out Args, s string) Args {
 	for len(s) > 0 {
 		var seg string
 		if i := strings.IndexByte(s, '&'); i >= 0 {

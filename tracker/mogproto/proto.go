@@ -102,19 +102,38 @@ func trimEOL(line []byte) []byte {
 // Callers skip empty lines (they get no reply) and handle '!' admin lines before calling; for those,
 // and for any line that does not start with a word character, ParseRequest returns an ErrProtocol.
 func ParseRequest(line []byte) (Request, error) {
-	line = trimEOL(line)
+	s := string(line)
+	r := Request{Args: make(Args, 0, strings.Count(s, "&")+1)}
+	if err := r.Parse(s); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+// Parse decodes line into r as ParseRequest does, reusing the storage of r.Args. A lower-case
+// command and the arguments that need no decoding share line's memory, so a server that keeps r
+// for its connection parses a typical request without allocating. On error r is left empty.
+func (r *Request) Parse(line string) error {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+	}
+	r.Cmd, r.Args = "", r.Args[:0]
 	i := 0
 	for i < len(line) && isWord(line[i]) {
 		i++
 	}
 	if i == 0 {
-		return Request{}, protocolError("no command", string(line))
+		return protocolError("no command", line)
 	}
-	cmd := strings.ToLower(string(line[:i]))
+	r.Cmd = strings.ToLower(line[:i]) // no copy when it is lower case already
 	for i < len(line) && isSpace(line[i]) {
 		i++
 	}
-	return Request{Cmd: cmd, Args: parseArgs(string(line[i:]))}, nil
+	r.Args = appendArgs(r.Args, line[i:])
+	return nil
 }
 
 // AppendRequest appends "cmd args\r\n" to dst, encoding args with AppendArgs. With no args the line

@@ -212,8 +212,15 @@ func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{"noop", "NOOP\r\n", "get_paths domain=d&key=k", "", "!version", "x\t\t a=b=c&&0"} {
 		f.Add([]byte(s))
 	}
+	reused := Request{Cmd: "old", Args: Args{{"a", "1"}, {"b", "2"}}}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r, err := ParseRequest(line)
+		// Parse into a Request that holds an earlier request decodes the same.
+		perr := reused.Parse(string(line))
+		if (err == nil) != (perr == nil) || err == nil && (reused.Cmd != r.Cmd || len(reused.Args) != len(r.Args) ||
+			len(r.Args) > 0 && !reflect.DeepEqual(reused.Args, r.Args)) {
+			t.Fatalf("Parse(%q) = %q, %v; ParseRequest = %q, %v", line, reused, perr, r, err)
+		}
 		if err != nil {
 			return
 		}
@@ -277,5 +284,36 @@ func TestHotPathAllocs(t *testing.T) {
 	buf := make([]byte, 0, 128)
 	if n := testing.AllocsPerRun(100, func() { buf = AppendRequest(buf[:0], CmdGetPaths, a) }); n != 0 {
 		t.Errorf("AppendRequest allocs = %v, want 0", n)
+	}
+}
+
+// TestRequestParse: Parse into one Request, request after request, decodes each line as
+// ParseRequest does and leaves nothing of the one before; a get_paths line costs no allocation.
+func TestRequestParse(t *testing.T) {
+	var r Request
+	for _, line := range []string{
+		"get_paths domain=d&key=k&noverify=1&pathcount=3&callid=9",
+		"NOOP\r\n",
+		"create_open domain=d&key=a+b%2Bc",
+		"file_info domain=d&key=x=y",
+		"get_paths key=x",
+	} {
+		want, err := ParseRequest([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Parse(line); err != nil {
+			t.Fatalf("Parse(%q): %v", line, err)
+		}
+		if r.Cmd != want.Cmd || len(r.Args) != len(want.Args) || len(want.Args) > 0 && !reflect.DeepEqual(r.Args, want.Args) {
+			t.Errorf("Parse(%q) = %q, want %q", line, r, want)
+		}
+	}
+	if err := r.Parse(" noop"); !errors.Is(err, ErrProtocol) || r.Cmd != "" || len(r.Args) != 0 {
+		t.Errorf("Parse(\" noop\") = %q, %v; want empty, ErrProtocol", r, err)
+	}
+	const line = "get_paths domain=photos&key=albums/2024/beach.jpg&noverify=1&pathcount=2"
+	if n := testing.AllocsPerRun(100, func() { _ = r.Parse(line) }); n != 0 {
+		t.Errorf("Parse(get_paths) allocs = %v, want 0", n)
 	}
 }
