@@ -15,6 +15,9 @@ type query struct {
 	ctx  context.Context
 	args mogproto.Args
 	cl   client
+	// res is room for a reply's arguments that a handler may fill and return (get_paths); the
+	// reply is written before the next query reuses it.
+	res mogproto.Args
 }
 
 // handler answers a command: OK with the returned args, or ERR with the returned *mogproto.Error.

@@ -280,7 +280,21 @@ func replicaTarget(c store.Class) int {
 	return c.MinDevCount
 }
 
-// getPaths lists where a key can be read (spec 3.1 get_paths).
+// getPathsStack is the number of copies of a key get_paths orders without allocating.
+const getPathsStack = 8
+
+// pathNames are the reply's names of the first paths, so that naming them does not allocate.
+var pathNames = [...]string{"path1", "path2", "path3", "path4", "path5", "path6", "path7", "path8"}
+
+func pathName(i int) string {
+	if i < len(pathNames) {
+		return pathNames[i]
+	}
+	return "path" + itoa(i+1)
+}
+
+// getPaths lists where a key can be read (spec 3.1 get_paths). A key with up to getPathsStack
+// copies and no verification is answered with one allocation: the string holding its URLs.
 func (q *query) getPaths() (mogproto.Args, error) {
 	d, key, err := q.domainKey()
 	if err != nil {
@@ -298,21 +312,27 @@ func (q *query) getPaths() (mogproto.Args, error) {
 	if err != nil {
 		return nil, q.dbErr("get_paths", err)
 	}
-	var devs []devInfo
+	var devBuf [getPathsStack]devInfo
+	var weightBuf [getPathsStack]float64
+	devs, weights := devBuf[:0], weightBuf[:0]
 	for _, id := range f.DevIDs {
 		if di, ok := q.s.state.device(id); ok {
 			devs = append(devs, di)
+			weights = append(weights, readWeight(di))
 		}
 	}
-	weights := make([]float64, len(devs))
-	for i, di := range devs {
-		weights[i] = readWeight(di)
-	}
-	var paths, drain []string
-	backup := ""
-	for _, i := range weightedOrder(weights, q.s.rand) {
+	// The URLs are written one after the other into urls; a span is one of them.
+	type span struct{ from, to int }
+	var urlBuf [512]byte
+	var orderBuf, idxBuf [getPathsStack]int
+	var pathBuf, drainBuf [getPathsStack]span
+	urls, paths, drain := urlBuf[:0], pathBuf[:0], drainBuf[:0]
+	backup := span{-1, -1}
+	for _, i := range appendWeightedOrder(orderBuf[:0], idxBuf[:0], weights, q.s.rand) {
 		di := devs[i]
-		u := readURL(di.host, di.dev.ID, f.Fid, q.cl)
+		u := span{from: len(urls)}
+		urls = appendReadURL(urls, di.host, di.dev.ID, f.Fid, q.cl)
+		u.to = len(urls)
 		if !di.readable() {
 			backup = u
 			continue
@@ -320,7 +340,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
 			asked := time.Now()
-			n, err := q.s.verify.size(q.ctx, q.s.node, u)
+			n, err := q.s.verify.size(q.ctx, q.s.node, string(urls[u.from:u.to]))
 			q.noteNodeErr(di.host.ID, asked, err)
 			if err != nil || n != f.Length {
 				continue
@@ -341,13 +361,13 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		}
 		paths = append(paths, u)
 	}
-	if len(paths) == 0 && backup != "" {
+	if len(paths) == 0 && backup.from >= 0 {
 		paths = append(paths, backup)
 	}
-	res := make(mogproto.Args, 0, len(paths)+1)
-	res.Add("paths", itoa(len(paths)))
+	all := string(urls)
+	res := append(q.res[:0], mogproto.Arg{Name: "paths", Value: itoa(len(paths))})
 	for i, u := range paths {
-		res.Add("path"+itoa(i+1), u)
+		res = append(res, mogproto.Arg{Name: pathName(i), Value: all[u.from:u.to]})
 	}
 	return res, nil
 }

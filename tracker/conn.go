@@ -29,10 +29,16 @@ type conn struct {
 	wmu sync.Mutex // serialises writes: replies and !watch lines; guards wdl
 	wdl time.Time  // the write deadline last set
 	buf []byte     // reply buffer, owned by the connection goroutine
+
+	// req, q and res are the decoded request, the query and room for the reply's arguments of
+	// the line being answered, reused from line to line by the connection goroutine.
+	req mogproto.Request
+	q   query
+	res mogproto.Args
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 4096)}
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 4096), res: make(mogproto.Args, 0, 1+len(pathNames))}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.IP
 	}
@@ -130,7 +136,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 			}
 			continue
 		}
-		out, ok := s.query(ctx, c, line)
+		out, ok := s.query(ctx, c, string(line))
 		if !ok || !c.reply(out) {
 			return
 		}
@@ -176,10 +182,9 @@ func (c *conn) writeAsync(s string) {
 
 // query runs one query line: it waits for the start-up gate and a free query slot, then dispatches.
 // ok is false when the connection should be closed without a reply (server stopping).
-func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, ok bool) {
+func (s *Server) query(ctx context.Context, c *conn, line string) (out []byte, ok bool) {
 	start := time.Now()
-	lineStr := string(line)
-	if !s.takeSlot(ctx, c, lineStr) {
+	if !s.takeSlot(ctx, c, line) {
 		return nil, false
 	}
 	s.stats.processing.Add(1)
@@ -193,7 +198,7 @@ func (s *Server) query(ctx context.Context, c *conn, line []byte) (out []byte, o
 	out = s.dispatch(s.stopCtx, c, line, c.buf[:0])
 	s.countCommand(line, out, time.Since(began))
 	s.stats.queries.Add(1)
-	s.recordRecent(recentQuery{ip: c.ipText, line: lineStr, dur: time.Since(start), at: start})
+	s.recordRecent(recentQuery{ip: c.ipText, line: line, dur: time.Since(start), at: start})
 	return out, true
 }
 
@@ -258,10 +263,17 @@ func ipString(ip net.IP) string {
 }
 
 // dispatch decodes a query line, runs its command and appends the reply line to dst. It never
-// panics: a panic in a command is logged and answered `ERR failure`.
-func (s *Server) dispatch(ctx context.Context, c *conn, line []byte, dst []byte) (out []byte) {
-	req, err := mogproto.ParseRequest(line)
-	if err != nil {
+// panics: a panic in a command is logged and answered `ERR failure`. With c, it decodes into the
+// connection's request and query, which the connection goroutine alone uses.
+func (s *Server) dispatch(ctx context.Context, c *conn, line string, dst []byte) (out []byte) {
+	var req *mogproto.Request
+	var q *query
+	if c != nil {
+		req, q = &c.req, &c.q
+	} else {
+		req, q = new(mogproto.Request), new(query)
+	}
+	if err := req.Parse(line); err != nil {
 		s.stats.errors.Add(1)
 		return mogproto.AppendErr(dst, mogproto.NewError(mogproto.ErrUnknownCommand), "")
 	}
@@ -279,14 +291,14 @@ func (s *Server) dispatch(ctx context.Context, c *conn, line []byte, dst []byte)
 		s.stats.errors.Add(1)
 		return mogproto.AppendErr(dst, mogproto.NewError(mogproto.ErrUnknownCommand), callid)
 	}
-	q := &query{
+	*q = query{
 		s:    s,
 		ctx:  ctx,
 		args: req.Args,
 		cl:   client{altZone: req.Args.Get("zone") == "alt"},
 	}
 	if c != nil {
-		q.cl.ip = c.ip
+		q.cl.ip, q.res = c.ip, c.res[:0]
 	}
 	res, err := h(q)
 	if err != nil {

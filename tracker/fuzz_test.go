@@ -79,7 +79,7 @@ func FuzzDispatch(f *testing.F) {
 		if lower := strings.ToLower(line); strings.HasPrefix(lower, "clear_cache") || strings.HasPrefix(lower, "do_monitor_round") || strings.HasPrefix(lower, "sleep") {
 			return // these wait by design
 		}
-		out := tt.s.dispatch(context.Background(), nil, []byte(line), nil)
+		out := tt.s.dispatch(context.Background(), nil, line, nil)
 		checkReply(t, line, out)
 	})
 }

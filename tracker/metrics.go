@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +22,13 @@ type trackerMetrics struct {
 	unknown commandMetrics            // lines that name no command
 }
 
-// commandMetrics is one command's label and latency observer, looked up once per answered line.
-// The label is kept so that counting a known command does not copy its name from the line.
+// commandMetrics is one command's label, latency observer and count of OK answers, looked up once
+// per answered line. The label is kept so that counting a known command does not copy its name
+// from the line; the OK counter, so that the common answer skips the label lookup of results.
 type commandMetrics struct {
 	name    string
 	latency prometheus.Observer
+	ok      prometheus.Counter
 }
 
 // unknownCommand is the command label of lines that name no command.
@@ -42,26 +45,27 @@ func (s *Server) initMetrics() {
 		"Time to answer a query command once a query worker took it.", "command")
 	m.byName = make(map[string]commandMetrics, len(commands))
 	for name := range commands {
-		m.byName[name] = commandMetrics{name, hist.WithLabelValues(name)}
+		m.byName[name] = commandMetrics{name, hist.WithLabelValues(name), m.results.WithLabelValues(name, "ok")}
 	}
-	m.unknown = commandMetrics{unknownCommand, hist.WithLabelValues(unknownCommand)}
+	m.unknown = commandMetrics{unknownCommand, hist.WithLabelValues(unknownCommand), m.results.WithLabelValues(unknownCommand, "ok")}
 	m.reg.MustRegister(m.results, hist, s.collector())
 }
 
 // countCommand records one answered query line and its reply.
-func (s *Server) countCommand(line, reply []byte, d time.Duration) {
-	name, _, _ := bytes.Cut(line, []byte{' '})
-	cm, ok := s.metrics.byName[string(name)]
+func (s *Server) countCommand(line string, reply []byte, d time.Duration) {
+	name, _, _ := strings.Cut(line, " ")
+	cm, ok := s.metrics.byName[name]
 	if !ok {
 		cm = s.metrics.unknown
 	}
 	cm.latency.Observe(d.Seconds())
-	result := "ok"
-	if rest, isErr := bytes.CutPrefix(reply, []byte("ERR ")); isErr {
-		code, _, _ := bytes.Cut(rest, []byte{' '})
-		result = string(bytes.TrimRight(code, "\r\n"))
+	rest, isErr := bytes.CutPrefix(reply, []byte("ERR "))
+	if !isErr {
+		cm.ok.Inc()
+		return
 	}
-	s.metrics.results.WithLabelValues(cm.name, result).Inc()
+	code, _, _ := bytes.Cut(rest, []byte{' '})
+	s.metrics.results.WithLabelValues(cm.name, string(bytes.TrimRight(code, "\r\n"))).Inc()
 }
 
 // collector exports the tracker's counters and the cluster as this tracker sees it.

@@ -10,7 +10,7 @@ import (
 func TestCountCommandAllocs(t *testing.T) {
 	s := &Server{}
 	s.initMetrics()
-	line, reply := []byte("get_paths domain=d key=k"), []byte("OK paths=0\r\n")
+	line, reply := "get_paths domain=d key=k", []byte("OK paths=0\r\n")
 	s.countCommand(line, reply, time.Millisecond) // creates the ok series
 	if got := testing.AllocsPerRun(100, func() { s.countCommand(line, reply, time.Millisecond) }); got != 0 {
 		t.Errorf("countCommand(%q) allocated %v times per call, want 0", line, got)

@@ -1,14 +1,15 @@
 package tracker
 
 import (
-	"github.com/mogway/mogway/tracker/worker"
 	"math/rand/v2"
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // client is what a query knows of who asked: the peer IP (for altip selection) and whether it asked
@@ -42,11 +43,26 @@ func writeURL(h store.Host, devID int, fid int64, c client) string {
 
 // readURL is the URL a fid is read from: the host's http_get_port when set, else http_port.
 func readURL(h store.Host, devID int, fid int64, c client) string {
+	var buf [128]byte
+	return string(appendReadURL(buf[:0], h, devID, fid, c))
+}
+
+// appendReadURL appends readURL(h, devID, fid, c) to dst.
+func appendReadURL(dst []byte, h store.Host, devID int, fid int64, c client) []byte {
 	port := h.HTTPPort
 	if h.HTTPGetPort > 0 {
 		port = h.HTTPGetPort
 	}
-	return "http://" + net.JoinHostPort(hostIP(h, c), strconv.Itoa(port)) + worker.FidPath(devID, fid)
+	ip := hostIP(h, c)
+	dst = append(dst, "http://"...)
+	if strings.IndexByte(ip, ':') >= 0 { // as net.JoinHostPort brackets an IPv6 address
+		dst = append(append(append(dst, '['), ip...), ']')
+	} else {
+		dst = append(dst, ip...)
+	}
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, int64(port), 10)
+	return worker.AppendFidPath(dst, devID, fid)
 }
 
 // lockedRand is a random source shared by concurrent queries.
@@ -65,7 +81,12 @@ func (l *lockedRand) Float64() float64 {
 // <= 0 are dropped, the rest are drawn one at a time without replacement, each with probability
 // weight / (sum of the remaining weights).
 func weightedOrder(weights []float64, r interface{ Float64() float64 }) []int {
-	idx := make([]int, 0, len(weights))
+	return appendWeightedOrder(make([]int, 0, len(weights)), make([]int, 0, len(weights)), weights, r)
+}
+
+// appendWeightedOrder appends weightedOrder(weights, r) to out, using idx (empty, with room to
+// reuse) as its scratch space.
+func appendWeightedOrder(out, idx []int, weights []float64, r interface{ Float64() float64 }) []int {
 	sum := 0.0
 	for i, w := range weights {
 		if w > 0 {
@@ -73,7 +94,6 @@ func weightedOrder(weights []float64, r interface{ Float64() float64 }) []int {
 			sum += w
 		}
 	}
-	out := make([]int, 0, len(idx))
 	for len(idx) > 0 {
 		x := r.Float64() * sum
 		pick := len(idx) - 1

@@ -34,6 +34,10 @@ func TestURLsAndAltIP(t *testing.T) {
 			t.Errorf("%s: readURL = %q, want %q", tc.name, got, tc.read)
 		}
 	}
+	// An IPv6 host is bracketed, as net.JoinHostPort does.
+	if got, want := readURL(store.Host{IP: "::1", HTTPPort: 7500}, 4, 5, client{}), "http://[::1]:7500/dev4/0/000/000/0000000005.fid"; got != want {
+		t.Errorf("readURL of an IPv6 host = %q, want %q", got, want)
+	}
 	// altip without altmask is never used.
 	h.AltMask = ""
 	if got := hostIP(h, client{altZone: true}); got != "10.0.0.1" {

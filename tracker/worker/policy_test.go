@@ -152,6 +152,9 @@ func TestFidPath(t *testing.T) {
 		{1, 2147483632}:  "/dev1/2/147/483/2147483632.fid",
 		{3, 12345678901}: "/dev3/1/234/567/12345678901.fid",
 	})
+	if got, want := string(AppendFidPath([]byte("http://h:7500"), 5, 148056)), "http://h:7500/dev5/0/000/148/0000148056.fid"; got != want {
+		t.Errorf("AppendFidPath after a prefix = %q, want %q", got, want)
+	}
 }
 
 func TestParseUsage(t *testing.T) {

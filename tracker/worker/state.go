@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -210,22 +209,27 @@ func hostURL(h store.Host, get bool) string {
 // 10 digits, split as /dev<N>/<b>/<mmm>/<ttt>/<fid>.fid. Longer fids are not padded or truncated;
 // their directories come from their first 7 digits.
 func FidPath(devID int, fid int64) string {
-	s := strconv.FormatInt(fid, 10)
+	var buf [64]byte
+	return string(AppendFidPath(buf[:0], devID, fid))
+}
+
+// AppendFidPath appends FidPath(devID, fid) to dst.
+func AppendFidPath(dst []byte, devID int, fid int64) []byte {
+	var num, padded [20]byte
+	s := strconv.AppendInt(num[:0], fid, 10)
 	if len(s) < 10 {
-		s = strings.Repeat("0", 10-len(s)) + s
+		k := copy(padded[:], "0000000000"[len(s):])
+		s = padded[:k+copy(padded[k:], s)]
 	}
-	var b strings.Builder
-	b.Grow(32 + len(s))
-	b.WriteString("/dev")
-	b.WriteString(strconv.Itoa(devID))
-	b.WriteByte('/')
-	b.WriteString(s[0:1])
-	b.WriteByte('/')
-	b.WriteString(s[1:4])
-	b.WriteByte('/')
-	b.WriteString(s[4:7])
-	b.WriteByte('/')
-	b.WriteString(s)
-	b.WriteString(".fid")
-	return b.String()
+	dst = append(dst, "/dev"...)
+	dst = strconv.AppendInt(dst, int64(devID), 10)
+	dst = append(dst, '/')
+	dst = append(dst, s[0:1]...)
+	dst = append(dst, '/')
+	dst = append(dst, s[1:4]...)
+	dst = append(dst, '/')
+	dst = append(dst, s[4:7]...)
+	dst = append(dst, '/')
+	dst = append(dst, s...)
+	return append(dst, ".fid"...)
 }
