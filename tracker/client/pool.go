@@ -9,6 +9,8 @@
 //   - A failure after the request was sent (timeout, connection closed, garbled reply) moves on only
 //     for commands that just read (mogproto.Idempotent). For create_close, delete, rename and the
 //     admin mutations the command may have run, so the error is returned instead.
+//   - A read whose pooled connection turns out closed by the tracker (nothing came back) is first
+//     sent again on a new connection to the same tracker; that is not a tracker failure.
 //
 // Every method of Pool is safe for concurrent use.
 package client
@@ -25,6 +27,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mogway/mogway/internal/netx"
@@ -201,33 +204,54 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // try runs one attempt on t. sent reports whether the whole request was written, after which the
 // command may have run even when err is not nil.
+//
+// An idle connection is probed for a close by the tracker (a restart, an idle timeout) before a
+// command that must not run twice is sent on it: sending on a closed one would fail only at read
+// time, too late to fail over safely. A read (mogproto.Idempotent) skips the probe, a system call
+// per request: when nothing at all comes back on a pooled connection, it is sent once more on a new
+// connection to the same tracker.
 func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Args) (reply mogproto.Args, sent bool, err error) {
 	t.requests.Add(1)
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
 
-	c, err := p.getConn(ctx, t)
-	if err != nil {
-		p.fail(ctx, t, err)
-		return nil, false, err
-	}
 	deadline := time.Now().Add(p.cfg.Timeout.D())
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	c.nc.SetDeadline(deadline)
+	read := mogproto.Idempotent(cmd)
+	c, pooled, err := p.getConn(ctx, t, deadline, !read)
+	if err == nil {
+		var stale bool
+		reply, sent, stale, err = p.roundTrip(ctx, t, c, cmd, args)
+		if stale && pooled && read {
+			if c, err = p.dial(ctx, t, deadline); err == nil {
+				reply, sent, _, err = p.roundTrip(ctx, t, c, cmd, args)
+			}
+		}
+	}
+	var perr *mogproto.Error
+	if err != nil && !errors.As(err, &perr) {
+		p.fail(ctx, t, err)
+		return nil, sent, err
+	}
+	p.up(t)
+	return reply, true, err
+}
+
+// roundTrip sends one command on c, whose deadline is set, and reads its reply. c goes back to the
+// idle list after a whole reply and is closed otherwise. stale reports that the connection was
+// found closed by the tracker before any byte of a reply came back.
+func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, args mogproto.Args) (reply mogproto.Args, sent, stale bool, err error) {
 	stop := func() bool { return true }
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
 	}
-
 	c.wbuf = mogproto.AppendRequest(c.wbuf[:0], cmd, args)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		stop()
 		c.nc.Close()
-		err = fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
-		p.fail(ctx, t, err)
-		return nil, false, err
+		return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
 	}
 	line, err := c.readLine()
 	if err == nil {
@@ -240,22 +264,25 @@ func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Ar
 	if err != nil && !errors.As(err, &perr) {
 		stop()
 		c.nc.Close()
-		err = fmt.Errorf("client: %s: reply to %s: %w", t.addr, cmd, err)
-		p.fail(ctx, t, err)
-		return nil, true, err
+		return nil, true, line == nil && closedByPeer(err), fmt.Errorf("client: %s: reply to %s: %w", t.addr, cmd, err)
 	}
-	// The reply is complete: keep the connection unless the context fired and poisoned its deadline.
+	// The reply is complete: keep the connection unless the context fired and poisoned its
+	// deadline. The deadline stays: the next call sets its own before any I/O.
 	if stop() {
-		c.nc.SetDeadline(time.Time{})
 		p.putIdle(t, c)
 	} else {
 		c.nc.Close()
 	}
-	p.up(t)
-	return reply, true, err
+	return reply, true, false, err
 }
 
-// readLine reads one reply line, however long, up to maxLine bytes.
+// closedByPeer reports whether err is what a connection the peer had closed gives: end of file,
+// a reset, or a broken pipe. A timeout is not.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// readLine reads one reply line, however long, up to maxLine bytes. On error the line is nil.
 func (c *conn) readLine() ([]byte, error) {
 	line, err := c.br.ReadSlice('\n')
 	if err == nil {
@@ -287,11 +314,12 @@ func (c *conn) readLine() ([]byte, error) {
 	}
 }
 
-// getConn returns an idle connection that is still open, or dials a new one.
-func (p *Pool) getConn(ctx context.Context, t *tracker) (*conn, error) {
+// getConn returns an idle connection, or dials a new one, with its deadline set. With probe, an
+// idle connection is used only when the tracker has not closed it. pooled reports an idle one.
+func (p *Pool) getConn(ctx context.Context, t *tracker, deadline time.Time, probe bool) (c *conn, pooled bool, err error) {
 	for {
 		t.mu.Lock()
-		var c *conn
+		c = nil
 		if n := len(t.idle); n > 0 {
 			c = t.idle[n-1]
 			t.idle = t.idle[:n-1]
@@ -300,18 +328,24 @@ func (p *Pool) getConn(ctx context.Context, t *tracker) (*conn, error) {
 		if c == nil {
 			break
 		}
-		// A tracker that restarted, or an idle timeout on its side, leaves closed connections
-		// behind; sending on one would fail only at read time, too late to fail over safely.
-		if c.br.Buffered() == 0 && netx.PeerClosed(c.nc) == nil {
-			return c, nil
+		// The probe reads through the deadline, so it is set first.
+		if c.br.Buffered() == 0 && c.nc.SetDeadline(deadline) == nil && (!probe || netx.PeerClosed(c.nc) == nil) {
+			return c, true, nil
 		}
 		c.nc.Close()
 	}
+	c, err = p.dial(ctx, t, deadline)
+	return c, false, err
+}
+
+// dial opens a new connection to t with its deadline set.
+func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn, error) {
 	d := net.Dialer{Timeout: p.cfg.DialTimeout.D()}
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
 	}
+	nc.SetDeadline(deadline)
 	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}, nil
 }
 

@@ -309,6 +309,52 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	}
 }
 
+// TestStaleIdleConnectionResent: a read is sent on a pooled connection without probing it first;
+// when the tracker had closed it (nothing at all comes back), the read is sent again on a new
+// connection to the same tracker, which is not counted as a tracker failure.
+func TestStaleIdleConnectionResent(t *testing.T) {
+	ft := newFakeTracker(t, "127.0.0.2", func(string) (string, action) {
+		return "OK paths=1&path1=http://10.0.0.1:7500/dev1/0/000/000/0000000001.fid\r\n", hangup
+	})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}})
+	const calls = 4
+	for i := range calls {
+		paths, err := p.GetPaths(t.Context(), "d", "k", GetPathsOptions{NoVerify: true})
+		if err != nil || len(paths) != 1 {
+			t.Fatalf("GetPaths %d on a pool whose idle connection the tracker closed = %v, %v", i, paths, err)
+		}
+		if i == 0 {
+			waitPeerClosed(t, p)
+		}
+	}
+	// Every call after the first found the closed connection, then dialled once.
+	if n := ft.Accepts(); n != calls {
+		t.Errorf("accepts = %d, want %d", n, calls)
+	}
+	if st := p.Stats().Trackers[0]; st.Failures != 0 || st.ConsecutiveFailures != 0 {
+		t.Errorf("Stats = %+v, want no failure", st)
+	}
+}
+
+// waitPeerClosed waits until the pool's one idle connection has seen the tracker's close.
+func waitPeerClosed(t *testing.T, p *Pool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr := p.trackers[0]
+		tr.mu.Lock()
+		dead := len(tr.idle) == 1 && netx.PeerClosed(tr.idle[0].nc) != nil
+		tr.mu.Unlock()
+		if dead {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle connection never saw the close")
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestConcurrentCallers(t *testing.T) {
 	echo := func(line string) (string, action) {
 		args, _ := mogproto.ParseArgs([]byte(line[strings.IndexByte(line, ' ')+1:]))
