@@ -18,6 +18,14 @@ func pprofAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port+1000) 
 // the top of `go tool pprof -top` as text. It is taken for rows where mogway is slower than the
 // reference, so the results show where the time goes.
 func (c *cluster) profile(name, pprof, url string) (string, error) {
+	return c.profileUnder(name, pprof, func(d time.Duration) error {
+		_, err := runWrk(loadCPUs, url, c.o.conns, d)
+		return err
+	})
+}
+
+// profileUnder is profile with load, which runs for the duration it is given, as the load.
+func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) error) (string, error) {
 	secs := int(c.o.duration.Seconds())
 	if secs < 2 {
 		secs = 2
@@ -49,7 +57,7 @@ func (c *cluster) profile(name, pprof, url string) (string, error) {
 		f.Close()
 		ch <- result{path: path, err: err}
 	}()
-	if _, err := runWrk(loadCPUs, url, c.o.conns, time.Duration(secs+1)*time.Second); err != nil {
+	if err := load(time.Duration(secs+1) * time.Second); err != nil {
 		return "", err
 	}
 	r := <-ch

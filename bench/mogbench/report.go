@@ -105,7 +105,8 @@ func writeTable(w io.Writer, rows []row) {
 	}
 }
 
-// writeProfiles prints the CPU profiles taken where mogway was slower than the reference.
+// writeProfiles prints the CPU profiles taken where mogway was slower than the reference, and
+// those of rows without a reference (the tracker's).
 func writeProfiles(w io.Writer, rows []row) {
 	first := true
 	for _, r := range rows {
@@ -113,9 +114,13 @@ func writeProfiles(w io.Writer, rows []row) {
 			continue
 		}
 		if first {
-			fmt.Fprintln(w, "\n## Where mogway is slower: CPU profiles")
+			fmt.Fprintln(w, "\n## CPU profiles: where mogway is slower, and the tracker rows")
 			fmt.Fprintln(w, "\nTaken with `--pprof` during a separate load run of the same scenario (`go tool pprof -top`).")
 			first = false
+		}
+		if r.Reference == 0 {
+			fmt.Fprintf(w, "\n### %s\n\n```\n%s\n```\n", r.Scenario, r.Profile)
+			continue
 		}
 		fmt.Fprintf(w, "\n### %s (%.2f× of %s)\n\n```\n%s\n```\n", r.Scenario, r.Mogway/r.Reference, r.RefName, r.Profile)
 	}

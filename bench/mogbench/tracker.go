@@ -55,12 +55,23 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 	}
 	cpu := median(cpuPerReq)
 	fmt.Fprintf(os.Stderr, "%s: %.0f req/s, %.1f tracker CPU-µs per request (%s per core)\n", name, median(rps), cpu, perCore(cpu))
-	return row{
+	r := row{
 		Scenario: fmt.Sprintf("%s; %.1f µs tracker CPU per request, %s per core", name, cpu, perCore(cpu)), Unit: "req/s",
 		RefName: "no reference (mogilefsd is not packaged)",
 		Mogway:  median(rps), Errors: [2]int64{failed, 0},
 		RSS: [2]int64{c.tracker.peakRSS(), 0},
-	}, nil
+	}
+	if !c.o.quick { // where a get_paths spends its time, from a separate load run
+		prof, err := c.profileUnder(name, pprofAddr(17001), func(d time.Duration) error {
+			_, err := trackerLoad(req, d)
+			return err
+		})
+		if err != nil {
+			return row{}, err
+		}
+		r.Profile = prof
+	}
+	return r, nil
 }
 
 // perCore is the rate one core would sustain at cpu µs per request, e.g. "48.8k/s"; the measured
