@@ -118,7 +118,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 		if errors.Is(err, errLineTooLong) {
 			s.stats.tooLong.Add(1)
 			e := &mogproto.Error{Code: mogproto.ErrBadParams, Message: "Request line too long (limit " + strconv.FormatInt(int64(s.cfg.MaxLine), 10) + " bytes)"}
-			if !c.reply(mogproto.AppendErr(c.buf[:0], e, "")) {
+			if !c.reply(mogproto.AppendErr(c.buf[:0], e, ""), time.Now()) {
 				return
 			}
 			continue
@@ -131,23 +131,24 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 			continue // empty lines get no reply (spec 2.1)
 		}
 		if line[0] == '!' {
-			if !c.reply(s.admin(c, string(line))) {
+			if !c.reply(s.admin(c, string(line)), time.Now()) {
 				return
 			}
 			continue
 		}
-		out, ok := s.query(ctx, c, string(line))
-		if !ok || !c.reply(out) {
+		out, now, ok := s.query(ctx, c, string(line))
+		if !ok || !c.reply(out, now) {
 			return
 		}
 	}
 }
 
-// reply writes one reply; false means the connection is unusable.
-func (c *conn) reply(b []byte) bool {
+// reply writes one reply; false means the connection is unusable. now is the current time, as
+// far as the write deadline is concerned.
+func (c *conn) reply(b []byte, now time.Time) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.armWrite()
+	c.armWrite(now)
 	_, err := c.nc.Write(b)
 	c.buf = b[:0]
 	if cap(c.buf) > maxKeptReplyBuffer {
@@ -162,8 +163,7 @@ func (c *conn) reply(b []byte) bool {
 const writeDeadlineSlack = time.Second
 
 // armWrite makes sure the next write has about defaultWriteTimeout to finish. c.wmu is held.
-func (c *conn) armWrite() {
-	now := time.Now()
+func (c *conn) armWrite(now time.Time) {
 	if c.wdl.Sub(now) < defaultWriteTimeout-writeDeadlineSlack {
 		c.wdl = now.Add(defaultWriteTimeout)
 		c.nc.SetWriteDeadline(c.wdl)
@@ -174,18 +174,20 @@ func (c *conn) armWrite() {
 func (c *conn) writeAsync(s string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.armWrite()
+	c.armWrite(time.Now())
 	if _, err := io.WriteString(c.nc, s); err != nil {
 		c.nc.Close()
 	}
 }
 
 // query runs one query line: it waits for the start-up gate and a free query slot, then dispatches.
-// ok is false when the connection should be closed without a reply (server stopping).
-func (s *Server) query(ctx context.Context, c *conn, line string) (out []byte, ok bool) {
+// ok is false when the connection should be closed without a reply (server stopping). end is when
+// the reply was ready: the clock is read twice for a query that did not wait, once on either side.
+func (s *Server) query(ctx context.Context, c *conn, line string) (out []byte, end time.Time, ok bool) {
 	start := time.Now()
-	if !s.takeSlot(ctx, c, line) {
-		return nil, false
+	waited, ok := s.takeSlot(ctx, c, line)
+	if !ok {
+		return nil, start, false
 	}
 	s.stats.processing.Add(1)
 	defer func() {
@@ -194,21 +196,26 @@ func (s *Server) query(ctx context.Context, c *conn, line string) (out []byte, o
 	}()
 
 	// A query runs to completion even when a graceful stop begins; only Close abandons it.
-	began := time.Now()
+	began := start
+	if waited {
+		began = time.Now()
+	}
 	out = s.dispatch(s.stopCtx, c, line, c.buf[:0])
-	s.countCommand(line, out, time.Since(began))
+	end = time.Now()
+	s.countCommand(line, out, end.Sub(began))
 	s.stats.queries.Add(1)
-	s.recordRecent(recentQuery{ip: c.ipText, line: line, dur: time.Since(start), at: start})
-	return out, true
+	s.recordRecent(recentQuery{ip: c.ipText, line: line, dur: end.Sub(start), at: start})
+	return out, end, true
 }
 
-// takeSlot waits for the start-up gate and a free query slot; false means the server is stopping.
-// A query that finds a slot free at once is never listed as pending (`!queue`).
-func (s *Server) takeSlot(ctx context.Context, c *conn, line string) bool {
+// takeSlot waits for the start-up gate and a free query slot; ok false means the server is
+// stopping. A query that finds a slot free at once is never listed as pending (`!queue`), and
+// did not wait.
+func (s *Server) takeSlot(ctx context.Context, c *conn, line string) (waited, ok bool) {
 	if s.gateOpen() && !s.isStopped() {
 		select {
 		case s.slots <- struct{}{}:
-			return true
+			return false, true
 		default:
 		}
 	}
@@ -230,19 +237,19 @@ func (s *Server) takeSlot(ctx context.Context, c *conn, line string) bool {
 		}
 	}
 	if !s.gateOpen() || s.isStopped() {
-		return false
+		return true, false
 	}
 	select {
 	case s.slots <- struct{}{}:
-		return true
+		return true, true
 	default:
 	}
 	s.stats.outOfWorkers.Add(1)
 	select {
 	case s.slots <- struct{}{}:
-		return true
+		return true, true
 	case <-s.stopped:
-		return false
+		return true, false
 	}
 }
 
