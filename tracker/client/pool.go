@@ -132,7 +132,8 @@ func (p *Pool) Do(ctx context.Context, cmd string, args mogproto.Args) (mogproto
 	}
 	retry := mogproto.Idempotent(cmd)
 	var lastErr error
-	for _, t := range p.order() {
+	var buf [4]*tracker
+	for _, t := range p.order(buf[:0]) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("client: %s: %w", cmd, err)
 		}
@@ -168,13 +169,12 @@ func validCmd(cmd string) bool {
 	return true
 }
 
-// order returns every tracker once: those in good health first, rotating the starting point so load
-// spreads, then those that failed recently, soonest retry first.
-func (p *Pool) order() []*tracker {
+// order appends every tracker once to out: those in good health first, rotating the starting point
+// so load spreads, then those that failed recently, soonest retry first.
+func (p *Pool) order(out []*tracker) []*tracker {
 	n := len(p.trackers)
 	start := int(p.next.Add(1)-1) % n
 	now := p.now()
-	out := make([]*tracker, 0, n)
 	var down []*tracker
 	for i := range n {
 		t := p.trackers[(start+i)%n]
