@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	so := sqlstore.Options{Write: w, Read: r, Dialect: dialect{}, Lock: l.lock, Logger: o.logger, LocateTTL: o.locateTTL}
 	if o.locateTTL > 0 {
 		var closeChanges func() error
-		if so.Changes, closeChanges, err = openChanges(ctx, path, o.busyTimeout, o.logger); err != nil {
+		if so.Changes, closeChanges, err = openChanges(ctx, path, o.busyTimeout, w, o.logger); err != nil {
 			r.Close()
 			w.Close()
 			return nil, err
@@ -138,17 +138,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Locate generation (mogway_locate_gen, bumped by triggers on file and file_on) and, as the commit
 // mark read without a statement, the WAL-index header of the -shm file. A connection of its own is
 // held open for the Store's life: it keeps the database open in WAL mode, so SQLite never removes
-// or truncates the -shm file under the mapping. When the file cannot be mapped, the cache reads the
+// or truncates the -shm file under the mapping. The file is the one SQLite names for the database
+// (PRAGMA database_list, symbolic links resolved), and it must prove live (provesLive). Otherwise (no WAL, an exclusive locking mode, no mmap), the cache reads the
 // generation on every Locate instead. The returned func releases both.
-func openChanges(ctx context.Context, path string, busy time.Duration, log *slog.Logger) (*sqlstore.Changes, func() error, error) {
+func openChanges(ctx context.Context, path string, busy time.Duration, w *sql.DB, log *slog.Logger) (*sqlstore.Changes, func() error, error) {
 	db, err := openDB(path, busy, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	keep, err := db.Conn(ctx)
+	var file string
 	if err == nil {
 		var n int64
 		err = keep.QueryRowContext(ctx, locateGenQuery).Scan(&n) // opens the WAL index
+		if err == nil {
+			var seq int
+			var name string
+			err = keep.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &file)
+		}
 		if err != nil {
 			keep.Close()
 		}
@@ -158,13 +165,35 @@ func openChanges(ctx context.Context, path string, busy time.Duration, log *slog
 		return nil, nil, fmt.Errorf("sqlite: read the Locate generation: %w", err)
 	}
 	ch := &sqlstore.Changes{GenQuery: locateGenQuery}
-	wi, err := openWALIndex(path)
+	wi, err := openWALIndex(file)
+	if err == nil {
+		err = provesLive(ctx, wi, w)
+	}
 	if err != nil {
-		log.Warn("sqlite: get_paths checks the database on every lookup", "err", err)
+		log.Warn("sqlite: get_paths reads the database's generation on every lookup", "err", err)
+		wi.close()
+		wi = nil
 	} else {
 		ch.Mark = wi.mark
 	}
 	return ch, func() error { return errors.Join(wi.close(), keep.Close(), db.Close()) }, nil
+}
+
+// provesLive checks that wi is the WAL index SQLite writes: a commit through w must move its
+// header. The commit bumps the generation (a row rewritten with its own value writes no page, so
+// commits nothing), which only makes other trackers' caches start over once.
+func provesLive(ctx context.Context, wi *walIndex, w *sql.DB) error {
+	before, ok := wi.mark()
+	if !ok {
+		return errors.New("sqlite: the WAL-index header cannot be read")
+	}
+	if _, err := w.ExecContext(ctx, "UPDATE mogway_locate_gen SET n = n + 1 WHERE id = 1"); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if after, ok := wi.mark(); !ok || after == before {
+		return errors.New("sqlite: a commit did not move the WAL-index header of the -shm file")
+	}
+	return nil
 }
 
 // Close releases the locks this Store still holds and closes the database.

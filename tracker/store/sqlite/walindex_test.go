@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,4 +177,40 @@ func TestLocateOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	locate([]int{2})
+}
+
+// TestOpenChangesMapsTheLiveIndex: the Locate cache watches the -shm file SQLite writes, also when
+// the database path is a symbolic link to the file (SQLite names the -shm after the file it
+// resolved): the mark moves with a commit.
+func TestOpenChangesMapsTheLiveIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.db")
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{real, link} {
+		s := openTest(t, path)
+		w, err := openDB(path, DefaultBusyTimeout, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, closeChanges, err := openChanges(ctx, path, DefaultBusyTimeout, w, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("openChanges(%s): %v", path, err)
+		}
+		if ch.Mark == nil {
+			t.Fatalf("openChanges(%s): no commit mark; the cache would read the database on every Locate", path)
+		}
+		m0, ok := ch.Mark()
+		if _, err := s.CreateDomain(ctx, "d"+filepath.Base(path)); err != nil {
+			t.Fatal(err)
+		}
+		if m, ok1 := ch.Mark(); !ok || !ok1 || m == m0 {
+			t.Errorf("openChanges(%s): mark did not move with a commit", path)
+		}
+		closeChanges()
+		w.Close()
+	}
 }

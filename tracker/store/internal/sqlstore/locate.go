@@ -56,7 +56,7 @@ func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Loc
 	if s.mark != nil {
 		m, marked = s.mark()
 	}
-	loc, gen, hit, current := s.locs.get(k, m, marked, s.genStmt == nil, time.Now())
+	loc, fill, hit, current := s.locs.get(k, m, marked, s.genStmt == nil, time.Now())
 	if hit {
 		return loc, nil
 	}
@@ -67,7 +67,7 @@ func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Loc
 		if err := s.genStmt.QueryRowContext(ctx).Scan(&g); err != nil {
 			return s.locate(ctx, domainID, key) // unknown whether someone else wrote: read the database
 		}
-		loc, gen, hit = s.locs.observe(k, m, marked, g, time.Now())
+		loc, fill, hit = s.locs.observe(k, m, marked, g, time.Now())
 		if hit {
 			return loc, nil
 		}
@@ -76,7 +76,7 @@ func (s *Store) Locate(ctx context.Context, domainID int, key string) (store.Loc
 	if err != nil {
 		return loc, err
 	}
-	s.locs.put(k, loc, gen, time.Now())
+	s.locs.put(k, loc, fill, time.Now())
 	return loc, nil
 }
 
