@@ -120,6 +120,7 @@ func (r *Request) Parse(line string) error {
 			line = line[:n-1]
 		}
 	}
+	clear(r.Args) // entries past the new request's arguments would keep an older line alive
 	r.Cmd, r.Args = "", r.Args[:0]
 	i := 0
 	for i < len(line) && isWord(line[i]) {
