@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/store"
 )
 
 // pathFid is the fid in a get_paths path (…/0000/000/000/0000000042.fid).
@@ -105,5 +108,40 @@ func TestGetPathsOtherTracker(t *testing.T) {
 	}
 	if got := olc.ok("get_paths domain=d&key=moved&noverify=1").Get("paths"); got != "2" {
 		t.Fatalf("get_paths on the other tracker right after replication: paths=%s, want 2", got)
+	}
+}
+
+// startGetPaths starts a tracker with key "k" of domain d stored on devices 1 and 3 (two hosts,
+// every device observed), the get_paths load of the bench's tracker rows.
+func startGetPaths(b testing.TB) *testTracker {
+	b.Helper()
+	ctx := context.Background()
+	tt := startTracker(b, Config{})
+	fixture(b, tt.dial(b), "127.0.0.2", "7500", "127.0.0.3", "7500")
+	tt.observeAll(1, 2, 3)
+	fid, err := tt.st.CreateTempfile(ctx, store.Tempfile{DomainID: 1, Key: "k", DevIDs: []int{1, 3}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tt.st.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: 1, Key: "k", Length: 4096}, DevIDs: []int{1, 3}}); err != nil {
+		b.Fatal(err)
+	}
+	return tt
+}
+
+// TestGetPathsAllocs: get_paths noverify=1 of a located key, answered on a connection, allocates
+// only the string of its URLs (the connection's request line is the caller's).
+func TestGetPathsAllocs(t *testing.T) {
+	tt := startGetPaths(t)
+	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
+	const line = "get_paths domain=d&key=k&noverify=1"
+	var out []byte
+	run := func() { out = tt.s.dispatch(context.Background(), c, line, out[:0]) }
+	run()
+	if !strings.HasPrefix(string(out), "OK paths=2&path1=http://127.0.0.") {
+		t.Fatalf("%s = %q", line, out)
+	}
+	if n := testing.AllocsPerRun(100, run); n > 1 {
+		t.Errorf("dispatch(%q) allocs = %v, want 1", line, n)
 	}
 }
