@@ -48,9 +48,13 @@ type fetchRequest struct {
 	// routes whose paths came from the path cache ask the tracker again (the cached copies may be gone).
 	refresh bool
 	rec     *accessRecord
+	// now is the gateway's clock when the targets were picked, reused for the hedge budget's count.
+	now time.Time
 	// own holds the targets of an upstream route of up to ownTargets servers, so a request allocates them
 	// with the fetchRequest.
 	own [ownTargets]target
+	// ans is the answer open returns, kept here so a request allocates it with the fetchRequest.
+	ans answer
 }
 
 // ownTargets is the room for targets inside a fetchRequest.
@@ -283,7 +287,8 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			s.stats.hedgesWon.Add(1)
 		}
 		r.logHedge(fr.rec, &at)
-		return &answer{t: t, resp: resp, ent: ent, rest: r.rest()}, 0, ""
+		fr.ans = answer{t: t, resp: resp, ent: ent, rest: r.rest()}
+		return &fr.ans, 0, ""
 	}
 	r.logHedge(fr.rec, nil)
 	s.stats.upstreamFailed.Add(1)
@@ -306,8 +311,9 @@ func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
 }
 
 // roundTrip sends one GET or HEAD to t and reads the response headers into resp; the body stays on the
-// connection (resp.BodyStream) for the caller to stream or close.
-func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response) error {
+// connection (resp.BodyStream) for the caller to stream or close. start is the time the caller read
+// before the call, from which the first-byte timeout runs (one clock read serves both).
+func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response, start time.Time) error {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.SetRequestURI(t.uri)
@@ -327,7 +333,7 @@ func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.R
 		req.Header.Set("If-Modified-Since", ph.ims)
 	}
 	cfg := s.cfgNow()
-	return t.node.hc.DoDeadline(req, resp, time.Now().Add(cfg.Timeouts.StorageFirstByte.D()))
+	return t.node.hc.DoDeadline(req, resp, start.Add(cfg.Timeouts.StorageFirstByte.D()))
 }
 
 // entity describes the bytes of an answer: which part of which whole.
@@ -596,7 +602,7 @@ func (b *bodyReader) continueFromNext() error {
 		b.rest = b.rest[1:]
 		resp := fasthttp.AcquireResponse()
 		start := time.Now()
-		err := b.s.roundTrip(t, false, passHeaders{rangeHdr: "bytes=" + strconv.FormatInt(b.pos, 10) + "-" + strconv.FormatInt(b.end, 10)}, resp)
+		err := b.s.roundTrip(t, false, passHeaders{rangeHdr: "bytes=" + strconv.FormatInt(b.pos, 10) + "-" + strconv.FormatInt(b.end, 10)}, resp, start)
 		b.fr.rec.addUpstream(t.node.addr, time.Since(start))
 		t.node.requests.Add(1)
 		if err != nil {

@@ -61,7 +61,11 @@ func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 	*r = racer{s: s, fr: fr, ph: ph, armedFor: -1, results: r.results, timer: r.timer,
 		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
 	if r.hedging {
-		h.budget.request(s.now())
+		now := fr.now
+		if now.IsZero() {
+			now = s.now()
+		}
+		h.budget.request(now)
 		if cap(r.results) < len(fr.targets) {
 			r.results = make(chan attempt, max(len(fr.targets), racerResults))
 		}
@@ -270,7 +274,7 @@ func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt 
 	resp := fasthttp.AcquireResponse()
 	t.node.inflight.Add(1)
 	start := time.Now()
-	err := s.roundTrip(t, head, ph, resp)
+	err := s.roundTrip(t, head, ph, resp, start)
 	took := time.Since(start)
 	t.node.inflight.Add(-1)
 	t.node.requests.Add(1)
