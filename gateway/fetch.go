@@ -311,9 +311,8 @@ func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
 }
 
 // roundTrip sends one GET or HEAD to t and reads the response headers into resp; the body stays on the
-// connection (resp.BodyStream) for the caller to stream or close. start is the time the caller read
-// before the call, from which the first-byte timeout runs (one clock read serves both).
-func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response, start time.Time) error {
+// connection (resp.BodyStream) for the caller to stream or close.
+func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response) error {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.SetRequestURI(t.uri)
@@ -332,8 +331,10 @@ func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.R
 	if ph.ims != "" {
 		req.Header.Set("If-Modified-Since", ph.ims)
 	}
-	cfg := s.cfgNow()
-	return t.node.hc.DoDeadline(req, resp, start.Add(cfg.Timeouts.StorageFirstByte.D()))
+	// A timeout rather than a deadline: fasthttp turns a deadline back into a timeout (another clock
+	// read) before it computes the connection's deadlines from it.
+	req.SetTimeout(s.cfgNow().Timeouts.StorageFirstByte.D())
+	return t.node.hc.Do(req, resp)
 }
 
 // entity describes the bytes of an answer: which part of which whole.
@@ -602,7 +603,7 @@ func (b *bodyReader) continueFromNext() error {
 		b.rest = b.rest[1:]
 		resp := fasthttp.AcquireResponse()
 		start := time.Now()
-		err := b.s.roundTrip(t, false, passHeaders{rangeHdr: "bytes=" + strconv.FormatInt(b.pos, 10) + "-" + strconv.FormatInt(b.end, 10)}, resp, start)
+		err := b.s.roundTrip(t, false, passHeaders{rangeHdr: "bytes=" + strconv.FormatInt(b.pos, 10) + "-" + strconv.FormatInt(b.end, 10)}, resp)
 		b.fr.rec.addUpstream(t.node.addr, time.Since(start))
 		t.node.requests.Add(1)
 		if err != nil {

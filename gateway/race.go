@@ -274,7 +274,7 @@ func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt 
 	resp := fasthttp.AcquireResponse()
 	t.node.inflight.Add(1)
 	start := time.Now()
-	err := s.roundTrip(t, head, ph, resp, start)
+	err := s.roundTrip(t, head, ph, resp)
 	took := time.Since(start)
 	t.node.inflight.Add(-1)
 	t.node.requests.Add(1)
