@@ -46,9 +46,12 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// SetReadDeadline records t; Read arms it before the next read. fasthttp sets two read deadlines
+// per request, the keep-alive wait's and then the request head's, and the second is never armed when
+// the whole head came with the first read: one runtime timer update per request instead of two.
 func (c *serverConn) SetReadDeadline(t time.Time) error {
-	c.rd, c.ra = t, t
-	return c.Conn.SetReadDeadline(t)
+	c.rd = t
+	return nil
 }
 
 func (c *serverConn) SetWriteDeadline(t time.Time) error {
@@ -64,6 +67,11 @@ func (c *serverConn) Read(p []byte) (int, error) {
 			}
 			c.ra = d
 		}
+	} else if !c.ra.Equal(c.rd) {
+		if err := c.Conn.SetReadDeadline(c.rd); err != nil {
+			return 0, err
+		}
+		c.ra = c.rd
 	}
 	return c.Conn.Read(p)
 }
@@ -226,8 +234,15 @@ func (c *idleConn) SetWriteDeadline(t time.Time) error {
 		}
 	}
 	c.lastReq = now
-	c.wd, c.wa = t, t
+	c.wd = t
 	c.putStall, c.putAnswer = 0, 0
+	if c.idle > 0 {
+		// Write arms the deadline each write needs (the later of t and the idle bound), and keeps
+		// the one armed for the last request when it still does the job: arming t here would cost
+		// a runtime timer update that the request's first write replaced at once.
+		return nil
+	}
+	c.wa = t
 	return c.Conn.SetWriteDeadline(t)
 }
 

@@ -312,3 +312,115 @@ func TestIdleConnLivenessCheck(t *testing.T) {
 		})
 	}
 }
+
+// deadlineCounter counts the deadlines armed on the connection it wraps.
+type deadlineCounter struct {
+	net.Conn
+	reads, writes int
+}
+
+func (c *deadlineCounter) SetReadDeadline(t time.Time) error {
+	c.reads++
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	c.writes++
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// Back-to-back small requests on a node connection arm its write deadline once, not twice per
+// request (fasthttp's deadline, then the idle bound of the first write), and a client connection
+// arms one read deadline per request, not the keep-alive wait's and the request head's: each arming
+// is a runtime timer update. The deadlines still bound the waits.
+func TestDeadlinesArmedOnce(t *testing.T) {
+	t.Run("node connection", func(t *testing.T) {
+		nc, peer := tcpPair(t)
+		dc := &deadlineCounter{Conn: nc}
+		var stale atomic.Int64
+		c := &idleConn{Conn: dc, idle: 30 * time.Second, staleReads: &stale}
+		buf := make([]byte, 64)
+		const requests = 5
+		for range requests {
+			// As fasthttp's client does: deadline, request, read deadline, answer.
+			if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if dc.writes != 1 {
+			t.Errorf("%d requests armed the write deadline %d times, want 1", requests, dc.writes)
+		}
+		if !c.wa.After(time.Now().Add(20 * time.Second)) {
+			t.Errorf("write deadline armed %v ahead, want about the idle bound (30s)", time.Until(c.wa))
+		}
+	})
+	t.Run("client connection", func(t *testing.T) {
+		cc, peer := tcpPair(t)
+		dc := &deadlineCounter{Conn: cc}
+		c := &serverConn{Conn: dc}
+		buf := make([]byte, 64)
+		const requests = 5
+		for range requests {
+			// As fasthttp's server does: the keep-alive wait's deadline and a read of the head, then
+			// the head's deadline, unused when the whole head came with the first read.
+			if err := c.SetReadDeadline(time.Now().Add(75 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetReadDeadline(time.Now().Add(60 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if dc.reads != requests {
+			t.Errorf("%d requests armed the read deadline %d times, want %d", requests, dc.reads, requests)
+		}
+		// A deadline recorded without a read is armed before the next read.
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		var ne net.Error
+		if _, err := c.Read(buf); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("Read with nothing to read after the deadline = %v, want a timeout", err)
+		}
+	})
+}

@@ -48,9 +48,13 @@ type fetchRequest struct {
 	// routes whose paths came from the path cache ask the tracker again (the cached copies may be gone).
 	refresh bool
 	rec     *accessRecord
+	// now is the gateway's clock when the targets were picked, reused for the hedge budget's count.
+	now time.Time
 	// own holds the targets of an upstream route of up to ownTargets servers, so a request allocates them
 	// with the fetchRequest.
 	own [ownTargets]target
+	// ans is the answer open returns, kept here so a request allocates it with the fetchRequest.
+	ans answer
 }
 
 // ownTargets is the room for targets inside a fetchRequest.
@@ -283,7 +287,8 @@ func (s *Server) openTargets(fr *fetchRequest, ph passHeaders) (*answer, int, st
 			s.stats.hedgesWon.Add(1)
 		}
 		r.logHedge(fr.rec, &at)
-		return &answer{t: t, resp: resp, ent: ent, rest: r.rest()}, 0, ""
+		fr.ans = answer{t: t, resp: resp, ent: ent, rest: r.rest()}
+		return &fr.ans, 0, ""
 	}
 	r.logHedge(fr.rec, nil)
 	s.stats.upstreamFailed.Add(1)
@@ -326,8 +331,10 @@ func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.R
 	if ph.ims != "" {
 		req.Header.Set("If-Modified-Since", ph.ims)
 	}
-	cfg := s.cfgNow()
-	return t.node.hc.DoDeadline(req, resp, time.Now().Add(cfg.Timeouts.StorageFirstByte.D()))
+	// A timeout rather than a deadline: fasthttp turns a deadline back into a timeout (another clock
+	// read) before it computes the connection's deadlines from it.
+	req.SetTimeout(s.cfgNow().Timeouts.StorageFirstByte.D())
+	return t.node.hc.Do(req, resp)
 }
 
 // entity describes the bytes of an answer: which part of which whole.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -81,7 +80,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		referer:   string(ctx.Request.Header.Referer()),
 		userAgent: string(ctx.Request.Header.UserAgent()),
 		cache:     "-",
-		start:     time.Now(),
+		start:     ctx.Time(), // fasthttp read the clock just before calling the handler
 	}
 	defer func() {
 		if ctx.Request.IsBodyStream() && !rec.bodyRead {

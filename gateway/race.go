@@ -61,7 +61,11 @@ func (s *Server) newRacer(fr *fetchRequest, ph passHeaders) *racer {
 	*r = racer{s: s, fr: fr, ph: ph, armedFor: -1, results: r.results, timer: r.timer,
 		hedging: !h.off && h.budget != nil && len(fr.targets) <= maxRaced}
 	if r.hedging {
-		h.budget.request(s.now())
+		now := fr.now
+		if now.IsZero() {
+			now = s.now()
+		}
+		h.budget.request(now)
 		if cap(r.results) < len(fr.targets) {
 			r.results = make(chan attempt, max(len(fr.targets), racerResults))
 		}

@@ -156,3 +156,52 @@ func routeKey(tb testing.TB, tab *table, raw []byte) string {
 	}
 	return key
 }
+
+// TestProxiedGetAllocs pins the allocations of a warm 4 KiB GET on an upstream route and on a tracker
+// route whose get_paths answer is cached, counted over the whole process: gateway, client and origin.
+// A new allocation on the proxy path fails it; lower the limits when the path gets cheaper.
+func TestProxiedGetAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	body := pattern(4 << 10)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) (hc *fasthttp.HostClient, uri string)
+		max   float64
+	}{
+		{"upstream route", func(t *testing.T) (*fasthttp.HostClient, string) {
+			a1, a2 := startOrigin(t, "127.0.0.2", body), startOrigin(t, "127.0.0.3", body)
+			_, hc := startMemGateway(t, benchConfig(Route{Prefix: "/g/", Servers: []UpstreamServer{{Addr: a1}, {Addr: a2}}}), Deps{})
+			return hc, "/g/M00/00/00/abc.jpg"
+		}, 11},
+		{"tracker route, cached paths", func(t *testing.T) (*fasthttp.HostClient, string) {
+			addr := startOrigin(t, "127.0.0.2", body)
+			ft := newFakeTracker()
+			ft.set("d", "k", "http://"+addr+fidPath(17))
+			_, hc := startMemGateway(t, benchConfig(), Deps{Tracker: ft})
+			return hc, "/d/k"
+		}, 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, uri := tc.setup(t)
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(uri)
+			req.Header.SetHost("gateway")
+			get := func() {
+				if err := hc.DoTimeout(req, resp, 10*time.Second); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != len(body) {
+					t.Fatalf("GET %s = %d with %d bytes (%v), want 200 with %d", uri, resp.StatusCode(), len(resp.Body()), err, len(body))
+				}
+			}
+			for range 10 { // warm the pools and connections
+				get()
+			}
+			if n := testing.AllocsPerRun(200, get); n > tc.max {
+				t.Errorf("GET %s: %v allocations per request, want at most %v", uri, n, tc.max)
+			}
+		})
+	}
+}

@@ -49,13 +49,14 @@ func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec
 	if len(e.parsed) == 0 {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
-	targets := s.pathTargets(st, e)
+	now := s.now()
+	targets := s.pathTargets(st, e, now)
 	if len(targets) == 0 {
 		st.paths.drop(pk, e)
 		return nil, fasthttp.StatusBadGateway, "no copy could be read"
 	}
 	tf := &trackerFetch{fetchRequest: fetchRequest{route: rt, head: head, name: key, targets: targets,
-		refresh: hit, rec: rec}, s: s, st: st, key: pk}
+		refresh: hit, rec: rec, now: now}, s: s, st: st, key: pk}
 	tf.cur.Store(e)
 	tf.source = tf
 	return &tf.fetchRequest, 0, ""
@@ -88,7 +89,7 @@ func (tf *trackerFetch) again() ([]target, int, string) {
 		return nil, fasthttp.StatusServiceUnavailable, "no copy available"
 	}
 	tf.cur.Store(e)
-	return tf.s.pathTargets(tf.st, e), 0, ""
+	return tf.s.pathTargets(tf.st, e, tf.s.now()), 0, ""
 }
 
 // pathTargets turns a get_paths answer into fetch targets: nodes in good health first, in the
@@ -96,8 +97,7 @@ func (tf *trackerFetch) again() ([]target, int, string) {
 // node.load); then suspect nodes (a request stuck past its hedge delay); then the ones passive health
 // marks down. Suspect nodes with fewer stuck requests come first: one slow answer makes a healthy
 // node suspect for a moment, while a hung one piles up stuck requests.
-func (s *Server) pathTargets(st *state, e *pathEntry) []target {
-	now := s.now()
+func (s *Server) pathTargets(st *state, e *pathEntry, now time.Time) []target {
 	h := st.cfg.Storage
 	good := make([]target, 0, len(e.parsed))
 	var suspect, down []target

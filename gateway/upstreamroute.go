@@ -41,8 +41,8 @@ func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, written st
 
 // upstreamRequest is the fetch of uri across an upstream route's group, in its current order.
 func (s *Server) upstreamRequest(rt *route, rp requestPath, uri string, head bool, rec *accessRecord) *fetchRequest {
-	fr := &fetchRequest{route: rt, head: head, name: rp.clean, rec: rec}
-	fr.targets = rt.group.targets(fr.own[:0], s.now(), uri)
+	fr := &fetchRequest{route: rt, head: head, name: rp.clean, rec: rec, now: s.now()}
+	fr.targets = rt.group.targets(fr.own[:0], fr.now, uri)
 	return fr
 }
 
