@@ -157,10 +157,11 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	size := fm.size
-	val := httpsem.Validators{ETag: makeETag(size, fm.mtime), LastModified: fm.mtime.Unix(), HasLastModified: true}
+	hd := g.head()
+	val := httpsem.Validators{ETag: hd.etag, LastModified: fm.mtime.Unix(), HasLastModified: true}
 	h := &ctx.Response.Header
 	var buf [64]byte
-	h.SetBytesV("Last-Modified", httpsem.AppendDate(buf[:0], fm.mtime))
+	h.SetBytesV("Last-Modified", hd.lastModified)
 	h.Set("ETag", val.ETag)
 	h.Set("Accept-Ranges", "bytes")
 	h.SetContentType(contentType(rel))

@@ -45,6 +45,10 @@ type rootCache struct {
 	now     func() time.Time // clock; tests replace it
 	beneath bool             // openat2 with RESOLVE_BENEATH works: entries hold a dir descriptor
 
+	// replaced counts the entries replaced or removed: a file kept open (fileCache) is trusted only
+	// while it has not changed since the file was last checked.
+	replaced atomic.Uint64
+
 	mu     sync.Mutex          // guards devs and closed
 	devs   map[string]*devRoot // open roots by device name ("dev1")
 	closed bool                // Close was called: nothing new is cached
@@ -224,6 +228,9 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 		c.devs[dev] = fresh
 	} else {
 		delete(c.devs, dev)
+	}
+	if cur != nil {
+		c.replaced.Add(1)
 	}
 	c.mu.Unlock()
 	if cur != nil {

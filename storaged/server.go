@@ -78,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		root:      newDocroot(cfg.Docroot),
+		root:      newDocroot(cfg.Docroot, cfg.OpenFileValid.D()),
 		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
