@@ -1,6 +1,7 @@
 package storaged
 
 import (
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -159,6 +160,7 @@ func (c *fileCache) put(rel string, fd int, head *fileHead, roots uint64) bool {
 		c.mu.Unlock()
 		return false
 	}
+	rel = strings.Clone(rel) // the caller's may alias a request buffer
 	e := &openFile{rel: rel, fd: fd, dev: head.meta.dev, ino: head.meta.ino, refs: 1, used: now, cached: true,
 		checked: now, roots: roots, head: head}
 	c.files[rel] = e

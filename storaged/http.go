@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -110,7 +111,10 @@ func fileStatus(err error) int {
 
 // serveGet answers GET and HEAD.
 func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
-	rel, err := readPath(string(ctx.Request.Header.RequestURI()))
+	// rel is read in place from the request head, which stays put until the handler returns:
+	// whatever keeps it longer (the open-file and device caches' keys, a log record) copies it.
+	uri := ctx.Request.Header.RequestURI()
+	rel, err := readPath(unsafe.String(unsafe.SliceData(uri), len(uri)))
 	if err != nil {
 		s.reply(ctx, pathStatus(err), "")
 		return
@@ -211,7 +215,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		err := s.readSmall(ctx, &g, first, n)
 		g.close()
 		if err != nil {
-			s.log.Warn("read failed", "path", rel, "err", err)
+			s.log.Warn("read failed", "path", strings.Clone(rel), "err", err)
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -225,7 +226,7 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 		return latest, nil
 	}
 	if fresh != nil && !c.closed {
-		c.devs[dev] = fresh
+		c.devs[strings.Clone(dev)] = fresh // the caller's may alias a request buffer
 	} else {
 		delete(c.devs, dev)
 	}
