@@ -245,9 +245,15 @@ func TestGetOpenFileValid(t *testing.T) {
 	advance(time.Minute)
 	expect("renamed over, open_file_valid later", 200, "second, longer")
 
+	// Rewritten in place, shorter: read with the size of the last check, which it no longer has.
+	must(t, os.WriteFile(p, []byte("short"), 0o644))
+	expect("rewritten shorter in place, within open_file_valid", 500, "")
+	advance(time.Minute)
+	expect("rewritten shorter in place, open_file_valid later", 200, "short")
+
 	must(t, os.Remove(p))
 	advance(time.Minute - time.Nanosecond)
-	expect("removed, within open_file_valid", 200, "second, longer")
+	expect("removed, within open_file_valid", 200, "short")
 	advance(time.Nanosecond)
 	expect("removed, open_file_valid later", 404, "")
 
