@@ -244,14 +244,18 @@ const smallFileSize = 16 << 10
 // readSmall reads n bytes of g from off into the response body. A file that turns out shorter than
 // its stat size (truncated meanwhile) is an error, never a short answer.
 func (s *Server) readSmall(ctx *fasthttp.RequestCtx, g *getFile, off, n int64) error {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := (*bp)[:n]
-	if err := g.readAt(buf, off); err != nil {
-		return err
+	// The bytes are read straight into the response's own (pooled) body buffer, not copied there.
+	buf := ctx.Response.SwapBody(nil)
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
 	}
-	ctx.Response.SetBody(buf)
-	return nil
+	buf = buf[:n]
+	err := g.readAt(buf, off)
+	if err != nil {
+		buf = buf[:0]
+	}
+	ctx.Response.SwapBody(buf)
+	return err
 }
 
 // sectionFile is a byte range of an open file as a response body. WriteTo keeps the sendfile path:
