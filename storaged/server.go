@@ -257,16 +257,19 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 // which are idle.
 func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
 	s.conns.ConnState(c, st)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// StateActive and StateIdle, twice per request, change nothing here: no lock for them.
 	switch st {
 	case fasthttp.StateNew:
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
 			c.Close()
 			return
 		}
 		s.httpConns[c] = struct{}{}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		delete(s.httpConns, c)
 	}
 }
