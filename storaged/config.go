@@ -71,11 +71,11 @@ type Config struct {
 	// MaxHeaderSize is the largest request head (request line and headers); a larger one gets 431.
 	// Each open connection holds a read buffer of this size. Default 16KiB.
 	MaxHeaderSize conf.Size `yaml:"max_header_size"`
-	// OpenFileValid is how long a small file (16KiB or less) kept open between GETs is served
-	// without a stat of its path, as nginx's open_file_cache_valid. The node is the only writer of
-	// its docroot, and a PUT, DELETE or rename through it takes effect at once; a file replaced or
-	// removed behind its back is served as it was for at most this long. "0s" stats the path on
-	// every GET and HEAD. Default 1s.
+	// OpenFileValid is how long a small file (16KiB or less) kept open between GETs is served to
+	// GET without a stat of its path, as nginx's open_file_cache_valid. The node is the only writer
+	// of its docroot, and a PUT, DELETE or rename through it takes effect at once; a file replaced
+	// or removed behind its back is served to GET as it was for at most this long. HEAD (the
+	// tracker's size checks) always stats the path. "0s" stats it on every GET too. Default 1s.
 	OpenFileValid *conf.Duration `yaml:"open_file_valid"`
 	// MetricsAllow are the client networks (CIDR or address) allowed to read /metrics; others get
 	// 403. Default loopback only: [127.0.0.0/8, ::1/128].

@@ -19,12 +19,13 @@ const fileCacheInactive = 10 * time.Second
 // open_file_cache does, so a hit costs no open, fstat or close.
 //
 // An entry is trusted for valid after the path was last found to name it (as open_file_cache_valid
-// trusts nginx's): a hit within that time serves the descriptor with the size and dates of that
-// check, and the first hit after it stats the path through the device root (see docroot.openGet)
-// and keeps the descriptor only when the path still names the same file (st_dev, st_ino). A file
-// replaced by a rename, deleted or turned into a directory or a symlink leading out of the device
-// behind the node's back is therefore served from the old descriptor for at most valid; with valid
-// 0 every hit checks, and such a change is seen by the next GET. DELETE, PUT and renames through
+// trusts nginx's): a GET within that time serves the descriptor with the size and dates of that
+// check. A HEAD, and the first GET after that time, stats the path through the device root (see
+// docroot.openGet) and keeps the descriptor only when the path still names the same file (st_dev,
+// st_ino). A file replaced by a rename, deleted or turned into a directory or a symlink leading out
+// of the device behind the node's back is therefore served to GET from the old descriptor for at
+// most valid, and never to HEAD, which the tracker's size checks use; with valid 0 every hit
+// checks, and such a change is seen by the next request. DELETE, PUT and renames through
 // the docroot forget the entry at once (see docroot.forget), whatever valid is, and an entry is
 // checked again once a device root was replaced (rootCache.replaced) since its last check.
 //

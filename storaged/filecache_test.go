@@ -254,6 +254,10 @@ func TestGetOpenFileValid(t *testing.T) {
 	must(t, os.Remove(p))
 	advance(time.Minute - time.Nanosecond)
 	expect("removed, within open_file_valid", 200, "short")
+	// A HEAD checks the path every time: the tracker's size checks must see the change.
+	if resp, _ := n.get(t, "HEAD", uri, nil); resp.StatusCode != 404 {
+		t.Fatalf("removed, within open_file_valid: HEAD = %d, want 404", resp.StatusCode)
+	}
 	advance(time.Nanosecond)
 	expect("removed, open_file_valid later", 404, "")
 

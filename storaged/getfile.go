@@ -56,8 +56,9 @@ func newFileHead(fm fileMeta) *fileHead {
 }
 
 // openGet opens rel read-only through the cached root of its device. A small file kept open in the
-// open-file cache is used while it is trusted, or when a stat of rel finds the same file there.
-func (d docroot) openGet(rel string) (getFile, error) {
+// open-file cache is used while it is trusted, unless check is set, or when a stat of rel finds the
+// same file there.
+func (d docroot) openGet(rel string, check bool) (getFile, error) {
 	dev, inner, err := splitDev(rel)
 	if err != nil {
 		return getFile{fd: -1}, err
@@ -66,7 +67,8 @@ func (d docroot) openGet(rel string) (getFile, error) {
 		roots := d.reads.replaced.Load()
 		if d.files != nil {
 			if e, hd := d.files.acquire(rel, roots); e != nil {
-				if hd == nil {
+				if hd == nil || check {
+					hd = nil
 					fm, err := withRoot(d.reads, dev, inner, (*devRoot).statBeneath)
 					if err == nil && fm.dev == e.dev && fm.ino == e.ino && fm.mode == 0 && fm.size <= smallFileSize {
 						hd = d.files.checked(e, fm, roots)

@@ -139,7 +139,9 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, fasthttp.StatusNotFound, "")
 		return
 	}
-	g, err := s.root.openGet(rel)
+	// A HEAD always checks the path of a kept-open file: the tracker's size checks (fsck, and
+	// get_paths verifying a copy) are HEADs and must see a file changed behind the node's back.
+	g, err := s.root.openGet(rel, ctx.IsHead())
 	if err != nil {
 		s.reply(ctx, fileStatus(err), "")
 		return

@@ -410,7 +410,7 @@ func FuzzOpenGetConfined(f *testing.F) {
 		}
 	})
 	f.Fuzz(func(t *testing.T, inner string, beneath bool) {
-		g, err := roots[beneath].openGet("dev1/" + inner)
+		g, err := roots[beneath].openGet("dev1/"+inner, false)
 		if err != nil {
 			return
 		}
