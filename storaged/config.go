@@ -25,6 +25,9 @@ const (
 	DefaultIdleTimeout     = 60 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxConns        = 10000
+	// DefaultOpenFileValid is how long a small file kept open for GET is served without checking
+	// its path, like nginx's open_file_cache_valid (whose default is 60s).
+	DefaultOpenFileValid = time.Second
 	// DefaultMaxHeaderSize is the gateway's own default (limits.max_header_size), so a request head
 	// the gateway accepts is never refused here.
 	DefaultMaxHeaderSize = 16 * conf.KiB
@@ -68,6 +71,12 @@ type Config struct {
 	// MaxHeaderSize is the largest request head (request line and headers); a larger one gets 431.
 	// Each open connection holds a read buffer of this size. Default 16KiB.
 	MaxHeaderSize conf.Size `yaml:"max_header_size"`
+	// OpenFileValid is how long a small file (16KiB or less) kept open between GETs is served to
+	// GET without a stat of its path, as nginx's open_file_cache_valid. The node is the only writer
+	// of its docroot, and a PUT, DELETE or rename through it takes effect at once; a file replaced
+	// or removed behind its back is served to GET as it was for at most this long. HEAD (the
+	// tracker's size checks) always stats the path. "0s" stats it on every GET too. Default 1s.
+	OpenFileValid *conf.Duration `yaml:"open_file_valid"`
 	// MetricsAllow are the client networks (CIDR or address) allowed to read /metrics; others get
 	// 403. Default loopback only: [127.0.0.0/8, ::1/128].
 	MetricsAllow []string `yaml:"metrics_allow"`
@@ -86,6 +95,10 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = conf.Duration(c.ShutdownTimeout.Or(DefaultShutdownTimeout))
 	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
 	c.MaxHeaderSize = c.MaxHeaderSize.Or(DefaultMaxHeaderSize)
+	if c.OpenFileValid == nil {
+		v := conf.Duration(DefaultOpenFileValid)
+		c.OpenFileValid = &v
+	}
 	if len(c.MetricsAllow) == 0 {
 		c.MetricsAllow = metrics.Loopback
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // docroot resolves paths relative to the docroot, such as "dev1/0/000/000/0000000001.fid".
@@ -25,10 +26,12 @@ type docroot struct {
 	files *fileCache // open small files for GET and HEAD; nil without openat2
 }
 
-func newDocroot(dir string) docroot {
+// newDocroot returns the docroot at dir; a small file kept open for GET is served without a stat
+// of its path for valid after the last one (see fileCache).
+func newDocroot(dir string, valid time.Duration) docroot {
 	d := docroot{dir: dir, reads: newRootCache(dir)}
 	if d.reads.beneath {
-		d.files = newFileCache(fileCacheMax, fileCacheInactive)
+		d.files = newFileCache(fileCacheMax, fileCacheInactive, valid)
 	}
 	return d
 }

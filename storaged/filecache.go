@@ -1,6 +1,7 @@
 package storaged
 
 import (
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,14 +16,18 @@ const fileCacheMax = 1024
 const fileCacheInactive = 10 * time.Second
 
 // fileCache keeps the descriptors of small files (up to smallFileSize) open between GETs, as nginx's
-// open_file_cache does, so a hit costs one stat of the path instead of an open, an fstat and a close.
+// open_file_cache does, so a hit costs no open, fstat or close.
 //
-// An entry is never trusted on its own: every hit stats the path through the device root (see
-// docroot.openGet) and uses the descriptor only when the path still names the same file (st_dev,
+// An entry is trusted for valid after the path was last found to name it (as open_file_cache_valid
+// trusts nginx's): a GET within that time serves the descriptor with the size and dates of that
+// check. A HEAD, and the first GET after that time, stats the path through the device root (see
+// docroot.openGet) and keeps the descriptor only when the path still names the same file (st_dev,
 // st_ino). A file replaced by a rename, deleted or turned into a directory or a symlink leading out
-// of the device is therefore never served from the old descriptor; the answer's size and dates come
-// from that stat, so a file rewritten in place is described as an open would. DELETE, PUT and
-// renames through the docroot forget the entry at once (see docroot.forget).
+// of the device behind the node's back is therefore served to GET from the old descriptor for at
+// most valid, and never to HEAD, which the tracker's size checks use; with valid 0 every hit
+// checks, and such a change is seen by the next request. DELETE, PUT and renames through
+// the docroot forget the entry at once (see docroot.forget), whatever valid is, and an entry is
+// checked again once a device root was replaced (rootCache.replaced) since its last check.
 //
 // Entries are reference counted: the cache holds one reference while the entry is in files, and
 // each request reading the descriptor holds one, so an entry evicted or forgotten while a request
@@ -33,6 +38,7 @@ const fileCacheInactive = 10 * time.Second
 type fileCache struct {
 	max      int
 	inactive time.Duration
+	valid    time.Duration // how long an entry is served without a stat of its path
 	now      func() time.Time
 
 	mu     sync.Mutex           // guards everything below and every openFile's refs, used, prev, next
@@ -48,29 +54,55 @@ type openFile struct {
 	rel      string
 	fd       int
 	dev, ino uint64
-	refs     int   // see fileCache
-	used     int64 // when (UnixNano) it was last put or hit
-	cached   bool  // in files
+	refs     int       // see fileCache
+	used     int64     // when (UnixNano) it was last put or hit
+	checked  int64     // when (UnixNano) its path was last found to name it
+	roots    uint64    // rootCache.replaced as of checked
+	head     *fileHead // its status as of checked; replaced, never changed
+	cached   bool      // in files
 	prev     *openFile
 	next     *openFile
 }
 
-func newFileCache(max int, inactive time.Duration) *fileCache {
-	return &fileCache{max: max, inactive: inactive, now: time.Now, files: map[string]*openFile{}}
+func newFileCache(max int, inactive, valid time.Duration) *fileCache {
+	return &fileCache{max: max, inactive: inactive, valid: valid, now: time.Now, files: map[string]*openFile{}}
 }
 
-// acquire returns the entry of rel with a reference for the caller, or nil.
-func (c *fileCache) acquire(rel string) *openFile {
+// acquire returns the entry of rel with a reference for the caller, or nil. head is the entry's
+// status while it is trusted, and nil when the path must be checked (see checked) before the
+// descriptor is served. roots is rootCache.replaced now.
+func (c *fileCache) acquire(rel string, roots uint64) (e *openFile, head *fileHead) {
 	now := c.now().UnixNano()
 	c.mu.Lock()
-	e := c.files[rel]
+	e = c.files[rel]
 	if e != nil {
 		e.refs++
 		e.used = now
 		c.lru.moveToFront(e)
+		if now-e.checked < int64(c.valid) && e.roots == roots {
+			head = e.head
+		}
 	}
 	c.mu.Unlock()
-	return e
+	return e, head
+}
+
+// checked records that the path of e still names it, with status fm, and returns its head: the
+// one it had when fm describes the file as before, a new one otherwise. roots is
+// rootCache.replaced as read before the stat.
+func (c *fileCache) checked(e *openFile, fm fileMeta, roots uint64) *fileHead {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	head := e.head
+	if !head.meta.same(fm) {
+		c.mu.Unlock()
+		head = newFileHead(fm)
+		c.mu.Lock()
+		e.head = head
+	}
+	e.checked, e.roots = now, roots
+	c.mu.Unlock()
+	return head
 }
 
 // release drops a reference taken by acquire; the last one closes the descriptor.
@@ -118,9 +150,10 @@ func (c *fileCache) removeLocked(e *openFile) bool {
 	return e.refs == 0
 }
 
-// put keeps fd, the open file rel with identity dev and ino, and reports whether it did; when it
-// did not (rel is cached already, or the cache is closed), the caller still owns fd.
-func (c *fileCache) put(rel string, fd int, dev, ino uint64) bool {
+// put keeps fd, the open file rel with status head (just taken from fd), and reports whether it
+// did; when it did not (rel is cached already, or the cache is closed), the caller still owns fd.
+// roots is rootCache.replaced as read before the open.
+func (c *fileCache) put(rel string, fd int, head *fileHead, roots uint64) bool {
 	now := c.now().UnixNano()
 	var evicted []*openFile
 	c.mu.Lock()
@@ -128,7 +161,9 @@ func (c *fileCache) put(rel string, fd int, dev, ino uint64) bool {
 		c.mu.Unlock()
 		return false
 	}
-	e := &openFile{rel: rel, fd: fd, dev: dev, ino: ino, refs: 1, used: now, cached: true}
+	rel = strings.Clone(rel) // the caller's may alias a request buffer
+	e := &openFile{rel: rel, fd: fd, dev: head.meta.dev, ino: head.meta.ino, refs: 1, used: now, cached: true,
+		checked: now, roots: roots, head: head}
 	c.files[rel] = e
 	c.lru.pushFront(e)
 	for len(c.files) > c.max {

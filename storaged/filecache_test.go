@@ -2,16 +2,22 @@ package storaged
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mogway/mogway/internal/conf"
 )
 
-// A file kept open between GETs is served only while its path still names it: every change made
-// behind the node's back or through it is seen by the next GET, and changes through the node
-// forget the descriptor at once.
+// With open_file_valid 0s a file kept open between GETs is served only while its path still names
+// it: every change made behind the node's back or through it is seen by the next GET, and changes
+// through the node forget the descriptor at once.
 func TestGetOpenFileCache(t *testing.T) {
 	t.Parallel()
 	outside := filepath.Join(t.TempDir(), "secret")
@@ -56,7 +62,7 @@ func TestGetOpenFileCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			n := startNode(t, nil)
+			n := startNode(t, openFileValid(0))
 			fc := n.srv.root.files
 			if fc == nil {
 				t.Skip("no openat2 here: reads go through os.Root and keep nothing open")
@@ -122,22 +128,39 @@ func isOpen(fd int) bool {
 	return !errors.Is(syscall.Fstat(fd, &st), syscall.EBADF)
 }
 
+// openFileValid sets open_file_valid for startNode.
+func openFileValid(d time.Duration) func(*Config) {
+	return func(c *Config) {
+		v := conf.Duration(d)
+		c.OpenFileValid = &v
+	}
+}
+
+// testHead is the head of a file with identity (1, ino).
+func testHead(ino uint64) *fileHead { return &fileHead{meta: fileMeta{dev: 1, ino: ino}} }
+
+// acquired is fileCache.acquire without the head.
+func acquired(c *fileCache, rel string) *openFile {
+	e, _ := c.acquire(rel, 0)
+	return e
+}
+
 func TestFileCacheRefcounts(t *testing.T) {
-	c := newFileCache(2, time.Hour)
+	c := newFileCache(2, time.Hour, 0)
 	defer c.Close()
 	fd := openPipe(t)
-	if !c.put("a", fd, 1, 1) {
+	if !c.put("a", fd, testHead(1), 0) {
 		t.Fatal("put(a) = false")
 	}
-	if c.put("a", fd, 1, 1) {
+	if c.put("a", fd, testHead(1), 0) {
 		t.Fatal("second put(a) = true, want false: the caller keeps its descriptor")
 	}
-	e := c.acquire("a")
+	e := acquired(c, "a")
 	if e == nil || e.fd != fd {
 		t.Fatalf("acquire(a) = %v", e)
 	}
 	c.forget("a")
-	if c.acquire("a") != nil {
+	if acquired(c, "a") != nil {
 		t.Fatal("acquire after forget found the entry")
 	}
 	if !isOpen(fd) {
@@ -151,26 +174,26 @@ func TestFileCacheRefcounts(t *testing.T) {
 
 func TestFileCacheBoundAndSweep(t *testing.T) {
 	now := time.Unix(1000, 0)
-	c := newFileCache(2, 10*time.Second)
+	c := newFileCache(2, 10*time.Second, 0)
 	c.now = func() time.Time { return now }
 	defer c.Close()
 	a, b, d := openPipe(t), openPipe(t), openPipe(t)
-	c.put("a", a, 1, 1)
-	c.put("b", b, 1, 2)
-	c.release(c.acquire("a")) // a is now the most recently used
-	c.put("d", d, 1, 3)
-	if c.len() != 2 || c.acquire("b") != nil || isOpen(b) {
+	c.put("a", a, testHead(1), 0)
+	c.put("b", b, testHead(2), 0)
+	c.release(acquired(c, "a")) // a is now the most recently used
+	c.put("d", d, testHead(3), 0)
+	if c.len() != 2 || acquired(c, "b") != nil || isOpen(b) {
 		t.Fatalf("after a third put: %d entries, b open %v; want 2, b evicted and closed", c.len(), isOpen(b))
 	}
 	now = now.Add(5 * time.Second)
-	c.release(c.acquire("d"))
+	c.release(acquired(c, "d"))
 	now = now.Add(6 * time.Second) // a unused for 11s, d for 6s
 	c.sweepInactive()
 	if c.len() != 1 || isOpen(a) || !isOpen(d) {
 		t.Fatalf("after the sweep: %d entries, a open %v, d open %v; want only d", c.len(), isOpen(a), isOpen(d))
 	}
 	c.Close()
-	if isOpen(d) || c.put("e", openPipe(t), 1, 4) {
+	if isOpen(d) || c.put("e", openPipe(t), testHead(4), 0) {
 		t.Fatal("Close left a descriptor open or the cache still keeps files")
 	}
 }
@@ -179,5 +202,94 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Within open_file_valid a cached file is served as its last check found it, whatever happens to
+// its path behind the node's back; the first GET after that checks the path again. Changes made
+// through the node are seen at once.
+func TestGetOpenFileValid(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, openFileValid(time.Minute))
+	fc := n.srv.root.files
+	if fc == nil {
+		t.Skip("no openat2 here: reads go through os.Root and keep nothing open")
+	}
+	var mu sync.Mutex // guards now, read by the handlers
+	now := time.Unix(1000, 0)
+	fc.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	const uri = "/dev1/0/v.fid"
+	p := filepath.Join(n.docroot, "dev1", "0", "v.fid")
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	must(t, os.WriteFile(p, []byte("first"), 0o644))
+	expect := func(step string, wantStatus int, wantBody string) *http.Response {
+		t.Helper()
+		resp, body := n.get(t, "GET", uri, nil)
+		if resp.StatusCode != wantStatus || (wantStatus == 200 && body != wantBody) {
+			t.Fatalf("%s: GET = %d %q, want %d %q", step, resp.StatusCode, body, wantStatus, wantBody)
+		}
+		if wantStatus == 200 && resp.ContentLength != int64(len(body)) {
+			t.Fatalf("%s: Content-Length %d for a %d-byte body", step, resp.ContentLength, len(body))
+		}
+		return resp
+	}
+	first := expect("first GET", 200, "first")
+
+	tmp := p + ".tmp"
+	must(t, os.WriteFile(tmp, []byte("second, longer"), 0o644))
+	must(t, os.Rename(tmp, p))
+	if resp := expect("renamed over, within open_file_valid", 200, "first"); resp.Header.Get("ETag") != first.Header.Get("ETag") {
+		t.Errorf("ETag %q, want the first file's %q", resp.Header.Get("ETag"), first.Header.Get("ETag"))
+	}
+	advance(time.Minute)
+	expect("renamed over, open_file_valid later", 200, "second, longer")
+
+	// Rewritten in place, shorter: read with the size of the last check, which it no longer has.
+	must(t, os.WriteFile(p, []byte("short"), 0o644))
+	expect("rewritten shorter in place, within open_file_valid", 500, "")
+	advance(time.Minute)
+	expect("rewritten shorter in place, open_file_valid later", 200, "short")
+
+	must(t, os.Remove(p))
+	advance(time.Minute - time.Nanosecond)
+	expect("removed, within open_file_valid", 200, "short")
+	// A HEAD checks the path every time: the tracker's size checks must see the change.
+	if resp, _ := n.get(t, "HEAD", uri, nil); resp.StatusCode != 404 {
+		t.Fatalf("removed, within open_file_valid: HEAD = %d, want 404", resp.StatusCode)
+	}
+	advance(time.Nanosecond)
+	expect("removed, open_file_valid later", 404, "")
+
+	if code := n.put(t, uri, []byte("put"), nil); code != 201 && code != 200 {
+		t.Fatalf("PUT = %d", code)
+	}
+	expect("PUT through the node", 200, "put")
+	expect("PUT through the node, cached", 200, "put")
+	if resp, _ := n.get(t, "DELETE", uri, nil); resp.StatusCode != 204 {
+		t.Fatalf("DELETE = %d", resp.StatusCode)
+	}
+	expect("DELETE through the node", 404, "")
+}
+
+func TestConfigOpenFileValid(t *testing.T) {
+	if got := (Config{}).withDefaults().OpenFileValid.D(); got != time.Second {
+		t.Errorf("default open_file_valid = %v, want 1s", got)
+	}
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"open_file_valid: 0s", 0},
+		{"open_file_valid: 250ms", 250 * time.Millisecond},
+		{"docroot: /x", time.Second},
+	} {
+		var c Config
+		if err := yaml.Unmarshal([]byte(tc.yaml), &c); err != nil {
+			t.Fatalf("Unmarshal(%q): %v", tc.yaml, err)
+		}
+		if got := c.withDefaults().OpenFileValid.D(); got != tc.want {
+			t.Errorf("Unmarshal(%q): open_file_valid = %v, want %v", tc.yaml, got, tc.want)
+		}
 	}
 }

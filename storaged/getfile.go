@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/mogway/mogway/internal/httpsem"
 )
 
 // getFile is a file opened for GET or HEAD. Opened with openat2 it is a bare descriptor that turns
@@ -21,6 +23,9 @@ type getFile struct {
 	of   *openFile  // the cached entry fd belongs to; close releases it
 	rel  string     // path of the file, the key in fc
 	meta fileMeta   // set by openGet for a cached file, by stat otherwise
+	hd   *fileHead  // built from meta by head, or the cached entry's
+	// roots is rootCache.replaced before a small file was opened, for fc.put.
+	roots uint64
 	stated,
 	keep bool // meta is set; the descriptor may be kept in fc on close
 }
@@ -33,19 +38,44 @@ type fileMeta struct {
 	dev, ino uint64 // identity (openat2 only)
 }
 
+// same reports whether m and o describe a file alike.
+func (m fileMeta) same(o fileMeta) bool {
+	return m.mode == o.mode && m.size == o.size && m.mtime.Equal(o.mtime) && m.dev == o.dev && m.ino == o.ino
+}
+
+// fileHead is a file's status with the header values GET and HEAD answer from it, formatted once:
+// a cached file keeps its fileHead, so a hit formats no date and builds no ETag.
+type fileHead struct {
+	meta         fileMeta
+	etag         string
+	lastModified []byte // meta.mtime as an HTTP date
+}
+
+func newFileHead(fm fileMeta) *fileHead {
+	return &fileHead{meta: fm, etag: makeETag(fm.size, fm.mtime), lastModified: httpsem.AppendDate(nil, fm.mtime)}
+}
+
 // openGet opens rel read-only through the cached root of its device. A small file kept open in the
-// open-file cache is used when a stat of rel finds the same file there.
-func (d docroot) openGet(rel string) (getFile, error) {
+// open-file cache is used while it is trusted, unless check is set, or when a stat of rel finds the
+// same file there.
+func (d docroot) openGet(rel string, check bool) (getFile, error) {
 	dev, inner, err := splitDev(rel)
 	if err != nil {
 		return getFile{fd: -1}, err
 	}
 	if d.reads.beneath {
+		roots := d.reads.replaced.Load()
 		if d.files != nil {
-			if e := d.files.acquire(rel); e != nil {
-				fm, err := withRoot(d.reads, dev, inner, (*devRoot).statBeneath)
-				if err == nil && fm.dev == e.dev && fm.ino == e.ino && fm.mode == 0 && fm.size <= smallFileSize {
-					return getFile{fd: e.fd, fc: d.files, of: e, meta: fm, stated: true}, nil
+			if e, hd := d.files.acquire(rel, roots); e != nil {
+				if hd == nil || check {
+					hd = nil
+					fm, err := withRoot(d.reads, dev, inner, (*devRoot).statBeneath)
+					if err == nil && fm.dev == e.dev && fm.ino == e.ino && fm.mode == 0 && fm.size <= smallFileSize {
+						hd = d.files.checked(e, fm, roots)
+					}
+				}
+				if hd != nil {
+					return getFile{fd: e.fd, fc: d.files, of: e, meta: hd.meta, hd: hd, stated: true}, nil
 				}
 				// Replaced, removed or grown: the path is opened afresh.
 				d.files.drop(e)
@@ -53,7 +83,7 @@ func (d docroot) openGet(rel string) (getFile, error) {
 			}
 		}
 		fd, err := withRoot(d.reads, dev, inner, (*devRoot).openBeneathFd)
-		return getFile{fd: fd, fc: d.files, rel: rel}, err
+		return getFile{fd: fd, fc: d.files, rel: rel, roots: roots}, err
 	}
 	f, err := d.reads.open(dev, inner)
 	if err != nil {
@@ -71,7 +101,8 @@ func (g *getFile) stat() (fileMeta, error) {
 		if err != nil {
 			return fileMeta{}, err
 		}
-		return fileMeta{mode: fi.Mode().Type(), size: fi.Size(), mtime: fi.ModTime()}, nil
+		g.meta, g.stated = fileMeta{mode: fi.Mode().Type(), size: fi.Size(), mtime: fi.ModTime()}, true
+		return g.meta, nil
 	}
 	fm, err := fstatMeta(g.fd)
 	if err != nil {
@@ -80,6 +111,14 @@ func (g *getFile) stat() (fileMeta, error) {
 	g.meta, g.stated = fm, true
 	g.keep = g.fc != nil && fm.mode == 0 && fm.size <= smallFileSize
 	return fm, nil
+}
+
+// head returns the file's status and header values; stat must have succeeded.
+func (g *getFile) head() *fileHead {
+	if g.hd == nil {
+		g.hd = newFileHead(g.meta)
+	}
+	return g.hd
 }
 
 // readAt reads len(buf) bytes from offset off of the file; a shorter file is io.ErrUnexpectedEOF.
@@ -123,7 +162,7 @@ func (g *getFile) close() {
 	case g.f != nil:
 		g.f.Close()
 	case g.fd >= 0:
-		if !g.keep || !g.fc.put(g.rel, g.fd, g.meta.dev, g.meta.ino) {
+		if !g.keep || !g.fc.put(g.rel, g.fd, g.head(), g.roots) {
 			syscall.Close(g.fd)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -110,7 +111,10 @@ func fileStatus(err error) int {
 
 // serveGet answers GET and HEAD.
 func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
-	rel, err := readPath(string(ctx.Request.Header.RequestURI()))
+	// rel is read in place from the request head, which stays put until the handler returns:
+	// whatever keeps it longer (the open-file and device caches' keys, a log record) copies it.
+	uri := ctx.Request.Header.RequestURI()
+	rel, err := readPath(unsafe.String(unsafe.SliceData(uri), len(uri)))
 	if err != nil {
 		s.reply(ctx, pathStatus(err), "")
 		return
@@ -135,7 +139,9 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		s.reply(ctx, fasthttp.StatusNotFound, "")
 		return
 	}
-	g, err := s.root.openGet(rel)
+	// A HEAD always checks the path of a kept-open file: the tracker's size checks (fsck, and
+	// get_paths verifying a copy) are HEADs and must see a file changed behind the node's back.
+	g, err := s.root.openGet(rel, ctx.IsHead())
 	if err != nil {
 		s.reply(ctx, fileStatus(err), "")
 		return
@@ -157,10 +163,11 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	size := fm.size
-	val := httpsem.Validators{ETag: makeETag(size, fm.mtime), LastModified: fm.mtime.Unix(), HasLastModified: true}
+	hd := g.head()
+	val := httpsem.Validators{ETag: hd.etag, LastModified: fm.mtime.Unix(), HasLastModified: true}
 	h := &ctx.Response.Header
 	var buf [64]byte
-	h.SetBytesV("Last-Modified", httpsem.AppendDate(buf[:0], fm.mtime))
+	h.SetBytesV("Last-Modified", hd.lastModified)
 	h.Set("ETag", val.ETag)
 	h.Set("Accept-Ranges", "bytes")
 	h.SetContentType(contentType(rel))
@@ -210,7 +217,7 @@ func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
 		err := s.readSmall(ctx, &g, first, n)
 		g.close()
 		if err != nil {
-			s.log.Warn("read failed", "path", rel, "err", err)
+			s.log.Warn("read failed", "path", strings.Clone(rel), "err", err)
 			s.reply(ctx, fasthttp.StatusInternalServerError, "")
 			return
 		}
@@ -239,14 +246,18 @@ const smallFileSize = 16 << 10
 // readSmall reads n bytes of g from off into the response body. A file that turns out shorter than
 // its stat size (truncated meanwhile) is an error, never a short answer.
 func (s *Server) readSmall(ctx *fasthttp.RequestCtx, g *getFile, off, n int64) error {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := (*bp)[:n]
-	if err := g.readAt(buf, off); err != nil {
-		return err
+	// The bytes are read straight into the response's own (pooled) body buffer, not copied there.
+	buf := ctx.Response.SwapBody(nil)
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
 	}
-	ctx.Response.SetBody(buf)
-	return nil
+	buf = buf[:n]
+	err := g.readAt(buf, off)
+	if err != nil {
+		buf = buf[:0]
+	}
+	ctx.Response.SwapBody(buf)
+	return err
 }
 
 // sectionFile is a byte range of an open file as a response body. WriteTo keeps the sendfile path:

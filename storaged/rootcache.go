@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +45,10 @@ type rootCache struct {
 	recheck time.Duration    // age after which an entry is checked against the device path
 	now     func() time.Time // clock; tests replace it
 	beneath bool             // openat2 with RESOLVE_BENEATH works: entries hold a dir descriptor
+
+	// replaced counts the entries replaced or removed: a file kept open (fileCache) is trusted only
+	// while it has not changed since the file was last checked.
+	replaced atomic.Uint64
 
 	mu     sync.Mutex          // guards devs and closed
 	devs   map[string]*devRoot // open roots by device name ("dev1")
@@ -221,9 +226,12 @@ func (c *rootCache) check(dev string, seen *devRoot, reopen bool) (*devRoot, err
 		return latest, nil
 	}
 	if fresh != nil && !c.closed {
-		c.devs[dev] = fresh
+		c.devs[strings.Clone(dev)] = fresh // the caller's may alias a request buffer
 	} else {
 		delete(c.devs, dev)
+	}
+	if cur != nil {
+		c.replaced.Add(1)
 	}
 	c.mu.Unlock()
 	if cur != nil {

@@ -19,14 +19,17 @@ type fakeClock struct{ ns atomic.Int64 }
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// startClockNode starts a node whose device roots age by clk only.
-// beneath is false, reads go through os.Root even where openat2 works.
+// startClockNode starts a node whose device roots and open files (open_file_valid 1s, as rootRecheck)
+// age by clk only. With beneath false, reads go through os.Root even where openat2 works.
 func startClockNode(t *testing.T, beneath ...bool) (*testNode, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{}
 	clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	n := startNodeWith(t, nil, func(s *Server) {
+	n := startNodeWith(t, openFileValid(rootRecheck), func(s *Server) {
 		s.root.reads.now = clk.now
+		if s.root.files != nil {
+			s.root.files.now = clk.now
+		}
 		if len(beneath) > 0 && !beneath[0] {
 			s.root.reads.beneath = false
 		}
@@ -399,7 +402,7 @@ func FuzzOpenGetConfined(f *testing.F) {
 	os.Symlink("../..", filepath.Join(top, "dev1", "up"))
 	os.Symlink(secret, filepath.Join(top, "dev1", "abs"))
 	os.Symlink("loop", filepath.Join(top, "dev1", "loop"))
-	roots := map[bool]docroot{true: newDocroot(top), false: newDocroot(top)}
+	roots := map[bool]docroot{true: newDocroot(top, 0), false: newDocroot(top, 0)}
 	roots[false].reads.beneath = false
 	f.Cleanup(func() {
 		for _, d := range roots {
@@ -407,7 +410,7 @@ func FuzzOpenGetConfined(f *testing.F) {
 		}
 	})
 	f.Fuzz(func(t *testing.T, inner string, beneath bool) {
-		g, err := roots[beneath].openGet("dev1/" + inner)
+		g, err := roots[beneath].openGet("dev1/"+inner, false)
 		if err != nil {
 			return
 		}

@@ -78,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		root:      newDocroot(cfg.Docroot),
+		root:      newDocroot(cfg.Docroot, cfg.OpenFileValid.D()),
 		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
@@ -257,16 +257,19 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 // which are idle.
 func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
 	s.conns.ConnState(c, st)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// StateActive and StateIdle, twice per request, change nothing here: no lock for them.
 	switch st {
 	case fasthttp.StateNew:
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
 			c.Close()
 			return
 		}
 		s.httpConns[c] = struct{}{}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		delete(s.httpConns, c)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package storaged
+
+const raceEnabled = false
