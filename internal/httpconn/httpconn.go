@@ -6,6 +6,9 @@
 //     worker_connections pressure, and refuses a new connection with 503 only when none is idle.
 //   - Its connections accept request heads whose lines end in a bare LF (RFC 9112 section 2.2),
 //     which fasthttp would otherwise wait on until the read timeout (see headFixer).
+//   - With Options.CoarseDeadlines, its connections arm the deadlines fasthttp sets per request
+//     lazily and a little late, so that a kept-alive request costs no runtime timer update (see
+//     deadlines.go).
 //   - CheckRequestLine applies the request-line rules of RFC 9112 that fasthttp leaves out.
 //
 // It imports no mogway package.
@@ -33,6 +36,11 @@ type Options struct {
 	Key string
 	// Log receives a warning when connections are refused (at most one a minute). Nil: no log.
 	Log *slog.Logger
+	// CoarseDeadlines arms a connection's read and write deadlines only before a read or a write,
+	// and late by up to an eighth of the time left until them when asked for, so that back-to-back
+	// requests reuse the deadline armed for an earlier one (see Conn.SetReadDeadline). Deadlines
+	// must then be set from the goroutine that reads and writes, as fasthttp does.
+	CoarseDeadlines bool
 }
 
 // Tracker keeps the open connections of one server. Wrap the server's listener with Listener and
@@ -96,7 +104,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // admit gives c a slot, closing the longest idle connection when every slot is taken; with no idle
 // connection it refuses c and returns nil.
 func (t *Tracker) admit(c net.Conn) *Conn {
-	hc := &Conn{Conn: c, t: t, counted: true}
+	hc := &Conn{Conn: c, t: t, counted: true, coarse: t.opt.CoarseDeadlines}
 	t.mu.Lock()
 	if t.opt.Max <= 0 || t.open < t.opt.Max {
 		t.open++
@@ -231,6 +239,9 @@ type Conn struct {
 	head       headFixer // the request head being read
 	pendingLF  bool      // an LF owed to the reader after a one-byte read that had to grow
 	closedOnce sync.Once
+
+	coarse bool     // Options.CoarseDeadlines
+	rd, wd deadline // with coarse: the deadlines asked for and armed (see deadlines.go)
 }
 
 // Close closes the connection and frees its slot.
@@ -250,6 +261,11 @@ func (c *Conn) Close() error {
 // Read reads the connection. While a request head is read, every line ending in a bare LF is given
 // to the reader as ending in CRLF (see headFixer); every byte after the head passes unchanged.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.coarse {
+		if err := c.rd.arm(c.Conn.SetReadDeadline); err != nil {
+			return 0, err
+		}
+	}
 	if c.head.done || len(p) == 0 {
 		return c.Conn.Read(p)
 	}
@@ -288,6 +304,11 @@ func (c *Conn) readOne(p []byte, n int, err error) (int, error) {
 // ReadFrom lets a body be copied by the wrapped connection's own ReadFrom, so a *net.TCPConn still
 // sends a file with sendfile(2).
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.coarse {
+		if err := c.wd.arm(c.Conn.SetWriteDeadline); err != nil {
+			return 0, err
+		}
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

@@ -106,14 +106,20 @@ func FuzzHeadFixer(f *testing.F) {
 func serve(t *testing.T, tr *Tracker, h fasthttp.RequestHandler) string {
 	t.Helper()
 	ln := testutil.Listen(t, "127.0.0.1:0")
-	srv := &fasthttp.Server{Handler: h, ConnState: tr.ConnState, Concurrency: 1000}
+	serveOn(t, tr, ln, &fasthttp.Server{Handler: h})
+	return ln.Addr().String()
+}
+
+// serveOn runs srv behind tr on ln until the test ends.
+func serveOn(t *testing.T, tr *Tracker, ln net.Listener, srv *fasthttp.Server) {
+	t.Helper()
+	srv.ConnState, srv.Concurrency = tr.ConnState, 1000
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(tr.Listener(ln)) }()
 	t.Cleanup(func() {
 		srv.Shutdown() //nolint:errcheck // the test is over
 		<-done
 	})
-	return ln.Addr().String()
 }
 
 // roundTrip writes req on c and reads one answer's status line and body.
