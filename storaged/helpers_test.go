@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,6 +44,12 @@ func startNode(t testing.TB, mutate func(*Config)) *testNode {
 // startNodeWith is startNode with prep run on the Server before it serves (to swap in a clock).
 func startNodeWith(t testing.TB, mutate func(*Config), prep func(*Server)) *testNode {
 	t.Helper()
+	return startNodeOn(t, mutate, prep, nil)
+}
+
+// startNodeOn is startNodeWith serving HTTP on wrap(listener) when wrap is not nil.
+func startNodeOn(t testing.TB, mutate func(*Config), prep func(*Server), wrap func(net.Listener) net.Listener) *testNode {
+	t.Helper()
 	docroot := t.TempDir()
 	for _, d := range []string{"dev1", "dev2"} {
 		if err := os.Mkdir(filepath.Join(docroot, d), 0o755); err != nil {
@@ -64,10 +71,14 @@ func startNodeWith(t testing.TB, mutate func(*Config), prep func(*Server)) *test
 	host := loopbackHost()
 	hl := testutil.Listen(t, host+":0")
 	ml := testutil.Listen(t, host+":0")
+	httpLn := hl
+	if wrap != nil {
+		httpLn = wrap(hl)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &testNode{srv: srv, addr: hl.Addr().String(), mgmt: ml.Addr().String(), docroot: docroot,
 		cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- srv.Serve(ctx, hl, ml) }()
+	go func() { n.done <- srv.Serve(ctx, httpLn, ml) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -250,21 +250,17 @@ func (s *Server) makeDirs(dir string) error {
 // bodyReader reads a streamed request body. Each read may wait up to timeout for the client, and
 // any read error (including an early EOF, which fasthttp reports as a plain io.EOF) marks it failed.
 type bodyReader struct {
-	r        io.Reader
-	conn     net.Conn
-	timeout  time.Duration
-	deadline time.Time
-	failed   bool
+	r       io.Reader
+	conn    net.Conn
+	timeout time.Duration
+	failed  bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.conn != nil && b.timeout > 0 {
-		// Re-arm the read deadline at most every timeout/4, not on every read.
-		now := time.Now()
-		if b.deadline.Sub(now) < b.timeout*3/4 {
-			b.deadline = now.Add(b.timeout)
-			b.conn.SetReadDeadline(b.deadline)
-		}
+		// The connection's coarse deadlines (httpconn.Options.CoarseDeadlines) only record this;
+		// the runtime timer moves once per eighth of the timeout while the body streams.
+		b.conn.SetReadDeadline(time.Now().Add(b.timeout)) //nolint:errcheck // the read fails instead
 	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {

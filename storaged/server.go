@@ -99,7 +99,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if len(devs) == 0 {
 		log.Warn("docroot holds no dev<N> directory yet", "docroot", cfg.Docroot)
 	}
-	s.conns = httpconn.NewTracker(httpconn.Options{Max: cfg.MaxConns, Key: "storaged.max_conns", Log: log})
+	// Coarse deadlines: a kept-alive GET arms no runtime timer for fasthttp's read_timeout,
+	// write_timeout and idle_timeout; each may cut a client off up to an eighth of it late.
+	s.conns = httpconn.NewTracker(httpconn.Options{Max: cfg.MaxConns, Key: "storaged.max_conns", Log: log,
+		CoarseDeadlines: true})
 	s.http = &fasthttp.Server{
 		Handler: s.serveHTTP,
 		Name:    "mogway",
