@@ -23,10 +23,12 @@ run: build
 
 ## test: gofmt check, go vet, then every test with the race detector. It installs and starts
 ## what the tests need (a private MariaDB on loopback, promtool, Chromium, libvips) through
-## scripts/test-deps.sh. The image package is also tested on its pure Go engine (no tags).
+## scripts/test-deps.sh. The image package is also tested on its pure Go engine (no tags), and
+## internal/netx without the race detector (whose build reads sockets through the syscall package).
 test: fmt-check vet
 	./scripts/test-deps.sh $(GO) test -tags '$(TAGS)' $(TESTFLAGS) $(PKGS)
 	$(GO) test $(TESTFLAGS) ./imaging/
+	$(GO) test -count=1 ./internal/netx/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -123,6 +123,7 @@ func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fa
 		if err != nil {
 			return nil, &dialError{err}
 		}
+		c = netx.Raw(c)
 		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads}
 		ic.local = connAddr{Addr: c.LocalAddr(), c: ic} // boxed once: fasthttp asks for it per request
 		return ic, nil

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mogway/mogway/internal/netx"
 	"github.com/mogway/mogway/internal/tick"
 	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
@@ -262,7 +263,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		s.stats.accepted.Add(1)
-		c := s.newConn(nc)
+		c := s.newConn(netx.Raw(nc))
 		if c == nil {
 			nc.Close()
 			continue

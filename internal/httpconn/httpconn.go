@@ -9,9 +9,10 @@
 //   - With Options.CoarseDeadlines, its connections arm the deadlines fasthttp sets per request
 //     lazily and a little late, so that a kept-alive request costs no runtime timer update (see
 //     deadlines.go).
+//   - Its connections read and write the socket with raw system calls (netx.Raw).
 //   - CheckRequestLine applies the request-line rules of RFC 9112 that fasthttp leaves out.
 //
-// It imports no mogway package.
+// It imports no mogway package but internal/netx.
 package httpconn
 
 import (
@@ -25,6 +26,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/netx"
 )
 
 // Options configure a Tracker.
@@ -104,7 +107,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // admit gives c a slot, closing the longest idle connection when every slot is taken; with no idle
 // connection it refuses c and returns nil.
 func (t *Tracker) admit(c net.Conn) *Conn {
-	hc := &Conn{Conn: c, t: t, counted: true, coarse: t.opt.CoarseDeadlines}
+	hc := &Conn{Conn: netx.Raw(c), t: t, counted: true, coarse: t.opt.CoarseDeadlines}
 	t.mu.Lock()
 	if t.opt.Max <= 0 || t.open < t.opt.Max {
 		t.open++

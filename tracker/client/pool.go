@@ -345,6 +345,7 @@ func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn,
 	if err != nil {
 		return nil, err
 	}
+	nc = netx.Raw(nc)
 	nc.SetDeadline(deadline)
 	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}, nil
 }

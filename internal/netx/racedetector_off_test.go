@@ -1,0 +1,5 @@
+//go:build !race
+
+package netx
+
+const raceEnabled = false
