@@ -6,42 +6,17 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"testing"
-)
 
-// tcpPair returns the two ends of a loopback TCP connection; the server end is closed at the end of
-// the test.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		acc <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-acc
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
+	"github.com/mogway/mogway/internal/testutil"
+)
 
 // writeToConn writes r after a buffered prefix to a TCP connection through a bufio.Writer, as
 // fasthttp writes a response head and then its body stream, and returns what the peer received.
 func writeToConn(t *testing.T, r *Reader) ([]byte, int64, error) {
 	t.Helper()
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t, "127.0.0.1")
 	got := make(chan []byte, 1)
 	go func() {
 		b, _ := io.ReadAll(client)

@@ -329,33 +329,13 @@ func (c *deadlineCounter) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 // Back-to-back small requests on a node connection arm its write deadline once, not twice per
 // request (fasthttp's deadline, then the idle bound of the first write), and a client connection
 // arms one read deadline per request, not the keep-alive wait's and the request head's: each arming
 // is a runtime timer update. The deadlines still bound the waits.
 func TestDeadlinesArmedOnce(t *testing.T) {
 	t.Run("node connection", func(t *testing.T) {
-		nc, peer := tcpPair(t)
+		nc, peer := testutil.TCPPair(t, "127.0.0.1")
 		dc := &deadlineCounter{Conn: nc}
 		var stale atomic.Int64
 		c := &idleConn{Conn: dc, idle: 30 * time.Second, staleReads: &stale}
@@ -390,7 +370,7 @@ func TestDeadlinesArmedOnce(t *testing.T) {
 		}
 	})
 	t.Run("client connection", func(t *testing.T) {
-		cc, peer := tcpPair(t)
+		cc, peer := testutil.TCPPair(t, "127.0.0.1")
 		dc := &deadlineCounter{Conn: cc}
 		c := &serverConn{Conn: dc}
 		buf := make([]byte, 64)

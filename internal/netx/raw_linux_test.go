@@ -21,19 +21,12 @@ import (
 // rawPair returns a connected client and server, both wrapped by Raw.
 func rawPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
-	ln := testutil.Listen(t, "127.0.0.5:0")
-	defer ln.Close()
-	c := Raw(testutil.Dial(t, ln.Addr().String()))
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
+	c, s := testutil.TCPPair(t, "127.0.0.5")
+	client, server = Raw(c), Raw(s)
+	if _, ok := client.(*RawTCP); !ok {
+		t.Fatalf("Raw(%T) = %T, want *RawTCP", c, client)
 	}
-	s = Raw(s)
-	t.Cleanup(func() { c.Close(); s.Close() })
-	if _, ok := c.(*RawTCP); !ok {
-		t.Fatalf("Raw(%T) = %T, want *RawTCP", testutil.Dial, c)
-	}
-	return c, s
+	return client, server
 }
 
 func TestRawNotTCP(t *testing.T) {

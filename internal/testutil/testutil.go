@@ -106,6 +106,30 @@ func Dial(t testing.TB, addr string) net.Conn {
 	return c
 }
 
+// TCPPair returns both ends of a loopback TCP connection on ip (such as "127.0.0.1"), closed when
+// the test ends.
+func TCPPair(t testing.TB, ip string) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	client = Dial(t, ln.Addr().String())
+	server = <-acc
+	if server == nil {
+		client.Close()
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
 // FreeAddr returns an address on ip (such as "127.0.0.2") with a port that was free a moment ago:
 // nothing listens there, so a dial is refused, until something else binds it.
 func FreeAddr(t testing.TB, ip string) string {

@@ -284,21 +284,7 @@ func TestStaleIdleConnectionIsReplaced(t *testing.T) {
 	if err := p.Noop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the pool's idle connection has seen the close.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tr := p.trackers[0]
-		tr.mu.Lock()
-		dead := len(tr.idle) == 1 && netx.PeerClosed(tr.idle[0].nc) != nil
-		tr.mu.Unlock()
-		if dead {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("idle connection never saw the close")
-		}
-		runtime.Gosched()
-	}
+	waitPeerClosed(t, p)
 	// delete is not retried after a lost reply, so it only succeeds if the stale connection was
 	// noticed before sending.
 	if err := p.Delete(t.Context(), "d", "k"); err != nil {

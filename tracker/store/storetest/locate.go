@@ -18,21 +18,8 @@ func testLocate(t *testing.T, open Open) {
 	ctx := ctxFor(t)
 	s := newStore(t, open)
 	d := domain(t, ctx, s, "d")
-	want := func(key string, loc store.Location) {
-		t.Helper()
-		for range 2 { // the second read may come from a cache
-			got, err := s.Locate(ctx, d.ID, key)
-			must(t, "Locate("+key+")", err)
-			if got.Fid != loc.Fid || got.Length != loc.Length || !reflect.DeepEqual(got.DevIDs, loc.DevIDs) {
-				t.Fatalf("Locate(%q) = %+v, want %+v", key, got, loc)
-			}
-		}
-	}
-	gone := func(key string) {
-		t.Helper()
-		_, err := s.Locate(ctx, d.ID, key)
-		wantErr(t, "Locate("+key+")", err, store.ErrNotFound)
-	}
+	want := func(key string, loc store.Location) { t.Helper(); locatedTwice(t, ctx, s, d.ID, key, loc) }
+	gone := func(key string) { t.Helper(); notLocated(t, ctx, s, d.ID, key) }
 
 	fid := upload(t, ctx, s, d.ID, "k", 42, 2, 1)
 	want("k", store.Location{Fid: fid, Length: 42, DevIDs: []int{1, 2}})
@@ -82,21 +69,8 @@ func testLocateOtherStore(t *testing.T, open Open) {
 	d := domain(t, ctx, a, "d")
 	fid := upload(t, ctx, a, d.ID, "k", 1, 1)
 	mine := upload(t, ctx, a, d.ID, "mine", 1, 1)
-	located := func(key string, want store.Location) {
-		t.Helper()
-		for range 2 { // the second read may come from a cache
-			got, err := a.Locate(ctx, d.ID, key)
-			must(t, "Locate("+key+")", err)
-			if got.Fid != want.Fid || got.Length != want.Length || !reflect.DeepEqual(got.DevIDs, want.DevIDs) {
-				t.Fatalf("Locate(%q) = %+v, want %+v", key, got, want)
-			}
-		}
-	}
-	gone := func(key string) {
-		t.Helper()
-		_, err := a.Locate(ctx, d.ID, key)
-		wantErr(t, "Locate("+key+")", err, store.ErrNotFound)
-	}
+	located := func(key string, want store.Location) { t.Helper(); locatedTwice(t, ctx, a, d.ID, key, want) }
+	gone := func(key string) { t.Helper(); notLocated(t, ctx, a, d.ID, key) }
 	located("k", store.Location{Fid: fid, Length: 1, DevIDs: []int{1}})
 	located("mine", store.Location{Fid: mine, Length: 1, DevIDs: []int{1}})
 
@@ -167,4 +141,23 @@ func checkLocated(t *testing.T, ctx context.Context, s store.Store, dmid int, ke
 	if !reflect.DeepEqual(got.DevIDs, devs) {
 		t.Fatalf("Locate(%q).DevIDs = %v, want %v", key, got.DevIDs, devs)
 	}
+}
+
+// locatedTwice checks that s locates key as want, twice: the second read may come from a cache.
+func locatedTwice(t *testing.T, ctx context.Context, s store.Store, dmid int, key string, want store.Location) {
+	t.Helper()
+	for range 2 {
+		got, err := s.Locate(ctx, dmid, key)
+		must(t, "Locate("+key+")", err)
+		if got.Fid != want.Fid || got.Length != want.Length || !reflect.DeepEqual(got.DevIDs, want.DevIDs) {
+			t.Fatalf("Locate(%q) = %+v, want %+v", key, got, want)
+		}
+	}
+}
+
+// notLocated checks that s does not find key.
+func notLocated(t *testing.T, ctx context.Context, s store.Store, dmid int, key string) {
+	t.Helper()
+	_, err := s.Locate(ctx, dmid, key)
+	wantErr(t, "Locate("+key+")", err, store.ErrNotFound)
 }
