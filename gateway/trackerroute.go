@@ -27,16 +27,22 @@ func (s *Server) serveTracker(ctx *fasthttp.RequestCtx, st *state, rt *route, ke
 	s.fetch(ctx, fr)
 }
 
-// trackerRequest asks the tracker (or the path cache) for key's copies and returns the fetch over
-// them, or the status and message to answer instead.
-func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
-	pk := pathKey{rt.Domain, key, rt.NoVerify}
-	e, hit, err := st.paths.lookup(st.tracker, st.budget, pk)
+// countPathLookup counts a path-cache lookup: a hit, or a miss that asked the tracker (a first
+// lookup or, after every cached copy failed, trackerFetch.again).
+func (s *Server) countPathLookup(hit bool) {
 	if hit {
 		s.stats.pathHits.Add(1)
 	} else {
 		s.stats.pathMisses.Add(1)
 	}
+}
+
+// trackerRequest asks the tracker (or the path cache) for key's copies and returns the fetch over
+// them, or the status and message to answer instead.
+func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
+	pk := pathKey{rt.Domain, key, rt.NoVerify}
+	e, hit, err := st.paths.lookup(st.tracker, st.budget, pk)
+	s.countPathLookup(hit)
 	if err != nil {
 		if trackerCode(err) == "" {
 			s.stats.trackerErrors.Add(1)
@@ -80,7 +86,8 @@ func (tf *trackerFetch) failed(target) { tf.st.paths.drop(tf.key, tf.cur.Load())
 // again asks the tracker for the key's paths after every cached copy failed.
 func (tf *trackerFetch) again() ([]target, int, string) {
 	tf.st.paths.drop(tf.key, tf.cur.Load())
-	e, _, err := tf.st.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	e, hit, err := tf.st.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	tf.s.countPathLookup(hit)
 	if err != nil {
 		status, msg := trackerAnswer(err)
 		return nil, status, msg
