@@ -517,10 +517,13 @@ func TestPathCacheRemembersCopies(t *testing.T) {
 	f.Freeze()
 	t.Cleanup(f.Thaw)
 
+	// Without the remembered copy every request waits storage_first_byte (a minute here) on B; a
+	// third of it leaves a loaded machine room (a request once took 6s under make test's load).
+	const bound = 20 * time.Second
 	res := hammer(t, 5, 4, "GET", g.base+"/d/k", data)
-	if res.failed != 0 || res.slowest > hedgeBound {
+	if res.failed != 0 || res.slowest > bound {
 		t.Errorf("5 clients × 4 GETs with the one copy the tracker names hung: %d failed (%v), slowest %v; want 0 failed, each under %v",
-			res.failed, res.errs, res.slowest, hedgeBound)
+			res.failed, res.errs, res.slowest, bound)
 	}
 }
 
