@@ -71,7 +71,9 @@ func TestUpstreamNextUpstreamRules(t *testing.T) {
 	good.put(t, 72, data)
 	dead := deadAddr(t, "127.0.0.5")
 	one := func(addr string) UpstreamServer { return UpstreamServer{Addr: addr, MaxFails: -1} }
-	cfg := Config{Routes: []Route{
+	// Hedging off: under load the first server's answer can take longer than the hedge delay, and a
+	// hedge to the next server would answer instead of the one the rules pass through.
+	cfg := Config{Hedge: Hedge{Delay: "off"}, Routes: []Route{
 		// Default next_upstream [error, timeout]: a 500 is passed through, a refused connect fails over.
 		{Prefix: "/a/", StripPrefix: true, Servers: []UpstreamServer{one(bad.addr), one(good.addr)}},
 		{Prefix: "/b/", StripPrefix: true, Servers: []UpstreamServer{one(dead), one(good.addr)}},
