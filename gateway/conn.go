@@ -125,6 +125,7 @@ func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fa
 		}
 		c = netx.Raw(c)
 		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads}
+		ic.wr, _ = c.(netx.WriteReader)
 		ic.local = connAddr{Addr: c.LocalAddr(), c: ic} // boxed once: fasthttp asks for it per request
 		return ic, nil
 	}
@@ -196,7 +197,16 @@ type idleConn struct {
 	// When set, for the request being written (boundUpload): putStall bounds each wait for the
 	// node to take more of an upload body, putAnswer the wait for the first byte of its answer.
 	putStall, putAnswer time.Duration
+
+	// wr writes a request and reads its answer with one system call fewer (see netx.WriteReader),
+	// when the connection offers it. A request without a body, written by fasthttp in one piece of
+	// up to maxHeld bytes, is held in held (see Write) and written by the first read of its answer.
+	wr   netx.WriteReader
+	held []byte
 }
+
+// maxHeld is the longest request an idleConn holds for the read of its answer (see idleConn.Write).
+const maxHeld = 4 << 10
 
 // errStaleConn is a pooled keep-alive connection found closed by the node before a request was
 // written on it (typically the node restarted). Nothing of the request, body included, was sent or
@@ -288,21 +298,60 @@ func (c *idleConn) Read(p []byte) (int, error) {
 			c.ra = d
 		}
 	}
-	n, err := c.Conn.Read(p)
+	var n int
+	var err error
+	if len(c.held) > 0 {
+		if err := c.armWrite(); err != nil {
+			return 0, err
+		}
+		n, err = c.wr.WriteRead(c.held, p)
+		c.held = c.held[:0]
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	if n > 0 {
 		c.gotByte, c.used, c.unchecked = true, true, false
 	} else if err != nil && c.unchecked && !c.gotByte {
-		// The node closed the connection before this request came (EOF, or a reset for the
-		// request written after its close): nothing was answered. A timeout is no such sign.
+		// The node closed the connection before this request came (EOF, or a reset or a broken
+		// pipe for the request written after its close): nothing was answered. A timeout is no
+		// such sign. The close is reported as the end of the stream it is, which node.retryStale
+		// retries on another connection.
 		c.unchecked = false
 		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 			c.staleReads.Add(1)
+			return 0, io.EOF
 		}
 	}
 	return n, err
 }
 
+// Write writes p, or holds it for the read of its answer: a request without a body (it has a
+// deadline; an upload has none) that fasthttp writes in one piece is written by the next Read
+// (netx.WriteReader), which then waits for the answer without first reading the socket. fasthttp
+// reads the answer right after writing a request, and closes the connection on any error.
 func (c *idleConn) Write(p []byte) (int, error) {
+	if len(c.held) > 0 {
+		// Not a request in one piece after all: send what was held first.
+		held := c.held
+		c.held = c.held[:0]
+		if err := c.armWrite(); err != nil {
+			return 0, err
+		}
+		if _, err := c.Conn.Write(held); err != nil {
+			return 0, err
+		}
+	} else if c.wr != nil && !c.wd.IsZero() && len(p) <= maxHeld {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if err := c.armWrite(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// armWrite arms the write deadline the next write needs: the later of fasthttp's and the idle bound.
+func (c *idleConn) armWrite() error {
 	if c.idle > 0 {
 		idle := c.idle
 		if c.putStall > 0 {
@@ -310,10 +359,10 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		}
 		if d, ok := extend(c.wa, c.wd, time.Now(), idle); !ok {
 			if err := c.Conn.SetWriteDeadline(d); err != nil {
-				return 0, err
+				return err
 			}
 			c.wa = d
 		}
 	}
-	return c.Conn.Write(p)
+	return nil
 }

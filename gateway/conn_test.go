@@ -404,3 +404,72 @@ func TestDeadlinesArmedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A request without a body that fasthttp writes in one piece is written by the read of its answer,
+// which then waits for the answer without a read that finds nothing (netx.WriteReader); a request
+// in two pieces reaches the node whole and in order, and an upload (no deadline) is written at once,
+// since the node must take its body before anything is read.
+func TestIdleConnHoldsRequest(t *testing.T) {
+	ln := testutil.Listen(t, "127.0.0.1:0")
+	var dials, stale atomic.Int64
+	nc, err := idleDialer(time.Second, 10*time.Second, &dials, &stale)(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c := nc.(*idleConn)
+	if c.wr == nil {
+		t.Fatal("a node connection does not write requests with the read of their answer")
+	}
+	peerReads := func(want string) {
+		t.Helper()
+		peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(peer, buf); err != nil || string(buf) != want {
+			t.Fatalf("node read %q, %v; want %q", buf, err, want)
+		}
+	}
+	exchange := func(pieces ...string) {
+		t.Helper()
+		if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pieces {
+			if n, err := c.Write([]byte(p)); err != nil || n != len(p) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			peerReads(strings.Join(pieces, ""))
+			peer.Write([]byte("answer"))
+		}()
+		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "answer" {
+			t.Fatalf("answer %q, %v", buf, err)
+		}
+		<-done
+	}
+	exchange("GET /a HTTP/1.1\r\n\r\n")
+	if len(c.held) != 0 {
+		t.Fatalf("%d request bytes still held after the answer", len(c.held))
+	}
+	exchange("GET /b HTTP/1.1\r\n", "Host: x\r\n\r\n")
+	// An upload's head is on the wire before anything is read.
+	if err := c.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("PUT /c HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	peerReads("PUT /c HTTP/1.1\r\n")
+}

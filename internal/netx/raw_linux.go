@@ -31,6 +31,13 @@ type RawTCP struct {
 	werr  syscall.Errno
 	readF func(fd uintptr) bool // c.read, bound once so that a Read allocates nothing
 	wrF   func(fd uintptr) bool // c.write, likewise
+	wrRdF func(fd uintptr) bool // c.writeRead, likewise
+}
+
+// WriteReader is a connection that can write a request and wait for its answer without first
+// reading the socket (see RawTCP.WriteRead).
+type WriteReader interface {
+	WriteRead(w, p []byte) (int, error)
 }
 
 // Raw returns c with raw-call Read and Write when c is a *net.TCPConn, and c itself otherwise.
@@ -44,7 +51,7 @@ func Raw(c net.Conn) net.Conn {
 		return c
 	}
 	r := &RawTCP{TCPConn: tc, rc: rc}
-	r.readF, r.wrF = r.read, r.write
+	r.readF, r.wrF, r.wrRdF = r.read, r.write, r.writeRead
 	return r
 }
 
@@ -77,6 +84,66 @@ func (c *RawTCP) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// writeRead writes what is left of wbuf and then reads into rbuf. Right after the write it reports
+// that it is not done, so that the poller waits for the socket to become readable instead of a read
+// that finds nothing. When the socket takes only part of wbuf it stops (WriteRead finishes the
+// write and the read as Write and Read do).
+func (c *RawTCP) writeRead(fd uintptr) bool {
+	if c.wn < len(c.wbuf) {
+		if !c.write(fd) || c.werr != 0 {
+			return true
+		}
+		return false
+	}
+	return c.read(fd)
+}
+
+// WriteRead writes all of w and then reads into p, as Write followed by Read do, with one system
+// call fewer when w is a request whose answer cannot have come yet: after writing w it waits in the
+// runtime's poller for the socket to become readable, without first reading it (a Go connection's
+// Read tries the read, gets EAGAIN and only then waits). No wake-up is lost: the poller's readiness
+// is reset before w is written, and any byte that comes after that wakes the wait. w is written
+// under the read deadline; the write deadline bounds it only when the socket cannot take all of it
+// at once. A failed write is returned as Write's error, with nothing read.
+func (c *RawTCP) WriteRead(w, p []byte) (int, error) {
+	if len(w) == 0 {
+		return c.Read(p)
+	}
+	if len(p) == 0 {
+		_, err := c.Write(w)
+		return 0, err
+	}
+	c.wmu.Lock()
+	c.rmu.Lock()
+	c.wbuf, c.wn, c.werr = w, 0, 0
+	c.rbuf, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.wrRdF)
+	wn, werr := c.wn, c.werr
+	if err == nil && werr == 0 && wn < len(w) {
+		// The socket's buffer was full: finish the write under the write deadline.
+		err = c.rc.Write(c.wrF)
+		wn, werr = c.wn, c.werr
+		if err == nil && werr == 0 {
+			err = c.rc.Read(c.readF)
+		}
+	}
+	c.wbuf = nil
+	c.wmu.Unlock()
+	defer c.rmu.Unlock()
+	c.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case werr != 0:
+		return 0, c.opError("write", werr)
+	case c.rerr != 0:
+		return 0, c.opError("read", c.rerr)
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
 }
 
 // Read reads into p as (*net.TCPConn).Read does.

@@ -1,0 +1,215 @@
+//go:build linux
+
+package netx
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A request written by WriteRead is answered; so is one larger than the socket buffers (the write
+// finishes under the write deadline while the peer reads it slowly), and the connection then reads
+// and writes as before.
+func TestWriteRead(t *testing.T) {
+	for _, size := range []int{5, 16 << 20} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			c, s := rawPair(t)
+			req := bytes.Repeat([]byte("r"), size)
+			go func() {
+				// Read the whole request slowly enough for the client's buffers to fill.
+				buf := make([]byte, 64<<10)
+				for got := 0; got < size; {
+					n, err := s.Read(buf)
+					if err != nil {
+						return
+					}
+					got += n
+					if size > 5 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				s.Write([]byte("answer"))
+			}()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			buf := make([]byte, 64)
+			n, err := c.(WriteReader).WriteRead(req, buf)
+			if err != nil || string(buf[:n]) != "answer" {
+				t.Fatalf("WriteRead = %q, %v; want the answer", buf[:n], err)
+			}
+			go s.Write([]byte("more"))
+			if n, err := c.Read(buf); err != nil || string(buf[:n]) != "more" {
+				t.Fatalf("Read after WriteRead = %q, %v", buf[:n], err)
+			}
+		})
+	}
+}
+
+func TestWriteReadErrors(t *testing.T) {
+	t.Run("read deadline", func(t *testing.T) {
+		c, s := rawPair(t)
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := c.(WriteReader).WriteRead([]byte("req"), make([]byte, 8))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("WriteRead with no answer: %v; want a timeout", err)
+		}
+		buf := make([]byte, 8)
+		if n, err := io.ReadFull(s, buf[:3]); err != nil || string(buf[:n]) != "req" {
+			t.Fatalf("the peer read %q, %v; want the request, written before the wait", buf[:n], err)
+		}
+	})
+	t.Run("peer closed before", func(t *testing.T) {
+		// The peer's FIN came before the request: the request draws a reset, which wakes the
+		// wait. The wait must not hang for want of a read before it.
+		c, s := rawPair(t)
+		s.Close()
+		time.Sleep(20 * time.Millisecond)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		_, err := c.(WriteReader).WriteRead([]byte("req"), make([]byte, 8))
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("WriteRead on a connection the peer closed: %v after %v; want EOF or a reset at once", err, time.Since(start))
+		}
+	})
+	t.Run("peer reset", func(t *testing.T) {
+		c, s := rawPair(t)
+		s.(*RawTCP).SetLinger(0)
+		s.Close()
+		time.Sleep(20 * time.Millisecond)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.(WriteReader).WriteRead([]byte("req"), make([]byte, 8))
+		var ne *net.OpError
+		if !errors.As(err, &ne) || ne.Op != "write" || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("WriteRead after a reset: %v; want a write OpError with EPIPE or ECONNRESET", err)
+		}
+	})
+	t.Run("own close", func(t *testing.T) {
+		c, _ := rawPair(t)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.(WriteReader).WriteRead([]byte("req"), make([]byte, 8))
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		c.Close()
+		if err := <-done; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("WriteRead waiting when the connection closed: %v; want net.ErrClosed", err)
+		}
+	})
+}
+
+// echoChild is the peer of TestWriteReadOneReadPerAnswer, in its own process so that its reads
+// are not counted with the test's: it answers every line with "ok\n".
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("NETX_ECHO_CHILD"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			os.Exit(2)
+		}
+		os.Stdout.WriteString(ln.Addr().String() + "\n")
+		c, err := ln.Accept()
+		if err != nil {
+			os.Exit(2)
+		}
+		br := bufio.NewReader(c)
+		for {
+			if _, err := br.ReadSlice('\n'); err != nil {
+				os.Exit(0)
+			}
+			if _, err := c.Write([]byte("ok\n")); err != nil {
+				os.Exit(0)
+			}
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// readCalls is this process's count of read system calls, successful or not (/proc/self/io syscr).
+func readCalls(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no syscr in /proc/self/io")
+	return 0
+}
+
+// Each round trip through WriteRead reads the socket once, when the answer is there: a Write and a
+// Read would also read it right after the write, find nothing (EAGAIN) and only then wait, since a
+// peer in another process cannot answer in the time between the two calls. Counted by the kernel.
+func TestWriteReadOneReadPerAnswer(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "NETX_ECHO_CHILD=127.0.0.5:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", strings.TrimSpace(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Raw(nc)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 16)
+	const rounds = 400
+	before := readCalls(t)
+	for range rounds {
+		if n, err := c.(WriteReader).WriteRead([]byte("ping\n"), buf); err != nil || string(buf[:n]) != "ok\n" {
+			t.Fatalf("WriteRead = %q, %v", buf[:n], err)
+		}
+	}
+	// Spurious wake-ups (a readiness event of an earlier answer delivered late) cost a read each;
+	// a read before every wait would cost one per round trip.
+	if reads := readCalls(t) - before; reads > rounds+rounds/4 {
+		t.Fatalf("%d round trips made %d read system calls, want about one each", rounds, reads)
+	}
+}
+
+func TestWriteReadAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race build reads and writes through the syscall package")
+	}
+	c, s := rawPair(t)
+	go io.Copy(s, s)
+	msg, buf := []byte("ping"), make([]byte, 16)
+	allocs := testing.AllocsPerRun(200, func() {
+		n, err := c.(WriteReader).WriteRead(msg, buf[:len(msg)])
+		if err == nil {
+			_, err = io.ReadFull(c, buf[n:len(msg)])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a WriteRead allocates %.1f times, want 0", allocs)
+	}
+}
