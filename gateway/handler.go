@@ -88,6 +88,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			// connection (a request smuggling hole): close it instead.
 			ctx.SetConnectionClose()
 		}
+		// A whole answer leaves with the read of the next request (httpconn.HoldAnswer); a
+		// streamed one as its bytes come.
+		httpconn.HoldAnswer(ctx.Conn(), !ctx.Response.IsBodyStream())
 		rec.status = ctx.Response.StatusCode()
 		s.stats.countStatus(rec.status)
 		if !rec.streamed {

@@ -91,5 +91,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if c.hold {
+		return c.writeHeld(p)
+	}
 	return c.Conn.Write(p)
 }

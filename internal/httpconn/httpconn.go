@@ -108,6 +108,8 @@ func (l *listener) Accept() (net.Conn, error) {
 // connection it refuses c and returns nil.
 func (t *Tracker) admit(c net.Conn) *Conn {
 	hc := &Conn{Conn: netx.Raw(c), t: t, counted: true, coarse: t.opt.CoarseDeadlines}
+	hc.wr, _ = hc.Conn.(netx.WriteReader)
+	hc.heldOut = hc.sentHeld
 	t.mu.Lock()
 	if t.opt.Max <= 0 || t.open < t.opt.Max {
 		t.open++
@@ -128,9 +130,10 @@ func (t *Tracker) admit(c net.Conn) *Conn {
 	victim.counted = false // its slot passes to hc
 	t.mu.Unlock()
 	t.evicted.Add(1)
-	// The victim's goroutine is waiting for the first byte of a next request: closing the socket
-	// ends that wait, and fasthttp then closes the Conn (which no longer holds a slot).
-	victim.Conn.Close() //nolint:errcheck // an idle connection has nothing to flush
+	// The victim's goroutine is waiting for the first byte of a next request, or is about to, its
+	// answer maybe still held (see HoldAnswer): closing the socket after that answer ends the
+	// wait, and fasthttp then closes the Conn (which no longer holds a slot).
+	victim.closeSocket()
 	return hc
 }
 
@@ -245,9 +248,114 @@ type Conn struct {
 
 	coarse bool     // Options.CoarseDeadlines
 	rd, wd deadline // with coarse: the deadlines asked for and armed (see deadlines.go)
+
+	// An answer held for the next read (see HoldAnswer). hold is the reading goroutine's; held is
+	// guarded by hmu, which the reading goroutine also holds while it writes held, so that Close
+	// from another goroutine never closes the socket under an answer still to be sent.
+	wr      netx.WriteReader
+	hold    bool
+	hmu     sync.Mutex
+	held    []byte
+	heldOut func() // c.sentHeld, bound once
 }
 
-// Close closes the connection and frees its slot.
+// HoldAnswer tells the Conn that c is, or wraps, whether the answer about to be written is
+// complete: no write of it waits for anything but the socket. When it is, the Conn holds what is
+// written until the next read, which writes it and waits for the next request in the runtime's
+// poller without first reading a socket the request cannot have reached (netx.WriteReader): a
+// system call fewer per kept-alive request. Close, CloseWrite, ReadFrom and an eviction by the
+// Tracker write a held answer first, and so does HoldAnswer(c, false). It is a no-op on other
+// connections. Call it from the goroutine serving c, before the answer is written.
+func HoldAnswer(c net.Conn, complete bool) {
+	hc := unwrap(c)
+	switch {
+	case hc == nil || hc.wr == nil:
+	case complete:
+		hc.hold = true
+	case hc.hold:
+		hc.hold = false
+		hc.flushHeld() //nolint:errcheck // a broken connection fails the answer's own write
+	}
+}
+
+// maxHeld is the most bytes a Conn holds (see HoldAnswer); a larger write is sent at once.
+const maxHeld = 64 << 10
+
+// writeHeld is Write while an answer is held: the bytes held so far go first, and p is held in
+// turn when it fits.
+func (c *Conn) writeHeld(p []byte) (int, error) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if err := c.flushHeldLocked(); err != nil {
+		return 0, err
+	}
+	if len(p) <= maxHeld {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// flushHeldLocked writes the held bytes, if any. c.hmu must be held.
+func (c *Conn) flushHeldLocked() error {
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	if cap(c.held) > maxHeld {
+		c.held = nil
+	}
+	return err
+}
+
+// flushHeld writes the held bytes, if any, from any goroutine.
+func (c *Conn) flushHeld() error {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	return c.flushHeldLocked()
+}
+
+// sentHeld ends the write of the held bytes started by readConn.
+func (c *Conn) sentHeld() {
+	c.held = c.held[:0]
+	if cap(c.held) > maxHeld {
+		c.held = nil
+	}
+	c.hmu.Unlock()
+}
+
+// readConn reads the wrapped connection. After HoldAnswer it first writes the held answer (see
+// HoldAnswer), keeping hmu until the answer is written.
+func (c *Conn) readConn(p []byte) (int, error) {
+	if !c.hold {
+		return c.Conn.Read(p)
+	}
+	c.hold = false
+	c.hmu.Lock()
+	if len(c.held) == 0 {
+		c.hmu.Unlock()
+		return c.Conn.Read(p)
+	}
+	return c.wr.WriteReadHook(c.held, p, c.heldOut)
+}
+
+// closeSocket closes the wrapped connection after writing a held answer (see HoldAnswer); from any
+// goroutine. The answer's write is bounded by heldCloseWrite: a client that reads nothing loses it.
+func (c *Conn) closeSocket() error {
+	c.hmu.Lock()
+	if len(c.held) > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(heldCloseWrite)) //nolint:errcheck // the write fails instead
+		c.flushHeldLocked()                                     //nolint:errcheck // closing anyway
+	}
+	c.hmu.Unlock()
+	return c.Conn.Close()
+}
+
+// heldCloseWrite bounds the write of a held answer when its connection is closed.
+const heldCloseWrite = time.Second
+
+// Close writes a held answer (see HoldAnswer), closes the connection and frees its slot.
 func (c *Conn) Close() error {
 	c.closedOnce.Do(func() {
 		c.t.mu.Lock()
@@ -258,7 +366,7 @@ func (c *Conn) Close() error {
 		}
 		c.t.mu.Unlock()
 	})
-	return c.Conn.Close()
+	return c.closeSocket()
 }
 
 // Read reads the connection. While a request head is read, every line ending in a bare LF is given
@@ -270,7 +378,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 	}
 	if c.head.done || len(p) == 0 {
-		return c.Conn.Read(p)
+		return c.readConn(p)
 	}
 	if c.pendingLF {
 		c.pendingLF = false
@@ -278,11 +386,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	if len(p) == 1 {
-		n, err := c.Conn.Read(p)
+		n, err := c.readConn(p)
 		return c.readOne(p, n, err)
 	}
 	// A bare LF grows to two bytes, so read at most half of p.
-	n, err := c.Conn.Read(p[:len(p)/2])
+	n, err := c.readConn(p[:len(p)/2])
 	if n > 0 {
 		n = c.head.fix(p, n)
 	}
@@ -312,6 +420,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 			return 0, err
 		}
 	}
+	if err := c.flushHeld(); err != nil {
+		return 0, err
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
@@ -324,6 +435,9 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 // CloseWrite shuts down the sending side of the wrapped connection (a *net.TCPConn's half-close), so
 // a server can still read and discard what a client sends before it closes (lingering close).
 func (c *Conn) CloseWrite() error {
+	if err := c.flushHeld(); err != nil {
+		return err
+	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}

@@ -32,12 +32,16 @@ type RawTCP struct {
 	readF func(fd uintptr) bool // c.read, bound once so that a Read allocates nothing
 	wrF   func(fd uintptr) bool // c.write, likewise
 	wrRdF func(fd uintptr) bool // c.writeRead, likewise
+	wdone func()                // WriteReadHook's written, until called
 }
 
 // WriteReader is a connection that can write a request and wait for its answer without first
 // reading the socket (see RawTCP.WriteRead).
 type WriteReader interface {
 	WriteRead(w, p []byte) (int, error)
+	// WriteReadHook is WriteRead calling written once, from the calling goroutine, as soon as w
+	// is written or its write failed, before the wait for the answer.
+	WriteReadHook(w, p []byte, written func()) (int, error)
 }
 
 // Raw returns c with raw-call Read and Write when c is a *net.TCPConn, and c itself otherwise.
@@ -95,9 +99,18 @@ func (c *RawTCP) writeRead(fd uintptr) bool {
 		if !c.write(fd) || c.werr != 0 {
 			return true
 		}
+		c.wrote()
 		return false
 	}
 	return c.read(fd)
+}
+
+// wrote calls WriteReadHook's written, once.
+func (c *RawTCP) wrote() {
+	if f := c.wdone; f != nil {
+		c.wdone = nil
+		f()
+	}
 }
 
 // WriteRead writes all of w and then reads into p, as Write followed by Read do, with one system
@@ -107,17 +120,27 @@ func (c *RawTCP) writeRead(fd uintptr) bool {
 // is reset before w is written, and any byte that comes after that wakes the wait. w is written
 // under the read deadline; the write deadline bounds it only when the socket cannot take all of it
 // at once. A failed write is returned as Write's error, with nothing read.
-func (c *RawTCP) WriteRead(w, p []byte) (int, error) {
-	if len(w) == 0 {
+func (c *RawTCP) WriteRead(w, p []byte) (int, error) { return c.WriteReadHook(w, p, nil) }
+
+// WriteReadHook is WriteRead calling written (when not nil) once, from the calling goroutine, as
+// soon as w is written or its write failed, before the wait for the answer.
+func (c *RawTCP) WriteReadHook(w, p []byte, written func()) (int, error) {
+	if len(w) == 0 || len(p) == 0 {
+		var err error
+		if len(w) > 0 {
+			_, err = c.Write(w)
+		}
+		if written != nil {
+			written()
+		}
+		if err != nil || len(p) == 0 {
+			return 0, err
+		}
 		return c.Read(p)
-	}
-	if len(p) == 0 {
-		_, err := c.Write(w)
-		return 0, err
 	}
 	c.wmu.Lock()
 	c.rmu.Lock()
-	c.wbuf, c.wn, c.werr = w, 0, 0
+	c.wbuf, c.wn, c.werr, c.wdone = w, 0, 0, written
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.wrRdF)
 	wn, werr := c.wn, c.werr
@@ -125,10 +148,12 @@ func (c *RawTCP) WriteRead(w, p []byte) (int, error) {
 		// The socket's buffer was full: finish the write under the write deadline.
 		err = c.rc.Write(c.wrF)
 		wn, werr = c.wn, c.werr
+		c.wrote()
 		if err == nil && werr == 0 {
 			err = c.rc.Read(c.readF)
 		}
 	}
+	c.wrote()
 	c.wbuf = nil
 	c.wmu.Unlock()
 	defer c.rmu.Unlock()

@@ -1,0 +1,222 @@
+//go:build linux
+
+package httpconn
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mogway/mogway/internal/testutil"
+)
+
+// Held answers reach the client on a kept-alive connection, one after the other; an answer with
+// Connection: close reaches it before the close; a streamed answer after a held one is not held:
+// its first piece reaches the client before the second is written, which waits for that.
+func TestHoldAnswerServed(t *testing.T) {
+	gotFirst := make(chan struct{})
+	addr := serve(t, NewTracker(Options{}), func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/stream" {
+			HoldAnswer(ctx.Conn(), false)
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				w.WriteString("first")
+				w.Flush()
+				<-gotFirst
+				w.WriteString("second")
+			})
+			return
+		}
+		HoldAnswer(ctx.Conn(), true)
+		ctx.WriteString("ok " + string(ctx.Path())) //nolint:errcheck // test
+	})
+	c := testutil.Dial(t, addr)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 5 {
+		path := "/k" + strconv.Itoa(i)
+		if status, body := roundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); status != 200 || body != "ok "+path {
+			t.Fatalf("answer %d %q, want 200 %q", status, body, "ok "+path)
+		}
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+	var resp fasthttp.Response
+	resp.StreamBody = true
+	if err := resp.Read(br); err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.BodyStream(), first); err != nil || string(first) != "first" {
+		t.Fatalf("streamed answer began %q, %v; want its first piece before its second is written", first, err)
+	}
+	close(gotFirst)
+	if rest, err := io.ReadAll(resp.BodyStream()); err != nil || string(rest) != "second" {
+		t.Fatalf("rest of the streamed answer %q, %v", rest, err)
+	}
+	resp.CloseBodyStream()
+	if status, body := roundTrip(t, c, br, "GET /close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); status != 200 || body != "ok /close" {
+		t.Fatalf("answer with Connection: close: %d %q", status, body)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after Connection: close: read %d, %v; want EOF", n, err)
+	}
+}
+
+// A held answer is written before its connection is closed, from any goroutine (a server's
+// shutdown, a Tracker evicting it): the client reads the answer, then the end of the stream.
+func TestHoldAnswerWrittenOnClose(t *testing.T) {
+	for _, how := range []string{"Close", "evicted"} {
+		t.Run(how, func(t *testing.T) {
+			tr := NewTracker(Options{Max: 1})
+			a, b := testutil.TCPPair(t, "127.0.0.1")
+			c := tr.admit(a)
+			HoldAnswer(c, true)
+			if _, err := c.Write([]byte("held answer")); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if how == "Close" {
+					c.Close()
+					return
+				}
+				tr.mu.Lock()
+				tr.idle.pushBack(c)
+				tr.mu.Unlock()
+				x, y := testutil.TCPPair(t, "127.0.0.1")
+				defer y.Close()
+				if tr.admit(x) == nil {
+					t.Error("the new connection was refused, not given the idle one's slot")
+				}
+			}()
+			b.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(b)
+			<-done
+			if err != nil || string(got) != "held answer" {
+				t.Fatalf("client read %q, %v; want the held answer, then EOF", got, err)
+			}
+		})
+	}
+}
+
+// Close from another goroutine while the serving one writes its held answer and waits for the
+// next request neither deadlocks nor loses the answer.
+func TestHoldAnswerCloseDuringRead(t *testing.T) {
+	for range 50 {
+		a, b := testutil.TCPPair(t, "127.0.0.1")
+		c := NewTracker(Options{}).admit(a)
+		HoldAnswer(c, true)
+		c.Write([]byte("answer"))
+		var wg sync.WaitGroup
+		wg.Go(func() { c.Read(make([]byte, 8)) })
+		wg.Go(func() { c.Close() })
+		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(b)
+		wg.Wait()
+		if err != nil || string(got) != "answer" {
+			t.Fatalf("client read %q, %v; want the answer, then EOF", got, err)
+		}
+		b.Close()
+	}
+}
+
+// TestMain runs the client of TestHoldAnswerOneReadPerRequest in its own process when asked, so
+// that its reads are not counted with the server's.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("HTTPCONN_CLIENT"); addr != "" {
+		n, _ := strconv.Atoi(os.Getenv("HTTPCONN_REQUESTS"))
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			os.Exit(2)
+		}
+		br := bufio.NewReader(c)
+		for range n {
+			var resp fasthttp.Response
+			if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				os.Exit(3)
+			}
+			if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+				os.Exit(4)
+			}
+		}
+		// Done: the parent counts its reads now, before it waits for this process (a child's
+		// counts join the parent's when it is waited for).
+		c.Close()
+		os.Stdout.WriteString("done\n")
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// readCalls is this process's count of read system calls, successful or not (/proc/self/io syscr).
+func readCalls(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no syscr in /proc/self/io")
+	return 0
+}
+
+// With its answers held, a server reads a kept-alive connection once per request: the read that
+// writes an answer waits for the next request in the poller, where a plain read after the write
+// would find nothing (EAGAIN) first, as the client, another process, cannot have sent it yet.
+// Counted by the kernel over a client's requests, without the hold as a control.
+func TestHoldAnswerOneReadPerRequest(t *testing.T) {
+	const requests = 300
+	for _, hold := range []bool{true, false} {
+		tr := NewTracker(Options{})
+		addr := serve(t, tr, func(ctx *fasthttp.RequestCtx) {
+			HoldAnswer(ctx.Conn(), hold)
+			ctx.WriteString("ok") //nolint:errcheck // test
+		})
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "HTTPCONN_CLIENT="+addr, "HTTPCONN_REQUESTS="+strconv.Itoa(requests))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := readCalls(t)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		// The server's read of the client's close may come just after the client's "done".
+		time.Sleep(50 * time.Millisecond)
+		reads := readCalls(t) - before
+		stdin.Close()
+		if werr := cmd.Wait(); err != nil || line != "done\n" || werr != nil {
+			t.Fatalf("client: %q, %v, %v", line, err, werr)
+		}
+		t.Logf("hold %v: %d requests, %d read system calls", hold, requests, reads)
+		// One read per request, one for the client's close, and a few spurious wake-ups.
+		if hold && reads > requests+requests/4 {
+			t.Errorf("with held answers %d requests made %d read system calls, want about one each", requests, reads)
+		}
+	}
+}
