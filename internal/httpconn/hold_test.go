@@ -4,6 +4,7 @@ package httpconn
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -74,7 +75,7 @@ func TestHoldAnswerServed(t *testing.T) {
 // A held answer is written before its connection is closed, from any goroutine (a server's
 // shutdown, a Tracker evicting it): the client reads the answer, then the end of the stream.
 func TestHoldAnswerWrittenOnClose(t *testing.T) {
-	for _, how := range []string{"Close", "evicted"} {
+	for _, how := range []string{"Close", "evicted", "read past its deadline, then Close"} {
 		t.Run(how, func(t *testing.T) {
 			tr := NewTracker(Options{Max: 1})
 			a, b := testutil.TCPPair(t, "127.0.0.1")
@@ -86,7 +87,16 @@ func TestHoldAnswerWrittenOnClose(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				if how == "Close" {
+				switch how {
+				case "Close":
+					c.Close()
+					return
+				case "read past its deadline, then Close":
+					// A graceful stop wakes a waiting read this way: nothing is written then.
+					c.SetReadDeadline(time.Now().Add(-time.Second))
+					if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Errorf("Read past its deadline: %v, want a timeout", err)
+					}
 					c.Close()
 					return
 				}

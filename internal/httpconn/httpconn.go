@@ -256,7 +256,7 @@ type Conn struct {
 	hold    bool
 	hmu     sync.Mutex
 	held    []byte
-	heldOut func() // c.sentHeld, bound once
+	heldOut func(int) // c.sentHeld, bound once
 }
 
 // HoldAnswer tells the Conn that c is, or wraps, whether the answer about to be written is
@@ -316,11 +316,16 @@ func (c *Conn) flushHeld() error {
 	return c.flushHeldLocked()
 }
 
-// sentHeld ends the write of the held bytes started by readConn.
-func (c *Conn) sentHeld() {
-	c.held = c.held[:0]
-	if cap(c.held) > maxHeld {
-		c.held = nil
+// sentHeld ends the write of the held bytes started by readConn, which wrote n of them. When it
+// wrote none (its deadline had passed), they stay held, for Close to write.
+func (c *Conn) sentHeld(n int) {
+	if n > 0 {
+		c.held = c.held[:0]
+		if cap(c.held) > maxHeld {
+			c.held = nil
+		}
+	} else {
+		c.hold = true // the next write or read sends them first
 	}
 	c.hmu.Unlock()
 }

@@ -32,7 +32,7 @@ type RawTCP struct {
 	readF func(fd uintptr) bool // c.read, bound once so that a Read allocates nothing
 	wrF   func(fd uintptr) bool // c.write, likewise
 	wrRdF func(fd uintptr) bool // c.writeRead, likewise
-	wdone func()                // WriteReadHook's written, until called
+	wdone func(int)             // WriteReadHook's written, until called
 }
 
 // WriteReader is a connection that can write a request and wait for its answer without first
@@ -40,8 +40,9 @@ type RawTCP struct {
 type WriteReader interface {
 	WriteRead(w, p []byte) (int, error)
 	// WriteReadHook is WriteRead calling written once, from the calling goroutine, as soon as w
-	// is written or its write failed, before the wait for the answer.
-	WriteReadHook(w, p []byte, written func()) (int, error)
+	// is written or its write failed, before the wait for the answer, with the count of bytes of
+	// w written: 0 when nothing was (the deadline had passed or the connection was closed, say).
+	WriteReadHook(w, p []byte, written func(n int)) (int, error)
 }
 
 // Raw returns c with raw-call Read and Write when c is a *net.TCPConn, and c itself otherwise.
@@ -109,7 +110,7 @@ func (c *RawTCP) writeRead(fd uintptr) bool {
 func (c *RawTCP) wrote() {
 	if f := c.wdone; f != nil {
 		c.wdone = nil
-		f()
+		f(c.wn)
 	}
 }
 
@@ -123,15 +124,17 @@ func (c *RawTCP) wrote() {
 func (c *RawTCP) WriteRead(w, p []byte) (int, error) { return c.WriteReadHook(w, p, nil) }
 
 // WriteReadHook is WriteRead calling written (when not nil) once, from the calling goroutine, as
-// soon as w is written or its write failed, before the wait for the answer.
-func (c *RawTCP) WriteReadHook(w, p []byte, written func()) (int, error) {
+// soon as w is written or its write failed, before the wait for the answer, with the count of
+// bytes of w written: 0 when nothing was (the deadline had passed or the connection was closed).
+func (c *RawTCP) WriteReadHook(w, p []byte, written func(n int)) (int, error) {
 	if len(w) == 0 || len(p) == 0 {
+		var n int
 		var err error
 		if len(w) > 0 {
-			_, err = c.Write(w)
+			n, err = c.Write(w)
 		}
 		if written != nil {
-			written()
+			written(n)
 		}
 		if err != nil || len(p) == 0 {
 			return 0, err
