@@ -33,6 +33,11 @@ type RawTCP struct {
 	wrF   func(fd uintptr) bool // c.write, likewise
 	wrRdF func(fd uintptr) bool // c.writeRead, likewise
 	wdone func(int)             // WriteReadHook's written, until called
+
+	// With rmu held, by WriteReadHook: writing while its write part runs (wmu held too), and wres
+	// the write's error once it ended.
+	writing bool
+	wres    syscall.Errno
 }
 
 // WriteReader is a connection that can write a request and wait for its answer without first
@@ -93,25 +98,33 @@ func (c *RawTCP) write(fd uintptr) bool {
 
 // writeRead writes what is left of wbuf and then reads into rbuf. Right after the write it reports
 // that it is not done, so that the poller waits for the socket to become readable instead of a read
-// that finds nothing. When the socket takes only part of wbuf it stops (WriteRead finishes the
+// that finds nothing. When the socket takes only part of wbuf it stops (WriteReadHook finishes the
 // write and the read as Write and Read do).
 func (c *RawTCP) writeRead(fd uintptr) bool {
-	if c.wn < len(c.wbuf) {
+	if c.writing {
 		if !c.write(fd) || c.werr != 0 {
 			return true
 		}
-		c.wrote()
+		c.endWrite()
 		return false
 	}
 	return c.read(fd)
 }
 
-// wrote calls WriteReadHook's written, once.
-func (c *RawTCP) wrote() {
-	if f := c.wdone; f != nil {
-		c.wdone = nil
-		f(c.wn)
+// endWrite ends the write part of a WriteReadHook, once: it lets other writers go on (the wait for
+// the answer holds only the read side) and calls the hook. It returns the write's error.
+func (c *RawTCP) endWrite() syscall.Errno {
+	if !c.writing {
+		return c.wres
 	}
+	c.writing, c.wres = false, c.werr
+	n, hook := c.wn, c.wdone
+	c.wbuf, c.wdone = nil, nil
+	c.wmu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return c.wres
 }
 
 // WriteRead writes all of w and then reads into p, as Write followed by Read do, with one system
@@ -120,7 +133,8 @@ func (c *RawTCP) wrote() {
 // Read tries the read, gets EAGAIN and only then waits). No wake-up is lost: the poller's readiness
 // is reset before w is written, and any byte that comes after that wakes the wait. w is written
 // under the read deadline; the write deadline bounds it only when the socket cannot take all of it
-// at once. A failed write is returned as Write's error, with nothing read.
+// at once. A failed write is returned as Write's error, with nothing read. Other goroutines may
+// write while it waits for the answer.
 func (c *RawTCP) WriteRead(w, p []byte) (int, error) { return c.WriteReadHook(w, p, nil) }
 
 // WriteReadHook is WriteRead calling written (when not nil) once, from the calling goroutine, as
@@ -141,25 +155,21 @@ func (c *RawTCP) WriteReadHook(w, p []byte, written func(n int)) (int, error) {
 		}
 		return c.Read(p)
 	}
-	c.wmu.Lock()
 	c.rmu.Lock()
-	c.wbuf, c.wn, c.werr, c.wdone = w, 0, 0, written
+	defer c.rmu.Unlock()
+	c.wmu.Lock()
+	c.wbuf, c.wn, c.werr, c.wdone, c.writing = w, 0, 0, written, true
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.wrRdF)
-	wn, werr := c.wn, c.werr
-	if err == nil && werr == 0 && wn < len(w) {
+	partial := err == nil && c.writing && c.werr == 0
+	if partial {
 		// The socket's buffer was full: finish the write under the write deadline.
 		err = c.rc.Write(c.wrF)
-		wn, werr = c.wn, c.werr
-		c.wrote()
-		if err == nil && werr == 0 {
-			err = c.rc.Read(c.readF)
-		}
 	}
-	c.wrote()
-	c.wbuf = nil
-	c.wmu.Unlock()
-	defer c.rmu.Unlock()
+	werr := c.endWrite()
+	if partial && err == nil && werr == 0 {
+		err = c.rc.Read(c.readF)
+	}
 	c.rbuf = nil
 	switch {
 	case err != nil:

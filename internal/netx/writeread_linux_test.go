@@ -213,3 +213,34 @@ func TestWriteReadAllocs(t *testing.T) {
 		t.Fatalf("a WriteRead allocates %.1f times, want 0", allocs)
 	}
 }
+
+// While WriteRead waits for its answer, another goroutine may write on the connection (as the
+// tracker streams !watch lines to a connection waiting for its next request).
+func TestWriteReadLetsOthersWrite(t *testing.T) {
+	c, s := rawPair(t)
+	c.SetDeadline(time.Now().Add(time.Minute))
+	s.SetDeadline(time.Now().Add(time.Minute))
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 8)
+		n, err := c.(WriteReader).WriteRead([]byte("req;"), buf)
+		if err == nil && string(buf[:n]) != "answer" {
+			err = errors.New("answer " + string(buf[:n]))
+		}
+		done <- err
+	}()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "req;" {
+		t.Fatalf("peer read %q, %v", buf, err)
+	}
+	if _, err := c.Write([]byte("line")); err != nil {
+		t.Fatalf("Write while WriteRead waits: %v", err)
+	}
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "line" {
+		t.Fatalf("peer read %q, %v", buf, err)
+	}
+	s.Write([]byte("answer"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
