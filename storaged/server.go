@@ -254,6 +254,9 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.handle(ctx)
+	// A whole answer leaves with the read of the next request (httpconn.HoldAnswer); a file sent
+	// with sendfile as it goes.
+	httpconn.HoldAnswer(ctx.Conn(), !ctx.Response.IsBodyStream())
 }
 
 // trackHTTPConn keeps the set of open HTTP connections so Close can cut them, and tells s.conns
