@@ -90,6 +90,43 @@ func (c *serverConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// ReadFrom sends a section of a file (an *io.LimitedReader, as the cache's disk tier hands it)
+// through the wrapped connection's ReadFrom, which a TCP connection serves with sendfile(2), in
+// pieces of at most readFromPiece, each with its write deadline extended as Write extends it; any
+// other reader is copied through Write.
+func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	lr, isSection := r.(*io.LimitedReader)
+	if !ok || !isSection {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	var sent int64
+	for lr.N > 0 {
+		if c.write > 0 {
+			if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
+				if err := c.Conn.SetWriteDeadline(d); err != nil {
+					return sent, err
+				}
+				c.wa = d
+			}
+		}
+		piece := io.LimitedReader{R: lr.R, N: min(lr.N, readFromPiece)}
+		want := piece.N
+		n, err := rf.ReadFrom(&piece)
+		sent += n
+		lr.N -= n
+		if err != nil || n < want {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// readFromPiece is the most bytes one ReadFrom of serverConn hands on at once. The write deadline
+// bounds each piece, and a piece is what one Write of fasthttp's buffer sends: a slow client is
+// cut no sooner than by writes.
+const readFromPiece = writeBufferSize
+
 // NetConn returns the connection c wraps (for httpconn.Tracker.ConnState).
 func (c *serverConn) NetConn() net.Conn { return c.Conn }
 

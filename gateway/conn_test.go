@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/netx"
 	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 )
@@ -472,4 +475,72 @@ func TestIdleConnHoldsRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	peerReads("PUT /c HTTP/1.1\r\n")
+}
+
+// readFromSpy records the readers handed to the wrapped connection's ReadFrom.
+type readFromSpy struct {
+	net.Conn
+	pieces []*io.LimitedReader
+}
+
+func (c *readFromSpy) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		c.pieces = append(c.pieces, &io.LimitedReader{R: lr.R, N: lr.N})
+	}
+	return c.Conn.(io.ReaderFrom).ReadFrom(r)
+}
+
+// A file section written to a client connection (a disk-tier cache hit) goes to the socket's own
+// ReadFrom, which sends a file with sendfile(2) (netx.TestRawReadFromFile), in pieces no larger than
+// a write of the response buffer; each piece has its write deadline extended, so a client that keeps
+// reading is never cut, however long the whole takes.
+func TestServerConnReadFromFile(t *testing.T) {
+	cc, peer := testutil.TCPPair(t, "127.0.0.1")
+	spy := &readFromSpy{Conn: netx.Raw(cc)}
+	c := &serverConn{Conn: spy, write: 2 * time.Second}
+	const size = 4 << 20
+	body := pattern(size)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, append([]byte("head"), body...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(4, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		// Slower than the write timeout allows for the whole: 64 KiB per 50 ms is 3.2 s for 4 MiB.
+		var b bytes.Buffer
+		buf := make([]byte, 64<<10)
+		peer.SetReadDeadline(time.Now().Add(time.Minute))
+		for b.Len() < size {
+			n, err := io.ReadFull(peer, buf[:min(len(buf), size-b.Len())])
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		got <- b.Bytes()
+	}()
+	n, err := c.ReadFrom(&io.LimitedReader{R: f, N: size})
+	if err != nil || n != size {
+		t.Fatalf("ReadFrom = %d, %v; want %d", n, err, size)
+	}
+	if b := <-got; !bytes.Equal(b, body) {
+		t.Fatalf("client read %d bytes, not the file's section", len(b))
+	}
+	if len(spy.pieces) < size/readFromPiece {
+		t.Fatalf("%d pieces handed to the socket's ReadFrom, want %d of at most %d bytes", len(spy.pieces), size/readFromPiece, readFromPiece)
+	}
+	for _, p := range spy.pieces {
+		if _, ok := p.R.(*os.File); !ok || p.N > readFromPiece {
+			t.Fatalf("piece %T of %d bytes handed on, want a file section of at most %d", p.R, p.N, readFromPiece)
+		}
+	}
 }
