@@ -28,6 +28,10 @@ type Reader struct {
 	sl   *sliceState
 }
 
+// Stored reports whether the Reader reads a stored answer, from memory or disk, so that no read
+// waits for a fill (or a slice's fetch) still in progress.
+func (r *Reader) Stored() bool { return r.fl == nil && r.sl == nil }
+
 // Meta returns the stored metadata. Its Header slice is shared: do not modify it.
 func (r *Reader) Meta() Meta { return r.meta }
 

@@ -344,6 +344,13 @@ func (b *cacheBody) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
+// storedBody reports whether body is a cached answer read from memory or disk, whose reads wait
+// for nothing but the disk.
+func storedBody(body io.Reader) bool {
+	b, ok := body.(*cacheBody)
+	return ok && b.r.Stored()
+}
+
 // CloseWithError releases the Reader and writes the access log line.
 func (b *cacheBody) CloseWithError(err error) error {
 	b.once.Do(func() {

@@ -88,9 +88,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			// connection (a request smuggling hole): close it instead.
 			ctx.SetConnectionClose()
 		}
-		// A whole answer leaves with the read of the next request (httpconn.HoldAnswer); a
-		// streamed one as its bytes come.
-		httpconn.HoldAnswer(ctx.Conn(), !ctx.Response.IsBodyStream())
+		// A whole answer, or one read from the cache's memory or disk, leaves with the read of
+		// the next request (httpconn.HoldAnswer); one streamed from upstream as its bytes come.
+		httpconn.HoldAnswer(ctx.Conn(), !ctx.Response.IsBodyStream() || storedBody(ctx.Response.BodyStream()))
 		rec.status = ctx.Response.StatusCode()
 		s.stats.countStatus(rec.status)
 		if !rec.streamed {
