@@ -262,16 +262,7 @@ func TestIdleConnLivenessCheck(t *testing.T) {
 		{"upload just after the last", 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nc, err := dial(ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			peer, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := nc.(*idleConn)
+			c, peer := dialNode(t, dial, ln)
 			// One exchange makes the connection a pooled one, then the node closes it.
 			if _, err := peer.Write([]byte("x")); err != nil {
 				t.Fatal(err)
@@ -415,17 +406,7 @@ func TestDeadlinesArmedOnce(t *testing.T) {
 func TestIdleConnHoldsRequest(t *testing.T) {
 	ln := testutil.Listen(t, "127.0.0.1:0")
 	var dials, stale atomic.Int64
-	nc, err := idleDialer(time.Second, 10*time.Second, &dials, &stale)(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	c := nc.(*idleConn)
+	c, peer := dialNode(t, idleDialer(time.Second, 10*time.Second, &dials, &stale), ln)
 	if c.wr == nil {
 		t.Fatal("a node connection does not write requests with the read of their answer")
 	}
@@ -543,4 +524,21 @@ func TestServerConnReadFromFile(t *testing.T) {
 			t.Fatalf("piece %T of %d bytes handed on, want a file section of at most %d", p.R, p.N, readFromPiece)
 		}
 	}
+}
+
+// dialNode dials ln with dial and returns the node connection with the node's end of it; both are
+// closed when the test ends.
+func dialNode(t *testing.T, dial fasthttp.DialFunc, ln net.Listener) (*idleConn, net.Conn) {
+	t.Helper()
+	nc, err := dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return nc.(*idleConn), peer
 }

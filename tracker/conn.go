@@ -10,7 +10,6 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/mogway/mogway/internal/netx"
@@ -27,18 +26,12 @@ type conn struct {
 	// ipText is ip as !recent prints it, formatted once per connection rather than per query.
 	ipText string
 
-	wmu sync.Mutex // serialises writes: replies and !watch lines; guards wdl and held
-	wdl time.Time  // the write deadline last set
-	buf []byte     // reply buffer, owned by the connection goroutine
-
-	// A reply is held for the next read of the connection, which writes it and then waits for the
-	// next request in the runtime's poller without first reading a socket the request cannot have
-	// reached (netx.WriteReader): a system call fewer per query. hold is the connection
-	// goroutine's; held is guarded by wmu, which that goroutine holds while it writes held.
-	wr      netx.WriteReader
-	hold    bool
-	held    []byte
-	heldOut func(int) // c.sentHeld, bound once
+	// held keeps a reply for the next read of the connection, which writes it and then waits for
+	// the next query without a read that finds nothing: a system call fewer per query. Its mutex
+	// serialises every write (replies and !watch lines) and guards wdl.
+	held netx.Held
+	wdl  time.Time // the write deadline last set
+	buf  []byte    // reply buffer, owned by the connection goroutine
 
 	// req, q and res are the decoded request, the query and room for the reply's arguments of
 	// the line being answered, reused from line to line by the connection goroutine.
@@ -49,9 +42,8 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, res: make(mogproto.Args, 0, 1+len(pathNames))}
-	c.wr, _ = nc.(netx.WriteReader)
+	c.held.Init(nc)
 	c.br = bufio.NewReaderSize(connReader{c}, 4096)
-	c.heldOut = c.sentHeld
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.IP
 	}
@@ -73,50 +65,19 @@ func (s *Server) dropConn(c *conn) {
 	delete(s.pending, c)
 	s.mu.Unlock()
 	s.stats.conns.Add(-1)
-	c.wmu.Lock()
-	c.flushHeld() //nolint:errcheck // closing anyway
-	c.wmu.Unlock()
+	c.held.Flush() //nolint:errcheck // closing anyway
 	c.nc.Close()
 }
 
 // connReader is what a conn's bufio.Reader reads from: the connection, whose next read after a
-// held reply writes that reply first (see conn.hold).
+// held reply writes that reply first (see conn.held).
 type connReader struct{ c *conn }
 
 func (r connReader) Read(p []byte) (int, error) {
-	c := r.c
-	if !c.hold {
-		return c.nc.Read(p)
+	if r.c.held.On() {
+		return r.c.held.Read(p)
 	}
-	c.hold = false
-	c.wmu.Lock()
-	if len(c.held) == 0 {
-		c.wmu.Unlock()
-		return c.nc.Read(p)
-	}
-	return c.wr.WriteReadHook(c.held, p, c.heldOut)
-}
-
-// sentHeld ends the write of the held reply started by connReader, which wrote n bytes of it.
-// When it wrote none (a graceful stop passed the read deadline), the reply stays held, for
-// dropConn to write.
-func (c *conn) sentHeld(n int) {
-	if n > 0 {
-		c.held = nil
-	} else {
-		c.hold = true
-	}
-	c.wmu.Unlock()
-}
-
-// flushHeld writes a held reply, if any. c.wmu is held.
-func (c *conn) flushHeld() error {
-	if len(c.held) == 0 {
-		return nil
-	}
-	_, err := c.nc.Write(c.held)
-	c.held = nil
-	return err
+	return r.c.nc.Read(p)
 }
 
 // maxKeptReplyBuffer is the largest reply buffer a connection keeps for reuse.
@@ -202,16 +163,17 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 // reply writes one reply; false means the connection is unusable. now is the current time, as
 // far as the write deadline is concerned.
 func (c *conn) reply(b []byte, now time.Time) bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.held.Mu.Lock()
+	defer c.held.Mu.Unlock()
 	c.armWrite(now)
 	var err error
-	if c.wr != nil && c.br.Buffered() == 0 && len(b) <= maxKeptReplyBuffer {
-		// Nothing pipelined: the next read comes at once and writes the reply (see conn.hold).
+	if c.held.Enabled() && c.br.Buffered() == 0 && len(b) <= maxKeptReplyBuffer {
+		// Nothing pipelined: the next read comes at once and writes the reply (see conn.held).
 		// The reply buffer is not written to again before then.
-		c.hold, c.held = true, b
+		c.held.Hold(b)
+		c.held.SetOn(true) //nolint:errcheck // turning on writes nothing
 	} else {
-		err = c.flushHeld()
+		err = c.held.FlushLocked()
 		if err == nil {
 			_, err = c.nc.Write(b)
 		}
@@ -228,7 +190,7 @@ func (c *conn) reply(b []byte, now time.Time) bool {
 // every reply. A write still fails after between 119 and 120 seconds without progress.
 const writeDeadlineSlack = time.Second
 
-// armWrite makes sure the next write has about defaultWriteTimeout to finish. c.wmu is held.
+// armWrite makes sure the next write has about defaultWriteTimeout to finish. c.held.Mu is held.
 func (c *conn) armWrite(now time.Time) {
 	if c.wdl.Sub(now) < defaultWriteTimeout-writeDeadlineSlack {
 		c.wdl = now.Add(defaultWriteTimeout)
@@ -238,10 +200,10 @@ func (c *conn) armWrite(now time.Time) {
 
 // writeAsync writes an unsolicited line (!watch) between replies.
 func (c *conn) writeAsync(s string) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.held.Mu.Lock()
+	defer c.held.Mu.Unlock()
 	c.armWrite(time.Now())
-	if err := c.flushHeld(); err != nil {
+	if err := c.held.FlushLocked(); err != nil {
 		c.nc.Close()
 		return
 	}

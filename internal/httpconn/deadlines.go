@@ -91,7 +91,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if c.hold {
+	if c.held.On() {
 		return c.writeHeld(p)
 	}
 	return c.Conn.Write(p)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,26 +168,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// readCalls is this process's count of read system calls, successful or not (/proc/self/io syscr).
-func readCalls(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no syscr in /proc/self/io")
-	return 0
-}
-
 // With its answers held, a server reads a kept-alive connection once per request: the read that
 // writes an answer waits for the next request in the poller, where a plain read after the write
 // would find nothing (EAGAIN) first, as the client, another process, cannot have sent it yet.
@@ -211,14 +190,14 @@ func TestHoldAnswerOneReadPerRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := readCalls(t)
+		before := testutil.ReadCalls(t)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		// The server's read of the client's close may come just after the client's "done".
 		time.Sleep(50 * time.Millisecond)
-		reads := readCalls(t) - before
+		reads := testutil.ReadCalls(t) - before
 		stdin.Close()
 		if werr := cmd.Wait(); err != nil || line != "done\n" || werr != nil {
 			t.Fatalf("client: %q, %v, %v", line, err, werr)

@@ -108,8 +108,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // connection it refuses c and returns nil.
 func (t *Tracker) admit(c net.Conn) *Conn {
 	hc := &Conn{Conn: netx.Raw(c), t: t, counted: true, coarse: t.opt.CoarseDeadlines}
-	hc.wr, _ = hc.Conn.(netx.WriteReader)
-	hc.heldOut = hc.sentHeld
+	hc.held.Init(hc.Conn)
 	t.mu.Lock()
 	if t.opt.Max <= 0 || t.open < t.opt.Max {
 		t.open++
@@ -249,14 +248,7 @@ type Conn struct {
 	coarse bool     // Options.CoarseDeadlines
 	rd, wd deadline // with coarse: the deadlines asked for and armed (see deadlines.go)
 
-	// An answer held for the next read (see HoldAnswer). hold is the reading goroutine's; held is
-	// guarded by hmu, which the reading goroutine also holds while it writes held, so that Close
-	// from another goroutine never closes the socket under an answer still to be sent.
-	wr      netx.WriteReader
-	hold    bool
-	hmu     sync.Mutex
-	held    []byte
-	heldOut func(int) // c.sentHeld, bound once
+	held netx.Held // an answer held for the next read (see HoldAnswer)
 }
 
 // HoldAnswer tells the Conn that c is, or wraps, whether the answer about to be written is
@@ -267,93 +259,46 @@ type Conn struct {
 // Tracker write a held answer first, and so does HoldAnswer(c, false). It is a no-op on other
 // connections. Call it from the goroutine serving c, before the answer is written.
 func HoldAnswer(c net.Conn, complete bool) {
-	hc := unwrap(c)
-	switch {
-	case hc == nil || hc.wr == nil:
-	case complete:
-		hc.hold = true
-	case hc.hold:
-		hc.hold = false
-		hc.flushHeld() //nolint:errcheck // a broken connection fails the answer's own write
+	if hc := unwrap(c); hc != nil && hc.held.Enabled() {
+		hc.held.SetOn(complete) //nolint:errcheck // a broken connection fails the answer's own write
 	}
 }
 
-// maxHeld is the most bytes a Conn holds (see HoldAnswer); a larger write is sent at once.
+// readConn reads the wrapped connection, first writing a held answer (see HoldAnswer).
+func (c *Conn) readConn(p []byte) (int, error) {
+	if c.held.On() {
+		return c.held.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// maxHeld is the largest write a Conn holds (see HoldAnswer); a larger one is sent at once.
 const maxHeld = 64 << 10
 
 // writeHeld is Write while an answer is held: the bytes held so far go first, and p is held in
 // turn when it fits.
 func (c *Conn) writeHeld(p []byte) (int, error) {
-	c.hmu.Lock()
-	defer c.hmu.Unlock()
-	if err := c.flushHeldLocked(); err != nil {
+	c.held.Mu.Lock()
+	defer c.held.Mu.Unlock()
+	if err := c.held.FlushLocked(); err != nil {
 		return 0, err
 	}
 	if len(p) <= maxHeld {
-		c.held = append(c.held, p...)
+		c.held.Append(p)
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
 }
 
-// flushHeldLocked writes the held bytes, if any. c.hmu must be held.
-func (c *Conn) flushHeldLocked() error {
-	if len(c.held) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.held)
-	c.held = c.held[:0]
-	if cap(c.held) > maxHeld {
-		c.held = nil
-	}
-	return err
-}
-
-// flushHeld writes the held bytes, if any, from any goroutine.
-func (c *Conn) flushHeld() error {
-	c.hmu.Lock()
-	defer c.hmu.Unlock()
-	return c.flushHeldLocked()
-}
-
-// sentHeld ends the write of the held bytes started by readConn, which wrote n of them. When it
-// wrote none (its deadline had passed), they stay held, for Close to write.
-func (c *Conn) sentHeld(n int) {
-	if n > 0 {
-		c.held = c.held[:0]
-		if cap(c.held) > maxHeld {
-			c.held = nil
-		}
-	} else {
-		c.hold = true // the next write or read sends them first
-	}
-	c.hmu.Unlock()
-}
-
-// readConn reads the wrapped connection. After HoldAnswer it first writes the held answer (see
-// HoldAnswer), keeping hmu until the answer is written.
-func (c *Conn) readConn(p []byte) (int, error) {
-	if !c.hold {
-		return c.Conn.Read(p)
-	}
-	c.hold = false
-	c.hmu.Lock()
-	if len(c.held) == 0 {
-		c.hmu.Unlock()
-		return c.Conn.Read(p)
-	}
-	return c.wr.WriteReadHook(c.held, p, c.heldOut)
-}
-
 // closeSocket closes the wrapped connection after writing a held answer (see HoldAnswer); from any
 // goroutine. The answer's write is bounded by heldCloseWrite: a client that reads nothing loses it.
 func (c *Conn) closeSocket() error {
-	c.hmu.Lock()
-	if len(c.held) > 0 {
+	c.held.Mu.Lock()
+	if c.held.Len() > 0 {
 		c.Conn.SetWriteDeadline(time.Now().Add(heldCloseWrite)) //nolint:errcheck // the write fails instead
-		c.flushHeldLocked()                                     //nolint:errcheck // closing anyway
+		c.held.FlushLocked()                                    //nolint:errcheck // closing anyway
 	}
-	c.hmu.Unlock()
+	c.held.Mu.Unlock()
 	return c.Conn.Close()
 }
 
@@ -425,7 +370,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 			return 0, err
 		}
 	}
-	if err := c.flushHeld(); err != nil {
+	if err := c.held.Flush(); err != nil {
 		return 0, err
 	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
@@ -440,7 +385,7 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 // CloseWrite shuts down the sending side of the wrapped connection (a *net.TCPConn's half-close), so
 // a server can still read and discard what a client sends before it closes (lingering close).
 func (c *Conn) CloseWrite() error {
-	if err := c.flushHeld(); err != nil {
+	if err := c.held.Flush(); err != nil {
 		return err
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

@@ -40,16 +40,6 @@ type RawTCP struct {
 	wres    syscall.Errno
 }
 
-// WriteReader is a connection that can write a request and wait for its answer without first
-// reading the socket (see RawTCP.WriteRead).
-type WriteReader interface {
-	WriteRead(w, p []byte) (int, error)
-	// WriteReadHook is WriteRead calling written once, from the calling goroutine, as soon as w
-	// is written or its write failed, before the wait for the answer, with the count of bytes of
-	// w written: 0 when nothing was (the deadline had passed or the connection was closed, say).
-	WriteReadHook(w, p []byte, written func(n int)) (int, error)
-}
-
 // Raw returns c with raw-call Read and Write when c is a *net.TCPConn, and c itself otherwise.
 func Raw(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // A request written by WriteRead is answered; so is one larger than the socket buffers (the write
@@ -133,26 +135,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// readCalls is this process's count of read system calls, successful or not (/proc/self/io syscr).
-func readCalls(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no syscr in /proc/self/io")
-	return 0
-}
-
 // Each round trip through WriteRead reads the socket once, when the answer is there: a Write and a
 // Read would also read it right after the write, find nothing (EAGAIN) and only then wait, since a
 // peer in another process cannot answer in the time between the two calls. Counted by the kernel.
@@ -180,7 +162,7 @@ func TestWriteReadOneReadPerAnswer(t *testing.T) {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	buf := make([]byte, 16)
 	const rounds = 400
-	before := readCalls(t)
+	before := testutil.ReadCalls(t)
 	for range rounds {
 		if n, err := c.(WriteReader).WriteRead([]byte("ping\n"), buf); err != nil || string(buf[:n]) != "ok\n" {
 			t.Fatalf("WriteRead = %q, %v", buf[:n], err)
@@ -188,7 +170,7 @@ func TestWriteReadOneReadPerAnswer(t *testing.T) {
 	}
 	// Spurious wake-ups (a readiness event of an earlier answer delivered late) cost a read each;
 	// a read before every wait would cost one per round trip.
-	if reads := readCalls(t) - before; reads > rounds+rounds/4 {
+	if reads := testutil.ReadCalls(t) - before; reads > rounds+rounds/4 {
 		t.Fatalf("%d round trips made %d read system calls, want about one each", rounds, reads)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,3 +243,25 @@ func (ft *Tracker) Lines() []string {
 
 // Accepts returns the number of connections accepted so far.
 func (ft *Tracker) Accepts() int64 { return ft.accepts.Load() }
+
+// ReadCalls is this process's count of read system calls, successful or not, as the kernel keeps it
+// (/proc/self/io syscr); a child process's count joins it once the child is waited for. It skips
+// the test where there is no /proc/self/io.
+func ReadCalls(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no syscr in /proc/self/io")
+	return 0
+}
