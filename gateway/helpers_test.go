@@ -231,6 +231,14 @@ func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func
 		})
 	}
 	t.Cleanup(stop)
+	if deps.AccessLog == alog {
+		// A failed test shows what the gateway did: the attempts, their upstreams and timings.
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("access log of the gateway on %s:\n%s", ln.Addr(), alog.String())
+			}
+		})
+	}
 	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}, stop
 }
 
