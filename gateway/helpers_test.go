@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -77,6 +78,12 @@ func startStorageOn(t *testing.T, ip string, mutate func(*storaged.Config), wrap
 	t.Cleanup(func() {
 		cancel()
 		<-done
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			st, _ := json.Marshal(srv.Stats())
+			t.Logf("storage node %s: %s", addr, st)
+		}
 	})
 	return &storageNode{addr: addr, docroot: root, srv: srv}
 }
@@ -232,10 +239,12 @@ func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func
 	}
 	t.Cleanup(stop)
 	if deps.AccessLog == alog {
-		// A failed test shows what the gateway did: the attempts, their upstreams and timings.
+		// A failed test shows what the gateway did: the attempts, their upstreams and timings, and
+		// its counters (per node: requests, failures, dials).
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("access log of the gateway on %s:\n%s", ln.Addr(), alog.String())
+				st, _ := json.Marshal(srv.Stats())
+				t.Logf("access log of the gateway on %s:\n%s\nstatus: %s", ln.Addr(), alog.String(), st)
 			}
 		})
 	}
