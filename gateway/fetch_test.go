@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,6 +311,100 @@ func TestPathCacheCollapsesConcurrentLookups(t *testing.T) {
 	}
 	if c := ft.calls.Load(); c != 1 {
 		t.Errorf("tracker calls for %d concurrent misses = %d, want 1", n, c)
+	}
+}
+
+// askedTracker answers a GetPaths with the paths it held when asked, once the test releases that
+// call: an answer on its way while the key changes.
+type askedTracker struct {
+	Tracker
+	mu    sync.Mutex
+	paths []string
+	asked []chan struct{} // one per call, closed to release it
+}
+
+func (a *askedTracker) GetPaths(ctx context.Context, domain, key string, noverify bool) ([]string, error) {
+	release := make(chan struct{})
+	a.mu.Lock()
+	paths := a.paths
+	a.asked = append(a.asked, release)
+	a.mu.Unlock()
+	<-release
+	return paths, nil
+}
+
+func (a *askedTracker) calls() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.asked)
+}
+
+// release lets call i answer.
+func (a *askedTracker) release(i int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.asked[i])
+}
+
+// TestPathCacheKeepsNoAnswerOlderThanAChange: a get_paths answer that was on its way while the key
+// changed (an upload's create_close, then forget; or a purge) is given to the lookup that asked but
+// never cached, and a lookup after the change asks the tracker itself. Under load a hedge's refresh
+// asked get_paths during a GET, the overwrite's forget came before that answer, and the next GET
+// served the old fid.
+func TestPathCacheKeepsNoAnswerOlderThanAChange(t *testing.T) {
+	t.Parallel()
+	oldPath, newPath := "http://127.0.0.2:7500"+fidPath(1), "http://127.0.0.2:7500"+fidPath(2)
+	tr := &askedTracker{paths: []string{oldPath}}
+	c := newPathCache(PathCache{TTL: conf.Duration(time.Hour), Size: 10}, time.Now)
+	lookup := func(k pathKey) <-chan *pathEntry {
+		ch := make(chan *pathEntry, 1)
+		go func() {
+			e, _, err := c.lookup(tr, time.Minute, k)
+			if err != nil {
+				t.Errorf("lookup(%v): %v", k, err)
+			}
+			ch <- e
+		}()
+		return ch
+	}
+	k := pathKey{"d", "k", false}
+	first := lookup(k)
+	waitFor(t, "the first lookup to ask", func() bool { return tr.calls() == 1 })
+	tr.mu.Lock()
+	tr.paths = []string{newPath}
+	tr.mu.Unlock()
+	c.forget("d", "k")
+	second := lookup(k)
+	waitFor(t, "the lookup after forget to ask the tracker itself", func() bool { return tr.calls() == 2 })
+	tr.release(1)
+	if e := <-second; e == nil || e.parsed[0].raw != newPath {
+		t.Fatalf("lookup after forget = %+v, want %s", e, newPath)
+	}
+	tr.release(0)
+	if e := <-first; e == nil || e.parsed[0].raw != oldPath {
+		t.Fatalf("lookup before forget = %+v, want %s", e, oldPath)
+	}
+	if e := c.fresh(k); e == nil || e.parsed[0].raw != newPath {
+		t.Errorf("cached after forget = %+v, want %s", e, newPath)
+	}
+
+	// A purge: a lookup after it may join the flight asked before it, but then asks again.
+	k2 := pathKey{"d", "k2", false}
+	third := lookup(k2)
+	waitFor(t, "the third lookup to ask", func() bool { return tr.calls() == 3 })
+	c.purge()
+	fourth := lookup(k2)
+	waitFor(t, "the fourth lookup to wait", func() bool { return c.waiting.Load() == 2 })
+	tr.release(2)
+	e3 := <-third
+	waitFor(t, "the lookup after purge to ask the tracker itself", func() bool { return tr.calls() == 4 })
+	tr.release(3)
+	e4 := <-fourth
+	if e3 == nil || e4 == nil || e3 == e4 {
+		t.Fatalf("lookups before and after purge = %p, %p; want two answers", e3, e4)
+	}
+	if e := c.fresh(k2); e != e4 {
+		t.Errorf("cached after purge = %p, want the answer asked after it (%p), not the one before (%p)", e, e4, e3)
 	}
 }
 

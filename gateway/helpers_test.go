@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -77,6 +78,22 @@ func startStorageOn(t *testing.T, ip string, mutate func(*storaged.Config), wrap
 	t.Cleanup(func() {
 		cancel()
 		<-done
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			st, _ := json.Marshal(srv.Stats())
+			t.Logf("storage node %s: %s", addr, st)
+		}
+	})
+	// Serve writes each device's usage file, with an fsync, before it reads a request; the kernel
+	// meanwhile accepts connections, and a request waits in the queue. Under load the fsync took
+	// seconds, and a test's first request through the gateway ran past storage_first_byte (504) or
+	// its resume past storage_stall, with the node's Gets at 0. The file appears (renamed into
+	// place) once written: wait for it, so a test starts with a node that answers.
+	usage := filepath.Join(root, "dev1", "usage")
+	testutil.WaitFor(t, clustertest.Timeout, "the storage node's first usage file", func() bool {
+		_, err := os.Stat(usage)
+		return err == nil
 	})
 	return &storageNode{addr: addr, docroot: root, srv: srv}
 }
@@ -231,6 +248,16 @@ func startGatewayAt(t *testing.T, cfg Config, deps Deps, addr string) (*gw, func
 		})
 	}
 	t.Cleanup(stop)
+	if deps.AccessLog == alog {
+		// A failed test shows what the gateway did: the attempts, their upstreams and timings, and
+		// its counters (per node: requests, failures, dials).
+		t.Cleanup(func() {
+			if t.Failed() {
+				st, _ := json.Marshal(srv.Stats())
+				t.Logf("access log of the gateway on %s:\n%s\nstatus: %s", ln.Addr(), alog.String(), st)
+			}
+		})
+	}
 	return &gw{srv: srv, base: "http://" + ln.Addr().String(), log: alog}, stop
 }
 

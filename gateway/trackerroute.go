@@ -208,6 +208,39 @@ type pathCache struct {
 	flight singleflight.Group
 	// waiting counts lookups waiting for a tracker answer, shared or not.
 	waiting atomic.Int64
+	// purges and forgets count changes (see version). An answer the tracker was asked for before a
+	// change may name the copies the change replaced: an upload's create_close can commit while a
+	// get_paths of the same key (a GET's, or a hedge's refresh) is on its way, and that answer,
+	// cached after the upload's forget, would serve the old fid until the TTL ran out. Such an
+	// answer is returned to the lookups that asked before the change but never cached, and a lookup
+	// that starts after the change does not share its flight. forget counts in one of
+	// len(forgets) stripes by key, so an upload does not keep other keys' answers out of the cache.
+	purges  atomic.Uint64
+	forgets [64]atomic.Uint64
+}
+
+// version is the count of changes that concern k: it grows with every purge and every forget of
+// a key in k's stripe.
+func (c *pathCache) version(k pathKey) uint64 {
+	return c.purges.Load() + c.forgets[k.stripe(len(c.forgets))].Load()
+}
+
+// stripe hashes the domain and key of k (FNV-1a) to one of n stripes; both variants of a key
+// (noverify or not) share one.
+func (k pathKey) stripe(n int) int {
+	h := uint32(2166136261)
+	for _, s := range [...]string{k.domain, "\x00", k.key} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint32(s[i])) * 16777619
+		}
+	}
+	return int(h % uint32(n))
+}
+
+// pathAnswer is a flight's result: the entry and k's version when its tracker call started.
+type pathAnswer struct {
+	e   *pathEntry
+	gen uint64
 }
 
 func newPathCache(cfg PathCache, now func() time.Time) *pathCache {
@@ -227,39 +260,68 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
-	v, err, _ := c.flight.Do(k.flightKey(), func() (any, error) {
-		// Another caller may have filled the entry between our miss and this call.
-		if e := c.fresh(k); e != nil {
-			return e, nil
+	fk := k.flightKey()
+	gen := c.version(k)
+	for {
+		v, err, _ := c.flight.Do(fk, func() (any, error) { return c.ask(t, budget, k) })
+		if err != nil {
+			return nil, false, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), budget)
-		defer cancel()
-		paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
-		now := c.now()
-		switch {
-		case err == nil:
-			e := newPathEntry(paths, nil, now.Add(c.ttl))
-			if c.lru != nil && len(paths) > 0 {
-				if old, ok := c.lru.Peek(k); ok {
-					e.remember(old)
-				}
-				c.lru.Add(k, e)
-			}
-			return e, nil
-		case trackerCode(err) == mogproto.ErrUnknownKey:
-			e := newPathEntry(nil, err, now.Add(c.negTTL))
-			if c.lru != nil && c.negTTL > 0 {
-				c.lru.Add(k, e)
-			}
-			return e, nil
+		a := v.(pathAnswer)
+		if a.gen >= gen {
+			return a.e, false, a.e.err
 		}
-		return nil, err
-	})
-	if err != nil {
-		return nil, false, err
+		// The flight joined was asked for before a change this lookup must see (a purge; forget
+		// already keeps later lookups out of older flights). Ask again: the next flight starts
+		// after the change, so this loops at most once more.
+		c.flight.Forget(fk)
 	}
-	e = v.(*pathEntry)
-	return e, false, e.err
+}
+
+// ask is the tracker call of a lookup's flight. It caches the answer only when no change came
+// between the call and the caching (see version).
+func (c *pathCache) ask(t Tracker, budget time.Duration, k pathKey) (any, error) {
+	gen := c.version(k)
+	// Another caller may have filled the entry between our miss and this call.
+	if e := c.fresh(k); e != nil {
+		return pathAnswer{e, gen}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
+	now := c.now()
+	var e *pathEntry
+	switch {
+	case err == nil:
+		e = newPathEntry(paths, nil, now.Add(c.ttl))
+		if c.lru != nil && len(paths) > 0 {
+			if old, ok := c.lru.Peek(k); ok {
+				e.remember(old)
+			}
+			c.store(k, e, gen)
+		}
+	case trackerCode(err) == mogproto.ErrUnknownKey:
+		e = newPathEntry(nil, err, now.Add(c.negTTL))
+		if c.lru != nil && c.negTTL > 0 {
+			c.store(k, e, gen)
+		}
+	default:
+		return nil, err
+	}
+	return pathAnswer{e, gen}, nil
+}
+
+// store caches e for k unless k changed after version gen. A change counts itself before it drops
+// entries, and store adds before it looks at the version again, so whichever runs second removes
+// e: an answer older than a change is never left cached.
+func (c *pathCache) store(k pathKey, e *pathEntry, gen uint64) {
+	if c.version(k) != gen {
+		return
+	}
+	c.lru.Add(k, e)
+	if c.version(k) != gen {
+		c.drop(k, e)
+	}
 }
 
 func (c *pathCache) fresh(k pathKey) *pathEntry {
@@ -286,14 +348,19 @@ func (c *pathCache) drop(k pathKey, e *pathEntry) {
 	}
 }
 
-// forget drops both cached variants of a key after it changed (upload, delete).
+// forget drops both cached variants of a key after it changed (upload, delete). Lookups of the key
+// that start after it ask the tracker anew rather than share a flight that asked before the change.
 func (c *pathCache) forget(domain, key string) {
-	c.drop(pathKey{domain, key, false}, nil)
-	c.drop(pathKey{domain, key, true}, nil)
+	c.forgets[pathKey{domain, key, false}.stripe(len(c.forgets))].Add(1)
+	for _, k := range [...]pathKey{{domain, key, false}, {domain, key, true}} {
+		c.flight.Forget(k.flightKey())
+		c.drop(k, nil)
+	}
 }
 
 // purge drops every cached answer (a purge of a prefix or of everything).
 func (c *pathCache) purge() {
+	c.purges.Add(1)
 	if c.lru != nil {
 		c.lru.Purge()
 	}

@@ -103,7 +103,10 @@ func TestCoarseDeadlinesStillCut(t *testing.T) {
 // with the head, under the head's deadline, so the pauses come after them.)
 func TestPutPausesWithinReadTimeout(t *testing.T) {
 	t.Parallel()
-	const timeout, pause, pieces, head = time.Second, 200 * time.Millisecond, 7, 8 << 10
+	// Each pause leaves 1.75s of read_timeout for the test's own wake-up under load; together the
+	// pauses (2.5s) outlast read_timeout even armed an eighth late (2.25s), so a deadline armed once
+	// for the whole body would cut it.
+	const timeout, pause, pieces, head = 2 * time.Second, 250 * time.Millisecond, 10, 8 << 10
 	n := startNode(t, func(c *Config) { c.ReadTimeout = conf.Duration(timeout) })
 	c, br := dialNode(t, n)
 	req := fmt.Sprintf("PUT /dev1/p.fid HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",

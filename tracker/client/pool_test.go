@@ -203,13 +203,16 @@ func TestTimeoutFailsOverOnlyForReads(t *testing.T) {
 	b := newFakeTracker(t, "127.0.0.3", func(line string) (string, action) {
 		return "OK paths=1&path1=http://x/1.fid\r\n", keep
 	})
-	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: conf.Duration(100 * time.Millisecond)})
+	// Timeout bounds each attempt, the second tracker's answer too: a second leaves a loaded machine
+	// room to answer in time (it had 100ms, one scheduling delay of the race build under load).
+	const timeout = conf.Duration(time.Second)
+	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: timeout})
 	paths, err := p.GetPaths(t.Context(), "d", "k", GetPathsOptions{})
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("GetPaths = %q, %v, want one path from the second tracker", paths, err)
 	}
 
-	p2, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: conf.Duration(100 * time.Millisecond)})
+	p2, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, Timeout: timeout})
 	before := len(b.Lines())
 	err = p2.CreateClose(t.Context(), CloseRequest{Domain: "d", Key: "k", Fid: 1, DevID: 1, Path: "http://x/1.fid", Size: 1})
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, os.ErrDeadlineExceeded) {

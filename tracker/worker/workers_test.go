@@ -545,7 +545,9 @@ func TestMonitorHungHostSkipsItsDevices(t *testing.T) {
 		}
 	}
 	cfg := testConfig()
-	cfg.NodeTimeout = conf.Duration(200 * time.Millisecond)
+	// node_timeout bounds the probes of the live node too (its writable check writes a file): 200ms
+	// was one scheduling delay of the race build under load. The hung host waits it out once.
+	cfg.NodeTimeout = conf.Duration(2 * time.Second)
 	var obs observations
 	h.run(cfg, &obs)
 	o21, _ := obs.get(21)
