@@ -1,4 +1,5 @@
-// Package netx holds small network helpers shared by the gateway and the tracker client. It imports
+// Package netx holds the network helpers of mogway's servers and clients: raw socket calls, a write
+// followed by a wait for the answer, held bytes, the liveness probe of a pooled connection. It imports
 // no mogway package.
 package netx
 
