@@ -121,3 +121,45 @@ func (h *Held) wrote(n int) {
 	}
 	h.Mu.Unlock()
 }
+
+// Request is the reading side of a client connection that writes each request with the first read
+// of its answer (WriteReader): Hold the request instead of writing it, then read the answer through
+// Request. Only the goroutine that sends and reads uses it.
+type Request struct {
+	c    net.Conn
+	wr   WriteReader
+	held []byte
+}
+
+// NewRequest returns the Request of c.
+func NewRequest(c net.Conn) *Request {
+	r := &Request{c: c}
+	r.wr, _ = c.(WriteReader)
+	return r
+}
+
+// Hold keeps p, which its owner leaves alone until the next Read, to be written by that Read. It
+// reports false, holding nothing, when c cannot do that: the caller then writes p itself.
+func (r *Request) Hold(p []byte) bool {
+	if r.wr == nil {
+		return false
+	}
+	r.held = p
+	return true
+}
+
+// Held reports whether a request is held.
+func (r *Request) Held() bool { return len(r.held) > 0 }
+
+// Drop forgets a held request (its connection is being closed).
+func (r *Request) Drop() { r.held = nil }
+
+// Read reads the answer into p, first writing the held request, if any.
+func (r *Request) Read(p []byte) (int, error) {
+	if len(r.held) == 0 {
+		return r.c.Read(p)
+	}
+	w := r.held
+	r.held = nil
+	return r.wr.WriteRead(w, p)
+}

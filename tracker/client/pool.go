@@ -73,26 +73,10 @@ type tracker struct {
 // conn is one connection to a tracker, used by one call at a time.
 type conn struct {
 	nc   net.Conn
-	wr   netx.WriteReader // nc, when it can write a request with the first read of its reply
-	br   *bufio.Reader    // reads through connReader
+	req  *netx.Request // writes a command with the first read of its reply (a system call fewer)
+	br   *bufio.Reader // reads through req
 	wbuf []byte
-	held []byte // the request the next read writes first (see connReader)
 	long []byte // assembles reply lines longer than br's buffer
-}
-
-// connReader is what a conn's bufio.Reader reads from: the connection, whose first read of a reply
-// writes the request held for it and then waits for the reply without first reading a socket the
-// reply cannot have reached (netx.WriteReader): a system call fewer per command.
-type connReader struct{ c *conn }
-
-func (r connReader) Read(p []byte) (int, error) {
-	c := r.c
-	if len(c.held) == 0 {
-		return c.nc.Read(p)
-	}
-	w := c.held
-	c.held = nil
-	return c.wr.WriteRead(w, p)
 }
 
 // sendFailed reports whether err is a failure to write a request: nothing of it reached the tracker.
@@ -271,12 +255,12 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 		stop = context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
 	}
 	c.wbuf = mogproto.AppendRequest(c.wbuf[:0], cmd, args)
-	if c.wr != nil {
-		c.held = c.wbuf // written by the first read of the reply
-	} else if _, err := c.nc.Write(c.wbuf); err != nil {
-		stop()
-		c.nc.Close()
-		return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
+	if !c.req.Hold(c.wbuf) {
+		if _, err := c.nc.Write(c.wbuf); err != nil {
+			stop()
+			c.nc.Close()
+			return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
+		}
 	}
 	line, err := c.readLine()
 	if err == nil {
@@ -289,7 +273,7 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 	if err != nil && !errors.As(err, &perr) {
 		stop()
 		c.nc.Close()
-		c.held = nil
+		c.req.Drop()
 		if sendFailed(err) {
 			return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
 		}
@@ -376,9 +360,8 @@ func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn,
 	}
 	nc = netx.Raw(nc)
 	nc.SetDeadline(deadline)
-	c := &conn{nc: nc}
-	c.wr, _ = nc.(netx.WriteReader)
-	c.br = bufio.NewReaderSize(connReader{c}, 4096)
+	c := &conn{nc: nc, req: netx.NewRequest(nc)}
+	c.br = bufio.NewReaderSize(c.req, 4096)
 	return c, nil
 }
 

@@ -23,35 +23,20 @@ import (
 // maxHeadLines bounds the header lines read from a HEAD reply.
 const maxHeadLines = 64
 
-// headConn is a kept-alive connection to one node for HEAD requests.
+// headConn is a kept-alive connection to one node for HEAD requests. A request is written by the
+// first read of its reply, which then waits for the reply without first reading a socket the reply
+// cannot have reached (netx.Request): a system call fewer per HEAD.
 type headConn struct {
-	nc   net.Conn
-	wr   netx.WriteReader // nc, when it can write a request with the first read of its reply
-	br   *bufio.Reader    // reads through headReader
-	held []byte           // the request the next read writes first
+	nc  net.Conn
+	req *netx.Request
+	br  *bufio.Reader // reads through req
 }
 
 func newHeadConn(nc net.Conn) *headConn {
 	nc = netx.Raw(nc)
-	hc := &headConn{nc: nc}
-	hc.wr, _ = nc.(netx.WriteReader)
-	hc.br = bufio.NewReaderSize(headReader{hc}, 4096)
+	hc := &headConn{nc: nc, req: netx.NewRequest(nc)}
+	hc.br = bufio.NewReaderSize(hc.req, 4096)
 	return hc
-}
-
-// headReader is what a headConn's bufio.Reader reads from: the connection, whose first read of a
-// reply writes the request held for it and then waits for the reply without first reading a
-// socket the reply cannot have reached (netx.WriteReader): a system call fewer per HEAD.
-type headReader struct{ hc *headConn }
-
-func (r headReader) Read(p []byte) (int, error) {
-	hc := r.hc
-	if len(hc.held) == 0 {
-		return hc.nc.Read(p)
-	}
-	w := hc.held
-	hc.held = nil
-	return hc.wr.WriteRead(w, p)
 }
 
 // headPool keeps idle HEAD connections per node address ("ip:port").
@@ -209,10 +194,10 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline t
 	req = append(req, " HTTP/1.1\r\nHost: "...)
 	req = append(req, addr...)
 	req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
-	if hc.wr != nil {
-		hc.held = req // written by the first read of the reply
-	} else if _, err := hc.nc.Write(req); err != nil {
-		return headReply{}, err
+	if !hc.req.Hold(req) {
+		if _, err := hc.nc.Write(req); err != nil {
+			return headReply{}, err
+		}
 	}
 	return readHeadReply(hc.br)
 }
