@@ -226,3 +226,34 @@ func TestWriteReadLetsOthersWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Request holds a request until the read of its answer, which writes it; on a connection that is
+// no WriteReader it holds nothing and the caller writes.
+func TestRequestHeldUntilRead(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if NewRequest(a).Hold([]byte("x")) {
+		t.Fatal("a Request on a pipe held a request it cannot write with its read")
+	}
+	c, s := rawPair(t)
+	s.SetDeadline(time.Now().Add(time.Minute))
+	c.SetDeadline(time.Now().Add(time.Minute))
+	r := NewRequest(c)
+	for _, req := range []string{"first;", "second;"} {
+		if !r.Hold([]byte(req)) || !r.Held() {
+			t.Fatal("a Request on a raw TCP connection did not hold the request")
+		}
+		go func() {
+			buf := make([]byte, len(req))
+			if _, err := io.ReadFull(s, buf); err == nil && string(buf) == req {
+				s.Write([]byte("ok:" + req))
+			}
+		}()
+		buf := make([]byte, 32)
+		n, err := io.ReadAtLeast(r, buf, len("ok:"+req))
+		if err != nil || string(buf[:n]) != "ok:"+req || r.Held() {
+			t.Fatalf("answer %q, %v (still held %v); want %q", buf[:n], err, r.Held(), "ok:"+req)
+		}
+	}
+}
