@@ -79,15 +79,25 @@ func (c *serverConn) Read(p []byte) (int, error) {
 // Write bounds each write by the idle time. Responses on a kept-alive connection mostly reuse the
 // deadline of the one before (see idleSlack), so a small answer costs no timer update.
 func (c *serverConn) Write(p []byte) (int, error) {
-	if c.write > 0 {
-		if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
-			if err := c.Conn.SetWriteDeadline(d); err != nil {
-				return 0, err
-			}
-			c.wa = d
-		}
+	if err := c.armWrite(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// armWrite arms the write deadline the next write needs: the idle time from now, or fasthttp's
+// deadline when that is later, unless the one armed still serves (see extend).
+func (c *serverConn) armWrite() error {
+	if c.write <= 0 {
+		return nil
+	}
+	if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
+		if err := c.Conn.SetWriteDeadline(d); err != nil {
+			return err
+		}
+		c.wa = d
+	}
+	return nil
 }
 
 // ReadFrom sends a section of a file (an *io.LimitedReader, as the cache's disk tier hands it)
@@ -102,13 +112,8 @@ func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var sent int64
 	for lr.N > 0 {
-		if c.write > 0 {
-			if d, ok := extend(c.wa, c.wd, time.Now(), c.write); !ok {
-				if err := c.Conn.SetWriteDeadline(d); err != nil {
-					return sent, err
-				}
-				c.wa = d
-			}
+		if err := c.armWrite(); err != nil {
+			return sent, err
 		}
 		piece := io.LimitedReader{R: lr.R, N: min(lr.N, readFromPiece)}
 		want := piece.N
