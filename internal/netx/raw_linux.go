@@ -160,18 +160,11 @@ func (c *RawTCP) WriteReadHook(w, p []byte, written func(n int)) (int, error) {
 	if partial && err == nil && werr == 0 {
 		err = c.rc.Read(c.readF)
 	}
-	c.rbuf = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case werr != 0:
+	if err == nil && werr != 0 {
+		c.rbuf = nil
 		return 0, c.opError("write", werr)
-	case c.rerr != 0:
-		return 0, c.opError("read", c.rerr)
-	case c.rn == 0:
-		return 0, io.EOF
 	}
-	return c.rn, nil
+	return c.readResult(err)
 }
 
 // Read reads into p as (*net.TCPConn).Read does.
@@ -182,7 +175,11 @@ func (c *RawTCP) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
-	err := c.rc.Read(c.readF)
+	return c.readResult(c.rc.Read(c.readF))
+}
+
+// readResult ends a read into rbuf whose poller wait returned err. c.rmu is held.
+func (c *RawTCP) readResult(err error) (int, error) {
 	c.rbuf = nil
 	switch {
 	case err != nil:
