@@ -148,12 +148,6 @@ func (r *Request) Hold(p []byte) bool {
 	return true
 }
 
-// Held reports whether a request is held.
-func (r *Request) Held() bool { return len(r.held) > 0 }
-
-// Drop forgets a held request (its connection is being closed).
-func (r *Request) Drop() { r.held = nil }
-
 // Read reads the answer into p, first writing the held request, if any.
 func (r *Request) Read(p []byte) (int, error) {
 	if len(r.held) == 0 {

@@ -273,7 +273,6 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 	if err != nil && !errors.As(err, &perr) {
 		stop()
 		c.nc.Close()
-		c.req.Drop()
 		if sendFailed(err) {
 			return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
 		}
