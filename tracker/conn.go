@@ -43,7 +43,7 @@ type conn struct {
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, res: make(mogproto.Args, 0, 1+len(pathNames))}
 	c.held.Init(nc)
-	c.br = bufio.NewReaderSize(connReader{c}, 4096)
+	c.br = bufio.NewReaderSize(&c.held, 4096) // writes a held reply first (see netx.Held.Read)
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.IP
 	}
@@ -67,17 +67,6 @@ func (s *Server) dropConn(c *conn) {
 	s.stats.conns.Add(-1)
 	c.held.Flush() //nolint:errcheck // closing anyway
 	c.nc.Close()
-}
-
-// connReader is what a conn's bufio.Reader reads from: the connection, whose next read after a
-// held reply writes that reply first (see conn.held).
-type connReader struct{ c *conn }
-
-func (r connReader) Read(p []byte) (int, error) {
-	if r.c.held.On() {
-		return r.c.held.Read(p)
-	}
-	return r.c.nc.Read(p)
 }
 
 // maxKeptReplyBuffer is the largest reply buffer a connection keeps for reuse.
