@@ -168,14 +168,15 @@ func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fa
 		c = netx.Raw(c)
 		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads}
 		ic.wr, _ = c.(netx.WriteReader)
+		ic.onSent = func(n int) { ic.sent = n }
 		ic.local = connAddr{Addr: c.LocalAddr(), c: ic} // boxed once: fasthttp asks for it per request
 		return ic, nil
 	}
 }
 
 // connAddr is an idleConn's local address. fasthttp hands a response the local address of the
-// connection it came from (Response.LocalAddr); through it the reader of a streamed body finds the
-// connection (streamingConn) to bound stalls.
+// connection it is sent on (Response.LocalAddr); through it an upload finds the connection to bound
+// its waits (see uploadStream).
 type connAddr struct {
 	net.Addr
 	c *idleConn
@@ -187,11 +188,8 @@ func (c *idleConn) LocalAddr() net.Addr { return c.local }
 // streamingConn returns the connection whose body resp streams, or nil when its body was read whole
 // (the connection may then serve another request already) or came from elsewhere.
 func streamingConn(resp *fasthttp.Response) *idleConn {
-	if resp.BodyStream() == nil {
-		return nil
-	}
-	if a, ok := resp.LocalAddr().(connAddr); ok {
-		return a.c
+	if b, ok := resp.BodyStream().(*nodeBody); ok {
+		return b.conn
 	}
 	return nil
 }
@@ -245,6 +243,11 @@ type idleConn struct {
 	// up to maxHeld bytes, is held in held (see Write) and written by the first read of its answer.
 	wr   netx.WriteReader
 	held []byte
+	// sent is what the last WriteReadHook wrote of held (onSent, bound once, records it).
+	sent   int
+	onSent func(int)
+	// req is where node.get builds a request before writing it (see appendGet).
+	req []byte
 }
 
 // maxHeld is the longest request an idleConn holds for the read of its answer (see idleConn.Write).
@@ -346,8 +349,13 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		if err := c.armWrite(); err != nil {
 			return 0, err
 		}
-		n, err = c.wr.WriteRead(c.held, p)
-		c.held = c.held[:0]
+		c.sent = 0
+		n, err = c.wr.WriteReadHook(c.held, p, c.onSent)
+		if c.sent > 0 || err == nil {
+			c.held = c.held[:0]
+		}
+		// else nothing was written (the deadline had passed before the write): the request stays
+		// held for the next read, which a GET resumed after its hedge delay makes (see resumeGet).
 	} else {
 		n, err = c.Conn.Read(p)
 	}

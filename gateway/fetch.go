@@ -310,31 +310,10 @@ func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
 	}
 }
 
-// roundTrip sends one GET or HEAD to t and reads the response headers into resp; the body stays on the
-// connection (resp.BodyStream) for the caller to stream or close.
+// roundTrip sends one GET or HEAD to t and reads the response headers into resp; a body too long to
+// be read whole stays on the connection (resp.BodyStream) for the caller to stream or close.
 func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response) error {
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	req.SetRequestURI(t.uri)
-	req.Header.SetHost(t.node.addr)
-	if head {
-		req.Header.SetMethod(fasthttp.MethodHead)
-	} else {
-		req.Header.SetMethod(fasthttp.MethodGet)
-	}
-	if ph.rangeHdr != "" {
-		req.Header.Set("Range", ph.rangeHdr)
-	}
-	if ph.inm != "" {
-		req.Header.Set("If-None-Match", ph.inm)
-	}
-	if ph.ims != "" {
-		req.Header.Set("If-Modified-Since", ph.ims)
-	}
-	// A timeout rather than a deadline: fasthttp turns a deadline back into a timeout (another clock
-	// read) before it computes the connection's deadlines from it.
-	req.SetTimeout(s.cfgNow().Timeouts.StorageFirstByte.D())
-	return t.node.hc.Do(req, resp)
+	return t.node.get(t.uri, head, ph, s.cfgNow().Timeouts.StorageFirstByte.D(), time.Time{}, resp)
 }
 
 // entity describes the bytes of an answer: which part of which whole.

@@ -225,7 +225,7 @@ func (s *Server) collector() prometheus.Collector {
 			ns := n.stats(s.now())
 			metrics.Counter(ch, nodeReq, float64(ns.Requests), ns.Addr)
 			metrics.Counter(ch, nodeFail, float64(ns.Failures), ns.Addr)
-			metrics.Gauge(ch, nodeInflight, float64(n.hc.PendingRequests()), ns.Addr)
+			metrics.Gauge(ch, nodeInflight, float64(n.getting.Load()+int64(n.hc.PendingRequests())), ns.Addr)
 			metrics.Gauge(ch, nodeConns, float64(ns.Conns), ns.Addr)
 			metrics.Gauge(ch, nodeUp, metrics.Bool(ns.Up), ns.Addr)
 			metrics.Gauge(ch, nodeLatency, ns.LatencyMs/1000, ns.Addr)

@@ -110,7 +110,23 @@ func (r *racer) result() (attempt, bool) {
 		if r.next >= len(r.fr.targets) {
 			return attempt{}, false
 		}
-		r.launch(false)
+		// The attempt runs on this goroutine until its hedge delay; only a slow one gets a
+		// goroutine of its own, to wait on while a hedge is sent (see node.get's early deadline).
+		i := r.next
+		r.next++
+		t := r.fr.targets[i]
+		tr := r.s.begin(t, i, false)
+		err := t.node.get(t.uri, r.fr.head, r.ph, r.s.cfgNow().Timeouts.StorageFirstByte.D(),
+			tr.start.Add(r.fr.route.hedge.delay(t.node)), tr.resp)
+		slow, ok := err.(*slowGet)
+		if !ok {
+			return tr.end(err), true
+		}
+		r.pending |= 1 << i
+		go func(out chan<- attempt) {
+			out <- tr.end(slow.resume())
+		}(r.results)
+		r.delayPassed(i)
 	}
 	for {
 		var fire <-chan time.Time
@@ -135,14 +151,7 @@ func (r *racer) result() (attempt, bool) {
 		case <-fire:
 			i := r.armedFor
 			r.armedFor = -1
-			if r.stuck&(1<<i) == 0 {
-				r.stuck |= 1 << i
-				r.fr.targets[i].node.stuck.Add(1)
-			}
-			if r.next >= len(r.fr.targets) && r.fr.refresh {
-				r.refresh()
-			}
-			r.hedge(i)
+			r.delayPassed(i)
 		case ts := <-r.fresh:
 			r.fresh = nil
 			r.add(ts)
@@ -151,6 +160,19 @@ func (r *racer) result() (attempt, bool) {
 			}
 		}
 	}
+}
+
+// delayPassed is attempt i, the only one waiting, gone its hedge delay without an answer: its node
+// becomes suspect, the tracker is asked again when no target is left untried, and a hedge is sent.
+func (r *racer) delayPassed(i int) {
+	if r.stuck&(1<<i) == 0 {
+		r.stuck |= 1 << i
+		r.fr.targets[i].node.stuck.Add(1)
+	}
+	if r.next >= len(r.fr.targets) && r.fr.refresh {
+		r.refresh()
+	}
+	r.hedge(i)
 }
 
 // hedge sends the next target alongside attempt i, stuck past its hedge delay, if the budget allows.
@@ -271,11 +293,30 @@ func (r *racer) finish() {
 // try sends one GET or HEAD to t and reads its response headers, keeping t's node's in-flight count
 // and first-byte latency (see node.observe).
 func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt {
-	resp := fasthttp.AcquireResponse()
+	tr := s.begin(t, i, hedge)
+	return tr.end(s.roundTrip(t, head, ph, tr.resp))
+}
+
+// trip is an attempt under way, from begin to end.
+type trip struct {
+	t     target
+	i     int
+	hedge bool
+	start time.Time
+	resp  *fasthttp.Response
+}
+
+// begin starts an attempt on t: it counts in its node's in-flight requests until end.
+func (s *Server) begin(t target, i int, hedge bool) trip {
 	t.node.inflight.Add(1)
-	start := time.Now()
-	err := s.roundTrip(t, head, ph, resp)
-	took := time.Since(start)
+	return trip{t: t, i: i, hedge: hedge, start: time.Now(), resp: fasthttp.AcquireResponse()}
+}
+
+// end is the outcome of the attempt's round trip, err: its node's counts and first-byte latency
+// are updated.
+func (tr trip) end(err error) attempt {
+	t, resp := tr.t, tr.resp
+	took := time.Since(tr.start)
 	t.node.inflight.Add(-1)
 	t.node.requests.Add(1)
 	// The latency of answers that carry the entity, and of timeouts; a 404 or 5xx fails over
@@ -287,5 +328,5 @@ func (s *Server) try(t target, i int, hedge, head bool, ph passHeaders) attempt 
 		fasthttp.ReleaseResponse(resp)
 		resp = nil
 	}
-	return attempt{t: t, i: i, resp: resp, err: err, took: took, hedge: hedge}
+	return attempt{t: t, i: tr.i, resp: resp, err: err, took: took, hedge: tr.hedge}
 }

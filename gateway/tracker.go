@@ -58,7 +58,7 @@ func trackerCode(err error) string {
 // isTimeout reports whether err is a timeout of the tracker or storage connection.
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, fasthttp.ErrTimeout) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // trackerStatus maps a failed tracker command to an HTTP status, after the nginx module (spec 7.8)

@@ -15,8 +15,12 @@ import (
 // node is one storage node or upstream server: its connection pool and its passive health. Nodes
 // outlive reloads, so a reload keeps both warm connections and what the gateway learnt about health.
 type node struct {
-	addr string
-	hc   *fasthttp.HostClient
+	addr  string
+	name  string // the User-Agent of requests to the node (the gateway's server_name)
+	hc    *fasthttp.HostClient
+	conns connPool // hc's connections, for GETs and HEADs (see node.get)
+	// getting counts GETs and HEADs in progress (uploads are hc.PendingRequests).
+	getting atomic.Int64
 
 	mu        sync.Mutex // guards fails, window and downUntil
 	fails     int        // failures counted in the current window
@@ -178,7 +182,7 @@ func (ns *nodes) get(addr string) *node {
 		return n
 	}
 	o := ns.opts
-	n := &node{addr: addr}
+	n := &node{addr: addr, name: o.serverHdr}
 	n.hc = &fasthttp.HostClient{
 		Addr:                addr,
 		Name:                o.serverHdr,
@@ -199,8 +203,11 @@ func (ns *nodes) get(addr string) *node {
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultUserAgentHeader:      false,
-		RetryIfErr:                    n.retryStale,
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+			return false, n.retryStale(attempts, err)
+		},
 	}
+	n.conns = newHostConns(n.hc.AcquireConn, n.hc.ReleaseConn, n.hc.CloseConn)
 	ns.m[addr] = n
 	return n
 }
@@ -250,12 +257,12 @@ const maxBufferedBody = 64 << 10
 // is always safe to retry: fasthttp sends no request with a body stream twice. The second one in a
 // row means the node restarted and every idle connection predates it: they are all closed, so the
 // next attempt dials (fasthttp stops after MaxIdemponentCallAttempts).
-func (n *node) retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+func (n *node) retryStale(attempts int, err error) bool {
 	if errors.Is(err, errStaleConn) || (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF)) && n.takeStale() {
 		if attempts >= 2 {
 			n.hc.CloseIdleConnections()
 		}
-		return false, true
+		return true
 	}
-	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
+	return attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
 }

@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestAppendGet(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		head  bool
+		agent string
+		ph    passHeaders
+		want  string
+	}{
+		{"plain GET", false, "mogway", passHeaders{},
+			"GET /dev1/0/000/000/0000000031.fid HTTP/1.1\r\nHost: 127.0.0.3:7500\r\nUser-Agent: mogway\r\n\r\n"},
+		{"HEAD without agent", true, "", passHeaders{},
+			"HEAD /dev1/0/000/000/0000000031.fid HTTP/1.1\r\nHost: 127.0.0.3:7500\r\n\r\n"},
+		{"range and validators", false, "gw", passHeaders{rangeHdr: "bytes=0-9", inm: `"abc"`, ims: "Sat, 01 Jan 2000 00:00:00 GMT"},
+			"GET /dev1/0/000/000/0000000031.fid HTTP/1.1\r\nHost: 127.0.0.3:7500\r\nUser-Agent: gw\r\nRange: bytes=0-9\r\n" +
+				"If-None-Match: \"abc\"\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(appendGet(nil, "/dev1/0/000/000/0000000031.fid", "127.0.0.3:7500", tc.agent, tc.head, tc.ph))
+			if got != tc.want {
+				t.Errorf("appendGet = %q, want %q", got, tc.want)
+			}
+			// What fasthttp's server reads back from it.
+			var req fasthttp.Request
+			if err := req.Read(bufio.NewReader(strings.NewReader(got))); err != nil {
+				t.Fatalf("request does not parse: %v", err)
+			}
+			if string(req.Header.Peek("Range")) != tc.ph.rangeHdr || string(req.Header.Peek("If-None-Match")) != tc.ph.inm {
+				t.Errorf("parsed Range %q, If-None-Match %q; want %q, %q", req.Header.Peek("Range"),
+					req.Header.Peek("If-None-Match"), tc.ph.rangeHdr, tc.ph.inm)
+			}
+		})
+	}
+}
+
+// scriptNode is a raw TCP server on 127.0.0.5 that answers each request head it reads with the next
+// of its answers, after delay. An answer ending in "\x00close" is sent without it and the connection
+// is closed after it.
+type scriptNode struct {
+	addr     string
+	accepted atomic.Int64
+	mu       sync.Mutex
+	answers  []string
+	delay    time.Duration
+}
+
+func startScriptNode(t *testing.T, delay time.Duration, answers ...string) *scriptNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := &scriptNode{addr: ln.Addr().String(), answers: answers, delay: delay}
+	var wg sync.WaitGroup
+	var conns sync.Map
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sn.accepted.Add(1)
+			conns.Store(c, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for readHead(br) {
+					time.Sleep(sn.delay)
+					sn.mu.Lock()
+					if len(sn.answers) == 0 {
+						sn.mu.Unlock()
+						return
+					}
+					a := sn.answers[0]
+					sn.answers = sn.answers[1:]
+					sn.mu.Unlock()
+					a, closeAfter := strings.CutSuffix(a, "\x00close")
+					if _, err := io.WriteString(c, a); err != nil || closeAfter {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	return sn
+}
+
+func testNode(addr string) *node {
+	return newNodes(nodeOptions{connect: 5 * time.Second, idle: 30 * time.Second, maxConns: 8, serverHdr: "mogway"}).get(addr)
+}
+
+func answer200(body string) string {
+	return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+// readAll reads resp's body, streamed or whole.
+func readAll(t *testing.T, resp *fasthttp.Response) []byte {
+	t.Helper()
+	if bs := resp.BodyStream(); bs != nil {
+		b, err := io.ReadAll(bs)
+		if err != nil {
+			t.Fatalf("reading the streamed body: %v", err)
+		}
+		return b
+	}
+	return append([]byte(nil), resp.Body()...)
+}
+
+func TestNodeGetEarlyThenResume(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		early time.Duration // from now; negative: passed before the request could be written
+	}{
+		{"early deadline passes while waiting", 20 * time.Millisecond},
+		{"early deadline passed before the write", -time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sn := startScriptNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
+			n := testNode(sn.addr)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Now().Add(tc.early), resp)
+			var slow *slowGet
+			if !errors.As(err, &slow) {
+				t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
+			}
+			if err := slow.resume(); err != nil {
+				t.Fatalf("resume = %v, want the answer", err)
+			}
+			if resp.StatusCode() != 200 || string(readAll(t, resp)) != "slow answer" {
+				t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
+			}
+			// The connection went back to the pool clean: the next GET uses it.
+			if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || string(readAll(t, resp)) != "next" {
+				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
+			}
+			if a := sn.accepted.Load(); a != 1 {
+				t.Errorf("connections accepted = %d, want 1 (the resumed one reused)", a)
+			}
+		})
+	}
+}
+
+func TestNodeGetBodies(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("0123456789abcdef", (maxBufferedBody+1000)/16)
+	for _, tc := range []struct {
+		name   string
+		answer string
+		want   string
+		reused bool // the connection serves the next request
+	}{
+		{"small, read whole", answer200("hello"), "hello", true},
+		{"long, streamed", answer200(big), big, true},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world", false},
+		{"until close", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end\x00close", "to the end", false},
+		{"connection: close", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok\x00close", "ok", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sn := startScriptNode(t, 0, tc.answer, answer200("next"))
+			n := testNode(sn.addr)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			if err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, resp); string(got) != tc.want {
+				t.Fatalf("body = %d bytes %.40q, want %d bytes %.40q", len(got), got, len(tc.want), tc.want)
+			}
+			resp.Reset() // closes a streamed body: its connection goes back or is closed
+			if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || string(readAll(t, resp)) != "next" {
+				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
+			}
+			want := int64(2)
+			if tc.reused {
+				want = 1
+			}
+			if a := sn.accepted.Load(); a != want {
+				t.Errorf("connections accepted = %d, want %d", a, want)
+			}
+		})
+	}
+}
+
+// A streamed body released before its end closes its connection: the next answer on it would
+// begin with the rest of this one.
+func TestNodeGetUnreadBodyClosesConnection(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 2*maxBufferedBody)
+	sn := startScriptNode(t, 0, answer200(big), answer200("next"))
+	n := testNode(sn.addr)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.BodyStream(), make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Reset()
+	if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || !bytes.Equal(readAll(t, resp), []byte("next")) {
+		t.Fatalf("next GET = %v %.40q, want \"next\"", err, resp.Body())
+	}
+	if a := sn.accepted.Load(); a != 2 {
+		t.Errorf("connections accepted = %d, want 2", a)
+	}
+}
