@@ -277,8 +277,10 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 // which costs a system call and finds a live connection nearly always: if the node did close it (it
 // restarted), the first read of the answer finds that out (see Read), and the request, which nothing
 // of the node has seen, is sent again on another connection (node.retryStale).
-func (c *idleConn) SetWriteDeadline(t time.Time) error {
-	now := time.Now()
+func (c *idleConn) SetWriteDeadline(t time.Time) error { return c.startRequest(time.Now(), t) }
+
+// startRequest is SetWriteDeadline(t) at now.
+func (c *idleConn) startRequest(now, t time.Time) error {
 	c.unchecked = false
 	if c.used {
 		if t.IsZero() || now.Sub(c.lastReq) >= peekIdle {

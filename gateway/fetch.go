@@ -313,7 +313,7 @@ func (s *Server) failTarget(fr *fetchRequest, t target, err error) {
 // roundTrip sends one GET or HEAD to t and reads the response headers into resp; a body too long to
 // be read whole stays on the connection (resp.BodyStream) for the caller to stream or close.
 func (s *Server) roundTrip(t target, head bool, ph passHeaders, resp *fasthttp.Response) error {
-	return t.node.get(t.uri, head, ph, s.cfgNow().Timeouts.StorageFirstByte.D(), time.Time{}, resp)
+	return t.node.get(&getRequest{uri: t.uri, head: head, ph: ph, timeout: s.cfgNow().Timeouts.StorageFirstByte.D()}, resp)
 }
 
 // entity describes the bytes of an answer: which part of which whole.

@@ -360,6 +360,29 @@ func TestStalledBodyContinuesFromNextCopy(t *testing.T) {
 	}
 }
 
+// A copy whose answer begins within the hedge delay and then stalls before its small body is whole
+// (read whole, not streamed) gives way to the next copy after storage_stall, not storage_idle.
+func TestStalledSmallAnswerFailsOverAfterStall(t *testing.T) {
+	t.Parallel()
+	data := pattern(1000)
+	g, _, _ := badFirstCopy(t, faultStall, data, func(cfg *Config) {
+		cfg.Timeouts.StorageStall = conf.Duration(200 * time.Millisecond)
+		cfg.Timeouts.StorageIdle = conf.Duration(60 * time.Second)
+		cfg.Hedge.Delay = "1m" // no hedge: the answer began
+	})
+	start := time.Now()
+	code, _, body, err := get(t, "GET", g.base+"/d/k")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
+	}
+	if took := time.Since(start); took > hedgeBound {
+		t.Errorf("GET with the first copy stalled in its answer took %v; want well under storage_idle (60s)", took)
+	}
+	if st := g.srv.Stats(); st.Failovers != 1 || st.Hedges != 0 {
+		t.Errorf("Stats failovers %d, hedges %d; want 1, 0", st.Failovers, st.Hedges)
+	}
+}
+
 func TestHedgeBudgetWindow(t *testing.T) {
 	b := &hedgeBudget{pct: 10}
 	now := time.Unix(1000, 0)

@@ -57,32 +57,53 @@ func (p *hostConns[C]) put(h any, reuse bool) {
 // (fasthttp's DefaultMaxIdemponentCallAttempts, which HostClient.Do applies).
 const maxGetAttempts = 5
 
-// get sends a GET (or HEAD) of uri with ph's headers to n and reads the answer's head into resp; a
-// body of up to maxBufferedBody with a Content-Length is read whole into resp (and the connection goes
-// back to the pool at once), a longer one streams from resp.BodyStream (a nodeBody). timeout bounds
-// the wait for the first byte of the answer, connecting included. A request found sent on a
-// connection the node had closed is sent again (node.retryStale).
+// getRequest is a GET or HEAD to send to a node (see node.get).
+type getRequest struct {
+	uri  string
+	head bool
+	ph   passHeaders
+	// timeout bounds the wait for the first byte of the answer, connecting included.
+	timeout time.Duration
+	// early, when set and before the timeout, is when get stops waiting for an answer not begun
+	// (see node.get).
+	early time.Time
+	// stall, when set, bounds each wait for more of an answer begun (its head, and a body read
+	// whole) instead of the idle time: another copy could serve it.
+	stall time.Duration
+	// now is the time the request starts, when the caller has it (one clock read fewer).
+	now time.Time
+}
+
+// get sends rq to n and reads the answer's head into resp; a body of up to maxBufferedBody with a
+// Content-Length is read whole into resp (and the connection goes back to the pool at once), a
+// longer one streams from resp.BodyStream (a nodeBody). A request found sent on a connection the
+// node had closed is sent again (node.retryStale).
 //
-// When early is set and comes before the timeout, the answer is waited for only until early: if not
-// one byte of it came by then, get returns a *slowGet, which waits for the rest of the timeout when
-// resumed (see slowGet.resume). The racer runs a hedged read's first attempt that way on its own
-// goroutine, and gives it one of its own only when it is slow.
-func (n *node) get(uri string, head bool, ph passHeaders, timeout time.Duration, early time.Time, resp *fasthttp.Response) error {
+// When rq.early comes before the timeout, the answer is waited for only until then: if not one byte
+// of it came by early, get returns a *slowGet, which waits for the rest of the timeout when resumed
+// (see slowGet.resume). The racer runs a hedged read's attempt that way on the request's goroutine,
+// and gives it a goroutine of its own only when it is slow.
+func (n *node) get(rq *getRequest, resp *fasthttp.Response) error {
 	n.getting.Add(1)
 	defer n.getting.Add(-1)
-	deadline := time.Now().Add(timeout)
+	now := rq.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	deadline := now.Add(rq.timeout)
+	early := rq.early
 	if !early.IsZero() && !early.Before(deadline) {
 		early = time.Time{}
 	}
 	for attempts := 1; ; attempts++ {
-		retry, err := n.getOnce(uri, head, ph, deadline, early, resp)
+		retry, err := n.getOnce(rq, now, deadline, early, resp)
 		if err == nil || !retry || attempts >= maxGetAttempts || !n.retryStale(attempts, err) {
 			if err == io.EOF {
 				err = fasthttp.ErrConnectionClosed
 			}
 			return err
 		}
-		if !time.Now().Before(deadline) {
+		if now = time.Now(); !now.Before(deadline) {
 			return fasthttp.ErrTimeout
 		}
 	}
@@ -90,17 +111,17 @@ func (n *node) get(uri string, head bool, ph passHeaders, timeout time.Duration,
 
 // getOnce is one try of get on one connection; retry reports whether the request may be sent again
 // (as fasthttp's transport reports it: the connection failed, not the answer's size).
-func (n *node) getOnce(uri string, head bool, ph passHeaders, deadline, early time.Time, resp *fasthttp.Response) (retry bool, err error) {
-	conn, h, err := n.conns.get(time.Until(deadline))
+func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fasthttp.Response) (retry bool, err error) {
+	conn, h, err := n.conns.get(deadline.Sub(now))
 	if err != nil {
 		return false, err
 	}
 	ic := conn.(*idleConn)
-	if err := ic.SetWriteDeadline(deadline); err != nil {
+	if err := ic.startRequest(now, deadline); err != nil {
 		n.conns.put(h, false)
 		return true, err
 	}
-	ic.req = appendGet(ic.req[:0], uri, n.addr, n.name, head, ph)
+	ic.req = appendGet(ic.req[:0], rq.uri, n.addr, n.name, rq.head, rq.ph)
 	if _, err := ic.Write(ic.req); err != nil {
 		n.conns.put(h, false)
 		if isTimeout(err) {
@@ -117,7 +138,7 @@ func (n *node) getOnce(uri string, head bool, ph passHeaders, deadline, early ti
 		return true, err
 	}
 	br := n.hc.AcquireReader(ic)
-	sg := slowGet{n: n, conn: ic, h: h, br: br, head: head, deadline: deadline, resp: resp}
+	sg := slowGet{n: n, conn: ic, h: h, br: br, head: rq.head, stall: rq.stall, deadline: deadline, resp: resp}
 	err = sg.readAnswer(rd != deadline)
 	if err == errEarly {
 		// Not a byte by early: the caller may hedge, and resume the wait for this answer.
@@ -139,6 +160,7 @@ type slowGet struct {
 	h        any
 	br       *bufio.Reader
 	head     bool
+	stall    time.Duration
 	deadline time.Time
 	resp     *fasthttp.Response
 }
@@ -169,6 +191,8 @@ func (sg *slowGet) resume() error {
 func (sg *slowGet) readAnswer(early bool) error {
 	n, resp, br := sg.n, sg.resp, sg.br
 	resp.Reset()
+	sg.conn.setStall(sg.stall)
+	defer sg.conn.setStall(0)
 	err := resp.Header.Read(br)
 	if err == nil && resp.StatusCode() == fasthttp.StatusContinue {
 		err = resp.Header.Read(br)

@@ -147,7 +147,7 @@ func TestNodeGetEarlyThenResume(t *testing.T) {
 			n := testNode(sn.addr)
 			resp := fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseResponse(resp)
-			err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Now().Add(tc.early), resp)
+			err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(tc.early)}, resp)
 			var slow *slowGet
 			if !errors.As(err, &slow) {
 				t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
@@ -159,7 +159,7 @@ func TestNodeGetEarlyThenResume(t *testing.T) {
 				t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
 			}
 			// The connection went back to the pool clean: the next GET uses it.
-			if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || string(readAll(t, resp)) != "next" {
+			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
 				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
 			}
 			if a := sn.accepted.Load(); a != 1 {
@@ -190,14 +190,14 @@ func TestNodeGetBodies(t *testing.T) {
 			n := testNode(sn.addr)
 			resp := fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseResponse(resp)
-			if err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil {
+			if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil {
 				t.Fatal(err)
 			}
 			if got := readAll(t, resp); string(got) != tc.want {
 				t.Fatalf("body = %d bytes %.40q, want %d bytes %.40q", len(got), got, len(tc.want), tc.want)
 			}
 			resp.Reset() // closes a streamed body: its connection goes back or is closed
-			if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || string(readAll(t, resp)) != "next" {
+			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
 				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
 			}
 			want := int64(2)
@@ -220,14 +220,14 @@ func TestNodeGetUnreadBodyClosesConnection(t *testing.T) {
 	n := testNode(sn.addr)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if err := n.get("/a", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil {
+	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadFull(resp.BodyStream(), make([]byte, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	resp.Reset()
-	if err := n.get("/b", false, passHeaders{}, 10*time.Second, time.Time{}, resp); err != nil || !bytes.Equal(readAll(t, resp), []byte("next")) {
+	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || !bytes.Equal(readAll(t, resp), []byte("next")) {
 		t.Fatalf("next GET = %v %.40q, want \"next\"", err, resp.Body())
 	}
 	if a := sn.accepted.Load(); a != 2 {

@@ -116,8 +116,13 @@ func (r *racer) result() (attempt, bool) {
 		r.next++
 		t := r.fr.targets[i]
 		tr := r.s.begin(t, i, false)
-		err := t.node.get(t.uri, r.fr.head, r.ph, r.s.cfgNow().Timeouts.StorageFirstByte.D(),
-			tr.start.Add(r.fr.route.hedge.delay(t.node)), tr.resp)
+		to := &r.s.cfgNow().Timeouts
+		rq := getRequest{uri: t.uri, head: r.fr.head, ph: r.ph, timeout: to.StorageFirstByte.D(),
+			early: tr.start.Add(r.fr.route.hedge.delay(t.node)), now: tr.start}
+		if r.next < len(r.fr.targets) {
+			rq.stall = to.StorageStall.D()
+		}
+		err := t.node.get(&rq, tr.resp)
 		slow, ok := err.(*slowGet)
 		if !ok {
 			return tr.end(err), true
