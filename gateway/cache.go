@@ -207,7 +207,7 @@ func (s *Server) cachedHead(ctx *fasthttp.RequestCtx, rt *route, name string, re
 			ct = []byte(f.Value)
 			continue
 		}
-		if !hopHeaders[f.Name] {
+		if !hopHeader([]byte(f.Name)) {
 			out.Header.Add(f.Name, f.Value)
 		}
 	}
@@ -501,7 +501,7 @@ func (s *Server) metaOf(cr *cacheRoute, a *answer) cache.Meta {
 	}
 	resp.Header.VisitAll(func(k, v []byte) {
 		name := string(k)
-		if hopHeaders[name] || name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" ||
+		if hopHeader([]byte(name)) || name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" ||
 			cr.isTagHeader(name) {
 			return
 		}

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/httpsem"
@@ -36,4 +38,36 @@ func preconditionsFail(ctx *fasthttp.RequestCtx, c *httpsem.Conditions, val http
 		return true
 	}
 	return false
+}
+
+// plainHead reports whether a request head surely has no Range and no If-* field, by a look at its
+// fields as received (RequestHeader.RawHeaders): no field name begins with "If-" or is "Range", in
+// any case. The answer of such a GET depends on its URI alone, and the lookups of those fields,
+// several per request, are skipped. A head with no raw fields (one not read from a client) is not
+// plain.
+func plainHead(h *fasthttp.RequestHeader) bool {
+	raw := h.RawHeaders()
+	if len(raw) == 0 {
+		return false
+	}
+	for len(raw) > 0 {
+		switch raw[0] {
+		case 'i', 'I':
+			if len(raw) < 3 || raw[1]|0x20 == 'f' && raw[2] == '-' {
+				return false
+			}
+		case 'r', 'R':
+			if len(raw) < 6 || bytes.EqualFold(raw[:6], []byte("range:")) || bytes.EqualFold(raw[:6], []byte("range ")) {
+				return false
+			}
+		case ' ', '\t':
+			return false // a folded line: let the full lookups judge
+		}
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			break
+		}
+		raw = raw[i+1:]
+	}
+	return true
 }

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +120,34 @@ func TestRangeAndPreconditionAllocs(t *testing.T) {
 	}
 	if cr := string(ctx.Response.Header.Peek("Content-Range")); cr != "bytes 100-299/1000" {
 		t.Errorf("Content-Range = %q, want %q", cr, "bytes 100-299/1000")
+	}
+}
+
+func TestPlainHead(t *testing.T) {
+	for _, tc := range []struct {
+		fields string
+		plain  bool
+	}{
+		{"Host: a\r\nUser-Agent: x\r\nAccept: */*\r\n", true},
+		{"Host: a\r\nReferer: http://b/\r\nIf-Modified: no\r\n", false}, // "If-" prefix: looked up in full
+		{"Host: a\r\nReferer: http://b/\r\nIfx: 1\r\n", true},
+		{"Host: a\r\nrange: bytes=0-1\r\n", false},
+		{"Host: a\r\nRANGE : bytes=0-1\r\n", false},
+		{"Host: a\r\nRanges: 1\r\n", true},
+		{"Host: a\r\nif-none-match: \"x\"\r\n", false},
+		{"If-Range: \"x\"\r\nHost: a\r\n", false},
+		{"Host: a\r\nX-A: 1\r\n continued\r\n", false},
+	} {
+		var req fasthttp.Request
+		if err := req.Read(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\n" + tc.fields + "\r\n"))); err != nil {
+			t.Fatalf("%q: %v", tc.fields, err)
+		}
+		if got := plainHead(&req.Header); got != tc.plain {
+			t.Errorf("plainHead(%q) = %v, want %v", tc.fields, got, tc.plain)
+		}
+	}
+	var h fasthttp.RequestHeader // not read from a client: no raw fields
+	if plainHead(&h) {
+		t.Error("plainHead of a head with no raw fields = true, want false")
 	}
 }

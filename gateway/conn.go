@@ -268,6 +268,20 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// firstByteDeadline is SetReadDeadline(t) for the wait for an answer to a request sent at now, armed
+// late by up to 1/idleSlack of that wait: the deadline armed for an earlier request still serves
+// when it lies between t and that, and a new one is armed as late as allowed, so that the requests
+// that follow soon keep it. Arming a deadline is a runtime timer update per request otherwise.
+func (c *idleConn) firstByteDeadline(now, t time.Time) error {
+	c.rd, c.gotByte = t, false
+	latest := t.Add(t.Sub(now) / idleSlack)
+	if !c.ra.Before(t) && !c.ra.After(latest) {
+		return nil
+	}
+	c.ra = latest
+	return c.Conn.SetReadDeadline(latest)
+}
+
 // SetWriteDeadline is the first thing fasthttp does with a connection for each request, before it
 // writes the request or reads a byte of its body. On a connection that was idle in the pool it checks,
 // without blocking, that the node has not closed it: a streamed body cannot be sent again once read, so

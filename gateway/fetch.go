@@ -102,13 +102,17 @@ func classify(err error) failKind {
 // newBody into the cache; the client is then answered from the cache reader.
 func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 	h := &ctx.Request.Header
-	ph := passHeaders{
-		rangeHdr: forwardRange(h.Peek("Range")),
-		inm:      forwardValidator(h.Peek("If-None-Match")),
-		ims:      forwardValidator(h.Peek("If-Modified-Since")),
+	var ph passHeaders
+	var ifRange string
+	if !plainHead(h) {
+		ph = passHeaders{
+			rangeHdr: forwardRange(h.Peek("Range")),
+			inm:      forwardValidator(h.Peek("If-None-Match")),
+			ims:      forwardValidator(h.Peek("If-Modified-Since")),
+		}
+		ifRange = string(h.Peek("If-Range"))
 	}
 	wantRange := ph.rangeHdr
-	ifRange := string(h.Peek("If-Range"))
 	if ifRange != "" {
 		// If-Range is checked against the first answer in commit; the storage node never sees
 		// validators it did not make (tracker routes invent ETags).
@@ -359,12 +363,15 @@ func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
 	return e, true
 }
 
-// hopHeaders are not copied from a storage answer to the client (RFC 9110 section 7.6.1, plus what
-// the gateway sets itself).
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
-	"Te": true, "Trailer": true, "Upgrade": true, "Proxy-Authenticate": true, "Content-Length": true,
-	"Server": true, "Date": true, "Content-Type": true,
+// hopHeader reports whether a field of a storage answer (its name as fasthttp normalises it) is not
+// copied to the client: hop-by-hop (RFC 9110 section 7.6.1), or one the gateway sets itself.
+func hopHeader(k []byte) bool {
+	switch string(k) {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te", "Trailer", "Upgrade",
+		"Proxy-Authenticate", "Content-Length", "Server", "Date", "Content-Type":
+		return true
+	}
+	return false
 }
 
 // commit sends an answer's status and headers to the client and streams its body. It owns a.
@@ -373,7 +380,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	status := resp.StatusCode()
 	out := &ctx.Response
 	resp.Header.VisitAll(func(k, v []byte) {
-		if !hopHeaders[string(k)] {
+		if !hopHeader(k) {
 			out.Header.AddBytesKV(k, v)
 		}
 	})
@@ -395,19 +402,21 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	out.SetStatusCode(status)
 
 	// Preconditions are evaluated before any Range (RFC 9110 section 13.2.2), so on a 206 too.
-	val := validators(ent.etag, ent.modified)
-	cond := httpsem.ConditionsOf(&ctx.Request.Header)
-	if (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent) && preconditionsFail(ctx, &cond, val) {
-		a.release()
-		return
-	}
-	// A Range whose If-Range still matches is asked again now that the validators are known.
-	if status == fasthttp.StatusOK && wantRange != "" && ifRange != "" && !fr.head &&
-		cond.RangeApplies(val) && ent.total >= 0 {
-		a.release()
-		out.Reset()
-		s.refetchRange(ctx, fr, a.t, a.rest)
-		return
+	if !plainHead(&ctx.Request.Header) {
+		val := validators(ent.etag, ent.modified)
+		cond := httpsem.ConditionsOf(&ctx.Request.Header)
+		if (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent) && preconditionsFail(ctx, &cond, val) {
+			a.release()
+			return
+		}
+		// A Range whose If-Range still matches is asked again now that the validators are known.
+		if status == fasthttp.StatusOK && wantRange != "" && ifRange != "" && !fr.head &&
+			cond.RangeApplies(val) && ent.total >= 0 {
+			a.release()
+			out.Reset()
+			s.refetchRange(ctx, fr, a.t, a.rest)
+			return
+		}
 	}
 
 	if fr.head || status == fasthttp.StatusNotModified || status == fasthttp.StatusNoContent || status < 200 {
@@ -419,18 +428,17 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 		return
 	}
 	if cl := resp.Header.ContentLength(); buffered(resp) && int64(cl) == ent.length {
-		// fasthttp read a body this small whole before the round trip returned (the node's
-		// MaxResponseBodySize), so a copy that broke within it was already failed over. Copying it
-		// into the answer costs less than streaming it, and the node's connection goes back to its
-		// pool now. The length is checked again: never a short body under a 2xx.
-		out.ResetBody()
-		err := resp.BodyWriteTo(out.BodyWriter())
-		if err != nil || len(out.Body()) != cl {
+		// A body this small was read whole before the round trip returned (see node.get), so a
+		// copy that broke within it was already failed over. It becomes the answer's body as it
+		// is: the two responses swap body buffers, nothing is copied. The length is checked again:
+		// never a short body under a 2xx.
+		if resp.BodyStream() != nil || len(resp.Body()) != cl {
 			abandon(resp)
 			s.stats.aborted.Add(1)
 			plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
 			return
 		}
+		out.SwapBody(resp.SwapBody(out.SwapBody(nil)))
 		fasthttp.ReleaseResponse(resp)
 		return
 	}

@@ -133,7 +133,7 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 	if !early.IsZero() {
 		rd = early
 	}
-	if err := ic.SetReadDeadline(rd); err != nil {
+	if err := ic.firstByteDeadline(now, rd); err != nil {
 		n.conns.put(h, false)
 		return true, err
 	}

@@ -263,7 +263,8 @@ const writeBufferSize = 64 << 10
 // built. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := s.state.Load().cfg
-	conns := httpconn.NewTracker(httpconn.Options{Max: cfg.Limits.MaxConnections, Key: "limits.max_connections", Log: s.log})
+	conns := httpconn.NewTracker(httpconn.Options{Max: cfg.Limits.MaxConnections, Key: "limits.max_connections", Log: s.log,
+		CoarseDeadlines: true})
 	s.conns.Store(conns)
 	srv := &fasthttp.Server{
 		Handler:         s.handle,
