@@ -429,16 +429,18 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	}
 	if cl := resp.Header.ContentLength(); buffered(resp) && int64(cl) == ent.length {
 		// A body this small was read whole before the round trip returned (see node.get), so a
-		// copy that broke within it was already failed over. It becomes the answer's body as it
-		// is: the two responses swap body buffers, nothing is copied. The length is checked again:
-		// never a short body under a 2xx.
-		if resp.BodyStream() != nil || len(resp.Body()) != cl {
+		// copy that broke within it was already failed over. Copying it into the answer costs
+		// less than streaming it. (Swapping the two responses' body buffers instead would skew
+		// fasthttp's buffer pool, which sizes its buffers by their length when put back.) The
+		// length is checked again: never a short body under a 2xx.
+		out.ResetBody()
+		err := resp.BodyWriteTo(out.BodyWriter())
+		if err != nil || len(out.Body()) != cl {
 			abandon(resp)
 			s.stats.aborted.Add(1)
 			plainError(ctx, fasthttp.StatusBadGateway, "no copy could be read")
 			return
 		}
-		out.SwapBody(resp.SwapBody(out.SwapBody(nil)))
 		fasthttp.ReleaseResponse(resp)
 		return
 	}
