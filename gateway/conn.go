@@ -362,7 +362,8 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	var n int
 	var err error
 	if len(c.held) > 0 {
-		if err := c.armWrite(); err != nil {
+		// A held request was started (startRequest) moments ago: its start stands for now.
+		if err := c.armWriteAt(c.lastReq); err != nil {
 			return 0, err
 		}
 		c.sent = 0
@@ -417,13 +418,16 @@ func (c *idleConn) Write(p []byte) (int, error) {
 }
 
 // armWrite arms the write deadline the next write needs: the later of fasthttp's and the idle bound.
-func (c *idleConn) armWrite() error {
+func (c *idleConn) armWrite() error { return c.armWriteAt(time.Now()) }
+
+// armWriteAt is armWrite at now.
+func (c *idleConn) armWriteAt(now time.Time) error {
 	if c.idle > 0 {
 		idle := c.idle
 		if c.putStall > 0 {
 			idle = min(idle, c.putStall)
 		}
-		if d, ok := extend(c.wa, c.wd, time.Now(), idle); !ok {
+		if d, ok := extend(c.wa, c.wd, now, idle); !ok {
 			if err := c.Conn.SetWriteDeadline(d); err != nil {
 				return err
 			}
