@@ -209,7 +209,9 @@ func (sg *slowGet) readAnswer(early bool) error {
 	if sg.head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
 		resp.SkipBody = sg.head
 		n.hc.ReleaseReader(br)
-		n.conns.put(sg.h, !resp.ConnectionClose())
+		// An informational answer other than 100 (say 103) has its final answer still to come on
+		// the connection, which therefore serves no other request.
+		n.conns.put(sg.h, status >= 200 && !resp.ConnectionClose())
 		return nil
 	}
 	cl := resp.Header.ContentLength()

@@ -183,6 +183,8 @@ func TestNodeGetBodies(t *testing.T) {
 		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world", false},
 		{"until close", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end\x00close", "to the end", false},
 		{"connection: close", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok\x00close", "ok", false},
+		{"304, no body", "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", "", true},
+		{"103, the final answer still to come", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
