@@ -155,13 +155,17 @@ func (c *serverConn) Close() error {
 	return c.Conn.Close()
 }
 
-// idleDialer connects within connect and wraps the connection so that every read and write may wait
+// idleDialer connects within connect (or within the timeout fasthttp passes, when shorter: a hedged
+// read's early deadline, see node.get) and wraps the connection so that every read and write may wait
 // at most idle for progress (see idleConn). It counts dials, and connections found stale on their
 // first read (see idleConn.staleReads).
-func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fasthttp.DialFunc {
-	return func(addr string) (net.Conn, error) {
+func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fasthttp.DialFuncWithTimeout {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
 		dials.Add(1)
-		c, err := net.DialTimeout("tcp", addr, connect)
+		if timeout <= 0 || timeout > connect {
+			timeout = connect
+		}
+		c, err := net.DialTimeout("tcp", addr, timeout)
 		if err != nil {
 			return nil, &dialError{err}
 		}

@@ -403,6 +403,41 @@ func TestDeadlinesArmedOnce(t *testing.T) {
 // which then waits for the answer without a read that finds nothing (netx.WriteReader); a request
 // in two pieces reaches the node whole and in order, and an upload (no deadline) is written at once,
 // since the node must take its body before anything is read.
+// A held request whose read found its deadline already passed was not written: it stays held, and
+// the next read (a GET resumed after its hedge delay, see slowGet) writes it.
+func TestIdleConnKeepsRequestNotWritten(t *testing.T) {
+	ln := testutil.Listen(t, "127.0.0.1:0")
+	var dials, stale atomic.Int64
+	c, peer := dialNode(t, idleDialer(time.Second, 10*time.Second, &dials, &stale), ln)
+	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	const req = "GET /a HTTP/1.1\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	buf := make([]byte, 6)
+	if n, err := c.Read(buf); n != 0 || !isTimeout(err) {
+		t.Fatalf("Read past its deadline = %d, %v; want a timeout", n, err)
+	}
+	peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := peer.Read(make([]byte, 64)); n != 0 || !isTimeout(err) {
+		t.Fatalf("node read %d bytes (%v) of a request whose read timed out before writing; want none yet", n, err)
+	}
+	go func() {
+		peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, len(req))
+		if _, err := io.ReadFull(peer, got); err == nil && string(got) == req {
+			peer.Write([]byte("answer"))
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "answer" {
+		t.Fatalf("answer after the request was written by the next read = %q, %v", buf, err)
+	}
+}
+
 func TestIdleConnHoldsRequest(t *testing.T) {
 	ln := testutil.Listen(t, "127.0.0.1:0")
 	var dials, stale atomic.Int64
@@ -528,9 +563,9 @@ func TestServerConnReadFromFile(t *testing.T) {
 
 // dialNode dials ln with dial and returns the node connection with the node's end of it; both are
 // closed when the test ends.
-func dialNode(t *testing.T, dial fasthttp.DialFunc, ln net.Listener) (*idleConn, net.Conn) {
+func dialNode(t *testing.T, dial fasthttp.DialFuncWithTimeout, ln net.Listener) (*idleConn, net.Conn) {
 	t.Helper()
-	nc, err := dial(ln.Addr().String())
+	nc, err := dial(ln.Addr().String(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,14 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -571,5 +574,67 @@ func TestNoHedgeToMarkedDown(t *testing.T) {
 	if r.next != 1 || r.hedged || s.stats.hedges.Load() != 0 {
 		t.Errorf("hedge with the next target marked down: next %d, hedged %v, hedges %d; want none sent",
 			r.next, r.hedged, s.stats.hedges.Load())
+	}
+}
+
+// unacceptingAddr returns the address of a listener on ip whose accept queue is full and never
+// drained: the kernel drops further SYNs, so connecting to it hangs (a powered-off host or a
+// black-holing firewall looks the same).
+func unacceptingAddr(t *testing.T, ip string) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{}
+	copy(sa.Addr[:], net.ParseIP(ip).To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(ip, strconv.Itoa(got.(*syscall.SockaddrInet4).Port))
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr // the queue is full
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatalf("%s still accepts connections after 16", addr)
+	return ""
+}
+
+// A copy whose node cannot be connected to (SYNs unanswered) is hedged around after the hedge
+// delay, as one that does not answer is: connecting is bounded by the delay too.
+func TestHedgeAroundUnreachableNode(t *testing.T) {
+	t.Parallel()
+	data := pattern(1000)
+	good := startStorage(t, "127.0.0.3")
+	url := good.put(t, 31, data)
+	ft := newFakeTracker()
+	ft.set("d", "k", "http://"+unacceptingAddr(t, "127.0.0.6")+fidPath(31), url)
+	cfg := trackerConfig()
+	cfg.Storage.MaxFails = -1
+	cfg.Timeouts.StorageConnect = conf.Duration(time.Minute)
+	cfg.Timeouts.StorageFirstByte = conf.Duration(hungFirstByte)
+	cfg.Hedge.Delay = "20ms"
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	start := time.Now()
+	code, _, body, err := get(t, "GET", g.base+"/d/k")
+	if err != nil || code != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes from the reachable copy", code, len(body), err)
+	}
+	if took := time.Since(start); took > hedgeBound {
+		t.Errorf("GET with the first copy's node unreachable took %v; want well under storage_connect (1m)", took)
+	}
+	if st := g.srv.Stats(); st.Hedges != 1 || st.HedgesWon != 1 {
+		t.Errorf("Stats hedges %d, won %d; want 1, 1", st.Hedges, st.HedgesWon)
 	}
 }

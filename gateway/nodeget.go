@@ -112,8 +112,19 @@ func (n *node) get(rq *getRequest, resp *fasthttp.Response) error {
 // getOnce is one try of get on one connection; retry reports whether the request may be sent again
 // (as fasthttp's transport reports it: the connection failed, not the answer's size).
 func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fasthttp.Response) (retry bool, err error) {
-	conn, h, err := n.conns.get(deadline.Sub(now))
+	wait := deadline.Sub(now)
+	if !early.IsZero() {
+		// Connecting (or waiting for a free connection) ends by early too: the request then
+		// starts over in a goroutine of the caller's (errEarlyConnect) while it hedges.
+		if wait = early.Sub(now); wait <= 0 {
+			return false, errEarlyConnect
+		}
+	}
+	conn, h, err := n.conns.get(wait)
 	if err != nil {
+		if !early.IsZero() && isTimeout(err) {
+			return false, errEarlyConnect
+		}
 		return false, err
 	}
 	ic := conn.(*idleConn)
@@ -151,6 +162,11 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 
 // errEarly is readAnswer's report that not a byte of the answer came by the early deadline.
 var errEarly = errors.New("gateway: no answer by the early deadline")
+
+// errEarlyConnect is get's report that no connection to the node was ready by the early deadline
+// (connecting took longer, or the node had its most connections busy): nothing was sent, and the
+// request may be sent again without an early deadline. It is no failure of the node.
+var errEarlyConnect = errors.New("gateway: no connection to the storage node by the early deadline")
 
 // slowGet is a GET whose answer had not begun by its early deadline (see node.get). Its connection
 // is held until resume returns.
@@ -231,12 +247,6 @@ func (sg *slowGet) readAnswer(early bool) error {
 	}
 	resp.SetBodyStream(b, cl)
 	return nil
-}
-
-// drop gives up a slowGet that will not be resumed: its connection is closed.
-func (sg *slowGet) drop() {
-	sg.n.hc.ReleaseReader(sg.br)
-	sg.n.conns.put(sg.h, false)
 }
 
 // nodeBody is the body of a node's answer as it streams from the connection. Closing it gives the

@@ -134,38 +134,43 @@ func readAll(t *testing.T, resp *fasthttp.Response) []byte {
 
 func TestNodeGetEarlyThenResume(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		early time.Duration // from now; negative: passed before the request could be written
-	}{
-		{"early deadline passes while waiting", 20 * time.Millisecond},
-		{"early deadline passed before the write", -time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			sn := startScriptNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
-			n := testNode(sn.addr)
-			resp := fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseResponse(resp)
-			err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(tc.early)}, resp)
-			var slow *slowGet
-			if !errors.As(err, &slow) {
-				t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
-			}
-			if err := slow.resume(); err != nil {
-				t.Fatalf("resume = %v, want the answer", err)
-			}
-			if resp.StatusCode() != 200 || string(readAll(t, resp)) != "slow answer" {
-				t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
-			}
-			// The connection went back to the pool clean: the next GET uses it.
-			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
-				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
-			}
-			if a := sn.accepted.Load(); a != 1 {
-				t.Errorf("connections accepted = %d, want 1 (the resumed one reused)", a)
-			}
-		})
+	sn := startScriptNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
+	n := testNode(sn.addr)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(20 * time.Millisecond)}, resp)
+	var slow *slowGet
+	if !errors.As(err, &slow) {
+		t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
+	}
+	if err := slow.resume(); err != nil {
+		t.Fatalf("resume = %v, want the answer", err)
+	}
+	if resp.StatusCode() != 200 || string(readAll(t, resp)) != "slow answer" {
+		t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
+	}
+	// The connection went back to the pool clean: the next GET uses it.
+	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
+		t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
+	}
+	if a := sn.accepted.Load(); a != 1 {
+		t.Errorf("connections accepted = %d, want 1 (the resumed one reused)", a)
+	}
+}
+
+// A GET whose early deadline passes before it has a connection sends nothing and says so
+// (errEarlyConnect): its caller starts it over without the early deadline.
+func TestNodeGetEarlyBeforeConnected(t *testing.T) {
+	t.Parallel()
+	sn := startScriptNode(t, 0, answer200("answer"))
+	n := testNode(sn.addr)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(-time.Millisecond)}, resp); err != errEarlyConnect {
+		t.Fatalf("get whose early deadline passed = %v, want errEarlyConnect", err)
+	}
+	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "answer" {
+		t.Fatalf("GET started over = %v %q, want \"answer\" (the first sent nothing)", err, resp.Body())
 	}
 }
 

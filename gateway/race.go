@@ -124,13 +124,18 @@ func (r *racer) result() (attempt, bool) {
 		}
 		err := t.node.get(&rq, tr.resp)
 		slow, ok := err.(*slowGet)
-		if !ok {
+		if !ok && err != errEarlyConnect {
 			return tr.end(err), true
 		}
 		r.pending |= 1 << i
-		go func(out chan<- attempt) {
-			out <- tr.end(slow.resume())
-		}(r.results)
+		go func(s *Server, head bool, ph passHeaders, out chan<- attempt) {
+			if slow != nil {
+				out <- tr.end(slow.resume())
+			} else {
+				// Not sent yet: connecting outlasted the hedge delay. Start over, unhurried.
+				out <- tr.end(s.roundTrip(tr.t, head, ph, tr.resp))
+			}
+		}(r.s, r.fr.head, r.ph, r.results)
 		r.delayPassed(i)
 	}
 	for {

@@ -186,7 +186,7 @@ func (ns *nodes) get(addr string) *node {
 	n.hc = &fasthttp.HostClient{
 		Addr:                addr,
 		Name:                o.serverHdr,
-		Dial:                idleDialer(o.connect, o.idle, &n.dials, &n.staleReads),
+		DialTimeout:         idleDialer(o.connect, o.idle, &n.dials, &n.staleReads),
 		MaxConns:            o.maxConns,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxConnWaitTimeout:  o.connect,
