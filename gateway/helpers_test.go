@@ -367,6 +367,14 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 	}
 	fs := &faultServer{addr: ln.Addr().String()}
 	stop := make(chan struct{})
+	acceptLoop(t, ln, &fs.accepted, func(c net.Conn) { fs.serve(c, f, body, stop) })
+	t.Cleanup(func() { close(stop) }) // runs before acceptLoop's cleanup
+	return fs
+}
+
+// acceptLoop accepts connections on ln, counting them in accepted, and serves each in its own
+// goroutine until the test ends: then ln and every connection are closed and the goroutines waited for.
+func acceptLoop(t *testing.T, ln net.Listener, accepted *atomic.Int64, serve func(net.Conn)) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex // guards conns and closed
 	var conns []net.Conn
@@ -379,7 +387,7 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 			if err != nil {
 				return
 			}
-			fs.accepted.Add(1)
+			accepted.Add(1)
 			mu.Lock()
 			if closed {
 				// Accepted while the cleanup ran: nobody would close it later.
@@ -392,12 +400,11 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				fs.serve(c, f, body, stop)
+				serve(c)
 			}()
 		}
 	}()
 	t.Cleanup(func() {
-		close(stop)
 		ln.Close()
 		mu.Lock()
 		closed = true
@@ -407,7 +414,6 @@ func startFault(t *testing.T, ip string, f fault, body []byte) *faultServer {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return fs
 }
 
 func (fs *faultServer) serve(c net.Conn, f fault, body []byte, stop chan struct{}) {

@@ -68,45 +68,24 @@ func startScriptNode(t *testing.T, delay time.Duration, answers ...string) *scri
 		t.Fatal(err)
 	}
 	sn := &scriptNode{addr: ln.Addr().String(), answers: answers, delay: delay}
-	var wg sync.WaitGroup
-	var conns sync.Map
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	acceptLoop(t, ln, &sn.accepted, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for readHead(br) {
+			time.Sleep(sn.delay)
+			sn.mu.Lock()
+			if len(sn.answers) == 0 {
+				sn.mu.Unlock()
 				return
 			}
-			sn.accepted.Add(1)
-			conns.Store(c, true)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for readHead(br) {
-					time.Sleep(sn.delay)
-					sn.mu.Lock()
-					if len(sn.answers) == 0 {
-						sn.mu.Unlock()
-						return
-					}
-					a := sn.answers[0]
-					sn.answers = sn.answers[1:]
-					sn.mu.Unlock()
-					a, closeAfter := strings.CutSuffix(a, "\x00close")
-					if _, err := io.WriteString(c, a); err != nil || closeAfter {
-						return
-					}
-				}
-			}()
+			a := sn.answers[0]
+			sn.answers = sn.answers[1:]
+			sn.mu.Unlock()
+			a, closeAfter := strings.CutSuffix(a, "\x00close")
+			if _, err := io.WriteString(c, a); err != nil || closeAfter {
+				return
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
-		wg.Wait()
 	})
 	return sn
 }
