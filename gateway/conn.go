@@ -230,6 +230,9 @@ type idleConn struct {
 	used    bool          // a byte was ever read: the connection has been idle in the pool
 	stall   time.Duration // when set, bounds waits for body bytes instead of idle (setStall)
 	local   net.Addr      // a connAddr
+	// capped keeps every wait within the read deadline set (rd), after the first byte too: a hedged
+	// read's early deadline bounds the whole answer it waits for (see node.get).
+	capped bool
 
 	// lastReq is when the last request on the connection started; unchecked is set when the
 	// request being sent skipped the liveness check (see SetWriteDeadline).
@@ -263,12 +266,12 @@ const maxHeld = 4 << 10
 var errStaleConn = errors.New("gateway: storage node closed the idle connection")
 
 func (c *idleConn) SetDeadline(t time.Time) error {
-	c.rd, c.wd, c.ra, c.wa, c.gotByte = t, t, t, t, false
+	c.rd, c.wd, c.ra, c.wa, c.gotByte, c.capped = t, t, t, t, false, false
 	return c.Conn.SetDeadline(t)
 }
 
 func (c *idleConn) SetReadDeadline(t time.Time) error {
-	c.rd, c.ra, c.gotByte = t, t, false
+	c.rd, c.ra, c.gotByte, c.capped = t, t, false, false
 	return c.Conn.SetReadDeadline(t)
 }
 
@@ -277,12 +280,13 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 // when it lies between t and that, and a new one is armed as late as allowed, so that the requests
 // that follow soon keep it. Arming a deadline is a runtime timer update per request otherwise.
 func (c *idleConn) firstByteDeadline(now, t time.Time) error {
-	c.rd, c.gotByte = t, false
+	c.gotByte, c.capped = false, false
 	latest := t.Add(t.Sub(now) / idleSlack)
 	if !c.ra.Before(t) && !c.ra.After(latest) {
+		c.rd = c.ra
 		return nil
 	}
-	c.ra = latest
+	c.rd, c.ra = latest, latest
 	return c.Conn.SetReadDeadline(latest)
 }
 
@@ -356,7 +360,10 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		case c.putAnswer > 0 && !c.gotByte:
 			idle = c.putAnswer
 		}
-		if d, ok := extend(c.ra, time.Time{}, time.Now(), idle); !ok {
+		if d, ok := extend(c.ra, time.Time{}, time.Now(), idle); !ok && !(c.capped && c.ra.Equal(c.rd)) {
+			if c.capped && d.After(c.rd) {
+				d = c.rd
+			}
 			if err := c.Conn.SetReadDeadline(d); err != nil {
 				return 0, err
 			}

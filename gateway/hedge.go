@@ -10,9 +10,9 @@ import (
 	"github.com/mogway/mogway/internal/conf"
 )
 
-// Hedge configures hedged reads: when the copy or server tried for a GET or HEAD has not begun to
-// answer within a delay, the same request goes to the next one too and the first answer is served.
-// PUT and DELETE are never hedged.
+// Hedge configures hedged reads: when the copy or server tried for a GET or HEAD has not sent its
+// response headers (and a body read whole) within a delay, the same request goes to the next one
+// too and the first answer is served. PUT and DELETE are never hedged.
 type Hedge struct {
 	// Delay is "auto" (from each node's recent first-byte latency, see hedgeDelay), a duration such as
 	// "50ms", or "off". Default "auto".

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -64,12 +65,9 @@ type getRequest struct {
 	ph   passHeaders
 	// timeout bounds the wait for the first byte of the answer, connecting included.
 	timeout time.Duration
-	// early, when set and before the timeout, is when get stops waiting for an answer not begun
-	// (see node.get).
+	// early, when set and before the timeout, is when get stops waiting for an answer not yet
+	// whole (see node.get).
 	early time.Time
-	// stall, when set, bounds each wait for more of an answer begun (its head, and a body read
-	// whole) instead of the idle time: another copy could serve it.
-	stall time.Duration
 	// now is the time the request starts, when the caller has it (one clock read fewer).
 	now time.Time
 }
@@ -79,10 +77,11 @@ type getRequest struct {
 // longer one streams from resp.BodyStream (a nodeBody). A request found sent on a connection the
 // node had closed is sent again (node.retryStale).
 //
-// When rq.early comes before the timeout, the answer is waited for only until then: if not one byte
-// of it came by early, get returns a *slowGet, which waits for the rest of the timeout when resumed
-// (see slowGet.resume). The racer runs a hedged read's attempt that way on the request's goroutine,
-// and gives it a goroutine of its own only when it is slow.
+// When rq.early comes before the timeout, the answer (its head, and a body read whole) is waited for
+// only until then: when it is not whole by early, get returns a *slowGet, which goes on from where
+// the read stopped when resumed (see slowGet.resume). The racer runs a hedged read's attempt that way
+// on the request's goroutine, and gives it a goroutine of its own only when it is slow. Connecting,
+// or waiting for a free connection, ends by early too (errEarlyConnect).
 func (n *node) get(rq *getRequest, resp *fasthttp.Response) error {
 	n.getting.Add(1)
 	defer n.getting.Add(-1)
@@ -148,11 +147,15 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 		n.conns.put(h, false)
 		return true, err
 	}
-	br := n.hc.AcquireReader(ic)
-	sg := slowGet{n: n, conn: ic, h: h, br: br, head: rq.head, stall: rq.stall, deadline: deadline, resp: resp}
-	err = sg.readAnswer(rd != deadline)
+	sg := slowGet{n: n, conn: ic, h: h, br: n.hc.AcquireReader(ic), head: rq.head, deadline: deadline, resp: resp}
+	if !early.IsZero() {
+		// The early deadline (as armed, see firstByteDeadline) bounds the whole answer read.
+		sg.early, ic.capped = ic.rd, true
+	}
+	resp.Reset()
+	err = sg.readAnswer()
 	if err == errEarly {
-		// Not a byte by early: the caller may hedge, and resume the wait for this answer.
+		// Not whole by early: the caller may hedge, and resume the read of this answer.
 		slow := new(slowGet)
 		*slow = sg
 		return false, slow
@@ -160,70 +163,71 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 	return err != nil && err != fasthttp.ErrBodyTooLarge, err
 }
 
-// errEarly is readAnswer's report that not a byte of the answer came by the early deadline.
-var errEarly = errors.New("gateway: no answer by the early deadline")
+// errEarly is readAnswer's report that the answer was not whole by the early deadline.
+var errEarly = errors.New("gateway: answer not whole by the early deadline")
 
 // errEarlyConnect is get's report that no connection to the node was ready by the early deadline
 // (connecting took longer, or the node had its most connections busy): nothing was sent, and the
 // request may be sent again without an early deadline. It is no failure of the node.
 var errEarlyConnect = errors.New("gateway: no connection to the storage node by the early deadline")
 
-// slowGet is a GET whose answer had not begun by its early deadline (see node.get). Its connection
-// is held until resume returns.
+// slowGet is a GET whose answer was not whole by its early deadline (see node.get), or the state of
+// the answer read of any GET. Its connection is held until the answer is read.
 type slowGet struct {
 	n        *node
 	conn     *idleConn
 	h        any
 	br       *bufio.Reader
 	head     bool
-	stall    time.Duration
-	deadline time.Time
+	early    time.Time // the early deadline, zero when none or once passed
+	deadline time.Time // for the first byte
 	resp     *fasthttp.Response
+	gotHead  bool // resp has the answer's head; a body read whole is read into resp
 }
 
-func (sg *slowGet) Error() string { return "gateway: no answer from the storage node yet" }
+func (sg *slowGet) Error() string { return "gateway: no whole answer from the storage node yet" }
 
-// resume waits for the answer until the GET's timeout and reads it into the response get was
-// given, as get would have.
+// resume reads the rest of the answer into the response get was given, as get would have: the
+// first byte by the GET's timeout, every later wait bounded by the idle time.
 func (sg *slowGet) resume() error {
 	sg.n.getting.Add(1)
 	defer sg.n.getting.Add(-1)
-	if err := sg.conn.SetReadDeadline(sg.deadline); err != nil {
-		sg.n.hc.ReleaseReader(sg.br)
-		sg.n.conns.put(sg.h, false)
-		return err
+	sg.early = time.Time{}
+	sg.conn.capped = false
+	if !sg.conn.gotByte {
+		if err := sg.conn.SetReadDeadline(sg.deadline); err != nil {
+			sg.n.hc.ReleaseReader(sg.br)
+			sg.n.conns.put(sg.h, false)
+			return err
+		}
 	}
-	err := sg.readAnswer(false)
+	err := sg.readAnswer()
 	if err == io.EOF {
 		err = fasthttp.ErrConnectionClosed
 	}
 	return err
 }
 
-// readAnswer reads an answer's head and its body (whole, or as a nodeBody to stream), and gives
-// the connection back (or closes it) unless the body streams. When the read deadline is an early
-// one and it passed before a byte came, it returns errEarly and keeps the connection and reader for
-// resume (or drop).
-func (sg *slowGet) readAnswer(early bool) error {
+// readAnswer reads an answer's head and its body (whole, or as a nodeBody to stream), and gives the
+// connection back (or closes it) unless the body streams. When the early deadline passes first, it
+// returns errEarly and keeps the connection, the reader and what was read for resume.
+func (sg *slowGet) readAnswer() error {
 	n, resp, br := sg.n, sg.resp, sg.br
-	resp.Reset()
-	sg.conn.setStall(sg.stall)
-	defer sg.conn.setStall(0)
-	err := resp.Header.Read(br)
-	if err == nil && resp.StatusCode() == fasthttp.StatusContinue {
-		err = resp.Header.Read(br)
-	}
-	if err != nil {
-		if early && isTimeout(err) && !sg.conn.gotByte {
-			return errEarly
+	if !sg.gotHead {
+		err := resp.Header.Read(br) // reads nothing from br until the head is whole
+		if err == nil && resp.StatusCode() == fasthttp.StatusContinue {
+			resp.Reset()
+			err = resp.Header.Read(br)
 		}
-		n.hc.ReleaseReader(br)
-		n.conns.put(sg.h, false)
-		return err
+		if err != nil {
+			return sg.failed(err)
+		}
+		sg.gotHead = true
 	}
 	status := resp.StatusCode()
 	if sg.head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
 		resp.SkipBody = sg.head
+		sg.conn.capped = false
 		n.hc.ReleaseReader(br)
 		// An informational answer other than 100 (say 103) has its final answer still to come on
 		// the connection, which therefore serves no other request.
@@ -232,11 +236,15 @@ func (sg *slowGet) readAnswer(early bool) error {
 	}
 	cl := resp.Header.ContentLength()
 	if cl >= 0 && cl <= maxBufferedBody {
-		err := resp.ReadBody(br, maxBufferedBody)
+		if err := readBodyInto(resp, br, cl); err != nil {
+			return sg.failed(err)
+		}
+		sg.conn.capped = false
 		n.hc.ReleaseReader(br)
-		n.conns.put(sg.h, err == nil && !resp.ConnectionClose())
-		return err
+		n.conns.put(sg.h, !resp.ConnectionClose())
+		return nil
 	}
+	sg.conn.capped = false
 	b := &nodeBody{n: n, conn: sg.conn, h: sg.h, br: br, left: int64(cl), r: br}
 	switch {
 	case cl >= 0:
@@ -246,6 +254,37 @@ func (sg *slowGet) readAnswer(early bool) error {
 		b.r = httputil.NewChunkedReader(br)
 	}
 	resp.SetBodyStream(b, cl)
+	return nil
+}
+
+// failed ends a read that failed with err: errEarly when it was the early deadline, which leaves
+// everything as it is for resume; otherwise the connection is closed and err returned.
+func (sg *slowGet) failed(err error) error {
+	if !sg.early.IsZero() && isTimeout(err) && !time.Now().Before(sg.early) {
+		return errEarly
+	}
+	sg.conn.capped = false
+	sg.n.hc.ReleaseReader(sg.br)
+	sg.n.conns.put(sg.h, false)
+	return err
+}
+
+// readBodyInto reads a body of cl bytes from br into resp's body, which holds what a read before
+// this one (stopped by an early deadline) took of it already.
+func readBodyInto(resp *fasthttp.Response, br *bufio.Reader, cl int) error {
+	buf := resp.SwapBody(nil)
+	defer func() { resp.SwapBody(buf) }()
+	buf = slices.Grow(buf, cl-len(buf))
+	for len(buf) < cl {
+		n, err := br.Read(buf[len(buf):cl])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
 	return nil
 }
 

@@ -52,7 +52,7 @@ func TestAppendGet(t *testing.T) {
 
 // scriptNode is a raw TCP server on 127.0.0.5 that answers each request head it reads with the next
 // of its answers, after delay. An answer ending in "\x00close" is sent without it and the connection
-// is closed after it.
+// is closed after it; at each "\x00pause" in an answer the node waits delay again.
 type scriptNode struct {
 	addr     string
 	accepted atomic.Int64
@@ -82,7 +82,15 @@ func startScriptNode(t *testing.T, delay time.Duration, answers ...string) *scri
 			sn.answers = sn.answers[1:]
 			sn.mu.Unlock()
 			a, closeAfter := strings.CutSuffix(a, "\x00close")
-			if _, err := io.WriteString(c, a); err != nil || closeAfter {
+			for i, part := range strings.Split(a, "\x00pause") {
+				if i > 0 {
+					time.Sleep(sn.delay)
+				}
+				if _, err := io.WriteString(c, part); err != nil {
+					return
+				}
+			}
+			if closeAfter {
 				return
 			}
 		}
@@ -134,6 +142,42 @@ func TestNodeGetEarlyThenResume(t *testing.T) {
 	}
 	if a := sn.accepted.Load(); a != 1 {
 		t.Errorf("connections accepted = %d, want 1 (the resumed one reused)", a)
+	}
+}
+
+// An answer whose head and the first part of its body came by the early deadline, the rest later, is
+// read whole when resumed, from where the first read stopped.
+func TestNodeGetEarlyMidAnswer(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("0123456789", 2000)
+	for _, tc := range []struct{ name, answer string }{
+		{"in the body", "HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + body[:7000] + "\x00pause" + body[7000:]},
+		{"in the head", "HTTP/1.1 200 OK\r\nContent-Le\x00pause" + "ngth: 20000\r\n\r\n" + body},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sn := startScriptNode(t, 300*time.Millisecond, tc.answer, answer200("next"))
+			n := testNode(sn.addr)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(450 * time.Millisecond)}, resp)
+			var slow *slowGet
+			if !errors.As(err, &slow) {
+				t.Fatalf("get of an answer paused past the early deadline = %v, want a *slowGet", err)
+			}
+			if err := slow.resume(); err != nil {
+				t.Fatalf("resume = %v", err)
+			}
+			if got := readAll(t, resp); resp.StatusCode() != 200 || string(got) != body {
+				t.Fatalf("resumed answer = %d with %d bytes, want 200 with the %d bytes", resp.StatusCode(), len(got), len(body))
+			}
+			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
+				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
+			}
+			if a := sn.accepted.Load(); a != 1 {
+				t.Errorf("connections accepted = %d, want 1", a)
+			}
+		})
 	}
 }
 

@@ -119,9 +119,6 @@ func (r *racer) result() (attempt, bool) {
 		to := &r.s.cfgNow().Timeouts
 		rq := getRequest{uri: t.uri, head: r.fr.head, ph: r.ph, timeout: to.StorageFirstByte.D(),
 			early: tr.start.Add(r.fr.route.hedge.delay(t.node)), now: tr.start}
-		if r.next < len(r.fr.targets) {
-			rq.stall = to.StorageStall.D()
-		}
 		err := t.node.get(&rq, tr.resp)
 		slow, ok := err.(*slowGet)
 		if !ok && err != errEarlyConnect {

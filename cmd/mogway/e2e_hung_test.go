@@ -41,6 +41,9 @@ type hungResult struct {
 	requests, failed int
 	lat              []time.Duration // of the requests that succeeded, sorted
 	firstErr         string
+	// failedAt is when each failed request started, from the start of the run; events are the
+	// freezes and thaws, likewise (for the log of a failed run).
+	failedAt, events []time.Duration
 	trackerAnswers   [2]int // get_paths answered while node i was frozen (for a key on the other node)
 	trackerErrors    [2]int
 }
@@ -123,6 +126,9 @@ func TestE2EHungNodeNoFailedRequests(t *testing.T) {
 				route.name, r.requests, r.failed, r.quantile(0.5), r.quantile(0.99), r.quantile(1), r.trackerAnswers)
 			if r.failed != 0 {
 				t.Errorf("%d of %d requests failed with a storage node hung (first: %s), want 0", r.failed, r.requests, r.firstErr)
+				t.Logf("failed requests started at %v into the run; node 1 frozen and thawed, then node 2, at %v", r.failedAt, r.events)
+				_, st := testutil.Fetch(t, "GET", base+"/status", nil, nil)
+				t.Logf("gateway status: %s", st)
 			}
 			for i := range 2 {
 				if r.trackerErrors[i] != 0 || r.trackerAnswers[i] == 0 {
@@ -140,6 +146,7 @@ func hungRun(t *testing.T, c *realCluster, u string, want []byte, others [2]stri
 	t.Helper()
 	r := &hungResult{}
 	var mu sync.Mutex // guards r
+	begin := time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range hungClients {
@@ -159,6 +166,7 @@ func hungRun(t *testing.T, c *realCluster, u string, want []byte, others [2]stri
 				r.requests++
 				if err != nil {
 					r.failed++
+					r.failedAt = append(r.failedAt, start.Sub(begin).Round(time.Millisecond))
 					if r.firstErr == "" {
 						r.firstErr = err.Error()
 					}
@@ -174,6 +182,9 @@ func hungRun(t *testing.T, c *realCluster, u string, want []byte, others [2]stri
 	time.Sleep(hungGap)
 	for i := range 2 {
 		thaw := clustertest.FreezeProcess(t, c.procs[i].cmd.Process)
+		mu.Lock()
+		r.events = append(r.events, time.Since(begin).Round(time.Millisecond))
+		mu.Unlock()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -181,6 +192,9 @@ func hungRun(t *testing.T, c *realCluster, u string, want []byte, others [2]stri
 		}()
 		time.Sleep(hungFreeze)
 		thaw()
+		mu.Lock()
+		r.events = append(r.events, time.Since(begin).Round(time.Millisecond))
+		mu.Unlock()
 		<-done
 		time.Sleep(hungGap)
 	}
