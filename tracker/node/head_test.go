@@ -16,11 +16,28 @@ import (
 // timeout fired would). It returns the URL of a file on it and the count of accepted connections.
 func scriptedNode(t *testing.T, reply string, closeAfter bool) (string, *atomic.Int64) {
 	t.Helper()
+	return gatedScriptedNode(t, reply, closeAfter, closedGate)
+}
+
+// closedGate is an open gate for gatedScriptedNode.
+var closedGate = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// gatedScriptedNode is scriptedNode holding each reply until gate is closed (a nil gate: for ever).
+func gatedScriptedNode(t *testing.T, reply string, closeAfter bool, gate <-chan struct{}) (string, *atomic.Int64) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+	})
 	var conns atomic.Int64
 	go func() {
 		for {
@@ -35,6 +52,11 @@ func scriptedNode(t *testing.T, reply string, closeAfter bool) (string, *atomic.
 				for {
 					req, err := http.ReadRequest(br)
 					if err != nil || req.Method != http.MethodHead || req.Header.Get("User-Agent") != userAgent {
+						return
+					}
+					select {
+					case <-gate:
+					case <-done:
 						return
 					}
 					if _, err := nc.Write([]byte(reply)); err != nil || closeAfter {
