@@ -2,10 +2,13 @@ package tracker
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/store"
 )
@@ -144,4 +147,73 @@ func TestGetPathsAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, run); n > 1 {
 		t.Errorf("dispatch(%q) allocs = %v, want 1", line, n)
 	}
+}
+
+// TestGetPathsVerifyAllocs: get_paths with verification, its HEAD answered at once, allocates no
+// more than it did before HEADs were hedged (issue 14): the hedge costs nothing until a node is slow.
+func TestGetPathsVerifyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("counted without the race detector (see raceEnabled)")
+	}
+	tt := startHedged(t, Config{}, plainNode(t, "127.0.0.2"), plainNode(t, "127.0.0.3"))
+	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
+	const line = "get_paths domain=d&key=k"
+	var out []byte
+	run := func() { out = tt.s.dispatch(context.Background(), c, line, out[:0]) }
+	run()
+	if !strings.HasPrefix(string(out), "OK paths=2&path1=http://127.0.0.2:") {
+		t.Fatalf("%s = %q", line, out)
+	}
+	// As many as get_paths with verification made before the hedge came.
+	const want = 8
+	if n := testing.AllocsPerRun(100, run); n > want {
+		t.Errorf("dispatch(%q) allocs = %v, want %d", line, n, want)
+	}
+}
+
+// plainNode is a storage node on ip that answers each HEAD with Content-Length 5 without
+// allocating, so that an allocation count of the tracker counts the tracker's alone. It returns
+// the port.
+func plainNode(t testing.TB, ip string) string {
+	t.Helper()
+	ln := testutil.Listen(t, ip+":0")
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			context.AfterFunc(t.Context(), func() { nc.Close() })
+			wg.Go(func() {
+				defer nc.Close()
+				var buf [4096]byte
+				n := 0
+				for {
+					m, err := nc.Read(buf[n:])
+					if err != nil {
+						return
+					}
+					n += m
+					// One request at a time: the tracker sends the next once this one is answered.
+					if n >= 4 && string(buf[n-4:n]) == "\r\n\r\n" {
+						n = 0
+						if _, err := nc.Write(reply); err != nil {
+							return
+						}
+					}
+					if n == len(buf) {
+						return
+					}
+				}
+			})
+		}
+	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }
