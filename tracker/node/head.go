@@ -277,13 +277,17 @@ func (hc *headConn) roundTrip(ctx context.Context, addr, path string, send bool,
 		if _, err := hc.br.Peek(1); err != nil {
 			return headReply{}, err
 		}
-		// The answer has begun: the rest of it may take until deadline. Setting the deadline
-		// again would undo ctx's abort if ctx ended in between, hence the check after it.
-		if err := hc.nc.SetReadDeadline(deadline); err != nil {
-			return headReply{}, err
-		}
-		if err := ctx.Err(); err != nil {
-			return headReply{}, err
+		// The answer has begun: the rest of it may take until deadline, unless it is all here
+		// already (as a HEAD answer usually is: one segment), when no read is left to bound.
+		// Setting the deadline again would undo ctx's abort if ctx ended in between, hence the
+		// check after it.
+		if b, _ := hc.br.Peek(hc.br.Buffered()); !bytes.Contains(b, []byte("\r\n\r\n")) {
+			if err := hc.nc.SetReadDeadline(deadline); err != nil {
+				return headReply{}, err
+			}
+			if err := ctx.Err(); err != nil {
+				return headReply{}, err
+			}
 		}
 	}
 	return readHeadReply(hc.br)

@@ -1,8 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,5 +100,34 @@ func TestSizeWithinPatienceBeforeWrite(t *testing.T) {
 	}
 	if got := conns.Load(); got != 1 {
 		t.Errorf("the node accepted %d connections, want 1", got)
+	}
+}
+
+// TestSizeWithinSlowHead: an answer begun within the patience may end after it: the rest of the
+// head is awaited until the Timeout, not taken for a late or failed HEAD.
+func TestSizeWithinSlowHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(nc)); err != nil {
+			return
+		}
+		nc.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		time.Sleep(100 * time.Millisecond) // a slow node: the rest comes after the patience
+		nc.Write([]byte("Content-Length: 5\r\n\r\n"))
+	}()
+	c := New(Config{Timeout: time.Minute})
+	t.Cleanup(c.Close)
+	u := "http://" + ln.Addr().String() + "/dev1/0/000/000/0000000001.fid"
+	if n, late, err := c.SizeWithin(context.Background(), u, 10*time.Millisecond); n != 5 || late != nil || err != nil {
+		t.Fatalf("SizeWithin = %d, %v, %v, want 5, nil, nil", n, late, err)
 	}
 }
