@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -364,18 +365,14 @@ func (q *query) getPaths() (mogproto.Args, error) {
 			break
 		}
 	}
-	if len(paths) == 0 && len(drain) == 0 {
-		// Every copy checked failed or is late: the first late one (in the order drawn) whose
-		// check passes is the answer, as it would have been without the hedge.
-		for _, l := range late {
-			<-l.v.done
-			if l.v.err == nil && l.v.n == f.Length {
-				if l.drained {
-					drain = append(drain, span{l.from, l.to})
-				} else {
-					paths = append(paths, span{l.from, l.to})
-				}
-				break
+	if len(paths) == 0 && len(drain) == 0 && len(late) > 0 {
+		// Every copy checked failed or is late: the first late one whose check passes is the
+		// answer, no later than without the hedge, where each check waited for the one before.
+		if i := firstPassed(late, f.Length); i >= 0 {
+			if l := late[i]; l.drained {
+				drain = append(drain, span{l.from, l.to})
+			} else {
+				paths = append(paths, span{l.from, l.to})
 			}
 		}
 	}
@@ -402,6 +399,30 @@ type lateCopy struct {
 	v        *lateVerify
 	from, to int
 	drained  bool // its device is in state drain
+}
+
+// firstPassed waits for the late checks until one of them passes (its HEAD gave length) and
+// returns its index, the first in late's order among those that passed by then, or -1 once every
+// check has failed.
+func firstPassed(late []lateCopy, length int64) int {
+	var running []reflect.SelectCase // the checks not yet ended
+	for {
+		running = running[:0]
+		for i, l := range late {
+			select {
+			case <-l.v.done:
+				if l.v.err == nil && l.v.n == length {
+					return i
+				}
+			default:
+				running = append(running, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.v.done)})
+			}
+		}
+		if len(running) == 0 {
+			return -1
+		}
+		reflect.Select(running) // one has ended: the loop above sees whether it passed
+	}
 }
 
 // delete removes a key; its copies are deleted later by the delete worker.

@@ -122,6 +122,22 @@ func lateHEADsEnded(s *Server) bool {
 	return len(s.verify.calls) == 0
 }
 
+// lateChecks returns how many verification HEADs of s went late: those still in flight whose
+// queries have moved on (a call answered in time leaves the map before its done closes).
+func lateChecks(s *Server) int {
+	s.verify.mu.Lock()
+	defer s.verify.mu.Unlock()
+	n := 0
+	for _, c := range s.verify.calls {
+		select {
+		case <-c.done:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
 // TestGetPathsHedgesHungNode (issue 14): with the first copy's node frozen and node_timeout far
 // longer than the client waits, get_paths (many at once, sharing the first copy's HEAD) answers
 // with the live copy well within the client's deadline. Before, every one of them waited out
@@ -194,8 +210,9 @@ func TestGetPathsHedgeSlowNode(t *testing.T) {
 }
 
 // TestGetPathsHedgeEveryCopyLate: when every copy's check outlives the hedge delay, the query waits
-// for them and answers with the first copy (in the order drawn) whose check passes, as it would
-// have without the hedge, instead of answering no path.
+// for them and answers with the first copy whose check passes, instead of answering no path: here
+// the second copy drawn, while the first one's node still holds its answer (as a frozen node would
+// until node_timeout).
 func TestGetPathsHedgeEveryCopyLate(t *testing.T) {
 	gate1, gate2 := make(chan struct{}), make(chan struct{})
 	port1, heads1 := gatedNode(t, "127.0.0.2", gate1)
@@ -203,10 +220,12 @@ func TestGetPathsHedgeEveryCopyLate(t *testing.T) {
 	tt := startHedged(t, Config{NodeTimeout: conf.Duration(time.Minute)}, port1, port2)
 	lc := tt.dial(t)
 	lc.write("get_paths domain=d&key=k\r\n")
-	// The query checks the second copy only after the first one's check went late.
-	waitFor(t, "a HEAD to each node", func() bool { return heads1.Load() == 1 && heads2.Load() == 1 })
-	close(gate1)
-	onHost(t, lc.readLine(), "127.0.0.2", "1")
+	waitFor(t, "both checks late", func() bool { return lateChecks(tt.s) == 2 })
+	if heads1.Load() != 1 || heads2.Load() != 1 {
+		t.Fatalf("the nodes saw %d and %d HEADs, want 1 each", heads1.Load(), heads2.Load())
+	}
 	close(gate2)
+	onHost(t, lc.readLine(), "127.0.0.3", "1")
+	close(gate1)
 	waitFor(t, "the late HEADs answered", func() bool { return lateHEADsEnded(tt.s) })
 }
