@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/tracker/mogproto"
 )
 
 // BenchmarkNoopRoundTrip measures one request line and its reply over a loopback connection.
@@ -53,4 +55,20 @@ func BenchmarkGetPathsFound(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetPathsVerify measures get_paths with verification of a stored key, its HEAD answered
+// at once by a node that does no work of its own (plainNode): the tracker's cost of a check.
+func BenchmarkGetPathsVerify(b *testing.B) {
+	tt := startHedged(b, Config{}, plainNode(b, "127.0.0.2"), plainNode(b, "127.0.0.3"))
+	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
+	const line = "get_paths domain=d&key=k"
+	var out []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out = tt.s.dispatch(context.Background(), c, line, out[:0])
+	}
+	if !strings.HasPrefix(string(out), "OK paths=2&") {
+		b.Fatalf("%s = %q", line, out)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -328,6 +329,10 @@ func (q *query) getPaths() (mogproto.Args, error) {
 	var pathBuf, drainBuf [getPathsStack]span
 	urls, paths, drain := urlBuf[:0], pathBuf[:0], drainBuf[:0]
 	backup := span{-1, -1}
+	// A copy whose check outlived the hedge delay (verify.go) is passed over like one that failed
+	// its check, unless no other copy passes: the query then waits for those checks (below).
+	var lateBuf [getPathsStack]lateCopy
+	late := lateBuf[:0]
 	for _, i := range appendWeightedOrder(orderBuf[:0], idxBuf[:0], weights, q.s.rand) {
 		di := devs[i]
 		u := span{from: len(urls)}
@@ -337,22 +342,38 @@ func (q *query) getPaths() (mogproto.Args, error) {
 			backup = u
 			continue
 		}
+		drained := di.dev.Status == "drain"
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
 			asked := time.Now()
-			n, err := q.s.verify.size(q.ctx, q.s.node, string(urls[u.from:u.to]))
+			n, lv, err := q.s.verify.size(q.ctx, string(urls[u.from:u.to]), di.host.ID)
+			if lv != nil {
+				late = append(late, lateCopy{lv, u.from, u.to, drained})
+				continue
+			}
 			q.noteNodeErr(di.host.ID, asked, err)
 			if err != nil || n != f.Length {
 				continue
 			}
 		}
-		if di.dev.Status == "drain" {
+		if drained {
 			drain = append(drain, u)
 			continue
 		}
 		paths = append(paths, u)
 		if len(paths) == pathcount {
 			break
+		}
+	}
+	if len(paths) == 0 && len(drain) == 0 && len(late) > 0 {
+		// Every copy checked failed or is late: the first late one whose check passes is the
+		// answer, no later than without the hedge, where each check waited for the one before.
+		if i := firstPassed(late, f.Length); i >= 0 {
+			if l := late[i]; l.drained {
+				drain = append(drain, span{l.from, l.to})
+			} else {
+				paths = append(paths, span{l.from, l.to})
+			}
 		}
 	}
 	for _, u := range drain {
@@ -370,6 +391,38 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		res = append(res, mogproto.Arg{Name: pathName(i), Value: all[u.from:u.to]})
 	}
 	return res, nil
+}
+
+// lateCopy is a copy of a key whose get_paths check outlived the hedge delay: v, for the URL at
+// from:to of the query's URLs.
+type lateCopy struct {
+	v        *lateVerify
+	from, to int
+	drained  bool // its device is in state drain
+}
+
+// firstPassed waits for the late checks until one of them passes (its HEAD gave length) and
+// returns its index, the first in late's order among those that passed by then, or -1 once every
+// check has failed.
+func firstPassed(late []lateCopy, length int64) int {
+	var running []reflect.SelectCase // the checks not yet ended
+	for {
+		running = running[:0]
+		for i, l := range late {
+			select {
+			case <-l.v.done:
+				if l.v.err == nil && l.v.n == length {
+					return i
+				}
+			default:
+				running = append(running, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.v.done)})
+			}
+		}
+		if len(running) == 0 {
+			return -1
+		}
+		reflect.Select(running) // one has ended: the loop above sees whether it passed
+	}
 }
 
 // delete removes a key; its copies are deleted later by the delete worker.
@@ -707,7 +760,6 @@ func (q *query) noteNodeErr(hostID int, asked time.Time, err error) {
 		return
 	}
 	if node.IsTimeout(err) {
-		q.s.state.markHung(hostID, asked, err)
-		q.s.kick(jobMonitor) // a round now confirms the mark, or lifts it
+		q.s.noteHung(hostID, asked, err)
 	}
 }

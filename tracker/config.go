@@ -20,6 +20,7 @@ const (
 	DefaultMaxLine            = 64 * conf.KiB
 	DefaultTempfileMaxAge     = time.Hour
 	DefaultNodeTimeout        = 2 * time.Second
+	DefaultVerifyHedgeDelay   = 100 * time.Millisecond
 	DefaultMinFreeSpace       = 100 * conf.MiB
 	DefaultMinDevCount        = 2
 	DefaultStartupWait        = 30 * time.Second
@@ -44,6 +45,7 @@ const (
 //	  max_line: 64KiB
 //	  tempfile_max_age: 1h
 //	  node_timeout: 2s
+//	  verify_hedge_delay: 100ms
 //	  min_free_space: 100MiB
 //	  default_mindevcount: 2
 //	  allow_shutdown: false
@@ -69,6 +71,11 @@ type Config struct {
 	// NodeTimeout bounds each HTTP request to a storage node made while answering a query (the
 	// create_close size check, get_paths verification). Default 2s.
 	NodeTimeout conf.Duration `yaml:"node_timeout"`
+	// VerifyHedgeDelay is how long get_paths waits for the storage node of the copy it checks to
+	// begin its answer before it checks the next copy too, leaving the first check to finish (or
+	// run out of NodeTimeout, which marks the node hung) in the background. A delay of NodeTimeout
+	// or more never hedges. Default 100ms.
+	VerifyHedgeDelay conf.Duration `yaml:"verify_hedge_delay"`
 	// ChecksumTimeout bounds the digest of an uploaded file for create_close checksumverify=1.
 	// Default 30s.
 	ChecksumTimeout conf.Duration `yaml:"checksum_timeout"`
@@ -137,6 +144,9 @@ func (c *Config) Validate() error {
 	if c.NodeTimeout != 0 && c.NodeTimeout.D() < 10*time.Millisecond {
 		p.Add("node_timeout", "write 10ms or more (default 2s)", "%s is too short for a storage node to answer", c.NodeTimeout)
 	}
+	if c.VerifyHedgeDelay != 0 && c.VerifyHedgeDelay.D() < time.Millisecond {
+		p.Add("verify_hedge_delay", "write 1ms or more (default 100ms); node_timeout or more turns hedging off", "%s is shorter than a storage node's answer", c.VerifyHedgeDelay)
+	}
 	if c.ChecksumTimeout != 0 && c.ChecksumTimeout.D() < 10*time.Millisecond {
 		p.Add("checksum_timeout", "write 10ms or more (default 30s)", "%s is too short for a storage node to hash a file", c.ChecksumTimeout)
 	}
@@ -189,6 +199,7 @@ func (c Config) withDefaults() Config {
 	c.MaxLine = c.MaxLine.Or(DefaultMaxLine)
 	c.TempfileMaxAge = conf.Duration(c.TempfileMaxAge.Or(DefaultTempfileMaxAge))
 	c.NodeTimeout = conf.Duration(c.NodeTimeout.Or(DefaultNodeTimeout))
+	c.VerifyHedgeDelay = conf.Duration(c.VerifyHedgeDelay.Or(DefaultVerifyHedgeDelay))
 	c.ChecksumTimeout = conf.Duration(c.ChecksumTimeout.Or(defaultChecksumTimeout))
 	c.MinFreeSpace = c.MinFreeSpace.Or(DefaultMinFreeSpace)
 	c.DefaultMinDevCount = cmp.Or(c.DefaultMinDevCount, DefaultMinDevCount)

@@ -2,12 +2,14 @@ package tracker
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
-	"github.com/mogway/mogway/tracker/store"
 )
 
 // pathFid is the fid in a get_paths path (…/0000/000/000/0000000042.fid).
@@ -115,33 +117,89 @@ func TestGetPathsOtherTracker(t *testing.T) {
 // every device observed), the get_paths load of the bench's tracker rows.
 func startGetPaths(b testing.TB) *testTracker {
 	b.Helper()
-	ctx := context.Background()
 	tt := startTracker(b, Config{})
 	fixture(b, tt.dial(b), "127.0.0.2", "7500", "127.0.0.3", "7500")
 	tt.observeAll(1, 2, 3)
-	fid, err := tt.st.CreateTempfile(ctx, store.Tempfile{DomainID: 1, Key: "k", DevIDs: []int{1, 3}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := tt.st.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: 1, Key: "k", Length: 4096}, DevIDs: []int{1, 3}}); err != nil {
-		b.Fatal(err)
-	}
+	tt.storeKey(b, "k", 4096, 1, 3)
 	return tt
 }
 
 // TestGetPathsAllocs: get_paths noverify=1 of a located key, answered on a connection, allocates
 // only the string of its URLs (the connection's request line is the caller's).
 func TestGetPathsAllocs(t *testing.T) {
-	tt := startGetPaths(t)
+	dispatchAllocs(t, startGetPaths(t), "get_paths domain=d&key=k&noverify=1", "OK paths=2&path1=http://127.0.0.", 1)
+}
+
+// TestGetPathsVerifyAllocs: get_paths with verification, its HEAD answered at once, allocates no
+// more than it did before HEADs were hedged (issue 14): the hedge costs nothing until a node is slow.
+func TestGetPathsVerifyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("counted without the race detector (see raceEnabled)")
+	}
+	tt := startHedged(t, Config{}, plainNode(t, "127.0.0.2"), plainNode(t, "127.0.0.3"))
+	// As many as get_paths with verification made before the hedge came.
+	dispatchAllocs(t, tt, "get_paths domain=d&key=k", "OK paths=2&path1=http://127.0.0.2:", 8)
+}
+
+// dispatchAllocs checks that line, dispatched on a connection of tt, answers with a reply that
+// begins with prefix and allocates at most want times.
+func dispatchAllocs(t *testing.T, tt *testTracker, line, prefix string, want float64) {
+	t.Helper()
 	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
-	const line = "get_paths domain=d&key=k&noverify=1"
 	var out []byte
 	run := func() { out = tt.s.dispatch(context.Background(), c, line, out[:0]) }
 	run()
-	if !strings.HasPrefix(string(out), "OK paths=2&path1=http://127.0.0.") {
-		t.Fatalf("%s = %q", line, out)
+	if !strings.HasPrefix(string(out), prefix) {
+		t.Fatalf("%s = %q, want %s…", line, out, prefix)
 	}
-	if n := testing.AllocsPerRun(100, run); n > 1 {
-		t.Errorf("dispatch(%q) allocs = %v, want 1", line, n)
+	if n := testing.AllocsPerRun(100, run); n > want {
+		t.Errorf("dispatch(%q) allocs = %v, want %v", line, n, want)
 	}
+}
+
+// plainNode is a storage node on ip that answers each HEAD with Content-Length 5 without
+// allocating, so that an allocation count of the tracker counts the tracker's alone. It returns
+// the port.
+func plainNode(t testing.TB, ip string) string {
+	t.Helper()
+	ln := testutil.Listen(t, ip+":0")
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			context.AfterFunc(t.Context(), func() { nc.Close() })
+			wg.Go(func() {
+				defer nc.Close()
+				var buf [4096]byte
+				n := 0
+				for {
+					m, err := nc.Read(buf[n:])
+					if err != nil {
+						return
+					}
+					n += m
+					// One request at a time: the tracker sends the next once this one is answered.
+					if n >= 4 && string(buf[n-4:n]) == "\r\n\r\n" {
+						n = 0
+						if _, err := nc.Write(reply); err != nil {
+							return
+						}
+					}
+					if n == len(buf) {
+						return
+					}
+				}
+			})
+		}
+	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

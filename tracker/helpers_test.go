@@ -191,6 +191,21 @@ func (tt *testTracker) observeAll(devids ...int) {
 	}
 }
 
+// storeKey stores key in domain 1 (fixture's d), length bytes long, with copies on devids, straight
+// into the store, and returns its fid.
+func (tt *testTracker) storeKey(t testing.TB, key string, length int64, devids ...int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	fid, err := tt.st.CreateTempfile(ctx, store.Tempfile{DomainID: 1, Key: key, DevIDs: devids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.st.CommitFile(ctx, store.Commit{File: store.File{Fid: fid, DomainID: 1, Key: key, Length: length}, DevIDs: devids}); err != nil {
+		t.Fatal(err)
+	}
+	return fid
+}
+
 // testNode is a real storage node on a loopback address.
 type testNode struct {
 	ip       string

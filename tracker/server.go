@@ -144,6 +144,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 		watchers: map[*conn]struct{}{},
 	}
 	s.stopCtx, s.stopCtxCancel = context.WithCancel(context.Background())
+	s.verify.init(s.stopCtx, s.node, cfg.VerifyHedgeDelay.D(), s.noteHung, log)
 	s.initMetrics()
 	return s, nil
 }
@@ -279,6 +280,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.mu.Unlock()
 	connWG.Wait()
+	s.verify.stop()
 	bgCancel()
 	bgWG.Wait()
 	s.node.Close()
@@ -342,6 +344,13 @@ func (s *Server) kick(name string) {
 	if w := s.background(); w != nil {
 		w.Kick(name)
 	}
+}
+
+// noteHung records that host hostID did not answer a request sent at asked within node_timeout
+// (state.markHung), and asks the monitor for a round now, which confirms the mark or lifts it.
+func (s *Server) noteHung(hostID int, asked time.Time, err error) {
+	s.state.markHung(hostID, asked, err)
+	s.kick(jobMonitor)
 }
 
 func (s *Server) background() background {

@@ -216,10 +216,10 @@ func TestPerlInt(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	bad := Config{Listen: "nope", DB: "postgres://x", QueryWorkers: 501, MaxLine: 10, DefaultMinDevCount: 300, SideChannelPort: 70000, TempfileMaxAge: conf.Duration(time.Second),
-		NodeTimeout: conf.Duration(time.Millisecond), ChecksumTimeout: conf.Duration(-time.Second)}
+		NodeTimeout: conf.Duration(time.Millisecond), ChecksumTimeout: conf.Duration(-time.Second), VerifyHedgeDelay: conf.Duration(-time.Millisecond)}
 	err := bad.Validate()
 	fields, _ := conf.FieldErrors(err)
-	for _, f := range []string{"listen", "db", "query_workers", "max_line", "default_mindevcount", "side_channel_port", "tempfile_max_age", "node_timeout", "checksum_timeout"} {
+	for _, f := range []string{"listen", "db", "query_workers", "max_line", "default_mindevcount", "side_channel_port", "tempfile_max_age", "node_timeout", "checksum_timeout", "verify_hedge_delay"} {
 		found := slices.ContainsFunc(fields, func(fe *conf.FieldError) bool { return fe.Field == f })
 		if !found {
 			t.Errorf("Validate() = %v, lacks a FieldError for %s", err, f)
@@ -228,7 +228,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (&Config{}).Validate(); err != nil {
 		t.Errorf("zero Config.Validate() = %v, want nil", err)
 	}
-	good := Config{Listen: "127.0.0.1:7001", DB: "mysql://u:p@tcp(db:3306)/mogilefs", QueryWorkers: 5}
+	good := Config{Listen: "127.0.0.1:7001", DB: "mysql://u:p@tcp(db:3306)/mogilefs", QueryWorkers: 5, VerifyHedgeDelay: conf.Duration(time.Millisecond)}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate(%+v) = %v, want nil", good, err)
 	}

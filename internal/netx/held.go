@@ -129,12 +129,14 @@ type Request struct {
 	c    net.Conn
 	wr   WriteReader
 	held []byte
+	sent func(int) // r.wrote, made once so that Read does not allocate it
 }
 
 // NewRequest returns the Request of c.
 func NewRequest(c net.Conn) *Request {
 	r := &Request{c: c}
 	r.wr, _ = c.(WriteReader)
+	r.sent = r.wrote
 	return r
 }
 
@@ -148,12 +150,20 @@ func (r *Request) Hold(p []byte) bool {
 	return true
 }
 
-// Read reads the answer into p, first writing the held request, if any.
+// Read reads the answer into p, first writing the held request, if any. A request that the read
+// could not write at all (its deadline had passed) stays held, and the next read writes it: a caller
+// that waits on after a read deadline (a HEAD given a short first deadline) never waits for the
+// answer to a request that was not sent.
 func (r *Request) Read(p []byte) (int, error) {
 	if len(r.held) == 0 {
 		return r.c.Read(p)
 	}
-	w := r.held
-	r.held = nil
-	return r.wr.WriteRead(w, p)
+	return r.wr.WriteReadHook(r.held, p, r.sent)
+}
+
+// wrote ends Read's write of the held request, of which it wrote n bytes.
+func (r *Request) wrote(n int) {
+	if n > 0 {
+		r.held = nil
+	}
 }

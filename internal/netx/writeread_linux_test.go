@@ -262,3 +262,36 @@ func TestRequestHeldUntilRead(t *testing.T) {
 		}
 	}
 }
+
+// A request that a read could not write (its deadline had passed) stays held, and the next read
+// writes it: a reader that waits on after a short deadline must not wait for the answer to a
+// request that was never sent.
+func TestRequestKeptWhenUnwritten(t *testing.T) {
+	c, s := rawPair(t)
+	r := NewRequest(c)
+	if !r.Hold([]byte("req;")) {
+		t.Fatal("a Request on a raw TCP connection did not hold the request")
+	}
+	c.SetDeadline(time.Unix(1, 0))
+	if n, err := r.Read(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past its deadline = %d, %v; want os.ErrDeadlineExceeded", n, err)
+	}
+	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := s.Read(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the peer read %d bytes, %v after a read past its deadline; want nothing", n, err)
+	}
+	// Without the held request, the read below waits out this deadline.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	s.SetReadDeadline(time.Now().Add(time.Minute))
+	go func() {
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(s, buf); err == nil && string(buf) == "req;" {
+			s.Write([]byte("ok"))
+		}
+	}()
+	buf := make([]byte, 8)
+	n, err := io.ReadAtLeast(r, buf, 2)
+	if err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("answer %q, %v; want %q", buf[:n], err, "ok")
+	}
+}

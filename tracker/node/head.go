@@ -111,41 +111,105 @@ func splitHTTPURL(url string) (addr, path string, ok bool) {
 }
 
 // head sends one HEAD for the file at url over a kept connection to addr, or a new one, and
-// returns the Content-Length as Size does. A kept connection that fails before any reply byte
-// (the node closed it while idle) is replaced by a new one once.
-func (c *Client) head(ctx context.Context, url, addr, path string) (int64, error) {
-	deadline := time.Now().Add(c.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+// returns the Content-Length as Size does. It waits at most patience (when above 0) for the node to
+// begin its answer, and returns a *LateSize when it has not by then (SizeWithin).
+func (c *Client) head(ctx context.Context, url, addr, path string, patience time.Duration) (int64, *LateSize, error) {
+	now := time.Now()
+	h := headCall{c: c, url: url, addr: addr, path: path, deadline: now.Add(c.cfg.Timeout)}
+	if d, ok := ctx.Deadline(); ok && d.Before(h.deadline) {
+		h.deadline = d
 	}
-	for attempt := 0; ; attempt++ {
-		hc, reused := c.heads.get(addr), true
-		if hc == nil {
-			d := net.Dialer{Deadline: deadline, KeepAlive: 30 * time.Second}
-			nc, err := d.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return 0, fmt.Errorf("HEAD %s: %w", url, err)
+	until := h.deadline
+	if patience > 0 && now.Add(patience).Before(until) {
+		until = now.Add(patience)
+	}
+	n, late, err := h.run(ctx, until)
+	if late {
+		return 0, &LateSize{h: h}, nil
+	}
+	return n, nil, err
+}
+
+// LateSize is a HEAD that SizeWithin stopped waiting for: its request is on a connection to the
+// node, which has not begun its answer. Call Wait once; until then it holds that connection.
+type LateSize struct {
+	h headCall
+}
+
+// Wait waits for the rest of the HEAD and returns what Size would have: the answer, or an error
+// once the Client's Timeout, counted from the SizeWithin call, has passed (IsTimeout reports it)
+// or ctx has ended. ctx need not be SizeWithin's: a caller that went on without the answer passes
+// one that outlives its own work.
+func (l *LateSize) Wait(ctx context.Context) (int64, error) {
+	n, _, err := l.h.run(ctx, l.h.deadline)
+	return n, err
+}
+
+// headCall is one HEAD in progress.
+type headCall struct {
+	c               *Client
+	url, addr, path string
+	deadline        time.Time // the Client's Timeout from the start, or ctx's deadline when sooner
+	hc              *headConn // the connection the request is on; nil before one is taken
+	reused          bool      // hc came from the pool
+	sent            bool      // the request is on hc (held or written) and its answer not yet read
+	retried         bool      // a new connection replaced a kept one that failed
+}
+
+// run goes on with the HEAD until its answer or failure, or until until when the node has sent
+// nothing by then: run then reports late, with the request left on h.hc for a later run. A kept
+// connection that fails before any reply byte (the node closed it while idle) is replaced by a new
+// one once.
+func (h *headCall) run(ctx context.Context, until time.Time) (n int64, late bool, err error) {
+	for {
+		if h.hc == nil {
+			h.hc, h.reused, h.sent = h.c.heads.get(h.addr), true, false
+			if h.hc == nil {
+				d := net.Dialer{Deadline: until, KeepAlive: 30 * time.Second}
+				nc, err := d.DialContext(ctx, "tcp", h.addr)
+				if err != nil {
+					if h.early(ctx, until, err) {
+						return 0, true, nil
+					}
+					return 0, false, fmt.Errorf("HEAD %s: %w", h.url, err)
+				}
+				h.hc, h.reused = newHeadConn(nc), false
 			}
-			hc, reused = newHeadConn(nc), false
 		}
-		res, err := hc.roundTrip(ctx, addr, path, deadline)
+		send := !h.sent
+		h.sent = true
+		res, err := h.hc.roundTrip(ctx, h.addr, h.path, send, until, h.deadline)
 		if err != nil {
-			hc.nc.Close()
-			if ctx.Err() != nil {
-				return 0, fmt.Errorf("HEAD %s: %w", url, ctx.Err())
+			if !res.replied && h.early(ctx, until, err) {
+				return 0, true, nil
 			}
-			if reused && !res.replied && attempt == 0 {
+			h.hc.nc.Close()
+			h.hc = nil
+			if ctx.Err() != nil {
+				return 0, false, fmt.Errorf("HEAD %s: %w", h.url, ctx.Err())
+			}
+			if h.reused && !res.replied && !h.retried {
+				h.retried = true
 				continue
 			}
-			return 0, fmt.Errorf("HEAD %s: %w", url, err)
+			return 0, false, fmt.Errorf("HEAD %s: %w", h.url, err)
 		}
 		if res.keep {
-			c.heads.put(addr, hc)
+			h.c.heads.put(h.addr, h.hc)
 		} else {
-			hc.nc.Close()
+			h.hc.nc.Close()
 		}
-		return res.size(url)
+		h.hc = nil
+		n, err := res.size(h.url)
+		return n, false, err
 	}
+}
+
+// early reports whether err is only the end of run's patience: a timeout at until, before the
+// HEAD's own deadline, with ctx still live. Such a timeout is never returned as an error, so no
+// caller takes the node for hung before its Timeout.
+func (h *headCall) early(ctx context.Context, until time.Time, err error) bool {
+	return until.Before(h.deadline) && ctx.Err() == nil && IsTimeout(err)
 }
 
 // headReply is what a HEAD reply said.
@@ -181,22 +245,49 @@ func (r headReply) size(url string) (int64, error) {
 	return v, nil
 }
 
-// roundTrip writes the request and reads the reply head. ctx ending aborts the I/O at once.
-func (hc *headConn) roundTrip(ctx context.Context, addr, path string, deadline time.Time) (headReply, error) {
-	if err := hc.nc.SetDeadline(deadline); err != nil {
+// roundTrip sends the request when send (otherwise it is on hc already) and reads the reply head:
+// its first byte until until, the rest until deadline. ctx ending aborts the I/O at once. A request
+// held by hc.req is written by the first read, under the read deadline; when that has passed before
+// the write, the request stays held (netx.Request) and the next roundTrip writes it.
+func (hc *headConn) roundTrip(ctx context.Context, addr, path string, send bool, until, deadline time.Time) (headReply, error) {
+	if err := hc.nc.SetDeadline(until); err != nil {
 		return headReply{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { hc.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	req := make([]byte, 0, 96+len(path)+len(addr))
-	req = append(req, "HEAD "...)
-	req = append(req, path...)
-	req = append(req, " HTTP/1.1\r\nHost: "...)
-	req = append(req, addr...)
-	req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
-	if !hc.req.Hold(req) {
-		if _, err := hc.nc.Write(req); err != nil {
+	if send {
+		req := make([]byte, 0, 96+len(path)+len(addr))
+		req = append(req, "HEAD "...)
+		req = append(req, path...)
+		req = append(req, " HTTP/1.1\r\nHost: "...)
+		req = append(req, addr...)
+		req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
+		if !hc.req.Hold(req) {
+			// Written here, so under the write deadline: the whole one, as a request that the
+			// patience interrupted halfway could not be waited on.
+			if err := hc.nc.SetWriteDeadline(deadline); err != nil {
+				return headReply{}, err
+			}
+			if _, err := hc.nc.Write(req); err != nil {
+				return headReply{}, err
+			}
+		}
+	}
+	if until.Before(deadline) {
+		if _, err := hc.br.Peek(1); err != nil {
 			return headReply{}, err
+		}
+		// The answer has begun: the rest of it may take until deadline, unless it is all here
+		// already (as a HEAD answer usually is: one segment), when no read is left to bound.
+		// Setting the deadline again would undo ctx's abort if ctx ended in between, hence the
+		// check after it.
+		if b, _ := hc.br.Peek(hc.br.Buffered()); !bytes.Contains(b, []byte("\r\n\r\n")) {
+			if err := hc.nc.SetReadDeadline(deadline); err != nil {
+				return headReply{}, err
+			}
+			if err := ctx.Err(); err != nil {
+				return headReply{}, err
+			}
 		}
 	}
 	return readHeadReply(hc.br)

@@ -151,9 +151,25 @@ func drain(resp *http.Response) {
 // (MogileFS::HTTPFile), which counts as 0. Plain http://host:port/path URLs go over the Client's
 // own kept-alive connections (head.go); anything else through net/http.
 func (c *Client) Size(ctx context.Context, url string) (int64, error) {
+	n, _, err := c.SizeWithin(ctx, url, 0)
+	return n, err
+}
+
+// SizeWithin is Size waiting at most patience for the node to begin its answer. When the node has
+// sent nothing by then, SizeWithin returns a non-nil *LateSize, with n 0 and no error: the HEAD is
+// still on its way, and LateSize.Wait waits for the rest of it (within the Timeout counted from
+// now). A patience of 0 or less, or one that reaches the Timeout or ctx's deadline, waits as Size
+// does; so do URLs other than http://host:port/path, which go through net/http.
+func (c *Client) SizeWithin(ctx context.Context, url string, patience time.Duration) (int64, *LateSize, error) {
 	if addr, path, ok := splitHTTPURL(url); ok {
-		return c.head(ctx, url, addr, path)
+		return c.head(ctx, url, addr, path, patience)
 	}
+	n, err := c.sizeHTTP(ctx, url)
+	return n, nil, err
+}
+
+// sizeHTTP is Size through net/http.
+func (c *Client) sizeHTTP(ctx context.Context, url string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	resp, err := do(ctx, c.http, http.MethodHead, url, nil, 0, nil)

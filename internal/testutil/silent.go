@@ -1,0 +1,35 @@
+package testutil
+
+import (
+	"net"
+	"sync"
+	"testing"
+)
+
+// Silent listens on the TCP address addr and accepts connections but never reads or answers
+// them, as a hung server (a stopped process, a stuck disk) does once the kernel has completed the
+// handshake. The listener and every connection it accepted are closed when the test ends.
+func Silent(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	ln := Listen(t, addr)
+	var held sync.WaitGroup
+	conns := make(chan net.Conn, 64)
+	held.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c // never read, never answered
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		held.Wait()
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return ln
+}
