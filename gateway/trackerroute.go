@@ -153,9 +153,9 @@ type pathTarget struct {
 
 // remember appends to e, a new answer, the copies of the same fid that old, the answer it
 // replaces, named on other nodes: a tracker that has marked a node unreachable leaves its copies out
-// until a monitor round lets the node back (seconds), and a hung node checked by get_paths delays
-// the answer by node_timeout, so an answer taken while one copy's node hung names only the other
-// copy; if that node hangs next, requests would have nothing to hedge to. A path names its fid, so
+// until a monitor round lets the node back (seconds), and a copy whose get_paths check outlives the
+// tracker's verify_hedge_delay is left out, so an answer taken while one copy's node hung names only
+// the other copy; if that node hangs next, requests would have nothing to hedge to. A path names its fid, so
 // the remembered copy holds the same bytes or answers 404; a copy that fails drops the entry and is
 // forgotten with it (drop). Only the answer e is changed, before it is shared.
 func (e *pathEntry) remember(old *pathEntry) {
