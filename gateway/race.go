@@ -21,10 +21,12 @@ type attempt struct {
 }
 
 // racer hands out a fetch's attempts one outcome at a time. Without hedging each attempt runs in the
-// caller's goroutine, one target after the other. With hedging, attempts run in their own goroutines:
-// when the only attempt waiting has gone its hedge delay without response headers, its node becomes
-// suspect and, if the route's budget allows, the next target is tried alongside it (if not, the
-// budget is asked again after each further delay); outcomes come in the order they arrive. Attempts still waiting when the fetch is done are losers: finish drops
+// caller's goroutine, one target after the other. With hedging too, an attempt started when no other
+// is waiting runs in the caller's goroutine, until its hedge delay (runNext); when the only attempt
+// waiting has gone its hedge delay without its answer, it goes on in a goroutine of its own, its node
+// becomes suspect and, if the route's budget allows, the next target is tried alongside it, in its own
+// goroutine (if not, the budget is asked again after each further delay); outcomes come in the order
+// they arrive. Attempts still waiting when the fetch is done are losers: finish drops
 // their answers with their connections (never back to the pool half-read).
 type racer struct {
 	s       *Server
@@ -110,30 +112,9 @@ func (r *racer) result() (attempt, bool) {
 		if r.next >= len(r.fr.targets) {
 			return attempt{}, false
 		}
-		// The attempt runs on this goroutine until its hedge delay; only a slow one gets a
-		// goroutine of its own, to wait on while a hedge is sent (see node.get's early deadline).
-		i := r.next
-		r.next++
-		t := r.fr.targets[i]
-		tr := r.s.begin(t, i, false)
-		to := &r.s.cfgNow().Timeouts
-		rq := getRequest{uri: t.uri, head: r.fr.head, ph: r.ph, timeout: to.StorageFirstByte.D(),
-			early: tr.start.Add(r.fr.route.hedge.delay(t.node)), now: tr.start}
-		err := t.node.get(&rq, tr.resp)
-		slow, ok := err.(*slowGet)
-		if !ok && err != errEarlyConnect {
-			return tr.end(err), true
+		if at, done := r.runNext(); done {
+			return at, true
 		}
-		r.pending |= 1 << i
-		go func(s *Server, head bool, ph passHeaders, out chan<- attempt) {
-			if slow != nil {
-				out <- tr.end(slow.resume())
-			} else {
-				// Not sent yet: connecting outlasted the hedge delay. Start over, unhurried.
-				out <- tr.end(s.roundTrip(tr.t, head, ph, tr.resp))
-			}
-		}(r.s, r.fr.head, r.ph, r.results)
-		r.delayPassed(i)
 	}
 	for {
 		var fire <-chan time.Time
@@ -167,6 +148,35 @@ func (r *racer) result() (attempt, bool) {
 			}
 		}
 	}
+}
+
+// runNext runs the attempt on the next target on the caller's goroutine until its hedge delay
+// (node.get's early deadline): done reports that it ended by then, with at its outcome. One that did
+// not goes on in a goroutine of its own, from where it stopped, and its delay has passed
+// (delayPassed): a hedge may be out.
+func (r *racer) runNext() (at attempt, done bool) {
+	i := r.next
+	r.next++
+	t := r.fr.targets[i]
+	tr := r.s.begin(t, i, false)
+	rq := getRequest{uri: t.uri, head: r.fr.head, ph: r.ph, timeout: r.s.cfgNow().Timeouts.StorageFirstByte.D(),
+		early: tr.start.Add(r.fr.route.hedge.delay(t.node)), now: tr.start}
+	err := t.node.get(&rq, tr.resp)
+	slow, ok := err.(*slowGet)
+	if !ok && err != errEarlyConnect {
+		return tr.end(err), true
+	}
+	r.pending |= 1 << i
+	go func(s *Server, head bool, ph passHeaders, out chan<- attempt) {
+		if slow != nil {
+			out <- tr.end(slow.resume())
+		} else {
+			// Nothing was sent: connecting outlasted the hedge delay. Start over, unhurried.
+			out <- tr.end(s.roundTrip(tr.t, head, ph, tr.resp))
+		}
+	}(r.s, r.fr.head, r.ph, r.results)
+	r.delayPassed(i)
+	return attempt{}, false
 }
 
 // delayPassed is attempt i, the only one waiting, gone its hedge delay without an answer: its node
