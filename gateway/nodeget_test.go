@@ -181,6 +181,32 @@ func TestNodeGetEarlyMidAnswer(t *testing.T) {
 	}
 }
 
+// A GET that waits for a free connection (the node has its most, busy) waits only until its early
+// deadline, not the pool's wait of storage_connect, and sends nothing (errEarlyConnect).
+func TestNodeGetEarlyWaitingForConnection(t *testing.T) {
+	t.Parallel()
+	sn := startScriptNode(t, 300*time.Millisecond, answer200("first"), answer200("second"))
+	n := newNodes(nodeOptions{connect: time.Minute, idle: 30 * time.Second, maxConns: 1, serverHdr: "mogway"}).get(sn.addr)
+	first := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(first)
+	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(20 * time.Millisecond)}, first)
+	var slow *slowGet
+	if !errors.As(err, &slow) {
+		t.Fatalf("first GET = %v, want a *slowGet holding the node's one connection", err)
+	}
+	second := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(second)
+	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second, early: time.Now().Add(50 * time.Millisecond)}, second); err != errEarlyConnect {
+		t.Fatalf("GET while the one connection is busy = %v, want errEarlyConnect by its early deadline", err)
+	}
+	if err := slow.resume(); err != nil || string(readAll(t, first)) != "first" {
+		t.Fatalf("first GET resumed = %v %q, want \"first\"", err, first.Body())
+	}
+	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, second); err != nil || string(readAll(t, second)) != "second" {
+		t.Fatalf("second GET started over = %v %q, want \"second\" (the first try sent nothing)", err, second.Body())
+	}
+}
+
 // A GET whose early deadline passes before it has a connection sends nothing and says so
 // (errEarlyConnect): its caller starts it over without the early deadline.
 func TestNodeGetEarlyBeforeConnected(t *testing.T) {
