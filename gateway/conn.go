@@ -170,9 +170,7 @@ func idleDialer(connect, idle time.Duration, dials, staleReads *atomic.Int64) fa
 			return nil, &dialError{err}
 		}
 		c = netx.Raw(c)
-		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads}
-		ic.wr, _ = c.(netx.WriteReader)
-		ic.onSent = func(n int) { ic.sent = n }
+		ic := &idleConn{Conn: c, idle: idle, staleReads: staleReads, rq: netx.NewRequest(c)}
 		ic.local = connAddr{Addr: c.LocalAddr(), c: ic} // boxed once: fasthttp asks for it per request
 		return ic, nil
 	}
@@ -245,20 +243,12 @@ type idleConn struct {
 	// node to take more of an upload body, putAnswer the wait for the first byte of its answer.
 	putStall, putAnswer time.Duration
 
-	// wr writes a request and reads its answer with one system call fewer (see netx.WriteReader),
-	// when the connection offers it. A request without a body, written by fasthttp in one piece of
-	// up to maxHeld bytes, is held in held (see Write) and written by the first read of its answer.
-	wr   netx.WriteReader
-	held []byte
-	// sent is what the last WriteReadHook wrote of held (onSent, bound once, records it).
-	sent   int
-	onSent func(int)
-	// req is where node.get builds a request before writing it (see appendGet).
+	// rq, when the connection offers it (netx.WriteReader), writes a request node.get holds with
+	// the first read of its answer, with one system call fewer; nil on connections not dialled by
+	// idleDialer. req is where node.get builds that request (see appendGet).
+	rq  *netx.Request
 	req []byte
 }
-
-// maxHeld is the longest request an idleConn holds for the read of its answer (see idleConn.Write).
-const maxHeld = 4 << 10
 
 // errStaleConn is a pooled keep-alive connection found closed by the node before a request was
 // written on it (typically the node restarted). Nothing of the request, body included, was sent or
@@ -372,18 +362,8 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if len(c.held) > 0 {
-		// A held request was started (startRequest) moments ago: its start stands for now.
-		if err := c.armWriteAt(c.lastReq); err != nil {
-			return 0, err
-		}
-		c.sent = 0
-		n, err = c.wr.WriteReadHook(c.held, p, c.onSent)
-		if c.sent > 0 || err == nil {
-			c.held = c.held[:0]
-		}
-		// else nothing was written (the deadline had passed before the write): the request stays
-		// held for the next read, which a GET resumed after its hedge delay makes (see resumeGet).
+	if c.rq != nil {
+		n, err = c.rq.Read(p) // writes a held request first (see node.get)
 	} else {
 		n, err = c.Conn.Read(p)
 	}
@@ -403,25 +383,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes p, or holds it for the read of its answer: a request without a body (it has a
-// deadline; an upload has none) that fasthttp writes in one piece is written by the next Read
-// (netx.WriteReader), which then waits for the answer without first reading the socket. fasthttp
-// reads the answer right after writing a request, and closes the connection on any error.
 func (c *idleConn) Write(p []byte) (int, error) {
-	if len(c.held) > 0 {
-		// Not a request in one piece after all: send what was held first.
-		held := c.held
-		c.held = c.held[:0]
-		if err := c.armWrite(); err != nil {
-			return 0, err
-		}
-		if _, err := c.Conn.Write(held); err != nil {
-			return 0, err
-		}
-	} else if c.wr != nil && !c.wd.IsZero() && len(p) <= maxHeld {
-		c.held = append(c.held, p...)
-		return len(p), nil
-	}
 	if err := c.armWrite(); err != nil {
 		return 0, err
 	}

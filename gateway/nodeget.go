@@ -132,12 +132,20 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 		return true, err
 	}
 	ic.req = appendGet(ic.req[:0], rq.uri, n.addr, n.name, rq.head, rq.ph)
-	if _, err := ic.Write(ic.req); err != nil {
+	// The request is held, and written by the first read of its answer (netx.Request), under the
+	// write deadline armed now.
+	if err := ic.armWriteAt(now); err != nil {
 		n.conns.put(h, false)
-		if isTimeout(err) {
-			err = fasthttp.ErrTimeout
-		}
 		return true, err
+	}
+	if ic.rq == nil || !ic.rq.Hold(ic.req) {
+		if _, err := ic.Conn.Write(ic.req); err != nil {
+			n.conns.put(h, false)
+			if isTimeout(err) {
+				err = fasthttp.ErrTimeout
+			}
+			return true, err
+		}
 	}
 	rd := deadline
 	if !early.IsZero() {
