@@ -204,8 +204,7 @@ func (sg *slowGet) resume() error {
 	sg.conn.capped = false
 	if !sg.conn.gotByte {
 		if err := sg.conn.SetReadDeadline(sg.deadline); err != nil {
-			sg.n.hc.ReleaseReader(sg.br)
-			sg.n.conns.put(sg.h, false)
+			sg.release(false)
 			return err
 		}
 	}
@@ -235,11 +234,9 @@ func (sg *slowGet) readAnswer() error {
 	status := resp.StatusCode()
 	if sg.head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
 		resp.SkipBody = sg.head
-		sg.conn.capped = false
-		n.hc.ReleaseReader(br)
 		// An informational answer other than 100 (say 103) has its final answer still to come on
 		// the connection, which therefore serves no other request.
-		n.conns.put(sg.h, status >= 200 && !resp.ConnectionClose())
+		sg.release(status >= 200 && !resp.ConnectionClose())
 		return nil
 	}
 	cl := resp.Header.ContentLength()
@@ -247,9 +244,7 @@ func (sg *slowGet) readAnswer() error {
 		if err := readBodyInto(resp, br, cl); err != nil {
 			return sg.failed(err)
 		}
-		sg.conn.capped = false
-		n.hc.ReleaseReader(br)
-		n.conns.put(sg.h, !resp.ConnectionClose())
+		sg.release(!resp.ConnectionClose())
 		return nil
 	}
 	sg.conn.capped = false
@@ -271,10 +266,16 @@ func (sg *slowGet) failed(err error) error {
 	if !sg.early.IsZero() && isTimeout(err) && !time.Now().Before(sg.early) {
 		return errEarly
 	}
+	sg.release(false)
+	return err
+}
+
+// release ends the read of a whole answer (or a failed one): the reader goes back, and the
+// connection to the pool when reuse, closed otherwise.
+func (sg *slowGet) release(reuse bool) {
 	sg.conn.capped = false
 	sg.n.hc.ReleaseReader(sg.br)
-	sg.n.conns.put(sg.h, false)
-	return err
+	sg.n.conns.put(sg.h, reuse)
 }
 
 // readBodyInto reads a body of cl bytes from br into resp's body, which holds what a read before
