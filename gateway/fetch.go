@@ -104,7 +104,8 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 	h := &ctx.Request.Header
 	var ph passHeaders
 	var ifRange string
-	if !plainHead(h) {
+	plain := plainHead(h)
+	if !plain {
 		ph = passHeaders{
 			rangeHdr: forwardRange(h.Peek("Range")),
 			inm:      forwardValidator(h.Peek("If-None-Match")),
@@ -123,7 +124,7 @@ func (s *Server) fetch(ctx *fasthttp.RequestCtx, fr *fetchRequest) {
 		plainError(ctx, status, msg)
 		return
 	}
-	s.commit(ctx, fr, a, ifRange, wantRange)
+	s.commit(ctx, fr, a, plain, ifRange, wantRange)
 }
 
 // passHeaders are the client request headers sent upstream.
@@ -374,8 +375,9 @@ func hopHeader(k []byte) bool {
 	return false
 }
 
-// commit sends an answer's status and headers to the client and streams its body. It owns a.
-func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, ifRange, wantRange string) {
+// commit sends an answer's status and headers to the client and streams its body. It owns a. plain
+// is the client request's plainHead: it has no preconditions to evaluate.
+func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, plain bool, ifRange, wantRange string) {
 	resp, ent := a.resp, a.ent
 	status := resp.StatusCode()
 	out := &ctx.Response
@@ -402,7 +404,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx, fr *fetchRequest, a *answer, i
 	out.SetStatusCode(status)
 
 	// Preconditions are evaluated before any Range (RFC 9110 section 13.2.2), so on a 206 too.
-	if !plainHead(&ctx.Request.Header) {
+	if !plain {
 		val := validators(ent.etag, ent.modified)
 		cond := httpsem.ConditionsOf(&ctx.Request.Header)
 		if (status == fasthttp.StatusOK || status == fasthttp.StatusPartialContent) && preconditionsFail(ctx, &cond, val) {
