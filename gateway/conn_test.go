@@ -336,17 +336,13 @@ func TestDeadlinesArmedOnce(t *testing.T) {
 		buf := make([]byte, 64)
 		const requests = 5
 		for range requests {
-			// As fasthttp's client does: deadline, request, read deadline, answer.
-			if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			// As node.get does: the request sent with its deadlines, then its answer read.
+			now := time.Now()
+			c.req = append(c.req[:0], "GET / HTTP/1.1\r\n\r\n"...)
+			if err := c.send(now, now.Add(10*time.Second), now.Add(10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := peer.Read(buf); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := peer.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {

@@ -127,31 +127,12 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 		return false, err
 	}
 	ic := conn.(*idleConn)
-	if err := ic.startRequest(now, deadline); err != nil {
-		n.conns.put(h, false)
-		return true, err
-	}
 	ic.req = appendGet(ic.req[:0], rq.uri, n.addr, n.name, rq.head, rq.ph)
-	// The request is held, and written by the first read of its answer (netx.Request), under the
-	// write deadline armed now.
-	if err := ic.armWriteAt(now); err != nil {
-		n.conns.put(h, false)
-		return true, err
-	}
-	if ic.rq == nil || !ic.rq.Hold(ic.req) {
-		if _, err := ic.Conn.Write(ic.req); err != nil {
-			n.conns.put(h, false)
-			if isTimeout(err) {
-				err = fasthttp.ErrTimeout
-			}
-			return true, err
-		}
-	}
 	rd := deadline
 	if !early.IsZero() {
 		rd = early
 	}
-	if err := ic.firstByteDeadline(now, rd); err != nil {
+	if err := ic.send(now, deadline, rd); err != nil {
 		n.conns.put(h, false)
 		return true, err
 	}
@@ -169,6 +150,28 @@ func (n *node) getOnce(rq *getRequest, now, deadline, early time.Time, resp *fas
 		return false, slow
 	}
 	return err != nil && err != fasthttp.ErrBodyTooLarge, err
+}
+
+// send starts the request in c.req at now, due to be answered by deadline: the liveness check of a
+// pooled connection (startRequest), the request held for the first read of its answer (written at
+// once when c cannot hold it) under a write deadline armed now, and rd as the read deadline of the
+// answer's first byte. An error leaves c unusable.
+func (c *idleConn) send(now, deadline, rd time.Time) error {
+	if err := c.startRequest(now, deadline); err != nil {
+		return err
+	}
+	if err := c.armWriteAt(now); err != nil {
+		return err
+	}
+	if c.rq == nil || !c.rq.Hold(c.req) {
+		if _, err := c.Conn.Write(c.req); err != nil {
+			if isTimeout(err) {
+				err = fasthttp.ErrTimeout
+			}
+			return err
+		}
+	}
+	return c.firstByteDeadline(now, rd)
 }
 
 // errEarly is readAnswer's report that the answer was not whole by the early deadline.
