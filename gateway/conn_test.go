@@ -402,13 +402,11 @@ func TestIdleConnKeepsRequestNotWritten(t *testing.T) {
 	var dials, stale atomic.Int64
 	c, peer := dialNode(t, idleDialer(time.Second, 10*time.Second, &dials, &stale), ln)
 	const req = "GET /a HTTP/1.1\r\n\r\n"
-	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	c.req = append(c.req[:0], req...)
+	now := time.Now()
+	if err := c.send(now, now.Add(10*time.Second), now.Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if !c.rq.Hold([]byte(req)) {
-		t.Fatal("a node connection does not write requests with the read of their answer")
-	}
-	c.SetReadDeadline(time.Now().Add(-time.Second))
 	buf := make([]byte, 6)
 	if n, err := c.Read(buf); n != 0 || !isTimeout(err) {
 		t.Fatalf("Read past its deadline = %d, %v; want a timeout", n, err)
@@ -430,9 +428,9 @@ func TestIdleConnKeepsRequestNotWritten(t *testing.T) {
 	}
 }
 
-// A request node.get holds is written by the read of its answer, which then waits for the answer
-// without a read that finds nothing (netx.Request); a request written through Write (fasthttp's,
-// an upload's head) reaches the node at once, before anything is read.
+// A request node.get sends (idleConn.send) is held and written by the read of its answer, which then
+// waits for the answer without a read that finds nothing (netx.Request); a request written through
+// Write (fasthttp's, an upload's head) reaches the node at once, before anything is read.
 func TestIdleConnHoldsRequest(t *testing.T) {
 	ln := testutil.Listen(t, "127.0.0.1:0")
 	var dials, stale atomic.Int64
@@ -446,11 +444,10 @@ func TestIdleConnHoldsRequest(t *testing.T) {
 		}
 	}
 	for _, req := range []string{"GET /a HTTP/1.1\r\n\r\n", "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"} {
-		if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		c.req = append(c.req[:0], req...)
+		now := time.Now()
+		if err := c.send(now, now.Add(10*time.Second), now.Add(10*time.Second)); err != nil {
 			t.Fatal(err)
-		}
-		if !c.rq.Hold([]byte(req)) {
-			t.Fatal("a node connection does not write requests with the read of their answer")
 		}
 		peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		if n, err := peer.Read(make([]byte, 64)); n != 0 || !isTimeout(err) {
@@ -462,9 +459,6 @@ func TestIdleConnHoldsRequest(t *testing.T) {
 			peerReads(req)
 			peer.Write([]byte("answer"))
 		}()
-		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
 		buf := make([]byte, 6)
 		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "answer" {
 			t.Fatalf("answer %q, %v", buf, err)
