@@ -19,36 +19,14 @@ import (
 // same path is in flight waits for that HEAD instead of sending its own, and both answer with the
 // verified path.
 func TestGetPathsShareVerification(t *testing.T) {
-	var heads atomic.Int64
 	release := make(chan struct{})
-	node := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodHead {
-			heads.Add(1)
-			<-release
-		}
-		w.Header().Set("Content-Length", "5")
-	}))
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
-	}
-	node.Listener = ln
-	node.Start()
-	t.Cleanup(node.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release) // a failed test must not leave the handler blocked
-		}
-	})
+	port, heads := gatedNode(t, "127.0.0.2", release)
 	joined := make(chan string, 4)
 	tt := startTrackerWith(t, Config{}, func(s *Server) {
 		s.noWorkers = true
 		s.verify.joined = func(url string) { joined <- url }
 	})
 	lc := tt.dial(t)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	fixture(t, lc, "127.0.0.2", port, "127.0.0.3", "1")
 	tt.observeAll(1)
 	tt.storeKey(t, "hot", 5, 1)
