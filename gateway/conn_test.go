@@ -494,6 +494,14 @@ func (c *readFromSpy) ReadFrom(r io.Reader) (int64, error) {
 // reading is never cut, however long the whole takes.
 func TestServerConnReadFromFile(t *testing.T) {
 	cc, peer := testutil.TCPPair(t, "127.0.0.1")
+	// Small socket buffers, so that the slow reader below holds the writes back: with loopback's
+	// defaults the kernel would take most of the body at once.
+	if err := cc.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 	spy := &readFromSpy{Conn: netx.Raw(cc)}
 	c := &serverConn{Conn: spy, write: 2 * time.Second}
 	const size = 4 << 20
