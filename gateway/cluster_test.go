@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -155,5 +156,49 @@ func TestClusterTrackerFailures(t *testing.T) {
 	g2 := startGateway(t, cfg, Deps{})
 	if code, _, _, _ := get(t, "GET", g2.base+"/d/k"); code != 504 {
 		t.Errorf("GET with a silent tracker = %d, want 504", code)
+	}
+}
+
+// Lookups running at once keep their tracker connections: with the path cache off, rounds of
+// concurrent GETs of distinct keys reuse the connections the first round opened, where a pool that
+// kept 8 idle connections opened and closed one for most lookups of every round.
+func TestClusterTrackerConnectionsKept(t *testing.T) {
+	t.Parallel()
+	c := clustertest.New(t, clustertest.Options{Nodes: 1, Domains: map[string]map[string]int{"d": {"c1": 1}}})
+	const clients, rounds = 24, 8
+	for i := range clients {
+		c.Upload(t, "d", fmt.Sprintf("k%d", i), "c1", []byte(fmt.Sprintf("value %d", i)))
+	}
+	cfg := Config{Trackers: c.TrackerAddrs(), PathCache: PathCache{Size: -1},
+		Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
+	g := startGateway(t, cfg, Deps{})
+	before := c.Tracker(0).Stats().Accepted
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Go(func() {
+			for range rounds {
+				code, _, body, err := get(t, "GET", fmt.Sprintf("%s/d/k%d", g.base, i))
+				if err == nil && (code != 200 || string(body) != fmt.Sprintf("value %d", i)) {
+					err = fmt.Errorf("GET k%d = %d %q", i, code, body)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := g.srv.Stats(); st.PathCacheMisses != clients*rounds {
+		t.Fatalf("%d path cache misses, want every one of the %d GETs to ask the tracker", st.PathCacheMisses, clients*rounds)
+	}
+	if n := c.Tracker(0).Stats().Accepted - before; n > clients {
+		t.Errorf("the tracker accepted %d connections for %d lookups by %d clients; want at most %d (one per lookup running at once)",
+			n, clients*rounds, clients, clients)
 	}
 }

@@ -114,6 +114,10 @@ type Limits struct {
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnsPerNode is the most connections to one storage node or upstream server. Default 512.
 	MaxConnsPerNode int `yaml:"max_conns_per_node"`
+	// MaxIdlePerTracker is how many idle connections to each tracker are kept open for the next
+	// lookups, as nginx's upstream keepalive. Lookups running at once beyond it open connections that
+	// are closed after their answer. Default 128.
+	MaxIdlePerTracker int `yaml:"max_idle_per_tracker"`
 	// MaxUploadSize is the largest PUT body. Default 1GiB.
 	MaxUploadSize conf.Size `yaml:"max_upload_size"`
 	// UploadReplayBuffer is how much of each PUT body is kept while it streams, so that a storage
@@ -222,29 +226,30 @@ type Download struct {
 
 // Defaults.
 const (
-	defaultListen           = ":8080"
-	defaultTrackerPort      = "7001"
-	defaultTrackerConnect   = 3 * time.Second
-	defaultTrackerRead      = 10 * time.Second
-	defaultStorageConnect   = 2 * time.Second
-	defaultStorageFirstByte = 10 * time.Second
-	defaultStorageIdle      = 30 * time.Second
-	defaultStorageStall     = 5 * time.Second
-	defaultClientRead       = 60 * time.Second
-	defaultClientWrite      = 60 * time.Second
-	defaultKeepAlive        = 75 * time.Second
-	defaultShutdown         = 30 * time.Second
-	defaultMaxHeaderSize    = 16 * conf.KiB
-	defaultMaxConnections   = 10000
-	defaultMaxConnsPerNode  = 512
-	defaultMaxUploadSize    = conf.GiB
-	defaultReplayBuffer     = conf.MiB
-	maxReplayBuffer         = 64 * conf.MiB
-	defaultCacheTTL         = 5 * time.Second
-	defaultNegativeTTL      = time.Second
-	defaultCacheSize        = 10000
-	defaultMaxFails         = 1
-	defaultFailTimeout      = 10 * time.Second
+	defaultListen            = ":8080"
+	defaultTrackerPort       = "7001"
+	defaultTrackerConnect    = 3 * time.Second
+	defaultTrackerRead       = 10 * time.Second
+	defaultStorageConnect    = 2 * time.Second
+	defaultStorageFirstByte  = 10 * time.Second
+	defaultStorageIdle       = 30 * time.Second
+	defaultStorageStall      = 5 * time.Second
+	defaultClientRead        = 60 * time.Second
+	defaultClientWrite       = 60 * time.Second
+	defaultKeepAlive         = 75 * time.Second
+	defaultShutdown          = 30 * time.Second
+	defaultMaxHeaderSize     = 16 * conf.KiB
+	defaultMaxConnections    = 10000
+	defaultMaxConnsPerNode   = 512
+	defaultMaxIdlePerTracker = 128
+	defaultMaxUploadSize     = conf.GiB
+	defaultReplayBuffer      = conf.MiB
+	maxReplayBuffer          = 64 * conf.MiB
+	defaultCacheTTL          = 5 * time.Second
+	defaultNegativeTTL       = time.Second
+	defaultCacheSize         = 10000
+	defaultMaxFails          = 1
+	defaultFailTimeout       = 10 * time.Second
 )
 
 // ListenAddr is the address to bind: Listen, or its default.
@@ -273,6 +278,7 @@ func (c Config) withDefaults() Config {
 	l.MaxHeaderSize = cmp.Or(l.MaxHeaderSize, defaultMaxHeaderSize)
 	l.MaxConnections = cmp.Or(l.MaxConnections, defaultMaxConnections)
 	l.MaxConnsPerNode = cmp.Or(l.MaxConnsPerNode, defaultMaxConnsPerNode)
+	l.MaxIdlePerTracker = cmp.Or(l.MaxIdlePerTracker, defaultMaxIdlePerTracker)
 	l.MaxUploadSize = cmp.Or(l.MaxUploadSize, defaultMaxUploadSize)
 	l.UploadReplayBuffer = cmp.Or(l.UploadReplayBuffer, defaultReplayBuffer)
 	p := &c.PathCache
@@ -382,6 +388,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxConnsPerNode < 0 {
 		add("limits.max_conns_per_node", "write a positive number or leave it out", "must not be negative")
+	}
+	if c.Limits.MaxIdlePerTracker < 0 {
+		add("limits.max_idle_per_tracker", "write a positive number or leave it out", "must not be negative")
 	}
 	if c.Limits.MaxHeaderSize != 0 && c.Limits.MaxHeaderSize < conf.KiB {
 		add("limits.max_header_size", "write at least 1KiB, e.g. 16KiB", "%s is too small", c.Limits.MaxHeaderSize)

@@ -171,7 +171,8 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	st.budget = time.Duration(n) * (cfg.Timeouts.TrackerConnect.D() + cfg.Timeouts.TrackerRead.D())
 	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
 		prev.cfg.Timeouts.TrackerConnect == cfg.Timeouts.TrackerConnect &&
-		prev.cfg.Timeouts.TrackerRead == cfg.Timeouts.TrackerRead
+		prev.cfg.Timeouts.TrackerRead == cfg.Timeouts.TrackerRead &&
+		prev.cfg.Limits.MaxIdlePerTracker == cfg.Limits.MaxIdlePerTracker
 	switch {
 	case s.deps.Tracker != nil:
 		st.tracker = s.deps.Tracker
