@@ -162,15 +162,21 @@ func lateChecks(s *Server) int {
 // TestGetPathsHedgesHungNode (issue 14): with the first copy's node frozen and node_timeout far
 // longer than the client waits, get_paths (many at once, sharing the first copy's HEAD) answers
 // with the live copy well within the client's deadline. Before, every one of them waited out
-// node_timeout on the frozen node.
+// node_timeout on the frozen node. A later query, while that HEAD is still late, checks the live
+// copy at once: the hedge delay is seconds long, so a query that waited it again (for the late
+// HEAD, or for a HEAD of its own to the frozen node) would miss laterDeadline, which is far below
+// the hedge delay and far above a query that does not wait.
 func TestGetPathsHedgesHungNode(t *testing.T) {
 	const (
-		nodeTimeout    = 20 * time.Second
-		clientDeadline = 5 * time.Second
+		nodeTimeout    = time.Minute
+		hedgeDelay     = 5 * time.Second
+		clientDeadline = 30 * time.Second // far above hedgeDelay, far below nodeTimeout
+		laterDeadline  = time.Second      // far below hedgeDelay
 		queries        = 8
 	)
 	livePort, _ := gatedNode(t, "127.0.0.3", closedGate())
-	tt := startHedged(t, Config{NodeTimeout: conf.Duration(nodeTimeout)}, silentNode(t, "127.0.0.2"), livePort)
+	cfg := Config{NodeTimeout: conf.Duration(nodeTimeout), VerifyHedgeDelay: conf.Duration(hedgeDelay)}
+	tt := startHedged(t, cfg, silentNode(t, "127.0.0.2"), livePort)
 	lcs := make([]*lineConn, queries)
 	for i := range lcs {
 		lcs[i] = tt.dial(t)
@@ -181,10 +187,14 @@ func TestGetPathsHedgesHungNode(t *testing.T) {
 	for _, lc := range lcs {
 		onHost(t, lc.readOKWithin("get_paths", clientDeadline), "127.0.0.3", "1")
 	}
+	// The frozen node's HEAD goes on, late, until node_timeout.
+	if lateChecks(tt.s) != 1 {
+		t.Fatalf("%d late checks after the queries hedged, want the frozen node's one", lateChecks(tt.s))
+	}
 	// A later query finds the first copy's HEAD still late and checks the live copy at once.
 	lc := lcs[0]
 	lc.write("get_paths domain=d&key=k\r\n")
-	onHost(t, lc.readOKWithin("get_paths", clientDeadline), "127.0.0.3", "1")
+	onHost(t, lc.readOKWithin("get_paths", laterDeadline), "127.0.0.3", "1")
 }
 
 // TestGetPathsHedgeMarksHungNode: the HEAD the query left behind still marks its host hung once it
