@@ -4,11 +4,13 @@ package httpconn
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -113,6 +115,54 @@ func TestHoldAnswerWrittenOnClose(t *testing.T) {
 			<-done
 			if err != nil || string(got) != "held answer" {
 				t.Fatalf("client read %q, %v; want the held answer, then EOF", got, err)
+			}
+		})
+	}
+}
+
+// A held answer is written first by any other write on its connection (writeHeld): by one that is
+// held in turn, and by one too large to hold, which is sent at once. The client reads the held
+// answer, then the other write, in order.
+func TestHoldAnswerWrittenFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next []byte
+	}{
+		{"held in turn", []byte("next answer")},
+		{"too large to hold", bytes.Repeat([]byte("n"), maxHeld+1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := testutil.TCPPair(t, "127.0.0.1")
+			c := NewTracker(Options{}).admit(a)
+			HoldAnswer(c, true)
+			held := []byte("held answer")
+			if _, err := c.Write(held); err != nil {
+				t.Fatal(err)
+			}
+			c.held.Mu.Lock()
+			n := c.held.Len()
+			c.held.Mu.Unlock()
+			if n != len(held) {
+				t.Fatalf("%d bytes held after HoldAnswer and a write of %d", n, len(held))
+			}
+			// The client reads while the other write goes out: it may not fit the socket's buffers.
+			wrote := make(chan error, 1)
+			go func() {
+				if _, err := c.Write(tc.next); err != nil {
+					wrote <- err
+					return
+				}
+				wrote <- c.Close()
+			}()
+			b.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(b)
+			if werr := <-wrote; werr != nil {
+				t.Fatalf("the other write: %v", werr)
+			}
+			want := slices.Concat(held, tc.next)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("client read %d bytes beginning %q, %v; want the held answer, then the other write (%d bytes in all), then EOF",
+					len(got), got[:min(len(got), len(held)+4)], err, len(want))
 			}
 		})
 	}
