@@ -109,8 +109,14 @@ func TestWriteReadErrors(t *testing.T) {
 	})
 }
 
+// echoPause is how long the peer of TestWriteReadOneReadPerAnswer waits before it answers a line,
+// so that a Read right after the Write of the line comes before the answer even when a loaded
+// machine runs it late: the read then finds nothing, as it does for a peer across a network. It
+// paces the peer; the test measures no time.
+const echoPause = time.Millisecond
+
 // echoChild is the peer of TestWriteReadOneReadPerAnswer, in its own process so that its reads
-// are not counted with the test's: it answers every line with "ok\n".
+// are not counted with the test's: it answers every line with "ok\n" after echoPause.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("NETX_ECHO_CHILD"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -127,6 +133,7 @@ func TestMain(m *testing.M) {
 			if _, err := br.ReadSlice('\n'); err != nil {
 				os.Exit(0)
 			}
+			time.Sleep(echoPause)
 			if _, err := c.Write([]byte("ok\n")); err != nil {
 				os.Exit(0)
 			}
@@ -136,8 +143,8 @@ func TestMain(m *testing.M) {
 }
 
 // Each round trip through WriteRead reads the socket once, when the answer is there: a Write and a
-// Read would also read it right after the write, find nothing (EAGAIN) and only then wait, since a
-// peer in another process cannot answer in the time between the two calls. Counted by the kernel,
+// Read would also read it right after the write, find nothing (EAGAIN) and only then wait, since the
+// peer, another process pausing before it answers (echoPause), has not answered by then. Counted by the kernel,
 // with a Write and a Read per round trip as the control.
 func TestWriteReadOneReadPerAnswer(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
