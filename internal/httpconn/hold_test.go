@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -240,28 +239,15 @@ func TestHoldAnswerOneReadPerRequest(t *testing.T) {
 			HoldAnswer(ctx.Conn(), hold)
 			ctx.WriteString("ok") //nolint:errcheck // test
 		})
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "HTTPCONN_CLIENT="+addr, "HTTPCONN_REQUESTS="+strconv.Itoa(requests))
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
 		before := testutil.ReadCalls(t)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		client := testutil.StartChild(t, "HTTPCONN_CLIENT="+addr, "HTTPCONN_REQUESTS="+strconv.Itoa(requests))
+		if line := client.ReadLine(t); line != "done" {
+			t.Fatalf("client: %q, want done", line)
 		}
-		line, err := bufio.NewReader(stdout).ReadString('\n')
 		// The server's read of the client's close may come just after the client's "done".
 		testutil.WaitFor(t, 10*time.Second, "the server to close the connection", func() bool { return tr.Stats().Open == 0 })
 		reads := testutil.ReadCalls(t) - before
-		stdin.Close()
-		if werr := cmd.Wait(); err != nil || line != "done\n" || werr != nil {
-			t.Fatalf("client: %q, %v, %v", line, err, werr)
-		}
+		client.Wait(t)
 		t.Logf("hold %v: %d requests, %d read system calls", hold, requests, reads)
 		// One read per request, one for the client's close, and a few spurious wake-ups.
 		if hold && reads > requests+requests/4 {

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,21 +145,8 @@ func TestMain(m *testing.M) {
 // peer, another process pausing before it answers (echoPause), has not answered by then. Counted by the kernel,
 // with a Write and a Read per round trip as the control.
 func TestWriteReadOneReadPerAnswer(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "NETX_ECHO_CHILD=127.0.0.5:0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.Dial("tcp", strings.TrimSpace(addr))
+	peer := testutil.StartChild(t, "NETX_ECHO_CHILD=127.0.0.5:0")
+	nc, err := net.Dial("tcp", peer.ReadLine(t))
 	if err != nil {
 		t.Fatal(err)
 	}
