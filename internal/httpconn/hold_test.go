@@ -229,8 +229,8 @@ func TestMain(m *testing.M) {
 // With its answers held, a server reads a kept-alive connection once per request: the read that
 // writes an answer waits for the next request in the poller, where a plain read after the write
 // would find nothing (EAGAIN) first, as the client, another process pausing between requests
-// (clientPause), has not sent it yet.
-// Counted by the kernel over a client's requests, without the hold as a control.
+// (clientPause), has not sent it yet. Counted by the kernel over a client's requests, without the
+// hold as a control.
 func TestHoldAnswerOneReadPerRequest(t *testing.T) {
 	const requests = 300
 	for _, hold := range []bool{true, false} {

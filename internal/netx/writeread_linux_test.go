@@ -142,8 +142,8 @@ func TestMain(m *testing.M) {
 
 // Each round trip through WriteRead reads the socket once, when the answer is there: a Write and a
 // Read would also read it right after the write, find nothing (EAGAIN) and only then wait, since the
-// peer, another process pausing before it answers (echoPause), has not answered by then. Counted by the kernel,
-// with a Write and a Read per round trip as the control.
+// peer, another process pausing before it answers (echoPause), has not answered by then. Counted
+// by the kernel, with a Write and a Read per round trip as the control.
 func TestWriteReadOneReadPerAnswer(t *testing.T) {
 	peer := testutil.StartChild(t, "NETX_ECHO_CHILD=127.0.0.5:0")
 	nc, err := net.Dial("tcp", peer.ReadLine(t))
