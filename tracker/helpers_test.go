@@ -117,13 +117,23 @@ func (lc *lineConn) write(s string) {
 	}
 }
 
+// replyWait bounds how long readLine waits for a reply line: a generous bound for a slow, shared
+// machine, never a measure of speed.
+const replyWait = 20 * time.Second
+
 // readLine reads one reply line, checks its CRLF and returns it without.
 func (lc *lineConn) readLine() string {
 	lc.t.Helper()
-	lc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	return lc.readLineWithin(replyWait)
+}
+
+// readLineWithin is readLine failing the test when no reply line comes within d.
+func (lc *lineConn) readLineWithin(d time.Duration) string {
+	lc.t.Helper()
+	lc.c.SetReadDeadline(time.Now().Add(d))
 	l, err := lc.br.ReadString('\n')
 	if err != nil {
-		lc.t.Fatalf("read reply: %v (got %q)", err, l)
+		lc.t.Fatalf("no reply within %s: %v (got %q)", d, err, l)
 	}
 	if !strings.HasSuffix(l, "\r\n") {
 		lc.t.Fatalf("reply %q does not end in CRLF", l)
@@ -141,7 +151,15 @@ func (lc *lineConn) do(req string) string {
 // ok sends a request and returns the reply's arguments, failing the test on ERR.
 func (lc *lineConn) ok(req string) mogproto.Args {
 	lc.t.Helper()
-	got := lc.do(req)
+	lc.write(req + "\r\n")
+	return lc.readOKWithin(req, replyWait)
+}
+
+// readOKWithin reads the reply to req, sent before, and returns its arguments, failing the test on
+// ERR or when no reply line comes within d.
+func (lc *lineConn) readOKWithin(req string, d time.Duration) mogproto.Args {
+	lc.t.Helper()
+	got := lc.readLineWithin(d)
 	a, err := mogproto.ParseReply([]byte(got))
 	if err != nil {
 		lc.t.Fatalf("%s = %q, want OK", req, got)

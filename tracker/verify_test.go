@@ -125,29 +125,14 @@ func startHedged(t testing.TB, cfg Config, port1, port2 string) *testTracker {
 	return tt
 }
 
-// readWithin reads one reply line from lc, failing the test when none comes within d.
-func readWithin(t *testing.T, lc *lineConn, d time.Duration) string {
+// onHost checks that a is a get_paths answer with wantPaths paths, the first one on ip.
+func onHost(t *testing.T, a mogproto.Args, ip string, wantPaths string) {
 	t.Helper()
-	lc.c.SetReadDeadline(time.Now().Add(d))
-	l, err := lc.br.ReadString('\n')
-	if err != nil {
-		t.Fatalf("no get_paths answer within %s: %v (got %q)", d, err, l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// onHost checks that reply is a get_paths answer with wantPaths paths, the first one on ip.
-func onHost(t *testing.T, reply, ip string, wantPaths string) {
-	t.Helper()
-	a, err := mogproto.ParseReply([]byte(reply))
-	if err != nil {
-		t.Fatalf("get_paths = %q, want OK", reply)
-	}
 	if got := a.Get("paths"); got != wantPaths {
-		t.Fatalf("get_paths = %q, want paths=%s", reply, wantPaths)
+		t.Fatalf("get_paths = %q, want paths=%s", mogproto.AppendArgs(nil, a), wantPaths)
 	}
 	if p := a.Get("path1"); !strings.HasPrefix(p, "http://"+ip+":") {
-		t.Fatalf("get_paths = %q: path1 %q is not on %s", reply, p, ip)
+		t.Fatalf("get_paths = %q: path1 %q is not on %s", mogproto.AppendArgs(nil, a), p, ip)
 	}
 }
 
@@ -177,15 +162,21 @@ func lateChecks(s *Server) int {
 // TestGetPathsHedgesHungNode (issue 14): with the first copy's node frozen and node_timeout far
 // longer than the client waits, get_paths (many at once, sharing the first copy's HEAD) answers
 // with the live copy well within the client's deadline. Before, every one of them waited out
-// node_timeout on the frozen node.
+// node_timeout on the frozen node. A later query, while that HEAD is still late, checks the live
+// copy at once: the hedge delay is seconds long, so a query that waited it again (for the late
+// HEAD, or for a HEAD of its own to the frozen node) would miss laterDeadline, which is far below
+// the hedge delay and far above a query that does not wait.
 func TestGetPathsHedgesHungNode(t *testing.T) {
 	const (
-		nodeTimeout    = 20 * time.Second
-		clientDeadline = 5 * time.Second
+		nodeTimeout    = time.Minute
+		hedgeDelay     = 5 * time.Second
+		clientDeadline = 30 * time.Second // far above hedgeDelay, far below nodeTimeout
+		laterDeadline  = time.Second      // far below hedgeDelay
 		queries        = 8
 	)
 	livePort, _ := gatedNode(t, "127.0.0.3", closedGate())
-	tt := startHedged(t, Config{NodeTimeout: conf.Duration(nodeTimeout)}, silentNode(t, "127.0.0.2"), livePort)
+	cfg := Config{NodeTimeout: conf.Duration(nodeTimeout), VerifyHedgeDelay: conf.Duration(hedgeDelay)}
+	tt := startHedged(t, cfg, silentNode(t, "127.0.0.2"), livePort)
 	lcs := make([]*lineConn, queries)
 	for i := range lcs {
 		lcs[i] = tt.dial(t)
@@ -194,12 +185,16 @@ func TestGetPathsHedgesHungNode(t *testing.T) {
 		lc.write("get_paths domain=d&key=k\r\n")
 	}
 	for _, lc := range lcs {
-		onHost(t, readWithin(t, lc, clientDeadline), "127.0.0.3", "1")
+		onHost(t, lc.readOKWithin("get_paths", clientDeadline), "127.0.0.3", "1")
+	}
+	// The frozen node's HEAD goes on, late, until node_timeout.
+	if lateChecks(tt.s) != 1 {
+		t.Fatalf("%d late checks after the queries hedged, want the frozen node's one", lateChecks(tt.s))
 	}
 	// A later query finds the first copy's HEAD still late and checks the live copy at once.
 	lc := lcs[0]
 	lc.write("get_paths domain=d&key=k\r\n")
-	onHost(t, readWithin(t, lc, clientDeadline), "127.0.0.3", "1")
+	onHost(t, lc.readOKWithin("get_paths", laterDeadline), "127.0.0.3", "1")
 }
 
 // TestGetPathsHedgeMarksHungNode: the HEAD the query left behind still marks its host hung once it
@@ -208,7 +203,7 @@ func TestGetPathsHedgeMarksHungNode(t *testing.T) {
 	livePort, liveHeads := gatedNode(t, "127.0.0.3", closedGate())
 	tt := startHedged(t, Config{NodeTimeout: conf.Duration(time.Second)}, silentNode(t, "127.0.0.2"), livePort)
 	lc := tt.dial(t)
-	onHost(t, lc.do("get_paths domain=d&key=k"), "127.0.0.3", "1")
+	onHost(t, lc.ok("get_paths domain=d&key=k"), "127.0.0.3", "1")
 	waitFor(t, "the frozen node's host marked hung", func() bool {
 		o, ok := tt.s.state.observation(1)
 		return observedState(o, ok) == observedUnreachable && strings.HasPrefix(o.Err, "query: ")
@@ -218,7 +213,7 @@ func TestGetPathsHedgeMarksHungNode(t *testing.T) {
 	}
 	// dev1 is now only a backup: the live copy is checked first and answered alone.
 	before := liveHeads.Load()
-	onHost(t, lc.do("get_paths domain=d&key=k"), "127.0.0.3", "1")
+	onHost(t, lc.ok("get_paths domain=d&key=k"), "127.0.0.3", "1")
 	if got := liveHeads.Load() - before; got != 1 {
 		t.Errorf("the live node saw %d HEADs for one get_paths, want 1", got)
 	}
@@ -233,7 +228,7 @@ func TestGetPathsHedgeSlowNode(t *testing.T) {
 	livePort, _ := gatedNode(t, "127.0.0.3", closedGate())
 	tt := startHedged(t, Config{NodeTimeout: conf.Duration(time.Minute)}, slowPort, livePort)
 	lc := tt.dial(t)
-	onHost(t, lc.do("get_paths domain=d&key=k"), "127.0.0.3", "1")
+	onHost(t, lc.ok("get_paths domain=d&key=k"), "127.0.0.3", "1")
 	if got := slowHeads.Load(); got != 1 {
 		t.Fatalf("the slow node saw %d HEADs, want 1", got)
 	}
@@ -242,7 +237,7 @@ func TestGetPathsHedgeSlowNode(t *testing.T) {
 	if o, ok := tt.s.state.observation(1); observedState(o, ok) != observedWriteable {
 		t.Fatalf("dev1 observed %+v after its node answered late, want writeable (not marked hung)", o)
 	}
-	onHost(t, lc.do("get_paths domain=d&key=k"), "127.0.0.2", "2")
+	onHost(t, lc.ok("get_paths domain=d&key=k"), "127.0.0.2", "2")
 }
 
 // TestGetPathsHedgeEveryCopyLate: when every copy's check outlives the hedge delay, the query waits
@@ -261,7 +256,7 @@ func TestGetPathsHedgeEveryCopyLate(t *testing.T) {
 		t.Fatalf("the nodes saw %d and %d HEADs, want 1 each", heads1.Load(), heads2.Load())
 	}
 	close(gate2)
-	onHost(t, lc.readLine(), "127.0.0.3", "1")
+	onHost(t, lc.readOKWithin("get_paths", replyWait), "127.0.0.3", "1")
 	close(gate1)
 	waitFor(t, "the late HEADs answered", func() bool { return lateHEADsEnded(tt.s) })
 }

@@ -3,7 +3,6 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/storaged"
 )
 
@@ -57,26 +56,13 @@ func startStoragedProcess(t *testing.T) (*os.Process, string) {
 	if err := os.Mkdir(filepath.Join(docroot, "dev1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), storagedChildEnv+"="+docroot)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := testutil.StartChild(t, storagedChildEnv+"="+docroot)
+	line := c.ReadLine(t)
+	addr, ok := strings.CutPrefix(line, "listening ")
+	if !ok {
+		t.Fatalf("storage node process said %q; want listening <addr>", line)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start storage node process: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		t.Fatalf("storage node process said %q, %v; want listening <addr>", line, err)
-	}
-	return cmd.Process, addr
+	return c.Process(), addr
 }
 
 // TestFreezeProcess stops a real storage node process: its port still accepts connections but a

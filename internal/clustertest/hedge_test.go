@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
-	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/worker"
 )
@@ -24,18 +23,14 @@ func TestGetPathsHedgeFrozenNode(t *testing.T) {
 		clientDeadline = 5 * time.Second
 		keys, rounds   = 4, 4 // 16 queries: the frozen copy is drawn first for about half of them
 	)
-	c := New(t, Options{
-		Nodes:   2,
-		Domains: map[string]map[string]int{"d": {"two": 2}},
-		Workers: worker.Config{MonitorInterval: conf.Duration(time.Hour)},
-		TrackerConfig: func(cfg *tracker.Config) {
-			cfg.NodeTimeout = conf.Duration(nodeTimeout)
-		},
-	})
+	c := hungCluster(t, nodeTimeout, 0, worker.Config{MonitorInterval: conf.Duration(time.Hour)})
 	for i := range keys {
 		key := "k" + strconv.Itoa(i)
 		c.Upload(t, "d", key, "two", []byte("data of "+key))
-		Eventually(t, key+" on both nodes", func() bool { return len(c.GetPaths(t, "d", key)) == 2 })
+		Eventually(t, key+" on both nodes", func() bool {
+			paths := c.GetPaths(t, "d", key)
+			return len(paths) == 2 && c.NodeOf(devOf(t, paths[0])) != c.NodeOf(devOf(t, paths[1]))
+		})
 	}
 	c.FreezeNode(t, 1)
 	for range rounds {

@@ -31,9 +31,9 @@ const (
 	hungMargin      = 3 * time.Second
 )
 
-// hungCluster is two nodes with two devices each, classes with one and two copies, and a short
-// node_timeout.
-func hungCluster(t *testing.T, queryWorkers int, w worker.Config) *Cluster {
+// hungCluster is two nodes with two devices each, classes with one and two copies, and the
+// trackers' node_timeout nodeTimeout (hungNodeTimeout but in the hedging tests).
+func hungCluster(t *testing.T, nodeTimeout time.Duration, queryWorkers int, w worker.Config) *Cluster {
 	t.Helper()
 	return New(t, Options{
 		Nodes:          2,
@@ -41,7 +41,7 @@ func hungCluster(t *testing.T, queryWorkers int, w worker.Config) *Cluster {
 		Domains:        map[string]map[string]int{"d": {"one": 1, "two": 2}},
 		Workers:        w,
 		TrackerConfig: func(cfg *tracker.Config) {
-			cfg.NodeTimeout = conf.Duration(hungNodeTimeout)
+			cfg.NodeTimeout = conf.Duration(nodeTimeout)
 			cfg.QueryWorkers = queryWorkers
 		},
 	})
@@ -125,7 +125,7 @@ func destNodes(t *testing.T, c *Cluster, n int) map[int]bool {
 // the node thaws, the next monitor round brings it back.
 func TestHungNodeDoesNotDelayOtherKeys(t *testing.T) {
 	const workers, hungQueries = 2, 40
-	c := hungCluster(t, workers, worker.Config{MonitorInterval: conf.Duration(time.Hour)})
+	c := hungCluster(t, hungNodeTimeout, workers, worker.Config{MonitorInterval: conf.Duration(time.Hour)})
 	keys := keysOn(t, c)
 	srv := c.Tracker(0)
 	before := srv.Stats().Queries
@@ -176,7 +176,7 @@ func TestHungNodeDoesNotDelayOtherKeys(t *testing.T) {
 // TestHungDestinationCreateClose: create_close of an upload whose destination hung after the PUT
 // answers ERR size_verify_error within node_timeout instead of waiting for the node.
 func TestHungDestinationCreateClose(t *testing.T) {
-	c := hungCluster(t, 0, worker.Config{})
+	c := hungCluster(t, hungNodeTimeout, 0, worker.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	data := []byte("bytes on a node about to hang")
@@ -222,7 +222,7 @@ func TestHungDestinationCreateClose(t *testing.T) {
 // TestHungNodeMonitor: the first monitor round that starts after node 1 hangs marks both of its
 // devices unreachable, create_open stops offering them, and after the node thaws they come back.
 func TestHungNodeMonitor(t *testing.T) {
-	c := hungCluster(t, 0, worker.Config{NodeTimeout: conf.Duration(hungNodeTimeout)})
+	c := hungCluster(t, hungNodeTimeout, 0, worker.Config{NodeTimeout: conf.Duration(hungNodeTimeout)})
 	c.FreezeNode(t, 1)
 	err := timed(t, "do_monitor_round", func(ctx context.Context) error {
 		_, err := c.Client().Do(ctx, mogproto.CmdDoMonitorRound, nil)
@@ -265,7 +265,7 @@ func TestHungNodeDoesNotStallDeletes(t *testing.T) {
 	// At most: one DELETE per delete worker before the first times out, plus a usage probe by each
 	// monitor round the timeouts ask for, with room to spare; far below one per key.
 	const maxStalls = 10
-	c := hungCluster(t, 0, worker.Config{MonitorInterval: conf.Duration(time.Hour), NodeTimeout: conf.Duration(hungNodeTimeout)})
+	c := hungCluster(t, hungNodeTimeout, 0, worker.Config{MonitorInterval: conf.Duration(time.Hour), NodeTimeout: conf.Duration(hungNodeTimeout)})
 	fids := make([]int64, keys)
 	for i := range keys {
 		key := "k" + strconv.Itoa(i)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mogway/mogway/internal/testutil"
 )
 
 // scriptedNode answers every HEAD it reads with reply, on a loopback listener, and closes each
@@ -175,7 +177,7 @@ func FuzzHeadReply(f *testing.F) {
 }
 
 // gatedNode answers each HEAD with Content-Length 5 once gate is closed, holding the answer until
-// then (for ever when gate is nil). It returns the URL of a file on it and the count of accepted
+// then (a node that never answers is testutil.Silent). It returns the URL of a file on it and the count of accepted
 // connections.
 func gatedNode(t *testing.T, gate <-chan struct{}) (string, *atomic.Int64) {
 	t.Helper()
@@ -215,7 +217,7 @@ func TestSizeWithinLate(t *testing.T) {
 // timeout, when its context ends first. SizeWithin itself never reports the end of its patience
 // as an error, which a caller would take for a hung node.
 func TestSizeWithinLateTimeout(t *testing.T) {
-	u, _ := gatedNode(t, nil) // never answers
+	u := "http://" + testutil.Silent(t, "127.0.0.1:0").Addr().String() + "/dev1/0/000/000/0000000001.fid"
 	c := New(Config{Timeout: 200 * time.Millisecond})
 	t.Cleanup(c.Close)
 	ctx := context.Background()
