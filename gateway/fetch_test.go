@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -586,6 +587,29 @@ func FuzzForwardRange(f *testing.F) {
 		b, _ := httpsem.ParseRange(out)
 		if a != b {
 			t.Fatalf("forwardRange(%q) = %q: specs %+v became %+v", h, out, a, b)
+		}
+	})
+}
+
+// splitPath gives what net/url gives for every path, the plain ones it splits itself included.
+func FuzzSplitPath(f *testing.F) {
+	for _, p := range []string{
+		"http://127.0.0.2:7500/dev1/0/000/000/0000000017.fid", "http://storage-1.example:7500/dev12/a/b_c.fid",
+		"http://host/dev1/x", "http://h:/dev1/x", "http://h:75x0/d", "http://[::1]:7500/dev1/x", "http://u@h:1/x",
+		"http://h:1/a%20b", "http://h:1/a b", "http://h:1/a?b=c", "http://h:1/a#f", "http://h:1", "http:///x",
+		"HTTP://h:1/x", "https://h:1/x", "ftp://x/y", "", "http://h:1//x/../y", "http://h.:1/~x",
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		host, uri, ok := splitPath(p)
+		u, err := url.Parse(p)
+		wantOK := err == nil && u.Scheme == "http" && u.Host != ""
+		if ok != wantOK {
+			t.Fatalf("splitPath(%q) ok = %v, url.Parse says %v (%v)", p, ok, wantOK, err)
+		}
+		if ok && (host != u.Host || uri != u.RequestURI()) {
+			t.Fatalf("splitPath(%q) = %q, %q; url.Parse gives %q, %q", p, host, uri, u.Host, u.RequestURI())
 		}
 	})
 }

@@ -174,13 +174,61 @@ func newPathEntry(paths []string, err error, expires time.Time) *pathEntry {
 	e := &pathEntry{err: err, expires: expires, parsed: make([]pathTarget, len(paths))}
 	for i, p := range paths {
 		pt := pathTarget{raw: p}
-		if u, err := url.Parse(p); err == nil && u.Scheme == "http" && u.Host != "" {
-			pt.host, pt.uri = u.Host, u.RequestURI()
+		if host, uri, ok := splitPath(p); ok {
+			pt.host, pt.uri = host, uri
 			pt.etag = fidETag(pt.uri)
 		}
 		e.parsed[i] = pt
 	}
 	return e
+}
+
+// splitPath returns the host and request URI of a storage path from get_paths, or ok false when it
+// is not an http URL with a host. A plain path as trackers write them ("http://10.0.0.2:7500/dev1/0/
+// 000/000/0000000017.fid": a host name or address, a port, a path of letters, digits and "/._-~") is
+// split as it is, without net/url (a lookup's paths were a third of its parsing); anything else goes
+// through url.Parse, which gives the same answer for the plain ones (FuzzSplitPath).
+func splitPath(p string) (host, uri string, ok bool) {
+	if rest, found := strings.CutPrefix(p, "http://"); found {
+		if slash := strings.IndexByte(rest, '/'); slash > 0 && plainHost(rest[:slash]) && plainURI(rest[slash:]) {
+			return rest[:slash], rest[slash:], true
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", "", false
+	}
+	return u.Host, u.RequestURI(), true
+}
+
+// plainHost reports whether h is a host name or IPv4 address with an optional port of digits.
+func plainHost(h string) bool {
+	name, port, hasPort := strings.Cut(h, ":")
+	if name == "" || hasPort && port == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainURI reports whether u holds only characters a URL path keeps as they are: letters, digits
+// and "/._-~" (no escapes, query or fragment).
+func plainURI(u string) bool {
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 // pathKey names a cached answer. A struct rather than a joined string, so a hit allocates nothing.
