@@ -327,15 +327,21 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 }
 
 // ask is the tracker call of a lookup's flight. It caches the answer only when no change came
-// between the call and the caching (see version).
+// between the call and the caching (see version). The gateway's own tracker pool bounds each tracker
+// it tries by tracker_connect + tracker_read, which add up to budget, so it is called without a
+// context deadline (whose timer and cancel hooks cost each lookup); any other Tracker gets budget.
 func (c *pathCache) ask(t Tracker, budget time.Duration, k pathKey) (any, error) {
 	gen := c.version(k)
 	// Another caller may have filled the entry between our miss and this call.
 	if e := c.fresh(k); e != nil {
 		return pathAnswer{e, gen}, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
+	ctx := context.Background()
+	if _, own := t.(poolTracker); !own {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
 	paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
 	now := c.now()
 	var e *pathEntry
