@@ -112,7 +112,7 @@ func startCluster(ctx context.Context, o options, work string, logger *slog.Logg
 		return nil, err
 	}
 	c.tracker, err = start(work, "tracker", serverCPUs, nil, o.bin, "tracker", "--listen", trackerAddr,
-		"--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn", "--pprof", pprofAddr(17001))
+		"--http-listen", trackerHTTP, "--db", "sqlite:"+filepath.Join(work, "tracker.db"), "--log-level", "warn", "--pprof", pprofAddr(17001))
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,7 @@ func run(o options) error {
 		"storage nodes) over the timed rounds per request; syscalls/req is counted by `strace -c -f` in a separate pass. "+
 		"Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
 	writeTable(&b, rows)
+	writeBreakdown(&b, rows)
 	b.WriteString("\n" + c.describe())
 	writeProfiles(&b, rows)
 	fmt.Print(b.String())

@@ -18,10 +18,13 @@ type row struct {
 	P50, P99  [2]time.Duration // mogway, reference
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
-	CPU       [2]float64 // server CPU µs per request, all processes of the side; 0 = not measured
-	Syscalls  [2]float64 // system calls per request, all processes of the side (a traced pass)
-	Failed    [2]float64 // of which failed (such as EAGAIN reads)
-	Profile   string     // `go tool pprof -top` of mogway when it was slower than the reference
+	CPU       [2]float64    // server CPU µs per request, all processes of the side; 0 = not measured
+	Shares    [2][]cpuShare // CPU split by role, from the round whose total is the median; nil = not measured
+	Lookups   bool          // the route asks the tracker: GetPaths is measured
+	GetPaths  float64       // tracker get_paths answered per mogway request over the timed rounds
+	Syscalls  [2]float64    // system calls per request, all processes of the side (a traced pass)
+	Failed    [2]float64    // of which failed (such as EAGAIN reads)
+	Profile   string        // `go tool pprof -top` of mogway when it was slower than the reference
 }
 
 func median(xs []float64) float64 {

@@ -51,7 +51,7 @@ func scenarios(c *cluster) []scenario {
 	proxied := func(name, path string, port int, ref, refName string) (row, error) {
 		gw := c.gateways[port]
 		return c.ab(abRun{name: name, mogURL: localURL(port, path), refURL: ref, refName: refName,
-			mog: c.mogSide(gw), ref: c.refSide(c.nginx), pprof: pprofAddr(port)})
+			mog: c.mogSide(gw), ref: c.refSide(c.nginx), pprof: pprofAddr(port), lookups: trackerRoute(path)})
 	}
 	return []scenario{
 		{"storage node GET 4 KiB", four, func() (row, error) {
@@ -127,7 +127,11 @@ type abRun struct {
 	mog, ref                      []*proc
 	pprof                         string // --pprof address of mog[0], profiled when mogway is slower
 	loadCPUs                      string // where wrk runs; loadCPUs when empty
+	lookups                       bool   // mogURL's route asks the tracker: count its get_paths per request
 }
+
+// trackerRoute reports whether path is on the gateways' tracker route (the domain's prefix).
+func trackerRoute(path string) bool { return strings.HasPrefix(path, "/"+domain+"/") }
 
 // mogSide is every mogway daemon a request to gw may reach: gw, the tracker and both storage nodes.
 func (c *cluster) mogSide(gw *proc) []*proc { return []*proc{gw, c.tracker, c.nodes[0], c.nodes[1]} }
@@ -136,8 +140,9 @@ func (c *cluster) mogSide(gw *proc) []*proc { return []*proc{gw, c.tracker, c.no
 func (c *cluster) refSide(ng *proc) []*proc { return []*proc{ng, c.nodes[0], c.nodes[1]} }
 
 // ab runs wrk against mogway and the reference, alternating, and reports medians. Around each timed
-// round it reads the CPU time of the side's processes; after the rounds, a separate traced pass per
-// side counts system calls.
+// round it reads the CPU time of each role of the side's processes and, when the route asks the
+// tracker, the tracker's get_paths count; after the rounds, a separate traced pass per side counts
+// system calls.
 func (c *cluster) ab(a abRun) (row, error) {
 	cpus := a.loadCPUs
 	if cpus == "" {
@@ -145,22 +150,42 @@ func (c *cluster) ab(a abRun) (row, error) {
 	}
 	urls := [2]string{a.mogURL, a.refURL}
 	sides := [2][]int{pids(a.mog...), pids(a.ref...)}
+	byRole := [2][]role{roles(a.mog...), roles(a.ref...)}
 	for _, u := range []string{a.mogURL, a.refURL, a.mogURL, a.refURL} {
 		if err := warm(u); err != nil {
 			return row{}, err
 		}
 	}
 	var rps, cpu [2][]float64
+	var split [2][][]cpuShare
 	var p50, p99 [2][]time.Duration
 	var errs [2]int64
+	var lookups, requests float64 // get_paths answered and mogway requests, over the rounds
 	for range c.o.rounds {
 		for side, u := range urls {
-			t0 := sideCPU(sides[side]).ticks()
+			var g0 float64
+			if side == 0 && a.lookups {
+				var err error
+				if g0, err = getPathsAnswered(trackerMetrics); err != nil {
+					return row{}, err
+				}
+			}
+			t0 := roleTicks(byRole[side])
 			r, err := runWrk(cpus, u, c.o.conns, c.o.duration)
 			if err != nil {
 				return row{}, err
 			}
-			cpu[side] = append(cpu[side], perRequest(sideCPU(sides[side]).ticks()-t0, r.Requests))
+			s := shares(byRole[side], t0, roleTicks(byRole[side]), r.Requests)
+			if side == 0 && a.lookups {
+				g1, err := getPathsAnswered(trackerMetrics)
+				if err != nil {
+					return row{}, err
+				}
+				lookups += g1 - g0
+				requests += float64(r.Requests)
+			}
+			split[side] = append(split[side], s)
+			cpu[side] = append(cpu[side], total(s))
 			rps[side] = append(rps[side], r.RPS)
 			p50[side] = append(p50[side], r.P50)
 			p99[side] = append(p99[side], r.P99)
@@ -175,6 +200,10 @@ func (c *cluster) ab(a abRun) (row, error) {
 		Errors: errs,
 		RSS:    [2]int64{a.mog[0].peakRSS(), nginxRSS(a.ref[0])},
 		CPU:    [2]float64{median(cpu[0]), median(cpu[1])},
+		Shares: [2][]cpuShare{split[0][medianIndex(cpu[0])], split[1][medianIndex(cpu[1])]},
+	}
+	if a.lookups && requests > 0 {
+		r.Lookups, r.GetPaths = true, lookups/requests
 	}
 	for side, u := range urls {
 		calls, failed, err := countSyscalls(c.work, sides[side], cpus, u, c.o.conns, c.o.traceTime)

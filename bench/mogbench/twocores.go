@@ -76,5 +76,6 @@ func (c *cluster) twoCores(name, mogPath, refPath string, port, ngxPort int, ref
 	defer pin(serverCPUs, shared...) //nolint:errcheck // a node left on two CPUs only skews later rows
 	time.Sleep(1500 * time.Millisecond)
 	return c.ab(abRun{name: name, mogURL: localURL(port, mogPath), refURL: localURL(ngxPort, refPath), refName: refName,
-		mog: c.mogSide(c.gateways[port]), ref: c.refSide(c.nginx2), pprof: pprofAddr(port), loadCPUs: twoCPUs})
+		mog: c.mogSide(c.gateways[port]), ref: c.refSide(c.nginx2), pprof: pprofAddr(port), loadCPUs: twoCPUs,
+		lookups: trackerRoute(mogPath)})
 }

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The breakdown splits a side's CPU time per request by role (the gateway, the tracker, the storage
+// nodes; nginx, the storage nodes), read around the same timed rounds as the side's total, so that a
+// gap between the sides shows whose work it is. Rows whose route asks the tracker also count the
+// tracker's get_paths answers per request, from its /metrics.
+
+// trackerHTTP is the tracker's status page and /metrics address (--http-listen).
+const trackerHTTP = "127.0.0.1:17080"
+
+// trackerMetrics is the URL of the tracker's metrics.
+const trackerMetrics = "http://" + trackerHTTP + "/metrics"
+
+// role is the processes of one role of a side, whose CPU time the breakdown reports apart.
+type role struct {
+	name string
+	pids []int
+}
+
+// roleName is the role of a daemon started for the benchmark: "gw", "tracker", "nodes" (every
+// storage node) or "nginx" (master and workers).
+func roleName(p *proc) string {
+	switch {
+	case p.isNginx():
+		return "nginx"
+	case strings.HasPrefix(p.name, "gateway"):
+		return "gw"
+	case strings.HasPrefix(p.name, "storaged"):
+		return "nodes"
+	}
+	return p.name
+}
+
+// roles groups the processes of the daemons ps (nginx's workers included) by role, in the order the
+// roles first appear in ps.
+func roles(ps ...*proc) []role {
+	var out []role
+	seen := map[int]bool{}
+	for _, p := range ps {
+		if p == nil || p.cmd.Process == nil {
+			continue
+		}
+		name := roleName(p)
+		i := 0
+		for i < len(out) && out[i].name != name {
+			i++
+		}
+		if i == len(out) {
+			out = append(out, role{name: name})
+		}
+		for _, pid := range pids(p) {
+			if !seen[pid] {
+				seen[pid] = true
+				out[i].pids = append(out[i].pids, pid)
+			}
+		}
+	}
+	return out
+}
+
+// roleTicks returns the utime+stime of each role's processes, in the order of rs.
+func roleTicks(rs []role) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = sideCPU(r.pids).ticks()
+	}
+	return out
+}
+
+// cpuShare is one role's server CPU µs per request.
+type cpuShare struct {
+	Role string
+	US   float64
+}
+
+// shares returns each role's CPU µs per request from its ticks before and after a round of requests.
+func shares(rs []role, before, after []int64, requests int64) []cpuShare {
+	out := make([]cpuShare, len(rs))
+	for i, r := range rs {
+		out[i] = cpuShare{r.name, perRequest(after[i]-before[i], requests)}
+	}
+	return out
+}
+
+// total is the sum of the shares: the side's CPU µs per request.
+func total(s []cpuShare) float64 {
+	var sum float64
+	for _, x := range s {
+		sum += x.US
+	}
+	return sum
+}
+
+// fmtShares prints the shares and their sum, e.g. "37.5 gw + 4.6 tracker + 24.0 nodes = 66.0"; a
+// single share is printed alone and none as "–".
+func fmtShares(s []cpuShare) string {
+	if len(s) == 0 {
+		return "–"
+	}
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = fmt.Sprintf("%.1f %s", x.US, x.Role)
+	}
+	if len(s) == 1 {
+		return parts[0]
+	}
+	return fmt.Sprintf("%s = %.1f", strings.Join(parts, " + "), total(s))
+}
+
+// medianIndex is the index of xs's median element (the lower of the two middle ones for an even
+// count), or -1 for none. The breakdown is that of the round whose total is the median, so its shares
+// add up to the CPU figure of the main table.
+func medianIndex(xs []float64) int {
+	if len(xs) == 0 {
+		return -1
+	}
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
+	return idx[(len(idx)-1)/2]
+}
+
+// getPathsAnswered returns the get_paths lines the tracker whose /metrics is at url has answered so
+// far, with any result.
+func getPathsAnswered(url string) (float64, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, fmt.Errorf("tracker metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("tracker metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("tracker metrics: %s", resp.Status)
+	}
+	return commandCount(body, "get_paths")
+}
+
+// commandsMetric counts the tracker's answered commands by command and result.
+const commandsMetric = "mogway_tracker_commands_total"
+
+// commandCount sums the samples of commandsMetric whose command label is cmd (every result), from
+// a scrape in the Prometheus text format. A scrape without the metric is an error: the count would
+// read as zero lookups.
+func commandCount(scrape []byte, cmd string) (float64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(scrape))
+	if err != nil {
+		return 0, fmt.Errorf("tracker metrics: %w", err)
+	}
+	fam := fams[commandsMetric]
+	if fam == nil {
+		return 0, fmt.Errorf("tracker metrics: no %s", commandsMetric)
+	}
+	var sum float64
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "command" && l.GetValue() == cmd {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum, nil
+}
+
+// writeBreakdown prints the second table: CPU µs per request of each side by role, and the tracker's
+// get_paths answers per request where the route asks the tracker. Rows without a CPU figure are left out.
+func writeBreakdown(w io.Writer, rows []row) {
+	first := true
+	for _, r := range rows {
+		if len(r.Shares[0]) == 0 && len(r.Shares[1]) == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\n## CPU µs per request by process")
+			fmt.Fprintln(w, "\nThe CPU figure of the table above, split by role, from the timed round whose total is the median. "+
+				"gw is the gateway, nodes both storage nodes, nginx its master and workers. get_paths/req is the tracker's "+
+				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker.")
+			fmt.Fprintln(w, "\n| scenario | mogway | reference | get_paths/req |")
+			fmt.Fprintln(w, "|---|---|---|---:|")
+			first = false
+		}
+		lookups := "–"
+		if r.Lookups {
+			lookups = fmt.Sprintf("%.2f", r.GetPaths)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"),
+			fmtShares(r.Shares[0]), fmtShares(r.Shares[1]), lookups)
+	}
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mogway/mogway/internal/clustertest"
+)
+
+func TestCommandCount(t *testing.T) {
+	const head = "# HELP mogway_tracker_commands_total Query commands answered.\n# TYPE mogway_tracker_commands_total counter\n"
+	for _, tc := range []struct {
+		name, scrape string
+		want         float64
+		ok           bool
+	}{
+		{"ok and error results summed, other commands left out", head +
+			`mogway_tracker_commands_total{command="get_paths",result="ok"} 1200` + "\n" +
+			`mogway_tracker_commands_total{command="get_paths",result="unknown_key"} 3` + "\n" +
+			`mogway_tracker_commands_total{command="create_open",result="ok"} 7` + "\n", 1203, true},
+		{"labels in either order", head +
+			`mogway_tracker_commands_total{result="ok",command="get_paths"} 5` + "\n", 5, true},
+		{"a larger float", head +
+			`mogway_tracker_commands_total{command="get_paths",result="ok"} 1.5e+06` + "\n", 1.5e6, true},
+		{"no get_paths answered yet", head +
+			`mogway_tracker_commands_total{command="noop",result="ok"} 2` + "\n", 0, true},
+		{"a command whose name holds get_paths", head +
+			`mogway_tracker_commands_total{command="get_paths_x",result="ok"} 9` + "\n", 0, true},
+		{"other metrics around it", "# TYPE go_goroutines gauge\ngo_goroutines 12\n" + head +
+			`mogway_tracker_commands_total{command="get_paths",result="ok"} 4` + "\n", 4, true},
+		{"no such metric", "# TYPE go_goroutines gauge\ngo_goroutines 12\n", 0, false},
+		{"empty scrape", "", 0, false},
+		{"not the text format", "<html>404</html>\n", 0, false},
+		{"a bad value", head + `mogway_tracker_commands_total{command="get_paths",result="ok"} many` + "\n", 0, false},
+	} {
+		got, err := commandCount([]byte(tc.scrape), "get_paths")
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: commandCount = %v, %v; want %v, ok %v", tc.name, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestGetPathsAnsweredRealTracker reads the count from a real tracker's /metrics, so a renamed
+// metric or label fails here rather than reading as zero lookups in a bench run.
+func TestGetPathsAnsweredRealTracker(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"bench": {"one": 1}}})
+	c.WaitWritable(t, 0, c.AllDevIDs()...)
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+	c.Upload(t, "bench", "k", "one", []byte("four"))
+
+	before, err := getPathsAnswered(web.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.GetPaths(t, "bench", "k")
+	}
+	after, err := getPathsAnswered(web.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before != 3 {
+		t.Errorf("get_paths answered moved by %v over 3 get_paths, want 3", after-before)
+	}
+	if _, err := getPathsAnswered(web.URL + "/nothing"); err == nil {
+		t.Error("getPathsAnswered of a 404 page = nil error, want one")
+	}
+}
+
+func TestFmtShares(t *testing.T) {
+	for _, tc := range []struct {
+		shares []cpuShare
+		want   string
+	}{
+		{[]cpuShare{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, "37.5 gw + 4.6 tracker + 24.0 nodes = 66.1"},
+		{[]cpuShare{{"nginx", 29.1}, {"nodes", 18.1}}, "29.1 nginx + 18.1 nodes = 47.2"},
+		{[]cpuShare{{"gw", 31.84}, {"tracker", 0}, {"nodes", 19.1}}, "31.8 gw + 0.0 tracker + 19.1 nodes = 50.9"},
+		{[]cpuShare{{"gw", 241.26}, {"tracker", 0.04}, {"nodes", 0.3}}, "241.3 gw + 0.0 tracker + 0.3 nodes = 241.6"},
+		{[]cpuShare{{"nodes", 16.6}}, "16.6 nodes"},
+		{nil, "–"},
+	} {
+		if got := fmtShares(tc.shares); got != tc.want {
+			t.Errorf("fmtShares(%v) = %q, want %q", tc.shares, got, tc.want)
+		}
+	}
+}
+
+func TestMedianIndex(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want int
+	}{
+		{[]float64{66}, 0},
+		{[]float64{70, 50, 60}, 2},
+		{[]float64{50, 70, 60}, 2},
+		{[]float64{60, 50, 70}, 0},
+		{[]float64{4, 1, 3, 2}, 3},       // the lower of the two middle values, 2
+		{[]float64{5, 5, 5}, 1},          // ties keep their order
+		{[]float64{9, 1, 8, 2, 7}, 4},    // 7
+		{[]float64{1, 2, 3, 4, 5, 6}, 2}, // 3
+		{nil, -1},
+	} {
+		if got := medianIndex(tc.xs); got != tc.want {
+			t.Errorf("medianIndex(%v) = %d, want %d", tc.xs, got, tc.want)
+		}
+	}
+}
+
+func TestShares(t *testing.T) {
+	rs := []role{{name: "gw"}, {name: "tracker"}, {name: "nodes"}}
+	hz := int64(clockTicks)
+	got := shares(rs, []int64{100, 7, 40}, []int64{100 + hz, 7, 40 + hz/2}, 1000)
+	want := []cpuShare{{"gw", 1000}, {"tracker", 0}, {"nodes", 500}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("shares = %v, want %v", got, want)
+	}
+	if got := total(want); got != 1500 {
+		t.Errorf("total(%v) = %v, want 1500", want, got)
+	}
+}
+
+// TestRoles groups real processes: the mogway side of a proxied row, two storage nodes in one role.
+func TestRoles(t *testing.T) {
+	var ps []*proc
+	for _, name := range []string{"gateway-18082", "tracker", "storaged1", "storaged2"} {
+		cmd := exec.Command("sleep", "30")
+		if err := cmd.Start(); err != nil {
+			t.Skipf("sleep: %v", err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		ps = append(ps, &proc{name: name, cmd: cmd})
+	}
+	ps = append(ps, nil, ps[1]) // a missing daemon, and one listed twice
+	got := roles(ps...)
+	pid := func(i int) int { return ps[i].cmd.Process.Pid }
+	want := []role{{"gw", []int{pid(0)}}, {"tracker", []int{pid(1)}}, {"nodes", []int{pid(2), pid(3)}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("roles = %v, want %v", got, want)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return
+	}
+	if ticks := roleTicks(got); len(ticks) != 3 {
+		t.Errorf("roleTicks = %v, want one figure per role", ticks)
+	}
+}
+
+func TestRoleName(t *testing.T) {
+	for name, want := range map[string]string{
+		"gateway-18081": "gw", "gateway-18087": "gw", "tracker": "tracker", "storaged1": "nodes", "storaged2": "nodes",
+		"nginx": "nginx", "nginx-image": "nginx", "nginx-hung": "nginx",
+	} {
+		if got := roleName(&proc{name: name}); got != want {
+			t.Errorf("roleName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestWriteBreakdown(t *testing.T) {
+	rows := []row{
+		{Scenario: "storage node GET 4 KiB", Shares: [2][]cpuShare{{{"nodes", 16.6}}, {{"nginx", 16.5}, {"nodes", 0}}}},
+		{Scenario: "streamed download 1024 MiB (one client)"}, // no CPU figure: left out
+		{Scenario: "miss path 4 KiB (tracker get_paths every request + storage fetch)",
+			Shares:  [2][]cpuShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 29.1}, {"nodes", 18.1}}},
+			Lookups: true, GetPaths: 0.5},
+		{Scenario: "cache hit 4 KiB", Shares: [2][]cpuShare{{{"gw", 16.0}, {"tracker", 0}, {"nodes", 0.1}}, {{"nginx", 20.3}, {"nodes", 0}}},
+			Lookups: true},
+	}
+	var b strings.Builder
+	writeBreakdown(&b, rows)
+	out := b.String()
+	for _, line := range []string{
+		"## CPU µs per request by process",
+		"| scenario | mogway | reference | get_paths/req |",
+		"| storage node GET 4 KiB | 16.6 nodes | 16.5 nginx + 0.0 nodes = 16.5 | – |",
+		"| miss path 4 KiB (tracker get_paths every request + storage fetch) | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | 29.1 nginx + 18.1 nodes = 47.2 | 0.50 |",
+		"| cache hit 4 KiB | 16.0 gw + 0.0 tracker + 0.1 nodes = 16.1 | 20.3 nginx + 0.0 nodes = 20.3 | 0.00 |",
+	} {
+		if !strings.Contains(out, line+"\n") {
+			t.Errorf("writeBreakdown output lacks %q:\n%s", line, out)
+		}
+	}
+	if strings.Contains(out, "download") {
+		t.Errorf("writeBreakdown printed a row without a CPU figure:\n%s", out)
+	}
+	b.Reset()
+	writeBreakdown(&b, rows[1:2])
+	if b.Len() != 0 {
+		t.Errorf("writeBreakdown of rows without CPU figures = %q, want nothing", b.String())
+	}
+}
