@@ -11,6 +11,7 @@ import (
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/tracker/client"
 )
 
 // clusterGateway starts a gateway in front of c with the real tracker pool (Deps.Tracker nil).
@@ -200,5 +201,10 @@ func TestClusterTrackerConnectionsKept(t *testing.T) {
 	if n := c.Tracker(0).Stats().Accepted - before; n > clients {
 		t.Errorf("the tracker accepted %d connections for %d lookups by %d clients; want at most %d (one per lookup running at once)",
 			n, clients*rounds, clients, clients)
+	}
+	// The gateway counts them too (/status, mogway_gateway_tracker_connections_opened_total).
+	ps, _ := g.srv.Stats().Tracker.(client.PoolStats)
+	if len(ps.Trackers) != 1 || ps.Trackers[0].Opened < 1 || ps.Trackers[0].Opened > clients || ps.Trackers[0].Idle < 1 {
+		t.Errorf("tracker pool stats %+v: want between 1 and %d connections opened, and some kept idle", ps.Trackers, clients)
 	}
 }

@@ -171,6 +171,8 @@ func (s *Server) collector() prometheus.Collector {
 	trFail := c.Desc(sub, "tracker_failures_total", "Commands to a tracker of the pool that failed.", "tracker")
 	trInflight := c.Desc(sub, "tracker_in_flight", "Commands to a tracker in progress.", "tracker")
 	trUp := c.Desc(sub, "tracker_up", "0 while the tracker is skipped after a failure, 1 otherwise.", "tracker")
+	trIdle := c.Desc(sub, "tracker_idle_connections", "Idle connections kept open to a tracker.", "tracker")
+	trOpened := c.Desc(sub, "tracker_connections_opened_total", "Connections opened to a tracker.", "tracker")
 	cacheLookups := c.Desc(sub, "cache_lookups_total", "Cache lookups by tier and result.", "tier", "result")
 	cacheBytes := c.Desc(sub, "cache_bytes", "Bytes held by a cache tier.", "tier")
 	cacheEntries := c.Desc(sub, "cache_entries", "Entries held by a cache tier.", "tier")
@@ -237,6 +239,8 @@ func (s *Server) collector() prometheus.Collector {
 				metrics.Counter(ch, trFail, float64(t.Failures), t.Addr)
 				metrics.Gauge(ch, trInflight, float64(t.InFlight), t.Addr)
 				metrics.Gauge(ch, trUp, metrics.Bool(t.Up), t.Addr)
+				metrics.Gauge(ch, trIdle, float64(t.Idle), t.Addr)
+				metrics.Counter(ch, trOpened, float64(t.Opened), t.Addr)
 			}
 		}
 		if cs := st.Cache; cs != nil {

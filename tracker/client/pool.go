@@ -63,6 +63,7 @@ type tracker struct {
 	requests atomic.Int64
 	failures atomic.Int64
 	inflight atomic.Int64
+	opened   atomic.Int64 // connections dialled
 
 	mu        sync.Mutex // guards idle, fails and downUntil
 	idle      []*conn
@@ -357,6 +358,7 @@ func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn,
 	if err != nil {
 		return nil, err
 	}
+	t.opened.Add(1)
 	nc = netx.Raw(nc)
 	nc.SetDeadline(deadline)
 	c := &conn{nc: nc, req: netx.NewRequest(nc)}
@@ -426,6 +428,10 @@ type TrackerStats struct {
 	// InFlight is the number of attempts in progress; Idle the number of pooled connections.
 	InFlight int64 `json:"in_flight"`
 	Idle     int   `json:"idle"`
+	// Opened counts the connections dialled since the Pool was created: close to the most attempts
+	// ever in progress at once when connections are kept, growing with Requests when they are not
+	// (more attempts at once than Config.MaxIdlePerTracker).
+	Opened int64 `json:"connections_opened"`
 }
 
 // Stats returns a snapshot of every tracker's health and counters.
@@ -447,6 +453,7 @@ func (p *Pool) Stats() PoolStats {
 		ts.Requests = t.requests.Load()
 		ts.Failures = t.failures.Load()
 		ts.InFlight = t.inflight.Load()
+		ts.Opened = t.opened.Load()
 		s.Trackers = append(s.Trackers, ts)
 	}
 	return s

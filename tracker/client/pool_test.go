@@ -351,7 +351,15 @@ func TestConcurrentCallers(t *testing.T) {
 	}
 	a := newFakeTracker(t, "127.0.0.2", echo)
 	b := newFakeTracker(t, "127.0.0.3", echo)
-	p, _ := newPool(t, Config{Trackers: []string{a.Addr, b.Addr}, MaxIdlePerTracker: 2})
+	for _, maxIdle := range []int{2, 8} {
+		t.Run(fmt.Sprintf("max idle %d", maxIdle), func(t *testing.T) { concurrentCallers(t, a.Addr, b.Addr, maxIdle) })
+	}
+}
+
+// concurrentCallers runs 8 callers of 50 commands each on a pool of trackers a and b keeping maxIdle
+// idle connections per tracker.
+func concurrentCallers(t *testing.T, a, b string, maxIdle int) {
+	p, _ := newPool(t, Config{Trackers: []string{a, b}, MaxIdlePerTracker: maxIdle})
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -375,16 +383,22 @@ func TestConcurrentCallers(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	var total int64
+	var total, opened int64
 	for _, st := range p.Stats().Trackers {
 		total += st.Requests
-		if st.Idle > 2 || st.InFlight != 0 {
-			t.Errorf("Stats = %+v, want at most 2 idle and none in flight", st)
+		opened += st.Opened
+		if st.Idle > maxIdle || st.InFlight != 0 {
+			t.Errorf("Stats = %+v, want at most %d idle and none in flight", st, maxIdle)
 		}
 	}
 	if total != 400 {
 		t.Errorf("requests = %d, want 400", total)
 	}
+	// With room for every caller's connection on each tracker, no connection is dialled twice.
+	if maxIdle >= 8 && opened > 2*8 {
+		t.Errorf("%d connections opened for 8 callers with %d kept idle per tracker, want at most 16", opened, maxIdle)
+	}
+	t.Logf("%d connections opened for 400 commands of 8 callers, %d kept idle per tracker", opened, maxIdle)
 }
 
 func TestContextCancelIsNotATrackerFailure(t *testing.T) {
@@ -429,7 +443,7 @@ func TestStatsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"trackers":[{"addr":"127.0.0.2:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0},{"addr":"127.0.0.3:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0}]}`
+	want := `{"trackers":[{"addr":"127.0.0.2:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0},{"addr":"127.0.0.3:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0}]}`
 	if string(b) != want {
 		t.Errorf("Stats JSON = %s, want %s", b, want)
 	}
