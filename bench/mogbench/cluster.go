@@ -52,6 +52,7 @@ type cluster struct {
 	nginx2   *proc // two worker processes on two cores, started by the first two-core scenario
 	pool     *client.Pool
 	objects  map[string]object
+	distinct []object // the distinctGroup's objects, by key number; stored by the first scenario naming the group
 }
 
 func (c *cluster) stop() {
@@ -178,10 +179,23 @@ func (o options) objectSizes() map[string]int64 {
 	return map[string]int64{"4k": 4 << 10, "64k": 64 << 10, "1m": 1 << 20, "big": o.bigSize}
 }
 
-// store uploads the named test objects (each once) into the class with two copies.
+// store uploads the named test objects (each once) into the class with two copies; distinctGroup
+// names a group of many objects (cluster.distinct).
 func (c *cluster) store(ctx context.Context, keys []string) error {
 	sizes := c.o.objectSizes()
 	for _, key := range keys {
+		if key == distinctGroup {
+			if c.distinct == nil {
+				t0 := time.Now()
+				objs, err := c.uploadMany(ctx, distinctKeys(distinctCount), distinctSize)
+				if err != nil {
+					return err
+				}
+				c.distinct = objs
+				fmt.Fprintf(os.Stderr, "stored %d objects of %d bytes in %v\n", len(objs), distinctSize, time.Since(t0).Round(10*time.Millisecond))
+			}
+			continue
+		}
 		if _, ok := c.objects[key]; ok {
 			continue
 		}
@@ -243,17 +257,29 @@ func (c *cluster) register(ctx context.Context) error {
 // onto node 2 under the same URI for the upstream-group scenarios.
 func (c *cluster) upload(ctx context.Context, key string, size int64) (object, error) {
 	deadline := time.Now().Add(60 * time.Second)
+	if err := c.put(ctx, key, size, deadline); err != nil {
+		return object{}, err
+	}
+	return c.mirror(ctx, key, size, deadline)
+}
+
+// put stores size random bytes under key in the class with two copies, trying again until deadline
+// while the tracker has no writable device yet.
+func (c *cluster) put(ctx context.Context, key string, size int64, deadline time.Time) error {
 	var err error
 	for time.Now().Before(deadline) {
 		_, err = c.pool.Upload(ctx, domain, key, "two", io.LimitReader(rand.Reader, size), size)
 		if err == nil {
-			break
+			return nil
 		}
 		time.Sleep(500 * time.Millisecond) // devices become writable after the first monitor rounds
 	}
-	if err != nil {
-		return object{}, fmt.Errorf("upload %s: %w", key, err)
-	}
+	return fmt.Errorf("upload %s: %w", key, err)
+}
+
+// mirror waits until deadline for key's second replica and hard-links node 1's copy (on dev1) into
+// node 2's docroot under the same URI, so that both nodes answer it, as nginx's upstream needs.
+func (c *cluster) mirror(ctx context.Context, key string, size int64, deadline time.Time) (object, error) {
 	for time.Now().Before(deadline) {
 		paths, err := c.pool.GetPaths(ctx, domain, key, client.GetPathsOptions{})
 		if err == nil && len(paths) >= 2 {

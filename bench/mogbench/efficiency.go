@@ -104,10 +104,10 @@ func pids(ps ...*proc) []int {
 // isNginx reports whether p is an nginx master (named nginx or nginx-*), whose workers serve.
 func (p *proc) isNginx() bool { return p.name == "nginx" || strings.HasPrefix(p.name, "nginx-") }
 
-// countSyscalls runs wrk against url for d while strace counts the system calls of every thread of
+// countSyscalls runs wrk against url (with the optional Lua script) for d while strace counts the system calls of every thread of
 // pids (strace -c -f), and returns the calls and failed calls per request. It is a separate pass from
 // the timed rounds: tracing slows a server down many times, but the calls a request makes stay the same.
-func countSyscalls(work string, pids []int, cpus, url string, conns int, d time.Duration) (calls, failed float64, err error) {
+func countSyscalls(work string, pids []int, cpus, url, script string, conns int, d time.Duration) (calls, failed float64, err error) {
 	out := filepath.Join(work, "strace.out")
 	args := []string{"-c", "-f", "-q", "-o", out}
 	for _, pid := range pids {
@@ -120,7 +120,7 @@ func countSyscalls(work string, pids []int, cpus, url string, conns int, d time.
 		return 0, 0, fmt.Errorf("strace: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond) // attaching to every thread
-	r, werr := runWrk(cpus, url, conns, d)
+	r, werr := runWrk(cpus, url, script, conns, d)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() > 0 {
 		return 0, 0, fmt.Errorf("strace: %v: %s", err, stderr.Bytes())

@@ -98,7 +98,7 @@ func freezeFor(p *proc, d time.Duration) error {
 // unanswered after --timeout as a timeout socket error and leaves it out of the latency figures.
 // It returns the result and the slowest answer.
 func runWrkHung(u string) (wrkResult, time.Duration, error) {
-	out, err := wrkOutput(loadCPUs, u, hungConns, hungDuration, hungTimeout)
+	out, err := wrkOutput(loadCPUs, u, "", hungConns, hungDuration, hungTimeout)
 	if err != nil {
 		return wrkResult{}, 0, err
 	}

@@ -14,12 +14,12 @@ import (
 // pprofAddr is the --pprof address of the mogway daemon listening on port.
 func pprofAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port+1000) }
 
-// profile captures a CPU profile of the mogway process serving url while wrk loads it, and returns
-// the top of `go tool pprof -top` as text. It is taken for rows where mogway is slower than the
-// reference, so the results show where the time goes.
-func (c *cluster) profile(name, pprof, url string) (string, error) {
+// profile captures a CPU profile of the mogway process serving url while wrk loads it (with the
+// optional Lua script), and returns the top of `go tool pprof -top` as text. It is taken for rows
+// where mogway is slower than the reference, so the results show where the time goes.
+func (c *cluster) profile(name, pprof, url, script string) (string, error) {
 	return c.profileUnder(name, pprof, func(d time.Duration) error {
-		_, err := runWrk(loadCPUs, url, c.o.conns, d)
+		_, err := runWrk(loadCPUs, url, script, c.o.conns, d)
 		return err
 	})
 }

@@ -74,6 +74,7 @@ func scenarios(c *cluster) []scenario {
 			return proxied("miss path 4 KiB (tracker get_paths every request + storage fetch)", "/bench/4k", gwNoPathCache,
 				localURL(ngx.Proxy, obj("4k").path), "nginx proxy_pass")
 		}},
+		{"miss 4 KiB, 256 distinct keys, path cache off", []string{distinctGroup}, c.distinctRow},
 		{"upstream group 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
 			return proxied("upstream group 4 KiB (FastDFS-style, same URI on both sides)", k4.path, gwNoCache,
@@ -128,6 +129,9 @@ type abRun struct {
 	pprof                         string // --pprof address of mog[0], profiled when mogway is slower
 	loadCPUs                      string // where wrk runs; loadCPUs when empty
 	lookups                       bool   // mogURL's route asks the tracker: count its get_paths per request
+	// paths, when set for a side, are the request paths its wrk goes through in turn on the host of
+	// its URL (a Lua script in the work directory), instead of the URL's own path; warming fetches each.
+	paths [2][]string
 }
 
 // trackerRoute reports whether path is on the gateways' tracker route (the domain's prefix).
@@ -151,9 +155,15 @@ func (c *cluster) ab(a abRun) (row, error) {
 	urls := [2]string{a.mogURL, a.refURL}
 	sides := [2][]int{pids(a.mog...), pids(a.ref...)}
 	byRole := [2][]role{roles(a.mog...), roles(a.ref...)}
-	for _, u := range []string{a.mogURL, a.refURL, a.mogURL, a.refURL} {
-		if err := warm(u); err != nil {
-			return row{}, err
+	scripts, err := c.writeScripts(a)
+	if err != nil {
+		return row{}, err
+	}
+	for _, side := range []int{0, 1, 0, 1} {
+		for _, u := range sideURLs(urls[side], a.paths[side]) {
+			if err := warm(u); err != nil {
+				return row{}, err
+			}
 		}
 	}
 	var rps, cpu [2][]float64
@@ -171,7 +181,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 				}
 			}
 			t0 := roleTicks(byRole[side])
-			r, err := runWrk(cpus, u, c.o.conns, c.o.duration)
+			r, err := runWrk(cpus, u, scripts[side], c.o.conns, c.o.duration)
 			if err != nil {
 				return row{}, err
 			}
@@ -206,14 +216,14 @@ func (c *cluster) ab(a abRun) (row, error) {
 		r.Lookups, r.GetPaths = true, lookups/requests
 	}
 	for side, u := range urls {
-		calls, failed, err := countSyscalls(c.work, sides[side], cpus, u, c.o.conns, c.o.traceTime)
+		calls, failed, err := countSyscalls(c.work, sides[side], cpus, u, scripts[side], c.o.conns, c.o.traceTime)
 		if err != nil {
 			return row{}, err
 		}
 		r.Syscalls[side], r.Failed[side] = calls, failed
 	}
 	if r.Mogway < r.Reference && a.pprof != "" && !c.o.quick {
-		prof, err := c.profile(a.name, a.pprof, a.mogURL)
+		prof, err := c.profile(a.name, a.pprof, a.mogURL, scripts[0])
 		if err != nil {
 			return row{}, err
 		}
@@ -293,7 +303,7 @@ func (c *cluster) failover(k4 object) (row, error) {
 		}
 		ch := make(chan out, 1)
 		go func() {
-			r, err := runWrk(loadCPUs, u, c.o.conns, d)
+			r, err := runWrk(loadCPUs, u, "", c.o.conns, d)
 			ch <- out{r, err}
 		}()
 		time.Sleep(d / 3)

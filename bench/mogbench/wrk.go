@@ -19,9 +19,10 @@ type wrkResult struct {
 	BytesSec float64
 }
 
-// runWrk runs wrk pinned to cpus against url for d with conns connections.
-func runWrk(cpus, url string, conns int, d time.Duration, headers ...string) (wrkResult, error) {
-	out, err := wrkOutput(cpus, url, conns, d, 10*time.Second, headers...)
+// runWrk runs wrk pinned to cpus against url for d with conns connections. script, when not empty, is
+// a wrk Lua script file (`-s`) that writes the requests, such as one rotating the request path.
+func runWrk(cpus, url, script string, conns int, d time.Duration, headers ...string) (wrkResult, error) {
+	out, err := wrkOutput(cpus, url, script, conns, d, 10*time.Second, headers...)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -29,19 +30,27 @@ func runWrk(cpus, url string, conns int, d time.Duration, headers ...string) (wr
 }
 
 // wrkOutput runs wrk (one thread, latency distribution) pinned to cpus against url for d with conns
-// connections and a client timeout, and returns its output.
-func wrkOutput(cpus, url string, conns int, d, timeout time.Duration, headers ...string) ([]byte, error) {
-	args := []string{"-c", cpus, "wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
-		"--latency", "--timeout", timeout.String()}
-	for _, h := range headers {
-		args = append(args, "-H", h)
-	}
-	args = append(args, url)
-	out, err := exec.Command("taskset", args...).CombinedOutput()
+// connections, a client timeout and the optional Lua script, and returns its output.
+func wrkOutput(cpus, url, script string, conns int, d, timeout time.Duration, headers ...string) ([]byte, error) {
+	out, err := exec.Command("taskset", wrkArgs(cpus, url, script, conns, d, timeout, headers)...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
 	}
 	return out, nil
+}
+
+// wrkArgs is the argument list of taskset that runs wrk as wrkOutput describes. The duration is in
+// whole seconds, as wrk takes it.
+func wrkArgs(cpus, url, script string, conns int, d, timeout time.Duration, headers []string) []string {
+	args := []string{"-c", cpus, "wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
+		"--latency", "--timeout", timeout.String()}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	for _, h := range headers {
+		args = append(args, "-H", h)
+	}
+	return append(args, url)
 }
 
 func parseWrk(out []byte) (wrkResult, error) {
