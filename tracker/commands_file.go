@@ -295,7 +295,8 @@ func pathName(i int) string {
 }
 
 // getPaths lists where a key can be read (spec 3.1 get_paths). A key with up to getPathsStack
-// copies and no verification is answered with one allocation: the string holding its URLs.
+// copies is answered with one allocation, the string holding its URLs, without verification and
+// with it when its check is answered within the hedge delay by a HEAD that no other query shares.
 func (q *query) getPaths() (mogproto.Args, error) {
 	d, key, err := q.domainKey()
 	if err != nil {
@@ -333,11 +334,21 @@ func (q *query) getPaths() (mogproto.Args, error) {
 	// its check, unless no other copy passes: the query then waits for those checks (below).
 	var lateBuf [getPathsStack]lateCopy
 	late := lateBuf[:0]
-	for _, i := range appendWeightedOrder(orderBuf[:0], idxBuf[:0], weights, q.s.rand) {
+	// Every copy's URL is written before any is checked, so that the check's URL and the reply's
+	// are parts of one string, allocated once.
+	order := appendWeightedOrder(orderBuf[:0], idxBuf[:0], weights, q.s.rand)
+	var spanBuf [getPathsStack]span
+	spans := spanBuf[:0]
+	for _, i := range order {
 		di := devs[i]
 		u := span{from: len(urls)}
 		urls = appendReadURL(urls, di.host, di.dev.ID, f.Fid, q.cl)
 		u.to = len(urls)
+		spans = append(spans, u)
+	}
+	all := string(urls)
+	for k, i := range order {
+		di, u := devs[i], spans[k]
 		if !di.readable() {
 			backup = u
 			continue
@@ -346,7 +357,7 @@ func (q *query) getPaths() (mogproto.Args, error) {
 		if len(paths) == 0 && !noverify {
 			// Only the first accepted path is verified, as in the Perl tracker.
 			asked := time.Now()
-			n, lv, err := q.s.verify.size(q.ctx, string(urls[u.from:u.to]), di.host.ID)
+			n, lv, err := q.s.verify.size(q.ctx, all[u.from:u.to], di.host.ID)
 			if lv != nil {
 				late = append(late, lateCopy{lv, u.from, u.to, drained})
 				continue
@@ -385,7 +396,6 @@ func (q *query) getPaths() (mogproto.Args, error) {
 	if len(paths) == 0 && backup.from >= 0 {
 		paths = append(paths, backup)
 	}
-	all := string(urls)
 	res := append(q.res[:0], mogproto.Arg{Name: "paths", Value: itoa(len(paths))})
 	for i, u := range paths {
 		res = append(res, mogproto.Arg{Name: pathName(i), Value: all[u.from:u.to]})

@@ -37,8 +37,11 @@ type verifier struct {
 	cancel context.CancelFunc
 	late   sync.WaitGroup // late HEADs not yet ended
 
-	mu    sync.Mutex // guards calls
+	mu    sync.Mutex // guards calls, spare and the done and late fields of the calls in calls
 	calls map[string]*verifyCall
+	// spare holds ended calls that no query joined, for the next HEADs to reuse: a check that
+	// nobody shares then allocates nothing of the verifier's.
+	spare []*verifyCall
 
 	// joined, when set (by tests), is called when a query starts waiting for another's HEAD.
 	joined func(url string)
@@ -48,12 +51,18 @@ type verifier struct {
 var errVerifyAborted = errors.New("tracker: shared verification aborted")
 
 type verifyCall struct {
-	done chan struct{} // closed when n and err are set, or late is
+	// done is made by the first query that joins the call (nil until then: most HEADs are
+	// nobody's but their sender's) and closed when n and err are set, or late is.
+	done chan struct{}
 	n    int64
 	err  error
-	// late is set, before done is closed, when the HEAD outlived the hedge delay.
+	// late is set when the HEAD outlived the hedge delay; queries that join the call from then
+	// on get it at once.
 	late *lateVerify
 }
+
+// maxSpareCalls bounds verifier.spare: about as many as there are queries at once.
+const maxSpareCalls = 64
 
 // lateVerify is a verification HEAD that outlived the hedge delay and goes on in the background.
 type lateVerify struct {
@@ -82,30 +91,51 @@ func (v *verifier) stop() {
 func (v *verifier) size(ctx context.Context, url string, hostID int) (n int64, late *lateVerify, err error) {
 	v.mu.Lock()
 	if c, ok := v.calls[url]; ok {
+		if c.late != nil {
+			v.mu.Unlock()
+			return 0, c.late, nil
+		}
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
+		done := c.done
 		v.mu.Unlock()
 		if v.joined != nil {
 			v.joined(url)
 		}
-		<-c.done
+		<-done
 		if c.late != nil {
 			return 0, c.late, nil
 		}
 		return c.n, nil, c.err
 	}
-	c := &verifyCall{done: make(chan struct{}), err: errVerifyAborted} // until Size returns
+	var c *verifyCall
+	if k := len(v.spare); k > 0 {
+		c, v.spare = v.spare[k-1], v.spare[:k-1]
+	} else {
+		c = new(verifyCall)
+	}
+	*c = verifyCall{err: errVerifyAborted} // until SizeWithin returns
 	if v.calls == nil {
 		v.calls = map[string]*verifyCall{}
 	}
 	v.calls[url] = c
 	v.mu.Unlock()
 	defer func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
 		if c.late != nil {
+			if c.done != nil {
+				close(c.done)
+			}
 			return // the late HEAD's goroutine ends the call
 		}
-		v.mu.Lock()
 		delete(v.calls, url)
-		v.mu.Unlock()
-		close(c.done)
+		if c.done != nil {
+			close(c.done) // the joined queries read n and err
+		} else if len(v.spare) < maxSpareCalls {
+			v.spare = append(v.spare, c) // out of calls, with nobody holding it: free to reuse
+		}
 	}()
 	asked := time.Now()
 	n, rest, err := v.node.SizeWithin(ctx, url, v.hedge)
@@ -114,16 +144,17 @@ func (v *verifier) size(ctx context.Context, url string, hostID int) (n int64, l
 		return n, nil, err
 	}
 	// The call stays in calls until the HEAD ends, so that later queries of url skip it at once.
-	c.late = &lateVerify{done: make(chan struct{}), err: errVerifyAborted}
-	close(c.done)
-	v.late.Go(func() { v.wait(url, c, rest, hostID, asked) })
-	return 0, c.late, nil
+	l := &lateVerify{done: make(chan struct{}), err: errVerifyAborted}
+	v.mu.Lock()
+	c.late = l
+	v.mu.Unlock()
+	v.late.Go(func() { v.wait(url, l, rest, hostID, asked) })
+	return 0, l, nil
 }
 
-// wait waits for the late HEAD rest of call c and marks host hostID hung when it ran out of
+// wait waits for the late HEAD rest, whose end l reports, and marks host hostID hung when it ran out of
 // node_timeout, unless stop ended it.
-func (v *verifier) wait(url string, c *verifyCall, rest *node.LateSize, hostID int, asked time.Time) {
-	l := c.late
+func (v *verifier) wait(url string, l *lateVerify, rest *node.LateSize, hostID int, asked time.Time) {
 	defer func() {
 		if r := recover(); r != nil {
 			v.log.Error("late verification panicked", "url", url, "panic", r)

@@ -27,9 +27,18 @@ const maxHeadLines = 64
 // first read of its reply, which then waits for the reply without first reading a socket the reply
 // cannot have reached (netx.Request): a system call fewer per HEAD.
 type headConn struct {
-	nc  net.Conn
-	req *netx.Request
-	br  *bufio.Reader // reads through req
+	nc   net.Conn
+	req  *netx.Request
+	br   *bufio.Reader // reads through req
+	wbuf []byte        // the request being sent, reused from one HEAD to the next
+
+	// The context whose end aborts hc's I/O (watch) stays registered from one HEAD to the next
+	// while they come with the same context, as get_paths' all do (the server's), rather than
+	// being registered and removed again around each HEAD: that cost a lock of the server's
+	// context and three allocations per get_paths check.
+	abortMu   sync.Mutex      // guards abortDone
+	abortDone <-chan struct{} // Done of the context watched; nil when none is
+	stopAbort func() bool     // ends the watch of abortDone's context
 }
 
 func newHeadConn(nc net.Conn) *headConn {
@@ -37,6 +46,47 @@ func newHeadConn(nc net.Conn) *headConn {
 	hc := &headConn{nc: nc, req: netx.NewRequest(nc)}
 	hc.br = bufio.NewReaderSize(hc.req, 4096)
 	return hc
+}
+
+// abortedDeadline is a deadline long past: set on a connection, it ends its I/O at once.
+var abortedDeadline = time.Unix(1, 0)
+
+// watch makes the end of ctx abort hc's I/O at once (by a deadline in the past) from now until hc
+// watches another context or is closed. The context watched before, if any, no longer aborts
+// anything, even when its end is being handled at that moment. After watch, the caller sets its
+// deadlines and then checks ctx.Err(): a context that ended before the deadlines were set (its
+// abort undone by them) is seen there.
+func (hc *headConn) watch(ctx context.Context) {
+	done := ctx.Done()
+	if done == hc.abortDone {
+		return
+	}
+	hc.abortMu.Lock()
+	hc.abortDone = done
+	hc.abortMu.Unlock()
+	if hc.stopAbort != nil {
+		hc.stopAbort()
+		hc.stopAbort = nil
+	}
+	if done != nil {
+		hc.stopAbort = context.AfterFunc(ctx, func() {
+			hc.abortMu.Lock()
+			defer hc.abortMu.Unlock()
+			if hc.abortDone == done {
+				hc.nc.SetDeadline(abortedDeadline)
+			}
+		})
+	}
+}
+
+// close closes the connection and ends its context watch, which would otherwise keep it
+// referenced from a long-lived context.
+func (hc *headConn) close() {
+	if hc.stopAbort != nil {
+		hc.stopAbort()
+		hc.stopAbort = nil
+	}
+	hc.nc.Close()
 }
 
 // headPool keeps idle HEAD connections per node address ("ip:port").
@@ -70,7 +120,7 @@ func (p *headPool) put(addr string, hc *headConn) {
 	}
 	p.mu.Unlock()
 	if hc != nil {
-		hc.nc.Close()
+		hc.close()
 	}
 }
 
@@ -82,7 +132,7 @@ func (p *headPool) closeIdle() {
 	p.mu.Unlock()
 	for _, cs := range idle {
 		for _, hc := range cs {
-			hc.nc.Close()
+			hc.close()
 		}
 	}
 }
@@ -183,7 +233,7 @@ func (h *headCall) run(ctx context.Context, until time.Time) (n int64, late bool
 			if !res.replied && h.early(ctx, until, err) {
 				return 0, true, nil
 			}
-			h.hc.nc.Close()
+			h.hc.close()
 			h.hc = nil
 			if ctx.Err() != nil {
 				return 0, false, fmt.Errorf("HEAD %s: %w", h.url, ctx.Err())
@@ -197,7 +247,7 @@ func (h *headCall) run(ctx context.Context, until time.Time) (n int64, late bool
 		if res.keep {
 			h.c.heads.put(h.addr, h.hc)
 		} else {
-			h.hc.nc.Close()
+			h.hc.close()
 		}
 		h.hc = nil
 		n, err := res.size(h.url)
@@ -250,18 +300,22 @@ func (r headReply) size(url string) (int64, error) {
 // held by hc.req is written by the first read, under the read deadline; when that has passed before
 // the write, the request stays held (netx.Request) and the next roundTrip writes it.
 func (hc *headConn) roundTrip(ctx context.Context, addr, path string, send bool, until, deadline time.Time) (headReply, error) {
+	hc.watch(ctx)
 	if err := hc.nc.SetDeadline(until); err != nil {
 		return headReply{}, err
 	}
-	stop := context.AfterFunc(ctx, func() { hc.nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if err := ctx.Err(); err != nil {
+		return headReply{}, err
+	}
 	if send {
-		req := make([]byte, 0, 96+len(path)+len(addr))
-		req = append(req, "HEAD "...)
+		// hc.wbuf is not written to again before this request is sent and answered: a request
+		// still held (its patience over before the write) is sent by the next roundTrip's read.
+		req := append(hc.wbuf[:0], "HEAD "...)
 		req = append(req, path...)
 		req = append(req, " HTTP/1.1\r\nHost: "...)
 		req = append(req, addr...)
 		req = append(req, "\r\nUser-Agent: "+userAgent+"\r\n\r\n"...)
+		hc.wbuf = req
 		if !hc.req.Hold(req) {
 			// Written here, so under the write deadline: the whole one, as a request that the
 			// patience interrupted halfway could not be waited on.

@@ -296,3 +296,67 @@ func TestSizeWithinSlowHead(t *testing.T) {
 		t.Fatalf("SizeWithin = %d, %v, %v, want 5, nil, nil", n, late, err)
 	}
 }
+
+// TestSizeContextOnKeptConnection: a kept connection watches the context of its HEADs from one to
+// the next. A context that ended after its HEAD does not abort the next HEAD on that connection,
+// which comes with another context; the end of that one while its HEAD waits for the node aborts
+// the HEAD at once; a context over before its HEAD stops it with the context's error.
+func TestSizeContextOnKeptConnection(t *testing.T) {
+	// The node answers two HEADs, then says it has read the third (asked) and holds it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+	})
+	var conns atomic.Int64
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		conns.Add(1)
+		br := bufio.NewReader(nc)
+		for n := 1; ; n++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if n == 3 {
+				close(asked)
+				<-done
+				return
+			}
+			nc.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"))
+		}
+	}()
+	u := "http://" + ln.Addr().String() + "/dev1/0/000/000/0000000001.fid"
+	c := New(Config{Timeout: time.Minute}) // an abort that did not work would wait it out
+	t.Cleanup(c.Close)
+
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	if n, err := c.Size(ctx1, u); n != 5 || err != nil {
+		t.Fatalf("Size = %d, %v, want 5, nil", n, err)
+	}
+	cancel1()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	if n, err := c.Size(ctx2, u); n != 5 || err != nil {
+		t.Fatalf("Size after the first HEAD's context ended = %d, %v, want 5, nil", n, err)
+	}
+	go func() {
+		<-asked
+		cancel2()
+	}()
+	if _, err := c.Size(ctx2, u); !errors.Is(err, context.Canceled) || IsTimeout(err) {
+		t.Fatalf("Size whose context ended while the node held its HEAD = %v, want context.Canceled and no timeout", err)
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("the node accepted %d connections, want 1 (kept)", got)
+	}
+	if _, err := c.Size(ctx1, u); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Size with an ended context = %v, want context.Canceled", err)
+	}
+}
