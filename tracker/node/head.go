@@ -124,6 +124,17 @@ func (p *headPool) put(addr string, hc *headConn) {
 	}
 }
 
+// closeAddr closes the idle connections to addr.
+func (p *headPool) closeAddr(addr string) {
+	p.mu.Lock()
+	idle := p.idle[addr]
+	delete(p.idle, addr)
+	p.mu.Unlock()
+	for _, hc := range idle {
+		hc.close()
+	}
+}
+
 // closeIdle closes every idle connection.
 func (p *headPool) closeIdle() {
 	p.mu.Lock()
@@ -209,7 +220,7 @@ type headCall struct {
 // run goes on with the HEAD until its answer or failure, or until until when the node has sent
 // nothing by then: run then reports late, with the request left on h.hc for a later run. A kept
 // connection that fails before any reply byte (the node closed it while idle) is replaced by a new
-// one once.
+// one, once; the other kept connections to the node are dropped with it.
 func (h *headCall) run(ctx context.Context, until time.Time) (n int64, late bool, err error) {
 	for {
 		if h.hc == nil {
@@ -239,7 +250,10 @@ func (h *headCall) run(ctx context.Context, until time.Time) (n int64, late bool
 				return 0, false, fmt.Errorf("HEAD %s: %w", h.url, ctx.Err())
 			}
 			if h.reused && !res.replied && !h.retried {
+				// The node closed the connection while it was idle, and likely the others kept
+				// since then (its idle timeout): they are dropped, and the HEAD goes on a new one.
 				h.retried = true
+				h.c.heads.closeAddr(h.addr)
 				continue
 			}
 			return 0, false, fmt.Errorf("HEAD %s: %w", h.url, err)

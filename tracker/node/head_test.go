@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,6 +131,47 @@ func TestSizeStaleConnection(t *testing.T) {
 	}
 	if got := conns.Load(); got != 3 {
 		t.Errorf("three Size calls used %d connections, want 3", got)
+	}
+}
+
+// TestSizeEveryKeptConnectionStale: when the node closed every kept connection while they were idle
+// (its idle timeout), a HEAD is not failed by taking one stale connection after another: the first
+// that fails drops the others, and the HEAD is sent on a new connection.
+func TestSizeEveryKeptConnectionStale(t *testing.T) {
+	const kept = 4
+	gate := make(chan struct{})
+	u, conns := gatedScriptedNode(t, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true, gate)
+	c := New(Config{IdleConns: kept})
+	t.Cleanup(c.Close)
+	// kept HEADs at once, answered together: kept connections go back to the pool, and the node
+	// closes each after its answer.
+	errs := make(chan error, kept)
+	for range kept {
+		go func() {
+			got, err := c.Size(context.Background(), u)
+			if err == nil && got != 3 {
+				err = fmt.Errorf("Size = %d, want 3", got)
+			}
+			errs <- err
+		}()
+	}
+	testutil.WaitFor(t, 10*time.Second, "every HEAD on its own connection", func() bool { return conns.Load() == kept })
+	close(gate)
+	for range kept {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the kept connections in the pool", func() bool {
+		c.heads.mu.Lock()
+		defer c.heads.mu.Unlock()
+		addr, _, _ := strings.Cut(strings.TrimPrefix(u, "http://"), "/")
+		return len(c.heads.idle[addr]) == kept
+	})
+	for i := range 3 {
+		if got, err := c.Size(context.Background(), u); err != nil || got != 3 {
+			t.Fatalf("Size #%d after the node closed every kept connection = %d, %v; want 3", i+1, got, err)
+		}
 	}
 }
 
