@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/store"
 )
 
@@ -160,11 +160,7 @@ func TestLocateOtherProcess(t *testing.T) {
 		}
 	}
 	locate([]int{1})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the other process: %v\n%s", err, out)
-	}
+	testutil.StartChild(t, helperEnv+"="+path).Wait(t) // the other process; its errors go to the test's output
 	locate([]int{1, 2})
 
 	// Any program's change counts, not only a tracker's: a plain statement on a connection of its own.
