@@ -97,7 +97,7 @@ func TestClusterNodeDownFailsOverAndDropsCachedPaths(t *testing.T) {
 	}
 	// Stop the node of the first path the gateway cached; the next GET fails over to the other copy.
 	st := g.srv.state.Load()
-	e, hit, err := st.paths.lookup(st.tracker, st.budget, pathKey{"d", "k", false})
+	e, hit, err := st.paths.lookup(st.tracker, pathKey{"d", "k", false})
 	if err != nil || !hit || len(e.parsed) != 2 {
 		t.Fatalf("cached paths = %v, hit %v, %v; want 2 cached paths", e, hit, err)
 	}

@@ -360,7 +360,7 @@ func TestPathCacheKeepsNoAnswerOlderThanAChange(t *testing.T) {
 	lookup := func(k pathKey) <-chan *pathEntry {
 		ch := make(chan *pathEntry, 1)
 		go func() {
-			e, _, err := c.lookup(tr, time.Minute, k)
+			e, _, err := c.lookup(tr, k)
 			if err != nil {
 				t.Errorf("lookup(%v): %v", k, err)
 			}
@@ -501,7 +501,7 @@ func TestPathCacheHitAllocs(t *testing.T) {
 	c, ft := hotPathCache()
 	k := pathKey{"photos", "a/b.jpg", false}
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, hit, err := c.lookup(ft, time.Second, k); !hit || err != nil {
+		if _, hit, err := c.lookup(ft, k); !hit || err != nil {
 			t.Fatalf("lookup(%v) = hit %v, err %v; want a hit", k, hit, err)
 		}
 	})

@@ -115,7 +115,7 @@ func BenchmarkPathCacheHit(b *testing.B) {
 	c, ft := hotPathCache()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, hit, err := c.lookup(ft, time.Second, pathKey{"photos", "a/b.jpg", false}); !hit || err != nil {
+		if _, hit, err := c.lookup(ft, pathKey{"photos", "a/b.jpg", false}); !hit || err != nil {
 			b.Fatalf("lookup = hit %v, err %v; want a hit", hit, err)
 		}
 	}
@@ -125,7 +125,7 @@ func hotPathCache() (*pathCache, *fakeTracker) {
 	ft := newFakeTracker()
 	ft.set("photos", "a/b.jpg", "http://127.0.0.2:7500/dev1/0/000/000/0000000017.fid")
 	c := newPathCache(PathCache{TTL: 5e9, Size: 100}, time.Now)
-	c.lookup(ft, time.Second, pathKey{"photos", "a/b.jpg", false}) //nolint:errcheck // fills the cache
+	c.lookup(ft, pathKey{"photos", "a/b.jpg", false}) //nolint:errcheck // fills the cache
 	return c, ft
 }
 

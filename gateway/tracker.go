@@ -16,7 +16,9 @@ import (
 // "unknown_key"; anything else is a transport failure: a timeout (net.Error with Timeout, or
 // context.DeadlineExceeded) is answered 504, any other 503.
 type Tracker interface {
-	// GetPaths returns the URLs of a key's copies, best first. An empty list is "paths=0".
+	// GetPaths returns the URLs of a key's copies, best first. An empty list is "paths=0". The
+	// gateway calls it without a deadline: it bounds its own wait, as the tracker pool does by
+	// tracker_connect + tracker_read for each tracker it tries.
 	GetPaths(ctx context.Context, domain, key string, noverify bool) ([]string, error)
 	// CreateOpen starts an upload and returns where to PUT the bytes, best first.
 	CreateOpen(ctx context.Context, domain, key, class string) (Open, error)

@@ -41,7 +41,7 @@ func (s *Server) countPathLookup(hit bool) {
 // them, or the status and message to answer instead.
 func (s *Server) trackerRequest(st *state, rt *route, key string, head bool, rec *accessRecord) (*fetchRequest, int, string) {
 	pk := pathKey{rt.Domain, key, rt.NoVerify}
-	e, hit, err := st.paths.lookup(st.tracker, st.budget, pk)
+	e, hit, err := st.paths.lookup(st.tracker, pk)
 	s.countPathLookup(hit)
 	if err != nil {
 		if trackerCode(err) == "" {
@@ -86,7 +86,7 @@ func (tf *trackerFetch) failed(target) { tf.st.paths.drop(tf.key, tf.cur.Load())
 // again asks the tracker for the key's paths after every cached copy failed.
 func (tf *trackerFetch) again() ([]target, int, string) {
 	tf.st.paths.drop(tf.key, tf.cur.Load())
-	e, hit, err := tf.st.paths.lookup(tf.st.tracker, tf.st.budget, tf.key)
+	e, hit, err := tf.st.paths.lookup(tf.st.tracker, tf.key)
 	tf.s.countPathLookup(hit)
 	if err != nil {
 		status, msg := trackerAnswer(err)
@@ -300,9 +300,9 @@ func newPathCache(cfg PathCache, now func() time.Time) *pathCache {
 }
 
 // lookup returns the paths of k, from the cache when fresh. hit reports a cache hit. The entry is
-// returned so that a failing path can drop exactly that answer (drop). A tracker call, made on a miss
-// only, is bounded by budget.
-func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathEntry, hit bool, err error) {
+// returned so that a failing path can drop exactly that answer (drop). A tracker call is made on a
+// miss only.
+func (c *pathCache) lookup(t Tracker, k pathKey) (e *pathEntry, hit bool, err error) {
 	if e := c.fresh(k); e != nil {
 		return e, true, e.err
 	}
@@ -311,7 +311,7 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 	fk := k.flightKey()
 	gen := c.version(k)
 	for {
-		v, err, _ := c.flight.Do(fk, func() (any, error) { return c.ask(t, budget, k) })
+		v, err, _ := c.flight.Do(fk, func() (any, error) { return c.ask(t, k) })
 		if err != nil {
 			return nil, false, err
 		}
@@ -327,22 +327,14 @@ func (c *pathCache) lookup(t Tracker, budget time.Duration, k pathKey) (e *pathE
 }
 
 // ask is the tracker call of a lookup's flight. It caches the answer only when no change came
-// between the call and the caching (see version). The gateway's own tracker pool bounds each tracker
-// it tries by tracker_connect + tracker_read, which add up to budget, so it is called without a
-// context deadline (whose timer and cancel hooks cost each lookup); any other Tracker gets budget.
-func (c *pathCache) ask(t Tracker, budget time.Duration, k pathKey) (any, error) {
+// between the call and the caching (see version).
+func (c *pathCache) ask(t Tracker, k pathKey) (any, error) {
 	gen := c.version(k)
 	// Another caller may have filled the entry between our miss and this call.
 	if e := c.fresh(k); e != nil {
 		return pathAnswer{e, gen}, nil
 	}
-	ctx := context.Background()
-	if _, own := t.(poolTracker); !own {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, budget)
-		defer cancel()
-	}
-	paths, err := t.GetPaths(ctx, k.domain, k.key, k.noverify)
+	paths, err := t.GetPaths(context.Background(), k.domain, k.key, k.noverify) // bounded by t (Tracker.GetPaths)
 	now := c.now()
 	var e *pathEntry
 	switch {
