@@ -500,8 +500,11 @@ func (s *Server) metaOf(cr *cacheRoute, a *answer) cache.Meta {
 		hdr = append(hdr, cache.HeaderField{Name: "Content-Type", Value: string(ct)})
 	}
 	resp.Header.VisitAll(func(k, v []byte) {
+		if hopHeader(k) {
+			return
+		}
 		name := string(k)
-		if hopHeader([]byte(name)) || name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" ||
+		if name == "Content-Range" || name == "Set-Cookie" || name == "Etag" || name == "ETag" ||
 			cr.isTagHeader(name) {
 			return
 		}
