@@ -131,7 +131,7 @@ func TestGetPathsAllocs(t *testing.T) {
 }
 
 // TestGetPathsVerifyAllocs: get_paths with verification, its HEAD answered at once, allocates as
-// much as without (issue 14): only the string of its URLs. The HEAD reuses its request buffer, its
+// much as without: only the string of its URLs. The HEAD reuses its request buffer, its
 // connection's watch of the query's context and the verifier's call, and checks a URL that is part
 // of the reply's string; it made seven allocations of its own before.
 func TestGetPathsVerifyAllocs(t *testing.T) {

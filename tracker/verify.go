@@ -17,7 +17,7 @@ import (
 // take that overlap. Hot keys, read by many clients at once, cost one HEAD per round trip to the
 // node rather than one per query.
 //
-// It also hedges (issue 14): a HEAD whose node has not begun to answer within the hedge delay
+// It also hedges: a HEAD whose node has not begun to answer within the hedge delay
 // (verify_hedge_delay) goes on in the background, and the query, with every query sharing that HEAD,
 // hears that it is late and checks its next copy, as it would after a failed check, instead of
 // waiting up to node_timeout for a node that may have just frozen. Until the late HEAD ends, queries

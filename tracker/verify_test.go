@@ -60,7 +60,7 @@ func TestGetPathsShareVerification(t *testing.T) {
 	}
 }
 
-// Hedged verification (issue 14): get_paths checks the first usable copy of a key with a HEAD; a
+// Hedged verification: get_paths checks the first usable copy of a key with a HEAD; a
 // node that has not begun to answer within verify_hedge_delay no longer holds the query (and every
 // query sharing that HEAD) for node_timeout.
 
@@ -157,7 +157,7 @@ func lateChecks(s *Server) int {
 	return n
 }
 
-// TestGetPathsHedgesHungNode (issue 14): with the first copy's node frozen and node_timeout far
+// TestGetPathsHedgesHungNode: with the first copy's node frozen and node_timeout far
 // longer than the client waits, get_paths (many at once, sharing the first copy's HEAD) answers
 // with the live copy well within the client's deadline. Before, every one of them waited out
 // node_timeout on the frozen node. A later query, while that HEAD is still late, checks the live

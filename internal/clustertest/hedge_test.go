@@ -12,7 +12,7 @@ import (
 	"github.com/mogway/mogway/tracker/worker"
 )
 
-// TestGetPathsHedgeFrozenNode (issue 14): with node 1 frozen, the monitor not yet aware of it and a
+// TestGetPathsHedgeFrozenNode: with node 1 frozen, the monitor not yet aware of it and a
 // node_timeout far longer than the clients wait, get_paths with verification of keys with a copy on
 // each node answers every client in time with the copy on node 0, whichever copy the tracker drew
 // first: a check that node 1 does not begin to answer within verify_hedge_delay no longer holds the
