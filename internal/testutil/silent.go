@@ -12,22 +12,26 @@ import (
 func Silent(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	ln := Listen(t, addr)
-	var held sync.WaitGroup
-	conns := make(chan net.Conn, 64)
-	held.Go(func() {
+	var (
+		accepting sync.WaitGroup
+		mu        sync.Mutex
+		conns     []net.Conn // never read, never answered
+	)
+	accepting.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns <- c // never read, never answered
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 		}
 	})
 	t.Cleanup(func() {
 		ln.Close()
-		held.Wait()
-		close(conns)
-		for c := range conns {
+		accepting.Wait()
+		for _, c := range conns {
 			c.Close()
 		}
 	})
