@@ -153,8 +153,8 @@ func (c *cluster) ab(a abRun) (row, error) {
 		cpus = loadCPUs
 	}
 	urls := [2]string{a.mogURL, a.refURL}
-	sides := [2][]int{pids(a.mog...), pids(a.ref...)}
 	byRole := [2][]role{roles(a.mog...), roles(a.ref...)}
+	sides := [2][]int{rolePids(byRole[0]), rolePids(byRole[1])}
 	scripts, err := c.writeScripts(a)
 	if err != nil {
 		return row{}, err
