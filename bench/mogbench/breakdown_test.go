@@ -2,10 +2,12 @@ package main
 
 import (
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mogway/mogway/internal/clustertest"
 )
@@ -143,6 +145,32 @@ func TestRoles(t *testing.T) {
 	}
 	if got, want := pids(ps...), []int{pid(0), pid(1), pid(2), pid(3)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pids = %v, want %v", got, want)
+	}
+}
+
+// TestRoleTicks reads the CPU time of this test's own process, which has used some: a role with it
+// counts at least what was read before, and a role without processes counts nothing.
+func TestRoleTicks(t *testing.T) {
+	self := os.Getpid()
+	before, err := cpuTicks(self)
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	spent := 0
+	for deadline := time.Now().Add(10 * time.Second); before == 0 && time.Now().Before(deadline); {
+		for i := range 10_000_000 { // spend CPU until it shows in /proc
+			spent += i
+		}
+		if before, err = cpuTicks(self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if before == 0 {
+		t.Fatalf("this process shows no CPU time in /proc after %d sums", spent)
+	}
+	ticks := roleTicks([]role{{"self", []int{self}}, {"none", nil}})
+	if len(ticks) != 2 || ticks[0] < before || ticks[1] != 0 {
+		t.Errorf("roleTicks = %v, want [>= %d, 0]", ticks, before)
 	}
 }
 
