@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,14 +55,12 @@ func roles(ps ...*proc) []role {
 			continue
 		}
 		name := roleName(p)
-		i := 0
-		for i < len(out) && out[i].name != name {
-			i++
-		}
-		if i == len(out) {
+		i := slices.IndexFunc(out, func(r role) bool { return r.name == name })
+		if i < 0 {
+			i = len(out)
 			out = append(out, role{name: name})
 		}
-		for _, pid := range pids(p) {
+		for _, pid := range procPids(p) {
 			if !seen[pid] {
 				seen[pid] = true
 				out[i].pids = append(out[i].pids, pid)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mogway/mogway/internal/clustertest"
 )
@@ -142,11 +143,34 @@ func TestRoles(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("roles = %v, want %v", got, want)
 	}
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		return
+	if got, want := pids(ps...), []int{pid(0), pid(1), pid(2), pid(3)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pids = %v, want %v", got, want)
 	}
-	if ticks := roleTicks(got); len(ticks) != 3 {
-		t.Errorf("roleTicks = %v, want one figure per role", ticks)
+}
+
+// TestRoleTicks reads the CPU time of this test's own process, which has used some: a role with it
+// counts at least what was read before, and a role without processes counts nothing.
+func TestRoleTicks(t *testing.T) {
+	self := os.Getpid()
+	before, err := cpuTicks(self)
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	spent := 0
+	for deadline := time.Now().Add(10 * time.Second); before == 0 && time.Now().Before(deadline); {
+		for i := range 10_000_000 { // spend CPU until it shows in /proc
+			spent += i
+		}
+		if before, err = cpuTicks(self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if before == 0 {
+		t.Fatalf("this process shows no CPU time in /proc after %d sums", spent)
+	}
+	ticks := roleTicks([]role{{"self", []int{self}}, {"none", nil}})
+	if len(ticks) != 2 || ticks[0] < before || ticks[1] != 0 {
+		t.Errorf("roleTicks = %v, want [>= %d, 0]", ticks, before)
 	}
 }
 

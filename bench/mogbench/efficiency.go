@@ -79,26 +79,25 @@ func perRequest(ticks, requests int64) float64 {
 	return float64(ticks) * 1e6 / clockTicks / float64(requests)
 }
 
-// pids returns the process ids of the daemons in ps, nginx's worker processes included.
-func pids(ps ...*proc) []int {
+// pids returns the process ids of the daemons in ps, nginx's worker processes included, each once,
+// grouped by role.
+func pids(ps ...*proc) []int { return rolePids(roles(ps...)) }
+
+// rolePids returns the process ids of every role in rs, in their order.
+func rolePids(rs []role) []int {
 	var out []int
-	seen := map[int]bool{}
-	for _, p := range ps {
-		if p == nil || p.cmd.Process == nil {
-			continue
-		}
-		all := []int{p.cmd.Process.Pid}
-		if p.isNginx() {
-			all = append(all, nginxWorkers(p)...)
-		}
-		for _, pid := range all {
-			if !seen[pid] {
-				seen[pid] = true
-				out = append(out, pid)
-			}
-		}
+	for _, r := range rs {
+		out = append(out, r.pids...)
 	}
 	return out
+}
+
+// procPids is p's process id and, for an nginx master, its workers'.
+func procPids(p *proc) []int {
+	if p.isNginx() {
+		return append([]int{p.cmd.Process.Pid}, nginxWorkers(p)...)
+	}
+	return []int{p.cmd.Process.Pid}
 }
 
 // isNginx reports whether p is an nginx master (named nginx or nginx-*), whose workers serve.

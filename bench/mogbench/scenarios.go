@@ -153,8 +153,8 @@ func (c *cluster) ab(a abRun) (row, error) {
 		cpus = loadCPUs
 	}
 	urls := [2]string{a.mogURL, a.refURL}
-	sides := [2][]int{pids(a.mog...), pids(a.ref...)}
 	byRole := [2][]role{roles(a.mog...), roles(a.ref...)}
+	sides := [2][]int{rolePids(byRole[0]), rolePids(byRole[1])}
 	scripts, err := c.writeScripts(a)
 	if err != nil {
 		return row{}, err
@@ -173,9 +173,9 @@ func (c *cluster) ab(a abRun) (row, error) {
 	var lookups, requests float64 // get_paths answered and mogway requests, over the rounds
 	for range c.o.rounds {
 		for side, u := range urls {
+			counting := side == 0 && a.lookups // this round's get_paths are counted
 			var g0 float64
-			if side == 0 && a.lookups {
-				var err error
+			if counting {
 				if g0, err = getPathsAnswered(trackerMetrics); err != nil {
 					return row{}, err
 				}
@@ -186,7 +186,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 				return row{}, err
 			}
 			s := shares(byRole[side], t0, roleTicks(byRole[side]), r.Requests)
-			if side == 0 && a.lookups {
+			if counting {
 				g1, err := getPathsAnswered(trackerMetrics)
 				if err != nil {
 					return row{}, err
