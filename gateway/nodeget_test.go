@@ -139,17 +139,24 @@ func wantGet(t *testing.T, n *node, resp *fasthttp.Response, uri, want string) {
 	}
 }
 
-func TestNodeGetEarlyThenResume(t *testing.T) {
-	t.Parallel()
-	sn, n, resp := scriptedNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
-	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(20 * time.Millisecond)}, resp)
+// getResumed GETs /a from n into resp with an early deadline early from now, fails the test unless
+// the answer is late for it (a *slowGet), and resumes the GET: resp then holds the answer.
+func getResumed(t *testing.T, n *node, resp *fasthttp.Response, early time.Duration) {
+	t.Helper()
+	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(early)}, resp)
 	var slow *slowGet
 	if !errors.As(err, &slow) {
-		t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
+		t.Fatalf("get with an early deadline before the whole answer = %v, want a *slowGet", err)
 	}
 	if err := slow.resume(); err != nil {
 		t.Fatalf("resume = %v, want the answer", err)
 	}
+}
+
+func TestNodeGetEarlyThenResume(t *testing.T) {
+	t.Parallel()
+	sn, n, resp := scriptedNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
+	getResumed(t, n, resp, 20*time.Millisecond)
 	if resp.StatusCode() != 200 || string(readAll(t, resp)) != "slow answer" {
 		t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
 	}
@@ -172,14 +179,7 @@ func TestNodeGetEarlyMidAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sn, n, resp := scriptedNode(t, 300*time.Millisecond, tc.answer, answer200("next"))
-			err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(450 * time.Millisecond)}, resp)
-			var slow *slowGet
-			if !errors.As(err, &slow) {
-				t.Fatalf("get of an answer paused past the early deadline = %v, want a *slowGet", err)
-			}
-			if err := slow.resume(); err != nil {
-				t.Fatalf("resume = %v", err)
-			}
+			getResumed(t, n, resp, 450*time.Millisecond)
 			if got := readAll(t, resp); resp.StatusCode() != 200 || string(got) != body {
 				t.Fatalf("resumed answer = %d with %d bytes, want 200 with the %d bytes", resp.StatusCode(), len(got), len(body))
 			}
