@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -119,27 +118,50 @@ func readAll(t *testing.T, resp *fasthttp.Response) []byte {
 	return append([]byte(nil), resp.Body()...)
 }
 
-func TestNodeGetEarlyThenResume(t *testing.T) {
-	t.Parallel()
-	sn := startScriptNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
-	n := testNode(sn.addr)
+// scriptedNode starts a scriptNode with delay and answers, and returns it with a node for it made by
+// testNode and a response released when the test ends.
+func scriptedNode(t *testing.T, delay time.Duration, answers ...string) (*scriptNode, *node, *fasthttp.Response) {
+	t.Helper()
+	sn := startScriptNode(t, delay, answers...)
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(20 * time.Millisecond)}, resp)
+	t.Cleanup(func() { fasthttp.ReleaseResponse(resp) })
+	return sn, testNode(sn.addr), resp
+}
+
+// wantGet GETs uri from n into resp and fails the test unless it answers with the body want.
+func wantGet(t *testing.T, n *node, resp *fasthttp.Response, uri, want string) {
+	t.Helper()
+	if err := n.get(&getRequest{uri: uri, timeout: 10 * time.Second}, resp); err != nil {
+		t.Fatalf("GET %s = %v, want %.40q", uri, err, want)
+	}
+	if got := readAll(t, resp); string(got) != want {
+		t.Fatalf("GET %s = %d bytes %.40q, want %d bytes %.40q", uri, len(got), got, len(want), want)
+	}
+}
+
+// getResumed GETs /a from n into resp with an early deadline early from now, fails the test unless
+// the answer is late for it (a *slowGet), and resumes the GET: resp then holds the answer.
+func getResumed(t *testing.T, n *node, resp *fasthttp.Response, early time.Duration) {
+	t.Helper()
+	err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(early)}, resp)
 	var slow *slowGet
 	if !errors.As(err, &slow) {
-		t.Fatalf("get with an early deadline before the answer = %v, want a *slowGet", err)
+		t.Fatalf("get with an early deadline before the whole answer = %v, want a *slowGet", err)
 	}
 	if err := slow.resume(); err != nil {
 		t.Fatalf("resume = %v, want the answer", err)
 	}
+}
+
+func TestNodeGetEarlyThenResume(t *testing.T) {
+	t.Parallel()
+	sn, n, resp := scriptedNode(t, 300*time.Millisecond, answer200("slow answer"), answer200("next"))
+	getResumed(t, n, resp, 20*time.Millisecond)
 	if resp.StatusCode() != 200 || string(readAll(t, resp)) != "slow answer" {
 		t.Fatalf("resumed answer = %d %q, want 200 \"slow answer\"", resp.StatusCode(), resp.Body())
 	}
 	// The connection went back to the pool clean: the next GET uses it.
-	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
-		t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
-	}
+	wantGet(t, n, resp, "/b", "next")
 	if a := sn.accepted.Load(); a != 1 {
 		t.Errorf("connections accepted = %d, want 1 (the resumed one reused)", a)
 	}
@@ -156,24 +178,12 @@ func TestNodeGetEarlyMidAnswer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sn := startScriptNode(t, 300*time.Millisecond, tc.answer, answer200("next"))
-			n := testNode(sn.addr)
-			resp := fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseResponse(resp)
-			err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(450 * time.Millisecond)}, resp)
-			var slow *slowGet
-			if !errors.As(err, &slow) {
-				t.Fatalf("get of an answer paused past the early deadline = %v, want a *slowGet", err)
-			}
-			if err := slow.resume(); err != nil {
-				t.Fatalf("resume = %v", err)
-			}
+			sn, n, resp := scriptedNode(t, 300*time.Millisecond, tc.answer, answer200("next"))
+			getResumed(t, n, resp, 450*time.Millisecond)
 			if got := readAll(t, resp); resp.StatusCode() != 200 || string(got) != body {
 				t.Fatalf("resumed answer = %d with %d bytes, want 200 with the %d bytes", resp.StatusCode(), len(got), len(body))
 			}
-			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
-				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
-			}
+			wantGet(t, n, resp, "/b", "next")
 			if a := sn.accepted.Load(); a != 1 {
 				t.Errorf("connections accepted = %d, want 1", a)
 			}
@@ -202,25 +212,18 @@ func TestNodeGetEarlyWaitingForConnection(t *testing.T) {
 	if err := slow.resume(); err != nil || string(readAll(t, first)) != "first" {
 		t.Fatalf("first GET resumed = %v %q, want \"first\"", err, first.Body())
 	}
-	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, second); err != nil || string(readAll(t, second)) != "second" {
-		t.Fatalf("second GET started over = %v %q, want \"second\" (the first try sent nothing)", err, second.Body())
-	}
+	wantGet(t, n, second, "/b", "second") // started over: the first try sent nothing
 }
 
 // A GET whose early deadline passes before it has a connection sends nothing and says so
 // (errEarlyConnect): its caller starts it over without the early deadline.
 func TestNodeGetEarlyBeforeConnected(t *testing.T) {
 	t.Parallel()
-	sn := startScriptNode(t, 0, answer200("answer"))
-	n := testNode(sn.addr)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
+	_, n, resp := scriptedNode(t, 0, answer200("answer"))
 	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second, early: time.Now().Add(-time.Millisecond)}, resp); err != errEarlyConnect {
 		t.Fatalf("get whose early deadline passed = %v, want errEarlyConnect", err)
 	}
-	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "answer" {
-		t.Fatalf("GET started over = %v %q, want \"answer\" (the first sent nothing)", err, resp.Body())
-	}
+	wantGet(t, n, resp, "/a", "answer") // started over: the first try sent nothing
 }
 
 func TestNodeGetBodies(t *testing.T) {
@@ -242,20 +245,10 @@ func TestNodeGetBodies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sn := startScriptNode(t, 0, tc.answer, answer200("next"))
-			n := testNode(sn.addr)
-			resp := fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseResponse(resp)
-			if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil {
-				t.Fatal(err)
-			}
-			if got := readAll(t, resp); string(got) != tc.want {
-				t.Fatalf("body = %d bytes %.40q, want %d bytes %.40q", len(got), got, len(tc.want), tc.want)
-			}
+			sn, n, resp := scriptedNode(t, 0, tc.answer, answer200("next"))
+			wantGet(t, n, resp, "/a", tc.want)
 			resp.Reset() // closes a streamed body: its connection goes back or is closed
-			if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || string(readAll(t, resp)) != "next" {
-				t.Fatalf("next GET = %v %q, want \"next\"", err, resp.Body())
-			}
+			wantGet(t, n, resp, "/b", "next")
 			want := int64(2)
 			if tc.reused {
 				want = 1
@@ -272,10 +265,7 @@ func TestNodeGetBodies(t *testing.T) {
 func TestNodeGetUnreadBodyClosesConnection(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("x", 2*maxBufferedBody)
-	sn := startScriptNode(t, 0, answer200(big), answer200("next"))
-	n := testNode(sn.addr)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
+	sn, n, resp := scriptedNode(t, 0, answer200(big), answer200("next"))
 	if err := n.get(&getRequest{uri: "/a", timeout: 10 * time.Second}, resp); err != nil {
 		t.Fatal(err)
 	}
@@ -283,9 +273,7 @@ func TestNodeGetUnreadBodyClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Reset()
-	if err := n.get(&getRequest{uri: "/b", timeout: 10 * time.Second}, resp); err != nil || !bytes.Equal(readAll(t, resp), []byte("next")) {
-		t.Fatalf("next GET = %v %.40q, want \"next\"", err, resp.Body())
-	}
+	wantGet(t, n, resp, "/b", "next")
 	if a := sn.accepted.Load(); a != 2 {
 		t.Errorf("connections accepted = %d, want 2", a)
 	}

@@ -60,7 +60,9 @@ func BenchmarkGetPathsFound(b *testing.B) {
 // BenchmarkGetPathsVerify measures get_paths with verification of a stored key, its HEAD answered
 // at once by a node that does no work of its own (plainNode): the tracker's cost of a check.
 func BenchmarkGetPathsVerify(b *testing.B) {
-	tt := startHedged(b, Config{}, plainNode(b, "127.0.0.2"), plainNode(b, "127.0.0.3"))
+	port1, _ := plainNode(b, "127.0.0.2")
+	port2, _ := plainNode(b, "127.0.0.3")
+	tt := startHedged(b, Config{}, port1, port2)
 	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
 	const line = "get_paths domain=d&key=k"
 	var out []byte

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mogway/mogway/internal/testutil"
@@ -138,18 +139,27 @@ func TestGetPathsVerifyAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("counted without the race detector (see raceEnabled)")
 	}
-	tt := startHedged(t, Config{}, plainNode(t, "127.0.0.2"), plainNode(t, "127.0.0.3"))
-	dispatchAllocs(t, tt, "get_paths domain=d&key=k", "OK paths=2&path1=http://127.0.0.2:", 1)
+	port1, heads := plainNode(t, "127.0.0.2")
+	port2, _ := plainNode(t, "127.0.0.3")
+	tt := startHedged(t, Config{}, port1, port2)
+	runs := dispatchAllocs(t, tt, "get_paths domain=d&key=k", "OK paths=2&path1=http://127.0.0.2:", 1)
+	// Each get_paths was verified: a count of get_paths without its HEAD would pass unseen.
+	if got := heads.Load(); got != int64(runs) {
+		t.Errorf("the node of path1 answered %d HEADs for %d get_paths, want one each", got, runs)
+	}
 }
 
 // dispatchAllocs checks that line, dispatched on a connection of tt with the context queries get
 // (the server's, which a stop cancels), answers with a reply that begins with prefix and allocates
-// at most want times.
-func dispatchAllocs(t *testing.T, tt *testTracker, line, prefix string, want float64) {
+// at most want times. It returns how many times it dispatched line.
+func dispatchAllocs(t *testing.T, tt *testTracker, line, prefix string, want float64) (runs int) {
 	t.Helper()
 	c := &conn{s: tt.s, res: make(mogproto.Args, 0, 1+len(pathNames))}
 	var out []byte
-	run := func() { out = tt.s.dispatch(tt.s.stopCtx, c, line, out[:0]) }
+	run := func() {
+		out = tt.s.dispatch(tt.s.stopCtx, c, line, out[:0])
+		runs++
+	}
 	run()
 	if !strings.HasPrefix(string(out), prefix) {
 		t.Fatalf("%s = %q, want %s…", line, out, prefix)
@@ -157,12 +167,13 @@ func dispatchAllocs(t *testing.T, tt *testTracker, line, prefix string, want flo
 	if n := testing.AllocsPerRun(100, run); n > want {
 		t.Errorf("dispatch(%q) allocs = %v, want %v", line, n, want)
 	}
+	return runs
 }
 
 // plainNode is a storage node on ip that answers each HEAD with Content-Length 5 without
 // allocating, so that an allocation count of the tracker counts the tracker's alone. It returns
-// the port.
-func plainNode(t testing.TB, ip string) string {
+// the port and the count of HEADs answered.
+func plainNode(t testing.TB, ip string) (port string, heads *atomic.Int64) {
 	t.Helper()
 	ln := testutil.Listen(t, ip+":0")
 	var wg sync.WaitGroup
@@ -171,6 +182,7 @@ func plainNode(t testing.TB, ip string) string {
 		wg.Wait()
 	})
 	reply := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+	heads = new(atomic.Int64)
 	wg.Go(func() {
 		for {
 			nc, err := ln.Accept()
@@ -191,6 +203,7 @@ func plainNode(t testing.TB, ip string) string {
 					// One request at a time: the tracker sends the next once this one is answered.
 					if n >= 4 && string(buf[n-4:n]) == "\r\n\r\n" {
 						n = 0
+						heads.Add(1)
 						if _, err := nc.Write(reply); err != nil {
 							return
 						}
@@ -202,6 +215,6 @@ func plainNode(t testing.TB, ip string) string {
 			})
 		}
 	})
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, heads
 }

@@ -3,7 +3,6 @@ package tracker
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -264,15 +263,7 @@ func startNode(t testing.TB, ip string, mgmtPort string, devids ...int) *testNod
 		n.mgmtAddr = mgmtLn.Addr().String()
 	}
 	_, n.httpPort, _ = net.SplitHostPort(httpLn.Addr().String())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, httpLn, mgmtLn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("storaged Serve: %v", err)
-		}
-	})
+	testutil.Run(t, "storaged", func(ctx context.Context) error { return s.Serve(ctx, httpLn, mgmtLn) })
 	return n
 }
 

@@ -425,15 +425,7 @@ func TestSharedDatabase(t *testing.T) {
 	}
 	b.noWorkers = true
 	ln := testutil.Listen(t, "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testutil.Run(t, "tracker b", func(ctx context.Context) error { return b.Serve(ctx, ln) })
 	bt := &testTracker{s: b, st: a.st, addr: ln.Addr().String()}
 	lb := bt.dial(t)
 	if got := lb.do("list_keys domain=shared"); got != "ERR unreg_domain Domain+name+invalid/not+found" {

@@ -41,3 +41,16 @@ func (s *Serving) Stop(t testing.TB, name string, crash bool, within time.Durati
 		return nil
 	}
 }
+
+// Run runs serve as Go does until the test ends, then stops it gracefully (Stop, within a minute)
+// and fails the test unless serve returned nil, as a daemon's Serve does after a graceful stop. name
+// names the server in the failure.
+func Run(t testing.TB, name string, serve func(ctx context.Context) error) {
+	t.Helper()
+	s := Go(nil, serve)
+	t.Cleanup(func() {
+		if err := s.Stop(t, name, false, time.Minute); err != nil {
+			t.Errorf("%s Serve: %v", name, err)
+		}
+	})
+}

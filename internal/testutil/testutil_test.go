@@ -236,3 +236,23 @@ func TestServingStop(t *testing.T) {
 		t.Fatalf("Errorf message = %q", r.msg)
 	}
 }
+
+func TestRun(t *testing.T) {
+	stopped := make(chan struct{})
+	t.Cleanup(func() {
+		select {
+		case <-stopped:
+		default:
+			t.Error("serve still running after its test ended")
+		}
+	})
+	Run(t, "graceful", func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil })
+
+	r := &fatalRecorder{TB: t}
+	t.Cleanup(func() {
+		if r.msg != "boom Serve: boom" {
+			t.Errorf("Errorf message = %q, want %q", r.msg, "boom Serve: boom")
+		}
+	})
+	Run(r, "boom", func(ctx context.Context) error { <-ctx.Done(); return errors.New("boom") })
+}

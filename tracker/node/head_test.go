@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -34,15 +33,9 @@ var closedGate = func() chan struct{} {
 // gatedScriptedNode is scriptedNode holding each reply until gate is closed (a nil gate: for ever).
 func gatedScriptedNode(t *testing.T, reply string, closeAfter bool, gate <-chan struct{}) (string, *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	done := make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-	})
+	t.Cleanup(func() { close(done) })
 	var conns atomic.Int64
 	go func() {
 		for {
@@ -314,11 +307,7 @@ func TestSizeWithinPatienceBeforeWrite(t *testing.T) {
 // TestSizeWithinSlowHead: an answer begun within the patience may end after it: the rest of the
 // head is awaited until the Timeout, not taken for a late or failed HEAD.
 func TestSizeWithinSlowHead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	go func() {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -346,15 +335,9 @@ func TestSizeWithinSlowHead(t *testing.T) {
 // the HEAD at once; a context over before its HEAD stops it with the context's error.
 func TestSizeContextOnKeptConnection(t *testing.T) {
 	// The node answers two HEADs, then says it has read the third (asked) and holds it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "127.0.0.1:0")
 	asked, done := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-	})
+	t.Cleanup(func() { close(done) })
 	var conns atomic.Int64
 	go func() {
 		nc, err := ln.Accept()

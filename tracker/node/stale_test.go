@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,19 +30,8 @@ func TestSizeAfterStoragedIdleTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("storaged Serve: %v", err)
-		}
-	})
+	ln := testutil.Listen(t, "127.0.0.1:0")
+	testutil.Run(t, "storaged", func(ctx context.Context) error { return srv.Serve(ctx, ln, nil) })
 	addr := ln.Addr().String()
 	u := "http://" + addr + "/dev1/0/000/000/0000000001.fid"
 
