@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/client"
 )
 
@@ -124,34 +124,7 @@ func TestClusterTrackerFailures(t *testing.T) {
 		t.Errorf("GET with every tracker down = %d, want 503", code)
 	}
 	// A tracker that accepts and never answers: 504 after the read timeout.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	ln := testutil.Silent(t, "127.0.0.1:0")
 	cfg := Config{Trackers: []string{ln.Addr().String()}, Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
 	cfg.Timeouts.TrackerRead = conf.Duration(300 * time.Millisecond)
 	g2 := startGateway(t, cfg, Deps{})
