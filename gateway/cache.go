@@ -207,7 +207,7 @@ func (s *Server) cachedHead(ctx *fasthttp.RequestCtx, rt *route, name string, re
 			ct = []byte(f.Value)
 			continue
 		}
-		if !hopHeader([]byte(f.Name)) {
+		if !hopHeader(f.Name) {
 			out.Header.Add(f.Name, f.Value)
 		}
 	}

@@ -364,9 +364,10 @@ func entityOf(resp *fasthttp.Response, head bool, etag string) (entity, bool) {
 	return e, true
 }
 
-// hopHeader reports whether a field of a storage answer (its name as fasthttp normalises it) is not
-// copied to the client: hop-by-hop (RFC 9110 section 7.6.1), or one the gateway sets itself.
-func hopHeader(k []byte) bool {
+// hopHeader reports whether a field of a storage answer (its name k as fasthttp normalises it) is not
+// copied to the client: hop-by-hop (RFC 9110 section 7.6.1), or one the gateway sets itself. k is the
+// name as fasthttp's bytes or as a cached answer's string, compared without a copy either way.
+func hopHeader[K string | []byte](k K) bool {
 	switch string(k) {
 	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te", "Trailer", "Upgrade",
 		"Proxy-Authenticate", "Content-Length", "Server", "Date", "Content-Type":

@@ -510,6 +510,36 @@ func TestPathCacheHitAllocs(t *testing.T) {
 	}
 }
 
+// TestHopHeader: a storage answer's field is left out of the client's answer by its name, given as
+// fasthttp's bytes or as a cached answer's string alike, without copying the name.
+func TestHopHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hop  bool
+	}{
+		{"Connection", true},
+		{"Transfer-Encoding", true},
+		{"Content-Length", true},
+		{"Content-Type", true},
+		{"Server", true},
+		{"Last-Modified", false},
+		{"Content-Disposition", false},
+		{"connection", false}, // fasthttp normalises names: only its spelling is matched
+		{"X-A-Field-Name-Longer-Than-Thirty-Two-Bytes", false},
+	} {
+		b := []byte(tc.name)
+		if got := hopHeader(tc.name); got != tc.hop {
+			t.Errorf("hopHeader(%q) = %v, want %v", tc.name, got, tc.hop)
+		}
+		if got := hopHeader(b); got != tc.hop {
+			t.Errorf("hopHeader([]byte(%q)) = %v, want %v", tc.name, got, tc.hop)
+		}
+		if n := testing.AllocsPerRun(100, func() { hopHeader(tc.name); hopHeader(b) }); n != 0 {
+			t.Errorf("hopHeader(%q): %v allocations, want 0", tc.name, n)
+		}
+	}
+}
+
 func TestPathEntryParsesOnce(t *testing.T) {
 	e := newPathEntry([]string{"http://127.0.0.2:7500/dev1/0/000/000/0000000017.fid", "ftp://x/y", "http://127.0.0.3:7500/dev2/a?b=c"}, nil, time.Time{})
 	want := []pathTarget{

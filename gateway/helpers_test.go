@@ -72,13 +72,7 @@ func startStorageOn(t *testing.T, ip string, mutate func(*storaged.Config), wrap
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	testutil.Run(t, "storage node "+addr, func(ctx context.Context) error { return srv.Serve(ctx, ln, nil) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			st, _ := json.Marshal(srv.Stats())

@@ -167,14 +167,16 @@ func (r *racer) runNext() (at attempt, done bool) {
 		return tr.end(err), true
 	}
 	r.pending |= 1 << i
-	go func(s *Server, head bool, ph passHeaders, out chan<- attempt) {
+	// The goroutine may outlive r (a loser, see finish): it takes what it needs now, never r.
+	s, head, ph, out := r.s, r.fr.head, r.ph, r.results
+	go func() {
 		if slow != nil {
 			out <- tr.end(slow.resume())
 		} else {
 			// Nothing was sent: connecting outlasted the hedge delay. Start over, unhurried.
 			out <- tr.end(s.roundTrip(tr.t, head, ph, tr.resp))
 		}
-	}(r.s, r.fr.head, r.ph, r.results)
+	}()
 	r.delayPassed(i)
 	return attempt{}, false
 }

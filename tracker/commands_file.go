@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -412,27 +411,24 @@ type lateCopy struct {
 }
 
 // firstPassed waits for the late checks until one of them passes (its HEAD gave length) and
-// returns its index, the first in late's order among those that passed by then, or -1 once every
-// check has failed.
+// returns its index, or -1 once every check has failed. Each check's end is sent to one buffered
+// channel by a goroutine that waits for it; the verifier ends every late HEAD (node_timeout, or
+// its stop), so these goroutines end with the checks, also after firstPassed has returned.
 func firstPassed(late []lateCopy, length int64) int {
-	var running []reflect.SelectCase // the checks not yet ended
-	for {
-		running = running[:0]
-		for i, l := range late {
-			select {
-			case <-l.v.done:
-				if l.v.err == nil && l.v.n == length {
-					return i
-				}
-			default:
-				running = append(running, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.v.done)})
-			}
-		}
-		if len(running) == 0 {
-			return -1
-		}
-		reflect.Select(running) // one has ended: the loop above sees whether it passed
+	ended := make(chan int, len(late))
+	for i, l := range late {
+		go func() {
+			<-l.v.done
+			ended <- i
+		}()
 	}
+	for range late {
+		i := <-ended
+		if v := late[i].v; v.err == nil && v.n == length {
+			return i
+		}
+	}
+	return -1
 }
 
 // delete removes a key; its copies are deleted later by the delete worker.

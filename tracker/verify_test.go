@@ -77,6 +77,12 @@ func silentNode(t *testing.T, ip string) string {
 // of HEADs received.
 func gatedNode(t *testing.T, ip string, gate <-chan struct{}) (string, *atomic.Int64) {
 	t.Helper()
+	return gatedNodeSized(t, ip, gate, "5")
+}
+
+// gatedNodeSized is gatedNode answering Content-Length length.
+func gatedNodeSized(t *testing.T, ip string, gate <-chan struct{}, length string) (string, *atomic.Int64) {
+	t.Helper()
 	var heads atomic.Int64
 	stop := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +93,7 @@ func gatedNode(t *testing.T, ip string, gate <-chan struct{}) (string, *atomic.I
 			case <-stop:
 			}
 		}
-		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Content-Length", length)
 	}))
 	srv.Listener = testutil.Listen(t, ip+":0")
 	srv.Start()
@@ -257,4 +263,39 @@ func TestGetPathsHedgeEveryCopyLate(t *testing.T) {
 	onHost(t, lc.readOKWithin("get_paths", replyWait), "127.0.0.3", "1")
 	close(gate1)
 	waitFor(t, "the late HEADs answered", func() bool { return lateHEADsEnded(tt.s) })
+}
+
+// TestGetPathsHedgeEveryCopyLateFirstFails: when every copy's check outlives the hedge delay and
+// the first of them to end fails (its node gives the wrong size), the query goes on waiting and
+// answers with the copy whose check passes after it; with every check failed, it answers no path.
+func TestGetPathsHedgeEveryCopyLateFirstFails(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		length2   string // the size the second copy's node gives
+		wantPaths string
+	}{
+		{"second passes", "5", "1"},
+		{"both fail", "4", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gate1, gate2 := make(chan struct{}), make(chan struct{})
+			port1, _ := gatedNodeSized(t, "127.0.0.2", gate1, "4")
+			port2, _ := gatedNodeSized(t, "127.0.0.3", gate2, tc.length2)
+			tt := startHedged(t, Config{NodeTimeout: conf.Duration(time.Minute)}, port1, port2)
+			lc := tt.dial(t)
+			lc.write("get_paths domain=d&key=k\r\n")
+			waitFor(t, "both checks late", func() bool { return lateChecks(tt.s) == 2 })
+			close(gate1)
+			waitFor(t, "the first check failed", func() bool { return lateChecks(tt.s) == 1 })
+			close(gate2)
+			a := lc.readOKWithin("get_paths", replyWait)
+			if tc.wantPaths == "0" {
+				if got := a.Get("paths"); got != "0" {
+					t.Fatalf("get_paths = %q, want paths=0", mogproto.AppendArgs(nil, a))
+				}
+				return
+			}
+			onHost(t, a, "127.0.0.3", tc.wantPaths)
+		})
+	}
 }

@@ -134,10 +134,12 @@ func medianIndex(xs []float64) int {
 	return idx[(len(idx)-1)/2]
 }
 
+// metricsTimeout bounds one read of the tracker's /metrics.
+const metricsTimeout = 10 * time.Second
+
 // getPathsAnswered returns the get_paths lines the tracker whose /metrics is at url has answered so
-// far, with any result.
-func getPathsAnswered(url string) (float64, error) {
-	client := &http.Client{Timeout: 10 * time.Second}
+// far, with any result, read through client (the caller's one client for its rounds).
+func getPathsAnswered(client *http.Client, url string) (float64, error) {
 	resp, err := client.Get(url)
 	if err != nil {
 		return 0, fmt.Errorf("tracker metrics: %w", err)

@@ -54,21 +54,21 @@ func TestGetPathsAnsweredRealTracker(t *testing.T) {
 	t.Cleanup(web.Close)
 	c.Upload(t, "bench", "k", "one", []byte("four"))
 
-	before, err := getPathsAnswered(web.URL + "/metrics")
+	before, err := getPathsAnswered(web.Client(), web.URL+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
 		c.GetPaths(t, "bench", "k")
 	}
-	after, err := getPathsAnswered(web.URL + "/metrics")
+	after, err := getPathsAnswered(web.Client(), web.URL+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after-before != 3 {
 		t.Errorf("get_paths answered moved by %v over 3 get_paths, want 3", after-before)
 	}
-	if _, err := getPathsAnswered(web.URL + "/nothing"); err == nil {
+	if _, err := getPathsAnswered(web.Client(), web.URL+"/nothing"); err == nil {
 		t.Error("getPathsAnswered of a 404 page = nil error, want one")
 	}
 }

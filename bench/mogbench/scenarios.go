@@ -171,12 +171,13 @@ func (c *cluster) ab(a abRun) (row, error) {
 	var p50, p99 [2][]time.Duration
 	var errs [2]int64
 	var lookups, requests float64 // get_paths answered and mogway requests, over the rounds
+	metrics := &http.Client{Timeout: metricsTimeout}
 	for range c.o.rounds {
 		for side, u := range urls {
 			counting := side == 0 && a.lookups // this round's get_paths are counted
 			var g0 float64
 			if counting {
-				if g0, err = getPathsAnswered(trackerMetrics); err != nil {
+				if g0, err = getPathsAnswered(metrics, trackerMetrics); err != nil {
 					return row{}, err
 				}
 			}
@@ -187,7 +188,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 			}
 			s := shares(byRole[side], t0, roleTicks(byRole[side]), r.Requests)
 			if counting {
-				g1, err := getPathsAnswered(trackerMetrics)
+				g1, err := getPathsAnswered(metrics, trackerMetrics)
 				if err != nil {
 					return row{}, err
 				}

@@ -48,8 +48,8 @@ func (c *cluster) uploadRow() (row, error) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	for _, pid := range append([]int{gw.cmd.Process.Pid}, nginxWorkers(c.nginx)...) {
-		// Earlier scenarios raised the nginx worker's high-water mark; count only the uploads.
+	for _, pid := range pids(gw, c.nginx) {
+		// Earlier scenarios raised the servers' high-water marks; count only the uploads.
 		if err := resetPeakRSS(pid); err != nil {
 			return row{}, err
 		}
