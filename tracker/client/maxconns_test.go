@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/netx"
 	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -153,6 +154,54 @@ func TestMaxConnsWaitRunsOut(t *testing.T) {
 	checkPlaces(t, one, 0)
 }
 
+// A tracker restart closes every idle connection. A read sent on one of them is sent again on a
+// new connection, not on the next idle one, which the pool probes and finds closed too.
+func TestMaxConnsStaleIdleConnections(t *testing.T) {
+	release := make(chan struct{})
+	ft := newFakeTracker(t, "127.0.0.2", func(line string) (string, action) {
+		if strings.Contains(line, "n=hold") { // answer, then close as a restart does
+			select {
+			case <-release:
+			case <-t.Context().Done():
+			}
+			return "OK \r\n", hangup
+		}
+		return "OK paths=0\r\n", keep
+	})
+	p, _ := newPool(t, Config{Trackers: []string{ft.Addr}, MaxConnsPerTracker: 2,
+		DialTimeout: conf.Duration(time.Minute), Timeout: conf.Duration(time.Minute)})
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := p.Do(t.Context(), "noop", mogproto.Args{{Name: "n", Value: "hold"}}); done <- err }()
+	}
+	waitFor(t, "two connections in use", func() bool { return len(ft.Lines()) == 2 })
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both idle connections see the close", func() bool {
+		tr := p.trackers[0]
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		closed := 0
+		for _, c := range tr.idle {
+			if netx.PeerClosed(c.nc) != nil {
+				closed++
+			}
+		}
+		return closed == 2
+	})
+	if _, err := p.GetPaths(t.Context(), "d", "k", GetPathsOptions{}); err != nil {
+		t.Errorf("GetPaths after the tracker closed every idle connection = %v, want it resent on a new one", err)
+	}
+	if st := p.Stats().Trackers[0]; ft.Accepts() != 3 || st.Failures != 0 {
+		t.Errorf("tracker accepted %d connections, Stats = %+v; want 3 and no failure", ft.Accepts(), st)
+	}
+	checkPlaces(t, p, 0)
+}
+
 // Every way a connection ends frees its place: after each failure the one place of a pool with
 // MaxConnsPerTracker 1 is free again (or held by an idle connection), and the next call gets it at
 // once instead of waiting DialTimeout.
@@ -229,6 +278,16 @@ func TestMaxConnsNoLeak(t *testing.T) {
 			// A mutation probes the idle connection, finds it closed and dials again.
 			if err := p.Delete(t.Context(), "d", "k"); err != nil {
 				t.Errorf("Delete on a closed idle connection = %v, want a new connection", err)
+			}
+		}},
+		{name: "idle connections closed by the tracker, read resent", answer: firstThen("OK \r\n", hangup), run: func(t *testing.T, p *Pool) {
+			if err := p.Noop(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			waitPeerClosed(t, p)
+			// A read is sent on the closed idle connection without a probe, then again on a new one.
+			if err := getPaths(p, t.Context()); err != nil {
+				t.Errorf("GetPaths on a closed idle connection = %v, want it resent on a new connection", err)
 			}
 		}},
 		{name: "wait ended by the caller", answer: hangOnHeld, run: func(t *testing.T, p *Pool) {

@@ -252,7 +252,9 @@ func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Ar
 		var stale bool
 		reply, sent, stale, err = p.roundTrip(ctx, t, c, cmd, args)
 		if stale && pooled && read {
-			if c, _, err = p.connect(ctx, t, deadline, false); err == nil {
+			// With MaxConnsPerTracker, connect may take another idle connection: probed, as it
+			// may be as stale as this one (a tracker restart closes them all).
+			if c, _, err = p.connect(ctx, t, deadline, true); err == nil {
 				reply, sent, _, err = p.roundTrip(ctx, t, c, cmd, args)
 			}
 		}
