@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -138,46 +137,71 @@ func TestClusterTrackerFailures(t *testing.T) {
 // kept 8 idle connections opened and closed one for most lookups of every round.
 func TestClusterTrackerConnectionsKept(t *testing.T) {
 	t.Parallel()
+	const clients = 24
+	accepted, st := getDistinctKeys(t, clients, 8, Limits{})
+	if accepted > clients {
+		t.Errorf("the tracker accepted %d connections for the lookups of %d clients; want at most %d (one per lookup running at once)",
+			accepted, clients, clients)
+	}
+	// The gateway counts them too (/status, mogway_gateway_tracker_connections_opened_total).
+	if st.Opened < 1 || st.Opened > clients || st.Idle < 1 {
+		t.Errorf("tracker pool stats %+v: want between 1 and %d connections opened, and some kept idle", st, clients)
+	}
+}
+
+// limits.max_conns_per_tracker bounds the connections to a tracker however many lookups run at
+// once: every GET of many clients gets its 200 while the tracker accepts no more connections than
+// the bound in all, so it never had more open at once.
+func TestClusterMaxConnsPerTracker(t *testing.T) {
+	t.Parallel()
+	const clients, limit = 24, 3
+	accepted, st := getDistinctKeys(t, clients, 4, Limits{MaxConnsPerTracker: limit})
+	if accepted > limit {
+		t.Errorf("the tracker accepted %d connections for the lookups of %d clients; want at most %d (limits.max_conns_per_tracker)",
+			accepted, clients, limit)
+	}
+	if st.Opened > limit || st.Idle > limit || st.WaitTimeouts != 0 {
+		t.Errorf("tracker pool stats %+v: want at most %d connections opened and idle, no wait run out", st, limit)
+	}
+	t.Logf("%d of %d lookups waited for a connection", st.Waits, st.Requests)
+}
+
+// getDistinctKeys starts a cluster holding keys k0 to k<clients-1> ("value i") and a gateway in
+// front of it with limits and the path cache off. Clients 0 to clients-1 then GET their key k<i>
+// rounds times each, all at once. It checks every answer and that each GET asked the tracker, and
+// returns the connections the tracker accepted for them and the gateway's stats of its pool.
+func getDistinctKeys(t *testing.T, clients, rounds int, limits Limits) (accepted int64, st client.TrackerStats) {
+	t.Helper()
 	c := clustertest.New(t, clustertest.Options{Nodes: 1, Domains: map[string]map[string]int{"d": {"c1": 1}}})
-	const clients, rounds = 24, 8
 	for i := range clients {
 		c.Upload(t, "d", fmt.Sprintf("k%d", i), "c1", []byte(fmt.Sprintf("value %d", i)))
 	}
-	cfg := Config{Trackers: c.TrackerAddrs(), PathCache: PathCache{Size: -1},
+	cfg := Config{Trackers: c.TrackerAddrs(), PathCache: PathCache{Size: -1}, Limits: limits,
 		Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
+	// A lookup waiting for a connection gives up after tracker_connect; the bound, not the
+	// machine's speed, is under test.
+	cfg.Timeouts.TrackerConnect = conf.Duration(clustertest.Timeout)
 	g := startGateway(t, cfg, Deps{})
 	before := c.Tracker(0).Stats().Accepted
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for i := range clients {
-		wg.Go(func() {
-			for range rounds {
-				code, _, body, err := get(t, "GET", fmt.Sprintf("%s/d/k%d", g.base, i))
-				if err == nil && (code != 200 || string(body) != fmt.Sprintf("value %d", i)) {
-					err = fmt.Errorf("GET k%d = %d %q", i, code, body)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+	testutil.Concurrently(t, clients, func(i int) error {
+		for range rounds {
+			code, _, body, err := get(t, "GET", fmt.Sprintf("%s/d/k%d", g.base, i))
+			if err != nil {
+				return err
 			}
-		})
+			if code != 200 || string(body) != fmt.Sprintf("value %d", i) {
+				return fmt.Errorf("GET k%d = %d %q, want 200 %q", i, code, body, fmt.Sprintf("value %d", i))
+			}
+		}
+		return nil
+	})
+	gs := g.srv.Stats()
+	if gs.PathCacheMisses != int64(clients*rounds) {
+		t.Fatalf("%d path cache misses, want every one of the %d GETs to ask the tracker", gs.PathCacheMisses, clients*rounds)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	ps, _ := gs.Tracker.(client.PoolStats)
+	if len(ps.Trackers) != 1 {
+		t.Fatalf("tracker pool stats %+v, want one tracker", ps)
 	}
-	if st := g.srv.Stats(); st.PathCacheMisses != clients*rounds {
-		t.Fatalf("%d path cache misses, want every one of the %d GETs to ask the tracker", st.PathCacheMisses, clients*rounds)
-	}
-	if n := c.Tracker(0).Stats().Accepted - before; n > clients {
-		t.Errorf("the tracker accepted %d connections for %d lookups by %d clients; want at most %d (one per lookup running at once)",
-			n, clients*rounds, clients, clients)
-	}
-	// The gateway counts them too (/status, mogway_gateway_tracker_connections_opened_total).
-	ps, _ := g.srv.Stats().Tracker.(client.PoolStats)
-	if len(ps.Trackers) != 1 || ps.Trackers[0].Opened < 1 || ps.Trackers[0].Opened > clients || ps.Trackers[0].Idle < 1 {
-		t.Errorf("tracker pool stats %+v: want between 1 and %d connections opened, and some kept idle", ps.Trackers, clients)
-	}
+	return c.Tracker(0).Stats().Accepted - before, ps.Trackers[0]
 }

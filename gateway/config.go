@@ -118,6 +118,11 @@ type Limits struct {
 	// lookups, as nginx's upstream keepalive. Lookups running at once beyond it open connections that
 	// are closed after their answer. Default 128.
 	MaxIdlePerTracker int `yaml:"max_idle_per_tracker"`
+	// MaxConnsPerTracker bounds the connections open to each tracker, idle or in use, as nginx's
+	// upstream max_conns. A lookup finding them all busy waits for one, for at most
+	// timeouts.tracker_connect, then moves on to the next tracker. It also caps MaxIdlePerTracker.
+	// Default 0: no bound.
+	MaxConnsPerTracker int `yaml:"max_conns_per_tracker"`
 	// MaxUploadSize is the largest PUT body. Default 1GiB.
 	MaxUploadSize conf.Size `yaml:"max_upload_size"`
 	// UploadReplayBuffer is how much of each PUT body is kept while it streams, so that a storage
@@ -391,6 +396,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxIdlePerTracker < 0 {
 		add("limits.max_idle_per_tracker", "write a positive number or leave it out", "must not be negative")
+	}
+	if c.Limits.MaxConnsPerTracker < 0 {
+		add("limits.max_conns_per_tracker", "write a positive number, or 0 or nothing for no bound", "must not be negative")
 	}
 	if c.Limits.MaxHeaderSize != 0 && c.Limits.MaxHeaderSize < conf.KiB {
 		add("limits.max_header_size", "write at least 1KiB, e.g. 16KiB", "%s is too small", c.Limits.MaxHeaderSize)

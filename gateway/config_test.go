@@ -50,6 +50,8 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown key", "gateway:\n  lisen: :80\n", []string{"cfg.yaml:2:", "unknown field", `did you mean "listen"`}},
 		{"bad duration", "gateway:\n  timeouts:\n    storage_idle: soon\n", []string{"cfg.yaml:3:", "invalid duration"}},
 		{"negative tracker idle", "gateway:\n  limits:\n    max_idle_per_tracker: -1\n", []string{"cfg.yaml:", "gateway.limits.max_idle_per_tracker", "must not be negative"}},
+		{"negative tracker conns", "gateway:\n  limits:\n    max_conns_per_tracker: -1\n", []string{"cfg.yaml:", "gateway.limits.max_conns_per_tracker", "must not be negative", "0 or nothing for no bound"}},
+		{"tracker conns", "gateway:\n  limits:\n    max_conns_per_tracker: 16\n    max_idle_per_tracker: 128\n", nil},
 		{"replay buffer", "gateway:\n  limits:\n    upload_replay_buffer: 256KiB\n", nil},
 		{"replay buffer too large", "gateway:\n  limits:\n    upload_replay_buffer: 1GiB\n", []string{"gateway.limits.upload_replay_buffer", "at most 64MiB"}},
 		{"hedge", "gateway:\n  hedge: {delay: 50ms, budget: 5%}\n  routes:\n    - prefix: /g/\n      servers: [{addr: \"h:1\"}]\n      hedge: {delay: \"off\"}\n", nil},

@@ -173,6 +173,8 @@ func (s *Server) collector() prometheus.Collector {
 	trUp := c.Desc(sub, "tracker_up", "0 while the tracker is skipped after a failure, 1 otherwise.", "tracker")
 	trIdle := c.Desc(sub, "tracker_idle_connections", "Idle connections kept open to a tracker.", "tracker")
 	trOpened := c.Desc(sub, "tracker_connections_opened_total", "Connections opened to a tracker.", "tracker")
+	trWaits := c.Desc(sub, "tracker_connection_waits_total", "Tracker commands that waited for a connection (limits.max_conns_per_tracker).", "tracker")
+	trWaitTimeouts := c.Desc(sub, "tracker_connection_wait_timeouts_total", "Waits for a tracker connection that ran out, so the next tracker was tried.", "tracker")
 	cacheLookups := c.Desc(sub, "cache_lookups_total", "Cache lookups by tier and result.", "tier", "result")
 	cacheBytes := c.Desc(sub, "cache_bytes", "Bytes held by a cache tier.", "tier")
 	cacheEntries := c.Desc(sub, "cache_entries", "Entries held by a cache tier.", "tier")
@@ -241,6 +243,8 @@ func (s *Server) collector() prometheus.Collector {
 				metrics.Gauge(ch, trUp, metrics.Bool(t.Up), t.Addr)
 				metrics.Gauge(ch, trIdle, float64(t.Idle), t.Addr)
 				metrics.Counter(ch, trOpened, float64(t.Opened), t.Addr)
+				metrics.Counter(ch, trWaits, float64(t.Waits), t.Addr)
+				metrics.Counter(ch, trWaitTimeouts, float64(t.WaitTimeouts), t.Addr)
 			}
 		}
 		if cs := st.Cache; cs != nil {

@@ -25,7 +25,8 @@ func newPoolTracker(cfg Config, log *slog.Logger, lat *trackerLatency) (poolTrac
 		Timeout:     conf.Duration(cfg.Timeouts.TrackerRead),
 		// The pool's own default (8) suits a command-line tool; a gateway runs a lookup for every
 		// request that misses the path cache, and a lookup finding no idle connection dials one.
-		MaxIdlePerTracker: cfg.Limits.MaxIdlePerTracker,
+		MaxIdlePerTracker:  cfg.Limits.MaxIdlePerTracker,
+		MaxConnsPerTracker: cfg.Limits.MaxConnsPerTracker,
 	}, log)
 	if err != nil {
 		return poolTracker{}, err

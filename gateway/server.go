@@ -172,7 +172,8 @@ func (s *Server) build(cfg Config, prev *state) (*state, error) {
 	sameTrackers := prev != nil && slices.Equal(prev.cfg.Trackers, cfg.Trackers) &&
 		prev.cfg.Timeouts.TrackerConnect == cfg.Timeouts.TrackerConnect &&
 		prev.cfg.Timeouts.TrackerRead == cfg.Timeouts.TrackerRead &&
-		prev.cfg.Limits.MaxIdlePerTracker == cfg.Limits.MaxIdlePerTracker
+		prev.cfg.Limits.MaxIdlePerTracker == cfg.Limits.MaxIdlePerTracker &&
+		prev.cfg.Limits.MaxConnsPerTracker == cfg.Limits.MaxConnsPerTracker
 	switch {
 	case s.deps.Tracker != nil:
 		st.tracker = s.deps.Tracker
@@ -214,6 +215,7 @@ func (s *Server) cfgNow() *Config { return &s.state.Load().cfg }
 // configuration they started with, and new requests see the new one. On error the old configuration
 // keeps serving. It also reopens a file access log (for logrotate). Settings of the listener itself
 // (listen, timeouts, limits, server_name) take effect at the next start; Reload logs when they differ.
+// The tracker pool's limits are the exception: a new pool applies them.
 func (s *Server) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -240,7 +242,7 @@ func (s *Server) Reload(cfg Config) error {
 	} else if err := oldLog.reopen(); err != nil {
 		s.log.Error("cannot reopen the access log", "path", d.AccessLog, "err", err)
 	}
-	if d.Listen != old.cfg.Listen || d.Timeouts != old.cfg.Timeouts || d.Limits != old.cfg.Limits ||
+	if d.Listen != old.cfg.Listen || d.Timeouts != old.cfg.Timeouts || listenerLimits(d.Limits) != listenerLimits(old.cfg.Limits) ||
 		d.ServerName != old.cfg.ServerName {
 		s.log.Warn("listen, timeouts, limits and server_name changes take effect at the next restart")
 	}
@@ -254,6 +256,12 @@ func (s *Server) Reload(cfg Config) error {
 	}
 	s.stats.reloads.Add(1)
 	return nil
+}
+
+// listenerLimits is l without the tracker pool's limits, which a reload applies with a new pool.
+func listenerLimits(l Limits) Limits {
+	l.MaxIdlePerTracker, l.MaxConnsPerTracker = 0, 0
+	return l
 }
 
 // writeBufferSize is the per-connection response buffer, held only while a response is written.

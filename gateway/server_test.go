@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -332,6 +333,40 @@ func TestReloadReplacesTrackerPool(t *testing.T) {
 	}
 	if now := g.srv.state.Load(); now.tracker != cur.tracker || now.paths != cur.paths {
 		t.Errorf("a reload with the same trackers replaced the pool or the path cache")
+	}
+}
+
+// The tracker pool's limits are reloaded: a new pool applies them, and no warning says they wait
+// for a restart, as the listener's limits do.
+func TestReloadTrackerPoolLimits(t *testing.T) {
+	t.Parallel()
+	logs := &testutil.SyncBuffer{}
+	cfg := Config{Trackers: []string{deadAddr(t, "127.0.0.1")}, Routes: []Route{{Prefix: "/d/", Domain: "d"}}}
+	srv, err := New(cfg, Deps{AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const restart = "take effect at the next restart"
+	for _, l := range []Limits{{MaxConnsPerTracker: 4}, {MaxConnsPerTracker: 4, MaxIdlePerTracker: 2}, {}} {
+		cur := srv.state.Load()
+		cfg.Limits = l
+		if err := srv.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if srv.state.Load().tracker == cur.tracker {
+			t.Errorf("a reload to limits %+v kept the tracker pool", l)
+		}
+	}
+	if strings.Contains(logs.String(), restart) {
+		t.Errorf("log = %q, want no warning for the tracker pool's limits", logs.String())
+	}
+	cfg.Limits.MaxHeaderSize = 8 * conf.KiB
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), restart) {
+		t.Errorf("log = %q, want a warning that limits.max_header_size takes effect at the next restart", logs.String())
 	}
 }
 

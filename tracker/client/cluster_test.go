@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -177,6 +179,45 @@ func TestClusterTrackerFailover(t *testing.T) {
 	if !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("GetPaths with every tracker stopped = %v, want ErrUnavailable", err)
 	}
+}
+
+// A pool with MaxConnsPerTracker never has more connections open to a real tracker: many more
+// concurrent lookups than that all get their answers over the same few connections. The tracker
+// accepting no more than the bound in all proves it never had more at once.
+func TestClusterMaxConnsPerTracker(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 1, Domains: map[string]map[string]int{"d": {"c1": 1}}})
+	const limit, callers, rounds = 3, 24, 10
+	for i := range callers {
+		c.Upload(t, "d", fmt.Sprintf("k%d", i), "c1", []byte("x"))
+	}
+	p, err := client.NewPool(client.Config{Trackers: c.TrackerAddrs(), MaxConnsPerTracker: limit,
+		DialTimeout: conf.Duration(clustertest.Timeout), Timeout: conf.Duration(clustertest.Timeout)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := ctxT(t)
+	before := c.Tracker(0).Stats().Accepted
+	testutil.Concurrently(t, callers, func(i int) error {
+		for range rounds {
+			paths, err := p.GetPaths(ctx, "d", fmt.Sprintf("k%d", i), client.GetPathsOptions{NoVerify: true})
+			if err != nil {
+				return err
+			}
+			if len(paths) != 1 {
+				return fmt.Errorf("GetPaths(k%d) = %q, want one path", i, paths)
+			}
+		}
+		return nil
+	})
+	if n := c.Tracker(0).Stats().Accepted - before; n > limit {
+		t.Errorf("the tracker accepted %d connections for %d concurrent callers, want at most %d", n, callers, limit)
+	}
+	st := p.Stats().Trackers[0]
+	if st.Requests != callers*rounds || st.Opened > limit || st.Idle > limit || st.WaitTimeouts != 0 || st.Failures != 0 {
+		t.Errorf("Stats = %+v, want %d requests on at most %d connections, no wait run out", st, callers*rounds, limit)
+	}
+	t.Logf("%d of %d lookups waited for a connection", st.Waits, st.Requests)
 }
 
 // AdminCommand speaks the admin lines (spec 2.7) to one real tracker, and refuses what is not one.

@@ -30,6 +30,7 @@ const maxBackoffShift = 3
 //	dial_timeout: 1s
 //	timeout: 3s
 //	max_idle_per_tracker: 8
+//	max_conns_per_tracker: 0
 //	retry_after: 5s
 type Config struct {
 	// Trackers lists tracker addresses as host:port; a host without a port gets ":7001".
@@ -44,6 +45,10 @@ type Config struct {
 	Timeout conf.Duration `yaml:"timeout"`
 	// MaxIdlePerTracker is how many idle connections are kept per tracker for reuse. Default: 8.
 	MaxIdlePerTracker int `yaml:"max_idle_per_tracker"`
+	// MaxConnsPerTracker bounds the connections open to one tracker, idle or in use, as nginx's
+	// upstream max_conns. A call finding them all busy waits for one, for at most DialTimeout,
+	// then moves on to the next tracker. It also caps MaxIdlePerTracker. Default: 0, no bound.
+	MaxConnsPerTracker int `yaml:"max_conns_per_tracker"`
 	// RetryAfter is how long a tracker that failed to connect or answer is skipped; it doubles with
 	// each further consecutive failure, up to 8 times this value. Default: 5s.
 	RetryAfter conf.Duration `yaml:"retry_after"`
@@ -91,6 +96,9 @@ func (c *Config) Validate() error {
 	if c.MaxIdlePerTracker < 0 {
 		p.Add("max_idle_per_tracker", "use 0 for the default (8) or a positive number", "negative value %d", c.MaxIdlePerTracker)
 	}
+	if c.MaxConnsPerTracker < 0 {
+		p.Add("max_conns_per_tracker", "use 0 for no bound or a positive number", "negative value %d", c.MaxConnsPerTracker)
+	}
 	return p.Err()
 }
 
@@ -108,6 +116,9 @@ func (c Config) withDefaults() Config {
 	c.RetryAfter = conf.Duration(c.RetryAfter.Or(DefaultRetryAfter))
 	if c.MaxIdlePerTracker == 0 {
 		c.MaxIdlePerTracker = DefaultMaxIdlePerTracker
+	}
+	if c.MaxConnsPerTracker > 0 {
+		c.MaxIdlePerTracker = min(c.MaxIdlePerTracker, c.MaxConnsPerTracker)
 	}
 	return c
 }

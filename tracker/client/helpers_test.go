@@ -415,11 +415,40 @@ func TestListFidsHelper(t *testing.T) {
 }
 
 func BenchmarkPoolGetPaths(b *testing.B) {
+	p := benchPool(b, Config{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.GetPaths(ctx, "photos", "albums/2024/beach.jpg", GetPathsOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPoolGetPathsMaxConns runs lookups from more goroutines than MaxConnsPerTracker lets
+// connect, so that most wait for a connection another hands back.
+func BenchmarkPoolGetPathsMaxConns(b *testing.B) {
+	p := benchPool(b, Config{MaxConnsPerTracker: 2})
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.GetPaths(context.Background(), "photos", "albums/2024/beach.jpg", GetPathsOptions{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// benchPool returns a pool with cfg over a tracker on 127.0.0.2 that answers every line with the
+// same two paths, both closed when the benchmark ends.
+func benchPool(b *testing.B, cfg Config) *Pool {
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	b.Cleanup(func() { ln.Close() })
 	reply := []byte("OK paths=2&path1=http://10.0.0.1:7500/dev1/0/000/000/0000000017.fid&path2=http://10.0.0.2:7500/dev3/0/000/000/0000000017.fid\r\n")
 	go func() {
 		for {
@@ -441,16 +470,11 @@ func BenchmarkPoolGetPaths(b *testing.B) {
 			}()
 		}
 	}()
-	p, err := NewPool(Config{Trackers: []string{ln.Addr().String()}}, nil)
+	cfg.Trackers = []string{ln.Addr().String()}
+	p, err := NewPool(cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := p.GetPaths(ctx, "photos", "albums/2024/beach.jpg", GetPathsOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	b.Cleanup(func() { p.Close() })
+	return p
 }

@@ -11,6 +11,10 @@
 //     admin mutations the command may have run, so the error is returned instead.
 //   - A read whose pooled connection turns out closed by the tracker (nothing came back) is first
 //     sent again on a new connection to the same tracker; that is not a tracker failure.
+//   - With Config.MaxConnsPerTracker set, a call that finds no idle connection to a tracker that
+//     already has that many open waits for one to come back or close, for at most DialTimeout
+//     (waiting and connecting together). A wait that runs out is that tracker's failure, as a
+//     connect that timed out is: the call moves on to the next tracker (ErrMaxConns).
 //
 // Every method of Pool is safe for concurrent use.
 package client
@@ -24,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -41,6 +46,11 @@ var ErrUnavailable = errors.New("client: no tracker answered")
 
 // ErrClosed is returned by calls on a closed Pool.
 var ErrClosed = errors.New("client: pool closed")
+
+// ErrMaxConns is wrapped, with os.ErrDeadlineExceeded, by the error of an attempt that waited as
+// long as a connect may take (DialTimeout, within Timeout) for a connection to a tracker at
+// Config.MaxConnsPerTracker, as the other trackers are then tried.
+var ErrMaxConns = errors.New("client: tracker at max_conns_per_tracker")
 
 // maxLine bounds one reply line; a list_keys reply of 1000 long keys stays far below it.
 const maxLine = 64 << 20
@@ -64,12 +74,21 @@ type tracker struct {
 	failures atomic.Int64
 	inflight atomic.Int64
 	opened   atomic.Int64 // connections dialled
+	waits    atomic.Int64 // attempts that waited for a connection (MaxConnsPerTracker)
+	timeouts atomic.Int64 // of those, the waits that ran out
 
-	mu        sync.Mutex // guards idle, fails and downUntil
+	mu        sync.Mutex // guards idle, open, waiters, fails and downUntil
 	idle      []*conn
+	open      int       // connections open, idle or in use; counted only with MaxConnsPerTracker
+	waiters   []waiter  // attempts waiting for a connection, first come first served
 	fails     int       // consecutive failures
 	downUntil time.Time // skipped (tried last) until then
 }
+
+// waiter is where an attempt waiting for a connection to a tracker at MaxConnsPerTracker gets one:
+// a connection another call returned, or nil for the place of one that closed, to dial. It is
+// buffered so that handing over never blocks under tracker.mu.
+type waiter chan *conn
 
 // conn is one connection to a tracker, used by one call at a time.
 type conn struct {
@@ -121,7 +140,7 @@ func (p *Pool) Close() error {
 		t.idle = nil
 		t.mu.Unlock()
 		for _, c := range idle {
-			c.nc.Close()
+			p.closeConn(t, c)
 		}
 	}
 	p.http.CloseIdleConnections()
@@ -233,7 +252,9 @@ func (p *Pool) try(ctx context.Context, t *tracker, cmd string, args mogproto.Ar
 		var stale bool
 		reply, sent, stale, err = p.roundTrip(ctx, t, c, cmd, args)
 		if stale && pooled && read {
-			if c, err = p.dial(ctx, t, deadline); err == nil {
+			// With MaxConnsPerTracker, connect may take another idle connection: probed, as it
+			// may be as stale as this one (a tracker restart closes them all).
+			if c, _, err = p.connect(ctx, t, deadline, true); err == nil {
 				reply, sent, _, err = p.roundTrip(ctx, t, c, cmd, args)
 			}
 		}
@@ -259,7 +280,7 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 	if !c.req.Hold(c.wbuf) {
 		if _, err := c.nc.Write(c.wbuf); err != nil {
 			stop()
-			c.nc.Close()
+			p.closeConn(t, c)
 			return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
 		}
 	}
@@ -273,7 +294,7 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 	var perr *mogproto.Error
 	if err != nil && !errors.As(err, &perr) {
 		stop()
-		c.nc.Close()
+		p.closeConn(t, c)
 		if sendFailed(err) {
 			return nil, false, closedByPeer(err), fmt.Errorf("client: %s: send %s: %w", t.addr, cmd, err)
 		}
@@ -284,7 +305,7 @@ func (p *Pool) roundTrip(ctx context.Context, t *tracker, c *conn, cmd string, a
 	if stop() {
 		p.putIdle(t, c)
 	} else {
-		c.nc.Close()
+		p.closeConn(t, c)
 	}
 	return reply, true, false, err
 }
@@ -327,33 +348,126 @@ func (c *conn) readLine() ([]byte, error) {
 	}
 }
 
-// getConn returns an idle connection, or dials a new one, with its deadline set. With probe, an
-// idle connection is used only when the tracker has not closed it. pooled reports an idle one.
+// getConn returns an idle connection, or a new one, with its deadline set. With probe, an idle
+// connection is used only when the tracker has not closed it. pooled reports an idle one.
 func (p *Pool) getConn(ctx context.Context, t *tracker, deadline time.Time, probe bool) (c *conn, pooled bool, err error) {
 	for {
 		t.mu.Lock()
-		c = nil
-		if n := len(t.idle); n > 0 {
-			c = t.idle[n-1]
-			t.idle = t.idle[:n-1]
-		}
+		c = t.popIdle()
 		t.mu.Unlock()
 		if c == nil {
-			break
+			return p.connect(ctx, t, deadline, probe)
 		}
-		// The probe reads through the deadline, so it is set first.
-		if c.br.Buffered() == 0 && c.nc.SetDeadline(deadline) == nil && (!probe || netx.PeerClosed(c.nc) == nil) {
+		if p.reusable(c, deadline, probe) {
 			return c, true, nil
 		}
-		c.nc.Close()
+		p.closeConn(t, c)
 	}
-	c, err = p.dial(ctx, t, deadline)
-	return c, false, err
 }
 
-// dial opens a new connection to t with its deadline set.
-func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn, error) {
-	d := net.Dialer{Timeout: p.cfg.DialTimeout.D()}
+// popIdle takes the most recently used idle connection, or returns nil. t.mu is held.
+func (t *tracker) popIdle() *conn {
+	n := len(t.idle)
+	if n == 0 {
+		return nil
+	}
+	c := t.idle[n-1]
+	t.idle = t.idle[:n-1]
+	return c
+}
+
+// reusable sets a pooled connection's deadline and reports whether it can carry a command: no
+// stray bytes wait in it and, with probe, the tracker has not closed it.
+func (p *Pool) reusable(c *conn, deadline time.Time, probe bool) bool {
+	// The probe reads through the deadline, so it is set first.
+	return c.br.Buffered() == 0 && c.nc.SetDeadline(deadline) == nil && (!probe || netx.PeerClosed(c.nc) == nil)
+}
+
+// connect dials a new connection to t. With MaxConnsPerTracker, a tracker that has that many open
+// first waits for one: an idle connection (pooled), a connection another call hands back, or the
+// place of one that closed. Waiting and connecting together take at most DialTimeout.
+func (p *Pool) connect(ctx context.Context, t *tracker, deadline time.Time, probe bool) (c *conn, pooled bool, err error) {
+	limit := p.cfg.MaxConnsPerTracker
+	if limit == 0 {
+		c, err = p.dial(ctx, t, deadline, time.Time{})
+		return c, false, err
+	}
+	var connectBy time.Time // set by the first wait
+	for {
+		var w waiter
+		t.mu.Lock()
+		c = t.popIdle()
+		switch {
+		case c != nil:
+		case t.open < limit:
+			t.open++
+		default:
+			w = make(waiter, 1)
+			t.waiters = append(t.waiters, w)
+		}
+		t.mu.Unlock()
+		if w != nil {
+			if connectBy.IsZero() {
+				connectBy = time.Now().Add(p.cfg.DialTimeout.D())
+				if deadline.Before(connectBy) {
+					connectBy = deadline
+				}
+			}
+			if c, err = p.wait(ctx, t, w, connectBy); err != nil {
+				return nil, false, err
+			}
+		}
+		if c == nil { // a place of our own: dial
+			if c, err = p.dial(ctx, t, deadline, connectBy); err != nil {
+				p.release(t)
+			}
+			return c, false, err
+		}
+		if p.reusable(c, deadline, probe) {
+			return c, true, nil
+		}
+		p.closeConn(t, c)
+	}
+}
+
+// wait waits on w, queued on t, until it is handed a connection or a place (nil), ctx ends or
+// by passes.
+func (p *Pool) wait(ctx context.Context, t *tracker, w waiter, by time.Time) (*conn, error) {
+	t.waits.Add(1)
+	timer := time.NewTimer(time.Until(by))
+	defer timer.Stop()
+	var err error
+	select {
+	case c := <-w:
+		return c, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		t.timeouts.Add(1)
+		err = fmt.Errorf("%w: %s: all %d connections stayed busy: %w",
+			ErrMaxConns, t.addr, p.cfg.MaxConnsPerTracker, os.ErrDeadlineExceeded)
+	}
+	t.mu.Lock()
+	i := slices.Index(t.waiters, w)
+	if i >= 0 {
+		t.waiters = slices.Delete(t.waiters, i, i+1)
+	}
+	t.mu.Unlock()
+	if i < 0 {
+		// Handed something between the end of the wait and the lock: pass it on.
+		if c := <-w; c != nil {
+			p.putIdle(t, c)
+		} else {
+			p.release(t)
+		}
+	}
+	return nil, err
+}
+
+// dial opens a new connection to t with its deadline set; a non-zero connectBy ends the connect
+// earlier than DialTimeout.
+func (p *Pool) dial(ctx context.Context, t *tracker, deadline, connectBy time.Time) (*conn, error) {
+	d := net.Dialer{Timeout: p.cfg.DialTimeout.D(), Deadline: connectBy}
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
@@ -366,16 +480,53 @@ func (p *Pool) dial(ctx context.Context, t *tracker, deadline time.Time) (*conn,
 	return c, nil
 }
 
+// putIdle keeps c, after a whole reply, for the next call: the first waiting one if any, else the
+// idle list while it has room. Otherwise c is closed.
 func (p *Pool) putIdle(t *tracker, c *conn) {
 	t.mu.Lock()
-	if !p.closed.Load() && len(t.idle) < p.cfg.MaxIdlePerTracker {
-		t.idle = append(t.idle, c)
-		c = nil
+	if !p.closed.Load() {
+		if p.handOff(t, c) {
+			c = nil
+		} else if len(t.idle) < p.cfg.MaxIdlePerTracker {
+			t.idle = append(t.idle, c)
+			c = nil
+		}
 	}
 	t.mu.Unlock()
 	if c != nil {
-		c.nc.Close()
+		p.closeConn(t, c)
 	}
+}
+
+// closeConn closes c, which counts against t's connections, and frees its place.
+func (p *Pool) closeConn(t *tracker, c *conn) {
+	c.nc.Close()
+	p.release(t)
+}
+
+// release frees a place among t's MaxConnsPerTracker connections, giving it to the first waiting
+// call if any. Without a bound it does nothing.
+func (p *Pool) release(t *tracker) {
+	if p.cfg.MaxConnsPerTracker == 0 {
+		return
+	}
+	t.mu.Lock()
+	if !p.handOff(t, nil) {
+		t.open--
+	}
+	t.mu.Unlock()
+}
+
+// handOff gives c, or the place of a closed connection (nil), to the first call waiting on t, and
+// reports whether one was waiting. t.mu is held.
+func (p *Pool) handOff(t *tracker, c *conn) bool {
+	if len(t.waiters) == 0 {
+		return false
+	}
+	w := t.waiters[0]
+	t.waiters = slices.Delete(t.waiters, 0, 1)
+	w <- c
+	return true
 }
 
 // fail records a failed attempt on t and pushes its next try back. A failure caused by the caller's
@@ -432,6 +583,10 @@ type TrackerStats struct {
 	// ever in progress at once when connections are kept, growing with Requests when they are not
 	// (more attempts at once than Config.MaxIdlePerTracker).
 	Opened int64 `json:"connections_opened"`
+	// Waits counts attempts that found every connection busy with Config.MaxConnsPerTracker open
+	// and waited for one; WaitTimeouts those whose wait ran out, so the call moved on.
+	Waits        int64 `json:"connection_waits"`
+	WaitTimeouts int64 `json:"connection_wait_timeouts"`
 }
 
 // Stats returns a snapshot of every tracker's health and counters.
@@ -454,6 +609,8 @@ func (p *Pool) Stats() PoolStats {
 		ts.Failures = t.failures.Load()
 		ts.InFlight = t.inflight.Load()
 		ts.Opened = t.opened.Load()
+		ts.Waits = t.waits.Load()
+		ts.WaitTimeouts = t.timeouts.Load()
 		s.Trackers = append(s.Trackers, ts)
 	}
 	return s

@@ -443,7 +443,7 @@ func TestStatsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"trackers":[{"addr":"127.0.0.2:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0},{"addr":"127.0.0.3:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0}]}`
+	want := `{"trackers":[{"addr":"127.0.0.2:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0,"connection_waits":0,"connection_wait_timeouts":0},{"addr":"127.0.0.3:7001","up":true,"consecutive_failures":0,"requests":0,"failures":0,"in_flight":0,"idle":0,"connections_opened":0,"connection_waits":0,"connection_wait_timeouts":0}]}`
 	if string(b) != want {
 		t.Errorf("Stats JSON = %s, want %s", b, want)
 	}
@@ -468,13 +468,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate(%+v) = %v", good, err)
 	}
-	bad := Config{Trackers: []string{"h:notaport", ":7001", "h:70000"}, MaxIdlePerTracker: -1}
+	bad := Config{Trackers: []string{"h:notaport", ":7001", "h:70000"}, MaxIdlePerTracker: -1, MaxConnsPerTracker: -1}
 	err := bad.Validate()
 	var fe *conf.FieldError
 	if !errors.As(err, &fe) {
 		t.Fatalf("Validate(bad) = %v, want field errors", err)
 	}
-	for _, field := range []string{"trackers[0]", "trackers[1]", "trackers[2]", "max_idle_per_tracker"} {
+	for _, field := range []string{"trackers[0]", "trackers[1]", "trackers[2]", "max_idle_per_tracker", "max_conns_per_tracker"} {
 		if !strings.Contains(err.Error(), field+":") {
 			t.Errorf("Validate(bad) = %v, missing %s", err, field)
 		}
