@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -timeout 30m
 TAGS     ?= vips
 VIPS     := $(if $(filter vips,$(TAGS)),./scripts/vips.sh)
 
-.PHONY: all build run test fmt fmt-check vet bench bench-quick clean
+.PHONY: all build run test fmt fmt-check vet bench bench-quick pgo clean
 
 all: build
 
@@ -46,6 +46,12 @@ bench: build
 
 bench-quick: build
 	./bench/run.sh --quick
+
+## pgo: profile every role under the bench's loads and write cmd/mogway/default.pgo, the profile
+## `go build` optimises the binary with (profile-guided optimisation); then rebuild with it.
+pgo: build
+	./bench/run.sh --quick --pgo=cmd/mogway/default.pgo
+	$(MAKE) build
 
 clean:
 	rm -rf bin

@@ -30,6 +30,7 @@ type options struct {
 	bigSize   int64
 	upSize    int64
 	only      string
+	pgo       string // write the merged CPU profiles of every profiled row here (profile-guided optimisation)
 }
 
 func main() {
@@ -39,6 +40,8 @@ func main() {
 	flag.StringVar(&o.work, "work", "bench/work", "scratch directory (wiped at start)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the results file (<date>.md)")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains one of these comma-separated words, e.g. -only=upload")
+	flag.StringVar(&o.pgo, "pgo", "", "profile the mogway process of every row that has one (also in -quick) and merge the profiles into this file, "+
+		"for profile-guided optimisation (`make pgo` writes cmd/mogway/default.pgo, which `go build` uses)")
 	flag.Parse()
 	o.rounds, o.duration, o.traceTime, o.conns, o.bigSize, o.upSize = 3, 5*time.Second, 2*time.Second, 32, 1<<30, 256<<20
 	if o.quick {
@@ -123,5 +126,15 @@ func run(o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "results written to %s\n", path)
+	if o.pgo != "" {
+		profiles, err := filepath.Glob(filepath.Join(work, "cpu-*.pb.gz"))
+		if err != nil {
+			return err
+		}
+		if err := mergeProfiles(o.pgo, profiles); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%d profiles merged into %s\n", len(profiles), o.pgo)
+	}
 	return nil
 }

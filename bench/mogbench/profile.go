@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,8 @@ func pprofAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port+1000) 
 
 // profile captures a CPU profile of the mogway process serving url while wrk loads it (with the
 // optional Lua script), and returns the top of `go tool pprof -top` as text. It is taken for rows
-// where mogway is slower than the reference, so the results show where the time goes.
+// where mogway is slower than the reference, so the results show where the time goes, and for every
+// row with -pgo.
 func (c *cluster) profile(name, pprof, url, script string) (string, error) {
 	return c.profileUnder(name, pprof, func(d time.Duration) error {
 		_, err := runWrk(loadCPUs, url, script, c.o.conns, d)
@@ -29,6 +31,9 @@ func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) erro
 	secs := int(c.o.duration.Seconds())
 	if secs < 2 {
 		secs = 2
+	}
+	if c.o.pgo != "" && secs < pgoSeconds {
+		secs = pgoSeconds
 	}
 	type result struct {
 		path string
@@ -78,6 +83,32 @@ func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) erro
 		keep = append(keep, l)
 	}
 	return strings.TrimSpace(strings.Join(keep, "\n")), nil
+}
+
+// pgoSeconds is the shortest profile taken for -pgo: at the profiler's 100 samples a second, a few
+// hundred samples of each row.
+const pgoSeconds = 5
+
+// mergeProfiles writes the CPU profiles at paths merged into one (`go tool pprof -proto`) to out,
+// as `go build -pgo` reads it. Each profile weighs by its samples: rows count alike, as each is
+// profiled for as long.
+func mergeProfiles(out string, paths []string) error {
+	if len(paths) == 0 {
+		return fmt.Errorf("no profile to merge into %s (no row with a profiled process ran)", out)
+	}
+	merged, err := exec.Command("go", append([]string{"tool", "pprof", "-proto"}, paths...)...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("go tool pprof -proto: %v\n%s", err, ee.Stderr)
+		}
+		return fmt.Errorf("go tool pprof -proto: %w", err)
+	}
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, merged, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
 }
 
 func slug(s string) string {

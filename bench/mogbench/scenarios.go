@@ -223,7 +223,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 		}
 		r.Syscalls[side], r.Failed[side] = calls, failed
 	}
-	if r.Mogway < r.Reference && a.pprof != "" && !c.o.quick {
+	if a.pprof != "" && (c.o.pgo != "" || r.Mogway < r.Reference && !c.o.quick) {
 		prof, err := c.profile(a.name, a.pprof, a.mogURL, scripts[0])
 		if err != nil {
 			return row{}, err

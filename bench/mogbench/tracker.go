@@ -61,7 +61,7 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 		Mogway:  median(rps), Errors: [2]int64{failed, 0},
 		RSS: [2]int64{c.tracker.peakRSS(), 0},
 	}
-	if !c.o.quick { // where a get_paths spends its time, from a separate load run
+	if !c.o.quick || c.o.pgo != "" { // where a get_paths spends its time, from a separate load run
 		prof, err := c.profileUnder(name, pprofAddr(17001), func(d time.Duration) error {
 			_, err := trackerLoad(req, d)
 			return err
