@@ -25,8 +25,10 @@ run: build
 ## what the tests need (a private MariaDB on loopback, promtool, Chromium, libvips) through
 ## scripts/test-deps.sh. The image package is also tested on its pure Go engine (no tags), and
 ## internal/netx without the race detector (whose build reads sockets through the syscall package).
+## Test binaries are built without cmd/mogway/default.pgo (-pgo=off): with it, cmd/mogway's race test
+## binary would compile every package again; the binary the end-to-end tests build and run uses it.
 test: fmt-check vet
-	./scripts/test-deps.sh $(GO) test -tags '$(TAGS)' $(TESTFLAGS) $(PKGS)
+	./scripts/test-deps.sh $(GO) test -pgo=off -tags '$(TAGS)' $(TESTFLAGS) $(PKGS)
 	$(GO) test $(TESTFLAGS) ./imaging/
 	$(GO) test -count=1 ./internal/netx/
 
