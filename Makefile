@@ -52,7 +52,7 @@ bench-quick: build
 ## pgo: profile every role under the bench's loads and write cmd/mogway/default.pgo, the profile
 ## `go build` optimises the binary with (profile-guided optimisation); then rebuild with it.
 pgo: build
-	./bench/run.sh --quick --pgo=cmd/mogway/default.pgo
+	./bench/run.sh --quick --pgo=cmd/mogway/default.pgo --out=bench/work
 	$(MAKE) build
 
 clean:
