@@ -42,6 +42,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,9 +214,9 @@ func (s *Server) cfgNow() *Config { return &s.state.Load().cfg }
 
 // Reload validates cfg and swaps the routing table in atomically: requests in flight finish with the
 // configuration they started with, and new requests see the new one. On error the old configuration
-// keeps serving. It also reopens a file access log (for logrotate). Settings of the listener itself
-// (listen, timeouts, limits, server_name) take effect at the next start; Reload logs when they differ.
-// The tracker pool's limits are the exception: a new pool applies them.
+// keeps serving. It also reopens a file access log (for logrotate). Settings of the listener, of the
+// storage nodes' connection pools and of the graceful stop take effect at the next start; Reload
+// logs which of them differ (see appliedOnReload for the timeouts and limits it applies).
 func (s *Server) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -242,9 +243,8 @@ func (s *Server) Reload(cfg Config) error {
 	} else if err := oldLog.reopen(); err != nil {
 		s.log.Error("cannot reopen the access log", "path", d.AccessLog, "err", err)
 	}
-	if d.Listen != old.cfg.Listen || d.Timeouts != old.cfg.Timeouts || listenerLimits(d.Limits) != listenerLimits(old.cfg.Limits) ||
-		d.ServerName != old.cfg.ServerName {
-		s.log.Warn("listen, timeouts, limits and server_name changes take effect at the next restart")
+	if changed := startOnlyChanges(d, old.cfg); len(changed) > 0 {
+		s.log.Warn("these settings changed and take effect at the next restart", "settings", strings.Join(changed, ", "))
 	}
 	if !reflect.DeepEqual(d.Cache, old.cfg.Cache) || !reflect.DeepEqual(d.Purge, old.cfg.Purge) {
 		s.log.Warn("cache and purge changes take effect at the next restart; routes' cache settings apply now")
@@ -258,10 +258,39 @@ func (s *Server) Reload(cfg Config) error {
 	return nil
 }
 
-// listenerLimits is l without the tracker pool's limits, which a reload applies with a new pool.
-func listenerLimits(l Limits) Limits {
-	l.MaxIdlePerTracker, l.MaxConnsPerTracker = 0, 0
-	return l
+// appliedOnReload are the timeouts and limits a reload applies: those read per request from the
+// configuration in force, and the tracker pool's, which a new pool applies. The others are the
+// listener's, the storage nodes' connection pools' or the graceful stop's, set when the gateway starts.
+var appliedOnReload = map[string]bool{
+	"timeouts.tracker_connect": true, "timeouts.tracker_read": true,
+	"timeouts.storage_first_byte": true, "timeouts.storage_stall": true,
+	"limits.max_idle_per_tracker": true, "limits.max_conns_per_tracker": true,
+	"limits.max_upload_size": true, "limits.upload_replay_buffer": true,
+}
+
+// startOnlyChanges names the settings that differ between cfg and old and take effect only when the
+// gateway starts (as in the file: "listen", "timeouts.client_read", ...).
+func startOnlyChanges(cfg, old Config) []string {
+	var changed []string
+	if cfg.Listen != old.Listen {
+		changed = append(changed, "listen")
+	}
+	if cfg.ServerName != old.ServerName {
+		changed = append(changed, "server_name")
+	}
+	for _, sec := range []struct {
+		name     string
+		cur, was any
+	}{{"timeouts", cfg.Timeouts, old.Timeouts}, {"limits", cfg.Limits, old.Limits}} {
+		cur, was := reflect.ValueOf(sec.cur), reflect.ValueOf(sec.was)
+		for i := range cur.NumField() {
+			name := sec.name + "." + strings.Split(cur.Type().Field(i).Tag.Get("yaml"), ",")[0]
+			if !appliedOnReload[name] && cur.Field(i).Interface() != was.Field(i).Interface() {
+				changed = append(changed, name)
+			}
+		}
+	}
+	return changed
 }
 
 // writeBufferSize is the per-connection response buffer, held only while a response is written.

@@ -12,11 +12,14 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/testutil"
@@ -365,8 +368,73 @@ func TestReloadTrackerPoolLimits(t *testing.T) {
 	if err := srv.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), restart) {
+	if !strings.Contains(logs.String(), restart) || !strings.Contains(logs.String(), "limits.max_header_size") {
 		t.Errorf("log = %q, want a warning that limits.max_header_size takes effect at the next restart", logs.String())
+	}
+}
+
+// TestStartOnlyChanges: a reload's warning names exactly the settings that wait for a restart, in
+// the file's words, and none of those a reload applies.
+func TestStartOnlyChanges(t *testing.T) {
+	t.Parallel()
+	base := Config{Trackers: []string{"127.0.0.1:7001"}, Routes: []Route{{Prefix: "/d/", Domain: "d"}}}.withDefaults()
+	for _, tc := range []struct {
+		change func(*Config)
+		want   []string
+	}{
+		{func(*Config) {}, nil},
+		{func(c *Config) { c.Listen = "127.0.0.1:8081" }, []string{"listen"}},
+		{func(c *Config) { c.ServerName = "origin" }, []string{"server_name"}},
+		{func(c *Config) { c.Timeouts.ClientRead = conf.Duration(time.Second) }, []string{"timeouts.client_read"}},
+		{func(c *Config) {
+			c.Timeouts.StorageIdle, c.Timeouts.Shutdown = conf.Duration(time.Second), conf.Duration(time.Second)
+		},
+			[]string{"timeouts.storage_idle", "timeouts.shutdown"}},
+		{func(c *Config) { c.Limits.MaxConnsPerNode, c.Limits.DisableKeepAlive = 3, true },
+			[]string{"limits.max_conns_per_node", "limits.disable_keep_alive"}},
+		{func(c *Config) {
+			c.Timeouts.TrackerConnect, c.Timeouts.TrackerRead = conf.Duration(time.Second), conf.Duration(time.Second)
+			c.Timeouts.StorageFirstByte, c.Timeouts.StorageStall = conf.Duration(time.Second), conf.Duration(time.Second)
+			c.Limits.MaxIdlePerTracker, c.Limits.MaxConnsPerTracker = 2, 3
+			c.Limits.MaxUploadSize, c.Limits.UploadReplayBuffer = conf.KiB, conf.KiB
+		}, nil},
+	} {
+		cfg := base
+		tc.change(&cfg)
+		if got := startOnlyChanges(cfg, base); !slices.Equal(got, tc.want) {
+			t.Errorf("startOnlyChanges = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// TestReloadAppliesUploadLimit: limits.max_upload_size is read from the configuration in force, so a
+// reload applies it to the next request's head.
+func TestReloadAppliesUploadLimit(t *testing.T) {
+	t.Parallel()
+	logs := &testutil.SyncBuffer{}
+	cfg := Config{Trackers: []string{deadAddr(t, "127.0.0.1")},
+		Routes: []Route{{Prefix: "/d/", Domain: "d", Methods: []string{"GET", "PUT"}, Allow: []string{"127.0.0.0/8"}}}}
+	srv, err := New(cfg, Deps{AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var h fasthttp.RequestHeader
+	h.SetMethod("PUT")
+	h.SetRequestURI("/d/k")
+	h.SetContentLength(64 << 10)
+	if !srv.allowContinue(&h) {
+		t.Fatal("a 64 KiB PUT refused before the reload")
+	}
+	cfg.Limits.MaxUploadSize = 16 * conf.KiB
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if srv.allowContinue(&h) {
+		t.Error("a 64 KiB PUT allowed after a reload to limits.max_upload_size 16KiB")
+	}
+	if strings.Contains(logs.String(), "next restart") {
+		t.Errorf("log = %q, want no restart warning for limits.max_upload_size", logs.String())
 	}
 }
 
