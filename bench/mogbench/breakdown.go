@@ -194,7 +194,8 @@ func writeBreakdown(w io.Writer, rows []row) {
 			fmt.Fprintln(w, "\n## CPU µs per request by process")
 			fmt.Fprintln(w, "\nThe CPU figure of the table above, split by role, from the timed round whose total is the median. "+
 				"gw is the gateway, nodes both storage nodes, nginx its master and workers. get_paths/req is the tracker's "+
-				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker.")
+				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker. Rows marked per MiB "+
+				"count CPU µs per MiB moved.")
 			fmt.Fprintln(w, "\n| scenario | mogway | reference | get_paths/req |")
 			fmt.Fprintln(w, "|---|---|---|---:|")
 			first = false
@@ -203,7 +204,7 @@ func writeBreakdown(w io.Writer, rows []row) {
 		if r.Lookups {
 			lookups = fmt.Sprintf("%.2f", r.GetPaths)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"),
+		fmt.Fprintf(w, "| %s%s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"), r.cpuUnit(),
 			fmtShares(r.Shares[0]), fmtShares(r.Shares[1]), lookups)
 	}
 }

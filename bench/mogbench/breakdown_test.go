@@ -125,6 +125,37 @@ func TestShares(t *testing.T) {
 	}
 }
 
+func TestPerMiB(t *testing.T) {
+	rs := []role{{name: "gw"}, {name: "nodes"}}
+	hz := int64(clockTicks)
+	// 2 s of gateway CPU and 0.5 s of the nodes' over a 256 MiB transfer.
+	got := perMiB(rs, []int64{10, 20}, []int64{10 + 2*hz, 20 + hz/2}, 256<<20)
+	want := []cpuShare{{"gw", 2e6 / 256}, {"nodes", 0.5e6 / 256}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("perMiB = %v, want %v", got, want)
+	}
+}
+
+// TestTransferRow: a transfer row's CPU is per MiB, and both tables say so.
+func TestTransferRow(t *testing.T) {
+	tr := transferred{mbps: [2]float64{420, 326}, cpu: [2]float64{2400, 3100},
+		split: [2][]cpuShare{{{"gw", 1400}, {"tracker", 0}, {"nodes", 1000}}, {{"nginx", 2100}, {"nodes", 1000}}}}
+	r := tr.row("upload 256 MiB through the gateway (one client)", "nginx proxy_pass", [2]int64{50 << 20, 10 << 20})
+	var b strings.Builder
+	writeTable(&b, []row{r, {Scenario: "streamed download 1024 MiB (one client)", Unit: "MB/s", Mogway: 900, Reference: 800, RefName: "nginx proxy_pass"}})
+	writeBreakdown(&b, []row{r})
+	out := b.String()
+	for _, want := range []string{
+		"| upload 256 MiB through the gateway (one client) | 420 MB/s | 326 MB/s (nginx proxy_pass) | 1.29× | 2400 / 3100 per MiB |",
+		"| streamed download 1024 MiB (one client) | 900 MB/s | 800 MB/s (nginx proxy_pass) | 1.12× | – / – |",
+		"| upload 256 MiB through the gateway (one client) per MiB | 1400.0 gw + 0.0 tracker + 1000.0 nodes = 2400.0 | 2100.0 nginx + 1000.0 nodes = 3100.0 | – |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tables lack %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestRoles groups real processes: the mogway side of a proxied row, two storage nodes in one role.
 func TestRoles(t *testing.T) {
 	var ps []*proc

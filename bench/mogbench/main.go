@@ -104,7 +104,8 @@ func run(o options) error {
 		"Servers pinned to CPU 0, load generator (wrk, %d connections, 1 thread) on CPU 1; in the \"2 cores\" rows servers "+
 		"and load generator share CPUs 0 and 1. Ratio = mogway / reference (above 1× mogway is faster). CPU µs/req is the "+
 		"utime+stime of every server process of the side (gateway, tracker and storage nodes; nginx master, workers and "+
-		"storage nodes) over the timed rounds per request; syscalls/req is counted by `strace -c -f` in a separate pass. "+
+		"storage nodes) over the timed rounds per request, and per MiB moved in the MB/s rows (download, upload: one transfer "+
+		"a round, from /proc's 10 ms ticks); syscalls/req is counted by `strace -c -f` in a separate pass. "+
 		"Run time %v.\n\n", mode, o.rounds, o.duration, o.conns, time.Since(started).Round(time.Second))
 	writeTable(&b, rows)
 	writeBreakdown(&b, rows)

@@ -18,13 +18,21 @@ type row struct {
 	P50, P99  [2]time.Duration // mogway, reference
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
-	CPU       [2]float64    // server CPU µs per request, all processes of the side; 0 = not measured
+	CPU       [2]float64    // server CPU µs per request (per MiB in MB/s rows), all processes of the side; 0 = not measured
 	Shares    [2][]cpuShare // CPU split by role, from the round whose total is the median; nil = not measured
 	Lookups   bool          // the route asks the tracker: GetPaths is measured
 	GetPaths  float64       // tracker get_paths answered per mogway request over the timed rounds
 	Syscalls  [2]float64    // system calls per request, all processes of the side (a traced pass)
 	Failed    [2]float64    // of which failed (such as EAGAIN reads)
 	Profile   string        // `go tool pprof -top` of mogway when it was slower than the reference
+}
+
+// cpuUnit is what the row's CPU figure is counted by when not by request: " per MiB" in MB/s rows.
+func (r row) cpuUnit() string {
+	if r.Unit == "MB/s" && r.CPU != [2]float64{} {
+		return " per MiB"
+	}
+	return ""
 }
 
 func median(xs []float64) float64 {
@@ -102,7 +110,7 @@ func writeTable(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d | %s / %s |\n",
 			strings.ReplaceAll(r.Scenario, "|", "/"), fmtNum(r.Mogway), r.Unit, ref, ratio,
-			fmtNum(r.CPU[0]), fmtNum(r.CPU[1]), fmtCalls(r.Syscalls[0], r.Failed[0]), fmtCalls(r.Syscalls[1], r.Failed[1]),
+			fmtNum(r.CPU[0]), fmtNum(r.CPU[1])+r.cpuUnit(), fmtCalls(r.Syscalls[0], r.Failed[0]), fmtCalls(r.Syscalls[1], r.Failed[1]),
 			fmtDur(r.P50[0]), fmtDur(r.P50[1]), fmtDur(r.P99[0]), fmtDur(r.P99[1]),
 			r.Errors[0], r.Errors[1], fmtMiB(r.RSS[0]), fmtMiB(r.RSS[1]))
 	}

@@ -271,22 +271,66 @@ func fetchAll(url string, want int64) (float64, error) {
 }
 
 func (c *cluster) download(big object) (row, error) {
-	urls := []string{localURL(gwNoCache, "/bench/big"), localURL(ngx.Proxy, big.path)}
-	var bps [2][]float64
-	for range c.o.rounds {
+	gw := c.gateways[gwNoCache]
+	urls := [2]string{localURL(gwNoCache, "/bench/big"), localURL(ngx.Proxy, big.path)}
+	t, err := transfers(urls, [2][]*proc{c.mogSide(gw), c.refSide(c.nginx)}, big.size, c.o.rounds,
+		func(u string) (float64, error) { return fetchAll(u, big.size) })
+	if err != nil {
+		return row{}, err
+	}
+	return t.row(fmt.Sprintf("streamed download %d MiB (one client)", big.size>>20), "nginx proxy_pass",
+		[2]int64{gw.peakRSS(), nginxRSS(c.nginx)}), nil
+}
+
+// transferred is what transfers measured: each side's median MB/s and server CPU µs per MiB moved,
+// and the CPU split by role of the round whose CPU is the median.
+type transferred struct {
+	mbps, cpu [2]float64
+	split     [2][]cpuShare
+}
+
+// transfers moves size bytes with move (a download or an upload of the URL, returning bytes per
+// second) on each side in turn, rounds times, and reads the CPU time of each role of the side's
+// processes around every transfer.
+func transfers(urls [2]string, sides [2][]*proc, size int64, rounds int, move func(url string) (float64, error)) (transferred, error) {
+	byRole := [2][]role{roles(sides[0]...), roles(sides[1]...)}
+	var bps, cpu [2][]float64
+	var split [2][][]cpuShare
+	for range rounds {
 		for side, u := range urls {
-			v, err := fetchAll(u, big.size)
+			t0 := roleTicks(byRole[side])
+			v, err := move(u)
 			if err != nil {
-				return row{}, err
+				return transferred{}, err
 			}
+			s := perMiB(byRole[side], t0, roleTicks(byRole[side]), size)
 			bps[side] = append(bps[side], v/(1<<20))
+			cpu[side] = append(cpu[side], total(s))
+			split[side] = append(split[side], s)
 		}
 	}
-	return row{
-		Scenario: fmt.Sprintf("streamed download %d MiB (one client)", big.size>>20), Unit: "MB/s",
-		RefName: "nginx proxy_pass", Mogway: median(bps[0]), Reference: median(bps[1]),
-		RSS: [2]int64{c.gateways[gwNoCache].peakRSS(), nginxRSS(c.nginx)},
-	}, nil
+	var t transferred
+	for side := range 2 {
+		t.mbps[side], t.cpu[side] = median(bps[side]), median(cpu[side])
+		t.split[side] = split[side][medianIndex(cpu[side])]
+	}
+	return t, nil
+}
+
+// row is the results row of the transfers.
+func (t transferred) row(scenario, refName string, rss [2]int64) row {
+	return row{Scenario: scenario, Unit: "MB/s", RefName: refName, Mogway: t.mbps[0], Reference: t.mbps[1],
+		CPU: t.cpu, Shares: t.split, RSS: rss}
+}
+
+// perMiB returns each role's CPU µs per MiB from its ticks before and after a transfer of size bytes.
+func perMiB(rs []role, before, after []int64, size int64) []cpuShare {
+	out := make([]cpuShare, len(rs))
+	mib := float64(size) / (1 << 20)
+	for i, r := range rs {
+		out[i] = cpuShare{r.name, float64(after[i]-before[i]) * 1e6 / clockTicks / mib}
+	}
+	return out
 }
 
 // failover kills storage node 2 a third of the way into a load run against each side, then restarts it.

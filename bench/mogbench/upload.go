@@ -22,8 +22,9 @@ const uploadPath = "/dev1/0/000/900/0000900000.fid"
 //   - the reference: nginx proxy_pass with proxy_request_buffering off to storage node A, at a
 //     fixed fid path (no tracker),
 //
-// and reports the median MB/s and each server's peak RSS (VmHWM) during these uploads. Both sides
-// end in the same `mogway storaged` nodes, which fsync the file before they answer.
+// and reports the median MB/s, the servers' CPU µs per MiB and each server's peak RSS (VmHWM) during
+// these uploads. Both sides end in the same `mogway storaged` nodes, which fsync the file before
+// they answer.
 func (c *cluster) uploadRow() (row, error) {
 	size := c.o.upSize
 	gw := c.gateways[gwUpload]
@@ -54,21 +55,13 @@ func (c *cluster) uploadRow() (row, error) {
 			return row{}, err
 		}
 	}
-	var bps [2][]float64
-	for range c.o.rounds {
-		for side, u := range urls {
-			v, err := putAll(u, block, size)
-			if err != nil {
-				return row{}, err
-			}
-			bps[side] = append(bps[side], v/(1<<20))
-		}
+	t, err := transfers([2]string(urls), [2][]*proc{c.mogSide(gw), c.refSide(c.nginx)}, size, c.o.rounds,
+		func(u string) (float64, error) { return putAll(u, block, size) })
+	if err != nil {
+		return row{}, err
 	}
-	return row{
-		Scenario: fmt.Sprintf("upload %d MiB through the gateway (one client)", size>>20), Unit: "MB/s",
-		RefName: "nginx proxy_pass, proxy_request_buffering off", Mogway: median(bps[0]), Reference: median(bps[1]),
-		RSS: [2]int64{gw.peakRSS(), nginxRSS(c.nginx)},
-	}, nil
+	return t.row(fmt.Sprintf("upload %d MiB through the gateway (one client)", size>>20),
+		"nginx proxy_pass, proxy_request_buffering off", [2]int64{gw.peakRSS(), nginxRSS(c.nginx)}), nil
 }
 
 // putAll PUTs size bytes (block repeated) to url with a Content-Length and returns the bytes per
