@@ -26,11 +26,13 @@ type options struct {
 	rounds    int
 	duration  time.Duration
 	traceTime time.Duration // the traced pass that counts system calls, per side
-	conns     int
-	bigSize   int64
-	upSize    int64
-	only      string
-	pgo       string // write the merged CPU profiles of every profiled row here (profile-guided optimisation)
+	// profileTime is how long a row's mogway process is profiled (at least pgoSeconds with -pgo)
+	profileTime time.Duration
+	conns       int
+	bigSize     int64
+	upSize      int64
+	only        string
+	pgo         string // write the merged CPU profiles of every profiled row here (profile-guided optimisation)
 }
 
 func main() {
@@ -43,9 +45,11 @@ func main() {
 	flag.StringVar(&o.pgo, "pgo", "", "profile the mogway process of every row that has one (also in -quick) and merge the profiles into this file, "+
 		"for profile-guided optimisation (`make pgo` writes cmd/mogway/default.pgo, which `go build` uses)")
 	flag.Parse()
-	o.rounds, o.duration, o.traceTime, o.conns, o.bigSize, o.upSize = 3, 5*time.Second, 2*time.Second, 32, 1<<30, 256<<20
+	// Five short rounds a side rather than three long ones: the sides' rounds alternate more often, so
+	// a slow stretch of a shared machine falls on both sides' rounds more evenly.
+	o.rounds, o.duration, o.traceTime, o.profileTime, o.conns, o.bigSize, o.upSize = 5, 3*time.Second, 2*time.Second, 5*time.Second, 32, 1<<30, 256<<20
 	if o.quick {
-		o.rounds, o.duration, o.traceTime, o.bigSize, o.upSize = 1, 2*time.Second, time.Second, 32<<20, 32<<20
+		o.rounds, o.duration, o.traceTime, o.profileTime, o.bigSize, o.upSize = 1, 2*time.Second, time.Second, 2*time.Second, 32<<20, 32<<20
 	}
 	if err := run(o); err != nil {
 		log.Fatalf("mogbench: %v", err)

@@ -28,7 +28,7 @@ func (c *cluster) profile(name, pprof, url, script string) (string, error) {
 
 // profileUnder is profile with load, which runs for the duration it is given, as the load.
 func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) error) (string, error) {
-	secs := int(c.o.duration.Seconds())
+	secs := int(c.o.profileTime.Seconds())
 	if secs < 2 {
 		secs = 2
 	}
