@@ -249,3 +249,32 @@ func TestWriteBreakdown(t *testing.T) {
 		t.Errorf("writeBreakdown of rows without CPU figures = %q, want nothing", b.String())
 	}
 }
+
+// TestWriteProfiles: the profiles section says which rows it holds: those where mogway was slower
+// and the tracker's, or (a -pgo run) every row with a mogway process; rows without a profile are left
+// out.
+func TestWriteProfiles(t *testing.T) {
+	rows := []row{
+		{Scenario: "upstream group 4 KiB", Mogway: 97, Reference: 100, RefName: "nginx proxy_pass", Profile: "flat flat%"},
+		{Scenario: "cache hit 4 KiB", Mogway: 150, Reference: 100, RefName: "nginx proxy_cache"},
+		{Scenario: "tracker get_paths, verify", Mogway: 40000, Profile: "Syscall6"},
+	}
+	for _, every := range []bool{false, true} {
+		var b strings.Builder
+		writeProfiles(&b, rows, every)
+		out := b.String()
+		heading := "## CPU profiles: where mogway is slower, and the tracker rows"
+		if every {
+			heading = "## CPU profiles of every row with a mogway process (-pgo)"
+		}
+		for _, want := range []string{heading + "\n", "### upstream group 4 KiB (0.97× of nginx proxy_pass)\n\n```\nflat flat%\n```",
+			"### tracker get_paths, verify\n\n```\nSyscall6\n```"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("every=%v: profiles lack %q:\n%s", every, want, out)
+			}
+		}
+		if strings.Contains(out, "cache hit") || strings.Count(out, "## CPU profiles") != 1 {
+			t.Errorf("every=%v: profiles = %s, want one heading and no row without a profile", every, out)
+		}
+	}
+}

@@ -114,7 +114,7 @@ func run(o options) error {
 	writeTable(&b, rows)
 	writeBreakdown(&b, rows)
 	b.WriteString("\n" + c.describe())
-	writeProfiles(&b, rows)
+	writeProfiles(&b, rows, o.pgo != "")
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

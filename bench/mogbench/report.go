@@ -117,15 +117,20 @@ func writeTable(w io.Writer, rows []row) {
 }
 
 // writeProfiles prints the CPU profiles taken where mogway was slower than the reference, and
-// those of rows without a reference (the tracker's).
-func writeProfiles(w io.Writer, rows []row) {
+// those of rows without a reference (the tracker's); with every (a -pgo run), those of every row
+// that has a mogway process.
+func writeProfiles(w io.Writer, rows []row, every bool) {
+	heading := "\n## CPU profiles: where mogway is slower, and the tracker rows"
+	if every {
+		heading = "\n## CPU profiles of every row with a mogway process (-pgo)"
+	}
 	first := true
 	for _, r := range rows {
 		if r.Profile == "" {
 			continue
 		}
 		if first {
-			fmt.Fprintln(w, "\n## CPU profiles: where mogway is slower, and the tracker rows")
+			fmt.Fprintln(w, heading)
 			fmt.Fprintln(w, "\nTaken with `--pprof` during a separate load run of the same scenario (`go tool pprof -top`).")
 			first = false
 		}
