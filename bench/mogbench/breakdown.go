@@ -85,11 +85,12 @@ type cpuShare struct {
 	US   float64
 }
 
-// shares returns each role's CPU µs per request from its ticks before and after a round of requests.
-func shares(rs []role, before, after []int64, requests int64) []cpuShare {
+// shares returns each role's CPU µs per unit (see perRequest) from its ticks before and after a
+// round of that many units.
+func shares(rs []role, before, after []int64, units float64) []cpuShare {
 	out := make([]cpuShare, len(rs))
 	for i, r := range rs {
-		out[i] = cpuShare{r.name, perRequest(after[i]-before[i], requests)}
+		out[i] = cpuShare{r.name, perRequest(after[i]-before[i], units)}
 	}
 	return out
 }

@@ -125,14 +125,15 @@ func TestShares(t *testing.T) {
 	}
 }
 
-func TestPerMiB(t *testing.T) {
+// TestSharesPerMiB: the transfer rows' shares, per MiB moved.
+func TestSharesPerMiB(t *testing.T) {
 	rs := []role{{name: "gw"}, {name: "nodes"}}
 	hz := int64(clockTicks)
 	// 2 s of gateway CPU and 0.5 s of the nodes' over a 256 MiB transfer.
-	got := perMiB(rs, []int64{10, 20}, []int64{10 + 2*hz, 20 + hz/2}, 256<<20)
+	got := shares(rs, []int64{10, 20}, []int64{10 + 2*hz, 20 + hz/2}, float64(256<<20)/(1<<20))
 	want := []cpuShare{{"gw", 2e6 / 256}, {"nodes", 0.5e6 / 256}}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("perMiB = %v, want %v", got, want)
+		t.Errorf("shares per MiB = %v, want %v", got, want)
 	}
 }
 

@@ -71,12 +71,12 @@ func (s sideCPU) ticks() int64 {
 	return total
 }
 
-// perRequest is CPU µs per request for ticks spent serving requests.
-func perRequest(ticks, requests int64) float64 {
-	if requests <= 0 {
+// perRequest is CPU µs per unit of work (a request, or a MiB moved) for ticks spent on units of it.
+func perRequest(ticks int64, units float64) float64 {
+	if units <= 0 {
 		return 0
 	}
-	return float64(ticks) * 1e6 / clockTicks / float64(requests)
+	return float64(ticks) * 1e6 / clockTicks / units
 }
 
 // pids returns the process ids of the daemons in ps, nginx's worker processes included, each once,

@@ -26,7 +26,7 @@ type options struct {
 	rounds    int
 	duration  time.Duration
 	traceTime time.Duration // the traced pass that counts system calls, per side
-	// profileTime is how long a row's mogway process is profiled (at least pgoSeconds with -pgo)
+	// profileTime is how long a row's mogway process is profiled (at least pgoTime with -pgo)
 	profileTime time.Duration
 	conns       int
 	bigSize     int64
@@ -50,6 +50,9 @@ func main() {
 	o.rounds, o.duration, o.traceTime, o.profileTime, o.conns, o.bigSize, o.upSize = 5, 3*time.Second, 2*time.Second, 5*time.Second, 32, 1<<30, 256<<20
 	if o.quick {
 		o.rounds, o.duration, o.traceTime, o.profileTime, o.bigSize, o.upSize = 1, 2*time.Second, time.Second, 2*time.Second, 32<<20, 32<<20
+	}
+	if o.pgo != "" {
+		o.profileTime = max(o.profileTime, pgoTime)
 	}
 	if err := run(o); err != nil {
 		log.Fatalf("mogbench: %v", err)

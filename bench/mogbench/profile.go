@@ -29,12 +29,6 @@ func (c *cluster) profile(name, pprof, url, script string) (string, error) {
 // profileUnder is profile with load, which runs for the duration it is given, as the load.
 func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) error) (string, error) {
 	secs := int(c.o.profileTime.Seconds())
-	if secs < 2 {
-		secs = 2
-	}
-	if c.o.pgo != "" && secs < pgoSeconds {
-		secs = pgoSeconds
-	}
 	type result struct {
 		path string
 		err  error
@@ -85,9 +79,15 @@ func (c *cluster) profileUnder(name, pprof string, load func(time.Duration) erro
 	return strings.TrimSpace(strings.Join(keep, "\n")), nil
 }
 
-// pgoSeconds is the shortest profile taken for -pgo: at the profiler's 100 samples a second, a few
+// pgoTime is the shortest profile taken for -pgo: at the profiler's 100 samples a second, a few
 // hundred samples of each row.
-const pgoSeconds = 5
+const pgoTime = 5 * time.Second
+
+// profiles reports whether a row's mogway process is profiled: every row's with -pgo, otherwise
+// in full runs where mogway was slower than the reference (or there is no reference).
+func (c *cluster) profiles(slower bool) bool {
+	return c.o.pgo != "" || slower && !c.o.quick
+}
 
 // mergeProfiles writes the CPU profiles at paths merged into one (`go tool pprof -proto`) to out,
 // as `go build -pgo` reads it. Each profile weighs by its samples: rows count alike, as each is

@@ -186,7 +186,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 			if err != nil {
 				return row{}, err
 			}
-			s := shares(byRole[side], t0, roleTicks(byRole[side]), r.Requests)
+			s := shares(byRole[side], t0, roleTicks(byRole[side]), float64(r.Requests))
 			if counting {
 				g1, err := getPathsAnswered(metrics, trackerMetrics)
 				if err != nil {
@@ -223,7 +223,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 		}
 		r.Syscalls[side], r.Failed[side] = calls, failed
 	}
-	if a.pprof != "" && (c.o.pgo != "" || r.Mogway < r.Reference && !c.o.quick) {
+	if a.pprof != "" && c.profiles(r.Mogway < r.Reference) {
 		prof, err := c.profile(a.name, a.pprof, a.mogURL, scripts[0])
 		if err != nil {
 			return row{}, err
@@ -303,7 +303,7 @@ func transfers(urls [2]string, sides [2][]*proc, size int64, rounds int, move fu
 			if err != nil {
 				return transferred{}, err
 			}
-			s := perMiB(byRole[side], t0, roleTicks(byRole[side]), size)
+			s := shares(byRole[side], t0, roleTicks(byRole[side]), float64(size)/(1<<20))
 			bps[side] = append(bps[side], v/(1<<20))
 			cpu[side] = append(cpu[side], total(s))
 			split[side] = append(split[side], s)
@@ -321,16 +321,6 @@ func transfers(urls [2]string, sides [2][]*proc, size int64, rounds int, move fu
 func (t transferred) row(scenario, refName string, rss [2]int64) row {
 	return row{Scenario: scenario, Unit: "MB/s", RefName: refName, Mogway: t.mbps[0], Reference: t.mbps[1],
 		CPU: t.cpu, Shares: t.split, RSS: rss}
-}
-
-// perMiB returns each role's CPU µs per MiB from its ticks before and after a transfer of size bytes.
-func perMiB(rs []role, before, after []int64, size int64) []cpuShare {
-	out := make([]cpuShare, len(rs))
-	mib := float64(size) / (1 << 20)
-	for i, r := range rs {
-		out[i] = cpuShare{r.name, float64(after[i]-before[i]) * 1e6 / clockTicks / mib}
-	}
-	return out
 }
 
 // failover kills storage node 2 a third of the way into a load run against each side, then restarts it.

@@ -50,7 +50,7 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 		failed += res.failed
 		rps = append(rps, float64(res.done)/res.elapsed.Seconds())
 		if res.done > 0 {
-			cpuPerReq = append(cpuPerReq, perRequest(cpu1-cpu0, res.done))
+			cpuPerReq = append(cpuPerReq, perRequest(cpu1-cpu0, float64(res.done)))
 		}
 	}
 	cpu := median(cpuPerReq)
@@ -61,7 +61,7 @@ func (c *cluster) getPaths(verify bool) (row, error) {
 		Mogway:  median(rps), Errors: [2]int64{failed, 0},
 		RSS: [2]int64{c.tracker.peakRSS(), 0},
 	}
-	if !c.o.quick || c.o.pgo != "" { // where a get_paths spends its time, from a separate load run
+	if c.profiles(true) { // where a get_paths spends its time, from a separate load run (no reference)
 		prof, err := c.profileUnder(name, pprofAddr(17001), func(d time.Duration) error {
 			_, err := trackerLoad(req, d)
 			return err
