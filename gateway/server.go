@@ -284,7 +284,8 @@ func startOnlyChanges(cfg, old Config) []string {
 	}{{"timeouts", cfg.Timeouts, old.Timeouts}, {"limits", cfg.Limits, old.Limits}} {
 		cur, was := reflect.ValueOf(sec.cur), reflect.ValueOf(sec.was)
 		for i := range cur.NumField() {
-			name := sec.name + "." + strings.Split(cur.Type().Field(i).Tag.Get("yaml"), ",")[0]
+			tag, _, _ := strings.Cut(cur.Type().Field(i).Tag.Get("yaml"), ",")
+			name := sec.name + "." + tag
 			if !appliedOnReload[name] && cur.Field(i).Interface() != was.Field(i).Interface() {
 				changed = append(changed, name)
 			}
