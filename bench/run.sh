@@ -11,6 +11,8 @@ command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 # The image rows' reference: nginx's image_filter module (its `load_module` path in bench/mogbench/image.go).
 [ -e /usr/lib/nginx/modules/ngx_http_image_filter_module.so ] || need+=(libnginx-mod-http-image-filter)
+# The lookup rows' peer: nginx asking the tracker through its Lua module (bench/mogbench/lookup.go).
+[ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

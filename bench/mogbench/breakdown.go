@@ -195,15 +195,26 @@ func writeBreakdown(w io.Writer, rows []row) {
 			fmt.Fprintln(w, "\n## CPU µs per request by process")
 			fmt.Fprintln(w, "\nThe CPU figure of the table above, split by role, from the timed round whose total is the median. "+
 				"gw is the gateway, nodes both storage nodes, nginx its master and workers. get_paths/req is the tracker's "+
-				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker. Rows marked per MiB "+
+				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker (mogway / reference "+
+				"where the reference asks it too). Rows marked per MiB "+
 				"count CPU µs per MiB moved.")
 			fmt.Fprintln(w, "\n| scenario | mogway | reference | get_paths/req |")
 			fmt.Fprintln(w, "|---|---|---|---:|")
 			first = false
 		}
 		lookups := "–"
-		if r.Lookups {
-			lookups = fmt.Sprintf("%.2f", r.GetPaths)
+		if r.Lookups != [2]bool{} {
+			var sides [2]string
+			for side := range sides {
+				sides[side] = "–"
+				if r.Lookups[side] {
+					sides[side] = fmt.Sprintf("%.2f", r.GetPaths[side])
+				}
+			}
+			lookups = sides[0]
+			if r.Lookups[1] {
+				lookups += " / " + sides[1]
+			}
 		}
 		fmt.Fprintf(w, "| %s%s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"), r.cpuUnit(),
 			fmtShares(r.Shares[0]), fmtShares(r.Shares[1]), lookups)

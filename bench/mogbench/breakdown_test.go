@@ -223,9 +223,12 @@ func TestWriteBreakdown(t *testing.T) {
 		{Scenario: "streamed download 1024 MiB (one client)"}, // no CPU figure: left out
 		{Scenario: "miss path 4 KiB (tracker get_paths every request + storage fetch)",
 			Shares:  [2][]cpuShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 29.1}, {"nodes", 18.1}}},
-			Lookups: true, GetPaths: 0.5},
+			Lookups: [2]bool{true, false}, GetPaths: [2]float64{0.5, 0}},
 		{Scenario: "cache hit 4 KiB", Shares: [2][]cpuShare{{{"gw", 16.0}, {"tracker", 0}, {"nodes", 0.1}}, {{"nginx", 20.3}, {"nodes", 0}}},
-			Lookups: true},
+			Lookups: [2]bool{true, false}},
+		{Scenario: "miss path 4 KiB, against nginx asking the tracker",
+			Shares:  [2][]cpuShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 80.2}, {"tracker", 30.1}, {"nodes", 50.0}}},
+			Lookups: [2]bool{true, true}, GetPaths: [2]float64{0.07, 1}},
 	}
 	var b strings.Builder
 	writeBreakdown(&b, rows)
@@ -236,6 +239,8 @@ func TestWriteBreakdown(t *testing.T) {
 		"| storage node GET 4 KiB | 16.6 nodes | 16.5 nginx + 0.0 nodes = 16.5 | – |",
 		"| miss path 4 KiB (tracker get_paths every request + storage fetch) | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | 29.1 nginx + 18.1 nodes = 47.2 | 0.50 |",
 		"| cache hit 4 KiB | 16.0 gw + 0.0 tracker + 0.1 nodes = 16.1 | 20.3 nginx + 0.0 nodes = 20.3 | 0.00 |",
+		"| miss path 4 KiB, against nginx asking the tracker | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | " +
+			"80.2 nginx + 30.1 tracker + 50.0 nodes = 160.3 | 0.07 / 1.00 |",
 	} {
 		if !strings.Contains(out, line+"\n") {
 			t.Errorf("writeBreakdown output lacks %q:\n%s", line, out)

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mogway/mogway/tracker/client"
@@ -303,4 +307,42 @@ func (c *cluster) mirror(ctx context.Context, key string, size int64, deadline t
 		time.Sleep(200 * time.Millisecond)
 	}
 	return object{}, fmt.Errorf("%s: no second replica on dev1/dev2 within 60s", key)
+}
+
+// hold prints the cluster's processes and the URLs of its stored objects to w, then waits for
+// SIGINT or SIGTERM; the caller stops the cluster.
+func (c *cluster) hold(w io.Writer) error {
+	c.addresses(w)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	fmt.Fprintln(w, "holding; Ctrl-C stops the cluster")
+	<-sig
+	return nil
+}
+
+// addresses writes the cluster's processes (pid, CPU list) and the URLs of its stored objects.
+func (c *cluster) addresses(w io.Writer) {
+	ps := []*proc{c.tracker, c.nodes[0], c.nodes[1], c.nginx}
+	for _, port := range slices.Sorted(maps.Keys(c.gateways)) {
+		ps = append(ps, c.gateways[port])
+	}
+	for _, p := range ps {
+		if p != nil && p.cmd.Process != nil {
+			fmt.Fprintf(w, "%-14s pid %d, pinned to CPU %s\n", p.name, p.cmd.Process.Pid, serverCPUs)
+		}
+	}
+	fmt.Fprintf(w, "tracker        %s (metrics on http://%s/metrics)\n", trackerAddr, trackerHTTP)
+	for _, key := range slices.Sorted(maps.Keys(c.objects)) {
+		o := c.objects[key]
+		fmt.Fprintf(w, "object %-6s  %d bytes\n", key, o.size)
+		fmt.Fprintf(w, "  storage node    http://%s%s, nginx static %s\n", nodeA, o.path, localURL(ngx.Static, o.path))
+		fmt.Fprintf(w, "  tracker route   %s (cache), port %d (path cache only), port %d (no path cache)\n",
+			localURL(gwCache, "/"+domain+"/"+o.key), gwNoCache, gwNoPathCache)
+		fmt.Fprintf(w, "  upstream route  %s, nginx proxy_pass %s, nginx proxy_cache port %d\n",
+			localURL(gwNoCache, o.path), localURL(ngx.Proxy, o.path), ngx.Cache)
+	}
+	if len(c.distinct) > 0 {
+		fmt.Fprintf(w, "%d distinct objects, the first %s\n", len(c.distinct), localURL(gwNoPathCache, "/"+domain+"/"+c.distinct[0].key))
+	}
 }

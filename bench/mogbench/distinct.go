@@ -157,5 +157,5 @@ func (c *cluster) distinctRow() (row, error) {
 	return c.ab(abRun{name: distinctName, mogURL: localURL(gwNoPathCache, mogPaths[0]),
 		refURL: localURL(ngx.Proxy, refPaths[0]), refName: "nginx proxy_pass",
 		mog: c.mogSide(c.gateways[gwNoPathCache]), ref: c.refSide(c.nginx), pprof: pprofAddr(gwNoPathCache),
-		lookups: true, paths: [2][]string{mogPaths, refPaths}})
+		lookups: [2]bool{true, false}, paths: [2][]string{mogPaths, refPaths}})
 }

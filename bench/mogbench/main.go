@@ -33,6 +33,7 @@ type options struct {
 	upSize      int64
 	only        string
 	pgo         string // write the merged CPU profiles of every profiled row here (profile-guided optimisation)
+	hold        bool   // start the cluster, store the objects, print its addresses and wait for a signal
 }
 
 func main() {
@@ -44,6 +45,8 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains one of these comma-separated words, e.g. -only=upload")
 	flag.StringVar(&o.pgo, "pgo", "", "profile the mogway process of every row that has one (also in -quick) and merge the profiles into this file, "+
 		"for profile-guided optimisation (`make pgo` writes cmd/mogway/default.pgo, which `go build` uses)")
+	flag.BoolVar(&o.hold, "hold", false, "start the cluster and nginx, store the test objects (those of the -only scenarios, else all), "+
+		"print their processes and URLs, and keep them running until interrupted (Ctrl-C): for measurements by hand (perf, strace, wrk)")
 	flag.Parse()
 	// Five short rounds a side rather than three long ones: the sides' rounds alternate more often, so
 	// a slow stretch of a shared machine falls on both sides' rounds more evenly.
@@ -85,6 +88,9 @@ func run(o options) error {
 	}
 	if err := c.store(ctx, need); err != nil {
 		return err
+	}
+	if o.hold {
+		return c.hold(os.Stdout)
 	}
 
 	started := time.Now()

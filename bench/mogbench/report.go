@@ -20,8 +20,8 @@ type row struct {
 	Errors    [2]int64
 	CPU       [2]float64    // server CPU µs per request (per MiB in MB/s rows), all processes of the side; 0 = not measured
 	Shares    [2][]cpuShare // CPU split by role, from the round whose total is the median; nil = not measured
-	Lookups   bool          // the route asks the tracker: GetPaths is measured
-	GetPaths  float64       // tracker get_paths answered per mogway request over the timed rounds
+	Lookups   [2]bool       // the side (mogway, reference) asks the tracker: its GetPaths is measured
+	GetPaths  [2]float64    // tracker get_paths answered per request of the side over the timed rounds
 	Syscalls  [2]float64    // system calls per request, all processes of the side (a traced pass)
 	Failed    [2]float64    // of which failed (such as EAGAIN reads)
 	Profile   string        // `go tool pprof -top` of mogway when it was slower than the reference

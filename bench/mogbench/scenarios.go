@@ -51,7 +51,7 @@ func scenarios(c *cluster) []scenario {
 	proxied := func(name, path string, port int, ref, refName string) (row, error) {
 		gw := c.gateways[port]
 		return c.ab(abRun{name: name, mogURL: localURL(port, path), refURL: ref, refName: refName,
-			mog: c.mogSide(gw), ref: c.refSide(c.nginx), pprof: pprofAddr(port), lookups: trackerRoute(path)})
+			mog: c.mogSide(gw), ref: c.refSide(c.nginx), pprof: pprofAddr(port), lookups: [2]bool{trackerRoute(path), false}})
 	}
 	return []scenario{
 		{"storage node GET 4 KiB", four, func() (row, error) {
@@ -75,6 +75,9 @@ func scenarios(c *cluster) []scenario {
 				localURL(ngx.Proxy, obj("4k").path), "nginx proxy_pass")
 		}},
 		{"miss 4 KiB, 256 distinct keys, path cache off", []string{distinctGroup}, c.distinctRow},
+		{"miss 4 KiB, path cache off, nginx asking the tracker", four, func() (row, error) { return c.lookupRow(false) }},
+		{"miss 4 KiB, 256 distinct keys, path cache off, nginx asking the tracker", []string{distinctGroup},
+			func() (row, error) { return c.lookupRow(true) }},
 		{"upstream group 4 KiB", four, func() (row, error) {
 			k4 := obj("4k")
 			return proxied("upstream group 4 KiB (FastDFS-style, same URI on both sides)", k4.path, gwNoCache,
@@ -126,9 +129,9 @@ func warm(url string) error {
 type abRun struct {
 	name, mogURL, refURL, refName string
 	mog, ref                      []*proc
-	pprof                         string // --pprof address of mog[0], profiled when mogway is slower
-	loadCPUs                      string // where wrk runs; loadCPUs when empty
-	lookups                       bool   // mogURL's route asks the tracker: count its get_paths per request
+	pprof                         string  // --pprof address of mog[0], profiled when mogway is slower
+	loadCPUs                      string  // where wrk runs; loadCPUs when empty
+	lookups                       [2]bool // the side (mogway, reference) asks the tracker: count its get_paths per request
 	// paths, when set for a side, are the request paths its wrk goes through in turn on the host of
 	// its URL (a Lua script in the work directory), instead of the URL's own path; warming fetches each.
 	paths [2][]string
@@ -170,11 +173,11 @@ func (c *cluster) ab(a abRun) (row, error) {
 	var split [2][][]cpuShare
 	var p50, p99 [2][]time.Duration
 	var errs [2]int64
-	var lookups, requests float64 // get_paths answered and mogway requests, over the rounds
+	var lookups, requests [2]float64 // per side, get_paths answered and requests, over the rounds
 	metrics := &http.Client{Timeout: metricsTimeout}
 	for range c.o.rounds {
 		for side, u := range urls {
-			counting := side == 0 && a.lookups // this round's get_paths are counted
+			counting := a.lookups[side] // this round's get_paths are counted
 			var g0 float64
 			if counting {
 				if g0, err = getPathsAnswered(metrics, trackerMetrics); err != nil {
@@ -192,8 +195,8 @@ func (c *cluster) ab(a abRun) (row, error) {
 				if err != nil {
 					return row{}, err
 				}
-				lookups += g1 - g0
-				requests += float64(r.Requests)
+				lookups[side] += g1 - g0
+				requests[side] += float64(r.Requests)
 			}
 			split[side] = append(split[side], s)
 			cpu[side] = append(cpu[side], total(s))
@@ -213,8 +216,10 @@ func (c *cluster) ab(a abRun) (row, error) {
 		CPU:    [2]float64{median(cpu[0]), median(cpu[1])},
 		Shares: [2][]cpuShare{split[0][medianIndex(cpu[0])], split[1][medianIndex(cpu[1])]},
 	}
-	if a.lookups && requests > 0 {
-		r.Lookups, r.GetPaths = true, lookups/requests
+	for side := range urls {
+		if a.lookups[side] && requests[side] > 0 {
+			r.Lookups[side], r.GetPaths[side] = true, lookups[side]/requests[side]
+		}
 	}
 	for side, u := range urls {
 		calls, failed, err := countSyscalls(c.work, sides[side], cpus, u, scripts[side], c.o.conns, c.o.traceTime)

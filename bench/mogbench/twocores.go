@@ -77,5 +77,5 @@ func (c *cluster) twoCores(name, mogPath, refPath string, port, ngxPort int, ref
 	time.Sleep(1500 * time.Millisecond)
 	return c.ab(abRun{name: name, mogURL: localURL(port, mogPath), refURL: localURL(ngxPort, refPath), refName: refName,
 		mog: c.mogSide(c.gateways[port]), ref: c.refSide(c.nginx2), pprof: pprofAddr(port), loadCPUs: twoCPUs,
-		lookups: trackerRoute(mogPath)})
+		lookups: [2]bool{trackerRoute(mogPath), false}})
 }
