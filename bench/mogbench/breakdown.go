@@ -79,45 +79,46 @@ func roleTicks(rs []role) []int64 {
 	return out
 }
 
-// cpuShare is one role's server CPU µs per request.
-type cpuShare struct {
+// roleShare is one role's part of a side's figure per request (or per MiB): CPU µs, or context
+// switches.
+type roleShare struct {
 	Role string
-	US   float64
+	Per  float64
 }
 
 // shares returns each role's CPU µs per unit (see perRequest) from its ticks before and after a
 // round of that many units.
-func shares(rs []role, before, after []int64, units float64) []cpuShare {
-	out := make([]cpuShare, len(rs))
+func shares(rs []role, before, after []int64, units float64) []roleShare {
+	out := make([]roleShare, len(rs))
 	for i, r := range rs {
-		out[i] = cpuShare{r.name, perRequest(after[i]-before[i], units)}
+		out[i] = roleShare{r.name, perRequest(after[i]-before[i], units)}
 	}
 	return out
 }
 
 // total is the sum of the shares: the side's CPU µs per request.
-func total(s []cpuShare) float64 {
+func total(s []roleShare) float64 {
 	var sum float64
 	for _, x := range s {
-		sum += x.US
+		sum += x.Per
 	}
 	return sum
 }
 
-// fmtShares prints the shares and their sum, e.g. "37.5 gw + 4.6 tracker + 24.0 nodes = 66.0"; a
-// single share is printed alone and none as "–".
-func fmtShares(s []cpuShare) string {
+// fmtShares prints the shares and their sum with prec decimals, e.g. "37.5 gw + 4.6 tracker + 24.0
+// nodes = 66.0"; a single share is printed alone and none as "–".
+func fmtShares(s []roleShare, prec int) string {
 	if len(s) == 0 {
 		return "–"
 	}
 	parts := make([]string, len(s))
 	for i, x := range s {
-		parts[i] = fmt.Sprintf("%.1f %s", x.US, x.Role)
+		parts[i] = fmt.Sprintf("%.*f %s", prec, x.Per, x.Role)
 	}
 	if len(s) == 1 {
 		return parts[0]
 	}
-	return fmt.Sprintf("%s = %.1f", strings.Join(parts, " + "), total(s))
+	return fmt.Sprintf("%s = %.*f", strings.Join(parts, " + "), prec, total(s))
 }
 
 // medianIndex is the index of xs's median element (the lower of the two middle ones for an even
@@ -197,9 +198,11 @@ func writeBreakdown(w io.Writer, rows []row) {
 				"gw is the gateway, nodes both storage nodes, nginx its master and workers. get_paths/req is the tracker's "+
 				"get_paths answers per request over the timed rounds, in rows whose route asks the tracker (mogway / reference "+
 				"where the reference asks it too). Rows marked per MiB "+
-				"count CPU µs per MiB moved.")
-			fmt.Fprintln(w, "\n| scenario | mogway | reference | get_paths/req |")
-			fmt.Fprintln(w, "|---|---|---|---:|")
+				"count CPU µs per MiB moved. switches/req are the context switches (voluntary and not, every thread) of each "+
+				"role per request in the same rounds: on one server core, each is a sleeping server woken, or a busy one "+
+				"set aside, paid in the kernel.")
+			fmt.Fprintln(w, "\n| scenario | mogway | reference | get_paths/req | switches/req mogway | switches/req reference |")
+			fmt.Fprintln(w, "|---|---|---|---:|---|---|")
 			first = false
 		}
 		lookups := "–"
@@ -216,7 +219,7 @@ func writeBreakdown(w io.Writer, rows []row) {
 				lookups += " / " + sides[1]
 			}
 		}
-		fmt.Fprintf(w, "| %s%s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"), r.cpuUnit(),
-			fmtShares(r.Shares[0]), fmtShares(r.Shares[1]), lookups)
+		fmt.Fprintf(w, "| %s%s | %s | %s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"), r.cpuUnit(),
+			fmtShares(r.Shares[0], 1), fmtShares(r.Shares[1], 1), lookups, fmtShares(r.Switches[0], 2), fmtShares(r.Switches[1], 2))
 	}
 }

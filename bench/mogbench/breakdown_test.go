@@ -75,18 +75,20 @@ func TestGetPathsAnsweredRealTracker(t *testing.T) {
 
 func TestFmtShares(t *testing.T) {
 	for _, tc := range []struct {
-		shares []cpuShare
+		shares []roleShare
+		prec   int
 		want   string
 	}{
-		{[]cpuShare{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, "37.5 gw + 4.6 tracker + 24.0 nodes = 66.1"},
-		{[]cpuShare{{"nginx", 29.1}, {"nodes", 18.1}}, "29.1 nginx + 18.1 nodes = 47.2"},
-		{[]cpuShare{{"gw", 31.84}, {"tracker", 0}, {"nodes", 19.1}}, "31.8 gw + 0.0 tracker + 19.1 nodes = 50.9"},
-		{[]cpuShare{{"gw", 241.26}, {"tracker", 0.04}, {"nodes", 0.3}}, "241.3 gw + 0.0 tracker + 0.3 nodes = 241.6"},
-		{[]cpuShare{{"nodes", 16.6}}, "16.6 nodes"},
-		{nil, "–"},
+		{[]roleShare{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, 1, "37.5 gw + 4.6 tracker + 24.0 nodes = 66.1"},
+		{[]roleShare{{"nginx", 29.1}, {"nodes", 18.1}}, 1, "29.1 nginx + 18.1 nodes = 47.2"},
+		{[]roleShare{{"gw", 31.84}, {"tracker", 0}, {"nodes", 19.1}}, 1, "31.8 gw + 0.0 tracker + 19.1 nodes = 50.9"},
+		{[]roleShare{{"gw", 241.26}, {"tracker", 0.04}, {"nodes", 0.3}}, 1, "241.3 gw + 0.0 tracker + 0.3 nodes = 241.6"},
+		{[]roleShare{{"gw", 0.153}, {"tracker", 0.158}, {"nodes", 0.5849}}, 2, "0.15 gw + 0.16 tracker + 0.58 nodes = 0.90"},
+		{[]roleShare{{"nodes", 16.6}}, 1, "16.6 nodes"},
+		{nil, 2, "–"},
 	} {
-		if got := fmtShares(tc.shares); got != tc.want {
-			t.Errorf("fmtShares(%v) = %q, want %q", tc.shares, got, tc.want)
+		if got := fmtShares(tc.shares, tc.prec); got != tc.want {
+			t.Errorf("fmtShares(%v, %d) = %q, want %q", tc.shares, tc.prec, got, tc.want)
 		}
 	}
 }
@@ -116,7 +118,7 @@ func TestShares(t *testing.T) {
 	rs := []role{{name: "gw"}, {name: "tracker"}, {name: "nodes"}}
 	hz := int64(clockTicks)
 	got := shares(rs, []int64{100, 7, 40}, []int64{100 + hz, 7, 40 + hz/2}, 1000)
-	want := []cpuShare{{"gw", 1000}, {"tracker", 0}, {"nodes", 500}}
+	want := []roleShare{{"gw", 1000}, {"tracker", 0}, {"nodes", 500}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("shares = %v, want %v", got, want)
 	}
@@ -131,7 +133,7 @@ func TestSharesPerMiB(t *testing.T) {
 	hz := int64(clockTicks)
 	// 2 s of gateway CPU and 0.5 s of the nodes' over a 256 MiB transfer.
 	got := shares(rs, []int64{10, 20}, []int64{10 + 2*hz, 20 + hz/2}, float64(256<<20)/(1<<20))
-	want := []cpuShare{{"gw", 2e6 / 256}, {"nodes", 0.5e6 / 256}}
+	want := []roleShare{{"gw", 2e6 / 256}, {"nodes", 0.5e6 / 256}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("shares per MiB = %v, want %v", got, want)
 	}
@@ -140,7 +142,7 @@ func TestSharesPerMiB(t *testing.T) {
 // TestTransferRow: a transfer row's CPU is per MiB, and both tables say so.
 func TestTransferRow(t *testing.T) {
 	tr := transferred{mbps: [2]float64{420, 326}, cpu: [2]float64{2400, 3100},
-		split: [2][]cpuShare{{{"gw", 1400}, {"tracker", 0}, {"nodes", 1000}}, {{"nginx", 2100}, {"nodes", 1000}}}}
+		split: [2][]roleShare{{{"gw", 1400}, {"tracker", 0}, {"nodes", 1000}}, {{"nginx", 2100}, {"nodes", 1000}}}}
 	r := tr.row("upload 256 MiB through the gateway (one client)", "nginx proxy_pass", [2]int64{50 << 20, 10 << 20})
 	var b strings.Builder
 	writeTable(&b, []row{r, {Scenario: "streamed download 1024 MiB (one client)", Unit: "MB/s", Mogway: 900, Reference: 800, RefName: "nginx proxy_pass"}})
@@ -219,28 +221,30 @@ func TestRoleName(t *testing.T) {
 
 func TestWriteBreakdown(t *testing.T) {
 	rows := []row{
-		{Scenario: "storage node GET 4 KiB", Shares: [2][]cpuShare{{{"nodes", 16.6}}, {{"nginx", 16.5}, {"nodes", 0}}}},
+		{Scenario: "storage node GET 4 KiB", Shares: [2][]roleShare{{{"nodes", 16.6}}, {{"nginx", 16.5}, {"nodes", 0}}}},
 		{Scenario: "streamed download 1024 MiB (one client)"}, // no CPU figure: left out
 		{Scenario: "miss path 4 KiB (tracker get_paths every request + storage fetch)",
-			Shares:  [2][]cpuShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 29.1}, {"nodes", 18.1}}},
+			Shares:  [2][]roleShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 29.1}, {"nodes", 18.1}}},
 			Lookups: [2]bool{true, false}, GetPaths: [2]float64{0.5, 0}},
-		{Scenario: "cache hit 4 KiB", Shares: [2][]cpuShare{{{"gw", 16.0}, {"tracker", 0}, {"nodes", 0.1}}, {{"nginx", 20.3}, {"nodes", 0}}},
+		{Scenario: "cache hit 4 KiB", Shares: [2][]roleShare{{{"gw", 16.0}, {"tracker", 0}, {"nodes", 0.1}}, {{"nginx", 20.3}, {"nodes", 0}}},
 			Lookups: [2]bool{true, false}},
 		{Scenario: "miss path 4 KiB, against nginx asking the tracker",
-			Shares:  [2][]cpuShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 80.2}, {"tracker", 30.1}, {"nodes", 50.0}}},
-			Lookups: [2]bool{true, true}, GetPaths: [2]float64{0.07, 1}},
+			Shares:  [2][]roleShare{{{"gw", 37.5}, {"tracker", 4.6}, {"nodes", 24.0}}, {{"nginx", 80.2}, {"tracker", 30.1}, {"nodes", 50.0}}},
+			Lookups: [2]bool{true, true}, GetPaths: [2]float64{0.07, 1},
+			Switches: [2][]roleShare{{{"gw", 0.29}, {"tracker", 0.16}, {"nodes", 0.58}}, {{"nginx", 0.3}, {"tracker", 1.9}, {"nodes", 1.1}}}},
 	}
 	var b strings.Builder
 	writeBreakdown(&b, rows)
 	out := b.String()
 	for _, line := range []string{
 		"## CPU µs per request by process",
-		"| scenario | mogway | reference | get_paths/req |",
-		"| storage node GET 4 KiB | 16.6 nodes | 16.5 nginx + 0.0 nodes = 16.5 | – |",
-		"| miss path 4 KiB (tracker get_paths every request + storage fetch) | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | 29.1 nginx + 18.1 nodes = 47.2 | 0.50 |",
-		"| cache hit 4 KiB | 16.0 gw + 0.0 tracker + 0.1 nodes = 16.1 | 20.3 nginx + 0.0 nodes = 20.3 | 0.00 |",
+		"| scenario | mogway | reference | get_paths/req | switches/req mogway | switches/req reference |",
+		"| storage node GET 4 KiB | 16.6 nodes | 16.5 nginx + 0.0 nodes = 16.5 | – | – | – |",
+		"| miss path 4 KiB (tracker get_paths every request + storage fetch) | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | 29.1 nginx + 18.1 nodes = 47.2 | 0.50 | – | – |",
+		"| cache hit 4 KiB | 16.0 gw + 0.0 tracker + 0.1 nodes = 16.1 | 20.3 nginx + 0.0 nodes = 20.3 | 0.00 | – | – |",
 		"| miss path 4 KiB, against nginx asking the tracker | 37.5 gw + 4.6 tracker + 24.0 nodes = 66.1 | " +
-			"80.2 nginx + 30.1 tracker + 50.0 nodes = 160.3 | 0.07 / 1.00 |",
+			"80.2 nginx + 30.1 tracker + 50.0 nodes = 160.3 | 0.07 / 1.00 | 0.29 gw + 0.16 tracker + 0.58 nodes = 1.03 | " +
+			"0.30 nginx + 1.90 tracker + 1.10 nodes = 3.30 |",
 	} {
 		if !strings.Contains(out, line+"\n") {
 			t.Errorf("writeBreakdown output lacks %q:\n%s", line, out)

@@ -79,10 +79,12 @@ func (c *cluster) describe() string {
 	b.WriteString("Set-up: `mogway tracker` on SQLite, two `mogway storaged` nodes (127.0.0.2, 127.0.0.3), objects in a\n")
 	b.WriteString("class with mindevcount=2. The reference is Debian's nginx (one worker): (a) static files from the node's\n")
 	b.WriteString("docroot, (b) `proxy_pass` to an upstream of both nodes with `proxy_next_upstream`, (c) the same with\n")
-	b.WriteString("`proxy_cache`, (d) `proxy_pass` of PUTs to one node with `proxy_request_buffering off`. The nginx\n")
-	b.WriteString("MogileFS module is not packaged by Debian, so miss-path and upload rows compare mogway's tracker\n")
-	b.WriteString("round trips + storage transfer against nginx's plain proxy (no tracker): that reference is a ceiling,\n")
-	b.WriteString("not a peer. Uploads go into a class with mindevcount=1, so no replication runs between rounds.\n")
+	b.WriteString("`proxy_cache`, (d) `proxy_pass` of PUTs to one node with `proxy_request_buffering off`, (e) in the rows\n")
+	b.WriteString("\"against nginx asking the tracker\", nginx with its Lua module sending `get_paths` to the same tracker for\n")
+	b.WriteString("every request, then `proxy_pass` to the first path's node, as nginx_mogilefs_module does (not packaged by\n")
+	b.WriteString("Debian). The other miss-path rows and the upload row compare mogway's tracker round trips + storage\n")
+	b.WriteString("transfer against nginx's plain proxy (no tracker): that reference is a ceiling, not a peer. Uploads go\n")
+	b.WriteString("into a class with mindevcount=1, so no replication runs between rounds.\n")
 	return b.String()
 }
 

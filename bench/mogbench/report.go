@@ -18,13 +18,14 @@ type row struct {
 	P50, P99  [2]time.Duration // mogway, reference
 	RSS       [2]int64         // peak RSS in bytes, mogway, reference
 	Errors    [2]int64
-	CPU       [2]float64    // server CPU µs per request (per MiB in MB/s rows), all processes of the side; 0 = not measured
-	Shares    [2][]cpuShare // CPU split by role, from the round whose total is the median; nil = not measured
-	Lookups   [2]bool       // the side (mogway, reference) asks the tracker: its GetPaths is measured
-	GetPaths  [2]float64    // tracker get_paths answered per request of the side over the timed rounds
-	Syscalls  [2]float64    // system calls per request, all processes of the side (a traced pass)
-	Failed    [2]float64    // of which failed (such as EAGAIN reads)
-	Profile   string        // `go tool pprof -top` of mogway when it was slower than the reference
+	CPU       [2]float64     // server CPU µs per request (per MiB in MB/s rows), all processes of the side; 0 = not measured
+	Shares    [2][]roleShare // CPU split by role, from the round whose total is the median; nil = not measured
+	Switches  [2][]roleShare // context switches per request by role, of the rounds of Shares; nil = not measured
+	Lookups   [2]bool        // the side (mogway, reference) asks the tracker: its GetPaths is measured
+	GetPaths  [2]float64     // tracker get_paths answered per request of the side over the timed rounds
+	Syscalls  [2]float64     // system calls per request, all processes of the side (a traced pass)
+	Failed    [2]float64     // of which failed (such as EAGAIN reads)
+	Profile   string         // `go tool pprof -top` of mogway when it was slower than the reference
 }
 
 // cpuUnit is what the row's CPU figure is counted by when not by request: " per MiB" in MB/s rows.

@@ -170,7 +170,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 		}
 	}
 	var rps, cpu [2][]float64
-	var split [2][][]cpuShare
+	var split, switches [2][][]roleShare
 	var p50, p99 [2][]time.Duration
 	var errs [2]int64
 	var lookups, requests [2]float64 // per side, get_paths answered and requests, over the rounds
@@ -184,12 +184,13 @@ func (c *cluster) ab(a abRun) (row, error) {
 					return row{}, err
 				}
 			}
-			t0 := roleTicks(byRole[side])
+			t0, s0 := roleTicks(byRole[side]), roleSwitches(byRole[side])
 			r, err := runWrk(cpus, u, scripts[side], c.o.conns, c.o.duration)
 			if err != nil {
 				return row{}, err
 			}
 			s := shares(byRole[side], t0, roleTicks(byRole[side]), float64(r.Requests))
+			switches[side] = append(switches[side], switchShares(byRole[side], s0, roleSwitches(byRole[side]), float64(r.Requests)))
 			if counting {
 				g1, err := getPathsAnswered(metrics, trackerMetrics)
 				if err != nil {
@@ -214,7 +215,9 @@ func (c *cluster) ab(a abRun) (row, error) {
 		Errors: errs,
 		RSS:    [2]int64{a.mog[0].peakRSS(), nginxRSS(a.ref[0])},
 		CPU:    [2]float64{median(cpu[0]), median(cpu[1])},
-		Shares: [2][]cpuShare{split[0][medianIndex(cpu[0])], split[1][medianIndex(cpu[1])]},
+		Shares: [2][]roleShare{split[0][medianIndex(cpu[0])], split[1][medianIndex(cpu[1])]},
+		// The switches of the same rounds as the shares.
+		Switches: [2][]roleShare{switches[0][medianIndex(cpu[0])], switches[1][medianIndex(cpu[1])]},
 	}
 	for side := range urls {
 		if a.lookups[side] && requests[side] > 0 {
@@ -291,7 +294,7 @@ func (c *cluster) download(big object) (row, error) {
 // and the CPU split by role of the round whose CPU is the median.
 type transferred struct {
 	mbps, cpu [2]float64
-	split     [2][]cpuShare
+	split     [2][]roleShare
 }
 
 // transfers moves size bytes with move (a download or an upload of the URL, returning bytes per
@@ -300,7 +303,7 @@ type transferred struct {
 func transfers(urls [2]string, sides [2][]*proc, size int64, rounds int, move func(url string) (float64, error)) (transferred, error) {
 	byRole := [2][]role{roles(sides[0]...), roles(sides[1]...)}
 	var bps, cpu [2][]float64
-	var split [2][][]cpuShare
+	var split [2][][]roleShare
 	for range rounds {
 		for side, u := range urls {
 			t0 := roleTicks(byRole[side])
