@@ -311,9 +311,12 @@ func (c *cluster) mirror(ctx context.Context, key string, size int64, deadline t
 	return object{}, fmt.Errorf("%s: no second replica on dev1/dev2 within 60s", key)
 }
 
-// hold prints the cluster's processes and the URLs of its stored objects to w, then waits for
-// SIGINT or SIGTERM; the caller stops the cluster.
+// hold starts the lookup rows' nginx, prints the cluster's processes and the URLs of its stored
+// objects to w, then waits for SIGINT or SIGTERM; the caller stops the cluster.
 func (c *cluster) hold(w io.Writer) error {
+	if _, err := c.startLookupNginx(); err != nil {
+		return err
+	}
 	c.addresses(w)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -343,6 +346,7 @@ func (c *cluster) addresses(w io.Writer) {
 			localURL(gwCache, "/"+domain+"/"+o.key), gwNoCache, gwNoPathCache)
 		fmt.Fprintf(w, "  upstream route  %s, nginx proxy_pass %s, nginx proxy_cache port %d\n",
 			localURL(gwNoCache, o.path), localURL(ngx.Proxy, o.path), ngx.Cache)
+		fmt.Fprintf(w, "  nginx asking the tracker %s\n", localURL(ngxLookup, "/"+domain+"/"+o.key))
 	}
 	if len(c.distinct) > 0 {
 		fmt.Fprintf(w, "%d distinct objects, the first %s\n", len(c.distinct), localURL(gwNoPathCache, "/"+domain+"/"+c.distinct[0].key))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,27 @@ func TestLookupNginx(t *testing.T) {
 	}
 	if got := after - before; got != 5 {
 		t.Errorf("get_paths answered over 5 requests = %v, want 5 (one a request)", got)
+	}
+}
+
+// TestAddresses: -hold prints, for each stored object, its URL on every side a row compares.
+func TestAddresses(t *testing.T) {
+	c := &cluster{gateways: map[int]*proc{}, objects: map[string]object{
+		"4k": {key: "4k", size: 4096, path: "/dev1/0/000/000/0000000001.fid"},
+	}}
+	var b strings.Builder
+	c.addresses(&b)
+	for _, want := range []string{
+		"http://127.0.0.2:17500/dev1/0/000/000/0000000001.fid", // the storage node
+		"http://127.0.0.1:18091/dev1/0/000/000/0000000001.fid", // nginx static
+		"http://127.0.0.1:18081/bench/4k",                      // the tracker route
+		"http://127.0.0.1:18082/dev1/0/000/000/0000000001.fid", // the upstream route
+		"http://127.0.0.1:18092/dev1/0/000/000/0000000001.fid", // nginx proxy_pass
+		"http://127.0.0.1:18103/bench/4k",                      // nginx asking the tracker
+		"127.0.0.1:17001",                                      // the tracker
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("addresses lacks %s:\n%s", want, b.String())
+		}
 	}
 }

@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains one of these comma-separated words, e.g. -only=upload")
 	flag.StringVar(&o.pgo, "pgo", "", "profile the mogway process of every row that has one (also in -quick) and merge the profiles into this file, "+
 		"for profile-guided optimisation (`make pgo` writes cmd/mogway/default.pgo, which `go build` uses)")
-	flag.BoolVar(&o.hold, "hold", false, "start the cluster and nginx, store the test objects (those of the -only scenarios, else all), "+
+	flag.BoolVar(&o.hold, "hold", false, "start the cluster, nginx and the lookup rows' nginx, store the test objects (those of the -only scenarios, else all), "+
 		"print their processes and URLs, and keep them running until interrupted (Ctrl-C): for measurements by hand (perf, strace, wrk)")
 	flag.Parse()
 	// Five short rounds a side rather than three long ones: the sides' rounds alternate more often, so
