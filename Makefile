@@ -22,7 +22,7 @@ run: build
 	./$(BIN) dev --data var/dev
 
 ## test: gofmt check, go vet, then every test with the race detector. It installs and starts
-## what the tests need (a private MariaDB on loopback, promtool, Chromium, libvips) through
+## what the tests need (a private MariaDB on loopback, promtool, Chromium, nginx, libvips) through
 ## scripts/test-deps.sh. The image package is also tested on its pure Go engine (no tags), and
 ## internal/netx without the race detector (whose build reads sockets through the syscall package).
 ## Test binaries are built without cmd/mogway/default.pgo (-pgo=off): with it, cmd/mogway's race test
