@@ -38,7 +38,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.BoolVar(&o.quick, "quick", false, "smoke run: one short round per scenario, small download (under a minute)")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: one short round per scenario, small download and upload (about three minutes)")
 	flag.StringVar(&o.bin, "bin", "bin/mogway", "mogway binary")
 	flag.StringVar(&o.work, "work", "bench/work", "scratch directory (wiped at start)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the results file (<date>.md)")
