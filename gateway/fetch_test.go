@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -643,77 +642,4 @@ func FuzzSplitPath(f *testing.F) {
 			t.Fatalf("splitPath(%q) = %q, %q; url.Parse gives %q, %q", p, host, uri, u.Host, u.RequestURI())
 		}
 	})
-}
-
-// TestFlights: concurrent lookups of one key share one call and its answer, the other variant of the
-// key (noverify) has a call of its own, a lookup after forget starts its own call while the old one
-// is still out, and a call that panics leaves its waiters an error rather than waiting forever.
-func TestFlights(t *testing.T) {
-	t.Parallel()
-	var fs flights
-	k, kn := pathKey{"d", "k", false}, pathKey{"d", "k", true}
-	release := make(chan struct{})
-	var calls atomic.Int32
-	call := func(gen uint64) func() (pathAnswer, error) {
-		return func() (pathAnswer, error) {
-			calls.Add(1)
-			<-release
-			return pathAnswer{gen: gen}, nil
-		}
-	}
-	const n = 8
-	got := make(chan pathAnswer, 2*n+1)
-	do := func(k pathKey, gen uint64) {
-		a, err := fs.do(k, call(gen))
-		if err != nil {
-			t.Errorf("do(%v): %v", k, err)
-		}
-		got <- a
-	}
-	for range n {
-		go do(k, 1)
-		go do(kn, 2)
-	}
-	waitFor(t, "every lookup to ask or join", func() bool { return fs.joined(k) == n-1 && fs.joined(kn) == n-1 })
-	fs.forget(k)
-	go do(k, 3)
-	waitFor(t, "a call of its own after forget", func() bool { return calls.Load() == 3 })
-	close(release)
-	count := map[uint64]int{}
-	for range 2*n + 1 {
-		count[(<-got).gen]++
-	}
-	if calls.Load() != 3 || count[1] != n || count[2] != n || count[3] != 1 {
-		t.Errorf("%d calls, answers by call %v; want 3 calls answering %d, %d and 1", calls.Load(), count, n, n)
-	}
-
-	// A call that panics: its waiters get errFlightAborted.
-	entered, panicking, errs := make(chan struct{}), make(chan struct{}), make(chan error, n)
-	go func() {
-		defer func() { _ = recover() }()
-		fs.do(k, func() (pathAnswer, error) { //nolint:errcheck // it panics
-			close(entered)
-			<-panicking
-			panic("tracker client bug")
-		})
-	}()
-	<-entered
-	for range n {
-		go func() { _, err := fs.do(k, call(9)); errs <- err }()
-	}
-	waitFor(t, "the lookups to join the panicking call", func() bool { return fs.joined(k) == n })
-	close(panicking)
-	for range n {
-		select {
-		case err := <-errs:
-			if !errors.Is(err, errFlightAborted) {
-				t.Errorf("waiter of a call that panicked: %v, want %v", err, errFlightAborted)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("waiters of a call that panicked still waiting after 10s")
-		}
-	}
-	if calls.Load() != 3 {
-		t.Errorf("%d calls, want no new one: every waiter joined the call that panicked", calls.Load())
-	}
 }

@@ -3,17 +3,16 @@ package gateway
 import (
 	"cmp"
 	"context"
-	"errors"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/mogway/mogway/tracker/mogproto"
 )
@@ -238,67 +237,13 @@ type pathKey struct {
 	noverify    bool
 }
 
-// flights lets the concurrent misses of one key share a tracker call: the first asks, the others
-// wait for its answer. Keyed by pathKey, so a lookup that joins a call allocates nothing.
-type flights struct {
-	mu sync.Mutex
-	m  map[pathKey]*flight
-}
-
-// flight is one tracker call that lookups share; a and err are set before done is closed.
-type flight struct {
-	done   chan struct{}
-	a      pathAnswer
-	err    error
-	joined int // lookups waiting for the call (under flights.mu)
-}
-
-// errFlightAborted is what the lookups that joined a call get when it ended without an answer (the
-// call panicked).
-var errFlightAborted = errors.New("gateway: the shared tracker call ended without an answer")
-
-// do returns the answer of k's call in flight, or makes fn that call.
-func (fs *flights) do(k pathKey, fn func() (pathAnswer, error)) (pathAnswer, error) {
-	fs.mu.Lock()
-	if f, ok := fs.m[k]; ok {
-		f.joined++
-		fs.mu.Unlock()
-		<-f.done
-		return f.a, f.err
+// flightKey is the singleflight key of a pathKey (misses only).
+func (k pathKey) flightKey() string {
+	v := "0"
+	if k.noverify {
+		v = "1"
 	}
-	f := &flight{done: make(chan struct{}), err: errFlightAborted}
-	if fs.m == nil {
-		fs.m = make(map[pathKey]*flight)
-	}
-	fs.m[k] = f
-	fs.mu.Unlock()
-	defer func() {
-		fs.mu.Lock()
-		if fs.m[k] == f {
-			delete(fs.m, k)
-		}
-		fs.mu.Unlock()
-		close(f.done)
-	}()
-	f.a, f.err = fn()
-	return f.a, f.err
-}
-
-// joined is the number of lookups waiting for k's call in flight.
-func (fs *flights) joined(k pathKey) int {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if f := fs.m[k]; f != nil {
-		return f.joined
-	}
-	return 0
-}
-
-// forget makes the next lookup of k start a call of its own rather than join the one in flight.
-func (fs *flights) forget(k pathKey) {
-	fs.mu.Lock()
-	delete(fs.m, k)
-	fs.mu.Unlock()
+	return v + k.domain + "\x00" + k.key
 }
 
 // pathCache keeps get_paths answers briefly in a bounded LRU and lets concurrent misses for one key
@@ -308,7 +253,7 @@ type pathCache struct {
 	ttl    time.Duration
 	negTTL time.Duration
 	now    func() time.Time
-	flight flights
+	flight singleflight.Group
 	// waiting counts lookups waiting for a tracker answer, shared or not.
 	waiting atomic.Int64
 	// purges and forgets count changes (see version). An answer the tracker was asked for before a
@@ -363,25 +308,27 @@ func (c *pathCache) lookup(t Tracker, k pathKey) (e *pathEntry, hit bool, err er
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
+	fk := k.flightKey()
 	gen := c.version(k)
 	for {
-		a, err := c.flight.do(k, func() (pathAnswer, error) { return c.ask(t, k) })
+		v, err, _ := c.flight.Do(fk, func() (any, error) { return c.ask(t, k) })
 		if err != nil {
 			return nil, false, err
 		}
+		a := v.(pathAnswer)
 		if a.gen >= gen {
 			return a.e, false, a.e.err
 		}
 		// The flight joined was asked for before a change this lookup must see (a purge; forget
 		// already keeps later lookups out of older flights). Ask again: the next flight starts
 		// after the change, so this loops at most once more.
-		c.flight.forget(k)
+		c.flight.Forget(fk)
 	}
 }
 
 // ask is the tracker call of a lookup's flight. It caches the answer only when no change came
 // between the call and the caching (see version).
-func (c *pathCache) ask(t Tracker, k pathKey) (pathAnswer, error) {
+func (c *pathCache) ask(t Tracker, k pathKey) (any, error) {
 	gen := c.version(k)
 	// Another caller may have filled the entry between our miss and this call.
 	if e := c.fresh(k); e != nil {
@@ -405,7 +352,7 @@ func (c *pathCache) ask(t Tracker, k pathKey) (pathAnswer, error) {
 			c.store(k, e, gen)
 		}
 	default:
-		return pathAnswer{}, err
+		return nil, err
 	}
 	return pathAnswer{e, gen}, nil
 }
@@ -452,7 +399,7 @@ func (c *pathCache) drop(k pathKey, e *pathEntry) {
 func (c *pathCache) forget(domain, key string) {
 	c.forgets[pathKey{domain, key, false}.stripe(len(c.forgets))].Add(1)
 	for _, k := range [...]pathKey{{domain, key, false}, {domain, key, true}} {
-		c.flight.forget(k)
+		c.flight.Forget(k.flightKey())
 		c.drop(k, nil)
 	}
 }
