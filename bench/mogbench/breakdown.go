@@ -71,10 +71,18 @@ func roles(ps ...*proc) []role {
 }
 
 // roleTicks returns the utime+stime of each role's processes, in the order of rs.
-func roleTicks(rs []role) []int64 {
+func roleTicks(rs []role) []int64 { return roleCounts(rs, cpuTicks) }
+
+// roleCounts returns read summed over each role's processes, in the order of rs; a process that is
+// gone counts as 0.
+func roleCounts(rs []role, read func(pid int) (int64, error)) []int64 {
 	out := make([]int64, len(rs))
 	for i, r := range rs {
-		out[i] = sideCPU(r.pids).ticks()
+		for _, pid := range r.pids {
+			if n, err := read(pid); err == nil {
+				out[i] += n
+			}
+		}
 	}
 	return out
 }
@@ -89,9 +97,14 @@ type roleShare struct {
 // shares returns each role's CPU µs per unit (see perRequest) from its ticks before and after a
 // round of that many units.
 func shares(rs []role, before, after []int64, units float64) []roleShare {
+	return perRole(rs, before, after, func(ticks int64) float64 { return perRequest(ticks, units) })
+}
+
+// perRole returns each role's share, per(the role's count after the round less before it).
+func perRole(rs []role, before, after []int64, per func(delta int64) float64) []roleShare {
 	out := make([]roleShare, len(rs))
 	for i, r := range rs {
-		out[i] = roleShare{r.name, perRequest(after[i]-before[i], units)}
+		out[i] = roleShare{r.name, per(after[i] - before[i])}
 	}
 	return out
 }

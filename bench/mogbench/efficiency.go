@@ -57,20 +57,6 @@ func parseStatCPU(stat []byte) (int64, error) {
 	return utime + stime, nil
 }
 
-// sideCPU is the CPU time of a set of processes, read before and after a measured window.
-type sideCPU []int
-
-// ticks returns the summed utime+stime of the processes; one that is gone counts as 0.
-func (s sideCPU) ticks() int64 {
-	var total int64
-	for _, pid := range s {
-		if t, err := cpuTicks(pid); err == nil {
-			total += t
-		}
-	}
-	return total
-}
-
 // perRequest is CPU µs per unit of work (a request, or a MiB moved) for ticks spent on units of it.
 func perRequest(ticks int64, units float64) float64 {
 	if units <= 0 {

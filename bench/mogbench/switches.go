@@ -65,30 +65,16 @@ func parseCtxSwitches(status []byte) (int64, error) {
 	return sum, nil
 }
 
-// roleSwitches returns the context switches of each role's processes, in the order of rs; a
-// process that is gone counts as 0.
-func roleSwitches(rs []role) []int64 {
-	out := make([]int64, len(rs))
-	for i, r := range rs {
-		for _, pid := range r.pids {
-			if n, err := ctxSwitches(pid); err == nil {
-				out[i] += n
-			}
-		}
-	}
-	return out
-}
+// roleSwitches returns the context switches of each role's processes, in the order of rs.
+func roleSwitches(rs []role) []int64 { return roleCounts(rs, ctxSwitches) }
 
 // switchShares returns each role's context switches per request from its counts before and after
 // a round of that many requests.
 func switchShares(rs []role, before, after []int64, requests float64) []roleShare {
-	out := make([]roleShare, len(rs))
-	for i, r := range rs {
-		if requests > 0 {
-			out[i] = roleShare{r.name, float64(after[i]-before[i]) / requests}
-		} else {
-			out[i] = roleShare{r.name, 0}
+	return perRole(rs, before, after, func(n int64) float64 {
+		if requests <= 0 {
+			return 0
 		}
-	}
-	return out
+		return float64(n) / requests
+	})
 }
