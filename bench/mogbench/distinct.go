@@ -145,17 +145,25 @@ func (c *cluster) uploadMany(ctx context.Context, keys []string, size int64) ([]
 // the gateway's wrk asks their keys on its tracker route and nginx's their URIs on both nodes, in
 // the same spread order.
 func (c *cluster) distinctRow() (row, error) {
-	if len(c.distinct) == 0 {
-		return row{}, errors.New("no distinct objects stored")
-	}
-	order := spreadOrder(len(c.distinct))
-	mogPaths, refPaths := make([]string, len(order)), make([]string, len(order))
-	for j, i := range order {
-		mogPaths[j] = "/" + domain + "/" + c.distinct[i].key
-		refPaths[j] = c.distinct[i].path
+	mogPaths, refPaths, err := c.distinctPaths()
+	if err != nil {
+		return row{}, err
 	}
 	return c.ab(abRun{name: distinctName, mogURL: localURL(gwNoPathCache, mogPaths[0]),
 		refURL: localURL(ngx.Proxy, refPaths[0]), refName: "nginx proxy_pass",
 		mog: c.mogSide(c.gateways[gwNoPathCache]), ref: c.refSide(c.nginx), pprof: pprofAddr(gwNoPathCache),
 		lookups: [2]bool{true, false}, paths: [2][]string{mogPaths, refPaths}})
+}
+
+// distinctPaths returns the request paths of the distinct objects in spread order: their keys on the
+// tracker route, and their URIs on the storage nodes.
+func (c *cluster) distinctPaths() (keys, uris []string, err error) {
+	if len(c.distinct) == 0 {
+		return nil, nil, errors.New("no distinct objects stored")
+	}
+	for _, i := range spreadOrder(len(c.distinct)) {
+		keys = append(keys, "/"+domain+"/"+c.distinct[i].key)
+		uris = append(uris, c.distinct[i].path)
+	}
+	return keys, uris, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -106,15 +105,12 @@ func (c *cluster) lookupRow(distinct bool) (row, error) {
 	}
 	a := abRun{name: "miss path 4 KiB, tracker get_paths every request, against nginx asking the tracker",
 		mogURL: localURL(gwNoPathCache, "/"+domain+"/4k"), refURL: localURL(ngxLookup, "/"+domain+"/4k"),
-		refName: lookupRefName, mog: c.mogSide(c.gateways[gwNoPathCache]), ref: c.lookupSide(ng),
+		refName: lookupRefName, mog: c.mogSide(c.gateways[gwNoPathCache]), ref: c.mogSide(ng),
 		pprof: pprofAddr(gwNoPathCache), lookups: [2]bool{true, true}}
 	if distinct {
-		if len(c.distinct) == 0 {
-			return row{}, errors.New("no distinct objects stored")
-		}
-		var paths []string
-		for _, i := range spreadOrder(len(c.distinct)) {
-			paths = append(paths, "/"+domain+"/"+c.distinct[i].key)
+		paths, _, err := c.distinctPaths()
+		if err != nil {
+			return row{}, err
 		}
 		a.name = "miss path 4 KiB, 256 distinct keys, against nginx asking the tracker"
 		a.mogURL, a.refURL = localURL(gwNoPathCache, paths[0]), localURL(ngxLookup, paths[0])
@@ -122,6 +118,3 @@ func (c *cluster) lookupRow(distinct bool) (row, error) {
 	}
 	return c.ab(a)
 }
-
-// lookupSide is the lookup peer's nginx and what it asks: the tracker and both storage nodes.
-func (c *cluster) lookupSide(ng *proc) []*proc { return []*proc{ng, c.tracker, c.nodes[0], c.nodes[1]} }

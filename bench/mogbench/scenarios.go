@@ -140,8 +140,11 @@ type abRun struct {
 // trackerRoute reports whether path is on the gateways' tracker route (the domain's prefix).
 func trackerRoute(path string) bool { return strings.HasPrefix(path, "/"+domain+"/") }
 
-// mogSide is every mogway daemon a request to gw may reach: gw, the tracker and both storage nodes.
-func (c *cluster) mogSide(gw *proc) []*proc { return []*proc{gw, c.tracker, c.nodes[0], c.nodes[1]} }
+// mogSide is front (a gateway, or the lookup rows' nginx) and the daemons a request to it may reach:
+// the tracker and both storage nodes.
+func (c *cluster) mogSide(front *proc) []*proc {
+	return []*proc{front, c.tracker, c.nodes[0], c.nodes[1]}
+}
 
 // refSide is the reference's nginx (master and workers) and the storage nodes it proxies to.
 func (c *cluster) refSide(ng *proc) []*proc { return []*proc{ng, c.nodes[0], c.nodes[1]} }
