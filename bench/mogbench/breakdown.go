@@ -219,18 +219,11 @@ func writeBreakdown(w io.Writer, rows []row) {
 			first = false
 		}
 		lookups := "–"
-		if r.Lookups != [2]bool{} {
-			var sides [2]string
-			for side := range sides {
-				sides[side] = "–"
-				if r.Lookups[side] {
-					sides[side] = fmt.Sprintf("%.2f", r.GetPaths[side])
-				}
-			}
-			lookups = sides[0]
-			if r.Lookups[1] {
-				lookups += " / " + sides[1]
-			}
+		if r.Lookups[0] {
+			lookups = fmt.Sprintf("%.2f", r.GetPaths[0])
+		}
+		if r.Lookups[1] {
+			lookups += fmt.Sprintf(" / %.2f", r.GetPaths[1])
 		}
 		fmt.Fprintf(w, "| %s%s | %s | %s | %s | %s | %s |\n", strings.ReplaceAll(r.Scenario, "|", "/"), r.cpuUnit(),
 			fmtShares(r.Shares[0], 1), fmtShares(r.Shares[1], 1), lookups, fmtShares(r.Switches[0], 2), fmtShares(r.Switches[1], 2))
