@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -495,4 +496,85 @@ func TestRealIPThroughGateway(t *testing.T) {
 	if !strings.Contains(g.log.String(), "10.9.8.7 - - [") {
 		t.Errorf("access log = %q, want the forwarded client address", g.log.String())
 	}
+}
+
+// TestReloadAppliesStorageTimeouts: timeouts.storage_first_byte, timeouts.storage_stall and
+// limits.upload_replay_buffer are read per request from the configuration in force, so a reload
+// applies them to the next request without a restart. Each case starts the gateway with the value
+// that would keep the request waiting far past hedgeBound (or fail it), reloads, and expects the
+// new value's answer.
+func TestReloadAppliesStorageTimeouts(t *testing.T) {
+	t.Parallel()
+	// reload applies change to a copy of cfg and reloads g with it.
+	reload := func(t *testing.T, g *gw, cfg Config, change func(*Config)) {
+		t.Helper()
+		change(&cfg)
+		if err := g.srv.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("storage_first_byte", func(t *testing.T) {
+		t.Parallel()
+		hang := startFault(t, "127.0.0.4", faultHang, nil)
+		ft := newFakeTracker()
+		ft.set("d", "k", "http://"+hang.addr+fidPath(51)) // one copy: nothing to hedge to
+		cfg := trackerConfig()
+		cfg.Timeouts.StorageFirstByte = conf.Duration(hungFirstByte)
+		cfg.Storage.MaxFails = -1
+		g := startGateway(t, cfg, Deps{Tracker: ft})
+		reload(t, g, cfg, func(c *Config) { c.Timeouts.StorageFirstByte = conf.Duration(300 * time.Millisecond) })
+		start := time.Now()
+		code, _, _, err := get(t, "GET", g.base+"/d/k")
+		if took := time.Since(start); err != nil || code != 504 || took > hedgeBound {
+			t.Errorf("GET of a copy on a hung node after a reload to storage_first_byte 300ms = %d, %v after %v; want 504 within %v (it was %v before)",
+				code, err, took, hedgeBound, hungFirstByte)
+		}
+	})
+	t.Run("storage_stall", func(t *testing.T) {
+		t.Parallel()
+		data := pattern(300000) // streamed: larger than maxBufferedBody
+		var cfg Config
+		g, _, _ := badFirstCopy(t, faultStall, data, func(c *Config) {
+			c.Timeouts.StorageStall = conf.Duration(time.Minute)
+			c.Timeouts.StorageIdle = conf.Duration(time.Minute)
+			c.Hedge.Delay = "off" // the stalling copy's headers must win, however slow the machine
+			cfg = *c
+		})
+		reload(t, g, cfg, func(c *Config) { c.Timeouts.StorageStall = conf.Duration(200 * time.Millisecond) })
+		start := time.Now()
+		code, _, body, err := get(t, "GET", g.base+"/d/k")
+		if took := time.Since(start); err != nil || code != 200 || !bytes.Equal(body, data) || took > hedgeBound {
+			t.Errorf("GET with the first copy stalled mid-body after a reload to storage_stall 200ms = %d, %d bytes, %v after %v; want 200 and the exact bytes within %v",
+				code, len(body), err, took, hedgeBound)
+		}
+		if st := g.srv.Stats(); st.Resumed != 1 {
+			t.Errorf("Stats().Resumed = %d, want 1 (continued from the second copy)", st.Resumed)
+		}
+	})
+	t.Run("upload_replay_buffer", func(t *testing.T) {
+		t.Parallel()
+		// The first destination hangs; a 64 KiB body fits the socket buffers, so the gateway writes it
+		// whole and waits for the answer: with 4 KiB kept it cannot send the body again, so it waits
+		// storage_first_byte and answers 503; with 1 MiB kept it waits storage_stall (300ms) and
+		// sends the body to the second destination.
+		var cfg Config
+		g, ft, _, good := hungUploadGateway(t, 52, func(c *Config) {
+			c.Limits.UploadReplayBuffer = 4 * conf.KiB
+			c.Timeouts.StorageFirstByte = conf.Duration(500 * time.Millisecond)
+			cfg = *c
+		})
+		data := pattern(64 << 10)
+		if code, body, took := timedPut(t, g.base+"/u/hung/before", data); code != 503 || took > hedgeBound {
+			t.Fatalf("PUT past a 4 KiB replay buffer to a hung destination = %d %q after %v, want 503 within %v", code, body, took, hedgeBound)
+		}
+		wantNoClose(t, ft)
+		reload(t, g, cfg, func(c *Config) { c.Limits.UploadReplayBuffer = conf.MiB })
+		if code, body, took := timedPut(t, g.base+"/u/hung/after", data); code != 201 || took > hedgeBound {
+			t.Fatalf("PUT after a reload to upload_replay_buffer 1MiB = %d %q after %v, want 201 within %v", code, body, took, hedgeBound)
+		}
+		onDisk, err := os.ReadFile(filepath.Join(good.docroot, filepath.FromSlash(fidPath(52))))
+		if err != nil || !bytes.Equal(onDisk, data) {
+			t.Errorf("copy on the second destination = %d bytes, %v; want the %d bytes sent", len(onDisk), err, len(data))
+		}
+	})
 }
