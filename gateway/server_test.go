@@ -340,8 +340,8 @@ func TestReloadReplacesTrackerPool(t *testing.T) {
 	}
 }
 
-// The tracker pool's limits are reloaded: a new pool applies them, and no warning says they wait
-// for a restart, as the listener's limits do.
+// The tracker pool's limits and timeouts are reloaded: a new pool applies them, and no warning says
+// they wait for a restart, as the listener's limits do.
 func TestReloadTrackerPoolLimits(t *testing.T) {
 	t.Parallel()
 	logs := &testutil.SyncBuffer{}
@@ -352,14 +352,20 @@ func TestReloadTrackerPoolLimits(t *testing.T) {
 	}
 	defer srv.Close()
 	const restart = "take effect at the next restart"
-	for _, l := range []Limits{{MaxConnsPerTracker: 4}, {MaxConnsPerTracker: 4, MaxIdlePerTracker: 2}, {}} {
+	for _, change := range []func(*Config){
+		func(c *Config) { c.Limits = Limits{MaxConnsPerTracker: 4} },
+		func(c *Config) { c.Limits = Limits{MaxConnsPerTracker: 4, MaxIdlePerTracker: 2} },
+		func(c *Config) { c.Limits = Limits{} },
+		func(c *Config) { c.Timeouts.TrackerRead = conf.Duration(time.Second) },
+		func(c *Config) { c.Timeouts.TrackerConnect = conf.Duration(time.Second) },
+	} {
 		cur := srv.state.Load()
-		cfg.Limits = l
+		change(&cfg)
 		if err := srv.Reload(cfg); err != nil {
 			t.Fatal(err)
 		}
 		if srv.state.Load().tracker == cur.tracker {
-			t.Errorf("a reload to limits %+v kept the tracker pool", l)
+			t.Errorf("a reload to limits %+v, timeouts %+v kept the tracker pool", cfg.Limits, cfg.Timeouts)
 		}
 	}
 	if strings.Contains(logs.String(), restart) {
