@@ -76,17 +76,19 @@ type RealIP struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
-// Timeouts bound the gateway's waits. Every zero field takes its default.
+// Timeouts bound the gateway's waits. Every zero field takes its default. A field tagged
+// reload:"applied" is applied by a reload (read per request from the configuration in force, or by
+// the new tracker pool a change builds); the others take effect when the gateway starts.
 type Timeouts struct {
 	// TrackerConnect bounds connecting to one tracker. Default 3s.
-	TrackerConnect conf.Duration `yaml:"tracker_connect"`
+	TrackerConnect conf.Duration `yaml:"tracker_connect" reload:"applied"`
 	// TrackerRead bounds one tracker command, after which the gateway answers 504. Default 10s.
-	TrackerRead conf.Duration `yaml:"tracker_read"`
+	TrackerRead conf.Duration `yaml:"tracker_read" reload:"applied"`
 	// StorageConnect bounds connecting to a storage node or upstream server. Default 2s.
 	StorageConnect conf.Duration `yaml:"storage_connect"`
 	// StorageFirstByte bounds the wait for a storage node's response headers (for a PUT, from the
 	// body's last byte). Default 10s.
-	StorageFirstByte conf.Duration `yaml:"storage_first_byte"`
+	StorageFirstByte conf.Duration `yaml:"storage_first_byte" reload:"applied"`
 	// StorageIdle bounds every wait for more body bytes from a storage node. Default 30s.
 	StorageIdle conf.Duration `yaml:"storage_idle"`
 	// StorageStall bounds a wait for more body bytes while another copy or server could continue
@@ -94,7 +96,7 @@ type Timeouts struct {
 	// It also bounds each wait for a storage node to take more of a PUT body, and the wait for
 	// its answer when the body could go to another destination. Default 5s; a value of
 	// storage_idle or more turns it off.
-	StorageStall conf.Duration `yaml:"storage_stall"`
+	StorageStall conf.Duration `yaml:"storage_stall" reload:"applied"`
 	// ClientRead bounds reading one request's headers and every wait for upload bytes. Default 60s.
 	ClientRead conf.Duration `yaml:"client_read"`
 	// ClientWrite bounds every wait to write response bytes to a client. Default 60s.
@@ -106,7 +108,7 @@ type Timeouts struct {
 }
 
 // Limits bound what clients may send and how much the gateway holds open. Every zero field takes its
-// default.
+// default. reload:"applied" marks the fields a reload applies, as in Timeouts.
 type Limits struct {
 	// MaxHeaderSize is the largest request head (request line plus headers). Default 16KiB.
 	MaxHeaderSize conf.Size `yaml:"max_header_size"`
@@ -117,17 +119,17 @@ type Limits struct {
 	// MaxIdlePerTracker is how many idle connections to each tracker are kept open for the next
 	// lookups, as nginx's upstream keepalive. Lookups running at once beyond it open connections that
 	// are closed after their answer. Default 128.
-	MaxIdlePerTracker int `yaml:"max_idle_per_tracker"`
+	MaxIdlePerTracker int `yaml:"max_idle_per_tracker" reload:"applied"`
 	// MaxConnsPerTracker bounds the connections open to each tracker, idle or in use, as nginx's
 	// upstream max_conns. A lookup finding them all busy waits for one, for at most
 	// timeouts.tracker_connect, then moves on to the next tracker. It also caps MaxIdlePerTracker.
 	// Default 0: no bound.
-	MaxConnsPerTracker int `yaml:"max_conns_per_tracker"`
+	MaxConnsPerTracker int `yaml:"max_conns_per_tracker" reload:"applied"`
 	// MaxUploadSize is the largest PUT body. Default 1GiB.
-	MaxUploadSize conf.Size `yaml:"max_upload_size"`
+	MaxUploadSize conf.Size `yaml:"max_upload_size" reload:"applied"`
 	// UploadReplayBuffer is how much of each PUT body is kept while it streams, so that a storage
 	// node failing before more was read is replaced by the next destination. Default 1MiB.
-	UploadReplayBuffer conf.Size `yaml:"upload_replay_buffer"`
+	UploadReplayBuffer conf.Size `yaml:"upload_replay_buffer" reload:"applied"`
 	// DisableKeepAlive closes every client connection after one response. Default false.
 	DisableKeepAlive bool `yaml:"disable_keep_alive"`
 }

@@ -216,7 +216,7 @@ func (s *Server) cfgNow() *Config { return &s.state.Load().cfg }
 // configuration they started with, and new requests see the new one. On error the old configuration
 // keeps serving. It also reopens a file access log (for logrotate). Settings of the listener, of the
 // storage nodes' connection pools and of the graceful stop take effect at the next start; Reload
-// logs which of them differ (see appliedOnReload for the timeouts and limits it applies).
+// logs which of them differ (the timeouts and limits it applies are tagged reload:"applied").
 func (s *Server) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -258,16 +258,6 @@ func (s *Server) Reload(cfg Config) error {
 	return nil
 }
 
-// appliedOnReload are the timeouts and limits a reload applies: those read per request from the
-// configuration in force, and the tracker pool's, which a new pool applies. The others are the
-// listener's, the storage nodes' connection pools' or the graceful stop's, set when the gateway starts.
-var appliedOnReload = map[string]bool{
-	"timeouts.tracker_connect": true, "timeouts.tracker_read": true,
-	"timeouts.storage_first_byte": true, "timeouts.storage_stall": true,
-	"limits.max_idle_per_tracker": true, "limits.max_conns_per_tracker": true,
-	"limits.max_upload_size": true, "limits.upload_replay_buffer": true,
-}
-
 // startOnlyChanges names the settings that differ between cfg and old and take effect only when the
 // gateway starts (as in the file: "listen", "timeouts.client_read", ...).
 func startOnlyChanges(cfg, old Config) []string {
@@ -284,10 +274,10 @@ func startOnlyChanges(cfg, old Config) []string {
 	}{{"timeouts", cfg.Timeouts, old.Timeouts}, {"limits", cfg.Limits, old.Limits}} {
 		cur, was := reflect.ValueOf(sec.cur), reflect.ValueOf(sec.was)
 		for i := range cur.NumField() {
-			tag, _, _ := strings.Cut(cur.Type().Field(i).Tag.Get("yaml"), ",")
-			name := sec.name + "." + tag
-			if !appliedOnReload[name] && cur.Field(i).Interface() != was.Field(i).Interface() {
-				changed = append(changed, name)
+			f := cur.Type().Field(i)
+			if f.Tag.Get("reload") != "applied" && cur.Field(i).Interface() != was.Field(i).Interface() {
+				tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				changed = append(changed, sec.name+"."+tag)
 			}
 		}
 	}
