@@ -288,8 +288,8 @@ func startOnlyChanges(cfg, old Config) []string {
 const writeBufferSize = 64 << 10
 
 // Serve answers HTTP on ln until ctx ends, then stops gracefully: it stops accepting, lets requests in
-// flight finish within the shutdown timeout, flushes the access log and closes the tracker pool it
-// built. It closes ln.
+// flight finish within the shutdown timeout and closes the connections of those still running after
+// it, flushes the access log and closes the tracker pool it built. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cfg := s.state.Load().cfg
 	conns := httpconn.NewTracker(httpconn.Options{Max: cfg.Limits.MaxConnections, Key: "limits.max_connections", Log: s.log,
@@ -363,6 +363,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			err = serr
 		}
 		cancel()
+		// Requests still running after timeouts.shutdown are cut: fasthttp stops waiting for them
+		// but leaves their connections open.
+		conns.CloseAll()
 		// ShutdownWithContext does nothing when fasthttp's Serve has not registered the listener
 		// yet (a stop right after the start); Serve would then run forever. Closing the listener
 		// ends it in every case.

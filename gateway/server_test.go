@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -236,6 +237,58 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		t.Errorf("the listener still accepts after Serve returned")
 	} else if !strings.Contains(err.Error(), "refused") {
 		t.Logf("dial after stop: %v", err)
+	}
+}
+
+// TestGracefulStopCutsAfterShutdownTimeout: a request still running when timeouts.shutdown runs
+// out (here, waiting for a tracker that never answers, with tracker_read far longer) has its client
+// connection closed when Serve returns, rather than left open until the process exits.
+func TestGracefulStopCutsAfterShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	tln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan struct{}, 1)
+	var accepted atomic.Int64
+	acceptLoop(t, tln, &accepted, func(c net.Conn) { // reads the get_paths, never answers
+		c.Read(make([]byte, 512))
+		asked <- struct{}{}
+	})
+	cfg := trackerConfig()
+	cfg.Trackers = []string{tln.Addr().String()}
+	cfg.Timeouts.TrackerRead = conf.Duration(time.Minute)
+	cfg.Timeouts.Shutdown = conf.Duration(300 * time.Millisecond)
+	srv, err := New(cfg, Deps{AccessLog: io.Discard}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, cancel, done := serveLoopback(t, srv)
+	c := testutil.Dial(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hedgeBound))
+	fmt.Fprintf(c, "GET /d/k HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case <-asked:
+	case <-time.After(hedgeBound):
+		t.Fatal("the gateway never asked the tracker")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil after a graceful stop", err)
+		}
+	case <-time.After(hedgeBound):
+		t.Fatalf("Serve still running %v after the stop with timeouts.shutdown 300ms", hedgeBound)
+	}
+	n, err := c.Read(make([]byte, 512))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the client connection of a request cut by the stop is still open %v later", hedgeBound)
+	}
+	if err == nil {
+		t.Errorf("read %d bytes after the stop, want the connection closed with no answer", n)
 	}
 }
 

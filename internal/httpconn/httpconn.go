@@ -51,10 +51,11 @@ type Options struct {
 type Tracker struct {
 	opt Options
 
-	mu       sync.Mutex // guards open, idle and lastWarn
-	open     int        // connections holding a slot (Conn.counted)
-	idle     idleList   // connections idle between requests, longest idle at the front
-	lastWarn time.Time  // when a refusal was last logged
+	mu       sync.Mutex         // guards open, all, idle and lastWarn
+	open     int                // connections holding a slot (Conn.counted)
+	all      map[*Conn]struct{} // connections accepted and not yet closed, for CloseAll
+	idle     idleList           // connections idle between requests, longest idle at the front
+	lastWarn time.Time          // when a refusal was last logged
 
 	evicted, refused atomic.Int64
 }
@@ -64,7 +65,23 @@ func NewTracker(opt Options) *Tracker {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Tracker{opt: opt}
+	return &Tracker{opt: opt, all: make(map[*Conn]struct{})}
+}
+
+// CloseAll closes every connection accepted and not yet closed, busy or idle, writing a held
+// answer first (see HoldAnswer). A server calls it when its graceful stop runs out of time, so that
+// no client connection outlives the server: the requests still running on them fail their next
+// write.
+func (t *Tracker) CloseAll() {
+	t.mu.Lock()
+	open := make([]*Conn, 0, len(t.all))
+	for c := range t.all {
+		open = append(open, c)
+	}
+	t.mu.Unlock()
+	for _, c := range open {
+		c.closeSocket() //nolint:errcheck // closing anyway; fasthttp closes the Conn in turn
+	}
 }
 
 // Stats are a Tracker's counters since NewTracker.
@@ -112,6 +129,7 @@ func (t *Tracker) admit(c net.Conn) *Conn {
 	t.mu.Lock()
 	if t.opt.Max <= 0 || t.open < t.opt.Max {
 		t.open++
+		t.all[hc] = struct{}{}
 		t.mu.Unlock()
 		return hc
 	}
@@ -127,6 +145,7 @@ func (t *Tracker) admit(c net.Conn) *Conn {
 	}
 	t.idle.remove(victim)
 	victim.counted = false // its slot passes to hc
+	t.all[hc] = struct{}{}
 	t.mu.Unlock()
 	t.evicted.Add(1)
 	// The victim's goroutine is waiting for the first byte of a next request, or is about to, its
@@ -310,6 +329,7 @@ func (c *Conn) Close() error {
 	c.closedOnce.Do(func() {
 		c.t.mu.Lock()
 		c.t.unidle(c)
+		delete(c.t.all, c)
 		if c.counted {
 			c.counted = false
 			c.t.open--

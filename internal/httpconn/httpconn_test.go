@@ -3,6 +3,7 @@ package httpconn
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -224,6 +225,66 @@ func TestTrackerRefusesWhenAllBusy(t *testing.T) {
 	if !strings.Contains(logs.String(), "storaged.max_conns") || strings.Contains(logs.String(), "Concurrency") {
 		t.Errorf("log %q does not name storaged.max_conns", logs.String())
 	}
+}
+
+// TestTrackerCloseAll: CloseAll closes every open connection, busy in a handler or idle between
+// requests, and a connection closed earlier is no longer held by the Tracker.
+func TestTrackerCloseAll(t *testing.T) {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	tr := NewTracker(Options{Key: "limits.max_connections"})
+	addr := serve(t, tr, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/busy" {
+			started <- struct{}{}
+			<-release
+		}
+		ctx.WriteString("ok") //nolint:errcheck // test
+	})
+	const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	gone := testutil.Dial(t, addr)
+	if status, _ := roundTrip(t, gone, bufio.NewReader(gone), get); status != 200 {
+		t.Fatalf("first connection: %d, want 200", status)
+	}
+	gone.Close()
+	idle := testutil.Dial(t, addr)
+	defer idle.Close()
+	if status, _ := roundTrip(t, idle, bufio.NewReader(idle), get); status != 200 {
+		t.Fatalf("idle connection: %d, want 200", status)
+	}
+	busy := testutil.Dial(t, addr)
+	defer busy.Close()
+	io.WriteString(busy, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n") //nolint:errcheck // checked by the read below
+	held := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			tr.mu.Lock()
+			got := len(tr.all)
+			tr.mu.Unlock()
+			if got == n && tr.Stats().Open == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the tracker holds %d connections (%+v), want %d", got, tr.Stats(), n)
+			}
+		}
+	}
+	<-started
+	held(2) // the closed one is gone; the idle and the busy one stay
+	tr.CloseAll()
+	for name, c := range map[string]net.Conn{"idle": idle, "busy": busy} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck // bound on a hung test
+		if n, err := c.Read(make([]byte, 64)); err == nil || isTimeout(err) {
+			t.Errorf("%s connection after CloseAll: read %d bytes, %v; want it closed", name, n, err)
+		}
+	}
+	release <- struct{}{} // the busy handler ends, and fasthttp closes its connection
+	held(0)
+}
+
+// isTimeout reports whether err is a deadline that ran out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestCheckRequestLine(t *testing.T) {
