@@ -214,9 +214,11 @@ func (s *Server) cfgNow() *Config { return &s.state.Load().cfg }
 
 // Reload validates cfg and swaps the routing table in atomically: requests in flight finish with the
 // configuration they started with, and new requests see the new one. On error the old configuration
-// keeps serving. It also reopens a file access log (for logrotate). Settings of the listener, of the
-// storage nodes' connection pools and of the graceful stop take effect at the next start; Reload
-// logs which of them differ (the timeouts and limits it applies are tagged reload:"applied").
+// keeps serving. It also reopens a file access log (for logrotate) and applies the purge block's
+// access rules and credentials (purge.Service.Reload). Settings of the listener, of the storage
+// nodes' connection pools, of the graceful stop, of the cache and the purge service's path, peers
+// and journal take effect at the next start; Reload logs which of them differ (the timeouts and
+// limits it applies are tagged reload:"applied").
 func (s *Server) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -246,9 +248,23 @@ func (s *Server) Reload(cfg Config) error {
 	if changed := startOnlyChanges(d, old.cfg); len(changed) > 0 {
 		s.log.Warn("these settings changed and take effect at the next restart", "settings", strings.Join(changed, ", "))
 	}
-	if !reflect.DeepEqual(d.Cache, old.cfg.Cache) || !reflect.DeepEqual(d.Purge, old.cfg.Purge) {
-		s.log.Warn("cache and purge changes take effect at the next restart; routes' cache settings apply now")
+	if !reflect.DeepEqual(d.Cache, old.cfg.Cache) {
+		s.log.Warn("cache changes take effect at the next restart; routes' cache settings apply now")
 		// The table was compiled for the cache the gateway runs with, not the one in the new file.
+	}
+	switch {
+	case (d.Purge == nil) != (s.purger == nil):
+		s.log.Warn("adding or removing the purge block takes effect at the next restart")
+	case s.purger != nil && !reflect.DeepEqual(d.Purge, old.cfg.Purge):
+		// Validated with cfg above, so it cannot fail here, after the access log was switched.
+		if later, err := s.purger.Reload(*d.Purge); err != nil {
+			s.log.Error("purge settings not reloaded", "err", err)
+		} else if len(later) > 0 {
+			for i, name := range later {
+				later[i] = "purge." + name
+			}
+			s.log.Warn("these settings changed and take effect at the next restart", "settings", strings.Join(later, ", "))
+		}
 	}
 	s.state.Store(st)
 	if old.ownTracker != st.ownTracker {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/testutil"
+	"github.com/mogway/mogway/purge"
 )
 
 func TestReloadUnderLoad(t *testing.T) {
@@ -430,6 +431,57 @@ func TestReloadTrackerPoolLimits(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), restart) || !strings.Contains(logs.String(), "limits.max_header_size") {
 		t.Errorf("log = %q, want a warning that limits.max_header_size takes effect at the next restart", logs.String())
+	}
+}
+
+// TestReloadPurgeAccess: a reload applies the purge block's credentials to the next purge (a
+// rotated token: the old one refused, the new one accepted) without a restart warning, and names
+// the purge settings that do wait for a restart.
+func TestReloadPurgeAccess(t *testing.T) {
+	t.Parallel()
+	const oldToken, newToken = "old-token-0123456789", "new-token-0123456789"
+	logs := &testutil.SyncBuffer{}
+	cfg := trackerConfig()
+	cfg.Purge = &purge.Config{Token: oldToken, Deny: []string{"all"}} // the token is required
+	srv, err := New(cfg, Deps{Tracker: newFakeTracker(), AccessLog: io.Discard}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, cancel, done := serveLoopback(t, srv)
+	defer func() { cancel(); <-done }()
+	purgeWith := func(tok string) int {
+		t.Helper()
+		code, _, _, err := get(t, "PURGE", "http://"+addr+"/purge/d/k", "Authorization", "Bearer "+tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	if got := purgeWith(oldToken); got != 404 {
+		t.Fatalf("purge with the token = %d, want 404 (accepted, nothing cached)", got)
+	}
+	cfg.Purge = &purge.Config{Token: newToken, Deny: []string{"all"}}
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := purgeWith(oldToken); got != 403 {
+		t.Errorf("purge with the replaced token after the reload = %d, want 403", got)
+	}
+	if got := purgeWith(newToken); got != 404 {
+		t.Errorf("purge with the new token after the reload = %d, want 404", got)
+	}
+	if strings.Contains(logs.String(), "next restart") {
+		t.Errorf("log = %q, want no restart warning for a new purge token", logs.String())
+	}
+	cfg.Purge = &purge.Config{Token: newToken, Deny: []string{"all"}, Path: "/invalidate"}
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "purge.path") {
+		t.Errorf("log = %q, want a warning that purge.path takes effect at the next restart", logs.String())
+	}
+	if got := purgeWith(newToken); got != 404 {
+		t.Errorf("purge on the path in force after a reload to another = %d, want 404", got)
 	}
 }
 

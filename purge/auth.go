@@ -233,23 +233,23 @@ func VerifySignature(secret, method, path, sig string, now time.Time) error {
 	return nil
 }
 
-// authorize applies the configured rules to r and says why a request was refused.
-func (s *Service) authorize(r *Request) (ok bool, why string) {
-	addrOK := s.acl.allowed(r.RemoteIP)
-	hasCred := s.cfg.Token != "" || s.cfg.HMACSecret != ""
+// authorize applies the rules in force to r, at now, and says why a request was refused.
+func (c *settings) authorize(r *Request, now time.Time) (ok bool, why string) {
+	addrOK := c.acl.allowed(r.RemoteIP)
+	hasCred := c.cfg.Token != "" || c.cfg.HMACSecret != ""
 	credOK, credWhy := false, "no credential"
-	if s.cfg.Token != "" && r.Authorization != "" {
-		if credOK = tokenOK(r.Authorization, s.cfg.Token); !credOK {
+	if c.cfg.Token != "" && r.Authorization != "" {
+		if credOK = tokenOK(r.Authorization, c.cfg.Token); !credOK {
 			credWhy = "bad token"
 		}
 	}
-	if !credOK && s.cfg.HMACSecret != "" && r.Signature != "" {
-		err := VerifySignature(s.cfg.HMACSecret, r.Method, r.Path, r.Signature, s.now())
+	if !credOK && c.cfg.HMACSecret != "" && r.Signature != "" {
+		err := VerifySignature(c.cfg.HMACSecret, r.Method, r.Path, r.Signature, now)
 		if credOK = err == nil; !credOK {
 			credWhy = err.Error()
 		}
 	}
-	if s.cfg.Satisfy == "all" {
+	if c.cfg.Satisfy == "all" {
 		switch {
 		case !addrOK:
 			return false, "address not allowed"

@@ -43,8 +43,9 @@ func (s *Service) peerFailed(p *peer, err error) {
 	defer p.mu.Unlock()
 	p.failures++
 	p.lastErr = err
-	d := s.cfg.RetryMin.Or(DefaultRetryMin)
-	maxD := s.cfg.RetryMax.Or(DefaultRetryMax)
+	cfg := &s.cur.Load().cfg
+	d := cfg.RetryMin.Or(DefaultRetryMin)
+	maxD := cfg.RetryMax.Or(DefaultRetryMax)
 	for i := 1; i < p.failures && d < maxD; i++ {
 		d *= 2
 	}
@@ -68,7 +69,8 @@ func (s *Service) peerSucceeded(p *peer) {
 // send delivers one purge to p and returns what the peer purged. Only a 200 reply carrying a purge
 // result counts as accepted.
 func (s *Service) send(ctx context.Context, p *peer, key string, soft bool) (NodeResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PeerTimeout.Or(DefaultPeerTimeout))
+	cfg := &s.cur.Load().cfg
+	ctx, cancel := context.WithTimeout(ctx, cfg.PeerTimeout.Or(DefaultPeerTimeout))
 	defer cancel()
 	u, err := url.Parse(p.base)
 	if err != nil {
@@ -90,11 +92,11 @@ func (s *Service) send(ctx context.Context, p *peer, key string, soft bool) (Nod
 		return NodeResult{}, err
 	}
 	req.Header.Set(HeaderForwarded, s.name)
-	if tok := s.cfg.peerToken(); tok != "" {
+	if tok := cfg.peerToken(); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	if sec := s.cfg.peerSecret(); sec != "" {
-		exp := s.now().Add(s.cfg.PeerTimeout.Or(DefaultPeerTimeout) + signatureSlack)
+	if sec := cfg.peerSecret(); sec != "" {
+		exp := s.now().Add(cfg.PeerTimeout.Or(DefaultPeerTimeout) + signatureSlack)
 		req.Header.Set(HeaderSignature, Sign(sec, "PURGE", key, exp))
 	}
 	resp, err := s.client.Do(req)
@@ -123,7 +125,7 @@ func (s *Service) send(ctx context.Context, p *peer, key string, soft bool) (Nod
 func (s *Service) fanOut(ctx context.Context, key string, soft bool) []NodeResult {
 	ctx = context.WithoutCancel(ctx)
 	out := make([]NodeResult, len(s.peers))
-	gate := make(chan struct{}, s.cfg.peerConcurrency())
+	gate := make(chan struct{}, s.cur.Load().cfg.peerConcurrency())
 	var wg sync.WaitGroup
 	for i, p := range s.peers {
 		wg.Go(func() {
@@ -204,7 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // deliverDue delivers the backlog of every peer that has one and is not backing off.
 func (s *Service) deliverDue(ctx context.Context) {
-	gate := make(chan struct{}, s.cfg.peerConcurrency())
+	gate := make(chan struct{}, s.cur.Load().cfg.peerConcurrency())
 	var wg sync.WaitGroup
 	now := time.Now()
 	for _, p := range s.peers {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -15,10 +16,10 @@ import (
 // methods may be called concurrently. Run must be running for peers that missed a purge to get it
 // later.
 type Service struct {
-	cfg    Config
+	cfg    Config // as at New: its path, name, peers and journal settings stay until a restart
+	cur    atomic.Pointer[settings]
 	target Target
 	log    *slog.Logger
-	acl    *acl
 	name   string
 	now    func() time.Time
 	client *http.Client
@@ -29,6 +30,14 @@ type Service struct {
 	kick    chan struct{} // wakes Run when a purge is journaled; capacity 1
 
 	stats counters
+}
+
+// settings are the configuration in force for what a Reload may change: the access rules, the
+// credentials sent to peers, soft, not_found_status and the peers' timeout, concurrency and retry
+// delays. A request reads them once.
+type settings struct {
+	cfg Config
+	acl *acl
 }
 
 // Option changes a Service built by New.
@@ -62,12 +71,12 @@ func New(cfg Config, target Target, log *slog.Logger, opts ...Option) (*Service,
 		cfg:    cfg,
 		target: target,
 		log:    log,
-		acl:    a,
 		name:   cfg.Name,
 		now:    time.Now,
 		kick:   make(chan struct{}, 1),
 		byName: map[string]*peer{},
 	}
+	s.cur.Store(&settings{cfg: cfg, acl: a})
 	for _, o := range opts {
 		o(s)
 	}
@@ -106,6 +115,39 @@ func New(cfg Config, target Target, log *slog.Logger, opts ...Option) (*Service,
 // Path returns the route prefix the gateway mounts the service on ("/purge" by default).
 func (s *Service) Path() string { return s.cfg.path() }
 
+// Reload validates cfg and applies it to the requests and deliveries that start after it: the
+// access rules (allow, deny, access, satisfy, token, hmac_secret), the credentials sent to peers,
+// soft, not_found_status, peer_timeout, peer_concurrency and the retry delays. The settings that
+// shape the service itself (path, name, peers, peer_path, journal_dir, journal_limit) keep their
+// values from New; Reload returns the names of those that differ in cfg, as in the YAML file, so
+// that the caller can say they wait for a restart. On error nothing changes.
+func (s *Service) Reload(cfg Config) (startOnly []string, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := cfg.rules()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"path", cfg.path() == s.cfg.path()},
+		{"name", cfg.Name == s.cfg.Name},
+		{"peers", slices.Equal(cfg.Peers, s.cfg.Peers)},
+		{"peer_path", cfg.peerPath() == s.cfg.peerPath()},
+		{"journal_dir", cfg.JournalDir == s.cfg.JournalDir},
+		{"journal_limit", cfg.journalLimit() == s.cfg.journalLimit()},
+	} {
+		if !f.same {
+			startOnly = append(startOnly, f.name)
+		}
+	}
+	s.cur.Store(&settings{cfg: cfg, acl: a})
+	return startOnly, nil
+}
+
 // allowedMethods is the Allow header of 405 replies.
 const allowedMethods = "GET, PURGE, DELETE"
 
@@ -128,7 +170,8 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 		// A signature signs the key: the path, or "tag:T" for a tag purge.
 		r.Path = sel.String()
 	}
-	if ok, why := s.authorize(&r); !ok {
+	cur := s.cur.Load()
+	if ok, why := cur.authorize(&r, s.now()); !ok {
 		s.stats.denied.Add(1)
 		s.log.Info("purge refused", "remote", r.RemoteIP, "path", r.Path, "reason", why)
 		return errorResponse(http.StatusForbidden, "forbidden")
@@ -137,10 +180,10 @@ func (s *Service) Handle(ctx context.Context, r Request) Response {
 		s.stats.refused.Add(1)
 		return errorResponse(http.StatusBadRequest, err.Error())
 	}
-	res, status := s.apply(ctx, sel, s.cfg.Soft || r.Soft, r.FromPeer)
+	res, status := s.apply(ctx, sel, cur.cfg.Soft || r.Soft, r.FromPeer)
 	if status == http.StatusOK && res.Purged == 0 && !r.FromPeer {
 		s.stats.notFound.Add(1)
-		status = s.cfg.notFoundStatus()
+		status = cur.cfg.notFoundStatus()
 	}
 	s.log.Info("purge", "remote", r.RemoteIP, "key", res.Key, "soft", res.Soft, "from_peer", r.FromPeer,
 		"purged", res.Purged, "bytes", res.Bytes, "status", status)
@@ -171,7 +214,7 @@ func (s *Service) Apply(ctx context.Context, path string, soft bool) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	res, status := s.apply(ctx, sel, s.cfg.Soft || soft, false)
+	res, status := s.apply(ctx, sel, s.cur.Load().cfg.Soft || soft, false)
 	if status != http.StatusOK {
 		return res, errors.New("purge: a peer could neither be reached nor journaled")
 	}

@@ -173,6 +173,45 @@ func TestHandleAuth(t *testing.T) {
 	}
 }
 
+// TestReload: a reload replaces the access rules and per-request settings for the next requests (a
+// rotated token: the old one refused, the new one accepted), reports the settings that wait for a
+// restart, and changes nothing when the new configuration is invalid.
+func TestReload(t *testing.T) {
+	lan := netip.MustParseAddr("192.168.1.9")
+	const newToken = "rotated-0123456789abcdef"
+	s := newTestService(t, Config{Token: testToken}, newRecorder())
+	status := func(tok string) int {
+		return s.Handle(context.Background(), Request{Method: "PURGE", Path: "/a", RemoteIP: lan, Authorization: "Bearer " + tok}).Status
+	}
+	if got := status(testToken); got != 404 {
+		t.Fatalf("purge with the token before the reload = %d, want 404 (accepted, nothing cached)", got)
+	}
+	startOnly, err := s.Reload(Config{Name: "gw1", Token: newToken, NotFoundStatus: 200})
+	if err != nil || len(startOnly) != 0 {
+		t.Fatalf("Reload = %q, %v; want nothing waiting for a restart", startOnly, err)
+	}
+	if got := status(testToken); got != 403 {
+		t.Errorf("purge with the replaced token = %d, want 403", got)
+	}
+	if got := status(newToken); got != 200 {
+		t.Errorf("purge with the new token = %d, want 200 (the reloaded not_found_status)", got)
+	}
+	if _, err := s.Reload(Config{Name: "gw1", Token: "short"}); err == nil {
+		t.Error("Reload accepted a token of 5 characters")
+	}
+	if got := status(newToken); got != 200 {
+		t.Errorf("purge with the token in force after a refused reload = %d, want 200", got)
+	}
+	startOnly, err = s.Reload(Config{Name: "gw2", Path: "/p", Token: newToken, JournalDir: t.TempDir(),
+		Peers: []string{"127.0.0.1:1"}})
+	if want := []string{"path", "name", "peers", "peer_path", "journal_dir"}; err != nil || !reflect.DeepEqual(startOnly, want) {
+		t.Errorf("Reload changing the service's shape = %q, %v; want %q", startOnly, err, want)
+	}
+	if s.Path() != DefaultPath {
+		t.Errorf("Path() after the reload = %q, want %q until a restart", s.Path(), DefaultPath)
+	}
+}
+
 func TestStats(t *testing.T) {
 	rec := newRecorder("/a", "/b")
 	s := newTestService(t, Config{}, rec)
