@@ -88,8 +88,13 @@ type realProc struct {
 // runs, and killed if it does not stop within waitTimeout.
 func startReal(t *testing.T, args ...string) *realProc {
 	t.Helper()
-	cmd := exec.Command(mogwayBinary(t), args...)
-	p := &realProc{name: strings.Join(args, " "), cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	return startCmd(t, exec.Command(mogwayBinary(t), args...), strings.Join(args, " "))
+}
+
+// startCmd starts cmd, a mogway process named name in failures, as startReal does.
+func startCmd(t *testing.T, cmd *exec.Cmd, name string) *realProc {
+	t.Helper()
+	p := &realProc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("mogway %s: %v", p.name, err)
