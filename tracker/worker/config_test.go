@@ -22,6 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		{"mindevcount too high", Config{DefaultMinDevCount: 256}, "default_mindevcount"},
 		{"lease shorter than copy timeout", Config{Lease: conf.Duration(10 * time.Second), CopyTimeout: conf.Duration(time.Minute)}, "lease"},
 		{"tempfile age too short", Config{TempfileMaxAge: conf.Duration(time.Millisecond)}, "tempfile_max_age"},
+		{"tempfile age just under 1s", Config{TempfileMaxAge: conf.Duration(999 * time.Millisecond)}, "tempfile_max_age"},
+		{"tempfile age 1s", Config{TempfileMaxAge: conf.Duration(time.Second)}, ""},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()

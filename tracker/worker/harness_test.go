@@ -221,9 +221,19 @@ func (h *harness) runOwn(cfg Config, obs Observer) *Workers {
 
 func (h *harness) runOn(st store.Store, cfg Config, obs Observer) *Workers {
 	h.t.Helper()
+	return h.runPinned(st, cfg, obs, nil)
+}
+
+// runPinned is runOn with pin applied to the Workers before Run starts them: the place to pin
+// their clock (now) or randomness (randN, randFloat). pin may be nil.
+func (h *harness) runPinned(st store.Store, cfg Config, obs Observer, pin func(*Workers)) *Workers {
+	h.t.Helper()
 	w, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
+	}
+	if pin != nil {
+		pin(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -273,8 +283,6 @@ func (h *harness) filePath(devID int, fid int64) string {
 	return ""
 }
 
-// upload stores data as key in class through devID the way a client would: a tempfile, a PUT to the
-// storage node, then CommitFile, which queues replication.
 // replicated uploads data to dev as key in class, has w replicate it and waits for the second copy.
 func (h *harness) replicated(w *Workers, key, class string, data []byte, dev int) store.File {
 	h.t.Helper()
@@ -284,6 +292,8 @@ func (h *harness) replicated(w *Workers, key, class string, data []byte, dev int
 	return f
 }
 
+// upload stores data as key in class through devID the way a client would: a tempfile, a PUT to the
+// storage node, then CommitFile, which queues replication.
 func (h *harness) upload(key, class string, data []byte, devID int) store.File {
 	h.t.Helper()
 	ctx := context.Background()
@@ -410,6 +420,23 @@ func (h *harness) readFile(devID int, fid int64) []byte {
 	b, err := os.ReadFile(h.filePath(devID, fid))
 	if err != nil {
 		return nil
+	}
+	return b
+}
+
+// get returns the body of a GET of fid on devID from its storage node, failing the test unless
+// the node answers 200.
+func (h *harness) get(devID int, fid int64) []byte {
+	h.t.Helper()
+	u := h.devURL(devID, fid)
+	resp, err := http.Get(u)
+	if err != nil {
+		h.t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET %s = %d, %v; want 200 and the body", u, resp.StatusCode, err)
 	}
 	return b
 }
