@@ -1,6 +1,8 @@
 package storaged
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,32 @@ func TestNewChecksDocroot(t *testing.T) {
 	}
 	if _, err := New(Config{Docroot: "relative"}, nil); err == nil {
 		t.Errorf("New with a relative docroot succeeded")
+	}
+}
+
+// A dev<N> directory the node cannot write makes New fail, naming it; once writable, New succeeds.
+func TestNewRefusesUnwritableDevice(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into read-only directories")
+	}
+	docroot := t.TempDir()
+	dev2 := filepath.Join(docroot, "dev2")
+	for _, d := range []string{filepath.Join(docroot, "dev1"), dev2} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dev2, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dev2, 0o755) })
+	if _, err := New(Config{Docroot: docroot}, nil); err == nil || !strings.Contains(err.Error(), "device dev2 is not writable") {
+		t.Errorf("New with a read-only dev2 = %v, want an error naming dev2", err)
+	}
+	if err := os.Chmod(dev2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Docroot: docroot}, nil); err != nil {
+		t.Errorf("New with dev2 writable again = %v, want nil", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,50 @@ func TestPutPausesWithinReadTimeout(t *testing.T) {
 	}
 	if got := n.srv.Stats().Created; got != 1 {
 		t.Errorf("stored %d files, want 1", got)
+	}
+}
+
+// openHTTPConns returns how many HTTP connections s has open.
+func openHTTPConns(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.httpConns)
+}
+
+// write_timeout cuts a client that does not read its answer: the node closes the connection once
+// the timeout has passed (never before), short of the whole file.
+func TestWriteTimeoutCutsNonReader(t *testing.T) {
+	t.Parallel()
+	// The file is far larger than the socket buffers of both ends, so the answer cannot finish
+	// while the client reads nothing.
+	const timeout, size = 500 * time.Millisecond, 64 << 20
+	n := startNode(t, func(c *Config) { c.WriteTimeout = conf.Duration(timeout) })
+	f, err := os.Create(filepath.Join(n.docroot, "dev1", "big.fid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil { // sparse: no 64 MiB written to the disk
+		t.Fatal(err)
+	}
+	f.Close()
+	c, _ := dialNode(t, n)
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET /dev1/big.fid HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is read until the node has closed the connection: reading would let the answer finish.
+	testutil.WaitFor(t, 20*time.Second, "the GET to start", func() bool { return n.srv.Stats().Gets == 1 })
+	testutil.WaitFor(t, 20*time.Second, "the node to close the connection", func() bool { return openHTTPConns(n.srv) == 0 })
+	if took := time.Since(start); took < timeout {
+		t.Errorf("connection closed after %v, before write_timeout (%v)", took, timeout)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // the read below fails instead
+	got, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection was not closed: %d bytes read", got)
+	}
+	if got >= size {
+		t.Errorf("read %d bytes after the cut, want fewer than the %d of the file", got, size)
 	}
 }

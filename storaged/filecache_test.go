@@ -293,3 +293,53 @@ func TestConfigOpenFileValid(t *testing.T) {
 		}
 	}
 }
+
+// The open-file cache's sweep closes a file once it has gone unread for the inactive time, and
+// not before: the sweep that runs just before that leaves it open until the next one, an inactive
+// time later. The sweep runs again by itself while files are kept. With the node's constants a
+// file deleted behind its back therefore frees its space 10 to 20 seconds after its last read.
+func TestFileCacheSweepCadence(t *testing.T) {
+	if fileCacheInactive != 10*time.Second || fileCacheMax != 1024 {
+		t.Errorf("fileCacheInactive, fileCacheMax = %v, %d; docs/storaged.md says 10s, 1,024", fileCacheInactive, fileCacheMax)
+	}
+	if fc := newDocroot(t.TempDir(), time.Second).files; fc != nil && (fc.inactive != fileCacheInactive || fc.max != fileCacheMax) {
+		t.Errorf("the docroot's cache keeps %d files for %v, want %d for %v", fc.max, fc.inactive, fileCacheMax, fileCacheInactive)
+	}
+
+	// Sweeps called by hand at chosen times.
+	const inactive = 10 * time.Second
+	now := time.Unix(1000, 0)
+	c := newFileCache(4, inactive, 0)
+	c.now = func() time.Time { return now }
+	defer c.Close()
+	fd := openPipe(t)
+	c.put("a", fd, testHead(1), 0)
+	c.release(acquired(c, "a")) // the last read
+	now = now.Add(inactive - time.Nanosecond)
+	c.sweepInactive()
+	if c.len() != 1 || !isOpen(fd) {
+		t.Fatalf("a sweep just under %v after the last read closed the file", inactive)
+	}
+	now = now.Add(inactive) // the next sweep
+	c.sweepInactive()
+	if c.len() != 0 || isOpen(fd) {
+		t.Fatalf("the sweep %v after the last read left the file open", 2*inactive-time.Nanosecond)
+	}
+
+	// The sweep's own timer, with a fast real period and a clock that moves only when told.
+	var mu sync.Mutex // guards fake and calls
+	fake, calls := time.Unix(1000, 0), 0
+	r := newFileCache(4, 10*time.Millisecond, 0)
+	r.now = func() time.Time { mu.Lock(); defer mu.Unlock(); calls++; return fake }
+	defer r.Close()
+	fd = openPipe(t)
+	r.put("b", fd, testHead(2), 0) // one call of now; every later one is a sweep's
+	waitFor(t, "a first sweep", func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 })
+	if r.len() != 1 {
+		t.Fatalf("a sweep closed a file its clock says was read just now")
+	}
+	mu.Lock()
+	fake = fake.Add(time.Hour)
+	mu.Unlock()
+	waitFor(t, "a later sweep to close the file", func() bool { return r.len() == 0 && !isOpen(fd) })
+}

@@ -211,6 +211,66 @@ func TestAbortedUpload(t *testing.T) {
 	}
 }
 
+// TestFailedPutKeepsOldFile: a PUT that fails (a Content-MD5 mismatch, a body over max_body, a
+// client cut off mid-body) leaves the file already at its path as it was, and no temp file.
+func TestFailedPutKeepsOldFile(t *testing.T) {
+	t.Parallel()
+	// Each request fits in the node's read buffer (max_header_size), so the node has read all of it
+	// when it answers and closes: no reset can overtake the answer. A body cut off past the 8 KiB
+	// fasthttp reads with the head streams into a temp file first.
+	const maxBody = 12 << 10
+	n := startNode(t, func(c *Config) { c.MaxBody = maxBody })
+	const p = "/dev1/0/000/000/0000000007.fid"
+	if got := n.put(t, p, []byte("old"), nil); got != http.StatusOK {
+		t.Fatalf("PUT old = %d, want 200", got)
+	}
+	chunk := strings.Repeat("c", 7<<10)
+	for _, tc := range []struct {
+		name string
+		req  string
+		cut  bool // the client closes its side after req, short of its Content-Length
+		want int
+	}{
+		{"Content-MD5 mismatch", "PUT " + p + " HTTP/1.1\r\nHost: a\r\nContent-MD5: " + b64md5([]byte("other")) +
+			"\r\nContent-Length: 3\r\n\r\nnew", false, http.StatusBadRequest},
+		{"announced length over max_body", fmt.Sprintf("PUT %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s",
+			p, maxBody+1, strings.Repeat("n", maxBody+1)), false, http.StatusRequestEntityTooLarge},
+		{"chunked body over max_body", "PUT " + p + " HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strings.Repeat(fmt.Sprintf("%x\r\n%s\r\n", len(chunk), chunk), 2) + "0\r\n\r\n", false,
+			http.StatusRequestEntityTooLarge},
+		{"client cut off mid-body", fmt.Sprintf("PUT %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s",
+			p, maxBody, strings.Repeat("n", 10<<10)), true, http.StatusBadRequest},
+	} {
+		before := n.srv.Stats().Aborted
+		c := testutil.Dial(t, n.addr)
+		c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a bound on a hung test only
+		if _, err := io.WriteString(c, tc.req); err != nil {
+			t.Fatalf("%s: writing the request: %v", tc.name, err)
+		}
+		if tc.cut {
+			c.(*net.TCPConn).CloseWrite()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", tc.name, err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: PUT = %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		waitFor(t, "the failed PUT to be counted", func() bool { return n.srv.Stats().Aborted > before })
+		if got, err := os.ReadFile(filepath.Join(n.docroot, p)); err != nil || string(got) != "old" {
+			t.Errorf("%s: the file is now %q, %v; want %q", tc.name, got, err, "old")
+		}
+		if resp, body := n.get(t, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK || body != "old" {
+			t.Errorf("%s: GET = %d %q, want 200 %q", tc.name, resp.StatusCode, body, "old")
+		}
+		if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
+			t.Errorf("%s: temp files left: %v", tc.name, tmp)
+		}
+	}
+}
+
 // TestPutLongerBody: bytes after the announced length are the next request, not part of the file.
 func TestPutLongerBody(t *testing.T) {
 	t.Parallel()
@@ -506,6 +566,79 @@ func TestPartialPut(t *testing.T) {
 	}
 	if _, body := n.get(t, http.MethodGet, p, nil); body != "Hello world" {
 		t.Errorf("after rejected range PUT GET = %q, want %q", body, "Hello world")
+	}
+}
+
+// TestPartialPutInPlace: a range PUT writes in place. One that breaks off keeps the bytes received
+// and answers 400, so the client resends the range; one to a missing path creates the file (and
+// the directories above it).
+func TestPartialPutInPlace(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	const p = "/dev1/0/000/000/0000000043.fid"
+	if got := n.put(t, p, []byte("Hello world"), nil); got != 200 {
+		t.Fatalf("PUT = %d, want 200", got)
+	}
+	// Far more than fasthttp reads with the head, so most of it streams through the handler.
+	const length, sent = 200 << 10, 100 << 10
+	c := testutil.Dial(t, n.addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a bound on a hung test only
+	fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: a\r\nContent-Range: bytes 6-%d/*\r\nContent-Length: %d\r\n\r\n%s",
+		p, 6+length-1, length, strings.Repeat("x", sent))
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a range PUT that broke off: %v", err)
+	}
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("range PUT that broke off = %d, want 400", resp.StatusCode)
+	}
+	want := "Hello " + strings.Repeat("x", sent)
+	if got, err := os.ReadFile(filepath.Join(n.docroot, p)); err != nil || string(got) != want {
+		t.Errorf("after a range PUT that broke off the file is %d bytes (%v), want %d: the first 6 then the %d received",
+			len(got), err, len(want), sent)
+	}
+
+	const q = "/dev2/new/dir/0000000044.fid"
+	if got := n.put(t, q, []byte("abc"), map[string]string{"Content-Range": "bytes 3-5/*"}); got != 200 {
+		t.Fatalf("range PUT to a missing path = %d, want 200", got)
+	}
+	if got, err := os.ReadFile(filepath.Join(n.docroot, q)); err != nil || string(got) != "\x00\x00\x00abc" {
+		t.Errorf("range PUT to a missing path stored %q, %v; want %q", got, err, "\x00\x00\x00abc")
+	}
+}
+
+// TestPutOverDirectory: a PUT to a path that names a directory is refused with 403, and the
+// directory (empty or not) stays as it was.
+func TestPutOverDirectory(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	full, empty := filepath.Join(n.docroot, "dev1", "0", "full.fid"), filepath.Join(n.docroot, "dev1", "0", "empty.fid")
+	must(t, os.MkdirAll(full, 0o755))
+	must(t, os.Mkdir(empty, 0o755))
+	must(t, os.WriteFile(filepath.Join(full, "inner"), []byte("inner"), 0o644))
+	for _, p := range []string{"/dev1/0/full.fid", "/dev1/0/empty.fid"} {
+		if got := n.put(t, p, []byte("new"), nil); got != http.StatusForbidden {
+			t.Errorf("PUT %s over a directory = %d, want 403", p, got)
+		}
+		if got := n.put(t, p, []byte("new"), map[string]string{"Content-Range": "bytes 0-2/*"}); got != http.StatusForbidden {
+			t.Errorf("range PUT %s over a directory = %d, want 403", p, got)
+		}
+	}
+	for _, d := range []string{full, empty} {
+		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
+			t.Errorf("%s after PUTs over it: %v, %v; want the directory", d, fi, err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(full, "inner")); err != nil || string(got) != "inner" {
+		t.Errorf("the file in the directory is now %q, %v; want %q", got, err, "inner")
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("the empty directory now holds %d entries", len(ents))
+	}
+	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
+		t.Errorf("temp files left: %v", tmp)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,38 +138,66 @@ func measure(dir string, now time.Time) (usage, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return usage{}, err
 	}
-	bs := int64(st.Bsize)
-	avail := int64(st.Bavail) * bs / 1024
-	used := (int64(st.Blocks) - int64(st.Bfree)) * bs / 1024
+	u := usageOf(int64(st.Bsize), st.Blocks, st.Bfree, st.Bavail)
+	u.Time = now.Unix()
+	real := dir
+	if p, err := filepath.EvalSymlinks(dir); err == nil {
+		real = p // dev<N> may be a symlink to the disk's mount point
+	}
+	var mounts io.Reader = strings.NewReader("") // without /proc/self/mounts the device is unknown
+	if f, err := os.Open(procMounts); err == nil {
+		defer f.Close()
+		mounts = f
+	}
+	u.Device, u.Disk = location(mounts, dir, real)
+	return u, nil
+}
+
+// usageOf computes the sizes of a usage, in KiB, from statfs(2)'s block size and its counts of
+// blocks, free blocks and blocks available to non-root users.
+func usageOf(bsize int64, blocks, bfree, bavail uint64) usage {
+	avail := int64(bavail) * bsize / 1024
+	used := (int64(blocks) - int64(bfree)) * bsize / 1024
 	// The tracker skips a device whose used or total is zero (an empty tmpfs, say); 1 KiB is the
 	// smallest honest non-zero answer.
 	used = max(used, 1)
 	total := used + avail
 	pct := (used*100 + total - 1) / total // df rounds the percentage up
-	u := usage{Available: avail, Used: used, Total: total, Use: strconv.FormatInt(pct, 10) + "%",
-		Time: now.Unix(), Disk: dir, Device: "unknown"}
-	real := dir
-	if p, err := filepath.EvalSymlinks(dir); err == nil {
-		real = p // dev<N> may be a symlink to the disk's mount point
-	}
-	if mnt, dev, ok := mountOf(real); ok {
-		u.Device = dev
+	return usage{Available: avail, Used: used, Total: total, Use: strconv.FormatInt(pct, 10) + "%"}
+}
+
+// location returns the device and disk of a usage for the device directory dir (real: dir with
+// symlinks resolved), given mounts in the format of /proc/self/mounts: the source of the
+// filesystem holding real, or "unknown" when none is found, and the mount point when real is one,
+// else dir.
+func location(mounts io.Reader, dir, real string) (device, disk string) {
+	device, disk = "unknown", dir
+	if mnt, dev, ok := mountIn(mounts, real); ok {
+		device = dev
 		if mnt == real {
-			u.Disk = mnt
+			disk = mnt
 		}
 	}
-	return u, nil
+	return device, disk
 }
+
+// procMounts lists the mounts seen by the process.
+const procMounts = "/proc/self/mounts"
 
 // mountOf finds the mount point holding path (with symlinks already resolved) and its source
 // device in /proc/self/mounts.
 func mountOf(path string) (mountPoint, device string, ok bool) {
-	f, err := os.Open("/proc/self/mounts")
+	f, err := os.Open(procMounts)
 	if err != nil {
 		return "", "", false
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return mountIn(f, path)
+}
+
+// mountIn is mountOf reading mounts, a table in the format of /proc/self/mounts.
+func mountIn(mounts io.Reader, path string) (mountPoint, device string, ok bool) {
+	sc := bufio.NewScanner(mounts)
 	best := -1
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())

@@ -113,3 +113,59 @@ func TestUnescapeMount(t *testing.T) {
 		}
 	}
 }
+
+// The sizes of a usage file from statfs(2)'s numbers: KiB, total = used + available (reserved
+// blocks left out), use rounded up as df rounds it, and used never 0.
+func TestUsageOf(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		bsize                 int64
+		blocks, bfree, bavail uint64
+		avail, used, total    int64
+		use                   string
+	}{
+		{"4 KiB blocks", 4096, 1000, 900, 850, 3400, 400, 3800, "11%"}, // 400/3800 = 10.5%
+		{"exact percentage", 1024, 100, 93, 93, 93, 7, 100, "7%"},
+		{"just over a percent", 1024, 1000, 929, 929, 929, 71, 1000, "8%"}, // 7.1%
+		{"reserved blocks left out", 1024, 100, 50, 40, 40, 50, 90, "56%"}, // 55.6%
+		{"512-byte blocks", 512, 4000, 2000, 2000, 1000, 1000, 2000, "50%"},
+		{"full to non-root users", 4096, 100, 5, 0, 0, 380, 380, "100%"},
+		{"empty filesystem", 4096, 100, 100, 100, 400, 1, 401, "1%"}, // used 0 is reported as 1
+		{"empty and no space", 4096, 0, 0, 0, 0, 1, 1, "100%"},
+	} {
+		got := usageOf(tc.bsize, tc.blocks, tc.bfree, tc.bavail)
+		want := usage{Available: tc.avail, Used: tc.used, Total: tc.total, Use: tc.use}
+		if got != want {
+			t.Errorf("%s: usageOf(%d, %d, %d, %d) = %+v, want %+v", tc.name, tc.bsize, tc.blocks, tc.bfree,
+				tc.bavail, got, want)
+		}
+	}
+}
+
+// The device and disk of a usage file: the source of the filesystem holding the device directory
+// (the longest mount point above it), "unknown" when no mount holds it, and the mount point as
+// disk only when the device directory is one.
+func TestUsageLocation(t *testing.T) {
+	const mounts = "overlay / overlay rw 0 0\n" +
+		"/dev/sdb1 /srv/disk ext4 rw 0 0\n" +
+		"/dev/sdc1 /srv/disk/dev2 xfs rw 0 0\n" +
+		`/dev/sdd1 /mnt/my\040disk ext4 rw 0 0` + "\n" +
+		"short-line\n"
+	for _, tc := range []struct {
+		mounts, dir, real string
+		device, disk      string
+	}{
+		{mounts, "/srv/disk/dev1", "/srv/disk/dev1", "/dev/sdb1", "/srv/disk/dev1"},
+		{mounts, "/srv/disk/dev2", "/srv/disk/dev2", "/dev/sdc1", "/srv/disk/dev2"},
+		{mounts, "/srv/disk/dev2x", "/srv/disk/dev2x", "/dev/sdb1", "/srv/disk/dev2x"},
+		{mounts, "/var/mogdata/dev3", "/mnt/my disk", "/dev/sdd1", "/mnt/my disk"}, // a symlink to a mount
+		{mounts, "/srv/diskette/dev1", "/srv/diskette/dev1", "overlay", "/srv/diskette/dev1"},
+		{"/dev/sdb1 /srv/disk ext4 rw 0 0\n", "/var/mogdata/dev1", "/var/mogdata/dev1", "unknown", "/var/mogdata/dev1"},
+		{"", "/var/mogdata/dev1", "/var/mogdata/dev1", "unknown", "/var/mogdata/dev1"},
+	} {
+		device, disk := location(strings.NewReader(tc.mounts), tc.dir, tc.real)
+		if device != tc.device || disk != tc.disk {
+			t.Errorf("location(%q, %q) = %q, %q; want %q, %q", tc.dir, tc.real, device, disk, tc.device, tc.disk)
+		}
+	}
+}
