@@ -128,13 +128,6 @@ func TestPutPausesWithinReadTimeout(t *testing.T) {
 	}
 }
 
-// openHTTPConns returns how many HTTP connections s has open.
-func openHTTPConns(s *Server) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.httpConns)
-}
-
 // write_timeout cuts a client that does not read its answer: the node closes the connection once
 // the timeout has passed (never before), short of the whole file.
 func TestWriteTimeoutCutsNonReader(t *testing.T) {
@@ -158,7 +151,7 @@ func TestWriteTimeoutCutsNonReader(t *testing.T) {
 	}
 	// Nothing is read until the node has closed the connection: reading would let the answer finish.
 	testutil.WaitFor(t, 20*time.Second, "the GET to start", func() bool { return n.srv.Stats().Gets == 1 })
-	testutil.WaitFor(t, 20*time.Second, "the node to close the connection", func() bool { return openHTTPConns(n.srv) == 0 })
+	testutil.WaitFor(t, 20*time.Second, "the node to close the connection", func() bool { return n.srv.conns.Stats().Open == 0 })
 	if took := time.Since(start); took < timeout {
 		t.Errorf("connection closed after %v, before write_timeout (%v)", took, timeout)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/testutil"
 	"github.com/valyala/fasthttp"
 )
@@ -538,6 +539,38 @@ func TestCloseAbrupt(t *testing.T) {
 	}
 	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
 		t.Errorf("temp files left: %v", tmp)
+	}
+}
+
+// TestGracefulStopCutsAfterShutdownTimeout: a graceful stop waits shutdown_timeout for requests in
+// flight, then cuts those still running: a PUT stuck mid-body is aborted (no temp file left) and
+// Serve returns, well before the stuck client would have finished.
+func TestGracefulStopCutsAfterShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(c *Config) { c.ShutdownTimeout = conf.Duration(300 * time.Millisecond) })
+	c, _ := dialNode(t, n)
+	io.WriteString(c, "PUT /dev1/stuck.fid HTTP/1.0\r\nContent-Length: 1000000\r\n\r\n")
+	c.Write(make([]byte, 64<<10))
+	waitFor(t, "the PUT's temp file", func() bool { return len(tempFiles(t, n.docroot)) > 0 })
+	n.cancel()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Errorf("the stuck PUT's connection was not closed by the stop: %v", err)
+	}
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("Serve after a graceful stop = %v, want nil", err)
+		}
+		n.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after the shutdown timeout")
+	}
+	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
+		t.Errorf("temp files left: %v", tmp)
+	}
+	if _, err := os.Stat(filepath.Join(n.docroot, "dev1", "stuck.fid")); !os.IsNotExist(err) {
+		t.Errorf("the cut PUT left a file (stat: %v)", err)
 	}
 }
 

@@ -41,7 +41,6 @@ type Server struct {
 	watchInterval time.Duration // period of the side channel's watch stream; tests shorten it
 
 	mu        sync.Mutex             // guards the fields below
-	httpConns map[net.Conn]struct{}  // open HTTP connections, for Close
 	mgmtConns map[net.Conn]struct{}  // open side-channel connections
 	listeners []net.Listener         // listeners handed to Serve
 	closed    bool                   // Close was called
@@ -79,7 +78,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg:       cfg,
 		log:       log,
 		root:      newDocroot(cfg.Docroot, cfg.OpenFileValid.D()),
-		httpConns: map[net.Conn]struct{}{},
 		mgmtConns: map[net.Conn]struct{}{},
 		fsckLocks: map[string]*sync.Mutex{},
 
@@ -259,34 +257,17 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	httpconn.HoldAnswer(ctx.Conn(), !ctx.Response.IsBodyStream())
 }
 
-// trackHTTPConn keeps the set of open HTTP connections so Close can cut them, and tells s.conns
-// which are idle.
+// trackHTTPConn tells s.conns which connections are idle, and closes one accepted while Close ran.
 func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
 	s.conns.ConnState(c, st)
 	// StateActive and StateIdle, twice per request, change nothing here: no lock for them.
-	switch st {
-	case fasthttp.StateNew:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closed {
-			c.Close()
-			return
-		}
-		s.httpConns[c] = struct{}{}
-	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		delete(s.httpConns, c)
-	}
-}
-
-func (s *Server) closeHTTPConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.httpConns {
+	if st == fasthttp.StateNew && s.isClosed() {
 		c.Close()
 	}
 }
+
+// closeHTTPConns cuts every open HTTP connection, busy or idle.
+func (s *Server) closeHTTPConns() { s.conns.CloseAll() }
 
 func (s *Server) closeMgmtConns() {
 	s.mu.Lock()
