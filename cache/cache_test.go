@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,6 +163,12 @@ func settle(t testing.TB, r *Reader) {
 	}
 }
 
+// tmpFiles lists the temp files (tmp-*) of the disk tier in root; unreadable is none.
+func tmpFiles(root string) []string {
+	names, _ := filepath.Glob(filepath.Join(root, "tmp-*"))
+	return names
+}
+
 // waitFor polls cond until it holds, failing the test after 20s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -298,14 +305,19 @@ func TestFailedFill(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCache(t, tierConfig(t, tc.disk), newClock())
+			cfg := tierConfig(t, tc.disk)
+			c := newCache(t, cfg, newClock())
 			data := body(tc.size, 3)
 			release := make(chan struct{})
 			var calls atomic.Int64
+			var tmpDuring []string // the temp files of the disk tier while the fill wrote
 			fill := func(ctx context.Context, prev *Meta, w *Writer) error {
 				calls.Add(1)
 				if err := startHeld(w, int64(len(data)), data[:len(data)/2], release); err != nil {
 					return err
+				}
+				if tc.disk {
+					tmpDuring = tmpFiles(cfg.Disk.Path)
 				}
 				return tc.ret
 			}
@@ -322,6 +334,13 @@ func TestFailedFill(t *testing.T) {
 				t.Errorf("Stats() = %+v; want 1 fill error and no entries", s)
 			}
 			waitFor(t, "fill buffers released", func() bool { return c.Stats().Memory.Bytes == 0 })
+			if tc.disk {
+				// The body went to a tmp-* file in disk.path; the failure leaves nothing behind.
+				if len(tmpDuring) != 1 {
+					t.Errorf("temp files while filling = %q, want one", tmpDuring)
+				}
+				waitFor(t, "the failed fill's temp file removed", func() bool { return len(cacheFiles(t, cfg.Disk.Path)) == 0 })
+			}
 			var cn counter
 			if got, st, err := get(t, c, "k", cn.fillWith(data, 1<<16, false)); err != nil || st != Miss || !bytes.Equal(got, data) {
 				t.Errorf("Get after failure = %d bytes, %v, %v; want a MISS with %d bytes", len(got), st, err, len(data))
@@ -456,6 +475,83 @@ func TestAbandonedLargeFill(t *testing.T) {
 	r.Close()
 	if err := <-cancelled; !errors.Is(err, ErrAbandoned) {
 		t.Errorf("Write after every reader left = %v, want %v", err, ErrAbandoned)
+	}
+}
+
+// When every reader of a fill has left, a remainder of at most 8 MiB is still fetched and stored; a
+// larger one, or one of unknown length however small, is cancelled.
+func TestAbandonedFillRemainder(t *testing.T) {
+	t.Parallel()
+	const head = 64 << 10 // read by the only client before it leaves
+	for _, tc := range []struct {
+		name       string
+		disk       bool
+		size       int64 // declared; -1 for unknown
+		total      int   // bytes the fill would write
+		wantStored bool
+	}{
+		{"8MiB-left", true, head + abandonBytes, head + abandonBytes, true},
+		{"8MiB+1-left", true, head + abandonBytes + 1, head + abandonBytes + 1, false},
+		{"small-memory", false, 200 << 10, 200 << 10, true},
+		{"unknown-length", false, -1, 200 << 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCache(t, tierConfig(t, tc.disk), newClock())
+			data := body(tc.total, 9)
+			left := make(chan struct{}) // closed once the client has gone
+			result := make(chan error, 1)
+			fill := func(ctx context.Context, prev *Meta, w *Writer) error {
+				err := func() error {
+					if err := w.Start(Meta{Status: 200, Size: tc.size}); err != nil {
+						return err
+					}
+					if _, err := w.Write(data[:head]); err != nil {
+						return err
+					}
+					<-left
+					for off := head; off < len(data); off += 64 << 10 {
+						if _, err := w.Write(data[off:min(off+64<<10, len(data))]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}()
+				result <- err
+				return err
+			}
+			r, _, err := c.Get(context.Background(), Request{Key: "k"}, fill)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(r, make([]byte, head)); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			close(left)
+			err = <-result
+			if !tc.wantStored {
+				if !errors.Is(err, ErrAbandoned) {
+					t.Fatalf("fill after its client left = %v, want %v", err, ErrAbandoned)
+				}
+				waitFor(t, "the fill to fail", func() bool { return c.Stats().FillErrors == 1 })
+				var cn counter
+				if _, st, err := get(t, c, "k", cn.fillWith(data, 1<<16, false)); err != nil || st != Miss {
+					t.Errorf("Get after a cancelled fill = %v, %v; want MISS", st, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("fill after its client left = %v, want it to complete", err)
+			}
+			waitFor(t, "the fill to be stored", func() bool { return c.Stats().Fills == 1 })
+			var cn counter
+			got, st, err := get(t, c, "k", cn.fillWith(data, 1<<16, false))
+			if err != nil || st != Hit || !bytes.Equal(got, data) || cn.n.Load() != 0 {
+				t.Errorf("Get after the abandoned fill = %d bytes, %v, %v (%d fills); want a HIT with the %d bytes",
+					len(got), st, err, cn.n.Load(), len(data))
+			}
+		})
 	}
 }
 

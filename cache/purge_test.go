@@ -168,7 +168,8 @@ func TestSoftPurge(t *testing.T) {
 
 func TestPurgeDuringFill(t *testing.T) {
 	t.Parallel()
-	c := newCache(t, purgeConfig(t), newClock())
+	cfg := purgeConfig(t)
+	c := newCache(t, cfg, newClock())
 	release := make(chan struct{})
 	data := body(4000, 1)
 	fill := func(ctx context.Context, prev *Meta, w *Writer) error {
@@ -184,12 +185,21 @@ func TestPurgeDuringFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Too large for memory (memory_max_object 1KiB): the body goes to a tmp-* file in disk.path.
+	if tmp := tmpFiles(cfg.Disk.Path); len(tmp) != 1 {
+		t.Errorf("temp files while filling = %q, want one", tmp)
+	}
 	c.Purge("/k", false)
 	close(release)
 	got, err := io.ReadAll(r)
+	settle(t, r)
 	r.Close()
 	if err != nil || len(got) != len(data) {
 		t.Fatalf("reader of a purged fill = %d bytes, %v; want all %d", len(got), err, len(data))
+	}
+	// Not stored, and its temp file is gone.
+	if files := cacheFiles(t, cfg.Disk.Path); len(files) != 0 {
+		t.Errorf("files in the cache directory after a purged fill = %q, want none", files)
 	}
 	var cn counter
 	if _, st, _ := get(t, c, "/k", cn.fillWith(data, 1000, false)); st != Miss {

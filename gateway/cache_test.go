@@ -393,6 +393,44 @@ func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 	}
 }
 
+// Without a purge: block there is no purge route, but a PUT or DELETE through a cached route still
+// drops the cached copy it replaces.
+func TestCacheWriteWithoutPurgeBlockDropsCopy(t *testing.T) {
+	t.Parallel()
+	n, ft, old := storedObject(t, "w.bin", 150, 40000)
+	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(151)}}
+	cfg := cacheRouteConfig(cache.Config{})
+	cfg.Purge = nil
+	g := startGateway(t, cfg, Deps{Tracker: ft})
+	if g.srv.purger != nil {
+		t.Fatalf("gateway without a purge: block has a purge service")
+	}
+	fetchCached(t, "GET", g.base+"/d/w.bin", old, "MISS")
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", g.base+"/d/w.bin", old, "HIT")
+
+	newer := []byte("the second version")
+	if code, body := put(t, g.base+"/d/w.bin", bytes.NewReader(newer), int64(len(newer))); code != 201 {
+		t.Fatalf("PUT = %d %q, want 201", code, body)
+	}
+	fetchCached(t, "GET", g.base+"/d/w.bin", newer, "MISS")
+	waitFills(t, g, 2)
+	fetchCached(t, "GET", g.base+"/d/w.bin", newer, "HIT")
+
+	req, _ := http.NewRequest("DELETE", g.base+"/d/w.bin", nil)
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatalf("DELETE: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("DELETE = %d, want 204", resp.StatusCode)
+	}
+	if code, h, _, _ := get(t, "GET", g.base+"/d/w.bin"); code != 404 || h.Get("X-Cache-Status") != "MISS" {
+		t.Fatalf("GET after DELETE = %d %q, want 404 MISS", code, h.Get("X-Cache-Status"))
+	}
+}
+
 func TestCacheAuthorizationBypassesAndRouteOff(t *testing.T) {
 	t.Parallel()
 	n, ft, data := storedObject(t, "p.bin", 95, 1000)

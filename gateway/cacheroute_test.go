@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -112,5 +116,91 @@ func TestUpstreamCacheControl(t *testing.T) {
 		if store != tc.wantStore || age != tc.wantAge {
 			t.Errorf("upstreamCacheControl(%q, %v) = %v, %v; want %v, %v", tc.cc, tc.cookie, store, age, tc.wantStore, tc.wantAge)
 		}
+	}
+}
+
+// TestCacheLifetime runs the expiry the gateway gives an answer (Server.expiry) through a real cache,
+// which applies cache.valid when the gateway leaves it to the cache: upstream max-age and s-maxage
+// come first (unless the route ignores them), then the route's valid, then cache.valid, whose
+// default is 200, 301, 302: 10m and 404: 1m, and which replaces those defaults when it is set.
+func TestCacheLifetime(t *testing.T) {
+	t.Parallel()
+	// valid builds a valid map from status, duration pairs: valid("200", "1h", "any", "5m").
+	valid := func(kv ...string) map[string]conf.Duration {
+		m := map[string]conf.Duration{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v, err := time.ParseDuration(kv[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[kv[i]] = conf.Duration(v)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name       string
+		cacheValid map[string]conf.Duration // cache.valid; nil for the defaults
+		route      RouteCache
+		status     int
+		cc         string        // upstream Cache-Control
+		want       time.Duration // 0: not stored
+	}{
+		{"default 200", nil, RouteCache{}, 200, "", 10 * time.Minute},
+		{"default 301", nil, RouteCache{}, 301, "", 10 * time.Minute},
+		{"default 302", nil, RouteCache{}, 302, "", 10 * time.Minute},
+		{"default 404", nil, RouteCache{}, 404, "", time.Minute},
+		{"default 403", nil, RouteCache{}, 403, "", 0},
+		{"default 410", nil, RouteCache{}, 410, "", 0},
+		{"valid set: 200", valid("200", "1h"), RouteCache{}, 200, "", time.Hour},
+		{"valid set replaces the default 301", valid("200", "1h"), RouteCache{}, 301, "", 0},
+		{"valid set replaces the default 404", valid("200", "1h"), RouteCache{}, 404, "", 0},
+		{"valid any", valid("200", "1h", "any", "5m"), RouteCache{}, 403, "", 5 * time.Minute},
+		{"route names the status", nil, RouteCache{Valid: valid("404", "5m")}, 404, "", 5 * time.Minute},
+		{"route falls back to the default", nil, RouteCache{Valid: valid("404", "5m")}, 200, "", 10 * time.Minute},
+		{"route falls back to cache.valid", valid("301", "2h"), RouteCache{Valid: valid("404", "5m")}, 301, "", 2 * time.Hour},
+		{"route any", nil, RouteCache{Valid: valid("any", "3m")}, 200, "", 3 * time.Minute},
+		{"route 0: not stored", nil, RouteCache{Valid: valid("200", "0s")}, 200, "", 0},
+		{"max-age over the route's valid", nil, RouteCache{Valid: valid("200", "1h")}, 200, "max-age=60", time.Minute},
+		{"max-age over cache.valid", valid("200", "1h"), RouteCache{}, 200, "public, max-age=90", 90 * time.Second},
+		{"max-age on a 404", nil, RouteCache{}, 404, "max-age=30", 30 * time.Second},
+		{"max-age on a status valid does not name", nil, RouteCache{}, 403, "max-age=60", time.Minute},
+		{"s-maxage over max-age", nil, RouteCache{}, 200, "max-age=60, s-maxage=120", 2 * time.Minute},
+		{"max-age=0", nil, RouteCache{}, 200, "max-age=0", 0},
+		{"no-store", nil, RouteCache{}, 200, "no-store", 0},
+		{"no-cache", nil, RouteCache{Valid: valid("200", "1h")}, 200, "no-cache", 0},
+		{"ignore: max-age", nil, RouteCache{UpstreamCacheControl: "ignore"}, 200, "max-age=60", 10 * time.Minute},
+		{"ignore: no-store", nil, RouteCache{UpstreamCacheControl: "ignore"}, 200, "no-store", 10 * time.Minute},
+		{"ignore: the route's valid", nil, RouteCache{UpstreamCacheControl: "ignore", Valid: valid("200", "1h")}, 200, "s-maxage=5", time.Hour},
+	} {
+		clk := testutil.NewClock()
+		c, err := cache.New(cache.Config{Valid: tc.cacheValid}, nil, cache.WithClock(clk.Now))
+		if err != nil {
+			t.Fatalf("%s: cache.New: %v", tc.name, err)
+		}
+		cr := compileRouteCache(tc.route, true)
+		var h fasthttp.ResponseHeader
+		h.SetStatusCode(tc.status)
+		if tc.cc != "" {
+			h.Set("Cache-Control", tc.cc)
+		}
+		var s Server
+		r, _, err := c.Get(context.Background(), cache.Request{Key: "/k", Group: "/k"},
+			func(_ context.Context, _ *cache.Meta, w *cache.Writer) error {
+				now := clk.Now()
+				return w.Start(cache.Meta{Status: tc.status, StoredAt: now, ExpiresAt: s.expiry(now, cr, tc.status, &h)})
+			})
+		if err != nil {
+			t.Fatalf("%s: Get: %v", tc.name, err)
+		}
+		m := r.Meta()
+		got := time.Duration(0)
+		if m.ExpiresAt.After(m.StoredAt) {
+			got = m.ExpiresAt.Sub(m.StoredAt)
+		}
+		if got != tc.want {
+			t.Errorf("%s: lifetime of a %d with Cache-Control %q = %v, want %v", tc.name, tc.status, tc.cc, got, tc.want)
+		}
+		r.Close()
+		c.Close()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,6 +128,63 @@ func TestCacheUpstreamRouteCacheControl(t *testing.T) {
 	fetchCached(t, "GET", g.base+"/ig/x?a=1", want, "MISS")
 	waitFor(t, "fill of /ig/x", func() bool { return g.srv.cache.Stats().Filling == 0 })
 	fetchCached(t, "GET", g.base+"/ig/x?a=2", want, "HIT")
+}
+
+// An upstream 5xx on a cached route is never stored, even with valid "any": the client gets 502.
+// With stale_if_error an expired copy is served instead (STALE) within the window, and 502 after it.
+func TestCacheUpstream5xxNotStoredAndStaleIfError(t *testing.T) {
+	t.Parallel()
+	var status atomic.Int64 // what the upstream answers
+	var hits atomic.Int64
+	status.Store(503)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=600") // no reason to refuse it but its status
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, "body of "+r.URL.Path)
+	})}
+	ln := testutil.Listen(t, "127.0.0.4:0")
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	clk := testutil.NewClock()
+	cfg := Config{Cache: &cache.Config{StaleIfError: conf.Duration(time.Hour),
+		Valid: map[string]conf.Duration{"200": conf.Duration(10 * time.Minute), "any": conf.Duration(10 * time.Minute)}},
+		Routes: []Route{{Prefix: "/up/", Servers: []UpstreamServer{{Addr: ln.Addr().String(), MaxFails: -1}}}}}
+	g := startGateway(t, cfg, Deps{Now: clk.Now})
+
+	// Nothing stored: each request goes upstream and gets 502.
+	for i := range 2 {
+		code, h, _, err := get(t, "GET", g.base+"/up/cold")
+		if err != nil || code != 502 || h.Get("X-Cache-Status") != "MISS" {
+			t.Fatalf("GET %d of a key upstream answers 503 = %d %q, %v; want 502 MISS", i, code, h.Get("X-Cache-Status"), err)
+		}
+		if got := hits.Load(); got != int64(i+1) {
+			t.Fatalf("upstream requests after GET %d = %d, want %d (a 5xx must not be stored)", i, got, i+1)
+		}
+	}
+	if st := g.srv.cache.Stats(); st.Fills != 0 || st.Memory.Entries != 0 {
+		t.Fatalf("cache after upstream 503s: %d fills, %d entries; want none", st.Fills, st.Memory.Entries)
+	}
+
+	// A stored copy, expired, while upstream answers 500: served STALE within stale_if_error.
+	status.Store(200)
+	want := []byte("body of /up/warm")
+	fetchCached(t, "GET", g.base+"/up/warm", want, "MISS")
+	waitFills(t, g, 1)
+	status.Store(500)
+	clk.Advance(11 * time.Minute)
+	h := fetchCached(t, "GET", g.base+"/up/warm", want, "STALE")
+	if cs := h.Get("Cache-Status"); !strings.Contains(cs, "detail=stale-if-error") {
+		t.Errorf("Cache-Status = %q, want detail=stale-if-error", cs)
+	}
+	if got := g.srv.cache.Stats().Stale; got != 1 {
+		t.Errorf("cache Stats().Stale = %d, want 1", got)
+	}
+	// Past the window: the error.
+	clk.Advance(time.Hour)
+	if code, h, _, err := get(t, "GET", g.base+"/up/warm"); err != nil || code != 502 {
+		t.Errorf("GET past stale_if_error with upstream answering 500 = %d %q, %v; want 502", code, h.Get("X-Cache-Status"), err)
+	}
 }
 
 func TestCacheStaleWhileRevalidateAndSoftPurge(t *testing.T) {

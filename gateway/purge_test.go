@@ -165,3 +165,32 @@ func TestPurgeClusterPeerDownThenBack(t *testing.T) {
 	}
 	fetchCached(t, "GET", g2b.base+"/d/a.jpg", newer, "MISS")
 }
+
+// Without a cache: block a purge changes nothing locally but is still forwarded to the peers: a
+// gateway that only fronts writes can invalidate the caching gateways beside it.
+func TestPurgeWithoutCacheStillForwards(t *testing.T) {
+	t.Parallel()
+	_, ft, data := storedObject(t, "a.jpg", 17, 2000)
+	g2 := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
+	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
+	waitFills(t, g2, 1)
+	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "HIT")
+
+	peer := strings.TrimPrefix(g2.base, "http://")
+	cfg1 := trackerConfig()
+	cfg1.Purge = &purge.Config{Name: "gw1", Peers: []string{peer}, JournalDir: t.TempDir()}
+	g1 := startGateway(t, cfg1, Deps{Tracker: ft})
+	if g1.srv.cache != nil {
+		t.Fatalf("gw1 has a cache without a cache: block")
+	}
+	code, body := doPurge(t, testClient(), g1.base+"/purge/d/a.jpg")
+	var res purge.Result
+	if err := json.Unmarshal([]byte(body), &res); err != nil || code != 200 {
+		t.Fatalf("PURGE through gw1 = %d %s (%v), want 200", code, body, err)
+	}
+	if len(res.Nodes) != 2 || res.Purged != 1 || res.Nodes[0] != (purge.NodeResult{Node: "gw1", Status: purge.NodeOK}) ||
+		res.Nodes[1].Node != peer || res.Nodes[1].Status != purge.NodeOK || res.Nodes[1].Purged != 1 {
+		t.Fatalf("PURGE through gw1 = %+v, want nothing purged on gw1 and 1 entry on %s", res, peer)
+	}
+	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
+}

@@ -3,6 +3,8 @@ package purge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -385,4 +388,136 @@ func TestPeerPathMismatchIsQueued(t *testing.T) {
 	if !b.rec.Has("/x") {
 		t.Errorf("peer purged /x through a wrong route")
 	}
+}
+
+// deadlineRecorder is an http.RoundTripper that notes the deadline of each request it passes on.
+type deadlineRecorder struct {
+	next http.RoundTripper
+
+	mu        sync.Mutex // guards deadlines and sent
+	deadlines []time.Time
+	sent      []time.Time // when each request reached the transport
+}
+
+func (d *deadlineRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	dl, _ := req.Context().Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.sent = append(d.sent, time.Now())
+	d.mu.Unlock()
+	return d.next.RoundTrip(req)
+}
+
+// A peer that accepts the connection and never answers holds a purge up for peer_timeout only:
+// the reply comes back with that peer queued for retry, and the other peers are purged meanwhile.
+func TestHungPeerIsBoundedByPeerTimeout(t *testing.T) {
+	t.Parallel()
+	hung := testutil.Silent(t, "127.0.0.14:0").Addr().String()
+	b := startNode(t, "127.0.0.15:0", peerConfig("gw-b", t.TempDir()), newRecorder("/x"))
+	cfg := peerConfig("gw-a", t.TempDir(), hung, b.addr)
+	const peerTimeout = 300 * time.Millisecond // not the 5s default, so the deadline shows which applies
+	cfg.PeerTimeout = conf.Duration(peerTimeout)
+	rt := &deadlineRecorder{next: http.DefaultTransport.(*http.Transport).Clone()}
+	a, err := New(cfg, newRecorder("/x"), nil, WithHTTPClient(&http.Client{Transport: rt}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	replies := make(chan Response, 1)
+	go func() {
+		replies <- a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+	}()
+	var resp Response
+	select {
+	case resp = <-replies:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Handle with a peer that never answers did not return within 20s (peer_timeout %v)", peerTimeout)
+	}
+	res := decodeResult(t, resp)
+	if resp.Status != 200 || len(res.Nodes) != 3 {
+		t.Fatalf("Handle(/x) = %d %+v, want 200 with 3 nodes", resp.Status, res)
+	}
+	if nr := res.Nodes[1]; nr.Node != hung || nr.Status != NodeQueued || !strings.Contains(nr.Error, "deadline exceeded") {
+		t.Errorf("hung peer result = %+v, want %s queued after its deadline", nr, hung)
+	}
+	if nr := res.Nodes[2]; nr.Node != b.addr || nr.Status != NodeOK || nr.Purged != 1 {
+		t.Errorf("healthy peer result = %+v, want %s ok with 1 purged", nr, b.addr)
+	}
+	if st := a.Stats(); st.Pending != 1 || st.PeerFail != 1 || st.PeerOK != 1 {
+		t.Errorf("Stats() = %+v, want 1 pending, 1 failed and 1 accepted delivery", st)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.deadlines) != 2 {
+		t.Fatalf("requests sent = %d, want 2", len(rt.deadlines))
+	}
+	// Each delivery's deadline was set between the call and the request, peer_timeout ahead.
+	for i, dl := range rt.deadlines {
+		if dl.Before(start.Add(peerTimeout)) || dl.After(rt.sent[i].Add(peerTimeout)) {
+			t.Errorf("request %d deadline = %v after the call, want peer_timeout %v after the send (%v)",
+				i, dl.Sub(start), peerTimeout, rt.sent[i].Sub(start))
+		}
+	}
+}
+
+// A 200 without a purge result (a static file server where the peer's purge route should be, or a
+// result for another key) is not a delivery: the peer is queued for retry.
+func TestPeer200WithoutResultIsQueued(t *testing.T) {
+	t.Parallel()
+	for i, tc := range []struct {
+		name    string
+		handler http.Handler
+	}{
+		{"static file", http.FileServer(http.Dir(staticPurgeDir(t)))},
+		{"result for another key", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"key":"/other","purged":1,"bytes":1,"nodes":[]}`)
+		})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln := testutil.Listen(t, fmt.Sprintf("127.0.0.%d:0", 16+i))
+			srv := &http.Server{Handler: tc.handler}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				srv.Serve(ln)
+			}()
+			t.Cleanup(func() {
+				srv.Close()
+				<-done
+			})
+			// The static server really answers 200 to what the sender asks for.
+			if code, _ := testutil.Fetch(t, "PURGE", "http://"+ln.Addr().String()+DefaultPath+"/x", nil, nil); code != 200 {
+				t.Fatalf("PURGE on the static peer = %d, want 200", code)
+			}
+			a, err := New(peerConfig("gw-a", t.TempDir(), ln.Addr().String()), newRecorder("/x"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: "/x", Authorization: "Bearer " + testToken})
+			res := decodeResult(t, resp)
+			if resp.Status != 200 || len(res.Nodes) != 2 || res.Nodes[1].Status != NodeQueued ||
+				!strings.Contains(res.Nodes[1].Error, "without a purge result") {
+				t.Fatalf("Handle(/x) = %d %+v, want 200 with the peer queued: 200 without a purge result", resp.Status, res)
+			}
+			if st := a.Stats(); st.Pending != 1 || st.PeerOK != 0 {
+				t.Errorf("Stats() = %+v, want 1 pending and no accepted delivery", st)
+			}
+		})
+	}
+}
+
+// staticPurgeDir is a document root with a file at <DefaultPath>/x.
+func staticPurgeDir(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, filepath.FromSlash(DefaultPath))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x"), []byte("just a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
