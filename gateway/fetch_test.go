@@ -97,6 +97,9 @@ func TestTrackerStatusMapping(t *testing.T) {
 	t.Parallel()
 	ft := newFakeTracker()
 	ft.err["d/unreg"] = &mogproto.Error{Code: "unreg_domain", Message: "Domain name invalid/not found"}
+	ft.err["d/nodomain"] = &mogproto.Error{Code: "domain_not_found", Message: "Domain not found"}
+	ft.err["d/nokey"] = &mogproto.Error{Code: "no_key", Message: "No key provided"}
+	ft.err["d/noclass"] = &mogproto.Error{Code: "unreg_class", Message: "Invalid class"}
 	ft.err["d/nodev"] = &mogproto.Error{Code: "no_devices", Message: "x"}
 	ft.err["d/other"] = &mogproto.Error{Code: "size_mismatch", Message: "x"}
 	ft.err["d/down"] = errors.New("client: no tracker available: connection refused")
@@ -110,6 +113,9 @@ func TestTrackerStatusMapping(t *testing.T) {
 	}{
 		{"GET", "/d/missing", 404},
 		{"GET", "/d/unreg", 404},
+		{"GET", "/d/nodomain", 404},
+		{"GET", "/d/nokey", 400},
+		{"GET", "/d/noclass", 400},
 		{"GET", "/d/nodev", 503},
 		{"GET", "/d/other", 500},
 		{"GET", "/d/down", 503},

@@ -154,7 +154,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	if rt.upstream {
 		if rt.cache != nil {
-			uri := upstreamURI(ctx, rt, rp, rec.uri)
+			uri := upstreamURI(rt, rp, rec.uri)
 			s.serveCached(ctx, rt, rp, rec, func(head bool, rec *accessRecord) (*fetchRequest, int, string) {
 				return s.upstreamRequest(rt, rp, uri, head, rec), 0, ""
 			})

@@ -493,3 +493,57 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
+
+// httpServer is a net/http server on a loopback address that records the requests it is sent,
+// for tests that need an upstream answering in a chosen way.
+type httpServer struct {
+	addr string
+
+	mu   sync.Mutex // guards reqs
+	reqs []seenRequest
+}
+
+// seenRequest is what an httpServer recorded of one request.
+type seenRequest struct {
+	uri      string // the request target as sent (RequestURI)
+	rangeHdr string
+}
+
+// startHTTP serves h on ip, recording each request before h answers it. The server, its
+// connections and its handlers are stopped and waited for at cleanup.
+func startHTTP(t *testing.T, ip string, h http.HandlerFunc) *httpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &httpServer{addr: ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.reqs = append(s.reqs, seenRequest{uri: r.RequestURI, rangeHdr: r.Header.Get("Range")})
+		s.mu.Unlock()
+		h(w, r)
+	})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		// Shutdown waits for running handlers (Close would not); none of the tests' handlers blocks.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		<-done
+	})
+	return s
+}
+
+// requests returns the requests recorded so far.
+func (s *httpServer) requests() []seenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seenRequest(nil), s.reqs...)
+}

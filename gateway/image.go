@@ -97,7 +97,7 @@ func (s *Server) imageResolver(ctx *fasthttp.RequestCtx, rt *route, orig request
 	if rt.upstream {
 		uri := escapePath(orig.clean)
 		if rt.StripPrefix {
-			uri = upstreamURI(ctx, rt, orig, "") // a stripped prefix: the written URI is not used
+			uri = upstreamURI(rt, orig, "") // a stripped prefix: the written URI is not used
 		} else if len(orig.query) > 0 {
 			uri += "?" + string(orig.query)
 		}

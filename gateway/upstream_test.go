@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +199,232 @@ func TestGroupTargetsAllocs(t *testing.T) {
 	}
 	if len(fr.targets) != 3 || &fr.targets[0] != &fr.own[0] {
 		t.Errorf("targets = %d, in fr.own %v; want 3 in fr.own", len(fr.targets), &fr.targets[0] == &fr.own[0])
+	}
+}
+
+// TestUpstreamURI: without strip_prefix the URI goes out as the client wrote it, as nginx's
+// `proxy_pass http://group;` sends its unparsed request URI (runs of slashes included: merge_slashes
+// only changes the path locations match); one with "." or ".." segments goes out resolved. With
+// strip_prefix the normalised path goes out with "/" for the prefix, as `proxy_pass http://group/;`.
+func TestUpstreamURI(t *testing.T) {
+	tests := []struct {
+		raw   string
+		strip bool
+		want  string
+	}{
+		{"/dev1/x", false, "/dev1/x"},
+		{"/dev1//x", false, "/dev1//x"},
+		{"//dev1///x?a=%20b&c", false, "//dev1///x?a=%20b&c"},
+		{"/dev1/a%2Fb%20c+d", false, "/dev1/a%2Fb%20c+d"},
+		{"/dev1/./x", false, "/dev1/x"},
+		{"/dev1/a/../x?q", false, "/dev1/x?q"},
+		{"/dev1/./%41%2Fb?q=%2F", false, "/dev1/A/b?q=%2F"},
+		{"/dev1//a/./b%20c?q=%2F", false, "/dev1/a/b%20c?q=%2F"},
+		{"/dev1/a/%2e%2e/x", false, "/dev1/x"},
+		{"http://h/dev1//a%2Fb?q", false, "/dev1//a%2Fb?q"},
+		{"HTTP://h:80/dev1/x", false, "/dev1/x"},
+		{"http://h/dev1/a/../x?q", false, "/dev1/x?q"},
+		{"/dev1/x", true, "/x"},
+		{"/dev1//a//b", true, "/a/b"},
+		{"/dev1//x//y?q=%20", true, "/x/y?q=%20"},
+		{"/dev1/a%20b/./c", true, "/a%20b/c"},
+		{"/dev1/", true, "/"},
+	}
+	for _, tt := range tests {
+		rp, err := parseRequestPath([]byte(tt.raw))
+		if err != nil {
+			t.Fatalf("parseRequestPath(%q): %v", tt.raw, err)
+		}
+		rt := &route{Route: Route{Prefix: "/dev1/", StripPrefix: tt.strip}}
+		if got := upstreamURI(rt, rp, tt.raw); got != tt.want {
+			t.Errorf("upstreamURI(%q, strip_prefix %v) = %q, want %q", tt.raw, tt.strip, got, tt.want)
+		}
+	}
+}
+
+// TestUpstreamSendsURIAsWritten: the request line an upstream server reads carries the URI the
+// client wrote, runs of slashes included (nginx's proxy_pass without a URI part), a URI with dot
+// segments resolved, and with strip_prefix the prefix replaced by "/" in the normalised path.
+func TestUpstreamSendsURIAsWritten(t *testing.T) {
+	t.Parallel()
+	up := startHTTP(t, "127.0.0.2", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	one := []UpstreamServer{{Addr: up.addr}}
+	cfg := Config{Hedge: Hedge{Delay: "off"}, Routes: []Route{
+		{Prefix: "/dev1/", Servers: one},
+		{Prefix: "/s/", StripPrefix: true, Servers: one},
+	}}
+	g := startGateway(t, cfg, Deps{})
+	addr := strings.TrimPrefix(g.base, "http://")
+	tests := []struct{ sent, want string }{
+		{"/dev1//x?a=%20", "/dev1//x?a=%20"},
+		{"//dev1/a//b%2Fc?q=%20&r", "//dev1/a//b%2Fc?q=%20&r"},
+		{"http://h/dev1//x?q", "/dev1//x?q"},
+		{"/dev1/a/../x?q", "/dev1/x?q"},
+		{"/s//a//b", "/a/b"},
+	}
+	for _, tt := range tests {
+		resp := rawExchange(t, addr, "GET "+tt.sent+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if code := resp.StatusCode(); code != 200 {
+			t.Fatalf("GET %s = %d, want 200", tt.sent, code)
+		}
+	}
+	seen := up.requests()
+	if len(seen) != len(tests) {
+		t.Fatalf("upstream saw %d requests (%+v), want %d", len(seen), seen, len(tests))
+	}
+	for i, tt := range tests {
+		if seen[i].uri != tt.want {
+			t.Errorf("GET %s reached the upstream as %q, want %q", tt.sent, seen[i].uri, tt.want)
+		}
+	}
+}
+
+// TestUpstreamResumeRefusesAnotherWhole: after a server's body breaks mid-way, the next server's
+// answer to the Range for the missing bytes is used only when it is part of the same whole: the same
+// length, ETag and Last-Modified. Otherwise the client connection is cut (no foreign bytes under the
+// 200 already sent), the body counts as aborted and nothing as resumed.
+func TestUpstreamResumeRefusesAnotherWhole(t *testing.T) {
+	t.Parallel()
+	data := pattern(1 << 20)
+	const etag = `"a"`
+	modified := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	dying := startHTTP(t, "127.0.0.2", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("ETag", etag)
+		h.Set("Last-Modified", modified.Format(http.TimeFormat))
+		h.Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:len(data)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection is cut in the middle of the body
+	})
+	serve := func(etag string, modified time.Time, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", etag)
+			http.ServeContent(w, r, "", modified, bytes.NewReader(body))
+		}
+	}
+	longer := append(append([]byte(nil), data...), 'x')
+	cases := []struct {
+		name  string
+		other *httpServer
+	}{
+		{"another ETag", startHTTP(t, "127.0.0.3", serve(`"b"`, modified, data))},
+		{"another Last-Modified", startHTTP(t, "127.0.0.4", serve(etag, modified.Add(time.Hour), data))},
+		{"another length", startHTTP(t, "127.0.0.5", serve(etag, modified, longer))},
+	}
+	// Hedging off: the dying server's headers must win however slow the machine. Round robin starts
+	// with the first server of each group.
+	var cfg Config
+	for i, c := range cases {
+		cfg.Routes = append(cfg.Routes, Route{Prefix: "/r" + strconv.Itoa(i) + "/", Hedge: Hedge{Delay: "off"},
+			Servers: []UpstreamServer{{Addr: dying.addr, MaxFails: -1}, {Addr: c.other.addr, MaxFails: -1}}})
+	}
+	g := startGateway(t, cfg, Deps{})
+	wantRange := "bytes=" + strconv.Itoa(len(data)/2) + "-" + strconv.Itoa(len(data)-1)
+	for i, c := range cases {
+		path := "/r" + strconv.Itoa(i) + "/x"
+		before := g.srv.Stats()
+		code, _, body, err := get(t, "GET", g.base+path)
+		if reqs := c.other.requests(); len(reqs) != 1 || reqs[0].rangeHdr != wantRange {
+			t.Errorf("%s: the next server was asked %+v, want one request with Range %q", c.name, reqs, wantRange)
+		}
+		if err == nil {
+			t.Errorf("%s: GET %s = %d with %d bytes and no error; want a broken transfer", c.name, path, code, len(body))
+			continue
+		}
+		// The body is counted aborted before the client connection is cut.
+		if st := g.srv.Stats(); st.Resumed != before.Resumed || st.Aborted != before.Aborted+1 {
+			t.Errorf("%s: Stats() Resumed = %d, Aborted = %d; want %d and %d", c.name, st.Resumed, st.Aborted,
+				before.Resumed, before.Aborted+1)
+		}
+	}
+	if n := len(dying.requests()); n != len(cases) {
+		t.Errorf("the dying server saw %d requests, want %d", n, len(cases))
+	}
+}
+
+// TestUpstreamStatusesThatDoNotCount: as in nginx, http_403, http_404 and http_429 never count
+// against max_fails, even when listed in next_upstream, and a 5xx not listed there does not count
+// either: with max_fails 1 the server stays up after answering them.
+func TestUpstreamStatusesThatDoNotCount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status int
+		next   []string
+	}{
+		{403, []string{"error", "timeout", "http_403", "http_404", "http_429"}},
+		{404, []string{"error", "timeout", "http_403", "http_404", "http_429"}},
+		{429, []string{"error", "timeout", "http_403", "http_404", "http_429"}},
+		{500, nil}, // next_upstream [error, timeout]
+		{503, []string{"error", "timeout", "http_500", "http_502", "http_504"}},
+	}
+	var cfg Config
+	servers := make([]*httpServer, len(tests))
+	for i, tt := range tests {
+		status := tt.status
+		servers[i] = startHTTP(t, "127.0.0.2", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+		})
+		cfg.Routes = append(cfg.Routes, Route{Prefix: "/r" + strconv.Itoa(i) + "/", NextUpstream: tt.next,
+			Hedge: Hedge{Delay: "off"}, Servers: []UpstreamServer{{Addr: servers[i].addr, MaxFails: 1}}})
+	}
+	g := startGateway(t, cfg, Deps{})
+	for i, tt := range tests {
+		path := "/r" + strconv.Itoa(i) + "/x"
+		if code, _, _, err := get(t, "GET", g.base+path); err != nil || code != tt.status {
+			t.Errorf("GET %s = %d, %v; want %d passed through", path, code, err, tt.status)
+		}
+	}
+	for i, tt := range tests {
+		var found bool
+		for _, n := range g.srv.Stats().Nodes {
+			if n.Addr != servers[i].addr {
+				continue
+			}
+			found = true
+			if !n.Up || n.Failures != 0 {
+				t.Errorf("server answering %d (next_upstream %v): up %v, failures %d; want up, 0 failures",
+					tt.status, tt.next, n.Up, n.Failures)
+			}
+		}
+		if !found {
+			t.Errorf("server answering %d is not in Stats().Nodes", tt.status)
+		}
+	}
+}
+
+// TestUpstreamDownServerStillTried: servers marked down by max_fails are still tried when no other
+// is left, so a group never refuses outright.
+func TestUpstreamDownServerStillTried(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	flaky := startHTTP(t, "127.0.0.2", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("back"))
+	})
+	dead := deadAddr(t, "127.0.0.3")
+	clock := testutil.NewClock() // never advanced: fail_timeout does not run out
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
+		Hedge: Hedge{Delay: "off"}, Servers: []UpstreamServer{{Addr: flaky.addr}, {Addr: dead}}}}}
+	g := startGateway(t, cfg, Deps{Now: clock.Now})
+	// The first request fails on both: the 500 (listed) and the refused connection mark them down.
+	if code, _, _, err := get(t, "GET", g.base+"/dev1/x"); err != nil || code != 502 {
+		t.Fatalf("first GET = %d, %v; want 502", code, err)
+	}
+	for _, n := range g.srv.Stats().Nodes {
+		if n.Up {
+			t.Fatalf("server %s is up after failing with max_fails 1; want both down", n.Addr)
+		}
+	}
+	code, _, body, err := get(t, "GET", g.base+"/dev1/x")
+	if err != nil || code != 200 || string(body) != "back" {
+		t.Errorf("GET with every server down = %d %q, %v; want 200 %q from the server marked down", code, body, err, "back")
+	}
+	if n := len(flaky.requests()); n != 2 {
+		t.Errorf("the server marked down saw %d requests, want 2", n)
 	}
 }

@@ -11,12 +11,20 @@ import (
 
 // serveUpstream answers GET and HEAD on an upstream route.
 func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, rec *accessRecord) {
-	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(ctx, rt, rp, rec.uri), ctx.IsHead(), rec))
+	s.fetch(ctx, s.upstreamRequest(rt, rp, upstreamURI(rt, rp, rec.uri), ctx.IsHead(), rec))
 }
 
-// upstreamURI is the URI an upstream route sends for a request. written is the request URI as a
-// string (the access record's), reused rather than copied again.
-func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, written string) string {
+// upstreamURI is the URI an upstream route sends for a request. written is the request URI as the
+// client sent it (the access record's), reused rather than copied again.
+//
+// With strip_prefix the prefix of the normalised path is replaced by "/" and the path percent-encoded
+// anew, as nginx's `proxy_pass http://group/;` replaces the location's part of its normalised URI.
+// Without it the URI goes out as the client wrote it, as `proxy_pass http://group;` sends nginx's
+// unparsed request URI: runs of slashes, percent-encoding and the query unchanged (merge_slashes only
+// changes the path locations are matched against, here rp.clean, so "/dev1//x" is sent as written).
+// Only a path with "." or ".." segments is sent resolved (nginx would send it as written), so an
+// upstream never sees a ".." the gateway did not resolve itself.
+func upstreamURI(rt *route, rp requestPath, written string) string {
 	var uri string
 	switch {
 	case rt.StripPrefix:
@@ -25,10 +33,16 @@ func upstreamURI(ctx *fasthttp.RequestCtx, rt *route, rp requestPath, written st
 			uri += "?" + string(rp.query)
 		}
 	case rp.written == rp.clean:
-		// The URI as the client wrote it, like `proxy_pass http://group;`.
+		// No dot segments (written has its slashes merged, as clean has).
 		uri = written
 		if !strings.HasPrefix(uri, "/") {
-			uri = string(ctx.URI().RequestURI())
+			// The absolute-form (RFC 9112 section 3.2.2): its path and query as written, as nginx
+			// sends them. (The request's fasthttp URI has its path normalised and encoded anew.)
+			path, query, _ := splitURI([]byte(written)) // parseRequestPath accepted it
+			uri = string(path)
+			if len(query) > 0 {
+				uri += "?" + string(query)
+			}
 		}
 	default:
 		uri = escapePath(rp.clean)
