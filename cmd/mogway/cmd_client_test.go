@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -580,5 +581,80 @@ func TestFsckTailLog(t *testing.T) {
 		"101                   MISS             8          2\n"
 	if got := w.buf.String(); got != want {
 		t.Errorf("taillog output =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestFetchAsksVerifiedPaths: docs/cli.md says fetch sends get_paths verified by the tracker, where
+// mogfetch sends noverify=1. The tracker sees file_info, then get_paths with the domain and key only.
+func TestFetchAsksVerifiedPaths(t *testing.T) {
+	storage, files, mu := startStorage(t)
+	mu.Lock()
+	files["/dev1/0/000/000/0000000007.fid"] = []byte("verified")
+	mu.Unlock()
+	lt := startLineTracker(t, map[string]handler{
+		"file_info": fixed("fid=7&domain=d&class=default&key=k&length=8&devcount=1&devids=1"),
+		"get_paths": fixed("paths=1&path1=" + mogproto.Escape(storage.URL+"/dev1/0/000/000/0000000007.fid")),
+	})
+	if r := mog(t, "", "fetch", "--trackers="+lt.addr, "--domain=d", "--key=k"); r.code != 0 || r.stdout != "verified" {
+		t.Fatalf("%v\nwant exit 0 and %q", r, "verified")
+	}
+	var sent []string
+	for _, r := range lt.seen() {
+		sent = append(sent, string(mogproto.AppendRequest(nil, r.Cmd, r.Args)))
+	}
+	want := []string{"file_info domain=d&key=k&devices=1\r\n", "get_paths domain=d&key=k\r\n"}
+	if !reflect.DeepEqual(sent, want) {
+		t.Errorf("tracker saw %q, want %q", sent, want)
+	}
+}
+
+// TestTimeoutFlag: --timeout bounds the wait for a tracker that accepts the connection and never
+// answers; the command fails with exit 1 after the given 200ms, long before its default timeout
+// (3s for the file tools, 15s for adm) would have ended the wait.
+func TestTimeoutFlag(t *testing.T) {
+	silent := testutil.Silent(t, "127.0.0.1:0").Addr().String()
+	for _, args := range [][]string{
+		{"ls", "--domain=d"},
+		{"adm", "host", "list"},
+	} {
+		start := time.Now()
+		r := mog(t, "", append(args, "--trackers="+silent, "--timeout=200ms")...)
+		took := time.Since(start)
+		if r.code != 1 || !strings.Contains(r.stderr, "i/o timeout") {
+			t.Errorf("%v\nwant exit 1 and an i/o timeout", r)
+		}
+		// Not a performance bound: a wait of DefaultTimeout or more means --timeout was ignored.
+		if took >= client.DefaultTimeout {
+			t.Errorf("mogway %s took %v against a silent tracker, want about 200ms (--timeout)", strings.Join(args, " "), took)
+		}
+	}
+}
+
+// TestTimeoutDefaults pins the documented defaults of --timeout (docs/cli.md): 3s for the file
+// tools and 15s for adm, whose changes make the tracker refresh its caches before answering.
+func TestTimeoutDefaults(t *testing.T) {
+	if client.DefaultTimeout != 3*time.Second || admTimeout != 15*time.Second {
+		t.Errorf("client.DefaultTimeout, admTimeout = %v, %v; want 3s, 15s", client.DefaultTimeout, admTimeout)
+	}
+	// What each command registers is what it uses when --timeout is not given; --help shows it.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"upload"}, "3s"},
+		{[]string{"fetch"}, "3s"},
+		{[]string{"info"}, "3s"},
+		{[]string{"ls"}, "3s"},
+		{[]string{"rm"}, "3s"},
+		{[]string{"debug"}, "3s"},
+		{[]string{"adm"}, "15s"},
+		{[]string{"adm", "host", "list"}, "15s"},
+		{[]string{"adm", "class", "modify"}, "15s"},
+	} {
+		r := mog(t, "", append(tt.args, "--help")...)
+		line := regexp.MustCompile(`(?m)^  --timeout=DURATION .*$`).FindString(r.stdout)
+		if r.code != 0 || !strings.HasSuffix(line, "(default "+tt.want+")") {
+			t.Errorf("mogway %s --help: --timeout line %q, want default %s\n%v", strings.Join(tt.args, " "), line, tt.want, r)
+		}
 	}
 }

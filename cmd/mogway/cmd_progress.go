@@ -69,13 +69,11 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
-// isTerminal reports whether w (a stream of env) is a character device, a terminal; it needs no
-// golang.org/x/term.
+// isTerminal reports whether w (a stream of env) is a terminal. A character device is not enough:
+// /dev/null is one, and `mogway upload < /dev/null` must store an empty file rather than be refused
+// as a forgotten --file, and `2>/dev/null` must not draw a progress bar. isTTY asks the terminal
+// driver.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isTTY(f)
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mogway/mogway/internal/clustertest"
 )
 
 // TestE2EAdminStates drives device and host states and the refusals of `mogway adm` against a real
@@ -133,5 +135,33 @@ func TestE2EAdminStates(t *testing.T) {
 	}
 	if r := mustMog(t, "adm", tr, "device", "list", "--all"); !strings.Contains(r.stdout, "dev2: dead") {
 		t.Errorf("%v\nwant dev2 dead with --all", r)
+	}
+}
+
+// TestE2EClassModifyResetsMinDevCount: as with mogadm (`$args->{mindevcount} ||= 2` in
+// cmd_class_modify), `adm class modify` without --mindevcount sets the class's mindevcount back to
+// 2 while it changes another field (docs/cli.md, adm class).
+func TestE2EClassModifyResetsMinDevCount(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"photos": {}}})
+	tr := "--trackers=" + c.TrackerAddrs()[0]
+	// classRow returns the class list row of photos/thumbs as its fields: domain, class,
+	// mindevcount, replpolicy, hashtype.
+	classRow := func() string {
+		t.Helper()
+		r := mustMog(t, "adm", tr, "class", "list")
+		return strings.Join(strings.Fields(regexp.MustCompile(`(?m)^ photos +thumbs .*$`).FindString(r.stdout)), " ")
+	}
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "--mindevcount=3", "--replpolicy=MultipleHosts(3)"}, "photos thumbs 3 MultipleHosts(3) NONE"},
+		{[]string{"modify", "--hashtype=MD5"}, "photos thumbs 2 MultipleHosts(3) MD5"}, // mindevcount back to 2
+		{[]string{"modify", "--mindevcount=4"}, "photos thumbs 4 MultipleHosts(3) MD5"},
+	} {
+		mustMog(t, append([]string{"adm", tr, "class", step.args[0], "photos", "thumbs"}, step.args[1:]...)...)
+		if got := classRow(); got != step.want {
+			t.Errorf("after adm class %s: class list row %q, want %q", strings.Join(step.args, " "), got, step.want)
+		}
 	}
 }

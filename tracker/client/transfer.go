@@ -91,9 +91,10 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 // Fetch writes the content of key to w and returns the number of bytes written. It asks the tracker
-// for paths (noverify, as mogfetch does) and tries each in order, moving on only while nothing has
-// been written to w; a copy that breaks off after the first byte is an error, never a short success.
-// A response shorter than its Content-Length is an error too.
+// for paths without noverify=1 (which mogfetch sends), so the tracker checks the first path with a
+// HEAD before answering. It tries the paths in order, moving on only while nothing has been written
+// to w; a copy that breaks off after the first byte is an error, never a short success. A response
+// shorter than its Content-Length is an error too.
 func (p *Pool) Fetch(ctx context.Context, domain, key string, w io.Writer) (int64, error) {
 	// The length recorded by create_close is the only trustworthy size: a copy damaged on disk
 	// answers with its own, shorter Content-Length, which alone would look like a complete body.
