@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -128,6 +129,43 @@ func TestCloseRaceAcrossTrackers(t *testing.T) {
 		}
 		if got := c.lc.do("get_paths domain=d&key=" + key); !strings.HasPrefix(got, "ERR unknown_key ") {
 			t.Errorf("round %d: get_paths %s after its upload was discarded = %q, want ERR unknown_key", round, key, got)
+		}
+	}
+}
+
+// create_close queues replication only for a class that wants more than one copy: its
+// mindevcount, or the N of MultipleHosts(N) (tracker.md, Where mogway differs). A
+// MultipleDevices(N) policy found in the database (written by a Perl tracker, say) counts the same
+// way, since the workers honour it (workers.md, Replication). Before, only MultipleHosts(N) was
+// read, so a file of a mindevcount 1, MultipleDevices(2) class was never queued and kept one copy.
+func TestCreateCloseQueuesReplicationByTarget(t *testing.T) {
+	c := startCluster(t)
+	c.lc.ok("create_class domain=d&class=hosts2&mindevcount=1&replpolicy=MultipleHosts%282%29")
+	c.lc.ok("create_class domain=d&class=hosts1&mindevcount=2&replpolicy=MultipleHosts%281%29")
+	c.lc.ok("create_class domain=d&class=default1&mindevcount=1&replpolicy=MultipleHosts%28%29")
+	ctx := context.Background()
+	if _, err := c.tt.st.CreateClass(ctx, store.Class{DomainID: 1, Name: "devices2", MinDevCount: 1, ReplPolicy: "MultipleDevices(2)"}); err != nil {
+		t.Fatalf("CreateClass(devices2): %v", err)
+	}
+	c.lc.ok("clear_cache")
+	for _, tc := range []struct {
+		class string
+		queue bool
+	}{
+		{"c1", false},       // mindevcount 1, no replpolicy
+		{"default1", false}, // mindevcount 1, MultipleHosts()
+		{"c2", true},        // mindevcount 2
+		{"hosts2", true},    // mindevcount 1, MultipleHosts(2)
+		{"hosts1", false},   // mindevcount 2, MultipleHosts(1): N wins
+		{"devices2", true},  // mindevcount 1, MultipleDevices(2)
+	} {
+		fid, _ := c.upload(t, "k-"+tc.class, tc.class, []byte("one or more copies"))
+		_, err := c.tt.st.QueueJobs(ctx, store.QueueReplicate, mustInt(t, fid))
+		switch {
+		case tc.queue && err != nil:
+			t.Errorf("class %s: replication row for fid %s: %v, want one", tc.class, fid, err)
+		case !tc.queue && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("class %s: replication row for fid %s: %v, want none (ErrNotFound)", tc.class, fid, err)
 		}
 	}
 }

@@ -269,11 +269,11 @@ func (q *query) createClose() (mogproto.Args, error) {
 	return nil, nil
 }
 
-// replicaTarget is the number of copies a class wants: MultipleHosts(N)'s N when given, else the
-// class mindevcount.
+// replicaTarget is the number of copies a class wants: the N of MultipleHosts(N) or
+// MultipleDevices(N) when given, else the class mindevcount, as the replicate worker counts them.
 func replicaTarget(c store.Class) int {
-	if m := replPolicy.FindStringSubmatch(c.ReplPolicy); m != nil && m[2] != "" {
-		if n, err := strconv.Atoi(m[2]); err == nil && n > 0 {
+	if m := storedReplPolicy.FindStringSubmatch(c.ReplPolicy); m != nil && m[1] != "" {
+		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
 			return n
 		}
 	}

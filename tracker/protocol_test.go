@@ -66,7 +66,11 @@ func TestSpecExchanges(t *testing.T) {
 		{"create_class domain=d&class=x&mindevcount=2", "ERR class_exists That+class+already+exists+in+that+domain"},
 		{"create_class domain=d&class=y&mindevcount=2&replpolicy=Bogus%28%29", "~^ERR invalid_replpolicy \\S+$"},
 		{"create_class domain=d&class=y&mindevcount=2&hashtype=CRC", "ERR invalid_hashtype invalid_hashtype"},
+		// MultipleDevices(N) is honoured when found in the database but refused here (workers.md).
+		{"create_class domain=d&class=y&mindevcount=2&replpolicy=MultipleDevices%282%29", "ERR invalid_replpolicy Unsupported+replication+policy+MultipleDevices%282%29%3B+use+MultipleHosts%28%29+or+MultipleHosts%28N%29"},
+		{"create_class domain=d&class=y&mindevcount=2&replpolicy=MultipleDevices%28%29", "ERR invalid_replpolicy Unsupported+replication+policy+MultipleDevices%28%29%3B+use+MultipleHosts%28%29+or+MultipleHosts%28N%29"},
 		{"update_class domain=d&class=nope&mindevcount=2", "ERR class_not_found Class+not+found"},
+		{"update_class domain=d&class=x&mindevcount=3&replpolicy=MultipleDevices%283%29", "ERR invalid_replpolicy Unsupported+replication+policy+MultipleDevices%283%29%3B+use+MultipleHosts%28%29+or+MultipleHosts%28N%29"},
 		{"update_class domain=d&class=x&mindevcount=3&hashtype=MD5", "OK class=x&mindevcount=3&domain=d"},
 		{"get_domains", "OK domain1=d&domain1class1name=default&domain1class1mindevcount=2&domain1class1replpolicy=MultipleHosts%28%29&domain1class1hashtype=NONE&domain1class2name=x&domain1class2mindevcount=3&domain1class2replpolicy=MultipleHosts%28%29&domain1class2hashtype=MD5&domain1classes=2&domain2=d2&domain2class1name=default&domain2class1mindevcount=2&domain2class1replpolicy=MultipleHosts%28%29&domain2class1hashtype=NONE&domain2classes=1&domains=2"},
 		{"update_class domain=d2&class=default&mindevcount=1&replpolicy=MultipleHosts%283%29", "OK class=default&mindevcount=1&domain=d2"},
@@ -151,6 +155,19 @@ func TestSpecExchanges(t *testing.T) {
 		{"rebalance_status", "ERR no_rebal_state No+available+rebalance+status"},
 		{"clear_cache all=1", "OK all=1"},
 		{"replicate_now", "OK count=0"},
+		// Not offered (tracker.md, Where mogway differs): the Perl tracker's other commands.
+		{"httpcopy domain=d&key=k", "ERR unknown_command Unknown+server+command"},
+		{"edit_file domain=d&key=k", "ERR unknown_command Unknown+server+command"},
+		{"plugin_meta_data domain=d&key=k", "ERR unknown_command Unknown+server+command"},
+		{"plugin_filepaths_list_directory domain=d&path=%2F", "ERR unknown_command Unknown+server+command"},
+		{"rebalance_start", "ERR unknown_command Unknown+server+command"},
+		{"rebalance_stop", "ERR unknown_command Unknown+server+command"},
+		{"rebalance_reset", "ERR unknown_command Unknown+server+command"},
+		{"rebalance_test", "ERR unknown_command Unknown+server+command"},
+		{"rebalance_set_policy policy=x", "ERR unknown_command Unknown+server+command"},
+		{"stats", "ERR unknown_command Unknown+server+command"},
+		{"checker", "ERR unknown_command Unknown+server+command"},
+		{"noop", "OK "},
 	})
 }
 
@@ -345,6 +362,23 @@ func TestStartupGate(t *testing.T) {
 	close(g.monitor)
 	if got := lc.readLine(); got != "OK " {
 		t.Fatalf("held noop = %q, want %q", got, "OK ")
+	}
+}
+
+// TestStartupWaitAnswersAnyway: when the first monitor round has not finished within startup_wait
+// (it never does here), held queries are answered anyway (tracker.md, Configuration).
+func TestStartupWaitAnswersAnyway(t *testing.T) {
+	st := startTrackerWith(t, Config{StartupWait: conf.Duration(200 * time.Millisecond)}, func(s *Server) {
+		s.testBackground = gatedBackground{monitor: make(chan struct{})}
+	})
+	lc := st.dial(t)
+	if got := lc.do("noop"); got != "OK " {
+		t.Fatalf("noop with no monitor round finished = %q, want %q after startup_wait", got, "OK ")
+	}
+	select {
+	case <-st.s.testBackground.(gatedBackground).monitor:
+		t.Fatal("the monitor round was reported done; the test needs it unfinished")
+	default:
 	}
 }
 

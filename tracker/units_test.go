@@ -234,6 +234,29 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// tracker.tempfile_max_age must be at least a minute (docs/workers.md, Configuration): 59s is
+// refused with a FieldError naming it, 1m is accepted, and so is 0 (the default, 1h).
+func TestConfigTempfileMaxAgeAtLeastAMinute(t *testing.T) {
+	for _, tc := range []struct {
+		age  time.Duration
+		want bool // valid
+	}{
+		{59 * time.Second, false},
+		{time.Minute, true},
+		{0, true},
+	} {
+		c := Config{TempfileMaxAge: conf.Duration(tc.age)}
+		err := c.Validate()
+		var fe *conf.FieldError
+		switch {
+		case tc.want && err != nil:
+			t.Errorf("Validate(tempfile_max_age %s) = %v, want nil", tc.age, err)
+		case !tc.want && (!errors.As(err, &fe) || fe.Field != "tempfile_max_age"):
+			t.Errorf("Validate(tempfile_max_age %s) = %v, want a FieldError for tempfile_max_age", tc.age, err)
+		}
+	}
+}
+
 // Every problem of a nested section survives the caller's conf.Within: with the workers' problems
 // added as one joined error, Within("tracker", ...) kept only the first of them.
 func TestConfigValidateReportsEveryNestedProblem(t *testing.T) {

@@ -299,3 +299,27 @@ func TestGetPathsHedgeEveryCopyLateFirstFails(t *testing.T) {
 		})
 	}
 }
+
+// TestGetPathsHedgeDelayAtNodeTimeoutNeverHedges: a verify_hedge_delay of node_timeout or more
+// never hedges (tracker.md, Configuration). With the first copy's node frozen, get_paths waits out
+// node_timeout on it, as without the hedge: when it answers with the live copy, no check of the
+// frozen node is still in flight and the query itself has already marked that host unreachable.
+// A hedged query would answer while the frozen node's HEAD still ran, and leave the mark to it.
+func TestGetPathsHedgeDelayAtNodeTimeoutNeverHedges(t *testing.T) {
+	const nodeTimeout = time.Second
+	for _, hedge := range []time.Duration{nodeTimeout, 3 * nodeTimeout} {
+		t.Run(hedge.String(), func(t *testing.T) {
+			livePort, _ := gatedNode(t, "127.0.0.3", closedGate())
+			cfg := Config{NodeTimeout: conf.Duration(nodeTimeout), VerifyHedgeDelay: conf.Duration(hedge)}
+			tt := startHedged(t, cfg, silentNode(t, "127.0.0.2"), livePort)
+			lc := tt.dial(t)
+			onHost(t, lc.ok("get_paths domain=d&key=k"), "127.0.0.3", "1")
+			if n := lateChecks(tt.s); n != 0 || !lateHEADsEnded(tt.s) {
+				t.Errorf("%d late checks (in flight: %v) when get_paths answered, want none: it hedged", n, !lateHEADsEnded(tt.s))
+			}
+			if o, ok := tt.s.state.observation(1); observedState(o, ok) != observedUnreachable || !strings.HasPrefix(o.Err, "query: ") {
+				t.Errorf("dev1 observed %+v when get_paths answered, want unreachable, marked by the query", o)
+			}
+		})
+	}
+}

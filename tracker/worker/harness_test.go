@@ -363,6 +363,26 @@ func (h *harness) setDevice(devID int, status string) {
 	h.t.Fatalf("no device %d", devID)
 }
 
+// setHost sets the status of node i's host.
+func (h *harness) setHost(i int, status string) {
+	h.t.Helper()
+	ctx := context.Background()
+	hosts, err := h.st.Hosts(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, host := range hosts {
+		if host.ID == h.nodes[i].hostID {
+			host.Status = status
+			if err := h.st.UpdateHost(ctx, host); err != nil {
+				h.t.Fatalf("UpdateHost: %v", err)
+			}
+			return
+		}
+	}
+	h.t.Fatalf("no host %d", h.nodes[i].hostID)
+}
+
 // waitFor polls cond until it holds, failing the test after 30s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 
@@ -171,6 +172,8 @@ func (w *Workers) probeDevice(ctx context.Context, h store.Host, d store.Device)
 			w.mu.Lock()
 			s.probedMD5, s.rejectsMD5 = true, rejects
 			w.mu.Unlock()
+		} else {
+			w.log.Debug("monitor: reject_bad_md5 unknown; probing again at the next test write", "devid", d.ID, "err", err)
 		}
 	}
 	w.mu.Lock()
@@ -224,13 +227,25 @@ func (w *Workers) testWrite(ctx context.Context, h store.Host, devID int, now in
 	return last
 }
 
-// probeBadMD5 PUTs "." with the Content-MD5 of "!" and reports whether the node refused it.
+// probeBadMD5 PUTs "." with the Content-MD5 of "!" and reports whether the node refused it (spec
+// 4.5). Only a 400 is a refusal, the answer of Perlbal and mogway's storaged to a Content-MD5
+// mismatch (spec 4.2, 4.7), and only a 2xx an acceptance. Any other answer (a full disk's
+// 507, a 500) says nothing about verification and is returned as an error, so that the probe is
+// repeated at the next test write. MogileFS takes every non-2xx for a refusal; here the probe runs
+// once per device, so one failed probe would turn off the read-back of the device's replicas for
+// as long as the tracker runs.
 func (w *Workers) probeBadMD5(ctx context.Context, h store.Host, devID int) (bool, error) {
 	sum := md5.Sum([]byte("!"))
-	code, err := w.node.Put(ctx, hostURL(h, false)+fmt.Sprintf("/dev%d/test-write/test-md5", devID), []byte("."),
+	path := fmt.Sprintf("/dev%d/test-write/test-md5", devID)
+	code, err := w.node.Put(ctx, hostURL(h, false)+path, []byte("."),
 		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])})
-	if err != nil {
+	switch {
+	case err != nil:
 		return false, err
+	case code == http.StatusBadRequest:
+		return true, nil
+	case code/100 == 2:
+		return false, nil
 	}
-	return code/100 != 2, nil
+	return false, fmt.Errorf("PUT %s with a bad Content-MD5: HTTP %d, neither a refusal (400) nor a success", path, code)
 }

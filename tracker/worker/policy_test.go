@@ -86,6 +86,59 @@ func TestPolicyDecide(t *testing.T) {
 	}
 }
 
+// A replica destination needs a host `alive` and at least min_free_space free (docs/workers.md,
+// Replication): a writable alive device of a readonly or down host, or one with less free space
+// than min_free_space (the view's 100 MiB), is passed over for one that has both; with no other
+// candidate the file waits (temp_fail).
+func TestPolicyDestinationNeedsAliveHostAndFreeSpace(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(v *view) // applied to a view of hosts 1-3 with dev1-dev3, dev1 holding the file
+		verdict verdict
+		ideal   []int
+	}{
+		{"every host alive", func(v *view) {}, needCopy, []int{2, 3}},
+		{"readonly host", func(v *view) { setHostStatus(v, 2, "readonly") }, needCopy, []int{3}},
+		{"down host", func(v *view) { setHostStatus(v, 2, "down") }, needCopy, []int{3}},
+		{"no alive host left", func(v *view) { setHostStatus(v, 2, "readonly"); setHostStatus(v, 3, "down") }, tempFail, nil},
+		{"free below min_free_space", func(v *view) { setFreeMB(v, 2, 99) }, needCopy, []int{3}},
+		{"free at min_free_space", func(v *view) { setFreeMB(v, 2, 100) }, needCopy, []int{2, 3}},
+		{"observed free below min_free_space", func(v *view) {
+			v.obs[2] = Observation{Reachable: true, Writable: true, MBTotal: 100000, MBUsed: 100000 - 99}
+		}, needCopy, []int{3}},
+		{"no device with room", func(v *view) { setFreeMB(v, 2, 99); setFreeMB(v, 3, 0) }, tempFail, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := testView(map[int][]tdev{1: {{1, "alive", true, 50}}, 2: {{2, "alive", true, 50}}, 3: {{3, "alive", true, 50}}})
+			tt.setup(v)
+			d := policy{}.decide(v, []int{1}, 2, nil, rand.New(rand.NewPCG(1, 2)).Float64)
+			if d.verdict != tt.verdict {
+				t.Fatalf("decide(on=[1], min=2) = %v, want %v", d.verdict, tt.verdict)
+			}
+			if got := sorted(d.ideal); !reflect.DeepEqual(got, sorted(tt.ideal)) {
+				t.Errorf("decide(on=[1]).ideal = %v, want %v", got, tt.ideal)
+			}
+			if len(d.desperate) != 0 {
+				t.Errorf("decide(on=[1]).desperate = %v, want none", d.desperate)
+			}
+		})
+	}
+}
+
+func setHostStatus(v *view, hostID int, status string) {
+	h := v.hosts[hostID]
+	h.Status = status
+	v.hosts[hostID] = h
+}
+
+// setFreeMB gives device id 100000 MiB with free MiB of it free, in its device row.
+func setFreeMB(v *view, id int, free int64) {
+	d := v.devs[id]
+	d.MBTotal, d.MBUsed = 100000, 100000-free
+	v.devs[id] = d
+}
+
 func sorted(s []int) []int {
 	if len(s) == 0 {
 		return nil

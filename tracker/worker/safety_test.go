@@ -228,26 +228,35 @@ func TestFsckStallsOnUnreachableCopy(t *testing.T) {
 	}
 }
 
-// failDeletes fronts storage node i with a proxy on its address that answers every DELETE of a
-// .fid file with 500 while fail is set, and counts them; the node's host points at the proxy.
+// failDeletes fronts storage node i (front) with a proxy that answers every DELETE of a .fid file
+// with 500 while fail is set, and counts them.
 func (h *harness) failDeletes(i int, fail *atomic.Bool, deletes *atomic.Int64) {
+	h.t.Helper()
+	h.front(i, func(node http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, ".fid") {
+				deletes.Add(1)
+				if fail.Load() {
+					http.Error(rw, "disk on fire", http.StatusInternalServerError)
+					return
+				}
+			}
+			node.ServeHTTP(rw, r)
+		})
+	})
+}
+
+// front puts a proxy on storage node i's address, in front of the node, and points the node's host
+// at it: every request to the node goes through the handler wrap returns, which passes what it
+// does not answer itself to node.
+func (h *harness) front(i int, wrap func(node http.Handler) http.Handler) {
 	h.t.Helper()
 	n := h.nodes[i]
 	target, err := url.Parse("http://" + net.JoinHostPort(n.ip, strconv.Itoa(n.port)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, ".fid") {
-			deletes.Add(1)
-			if fail.Load() {
-				http.Error(rw, "disk on fire", http.StatusInternalServerError)
-				return
-			}
-		}
-		proxy.ServeHTTP(rw, r)
-	}))
+	srv := httptest.NewUnstartedServer(wrap(httputil.NewSingleHostReverseProxy(target)))
 	ln, err := net.Listen("tcp", net.JoinHostPort(n.ip, "0"))
 	if err != nil {
 		h.t.Fatal(err)

@@ -6,10 +6,14 @@ import (
 	"crypto/md5"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,38 +255,90 @@ func TestDeleteRemovesEveryCopy(t *testing.T) {
 	waitFor(t, "delete row done", func() bool { return h.queueEmpty(store.QueueDelete) })
 }
 
-func TestDeleteDefersUnreachableAndReadonly(t *testing.T) {
+// The delete worker's deferrals (docs/workers.md, Deletion), checked to the second on a pinned
+// clock over two attempts: a copy on a device not observed writeable (its node is down, or it is
+// readonly or on a readonly host, which the monitor does not test-write) waits 10 min plus 1 min
+// per earlier attempt; a copy on a device observed writeable that can no longer be deleted from
+// (it went down or readonly, or its host went down, since the monitor's last round) waits 1 h per
+// attempt. No copy is deleted meanwhile.
+func TestDeleteDeferralTimes(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, 2, 1)
-	data := []byte("cannot delete yet")
-	f := h.upload("later", "c2", data, 1)
-	h.put(h.devURL(2, f.Fid), data)
+	h := newHarness(t, 6, 1) // dev1..dev6, one per node
 	ctx := context.Background()
-	if err := h.st.AddFileOn(ctx, f.Fid, 2); err != nil {
-		t.Fatal(err)
+	notWriteable := func(a int64) int64 { return 600 + 60*(a-1) }
+	cannotDelete := func(a int64) int64 { return 3600 * a }
+	cases := []struct {
+		dev  int
+		why  string
+		wait func(attempt int64) int64 // seconds, for attempt 1, 2, ...
+	}{
+		{1, "node down", notWriteable},
+		{2, "device down after it was seen writeable", cannotDelete},
+		{3, "host down after it was seen writeable", cannotDelete},
+		{4, "readonly device", notWriteable},
+		{5, "device on a readonly host", notWriteable},
+		{6, "device readonly since the monitor's last round", cannotDelete},
 	}
-	h.setDevice(1, "readonly")
-	h.stopNode(1, true)
-	var obs observations
-	w := h.run(testConfig(), &obs)
-	if _, err := h.st.DeleteFile(ctx, h.dmid, "later"); err != nil {
-		t.Fatal(err)
+	fids := make(map[int]int64)
+	for _, c := range cases {
+		key := "later" + strconv.Itoa(c.dev)
+		fids[c.dev] = h.upload(key, "c1", []byte("cannot delete "+key+" yet"), c.dev).Fid
 	}
-	start := time.Now().Unix()
-	w.Kick(JobDelete)
-	waitFor(t, "delete deferred", func() bool {
-		j, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
-		return err == nil && j.FailCount == 1
+	h.stopNode(0, true)
+	h.setDevice(4, "readonly")
+	h.setHost(4, "readonly") // dev5's host
+	cfg := testConfig()
+	cfg.MonitorInterval = conf.Duration(time.Hour) // one round, so dev6 keeps its observation
+	base := time.Now()
+	var skew atomic.Int64 // seconds added to base: the workers' clock
+	w := h.runPinned(h.st, cfg, nil, func(w *Workers) {
+		w.now = func() time.Time { return base.Add(time.Duration(skew.Load()) * time.Second) }
 	})
-	j, _ := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
-	if j.NextTry < start+500 {
-		t.Fatalf("delete row nexttry = %d, want >= %d (deferred by the spec's rules)", j.NextTry, start+500)
+	for _, c := range cases {
+		o, ok := w.Observed(c.dev)
+		if writeable := c.dev == 2 || c.dev == 3 || c.dev == 6; !ok || o.Writable != writeable {
+			t.Fatalf("Observed(%d) = %+v, %v; want writable %v after the first round", c.dev, o, ok, writeable)
+		}
 	}
-	if on := h.fileOn(f.Fid); !reflect.DeepEqual(on, []int{1, 2}) {
-		t.Fatalf("FileOn(%d) = %v, want both copies kept: neither device can be deleted from now", f.Fid, on)
+	h.setDevice(2, "down")
+	h.setHost(2, "down") // dev3's host
+	h.setDevice(6, "readonly")
+	for _, c := range cases {
+		if _, err := h.st.DeleteFile(ctx, h.dmid, "later"+strconv.Itoa(c.dev)); err != nil {
+			t.Fatalf("DeleteFile: %v", err)
+		}
 	}
-	if h.readFile(1, f.Fid) == nil {
-		t.Fatalf("readonly dev1 lost its copy")
+
+	for attempt := int64(1); attempt <= 2; attempt++ {
+		now := base.Unix() + skew.Load()
+		w.Kick(JobDelete)
+		waitFor(t, "delete attempt "+strconv.FormatInt(attempt, 10), func() bool {
+			for _, fid := range fids {
+				j, err := h.st.QueueJobs(ctx, store.QueueDelete, fid)
+				if err != nil || int64(j.FailCount) != attempt {
+					return false
+				}
+			}
+			return true
+		})
+		for _, c := range cases {
+			j, err := h.st.QueueJobs(ctx, store.QueueDelete, fids[c.dev])
+			if want := now + c.wait(attempt); err != nil || j.NextTry != want {
+				t.Errorf("attempt %d, %s (dev%d): delete row = %+v, %v; want nexttry now+%d", attempt, c.why, c.dev, j, err, c.wait(attempt))
+			}
+			if on := h.fileOn(fids[c.dev]); !reflect.DeepEqual(on, []int{c.dev}) {
+				t.Errorf("attempt %d, %s: FileOn(%d) = %v, want [%d] kept", attempt, c.why, fids[c.dev], on, c.dev)
+			}
+		}
+		skew.Add(7200 + 1) // every row is due again
+	}
+	for _, c := range cases[1:] {
+		if h.readFile(c.dev, fids[c.dev]) == nil {
+			t.Errorf("dev%d lost its copy", c.dev)
+		}
+	}
+	if s := w.Stats(); s.DeletedCopies != 0 {
+		t.Errorf("Stats().DeletedCopies = %d, want 0", s.DeletedCopies)
 	}
 }
 
@@ -624,5 +680,103 @@ func TestReplicateBackoff(t *testing.T) {
 		if err != nil || j.NextTry != now.Unix()+tt.delay || j.FailCount != tt.failCount+1 {
 			t.Errorf("after failure %d: row = %+v, %v; want nexttry now+%d, failcount %d", tt.failCount, j, err, tt.delay, tt.failCount+1)
 		}
+	}
+}
+
+// Only the monitor starts with the workers; the others start after its first full round
+// (docs/workers.md). Here that round is held open by a host whose usage read does not answer until
+// the test lets it: meanwhile the live node is observed writeable, but no other worker runs, a
+// due delete row is left alone and no DELETE is sent. Once the round ends, the file is deleted.
+func TestWorkersStartAfterFirstMonitorRound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1, 1)
+	ctx := context.Background()
+	f := h.upload("early", "c1", []byte("deleted once the monitor has looked"), 1)
+	if _, err := h.st.DeleteFile(ctx, h.dmid, "early"); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	before, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
+	if err != nil {
+		t.Fatalf("QueueJobs(delete, %d): %v", f.Fid, err)
+	}
+
+	release, stop := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/usage") {
+			select {
+			case <-release:
+			case <-stop:
+			}
+		}
+		http.NotFound(rw, r)
+	}))
+	slow.Listener = testutil.Listen(t, "127.0.0.9:0")
+	slow.Start()
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: a failed test must not leave a handler blocked
+	host, err := h.st.CreateHost(ctx, store.Host{Name: "slow", Status: "alive", IP: "127.0.0.9", HTTPPort: slow.Listener.Addr().(*net.TCPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.CreateDevice(ctx, store.Device{ID: 21, HostID: host.ID, Status: "alive", Weight: 100}); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig()
+	cfg.NodeTimeout = conf.Duration(time.Minute) // the held usage read must not time out
+	seen := make(chan struct{})
+	var once sync.Once
+	w, err := New(cfg, h.st, ObserverFunc(func(dev int, o Observation) {
+		if dev == 1 && o.Writable {
+			once.Do(func() { close(seen) })
+		}
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	})
+	select {
+	case <-seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev1 was not observed writeable")
+	}
+
+	select {
+	case <-w.MonitorDone():
+		t.Fatal("MonitorDone is closed while the first round waits for a host")
+	default:
+	}
+	for name, ji := range w.Jobs() {
+		if name != JobMonitor && (ji.Count != 0 || ji.Runs != 0) {
+			t.Errorf("Jobs()[%s] = %+v before the first monitor round ended, want not started", name, ji)
+		}
+	}
+	if j, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid); err != nil || j != before {
+		t.Errorf("delete row = %+v, %v before the first monitor round ended, want it untouched (%+v)", j, err, before)
+	}
+	if n := h.node(0).Stats().Deletes; n != 0 {
+		t.Errorf("the node got %d DELETEs before the first monitor round ended, want 0", n)
+	}
+
+	close(release)
+	select {
+	case <-w.MonitorDone():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first monitor round did not end once the host answered")
+	}
+	waitFor(t, "the file deleted", func() bool { return h.queueEmpty(store.QueueDelete) })
+	if got := h.readFile(1, f.Fid); got != nil {
+		t.Errorf("dev1 still holds %q", got)
+	}
+	if n := h.node(0).Stats().Deletes; n != 1 {
+		t.Errorf("the node got %d DELETEs, want 1", n)
 	}
 }

@@ -235,3 +235,65 @@ func TestRestoreRefusesDamagedBackup(t *testing.T) {
 		})
 	}
 }
+
+// Named locks held when the backup is taken are left out of it (docs/tracker.md, Backups): the
+// lock rows of a tracker on this machine and of one on another stay in the source, the backup has
+// none, and a tracker on the backup takes those locks at once.
+func TestBackupLeavesOutNamedLocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tracker.db")
+	src := openSQLite(t, db)
+	unlock, err := src.Lock(ctx, "mgfs:reaper", 0)
+	if err != nil {
+		t.Fatalf("Lock(mgfs:reaper): %v", err)
+	}
+	defer unlock()
+	// A lock of a tracker on another machine, which only its age (an hour) could break.
+	raw, err := sqlOpen(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("INSERT INTO lock (lockid, hostname, pid, acquiredat) VALUES (?, 'tracker2.example 1', 4242, strftime('%s','now'))",
+		sqlite.LockID("mgfs:tempfiles")); err != nil {
+		t.Fatal(err)
+	}
+	if n := lockRows(t, db); n != 2 {
+		t.Fatalf("the source holds %d lock rows, want 2", n)
+	}
+
+	out := filepath.Join(dir, "backup.db")
+	if _, err := backup.Backup(ctx, "sqlite:"+db, out, nil); err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if n := lockRows(t, out); n != 0 {
+		t.Errorf("the backup holds %d lock rows, want none", n)
+	}
+	if n := lockRows(t, db); n != 2 {
+		t.Errorf("after the backup the source holds %d lock rows, want its 2", n)
+	}
+	b := openSQLite(t, out)
+	for _, name := range []string{"mgfs:reaper", "mgfs:tempfiles"} {
+		u, err := b.Lock(ctx, name, 0)
+		if err != nil {
+			t.Fatalf("Lock(%s) on the backup = %v, want it free", name, err)
+		}
+		u()
+	}
+}
+
+// lockRows counts the rows of the lock table of the SQLite database at path.
+func lockRows(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sqlOpen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM lock").Scan(&n); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return n
+}
