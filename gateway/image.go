@@ -124,6 +124,10 @@ func (s *Server) imageResolver(ctx *fasthttp.RequestCtx, rt *route, orig request
 type variant struct {
 	body  []byte
 	ctype string
+	// head is the original's response header: a cached variant stays fresh as long as a 200 of the
+	// route would, so its lifetime follows the original's Cache-Control and Set-Cookie. Nil when the
+	// route has no cache.
+	head *fasthttp.ResponseHeader
 }
 
 // buildVariant fetches the original and transforms it. Failures are fillErrors carrying the answer:
@@ -154,6 +158,11 @@ func (s *Server) buildVariant(rt *route, resolve resolver, o imaging.Options) (v
 		return variant{}, &fillError{fasthttp.StatusUnsupportedMediaType, "source is over max_source_size"}
 	}
 	ctype := string(a.resp.Header.ContentType())
+	var head *fasthttp.ResponseHeader
+	if rt.cache != nil {
+		head = &fasthttp.ResponseHeader{}
+		a.resp.Header.CopyTo(head)
+	}
 	body := s.newBody(fr, a, nil)
 	src, err := io.ReadAll(io.LimitReader(body, limit+1))
 	body.CloseWithError(err) //nolint:errcheck // always nil
@@ -168,12 +177,12 @@ func (s *Server) buildVariant(rt *route, resolve resolver, o imaging.Options) (v
 	cancel()
 	switch {
 	case err == nil:
-		return variant{out, f.ContentType()}, nil
+		return variant{out, f.ContentType(), head}, nil
 	case errors.Is(err, imaging.ErrNotImage) && ir.original:
 		if rt.ContentType != "upstream" || ctype == "" {
 			ctype = httpsem.ContentType(fr.name)
 		}
-		return variant{src, ctype}, nil
+		return variant{src, ctype, head}, nil
 	case errors.Is(err, imaging.ErrNotImage), errors.Is(err, imaging.ErrSourceTooLarge):
 		return variant{}, &fillError{fasthttp.StatusUnsupportedMediaType, err.Error()}
 	case errors.Is(err, imaging.ErrBadOptions):
@@ -194,7 +203,7 @@ func (s *Server) variantFill(rt *route, resolve resolver, o imaging.Options) cac
 		}
 		now := s.now()
 		if err := w.Start(cache.Meta{Status: fasthttp.StatusOK, Size: int64(len(v.body)), StoredAt: now,
-			ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, nil), Tags: cr.tags,
+			ExpiresAt: s.expiry(now, cr, fasthttp.StatusOK, v.head), Tags: cr.tags,
 			Header: []cache.HeaderField{{Name: "Content-Type", Value: v.ctype}}}); err != nil {
 			return err
 		}

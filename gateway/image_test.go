@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/mogway/mogway/imaging/imagingtest"
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -336,6 +339,302 @@ func TestImageVariantPurgeOnPeers(t *testing.T) {
 	for _, g := range []*gw{g1, g2} {
 		if h := wantImage(t, g.base+"/p/a.jpg?w=100", "jpeg", 100, 75); h.Get("X-Cache-Status") != "MISS" {
 			t.Errorf("variant on %s after the purge: %q, want MISS", g.base, h.Get("X-Cache-Status"))
+		}
+	}
+}
+
+// paddedJPEG is a 400×300 JPEG grown to at least size bytes by comment segments after its SOI
+// marker: a source large in bytes and small in pixels.
+func paddedJPEG(t *testing.T, size int) []byte {
+	t.Helper()
+	src := imagingtest.JPEG(t, 400, 300)
+	out := append([]byte(nil), src[:2]...) // SOI
+	for len(out)+len(src)-2 < size {
+		seg := make([]byte, 65533) // the most a segment holds after its length field
+		out = append(out, 0xFF, 0xFE, 0xFF, 0xFF)
+		out = append(out, seg...)
+	}
+	return append(out, src[2:]...)
+}
+
+// endlessCopies is how many times sourceOrigin sends its source for "endless.jpg": far more bytes
+// than the socket buffers between it and the gateway hold.
+const endlessCopies = 32
+
+// sourceOrigin serves one source at every path, the way the path's base name says: "declared.jpg"
+// with its Content-Length; "chunked.jpg" without a length (chunked); "stalled.jpg" declaring its
+// length, then sending nothing until the gateway hangs up; "endless.jpg" without a length, the
+// source endlessCopies times over. For each request of endless.jpg it records whether the stream
+// was cut before its end.
+type sourceOrigin struct {
+	*httpServer
+	mu  sync.Mutex      // guards cut
+	cut map[string]bool // by request path, once its handler returned
+}
+
+func startSourceOrigin(t *testing.T, ip string, src []byte) *sourceOrigin {
+	t.Helper()
+	o := &sourceOrigin{cut: map[string]bool{}}
+	stop := make(chan struct{})
+	o.httpServer = startHTTP(t, ip, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		switch path.Base(r.URL.Path) {
+		case "declared.jpg":
+			w.Header().Set("Content-Length", strconv.Itoa(len(src)))
+			w.Write(src)
+		case "chunked.jpg":
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush() // the head goes out without a length: the body is chunked
+			w.Write(src)
+		case "stalled.jpg":
+			w.Header().Set("Content-Length", strconv.Itoa(len(src)))
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		case "endless.jpg":
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			cut := false
+			for range endlessCopies {
+				if _, err := w.Write(src); err != nil {
+					cut = true
+					break
+				}
+			}
+			o.mu.Lock()
+			o.cut[r.URL.Path] = cut
+			o.mu.Unlock()
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // runs before startHTTP's cleanup waits for the handlers
+	return o
+}
+
+// streamCut waits for the handler of p to end and reports whether its stream was cut.
+func (o *sourceOrigin) streamCut(t *testing.T, p string) bool {
+	t.Helper()
+	var cut, done bool
+	waitFor(t, "the origin's handler of "+p+" to end", func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		cut, done = o.cut[p]
+		return done
+	})
+	return cut
+}
+
+// TestImageMaxSourceSize: a source over max_source_size is answered 415, on a cached route and on
+// one without the cache, whether its origin declares its length (refused from the Content-Length,
+// before any body byte is read) or sends it chunked (read up to the limit and no further: an
+// endless body is cut). The same source is transformed under a larger limit.
+func TestImageMaxSourceSize(t *testing.T) {
+	t.Parallel()
+	src := paddedJPEG(t, 2<<20)
+	o := startSourceOrigin(t, "127.0.0.12", src)
+	small := func(prefix string, rc RouteCache) Route {
+		return Route{Prefix: prefix, Servers: []UpstreamServer{{Addr: o.addr}}, Cache: rc,
+			Image: &RouteImage{MaxSourceSize: conf.MiB}}
+	}
+	g := startGateway(t, Config{Cache: &cache.Config{}, Hedge: Hedge{Delay: "off"}, Routes: []Route{
+		small("/u/", RouteCache{Enabled: "off"}),
+		small("/c/", RouteCache{}),
+		{Prefix: "/big/", Servers: []UpstreamServer{{Addr: o.addr}}, Cache: RouteCache{Enabled: "off"},
+			Image: &RouteImage{MaxSourceSize: 4 * conf.MiB}},
+	}}, Deps{})
+
+	wantImage(t, g.base+"/big/declared.jpg?w=200", "jpeg", 200, 150)
+	wantImage(t, g.base+"/big/chunked.jpg?w=200", "jpeg", 200, 150)
+	for _, prefix := range []string{"/u/", "/c/"} {
+		for _, name := range []string{"declared.jpg", "chunked.jpg", "stalled.jpg", "endless.jpg"} {
+			uri := prefix + name + "?w=200"
+			if code, _, body, err := get(t, "GET", g.base+uri); code != 415 {
+				t.Errorf("GET %s (a %d-byte source) = %d %.40q, %v; want 415", uri, len(src), code, body, err)
+			}
+		}
+		if p := prefix + "endless.jpg"; !o.streamCut(t, p) {
+			t.Errorf("the gateway read the whole endless body of %s (%d bytes), want it cut after max_source_size",
+				p, endlessCopies*len(src))
+		}
+	}
+}
+
+// TestImageDefaultOutputLimit: without max_width and max_height a request may ask for 4096 pixels
+// a side, no more (400).
+func TestImageDefaultOutputLimit(t *testing.T) {
+	t.Parallel()
+	up := startCountingOrigin(t, "127.0.0.13", map[string][]byte{"/l/a.jpg": imagingtest.JPEG(t, 400, 300)})
+	g := startGateway(t, Config{Routes: []Route{{Prefix: "/l/", Servers: []UpstreamServer{{Addr: up.addr}},
+		Image: &RouteImage{}}}}, Deps{})
+	// No mode enlarges: a box of 4096 leaves the 400×300 source as it is.
+	wantImage(t, g.base+"/l/a.jpg?w=4096", "jpeg", 400, 300)
+	wantImage(t, g.base+"/l/a.jpg?h=4096", "jpeg", 400, 300)
+	wantImage(t, g.base+"/l/a.jpg?w=4096&h=4096&fit=cover", "jpeg", 300, 300)
+	for _, q := range []string{"w=4097", "h=4097", "w=4097&h=10&fit=cover", "w=10&h=4097&fit=exact"} {
+		if code, _, body, _ := get(t, "GET", g.base+"/l/a.jpg?"+q); code != 400 {
+			t.Errorf("GET /l/a.jpg?%s = %d %.40q, want 400", q, code, body)
+		}
+	}
+}
+
+// TestImageQueryOff: with query: false the image parameters ask for nothing (the original, even for
+// values a query route refuses), and presets still make variants.
+func TestImageQueryOff(t *testing.T) {
+	t.Parallel()
+	src := imagingtest.JPEG(t, 400, 300)
+	up := startCountingOrigin(t, "127.0.0.14", map[string][]byte{"/q/a.jpg": src})
+	off := false
+	g := startGateway(t, Config{Routes: []Route{{Prefix: "/q/", Servers: []UpstreamServer{{Addr: up.addr}},
+		Image: &RouteImage{Query: &off, Presets: map[string]ImageVariant{"small": {Width: 40}}}}}}, Deps{})
+	for _, q := range []string{"w=200", "w=90&h=90&fit=cover&format=png", "w=abc", "w=5000"} {
+		code, h, body, err := get(t, "GET", g.base+"/q/a.jpg?"+q)
+		if err != nil || code != 200 || !bytes.Equal(body, src) {
+			t.Errorf("GET /q/a.jpg?%s = %d %q, %d bytes, %v; want 200 and the original", q, code, h.Get("Content-Type"), len(body), err)
+		}
+	}
+	wantImage(t, g.base+"/q/small/a.jpg", "jpeg", 40, 30)
+	wantImage(t, g.base+"/q/small/a.jpg?w=200", "jpeg", 40, 30)
+}
+
+// TestImagePresetShadowsKeys: a path under a preset name is that preset's variant of the key after
+// it, never the key itself; a key that only begins with the name's letters, or with part of a
+// name holding slashes, is served as it is.
+func TestImagePresetShadowsKeys(t *testing.T) {
+	t.Parallel()
+	src := imagingtest.JPEG(t, 400, 300)
+	other := imagingtest.PNG(t, 100, 100)
+	up := startCountingOrigin(t, "127.0.0.15", map[string][]byte{
+		"/s/a.jpg": src, "/s/small/a.jpg": other, "/s/small/b.jpg": other, "/s/smallish.jpg": other,
+		"/s/thumb/x.jpg": other,
+	})
+	g := startGateway(t, Config{Routes: []Route{{Prefix: "/s/", Servers: []UpstreamServer{{Addr: up.addr}},
+		Image: &RouteImage{Presets: map[string]ImageVariant{"small": {Width: 40}, "thumb/100x100": {Width: 100, Height: 100}}}}}}, Deps{})
+	wantImage(t, g.base+"/s/small/a.jpg", "jpeg", 40, 30)
+	if code, _, body, _ := get(t, "GET", g.base+"/s/small/b.jpg"); code != 404 {
+		t.Errorf("GET /s/small/b.jpg (key b.jpg missing, key small/b.jpg stored) = %d %q, want 404", code, body)
+	}
+	for _, p := range []string{"/s/small/a.jpg", "/s/small/b.jpg"} {
+		if n := up.Hits(p); n != 0 {
+			t.Errorf("origin asked for %s %d times, want never (the preset shadows the key)", p, n)
+		}
+	}
+	if n := up.Hits("/s/b.jpg"); n != 1 {
+		t.Errorf("origin asked for /s/b.jpg %d times, want 1", n)
+	}
+	for _, p := range []string{"/s/smallish.jpg", "/s/thumb/x.jpg"} {
+		if code, _, body, err := get(t, "GET", g.base+p); err != nil || code != 200 || !bytes.Equal(body, other) {
+			t.Errorf("GET %s = %d, %d bytes, %v; want 200 and the key's own bytes", p, code, len(body), err)
+		}
+	}
+}
+
+// etagOrigin serves src at every path with an ETag, a Last-Modified and the Cache-Control the
+// path's base name selects ("a.jpg": none, "maxage.jpg": max-age=30, "nostore.jpg": no-store,
+// "private.jpg": private, "nocache.jpg": no-cache; "cookie.jpg" has none but sets a cookie),
+// counting GETs per path.
+func startETagOrigin(t *testing.T, ip string, src []byte) *countingOrigin {
+	t.Helper()
+	o := &countingOrigin{hits: map[string]int{}}
+	s := startHTTP(t, ip, func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits[r.URL.Path]++
+		o.mu.Unlock()
+		h := w.Header()
+		h.Set("Content-Type", "image/jpeg")
+		h.Set("ETag", `"v1"`)
+		h.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		switch path.Base(r.URL.Path) {
+		case "maxage.jpg":
+			h.Set("Cache-Control", "max-age=30")
+		case "nostore.jpg":
+			h.Set("Cache-Control", "no-store")
+		case "private.jpg":
+			h.Set("Cache-Control", "private")
+		case "nocache.jpg":
+			h.Set("Cache-Control", "no-cache")
+		case "cookie.jpg":
+			h.Set("Set-Cookie", "s=1")
+		}
+		w.Write(src)
+	})
+	o.addr = s.addr
+	return o
+}
+
+// TestImageVariantFreshness: a cached variant carries no ETag (the original does) and stays fresh
+// as long as a 200 of its route would: the original's max-age unless the route ignores upstream
+// Cache-Control, else the route's valid, else the cache's; an original that may not be stored
+// (no-store, no-cache, private, Set-Cookie) leaves its variants out of the cache too. Bug fixed
+// with it: variant fills ignored the original's Cache-Control and Set-Cookie, so a variant of a
+// private or no-store original was cached and served to every client, and max-age was not kept.
+func TestImageVariantFreshness(t *testing.T) {
+	t.Parallel()
+	src := imagingtest.JPEG(t, 400, 300)
+	up := startETagOrigin(t, "127.0.0.16", src)
+	clock := testutil.NewClock()
+	start := clock.Now()
+	route := func(prefix string, rc RouteCache) Route {
+		return Route{Prefix: prefix, Servers: []UpstreamServer{{Addr: up.addr}}, Cache: rc, Image: &RouteImage{}}
+	}
+	g := startGateway(t, Config{Cache: &cache.Config{Valid: map[string]conf.Duration{"200": conf.Duration(10 * time.Minute)}},
+		Routes: []Route{
+			route("/r/", RouteCache{Valid: map[string]conf.Duration{"200": conf.Duration(time.Minute)}}),
+			route("/c/", RouteCache{}),
+			route("/i/", RouteCache{UpstreamCacheControl: "ignore"}),
+		}}, Deps{Now: clock.Now})
+	// fetch GETs p and checks the cache status of the answer, and that only the original has an ETag.
+	fetch := func(p, wantCS string) {
+		t.Helper()
+		code, h, _, err := get(t, "GET", g.base+p)
+		if err != nil || code != 200 {
+			t.Fatalf("GET %s = %d, %v; want 200", p, code, err)
+		}
+		if cs := h.Get("X-Cache-Status"); cs != wantCS {
+			t.Errorf("GET %s at +%v: X-Cache-Status %q, want %q", p, clock.Now().Sub(start), cs, wantCS)
+		}
+		variant := strings.Contains(p, "?w=")
+		if etag := h.Get("ETag"); (etag != "") == variant {
+			t.Errorf("GET %s: ETag %q; want one on the original and none on a variant", p, etag)
+		}
+	}
+	paths := []string{"/r/a.jpg", "/c/a.jpg", "/c/maxage.jpg", "/i/maxage.jpg"}
+	for _, p := range paths {
+		fetch(p, "MISS")
+		fetch(p+"?w=100", "MISS")
+		fetch(p, "HIT")
+		fetch(p+"?w=100", "HIT")
+	}
+	for _, p := range []string{"/c/nostore.jpg", "/c/private.jpg", "/c/nocache.jpg", "/c/cookie.jpg"} {
+		for range 2 {
+			fetch(p, "MISS")
+			fetch(p+"?w=100", "MISS")
+		}
+		if n := up.Hits(p); n != 4 {
+			t.Errorf("origin GETs of %s for 2 GETs of it and 2 of a variant = %d, want 4 (nothing stored)", p, n)
+		}
+	}
+	// Each answer is fresh up to its lifetime and expired from then on, original and variant alike;
+	// an expired one is fetched again and fresh for another lifetime.
+	lifetime := map[string]time.Duration{"/r/a.jpg": time.Minute, "/c/a.jpg": 10 * time.Minute,
+		"/c/maxage.jpg": 30 * time.Second, "/i/maxage.jpg": 10 * time.Minute}
+	expires := map[string]time.Time{}
+	for _, p := range paths {
+		expires[p] = clock.Now().Add(lifetime[p])
+	}
+	for _, d := range []time.Duration{29 * time.Second, 2 * time.Second, 30 * time.Second, 9 * time.Minute} {
+		clock.Advance(d)
+		for _, p := range paths {
+			want := "HIT"
+			if !clock.Now().Before(expires[p]) {
+				want = "EXPIRED"
+				expires[p] = clock.Now().Add(lifetime[p])
+			}
+			fetch(p, want)
+			fetch(p+"?w=100", want)
 		}
 	}
 }

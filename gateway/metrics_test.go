@@ -5,12 +5,17 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/conf"
 	"github.com/mogway/mogway/internal/metrics/metricstest"
+	"github.com/mogway/mogway/internal/testutil"
+	"github.com/mogway/mogway/purge"
 )
 
 // serveMetrics runs g's metrics listener on loopback and returns its /metrics URL.
@@ -236,6 +241,206 @@ func TestMetricsObserveLabels(t *testing.T) {
 		if got := c.Load() - before; got != 1 {
 			t.Errorf("observe(%s %d cache %q) counted %d under %s/%s/%s, want 1", tt.method, tt.status, tt.cache,
 				got, metricMethods[tt.mi], metricClasses[tt.ci], metricCache[tt.ki])
+		}
+	}
+}
+
+// TestMetricsNodeUp: node_up is 0 for an upstream server marked down after max_fails failures, 1
+// for the others, and 1 again once its fail_timeout has passed.
+func TestMetricsNodeUp(t *testing.T) {
+	t.Parallel()
+	bad := startFault(t, "127.0.0.2", fault500, nil)
+	good := startStorage(t, "127.0.0.3")
+	data := pattern(5000)
+	good.put(t, 73, data)
+	clock := testutil.NewClock()
+	// Hedging off: the round robin alone decides which server each request tries first.
+	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
+		Servers: []UpstreamServer{
+			{Addr: bad.addr, MaxFails: 2, FailTimeout: conf.Duration(10 * time.Second)},
+			{Addr: good.addr},
+		}, Hedge: Hedge{Delay: "off"}}}}
+	g := startGateway(t, cfg, Deps{Now: clock.Now})
+	url := serveMetrics(t, g)
+	nodeUp := func(when string, wantBad float64) {
+		t.Helper()
+		m := metricstest.Scrape(t, url)
+		for addr, want := range map[string]float64{bad.addr: wantBad, good.addr: 1} {
+			if !m.Has("mogway_gateway_node_up", "node", addr) {
+				t.Errorf("%s: node_up{node=%q} missing", when, addr)
+			} else if got := m.Value("mogway_gateway_node_up", "node", addr); got != want {
+				t.Errorf("%s: node_up{node=%q} = %v, want %v", when, addr, got, want)
+			}
+		}
+	}
+	fetch := func() {
+		t.Helper()
+		if code, _, body, err := get(t, "GET", g.base+fidPath(73)); err != nil || code != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
+		}
+	}
+	// Round robin alternates first picks: the first request fails once on the bad server (not yet
+	// max_fails), and the third fails there again within fail_timeout, which marks it down.
+	fetch()
+	if n := bad.accepted.Load(); n != 1 {
+		t.Fatalf("bad server tried %d times in 1 request, want 1", n)
+	}
+	nodeUp("after one failure", 1)
+	for range 3 {
+		fetch()
+	}
+	if n := bad.accepted.Load(); n != 2 {
+		t.Fatalf("bad server tried %d times in 4 requests, want 2", n)
+	}
+	nodeUp("after max_fails failures", 0)
+	clock.Advance(10 * time.Second)
+	nodeUp("after fail_timeout", 1)
+}
+
+// cacheMetricsOrigin serves /m/small (100 bytes), /m/big (4000 bytes) and /m/boom (a 500).
+func cacheMetricsOrigin(t *testing.T, ip string) *httpServer {
+	t.Helper()
+	files := map[string][]byte{"/m/small": pattern(100), "/m/big": pattern(4000)}
+	return startHTTP(t, ip, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/m/boom" {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	})
+}
+
+// TestMetricsCacheAndPurgeLabels drives lookups in both cache tiers, stored and failed fills, purges
+// of every result and deliveries to a live and a dead peer, and checks that each labelled sample
+// moved by exactly that.
+func TestMetricsCacheAndPurgeLabels(t *testing.T) {
+	t.Parallel()
+	const token = "purge-token-0123456789"
+	up := cacheMetricsOrigin(t, "127.0.0.18")
+	peer := startGateway(t, Config{Purge: &purge.Config{Token: token, Deny: []string{"all"}},
+		Routes: []Route{{Prefix: "/m/", Servers: []UpstreamServer{{Addr: up.addr}}}}}, Deps{})
+	dead := deadAddr(t, "127.0.0.19")
+	// A failed peer is retried from the journal after retry_min: far beyond the test.
+	g := startGateway(t, Config{
+		Cache: &cache.Config{MemoryMaxObject: conf.KiB, Disk: cache.DiskConfig{Path: t.TempDir()}},
+		Purge: &purge.Config{Token: token, Deny: []string{"all"}, Peers: []string{strings.TrimPrefix(peer.base, "http://"), dead},
+			JournalDir: t.TempDir(), RetryMin: conf.Duration(time.Hour), RetryMax: conf.Duration(time.Hour)},
+		Routes: []Route{{Prefix: "/m/", Servers: []UpstreamServer{{Addr: up.addr}}, Hedge: Hedge{Delay: "off"}}},
+	}, Deps{})
+	url := serveMetrics(t, g)
+	before := metricstest.Scrape(t, url)
+
+	fetch := func(p string, wantCode int, wantCS string) {
+		t.Helper()
+		code, h, _, err := get(t, "GET", g.base+p)
+		if err != nil || code != wantCode || h.Get("X-Cache-Status") != wantCS {
+			t.Fatalf("GET %s = %d %q, %v; want %d %s", p, code, h.Get("X-Cache-Status"), err, wantCode, wantCS)
+		}
+	}
+	fetch("/m/small", 200, "MISS") // memory and disk miss, fill stored in both tiers
+	waitFills(t, g, 1)
+	fetch("/m/small", 200, "HIT") // memory hit
+	fetch("/m/small", 200, "HIT") // memory hit
+	fetch("/m/big", 200, "MISS")  // memory and disk miss, stored on disk only (over memory_max_object)
+	waitFills(t, g, 2)
+	fetch("/m/big", 200, "HIT")   // memory miss, disk hit
+	fetch("/m/boom", 502, "MISS") // memory and disk miss, fill failed
+	waitFor(t, "the failed fill counted", func() bool { return g.srv.cache.Stats().FillErrors == 1 })
+
+	purgeReq := func(method, p string, want int, hdr ...string) {
+		t.Helper()
+		if code, _, body, err := get(t, method, g.base+p, hdr...); err != nil || code != want {
+			t.Fatalf("%s %s = %d %q, %v; want %d", method, p, code, body, err, want)
+		}
+	}
+	// Each result a different number of times, so that no two labels can be mixed up unnoticed.
+	auth := []string{"Authorization", "Bearer " + token}
+	for range 4 {
+		purgeReq("PURGE", "/purge/m/small", 403) // denied: no token
+	}
+	purgeReq("POST", "/purge/m/small", 405, auth...)        // refused: method
+	purgeReq("PURGE", "/purge/m/small?tag=t", 400, auth...) // refused: a tag purge with a path
+	// not_found; each is delivered to the live peer, and the first fails on the dead one, which
+	// then backs off: the later purges are journaled for it without an attempt.
+	for _, k := range []string{"a", "b", "c"} {
+		purgeReq("PURGE", "/purge/m/nothing/"+k, 404, auth...)
+	}
+	purgeReq("PURGE", "/purge/m/small", 200, auth...) // other: accepted and matched
+
+	after := metricstest.Scrape(t, url)
+	metricstest.CheckMoves(t, before, after, []metricstest.Move{
+		{Name: "mogway_gateway_cache_lookups_total", Labels: []string{"tier", "memory", "result", "hit"}, Want: 2},
+		{Name: "mogway_gateway_cache_lookups_total", Labels: []string{"tier", "memory", "result", "miss"}, Want: 4},
+		{Name: "mogway_gateway_cache_lookups_total", Labels: []string{"tier", "disk", "result", "hit"}, Want: 1},
+		{Name: "mogway_gateway_cache_lookups_total", Labels: []string{"tier", "disk", "result", "miss"}, Want: 3},
+		{Name: "mogway_gateway_cache_fills_total", Labels: []string{"result", "stored"}, Want: 2},
+		{Name: "mogway_gateway_cache_fills_total", Labels: []string{"result", "failed"}, Want: 1},
+		{Name: "mogway_gateway_purge_requests_total", Labels: []string{"result", "denied"}, Want: 4},
+		{Name: "mogway_gateway_purge_requests_total", Labels: []string{"result", "refused"}, Want: 2},
+		{Name: "mogway_gateway_purge_requests_total", Labels: []string{"result", "not_found"}, Want: 3},
+		{Name: "mogway_gateway_purge_requests_total", Labels: []string{"result", "other"}, Want: 1},
+		{Name: "mogway_gateway_purge_entries_total", Want: 1},
+		{Name: "mogway_gateway_purge_deliveries_total", Labels: []string{"result", "ok"}, Want: 4},
+		{Name: "mogway_gateway_purge_deliveries_total", Labels: []string{"result", "failed"}, Want: 1},
+		{Name: "mogway_gateway_purge_journal_pending", Want: 4},
+	})
+}
+
+// TestMetricsCacheAndPurgeOnlyWhenConfigured: the cache metrics exist only on a gateway with a cache
+// section, the purge metrics only on one with a purge section, and the per-tracker metrics only on
+// one that talks to trackers itself.
+func TestMetricsCacheAndPurgeOnlyWhenConfigured(t *testing.T) {
+	t.Parallel()
+	cacheNames := []string{"mogway_gateway_cache_bytes", "mogway_gateway_cache_entries", "mogway_gateway_cache_evictions_total",
+		"mogway_gateway_cache_fills_in_progress", "mogway_gateway_cache_fills_total", "mogway_gateway_cache_lookups_total",
+		"mogway_gateway_cache_purged_total", "mogway_gateway_cache_served_total"}
+	purgeNames := []string{"mogway_gateway_purge_bytes_total", "mogway_gateway_purge_deliveries_total",
+		"mogway_gateway_purge_entries_total", "mogway_gateway_purge_journal_errors_total",
+		"mogway_gateway_purge_journal_pending", "mogway_gateway_purge_requests_total"}
+	trackerNames := []string{"mogway_gateway_tracker_connection_wait_timeouts_total", "mogway_gateway_tracker_connection_waits_total",
+		"mogway_gateway_tracker_connections_opened_total", "mogway_gateway_tracker_failures_total",
+		"mogway_gateway_tracker_idle_connections", "mogway_gateway_tracker_in_flight", "mogway_gateway_tracker_requests_total",
+		"mogway_gateway_tracker_up"}
+	upstream := []Route{{Prefix: "/u/", Servers: []UpstreamServer{{Addr: "127.0.0.1:1"}}}}
+	for _, tc := range []struct {
+		name                  string
+		cfg                   Config
+		cache, purge, tracker bool
+	}{
+		{"neither", Config{Routes: upstream}, false, false, false},
+		{"cache", Config{Cache: &cache.Config{}, Routes: upstream}, true, false, false},
+		{"purge", Config{Purge: &purge.Config{}, Routes: upstream}, false, true, false},
+		{"both", Config{Cache: &cache.Config{}, Purge: &purge.Config{}, Routes: upstream}, true, true, false},
+		{"trackers", trackerConfig(), false, false, true},
+	} {
+		g := startGateway(t, tc.cfg, Deps{})
+		m := metricstest.Scrape(t, g.base+"/metrics")
+		var got []string
+		for name := range m {
+			if strings.HasPrefix(name, "mogway_gateway_cache_") || strings.HasPrefix(name, "mogway_gateway_purge_") ||
+				(strings.HasPrefix(name, "mogway_gateway_tracker_") && name != "mogway_gateway_tracker_command_duration_seconds" &&
+					name != "mogway_gateway_tracker_errors_total") {
+				got = append(got, name)
+			}
+		}
+		slices.Sort(got)
+		var want []string
+		for _, f := range []struct {
+			on    bool
+			names []string
+		}{{tc.cache, cacheNames}, {tc.purge, purgeNames}, {tc.tracker, trackerNames}} {
+			if f.on {
+				want = append(want, f.names...)
+			}
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: cache, purge and per-tracker metrics served:\n%q\nwant:\n%q", tc.name, got, want)
 		}
 	}
 }

@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mogway/mogway/internal/clustertest"
 	"github.com/mogway/mogway/internal/metrics/metricstest"
@@ -17,6 +21,8 @@ import (
 	"github.com/mogway/mogway/tracker"
 	"github.com/mogway/mogway/tracker/client"
 	"github.com/mogway/mogway/tracker/mogproto"
+	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/store/sqlite"
 )
 
 // TestMetricsCountCommands drives uploads and get_paths through a real cluster and checks that the
@@ -200,4 +206,68 @@ func TestConfigHTTPListen(t *testing.T) {
 			t.Errorf("HTTPListenAddr(%q) = %q, want %q", tc.in, cfg.HTTPListenAddr(), tc.want)
 		}
 	}
+}
+
+// claimFaults is a store whose claims on the delete queue fail while fail is set, so that the
+// delete worker's passes fail.
+type claimFaults struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *claimFaults) Claim(ctx context.Context, q store.Queue, now int64, lease time.Duration, limit int) ([]store.Job, error) {
+	if q == store.QueueDelete && s.fail.Load() {
+		return nil, errors.New("injected: claim failed")
+	}
+	return s.Store.Claim(ctx, q, now, lease, limit)
+}
+
+// TestMetricsWorkerLastPassFailed: worker_last_pass_failed is 1 for a worker whose last pass failed
+// (and 0 for the others), and back to 0 after its next good pass.
+func TestMetricsWorkerLastPassFailed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+	defer cancel()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tracker.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the cluster's cleanup, registered later
+	faults := &claimFaults{Store: st}
+	c := clustertest.New(t, clustertest.Options{Store: faults})
+	web := httptest.NewServer(c.Tracker(0).HTTPHandler())
+	t.Cleanup(web.Close)
+	const failed, passes = "mogway_tracker_worker_last_pass_failed", "mogway_tracker_worker_passes_total"
+	// waitPass waits for a delete pass that ends after now and returns the scrape that shows it.
+	waitPass := func(what string) metricstest.Families {
+		t.Helper()
+		start := metricstest.Scrape(t, web.URL+"/metrics").Value(passes, "worker", "delete")
+		var m metricstest.Families
+		clustertest.Eventually(t, what, func() bool {
+			m = metricstest.Scrape(t, web.URL+"/metrics")
+			// Two more passes: the first may have started before the change.
+			return m.Value(passes, "worker", "delete") >= start+2
+		})
+		return m
+	}
+	check := func(m metricstest.Families, when string, wantDelete float64) {
+		t.Helper()
+		workers := m.LabelValues(failed, "worker")
+		if !slices.Contains(workers, "delete") || !slices.Contains(workers, "replicate") {
+			t.Fatalf("%s: %s has workers %q, want delete and replicate among them", when, failed, workers)
+		}
+		for _, w := range workers {
+			want := 0.0
+			if w == "delete" {
+				want = wantDelete
+			}
+			if got := m.Value(failed, "worker", w); got != want {
+				t.Errorf("%s: %s{worker=%q} = %v, want %v", when, failed, w, got, want)
+			}
+		}
+	}
+	check(waitPass("good delete passes"), "before the fault", 0)
+	faults.fail.Store(true)
+	check(waitPass("failed delete passes"), "while claims fail", 1)
+	faults.fail.Store(false)
+	check(waitPass("good delete passes again"), "after the fault", 0)
 }
