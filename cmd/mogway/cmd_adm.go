@@ -210,6 +210,19 @@ func noFlags(run func(ctx context.Context, a *admin, pos []string) error) func(*
 	return func(*flag.FlagSet) func(context.Context, *admin, []string) error { return run }
 }
 
+// firstIPv4 returns the first IPv4 address of addrs, or "" when there is none. host add resolves a
+// host name to IPv4 only, as mogadm does (gethostbyname): the host table keeps IPv4 text (hostip is
+// VARCHAR(15) in the MogileFS schema), and a resolver that lists an IPv6 address first (::1 for
+// localhost on many systems) would otherwise register that.
+func firstIPv4(addrs []string) string {
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+			return ip.To4().String()
+		}
+	}
+	return ""
+}
+
 // parseDevID accepts "5" and "dev5", as mogadm does.
 func parseDevID(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "dev"), 10, 64)
@@ -226,7 +239,7 @@ func hostLeaves() []admLeaf {
 			statusDoc += " (default down)"
 		}
 		fs.StringVar(&h.Status, "status", "", statusDoc)
-		fs.StringVar(&h.IP, "ip", "", "IP address of the host (default: the hostname resolved)")
+		fs.StringVar(&h.IP, "ip", "", "IP address of the host (default: the hostname resolved to IPv4)")
 		portDoc := "HTTP port of the storage node"
 		if create {
 			portDoc += " (default 7500)"
@@ -238,7 +251,7 @@ func hostLeaves() []admLeaf {
 	}
 	return []admLeaf{
 		leaf("host", "add", "<hostname> [--ip=IP] [--port=7500] [--status=down] [...]",
-			"Add a host. Without --ip the hostname is resolved.", []string{"hostname"},
+			"Add a host. Without --ip the hostname is resolved to its IPv4 address.", []string{"hostname"},
 			[]string{"mogway adm host add storage1 --ip=10.0.0.11 --port=7500 --status=alive"},
 			func(fs *flag.FlagSet) func(context.Context, *admin, []string) error {
 				var h client.HostSpec
@@ -256,10 +269,13 @@ func hostLeaves() []admLeaf {
 					}
 					if h.IP == "" {
 						ips, err := net.DefaultResolver.LookupHost(ctx, h.Name)
-						if err != nil || len(ips) == 0 {
-							return fmt.Errorf("host add: %q does not resolve to an IP; give one with --ip=", h.Name)
+						if h.IP = firstIPv4(ips); h.IP == "" {
+							why := fmt.Sprintf("resolves to %q", ips)
+							if err != nil {
+								why = err.Error()
+							}
+							return fmt.Errorf("host add: %q has no IPv4 address (%s); give one with --ip=", h.Name, why)
 						}
-						h.IP = ips[0]
 					}
 					if h.Port == 0 {
 						h.Port = 7500

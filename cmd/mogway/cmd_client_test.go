@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,6 +188,86 @@ func TestDomainFromMogConf(t *testing.T) {
 	}
 	if got := lt.seen(); len(got) != 1 || got[0].Args.Get("domain") != "fromconf" {
 		t.Errorf("tracker saw %q, want domain fromconf", got)
+	}
+}
+
+// TestClassFromMogConf: docs/cli.md, the "class" line of the MogileFS-Utils configuration is the
+// default --class of upload, and --class wins over it.
+func TestClassFromMogConf(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	storage, _, _ := startStorage(t)
+	path := storage.URL + "/dev1/0/000/000/0000000007.fid"
+	lt := startLineTracker(t, map[string]handler{
+		"create_open":  fixed("fid=7&dev_count=1&devid_1=1&path_1=" + mogproto.Escape(path)),
+		"create_close": fixed(""),
+	})
+	conf := "trackers = " + lt.addr + "\ndomain = fromconf\nclass = confclass\n"
+	if err := os.WriteFile(filepath.Join(home, ".mogilefs.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(src, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args      []string
+		wantClass string
+	}{
+		{[]string{"upload", "--key=k", "--file=" + src}, "confclass"},
+		{[]string{"upload", "--key=k", "--file=" + src, "--class=flagclass"}, "flagclass"},
+	} {
+		before := len(lt.seen())
+		if code, _, errs := runCLI(t, "", tt.args...); code != 0 {
+			t.Fatalf("mogway %q with ~/.mogilefs.conf %q = exit %d, %q; want 0", tt.args, conf, code, errs)
+		}
+		var opens []mogproto.Request
+		for _, r := range lt.seen()[before:] {
+			if r.Cmd == "create_open" {
+				opens = append(opens, r)
+			}
+		}
+		if len(opens) != 1 || opens[0].Args.Get("class") != tt.wantClass || opens[0].Args.Get("domain") != "fromconf" {
+			t.Errorf("mogway %q with ~/.mogilefs.conf %q: tracker saw create_open %q, want one with domain fromconf and class %s",
+				tt.args, conf, opens, tt.wantClass)
+		}
+	}
+}
+
+// TestLsPrefixSynonym: docs/cli.md, ls accepts --prefix as a synonym of --key_prefix; both send
+// the prefix to the tracker's list_keys and print the same keys.
+func TestLsPrefixSynonym(t *testing.T) {
+	keys := []string{"a/1", "p/1", "p/2", "q/1"}
+	lt := startLineTracker(t, map[string]handler{
+		"list_keys": func(a mogproto.Args) (mogproto.Args, error) {
+			var out mogproto.Args
+			last := ""
+			for _, k := range keys {
+				if strings.HasPrefix(k, a.Get("prefix")) && k > a.Get("after") {
+					last = k
+					out.Add("key_"+strconv.Itoa(len(out)+1), k)
+				}
+			}
+			if last == "" {
+				return nil, mogproto.NewError(mogproto.ErrNoneMatch)
+			}
+			out.Add("key_count", strconv.Itoa(len(out)))
+			out.Add("next_after", last)
+			return out, nil
+		},
+	})
+	tr := "--trackers=" + lt.addr
+	for _, flag := range []string{"--key_prefix=p/", "--prefix=p/"} {
+		before := len(lt.seen())
+		code, out, errs := runCLI(t, "", "ls", tr, "--domain=d", flag)
+		if code != 0 || out != "p/1\np/2\n" {
+			t.Errorf("mogway ls --domain=d %s = exit %d, %q, stderr %q; want exit 0, %q", flag, code, out, errs, "p/1\np/2\n")
+		}
+		for _, r := range lt.seen()[before:] {
+			if r.Cmd == "list_keys" && r.Args.Get("prefix") != "p/" {
+				t.Errorf("mogway ls --domain=d %s sent list_keys %q, want prefix=p/", flag, r.Args)
+			}
+		}
 	}
 }
 

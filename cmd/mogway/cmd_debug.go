@@ -34,6 +34,11 @@ compared with the file row. Exits 1 when the file has no file row or a copy fail
 // copyCheckTimeout bounds one HEAD request of `debug --check` (mogfiledebug uses 10s per copy).
 const copyCheckTimeout = 10 * time.Second
 
+// newCopyChecker returns the HTTP client that sends `debug --check`'s HEAD requests: a copy on a
+// node that accepts the connection and never answers is reported after copyCheckTimeout instead of
+// holding debug forever.
+func newCopyChecker() *http.Client { return &http.Client{Timeout: copyCheckTimeout} }
+
 // errDebugProblems makes debug exit 1 after its report, which already names what is wrong.
 var errDebugProblems = errors.New("problems found; see above")
 
@@ -80,7 +85,7 @@ func cmdDebug(ctx context.Context, e *env, args []string) error {
 	d := parseFileDebug(reply)
 	var hc *http.Client
 	if *check {
-		hc = &http.Client{Timeout: copyCheckTimeout}
+		hc = newCopyChecker()
 	}
 	if problems := printFileDebug(ctx, e.stdout, hc, d); problems > 0 {
 		return errDebugProblems

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mogway/mogway/internal/clustertest"
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/worker"
 )
@@ -173,6 +175,45 @@ func TestPrintFileDebugQueues(t *testing.T) {
 	}
 	if problems != 1 {
 		t.Errorf("printFileDebug problems = %d, want 1", problems)
+	}
+}
+
+// TestDebugCopyCheckTimeout: docs/cli.md gives each HEAD of `debug --check` a 10 s timeout, so a
+// copy on a node that accepts the connection and never answers is reported as a failed request and
+// counted as a problem instead of holding debug forever. The client debug uses must carry the 10 s;
+// the hung node is then checked with the same client cut to 200 ms, so that the test does not wait
+// 10 s.
+func TestDebugCopyCheckTimeout(t *testing.T) {
+	hc := newCopyChecker()
+	if hc.Timeout != 10*time.Second {
+		t.Errorf("newCopyChecker().Timeout = %v, want 10s (docs/cli.md, debug)", hc.Timeout)
+	}
+	hung := testutil.Silent(t, "127.0.0.2:0")
+	url := "http://" + hung.Addr().String() + "/dev1/0/000/000/0000000007.fid"
+	d := fileDebug{
+		file:   map[string]string{"fid": "7", "length": "5"},
+		groups: map[string]map[string]string{},
+		copies: []debugCopy{{devid: 1, url: url}},
+	}
+	hc.Timeout = 200 * time.Millisecond
+	type report struct {
+		problems int
+		out      string
+	}
+	done := make(chan report, 1)
+	go func() {
+		var b bytes.Buffer
+		n := printFileDebug(context.Background(), &b, hc, d)
+		done <- report{n, b.String()}
+	}()
+	select {
+	case r := <-done:
+		if r.problems != 1 || !strings.Contains(r.out, "\nResults for path: "+url+"\n - Device: 1\n - ERROR: Request failed: ") ||
+			!strings.Contains(r.out, "Client.Timeout exceeded") {
+			t.Errorf("printFileDebug with a copy on a node that never answers = %d problems,\n%s\nwant 1 problem, the request reported failed on its timeout", r.problems, r.out)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("printFileDebug still waits for a node that never answers after %v; its client timeout is %v", waitTimeout, hc.Timeout)
 	}
 }
 

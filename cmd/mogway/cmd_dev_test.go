@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,43 @@ func TestDevServesSampleImage(t *testing.T) {
 			t.Fatalf("GET %s never succeeded: %v", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDevKeepsDataForNextRun: README.md, `make run` (`mogway dev --data var/dev`) keeps its data
+// for the next run. A file uploaded in a first run of dev is listed, fetched through the tracker and
+// storage nodes, and served by the gateway in a second run on the same data directory and addresses.
+// The first run never asks its gateway for the file, so the gateway's disk cache cannot answer for
+// the tracker and storage nodes.
+func TestDevKeepsDataForNextRun(t *testing.T) {
+	trackerAddr, gw := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	args := []string{"dev", "--data", t.TempDir(), "--listen", gw, "--tracker-listen", trackerAddr,
+		"--tracker-http-listen", freeAddr(t, "127.0.0.1"), "--metrics-listen", freeAddr(t, "127.0.0.1"),
+		"--node1", freeAddr(t, "127.0.0.43"), "--node2", freeAddr(t, "127.0.0.44")}
+	tr := "--trackers=" + trackerAddr
+	banner := regexp.MustCompile(`Ctrl-C stops the cluster`)
+	const body = "stored in the first run"
+
+	first := startDaemon(t, args...)
+	first.waitLog(t, banner)
+	if r := mog(t, body, "upload", tr, "--domain=demo", "--key=kept.txt"); r.code != 0 {
+		t.Fatalf("%v\nwant exit 0", r)
+	}
+	if code := first.stop(t); code != 0 {
+		t.Fatalf("first mogway dev run stopped with exit %d, want 0; log:\n%s", code, first.stderr.String())
+	}
+
+	second := startDaemon(t, args...)
+	second.waitLog(t, banner)
+	if r := mustMog(t, "ls", tr, "--domain=demo"); r.stdout != "kept.txt\nsample.png\n" {
+		t.Errorf("%v\nwant kept.txt and sample.png", r)
+	}
+	if r := mustMog(t, "fetch", tr, "--domain=demo", "--key=kept.txt"); r.stdout != body {
+		t.Errorf("%v\nwant %q", r, body)
+	}
+	url := "http://" + gw + "/demo/kept.txt"
+	if code, got := testutil.Fetch(t, "GET", url, nil, nil); code != 200 || string(got) != body {
+		t.Errorf("GET %s in the second run = %d %q, want 200 %q", url, code, got, body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -125,5 +127,77 @@ func TestUploadStdinFromDevNull(t *testing.T) {
 	}
 	if r := mustMog(t, "fetch", tr, "--domain=d", "--key=from-dev-null"); r.stdout != "" {
 		t.Errorf("fetch of the upload from %s = %q, want nothing", os.DevNull, r.stdout)
+	}
+}
+
+// TestUploadProgressOnTerminal: docs/cli.md, upload draws a progress bar on stderr when stderr is a
+// terminal and the file is 4 MiB or more; a file one byte smaller gets none.
+func TestUploadProgressOnTerminal(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"d": {}}})
+	tr := "--trackers=" + c.TrackerAddrs()[0]
+	for _, tt := range []struct {
+		size int64
+		bar  string // the bar's last line, "" for none
+	}{
+		{4 << 20, "\rupload [==============================] 4.0 MiB / 4.0 MiB 100%\r\n"},
+		{4<<20 - 1, ""},
+	} {
+		src := filepath.Join(t.TempDir(), "src")
+		if err := os.WriteFile(src, bytes.Repeat([]byte{'x'}, int(tt.size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		master, tty := openPTY(t)
+		key := "progress/" + strconv.FormatInt(tt.size, 10)
+		var stdout strings.Builder
+		code := run(context.Background(), &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: tty},
+			[]string{"upload", tr, "--domain=d", "--key=" + key, "--file=" + src})
+		out := ttyOutput(t, master, tty)
+		if code != 0 {
+			t.Fatalf("mogway upload of %d bytes with stderr on %s = exit %d; terminal:\n%q", tt.size, tty.Name(), code, out)
+		}
+		switch {
+		case tt.bar != "" && !strings.HasSuffix(out, tt.bar):
+			t.Errorf("mogway upload of %d bytes with stderr on %s drew %q, want a progress bar ending in %q", tt.size, tty.Name(), out, tt.bar)
+		case tt.bar == "" && out != "":
+			t.Errorf("mogway upload of %d bytes with stderr on %s drew %q, want nothing (under 4 MiB)", tt.size, tty.Name(), out)
+		}
+		if r := mustMog(t, "info", tr, "--domain=d", "--key="+key); infoField(r.stdout, "length") != strconv.FormatInt(tt.size, 10) {
+			t.Errorf("%v\nwant length %d", r, tt.size)
+		}
+	}
+}
+
+// ttyOutput returns what was written to the terminal tty so far, read from its master side. It
+// writes an end marker to tty and reads up to it, so it needs no pause.
+func ttyOutput(t *testing.T, master, tty *os.File) string {
+	t.Helper()
+	const marker = "<end of output>"
+	if _, err := tty.WriteString(marker); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.HasSuffix(got, []byte(marker)) {
+			n, err := master.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		done <- string(got)
+	}()
+	select {
+	case got := <-done:
+		out, ok := strings.CutSuffix(got, marker)
+		if !ok {
+			t.Fatalf("terminal %s ended before the end marker: %q", tty.Name(), got)
+		}
+		return out
+	case <-time.After(waitTimeout):
+		master.Close() // ends the read
+		t.Fatalf("no end marker from terminal %s after %v: %q", tty.Name(), waitTimeout, <-done)
+		return ""
 	}
 }

@@ -165,3 +165,35 @@ func TestE2EClassModifyResetsMinDevCount(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EHostAddResolvesName: docs/cli.md, `adm host add` without --ip resolves the host name, to
+// an IPv4 address as mogadm does; the tracker then lists the host at that address with the default
+// port and status.
+func TestE2EHostAddResolvesName(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{})
+	tr := "--trackers=" + c.TrackerAddrs()[0]
+	mustMog(t, "adm", tr, "host", "add", "localhost")
+	r := mustMog(t, "adm", tr, "host", "list")
+	if !regexp.MustCompile(`(?m)^localhost \[\d+\]: down\n  IP:       127\.0\.0\.1:7500\n`).MatchString(r.stdout) {
+		t.Errorf("%v\nwant the host localhost down at 127.0.0.1:7500", r)
+	}
+}
+
+// TestFirstIPv4: host add takes the first IPv4 address the name resolves to, even when the resolver
+// lists an IPv6 one first, and none when there is no IPv4 address.
+func TestFirstIPv4(t *testing.T) {
+	for _, tt := range []struct {
+		addrs []string
+		want  string
+	}{
+		{[]string{"127.0.0.1"}, "127.0.0.1"},
+		{[]string{"::1", "127.0.0.1"}, "127.0.0.1"},
+		{[]string{"2001:db8::5", "10.0.0.5", "10.0.0.6"}, "10.0.0.5"},
+		{[]string{"::1"}, ""},
+		{nil, ""},
+	} {
+		if got := firstIPv4(tt.addrs); got != tt.want {
+			t.Errorf("firstIPv4(%q) = %q, want %q", tt.addrs, got, tt.want)
+		}
+	}
+}
