@@ -194,6 +194,10 @@ func unsatisfiable(ctx *fasthttp.RequestCtx, size int64) {
 	var buf [32]byte
 	out.Header.SetBytesV("Content-Range", httpsem.AppendUnsatisfiedRange(buf[:0], size))
 	out.Header.Del("Content-Disposition")
+	// The route's expires and cache_control, set for the cached 200, are not a 416's (nginx's
+	// expires: 200, 206, 304): a shared cache could keep this answer for max-age.
+	out.Header.Del("Cache-Control")
+	out.Header.Del("Expires")
 	out.Header.SetContentType("text/plain; charset=utf-8")
 	out.SetBodyString("range not satisfiable\n")
 }

@@ -17,8 +17,9 @@ func validators(etag, modified string) httpsem.Validators {
 
 // preconditionsFail evaluates c, a GET or HEAD's preconditions, against the validators of a 200 (or
 // 206) answer whose headers are already in ctx.Response, and answers 304 (the headers without
-// Content-Type and Content-Disposition, no body) or 412 when they do not hold. It reports whether it
-// answered; the caller then drops the answer's body. Content-Range goes too: it belongs to a 206.
+// Content-Type and Content-Disposition, no body) or 412 (without them, nor Cache-Control and
+// Expires) when they do not hold. It reports whether it answered; the caller then drops the
+// answer's body. Content-Range goes too: it belongs to a 206.
 func preconditionsFail(ctx *fasthttp.RequestCtx, c *httpsem.Conditions, val httpsem.Validators) bool {
 	out := &ctx.Response
 	switch c.Evaluate(true, val) {
@@ -33,6 +34,10 @@ func preconditionsFail(ctx *fasthttp.RequestCtx, c *httpsem.Conditions, val http
 		out.SetStatusCode(fasthttp.StatusPreconditionFailed)
 		out.Header.Del("Content-Disposition")
 		out.Header.Del("Content-Range")
+		// A route's expires and cache_control belong to 200, 206 and 304 answers, as nginx's
+		// expires: a 412 with "max-age=3600" could be stored and served by a shared cache.
+		out.Header.Del("Cache-Control")
+		out.Header.Del("Expires")
 		out.Header.SetContentType("text/plain; charset=utf-8")
 		out.SetBodyString("precondition failed\n")
 		return true

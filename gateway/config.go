@@ -187,7 +187,7 @@ type Route struct {
 	// URI part). Default false: the URI is passed as the client sent it (`proxy_pass http://group;`).
 	StripPrefix bool `yaml:"strip_prefix"`
 
-	// Expires adds "Cache-Control: max-age=N" and an Expires header to 200 and 206 answers.
+	// Expires adds "Cache-Control: max-age=N" and an Expires header to 200, 206 and 304 answers.
 	// Default none (0).
 	Expires conf.Duration `yaml:"expires"`
 	// CacheControl, when set, is sent as the Cache-Control header verbatim (wins over Expires).

@@ -224,9 +224,14 @@ func (sg *slowGet) resume() error {
 func (sg *slowGet) readAnswer() error {
 	n, resp, br := sg.n, sg.resp, sg.br
 	if !sg.gotHead {
+		// The node's Content-Type as it was sent: without this, fasthttp reports
+		// "text/plain; charset=utf-8" for an answer that has none, and content_type: upstream
+		// passed that on to clients as if the node had said it (nginx sends none then).
+		resp.Header.SetNoDefaultContentType(true)
 		err := resp.Header.Read(br) // reads nothing from br until the head is whole
 		if err == nil && resp.StatusCode() == fasthttp.StatusContinue {
 			resp.Reset()
+			resp.Header.SetNoDefaultContentType(true)
 			err = resp.Header.Read(br)
 		}
 		if err != nil {
