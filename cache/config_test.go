@@ -1,11 +1,13 @@
 package cache
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/conf/conftest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -155,4 +157,27 @@ func TestParseValidKey(t *testing.T) {
 			t.Errorf("ParseValidKey(%q) = %d, true; want false", k, st)
 		}
 	}
+}
+
+// TestConfigExampleDefaults checks the defaults the gateway.cache block of config.example.yaml
+// states against the Default constants, applied as New and the disk tier apply them.
+func TestConfigExampleDefaults(t *testing.T) {
+	t.Parallel()
+	conftest.CheckDefaults(t, conftest.Section{File: "../config.example.yaml", Path: "gateway.cache"},
+		func(name string, data []byte) (Config, error) {
+			var c Config
+			if err := conf.Decode(name, data, &c); err != nil {
+				return Config{}, err
+			}
+			c.Memory = c.Memory.Or(DefaultMemory)
+			c.MemoryMaxObject = c.MemoryMaxObject.Or(DefaultMemoryMaxObject)
+			if d := &c.Disk; d.Path != "" { // New opens a disk tier only with a path
+				d.MaxSize = d.MaxSize.Or(DefaultDiskMaxSize)
+				d.Inactive = conf.Duration(d.Inactive.Or(DefaultInactive))
+				d.Levels = cmp.Or(d.Levels, DefaultLevels)
+				d.MinUses = cmp.Or(d.MinUses, DefaultMinUses)
+				d.MaxEntries = cmp.Or(d.MaxEntries, DefaultMaxEntries)
+			}
+			return c, nil
+		})
 }

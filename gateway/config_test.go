@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/conf/conftest"
 )
 
 type gatewayFile struct {
@@ -163,4 +164,39 @@ func TestParseNextUpstream(t *testing.T) {
 			t.Errorf("parseNextUpstream(%q) = %+v, want %+v", tc.words, got, tc.want)
 		}
 	}
+}
+
+// TestConfigExampleDefaults checks the defaults the gateway section of config.example.yaml states
+// against withDefaults and the defaults a route applies when it is built. The cache and purge
+// blocks are checked by their packages.
+func TestConfigExampleDefaults(t *testing.T) {
+	t.Parallel()
+	conftest.CheckDefaults(t, conftest.Section{
+		File:      "../config.example.yaml",
+		Path:      "gateway",
+		Delegated: []string{"cache", "purge"},
+		Skip: map[string]string{ // filled in when the route is compiled, with no defaulted Config to compare
+			"gateway.routes[].cache.key":       "filled in when a route is compiled (compileRouteCache takes an empty key as uri)",
+			"gateway.routes[].image.not_image": `filled in when a route is compiled (the image route answers 415 unless not_image is "original")`,
+		},
+	}, func(name string, data []byte) (Config, error) {
+		var c Config
+		if err := conf.Decode(name, data, &c); err != nil {
+			return Config{}, err
+		}
+		d := c.withDefaults()
+		for i := range d.Routes { // the blocks behind pointers are c's, decoded for this call only
+			r := &d.Routes[i]
+			if sl := r.SecureLink; sl != nil {
+				sl.Link = sl.link()
+			}
+			if im := r.Image; im != nil {
+				lim := im.limits()
+				im.MaxSourceSize, im.MaxSourcePixels = conf.Size(lim.MaxSourceBytes), lim.MaxSourcePixels
+				im.MaxWidth, im.MaxHeight = lim.MaxWidth, lim.MaxHeight
+				im.Params = im.Params.withDefaults()
+			}
+		}
+		return d, nil
+	})
 }

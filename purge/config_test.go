@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/conf/conftest"
 )
 
 func TestValidate(t *testing.T) {
@@ -106,4 +107,23 @@ func TestDecodeYAML(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "purge.tokn") {
 		t.Errorf("Decode(unknown field) = %v, want an error naming purge.tokn", err)
 	}
+}
+
+// TestConfigExampleDefaults checks the defaults the gateway.purge block of config.example.yaml
+// states against the accessors and constants the service applies them with.
+func TestConfigExampleDefaults(t *testing.T) {
+	t.Parallel()
+	conftest.CheckDefaults(t, conftest.Section{File: "../config.example.yaml", Path: "gateway.purge"},
+		func(name string, data []byte) (Config, error) {
+			var c Config
+			if err := conf.Decode(name, data, &c); err != nil {
+				return Config{}, err
+			}
+			c.Path, c.NotFoundStatus = c.path(), c.notFoundStatus()
+			c.JournalLimit, c.PeerConcurrency = c.journalLimit(), c.peerConcurrency()
+			c.PeerTimeout = conf.Duration(c.PeerTimeout.Or(DefaultPeerTimeout))
+			c.RetryMin = conf.Duration(c.RetryMin.Or(DefaultRetryMin))
+			c.RetryMax = conf.Duration(c.RetryMax.Or(DefaultRetryMax))
+			return c, nil
+		})
 }

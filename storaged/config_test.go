@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/conf/conftest"
 )
 
 const conf1s = conf.Duration(time.Second)
@@ -93,4 +94,18 @@ func TestNewRefusesUnwritableDevice(t *testing.T) {
 	if _, err := New(Config{Docroot: docroot}, nil); err != nil {
 		t.Errorf("New with dev2 writable again = %v, want nil", err)
 	}
+}
+
+// TestConfigExampleDefaults checks the defaults the storaged section of config.example.yaml states
+// against withDefaults.
+func TestConfigExampleDefaults(t *testing.T) {
+	t.Parallel()
+	conftest.CheckDefaults(t, conftest.Section{File: "../config.example.yaml", Path: "storaged"},
+		func(name string, data []byte) (Config, error) {
+			var c Config
+			if err := conf.Decode(name, data, &c); err != nil {
+				return Config{}, err
+			}
+			return c.withDefaults(), nil
+		})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/conf/conftest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -49,4 +50,30 @@ func TestConfigDefaults(t *testing.T) {
 	if err := (&Config{BatchSize: -5}).Validate(); err == nil || !strings.Contains(err.Error(), "batch_size") {
 		t.Errorf("Validate(batch_size=-5) = %v, want a batch_size error", err)
 	}
+}
+
+// TestConfigExampleDefaults checks the defaults the tracker.workers block of config.example.yaml
+// states against withDefaults. The tracker fills the keys this block shares with its own section
+// from there (tracker's workerConfig) before withDefaults runs, so claims on those keys are left
+// to the tracker's test.
+func TestConfigExampleDefaults(t *testing.T) {
+	t.Parallel()
+	const shared = "left out, it is taken from the tracker section (tracker's workerConfig)"
+	conftest.CheckDefaults(t, conftest.Section{
+		File: "../../config.example.yaml",
+		Path: "tracker.workers",
+		Skip: map[string]string{
+			"tracker.workers.side_channel_port":   shared,
+			"tracker.workers.tempfile_max_age":    shared,
+			"tracker.workers.node_timeout":        shared,
+			"tracker.workers.min_free_space":      shared,
+			"tracker.workers.default_mindevcount": shared,
+		},
+	}, func(name string, data []byte) (Config, error) {
+		var c Config
+		if err := conf.Decode(name, data, &c); err != nil {
+			return Config{}, err
+		}
+		return c.withDefaults(), nil
+	})
 }
