@@ -283,6 +283,60 @@ func TestE2EKillRestoreFromReplica(t *testing.T) {
 	}
 }
 
+// TestE2ESIGTERMShipsLastChanges: on SIGTERM the tracker ships its last changes to the replica
+// before it exits (docs/tracker.md, Continuous replication). With `interval: 1m` the periodic
+// shipments come every 15 s, so the change made just before the signal reaches the replica only
+// through the graceful stop; a restore from the replica must hold it.
+func TestE2ESIGTERMShipsLastChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tracker.db")
+	replicaDir := filepath.Join(dir, "replica")
+	// No storage node is needed: the changes are domains and classes.
+	cfg := e2eTrackerConfig(t, "7500", fmt.Sprintf("  replicate:\n    to: \"file://%s\"\n    interval: 1m\n", replicaDir))
+	// The binary itself, whose main turns SIGTERM into a graceful stop.
+	tracker := startReal(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--http-listen", "off", "--db", "sqlite:"+db)
+	m, exited := waitOutput(t, tracker.name, trackerStartingRE, tracker.out.String, tracker.exited)
+	if exited {
+		t.Fatalf("mogway %s exited before it served; log:\n%s", tracker.name, tracker.out.String())
+	}
+	tr := "--trackers=" + m[1]
+	mustMog(t, "adm", tr, "domain", "add", "photos")
+	mustMog(t, "adm", tr, "class", "add", "photos", "last", "--mindevcount=3")
+	stopExpectingZero(t, tracker)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// The tracker's disk died after the stop: only the replica is left.
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	mustMog(t, "tracker", "restore", "--from", "file://"+replicaDir, "--db", "sqlite:"+restored)
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var photos int
+	domains, err := s.Domains(ctx)
+	for _, d := range domains {
+		if d.Name == "photos" {
+			photos = d.ID
+		}
+	}
+	if err != nil || photos == 0 {
+		t.Fatalf("the restore from the replica has domains %v, %v; want photos", domains, err)
+	}
+	classes, err := s.Classes(ctx)
+	var last bool
+	for _, c := range classes {
+		last = last || (c.DomainID == photos && c.Name == "last" && c.MinDevCount == 3)
+	}
+	if err != nil || !last {
+		t.Errorf("the restore from the replica has classes %+v, %v; want photos/last with mindevcount 3, made just before SIGTERM", classes, err)
+	}
+}
+
 // trackerAdmin sends an admin command ("!stats") to the tracker at addr and returns its answer up
 // to the closing "." line.
 func trackerAdmin(t *testing.T, addr, line string) string {

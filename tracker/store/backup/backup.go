@@ -166,10 +166,14 @@ func vacuumInto(ctx context.Context, db *sql.DB, tmp, what string) error {
 }
 
 // finish turns a new copy into one self-contained file (rollback journal, not WAL) without the
-// named locks of the trackers that ran on the original.
+// named locks of the trackers that ran on the original, and with its fid counter above every fid
+// it mentions (setFidCounter).
 func finish(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, "DELETE FROM lock"); err != nil && !isNoTable(err) {
 		return fmt.Errorf("backup: %w", err)
+	}
+	if err := setFidCounter(ctx, db, 0); err != nil {
+		return err
 	}
 	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=DELETE"); err != nil {
 		return fmt.Errorf("backup: %w", err)

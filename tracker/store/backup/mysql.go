@@ -75,11 +75,10 @@ func snapshotMySQL(ctx context.Context, dsn, tmp string, w *sizeWatch) error {
 		}
 	}
 	// Keep the fid counter where the source had it, so fids of files deleted just before the
-	// backup are not handed out again by a tracker running on the copy.
-	if next.Valid && next.Int64 > 1 {
-		if _, err := dst.ExecContext(ctx, "INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('tempfile', ?)", next.Int64-1); err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
+	// backup are not handed out again by a tracker running on the copy. (finish raises it above
+	// every fid the copy mentions, for a source whose counter went back.)
+	if err := setFidCounter(ctx, dst, next.Int64-1); err != nil {
+		return err
 	}
 	return finish(ctx, dst)
 }

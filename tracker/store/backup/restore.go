@@ -170,7 +170,8 @@ func countMySQL(ctx context.Context, dsn string) (Report, error) {
 // tempfile counter and above every fid it mentions.
 func nextFid(ctx context.Context, src *sql.DB) (int64, error) {
 	var seq, maxFid sql.NullInt64
-	_ = src.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'tempfile'").Scan(&seq)
+	// MAX: a backup made before setFidCounter may hold two rows for tempfile.
+	_ = src.QueryRowContext(ctx, "SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'tempfile'").Scan(&seq)
 	err := src.QueryRowContext(ctx, `SELECT MAX(m) FROM (
 		SELECT MAX(fid) AS m FROM file UNION ALL SELECT MAX(fid) FROM tempfile
 		UNION ALL SELECT MAX(fid) FROM file_to_delete2 UNION ALL SELECT MAX(fid) FROM file_to_delete)`).Scan(&maxFid)
@@ -178,4 +179,32 @@ func nextFid(ctx context.Context, src *sql.DB) (int64, error) {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
 	return max(seq.Int64, maxFid.Int64) + 1, nil
+}
+
+// setFidCounter leaves one sqlite_sequence row for tempfile in the SQLite database db, at atLeast
+// or above and above every fid db mentions (see nextFid), so that a tracker running on db hands
+// out none of them again. sqlite_sequence has no unique key: an INSERT OR REPLACE there adds a
+// second row when the copied tempfile rows have made one already, and SQLite then reads the first
+// (TestRestoreFidCounter: a backup of MySQL taken during an open upload kept the counter of that
+// upload, so a deleted file's fid above it was handed out again).
+func setFidCounter(ctx context.Context, db *sql.DB, atLeast int64) error {
+	next, err := nextFid(ctx, db)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, "DELETE FROM sqlite_sequence WHERE name = 'tempfile'"); err != nil {
+		return fmt.Errorf("backup: fid counter: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sqlite_sequence (name, seq) VALUES ('tempfile', ?)", max(next-1, atLeast)); err != nil {
+		return fmt.Errorf("backup: fid counter: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("backup: fid counter: %w", err)
+	}
+	return nil
 }

@@ -77,7 +77,12 @@ func Start(ctx context.Context, path string, cfg replica.Config, log *slog.Logge
 
 // Close ships what is left and stops replicating. Call it after the database's last write.
 func (r *Replicator) Close(ctx context.Context) error {
-	if err := r.store.Close(ctx); err != nil {
+	// Litestream opens the database at its first sync, a quarter of the interval after Start,
+	// and its Close ships only from a database it has opened: a stop before that first look
+	// shipped nothing (TestCloseShipsLastCommits/BeforeFirstShipment). Reading the WAL here
+	// first makes the final shipment of store.Close carry every commit.
+	syncErr := r.db.Sync(ctx)
+	if err := errors.Join(syncErr, r.store.Close(ctx)); err != nil {
 		return fmt.Errorf("replica: %w", err)
 	}
 	return nil
