@@ -365,21 +365,30 @@ func TestCacheDiskHonoursMaxSize(t *testing.T) {
 	}
 }
 
+// replaceCached has g cache old from url (a MISS, then a HIT), PUTs a second version to url through
+// g and checks that the next GET misses and serves it, then waits for its fill (the second). It
+// returns the second version.
+func replaceCached(t *testing.T, g *gw, url string, old []byte) []byte {
+	t.Helper()
+	fetchCached(t, "GET", url, old, "MISS")
+	waitFills(t, g, 1)
+	fetchCached(t, "GET", url, old, "HIT")
+
+	newer := []byte("the second version")
+	if code, body := put(t, url, bytes.NewReader(newer), int64(len(newer))); code != 201 {
+		t.Fatalf("PUT = %d %q, want 201", code, body)
+	}
+	fetchCached(t, "GET", url, newer, "MISS")
+	waitFills(t, g, 2)
+	return newer
+}
+
 func TestCachePutAndDeleteThroughGatewayPurge(t *testing.T) {
 	t.Parallel()
 	n, ft, old := storedObject(t, "w.bin", 90, 40000)
 	ft.opens = []Dest{{DevID: 1, Path: "http://" + n.addr + fidPath(101)}}
 	g := startGateway(t, cacheRouteConfig(cache.Config{}), Deps{Tracker: ft})
-	fetchCached(t, "GET", g.base+"/d/w.bin", old, "MISS")
-	waitFills(t, g, 1)
-	fetchCached(t, "GET", g.base+"/d/w.bin", old, "HIT")
-
-	newer := []byte("the second version")
-	if code, body := put(t, g.base+"/d/w.bin", bytes.NewReader(newer), int64(len(newer))); code != 201 {
-		t.Fatalf("PUT = %d %q, want 201", code, body)
-	}
-	fetchCached(t, "GET", g.base+"/d/w.bin", newer, "MISS")
-	waitFills(t, g, 2)
+	replaceCached(t, g, g.base+"/d/w.bin", old)
 
 	req, _ := http.NewRequest("DELETE", g.base+"/d/w.bin", nil)
 	resp, err := testClient().Do(req)
@@ -405,16 +414,7 @@ func TestCacheWriteWithoutPurgeBlockDropsCopy(t *testing.T) {
 	if g.srv.purger != nil {
 		t.Fatalf("gateway without a purge: block has a purge service")
 	}
-	fetchCached(t, "GET", g.base+"/d/w.bin", old, "MISS")
-	waitFills(t, g, 1)
-	fetchCached(t, "GET", g.base+"/d/w.bin", old, "HIT")
-
-	newer := []byte("the second version")
-	if code, body := put(t, g.base+"/d/w.bin", bytes.NewReader(newer), int64(len(newer))); code != 201 {
-		t.Fatalf("PUT = %d %q, want 201", code, body)
-	}
-	fetchCached(t, "GET", g.base+"/d/w.bin", newer, "MISS")
-	waitFills(t, g, 2)
+	newer := replaceCached(t, g, g.base+"/d/w.bin", old)
 	fetchCached(t, "GET", g.base+"/d/w.bin", newer, "HIT")
 
 	req, _ := http.NewRequest("DELETE", g.base+"/d/w.bin", nil)

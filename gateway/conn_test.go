@@ -165,9 +165,7 @@ func TestIssue9BareLFHead(t *testing.T) {
 // key that sets the bound.
 func TestIssue9ConnectionLimit(t *testing.T) {
 	t.Parallel()
-	n := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "hello", n.put(t, 93, []byte("hello world")))
+	n, ft := storedBytes(t, "hello", 93, []byte("hello world"))
 	ft.set("d", "hello2", n.put(t, 94, []byte("hello world")))
 	cfg := trackerConfig()
 	cfg.Limits.MaxConnections = 2

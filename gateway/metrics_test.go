@@ -249,23 +249,12 @@ func TestMetricsObserveLabels(t *testing.T) {
 // for the others, and 1 again once its fail_timeout has passed.
 func TestMetricsNodeUp(t *testing.T) {
 	t.Parallel()
-	bad := startFault(t, "127.0.0.2", fault500, nil)
-	good := startStorage(t, "127.0.0.3")
-	data := pattern(5000)
-	good.put(t, 73, data)
-	clock := testutil.NewClock()
-	// Hedging off: the round robin alone decides which server each request tries first.
-	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
-		Servers: []UpstreamServer{
-			{Addr: bad.addr, MaxFails: 2, FailTimeout: conf.Duration(10 * time.Second)},
-			{Addr: good.addr},
-		}, Hedge: Hedge{Delay: "off"}}}}
-	g := startGateway(t, cfg, Deps{Now: clock.Now})
-	url := serveMetrics(t, g)
+	grp := startMaxFailsGroup(t, 73)
+	url := serveMetrics(t, grp.g)
 	nodeUp := func(when string, wantBad float64) {
 		t.Helper()
 		m := metricstest.Scrape(t, url)
-		for addr, want := range map[string]float64{bad.addr: wantBad, good.addr: 1} {
+		for addr, want := range map[string]float64{grp.bad.addr: wantBad, grp.good.addr: 1} {
 			if !m.Has("mogway_gateway_node_up", "node", addr) {
 				t.Errorf("%s: node_up{node=%q} missing", when, addr)
 			} else if got := m.Value("mogway_gateway_node_up", "node", addr); got != want {
@@ -273,27 +262,21 @@ func TestMetricsNodeUp(t *testing.T) {
 			}
 		}
 	}
-	fetch := func() {
-		t.Helper()
-		if code, _, body, err := get(t, "GET", g.base+fidPath(73)); err != nil || code != 200 || !bytes.Equal(body, data) {
-			t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
-		}
-	}
 	// Round robin alternates first picks: the first request fails once on the bad server (not yet
 	// max_fails), and the third fails there again within fail_timeout, which marks it down.
-	fetch()
-	if n := bad.accepted.Load(); n != 1 {
+	grp.fetch(t)
+	if n := grp.bad.accepted.Load(); n != 1 {
 		t.Fatalf("bad server tried %d times in 1 request, want 1", n)
 	}
 	nodeUp("after one failure", 1)
 	for range 3 {
-		fetch()
+		grp.fetch(t)
 	}
-	if n := bad.accepted.Load(); n != 2 {
+	if n := grp.bad.accepted.Load(); n != 2 {
 		t.Fatalf("bad server tried %d times in 4 requests, want 2", n)
 	}
 	nodeUp("after max_fails failures", 0)
-	clock.Advance(10 * time.Second)
+	grp.clock.Advance(10 * time.Second)
 	nodeUp("after fail_timeout", 1)
 }
 
@@ -306,12 +289,7 @@ func cacheMetricsOrigin(t *testing.T, ip string) *httpServer {
 			http.Error(w, "boom", http.StatusInternalServerError)
 			return
 		}
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(b)
+		testutil.ServeBytes(w, r, files)
 	})
 }
 

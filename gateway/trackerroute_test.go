@@ -100,9 +100,7 @@ func (n *noverifyTracker) GetPaths(ctx context.Context, domain, key string, nove
 // mogilefs_noverify): true with `noverify: true`, false by default.
 func TestNoVerifyReachesTracker(t *testing.T) {
 	t.Parallel()
-	node := startStorage(t, "127.0.0.2")
-	ft := newFakeTracker()
-	ft.set("d", "a", node.put(t, 61, []byte("a")))
+	node, ft := storedBytes(t, "a", 61, []byte("a"))
 	ft.set("d", "b", node.put(t, 62, []byte("b")))
 	tr := &noverifyTracker{fakeTracker: ft, seen: map[string][]bool{}}
 	g := startGateway(t, trackerConfig(

@@ -22,46 +22,68 @@ func nodeRequests(g *gw, addr string) int64 {
 	return 0
 }
 
-func TestUpstreamMaxFailsFailTimeout(t *testing.T) {
-	t.Parallel()
+// maxFailsGroup is a gateway whose route /dev1/ has two upstream servers, on a settable clock: bad
+// answers every request 500 and is marked down by 2 failures within its fail_timeout of 10s
+// (next_upstream includes http_500); good holds data as fid.
+type maxFailsGroup struct {
+	g     *gw
+	bad   *faultServer
+	good  *storageNode
+	clock *testutil.Clock
+	fid   int64
+	data  []byte
+}
+
+// startMaxFailsGroup starts bad on 127.0.0.2, good on 127.0.0.3 and the gateway, with data (5000
+// bytes) stored on good as fid.
+func startMaxFailsGroup(t *testing.T, fid int64) *maxFailsGroup {
+	t.Helper()
 	bad := startFault(t, "127.0.0.2", fault500, nil)
 	good := startStorage(t, "127.0.0.3")
 	data := pattern(5000)
-	good.put(t, 71, data)
+	good.put(t, fid, data)
 	clock := testutil.NewClock()
-	// Hedging off: the counts below are of the round robin and max_fails alone; a hedge fired under
-	// load would add a request to the bad server while it is still available.
+	// Hedging off: the counts the tests make are of the round robin and max_fails alone; a hedge
+	// fired under load would add a request to the bad server while it is still available.
 	cfg := Config{Routes: []Route{{Prefix: "/dev1/", NextUpstream: []string{"error", "timeout", "http_500"},
 		Servers: []UpstreamServer{
 			{Addr: bad.addr, MaxFails: 2, FailTimeout: conf.Duration(10 * time.Second)},
 			{Addr: good.addr},
 		}, Hedge: Hedge{Delay: "off"}}}}
 	g := startGateway(t, cfg, Deps{Now: clock.Now})
-	fetch := func() {
-		t.Helper()
-		code, _, body, err := get(t, "GET", g.base+fidPath(71))
-		if err != nil || code != 200 || !bytes.Equal(body, data) {
-			t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
-		}
+	return &maxFailsGroup{g: g, bad: bad, good: good, clock: clock, fid: fid, data: data}
+}
+
+// fetch GETs the fid through the gateway, failing the test unless the answer is 200 with its bytes.
+func (m *maxFailsGroup) fetch(t *testing.T) {
+	t.Helper()
+	code, _, body, err := get(t, "GET", m.g.base+fidPath(m.fid))
+	if err != nil || code != 200 || !bytes.Equal(body, m.data) {
+		t.Fatalf("GET = %d, %d bytes, %v; want 200 and the exact bytes", code, len(body), err)
 	}
+}
+
+func TestUpstreamMaxFailsFailTimeout(t *testing.T) {
+	t.Parallel()
+	m := startMaxFailsGroup(t, 71)
 	// Round robin alternates first picks, so four requests try the bad server twice: two failures
 	// within fail_timeout reach max_fails 2.
 	for i := 0; i < 4; i++ {
-		fetch()
+		m.fetch(t)
 	}
-	if n := bad.accepted.Load(); n != 2 {
+	if n := m.bad.accepted.Load(); n != 2 {
 		t.Fatalf("bad server tried %d times in 4 requests, want 2", n)
 	}
 	for i := 0; i < 6; i++ {
-		fetch()
+		m.fetch(t)
 	}
-	if n := bad.accepted.Load(); n != 2 {
+	if n := m.bad.accepted.Load(); n != 2 {
 		t.Errorf("bad server tried %d times while marked down, want still 2", n)
 	}
-	clock.Advance(10 * time.Second)
-	fetch()
-	fetch()
-	if n := bad.accepted.Load(); n != 3 {
+	m.clock.Advance(10 * time.Second)
+	m.fetch(t)
+	m.fetch(t)
+	if n := m.bad.accepted.Load(); n != 3 {
 		t.Errorf("bad server tried %d times after fail_timeout, want 3 (tried once again)", n)
 	}
 }

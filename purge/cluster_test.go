@@ -40,7 +40,15 @@ func startNode(t *testing.T, addr string, cfg Config, rec *recorder) *node {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(svc.Path()+"/", svc.HTTPHandler())
-	srv := &http.Server{Handler: mux}
+	serveHTTP(t, ln, mux)
+	return &node{svc: svc, rec: rec, addr: ln.Addr().String()}
+}
+
+// serveHTTP serves h with net/http on ln until the test ends, then closes the server and waits for
+// Serve to return.
+func serveHTTP(t *testing.T, ln net.Listener, h http.Handler) {
+	t.Helper()
+	srv := &http.Server{Handler: h}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -50,7 +58,6 @@ func startNode(t *testing.T, addr string, cfg Config, rec *recorder) *node {
 		srv.Close()
 		<-done
 	})
-	return &node{svc: svc, rec: rec, addr: ln.Addr().String()}
 }
 
 // runService runs s.Run until the test ends.
@@ -477,16 +484,7 @@ func TestPeer200WithoutResultIsQueued(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ln := testutil.Listen(t, fmt.Sprintf("127.0.0.%d:0", 16+i))
-			srv := &http.Server{Handler: tc.handler}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				srv.Serve(ln)
-			}()
-			t.Cleanup(func() {
-				srv.Close()
-				<-done
-			})
+			serveHTTP(t, ln, tc.handler)
 			// The static server really answers 200 to what the sender asks for.
 			if code, _ := testutil.Fetch(t, "PURGE", "http://"+ln.Addr().String()+DefaultPath+"/x", nil, nil); code != 200 {
 				t.Fatalf("PURGE on the static peer = %d, want 200", code)

@@ -94,6 +94,21 @@ func startNodeOn(t testing.TB, mutate func(*Config), prep func(*Server), wrap fu
 	return n
 }
 
+// waitServe waits up to 30s for Serve to return after the stop that after names (in the failure
+// messages), fails the test unless it returned nil, and leaves nil for startNode's cleanup.
+func (n *testNode) waitServe(t testing.TB, after string) {
+	t.Helper()
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("Serve after %s = %v, want nil", after, err)
+		}
+		n.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Serve did not return after %s", after)
+	}
+}
+
 func (n *testNode) url(p string) string { return "http://" + n.addr + p }
 
 // do sends a request for p with body and the headers hdr and returns the response.

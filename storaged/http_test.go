@@ -524,15 +524,7 @@ func TestCloseAbrupt(t *testing.T) {
 	n.srv.Close()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	io.Copy(io.Discard, c)
-	select {
-	case err := <-n.done:
-		if err != nil {
-			t.Errorf("Serve after Close = %v, want nil", err)
-		}
-		n.done <- nil // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not return after Close")
-	}
+	n.waitServe(t, "Close")
 	waitFor(t, "the cut PUT to be counted", func() bool { return n.srv.Stats().Aborted > before })
 	if _, err := net.Dial("tcp", n.addr); err == nil {
 		t.Errorf("dial after Close succeeded")
@@ -557,15 +549,7 @@ func TestGracefulStopCutsAfterShutdownTimeout(t *testing.T) {
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		t.Errorf("the stuck PUT's connection was not closed by the stop: %v", err)
 	}
-	select {
-	case err := <-n.done:
-		if err != nil {
-			t.Errorf("Serve after a graceful stop = %v, want nil", err)
-		}
-		n.done <- nil // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not return after the shutdown timeout")
-	}
+	n.waitServe(t, "a graceful stop")
 	if tmp := tempFiles(t, n.docroot); len(tmp) > 0 {
 		t.Errorf("temp files left: %v", tmp)
 	}

@@ -403,12 +403,7 @@ func startStorage(t *testing.T) (*httptest.Server, map[string][]byte, *sync.Mute
 				io.WriteString(w, "available: 1048576\ndevice: dev1\ntotal: 2097152\nused: 1048576\n")
 				return
 			}
-			b, ok := files[r.URL.Path]
-			if !ok {
-				http.NotFound(w, r)
-				return
-			}
-			w.Write(b)
+			testutil.ServeBytes(w, r, files)
 		}
 	}))
 	t.Cleanup(srv.Close)

@@ -45,6 +45,18 @@ func Fetch(t testing.TB, method, u string, body []byte, header map[string]string
 	return resp.StatusCode, b
 }
 
+// ServeBytes answers r with files[r.URL.Path], or with 404 Not Found when files holds no such path:
+// the read side of a stand-in origin or storage node. It only reads files; a handler that also
+// writes to files holds its lock around the call.
+func ServeBytes(w http.ResponseWriter, r *http.Request, files map[string][]byte) {
+	b, ok := files[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Write(b)
+}
+
 func request(t testing.TB, ctx context.Context, method, u string, body io.Reader, header map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, u, body)

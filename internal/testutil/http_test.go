@@ -56,3 +56,23 @@ func TestFetchFailsWithoutAnAnswer(t *testing.T) {
 		t.Errorf("Fetch of a closed server = %d, %q, Fatalf %q; want 0, nil and a message naming the request", code, b, r.msg)
 	}
 }
+
+func TestServeBytes(t *testing.T) {
+	files := map[string][]byte{"/a": []byte("bytes of a"), "/empty": {}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ServeBytes(w, r, files)
+	}))
+	t.Cleanup(srv.Close)
+	for path, want := range map[string]struct {
+		code int
+		body string
+	}{
+		"/a":     {http.StatusOK, "bytes of a"},
+		"/empty": {http.StatusOK, ""},
+		"/b":     {http.StatusNotFound, "404 page not found\n"},
+	} {
+		if code, got := Fetch(t, "GET", srv.URL+path, nil, nil); code != want.code || string(got) != want.body {
+			t.Errorf("GET %s = %d %q, want %d %q", path, code, got, want.code, want.body)
+		}
+	}
+}

@@ -1,8 +1,9 @@
 // Package testutil holds small helpers shared by tests of several packages: a scripted tracker on
 // a loopback address, a loopback listener or free address, HTTP requests that fail the test when
-// no answer comes, a settable clock, a buffer safe for concurrent writers, a listener counting the
-// deadlines set on its connections, the test binary run again as a peer process, and checks of a
-// function against a table of cases. It imports no mogway package, so any package's tests may use it.
+// no answer comes, stand-in servers' files served from a map, a settable clock, a buffer safe for
+// concurrent writers, a listener counting the deadlines set on its connections, the test binary run
+// again as a peer process, and checks of a function against a table of cases. It imports no mogway
+// package, so any package's tests may use it.
 package testutil
 
 import (

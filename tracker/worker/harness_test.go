@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -228,6 +229,19 @@ func (h *harness) runOn(st store.Store, cfg Config, obs Observer) *Workers {
 // their clock (now) or randomness (randN, randFloat). pin may be nil.
 func (h *harness) runPinned(st store.Store, cfg Config, obs Observer, pin func(*Workers)) *Workers {
 	h.t.Helper()
+	w := h.start(st, cfg, obs, pin)
+	select {
+	case <-w.MonitorDone():
+	case <-time.After(30 * time.Second):
+		h.t.Fatalf("first monitor round did not finish")
+	}
+	return w
+}
+
+// start is runPinned without the wait for the monitor's first round: Run has been called, and
+// whether the other workers have started yet is for the test to see.
+func (h *harness) start(st store.Store, cfg Config, obs Observer, pin func(*Workers)) *Workers {
+	h.t.Helper()
 	w, err := New(cfg, st, obs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
@@ -249,11 +263,6 @@ func (h *harness) runPinned(st store.Store, cfg Config, obs Observer, pin func(*
 			h.t.Errorf("Run did not return after cancel")
 		}
 	})
-	select {
-	case <-w.MonitorDone():
-	case <-time.After(30 * time.Second):
-		h.t.Fatalf("first monitor round did not finish")
-	}
 	return w
 }
 
@@ -308,6 +317,18 @@ func (h *harness) upload(key, class string, data []byte, devID int) store.File {
 		h.t.Fatalf("CommitFile: %v", err)
 	}
 	return f
+}
+
+// addCopies PUTs data as fid on each of devs and records each copy (AddFileOn), as a replication
+// would: extra copies of a file stored with upload.
+func (h *harness) addCopies(fid int64, data []byte, devs ...int) {
+	h.t.Helper()
+	for _, dev := range devs {
+		h.put(h.devURL(dev, fid), data)
+		if err := h.st.AddFileOn(context.Background(), fid, dev); err != nil {
+			h.t.Fatal(err)
+		}
+	}
 }
 
 func (h *harness) put(url string, data []byte) {
@@ -393,6 +414,14 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func (h *harness) queueEmpty(q store.Queue) bool {
 	n, err := h.st.QueueLen(context.Background(), q)
 	return err == nil && n == 0
+}
+
+// rowSettled reports whether fid's row on q is done (gone) or has failed at least once: either way
+// a worker has taken it to an end.
+func (h *harness) rowSettled(q store.Queue, fid int64) bool {
+	h.t.Helper()
+	j, err := h.st.QueueJobs(context.Background(), q, fid)
+	return errors.Is(err, store.ErrNotFound) || err == nil && j.FailCount > 0
 }
 
 // everyFidHas reports whether each of fids has exactly n copies.

@@ -78,17 +78,11 @@ func TestReplicateSurplusKeepsIntactCopy(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, 3, 1)
 			f := h.upload("happy", "c2", data, 1)
-			ctx := context.Background()
+			h.addCopies(f.Fid, data, 2, 3)
 			var damaged []int
 			for dev := 1; dev <= 3; dev++ {
 				if dev != intact {
 					damaged = append(damaged, dev)
-				}
-				if dev != 1 {
-					h.put(h.devURL(dev, f.Fid), data)
-					if err := h.st.AddFileOn(ctx, f.Fid, dev); err != nil {
-						t.Fatal(err)
-					}
 				}
 			}
 			missing, truncated := damaged[0], damaged[1]
@@ -103,10 +97,7 @@ func TestReplicateSurplusKeepsIntactCopy(t *testing.T) {
 			w.Kick(JobReplicate)
 			// Either a damaged copy went (the intact one confirmed it could) and the row is done,
 			// or the victim was the intact copy, nothing confirmed, and the row is retried.
-			waitFor(t, "replication row settled", func() bool {
-				j, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid)
-				return errors.Is(err, store.ErrNotFound) || err == nil && j.FailCount > 0
-			})
+			waitFor(t, "replication row settled", func() bool { return h.rowSettled(store.QueueReplicate, f.Fid) })
 			if on := h.fileOn(f.Fid); !slices.Contains(on, intact) {
 				t.Fatalf("FileOn(%d) = %v, want it to keep dev%d, the only intact copy", f.Fid, on, intact)
 			}
@@ -130,21 +121,12 @@ func TestReplicateSurplusFromSharedHost(t *testing.T) {
 	h := newHarness(t, 2, 2) // dev1, dev2 on the first host; dev3, dev4 on the second
 	data := []byte("two copies on one host, one on the other")
 	f := h.upload("shared", "c2", data, 1)
-	ctx := context.Background()
-	for _, dev := range []int{2, 3} {
-		h.put(h.devURL(dev, f.Fid), data)
-		if err := h.st.AddFileOn(ctx, f.Fid, dev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.addCopies(f.Fid, data, 2, 3)
 	// With every choice pinned to its first option, a victim picked without the host rule is dev3:
 	// the case must fail when that rule is lost.
 	w := h.runPinned(h.st, testConfig(), nil, pinRandN)
 	w.Kick(JobReplicate)
-	waitFor(t, "replication row settled", func() bool {
-		j, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid)
-		return errors.Is(err, store.ErrNotFound) || err == nil && j.FailCount > 0
-	})
+	waitFor(t, "replication row settled", func() bool { return h.rowSettled(store.QueueReplicate, f.Fid) })
 	on := h.fileOn(f.Fid)
 	if len(on) != 2 || on[1] != 3 || on[0] != 1 && on[0] != 2 {
 		t.Fatalf("FileOn(%d) = %v, want dev3 and one of dev1, dev2", f.Fid, on)
@@ -161,7 +143,7 @@ func TestReplicateSurplusFromSharedHost(t *testing.T) {
 	if s := w.Stats(); s.SurplusRemoved != 1 || s.Replicated != 0 {
 		t.Fatalf("Stats() surplus_removed %d, replicated %d; want 1 and 0", s.SurplusRemoved, s.Replicated)
 	}
-	if _, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid); !errors.Is(err, store.ErrNotFound) {
+	if _, err := h.st.QueueJobs(context.Background(), store.QueueReplicate, f.Fid); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("QueueJobs(replicate, %d) = %v, want the row done", f.Fid, err)
 	}
 }
@@ -289,11 +271,8 @@ func TestDeleteRetriesFailedDelete(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	data := []byte("the node cannot delete me yet")
 	f := h.upload("stubborn", "c2", data, 1)
-	h.put(h.devURL(2, f.Fid), data)
+	h.addCopies(f.Fid, data, 2)
 	ctx := context.Background()
-	if err := h.st.AddFileOn(ctx, f.Fid, 2); err != nil {
-		t.Fatal(err)
-	}
 	var fail atomic.Bool
 	var deletes atomic.Int64
 	fail.Store(true)
@@ -355,11 +334,8 @@ func TestDeleteDropsDeadDeviceCopy(t *testing.T) {
 	h := newHarness(t, 2, 1)
 	data := []byte("one copy on a dead device")
 	f := h.upload("dead", "c2", data, 1)
-	h.put(h.devURL(2, f.Fid), data)
+	h.addCopies(f.Fid, data, 2)
 	ctx := context.Background()
-	if err := h.st.AddFileOn(ctx, f.Fid, 2); err != nil {
-		t.Fatal(err)
-	}
 	h.setDevice(2, "dead")
 	cfg := testConfig()
 	cfg.ReapDelay = conf.Duration(time.Hour) // the reaper must not drop the copy first
@@ -368,10 +344,7 @@ func TestDeleteDropsDeadDeviceCopy(t *testing.T) {
 		t.Fatalf("DeleteFile: %v", err)
 	}
 	w.Kick(JobDelete)
-	waitFor(t, "delete row settled", func() bool {
-		j, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid)
-		return errors.Is(err, store.ErrNotFound) || err == nil && j.FailCount > 0
-	})
+	waitFor(t, "delete row settled", func() bool { return h.rowSettled(store.QueueDelete, f.Fid) })
 	if _, err := h.st.QueueJobs(ctx, store.QueueDelete, f.Fid); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("QueueJobs(delete, %d) = %v, want the row done", f.Fid, err)
 	}

@@ -187,13 +187,7 @@ func TestReplicateRemovesSurplusCopy(t *testing.T) {
 	h := newHarness(t, 3, 1)
 	data := []byte("three copies, two wanted")
 	f := h.upload("happy", "c2", data, 1)
-	ctx := context.Background()
-	for _, dev := range []int{2, 3} {
-		h.put(h.devURL(dev, f.Fid), data)
-		if err := h.st.AddFileOn(ctx, f.Fid, dev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.addCopies(f.Fid, data, 2, 3)
 	w := h.run(testConfig(), nil)
 	w.Kick(JobReplicate)
 	waitFor(t, "surplus copy removed", func() bool { return len(h.fileOn(f.Fid)) == 2 })
@@ -726,23 +720,11 @@ func TestWorkersStartAfterFirstMonitorRound(t *testing.T) {
 	cfg.NodeTimeout = conf.Duration(time.Minute) // the held usage read must not time out
 	seen := make(chan struct{})
 	var once sync.Once
-	w, err := New(cfg, h.st, ObserverFunc(func(dev int, o Observation) {
+	w := h.start(h.st, cfg, ObserverFunc(func(dev int, o Observation) {
 		if dev == 1 && o.Writable {
 			once.Do(func() { close(seen) })
 		}
 	}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	})
 	select {
 	case <-seen:
 	case <-time.After(30 * time.Second):
