@@ -173,3 +173,11 @@ func TestIncarnation(t *testing.T) {
 		t.Fatalf("incarnation(no such pid) = %q, want empty", got)
 	}
 }
+
+// TestFidCounterBehindQueued lowers the AUTOINCREMENT counter below fids queued for deletion that
+// are no longer files; allocation must jump past them, or the delete worker would remove the new
+// upload's bytes.
+func TestFidCounterBehindQueued(t *testing.T) {
+	s, p := openTemp(t)
+	storetest.FidCounterBehindQueued(t, s, rawDB(t, p), "UPDATE sqlite_sequence SET seq = 0 WHERE name = 'tempfile'")
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Devices", testDevices},
 		{"Tempfiles", testTempfiles},
 		{"FidsNeverReused", testFidsNeverReused},
+		{"FidFloorQueued", testFidFloorQueued},
 		{"ExplicitFid", testExplicitFid},
 		{"CommitFile", testCommitFile},
 		{"DiscardUpload", testDiscardUpload},

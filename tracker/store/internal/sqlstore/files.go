@@ -12,14 +12,50 @@ import (
 )
 
 // maxReseeds bounds the re-seeding loop of fid allocation. Each round moves the counter above
-// MAX(file.fid), so a second round is only needed when another tracker commits meanwhile.
+// every taken fid (fidTakenMaxQuery), so a second round is only needed when another tracker
+// commits meanwhile.
 const maxReseeds = 10
 
+// A fid is taken when it is a file or is still queued for deletion: the delete worker removes the
+// paths a queued fid names, and those are derived from the fid alone, so a new upload given that
+// fid would lose its bytes between its PUT and create_close, or after create_close checked their
+// size. Spec 6.2 guards only file.fid; a counter that went back (InnoDB before MariaDB 10.2 /
+// MySQL 8 resets it to MAX+1 of tempfile on restart; a restored or hand-edited database) can
+// fall below a deleted file's fid as well. file_to_delete and file_to_delete_later are the legacy
+// queue a Perl tracker on the same database still drains.
+const (
+	// fidTakenQuery returns a row when the fid ? (given four times) is taken: four primary key
+	// probes in one round trip.
+	fidTakenQuery = `SELECT 1 FROM file WHERE fid = ?
+		UNION ALL SELECT 1 FROM file_to_delete2 WHERE fid = ?
+		UNION ALL SELECT 1 FROM file_to_delete WHERE fid = ?
+		UNION ALL SELECT 1 FROM file_to_delete_later WHERE fid = ? LIMIT 1`
+	// fidTakenMaxQuery returns the highest taken fid, or 0: each MAX reads one end of a primary key.
+	fidTakenMaxQuery = `SELECT COALESCE(MAX(m), 0) FROM (
+		SELECT MAX(fid) AS m FROM file
+		UNION ALL SELECT MAX(fid) FROM file_to_delete2
+		UNION ALL SELECT MAX(fid) FROM file_to_delete
+		UNION ALL SELECT MAX(fid) FROM file_to_delete_later) AS taken`
+)
+
+// fidTaken reports whether fid is a file or queued for deletion (see fidTakenQuery).
+func fidTaken(ctx context.Context, q querier, fid int64) (bool, error) {
+	var one int
+	switch err := q.QueryRowContext(ctx, fidTakenQuery, fid, fid, fid, fid).Scan(&one); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
 // CreateTempfile inserts an open upload. With t.Fid == 0 it allocates a fresh fid (spec 6.2): the
-// tempfile auto-increment gives a candidate, and when that candidate is already a file or is not
-// above the floor read at open, the counter is re-seeded above MAX(file.fid) and the insert
-// repeated. An explicit fid that is a file or tempfile already, or not above the floor, is
-// ErrFidInUse.
+// tempfile auto-increment gives a candidate, and when that candidate is taken (a file, or queued
+// for deletion; see fidTakenQuery) or is not above the floor read at open, the counter is
+// re-seeded above the highest taken fid and the insert repeated. An explicit fid that is taken or
+// a tempfile already, or not above the floor, is ErrFidInUse.
 func (s *Store) CreateTempfile(ctx context.Context, t store.Tempfile) (int64, error) {
 	if err := s.checkKey(t.Key); err != nil {
 		return 0, err
@@ -44,24 +80,23 @@ func (s *Store) CreateTempfile(ctx context.Context, t store.Tempfile) (int64, er
 				return err
 			}
 			if fid > s.minFid {
-				var one int
-				err = tx.QueryRowContext(ctx, "SELECT 1 FROM file WHERE fid = ?", fid).Scan(&one)
-				if errors.Is(err, sql.ErrNoRows) {
-					fresh = true
-					return nil
-				}
+				taken, err := fidTaken(ctx, tx, fid)
 				if err != nil {
 					return err
 				}
+				if !taken {
+					fresh = true
+					return nil
+				}
 			}
-			// Stale candidate: drop it and push the counter above every committed fid by inserting
-			// (and removing) a placeholder row at MAX(file.fid). Auto-increment counters never go
-			// below a value once inserted.
+			// Stale candidate: drop it and push the counter above every taken fid by inserting
+			// (and removing) a placeholder row at the highest one. Auto-increment counters never
+			// go below a value once inserted.
 			if _, err := tx.ExecContext(ctx, "DELETE FROM tempfile WHERE fid = ?", fid); err != nil {
 				return err
 			}
 			var max int64
-			if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(fid), 0) FROM file").Scan(&max); err != nil {
+			if err := tx.QueryRowContext(ctx, fidTakenMaxQuery).Scan(&max); err != nil {
 				return err
 			}
 			if s.minFid > max {
@@ -82,7 +117,7 @@ func (s *Store) CreateTempfile(ctx context.Context, t store.Tempfile) (int64, er
 		if fresh {
 			return fid, nil
 		}
-		s.log.Info("store: fid counter was behind the file table; re-seeded", "candidate", fid)
+		s.log.Info("store: fid counter was behind the file table or the delete queues; re-seeded", "candidate", fid)
 	}
 	return 0, s.errf("create tempfile", errors.New("could not allocate a fresh fid"))
 }
@@ -92,12 +127,11 @@ func (s *Store) createTempfileAt(ctx context.Context, t store.Tempfile, devids s
 		return fidInUse(s, t.Fid)
 	}
 	return s.tx(ctx, "create tempfile", func(tx *sql.Tx) error {
-		var one int
-		switch err := tx.QueryRowContext(ctx, "SELECT 1 FROM file WHERE fid = ?", t.Fid).Scan(&one); {
-		case err == nil:
-			return fidInUse(s, t.Fid)
-		case !errors.Is(err, sql.ErrNoRows):
+		switch taken, err := fidTaken(ctx, tx, t.Fid); {
+		case err != nil:
 			return err
+		case taken:
+			return fidInUse(s, t.Fid)
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) VALUES (?, ?, ?, ?, ?, ?)",
 			t.Fid, t.CreateTime, t.ClassID, t.DomainID, t.Key, devids)
@@ -198,11 +232,22 @@ func (s *Store) StaleTempfiles(ctx context.Context, olderThan int64, limit int) 
 		"SELECT "+tempfileCols+" FROM tempfile WHERE createtime < ? ORDER BY fid LIMIT ?", olderThan, limit)
 }
 
-// MaxFid returns the highest committed fid (0 when there is none).
+// MaxFid returns the highest committed fid (0 when there is none). Fids queued for deletion are
+// not counted: callers (fsck's end, the tracker's explicit-fid floor) mean files.
 func (s *Store) MaxFid(ctx context.Context) (int64, error) {
 	var max int64
 	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(fid), 0) FROM file").Scan(&max); err != nil {
 		return 0, s.errf("max fid", err)
+	}
+	return max, nil
+}
+
+// maxTakenFid returns the highest fid that is a file or queued for deletion (0 when there is
+// none): the floor of fid allocation read at open.
+func (s *Store) maxTakenFid(ctx context.Context) (int64, error) {
+	var max int64
+	if err := s.w.QueryRowContext(ctx, fidTakenMaxQuery).Scan(&max); err != nil {
+		return 0, s.errf("max taken fid", err)
 	}
 	return max, nil
 }

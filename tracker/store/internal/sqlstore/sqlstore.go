@@ -69,7 +69,7 @@ type Store struct {
 	close  func() error
 	log    *slog.Logger
 	name   string
-	minFid int64 // MAX(file.fid) when the store was opened; fids at or below it are never handed out
+	minFid int64 // highest fid that was a file or queued for deletion at open; fids at or below it are never handed out
 
 	locateStmt *sql.Stmt // locateQuery, prepared on r
 	locs       *locCache // nil: Locate reads the database every time
@@ -80,8 +80,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// New returns a Store over an existing schema. It reads MAX(file.fid) as the floor below which
-// no fid is ever allocated (spec 6.2: it protects against an auto-increment counter that went back).
+// New returns a Store over an existing schema. It reads the highest fid that is a file or queued
+// for deletion (file_to_delete2, file_to_delete, file_to_delete_later) as the floor at or below
+// which no fid is ever allocated (spec 6.2 reads MAX(file.fid): it protects against an
+// auto-increment counter that went back; a queued fid needs it too, see fidTakenQuery).
 func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Write == nil || o.Dialect == nil || o.Lock == nil {
 		return nil, errors.New("sqlstore: Options.Write, Dialect and Lock are required")
@@ -93,7 +95,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	max, err := s.MaxFid(ctx)
+	max, err := s.maxTakenFid(ctx)
 	if err != nil {
 		return nil, err
 	}
