@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -361,7 +362,7 @@ func TestRetention(t *testing.T) {
 }
 
 // waitFiles waits until the directory dir holds a file not in seen, and returns the names of its
-// files.
+// files. A file still being written (".tmp", renamed into place when whole) is not one of them.
 func waitFiles(t *testing.T, dir string, seen []string) []string {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute) // a bound on a hang, not a performance threshold
@@ -370,6 +371,9 @@ func waitFiles(t *testing.T, dir string, seen []string) []string {
 		var names []string
 		fresh := false
 		for _, e := range es {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				continue
+			}
 			names = append(names, e.Name())
 			fresh = fresh || !slices.Contains(seen, e.Name())
 		}
