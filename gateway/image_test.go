@@ -121,15 +121,11 @@ func startCountingOrigin(t *testing.T, ip string, files map[string][]byte) *coun
 		o.mu.Lock()
 		o.hits[r.URL.Path]++
 		o.mu.Unlock()
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
+		// Set before ServeBytes writes; a 404 is unchanged, as http.NotFound sets its own type.
 		if strings.HasSuffix(r.URL.Path, ".txt") {
 			w.Header().Set("Content-Type", "text/plain")
 		}
-		w.Write(b)
+		testutil.ServeBytes(w, r, files)
 	})}
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {

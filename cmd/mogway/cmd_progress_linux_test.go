@@ -131,7 +131,7 @@ func TestUploadStdinFromDevNull(t *testing.T) {
 }
 
 // TestUploadProgressOnTerminal: docs/cli.md, upload draws a progress bar on stderr when stderr is a
-// terminal and the file is 4 MiB or more; a file one byte smaller gets none.
+// terminal and the file is 4 MiB or more, with its 100% line once; a file one byte smaller gets none.
 func TestUploadProgressOnTerminal(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Domains: map[string]map[string]int{"d": {}}})
 	tr := "--trackers=" + c.TrackerAddrs()[0]
@@ -160,6 +160,9 @@ func TestUploadProgressOnTerminal(t *testing.T) {
 			t.Errorf("mogway upload of %d bytes with stderr on %s drew %q, want a progress bar ending in %q", tt.size, tty.Name(), out, tt.bar)
 		case tt.bar == "" && out != "":
 			t.Errorf("mogway upload of %d bytes with stderr on %s drew %q, want nothing (under 4 MiB)", tt.size, tty.Name(), out)
+		case tt.bar != "" && strings.Count(out, "100%") != 1:
+			// TestProgressRedraws: the 100% line was drawn again by every Read at EOF and by done.
+			t.Errorf("mogway upload of %d bytes with stderr on %s drew %q: %d lines at 100%%, want 1", tt.size, tty.Name(), out, strings.Count(out, "100%"))
 		}
 		if r := mustMog(t, "info", tr, "--domain=d", "--key="+key); infoField(r.stdout, "length") != strconv.FormatInt(tt.size, 10) {
 			t.Errorf("%v\nwant length %d", r, tt.size)

@@ -35,12 +35,7 @@ func TestE2EImageHostileSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(b)
+		testutil.ServeBytes(w, r, files)
 	})}
 	go origin.Serve(ln)
 	t.Cleanup(func() { origin.Close() })

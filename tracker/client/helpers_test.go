@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mogway/mogway/internal/testutil"
 	"github.com/mogway/mogway/tracker/mogproto"
 )
 
@@ -263,13 +264,8 @@ func newStorageNode(t *testing.T, handler http.HandlerFunc) *storageNode {
 				w.WriteHeader(http.StatusCreated)
 			case http.MethodGet:
 				sn.mu.Lock()
-				b, ok := sn.files[r.URL.Path]
-				sn.mu.Unlock()
-				if !ok {
-					http.NotFound(w, r)
-					return
-				}
-				w.Write(b)
+				defer sn.mu.Unlock()
+				testutil.ServeBytes(w, r, sn.files)
 			}
 		}
 	}

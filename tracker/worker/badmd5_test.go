@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -168,12 +167,8 @@ func TestReplicateReadsBackAfterFailedProbe(t *testing.T) {
 	h.front(1, m.wrap)
 	w := h.run(testConfig(), nil)
 	f := h.storedMD5("k", []byte("replicated to a node that garbles it"))
-	ctx := context.Background()
 	w.Kick(JobReplicate)
-	waitFor(t, "replication row settled", func() bool {
-		j, err := h.st.QueueJobs(ctx, store.QueueReplicate, f.Fid)
-		return errors.Is(err, store.ErrNotFound) || err == nil && j.FailCount > 0
-	})
+	waitFor(t, "replication row settled", func() bool { return h.rowSettled(store.QueueReplicate, f.Fid) })
 	if on := h.fileOn(f.Fid); !reflect.DeepEqual(on, []int{1}) {
 		t.Fatalf("FileOn(%d) = %v, want [1]: the garbled replica on dev2 must not be recorded", f.Fid, on)
 	}
