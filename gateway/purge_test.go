@@ -13,6 +13,7 @@ import (
 
 	"github.com/mogway/mogway/cache"
 	"github.com/mogway/mogway/internal/conf"
+	"github.com/mogway/mogway/internal/metrics/metricstest"
 	"github.com/mogway/mogway/purge"
 )
 
@@ -193,4 +194,50 @@ func TestPurgeWithoutCacheStillForwards(t *testing.T) {
 		t.Fatalf("PURGE through gw1 = %+v, want nothing purged on gw1 and 1 entry on %s", res, peer)
 	}
 	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
+}
+
+// docs/purge.md: the journal survives restarts. A gateway restarted on the same journal_dir while
+// its peer is still down reports the purge it owes (Stats and the journal-pending gauge), and
+// delivers it once the peer answers again.
+func TestPurgeJournalSurvivesGatewayRestart(t *testing.T) {
+	t.Parallel()
+	_, ft, data := storedObject(t, "a.jpg", 17, 2000)
+
+	// gw2 caches the object on disk, then goes down.
+	addr2 := deadAddr(t, "127.0.0.22")
+	cfg2 := cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
+	g2, stop2 := startGatewayAt(t, cfg2, Deps{Tracker: ft}, addr2)
+	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
+	waitFor(t, "gw2 entry on disk", func() bool { return g2.srv.cache.Stats().Disk.Entries == 1 })
+	stop2()
+
+	cfg1 := cacheRouteConfig(cache.Config{})
+	cfg1.Purge = &purge.Config{Peers: []string{addr2}, JournalDir: t.TempDir(),
+		PeerTimeout: conf.Duration(2 * time.Second), RetryMin: conf.Duration(20 * time.Millisecond),
+		RetryMax: conf.Duration(100 * time.Millisecond)}
+	g1, stop1 := startGatewayAt(t, cfg1, Deps{Tracker: ft}, "127.0.0.1:0")
+	if code, body := doPurge(t, testClient(), g1.base+"/purge/d/a.jpg"); code != 404 || !strings.Contains(body, `"status":"queued"`) {
+		t.Fatalf("PURGE with the peer down = %d %s, want 404 with the peer queued", code, body)
+	}
+	stop1()
+
+	// gw1 restarts on the same journal_dir; gw2 is still down.
+	g1b := startGateway(t, cfg1, Deps{Tracker: ft})
+	if got := g1b.srv.Stats().Purge.Pending; got != 1 {
+		t.Errorf("restarted gw1 Stats().Purge.Pending = %d, want 1", got)
+	}
+	if got := metricstest.Scrape(t, g1b.base+"/metrics").Value("mogway_gateway_purge_journal_pending"); got != 1 {
+		t.Errorf("restarted gw1 mogway_gateway_purge_journal_pending = %v, want 1", got)
+	}
+
+	// gw2 comes back with its disk cache; the restarted gw1 delivers the purge.
+	g2b, _ := startGatewayAt(t, cfg2, Deps{Tracker: ft}, addr2)
+	waitFor(t, "journal delivered", func() bool { return g1b.srv.Stats().Purge.Pending == 0 })
+	if got := g2b.srv.cache.Stats().Disk.Entries; got != 0 {
+		t.Errorf("gw2 disk entries after the journaled purge = %d, want 0", got)
+	}
+	if got := metricstest.Scrape(t, g1b.base+"/metrics").Value("mogway_gateway_purge_journal_pending"); got != 0 {
+		t.Errorf("gw1 mogway_gateway_purge_journal_pending after delivery = %v, want 0", got)
+	}
+	fetchCached(t, "GET", g2b.base+"/d/a.jpg", data, "MISS")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -214,13 +215,17 @@ func TestJournalSurvivesRestart(t *testing.T) {
 		t.Fatalf("Handle(/x) = %d %+v, want 200 with the peer queued", resp.Status, res)
 	}
 
-	// The sending node restarts before the peer comes back.
-	a2, err := New(cfg, newRecorder(), nil)
+	// The sending node restarts before the peer comes back, and logs how many purges it owes.
+	var logBuf testutil.SyncBuffer
+	a2, err := New(cfg, newRecorder(), slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st := a2.Stats(); st.Pending != 1 {
 		t.Fatalf("restarted Stats().Pending = %d, want 1", st.Pending)
+	}
+	if log := logBuf.String(); !strings.Contains(log, `msg="purge journal: purges pending for peers" entries=1`) {
+		t.Errorf("start-up log = %q, want the number of purges pending", log)
 	}
 	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder("/x"))
 	runService(t, a2)
@@ -518,4 +523,102 @@ func staticPurgeDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// docs/purge.md: once journal_limit purges wait for a peer, the next one is recorded as a purge of
+// everything for that peer, which replaces them, and that purge of everything is what the peer
+// gets when it answers again.
+func TestJournalLimitDeliversPurgeOfEverything(t *testing.T) {
+	t.Parallel()
+	cAddr := reserveAddr(t, "127.0.0.20")
+	cfg := peerConfig("gw-a", t.TempDir(), cAddr)
+	cfg.JournalLimit = 2
+	a, err := New(cfg, newRecorder(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"/img/a.jpg", "/img/b.jpg", "/css/c.css"} {
+		resp := a.Handle(context.Background(), Request{Method: "PURGE", Path: key, Authorization: "Bearer " + testToken})
+		if res := decodeResult(t, resp); len(res.Nodes) != 2 || res.Nodes[1].Status != NodeQueued {
+			t.Fatalf("Handle(%s) = %d %+v, want the down peer queued", key, resp.Status, res)
+		}
+	}
+	if got, want := pendingOf(a.journal, cAddr), []pend{{"/*", false}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pending for the down peer past journal_limit 2 = %+v, want %+v", got, want)
+	}
+	if st := a.Stats(); st.Pending != 1 || st.Journaled != 3 {
+		t.Errorf("Stats() = %+v, want 3 journaled and 1 pending", st)
+	}
+
+	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder("/img/a.jpg", "/img/b.jpg", "/css/c.css", "/other"))
+	runService(t, a)
+	waitFor(t, "gw-c to receive the purge of everything", func() bool { return len(c.rec.Calls()) > 0 })
+	if got, want := c.rec.Calls(), []call{{"all", "", false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-c target calls = %+v, want %+v", got, want)
+	}
+	for _, p := range []string{"/img/a.jpg", "/css/c.css", "/other"} {
+		if c.rec.Has(p) {
+			t.Errorf("gw-c still caches %s after the purge of everything", p)
+		}
+	}
+	waitFor(t, "gw-a journal to drain", func() bool { return a.Stats().Pending == 0 })
+	if n := fileLines(t, filepath.Join(cfg.JournalDir, JournalFile)); n != 0 {
+		t.Errorf("gw-a journal has %d lines after delivery, want 0", n)
+	}
+}
+
+// docs/purge.md: a journal line that cannot be read (cut short by a crash, or zeroed blocks) is
+// skipped at start-up with a warning; the purges on the other lines are kept, in order, and
+// delivered, and the file is rewritten without the unreadable lines.
+func TestJournalUnreadableLinesKeepTheOthers(t *testing.T) {
+	t.Parallel()
+	cAddr := reserveAddr(t, "127.0.0.21")
+	cfg := peerConfig("gw-a", t.TempDir(), cAddr)
+	a1, err := New(cfg, newRecorder(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/one", "/two", "/three"}
+	for _, key := range paths {
+		a1.Handle(context.Background(), Request{Method: "PURGE", Path: key, Authorization: "Bearer " + testToken})
+	}
+	path := filepath.Join(cfg.JournalDir, JournalFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) != 4 || lines[3] != "" {
+		t.Fatalf("journal before the damage = %q, want 3 lines", data)
+	}
+	// Zeroed blocks between the first two lines, a line cut short between the last two, and a
+	// torn append at the end.
+	damaged := lines[0] + "\x00\x00\x00\x00\n" + lines[1] + `{"add":{"id":7,"peer":"` + "\n" + lines[2] + `{"add":{"id":8,"pe`
+	if err := os.WriteFile(path, []byte(damaged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var logBuf testutil.SyncBuffer
+	a2, err := New(cfg, newRecorder(), slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatalf("New over a damaged journal: %v", err)
+	}
+	if st := a2.Stats(); st.Pending != 3 {
+		t.Errorf("Stats().Pending over a damaged journal = %d, want 3", st.Pending)
+	}
+	if log := logBuf.String(); !strings.Contains(log, "level=WARN msg=\"purge journal: skipped unreadable lines\"") ||
+		!strings.Contains(log, "lines=3") {
+		t.Errorf("log = %q, want a warning that 3 unreadable lines were skipped", log)
+	}
+	if data, _ := os.ReadFile(path); string(data) != lines[0]+lines[1]+lines[2] {
+		t.Errorf("journal after start-up = %q, want the 3 readable lines only", data)
+	}
+	c := startNode(t, cAddr, peerConfig("gw-c", t.TempDir()), newRecorder(append(paths, "/four")...))
+	runService(t, a2)
+	waitFor(t, "gw-c to receive the journaled purges", func() bool { return len(c.rec.Calls()) >= len(paths) })
+	want := []call{{"uri", "/one", false}, {"uri", "/two", false}, {"uri", "/three", false}}
+	if got := c.rec.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("gw-c target calls = %+v, want %+v", got, want)
+	}
+	waitFor(t, "gw-a journal to drain", func() bool { return a2.Stats().Pending == 0 })
 }

@@ -50,6 +50,7 @@ type journal struct {
 	nextID  uint64
 	pending []entry // in ID order
 	done    int     // delivered records in the file since the last rewrite
+	torn    bool    // the last append failed and may have left part of a line at the end of the file
 }
 
 // openJournal loads dir/JournalFile (creating dir if needed), drops entries for peers that known
@@ -256,17 +257,24 @@ func (j *journal) len() int {
 	return len(j.pending)
 }
 
-// appendLocked writes one record and fsyncs it.
+// appendLocked writes one record and fsyncs it. After a failed append it starts with a newline:
+// a write cut short (a full disk) leaves part of a line, and a record glued to it would be
+// unreadable at the next start, so the fragment must stay on a line of its own, to be skipped.
 func (j *journal) appendLocked(r record) error {
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("purge: journal: %w", err)
 	}
+	var buf []byte
+	if j.torn {
+		buf = append(buf, '\n')
+	}
+	buf = append(append(buf, line...), '\n')
 	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("purge: journal: %w", err)
 	}
-	_, err = f.Write(append(line, '\n'))
+	_, err = f.Write(buf)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -274,8 +282,10 @@ func (j *journal) appendLocked(r record) error {
 		err = cerr
 	}
 	if err != nil {
+		j.torn = true
 		return fmt.Errorf("purge: journal %s: %w", j.path, err)
 	}
+	j.torn = false
 	return nil
 }
 
@@ -316,6 +326,6 @@ func (j *journal) rewriteLocked() (err error) {
 	if err = fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("purge: journal: %w", err)
 	}
-	j.done = 0
+	j.done, j.torn = 0, false
 	return nil
 }
