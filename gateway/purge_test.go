@@ -119,23 +119,39 @@ func TestPurgeBehindTrustedProxyUsesRealIP(t *testing.T) {
 	}
 }
 
-func TestPurgeClusterPeerDownThenBack(t *testing.T) {
-	t.Parallel()
-	n, ft, data := storedObject(t, "a.jpg", 17, 2000)
+// peerDown is a gateway (gw2) that cached d/a.jpg on disk and then went down, and the configuration
+// of a gateway (gw1) whose purges go to it, journaled while it is down and retried quickly.
+type peerDown struct {
+	node    *storageNode
+	ft      *fakeTracker
+	data    []byte
+	addr    string // gw2's address, to start it again on
+	peerCfg Config // gw2's configuration, with the same disk cache
+	cfg     Config // gw1's
+}
 
-	// gw2 caches the object on disk, then goes down.
-	addr2 := deadAddr(t, "127.0.0.3")
-	cfg2 := cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
-	g2, stop2 := startGatewayAt(t, cfg2, Deps{Tracker: ft}, addr2)
-	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
+// cachedThenDown starts gw2 on ip, caches d/a.jpg on its disk and stops it.
+func cachedThenDown(t *testing.T, ip string) peerDown {
+	t.Helper()
+	p := peerDown{addr: deadAddr(t, ip)}
+	p.node, p.ft, p.data = storedObject(t, "a.jpg", 17, 2000)
+	p.peerCfg = cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
+	g2, stop2 := startGatewayAt(t, p.peerCfg, Deps{Tracker: p.ft}, p.addr)
+	fetchCached(t, "GET", g2.base+"/d/a.jpg", p.data, "MISS")
 	waitFor(t, "gw2 entry on disk", func() bool { return g2.srv.cache.Stats().Disk.Entries == 1 })
 	stop2()
-
-	cfg1 := cacheRouteConfig(cache.Config{})
-	cfg1.Purge = &purge.Config{Peers: []string{addr2}, JournalDir: t.TempDir(),
+	p.cfg = cacheRouteConfig(cache.Config{})
+	p.cfg.Purge = &purge.Config{Peers: []string{p.addr}, JournalDir: t.TempDir(),
 		PeerTimeout: conf.Duration(2 * time.Second), RetryMin: conf.Duration(20 * time.Millisecond),
 		RetryMax: conf.Duration(100 * time.Millisecond)}
-	g1 := startGateway(t, cfg1, Deps{Tracker: ft})
+	return p
+}
+
+func TestPurgeClusterPeerDownThenBack(t *testing.T) {
+	t.Parallel()
+	p := cachedThenDown(t, "127.0.0.3")
+	n, ft, data, addr2, cfg2 := p.node, p.ft, p.data, p.addr, p.peerCfg
+	g1 := startGateway(t, p.cfg, Deps{Tracker: ft})
 	fetchCached(t, "GET", g1.base+"/d/a.jpg", data, "MISS")
 	waitFills(t, g1, 1)
 	code, body := doPurge(t, testClient(), g1.base+"/purge/d/a.jpg")
@@ -201,20 +217,8 @@ func TestPurgeWithoutCacheStillForwards(t *testing.T) {
 // delivers it once the peer answers again.
 func TestPurgeJournalSurvivesGatewayRestart(t *testing.T) {
 	t.Parallel()
-	_, ft, data := storedObject(t, "a.jpg", 17, 2000)
-
-	// gw2 caches the object on disk, then goes down.
-	addr2 := deadAddr(t, "127.0.0.22")
-	cfg2 := cacheRouteConfig(cache.Config{Disk: cache.DiskConfig{Path: t.TempDir()}})
-	g2, stop2 := startGatewayAt(t, cfg2, Deps{Tracker: ft}, addr2)
-	fetchCached(t, "GET", g2.base+"/d/a.jpg", data, "MISS")
-	waitFor(t, "gw2 entry on disk", func() bool { return g2.srv.cache.Stats().Disk.Entries == 1 })
-	stop2()
-
-	cfg1 := cacheRouteConfig(cache.Config{})
-	cfg1.Purge = &purge.Config{Peers: []string{addr2}, JournalDir: t.TempDir(),
-		PeerTimeout: conf.Duration(2 * time.Second), RetryMin: conf.Duration(20 * time.Millisecond),
-		RetryMax: conf.Duration(100 * time.Millisecond)}
+	p := cachedThenDown(t, "127.0.0.22")
+	ft, data, addr2, cfg1, cfg2 := p.ft, p.data, p.addr, p.cfg, p.peerCfg
 	g1, stop1 := startGatewayAt(t, cfg1, Deps{Tracker: ft}, "127.0.0.1:0")
 	if code, body := doPurge(t, testClient(), g1.base+"/purge/d/a.jpg"); code != 404 || !strings.Contains(body, `"status":"queued"`) {
 		t.Fatalf("PURGE with the peer down = %d %s, want 404 with the peer queued", code, body)
