@@ -2,6 +2,7 @@ package conf
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,19 +23,28 @@ func TestParseSize(t *testing.T) {
 		"1.5GiB": 3 << 29,
 		"64M":    64 << 20,
 		"12 MiB": 12 << 20,
+		// Whole numbers are read exactly, not rounded through a float64 (FuzzSizeString).
+		"9007199254740993":    1<<53 + 1,
+		"4611686018427387903": 1<<62 - 1,
+		"4194304TiB":          1 << 62,
 	})
-	testutil.Rejects(t, "ParseSize", ParseSize, "", "-1", "MiB", "12 parsecs")
+	// NaN converted to a negative Size (FuzzParseSize); above 1<<62 is too large, not rounded to it.
+	testutil.Rejects(t, "ParseSize", ParseSize, "", "-1", "MiB", "12 parsecs", "NaN", "nanKiB",
+		"4611686018427387905", "4194305TiB", "1e300")
 }
 
 func TestParseDuration(t *testing.T) {
 	testutil.Parses(t, "ParseDuration", ParseDuration, map[string]time.Duration{
-		"30s":   30 * time.Second,
-		"250ms": 250 * time.Millisecond,
-		"12h":   12 * time.Hour,
-		"30d":   30 * 24 * time.Hour,
-		"1d12h": 36 * time.Hour,
+		"30s":                        30 * time.Second,
+		"250ms":                      250 * time.Millisecond,
+		"12h":                        12 * time.Hour,
+		"30d":                        30 * 24 * time.Hour,
+		"1d12h":                      36 * time.Hour,
+		"106751d23h47m16.854775807s": math.MaxInt64,
 	})
-	testutil.Rejects(t, "ParseDuration", ParseDuration, "", "3 days", "xd", "-5s")
+	// Days beyond time.Duration wrapped around: "213504d" read as 25m26s (FuzzParseDuration).
+	testutil.Rejects(t, "ParseDuration", ParseDuration, "", "3 days", "xd", "-5s",
+		"106752d", "213504d", "106751d23h47m16.854775808s", "106751d2562047h")
 }
 
 type testRoute struct {

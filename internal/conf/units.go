@@ -7,6 +7,7 @@ package conf
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -53,16 +54,28 @@ func ParseSize(s string) (Size, error) {
 			break
 		}
 	}
+	// A whole number is read exactly: through a float64, sizes above 2^53 came back rounded, so
+	// "9007199254740993" read as ...992 and a size did not read back from its String form.
+	if n, err := strconv.ParseUint(lower, 10, 64); err == nil {
+		if n > uint64(maxSize/Size(mult)) {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+		return Size(n) * Size(mult), nil
+	}
 	n, err := strconv.ParseFloat(lower, 64)
-	if err != nil || n < 0 {
+	// !(n >= 0) also refuses NaN ("nan", "NaNKiB"), which converted to a negative Size.
+	if err != nil || !(n >= 0) {
 		return 0, fmt.Errorf("invalid size %q; write a number with an optional unit, e.g. 512KiB, 64MiB, 1GiB", s)
 	}
 	v := n * float64(mult)
-	if v > float64(1<<62) {
+	if v > float64(maxSize) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return Size(v), nil
 }
+
+// maxSize is the largest size ParseSize accepts.
+const maxSize Size = 1 << 62
 
 // String formats the size with the largest binary unit that divides it exactly.
 func (s Size) String() string {
@@ -117,7 +130,17 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("invalid duration %q; write e.g. 30s, 5m, 12h or 30d", s)
 		}
 	}
-	d += time.Duration(days) * 24 * time.Hour
+	// Days beyond time.Duration wrapped around: "213504d" read as 25m26s.
+	const day = 24 * time.Hour
+	if days > int64(math.MaxInt64/day) || days < -int64(math.MaxInt64/day) {
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
+	dd := time.Duration(days) * day
+	sum := dd + d
+	if dd > 0 && d > 0 && sum < 0 || dd < 0 && d < 0 && sum >= 0 {
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
+	d = sum
 	if d < 0 {
 		return 0, fmt.Errorf("negative duration %q", s)
 	}
