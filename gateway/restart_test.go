@@ -162,6 +162,9 @@ func TestClusterUploadAfterNodeRestart(t *testing.T) {
 		t.Fatalf("PUT = %d %q, want 201", code, body)
 	}
 	c.StopNode(t, 0)
+	// The tracker sees the node gone first: "writeable" from before the crash would let the PUT go
+	// to create_open between the restart and the monitor round that notices it (no_devices, 503).
+	c.WaitObserved(t, 0, "unreachable", c.DevIDs(0)...)
 	c.StartNode(t, 0)
 	c.WaitWritable(t, 0, c.DevIDs(0)...)
 	data[0]++
