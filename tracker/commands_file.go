@@ -14,6 +14,7 @@ import (
 	"github.com/mogway/mogway/tracker/mogproto"
 	"github.com/mogway/mogway/tracker/node"
 	"github.com/mogway/mogway/tracker/store"
+	"github.com/mogway/mogway/tracker/worker"
 )
 
 // fileCommander is what the file commands (create_open to list_fids) ask of the store.
@@ -251,7 +252,7 @@ func (q *query) createClose() (mogproto.Args, error) {
 			Length:   size,
 		},
 		DevIDs:    []int{int(devid)},
-		Replicate: replicaTarget(class) > 1,
+		Replicate: worker.Copies(class) > 1,
 	}
 	if sum != nil && class.HashType == sum.Type {
 		c.Checksum = sum
@@ -267,17 +268,6 @@ func (q *query) createClose() (mogproto.Args, error) {
 		q.s.kick(jobDelete)
 	}
 	return nil, nil
-}
-
-// replicaTarget is the number of copies a class wants: the N of MultipleHosts(N) or
-// MultipleDevices(N) when given, else the class mindevcount, as the replicate worker counts them.
-func replicaTarget(c store.Class) int {
-	if m := storedReplPolicy.FindStringSubmatch(c.ReplPolicy); m != nil && m[1] != "" {
-		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
-			return n
-		}
-	}
-	return c.MinDevCount
 }
 
 // getPathsStack is the number of copies of a key get_paths orders without allocating.

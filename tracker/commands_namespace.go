@@ -11,11 +11,6 @@ import (
 // MultipleHosts(N).
 var replPolicy = regexp.MustCompile(`^(MultipleHosts)\((\d*)\)$`)
 
-// storedReplPolicy matches the replication policies the workers honour in a class row, spaced as
-// they accept them: MultipleHosts(N), and MultipleDevices(N), which create_class refuses but a
-// Perl tracker may have written. Its group is N.
-var storedReplPolicy = regexp.MustCompile(`^\s*(?:MultipleHosts|MultipleDevices)\s*\(\s*(\d*)\s*\)\s*$`)
-
 // defaultReplPolicy is how an empty replpolicy reads back.
 const defaultReplPolicy = "MultipleHosts()"
 

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mogway/mogway/tracker/store"
 )
 
 // verdict is a replication policy's answer for one fid.
@@ -62,6 +64,16 @@ func parsePolicy(s string) (policy, error) {
 		p.min = n
 	}
 	return p, nil
+}
+
+// Copies is the number of copies class c wants, as replication counts them: the N of its
+// MultipleHosts(N) or MultipleDevices(N) policy when given, else its mindevcount (also for a
+// policy it cannot read, which replication then treats as MultipleHosts()).
+func Copies(c store.Class) int {
+	if p, err := parsePolicy(c.ReplPolicy); err == nil && p.min > 0 {
+		return p.min
+	}
+	return c.MinDevCount
 }
 
 // decide applies the MultipleHosts rules (spec 5.5) to a fid held on the non-dead devices on.
