@@ -178,7 +178,7 @@ func (s *Server) Serve(ctx context.Context, httpLn, mgmtLn net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
 		if serr := s.http.ShutdownWithContext(sctx); serr != nil {
 			s.log.Warn("graceful stop timed out; closing busy connections", "err", serr)
-			s.closeHTTPConns()
+			s.conns.CloseAll()
 		}
 		cancel()
 		// fasthttp's Shutdown does nothing if its Serve has not registered the listener yet (the
@@ -218,7 +218,7 @@ func (s *Server) Close() error {
 	for _, ln := range lns {
 		ln.Close()
 	}
-	s.closeHTTPConns()
+	s.conns.CloseAll()
 	s.closeMgmtConns()
 	s.wg.Wait()
 	s.requests.Wait() // handlers whose connections were cut clean up their temp files
@@ -265,9 +265,6 @@ func (s *Server) trackHTTPConn(c net.Conn, st fasthttp.ConnState) {
 		c.Close()
 	}
 }
-
-// closeHTTPConns cuts every open HTTP connection, busy or idle.
-func (s *Server) closeHTTPConns() { s.conns.CloseAll() }
 
 func (s *Server) closeMgmtConns() {
 	s.mu.Lock()
