@@ -13,6 +13,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/mogway/mogway/tracker/store/dsn"
+	"github.com/mogway/mogway/tracker/store/internal/sqlstore"
 )
 
 // namespaceTables are the tables whose rows make a database "not empty" for Restore.
@@ -172,9 +173,9 @@ func nextFid(ctx context.Context, src *sql.DB) (int64, error) {
 	var seq, maxFid sql.NullInt64
 	// MAX: a backup made before setFidCounter may hold two rows for tempfile.
 	_ = src.QueryRowContext(ctx, "SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'tempfile'").Scan(&seq)
-	err := src.QueryRowContext(ctx, `SELECT MAX(m) FROM (
-		SELECT MAX(fid) AS m FROM file UNION ALL SELECT MAX(fid) FROM tempfile
-		UNION ALL SELECT MAX(fid) FROM file_to_delete2 UNION ALL SELECT MAX(fid) FROM file_to_delete)`).Scan(&maxFid)
+	// Every taken fid (a file or queued for deletion), as the store's own floor, and the open uploads.
+	err := src.QueryRowContext(ctx, `SELECT MAX(m) FROM (SELECT (`+sqlstore.MaxTakenFidQuery+`) AS m
+		UNION ALL SELECT MAX(fid) FROM tempfile)`).Scan(&maxFid)
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}

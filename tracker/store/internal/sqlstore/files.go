@@ -12,7 +12,7 @@ import (
 )
 
 // maxReseeds bounds the re-seeding loop of fid allocation. Each round moves the counter above
-// every taken fid (fidTakenMaxQuery), so a second round is only needed when another tracker
+// every taken fid (MaxTakenFidQuery), so a second round is only needed when another tracker
 // commits meanwhile.
 const maxReseeds = 10
 
@@ -30,8 +30,9 @@ const (
 		UNION ALL SELECT 1 FROM file_to_delete2 WHERE fid = ?
 		UNION ALL SELECT 1 FROM file_to_delete WHERE fid = ?
 		UNION ALL SELECT 1 FROM file_to_delete_later WHERE fid = ? LIMIT 1`
-	// fidTakenMaxQuery returns the highest taken fid, or 0: each MAX reads one end of a primary key.
-	fidTakenMaxQuery = `SELECT COALESCE(MAX(m), 0) FROM (
+	// MaxTakenFidQuery returns the highest taken fid, or 0: each MAX reads one end of a primary key.
+	// The backup package puts it in its own floor (a restored database's first fid).
+	MaxTakenFidQuery = `SELECT COALESCE(MAX(m), 0) FROM (
 		SELECT MAX(fid) AS m FROM file
 		UNION ALL SELECT MAX(fid) FROM file_to_delete2
 		UNION ALL SELECT MAX(fid) FROM file_to_delete
@@ -96,7 +97,7 @@ func (s *Store) CreateTempfile(ctx context.Context, t store.Tempfile) (int64, er
 				return err
 			}
 			var max int64
-			if err := tx.QueryRowContext(ctx, fidTakenMaxQuery).Scan(&max); err != nil {
+			if err := tx.QueryRowContext(ctx, MaxTakenFidQuery).Scan(&max); err != nil {
 				return err
 			}
 			if s.minFid > max {
@@ -246,7 +247,7 @@ func (s *Store) MaxFid(ctx context.Context) (int64, error) {
 // none): the floor of fid allocation read at open.
 func (s *Store) maxTakenFid(ctx context.Context) (int64, error) {
 	var max int64
-	if err := s.w.QueryRowContext(ctx, fidTakenMaxQuery).Scan(&max); err != nil {
+	if err := s.w.QueryRowContext(ctx, MaxTakenFidQuery).Scan(&max); err != nil {
 		return 0, s.errf("max taken fid", err)
 	}
 	return max, nil
