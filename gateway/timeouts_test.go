@@ -117,8 +117,7 @@ func TestClientReadBoundsRequestHead(t *testing.T) {
 
 	halfHead := func(name string, c net.Conn, br *bufio.Reader) {
 		t.Helper()
-		start := time.Now()
-		c.SetDeadline(time.Now().Add(cutBound))
+		c.SetDeadline(time.Now().Add(cutBound)) // a slower 408 fails the read below
 		if _, err := io.WriteString(c, "GET /d/k HTTP/1.1\r\nHost: x\r\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -127,8 +126,8 @@ func TestClientReadBoundsRequestHead(t *testing.T) {
 			t.Fatalf("%s: half a head: %v; want a 408 within %v (client_read 1s)", name, err, cutBound)
 		}
 		io.Copy(io.Discard, resp.Body) //nolint:errcheck // the status is what counts
-		if took := time.Since(start); resp.StatusCode != 408 || took > cutBound {
-			t.Errorf("%s: half a head = %d after %v; want 408 within %v (client_read 1s)", name, resp.StatusCode, took, cutBound)
+		if resp.StatusCode != 408 {
+			t.Errorf("%s: half a head = %d; want 408 (client_read 1s)", name, resp.StatusCode)
 		}
 		if _, err := br.ReadByte(); err != io.EOF {
 			t.Errorf("%s: after the 408 the connection reads %v; want it closed (EOF)", name, err)
@@ -260,11 +259,10 @@ func TestMaxConnsPerNodeWaitBoundedByStorageConnect(t *testing.T) {
 	}()
 	waitFor(t, "the first request to hold the busy node's only connection", func() bool { return busy.requests.Load() == 1 })
 
-	start := time.Now()
-	code, _, body, err := getWithin(t, cutBound, g.base+"/d/lone")
-	if took := time.Since(start); err != nil || code != 502 || took > cutBound {
-		t.Errorf("GET of a lone copy whose node has no free connection = %d %q, %v after %v; want 502 within %v (storage_connect 300ms)",
-			code, body, err, took, cutBound)
+	code, _, body, err := getWithin(t, cutBound, g.base+"/d/lone") // a slower answer is an error
+	if err != nil || code != 502 {
+		t.Errorf("GET of a lone copy whose node has no free connection = %d %q, %v; want 502 within %v (storage_connect 300ms)",
+			code, body, err, cutBound)
 	}
 	code, _, body, err = get(t, "GET", g.base+"/d/two")
 	if err != nil || code != 200 || !bytes.Equal(body, data) {
@@ -273,10 +271,8 @@ func TestMaxConnsPerNodeWaitBoundedByStorageConnect(t *testing.T) {
 	if a := busy.accepted.Load(); a != 1 {
 		t.Errorf("the busy node accepted %d connections; want 1 (max_conns_per_node)", a)
 	}
-	for _, n := range g.srv.Stats().Nodes {
-		if n.Addr == busy.addr && (!n.Up || n.Failures != 0) {
-			t.Errorf("busy node: up %v, failures %d; want up with no failure counted", n.Up, n.Failures)
-		}
+	if n := nodeStats(t, g, busy.addr); !n.Up || n.Failures != 0 {
+		t.Errorf("busy node: up %v, failures %d; want up with no failure counted", n.Up, n.Failures)
 	}
 	busy.answer()
 	if code := <-held; code != 200 {

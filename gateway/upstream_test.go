@@ -22,6 +22,19 @@ func nodeRequests(g *gw, addr string) int64 {
 	return 0
 }
 
+// nodeStats returns the gateway's stats of the node or server at addr, failing the test when it
+// has none.
+func nodeStats(t *testing.T, g *gw, addr string) NodeStats {
+	t.Helper()
+	for _, n := range g.srv.Stats().Nodes {
+		if n.Addr == addr {
+			return n
+		}
+	}
+	t.Fatalf("no stats for node %s in %+v", addr, g.srv.Stats().Nodes)
+	return NodeStats{}
+}
+
 // maxFailsGroup is a gateway whose route /dev1/ has two upstream servers, on a settable clock: bad
 // answers every request 500 and is marked down by 2 failures within its fail_timeout of 10s
 // (next_upstream includes http_500); good holds data as fid.
@@ -437,9 +450,9 @@ func TestUpstreamDownServerStillTried(t *testing.T) {
 	if code, _, _, err := get(t, "GET", g.base+"/dev1/x"); err != nil || code != 502 {
 		t.Fatalf("first GET = %d, %v; want 502", code, err)
 	}
-	for _, n := range g.srv.Stats().Nodes {
-		if n.Up {
-			t.Fatalf("server %s is up after failing with max_fails 1; want both down", n.Addr)
+	for _, addr := range []string{flaky.addr, dead} {
+		if n := nodeStats(t, g, addr); n.Up {
+			t.Fatalf("server %s is up after failing with max_fails 1; want both down", addr)
 		}
 	}
 	code, _, body, err := get(t, "GET", g.base+"/dev1/x")

@@ -296,11 +296,7 @@ func TestE2ESIGTERMShipsLastChanges(t *testing.T) {
 	cfg := e2eTrackerConfig(t, "7500", fmt.Sprintf("  replicate:\n    to: \"file://%s\"\n    interval: 1m\n", replicaDir))
 	// The binary itself, whose main turns SIGTERM into a graceful stop.
 	tracker := startReal(t, "tracker", "-c", cfg, "--listen", "127.0.0.1:0", "--http-listen", "off", "--db", "sqlite:"+db)
-	m, exited := waitOutput(t, tracker.name, trackerStartingRE, tracker.out.String, tracker.exited)
-	if exited {
-		t.Fatalf("mogway %s exited before it served; log:\n%s", tracker.name, tracker.out.String())
-	}
-	tr := "--trackers=" + m[1]
+	tr := "--trackers=" + tracker.mustLog(t, trackerStartingRE)[1]
 	mustMog(t, "adm", tr, "domain", "add", "photos")
 	mustMog(t, "adm", tr, "class", "add", "photos", "last", "--mindevcount=3")
 	stopExpectingZero(t, tracker)

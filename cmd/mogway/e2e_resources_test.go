@@ -93,7 +93,7 @@ func checkFDsReleased(t *testing.T, who string, p *realProc, addr, path string) 
 		t.Fatalf("GET %s: %v", path, err)
 	}
 	warm.Close()
-	before := waitFDs(t, p, func(n int) bool { return true })
+	before := p.openFDs(t)
 
 	conns := make([]net.Conn, keepAliveConns)
 	readers := make([]*bufio.Reader, keepAliveConns)
