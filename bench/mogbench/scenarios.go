@@ -210,6 +210,7 @@ func (c *cluster) ab(a abRun) (row, error) {
 			errs[side] += r.Errors
 		}
 	}
+	mid := [2]int{medianIndex(cpu[0]), medianIndex(cpu[1])} // the median round of each side
 	r := row{
 		Scenario: a.name, Unit: "req/s", RefName: a.refName,
 		Mogway: median(rps[0]), Reference: median(rps[1]),
@@ -218,9 +219,9 @@ func (c *cluster) ab(a abRun) (row, error) {
 		Errors: errs,
 		RSS:    [2]int64{a.mog[0].peakRSS(), nginxRSS(a.ref[0])},
 		CPU:    [2]float64{median(cpu[0]), median(cpu[1])},
-		Shares: [2][]roleShare{split[0][medianIndex(cpu[0])], split[1][medianIndex(cpu[1])]},
+		Shares: [2][]roleShare{split[0][mid[0]], split[1][mid[1]]},
 		// The switches of the same rounds as the shares.
-		Switches: [2][]roleShare{switches[0][medianIndex(cpu[0])], switches[1][medianIndex(cpu[1])]},
+		Switches: [2][]roleShare{switches[0][mid[0]], switches[1][mid[1]]},
 	}
 	for side := range urls {
 		if a.lookups[side] && requests[side] > 0 {

@@ -67,9 +67,11 @@ func TestCtxSwitchesRealProcess(t *testing.T) {
 		t.Errorf("ctxSwitches(this process) = %d, %v; want > 0", n, err)
 	}
 	rs := []role{{name: "sh", pids: []int{cmd.Process.Pid}}}
-	s := switchShares(rs, []int64{before}, []int64{after}, 4)
-	if len(s) != 1 || s[0].Role != "sh" || s[0].Per != float64(after-before)/4 {
-		t.Errorf("switchShares = %v, want [{sh %v}]", s, float64(after-before)/4)
+	if s := switchShares(rs, []int64{10}, []int64{30}, 4); len(s) != 1 || s[0].Role != "sh" || s[0].Per != 5 {
+		t.Errorf("switchShares(10 → 30 over 4 requests) = %v, want [{sh 5}]", s)
+	}
+	if s := switchShares(rs, []int64{10}, []int64{30}, 0); s[0].Per != 0 {
+		t.Errorf("switchShares over no request = %v, want 0", s)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
