@@ -246,18 +246,13 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 // connection closed when Serve returns, rather than left open until the process exits.
 func TestGracefulStopCutsAfterShutdownTimeout(t *testing.T) {
 	t.Parallel()
-	tln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	asked := make(chan struct{}, 1)
-	var accepted atomic.Int64
-	acceptLoop(t, tln, &accepted, func(c net.Conn) { // reads the get_paths, never answers
-		c.Read(make([]byte, 512))
+	tr := testutil.NewTracker(t, "127.0.0.2", func(string) (string, testutil.Action) { // never answers
 		asked <- struct{}{}
+		return "", testutil.Hang
 	})
 	cfg := trackerConfig()
-	cfg.Trackers = []string{tln.Addr().String()}
+	cfg.Trackers = []string{tr.Addr}
 	cfg.Timeouts.TrackerRead = conf.Duration(time.Minute)
 	cfg.Timeouts.Shutdown = conf.Duration(300 * time.Millisecond)
 	srv, err := New(cfg, Deps{AccessLog: io.Discard}, nil)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -191,15 +190,11 @@ func TestE2ESystemdStoragedAndTracker(t *testing.T) {
 // sideChannel sends one line to a line-protocol server at addr and returns its first reply line.
 func sideChannel(t *testing.T, addr, line string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
+	c, r := sendTrackerLine(t, addr, line)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	fmt.Fprintf(c, "%s\r\n", line)
-	buf := make([]byte, 512)
-	k, _ := c.Read(buf)
-	reply, _, _ := bytes.Cut(buf[:k], []byte("\n"))
-	return strings.TrimSpace(string(reply))
+	reply, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s to %s: reply %q, %v", line, addr, reply, err)
+	}
+	return strings.TrimSpace(reply)
 }
